@@ -1,0 +1,79 @@
+//! The project tool, run as `cargo xtask <command>` from anywhere in the repository.
+//!
+//! It exists so that a fresh clone needs nothing but cargo: the rustls fork is not in
+//! the repository (only its patch series is), and this tool materializes it before
+//! anything that depends on rustls is built.
+
+mod cmd;
+mod fork;
+mod paths;
+mod summary;
+mod test;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project tool for the rustls TLS Flags fork")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Materialize the patched rustls in fork/rustls (a no-op when it is current).
+    Fork {
+        #[command(subcommand)]
+        action: Option<ForkAction>,
+        /// Rebuild the generated tree even if it is current or has unsaved edits.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make sure the fork is current, then run the whole test suite.
+    Test {
+        /// Skip rustls's own unit tests on the patched tree (they take a few minutes).
+        #[arg(long)]
+        skip_fork_unit_tests: bool,
+    },
+    /// Run the demo.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum ForkAction {
+    /// Turn the commits (and, with --new/--amend, the uncommitted edits) in fork/rustls
+    /// back into fork/patches/.
+    Save {
+        /// Commit uncommitted edits as a new patch with this subject first.
+        #[arg(long, conflicts_with = "amend")]
+        new: Option<String>,
+        /// Fold uncommitted edits into the last patch first.
+        #[arg(long)]
+        amend: bool,
+    },
+    /// Write the patched crate (without git metadata or test fixtures) to DIR, for a
+    /// downstream `[patch.crates-io] rustls = { path = "DIR" }`.
+    Export { dir: PathBuf },
+    /// Materialize the pristine crate, renamed `rustls-vanilla`, in fork/vanilla, so
+    /// benchmarks can compare the fork with unpatched rustls in the same run.
+    Vanilla,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let paths = paths::Paths::discover()?;
+    match cli.command {
+        Command::Fork { action, force } => match action {
+            None => fork::materialize(&paths, force).map(|_| ()),
+            Some(ForkAction::Save { new, amend }) => fork::save(&paths, new.as_deref(), amend),
+            Some(ForkAction::Export { dir }) => fork::export(&paths, &dir),
+            Some(ForkAction::Vanilla) => fork::vanilla(&paths),
+        },
+        Command::Test {
+            skip_fork_unit_tests,
+        } => test::run(&paths, skip_fork_unit_tests),
+        Command::Demo => test::demo(&paths),
+    }
+}

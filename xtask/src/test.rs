@@ -1,0 +1,65 @@
+//! `cargo xtask test` and `cargo xtask demo`.
+
+use crate::cmd;
+use crate::fork;
+use crate::paths::Paths;
+use crate::summary::Tally;
+
+/// rustls's unit tests on the patched tree, once per crypto provider. The aws-lc-rs run
+/// skips the one test whose RFC 9180 vector file is not available (see the fixtures'
+/// README in ../shared).
+const FORK_UNIT_RUNS: &[(&str, &str, &[&str])] = &[
+    ("ring", "ring,std,tls12,logging", &[]),
+    (
+        "aws-lc-rs",
+        "aws_lc_rs,std,tls12,logging",
+        &["--skip", "hpke::rfc_tests::check_test_vectors"],
+    ),
+];
+
+pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<()> {
+    let fork_dir = fork::materialize(paths, false)?;
+    let mut tally = Tally::default();
+
+    tally.run(
+        "workspace tests",
+        cmd::cargo()
+            .current_dir(&paths.root)
+            .args(["test", "--workspace", "--all-features"]),
+    )?;
+    tally.run(
+        "codec without default features",
+        cmd::cargo()
+            .current_dir(&paths.root)
+            .args(["test", "-p", "rustls-tls-flags", "--no-default-features"]),
+    )?;
+
+    if skip_fork_unit_tests {
+        eprintln!("\nskipping rustls's own unit tests (--skip-fork-unit-tests)");
+    } else {
+        for (provider, features, extra) in FORK_UNIT_RUNS {
+            tally.run(
+                &format!("rustls unit tests on the patched tree ({provider})"),
+                cmd::cargo()
+                    .current_dir(&fork_dir)
+                    .env("CARGO_TARGET_DIR", paths.target_dir().join("fork-unit"))
+                    .args(["test", "--lib", "--no-default-features", "--features", features, "--"])
+                    .args(*extra),
+            )?;
+        }
+    }
+    tally.finish()
+}
+
+pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {
+    fork::materialize(paths, false)?;
+    for hex in ["03280080", "0b0000000000000000000001"] {
+        cmd::run(
+            cmd::cargo()
+                .current_dir(&paths.root)
+                .args(["run", "--quiet", "-p", "rustls-tls-flags", "--example", "decode_hex", "--"])
+                .arg(hex),
+        )?;
+    }
+    Ok(())
+}
