@@ -28,15 +28,32 @@ pub(crate) fn count(octets: &[u8]) -> usize {
 }
 
 /// The first (lowest) flag set in `a` but not in `b`.
+///
+/// Works on 64-bit little-endian words, eight octets at a time: with flags
+/// numbered least significant bit first (TF-2), bit `i` of word `w` is flag
+/// `64w + i`, so the lowest extra flag is the lowest set bit of the first
+/// word with one.
 pub(crate) fn first_not_in(a: &[u8], b: &[u8]) -> Option<Flag> {
-    let zeros = core::iter::repeat(&0u8);
-    a.iter()
-        .zip(b.iter().chain(zeros))
-        .zip(octet_bases())
-        .find_map(|((a, b), base)| {
-            let extra = a & !b;
-            (extra != 0).then(|| Flag::from_octet_bit(base, extra))
-        })
+    let mut b_chunks = b.chunks(8);
+    for (a_chunk, index) in a.chunks(8).zip(0u16..) {
+        let extra = word(a_chunk) & !b_chunks.next().map_or(0, word);
+        if extra != 0 {
+            return Some(Flag::from_word_bit(index, extra));
+        }
+    }
+    None
+}
+
+/// Up to eight octets as a little-endian 64-bit word, zero-padded.
+fn word(chunk: &[u8]) -> u64 {
+    if let Ok(full) = <[u8; 8]>::try_from(chunk) {
+        return u64::from_le_bytes(full);
+    }
+    // The last, shorter chunk: octet `i` goes to bits `8i..8i+8`.
+    chunk
+        .iter()
+        .rev()
+        .fold(0, |word, octet| (word << 8) | u64::from(*octet))
 }
 
 /// The highest flag set in `octets`.

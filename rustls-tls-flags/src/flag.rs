@@ -84,15 +84,22 @@ impl Flag {
     /// at most 255 octets, so the result is at most [`Flag::MAX`].
     pub(crate) fn from_octet_bit(base: u16, octet: u8) -> Self {
         debug_assert!(octet != 0);
-        Self(base + lowest_bit(octet))
+        Self(base + lowest_bit(octet.trailing_zeros()))
+    }
+
+    /// The flag at the lowest set bit of `word`, the `index`th 64-bit
+    /// little-endian word of a flags field of at most 255 octets.
+    pub(crate) fn from_word_bit(index: u16, word: u64) -> Self {
+        debug_assert!(word != 0);
+        Self(index * 64 + lowest_bit(word.trailing_zeros()))
     }
 }
 
-/// Position (0..=7) of the lowest set bit of a non-zero octet.
+/// A bit position from `trailing_zeros`, as a `u16`.
 #[allow(clippy::as_conversions, clippy::cast_possible_truncation)]
-fn lowest_bit(octet: u8) -> u16 {
-    // `trailing_zeros` of a `u8` is at most 8, which always fits a `u16`.
-    octet.trailing_zeros() as u16
+fn lowest_bit(trailing_zeros: u32) -> u16 {
+    // `trailing_zeros` of a `u8` or `u64` is at most 64, which fits a `u16`.
+    trailing_zeros as u16
 }
 
 impl From<Flag> for u16 {

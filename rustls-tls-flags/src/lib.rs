@@ -112,7 +112,7 @@
 //! | TF-1 framing, `decode_error` | [`decode`]: [`DecodeErrorKind::Empty`], [`ZeroLength`](DecodeErrorKind::ZeroLength), [`LengthMismatch`](DecodeErrorKind::LengthMismatch); [`FlagSet::encode_into`] writes `L` then `L` octets | `tests/decode.rs` `tf1_*`; `tests/proptests.rs` `tf1_tf3_decode_accepts_exactly_minimal_encodings`; fuzz target `codec_decode` and `tests/fuzz_corpus.rs` |
 //! | TF-2 numbering 0..=2039, LSB first | [`Flag`] (range), the octet/bit mapping shared by [`FlagSet`] and [`FlagsView`] | `tests/decode.rs` `tf2_*` (the draft's vectors both ways, flag 2039 → 255 octets) |
 //! | TF-3 minimal, `illegal_parameter` | [`decode`]: [`AllZero`](DecodeErrorKind::AllZero), [`TrailingZeroOctet`](DecodeErrorKind::TrailingZeroOctet); [`FlagSet`] keeps its length minimal | `tests/decode.rs` `tf3_*`; `tests/encode.rs` `tf3_*`; `tests/proptests.rs` `tf1_tf2_tf3_encode_decode_round_trip` |
-//! | TF-4 empty set ⇒ no extension | [`FlagSet::encode_into`] writes 0 bytes, [`FlagSet::to_extension_data`] returns `None`; *omitting* the extension in the handshake: `rustls-req-client-auth` | `tests/encode.rs` `tf4_*` |
+//! | TF-4 empty set ⇒ no extension | [`FlagSet::encode_into`] writes 0 bytes, `FlagSet::to_extension_data` returns `None`; *omitting* the extension in the handshake: `rustls-req-client-auth` | `tests/encode.rs` `tf4_*` |
 //! | TF-5 messages that may carry it | [`MessageKind`] lists exactly CH, SH, HRR, EE, CR, CT, NST; rejecting `tls_flags` in any other message: `rustls-req-client-auth` (the fork's hooks expose each message's unknown extensions) | `tests/check_received.rs` `tf5_*` |
 //! | TF-6 unsolicited flags in SH/HRR/EE/CT | [`check_received`] → [`Violation`], `illegal_parameter`; passing the right `proposed` set (CH's or CR's): `rustls-req-client-auth` | `tests/check_received.rs` `tf6_*` |
 //! | TF-7 acknowledge by setting the same flag | by construction: a flag is one bit with no content; *sending* acknowledgements: `rustls-req-client-auth` | — (hook crate) |
@@ -124,7 +124,7 @@
 //!
 //! # Features
 //!
-//! - `alloc` (default): [`FlagSet::to_extension_data`], returning a `Vec`.
+//! - `alloc` (default): `FlagSet::to_extension_data`, returning a `Vec`.
 //!   Everything else works without a heap.
 
 #![no_std]
