@@ -133,6 +133,7 @@ pub(crate) fn materialize(paths: &Paths, force: bool) -> anyhow::Result<PathBuf>
             if old.as_ref().is_some_and(|s| s.series == series) {
                 // Work in progress on top of the current series: leave it alone.
                 eprintln!("fork: fork/rustls has unsaved edits ({}); using it as it is", work.replace('\n', " "));
+                vanilla(paths)?;
                 return Ok(dir);
             }
             bail!(
@@ -143,6 +144,7 @@ pub(crate) fn materialize(paths: &Paths, force: bool) -> anyhow::Result<PathBuf>
             );
         }
         if old.as_ref().is_some_and(|s| s.series == series) && dir.join(".git").is_dir() {
+            vanilla(paths)?;
             return Ok(dir);
         }
     }
@@ -155,6 +157,7 @@ pub(crate) fn materialize(paths: &Paths, force: bool) -> anyhow::Result<PathBuf>
     install_fixtures(paths, &dir)?;
     let head = git_stdout(&dir, ["rev-parse", "HEAD"])?;
     Stamp { series, head }.write(paths)?;
+    vanilla(paths)?;
     eprintln!("fork: fork/rustls is ready");
     Ok(dir)
 }

@@ -58,6 +58,7 @@ enum ForkAction {
     Export { dir: PathBuf },
     /// Materialize the pristine crate, renamed `rustls-vanilla`, in fork/vanilla, so
     /// benchmarks can compare the fork with unpatched rustls in the same run.
+    /// (`fork` does this too.)
     Vanilla,
 }
 

@@ -1,0 +1,163 @@
+//! Runs a client and a server connection against each other in memory.
+//!
+//! The driver moves TLS records between the two until both finish or one
+//! fails; a failing side's alert is delivered to its peer, so a test can check
+//! both the error one side raised and the alert the other side received.
+
+use std::io::{Read, Write};
+
+use rustls::{
+    AlertDescription, ClientConnection, ConnectionCommon, Error, ServerConnection, SideData,
+};
+
+/// One end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The TLS client.
+    Client,
+    /// The TLS server.
+    Server,
+}
+
+impl Side {
+    /// The other end.
+    #[must_use]
+    pub fn peer(self) -> Self {
+        match self {
+            Self::Client => Self::Server,
+            Self::Server => Self::Client,
+        }
+    }
+}
+
+/// How a handshake ended.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What the client's `process_new_packets` returned, if it failed.
+    pub client_error: Option<Error>,
+    /// What the server's `process_new_packets` returned, if it failed.
+    pub server_error: Option<Error>,
+}
+
+impl Outcome {
+    /// Both sides completed without error.
+    pub fn is_ok(&self) -> bool {
+        self.client_error.is_none() && self.server_error.is_none()
+    }
+
+    /// The error `side` raised.
+    pub fn error(&self, side: Side) -> Option<&Error> {
+        match side {
+            Side::Client => self.client_error.as_ref(),
+            Side::Server => self.server_error.as_ref(),
+        }
+    }
+
+    /// The alert `side` received from its peer, if its error was a received alert.
+    pub fn alert_received_by(&self, side: Side) -> Option<AlertDescription> {
+        match self.error(side) {
+            Some(Error::AlertReceived(alert)) => Some(*alert),
+            _ => None,
+        }
+    }
+
+    /// Asserts that the handshake succeeded.
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        assert!(self.is_ok(), "handshake failed: {self:?}");
+    }
+
+    /// Asserts that `failing` aborted the handshake and its peer received
+    /// `alert`; returns the error `failing` raised.
+    #[track_caller]
+    pub fn assert_alert(&self, failing: Side, alert: AlertDescription) -> &Error {
+        let raised = self
+            .error(failing)
+            .unwrap_or_else(|| panic!("{failing:?} did not fail: {self:?}"));
+        assert_eq!(
+            self.alert_received_by(failing.peer()),
+            Some(alert),
+            "{:?} should have received {alert:?}: {self:?}",
+            failing.peer()
+        );
+        raised
+    }
+}
+
+/// Moves everything `from` wants to send into `to`; returns the byte count.
+fn transfer<A: SideData, B: SideData>(
+    from: &mut ConnectionCommon<A>,
+    to: &mut ConnectionCommon<B>,
+) -> usize {
+    let mut wire = Vec::new();
+    while from.wants_write() {
+        from.write_tls(&mut wire)
+            .expect("write_tls to a Vec cannot fail");
+    }
+    let mut reader = wire.as_slice();
+    while !reader.is_empty() {
+        // The receiver stops reading once it has failed; the rest is dropped.
+        match to.read_tls(&mut reader) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    wire.len()
+}
+
+/// Runs the handshake (and the delivery of anything sent right after it, such
+/// as TLS 1.3 session tickets) until it completes or a side fails.
+pub fn handshake(client: &mut ClientConnection, server: &mut ServerConnection) -> Outcome {
+    let mut outcome = Outcome::default();
+    for _round in 0..32 {
+        let to_server = transfer(client, server);
+        if let Err(err) = server.process_new_packets() {
+            outcome.server_error = Some(err);
+            transfer(server, client);
+            outcome.client_error = client.process_new_packets().err();
+            return outcome;
+        }
+        let to_client = transfer(server, client);
+        if let Err(err) = client.process_new_packets() {
+            outcome.client_error = Some(err);
+            transfer(client, server);
+            outcome.server_error = server.process_new_packets().err();
+            return outcome;
+        }
+        if to_server == 0 && to_client == 0 && !client.is_handshaking() && !server.is_handshaking()
+        {
+            return outcome;
+        }
+    }
+    panic!("handshake made no progress in 32 rounds");
+}
+
+/// Sends `message` from client to server and back; returns what each side read.
+/// Used to show that application data does (or does not) flow.
+///
+/// # Errors
+///
+/// The first error either side's `process_new_packets` (or reader) returns.
+pub fn exchange_data(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+    message: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    client.writer().write_all(message).expect("buffer write");
+    transfer(client, server);
+    server.process_new_packets()?;
+    let mut at_server = vec![0; message.len()];
+    server
+        .reader()
+        .read_exact(&mut at_server)
+        .map_err(|err| Error::General(err.to_string()))?;
+    server.writer().write_all(message).expect("buffer write");
+    transfer(server, client);
+    client.process_new_packets()?;
+    let mut at_client = vec![0; message.len()];
+    client
+        .reader()
+        .read_exact(&mut at_client)
+        .map_err(|err| Error::General(err.to_string()))?;
+    Ok((at_server, at_client))
+}

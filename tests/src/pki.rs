@@ -1,0 +1,132 @@
+//! A test PKI made with rcgen: one CA for servers and two separate client CAs,
+//! so tests can tell the "flag" trust path from the "normal" one (RCA-10).
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The DNS name every server certificate is issued for.
+pub const SERVER_NAME: &str = "localhost";
+
+/// A certificate chain and its private key.
+#[derive(Debug)]
+pub struct Identity {
+    /// End entity first, then the issuing CA.
+    pub chain: Vec<CertificateDer<'static>>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl Identity {
+    /// The private key (a fresh copy each call, as rustls consumes it).
+    pub fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+}
+
+/// A certificate authority that issues leaves.
+pub struct Authority {
+    /// The self-signed CA certificate (a trust anchor).
+    pub cert: CertificateDer<'static>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Authority {
+    fn new(common_name: &str) -> Self {
+        let key = KeyPair::generate().expect("generate CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).expect("self-sign CA");
+        Self {
+            cert: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// Issues a leaf for `names` (DNS subject alternative names) with `usage`.
+    pub fn issue(
+        &self,
+        common_name: &str,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Identity {
+        let key = KeyPair::generate().expect("generate leaf key");
+        let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let mut params = CertificateParams::new(names).expect("leaf params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
+        Identity {
+            chain: vec![cert.der().clone(), self.cert.clone()],
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+        }
+    }
+
+    /// A root store holding only this authority.
+    pub fn roots(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert.clone()).expect("add trust anchor");
+        roots
+    }
+}
+
+/// Everything a client/server test needs.
+pub struct TestPki {
+    /// Issues server certificates.
+    pub server_ca: Authority,
+    /// The server's identity for [`SERVER_NAME`].
+    pub server: Identity,
+    /// Trust anchor for clients that authenticate on the flag path.
+    pub bot_ca: Authority,
+    /// A client certificate from `bot_ca`.
+    pub bot: Identity,
+    /// Trust anchor for clients that authenticate the normal way.
+    pub normal_ca: Authority,
+    /// A client certificate from `normal_ca`.
+    pub normal_client: Identity,
+}
+
+impl TestPki {
+    /// Generates a fresh PKI (ECDSA P-256 keys throughout).
+    pub fn new() -> Self {
+        let server_ca = Authority::new("test server CA");
+        let server = server_ca.issue(
+            SERVER_NAME,
+            &[SERVER_NAME],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let bot_ca = Authority::new("test bot CA (flag path)");
+        let bot = bot_ca.issue(
+            "crawler.bot.test",
+            &["crawler.bot.test"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let normal_ca = Authority::new("test client CA (normal path)");
+        let normal_client = normal_ca.issue(
+            "partner.client.test",
+            &["partner.client.test"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        Self {
+            server_ca,
+            server,
+            bot_ca,
+            bot,
+            normal_ca,
+            normal_client,
+        }
+    }
+}
+
+impl Default for TestPki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
