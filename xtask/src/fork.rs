@@ -38,7 +38,8 @@ struct Pin {
 fn read_pin(paths: &Paths) -> anyhow::Result<Pin> {
     let file = paths.pin_file();
     let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let pin: PinFile = toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+    let pin: PinFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
     Ok(pin.krate)
 }
 
@@ -97,7 +98,10 @@ impl Stamp {
     }
 
     fn write(&self, paths: &Paths) -> anyhow::Result<()> {
-        fs::write(paths.stamp_file(), format!("{}\n{}\n", self.series, self.head))?;
+        fs::write(
+            paths.stamp_file(),
+            format!("{}\n{}\n", self.series, self.head),
+        )?;
         Ok(())
     }
 }
@@ -132,7 +136,10 @@ pub(crate) fn materialize(paths: &Paths, force: bool) -> anyhow::Result<PathBuf>
         if let Some(work) = unsaved_work(paths, old.as_ref())? {
             if old.as_ref().is_some_and(|s| s.series == series) {
                 // Work in progress on top of the current series: leave it alone.
-                eprintln!("fork: fork/rustls has unsaved edits ({}); using it as it is", work.replace('\n', " "));
+                eprintln!(
+                    "fork: fork/rustls has unsaved edits ({}); using it as it is",
+                    work.replace('\n', " ")
+                );
                 vanilla(paths)?;
                 return Ok(dir);
             }
@@ -149,7 +156,12 @@ pub(crate) fn materialize(paths: &Paths, force: bool) -> anyhow::Result<PathBuf>
         }
     }
 
-    eprintln!("fork: generating fork/rustls ({} {} + {} patches)", pin.name, pin.version, patch_files(paths)?.len());
+    eprintln!(
+        "fork: generating fork/rustls ({} {} + {} patches)",
+        pin.name,
+        pin.version,
+        patch_files(paths)?.len()
+    );
     let crate_file = fetch_crate(paths, &pin)?;
     unpack(&crate_file, &pin, &dir)?;
     init_pristine(&dir, &pin)?;
@@ -195,7 +207,12 @@ fn fetch_crate(paths: &Paths, pin: &Pin) -> anyhow::Result<PathBuf> {
             break;
         }
     }
-    let crate_file = found.with_context(|| format!("cargo fetched, but {file_name} is not under {}", cache.display()))?;
+    let crate_file = found.with_context(|| {
+        format!(
+            "cargo fetched, but {file_name} is not under {}",
+            cache.display()
+        )
+    })?;
 
     let actual = hex(&Sha256::digest(fs::read(&crate_file)?));
     ensure!(
@@ -226,9 +243,13 @@ fn unpack(crate_file: &Path, pin: &Pin, dest: &Path) -> anyhow::Result<()> {
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
-        let rel = path
-            .strip_prefix(&prefix)
-            .with_context(|| format!("unexpected path {} in {}", path.display(), crate_file.display()))?;
+        let rel = path.strip_prefix(&prefix).with_context(|| {
+            format!(
+                "unexpected path {} in {}",
+                path.display(),
+                crate_file.display()
+            )
+        })?;
         if rel.as_os_str().is_empty() {
             continue;
         }
@@ -237,7 +258,8 @@ fn unpack(crate_file: &Path, pin: &Pin, dest: &Path) -> anyhow::Result<()> {
         entry.read_to_end(&mut buf)?;
         let target = dest.join(rel);
         ensure!(
-            rel.components().all(|c| matches!(c, std::path::Component::Normal(_))),
+            rel.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))),
             "refusing path {} in the crate archive",
             path.display()
         );
@@ -274,7 +296,12 @@ fn apply_series(paths: &Paths, dir: &Path) -> anyhow::Result<()> {
     for patch in patch_files(paths)? {
         let name = shown(&patch, &paths.root).into_owned();
         let out = git(dir)
-            .args(["am", "--quiet", "--keep-cr", "--committer-date-is-author-date"])
+            .args([
+                "am",
+                "--quiet",
+                "--keep-cr",
+                "--committer-date-is-author-date",
+            ])
             .arg(&patch)
             .output()
             .with_context(|| format!("running git am for {name}"))?;
@@ -306,7 +333,10 @@ fn install_fixtures(paths: &Paths, dir: &Path) -> anyhow::Result<()> {
     }
     let fork = paths.fork_dir();
     copy_tree(&fixtures.join("test-ca"), &fork.join("test-ca"))?;
-    copy_tree(&fixtures.join("src").join("testdata"), &dir.join("src").join("testdata"))?;
+    copy_tree(
+        &fixtures.join("src").join("testdata"),
+        &dir.join("src").join("testdata"),
+    )?;
     copy_tree(
         &fixtures.join("fuzz").join("corpus").join("message"),
         &fork.join("fuzz").join("corpus").join("message"),
@@ -334,7 +364,10 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
 /// Regenerates `fork/patches/` from the commits after `pristine` in fork/rustls.
 pub(crate) fn save(paths: &Paths, new: Option<&str>, amend: bool) -> anyhow::Result<()> {
     let dir = paths.generated_crate();
-    ensure!(dir.join(".git").is_dir(), "fork/rustls does not exist; run `cargo xtask fork` first");
+    ensure!(
+        dir.join(".git").is_dir(),
+        "fork/rustls does not exist; run `cargo xtask fork` first"
+    );
     let dirty = git_stdout(&dir, ["status", "--porcelain"])?;
     if !dirty.is_empty() {
         if let Some(subject) = new {
@@ -342,11 +375,18 @@ pub(crate) fn save(paths: &Paths, new: Option<&str>, amend: bool) -> anyhow::Res
             cmd::output(git(&dir).args(["commit", "--quiet", "--no-verify", "-m", subject]))?;
         } else if amend {
             ensure!(
-                git_stdout(&dir, ["rev-parse", "HEAD"])? != git_stdout(&dir, ["rev-parse", PRISTINE_TAG])?,
+                git_stdout(&dir, ["rev-parse", "HEAD"])?
+                    != git_stdout(&dir, ["rev-parse", PRISTINE_TAG])?,
                 "--amend needs a patch to amend; use --new SUBJECT for the first one"
             );
             cmd::output(git(&dir).args(["add", "--all"]))?;
-            cmd::output(git(&dir).args(["commit", "--quiet", "--no-verify", "--amend", "--no-edit"]))?;
+            cmd::output(git(&dir).args([
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "--amend",
+                "--no-edit",
+            ]))?;
         } else {
             bail!(
                 "fork/rustls has uncommitted changes:\n{dirty}\n\
@@ -362,7 +402,13 @@ pub(crate) fn save(paths: &Paths, new: Option<&str>, amend: bool) -> anyhow::Res
     }
     cmd::output(
         git(&dir)
-            .args(["format-patch", "--quiet", "--zero-commit", "--no-signature", "--full-index"])
+            .args([
+                "format-patch",
+                "--quiet",
+                "--zero-commit",
+                "--no-signature",
+                "--full-index",
+            ])
             .args(["--no-numbered", "--abbrev=12", "-o"])
             .arg(&staging)
             .arg(format!("{PRISTINE_TAG}..HEAD")),
@@ -382,7 +428,11 @@ pub(crate) fn save(paths: &Paths, new: Option<&str>, amend: bool) -> anyhow::Res
         }
     }
     let head = git_stdout(&dir, ["rev-parse", "HEAD"])?;
-    Stamp { series: compute_stamp(paths)?, head }.write(paths)?;
+    Stamp {
+        series: compute_stamp(paths)?,
+        head,
+    }
+    .write(paths)?;
     eprintln!("fork: saved {count} patches to fork/patches/; commit them");
     Ok(())
 }
@@ -427,9 +477,16 @@ pub(crate) fn vanilla(paths: &Paths) -> anyhow::Result<()> {
         &format!("name = \"{}-vanilla\"", pin.name),
         1,
     );
-    ensure!(renamed != text, "could not rename the package in {}", manifest.display());
+    ensure!(
+        renamed != text,
+        "could not rename the package in {}",
+        manifest.display()
+    );
     fs::write(&manifest, renamed)?;
     fs::write(marker, &pin.checksum)?;
-    eprintln!("fork: fork/vanilla holds pristine {} {} as `{}-vanilla`", pin.name, pin.version, pin.name);
+    eprintln!(
+        "fork: fork/vanilla holds pristine {} {} as `{}-vanilla`",
+        pin.name, pin.version, pin.name
+    );
     Ok(())
 }

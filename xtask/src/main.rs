@@ -6,6 +6,7 @@
 
 mod cmd;
 mod fork;
+mod fuzz;
 mod paths;
 mod summary;
 mod test;
@@ -15,7 +16,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Project tool for the rustls TLS Flags fork")]
+#[command(
+    name = "cargo xtask",
+    about = "Project tool for the rustls TLS Flags fork"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,6 +43,15 @@ enum Command {
     },
     /// Run the demo.
     Demo,
+    /// Run every fuzz target for a bounded time (needs `cargo install cargo-fuzz`).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,5 +89,9 @@ fn main() -> anyhow::Result<()> {
             skip_fork_unit_tests,
         } => test::run(&paths, skip_fork_unit_tests),
         Command::Demo => test::demo(&paths),
+        Command::Fuzz { seconds, target } => {
+            fork::materialize(&paths, false)?;
+            fuzz::run(&paths, seconds, target.as_deref())
+        }
     }
 }

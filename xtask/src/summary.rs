@@ -55,15 +55,21 @@ impl Tally {
         }
     }
 
-    /// Prints the closing line and fails if anything failed.
-    pub(crate) fn finish(self) -> anyhow::Result<()> {
+    /// Prints the closing line (and writes it to `record`, so CI can repeat it
+    /// last) and fails if anything failed.
+    pub(crate) fn finish(self, record: &std::path::Path) -> anyhow::Result<()> {
         for run in &self.failed_runs {
             println!("failed run: {run}");
         }
-        println!(
+        let line = format!(
             "summary: {} passed, {} failed, {} skipped",
             self.passed, self.failed, self.ignored
         );
+        println!("{line}");
+        if let Some(dir) = record.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(record, format!("{line}\n"))?;
         if self.failed > 0 || !self.failed_runs.is_empty() {
             anyhow::bail!("the test suite failed");
         }

@@ -29,9 +29,12 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
     )?;
     tally.run(
         "codec without default features",
-        cmd::cargo()
-            .current_dir(&paths.root)
-            .args(["test", "-p", "rustls-tls-flags", "--no-default-features"]),
+        cmd::cargo().current_dir(&paths.root).args([
+            "test",
+            "-p",
+            "rustls-tls-flags",
+            "--no-default-features",
+        ]),
     )?;
 
     if skip_fork_unit_tests {
@@ -43,12 +46,19 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
                 cmd::cargo()
                     .current_dir(&fork_dir)
                     .env("CARGO_TARGET_DIR", paths.target_dir().join("fork-unit"))
-                    .args(["test", "--lib", "--no-default-features", "--features", features, "--"])
+                    .args([
+                        "test",
+                        "--lib",
+                        "--no-default-features",
+                        "--features",
+                        features,
+                        "--",
+                    ])
                     .args(*extra),
             )?;
         }
     }
-    tally.finish()
+    tally.finish(&paths.target_dir().join("test-summary.txt"))
 }
 
 pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {
@@ -57,7 +67,15 @@ pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {
         cmd::run(
             cmd::cargo()
                 .current_dir(&paths.root)
-                .args(["run", "--quiet", "-p", "rustls-tls-flags", "--example", "decode_hex", "--"])
+                .args([
+                    "run",
+                    "--quiet",
+                    "-p",
+                    "rustls-tls-flags",
+                    "--example",
+                    "decode_hex",
+                    "--",
+                ])
                 .arg(hex),
         )?;
     }

@@ -1,0 +1,52 @@
+//! `cargo xtask fuzz`: a bounded run of every fuzz target.
+//!
+//! Each target runs with a scratch corpus first and its committed seeds second,
+//! so libFuzzer's new inputs never land in the repository.
+
+use std::fs;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{ensure, Context};
+
+use crate::cmd;
+use crate::paths::Paths;
+
+pub(crate) fn run(paths: &Paths, seconds: u32, only: Option<&str>) -> anyhow::Result<()> {
+    let fuzz_dir = paths.root.join("fuzz");
+    let mut targets = Vec::new();
+    for entry in fs::read_dir(fuzz_dir.join("fuzz_targets"))? {
+        let path = entry?.path();
+        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+            if path.extension().is_some_and(|e| e == "rs") && only.is_none_or(|o| o == stem) {
+                targets.push(stem.to_owned());
+            }
+        }
+    }
+    targets.sort();
+    ensure!(!targets.is_empty(), "no fuzz target matches");
+
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    for target in targets {
+        let scratch = paths
+            .target_dir()
+            .join("fuzz-scratch")
+            .join(format!("{target}-{stamp}"));
+        fs::create_dir_all(&scratch)?;
+        let seeds = fuzz_dir.join("corpus").join(&target);
+        eprintln!("\n==> fuzzing {target} for {seconds} s");
+        cmd::run(
+            cmd::cargo()
+                .current_dir(&fuzz_dir)
+                // libFuzzer's flags are nightly-only; allow them here and nowhere else.
+                .env("RUSTC_BOOTSTRAP", "1")
+                .args(["fuzz", "run", "--sanitizer", "none", &target])
+                .arg(&scratch)
+                .arg(&seeds)
+                .arg("--")
+                .arg(format!("-max_total_time={seconds}"))
+                .arg("-print_final_stats=1"),
+        )
+        .with_context(|| format!("fuzz target {target} failed; see fuzz/artifacts/{target}/"))?;
+    }
+    Ok(())
+}
