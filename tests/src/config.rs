@@ -80,17 +80,19 @@ pub fn verifier(
     builder.build().expect("client verifier")
 }
 
-/// A resolver that always offers `identity`.
-pub fn resolver(identity: &Identity, provider: Provider) -> Arc<dyn ResolvesClientCert> {
+/// `identity` as a rustls `CertifiedKey`, its key loaded by `provider`.
+pub fn certified_key(identity: &Identity, provider: Provider) -> Arc<CertifiedKey> {
     let key = provider
         .crypto()
         .key_provider
         .load_private_key(identity.key())
         .expect("load client key");
-    Arc::new(FixedIdentity(Arc::new(CertifiedKey::new(
-        identity.chain.clone(),
-        key,
-    ))))
+    Arc::new(CertifiedKey::new(identity.chain.clone(), key))
+}
+
+/// A resolver that always offers `identity`.
+pub fn resolver(identity: &Identity, provider: Provider) -> Arc<dyn ResolvesClientCert> {
+    Arc::new(FixedIdentity(certified_key(identity, provider)))
 }
 
 /// Offers one certified key to every CertificateRequest.
