@@ -143,21 +143,22 @@ pub fn exchange_data(
     server: &mut ServerConnection,
     message: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), Error> {
-    client.writer().write_all(message).expect("buffer write");
+    let io_error = |err: std::io::Error| Error::General(err.to_string());
+    client.writer().write_all(message).map_err(io_error)?;
     transfer(client, server);
     server.process_new_packets()?;
     let mut at_server = vec![0; message.len()];
     server
         .reader()
         .read_exact(&mut at_server)
-        .map_err(|err| Error::General(err.to_string()))?;
-    server.writer().write_all(message).expect("buffer write");
+        .map_err(io_error)?;
+    server.writer().write_all(message).map_err(io_error)?;
     transfer(server, client);
     client.process_new_packets()?;
     let mut at_client = vec![0; message.len()];
     client
         .reader()
         .read_exact(&mut at_client)
-        .map_err(|err| Error::General(err.to_string()))?;
+        .map_err(io_error)?;
     Ok((at_server, at_client))
 }

@@ -1,0 +1,600 @@
+//! Every TF and RCA rule the hook crate enforces, checked over real handshakes
+//! (in memory, both crypto providers). Test names start with the rule ids of
+//! REQUIREMENTS.md; CONFORMANCE.md maps each rule to its test.
+//!
+//! Misbehaving peers are built from the scripted hooks of `integration-tests`:
+//! a server or client that puts `tls_flags` where the rules forbid it.
+
+use std::sync::Arc;
+
+use integration_tests::config::{self, connect};
+use integration_tests::memory::{exchange_data, handshake};
+use integration_tests::scripted::{ext, received_in, server_log, ClientScript, ServerScript};
+use integration_tests::{provider_tests, Provider, Side, TestPki};
+use rustls::hooks::{ClientHelloExtension, EchPlacement, HandshakeMessage as Msg, RawExtension};
+use rustls::{AlertDescription, ClientConfig, Error, HandshakeKind, NamedGroup, ServerConfig};
+use rustls_req_client_auth::client::{client_state, CertificateRequestCause};
+use rustls_req_client_auth::server::{peer, server_state, AuthPath, RequestReason};
+use rustls_req_client_auth::{
+    ClientFlags, CodePoints, Flag, FlagSet, FlagsError, OtherRequests, ServerFlags,
+};
+use rustls_tls_flags::MessageKind;
+
+const TLS_FLAGS: u16 = 62;
+
+fn flags(numbers: &[u16]) -> FlagSet {
+    numbers
+        .iter()
+        .map(|n| Flag::new(*n).expect("flag number"))
+        .collect()
+}
+
+/// A `tls_flags` extension carrying `numbers`.
+fn tls_flags(numbers: &[u16]) -> RawExtension {
+    ext(
+        TLS_FLAGS,
+        &flags(numbers).to_extension_data().expect("non-empty"),
+    )
+}
+
+/// A flag-enabled server whose flag path trusts the bot CA only.
+fn flag_server(pki: &TestPki, provider: Provider) -> ServerConfig {
+    let mut config = config::server(pki, provider);
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+        .install(&mut config);
+    config
+}
+
+/// A bot presenting `identity` on the flag path.
+fn bot(
+    pki: &TestPki,
+    provider: Provider,
+    identity: &integration_tests::pki::Identity,
+) -> ClientConfig {
+    let mut config = config::client(pki, provider);
+    ClientFlags::request_client_auth(config::certified_key(identity, provider))
+        .install(&mut config);
+    config
+}
+
+fn run(
+    client: ClientConfig,
+    server: ServerConfig,
+) -> (
+    rustls::ClientConnection,
+    rustls::ServerConnection,
+    integration_tests::Outcome,
+) {
+    let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
+    let outcome = handshake(&mut c, &mut s);
+    (c, s, outcome)
+}
+
+/// The `FlagsError` behind `error`.
+#[track_caller]
+fn flags_error(error: &Error) -> &FlagsError {
+    FlagsError::from_rustls(error).unwrap_or_else(|| panic!("not a FlagsError: {error:?}"))
+}
+
+/// A misbehaving client: its ClientHello carries `extension` as given.
+fn client_sending(pki: &TestPki, provider: Provider, extension: RawExtension) -> ClientConfig {
+    let mut config = config::client(pki, provider);
+    ClientScript {
+        client_hello: vec![ClientHelloExtension {
+            extension,
+            placement: EchPlacement::Both,
+        }],
+        ..ClientScript::default()
+    }
+    .install(&mut config);
+    config
+}
+
+fn tf1_malformed_client_hello_value_is_decode_error(provider: Provider) {
+    let pki = TestPki::new();
+    // L = 2 but one octet follows
+    let client = client_sending(&pki, provider, ext(TLS_FLAGS, &[2, 1]));
+    let (_, _, outcome) = run(client, flag_server(&pki, provider));
+    let raised = outcome.assert_alert(Side::Server, AlertDescription::DecodeError);
+    assert_eq!(flags_error(raised).rule(), "TF-1");
+    assert!(raised.to_string().contains("ClientHello"), "{raised}");
+}
+
+fn tf3_trailing_zero_octet_in_client_hello_is_illegal_parameter(provider: Provider) {
+    for body in [&[2u8, 1, 0][..], &[1, 0][..]] {
+        let pki = TestPki::new();
+        let client = client_sending(&pki, provider, ext(TLS_FLAGS, body));
+        let (_, _, outcome) = run(client, flag_server(&pki, provider));
+        let raised = outcome.assert_alert(Side::Server, AlertDescription::IllegalParameter);
+        assert_eq!(flags_error(raised).rule(), "TF-3");
+    }
+}
+
+fn rca1_tf4_client_without_identity_sends_no_extension(provider: Provider) {
+    let pki = TestPki::new();
+    // a resolver that has no certificate at hand
+    let mut client = config::client(&pki, provider);
+    ClientFlags::request_client_auth_with(Arc::new(NothingAtHand)).install(&mut client);
+    let mut server = config::server(&pki, provider);
+    ServerScript::default().install(&mut server);
+    let (c, s, outcome) = run(client, server);
+    outcome.assert_ok();
+
+    let state = client_state(&c).expect("installed");
+    assert!(!state.requested_client_auth());
+    assert!(state.offered().is_empty());
+    // TF-4: no tls_flags extension at all, not an empty one
+    let hellos = received_in(server_log(&s), Msg::ClientHello);
+    assert!(
+        hellos[0].iter().all(|(typ, _)| *typ != TLS_FLAGS),
+        "{hellos:?}"
+    );
+}
+
+/// A resolver without any certificate: RCA-1 forbids setting the flag.
+#[derive(Debug)]
+struct NothingAtHand;
+
+impl rustls::client::ResolvesClientCert for NothingAtHand {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}
+
+fn rca2_flagged_client_gets_acknowledging_certificate_request(provider: Provider) {
+    let pki = TestPki::new();
+    let (c, s, outcome) = run(bot(&pki, provider, &pki.bot), flag_server(&pki, provider));
+    outcome.assert_ok();
+
+    let client = client_state(&c).expect("installed");
+    assert!(client.requested_client_auth());
+    assert_eq!(
+        client.certificate_request(),
+        Some(CertificateRequestCause::Flag)
+    );
+    assert_eq!(client.acknowledged(), &flags(&[80]));
+    let server = server_state(&s).expect("installed");
+    assert!(server.client_requested_auth());
+    assert_eq!(server.certificate_request(), Some(RequestReason::Flag));
+    assert_eq!(server.acknowledged(), &flags(&[80]));
+    let who = peer(&s);
+    assert_eq!(who.path, AuthPath::Flag);
+    assert_eq!(who.chain, Some(&pki.bot.chain[..]));
+}
+
+fn tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter(provider: Provider) {
+    let pki = TestPki::new();
+    let mut server = config::server(&pki, provider);
+    ServerScript::default()
+        .with(Msg::EncryptedExtensions, tls_flags(&[3]))
+        .install(&mut server);
+    let (mut c, mut s, outcome) = run(bot(&pki, provider, &pki.bot), server);
+    let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
+    assert_eq!(
+        flags_error(raised),
+        &FlagsError::Unsolicited {
+            message: MessageKind::EncryptedExtensions,
+            flag: Flag::new(3).expect("flag"),
+        }
+    );
+    assert!(exchange_data(&mut c, &mut s, b"no data after a fatal alert").is_err());
+}
+
+fn tf8_tf9_unknown_and_several_flags_in_client_hello_are_accepted(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client(&pki, provider);
+    ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+        .propose(Flag::new(5).expect("flag"))
+        .propose(Flag::new(2039).expect("flag"))
+        .install(&mut client);
+    let (c, s, outcome) = run(client, flag_server(&pki, provider));
+    outcome.assert_ok();
+    assert_eq!(
+        client_state(&c).expect("installed").offered(),
+        &flags(&[5, 80, 2039])
+    );
+    let server = server_state(&s).expect("installed");
+    assert_eq!(server.client_flags(), flags(&[5, 80, 2039]));
+    // only request_client_auth is acknowledged
+    assert_eq!(server.acknowledged(), &flags(&[80]));
+    assert_eq!(peer(&s).path, AuthPath::Flag);
+}
+
+/// A flag-enabled server that also asks everyone for a certificate from the
+/// normal CA (optional), as in RCA-3.
+fn policy_server(pki: &TestPki, provider: Provider) -> ServerConfig {
+    let mut config = config::server_requesting(
+        pki,
+        provider,
+        config::verifier(&pki.normal_ca, provider, false),
+    );
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+        .install(&mut config);
+    config
+}
+
+fn rca3_rca4_server_policy_request_carries_no_acknowledgement(provider: Provider) {
+    let pki = TestPki::new();
+    // A partner without the flag, with a certificate from the normal CA.
+    let mut client = config::client(&pki, provider);
+    client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
+    ClientFlags::without_identity().install(&mut client);
+    let (c, s, outcome) = run(client, policy_server(&pki, provider));
+    outcome.assert_ok();
+
+    assert_eq!(
+        client_state(&c).expect("installed").certificate_request(),
+        Some(CertificateRequestCause::ServerPolicy)
+    );
+    let server = server_state(&s).expect("installed");
+    assert_eq!(
+        server.certificate_request(),
+        Some(RequestReason::ServerPolicy)
+    );
+    assert!(server.acknowledged().is_empty(), "RCA-4");
+    // RCA-10: reported apart from the flag path
+    assert_eq!(peer(&s).path, AuthPath::Normal);
+
+    // ... and a bot on the same server goes through the flag path.
+    let (_, s, outcome) = run(bot(&pki, provider, &pki.bot), policy_server(&pki, provider));
+    outcome.assert_ok();
+    assert_eq!(peer(&s).path, AuthPath::Flag);
+}
+
+fn rca5_flagged_client_without_suitable_certificate_sends_empty_certificate(provider: Provider) {
+    let pki = TestPki::new();
+    // has a certificate, but none that suits this request
+    let mut client = config::client(&pki, provider);
+    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut client);
+    let mut server = config::server(&pki, provider);
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+        .install(&mut server);
+    let (mut c, mut s, outcome) = run(client, server);
+    outcome.assert_ok();
+    assert_eq!(
+        client_state(&c).expect("installed").certificate_request(),
+        Some(CertificateRequestCause::Flag)
+    );
+    assert_eq!(peer(&s).path, AuthPath::None);
+    exchange_data(&mut c, &mut s, b"served anonymously").expect("data flows");
+}
+
+/// Has certificates, but none for what is asked.
+#[derive(Debug)]
+struct NoneSuitable;
+
+impl rustls::client::ResolvesClientCert for NoneSuitable {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+fn rca6_unrequested_acknowledgement_is_illegal_parameter(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client(&pki, provider);
+    ClientFlags::without_identity().install(&mut client);
+    // a server that acknowledges a flag nobody sent
+    let mut server = config::server_requesting(
+        &pki,
+        provider,
+        config::verifier(&pki.normal_ca, provider, false),
+    );
+    ServerScript::default()
+        .with(Msg::CertificateRequest, tls_flags(&[80]))
+        .install(&mut server);
+    let (_, _, outcome) = run(client, server);
+    let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
+    assert_eq!(flags_error(raised), &FlagsError::UnrequestedAcknowledgement);
+    assert!(raised.to_string().contains("RCA-6"), "{raised}");
+}
+
+fn rca7_flag_in_encrypted_extensions_is_illegal_parameter(provider: Provider) {
+    let pki = TestPki::new();
+    let mut server = config::server(&pki, provider);
+    ServerScript::default()
+        .with(Msg::EncryptedExtensions, tls_flags(&[80]))
+        .install(&mut server);
+    let (_, _, outcome) = run(bot(&pki, provider, &pki.bot), server);
+    let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
+    assert_eq!(
+        flags_error(raised),
+        &FlagsError::FlagInServerMessage {
+            message: MessageKind::EncryptedExtensions
+        }
+    );
+}
+
+fn rca8_flag_in_client_certificate_is_illegal_parameter(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client(&pki, provider);
+    client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
+    client.cert_compressors = Vec::new();
+    ClientScript {
+        client_hello: vec![ClientHelloExtension {
+            extension: tls_flags(&[80]),
+            placement: EchPlacement::Both,
+        }],
+        certificate: vec![(0, tls_flags(&[80]))],
+        ..ClientScript::default()
+    }
+    .install(&mut client);
+    let (mut c, mut s, outcome) = run(client, flag_server(&pki, provider));
+    let raised = outcome.assert_alert(Side::Server, AlertDescription::IllegalParameter);
+    assert_eq!(flags_error(raised), &FlagsError::FlagInClientCertificate);
+    assert!(exchange_data(&mut c, &mut s, b"nothing").is_err());
+}
+
+fn rca9_client_answers_policy_requests_with_its_other_identity(provider: Provider) {
+    let pki = TestPki::new();
+    let make_client = || {
+        let mut client = config::client(&pki, provider);
+        client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
+        ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+            .install(&mut client);
+        client
+    };
+    // A flag-enabled server: the acknowledged request gets the bot identity.
+    let (_, s, outcome) = run(make_client(), policy_server(&pki, provider));
+    outcome.assert_ok();
+    assert_eq!(peer(&s).chain, Some(&pki.bot.chain[..]));
+
+    // A server that knows nothing of flags but asks everyone: the request does
+    // not acknowledge the flag, so the client answers with its other identity.
+    let server = config::server_requesting(
+        &pki,
+        provider,
+        config::verifier(&pki.normal_ca, provider, true),
+    );
+    let (c, s, outcome) = run(make_client(), server);
+    outcome.assert_ok();
+    assert_eq!(
+        client_state(&c).expect("installed").certificate_request(),
+        Some(CertificateRequestCause::ServerPolicy)
+    );
+    assert_eq!(s.peer_certificates(), Some(&pki.normal_client.chain[..]));
+}
+
+fn rca9_other_requests_anonymous_and_flag_identity(provider: Provider) {
+    let pki = TestPki::new();
+    for (other, expected) in [
+        (OtherRequests::Anonymous, None),
+        (OtherRequests::FlagIdentity, Some(&pki.bot.chain[..])),
+    ] {
+        let mut client = config::client(&pki, provider);
+        client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
+        ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+            .other_requests(other)
+            .install(&mut client);
+        // a server that requests a certificate on its own terms, trusting both CAs
+        let mut roots = pki.bot_ca.roots();
+        roots.add(pki.normal_ca.cert.clone()).expect("add root");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.crypto(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .expect("verifier");
+        let server = config::server_requesting(&pki, provider, verifier);
+        let (_, s, outcome) = run(client, server);
+        outcome.assert_ok();
+        assert_eq!(s.peer_certificates(), expected, "{other:?}");
+    }
+}
+
+fn rca10_normal_certificate_is_refused_on_the_flag_path(provider: Provider) {
+    let pki = TestPki::new();
+    let (mut c, mut s, outcome) = run(
+        bot(&pki, provider, &pki.normal_client),
+        flag_server(&pki, provider),
+    );
+    let raised = outcome.assert_alert(Side::Server, AlertDescription::UnknownCA);
+    assert!(matches!(raised, Error::InvalidCertificate(_)), "{raised:?}");
+    assert!(exchange_data(&mut c, &mut s, b"nothing").is_err());
+}
+
+fn rca11_resumption_keeps_the_flag_path_without_certificate_request(provider: Provider) {
+    let pki = TestPki::new();
+    let server = Arc::new(flag_server(&pki, provider));
+    let client = Arc::new(bot(&pki, provider, &pki.bot));
+
+    let (mut c, mut s) = connect(&client, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(peer(&s).path, AuthPath::Flag);
+
+    let (mut c, mut s) = connect(&client, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
+    let state = server_state(&s).expect("installed");
+    assert!(state.resumed());
+    assert_eq!(
+        state.certificate_request(),
+        None,
+        "no CertificateRequest under PSK"
+    );
+    assert_eq!(
+        client_state(&c).expect("installed").certificate_request(),
+        None
+    );
+    let who = peer(&s);
+    assert_eq!(who.path, AuthPath::Flag);
+    assert_eq!(who.chain, Some(&pki.bot.chain[..]));
+}
+
+fn rca11_anonymous_ticket_does_not_resume_authenticated(provider: Provider) {
+    let pki = TestPki::new();
+    let server = Arc::new(flag_server_allowing_anonymous(&pki, provider));
+    // First: a flagged client that has no suitable certificate (anonymous).
+    let mut anonymous = config::client(&pki, provider);
+    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut anonymous);
+    let anonymous = Arc::new(anonymous);
+    let (mut c, mut s) = connect(&anonymous, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(peer(&s).path, AuthPath::None);
+
+    // Then the same client resumes: still anonymous, no certificate asked.
+    let (mut c, mut s) = connect(&anonymous, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
+    assert_eq!(peer(&s).path, AuthPath::None);
+    assert!(s.peer_certificates().is_none());
+}
+
+fn flag_server_allowing_anonymous(pki: &TestPki, provider: Provider) -> ServerConfig {
+    let mut config = config::server(pki, provider);
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, false))
+        .install(&mut config);
+    config
+}
+
+fn rca11_ticket_without_path_is_not_used(provider: Provider) {
+    let pki = TestPki::new();
+    // Two servers share a session cache; only the second runs ServerFlags.
+    let plain = config::server_requesting(
+        &pki,
+        provider,
+        config::verifier(&pki.bot_ca, provider, false),
+    );
+    let mut flagged = flag_server(&pki, provider);
+    flagged.session_storage = Arc::clone(&plain.session_storage);
+    let mut client = config::client(&pki, provider);
+    client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
+    let client = Arc::new(client);
+
+    let (mut c, mut s) = connect(&client, &Arc::new(plain));
+    handshake(&mut c, &mut s).assert_ok();
+    assert!(s.peer_certificates().is_some());
+
+    // The ticket carries a client certificate but no record of its path: a
+    // full handshake instead of a resumption.
+    let (mut c, mut s) = connect(&client, &Arc::new(flagged));
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
+    assert!(!server_state(&s).expect("installed").resumed());
+}
+
+fn rca12_flag_has_no_effect_on_tls12(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client_with(&pki, provider.crypto(), &[&rustls::version::TLS12]);
+    ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+        .install(&mut client);
+    let (c, s, outcome) = run(client, flag_server(&pki, provider));
+    outcome.assert_ok();
+    assert_eq!(s.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert!(client_state(&c).expect("installed").requested_client_auth());
+    let server = server_state(&s).expect("installed");
+    assert!(!server.client_requested_auth());
+    assert_eq!(server.certificate_request(), None);
+    assert_eq!(peer(&s).path, AuthPath::None);
+}
+
+fn rca13_hello_retry_request_keeps_the_flag(provider: Provider) {
+    let pki = TestPki::new();
+    let mut server = config::server_with(
+        &pki,
+        provider.crypto_with_only_group(NamedGroup::secp384r1),
+        rustls::DEFAULT_VERSIONS,
+    );
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+        .install(&mut server);
+    let (_, s, outcome) = run(bot(&pki, provider, &pki.bot), server);
+    outcome.assert_ok();
+    assert_eq!(
+        s.handshake_kind(),
+        Some(HandshakeKind::FullWithHelloRetryRequest)
+    );
+    assert_eq!(peer(&s).path, AuthPath::Flag);
+}
+
+fn rca14_flagged_client_without_certificate_is_anonymous(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client(&pki, provider);
+    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut client);
+    let (mut c, mut s, outcome) = run(client, flag_server(&pki, provider));
+    outcome.assert_ok();
+    assert_eq!(
+        server_state(&s).expect("installed").certificate_request(),
+        Some(RequestReason::Flag)
+    );
+    assert_eq!(peer(&s).path, AuthPath::None);
+    exchange_data(&mut c, &mut s, b"anonymous bot").expect("data flows");
+}
+
+fn rca14_policy_may_refuse_anonymous_bots(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client(&pki, provider);
+    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut client);
+    let mut server = config::server(&pki, provider);
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+        .require_certificate()
+        .install(&mut server);
+    let (_, _, outcome) = run(client, server);
+    let raised = outcome.assert_alert(Side::Server, AlertDescription::CertificateRequired);
+    assert_eq!(raised, &Error::NoCertificatesPresented);
+}
+
+fn code_points_must_match_on_both_sides(provider: Provider) {
+    let pki = TestPki::new();
+    let experimental = CodePoints::experimental();
+    let fe01_server = || {
+        let mut config = config::server(&pki, provider);
+        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+            .code_points(experimental)
+            .install(&mut config);
+        config
+    };
+    let mut fe01_bot = config::client(&pki, provider);
+    ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+        .code_points(experimental)
+        .install(&mut fe01_bot);
+    let (_, s, outcome) = run(fe01_bot, fe01_server());
+    outcome.assert_ok();
+    assert_eq!(peer(&s).path, AuthPath::Flag);
+
+    // A bot on extension 62 talking to a server on 0xFE01 is just a client.
+    let (_, s, outcome) = run(bot(&pki, provider, &pki.bot), fe01_server());
+    outcome.assert_ok();
+    assert_eq!(peer(&s).path, AuthPath::None);
+    assert!(!server_state(&s).expect("installed").client_requested_auth());
+}
+
+provider_tests! {
+    tf1_malformed_client_hello_value_is_decode_error => tf1_malformed_client_hello_value_is_decode_error;
+    tf3_trailing_zero_octet_in_client_hello_is_illegal_parameter => tf3_trailing_zero_octet_in_client_hello_is_illegal_parameter;
+    rca1_tf4_client_without_identity_sends_no_extension => rca1_tf4_client_without_identity_sends_no_extension;
+    rca2_flagged_client_gets_acknowledging_certificate_request => rca2_flagged_client_gets_acknowledging_certificate_request;
+    tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter => tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter;
+    tf8_tf9_unknown_and_several_flags_in_client_hello_are_accepted => tf8_tf9_unknown_and_several_flags_in_client_hello_are_accepted;
+    rca3_rca4_server_policy_request_carries_no_acknowledgement => rca3_rca4_server_policy_request_carries_no_acknowledgement;
+    rca5_flagged_client_without_suitable_certificate_sends_empty_certificate => rca5_flagged_client_without_suitable_certificate_sends_empty_certificate;
+    rca6_unrequested_acknowledgement_is_illegal_parameter => rca6_unrequested_acknowledgement_is_illegal_parameter;
+    rca7_flag_in_encrypted_extensions_is_illegal_parameter => rca7_flag_in_encrypted_extensions_is_illegal_parameter;
+    rca8_flag_in_client_certificate_is_illegal_parameter => rca8_flag_in_client_certificate_is_illegal_parameter;
+    rca9_client_answers_policy_requests_with_its_other_identity => rca9_client_answers_policy_requests_with_its_other_identity;
+    rca9_other_requests_anonymous_and_flag_identity => rca9_other_requests_anonymous_and_flag_identity;
+    rca10_normal_certificate_is_refused_on_the_flag_path => rca10_normal_certificate_is_refused_on_the_flag_path;
+    rca11_resumption_keeps_the_flag_path_without_certificate_request => rca11_resumption_keeps_the_flag_path_without_certificate_request;
+    rca11_anonymous_ticket_does_not_resume_authenticated => rca11_anonymous_ticket_does_not_resume_authenticated;
+    rca11_ticket_without_path_is_not_used => rca11_ticket_without_path_is_not_used;
+    rca12_flag_has_no_effect_on_tls12 => rca12_flag_has_no_effect_on_tls12;
+    rca13_hello_retry_request_keeps_the_flag => rca13_hello_retry_request_keeps_the_flag;
+    rca14_flagged_client_without_certificate_is_anonymous => rca14_flagged_client_without_certificate_is_anonymous;
+    rca14_policy_may_refuse_anonymous_bots => rca14_policy_may_refuse_anonymous_bots;
+    code_points_must_match_on_both_sides => code_points_must_match_on_both_sides;
+}
