@@ -460,6 +460,38 @@ fn no_hooks_installed(provider: Provider) {
     );
 }
 
+/// Capability 2 under ECH: an inner-only extension never appears in the outer
+/// ClientHello (the one a non-ECH server receives); a "both" one does.
+#[test]
+fn cap2_inner_only_extension_stays_out_of_the_outer_hello() {
+    let pki = TestPki::new();
+    let mut client = config::ech_client(&pki);
+    ClientScript {
+        client_hello: vec![
+            rustls::hooks::ClientHelloExtension {
+                extension: ext(T, &[1]),
+                placement: rustls::hooks::EchPlacement::Both,
+            },
+            rustls::hooks::ClientHelloExtension {
+                extension: ext(U, &[2]),
+                placement: rustls::hooks::EchPlacement::InnerOnly,
+            },
+        ],
+        ..ClientScript::default()
+    }
+    .install(&mut client);
+    let mut server = config::server(&pki, Provider::AwsLcRs);
+    ServerScript::default().install(&mut server);
+    let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
+    // The server does not do ECH, so the client ends up refusing the connection.
+    let outcome = handshake(&mut c, &mut s);
+    assert!(outcome.client_error.is_some(), "{outcome:?}");
+
+    let outer = &received_in(server_log(&s), Msg::ClientHello)[0];
+    assert!(outer.contains(&(T, vec![1])), "{outer:?}");
+    assert!(outer.iter().all(|(typ, _)| *typ != U), "{outer:?}");
+}
+
 /// A hook cannot add or replace an extension rustls implements.
 #[test]
 fn hooks_cannot_send_extensions_rustls_implements() {

@@ -522,6 +522,34 @@ fn rca13_hello_retry_request_keeps_the_flag(provider: Provider) {
     assert_eq!(peer(&s).path, AuthPath::Flag);
 }
 
+/// RCA-13: under ECH the flag goes in the inner ClientHello only, so a server
+/// that sees the outer hello (here: one without ECH) never sees it.
+#[test]
+fn rca13_flag_stays_out_of_the_outer_client_hello_under_ech() {
+    let pki = TestPki::new();
+    for visible in [false, true] {
+        let mut client = config::ech_client(&pki);
+        let policy =
+            ClientFlags::request_client_auth(config::certified_key(&pki.bot, Provider::AwsLcRs));
+        let policy = if visible {
+            policy.visible_outside_ech()
+        } else {
+            policy
+        };
+        policy.install(&mut client);
+        let mut server = config::server(&pki, Provider::AwsLcRs);
+        ServerScript::default().install(&mut server);
+        let (_, s, outcome) = run(client, server);
+        assert!(
+            outcome.client_error.is_some(),
+            "ECH is refused by this server: {outcome:?}"
+        );
+        let outer = &received_in(server_log(&s), Msg::ClientHello)[0];
+        let carries_flags = outer.iter().any(|(typ, _)| *typ == TLS_FLAGS);
+        assert_eq!(carries_flags, visible, "{outer:?}");
+    }
+}
+
 fn rca14_flagged_client_without_certificate_is_anonymous(provider: Provider) {
     let pki = TestPki::new();
     let mut client = config::client(&pki, provider);

@@ -120,3 +120,47 @@ pub fn connect(
         ServerConnection::new(Arc::clone(server)).expect("server connection"),
     )
 }
+
+/// A TLS 1.3 client that offers Encrypted Client Hello with a fresh
+/// configuration whose public name is [`SERVER_NAME`] (aws-lc-rs only: ring has
+/// no HPKE). rustls servers do not implement ECH, so such a server sees the
+/// outer ClientHello, and the client fails once it learns ECH was not used.
+pub fn ech_client(pki: &TestPki) -> ClientConfig {
+    use rustls::client::{EchConfig, EchMode};
+    use rustls::crypto::aws_lc_rs::hpke;
+    use rustls::crypto::hpke::Hpke;
+
+    let suite = hpke::DH_KEM_X25519_HKDF_SHA256_AES_128;
+    let (public_key, _private_key) = suite.generate_key_pair().expect("HPKE key pair");
+    // draft-ietf-tls-esni ECHConfigContents: key config, name length, public name, extensions.
+    let mut contents = vec![7]; // config_id
+    contents.extend_from_slice(&0x0020u16.to_be_bytes()); // DHKEM(X25519, HKDF-SHA256)
+    contents.extend_from_slice(
+        &u16::try_from(public_key.0.len())
+            .expect("key length")
+            .to_be_bytes(),
+    );
+    contents.extend_from_slice(&public_key.0);
+    contents.extend_from_slice(&4u16.to_be_bytes()); // one cipher suite:
+    contents.extend_from_slice(&0x0001u16.to_be_bytes()); // HKDF-SHA256
+    contents.extend_from_slice(&0x0001u16.to_be_bytes()); // AES-128-GCM
+    contents.push(0); // maximum_name_length
+    contents.push(u8::try_from(SERVER_NAME.len()).expect("name length"));
+    contents.extend_from_slice(SERVER_NAME.as_bytes());
+    contents.extend_from_slice(&0u16.to_be_bytes()); // no extensions
+    let mut config = 0xfe0du16.to_be_bytes().to_vec();
+    config.extend_from_slice(&u16::try_from(contents.len()).expect("length").to_be_bytes());
+    config.extend_from_slice(&contents);
+    let mut list = u16::try_from(config.len())
+        .expect("length")
+        .to_be_bytes()
+        .to_vec();
+    list.extend_from_slice(&config);
+
+    let ech = EchConfig::new(list.into(), hpke::ALL_SUPPORTED_SUITES).expect("valid ECH config");
+    ClientConfig::builder_with_provider(Provider::AwsLcRs.crypto())
+        .with_ech(EchMode::Enable(ech))
+        .expect("ECH with TLS 1.3")
+        .with_root_certificates(pki.server_ca.roots())
+        .with_no_client_auth()
+}
