@@ -85,6 +85,33 @@
 //! }
 //! # }
 //! ```
+//!
+//! # Choices this crate makes
+//!
+//! Where the drafts leave a choice open (marked **ours** in REQUIREMENTS.md):
+//!
+//! - **Code points** are configuration ([`CodePoints`]): extension 62 and flag
+//!   80 by default, extension 0xFE01 for experimental deployments. A client and
+//!   a server on different code points simply do not see each other's flags.
+//! - **No empty extension** (TF-4): a side with no flag to send sends no
+//!   `tls_flags` extension at all.
+//! - **Resumption** (RCA-11): no CertificateRequest under a PSK (the fork asks
+//!   for a verifier in full TLS 1.3 handshakes only). Tickets record which path
+//!   authenticated the client, and a resumed connection reports that path; a
+//!   ticket without that record (issued without this crate) is not used, so
+//!   the handshake becomes a full one.
+//! - **TLS 1.2** (RCA-12): the flag has no effect; the client sends it (it
+//!   cannot know the version in advance), the server ignores it, and a TLS 1.2
+//!   ServerHello carrying `tls_flags` is refused (TF-5).
+//! - **HelloRetryRequest and ECH** (RCA-13): the second ClientHello carries the
+//!   same flags (a server refuses one that does not); under ECH the flags go in
+//!   the inner ClientHello only unless [`ClientFlags::visible_outside_ech`].
+//! - **Anonymous bots** (RCA-14): a flagged client that answers with an empty
+//!   Certificate is served as anonymous, unless [`ServerFlags::require_certificate`].
+//! - **What a server acknowledges**: only `request_client_auth`, and only in the
+//!   CertificateRequest, which is encrypted (TF-11). Other proposed flags are
+//!   recorded ([`server::ServerFlagsState::client_flags`]) and ignored (TF-8).
+//!
 #![doc = include_str!("../CONFORMANCE.md")]
 
 pub mod client;
