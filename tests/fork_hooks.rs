@@ -403,6 +403,25 @@ fn refused_ticket_makes_a_full_handshake(provider: Provider) {
     assert!(log.contains(&Event::VerifierAsked));
 }
 
+/// Capability 6: ticket data that does not fit the ticket's 16-bit field is not
+/// stored, so the hook sees a ticket without data (and may refuse it).
+fn oversized_ticket_data_is_not_stored(provider: Provider) {
+    let pki = TestPki::new();
+    let mut server = config::server(&pki, provider);
+    ServerScript {
+        ticket_data: Some(vec![7; 70_000]),
+        ..ServerScript::default()
+    }
+    .install(&mut server);
+    let server = Arc::new(server);
+    let client = Arc::new(config::client(&pki, provider));
+    let (mut c, mut s) = connect(&client, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    let (mut c, mut s) = connect(&client, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert!(server_log(&s).contains(&Event::Resumption(None)));
+}
+
 /// TLS 1.2: the hooks see the ClientHello and the ServerHello with version 1.2;
 /// the server is never asked for a client verifier there.
 fn tls12_server_hello_and_no_verifier_choice(provider: Provider) {
@@ -515,6 +534,7 @@ provider_tests! {
     cap1_2_client_certificate_entry_extensions => client_certificate_entry_extensions;
     cap6_ticket_data_survives_resumption => ticket_data_survives_resumption;
     cap6_refused_ticket_makes_a_full_handshake => refused_ticket_makes_a_full_handshake;
+    cap6_oversized_ticket_data_is_not_stored => oversized_ticket_data_is_not_stored;
     tls12_server_hello_and_no_verifier_choice => tls12_server_hello_and_no_verifier_choice;
     no_hooks_installed => no_hooks_installed;
 }
