@@ -63,21 +63,15 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
 
 pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {
     fork::materialize(paths, false)?;
-    for hex in ["03280080", "0b0000000000000000000001"] {
-        cmd::run(
-            cmd::cargo()
-                .current_dir(&paths.root)
-                .args([
-                    "run",
-                    "--quiet",
-                    "-p",
-                    "rustls-tls-flags",
-                    "--example",
-                    "decode_hex",
-                    "--",
-                ])
-                .arg(hex),
-        )?;
-    }
-    Ok(())
+    // A flag-enabled HTTPS server on loopback and four clients: a browser, a bot
+    // with a bot-CA certificate, a bot with another CA's certificate, a bot with no
+    // certificate to give (rustls-req-client-auth/examples/demo.rs).
+    cmd::run(cmd::cargo().current_dir(&paths.root).args([
+        "run",
+        "--quiet",
+        "-p",
+        "rustls-req-client-auth",
+        "--example",
+        "demo",
+    ]))
 }
