@@ -14,6 +14,7 @@ pub mod memory;
 pub mod pki;
 pub mod provider;
 pub mod scripted;
+pub mod tamper;
 
 pub use memory::{Outcome, Side};
 pub use pki::TestPki;

@@ -84,15 +84,31 @@ impl Outcome {
     }
 }
 
+/// Edits the bytes of a flight in transit: `(sender, bytes)`.
+pub type Tamper<'a> = &'a mut dyn FnMut(Side, &mut Vec<u8>);
+
 /// Moves everything `from` wants to send into `to`; returns the byte count.
 fn transfer<A: SideData, B: SideData>(
     from: &mut ConnectionCommon<A>,
     to: &mut ConnectionCommon<B>,
 ) -> usize {
+    transfer_tampered(from, to, None)
+}
+
+fn transfer_tampered<A: SideData, B: SideData>(
+    from: &mut ConnectionCommon<A>,
+    to: &mut ConnectionCommon<B>,
+    tamper: Option<(Side, Tamper<'_>)>,
+) -> usize {
     let mut wire = Vec::new();
     while from.wants_write() {
         from.write_tls(&mut wire)
             .expect("write_tls to a Vec cannot fail");
+    }
+    if let Some((sender, tamper)) = tamper {
+        if !wire.is_empty() {
+            tamper(sender, &mut wire);
+        }
     }
     let mut reader = wire.as_slice();
     while !reader.is_empty() {
@@ -108,16 +124,25 @@ fn transfer<A: SideData, B: SideData>(
 /// Runs the handshake (and the delivery of anything sent right after it, such
 /// as TLS 1.3 session tickets) until it completes or a side fails.
 pub fn handshake(client: &mut ClientConnection, server: &mut ServerConnection) -> Outcome {
+    handshake_tampered(client, server, &mut |_, _| {})
+}
+
+/// [`handshake`], with every handshake flight passed through `tamper` on its way.
+pub fn handshake_tampered(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+    tamper: Tamper<'_>,
+) -> Outcome {
     let mut outcome = Outcome::default();
     for _round in 0..32 {
-        let to_server = transfer(client, server);
+        let to_server = transfer_tampered(client, server, Some((Side::Client, &mut *tamper)));
         if let Err(err) = server.process_new_packets() {
             outcome.server_error = Some(err);
             transfer(server, client);
             outcome.client_error = client.process_new_packets().err();
             return outcome;
         }
-        let to_client = transfer(server, client);
+        let to_client = transfer_tampered(server, client, Some((Side::Server, &mut *tamper)));
         if let Err(err) = client.process_new_packets() {
             outcome.client_error = Some(err);
             transfer(client, server);
