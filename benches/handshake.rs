@@ -1,0 +1,59 @@
+//! Full TLS 1.3 handshakes through the rustls fork (no extension hook
+//! installed) against pristine rustls 0.23.46, in the same run.
+//!
+//! Groups are `handshake/{ring,aws-lc-rs}/{server-auth,mtls}/{server,client}`
+//! with the functions `vanilla` and `fork`; each measures the CPU time of one
+//! side of an in-memory handshake (see the `benches` library and README.md).
+//!
+//! `cargo bench -p benches --bench handshake -- --warm-up-time 2 --measurement-time 5`
+//! then `python3 benches/report.py` for the ratio table.
+
+use std::time::Duration;
+
+use benches::{Auth, Certs, Crate, Provider, Side, Variant};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+/// `HANDSHAKE_BENCH_ORDER=fork-first` measures the fork before vanilla in
+/// every group (default: vanilla first), to expose order effects.
+fn crate_order() -> [Crate; 2] {
+    let mut order = Crate::ALL;
+    match std::env::var("HANDSHAKE_BENCH_ORDER").as_deref() {
+        Ok("fork-first") => order.reverse(),
+        Ok("vanilla-first") | Err(_) => {}
+        Ok(other) => panic!("HANDSHAKE_BENCH_ORDER={other}: use vanilla-first or fork-first"),
+    }
+    order
+}
+
+fn bench_handshakes(c: &mut Criterion) {
+    let certs = Certs::generate();
+    let order = crate_order();
+    for provider in Provider::ALL {
+        for auth in Auth::ALL {
+            let variants = order.map(|krate| {
+                let variant = Variant::new(&certs, krate, provider, auth);
+                // Fail before measuring anything if the handshake is broken.
+                variant.handshake();
+                (krate, variant)
+            });
+            for side in Side::ALL {
+                let mut group = c.benchmark_group(format!("handshake/{provider}/{auth}/{side}"));
+                for (krate, variant) in &variants {
+                    group.bench_function(krate.label(), |b| {
+                        b.iter_custom(|iters| {
+                            let mut total = Duration::ZERO;
+                            for _ in 0..iters {
+                                total += variant.handshake().get(side);
+                            }
+                            total
+                        });
+                    });
+                }
+                group.finish();
+            }
+        }
+    }
+}
+
+criterion_group!(benches, bench_handshakes);
+criterion_main!(benches);
