@@ -198,43 +198,6 @@ impl ResolvesClientCert for CertificatePicker {
     }
 }
 
-/// An identity resolver with nothing in it: `has_certs()` is false.
-#[derive(Debug)]
-struct NoCertificates;
-
-impl ResolvesClientCert for NoCertificates {
-    fn resolve(
-        &self,
-        _issuers: &[&[u8]],
-        _schemes: &[SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        None
-    }
-
-    fn has_certs(&self) -> bool {
-        false
-    }
-}
-
-/// A bot whose store has an identity configured (so it sets the flag) but
-/// nothing to give when asked.
-#[derive(Debug)]
-struct NothingToGive;
-
-impl ResolvesClientCert for NothingToGive {
-    fn resolve(
-        &self,
-        _issuers: &[&[u8]],
-        _schemes: &[SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        None
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
 /// (a) A browser-like client (plain rustls config, no hook, ALPN h2/http1.1)
 /// sets no flag, so a flag-enabled server sends it no CertificateRequest: no
 /// picker; it is served anonymously.
@@ -349,9 +312,9 @@ fn rca14_flagged_bot_without_certificate_is_served_anonymously(provider: Provide
     let bot = client_config(
         &pki,
         provider,
-        Some(ClientFlags::request_client_auth_with(Arc::new(
-            NothingToGive,
-        ))),
+        Some(ClientFlags::request_client_auth_with(
+            config::nothing_suitable(),
+        )),
     );
     block_on(async {
         let (listener, address) = listen().await;
@@ -382,9 +345,9 @@ fn rca14_policy_requiring_certificate_refuses_empty_certificate(provider: Provid
     let bot = client_config(
         &pki,
         provider,
-        Some(ClientFlags::request_client_auth_with(Arc::new(
-            NothingToGive,
-        ))),
+        Some(ClientFlags::request_client_auth_with(
+            config::nothing_suitable(),
+        )),
     );
     block_on(async {
         let (listener, address) = listen().await;
@@ -411,9 +374,7 @@ fn rca1_bot_without_identity_sends_no_flag(provider: Provider) {
     let bot = client_config(
         &pki,
         provider,
-        Some(ClientFlags::request_client_auth_with(Arc::new(
-            NoCertificates,
-        ))),
+        Some(ClientFlags::request_client_auth_with(config::no_identity())),
     );
     block_on(async {
         let (listener, address) = listen().await;

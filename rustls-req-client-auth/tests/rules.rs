@@ -114,7 +114,7 @@ fn rca1_tf4_client_without_identity_sends_no_extension(provider: Provider) {
     let pki = TestPki::new();
     // a resolver that has no certificate at hand
     let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(Arc::new(NothingAtHand)).install(&mut client);
+    ClientFlags::request_client_auth_with(config::no_identity()).install(&mut client);
     let mut server = config::server(&pki, provider);
     ServerScript::default().install(&mut server);
     let (c, s, outcome) = run(client, server);
@@ -129,24 +129,6 @@ fn rca1_tf4_client_without_identity_sends_no_extension(provider: Provider) {
         hellos[0].iter().all(|(typ, _)| *typ != TLS_FLAGS),
         "{hellos:?}"
     );
-}
-
-/// A resolver without any certificate: RCA-1 forbids setting the flag.
-#[derive(Debug)]
-struct NothingAtHand;
-
-impl rustls::client::ResolvesClientCert for NothingAtHand {
-    fn resolve(
-        &self,
-        _: &[&[u8]],
-        _: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        None
-    }
-
-    fn has_certs(&self) -> bool {
-        false
-    }
 }
 
 fn rca2_flagged_client_gets_acknowledging_certificate_request(provider: Provider) {
@@ -253,7 +235,7 @@ fn rca5_flagged_client_without_suitable_certificate_sends_empty_certificate(prov
     let pki = TestPki::new();
     // has a certificate, but none that suits this request
     let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut client);
+    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
     let mut server = config::server(&pki, provider);
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
         .install(&mut server);
@@ -265,24 +247,6 @@ fn rca5_flagged_client_without_suitable_certificate_sends_empty_certificate(prov
     );
     assert_eq!(peer(&s).path, AuthPath::None);
     exchange_data(&mut c, &mut s, b"served anonymously").expect("data flows");
-}
-
-/// Has certificates, but none for what is asked.
-#[derive(Debug)]
-struct NoneSuitable;
-
-impl rustls::client::ResolvesClientCert for NoneSuitable {
-    fn resolve(
-        &self,
-        _: &[&[u8]],
-        _: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        None
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
 }
 
 fn rca6_unrequested_acknowledgement_is_illegal_parameter(provider: Provider) {
@@ -442,7 +406,7 @@ fn rca11_anonymous_ticket_does_not_resume_authenticated(provider: Provider) {
     let server = Arc::new(flag_server_allowing_anonymous(&pki, provider));
     // First: a flagged client that has no suitable certificate (anonymous).
     let mut anonymous = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut anonymous);
+    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut anonymous);
     let anonymous = Arc::new(anonymous);
     let (mut c, mut s) = connect(&anonymous, &server);
     handshake(&mut c, &mut s).assert_ok();
@@ -553,7 +517,7 @@ fn rca13_flag_stays_out_of_the_outer_client_hello_under_ech() {
 fn rca14_flagged_client_without_certificate_is_anonymous(provider: Provider) {
     let pki = TestPki::new();
     let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut client);
+    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
     let (mut c, mut s, outcome) = run(client, flag_server(&pki, provider));
     outcome.assert_ok();
     assert_eq!(
@@ -567,7 +531,7 @@ fn rca14_flagged_client_without_certificate_is_anonymous(provider: Provider) {
 fn rca14_policy_may_refuse_anonymous_bots(provider: Provider) {
     let pki = TestPki::new();
     let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(Arc::new(NoneSuitable)).install(&mut client);
+    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
     let mut server = config::server(&pki, provider);
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
         .require_certificate()

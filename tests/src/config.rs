@@ -164,3 +164,31 @@ pub fn ech_client(pki: &TestPki) -> ClientConfig {
         .with_root_certificates(pki.server_ca.roots())
         .with_no_client_auth()
 }
+
+/// A resolver with no certificate at all (`has_certs()` is false): a client
+/// with it must not set `request_client_auth` (RCA-1).
+pub fn no_identity() -> Arc<dyn ResolvesClientCert> {
+    Arc::new(Unsuitable { has_certs: false })
+}
+
+/// A resolver that has certificates but none that suits any request: a
+/// flagged client with it answers with an empty Certificate (RCA-5, RCA-14).
+pub fn nothing_suitable() -> Arc<dyn ResolvesClientCert> {
+    Arc::new(Unsuitable { has_certs: true })
+}
+
+/// Resolves nothing; says whether it has certificates.
+#[derive(Debug)]
+struct Unsuitable {
+    has_certs: bool,
+}
+
+impl ResolvesClientCert for Unsuitable {
+    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        self.has_certs
+    }
+}
