@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS = ("ring", "aws-lc-rs")
-AUTHS = ("server-auth", "mtls")
+# "flag": the fork's request_client_auth flag path against vanilla mTLS.
+AUTHS = ("server-auth", "mtls", "flag")
 SIDES = ("server", "client")
 CRATES = ("vanilla", "fork")
 BASE = 10
@@ -83,6 +84,7 @@ def counts(binary: Path, side: str, krate: str, provider: str, auth: str, n: int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handshakes", type=int, default=500)
+    parser.add_argument("--auth", choices=AUTHS, help="only this mode")
     args = parser.parse_args()
 
     subprocess.run(
@@ -108,6 +110,8 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for provider in PROVIDERS:
         for auth in AUTHS:
+            if args.auth and auth != args.auth:
+                continue
             for side in SIDES:
                 per = {}
                 for krate in CRATES:

@@ -55,5 +55,39 @@ fn bench_handshakes(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_handshakes);
+/// The flag path through the fork against plain mTLS through vanilla rustls:
+/// groups `handshake/{provider}/flag/{side}`, functions `vanilla` (mTLS) and
+/// `fork` (flag path), so `report.py` shows the ratio of the two.
+fn bench_flag_path(c: &mut Criterion) {
+    let certs = Certs::generate();
+    for provider in Provider::ALL {
+        let variants = [
+            (
+                Crate::Vanilla,
+                Variant::new(&certs, Crate::Vanilla, provider, Auth::Mtls),
+            ),
+            (Crate::Fork, Variant::fork_flag_path(&certs, provider)),
+        ];
+        for (_, variant) in &variants {
+            variant.handshake();
+        }
+        for side in Side::ALL {
+            let mut group = c.benchmark_group(format!("handshake/{provider}/flag/{side}"));
+            for (krate, variant) in &variants {
+                group.bench_function(krate.label(), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            total += variant.handshake().get(side);
+                        }
+                        total
+                    });
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench_handshakes, bench_flag_path);
 criterion_main!(benches);

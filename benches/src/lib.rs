@@ -324,6 +324,17 @@ macro_rules! harness {
                     }
                 }
 
+                /// Configurations built elsewhere (the flag path), checked as
+                /// `auth` after each handshake.
+                pub fn from_parts(auth: Auth, client: ClientConfig, server: ServerConfig) -> Self {
+                    Self {
+                        auth,
+                        server_name: ServerName::try_from(SERVER_NAME).expect("valid DNS name"),
+                        client: Arc::new(client),
+                        server: Arc::new(server),
+                    }
+                }
+
                 /// The client configuration.
                 pub fn client_config(&self) -> &Arc<ClientConfig> {
                     &self.client
@@ -449,6 +460,48 @@ harness!(
     rustls_vanilla
 );
 
+/// The `request_client_auth` flag path through the fork: the server's own
+/// config asks nobody for a certificate, `ServerFlags` asks the flagged client
+/// and verifies it against the client CA (mandatory); the client sets the flag
+/// with `ClientFlags`. Otherwise configured exactly like [`Auth::Mtls`], whose
+/// vanilla handshake is its baseline: the flag path should cost what plain mTLS
+/// costs (DESIGN.md: at most 2% more).
+///
+/// # Panics
+///
+/// If rustls rejects the configuration.
+pub fn flag_path(certs: &Certs, provider: Provider) -> fork::Configs {
+    use std::sync::Arc;
+
+    use rustls::server::WebPkiClientVerifier;
+    use rustls_req_client_auth::{ClientFlags, ServerFlags};
+
+    let server_auth = fork::Configs::new(certs, provider, Auth::ServerAuth);
+    let mut client = rustls::ClientConfig::clone(server_auth.client_config());
+    let mut server = rustls::ServerConfig::clone(server_auth.server_config());
+    let crypto = client.crypto_provider().clone();
+    let key = crypto
+        .key_provider
+        .load_private_key(certs.client_key.clone_key())
+        .expect("client key");
+    let identity = Arc::new(rustls::sign::CertifiedKey::new(
+        certs.client_chain.clone(),
+        key,
+    ));
+    ClientFlags::request_client_auth(identity).install(&mut client);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(certs.client_ca.clone())
+        .expect("client CA parses");
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crypto)
+        .build()
+        .expect("client verifier");
+    ServerFlags::request_client_auth(verifier)
+        .require_certificate()
+        .install(&mut server);
+    fork::Configs::from_parts(Auth::Mtls, client, server)
+}
+
 /// The crate of a measured row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Crate {
@@ -501,6 +554,11 @@ impl Variant {
         }
     }
 
+    /// The flag path through the fork; see [`flag_path`].
+    pub fn fork_flag_path(certs: &Certs, provider: Provider) -> Self {
+        Self::Fork(flag_path(certs, provider))
+    }
+
     /// One full handshake; see [`fork::Configs::handshake`].
     pub fn handshake(&self) -> SideTimes {
         match self {
@@ -527,6 +585,11 @@ mod tests {
                     variant.handshake();
                 }
             }
+        }
+        for provider in Provider::ALL {
+            let flag = Variant::fork_flag_path(&certs, provider);
+            flag.handshake();
+            flag.handshake();
         }
     }
 }

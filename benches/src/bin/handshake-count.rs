@@ -1,7 +1,7 @@
 //! Two complements to the criterion bench, for a noisy machine:
 //!
 //! ```text
-//! handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls> [handshakes]
+//! handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls|flag> [handshakes]
 //! handshake-count paired [rounds]
 //! ```
 //!
@@ -26,7 +26,7 @@ use std::time::Duration;
 use benches::{Auth, Certs, Crate, Provider, Side, Variant};
 
 const USAGE: &str = "usage:
-  handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls> [handshakes]
+  handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls|flag> [handshakes]
   handshake-count paired [rounds] [--null]";
 
 /// Handshakes per crate in one round of `paired`.
@@ -43,12 +43,19 @@ fn main() -> ExitCode {
         Some("run") => {
             let krate = parse(args.next(), &Crate::ALL, Crate::label);
             let provider = parse(args.next(), &Provider::ALL, Provider::label);
-            let auth = parse(args.next(), &Auth::ALL, Auth::label);
+            // `flag`: the fork's flag path, and plain mTLS (its baseline) for vanilla.
+            let auth_arg = args.next();
+            let flag = auth_arg.as_deref() == Some("flag");
+            let auth = if flag {
+                Some(Auth::Mtls)
+            } else {
+                parse(auth_arg, &Auth::ALL, Auth::label)
+            };
             let count = args.next().map_or(Ok(100), |n| n.parse::<u32>());
             if let (Some(krate), Some(provider), Some(auth), Ok(count), None) =
                 (krate, provider, auth, count, args.next())
             {
-                run(krate, provider, auth, count);
+                run(krate, provider, auth, flag, count);
                 return ExitCode::SUCCESS;
             }
         }
@@ -68,9 +75,12 @@ fn main() -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(krate: Crate, provider: Provider, auth: Auth, count: u32) {
+fn run(krate: Crate, provider: Provider, auth: Auth, flag: bool, count: u32) {
     let certs = Certs::generate();
-    let variant = Variant::new(&certs, krate, provider, auth);
+    let variant = match (flag, krate) {
+        (true, Crate::Fork) => Variant::fork_flag_path(&certs, provider),
+        _ => Variant::new(&certs, krate, provider, auth),
+    };
     let mut totals = [Duration::ZERO; 2];
     for _ in 0..count {
         let times = variant.handshake();
