@@ -18,8 +18,9 @@ use crate::code_points::CodePoints;
 use crate::message::kind_of;
 use crate::rules;
 
-/// How to answer a CertificateRequest that does not acknowledge the flag
-/// (RCA-9: the client knows which requests its flag caused).
+/// How to answer a TLS 1.3 CertificateRequest that does not acknowledge the
+/// flag (RCA-9: the client knows which requests its flag caused). A TLS 1.2
+/// CertificateRequest is always answered by the config's own resolver.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OtherRequests {

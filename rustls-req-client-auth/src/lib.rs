@@ -107,7 +107,12 @@
 //!   same flags (a server refuses one that does not); under ECH the flags go in
 //!   the inner ClientHello only unless [`ClientFlags::visible_outside_ech`].
 //! - **Anonymous bots** (RCA-14): a flagged client that answers with an empty
-//!   Certificate is served as anonymous, unless [`ServerFlags::require_certificate`].
+//!   Certificate is served as anonymous, unless [`ServerFlags::require_certificate`]
+//!   is set or the `ServerConfig`'s own verifier requires every client to
+//!   authenticate: setting the flag never gets a client past that.
+//! - **A TLS 1.2 CertificateRequest** is answered by the `ClientConfig`'s own
+//!   resolver ([`OtherRequests`] applies to TLS 1.3, where the fork has the
+//!   hook), and `client_state` records no cause for it.
 //! - **What a server acknowledges**: only `request_client_auth`, and only in the
 //!   CertificateRequest, which is encrypted (TF-11). Other proposed flags are
 //!   recorded ([`server::ServerFlagsState::client_flags`]) and ignored (TF-8).

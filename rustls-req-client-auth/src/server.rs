@@ -36,21 +36,33 @@ use crate::verifier::FlagPathVerifier;
 #[derive(Clone, Debug)]
 pub struct ServerFlags {
     code_points: CodePoints,
-    flag_verifier: Arc<dyn ClientCertVerifier>,
+    /// The flag-path verifier when an empty Certificate is acceptable ...
+    optional: Arc<dyn ClientCertVerifier>,
+    /// ... and when it is not.
+    required: Arc<dyn ClientCertVerifier>,
+    require_certificate: bool,
 }
 
 impl ServerFlags {
     /// Answers `request_client_auth` with an acknowledging CertificateRequest
-    /// (RCA-2) and verifies the client with `flag_verifier` (RCA-10). A flagged
-    /// client that sends no certificate is served anonymously (RCA-14); see
-    /// [`ServerFlags::require_certificate`].
+    /// (RCA-2) and verifies the client with `flag_verifier` (RCA-10).
+    ///
+    /// A flagged client that sends no certificate is served anonymously
+    /// (RCA-14), unless [`ServerFlags::require_certificate`] is set or the
+    /// config's own verifier requires a certificate from every client: setting
+    /// the flag never gets a client past a mandatory client authentication.
     pub fn request_client_auth(flag_verifier: Arc<dyn ClientCertVerifier>) -> Self {
         Self {
             code_points: CodePoints::DEFAULT,
-            flag_verifier: Arc::new(FlagPathVerifier {
-                inner: flag_verifier,
+            optional: Arc::new(FlagPathVerifier {
+                inner: Arc::clone(&flag_verifier),
                 certificate_required: false,
             }),
+            required: Arc::new(FlagPathVerifier {
+                inner: flag_verifier,
+                certificate_required: true,
+            }),
+            require_certificate: false,
         }
     }
 
@@ -59,11 +71,7 @@ impl ServerFlags {
     /// server's policy says so").
     #[must_use]
     pub fn require_certificate(mut self) -> Self {
-        let inner = Arc::clone(&self.flag_verifier);
-        self.flag_verifier = Arc::new(FlagPathVerifier {
-            inner,
-            certificate_required: true,
-        });
+        self.require_certificate = true;
         self
     }
 
@@ -157,26 +165,30 @@ impl ServerFlagsState {
         self.certificate_request
     }
 
-    /// Which trust path authenticated the client; on a resumed connection, the
-    /// path of the session it resumes (RCA-11).
-    ///
-    /// Meaningful once the handshake has completed.
-    pub fn auth_path(&self) -> AuthPath {
-        match (
-            self.resumed_path,
-            self.client_certificate,
-            self.flag_accepted,
-        ) {
-            (Some(path), _, _) => path,
-            (None, false, _) => AuthPath::None,
-            (None, true, true) => AuthPath::Flag,
-            (None, true, false) => AuthPath::Normal,
+    /// Whether the authentication path was restored from a TLS 1.3 ticket that
+    /// carries this crate's record (RCA-11). Whether a connection resumed at
+    /// all, TLS 1.2 included, is `ServerConnection::handshake_kind()`.
+    pub fn restored_from_ticket(&self) -> bool {
+        self.resumed_path.is_some()
+    }
+
+    /// The path of a client that holds certificates (see [`peer`]).
+    fn path_with_certificate(&self) -> AuthPath {
+        match self.resumed_path {
+            Some(path) => path,
+            None if self.flag_accepted => AuthPath::Flag,
+            // TLS 1.2, or no flag: the config's own verifier checked it.
+            None => AuthPath::Normal,
         }
     }
 
-    /// Whether the connection resumed a session.
-    pub fn resumed(&self) -> bool {
-        self.resumed_path.is_some()
+    /// The path to record in a ticket issued at the end of a TLS 1.3 handshake.
+    fn ticket_path(&self) -> AuthPath {
+        match (self.resumed_path, self.client_certificate) {
+            (Some(path), _) => path,
+            (None, false) => AuthPath::None,
+            (None, true) => self.path_with_certificate(),
+        }
     }
 }
 
@@ -198,12 +210,15 @@ pub struct Peer<'a> {
 }
 
 /// Who the client of `conn` is, for the application: treat [`AuthPath::Flag`]
-/// clients (bots) differently from [`AuthPath::Normal`] ones (RCA-10).
+/// clients (bots) differently from [`AuthPath::Normal`] ones (RCA-10). On a
+/// resumed connection, the path of the session it resumes (RCA-11).
+///
+/// Meaningful once the handshake has completed.
 pub fn peer(conn: &ServerConnection) -> Peer<'_> {
     let chain = conn.peer_certificates();
     let path = match (server_state(conn), chain) {
         (_, None) => AuthPath::None,
-        (Some(state), Some(_)) => state.auth_path(),
+        (Some(state), Some(_)) => state.path_with_certificate(),
         // without the hook every certificate came through the config's verifier
         (None, Some(_)) => AuthPath::Normal,
     };
@@ -266,15 +281,26 @@ impl ServerConnectionHook for ServerFlagsHook {
         }
     }
 
-    fn client_cert_verifier(&mut self) -> Option<Arc<dyn ClientCertVerifier>> {
+    fn client_cert_verifier(
+        &mut self,
+        configured: &Arc<dyn ClientCertVerifier>,
+    ) -> Option<Arc<dyn ClientCertVerifier>> {
         // Only asked in full TLS 1.3 handshakes: never under a PSK (RCA-11),
         // never on TLS 1.2 (RCA-12). A ticket considered earlier was not used.
         self.state.resumed_path = None;
-        if self.state.client_requested_auth() {
-            self.state.flag_accepted = true;
-            return Some(Arc::clone(&self.policy.flag_verifier));
+        if !self.state.client_requested_auth() {
+            return None;
         }
-        None
+        self.state.flag_accepted = true;
+        // RCA-14: anonymous unless the policy says otherwise, and a server that
+        // requires every client to authenticate says so.
+        Some(Arc::clone(
+            if self.policy.require_certificate || configured.client_auth_mandatory() {
+                &self.policy.required
+            } else {
+                &self.policy.optional
+            },
+        ))
     }
 
     fn extensions_to_send(
@@ -305,7 +331,7 @@ impl ServerConnectionHook for ServerFlagsHook {
     }
 
     fn ticket_data(&mut self) -> Option<Vec<u8>> {
-        Some(ticket::encode(self.state.auth_path()))
+        Some(ticket::encode(self.state.ticket_path()))
     }
 
     fn resumption(&mut self, ticket_data: Option<&[u8]>) -> bool {

@@ -386,7 +386,7 @@ fn rca11_resumption_keeps_the_flag_path_without_certificate_request(provider: Pr
     handshake(&mut c, &mut s).assert_ok();
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
     let state = server_state(&s).expect("installed");
-    assert!(state.resumed());
+    assert!(state.restored_from_ticket());
     assert_eq!(
         state.certificate_request(),
         None,
@@ -450,7 +450,7 @@ fn rca11_ticket_without_path_is_not_used(provider: Provider) {
     let (mut c, mut s) = connect(&client, &Arc::new(flagged));
     handshake(&mut c, &mut s).assert_ok();
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
-    assert!(!server_state(&s).expect("installed").resumed());
+    assert!(!server_state(&s).expect("installed").restored_from_ticket());
 }
 
 fn rca12_flag_has_no_effect_on_tls12(provider: Provider) {
@@ -541,6 +541,46 @@ fn rca14_policy_may_refuse_anonymous_bots(provider: Provider) {
     assert_eq!(raised, &Error::NoCertificatesPresented);
 }
 
+/// RCA-14's "unless the server's policy says so" includes a server config that
+/// requires every client to authenticate: the flag is no way around it.
+fn rca14_mandatory_server_policy_applies_to_flagged_clients(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client(&pki, provider);
+    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
+    let mut server = config::server_requesting(
+        &pki,
+        provider,
+        config::verifier(&pki.normal_ca, provider, true),
+    );
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, false))
+        .install(&mut server);
+    let (_, _, outcome) = run(client, server);
+    let raised = outcome.assert_alert(Side::Server, AlertDescription::CertificateRequired);
+    assert_eq!(raised, &Error::NoCertificatesPresented);
+}
+
+/// On TLS 1.2 the config's own verifier authenticates: the normal path, also
+/// with `ServerFlags` installed (RCA-12, RCA-10).
+fn rca12_tls12_certificate_is_the_normal_path(provider: Provider) {
+    let pki = TestPki::new();
+    let mut client = config::client_with(&pki, provider.crypto(), &[&rustls::version::TLS12]);
+    client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
+    ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+        .install(&mut client);
+    let mut server = config::server_requesting(
+        &pki,
+        provider,
+        config::verifier(&pki.normal_ca, provider, true),
+    );
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+        .install(&mut server);
+    let (_, s, outcome) = run(client, server);
+    outcome.assert_ok();
+    let who = peer(&s);
+    assert_eq!(who.path, AuthPath::Normal);
+    assert_eq!(who.chain, Some(&pki.normal_client.chain[..]));
+}
+
 fn code_points_must_match_on_both_sides(provider: Provider) {
     let pki = TestPki::new();
     let experimental = CodePoints::experimental();
@@ -588,5 +628,7 @@ provider_tests! {
     rca13_hello_retry_request_keeps_the_flag => rca13_hello_retry_request_keeps_the_flag;
     rca14_flagged_client_without_certificate_is_anonymous => rca14_flagged_client_without_certificate_is_anonymous;
     rca14_policy_may_refuse_anonymous_bots => rca14_policy_may_refuse_anonymous_bots;
+    rca14_mandatory_server_policy_applies_to_flagged_clients => rca14_mandatory_server_policy_applies_to_flagged_clients;
+    rca12_tls12_certificate_is_the_normal_path => rca12_tls12_certificate_is_the_normal_path;
     code_points_must_match_on_both_sides => code_points_must_match_on_both_sides;
 }

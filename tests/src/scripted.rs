@@ -222,7 +222,10 @@ impl ServerConnectionHook for ScriptedServer {
             .collect()
     }
 
-    fn client_cert_verifier(&mut self) -> Option<Arc<dyn ClientCertVerifier>> {
+    fn client_cert_verifier(
+        &mut self,
+        _configured: &Arc<dyn ClientCertVerifier>,
+    ) -> Option<Arc<dyn ClientCertVerifier>> {
         self.log.push(Event::VerifierAsked);
         match self.script.verifier_if_client_hello_has {
             Some(typ) if !self.client_hello_had(typ) => None,
