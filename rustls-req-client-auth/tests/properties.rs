@@ -13,10 +13,9 @@
 //!
 //! Run: `cargo test -p rustls-req-client-auth --test properties` (400 cases);
 //! long: `PROPTEST_CASES=10000 cargo test -p rustls-req-client-auth --test
-//! properties connections_follow_the_model`. `PROPERTIES_STRICT=1` predicts the
-//! model's reading where it knowingly differs from the implementation (see
-//! [`Known`]); `-- --ignored` runs the minimal reproducer of each. See
-//! tests/README.md, "Property tests".
+//! properties connections_follow_the_model`. See tests/README.md, "Property
+//! tests". The `regression_*` tests are the minimal reproducers of the bugs
+//! this model found.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -441,46 +440,6 @@ enum Observed {
 // The reference model
 // ---------------------------------------------------------------------------
 
-/// Places where the model knowingly departs from the implementation's
-/// behaviour (each reported as a discrepancy). By default the model predicts
-/// what the implementation does, so the test is green and guards everything
-/// else; `PROPERTIES_STRICT=1` predicts the model's own reading instead.
-#[derive(Clone, Copy, Debug)]
-enum Known {
-    /// RCA-14 "unless the server's policy says so": the model reads a
-    /// server config whose own verifier is *mandatory* as such a policy, so a
-    /// flagged client that sends an empty Certificate is refused with
-    /// `certificate_required` like every other anonymous client. The
-    /// implementation consults only `ServerFlags::require_certificate` and
-    /// serves it anonymously: setting the flag bypasses mandatory client auth.
-    FlagBypassesMandatoryAuth,
-    /// RCA-10/`server::peer`: on TLS 1.2 a certificate verified by the
-    /// config's own verifier is the normal path. With `ServerFlags`
-    /// installed the implementation reports `AuthPath::None` with a chain.
-    Tls12NormalPathReportedAsNone,
-    /// `ServerFlagsState::resumed` ("whether the connection resumed a
-    /// session") is false on a resumed TLS 1.2 connection.
-    Tls12ResumptionNotReported,
-    /// RCA-9/`OtherRequests` ("how to answer a CertificateRequest that does
-    /// not acknowledge the flag"): a TLS 1.2 CertificateRequest never
-    /// acknowledges it, so the model answers it per `OtherRequests` and
-    /// `certificate_request()` reports `ServerPolicy`. The fork has no TLS 1.2
-    /// CertificateRequest hook (fork/README.md, known limits): the config's
-    /// resolver answers, and `certificate_request()` is `None`.
-    Tls12IgnoresOtherRequests,
-}
-
-/// Whether to predict the implementation's behaviour for `known`: yes, unless
-/// `PROPERTIES_STRICT` is `1`/`all` or names it (comma-separated).
-fn lenient(known: Known) -> bool {
-    static STRICT: OnceLock<String> = OnceLock::new();
-    let strict = STRICT.get_or_init(|| std::env::var("PROPERTIES_STRICT").unwrap_or_default());
-    let name = format!("{known:?}");
-    !strict
-        .split(',')
-        .any(|item| matches!(item.trim(), "1" | "all") || item.trim() == name)
-}
-
 /// What the client remembers between connections.
 #[derive(Clone, Debug, Default)]
 struct ClientMemory {
@@ -878,25 +837,16 @@ impl<'a> Model<'a> {
             self.injected(ServerMessage::Tls12Sh),
         )?;
         let no_flags = BTreeSet::new();
-        let reported = |path| {
-            if path == AuthPath::Normal
-                && matches!(self.server, ServerActor::Flags(_))
-                && lenient(Known::Tls12NormalPathReportedAsNone)
-            {
-                AuthPath::None
-            } else {
-                path
-            }
-        };
         if let Some(path) = memory.tls12_session {
             // Session-ID resumption restores the path (RCA-11).
             return Ok(Success {
                 version: ProtocolVersion::TLSv1_2,
                 kind: HandshakeKind::Resumed,
-                path: reported(path),
+                path,
                 chain: chain_of(path),
                 client: self.client_view(None, &no_flags),
-                server: self.server_view(&[], None, !lenient(Known::Tls12ResumptionNotReported)),
+                // `restored_from_ticket` is about TLS 1.3 tickets only (documented).
+                server: self.server_view(&[], None, false),
             });
         }
         // The config's own verifier asks (RCA-3); the flag plays no part (RCA-12).
@@ -909,15 +859,10 @@ impl<'a> Model<'a> {
             Some(verifier) => {
                 // RCA-9: a request that cannot acknowledge the flag is a
                 // server-policy request, answered per `OtherRequests`.
-                let honest_tls12 =
-                    self.client == ClientActor::Flags && !lenient(Known::Tls12IgnoresOtherRequests);
-                let (cert, cause) = if honest_tls12 {
-                    let cause = CertificateRequestCause::ServerPolicy;
-                    (self.client_answer(cause), Some(cause))
-                } else {
-                    // No TLS 1.2 hooks: the config's resolver answers.
-                    (spec.client.config_cert, None)
-                };
+                // The fork has no TLS 1.2 CertificateRequest hook (documented):
+                // the config's resolver answers and no cause is recorded.
+                let (cert, cause): (_, Option<CertificateRequestCause>) =
+                    (spec.client.config_cert, None);
                 (Self::verify(verifier, cert)?, cause)
             }
             None => (AuthPath::None, None),
@@ -926,7 +871,7 @@ impl<'a> Model<'a> {
         Ok(Success {
             version: ProtocolVersion::TLSv1_2,
             kind: HandshakeKind::Full,
-            path: reported(path),
+            path,
             chain: chain_of(path),
             client: self.client_view(client_request, &no_flags),
             server: self.server_view(&[], None, false),
@@ -1013,16 +958,15 @@ impl<'a> Model<'a> {
         let request = match self.server {
             // RCA-2: the accepted flag gets an acknowledging request and the
             // flag path's verifier (RCA-10); RCA-14: empty is anonymous
-            // unless `require_certificate` (the inner verifier's own
-            // mandatoriness does not matter) ...
+            // unless the policy says so: `require_certificate`, or a config
+            // whose own verifier requires every client to authenticate (the
+            // flag never gets a client past that) ...
             ServerActor::Flags(policy) if flagged => Some((
                 Some(Value::Flags(&[RCA])),
                 RequestReason::Flag,
                 Verifier {
                     trusts: Cert::Bot,
-                    mandatory: policy.require_certificate
-                        || (spec.server.own.mandatory()
-                            && !lenient(Known::FlagBypassesMandatoryAuth)),
+                    mandatory: policy.require_certificate || spec.server.own.mandatory(),
                     path: AuthPath::Flag,
                 },
             )),
@@ -1399,7 +1343,7 @@ fn observe(
                     [RCA] => true,
                     ref other => panic!("server acknowledged {other:?}"),
                 },
-                resumed: state.resumed(),
+                resumed: state.restored_from_ticket(),
             }),
             ServerActor::Plain | ServerActor::Script => None,
         },
@@ -1687,12 +1631,10 @@ fn run_scenario(
     last.expect("at least one connection")
 }
 
+/// Regression (found by this model): setting the flag must not get a client
+/// past a server config that requires every client to authenticate (RCA-14).
 #[test]
-#[ignore = "known discrepancy FlagBypassesMandatoryAuth"]
-fn known_flag_bypasses_mandatory_client_auth() {
-    // The server's own verifier requires a normal-CA certificate from every
-    // client. A client that sets the flag and answers the acknowledging
-    // CertificateRequest with an empty Certificate is served anonymously.
+fn regression_flag_cannot_bypass_mandatory_client_auth() {
     let scenario = plain_scenario(
         FlagIdentity::NoneSuitable,
         false,
@@ -1707,46 +1649,20 @@ fn known_flag_bypasses_mandatory_client_auth() {
     outcome.assert_alert(Side::Server, AlertDescription::CertificateRequired);
 }
 
+/// Regression (found by this model): on TLS 1.2, a certificate verified by
+/// the config's own verifier is the normal path, also with `ServerFlags`.
 #[test]
-#[ignore = "known discrepancy Tls12NormalPathReportedAsNone"]
-fn known_tls12_normal_path_reported_as_none() {
-    let scenario = plain_scenario(FlagIdentity::Bot, true, OwnVerifier::NormalMandatory);
-    let (_, s, outcome) = run_scenario(&scenario, 1);
-    outcome.assert_ok();
-    let who = peer(&s);
-    assert_eq!(who.chain, Some(&pki().normal_client.chain[..]));
-    assert_eq!(
-        who.path,
-        AuthPath::Normal,
-        "verified by the config's verifier"
-    );
-}
-
-#[test]
-#[ignore = "known discrepancy Tls12ResumptionNotReported"]
-fn known_tls12_resumption_not_reported() {
-    let scenario = plain_scenario(FlagIdentity::Bot, true, OwnVerifier::None);
-    let (_, s, outcome) = run_scenario(&scenario, 2);
-    outcome.assert_ok();
-    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
-    assert!(server_state(&s).expect("installed").resumed());
-}
-
-#[test]
-#[ignore = "known discrepancy Tls12IgnoresOtherRequests"]
-fn known_tls12_ignores_other_requests() {
-    let mut scenario = plain_scenario(FlagIdentity::Bot, true, OwnVerifier::NormalOptional);
-    scenario.client.other_requests = OtherRequests::Anonymous;
-    let (c, s, outcome) = run_scenario(&scenario, 1);
-    outcome.assert_ok();
-    assert_eq!(
-        client_state(&c).expect("installed").certificate_request(),
-        Some(CertificateRequestCause::ServerPolicy),
-        "a TLS 1.2 CertificateRequest came"
-    );
-    assert_eq!(
-        s.peer_certificates(),
-        None,
-        "OtherRequests::Anonymous answers it with an empty Certificate"
-    );
+fn regression_tls12_normal_path_is_reported() {
+    for connections in [1, 2] {
+        let scenario = plain_scenario(FlagIdentity::Bot, true, OwnVerifier::NormalMandatory);
+        let (_, s, outcome) = run_scenario(&scenario, connections);
+        outcome.assert_ok();
+        let who = peer(&s);
+        assert_eq!(who.chain, Some(&pki().normal_client.chain[..]));
+        assert_eq!(
+            who.path,
+            AuthPath::Normal,
+            "verified by the config's verifier"
+        );
+    }
 }
