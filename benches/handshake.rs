@@ -30,27 +30,8 @@ fn bench_handshakes(c: &mut Criterion) {
     let order = crate_order();
     for provider in Provider::ALL {
         for auth in Auth::ALL {
-            let variants = order.map(|krate| {
-                let variant = Variant::new(&certs, krate, provider, auth);
-                // Fail before measuring anything if the handshake is broken.
-                variant.handshake();
-                (krate, variant)
-            });
-            for side in Side::ALL {
-                let mut group = c.benchmark_group(format!("handshake/{provider}/{auth}/{side}"));
-                for (krate, variant) in &variants {
-                    group.bench_function(krate.label(), |b| {
-                        b.iter_custom(|iters| {
-                            let mut total = Duration::ZERO;
-                            for _ in 0..iters {
-                                total += variant.handshake().get(side);
-                            }
-                            total
-                        });
-                    });
-                }
-                group.finish();
-            }
+            let variants = order.map(|krate| (krate, Variant::new(&certs, krate, provider, auth)));
+            bench_pair(c, &format!("handshake/{provider}/{auth}"), &variants);
         }
     }
 }
@@ -68,24 +49,31 @@ fn bench_flag_path(c: &mut Criterion) {
             ),
             (Crate::Fork, Variant::fork_flag_path(&certs, provider)),
         ];
-        for (_, variant) in &variants {
-            variant.handshake();
-        }
-        for side in Side::ALL {
-            let mut group = c.benchmark_group(format!("handshake/{provider}/flag/{side}"));
-            for (krate, variant) in &variants {
-                group.bench_function(krate.label(), |b| {
-                    b.iter_custom(|iters| {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            total += variant.handshake().get(side);
-                        }
-                        total
-                    });
+        bench_pair(c, &format!("handshake/{provider}/flag"), &variants);
+    }
+}
+
+/// One group `{prefix}/{side}` per side, one function per crate, each timing
+/// that side of full handshakes.
+fn bench_pair(c: &mut Criterion, prefix: &str, variants: &[(Crate, Variant)]) {
+    for (_, variant) in variants {
+        // Fail before measuring anything if the handshake is broken.
+        variant.handshake();
+    }
+    for side in Side::ALL {
+        let mut group = c.benchmark_group(format!("{prefix}/{side}"));
+        for (krate, variant) in variants {
+            group.bench_function(krate.label(), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += variant.handshake().get(side);
+                    }
+                    total
                 });
-            }
-            group.finish();
+            });
         }
+        group.finish();
     }
 }
 
