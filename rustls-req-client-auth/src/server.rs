@@ -94,7 +94,6 @@ impl ServerHooks for ServerFlags {
             policy: self.clone(),
             state: ServerFlagsState {
                 client_flags: None,
-                version: None,
                 acknowledged: FlagSet::new(),
                 certificate_request: None,
                 flag_accepted: false,
@@ -132,7 +131,6 @@ pub enum RequestReason {
 #[derive(Clone, Debug)]
 pub struct ServerFlagsState {
     client_flags: Option<FlagSet>,
-    version: Option<ProtocolVersion>,
     acknowledged: FlagSet,
     certificate_request: Option<RequestReason>,
     flag_accepted: bool,
@@ -241,7 +239,6 @@ impl ServerFlagsHook {
     }
 
     fn client_hello(&mut self, received: &Received<'_>) -> Result<(), HookError> {
-        self.state.version = received.version;
         if received.version != Some(ProtocolVersion::TLSv1_3) {
             // RCA-12: on TLS 1.2 the flag has no effect.
             return Ok(());
