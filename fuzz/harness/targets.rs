@@ -419,6 +419,11 @@ pub(crate) fn alert_optional(error: &Error) -> bool {
                     | PeerMisbehaved::TooManyRenegotiationRequests
                     | PeerMisbehaved::MessageInterleavedWithHandshakeMessage
                     | PeerMisbehaved::RejectedEarlyDataInterleavedWithHandshakeMessage
+                    // rustls 0.23.46 (server/hs.rs, unchanged by the fork) returns
+                    // this for a second ClientHello with another SNI without
+                    // sending an alert; found by the fuzzer, pinned by the seed
+                    // silent-server-name-differs-on-retry.bin.
+                    | PeerMisbehaved::ServerNameDifferedOnRetry
             )
             | Error::InvalidMessage(InvalidMessage::HandshakePayloadTooLarge)
     )

@@ -230,6 +230,17 @@ fn fuzz_server_malformed_flags_seeds_fail_on_the_flag() {
         Some(rustls::Error::General("incompatible signing key".into()))
     );
     assert_eq!(run.drive.alert, None);
+    // A second gap of rustls, found by the fuzzer (a seed it wrote, not one
+    // `regenerate_seeds` makes): another SNI in the ClientHello after a
+    // HelloRetryRequest fails without an alert.
+    let run = server_seed("silent-server-name-differs-on-retry.bin");
+    assert_eq!(
+        run.drive.error,
+        Some(rustls::Error::PeerMisbehaved(
+            rustls::PeerMisbehaved::ServerNameDifferedOnRetry
+        ))
+    );
+    assert_eq!(run.drive.alert, None);
     for name in ["silent-fatal-alert.bin", "silent-client-refuses-server.bin"] {
         let run = server_seed(name);
         assert!(
