@@ -11,7 +11,16 @@ use anyhow::{ensure, Context};
 use crate::cmd;
 use crate::paths::Paths;
 
-pub(crate) fn run(paths: &Paths, seconds: u32, only: Option<&str>) -> anyhow::Result<()> {
+/// How long each target runs.
+pub(crate) enum Budget {
+    /// For this many seconds, from a random seed.
+    Seconds(u32),
+    /// For this many executions from this seed: the same inputs every time,
+    /// so a green run stays green for the same code (what CI uses).
+    Runs { runs: u64, seed: u32 },
+}
+
+pub(crate) fn run(paths: &Paths, budget: &Budget, only: Option<&str>) -> anyhow::Result<()> {
     let fuzz_dir = paths.root.join("fuzz");
     let mut targets = Vec::new();
     for entry in fs::read_dir(fuzz_dir.join("fuzz_targets"))? {
@@ -33,7 +42,11 @@ pub(crate) fn run(paths: &Paths, seconds: u32, only: Option<&str>) -> anyhow::Re
             .join(format!("{target}-{stamp}"));
         fs::create_dir_all(&scratch)?;
         let seeds = fuzz_dir.join("corpus").join(&target);
-        eprintln!("\n==> fuzzing {target} for {seconds} s");
+        let limits = match budget {
+            Budget::Seconds(seconds) => vec![format!("-max_total_time={seconds}")],
+            Budget::Runs { runs, seed } => vec![format!("-runs={runs}"), format!("-seed={seed}")],
+        };
+        eprintln!("\n==> fuzzing {target} ({})", limits.join(" "));
         cmd::run(
             cmd::cargo()
                 .current_dir(&fuzz_dir)
@@ -43,7 +56,7 @@ pub(crate) fn run(paths: &Paths, seconds: u32, only: Option<&str>) -> anyhow::Re
                 .arg(&scratch)
                 .arg(&seeds)
                 .arg("--")
-                .arg(format!("-max_total_time={seconds}"))
+                .args(&limits)
                 .arg("-print_final_stats=1"),
         )
         .with_context(|| format!("fuzz target {target} failed; see fuzz/artifacts/{target}/"))?;

@@ -43,11 +43,18 @@ enum Command {
     },
     /// Run the demo.
     Demo,
-    /// Run every fuzz target for a bounded time (needs `cargo install cargo-fuzz`).
+    /// Run every fuzz target for a bounded time or number of executions
+    /// (needs `cargo install cargo-fuzz`).
     Fuzz {
-        /// Seconds per target.
-        #[arg(long, default_value_t = 60)]
+        /// Seconds per target, from a random seed.
+        #[arg(long, default_value_t = 60, conflicts_with = "runs")]
         seconds: u32,
+        /// Executions per target instead, from `--seed`: the same inputs every run.
+        #[arg(long)]
+        runs: Option<u64>,
+        /// The libFuzzer seed for `--runs`.
+        #[arg(long, default_value_t = 1, requires = "runs")]
+        seed: u32,
         /// Only this target.
         #[arg(long)]
         target: Option<String>,
@@ -89,9 +96,18 @@ fn main() -> anyhow::Result<()> {
             skip_fork_unit_tests,
         } => test::run(&paths, skip_fork_unit_tests),
         Command::Demo => test::demo(&paths),
-        Command::Fuzz { seconds, target } => {
+        Command::Fuzz {
+            seconds,
+            runs,
+            seed,
+            target,
+        } => {
             fork::materialize(&paths, false)?;
-            fuzz::run(&paths, seconds, target.as_deref())
+            let budget = match runs {
+                Some(runs) => fuzz::Budget::Runs { runs, seed },
+                None => fuzz::Budget::Seconds(seconds),
+            };
+            fuzz::run(&paths, &budget, target.as_deref())
         }
     }
 }
