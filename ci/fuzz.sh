@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# A short, deterministic run of every fuzz target: a fixed seed and number of
-# executions explore the same inputs every time, so CI judges the change, not
-# the luck of the draw. The long, randomized runs are in tests/README.md.
+# A short run of every fuzz target: a fixed number of executions from a fixed
+# seed (libFuzzer does not promise the very same inputs every run, but the
+# budget no longer depends on the machine's speed). The long runs are in
+# tests/README.md.
 set -euo pipefail
-cargo xtask fuzz --runs "${FUZZ_RUNS:-1500000}" --seed "${FUZZ_SEED:-1}"
+# Missing alerts on rustls's own paths (outside TLS Flags and the fork's hooks)
+# are reported, not failed, here; see fuzz/README.md, "Alerts".
+FUZZ_STRICT_ALERTS="${FUZZ_STRICT_ALERTS:-0}" cargo xtask fuzz --runs "${FUZZ_RUNS:-1500000}" --seed "${FUZZ_SEED:-1}"

@@ -375,6 +375,12 @@ fn check_failure(error: &Error, queued: bool, written: &[u8], tls13: bool) -> Op
         _ => None,
     });
     if !alert_optional(error) {
+        if (!queued || alert.is_none()) && !ours(error) && !strict_alerts() {
+            // rustls's own behaviour on a path neither TLS Flags nor the fork's
+            // hooks touch: reported, not failed (see `strict_alerts`).
+            report_upstream(error);
+            return alert;
+        }
         assert!(queued, "{error:?}: failed without queueing an alert");
         assert!(
             alert.is_some(),
@@ -382,6 +388,43 @@ fn check_failure(error: &Error, queued: bool, written: &[u8], tls13: bool) -> Op
         );
     }
     alert
+}
+
+/// Errors raised by TLS Flags (a `FlagsError`) or by the refusals the fork's
+/// patches added: these must always come with an alert.
+fn ours(error: &Error) -> bool {
+    rustls_req_client_auth::FlagsError::from_rustls(error).is_some()
+        || matches!(
+            error,
+            Error::InvalidMessage(
+                InvalidMessage::UnknownCertificateExtension
+                    | InvalidMessage::UnknownHelloRetryRequestExtension
+                    | InvalidMessage::DuplicateExtension(_)
+            )
+        )
+}
+
+/// Whether every error outside [`alert_optional`] must send an alert
+/// (`FUZZ_STRICT_ALERTS` unset or not `0`, the default, for the long runs
+/// that look for rustls's own gaps), or only [`ours`] (`FUZZ_STRICT_ALERTS=0`,
+/// CI's smoke run: rustls 0.23.46 has error paths without an alert in code
+/// the fork does not change, three found so far, see fuzz/README.md, and a
+/// smoke run that stumbles on another must not fail the change under test).
+fn strict_alerts() -> bool {
+    static STRICT: OnceLock<bool> = OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var("FUZZ_STRICT_ALERTS").map_or(true, |v| v != "0"))
+}
+
+/// Prints the first alert-less upstream error of a run.
+fn report_upstream(error: &Error) {
+    static REPORTED: OnceLock<()> = OnceLock::new();
+    REPORTED.get_or_init(|| {
+        eprintln!(
+            "note: rustls failed with {error:?} without sending an alert, on a path \
+             outside TLS Flags and the fork's hooks (rustls's own behaviour; \
+             FUZZ_STRICT_ALERTS=1 makes this fatal)"
+        );
+    });
 }
 
 /// Errors after which rustls by design queues no alert (or not always), so
