@@ -21,6 +21,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use rustls::hooks::{ClientHelloExtension, EchPlacement, HandshakeMessage as Msg};
 use rustls::{AlertDescription, ClientConfig, Error, InvalidMessage, NamedGroup, ServerConfig};
 use rustls_req_client_auth::{ClientFlags, Flag, FlagSet, FlagsError, ServerFlags};
+use rustls_tls_flags::MessageKind;
 
 const TLS_FLAGS: u16 = 62;
 
@@ -47,31 +48,31 @@ impl Place {
         }
     }
 
+    /// The codec's kind of the message.
+    fn kind(self) -> MessageKind {
+        match self {
+            Self::ClientHello => MessageKind::ClientHello,
+            Self::ServerHello | Self::Tls12ServerHello => MessageKind::ServerHello,
+            Self::HelloRetryRequest => MessageKind::HelloRetryRequest,
+            Self::EncryptedExtensions => MessageKind::EncryptedExtensions,
+            Self::CertificateRequest => MessageKind::CertificateRequest,
+            Self::ServerCertificate | Self::ClientCertificate => MessageKind::Certificate,
+            Self::NewSessionTicket => MessageKind::NewSessionTicket,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
-            Self::ClientHello => "CH",
-            Self::ServerHello => "SH",
-            Self::HelloRetryRequest => "HRR",
-            Self::EncryptedExtensions => "EE",
-            Self::CertificateRequest => "CR",
             Self::ServerCertificate => "server CT",
             Self::ClientCertificate => "client CT",
-            Self::NewSessionTicket => "NST",
             Self::Tls12ServerHello => "TLS 1.2 SH",
+            _ => self.kind().abbreviation(),
         }
     }
 
     /// The message name the honest side's error must mention.
     fn message_name(self) -> &'static str {
-        match self {
-            Self::ClientHello => "ClientHello",
-            Self::ServerHello | Self::Tls12ServerHello => "ServerHello",
-            Self::HelloRetryRequest => "HelloRetryRequest",
-            Self::EncryptedExtensions => "EncryptedExtensions",
-            Self::CertificateRequest => "CertificateRequest",
-            Self::ServerCertificate | Self::ClientCertificate => "Certificate",
-            Self::NewSessionTicket => "NewSessionTicket",
-        }
+        self.kind().name()
     }
 
     fn slug(self) -> String {
