@@ -366,12 +366,8 @@ fn ticket_data_survives_resumption(provider: Provider) {
     ClientScript::default().install(&mut client);
     let client = Arc::new(client);
 
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
-    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
-
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
+    let [(_, first), (c, s)] = config::connect_twice(&client, &server);
+    assert_eq!(first.handshake_kind(), Some(HandshakeKind::Full));
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
     let log = server_log(&s);
     assert!(log.contains(&Event::Resumption(Some(b"path=flag".to_vec()))));
@@ -392,11 +388,7 @@ fn refused_ticket_makes_a_full_handshake(provider: Provider) {
     let server = Arc::new(server);
     let client = Arc::new(config::client(&pki, provider));
 
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
-
+    let [_, (_, s)] = config::connect_twice(&client, &server);
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
     let log = server_log(&s);
     assert!(log.contains(&Event::Resumption(None)), "{log:?}");
@@ -415,10 +407,7 @@ fn oversized_ticket_data_is_not_stored(provider: Provider) {
     .install(&mut server);
     let server = Arc::new(server);
     let client = Arc::new(config::client(&pki, provider));
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
+    let [_, (_, s)] = config::connect_twice(&client, &server);
     assert!(server_log(&s).contains(&Event::Resumption(None)));
 }
 

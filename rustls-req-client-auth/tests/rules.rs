@@ -378,12 +378,8 @@ fn rca11_resumption_keeps_the_flag_path_without_certificate_request(provider: Pr
     let server = Arc::new(flag_server(&pki, provider));
     let client = Arc::new(bot(&pki, provider, &pki.bot));
 
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
-    assert_eq!(peer(&s).path, AuthPath::Flag);
-
-    let (mut c, mut s) = connect(&client, &server);
-    handshake(&mut c, &mut s).assert_ok();
+    let [(_, first), (c, s)] = config::connect_twice(&client, &server);
+    assert_eq!(peer(&first).path, AuthPath::Flag);
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
     let state = server_state(&s).expect("installed");
     assert!(state.restored_from_ticket());
@@ -408,13 +404,10 @@ fn rca11_anonymous_ticket_does_not_resume_authenticated(provider: Provider) {
     let mut anonymous = config::client(&pki, provider);
     ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut anonymous);
     let anonymous = Arc::new(anonymous);
-    let (mut c, mut s) = connect(&anonymous, &server);
-    handshake(&mut c, &mut s).assert_ok();
-    assert_eq!(peer(&s).path, AuthPath::None);
+    let [(_, first), (_, s)] = config::connect_twice(&anonymous, &server);
+    assert_eq!(peer(&first).path, AuthPath::None);
 
     // Then the same client resumes: still anonymous, no certificate asked.
-    let (mut c, mut s) = connect(&anonymous, &server);
-    handshake(&mut c, &mut s).assert_ok();
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
     assert_eq!(peer(&s).path, AuthPath::None);
     assert!(s.peer_certificates().is_none());

@@ -192,3 +192,17 @@ impl ResolvesClientCert for Unsuitable {
         self.has_certs
     }
 }
+
+/// Two connections between the same configs, each handshake asserted to
+/// succeed; the second may resume with a ticket the first received.
+#[track_caller]
+pub fn connect_twice(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+) -> [(ClientConnection, ServerConnection); 2] {
+    [(), ()].map(|()| {
+        let (mut c, mut s) = connect(client, server);
+        crate::memory::handshake(&mut c, &mut s).assert_ok();
+        (c, s)
+    })
+}
