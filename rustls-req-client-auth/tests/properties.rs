@@ -855,17 +855,12 @@ impl<'a> Model<'a> {
             mandatory: spec.server.own.mandatory(),
             path: AuthPath::Normal,
         });
-        let (path, client_request) = match verifier {
-            Some(verifier) => {
-                // RCA-9: a request that cannot acknowledge the flag is a
-                // server-policy request, answered per `OtherRequests`.
-                // The fork has no TLS 1.2 CertificateRequest hook (documented):
-                // the config's resolver answers and no cause is recorded.
-                let (cert, cause): (_, Option<CertificateRequestCause>) =
-                    (spec.client.config_cert, None);
-                (Self::verify(verifier, cert)?, cause)
-            }
-            None => (AuthPath::None, None),
+        // The fork has no TLS 1.2 CertificateRequest hook (documented): the
+        // config's resolver answers, whatever `OtherRequests` says, and the
+        // client records no cause.
+        let path = match verifier {
+            Some(verifier) => Self::verify(verifier, spec.client.config_cert)?,
+            None => AuthPath::None,
         };
         memory.tls12_session = Some(path);
         Ok(Success {
@@ -873,7 +868,7 @@ impl<'a> Model<'a> {
             kind: HandshakeKind::Full,
             path,
             chain: chain_of(path),
-            client: self.client_view(client_request, &no_flags),
+            client: self.client_view(None, &no_flags),
             server: self.server_view(&[], None, false),
         })
     }
