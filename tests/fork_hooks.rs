@@ -1,6 +1,6 @@
 //! The rustls fork's generic extension hooks, exercised by real handshakes.
 //!
-//! Each test names the hook capability it covers (DESIGN.md, "Why a fork"):
+//! Each test names the hook capability it covers (fork/README.md):
 //! 1 keep unknown extensions, 2 add extensions, 3 see and refuse with an alert,
 //! 4 server chooses the client verifier, 5 client chooses the certificate
 //! resolver, 6 per-connection state (readable afterwards, kept in tickets).

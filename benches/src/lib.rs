@@ -465,7 +465,7 @@ harness!(
 /// and verifies it against the client CA (mandatory); the client sets the flag
 /// with `ClientFlags`. Otherwise configured exactly like [`Auth::Mtls`], whose
 /// vanilla handshake is its baseline: the flag path should cost what plain mTLS
-/// costs (DESIGN.md: at most 2% more).
+/// costs (the budget in benches/README.md: at most 2% more).
 ///
 /// # Panics
 ///

@@ -7,8 +7,8 @@ use rustls_tls_flags::{Alert, DecodeError, Flag, MessageKind};
 /// A TLS Flags or `request_client_auth` rule the peer broke.
 ///
 /// It is carried inside [`rustls::Error::Other`] by the failing connection; get
-/// it back with [`FlagsError::from_rustls`]. Each variant names the rule of
-/// REQUIREMENTS.md it enforces ([`FlagsError::rule`]) and the alert sent
+/// it back with [`FlagsError::from_rustls`]. Each variant names the rule of the
+/// [specification](crate::specification) it enforces ([`FlagsError::rule`]) and the alert sent
 /// ([`FlagsError::alert`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -69,7 +69,7 @@ impl FlagsError {
         }
     }
 
-    /// The REQUIREMENTS.md id of the rule.
+    /// The id of the rule in the [specification](crate::specification), such as `TF-6`.
     pub fn rule(&self) -> &'static str {
         match self {
             Self::Malformed { source, .. } => match source.alert() {

@@ -73,7 +73,7 @@
 //!
 //! # Errors
 //!
-//! A peer that breaks a rule gets the alert REQUIREMENTS.md names, and the
+//! A peer that breaks a rule gets the alert the [`specification`] names, and the
 //! connection fails with a [`rustls::Error::Other`] holding a [`FlagsError`]
 //! that says what happened and which rule it broke:
 //!
@@ -88,7 +88,7 @@
 //!
 //! # Choices this crate makes
 //!
-//! Where the drafts leave a choice open (marked **ours** in REQUIREMENTS.md):
+//! Where the drafts leave a choice open (marked **ours** in the [`specification`]):
 //!
 //! - **Code points** are configuration ([`CodePoints`]): extension 62 and flag
 //!   80 by default, extension 0xFE01 for experimental deployments. A client and
@@ -125,6 +125,8 @@ mod error;
 mod message;
 mod rules;
 pub mod server;
+#[doc = include_str!("../SPECIFICATION.md")]
+pub mod specification {}
 mod ticket;
 mod verifier;
 

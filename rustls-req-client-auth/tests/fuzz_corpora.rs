@@ -581,7 +581,7 @@ fn full_client_transcripts(pki: &Pki) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The flag-set ClientHello with each malformed `tls_flags` form of
-/// REQUIREMENTS.md (TF-1, TF-3) and a duplicate extension.
+/// SPECIFICATION.md (TF-1, TF-3) and a duplicate extension.
 fn malformed_client_hellos(hello: &[u8]) -> Vec<(String, Vec<u8>)> {
     let good = wire::first_hello(hello).expect("ClientHello");
     let at = good.position(TLS_FLAGS).expect("tls_flags offered");

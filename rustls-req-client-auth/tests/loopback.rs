@@ -1,9 +1,8 @@
 //! `request_client_auth` over real TCP loopback: tokio-rustls on both ends,
 //! configs from the test PKI, both crypto providers, and HTTP/2 through hyper
-//! with the peer identity handed to the handler as a request extension (the
-//! pattern of DESIGN.md's "Libraries" table).
+//! with the peer identity handed to the handler as a request extension.
 //!
-//! Every test names the REQUIREMENTS.md rule it checks.
+//! Every test names the SPECIFICATION.md rule it checks.
 
 use std::future::Future;
 use std::io;

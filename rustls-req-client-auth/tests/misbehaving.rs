@@ -1,7 +1,7 @@
 //! The misbehaving-peer matrix: peers built on the fork's hooks (and, for
 //! duplicate extensions, on wire tampering) put `tls_flags` where the rules
 //! forbid it. For every cell the honest side must abort with the alert of
-//! REQUIREMENTS.md, its error must say what happened, and no application data
+//! SPECIFICATION.md, its error must say what happened, and no application data
 //! may flow.
 //!
 //! The matrix is generated from the table in [`cases`]; each cell runs as its

@@ -2,7 +2,7 @@
 //! optional misbehaving peer, and a generated sequence of connections between
 //! them, each run as a real in-memory handshake (the rustls fork, both crypto
 //! providers, certificates from the rcgen `TestPki`) and compared with what a
-//! small reference model written from `shared/spec/REQUIREMENTS.md` predicts.
+//! small reference model written from `rustls-req-client-auth/SPECIFICATION.md` predicts.
 //!
 //! Built on `proptest-state-machine`: the reference state is the scenario (the
 //! two configurations and the misbehaviour) plus what the client remembers
@@ -520,7 +520,7 @@ enum ServerMessage {
     Nst,
 }
 
-/// The reference model of one connection, written from REQUIREMENTS.md.
+/// The reference model of one connection, written from SPECIFICATION.md.
 ///
 /// Where the spec leaves room, the model decides (each marked "Decision" at
 /// its place): (1) `tls_flags` in a TLS 1.2 ServerHello is TF-5

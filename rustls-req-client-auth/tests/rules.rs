@@ -1,6 +1,6 @@
 //! Every TF and RCA rule the hook crate enforces, checked over real handshakes
 //! (in memory, both crypto providers). Test names start with the rule ids of
-//! REQUIREMENTS.md; CONFORMANCE.md maps each rule to its test.
+//! SPECIFICATION.md; CONFORMANCE.md maps each rule to its test.
 //!
 //! Misbehaving peers are built from the scripted hooks of `integration-tests`:
 //! a server or client that puts `tls_flags` where the rules forbid it.

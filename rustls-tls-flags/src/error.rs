@@ -98,7 +98,7 @@ impl DecodeErrorKind {
 ///
 /// Small and `Copy`, so it can be returned from a hook and logged without
 /// allocation. Its `Display` says what is wrong, which rule of
-/// REQUIREMENTS.md it breaks, and the alert.
+/// SPECIFICATION.md it breaks, and the alert.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DecodeError {
     kind: DecodeErrorKind,

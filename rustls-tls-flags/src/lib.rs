@@ -104,8 +104,8 @@
 //!
 //! # Conformance
 //!
-//! The rules are those of the project's `spec/REQUIREMENTS.md`. Tests are
-//! named after the rule they check and live in this crate's `tests/`.
+//! The rules are numbered as in `SPECIFICATION.md` of the
+//! `rustls-req-client-auth` crate. Tests are named after the rule they check and live in this crate's `tests/`.
 //!
 //! | rule | enforced by | checked by |
 //! |------|-------------|------------|

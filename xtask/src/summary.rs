@@ -1,5 +1,6 @@
 //! Adds up libtest's `test result:` lines across several cargo runs, so the suite ends
-//! with one closing line that counts everything.
+//! with one closing line that counts everything: a run that did not build counts as a
+//! failure, and a run left out says why.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -11,12 +12,16 @@ pub(crate) struct Tally {
     passed: u64,
     failed: u64,
     ignored: u64,
+    /// Runs that exited with an error, and whether they reported any failed test.
     failed_runs: Vec<String>,
+    /// Runs left out, with the reason.
+    skipped_runs: Vec<String>,
 }
 
 impl Tally {
     /// Runs `cmd`, echoing its stdout as it comes and counting its results. A run that
-    /// fails without a result line (a build error) is recorded as failed too.
+    /// fails without reporting a failed test (a build error, a crash) counts as one
+    /// failed test, so the closing line never reads "0 failed" for a broken suite.
     pub(crate) fn run(&mut self, label: &str, cmd: &mut Command) -> anyhow::Result<()> {
         eprintln!("\n==> {label}");
         let mut child = cmd
@@ -24,6 +29,7 @@ impl Tally {
             .spawn()
             .with_context(|| format!("could not start {label}"))?;
         let stdout = child.stdout.take().context("no stdout pipe")?;
+        let failed_before = self.failed;
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             println!("{line}");
@@ -31,9 +37,22 @@ impl Tally {
         }
         let status = child.wait()?;
         if !status.success() {
-            self.failed_runs.push(format!("{label} ({status})"));
+            if self.failed == failed_before {
+                self.failed += 1;
+                self.failed_runs.push(format!(
+                    "{label} ({status}, no failed test reported: it did not build or crashed)"
+                ));
+            } else {
+                self.failed_runs.push(format!("{label} ({status})"));
+            }
         }
         Ok(())
+    }
+
+    /// Records that the run `label` was left out, and why.
+    pub(crate) fn skip(&mut self, label: &str, reason: &str) {
+        eprintln!("\n==> {label}: skipped, {reason}");
+        self.skipped_runs.push(format!("{label}: {reason}"));
     }
 
     fn count(&mut self, line: &str) {
@@ -61,10 +80,17 @@ impl Tally {
         for run in &self.failed_runs {
             println!("failed run: {run}");
         }
-        let line = format!(
+        for run in &self.skipped_runs {
+            println!("skipped run: {run}");
+        }
+        let mut line = format!(
             "summary: {} passed, {} failed, {} skipped",
             self.passed, self.failed, self.ignored
         );
+        for run in &self.skipped_runs {
+            line.push_str("; not run: ");
+            line.push_str(run);
+        }
         println!("{line}");
         if let Some(dir) = record.parent() {
             std::fs::create_dir_all(dir)?;

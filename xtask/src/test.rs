@@ -37,8 +37,20 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
         ]),
     )?;
 
-    if skip_fork_unit_tests {
-        eprintln!("\nskipping rustls's own unit tests (--skip-fork-unit-tests)");
+    let skip = if skip_fork_unit_tests {
+        Err("--skip-fork-unit-tests".to_owned())
+    } else {
+        fork::fixtures_installed(paths, &fork_dir)
+    };
+    if let Err(reason) = skip {
+        let providers: Vec<_> = FORK_UNIT_RUNS.iter().map(|run| run.0).collect();
+        tally.skip(
+            &format!(
+                "rustls's own unit tests on the patched tree ({})",
+                providers.join(", ")
+            ),
+            &reason,
+        );
     } else {
         for (provider, features, extra) in FORK_UNIT_RUNS {
             tally.run(

@@ -1,6 +1,6 @@
 //! The flag-enabled HTTPS server: one port for people and bots.
 //!
-//! Its own accept loop, as DESIGN.md describes: TCP accept → TLS handshake
+//! Its own accept loop, as hyper-util expects: TCP accept → TLS handshake
 //! (with a timeout) → the peer's identity, read once per connection from the
 //! rustls connection, inserted into every request as an `Extension` → hyper-util's
 //! `auto::Builder` (HTTP/1.1 or HTTP/2 by ALPN), with graceful shutdown.
