@@ -65,8 +65,8 @@ pub(crate) mod variant {
     pub(crate) const EXPERIMENTAL: u8 = 1;
     /// Server: `ServerFlags::require_certificate`.
     pub(crate) const REQUIRE_CERTIFICATE: u8 = 2;
-    /// Client: `OtherRequests::FlagIdentity` (answer any CertificateRequest
-    /// with the bot identity).
+    /// Client: `OtherRequests::FlagIdentityOn` its code points (answer any
+    /// CertificateRequest with the bot identity).
     pub(crate) const FLAG_IDENTITY_FOR_ALL: u8 = 2;
     /// How many configurations there are per side.
     pub(crate) const COUNT: usize = 4;
@@ -255,12 +255,14 @@ fn without_certificate_compression<C, D>(compressors: &mut Vec<C>, decompressors
 /// The client of the `handshake_client` target for `variant`: trusts the
 /// server CA, `ClientFlags` with the bot identity.
 pub(crate) fn client_config(pki: &Pki, variant: u8) -> ClientConfig {
-    let mut flags = ClientFlags::request_client_auth(bot_identity(pki));
-    if variant & variant::EXPERIMENTAL != 0 {
-        flags = flags.code_points(CodePoints::experimental());
-    }
+    let code_points = if variant & variant::EXPERIMENTAL != 0 {
+        CodePoints::experimental()
+    } else {
+        CodePoints::DEFAULT
+    };
+    let mut flags = ClientFlags::request_client_auth(bot_identity(pki)).code_points(code_points);
     if variant & variant::FLAG_IDENTITY_FOR_ALL != 0 {
-        flags = flags.other_requests(OtherRequests::FlagIdentity);
+        flags = flags.other_requests(OtherRequests::FlagIdentityOn(code_points));
     }
     client_base(pki, rustls::DEFAULT_VERSIONS, Some(flags))
 }

@@ -2,7 +2,12 @@
 //! answer a CertificateRequest according to whether it acknowledged the flag.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use log::debug;
 
 use rustls::client::ResolvesClientCert;
 use rustls::hooks::{
@@ -21,6 +26,10 @@ use crate::rules;
 /// How to answer a TLS 1.3 CertificateRequest that does not acknowledge the
 /// flag (RCA-9: the client knows which requests its flag caused). A TLS 1.2
 /// CertificateRequest is always answered by the config's own resolver.
+///
+/// The flag identity leaves the process only in answer to a CertificateRequest
+/// that acknowledges the flag, or under [`OtherRequests::FlagIdentityOn`] with
+/// the code points the client uses; see [`ClientFlags`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OtherRequests {
@@ -29,9 +38,70 @@ pub enum OtherRequests {
     ConfigResolver,
     /// With an empty Certificate.
     Anonymous,
-    /// With the flag identity too. For servers on the experimental code point
-    /// 0xFE01 that request a certificate on the flag but do not echo it.
+    /// With the flag identity too, but only while the client uses exactly these
+    /// code points; with any others, as [`OtherRequests::ConfigResolver`].
+    ///
+    /// A compatibility switch for servers that request a certificate because of
+    /// the flag without acknowledging it (Cloudflare's deployments on extension
+    /// 0xFE01, [`CodePoints::experimental`]). Such a server cannot be told
+    /// apart from one that asks every client for its own reasons, so this sends
+    /// the bot's identity to any server on these code points that asks for a
+    /// certificate. Never enable it on the default code points unless every
+    /// server the client talks to is one you trust with that identity.
+    FlagIdentityOn(CodePoints),
+}
+
+/// Which certificate the client sent in answer to a CertificateRequest; see
+/// [`ClientFlagsState::sent_identity`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SentIdentity {
+    /// No CertificateRequest came (yet), so nothing was sent.
+    NotRequested,
+    /// The flag identity: the request acknowledged the flag (RCA-2), or
+    /// [`OtherRequests::FlagIdentityOn`] applied.
     FlagIdentity,
+    /// A certificate of the `ClientConfig`'s own resolver.
+    ConfigIdentity,
+    /// An empty Certificate: nothing suitable, or [`OtherRequests::Anonymous`].
+    Empty,
+    /// A TLS 1.2 connection: a CertificateRequest there is answered by the
+    /// config's own resolver without this crate seeing it (RCA-12).
+    Tls12,
+}
+
+impl SentIdentity {
+    fn to_u8(self) -> u8 {
+        match self {
+            Self::NotRequested => 0,
+            Self::FlagIdentity => 1,
+            Self::ConfigIdentity => 2,
+            Self::Empty => 3,
+            Self::Tls12 => 4,
+        }
+    }
+
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Self::FlagIdentity,
+            2 => Self::ConfigIdentity,
+            3 => Self::Empty,
+            4 => Self::Tls12,
+            _ => Self::NotRequested,
+        }
+    }
+}
+
+impl fmt::Display for SentIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotRequested => "no certificate requested",
+            Self::FlagIdentity => "sent the flag identity",
+            Self::ConfigIdentity => "sent the config's own certificate",
+            Self::Empty => "sent an empty Certificate",
+            Self::Tls12 => "TLS 1.2 (not observed)",
+        })
+    }
 }
 
 /// The client's TLS Flags policy; install it in a [`ClientConfig`].
@@ -43,6 +113,25 @@ pub enum OtherRequests {
 /// ClientFlags::request_client_auth(bot).install(config);
 /// # }
 /// ```
+///
+/// # When the bot identity leaves the process
+///
+/// The identity given to [`ClientFlags::request_client_auth`] is sent only
+/// - in answer to a TLS 1.3 CertificateRequest that acknowledges the flag,
+///   which a server can only do after this client set it (RCA-6 refuses the
+///   others), or
+/// - with [`OtherRequests::FlagIdentityOn`] for the code points in use, in
+///   answer to any TLS 1.3 CertificateRequest on those code points.
+///
+/// Every other CertificateRequest is answered by the config's own resolver
+/// (by default none: an empty Certificate), whatever the server is.
+///
+/// # Outcomes without the connection
+///
+/// Where the `ClientConnection` is out of reach (reqwest, hyper-rustls),
+/// [`ClientFlags::outcomes`] gives a handle that records, per server name,
+/// the state of the latest connection: whether the flag was acknowledged and
+/// which identity was sent.
 #[derive(Clone, Debug)]
 pub struct ClientFlags {
     code_points: CodePoints,
@@ -50,6 +139,10 @@ pub struct ClientFlags {
     also_propose: FlagSet,
     other_requests: OtherRequests,
     placement: EchPlacement,
+    /// The config's own resolver, captured by [`ClientFlags::install`], so
+    /// that what it sends can be recorded.
+    config_resolver: Option<Arc<dyn ResolvesClientCert>>,
+    outcomes: ClientOutcomes,
 }
 
 impl ClientFlags {
@@ -77,6 +170,8 @@ impl ClientFlags {
             also_propose: FlagSet::new(),
             other_requests: OtherRequests::default(),
             placement: EchPlacement::InnerOnly,
+            config_resolver: None,
+            outcomes: ClientOutcomes::default(),
         }
     }
 
@@ -111,9 +206,24 @@ impl ClientFlags {
         self
     }
 
+    /// The record of this policy's connections, shared by all its clones and
+    /// every config it is installed in.
+    pub fn outcomes(&self) -> ClientOutcomes {
+        self.outcomes.clone()
+    }
+
     /// Installs the policy in `config`, replacing any extension hooks there.
-    pub fn install(self, config: &mut ClientConfig) {
+    ///
+    /// Install it last: the config's `client_auth_cert_resolver` as it is now
+    /// answers the `CertificateRequest`s that do not acknowledge the flag.
+    pub fn install(mut self, config: &mut ClientConfig) {
+        self.config_resolver = Some(Arc::clone(&config.client_auth_cert_resolver));
         config.extension_hooks = Some(Arc::new(self));
+    }
+
+    /// Whether un-acknowledged requests get the flag identity.
+    fn identity_for_other_requests(&self) -> bool {
+        self.other_requests == OtherRequests::FlagIdentityOn(self.code_points)
     }
 
     /// The flags a ClientHello proposes under this policy.
@@ -132,15 +242,21 @@ impl ClientFlags {
 }
 
 impl ClientHooks for ClientFlags {
-    fn new_connection(&self, _server_name: &ServerName<'_>) -> Box<dyn ClientConnectionHook> {
+    fn new_connection(&self, server_name: &ServerName<'_>) -> Box<dyn ClientConnectionHook> {
+        let state = ClientFlagsState {
+            offered: self.proposal(),
+            acknowledged: FlagSet::new(),
+            certificate_request: None,
+            sent: Arc::new(AtomicU8::new(SentIdentity::NotRequested.to_u8())),
+            request_client_auth: self.code_points.request_client_auth,
+        };
+        if !state.requested_client_auth() && self.identity.is_some() {
+            debug!("tls_flags: not sending request_client_auth to {server_name:?}: no certificate at hand (RCA-1)");
+        }
         Box::new(ClientFlagsHook {
             policy: self.clone(),
-            state: ClientFlagsState {
-                offered: self.proposal(),
-                acknowledged: FlagSet::new(),
-                certificate_request: None,
-                request_client_auth: self.code_points.request_client_auth,
-            },
+            server_name: server_name.to_str().into_owned(),
+            state,
         })
     }
 }
@@ -154,13 +270,29 @@ pub enum CertificateRequestCause {
     ServerPolicy,
 }
 
-/// What TLS Flags did on a client connection; see [`client_state`].
-#[derive(Clone, Debug)]
+/// What TLS Flags did on a client connection; see [`client_state`] and
+/// [`ClientOutcomes`].
+#[derive(Debug)]
 pub struct ClientFlagsState {
     offered: FlagSet,
     acknowledged: FlagSet,
     certificate_request: Option<CertificateRequestCause>,
+    /// Written by the resolver that answers the CertificateRequest.
+    sent: Arc<AtomicU8>,
     request_client_auth: Flag,
+}
+
+impl Clone for ClientFlagsState {
+    /// A snapshot: the clone does not follow later changes.
+    fn clone(&self) -> Self {
+        Self {
+            offered: self.offered.clone(),
+            acknowledged: self.acknowledged.clone(),
+            certificate_request: self.certificate_request,
+            sent: Arc::new(AtomicU8::new(self.sent.load(Ordering::Relaxed))),
+            request_client_auth: self.request_client_auth,
+        }
+    }
 }
 
 impl ClientFlagsState {
@@ -183,6 +315,90 @@ impl ClientFlagsState {
     pub fn certificate_request(&self) -> Option<CertificateRequestCause> {
         self.certificate_request
     }
+
+    /// Whether the server acknowledged `request_client_auth` (in its
+    /// CertificateRequest, RCA-2).
+    pub fn flag_acknowledged(&self) -> bool {
+        self.acknowledged.contains(self.request_client_auth)
+    }
+
+    /// Which certificate answered the CertificateRequest.
+    pub fn sent_identity(&self) -> SentIdentity {
+        SentIdentity::from_u8(self.sent.load(Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for ClientFlagsState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let request = match self.certificate_request {
+            None => "no CertificateRequest",
+            Some(CertificateRequestCause::Flag) => "CertificateRequest acknowledging the flag",
+            Some(CertificateRequestCause::ServerPolicy) => "CertificateRequest without the flag",
+        };
+        write!(
+            f,
+            "flags offered {}, acknowledged {}; {request}; {}",
+            self.offered,
+            self.acknowledged,
+            self.sent_identity()
+        )
+    }
+}
+
+/// The latest [`ClientFlagsState`] per server name, for clients that cannot
+/// reach the connection (reqwest, hyper-rustls); see [`ClientFlags::outcomes`].
+///
+/// It keeps the most recent [`ClientOutcomes::CAPACITY`] server names. Each
+/// entry changes as its handshake proceeds and is final once the handshake
+/// is done; a later connection to the same name replaces it.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOutcomes {
+    inner: Arc<Mutex<OutcomeLog>>,
+}
+
+#[derive(Debug, Default)]
+struct OutcomeLog {
+    next: u64,
+    entries: HashMap<String, (u64, ClientFlagsState)>,
+}
+
+impl ClientOutcomes {
+    /// How many server names are remembered; the oldest is forgotten first.
+    pub const CAPACITY: usize = 256;
+
+    /// The state of the latest connection to `server_name` (a DNS name or an
+    /// IP address, as the client was given it).
+    pub fn get(&self, server_name: &str) -> Option<ClientFlagsState> {
+        self.log()
+            .entries
+            .get(server_name)
+            .map(|(_, state)| state.clone())
+    }
+
+    fn record(&self, server_name: &str, state: &ClientFlagsState) {
+        let mut log = self.log();
+        log.next += 1;
+        let seq = log.next;
+        log.entries
+            .insert(server_name.to_owned(), (seq, state.clone()));
+        if log.entries.len() > Self::CAPACITY {
+            let oldest = log
+                .entries
+                .iter()
+                .min_by_key(|(_, (seq, _))| *seq)
+                .map(|(name, _)| name.clone());
+            if let Some(oldest) = oldest {
+                log.entries.remove(&oldest);
+            }
+        }
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, OutcomeLog> {
+        // A panic elsewhere while holding the lock leaves a consistent map.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The TLS Flags state of `conn`, if [`ClientFlags`] is installed in its config.
@@ -195,6 +411,7 @@ pub fn client_state(conn: &ClientConnection) -> Option<&ClientFlagsState> {
 #[derive(Debug)]
 struct ClientFlagsHook {
     policy: ClientFlags,
+    server_name: String,
     state: ClientFlagsState,
 }
 
@@ -202,14 +419,40 @@ impl ClientFlagsHook {
     fn flag(&self) -> Flag {
         self.policy.code_points.request_client_auth
     }
+
+    fn publish(&self) {
+        self.policy.outcomes.record(&self.server_name, &self.state);
+    }
+
+    /// `resolver`, recording what it answers as `kind` (or as an empty
+    /// Certificate) in this connection's state and outcome record.
+    fn recording(
+        &self,
+        resolver: Arc<dyn ResolvesClientCert>,
+        kind: SentIdentity,
+    ) -> Arc<dyn ResolvesClientCert> {
+        Arc::new(RecordingResolver {
+            inner: resolver,
+            kind,
+            sent: Arc::clone(&self.state.sent),
+            outcomes: self.policy.outcomes.clone(),
+            server_name: self.server_name.clone(),
+            state: self.state.clone(),
+        })
+    }
 }
 
 impl ClientConnectionHook for ClientFlagsHook {
     fn client_hello_extensions(&mut self) -> Vec<ClientHelloExtension> {
+        self.publish();
         // TF-4: no flags, no extension.
         let Some(body) = self.state.offered.to_extension_data() else {
             return Vec::new();
         };
+        debug!(
+            "tls_flags: proposing {} to {} in extension {}",
+            self.state.offered, self.server_name, self.policy.code_points.extension_type
+        );
         RawExtension::for_sending(self.policy.code_points.extension_type, body)
             .map(|extension| ClientHelloExtension {
                 extension,
@@ -232,40 +475,128 @@ impl ClientConnectionHook for ClientFlagsHook {
             Some(body) => {
                 let tls12 = message == MessageKind::ServerHello
                     && received.version == Some(ProtocolVersion::TLSv1_2);
-                rules::client_receives(message, tls12, body, &self.state.offered, self.flag())?
+                rules::client_receives(message, tls12, body, &self.state.offered, self.flag())
+                    .inspect_err(|error| {
+                        debug!(
+                            "tls_flags: refusing {} from {}: {error} [{}]",
+                            message,
+                            self.server_name,
+                            error.rule()
+                        );
+                    })?
             }
             None => FlagSet::new(),
         };
+        if message == MessageKind::ServerHello && received.version == Some(ProtocolVersion::TLSv1_2)
+        {
+            // RCA-12: the hook does not see what answers a TLS 1.2 request.
+            self.state
+                .sent
+                .store(SentIdentity::Tls12.to_u8(), Ordering::Relaxed);
+        }
         if message == MessageKind::CertificateRequest {
             // RCA-9: the acknowledgement tells the client why it is asked.
-            self.state.certificate_request = Some(if flags.contains(self.flag()) {
+            let cause = if flags.contains(self.flag()) {
                 CertificateRequestCause::Flag
             } else {
                 CertificateRequestCause::ServerPolicy
-            });
+            };
+            debug!(
+                "tls_flags: CertificateRequest from {} ({cause:?})",
+                self.server_name
+            );
+            self.state.certificate_request = Some(cause);
         }
         if !message.is_request() || message == MessageKind::CertificateRequest {
             let acknowledged = flags.intersection(&self.state.offered);
+            if !acknowledged.is_empty() {
+                debug!(
+                    "tls_flags: {} acknowledged {acknowledged} in {message}",
+                    self.server_name
+                );
+            }
             self.state.acknowledged = self.state.acknowledged.union(&acknowledged);
         }
+        self.publish();
         Ok(())
     }
 
     fn client_cert_resolver(&mut self) -> Option<Arc<dyn ResolvesClientCert>> {
-        let flag_identity = || self.policy.identity.clone();
-        match (self.state.certificate_request, self.policy.other_requests) {
-            // RCA-5: answered with a Certificate; rustls sends an empty one if the
-            // identity has nothing suitable, and does not abort.
-            (Some(CertificateRequestCause::Flag), _) | (_, OtherRequests::FlagIdentity) => {
-                flag_identity()
+        let flag_requested = self.state.certificate_request == Some(CertificateRequestCause::Flag);
+        // RCA-5: answered with a Certificate; rustls sends an empty one if the
+        // identity has nothing suitable, and does not abort.
+        let (resolver, kind) = if flag_requested || self.policy.identity_for_other_requests() {
+            match self.policy.identity.clone() {
+                Some(identity) => (identity, SentIdentity::FlagIdentity),
+                None => self.config_answer(),
             }
-            (_, OtherRequests::Anonymous) => Some(Arc::new(NoIdentity)),
-            (_, OtherRequests::ConfigResolver) => None,
-        }
+        } else if self.policy.other_requests == OtherRequests::Anonymous {
+            let anonymous: Arc<dyn ResolvesClientCert> = Arc::new(NoIdentity);
+            (anonymous, SentIdentity::Empty)
+        } else {
+            self.config_answer()
+        };
+        Some(self.recording(resolver, kind))
     }
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+impl ClientFlagsHook {
+    /// The config's own resolver (captured at install), or none at all.
+    fn config_answer(&self) -> (Arc<dyn ResolvesClientCert>, SentIdentity) {
+        match &self.policy.config_resolver {
+            Some(resolver) => (Arc::clone(resolver), SentIdentity::ConfigIdentity),
+            None => (Arc::new(NoIdentity), SentIdentity::Empty),
+        }
+    }
+}
+
+/// Records what its resolver answers, as rustls will send it: a certificate
+/// only if its key can sign with one of the requested schemes.
+#[derive(Debug)]
+struct RecordingResolver {
+    inner: Arc<dyn ResolvesClientCert>,
+    kind: SentIdentity,
+    sent: Arc<AtomicU8>,
+    outcomes: ClientOutcomes,
+    server_name: String,
+    state: ClientFlagsState,
+}
+
+impl ResolvesClientCert for RecordingResolver {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let answer = self.inner.resolve(root_hint_subjects, sigschemes);
+        let usable = answer
+            .as_ref()
+            .is_some_and(|key| key.key.choose_scheme(sigschemes).is_some());
+        let sent = if usable {
+            self.kind
+        } else {
+            SentIdentity::Empty
+        };
+        debug!(
+            "tls_flags: answering the CertificateRequest from {}: {sent}",
+            self.server_name
+        );
+        self.sent.store(sent.to_u8(), Ordering::Relaxed);
+        self.state.sent.store(sent.to_u8(), Ordering::Relaxed);
+        self.outcomes.record(&self.server_name, &self.state);
+        answer
+    }
+
+    fn only_raw_public_keys(&self) -> bool {
+        self.inner.only_raw_public_keys()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.inner.has_certs()
     }
 }
 

@@ -110,6 +110,12 @@
 //!   Certificate is served as anonymous, unless [`ServerFlags::require_certificate`]
 //!   is set or the `ServerConfig`'s own verifier requires every client to
 //!   authenticate: setting the flag never gets a client past that.
+//! - **The bot identity** answers only a CertificateRequest that acknowledges
+//!   the flag. Servers that ask without acknowledging (RCA-3) get the
+//!   `ClientConfig`'s own resolver's answer, unless
+//!   [`OtherRequests::FlagIdentityOn`] names the code points in use (a
+//!   compatibility switch for 0xFE01 deployments that do not echo the flag).
+//!   [`client::ClientFlagsState::sent_identity`] tells which identity went out.
 //! - **A TLS 1.2 CertificateRequest** is answered by the `ClientConfig`'s own
 //!   resolver ([`OtherRequests`] applies to TLS 1.3, where the fork has the
 //!   hook), and `client_state` records no cause for it.

@@ -38,7 +38,9 @@ use rustls::{
 };
 use rustls_req_client_auth::client::{client_state, CertificateRequestCause};
 use rustls_req_client_auth::server::{peer, server_state, AuthPath, RequestReason};
-use rustls_req_client_auth::{ClientFlags, Flag, FlagsError, OtherRequests, ServerFlags};
+use rustls_req_client_auth::{
+    ClientFlags, CodePoints, Flag, FlagsError, OtherRequests, ServerFlags,
+};
 
 /// `tls_flags` (default code point).
 const TLS_FLAGS: u16 = 62;
@@ -261,7 +263,7 @@ fn client_spec() -> impl Strategy<Value = ClientSpec> {
         prop_oneof![
             Just(OtherRequests::ConfigResolver),
             Just(OtherRequests::Anonymous),
-            Just(OtherRequests::FlagIdentity),
+            Just(OtherRequests::FlagIdentityOn(CodePoints::DEFAULT)),
         ],
         prop_oneof![3 => Just(false), 1 => Just(true)],
         prop_oneof![4 => Just(false), 1 => Just(true)],
@@ -526,7 +528,7 @@ enum ServerMessage {
 /// its place): (1) `tls_flags` in a TLS 1.2 ServerHello is TF-5
 /// `illegal_parameter` whatever its content; (2) on TLS 1.2 the server
 /// ignores `tls_flags` in the ClientHello, malformed or not (RCA-12); (3)
-/// `OtherRequests::FlagIdentity` without a flag-identity resolver leaves the
+/// `OtherRequests::FlagIdentityOn` without a flag-identity resolver leaves the
 /// answer to the config's resolver; (4) a proposed flag set in a CertificateRequest
 /// counts as acknowledged, like `request_client_auth` (RCA-2).
 ///
@@ -724,9 +726,11 @@ impl<'a> Model<'a> {
             // RCA-9: other requests per `OtherRequests`.
             (ClientActor::Flags, _) => match spec.other_requests {
                 OtherRequests::Anonymous => None,
-                // Decision: `FlagIdentity` without a flag identity resolver
+                // Decision: `FlagIdentityOn` without a flag identity resolver
                 // leaves the answer to the config's resolver.
-                OtherRequests::FlagIdentity if spec.identity.configured() => spec.identity.answer(),
+                OtherRequests::FlagIdentityOn(_) if spec.identity.configured() => {
+                    spec.identity.answer()
+                }
                 _ => spec.config_cert,
             },
         }

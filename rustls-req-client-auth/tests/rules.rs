@@ -338,7 +338,10 @@ fn rca9_other_requests_anonymous_and_flag_identity(provider: Provider) {
     let pki = TestPki::new();
     for (other, expected) in [
         (OtherRequests::Anonymous, None),
-        (OtherRequests::FlagIdentity, Some(&pki.bot.chain[..])),
+        (
+            OtherRequests::FlagIdentityOn(CodePoints::DEFAULT),
+            Some(&pki.bot.chain[..]),
+        ),
     ] {
         let mut client = config::client(&pki, provider);
         client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
