@@ -128,6 +128,7 @@
 pub mod client;
 mod code_points;
 mod error;
+mod identity;
 mod message;
 mod rules;
 pub mod server;
@@ -139,5 +140,6 @@ mod verifier;
 pub use client::{ClientFlags, OtherRequests};
 pub use code_points::CodePoints;
 pub use error::FlagsError;
+pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use rustls_tls_flags::{Flag, FlagSet};
-pub use server::ServerFlags;
+pub use server::{AuthPath, ServerFlags};

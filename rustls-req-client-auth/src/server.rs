@@ -118,6 +118,23 @@ pub enum AuthPath {
     Normal,
 }
 
+impl AuthPath {
+    /// `"none"`, `"flag"` or `"normal"`: the name used in logs and headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Flag => "flag",
+            Self::Normal => "normal",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why the server sent a CertificateRequest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestReason {

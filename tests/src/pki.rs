@@ -48,16 +48,38 @@ impl Authority {
         }
     }
 
-    /// Issues a leaf for `names` (DNS subject alternative names) with `usage`.
+    /// Issues a leaf for `names` (DNS subject alternative names, or IP
+    /// addresses where a name parses as one) with `usage`.
     pub fn issue(
         &self,
         common_name: &str,
         names: &[&str],
         usage: ExtendedKeyUsagePurpose,
     ) -> Identity {
-        let key = KeyPair::generate().expect("generate leaf key");
         let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-        let mut params = CertificateParams::new(names).expect("leaf params");
+        let params = CertificateParams::new(names).expect("leaf params");
+        self.issue_params(params, common_name, usage)
+    }
+
+    /// Issues a leaf with exactly these subject alternative names.
+    pub fn issue_with_sans(
+        &self,
+        common_name: &str,
+        sans: Vec<rcgen::SanType>,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Identity {
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = sans;
+        self.issue_params(params, common_name, usage)
+    }
+
+    fn issue_params(
+        &self,
+        mut params: CertificateParams,
+        common_name: &str,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Identity {
+        let key = KeyPair::generate().expect("generate leaf key");
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
