@@ -142,4 +142,4 @@ pub use code_points::CodePoints;
 pub use error::FlagsError;
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use rustls_tls_flags::{Flag, FlagSet};
-pub use server::{AuthPath, ServerFlags};
+pub use server::{AuthPath, FlagVerifier, ServerFlags};

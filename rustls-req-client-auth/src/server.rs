@@ -3,7 +3,9 @@
 //! application which path authenticated the peer.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use log::debug;
 
 use rustls::hooks::{
     HandshakeMessage, HookError, RawExtension, Received, ServerConnectionHook, ServerHooks,
@@ -14,8 +16,9 @@ use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
 use rustls_tls_flags::{Flag, FlagSet};
 
 use crate::code_points::CodePoints;
+use crate::error::FlagsError;
 use crate::rules;
-use crate::ticket;
+use crate::ticket::{self, TrustFingerprint};
 use crate::verifier::FlagPathVerifier;
 
 /// The server's TLS Flags policy; install it in a [`ServerConfig`].
@@ -33,14 +36,68 @@ use crate::verifier::FlagPathVerifier;
 /// ServerFlags::request_client_auth(bots).install(config);
 /// # Ok(()) }
 /// ```
+///
+/// The flag path's trust anchors can be replaced while the server runs, see
+/// [`ServerFlags::flag_verifier`].
 #[derive(Clone, Debug)]
 pub struct ServerFlags {
     code_points: CodePoints,
-    /// The flag-path verifier when an empty Certificate is acceptable ...
-    optional: Arc<dyn ClientCertVerifier>,
-    /// ... and when it is not.
-    required: Arc<dyn ClientCertVerifier>,
+    verifier: FlagVerifier,
     require_certificate: bool,
+}
+
+/// The verifier of the flag path, replaceable at run time: an operator swaps
+/// the bot CA set without rebuilding the `ServerConfig`. Handshakes that start
+/// after [`FlagVerifier::replace`] use the new verifier; connections already
+/// past their CertificateRequest keep the one they started with.
+///
+/// Every clone is a handle on the same verifier.
+///
+/// Sessions resumed from tickets issued before a swap are not resumed: such a
+/// ticket makes the handshake a full one, verified by the new set (RCA-11).
+/// Verifiers are told apart by the trust anchors they name in their
+/// certificate requests (`root_hint_subjects`), so servers of a fleet that
+/// share ticket keys and the same bot CA set resume each other's sessions.
+#[derive(Clone, Debug)]
+pub struct FlagVerifier(Arc<RwLock<TrustedVerifier>>);
+
+#[derive(Clone, Debug)]
+struct TrustedVerifier {
+    verifier: Arc<dyn ClientCertVerifier>,
+    fingerprint: TrustFingerprint,
+}
+
+impl TrustedVerifier {
+    fn new(verifier: Arc<dyn ClientCertVerifier>) -> Self {
+        Self {
+            fingerprint: TrustFingerprint::of(verifier.as_ref()),
+            verifier,
+        }
+    }
+}
+
+impl FlagVerifier {
+    /// Makes `verifier` the flag path's verifier for new handshakes.
+    pub fn replace(&self, verifier: Arc<dyn ClientCertVerifier>) {
+        let trusted = TrustedVerifier::new(verifier);
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = trusted;
+        debug!("tls_flags: the flag-path verifier was replaced");
+    }
+
+    /// The verifier new handshakes use.
+    pub fn current(&self) -> Arc<dyn ClientCertVerifier> {
+        Arc::clone(&self.trusted().verifier)
+    }
+
+    fn trusted(&self) -> TrustedVerifier {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl ServerFlags {
@@ -54,16 +111,15 @@ impl ServerFlags {
     pub fn request_client_auth(flag_verifier: Arc<dyn ClientCertVerifier>) -> Self {
         Self {
             code_points: CodePoints::DEFAULT,
-            optional: Arc::new(FlagPathVerifier {
-                inner: Arc::clone(&flag_verifier),
-                certificate_required: false,
-            }),
-            required: Arc::new(FlagPathVerifier {
-                inner: flag_verifier,
-                certificate_required: true,
-            }),
+            verifier: FlagVerifier(Arc::new(RwLock::new(TrustedVerifier::new(flag_verifier)))),
             require_certificate: false,
         }
+    }
+
+    /// The handle that replaces the flag path's verifier at run time; it
+    /// stays connected to this policy and every config it is installed in.
+    pub fn flag_verifier(&self) -> FlagVerifier {
+        self.verifier.clone()
     }
 
     /// Refuses (with `certificate_required`) a flagged client that answers the
@@ -96,9 +152,9 @@ impl ServerHooks for ServerFlags {
                 client_flags: None,
                 acknowledged: FlagSet::new(),
                 certificate_request: None,
-                flag_accepted: false,
+                flag_trust: None,
                 client_certificate: false,
-                resumed_path: None,
+                resumed: None,
                 request_client_auth: self.code_points.request_client_auth,
             },
         })
@@ -150,9 +206,11 @@ pub struct ServerFlagsState {
     client_flags: Option<FlagSet>,
     acknowledged: FlagSet,
     certificate_request: Option<RequestReason>,
-    flag_accepted: bool,
+    /// Set when the flag was accepted: the trust anchors of the verifier used.
+    flag_trust: Option<TrustFingerprint>,
     client_certificate: bool,
-    resumed_path: Option<AuthPath>,
+    /// The record of the ticket this connection resumes.
+    resumed: Option<ticket::Record>,
     request_client_auth: Flag,
 }
 
@@ -184,25 +242,27 @@ impl ServerFlagsState {
     /// carries this crate's record (RCA-11). Whether a connection resumed at
     /// all, TLS 1.2 included, is `ServerConnection::handshake_kind()`.
     pub fn restored_from_ticket(&self) -> bool {
-        self.resumed_path.is_some()
+        self.resumed.is_some()
     }
 
     /// The path of a client that holds certificates (see [`peer`]).
     fn path_with_certificate(&self) -> AuthPath {
-        match self.resumed_path {
-            Some(path) => path,
-            None if self.flag_accepted => AuthPath::Flag,
+        match self.resumed {
+            Some(record) => record.path(),
+            None if self.flag_trust.is_some() => AuthPath::Flag,
             // TLS 1.2, or no flag: the config's own verifier checked it.
             None => AuthPath::Normal,
         }
     }
 
-    /// The path to record in a ticket issued at the end of a TLS 1.3 handshake.
-    fn ticket_path(&self) -> AuthPath {
-        match (self.resumed_path, self.client_certificate) {
-            (Some(path), _) => path,
-            (None, false) => AuthPath::None,
-            (None, true) => self.path_with_certificate(),
+    /// The record for a ticket issued at the end of a TLS 1.3 handshake.
+    fn ticket_record(&self) -> ticket::Record {
+        match (self.resumed, self.client_certificate, self.flag_trust) {
+            (Some(record), _, _) => record,
+            (None, false, _) => ticket::Record::None,
+            (None, true, Some(trust)) => ticket::Record::Flag(trust),
+            // TLS 1.2, or no flag: the config's own verifier checked it.
+            (None, true, None) => ticket::Record::Normal,
         }
     }
 }
@@ -240,6 +300,14 @@ pub fn peer(conn: &ServerConnection) -> Peer<'_> {
     Peer { path, chain }
 }
 
+fn log_refusal(error: &FlagsError) {
+    debug!(
+        "tls_flags: refusing the client: {error} [{}, alert {:?}]",
+        error.rule(),
+        error.alert()
+    );
+}
+
 #[derive(Debug)]
 struct ServerFlagsHook {
     policy: ServerFlags,
@@ -258,15 +326,18 @@ impl ServerFlagsHook {
     fn client_hello(&mut self, received: &Received<'_>) -> Result<(), HookError> {
         if received.version != Some(ProtocolVersion::TLSv1_3) {
             // RCA-12: on TLS 1.2 the flag has no effect.
+            if self.tls_flags(received).is_some() {
+                debug!("tls_flags: TLS 1.2 ClientHello; its flags have no effect (RCA-12)");
+            }
             return Ok(());
         }
         let flags = match self.tls_flags(received) {
-            Some(body) => rules::server_receives_client_hello(body)?,
+            Some(body) => rules::server_receives_client_hello(body).inspect_err(log_refusal)?,
             None => FlagSet::new(),
         };
         if let Some(first) = &self.state.client_flags {
             // RCA-13: the second ClientHello repeats the first's flags.
-            rules::server_checks_retry(first, &flags)?;
+            rules::server_checks_retry(first, &flags).inspect_err(log_refusal)?;
         }
         self.state.client_flags = Some(flags);
         Ok(())
@@ -287,7 +358,8 @@ impl ServerConnectionHook for ServerFlagsHook {
                         body,
                         &self.state.acknowledged,
                         self.state.request_client_auth,
-                    )?;
+                    )
+                    .inspect_err(log_refusal)?;
                 }
                 Ok(())
             }
@@ -301,20 +373,29 @@ impl ServerConnectionHook for ServerFlagsHook {
     ) -> Option<Arc<dyn ClientCertVerifier>> {
         // Only asked in full TLS 1.3 handshakes: never under a PSK (RCA-11),
         // never on TLS 1.2 (RCA-12). A ticket considered earlier was not used.
-        self.state.resumed_path = None;
+        self.state.resumed = None;
         if !self.state.client_requested_auth() {
+            if configured.offer_client_auth() {
+                debug!("tls_flags: no request_client_auth; the config's own verifier requests a certificate (RCA-3)");
+            } else {
+                debug!("tls_flags: no request_client_auth; no CertificateRequest");
+            }
             return None;
         }
-        self.state.flag_accepted = true;
+        let trusted = self.policy.verifier.trusted();
+        self.state.flag_trust = Some(trusted.fingerprint);
         // RCA-14: anonymous unless the policy says otherwise, and a server that
         // requires every client to authenticate says so.
-        Some(Arc::clone(
-            if self.policy.require_certificate || configured.client_auth_mandatory() {
-                &self.policy.required
-            } else {
-                &self.policy.optional
-            },
-        ))
+        let certificate_required =
+            self.policy.require_certificate || configured.client_auth_mandatory();
+        debug!(
+            "tls_flags: request_client_auth received; CertificateRequest on the flag path (certificate {})",
+            if certificate_required { "required" } else { "optional" }
+        );
+        Some(Arc::new(FlagPathVerifier {
+            inner: trusted.verifier,
+            certificate_required,
+        }))
     }
 
     fn extensions_to_send(
@@ -326,7 +407,7 @@ impl ServerConnectionHook for ServerFlagsHook {
             // Nothing else is ever acknowledged: RCA-4 and TF-11.
             return Vec::new();
         }
-        if !self.state.flag_accepted {
+        if self.state.flag_trust.is_none() {
             self.state.certificate_request = Some(RequestReason::ServerPolicy);
             return Vec::new();
         }
@@ -345,7 +426,7 @@ impl ServerConnectionHook for ServerFlagsHook {
     }
 
     fn ticket_data(&mut self) -> Option<Vec<u8>> {
-        Some(ticket::encode(self.state.ticket_path()))
+        Some(ticket::encode(self.state.ticket_record()))
     }
 
     fn resumption(&mut self, ticket_data: Option<&[u8]>) -> bool {
@@ -353,11 +434,24 @@ impl ServerConnectionHook for ServerFlagsHook {
         // record (or with a damaged one) is not used, so it cannot lead to a
         // more privileged state.
         match ticket_data.and_then(ticket::decode) {
-            Some(path) => {
-                self.state.resumed_path = Some(path);
+            Some(ticket::Record::Flag(trust))
+                if trust != self.policy.verifier.trusted().fingerprint =>
+            {
+                debug!("tls_flags: flag-path ticket issued under a replaced bot CA set refused; full handshake (RCA-11)");
+                false
+            }
+            Some(record) => {
+                debug!(
+                    "tls_flags: ticket for the {} path; if resumed, no CertificateRequest (RCA-11)",
+                    record.path()
+                );
+                self.state.resumed = Some(record);
                 true
             }
-            None => false,
+            None => {
+                debug!("tls_flags: ticket without this crate's record refused; full handshake (RCA-11)");
+                false
+            }
         }
     }
 

@@ -1,26 +1,78 @@
 //! What a session ticket remembers for this crate: which trust path
-//! authenticated the client (RCA-11), so a resumed connection reports the same.
+//! authenticated the client (RCA-11), so a resumed connection reports the
+//! same, and for the flag path which trust anchors verified it, so a ticket
+//! issued before the bot CA set was replaced is not used.
+
+use sha2::{Digest, Sha256};
 
 use crate::server::AuthPath;
 
 /// Format version of the ticket data; data of another version is not used.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
-pub(crate) fn encode(path: AuthPath) -> Vec<u8> {
-    let path = match path {
-        AuthPath::None => 0,
-        AuthPath::Flag => 1,
-        AuthPath::Normal => 2,
-    };
-    vec![VERSION, path]
+/// Identifies a flag-path verifier by the trust anchors it names in its
+/// certificate requests (`root_hint_subjects`): the same across a fleet of
+/// servers with the same bot CA set, different after a swap to another set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TrustFingerprint([u8; 8]);
+
+impl TrustFingerprint {
+    pub(crate) fn of(verifier: &dyn rustls::server::danger::ClientCertVerifier) -> Self {
+        let mut hash = Sha256::new();
+        for subject in verifier.root_hint_subjects() {
+            let subject = subject.as_ref();
+            hash.update(
+                u64::try_from(subject.len())
+                    .unwrap_or(u64::MAX)
+                    .to_be_bytes(),
+            );
+            hash.update(subject);
+        }
+        let digest = hash.finalize();
+        let mut fingerprint = [0; 8];
+        fingerprint.copy_from_slice(&digest[..8]);
+        Self(fingerprint)
+    }
+}
+
+/// The path and, for the flag path, the trust anchors of the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Record {
+    None,
+    Flag(TrustFingerprint),
+    Normal,
+}
+
+impl Record {
+    pub(crate) fn path(self) -> AuthPath {
+        match self {
+            Self::None => AuthPath::None,
+            Self::Flag(_) => AuthPath::Flag,
+            Self::Normal => AuthPath::Normal,
+        }
+    }
+}
+
+pub(crate) fn encode(record: Record) -> Vec<u8> {
+    match record {
+        Record::None => vec![VERSION, 0],
+        Record::Flag(TrustFingerprint(fingerprint)) => {
+            let mut data = vec![VERSION, 1];
+            data.extend_from_slice(&fingerprint);
+            data
+        }
+        Record::Normal => vec![VERSION, 2],
+    }
 }
 
 /// `None` for data this crate did not write; such a ticket is refused.
-pub(crate) fn decode(data: &[u8]) -> Option<AuthPath> {
+pub(crate) fn decode(data: &[u8]) -> Option<Record> {
     match data {
-        [VERSION, 0] => Some(AuthPath::None),
-        [VERSION, 1] => Some(AuthPath::Flag),
-        [VERSION, 2] => Some(AuthPath::Normal),
+        [VERSION, 0] => Some(Record::None),
+        [VERSION, 1, fingerprint @ ..] => Some(Record::Flag(TrustFingerprint(
+            <[u8; 8]>::try_from(fingerprint).ok()?,
+        ))),
+        [VERSION, 2] => Some(Record::Normal),
         _ => None,
     }
 }
@@ -31,16 +83,21 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for path in [AuthPath::None, AuthPath::Flag, AuthPath::Normal] {
-            assert_eq!(decode(&encode(path)), Some(path));
+        let flag = Record::Flag(TrustFingerprint(*b"12345678"));
+        for record in [Record::None, flag, Record::Normal] {
+            assert_eq!(decode(&encode(record)), Some(record));
         }
     }
 
     #[test]
     fn rca11_foreign_or_damaged_data_is_not_trusted() {
         assert_eq!(decode(&[]), None);
+        assert_eq!(decode(&[1, 1]), None);
+        assert_eq!(decode(&[2, 3]), None);
+        assert_eq!(decode(&[2, 0, 0]), None);
+        // a flag-path record without (or with a cut) trust fingerprint
         assert_eq!(decode(&[2, 1]), None);
-        assert_eq!(decode(&[1, 3]), None);
-        assert_eq!(decode(&[1, 1, 0]), None);
+        assert_eq!(decode(&[2, 1, 1, 2, 3, 4, 5, 6, 7]), None);
+        assert_eq!(decode(&[2, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]), None);
     }
 }

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use log::debug;
+
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -38,6 +40,9 @@ impl ClientCertVerifier for FlagPathVerifier {
     ) -> Result<ClientCertVerified, Error> {
         self.inner
             .verify_client_cert(end_entity, intermediates, now)
+            .inspect_err(|error| {
+                debug!("tls_flags: flag-path client certificate refused: {error}");
+            })
     }
 
     fn verify_tls12_signature(
