@@ -162,6 +162,18 @@ impl ClientFlags {
         }
     }
 
+    /// Sets (or replaces) the flag identity.
+    pub(crate) fn identity(mut self, identity: Arc<CertifiedKey>) -> Self {
+        self.identity = Some(Arc::new(FixedIdentity(identity)));
+        self
+    }
+
+    /// Records outcomes in `outcomes` instead of a log of its own.
+    pub(crate) fn sharing_outcomes(mut self, outcomes: &ClientOutcomes) -> Self {
+        self.outcomes = outcomes.clone();
+        self
+    }
+
     /// TLS Flags without `request_client_auth`: only what [`ClientFlags::propose`] adds.
     pub fn without_identity() -> Self {
         Self {

@@ -125,21 +125,38 @@
 //!
 #![doc = include_str!("../CONFORMANCE.md")]
 
+#[cfg(feature = "tokio")]
+mod acceptor;
+mod bot;
 pub mod client;
 mod code_points;
+mod diagnostics;
 mod error;
+#[cfg(feature = "axum")]
+mod extract;
 mod identity;
 mod message;
+pub mod pem;
 mod rules;
+#[cfg(feature = "axum")]
+mod serve;
 pub mod server;
 #[doc = include_str!("../SPECIFICATION.md")]
 pub mod specification {}
 mod ticket;
 mod verifier;
 
-pub use client::{ClientFlags, OtherRequests};
+#[cfg(feature = "tokio")]
+pub use acceptor::{AcceptError, Acceptor};
+pub use bot::{BotClient, BotConfigError, BOT_ALPN};
+pub use client::{ClientFlags, ClientOutcomes, OtherRequests};
 pub use code_points::CodePoints;
+pub use diagnostics::{describe_tls_error, find_tls_error};
 pub use error::FlagsError;
+#[cfg(feature = "axum")]
+pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use rustls_tls_flags::{Flag, FlagSet};
+#[cfg(feature = "axum")]
+pub use serve::{serve, Serve, DEFAULT_ALPN};
 pub use server::{AuthPath, FlagVerifier, ServerFlags};

@@ -15,6 +15,10 @@ pub const SERVER_NAME: &str = "localhost";
 pub struct Identity {
     /// End entity first, then the issuing CA.
     pub chain: Vec<CertificateDer<'static>>,
+    /// `chain` as PEM.
+    pub chain_pem: String,
+    /// The private key as PEM (PKCS#8).
+    pub key_pem: String,
     key: PrivatePkcs8KeyDer<'static>,
 }
 
@@ -29,6 +33,8 @@ impl Identity {
 pub struct Authority {
     /// The self-signed CA certificate (a trust anchor).
     pub cert: CertificateDer<'static>,
+    /// `cert` as PEM.
+    pub cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -44,6 +50,7 @@ impl Authority {
         let cert = params.self_signed(&key).expect("self-sign CA");
         Self {
             cert: cert.der().clone(),
+            cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
         }
     }
@@ -87,6 +94,8 @@ impl Authority {
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
         Identity {
             chain: vec![cert.der().clone(), self.cert.clone()],
+            chain_pem: format!("{}{}", cert.pem(), self.cert_pem),
+            key_pem: key.serialize_pem(),
             key: PrivatePkcs8KeyDer::from(key.serialize_der()),
         }
     }

@@ -1,0 +1,169 @@
+//! TLS accept over tokio-rustls with a handshake timeout, yielding the stream
+//! together with the client's [`PeerIdentity`] (feature `tokio`).
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::debug;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::FlagsError;
+use crate::identity::PeerIdentity;
+
+/// Accepts TLS connections for a `ServerConfig` with [`crate::ServerFlags`]
+/// installed: each handshake gets at most [`Acceptor::handshake_timeout`],
+/// and a completed one yields the stream and the client's identity.
+///
+/// ```no_run
+/// # async fn demo(config: std::sync::Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+/// use rustls_req_client_auth::Acceptor;
+///
+/// let acceptor = Acceptor::new(config);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+/// loop {
+///     let (tcp, remote) = listener.accept().await?;
+///     let acceptor = acceptor.clone();
+///     tokio::spawn(async move {
+///         match acceptor.accept(tcp).await {
+///             Ok((stream, peer)) => println!("{remote}: {peer}"),
+///             Err(error) => eprintln!("{remote}: {error}"),
+///         }
+///     });
+/// }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Acceptor {
+    tls: TlsAcceptor,
+    handshake_timeout: Duration,
+}
+
+impl Acceptor {
+    /// How long a client gets to complete its handshake unless
+    /// [`Acceptor::handshake_timeout`] says otherwise.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// An acceptor for `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self {
+            tls: TlsAcceptor::from(config),
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// Sets how long a client may take to complete the handshake.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The config handshakes use.
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        self.tls.config()
+    }
+
+    /// Runs the TLS handshake on `io`; on success, the stream and who the
+    /// client is.
+    ///
+    /// # Errors
+    ///
+    /// [`AcceptError`]: the handshake failed (the client was refused, or it
+    /// went away) or did not complete in time.
+    pub async fn accept<IO>(&self, io: IO) -> Result<(TlsStream<IO>, PeerIdentity), AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let stream = match tokio::time::timeout(self.handshake_timeout, self.tls.accept(io)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                let error = AcceptError::Handshake(error);
+                debug!("tls_flags: handshake failed: {error}");
+                return Err(error);
+            }
+            Err(_elapsed) => {
+                debug!(
+                    "tls_flags: handshake did not complete in {:?}",
+                    self.handshake_timeout
+                );
+                return Err(AcceptError::TimedOut(self.handshake_timeout));
+            }
+        };
+        let identity = PeerIdentity::of(stream.get_ref().1);
+        debug!("tls_flags: handshake done: {identity}");
+        Ok((stream, identity))
+    }
+}
+
+impl fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`Acceptor::accept`] yielded no connection.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// The handshake failed: a TLS error (see [`AcceptError::tls_error`]) or
+    /// an I/O error.
+    Handshake(io::Error),
+    /// The client did not complete the handshake in this time.
+    TimedOut(Duration),
+}
+
+impl AcceptError {
+    /// The TLS error that ended the handshake, if it was one.
+    pub fn tls_error(&self) -> Option<&rustls::Error> {
+        match self {
+            Self::Handshake(error) => tls_error_in(error),
+            Self::TimedOut(_) => None,
+        }
+    }
+
+    /// The TLS Flags rule the client broke, if that ended the handshake.
+    pub fn flags_error(&self) -> Option<&FlagsError> {
+        self.tls_error().and_then(FlagsError::from_rustls)
+    }
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut(timeout) => {
+                write!(f, "TLS handshake did not complete in {timeout:?}")
+            }
+            Self::Handshake(error) => match self.tls_error() {
+                Some(tls) => write!(
+                    f,
+                    "TLS handshake failed: {}",
+                    crate::describe_tls_error(tls)
+                ),
+                None => write!(f, "TLS handshake failed: {error}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Handshake(error) => Some(error),
+            Self::TimedOut(_) => None,
+        }
+    }
+}
+
+/// The `rustls::Error` tokio-rustls wraps in an `io::Error`.
+fn tls_error_in(error: &io::Error) -> Option<&rustls::Error> {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}

@@ -1,0 +1,129 @@
+//! Reading certificates, keys and trust anchors from PEM files (through
+//! rustls-pki-types), with errors that name the file and what is wrong.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::RootCertStore;
+
+/// Every certificate in the PEM file at `path`, in order (for an identity:
+/// end entity first, then intermediates).
+///
+/// # Errors
+///
+/// The file cannot be read, is not PEM, or holds no `CERTIFICATE`.
+pub fn load_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, PemError> {
+    let path = path.as_ref();
+    let certificates = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|error| PemError::new(path, PemProblem::Pem(error)))?;
+    if certificates.is_empty() {
+        return Err(PemError::new(path, PemProblem::NoCertificate));
+    }
+    Ok(certificates)
+}
+
+/// The first private key (PKCS#8, PKCS#1 or SEC1) in the PEM file at `path`.
+///
+/// # Errors
+///
+/// The file cannot be read, is not PEM, or holds no private key.
+pub fn load_private_key(path: impl AsRef<Path>) -> Result<PrivateKeyDer<'static>, PemError> {
+    let path = path.as_ref();
+    PrivateKeyDer::from_pem_file(path).map_err(|error| {
+        PemError::new(
+            path,
+            match error {
+                pem::Error::NoItemsFound => PemProblem::NoPrivateKey,
+                other => PemProblem::Pem(other),
+            },
+        )
+    })
+}
+
+/// A root store holding every certificate in the PEM file at `path`.
+///
+/// # Errors
+///
+/// As [`load_certificates`], or a certificate is not a usable trust anchor.
+pub fn load_roots(path: impl AsRef<Path>) -> Result<RootCertStore, PemError> {
+    let path = path.as_ref();
+    let mut roots = RootCertStore::empty();
+    for certificate in load_certificates(path)? {
+        roots
+            .add(certificate)
+            .map_err(|error| PemError::new(path, PemProblem::TrustAnchor(error)))?;
+    }
+    Ok(roots)
+}
+
+/// A PEM file that could not be used: which file, and why.
+#[derive(Debug)]
+pub struct PemError {
+    path: PathBuf,
+    problem: PemProblem,
+}
+
+#[derive(Debug)]
+enum PemProblem {
+    Pem(pem::Error),
+    NoCertificate,
+    NoPrivateKey,
+    TrustAnchor(rustls::Error),
+    Identity(rustls::Error),
+}
+
+impl PemError {
+    fn new(path: &Path, problem: PemProblem) -> Self {
+        Self {
+            path: path.to_owned(),
+            problem,
+        }
+    }
+
+    /// A certificate chain and key that do not make an identity.
+    pub(crate) fn identity(path: &Path, error: rustls::Error) -> Self {
+        Self::new(path, PemProblem::Identity(error))
+    }
+
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for PemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
+        match &self.problem {
+            PemProblem::Pem(pem::Error::Io(error)) => write!(f, "cannot read {path}: {error}"),
+            PemProblem::Pem(error) => write!(f, "{path} is not valid PEM: {error}"),
+            PemProblem::NoCertificate => {
+                write!(f, "{path} holds no PEM CERTIFICATE block")
+            }
+            PemProblem::NoPrivateKey => write!(
+                f,
+                "{path} holds no PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+            ),
+            PemProblem::TrustAnchor(error) => {
+                write!(f, "{path} holds a certificate that is not a usable trust anchor: {error}")
+            }
+            PemProblem::Identity(error) => write!(
+                f,
+                "{path} and its key do not make a usable identity (does the key belong to the first certificate?): {error}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PemError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.problem {
+            PemProblem::Pem(error) => Some(error),
+            PemProblem::TrustAnchor(error) | PemProblem::Identity(error) => Some(error),
+            PemProblem::NoCertificate | PemProblem::NoPrivateKey => None,
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! One HTTPS port for people and bots: TLS accept with a handshake timeout,
+//! HTTP/1.1 or HTTP/2 by ALPN, the client's [`PeerIdentity`] in every
+//! request's extensions, a connection limit and graceful shutdown (feature
+//! `axum`). Modelled on `axum::serve`.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use log::{debug, warn};
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::{Service, ServiceExt};
+
+use crate::acceptor::Acceptor;
+
+/// Serves `service` (an `axum::Router`, or any tower service of
+/// `Request<Incoming>`) over TLS on `listener`.
+///
+/// `config` should have [`crate::ServerFlags`] installed; if its
+/// `alpn_protocols` is empty it is served with `h2, http/1.1`. Each request
+/// carries the connection's [`PeerIdentity`] and `ConnectInfo<SocketAddr>`
+/// in its extensions (extract them with [`PeerIdentity`], [`crate::Bot`] or
+/// axum's `ConnectInfo`).
+///
+/// ```no_run
+/// # async fn demo(config: std::sync::Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+/// use axum::{routing::get, Router};
+/// use rustls_req_client_auth::PeerIdentity;
+///
+/// let app = Router::new().route("/", get(|peer: PeerIdentity| async move { peer.to_string() }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+/// rustls_req_client_auth::serve(listener, config, app)
+///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+///     .await
+/// # }
+/// ```
+pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) -> Serve<S> {
+    Serve {
+        listener,
+        acceptor: Acceptor::new(with_default_alpn(config)),
+        service,
+        limits: Limits::default(),
+    }
+}
+
+/// The ALPN protocols served when the config names none.
+pub const DEFAULT_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
+    if !config.alpn_protocols.is_empty() {
+        return config;
+    }
+    let mut config = (*config).clone();
+    config.alpn_protocols = DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    header_read_timeout: Duration,
+    shutdown_grace: Duration,
+    max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown_grace: Serve::<()>::DEFAULT_SHUTDOWN_GRACE,
+            max_connections: Serve::<()>::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// A server being set up by [`serve`]; `.await` it (or
+/// [`Serve::with_graceful_shutdown`]) to run it.
+#[must_use = "a Serve does nothing until awaited"]
+pub struct Serve<S> {
+    listener: TcpListener,
+    acceptor: Acceptor,
+    service: S,
+    limits: Limits,
+}
+
+impl<S> Serve<S> {
+    /// How long a client may take to send a request's headers (HTTP/1.1).
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long open connections get to finish once shutdown starts.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+    /// How many connections are served at once; more wait to be accepted.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+    /// How long a client may take to complete the TLS handshake
+    /// ([`Acceptor::DEFAULT_HANDSHAKE_TIMEOUT`] unless set).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.acceptor = self.acceptor.handshake_timeout(timeout);
+        self
+    }
+
+    /// How long a client may take to send a request's headers (HTTP/1.1).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long open connections get to finish once shutdown starts.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.limits.shutdown_grace = grace;
+        self
+    }
+
+    /// How many connections are served at once (at least one).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max.max(1);
+        self
+    }
+}
+
+impl<S, B> Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    /// Serves until `signal` completes, then stops accepting and gives open
+    /// connections [`Serve::shutdown_grace`] to finish their requests.
+    /// Connections still in their TLS handshake are bounded by the handshake
+    /// timeout and not waited for.
+    ///
+    /// # Errors
+    ///
+    /// None today: failures of `accept` itself (such as running out of file
+    /// descriptors) are logged and retried after a pause.
+    pub async fn with_graceful_shutdown<F>(self, signal: F) -> io::Result<()>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let Self {
+            listener,
+            acceptor,
+            service,
+            limits,
+        } = self;
+        let graceful = GracefulShutdown::new();
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            let permit = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_closed) => break,
+                },
+                () = &mut signal => break,
+            };
+            let (tcp, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        warn!("accept failed: {error}; retrying in 100 ms");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut signal => break,
+            };
+            let acceptor = acceptor.clone();
+            let service = service.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let (stream, identity) = match acceptor.accept(tcp).await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        debug!("{remote}: {error}");
+                        return;
+                    }
+                };
+                debug!("{remote}: {identity}");
+                let per_request =
+                    hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                        request.extensions_mut().insert(identity.clone());
+                        request.extensions_mut().insert(ConnectInfo(remote));
+                        service.clone().oneshot(request)
+                    });
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_read_timeout);
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), per_request);
+                if let Err(error) = watcher.watch(connection.into_owned()).await {
+                    debug!("{remote}: connection ended with an error: {error}");
+                }
+            });
+        }
+        drop(listener);
+        debug!(
+            "shutting down: waiting up to {:?} for open connections",
+            limits.shutdown_grace
+        );
+        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            warn!(
+                "connections still open after {:?}; closing them",
+                limits.shutdown_grace
+            );
+        }
+        Ok(())
+    }
+}
+
+impl<S, B> std::future::IntoFuture for Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    /// Serves until the process ends.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.with_graceful_shutdown(std::future::pending()))
+    }
+}

@@ -1,0 +1,360 @@
+//! The integration layer over TCP loopback, both providers: `serve` with an
+//! axum app (people and bots on one port, the identity in the handler, the
+//! bots-only extractor, CORS preflights), reqwest and hyper-rustls bots from
+//! `BotClient`, the client's outcome record, ALPN, the handshake timeout,
+//! reloading the bot CA set, and graceful shutdown.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::http::{Method, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use http_body_util::{BodyExt, Empty};
+use integration_tests::config;
+use integration_tests::pki::{Identity, SERVER_NAME};
+use integration_tests::{Provider, TestPki};
+use rustls::ServerConfig;
+use rustls_req_client_auth::client::SentIdentity;
+use rustls_req_client_auth::{
+    find_tls_error, Acceptor, AuthPath, Bot, BotClient, FlagVerifier, PeerIdentity, ServerFlags,
+};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// Runs `body` for each provider on a fresh tokio runtime.
+fn each_provider<F, Fut>(body: F)
+where
+    F: Fn(Provider) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for provider in [Provider::Ring, Provider::AwsLcRs] {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async { tokio::time::timeout(Duration::from_secs(30), body(provider)).await })
+            .expect("the test finished in time");
+    }
+}
+
+/// The example server's app: who you are on `/`, bots only on `/api/crawl`,
+/// and a CORS preflight answer (browsers on other origins send those without
+/// certificates).
+fn app() -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(
+                |peer: PeerIdentity, ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
+                    assert!(remote.ip().is_loopback());
+                    format!("{}|{}", peer.path(), peer)
+                },
+            )
+            .options(|| async {
+                (
+                    StatusCode::NO_CONTENT,
+                    [("access-control-allow-origin", "*")],
+                )
+            }),
+        )
+        .route(
+            "/api/crawl",
+            get(|Bot(bot): Bot| async move {
+                bot.leaf()
+                    .map(|leaf| leaf.dns_names().join(","))
+                    .unwrap_or_default()
+            }),
+        )
+}
+
+struct Running {
+    address: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    bot_ca: FlagVerifier,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("https://{SERVER_NAME}:{}{path}", self.address.port())
+    }
+
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.done)
+            .await
+            .expect("shutdown in time")
+            .expect("server task")
+            .expect("serve");
+    }
+}
+
+/// A one-port server: no client auth for anyone, the flag path for bots of
+/// the bot CA. ALPN left empty: `serve` sets `h2, http/1.1`.
+async fn start(pki: &TestPki, provider: Provider) -> Running {
+    let mut server: ServerConfig = config::server(pki, provider);
+    let flags = ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true));
+    let bot_ca = flags.flag_verifier();
+    flags.install(&mut server);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(
+        rustls_req_client_auth::serve(listener, Arc::new(server), app())
+            .handshake_timeout(Duration::from_millis(500))
+            .shutdown_grace(Duration::from_secs(2))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            }),
+    );
+    Running {
+        address,
+        stop,
+        done,
+        bot_ca,
+    }
+}
+
+fn bot_client(pki: &TestPki, provider: Provider, identity: &Identity) -> BotClient {
+    BotClient::from_der(identity.chain.clone(), identity.key())
+        .trust(pki.server_ca.roots())
+        .crypto_provider(provider.crypto())
+}
+
+/// reqwest pointed at the loopback server for `SERVER_NAME`.
+fn reqwest_for(
+    running: &Running,
+    builder: reqwest::ClientBuilder,
+    config: rustls::ClientConfig,
+) -> reqwest::Client {
+    builder
+        .tls_backend_preconfigured(config)
+        .resolve(SERVER_NAME, running.address)
+        .build()
+        .expect("reqwest client")
+}
+
+/// A browser: plain rustls with ALPN, no flag.
+fn browser(pki: &TestPki, provider: Provider, running: &Running) -> reqwest::Client {
+    let mut config = config::client(pki, provider);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest_for(running, reqwest::Client::builder(), config)
+}
+
+fn bot_reqwest(bot: &BotClient, running: &Running) -> reqwest::Client {
+    reqwest_for(
+        running,
+        reqwest::Client::builder(),
+        bot.client_config().expect("bot config"),
+    )
+}
+
+#[test]
+fn browser_and_bot_on_one_port() {
+    each_provider(|provider| async move {
+        let pki = TestPki::new();
+        let running = start(&pki, provider).await;
+
+        // The browser: anonymous, HTTP/2 by ALPN, no access to the bots' API,
+        // and its CORS preflight is answered.
+        let browser = browser(&pki, provider, &running);
+        let page = browser.get(running.url("/")).send().await.expect("GET /");
+        assert_eq!(page.version(), reqwest::Version::HTTP_2);
+        let text = page.text().await.expect("body");
+        assert_eq!(text, "none|anonymous; TLSv1_3 h2");
+        let api = browser
+            .get(running.url("/api/crawl"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(api.status(), StatusCode::FORBIDDEN);
+        let preflight = browser
+            .request(Method::OPTIONS, running.url("/"))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .expect("preflight");
+        assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+
+        // The bot: flag path, its names in the handler, HTTP/2.
+        let bot = bot_client(&pki, provider, &pki.bot);
+        let client = bot_reqwest(&bot, &running);
+        let page = client.get(running.url("/")).send().await.expect("GET /");
+        assert_eq!(page.version(), reqwest::Version::HTTP_2);
+        let text = page.text().await.expect("body");
+        assert!(
+            text.starts_with("flag|bot (flag path) CN=crawler.bot.test, x5t#S256="),
+            "{text}"
+        );
+        assert!(text.ends_with("; TLSv1_3 h2"), "{text}");
+        let api = client
+            .get(running.url("/api/crawl"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(api.status(), StatusCode::OK);
+        assert_eq!(api.text().await.expect("body"), "crawler.bot.test");
+
+        // What the bot learns without the connection: acknowledged, its
+        // identity sent.
+        let outcome = bot.outcomes().get(SERVER_NAME).expect("recorded");
+        assert!(outcome.flag_acknowledged());
+        assert_eq!(outcome.sent_identity(), SentIdentity::FlagIdentity);
+
+        running.shut_down().await;
+    });
+}
+
+#[test]
+fn bot_clients_from_the_helpers() {
+    each_provider(|provider| async move {
+        let pki = TestPki::new();
+        let running = start(&pki, provider).await;
+        let bot = bot_client(&pki, provider, &pki.bot);
+
+        // reqwest_client() itself ("localhost" resolves to the loopback server).
+        let client = bot.reqwest_client().expect("reqwest client");
+        let response = client
+            .get(running.url("/api/crawl"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.text().await.expect("body"), "crawler.bot.test");
+
+        // hyper-rustls: the connector sets ALPN h2, http/1.1.
+        let connector = bot.https_connector().expect("connector");
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build::<_, Empty<bytes::Bytes>>(connector);
+        let response = client
+            .get(running.url("/api/crawl").parse().expect("uri"))
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(&body[..], b"crawler.bot.test");
+        assert_eq!(
+            bot.outcomes().get(SERVER_NAME).map(|o| o.sent_identity()),
+            Some(SentIdentity::FlagIdentity)
+        );
+
+        running.shut_down().await;
+    });
+}
+
+#[test]
+fn refused_bot_learns_why() {
+    each_provider(|provider| async move {
+        let pki = TestPki::new();
+        let running = start(&pki, provider).await;
+        // A bot whose certificate comes from a CA the flag path does not trust.
+        let bot = bot_client(&pki, provider, &pki.normal_client);
+        let client = bot_reqwest(&bot, &running);
+        let error = client
+            .get(running.url("/"))
+            .send()
+            .await
+            .expect_err("refused");
+        // The outcome says the flag was acknowledged and the identity sent: the
+        // server refused that identity.
+        let outcome = bot.outcomes().get(SERVER_NAME).expect("recorded");
+        assert!(outcome.flag_acknowledged());
+        assert_eq!(outcome.sent_identity(), SentIdentity::FlagIdentity);
+        // Where the HTTP stack keeps the cause, it is the server's alert.
+        if let Some(tls) = find_tls_error(&error) {
+            assert_eq!(
+                *tls,
+                rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA)
+            );
+        }
+        running.shut_down().await;
+    });
+}
+
+#[test]
+fn reloaded_bot_ca_over_loopback() {
+    each_provider(|provider| async move {
+        let pki = TestPki::new();
+        let running = start(&pki, provider).await;
+        let partner = bot_client(&pki, provider, &pki.normal_client);
+        assert!(bot_reqwest(&partner, &running)
+            .get(running.url("/api/crawl"))
+            .send()
+            .await
+            .is_err());
+        running
+            .bot_ca
+            .replace(config::verifier(&pki.normal_ca, provider, true));
+        let response = bot_reqwest(&partner, &running)
+            .get(running.url("/api/crawl"))
+            .send()
+            .await
+            .expect("accepted after the swap");
+        assert_eq!(response.text().await.expect("body"), "partner.client.test");
+        running.shut_down().await;
+    });
+}
+
+#[test]
+fn silent_client_is_dropped_after_the_handshake_timeout() {
+    each_provider(|provider| async move {
+        let pki = TestPki::new();
+        let running = start(&pki, provider).await;
+        let mut tcp = TcpStream::connect(running.address).await.expect("connect");
+        // Says nothing; the server gives up after 500 ms and closes.
+        let mut buf = [0; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+            .await
+            .expect("closed by the server within the timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        running.shut_down().await;
+    });
+}
+
+#[test]
+fn acceptor_yields_stream_and_identity() {
+    each_provider(|provider| async move {
+        let pki = TestPki::new();
+        let mut server = config::server(&pki, provider);
+        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+            .install(&mut server);
+        let acceptor = Acceptor::new(Arc::new(server));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let accepted = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            acceptor.accept(tcp).await
+        });
+        let bot = bot_client(&pki, provider, &pki.bot);
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let _client = connector
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("client handshake");
+        let (stream, peer) = accepted.await.expect("task").expect("accepted");
+        assert_eq!(peer.path(), AuthPath::Flag);
+        assert_eq!(peer.chain(), &pki.bot.chain[..]);
+        assert_eq!(peer.alpn(), None, "the acceptor leaves ALPN to the config");
+        assert!(stream.get_ref().1.peer_certificates().is_some());
+    });
+}
