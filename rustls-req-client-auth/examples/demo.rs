@@ -1,4 +1,4 @@
-//! The demo: one flag-enabled HTTPS server, four clients.
+//! The demo: one HTTPS port for people and bots, four clients.
 //!
 //! ```sh
 //! cargo xtask demo
@@ -6,67 +6,55 @@
 //! cargo run -p rustls-req-client-auth --example demo
 //! ```
 //!
-//! It generates a fresh PKI, starts the server of the `server` example (same
-//! accept loop, same handler) on 127.0.0.1, and connects:
+//! It writes a fresh PKI as PEM files into a temporary directory, starts the
+//! `server` example's application with `rustls_req_client_auth::serve` on
+//! 127.0.0.1 (configured from those files, as the example is), and connects:
 //!
-//! 1. a browser-like client (plain rustls, ALPN h2/http1.1, no flag): no
-//!    CertificateRequest, no certificate picker, served anonymously;
-//! 2. a bot with a certificate from the bot CA: the flag is acknowledged in
-//!    the CertificateRequest (RCA-2) and the bot is authenticated on the flag
-//!    path;
-//! 3. a bot with a certificate from another CA: refused with an alert, as the
-//!    flag path trusts only the bot CA (RCA-10);
+//! 1. a browser (plain rustls, ALPN h2/http1.1, no flag): no
+//!    CertificateRequest, no certificate picker, served anonymously, and its
+//!    CORS preflight from another origin is answered;
+//! 2. a bot with a certificate from the bot CA (`BotClient` + reqwest): the
+//!    flag is acknowledged in the CertificateRequest (RCA-2), the bot is
+//!    authenticated on the flag path and may use the bots-only API;
+//! 3. a bot with a certificate from another CA: refused, as the flag path
+//!    trusts only the bot CA (RCA-10), and the bot can tell why;
 //! 4. a bot that sets the flag but has no certificate to give when asked: it
 //!    answers with an empty Certificate (RCA-5) and is served anonymously
 //!    (RCA-14).
 //!
-//! For each it prints what happened on the wire and what the application saw.
-//! It exits with 1 if any client was not treated as described above.
+//! For each it prints what TLS Flags did (as the client saw it) and what the
+//! application answered. It exits with 1 if any client was not treated as
+//! described. `RUST_LOG=rustls_req_client_auth=debug` shows both sides'
+//! decisions.
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hyper::{StatusCode, Uri};
 use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::ServerName;
+use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
-use rustls::SignatureScheme;
-use rustls_req_client_auth::client::CertificateRequestCause;
-use rustls_req_client_auth::server::{AuthPath, RequestReason};
-use rustls_req_client_auth::{ClientFlags, CodePoints};
+use rustls::{ClientConfig, ServerConfig, SignatureScheme};
+use rustls_req_client_auth::client::{ClientFlagsState, SentIdentity};
+use rustls_req_client_auth::{pem, BotClient, ClientFlags, CodePoints, ServerFlags};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use common::client::Exchange;
-use common::pki::{Leaf, Pki};
-use common::server::Event;
+use common::pki::Pki;
 
-/// How a client must be treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expected {
-    /// Served, with the given trust path.
-    Served(AuthPath),
-    /// Refused during the handshake.
-    Refused,
-}
-
-struct Case {
-    label: &'static str,
-    flags: Option<ClientFlags>,
-    /// Whether the client sets `request_client_auth`.
-    flag: bool,
-    expected: Expected,
-}
-
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::var_os("RUST_LOG").is_some() {
+        env_logger::init();
+    } else {
+        ServerLog::install();
+    }
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -77,122 +65,310 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let provider = common::crypto_provider();
-    let pki = Pki::generate().context("cannot generate the PKI")?;
-    let server_config = common::server::config(
-        provider.clone(),
-        pki.server.chain(),
-        pki.server.key(),
-        common::roots(vec![pki.bot_ca.cert.clone()])?,
-    )?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    Pki::generate()?.write(dir.path())?;
+
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .context("cannot listen on 127.0.0.1")?;
-    let address = listener.local_addr()?;
-    let (events, mut server_log) = mpsc::unbounded_channel();
+    let port = listener.local_addr()?.port();
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(common::server::serve(
-        listener,
-        server_config,
-        events,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-
+    let config = server_config(&provider, dir.path())?;
+    let server = tokio::spawn(
+        rustls_req_client_auth::serve(listener, config, common::app::app()).with_graceful_shutdown(
+            async {
+                let _ = stopped.await;
+            },
+        ),
+    );
     let points = CodePoints::DEFAULT;
     println!(
-        "TLS Flags demo: request_client_auth = flag {} in extension {}; server https://localhost:{} ({}, {})",
+        "TLS Flags demo: request_client_auth = flag {} in extension {}; server https://localhost:{port}/",
         points.request_client_auth.get(),
         points.extension_type,
-        address.port(),
-        address.ip(),
-        common::PROVIDER_NAME,
     );
     println!(
         "The server requests a client certificate only when the flag is set, and trusts only the bot CA for it.\n"
     );
 
-    let cases = cases(&pki, &provider)?;
-    let total = cases.len();
-    let uri: Uri = format!("https://localhost:{}/", address.port()).parse()?;
-    let mut server_events = ServerEvents::default();
+    let demo = Demo {
+        provider,
+        dir: dir.path(),
+        port,
+    };
     let mut failures = Vec::new();
-    for (number, case) in cases.into_iter().enumerate() {
-        let config = common::client::config(
-            provider.clone(),
-            common::roots(vec![pki.server_ca.cert.clone()])?,
-            case.flags,
-        )?;
-        let server_name = ServerName::try_from("localhost")?;
-        let exchange = common::client::get(config, address, server_name, &uri)
-            .await
-            .with_context(|| format!("{}: no TLS connection", case.label))?;
-        let event = server_events.take(&mut server_log, exchange.local).await;
-        let report = Report {
-            exchange: &exchange,
-            event: event.as_ref(),
-        };
-        println!("{}. {:<28} wire: {}", number + 1, case.label, report.wire());
-        println!("   {:<28} app:  {}", "", report.app());
-        if let Err(problem) = report.check(case.flag, case.expected) {
-            println!("   UNEXPECTED: {problem}");
-            failures.push(format!("{}: {problem}", case.label));
+    let mut check = |label: &str, result: anyhow::Result<()>| {
+        if let Err(problem) = result {
+            println!("   UNEXPECTED: {problem:#}");
+            failures.push(format!("{label}: {problem:#}"));
         }
-    }
+    };
+    check("browser", demo.browser().await);
+    check("bot", demo.bot("bot", 2).await);
+    check("bot from another CA", demo.bot("normal", 3).await);
+    check("bot without a certificate", demo.empty_handed().await);
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .context("the server did not shut down")?
-        .context("the server task failed")?;
+        .context("the server task failed")??;
     if !failures.is_empty() {
         bail!(
-            "{} of {total} clients were not treated as expected:\n  {}",
+            "{} of 4 clients were not treated as expected:\n  {}",
             failures.len(),
             failures.join("\n  ")
         );
     }
-    println!("\nall {total} clients were treated as expected");
+    println!("\nall 4 clients were treated as expected");
     Ok(())
 }
 
-fn cases(pki: &Pki, provider: &Arc<CryptoProvider>) -> anyhow::Result<Vec<Case>> {
-    let identity = |leaf: &Leaf| -> anyhow::Result<Arc<CertifiedKey>> {
-        Ok(Arc::new(CertifiedKey::from_der(
-            leaf.chain(),
-            leaf.key(),
-            provider,
-        )?))
+/// The clients' side of the demo.
+struct Demo<'a> {
+    provider: Arc<CryptoProvider>,
+    dir: &'a Path,
+    port: u16,
+}
+
+impl Demo<'_> {
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A plain rustls config trusting the server CA, ALPN h2 then http/1.1.
+    fn plain_config(&self) -> anyhow::Result<ClientConfig> {
+        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(pem::load_roots(self.file("server-ca.pem"))?)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
+    /// 1. A browser, and its CORS preflight from another origin.
+    async fn browser(&self) -> anyhow::Result<()> {
+        let browser = reqwest::Client::builder()
+            .tls_backend_preconfigured(self.plain_config()?)
+            .build()?;
+        let page = get(&browser, &self.url("/")).await;
+        let preflight = browser
+            .request(reqwest::Method::OPTIONS, self.url("/api/crawl"))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await;
+        report(
+            1,
+            "browser, no flag",
+            "no flag: plain rustls, as a browser",
+            &page,
+        )
+        .await;
+        let preflight = match &preflight {
+            Ok(response) => format!(
+                "{} {}, access-control-allow-origin: {}",
+                version(response.version()),
+                response.status(),
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("(none)")
+            ),
+            Err(error) => format!("failed: {error}"),
+        };
+        println!("   {:<28} CORS preflight: {preflight}", "");
+        expect_page(&page, "hello, anonymous")?;
+        if !preflight.contains("access-control-allow-origin: *") {
+            bail!("the CORS preflight was not answered: {preflight}");
+        }
+        Ok(())
+    }
+
+    /// Cases 2 and 3: a bot with `name.pem`. From the bot CA it is in; from
+    /// the other CA it is refused, and can tell why.
+    async fn bot(&self, name: &str, number: usize) -> anyhow::Result<()> {
+        let bot = BotClient::from_pem_files(
+            self.file(&format!("{name}.pem")),
+            self.file(&format!("{name}.key")),
+        )?
+        .trust_pem_file(self.file("server-ca.pem"))?
+        .crypto_provider(self.provider.clone());
+        let page = get(&bot.reqwest_client()?, &self.url("/api/crawl")).await;
+        let outcome = bot.outcomes().get("localhost");
+        let page = page.map_err(
+            |error| match (&outcome, error.downcast_ref::<reqwest::Error>()) {
+                (Some(outcome), Some(error)) => anyhow::anyhow!(outcome.describe_failure(error)),
+                _ => error,
+            },
+        );
+        let trusted = name == "bot";
+        let label = if trusted {
+            "bot, bot-CA certificate"
+        } else {
+            "bot, other-CA certificate"
+        };
+        report(number, label, &tls_line(outcome.as_ref()), &page).await;
+        expect_outcome(outcome.as_ref(), SentIdentity::FlagIdentity)?;
+        match (&page, trusted) {
+            (_, true) => expect_page(&page, "crawl granted to CN=crawler.bot.example"),
+            (Ok(page), false) => bail!(
+                "the server ACCEPTED a certificate from a CA it does not trust for bots: {page}"
+            ),
+            (Err(_), false) => Ok(()),
+        }
+    }
+
+    /// 4. A bot that has nothing to give when asked.
+    async fn empty_handed(&self) -> anyhow::Result<()> {
+        let flags = ClientFlags::request_client_auth_with(Arc::new(NothingToGive));
+        let outcomes = flags.outcomes();
+        let mut config = self.plain_config()?;
+        flags.install(&mut config);
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .build()?;
+        let page = get(&client, &self.url("/")).await;
+        let outcome = outcomes.get("localhost");
+        report(
+            4,
+            "bot, no certificate to give",
+            &tls_line(outcome.as_ref()),
+            &page,
+        )
+        .await;
+        expect_outcome(outcome.as_ref(), SentIdentity::Empty)?;
+        expect_page(&page, "hello, anonymous")
+    }
+}
+
+/// The server's config, from the PEM files, as the `server` example builds it.
+fn server_config(provider: &Arc<CryptoProvider>, dir: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    let bot_roots = Arc::new(pem::load_roots(dir.join("bot-ca.pem"))?);
+    let bots = WebPkiClientVerifier::builder_with_provider(bot_roots, provider.clone()).build()?;
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            pem::load_certificates(dir.join("server.pem"))?,
+            pem::load_private_key(dir.join("server.key"))?,
+        )?;
+    ServerFlags::request_client_auth(bots).install(&mut config);
+    Ok(Arc::new(config))
+}
+
+/// One GET: the HTTP version, status and body.
+async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let response = client.get(url).send().await?;
+    Ok(format!(
+        "{} {}: {}",
+        version(response.version()),
+        response.status(),
+        response.text().await?.trim_end()
+    ))
+}
+
+fn version(version: reqwest::Version) -> &'static str {
+    match version {
+        reqwest::Version::HTTP_2 => "HTTP/2",
+        reqwest::Version::HTTP_11 => "HTTP/1.1",
+        _ => "HTTP/?",
+    }
+}
+
+fn tls_line(outcome: Option<&ClientFlagsState>) -> String {
+    outcome.map_or_else(|| "no TLS connection".to_owned(), ToString::to_string)
+}
+
+async fn report(number: usize, label: &str, tls: &str, page: &anyhow::Result<String>) {
+    println!("{number}. {label:<28} TLS:  {tls}");
+    match page {
+        Ok(page) => println!("   {:<28} HTTP: {page}", ""),
+        Err(error) => println!("   {:<28} refused: {error:#}", ""),
+    }
+    ServerLog::print().await;
+}
+
+fn expect_page(page: &anyhow::Result<String>, wanted: &str) -> anyhow::Result<()> {
+    match page {
+        Ok(page) if page.starts_with("HTTP/2 200 OK: ") && page.contains(wanted) => Ok(()),
+        Ok(page) => bail!("expected an HTTP/2 200 with {wanted:?}, got {page}"),
+        Err(error) => bail!("expected {wanted:?}, got no response: {error:#}"),
+    }
+}
+
+/// The flag was sent and acknowledged, and `sent` answered the request.
+fn expect_outcome(outcome: Option<&ClientFlagsState>, sent: SentIdentity) -> anyhow::Result<()> {
+    let Some(outcome) = outcome else {
+        bail!("no TLS Flags outcome recorded");
     };
-    Ok(vec![
-        Case {
-            label: "browser, no flag",
-            flags: None,
-            flag: false,
-            expected: Expected::Served(AuthPath::None),
-        },
-        Case {
-            label: "bot, bot-CA certificate",
-            flags: Some(ClientFlags::request_client_auth(identity(&pki.bot)?)),
-            flag: true,
-            expected: Expected::Served(AuthPath::Flag),
-        },
-        Case {
-            label: "bot, other-CA certificate",
-            flags: Some(ClientFlags::request_client_auth(identity(&pki.normal)?)),
-            flag: true,
-            expected: Expected::Refused,
-        },
-        Case {
-            label: "bot, no certificate to give",
-            flags: Some(ClientFlags::request_client_auth_with(Arc::new(
-                NothingToGive,
-            ))),
-            flag: true,
-            expected: Expected::Served(AuthPath::None),
-        },
-    ])
+    if !outcome.requested_client_auth() {
+        bail!("the flag was not sent");
+    }
+    if !outcome.flag_acknowledged() || outcome.sent_identity() != sent {
+        bail!("expected the flag acknowledged and {sent}, got: {outcome}");
+    }
+    Ok(())
+}
+
+/// The server's own account of each connection: the lines the crate logs
+/// when a handshake is done or fails, and why a flag-path certificate was
+/// refused (what an operator reads in the server's log).
+struct ServerLog;
+
+static SERVER_LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+impl ServerLog {
+    fn install() {
+        if log::set_logger(&Self).is_ok() {
+            log::set_max_level(log::LevelFilter::Debug);
+        }
+    }
+
+    /// Prints what the server logged since the last call (waiting a moment
+    /// for a refusal, which is logged just after the alert is sent).
+    async fn print() {
+        for _ in 0..20 {
+            if !Self::lines().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        for line in std::mem::take(&mut *Self::lines()) {
+            println!("   {:<28} server log: {line}", "");
+        }
+    }
+
+    fn lines() -> std::sync::MutexGuard<'static, Vec<String>> {
+        SERVER_LOG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl log::Log for ServerLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        [
+            "rustls_req_client_auth::acceptor",
+            "rustls_req_client_auth::verifier",
+        ]
+        .contains(&metadata.target())
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = record.args().to_string();
+            Self::lines().push(line.trim_start_matches("tls_flags: ").to_owned());
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 /// A bot's certificate store that has an identity configured (so the flag is
@@ -213,175 +389,4 @@ impl ResolvesClientCert for NothingToGive {
     fn has_certs(&self) -> bool {
         true
     }
-}
-
-/// The server's events, matched to clients by the client's address.
-#[derive(Default)]
-struct ServerEvents {
-    pending: HashMap<SocketAddr, Event>,
-}
-
-impl ServerEvents {
-    /// The handshake event for the client at `client`; waits a little for it,
-    /// since a refusal is reported just after the alert has been sent.
-    async fn take(
-        &mut self,
-        log: &mut mpsc::UnboundedReceiver<Event>,
-        client: SocketAddr,
-    ) -> Option<Event> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            if let Some(event) = self.pending.remove(&client) {
-                return Some(event);
-            }
-            let event = tokio::time::timeout_at(deadline, log.recv()).await.ok()??;
-            match event {
-                Event::Connected { .. }
-                | Event::Refused { .. }
-                | Event::HandshakeTimedOut { .. } => {
-                    if let Some(remote) = event.remote() {
-                        self.pending.insert(remote, event);
-                    }
-                }
-                // Errors after the handshake are not part of the report.
-                Event::ConnectionFailed { .. } | Event::AcceptFailed(_) => {}
-            }
-        }
-    }
-}
-
-/// One client's exchange with the server's view of it.
-struct Report<'a> {
-    exchange: &'a Exchange,
-    event: Option<&'a Event>,
-}
-
-impl Report<'_> {
-    /// What happened on the wire, from both ends.
-    fn wire(&self) -> String {
-        let tls = &self.exchange.tls;
-        let flag = if tls.flag_sent() {
-            "flag set"
-        } else {
-            "no flag"
-        };
-        match self.event {
-            Some(Event::Connected { handshake, .. }) => {
-                let request = match handshake.certificate_request {
-                    None => "no CertificateRequest",
-                    Some(RequestReason::Flag) => match handshake.identity.path {
-                        AuthPath::None => {
-                            "CertificateRequest acknowledging it -> empty Certificate"
-                        }
-                        _ => "CertificateRequest acknowledging it -> certificate verified",
-                    },
-                    Some(RequestReason::ServerPolicy) => "CertificateRequest (server policy)",
-                };
-                format!(
-                    "{flag} -> {request}; {}, {}; server: {}",
-                    version(tls.version),
-                    tls.alpn.as_deref().unwrap_or("none"),
-                    handshake.identity
-                )
-            }
-            Some(Event::Refused { error, .. }) => {
-                let request = match tls.certificate_request() {
-                    None => "no CertificateRequest",
-                    Some(CertificateRequestCause::Flag) => "CertificateRequest acknowledging it",
-                    Some(CertificateRequestCause::ServerPolicy) => {
-                        "CertificateRequest without the flag"
-                    }
-                };
-                let alert = self
-                    .received_alert()
-                    .map_or_else(String::new, |alert| format!("; alert {alert:?}"));
-                format!(
-                    "{flag} -> {request} -> certificate refused: {}{alert}",
-                    common::server::describe_io_error(error)
-                )
-            }
-            Some(other) => format!("{flag}; server: {other}"),
-            None => format!("{flag}; the server reported nothing"),
-        }
-    }
-
-    /// What the application saw: the HTTP response, or the TLS error.
-    fn app(&self) -> String {
-        match &self.exchange.answer {
-            Ok(answer) => answer.to_string(),
-            Err(error) => match common::tls_error(error) {
-                Some(tls) => format!(
-                    "no response; TLS error: {}",
-                    common::describe_tls_error(tls)
-                ),
-                None => format!("no response: {error:#}"),
-            },
-        }
-    }
-
-    /// The alert the client received, if that is how its request failed.
-    fn received_alert(&self) -> Option<rustls::AlertDescription> {
-        let error = self.exchange.answer.as_ref().err()?;
-        match common::tls_error(error)? {
-            rustls::Error::AlertReceived(alert) => Some(*alert),
-            _ => None,
-        }
-    }
-
-    /// Whether the client was treated as it must be.
-    fn check(&self, flag: bool, expected: Expected) -> Result<(), String> {
-        let tls = &self.exchange.tls;
-        if tls.flag_sent() != flag {
-            return Err(format!("flag sent: {}, expected {flag}", tls.flag_sent()));
-        }
-        let wanted_request = flag.then_some(CertificateRequestCause::Flag);
-        if tls.flags.is_some() && tls.certificate_request() != wanted_request {
-            return Err(format!(
-                "CertificateRequest {:?}, expected {wanted_request:?}",
-                tls.certificate_request()
-            ));
-        }
-        match (expected, self.event, &self.exchange.answer) {
-            (Expected::Served(path), Some(Event::Connected { handshake, .. }), Ok(answer)) => {
-                let wanted = flag.then_some(RequestReason::Flag);
-                if handshake.certificate_request != wanted {
-                    return Err(format!(
-                        "server sent CertificateRequest {:?}, expected {wanted:?}",
-                        handshake.certificate_request
-                    ));
-                }
-                if handshake.identity.path != path {
-                    return Err(format!(
-                        "served on path {:?}, expected {path:?}",
-                        handshake.identity.path
-                    ));
-                }
-                if answer.status != StatusCode::OK {
-                    return Err(format!("HTTP status {}", answer.status));
-                }
-                Ok(())
-            }
-            (Expected::Refused, Some(Event::Refused { .. }), Err(_)) => {
-                match self.received_alert() {
-                    Some(_) => Ok(()),
-                    None => Err("refused, but the client received no alert".to_owned()),
-                }
-            }
-            (Expected::Refused, _, Ok(answer)) => Err(format!(
-                "the server ACCEPTED a certificate from a CA it does not trust for bots and answered {answer}"
-            )),
-            (_, event, answer) => Err(format!(
-                "server: {}; client: {}",
-                event.map_or_else(|| "nothing".to_owned(), ToString::to_string),
-                match answer {
-                    Ok(answer) => answer.to_string(),
-                    Err(error) => format!("{error:#}"),
-                }
-            )),
-        }
-    }
-}
-
-fn version(version: Option<rustls::ProtocolVersion>) -> String {
-    version.map_or_else(|| "?".to_owned(), |version| format!("{version:?}"))
 }

@@ -1,9 +1,10 @@
-//! A flag-enabled HTTPS server: people and bots on one port.
+//! The one-port HTTPS server: people and bots on the same port.
 //!
 //! Clients that set `request_client_auth` get a CertificateRequest that
 //! acknowledges the flag and are verified against `--bot-ca`; everyone else
-//! (browsers) gets no CertificateRequest at all. Each response says who the
-//! client is. HTTP/2 and HTTP/1.1, by ALPN. Ctrl-C stops it gracefully.
+//! (browsers, CORS preflights) gets no CertificateRequest at all. HTTP/2 and
+//! HTTP/1.1 by ALPN; Ctrl-C stops it gracefully. `RUST_LOG=debug` logs every
+//! flag decision, including why a bot was not authenticated.
 //!
 //! ```sh
 //! cargo run -p rustls-req-client-auth --example pki -- target/demo-pki
@@ -12,12 +13,13 @@
 //!     --bot-ca target/demo-pki/bot-ca.pem
 //! ```
 //!
-//! then, in another terminal, a bot (see the `client` example) or a plain client:
+//! then, in another terminal, a bot (the `client` example) or a browser-like
+//! client:
 //!
 //! ```sh
 //! cargo run -p rustls-req-client-auth --example client -- \
 //!     --ca target/demo-pki/server-ca.pem \
-//!     --cert target/demo-pki/bot.pem --key target/demo-pki/bot.key https://localhost:8443/
+//!     --cert target/demo-pki/bot.pem --key target/demo-pki/bot.key https://localhost:8443/api/crawl
 //! curl --cacert target/demo-pki/server-ca.pem https://localhost:8443/
 //! ```
 
@@ -25,16 +27,15 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Parser;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use rustls::server::WebPkiClientVerifier;
+use rustls::ServerConfig;
+use rustls_req_client_auth::{pem, ServerFlags};
 
-/// A flag-enabled HTTPS server: requests a certificate only from clients that
-/// set `request_client_auth`, and answers each request with who the client is.
+/// The one-port HTTPS server: a certificate is requested only from clients
+/// that set `request_client_auth`.
 #[derive(Parser)]
 struct Args {
     /// The server's certificate chain (PEM, end entity first).
@@ -52,47 +53,29 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
-    let config = common::server::config(
-        common::crypto_provider(),
-        common::load_certificates(&args.cert)?,
-        common::load_private_key(&args.key)?,
-        common::load_roots(&args.bot_ca)?,
-    )?;
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+async fn main() -> anyhow::Result<()> {
+    env_logger::init();
+    let args = Args::parse();
+    // glue: start (counted in the README)
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let bots = WebPkiClientVerifier::builder(Arc::new(pem::load_roots(&args.bot_ca)?)).build()?;
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            pem::load_certificates(&args.cert)?,
+            pem::load_private_key(&args.key)?,
+        )?;
+    ServerFlags::request_client_auth(bots).install(&mut config);
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!(
-        "listening on https://{} ({}); Ctrl-C to stop",
-        listener.local_addr()?,
-        common::PROVIDER_NAME
+        "listening on https://{}; Ctrl-C to stop",
+        listener.local_addr()?
     );
-
-    let (events, mut log) = mpsc::unbounded_channel();
-    let logger = tokio::spawn(async move {
-        while let Some(event) = log.recv().await {
-            println!("{event}");
-        }
-    });
-    let shutdown = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            eprintln!("cannot wait for Ctrl-C ({error}); stopping");
-        }
-        println!("shutting down");
-    };
-    common::server::serve(listener, config, events, shutdown).await;
-    // Print what is left to print; connections still in their handshake are
-    // cut off when the runtime stops.
-    let _ = tokio::time::timeout(Duration::from_secs(1), logger).await;
+    rustls_req_client_auth::serve(listener, Arc::new(config), common::app::app())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    // glue: end
     Ok(())
 }

@@ -20,6 +20,7 @@ use rustls::{ClientConfig, ClientConnection, ProtocolVersion, SignatureScheme};
 use rustls_tls_flags::{Flag, FlagSet, MessageKind};
 
 use crate::code_points::CodePoints;
+use crate::diagnostics::{describe_tls_error, find_tls_error};
 use crate::message::kind_of;
 use crate::rules;
 
@@ -337,6 +338,36 @@ impl ClientFlagsState {
     /// Which certificate answered the CertificateRequest.
     pub fn sent_identity(&self) -> SentIdentity {
         SentIdentity::from_u8(self.sent.load(Ordering::Relaxed))
+    }
+
+    /// Why a request on this connection failed with `error`, as far as the
+    /// client can tell.
+    ///
+    /// In TLS 1.3 the server verifies the client's certificate after the
+    /// client has finished its handshake, so a refusal arrives as an alert on
+    /// the first read; HTTP stacks often report only that the connection
+    /// closed (`broken pipe`, `channel closed`). This puts the alert, if the
+    /// stack kept it, together with what the client sent.
+    pub fn describe_failure(&self, error: &(dyn std::error::Error + 'static)) -> String {
+        if let Some(tls) = find_tls_error(error) {
+            return describe_tls_error(tls);
+        }
+        match (self.certificate_request, self.sent_identity()) {
+            (Some(_), sent @ (SentIdentity::FlagIdentity | SentIdentity::ConfigIdentity)) => {
+                format!(
+                    "the server closed the connection after the handshake, in which it {} and the client {sent}: it most likely refused that certificate (its log says why); the error was: {error}",
+                    if self.flag_acknowledged() {
+                        "acknowledged request_client_auth"
+                    } else {
+                        "requested a certificate without acknowledging the flag"
+                    }
+                )
+            }
+            (Some(_), SentIdentity::Empty) => format!(
+                "the server closed the connection after the client sent an empty Certificate: it most likely requires a certificate; the error was: {error}"
+            ),
+            _ => error.to_string(),
+        }
     }
 }
 

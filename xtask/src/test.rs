@@ -75,14 +75,16 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
 
 pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {
     fork::materialize(paths, false)?;
-    // A flag-enabled HTTPS server on loopback and four clients: a browser, a bot
-    // with a bot-CA certificate, a bot with another CA's certificate, a bot with no
+    // The one-port HTTPS server on loopback and four clients: a browser, a bot with
+    // a bot-CA certificate, a bot with another CA's certificate, a bot with no
     // certificate to give (rustls-req-client-auth/examples/demo.rs).
     cmd::run(cmd::cargo().current_dir(&paths.root).args([
         "run",
         "--quiet",
         "-p",
         "rustls-req-client-auth",
+        "--features",
+        "axum,reqwest",
         "--example",
         "demo",
     ]))
