@@ -449,6 +449,18 @@ pub(crate) fn save(paths: &Paths, new: Option<&str>, amend: bool) -> anyhow::Res
 
 /// Writes the patched crate to `out` for downstream `[patch.crates-io]` use.
 pub(crate) fn export(paths: &Paths, out: &Path) -> anyhow::Result<()> {
+    export_to(paths, out)?;
+    eprintln!(
+        "fork: exported the patched rustls to {}\n\
+         Use it with:\n\n[patch.crates-io]\nrustls = {{ path = \"{}\" }}",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// [`export`] without the instructions.
+pub(crate) fn export_to(paths: &Paths, out: &Path) -> anyhow::Result<()> {
     let dir = materialize(paths, false)?;
     ensure!(
         !out.exists() || fs::read_dir(out)?.next().is_none(),
@@ -461,12 +473,6 @@ pub(crate) fn export(paths: &Paths, out: &Path) -> anyhow::Result<()> {
     tar::Archive::new(archive.stdout.as_slice())
         .unpack(out)
         .with_context(|| format!("writing {}", out.display()))?;
-    eprintln!(
-        "fork: exported the patched rustls to {}\n\
-         Use it with:\n\n[patch.crates-io]\nrustls = {{ path = \"{}\" }}",
-        out.display(),
-        out.display()
-    );
     Ok(())
 }
 

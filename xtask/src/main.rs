@@ -5,6 +5,7 @@
 //! anything that depends on rustls is built.
 
 mod cmd;
+mod downstream;
 mod fork;
 mod fuzz;
 mod paths;
@@ -43,6 +44,10 @@ enum Command {
     },
     /// Run the demo.
     Demo,
+    /// Build a scratch project outside the workspace on the exported fork, as the
+    /// README tells users to, offline, and run one flagged handshake; check that
+    /// the same project without the patch fails with a message naming the fix.
+    Downstream,
     /// Run every fuzz target for a bounded time or number of executions
     /// (needs `cargo install cargo-fuzz`).
     Fuzz {
@@ -96,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             skip_fork_unit_tests,
         } => test::run(&paths, skip_fork_unit_tests),
         Command::Demo => test::demo(&paths),
+        Command::Downstream => downstream::run(&paths),
         Command::Fuzz {
             seconds,
             runs,
