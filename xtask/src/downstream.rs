@@ -2,7 +2,8 @@
 //! outside the workspace depends on the exported fork and on the crates the way
 //! the README tells users to, is built offline from the local registry cache and
 //! runs one flagged handshake. The same project without `[patch.crates-io]` must
-//! fail with the hook crate's one message that names the fix.
+//! fail with the hook crate's one message that names the fix. Both crates go
+//! through `cargo package` first.
 
 use std::fs;
 use std::path::Path;
@@ -33,7 +34,35 @@ pub(crate) fn run(paths: &Paths) -> anyhow::Result<()> {
     result
 }
 
+/// `cargo package` of both crates. The codec is verified (built from its
+/// package); the hook crate is packaged with `--no-verify`, as verification
+/// builds the package against the rustls on crates.io, which lacks `hooks` (its
+/// build script says so and stops).
+fn package(paths: &Paths) -> anyhow::Result<()> {
+    eprintln!("downstream: cargo package");
+    cmd::run(cmd::cargo().current_dir(&paths.root).args([
+        "package",
+        "--quiet",
+        "--offline",
+        "--allow-dirty",
+        "-p",
+        "rustls-tls-flags",
+    ]))?;
+    cmd::run(cmd::cargo().current_dir(&paths.root).args([
+        "package",
+        "--quiet",
+        "--offline",
+        "--allow-dirty",
+        "--no-verify",
+        "-p",
+        "rustls-tls-flags",
+        "-p",
+        "rustls-req-client-auth",
+    ]))
+}
+
 fn check(paths: &Paths, scratch: &Path) -> anyhow::Result<()> {
+    package(paths)?;
     let vendor = scratch.join("vendor").join("rustls");
     fork::export_to(paths, &vendor)?;
     let crate_dir = paths.root.join("rustls-req-client-auth");
