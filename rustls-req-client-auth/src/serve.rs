@@ -1,5 +1,5 @@
 //! One HTTPS port for people and bots: TLS accept with a handshake timeout,
-//! HTTP/1.1 or HTTP/2 by ALPN, the client's [`PeerIdentity`] in every
+//! HTTP/1.1 or HTTP/2 by ALPN, the client's [`PeerIdentity`](crate::PeerIdentity) in every
 //! request's extensions, a connection limit and graceful shutdown (feature
 //! `axum`). Modelled on `axum::serve`.
 
@@ -29,8 +29,8 @@ use crate::acceptor::Acceptor;
 ///
 /// `config` should have [`crate::ServerFlags`] installed; if its
 /// `alpn_protocols` is empty it is served with `h2, http/1.1`. Each request
-/// carries the connection's [`PeerIdentity`] and `ConnectInfo<SocketAddr>`
-/// in its extensions (extract them with [`PeerIdentity`], [`crate::Bot`] or
+/// carries the connection's [`PeerIdentity`](crate::PeerIdentity) and `ConnectInfo<SocketAddr>`
+/// in its extensions (extract them with [`PeerIdentity`](crate::PeerIdentity), [`crate::Bot`] or
 /// axum's `ConnectInfo`).
 ///
 /// ```no_run
