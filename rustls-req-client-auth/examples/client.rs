@@ -44,22 +44,14 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // glue: start (counted in the README)
     let bot = BotClient::from_pem_files(&args.cert, &args.key)?.trust_pem_file(&args.ca)?;
-    let response = bot.reqwest_client()?.get(args.url.clone()).send().await;
-    let outcome = bot.outcomes().get(args.url.host_str().unwrap_or_default());
-    let response = response.map_err(|error| match &outcome {
-        Some(outcome) => anyhow::anyhow!(outcome.describe_failure(&error)),
-        None => error.into(),
-    })?;
-    println!(
-        "TLS Flags: {}",
-        outcome.map_or("no TLS connection".into(), |o| o.to_string())
-    );
-    println!(
-        "{:?} {}\n{}",
-        response.version(),
-        response.status(),
-        response.text().await?
-    );
+    let host = args.url.host_str().unwrap_or_default().to_owned();
+    let result = bot.reqwest_client()?.get(args.url).send().await;
+    if let Some(outcome) = bot.outcomes().get(&host) {
+        println!("TLS Flags: {outcome}");
+    }
+    let response = result.map_err(|e| anyhow::anyhow!(bot.describe_failure(&host, &e)))?;
+    let (version, status) = (response.version(), response.status());
+    println!("{version:?} {status}\n{}", response.text().await?);
     // glue: end
     Ok(())
 }

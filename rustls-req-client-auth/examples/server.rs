@@ -3,7 +3,7 @@
 //! Clients that set `request_client_auth` get a CertificateRequest that
 //! acknowledges the flag and are verified against `--bot-ca`; everyone else
 //! (browsers, CORS preflights) gets no CertificateRequest at all. HTTP/2 and
-//! HTTP/1.1 by ALPN; Ctrl-C stops it gracefully. `RUST_LOG=debug` logs every
+//! HTTP/1.1 by ALPN; Ctrl-C or SIGTERM stops it gracefully. `RUST_LOG=debug` logs every
 //! flag decision, including why a bot was not authenticated.
 //!
 //! ```sh
@@ -27,12 +27,9 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Parser;
-use rustls::server::WebPkiClientVerifier;
-use rustls::ServerConfig;
-use rustls_req_client_auth::{pem, ServerFlags};
+use rustls_req_client_auth::{serve, shutdown_signal, OnePortConfig};
 
 /// The one-port HTTPS server: a certificate is requested only from clients
 /// that set `request_client_auth`.
@@ -57,24 +54,11 @@ async fn main() -> anyhow::Result<()> {
     env_logger::init();
     let args = Args::parse();
     // glue: start (counted in the README)
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let bots = WebPkiClientVerifier::builder(Arc::new(pem::load_roots(&args.bot_ca)?)).build()?;
-    let mut config = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            pem::load_certificates(&args.cert)?,
-            pem::load_private_key(&args.key)?,
-        )?;
-    ServerFlags::request_client_auth(bots).install(&mut config);
+    let config = OnePortConfig::from_pem_files(&args.cert, &args.key, &args.bot_ca)?.build()?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    println!(
-        "listening on https://{}; Ctrl-C to stop",
-        listener.local_addr()?
-    );
-    rustls_req_client_auth::serve(listener, Arc::new(config), common::app::app())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    println!("listening on https://{}; Ctrl-C to stop", args.listen);
+    serve(listener, config, common::app::app())
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     // glue: end
     Ok(())

@@ -11,10 +11,8 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::client::{ClientFlags, ClientOutcomes};
+use crate::config_error::{self, ConfigError};
 use crate::pem::{self, PemError};
-
-/// The ALPN protocols a bot offers: HTTP/2, then HTTP/1.1.
-pub const BOT_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// A bot: its certificate and key, the CAs it trusts for servers, and its
 /// TLS Flags policy. Build clients from it with [`BotClient::client_config`],
@@ -112,6 +110,21 @@ impl BotClient {
         self.outcomes.clone()
     }
 
+    /// Why a request to `server_name` failed with `error`: the TLS error if
+    /// the HTTP stack kept it, else what the connection's outcome says (see
+    /// [`crate::client::ClientFlagsState::describe_failure`]).
+    pub fn describe_failure(
+        &self,
+        server_name: &str,
+        error: &(dyn std::error::Error + 'static),
+    ) -> String {
+        match self.outcomes.get(server_name) {
+            Some(outcome) => outcome.describe_failure(error),
+            None => crate::find_tls_error(error)
+                .map_or_else(|| error.to_string(), crate::describe_tls_error),
+        }
+    }
+
     /// A `ClientConfig` that trusts the configured CAs, sets
     /// `request_client_auth` with this identity, and offers ALPN `h2`,
     /// `http/1.1`.
@@ -120,18 +133,18 @@ impl BotClient {
     ///
     /// The certificate and key do not make an identity for the provider, or no
     /// CA was configured.
-    pub fn client_config(&self) -> Result<ClientConfig, BotConfigError> {
-        let provider = self.provider().ok_or(BotConfigError::NoCryptoProvider)?;
+    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+        let provider = config_error::provider(self.provider.as_ref())?;
         let identity = CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), &provider)
             .map_err(|error| PemError::identity(&self.cert_path, error))?;
         if self.roots.is_empty() {
-            return Err(BotConfigError::NoTrustAnchors);
+            return Err(ConfigError::NoTrustAnchors);
         }
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(self.roots.clone())
             .with_no_client_auth();
-        config.alpn_protocols = BOT_ALPN.iter().map(|p| p.to_vec()).collect();
+        config.alpn_protocols = crate::HTTP_ALPN.iter().map(|p| p.to_vec()).collect();
         let flags = self
             .flags
             .clone()
@@ -149,7 +162,7 @@ impl BotClient {
     ///
     /// As [`BotClient::client_config`], or reqwest refuses the config.
     #[cfg(feature = "reqwest")]
-    pub fn reqwest_client(&self) -> Result<reqwest::Client, BotConfigError> {
+    pub fn reqwest_client(&self) -> Result<reqwest::Client, ConfigError> {
         let config = self.client_config()?;
         Ok(reqwest::Client::builder()
             .tls_backend_preconfigured(config)
@@ -167,7 +180,7 @@ impl BotClient {
         &self,
     ) -> Result<
         hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        BotConfigError,
+        ConfigError,
     > {
         let mut config = self.client_config()?;
         // The builder sets ALPN itself (and refuses a config that has it).
@@ -179,43 +192,4 @@ impl BotClient {
             .enable_http2()
             .build())
     }
-
-    #[allow(clippy::unnecessary_wraps)] // `None` without a provider feature
-    fn provider(&self) -> Option<Arc<CryptoProvider>> {
-        if let Some(provider) = &self.provider {
-            return Some(Arc::clone(provider));
-        }
-        if let Some(provider) = CryptoProvider::get_default() {
-            return Some(Arc::clone(provider));
-        }
-        #[cfg(feature = "aws-lc-rs")]
-        return Some(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-        #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
-        return Some(Arc::new(rustls::crypto::ring::default_provider()));
-        #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-        None
-    }
-}
-
-/// Why [`BotClient`] could not build a client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BotConfigError {
-    /// A PEM file, or the identity in it, is not usable.
-    #[error(transparent)]
-    Pem(#[from] PemError),
-    /// No CA was configured to verify servers with.
-    #[error("no CA to verify servers with: call BotClient::trust_pem_file or BotClient::trust")]
-    NoTrustAnchors,
-    /// No crypto provider: none given, none installed as the process default,
-    /// and neither the `aws-lc-rs` nor the `ring` feature is on.
-    #[error("no crypto provider: enable the aws-lc-rs or ring feature, or call BotClient::crypto_provider")]
-    NoCryptoProvider,
-    /// rustls refused the configuration.
-    #[error("the TLS configuration could not be built: {0}")]
-    Tls(#[from] rustls::Error),
-    /// reqwest refused the TLS configuration.
-    #[cfg(feature = "reqwest")]
-    #[error("reqwest could not build a client: {0}")]
-    Reqwest(#[from] reqwest::Error),
 }

@@ -130,12 +130,14 @@ mod acceptor;
 mod bot;
 pub mod client;
 mod code_points;
+mod config_error;
 mod diagnostics;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod identity;
 mod message;
+mod one_port;
 pub mod pem;
 mod rules;
 #[cfg(feature = "axum")]
@@ -148,15 +150,21 @@ mod verifier;
 
 #[cfg(feature = "tokio")]
 pub use acceptor::{AcceptError, Acceptor};
-pub use bot::{BotClient, BotConfigError, BOT_ALPN};
+pub use bot::BotClient;
 pub use client::{ClientFlags, ClientOutcomes, OtherRequests};
 pub use code_points::CodePoints;
+pub use config_error::ConfigError;
 pub use diagnostics::{describe_tls_error, find_tls_error};
 pub use error::FlagsError;
 #[cfg(feature = "axum")]
 pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
+pub use one_port::OnePortConfig;
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
-pub use serve::{serve, Serve, DEFAULT_ALPN};
+pub use serve::{serve, shutdown_signal, Serve};
 pub use server::{AuthPath, FlagVerifier, ServerFlags};
+
+/// The ALPN protocols of HTTPS: HTTP/2, then HTTP/1.1. [`BotClient`],
+/// [`OnePortConfig`] and `serve` (for a config without any) set these.
+pub const HTTP_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];

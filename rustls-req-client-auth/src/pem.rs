@@ -118,12 +118,6 @@ impl fmt::Display for PemError {
     }
 }
 
-impl std::error::Error for PemError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.problem {
-            PemProblem::Pem(error) => Some(error),
-            PemProblem::TrustAnchor(error) | PemProblem::Identity(error) => Some(error),
-            PemProblem::NoCertificate | PemProblem::NoPrivateKey => None,
-        }
-    }
-}
+/// The cause is part of the message (one line names the file and what is
+/// wrong), so it is not repeated as a `source`.
+impl std::error::Error for PemError {}

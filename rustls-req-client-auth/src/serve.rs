@@ -41,7 +41,7 @@ use crate::acceptor::Acceptor;
 /// let app = Router::new().route("/", get(|peer: PeerIdentity| async move { peer.to_string() }));
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 /// rustls_req_client_auth::serve(listener, config, app)
-///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+///     .with_graceful_shutdown(rustls_req_client_auth::shutdown_signal())
 ///     .await
 /// # }
 /// ```
@@ -54,15 +54,12 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
     }
 }
 
-/// The ALPN protocols served when the config names none.
-pub const DEFAULT_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
-
 fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
     if !config.alpn_protocols.is_empty() {
         return config;
     }
     let mut config = (*config).clone();
-    config.alpn_protocols = DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = crate::HTTP_ALPN.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }
 
@@ -161,14 +158,18 @@ where
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         let mut signal = std::pin::pin!(signal);
         loop {
+            // `biased`: the shutdown signal is looked at first, every time.
             let permit = tokio::select! {
+                biased;
+                () = &mut signal => break,
                 permit = Arc::clone(&permits).acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_closed) => break,
                 },
-                () = &mut signal => break,
             };
             let (tcp, remote) = tokio::select! {
+                biased;
+                () = &mut signal => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -177,7 +178,6 @@ where
                         continue;
                     }
                 },
-                () = &mut signal => break,
             };
             let acceptor = acceptor.clone();
             let service = service.clone();
@@ -245,5 +245,46 @@ where
     /// Serves until the process ends.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.with_graceful_shutdown(std::future::pending()))
+    }
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: what a service manager
+/// sends to stop a server. For [`Serve::with_graceful_shutdown`].
+///
+/// The signal handlers are installed when this is called, not when the future
+/// is first polled, so a signal that arrives early is not lost (and does not
+/// kill the process). Call it inside the tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = match (interrupt, terminate) {
+                (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
+                (Err(error), _) | (_, Err(error)) => {
+                    warn!("cannot install the SIGINT/SIGTERM handlers ({error}); no graceful stop");
+                    return std::future::pending().await;
+                }
+            };
+            tokio::select! {
+                _ = interrupt.recv() => debug!("SIGINT: shutting down"),
+                _ = terminate.recv() => debug!("SIGTERM: shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                warn!("cannot wait for Ctrl-C ({error}); no graceful stop");
+                std::future::pending::<()>().await;
+            }
+            debug!("Ctrl-C: shutting down");
+        }
     }
 }

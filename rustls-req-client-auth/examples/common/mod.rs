@@ -5,5 +5,6 @@
 // Each example uses a part of this module.
 #![allow(dead_code)]
 
+#[cfg(feature = "axum")]
 pub(crate) mod app;
 pub(crate) mod pki;

@@ -1,0 +1,121 @@
+//! The server side assembled: a `ServerConfig` for one port that serves people
+//! without client authentication and bots on the flag path, from PEM files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+use crate::code_points::CodePoints;
+use crate::config_error::{self, ConfigError};
+use crate::pem::{self, PemError};
+use crate::server::{FlagVerifier, ServerFlags};
+
+/// A `ServerConfig` for one port, people and bots: no CertificateRequest for
+/// clients without the flag, and for clients that set `request_client_auth`
+/// an acknowledging CertificateRequest verified against the bot CA set only
+/// (RCA-2, RCA-10). ALPN `h2`, `http/1.1`.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), rustls_req_client_auth::ConfigError> {
+/// use rustls_req_client_auth::OnePortConfig;
+///
+/// let config = OnePortConfig::from_pem_files("server.pem", "server.key", "bot-ca.pem")?.build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct OnePortConfig {
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+    bot_roots: RootCertStore,
+    code_points: CodePoints,
+    require_certificate: bool,
+    provider: Option<Arc<CryptoProvider>>,
+    cert_path: std::path::PathBuf,
+}
+
+impl OnePortConfig {
+    /// The server's chain (`cert`, end entity first) and `key`, and the CA
+    /// certificates bots' certificates must chain to (`bot_ca`).
+    ///
+    /// # Errors
+    ///
+    /// A file cannot be read or does not hold what it should.
+    pub fn from_pem_files(
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+        bot_ca: impl AsRef<Path>,
+    ) -> Result<Self, PemError> {
+        Ok(Self {
+            chain: pem::load_certificates(cert.as_ref())?,
+            key: Arc::new(pem::load_private_key(key)?),
+            bot_roots: pem::load_roots(bot_ca)?,
+            code_points: CodePoints::DEFAULT,
+            require_certificate: false,
+            provider: None,
+            cert_path: cert.as_ref().to_owned(),
+        })
+    }
+
+    /// Uses `provider` instead of the process default (or, without one, the
+    /// provider of this crate's features: aws-lc-rs, else ring).
+    #[must_use]
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// Uses other code points than extension 62 and flag 80.
+    #[must_use]
+    pub fn code_points(mut self, code_points: CodePoints) -> Self {
+        self.code_points = code_points;
+        self
+    }
+
+    /// Refuses flagged clients that answer with an empty Certificate; see
+    /// [`ServerFlags::require_certificate`].
+    #[must_use]
+    pub fn require_certificate(mut self) -> Self {
+        self.require_certificate = true;
+        self
+    }
+
+    /// The config.
+    ///
+    /// # Errors
+    ///
+    /// The key does not belong to the certificate, or no crypto provider.
+    pub fn build(&self) -> Result<Arc<ServerConfig>, ConfigError> {
+        self.build_reloadable().map(|(config, _)| config)
+    }
+
+    /// The config, and the handle that replaces the bot CA set at run time.
+    ///
+    /// # Errors
+    ///
+    /// As [`OnePortConfig::build`].
+    pub fn build_reloadable(&self) -> Result<(Arc<ServerConfig>, FlagVerifier), ConfigError> {
+        let provider = config_error::provider(self.provider.as_ref())?;
+        let bots = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(self.bot_roots.clone()),
+            Arc::clone(&provider),
+        )
+        .build()?;
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|error| PemError::identity(&self.cert_path, error))?;
+        config.alpn_protocols = crate::HTTP_ALPN.iter().map(|p| p.to_vec()).collect();
+        let mut flags = ServerFlags::request_client_auth(bots).code_points(self.code_points);
+        if self.require_certificate {
+            flags = flags.require_certificate();
+        }
+        let verifier = flags.flag_verifier();
+        flags.install(&mut config);
+        Ok((Arc::new(config), verifier))
+    }
+}

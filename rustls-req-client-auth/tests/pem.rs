@@ -1,0 +1,84 @@
+//! Loading identities and trust anchors from PEM files: every error names the
+//! file and what is wrong with it.
+
+use std::fs;
+
+use integration_tests::TestPki;
+use rustls_req_client_auth::{pem, BotClient, ConfigError, OnePortConfig};
+
+#[test]
+fn pem_errors_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let pki = TestPki::new();
+    let path = |name: &str| dir.path().join(name);
+    fs::write(path("bot.pem"), &pki.bot.chain_pem).expect("write");
+    fs::write(path("bot.key"), &pki.bot.key_pem).expect("write");
+    fs::write(path("other.key"), &pki.normal_client.key_pem).expect("write");
+    fs::write(path("ca.pem"), &pki.server_ca.cert_pem).expect("write");
+    fs::write(path("empty.pem"), "no PEM here\n").expect("write");
+    fs::write(
+        path("broken.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n",
+    )
+    .expect("write");
+
+    let message = |error: &dyn std::error::Error| error.to_string();
+    let missing = pem::load_certificates(path("missing.pem")).expect_err("missing");
+    assert!(
+        message(&missing).starts_with(&format!("cannot read {}", path("missing.pem").display()))
+    );
+    let empty = pem::load_certificates(path("empty.pem")).expect_err("no certificate");
+    assert_eq!(
+        message(&empty),
+        format!(
+            "{} holds no PEM CERTIFICATE block",
+            path("empty.pem").display()
+        )
+    );
+    let broken = pem::load_roots(path("broken.pem")).expect_err("broken");
+    assert!(message(&broken).starts_with(&format!(
+        "{} is not valid PEM",
+        path("broken.pem").display()
+    )));
+    let no_key = pem::load_private_key(path("bot.pem")).expect_err("no key");
+    assert!(message(&no_key).starts_with(&format!(
+        "{} holds no PEM private key",
+        path("bot.pem").display()
+    )));
+    assert_eq!(no_key.path(), path("bot.pem"));
+
+    // A key that belongs to another certificate: named with the certificate file.
+    let mismatched = BotClient::from_pem_files(path("bot.pem"), path("other.key"))
+        .expect("both files read")
+        .trust_pem_file(path("ca.pem"))
+        .expect("CA")
+        .client_config()
+        .expect_err("key mismatch");
+    assert!(matches!(mismatched, ConfigError::Pem(_)), "{mismatched:?}");
+    assert!(
+        message(&mismatched).starts_with(&format!(
+            "{} and its key do not make a usable identity",
+            path("bot.pem").display()
+        )),
+        "{mismatched}"
+    );
+
+    // A bot without any CA to check servers with.
+    let untrusting = BotClient::from_pem_files(path("bot.pem"), path("bot.key"))
+        .expect("files")
+        .client_config()
+        .expect_err("no CA");
+    assert!(matches!(untrusting, ConfigError::NoTrustAnchors));
+
+    // The server side reads the same way.
+    let server =
+        OnePortConfig::from_pem_files(path("bot.pem"), path("missing.key"), path("ca.pem"))
+            .expect_err("missing key");
+    assert!(message(&server).contains("missing.key"));
+    assert!(
+        OnePortConfig::from_pem_files(path("bot.pem"), path("bot.key"), path("ca.pem"))
+            .expect("files")
+            .build()
+            .is_ok()
+    );
+}
