@@ -71,6 +71,33 @@
 //! assert_eq!(state.certificate_request(), Some(client::CertificateRequestCause::Flag));
 //! ```
 //!
+//! # Integration
+//!
+//! On top of the two policies, ready-made parts for the usual stacks (the
+//! crate README shows each in full):
+//!
+//! - [`PeerIdentity`]: the client of a completed handshake as an owned value
+//!   (path, chain, leaf names, RFC 8705 `x5t#S256` thumbprint, resumption,
+//!   flags, version, ALPN); `serde` behind the feature of that name.
+//! - [`OnePortConfig`]: a `ServerConfig` for people and bots from PEM files;
+//!   [`FlagVerifier`] replaces the bot CA set at run time.
+//! - `Acceptor` (feature `tokio`): TLS accept with a handshake timeout,
+//!   yielding the stream and the identity.
+//! - `serve`, `shutdown_signal`, and the `PeerIdentity` / `Bot` extractors
+//!   (feature `axum`): one port, HTTP/1.1 and HTTP/2 by ALPN, the identity in
+//!   every request, limits and graceful shutdown.
+//! - [`BotClient`]: a bot's identity and CAs from PEM files, a `ClientConfig`
+//!   with the flag and ALPN set, a reqwest client (feature `reqwest`) or a
+//!   hyper-rustls connector (feature `hyper-rustls`), and [`ClientOutcomes`]:
+//!   per server name, whether the flag was acknowledged and which identity was
+//!   sent, without access to the connection.
+//! - [`find_tls_error`] and [`describe_tls_error`]: the TLS error inside any
+//!   stack's error, in one line.
+//!
+//! Built against the rustls from crates.io instead of the fork, the build
+//! stops in this crate's build script with a message naming the fix
+//! (`[patch.crates-io]` and `cargo xtask fork export`).
+//!
 //! # Errors
 //!
 //! A peer that breaks a rule gets the alert the [`specification`] names, and the
