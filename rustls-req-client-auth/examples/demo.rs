@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo xtask demo
 //! # or, once `cargo xtask fork` has run:
-//! cargo run -p rustls-req-client-auth --example demo
+//! cargo run -p rustls-req-client-auth --features axum,reqwest --example demo
 //! ```
 //!
 //! It writes a fresh PKI as PEM files into a temporary directory, starts the

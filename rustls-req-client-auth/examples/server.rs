@@ -8,7 +8,7 @@
 //!
 //! ```sh
 //! cargo run -p rustls-req-client-auth --example pki -- target/demo-pki
-//! cargo run -p rustls-req-client-auth --example server -- \
+//! cargo run -p rustls-req-client-auth --features axum --example server -- \
 //!     --cert target/demo-pki/server.pem --key target/demo-pki/server.key \
 //!     --bot-ca target/demo-pki/bot-ca.pem
 //! ```
@@ -17,7 +17,7 @@
 //! client:
 //!
 //! ```sh
-//! cargo run -p rustls-req-client-auth --example client -- \
+//! cargo run -p rustls-req-client-auth --features reqwest --example client -- \
 //!     --ca target/demo-pki/server-ca.pem \
 //!     --cert target/demo-pki/bot.pem --key target/demo-pki/bot.key https://localhost:8443/api/crawl
 //! curl --cacert target/demo-pki/server-ca.pem https://localhost:8443/

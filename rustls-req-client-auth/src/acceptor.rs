@@ -123,7 +123,7 @@ impl AcceptError {
     /// The TLS error that ended the handshake, if it was one.
     pub fn tls_error(&self) -> Option<&rustls::Error> {
         match self {
-            Self::Handshake(error) => tls_error_in(error),
+            Self::Handshake(error) => crate::find_tls_error(error),
             Self::TimedOut(_) => None,
         }
     }
@@ -159,11 +159,4 @@ impl std::error::Error for AcceptError {
             Self::TimedOut(_) => None,
         }
     }
-}
-
-/// The `rustls::Error` tokio-rustls wraps in an `io::Error`.
-fn tls_error_in(error: &io::Error) -> Option<&rustls::Error> {
-    error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }

@@ -144,7 +144,7 @@ impl BotClient {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(self.roots.clone())
             .with_no_client_auth();
-        config.alpn_protocols = crate::HTTP_ALPN.iter().map(|p| p.to_vec()).collect();
+        config.alpn_protocols = crate::http_alpn();
         let flags = self
             .flags
             .clone()

@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use log::debug;
@@ -21,7 +20,7 @@ use rustls_tls_flags::{Flag, FlagSet, MessageKind};
 
 use crate::code_points::CodePoints;
 use crate::diagnostics::{describe_tls_error, find_tls_error};
-use crate::message::kind_of;
+use crate::message::{extension_body, kind_of};
 use crate::rules;
 
 /// How to answer a TLS 1.3 CertificateRequest that does not acknowledge the
@@ -53,44 +52,27 @@ pub enum OtherRequests {
 }
 
 /// Which certificate the client sent in answer to a CertificateRequest; see
-/// [`ClientFlagsState::sent_identity`].
+/// [`ClientFlagsState::sent_identity`]. Recorded when rustls emits the
+/// client's Certificate message, so it is what went on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SentIdentity {
-    /// No CertificateRequest came (yet), so nothing was sent.
+    /// No CertificateRequest came (yet), so nothing was sent. Also on a
+    /// resumed connection: the server keeps the path of the session it
+    /// resumes (RCA-11) and asks for nothing.
     NotRequested,
     /// The flag identity: the request acknowledged the flag (RCA-2), or
     /// [`OtherRequests::FlagIdentityOn`] applied.
     FlagIdentity,
     /// A certificate of the `ClientConfig`'s own resolver.
     ConfigIdentity,
-    /// An empty Certificate: nothing suitable, or [`OtherRequests::Anonymous`].
+    /// An empty Certificate: nothing suitable, or [`OtherRequests::Anonymous`]
+    /// (or the handshake failed before the client's Certificate went out).
     Empty,
-    /// A TLS 1.2 connection: a CertificateRequest there is answered by the
-    /// config's own resolver without this crate seeing it (RCA-12).
-    Tls12,
-}
-
-impl SentIdentity {
-    fn to_u8(self) -> u8 {
-        match self {
-            Self::NotRequested => 0,
-            Self::FlagIdentity => 1,
-            Self::ConfigIdentity => 2,
-            Self::Empty => 3,
-            Self::Tls12 => 4,
-        }
-    }
-
-    fn from_u8(value: u8) -> Self {
-        match value {
-            1 => Self::FlagIdentity,
-            2 => Self::ConfigIdentity,
-            3 => Self::Empty,
-            4 => Self::Tls12,
-            _ => Self::NotRequested,
-        }
-    }
+    /// Not seen: a TLS 1.2 connection, where a CertificateRequest is
+    /// answered by the config's own resolver without this crate seeing it
+    /// (RCA-12).
+    NotObserved,
 }
 
 impl fmt::Display for SentIdentity {
@@ -100,7 +82,7 @@ impl fmt::Display for SentIdentity {
             Self::FlagIdentity => "sent the flag identity",
             Self::ConfigIdentity => "sent the config's own certificate",
             Self::Empty => "sent an empty Certificate",
-            Self::Tls12 => "TLS 1.2 (not observed)",
+            Self::NotObserved => "TLS 1.2: what answered a request is not observed",
         })
     }
 }
@@ -140,9 +122,6 @@ pub struct ClientFlags {
     also_propose: FlagSet,
     other_requests: OtherRequests,
     placement: EchPlacement,
-    /// The config's own resolver, captured by [`ClientFlags::install`], so
-    /// that what it sends can be recorded.
-    config_resolver: Option<Arc<dyn ResolvesClientCert>>,
     outcomes: ClientOutcomes,
 }
 
@@ -183,7 +162,6 @@ impl ClientFlags {
             also_propose: FlagSet::new(),
             other_requests: OtherRequests::default(),
             placement: EchPlacement::InnerOnly,
-            config_resolver: None,
             outcomes: ClientOutcomes::default(),
         }
     }
@@ -226,11 +204,7 @@ impl ClientFlags {
     }
 
     /// Installs the policy in `config`, replacing any extension hooks there.
-    ///
-    /// Install it last: the config's `client_auth_cert_resolver` as it is now
-    /// answers the `CertificateRequest`s that do not acknowledge the flag.
-    pub fn install(mut self, config: &mut ClientConfig) {
-        self.config_resolver = Some(Arc::clone(&config.client_auth_cert_resolver));
+    pub fn install(self, config: &mut ClientConfig) {
         config.extension_hooks = Some(Arc::new(self));
     }
 
@@ -260,7 +234,7 @@ impl ClientHooks for ClientFlags {
             offered: self.proposal(),
             acknowledged: FlagSet::new(),
             certificate_request: None,
-            sent: Arc::new(AtomicU8::new(SentIdentity::NotRequested.to_u8())),
+            sent: SentIdentity::NotRequested,
             request_client_auth: self.code_points.request_client_auth,
         };
         if !state.requested_client_auth() && self.identity.is_some() {
@@ -270,6 +244,7 @@ impl ClientHooks for ClientFlags {
             policy: self.clone(),
             server_name: server_name.to_str().into_owned(),
             state,
+            answering: None,
         })
     }
 }
@@ -285,27 +260,13 @@ pub enum CertificateRequestCause {
 
 /// What TLS Flags did on a client connection; see [`client_state`] and
 /// [`ClientOutcomes`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ClientFlagsState {
     offered: FlagSet,
     acknowledged: FlagSet,
     certificate_request: Option<CertificateRequestCause>,
-    /// Written by the resolver that answers the CertificateRequest.
-    sent: Arc<AtomicU8>,
+    sent: SentIdentity,
     request_client_auth: Flag,
-}
-
-impl Clone for ClientFlagsState {
-    /// A snapshot: the clone does not follow later changes.
-    fn clone(&self) -> Self {
-        Self {
-            offered: self.offered.clone(),
-            acknowledged: self.acknowledged.clone(),
-            certificate_request: self.certificate_request,
-            sent: Arc::new(AtomicU8::new(self.sent.load(Ordering::Relaxed))),
-            request_client_auth: self.request_client_auth,
-        }
-    }
 }
 
 impl ClientFlagsState {
@@ -337,7 +298,7 @@ impl ClientFlagsState {
 
     /// Which certificate answered the CertificateRequest.
     pub fn sent_identity(&self) -> SentIdentity {
-        SentIdentity::from_u8(self.sent.load(Ordering::Relaxed))
+        self.sent
     }
 
     /// Why a request on this connection failed with `error`, as far as the
@@ -393,7 +354,11 @@ impl fmt::Display for ClientFlagsState {
 ///
 /// It keeps the most recent [`ClientOutcomes::CAPACITY`] server names. Each
 /// entry changes as its handshake proceeds and is final once the handshake
-/// is done; a later connection to the same name replaces it.
+/// is done; the next connection to the same name replaces it, so with several
+/// connections to one server at once (an HTTP/1.1 pool) the entry is the
+/// latest one's. A resumed connection records no CertificateRequest
+/// ([`SentIdentity::NotRequested`]): the server keeps the path of the session
+/// it resumes.
 #[derive(Clone, Debug, Default)]
 pub struct ClientOutcomes {
     inner: Arc<Mutex<OutcomeLog>>,
@@ -411,7 +376,12 @@ impl ClientOutcomes {
 
     /// The state of the latest connection to `server_name` (a DNS name or an
     /// IP address, as the client was given it).
+    /// An IPv6 address may be given with or without the brackets of a URL.
     pub fn get(&self, server_name: &str) -> Option<ClientFlagsState> {
+        let server_name = server_name
+            .strip_prefix('[')
+            .and_then(|name| name.strip_suffix(']'))
+            .unwrap_or(server_name);
         self.log()
             .entries
             .get(server_name)
@@ -456,6 +426,8 @@ struct ClientFlagsHook {
     policy: ClientFlags,
     server_name: String,
     state: ClientFlagsState,
+    /// What a non-empty Certificate will be, once a resolver was chosen.
+    answering: Option<SentIdentity>,
 }
 
 impl ClientFlagsHook {
@@ -465,23 +437,6 @@ impl ClientFlagsHook {
 
     fn publish(&self) {
         self.policy.outcomes.record(&self.server_name, &self.state);
-    }
-
-    /// `resolver`, recording what it answers as `kind` (or as an empty
-    /// Certificate) in this connection's state and outcome record.
-    fn recording(
-        &self,
-        resolver: Arc<dyn ResolvesClientCert>,
-        kind: SentIdentity,
-    ) -> Arc<dyn ResolvesClientCert> {
-        Arc::new(RecordingResolver {
-            inner: resolver,
-            kind,
-            sent: Arc::clone(&self.state.sent),
-            outcomes: self.policy.outcomes.clone(),
-            server_name: self.server_name.clone(),
-            state: self.state.clone(),
-        })
     }
 }
 
@@ -509,11 +464,7 @@ impl ClientConnectionHook for ClientFlagsHook {
         let Some(message) = kind_of(received.message) else {
             return Ok(());
         };
-        let body = received
-            .extensions
-            .iter()
-            .find(|ext| ext.typ() == self.policy.code_points.extension_type)
-            .map(RawExtension::body);
+        let body = extension_body(received, self.policy.code_points.extension_type);
         let flags = match body {
             Some(body) => {
                 let tls12 = message == MessageKind::ServerHello
@@ -533,9 +484,7 @@ impl ClientConnectionHook for ClientFlagsHook {
         if message == MessageKind::ServerHello && received.version == Some(ProtocolVersion::TLSv1_2)
         {
             // RCA-12: the hook does not see what answers a TLS 1.2 request.
-            self.state
-                .sent
-                .store(SentIdentity::Tls12.to_u8(), Ordering::Relaxed);
+            self.state.sent = SentIdentity::NotObserved;
         }
         if message == MessageKind::CertificateRequest {
             // RCA-9: the acknowledgement tells the client why it is asked.
@@ -568,78 +517,44 @@ impl ClientConnectionHook for ClientFlagsHook {
         let flag_requested = self.state.certificate_request == Some(CertificateRequestCause::Flag);
         // RCA-5: answered with a Certificate; rustls sends an empty one if the
         // identity has nothing suitable, and does not abort.
-        let (resolver, kind) = if flag_requested || self.policy.identity_for_other_requests() {
-            match self.policy.identity.clone() {
-                Some(identity) => (identity, SentIdentity::FlagIdentity),
-                None => self.config_answer(),
-            }
-        } else if self.policy.other_requests == OtherRequests::Anonymous {
-            let anonymous: Arc<dyn ResolvesClientCert> = Arc::new(NoIdentity);
-            (anonymous, SentIdentity::Empty)
+        let flag_identity = if flag_requested || self.policy.identity_for_other_requests() {
+            self.policy.identity.clone()
         } else {
-            self.config_answer()
+            None
         };
-        Some(self.recording(resolver, kind))
+        let (resolver, answering): (Option<Arc<dyn ResolvesClientCert>>, _) =
+            match (flag_identity, self.policy.other_requests) {
+                (Some(identity), _) => (Some(identity), SentIdentity::FlagIdentity),
+                (None, OtherRequests::Anonymous) if !flag_requested => {
+                    (Some(Arc::new(NoIdentity)), SentIdentity::Empty)
+                }
+                // `None`: the config's own resolver, as it is now.
+                (None, _) => (None, SentIdentity::ConfigIdentity),
+            };
+        // Until rustls emits a non-empty Certificate (certificate_extensions),
+        // the answer is an empty one.
+        self.state.sent = SentIdentity::Empty;
+        self.answering = Some(answering);
+        self.publish();
+        resolver
+    }
+
+    fn certificate_extensions(&mut self, index: usize) -> Vec<RawExtension> {
+        if index == 0 {
+            if let Some(answering) = self.answering.take() {
+                debug!(
+                    "tls_flags: answering the CertificateRequest from {}: {answering}",
+                    self.server_name
+                );
+                self.state.sent = answering;
+                self.publish();
+            }
+        }
+        Vec::new()
     }
 
     fn as_any(&self) -> &dyn Any {
         self
-    }
-}
-
-impl ClientFlagsHook {
-    /// The config's own resolver (captured at install), or none at all.
-    fn config_answer(&self) -> (Arc<dyn ResolvesClientCert>, SentIdentity) {
-        match &self.policy.config_resolver {
-            Some(resolver) => (Arc::clone(resolver), SentIdentity::ConfigIdentity),
-            None => (Arc::new(NoIdentity), SentIdentity::Empty),
-        }
-    }
-}
-
-/// Records what its resolver answers, as rustls will send it: a certificate
-/// only if its key can sign with one of the requested schemes.
-#[derive(Debug)]
-struct RecordingResolver {
-    inner: Arc<dyn ResolvesClientCert>,
-    kind: SentIdentity,
-    sent: Arc<AtomicU8>,
-    outcomes: ClientOutcomes,
-    server_name: String,
-    state: ClientFlagsState,
-}
-
-impl ResolvesClientCert for RecordingResolver {
-    fn resolve(
-        &self,
-        root_hint_subjects: &[&[u8]],
-        sigschemes: &[SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        let answer = self.inner.resolve(root_hint_subjects, sigschemes);
-        let usable = answer
-            .as_ref()
-            .is_some_and(|key| key.key.choose_scheme(sigschemes).is_some());
-        let sent = if usable {
-            self.kind
-        } else {
-            SentIdentity::Empty
-        };
-        debug!(
-            "tls_flags: answering the CertificateRequest from {}: {sent}",
-            self.server_name
-        );
-        self.sent.store(sent.to_u8(), Ordering::Relaxed);
-        self.state.sent.store(sent.to_u8(), Ordering::Relaxed);
-        self.outcomes.record(&self.server_name, &self.state);
-        answer
-    }
-
-    fn only_raw_public_keys(&self) -> bool {
-        self.inner.only_raw_public_keys()
-    }
-
-    fn has_certs(&self) -> bool {
-        self.inner.has_certs()
     }
 }
 

@@ -195,3 +195,8 @@ pub use server::{AuthPath, FlagVerifier, ServerFlags};
 /// The ALPN protocols of HTTPS: HTTP/2, then HTTP/1.1. [`BotClient`],
 /// [`OnePortConfig`] and `serve` (for a config without any) set these.
 pub const HTTP_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// [`HTTP_ALPN`] as a config's `alpn_protocols` wants it.
+fn http_alpn() -> Vec<Vec<u8>> {
+    HTTP_ALPN.iter().map(|protocol| protocol.to_vec()).collect()
+}

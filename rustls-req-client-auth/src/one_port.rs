@@ -109,13 +109,47 @@ impl OnePortConfig {
             .with_no_client_auth()
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|error| PemError::identity(&self.cert_path, error))?;
-        config.alpn_protocols = crate::HTTP_ALPN.iter().map(|p| p.to_vec()).collect();
-        let mut flags = ServerFlags::request_client_auth(bots).code_points(self.code_points);
+        config.alpn_protocols = crate::http_alpn();
+        let mut flags = ServerFlags::request_client_auth(bots)
+            .code_points(self.code_points)
+            .trust_id(&self.trust_id());
         if self.require_certificate {
             flags = flags.require_certificate();
         }
         let verifier = flags.flag_verifier();
         flags.install(&mut config);
         Ok((Arc::new(config), verifier))
+    }
+
+    /// Makes `handle` (from [`OnePortConfig::build_reloadable`]) verify bots
+    /// against this config's bot CA set from now on: load the files again
+    /// with [`OnePortConfig::from_pem_files`], then call this.
+    ///
+    /// # Errors
+    ///
+    /// The bot CA set does not make a verifier, or no crypto provider.
+    pub fn replace_bot_ca(&self, handle: &FlagVerifier) -> Result<(), ConfigError> {
+        let provider = config_error::provider(self.provider.as_ref())?;
+        let bots =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(self.bot_roots.clone()), provider)
+                .build()?;
+        handle.replace_with_trust_id(bots, &self.trust_id());
+        Ok(())
+    }
+
+    /// Names the bot CA set by its anchors' names and keys, so tickets issued
+    /// under another set are not resumed (see [`FlagVerifier`]).
+    fn trust_id(&self) -> Vec<u8> {
+        let mut id = Vec::new();
+        for anchor in &self.bot_roots.roots {
+            for part in [
+                anchor.subject.as_ref(),
+                anchor.subject_public_key_info.as_ref(),
+            ] {
+                id.extend_from_slice(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+                id.extend_from_slice(part);
+            }
+        }
+        id
     }
 }

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +16,12 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use log::{debug, warn};
 use rustls::ServerConfig;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 
 use crate::acceptor::Acceptor;
@@ -59,7 +61,7 @@ fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
         return config;
     }
     let mut config = (*config).clone();
-    config.alpn_protocols = crate::HTTP_ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = crate::http_alpn();
     Arc::new(config)
 }
 
@@ -136,9 +138,9 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     /// Serves until `signal` completes, then stops accepting and gives open
-    /// connections [`Serve::shutdown_grace`] to finish their requests.
-    /// Connections still in their TLS handshake are bounded by the handshake
-    /// timeout and not waited for.
+    /// connections [`Serve::shutdown_grace`] to finish their requests (and
+    /// connections still in their TLS handshake the time to finish it);
+    /// whatever is still open after that is closed.
     ///
     /// # Errors
     ///
@@ -156,58 +158,38 @@ where
         } = self;
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         loop {
+            while connections.try_join_next().is_some() {}
             // `biased`: the shutdown signal is looked at first, every time.
-            let permit = tokio::select! {
+            let next = tokio::select! {
                 biased;
-                () = &mut signal => break,
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_closed) => break,
-                },
+                () = &mut signal => Next::Stop,
+                accepted = accept(&listener, &permits) => accepted,
             };
-            let (tcp, remote) = tokio::select! {
-                biased;
-                () = &mut signal => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        warn!("accept failed: {error}; retrying in 100 ms");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
+            let (tcp, remote, permit) = match next {
+                Next::Stop => break,
+                Next::Connection(tcp, remote, permit) => (tcp, remote, permit),
+                Next::Failed(error) => {
+                    warn!("accept failed: {error}; retrying in 100 ms");
+                    tokio::select! {
+                        biased;
+                        () = &mut signal => break,
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
                     }
-                },
-            };
-            let acceptor = acceptor.clone();
-            let service = service.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let (stream, identity) = match acceptor.accept(tcp).await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        debug!("{remote}: {error}");
-                        return;
-                    }
-                };
-                debug!("{remote}: {identity}");
-                let per_request =
-                    hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                        request.extensions_mut().insert(identity.clone());
-                        request.extensions_mut().insert(ConnectInfo(remote));
-                        service.clone().oneshot(request)
-                    });
-                let mut builder = auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_read_timeout);
-                let connection =
-                    builder.serve_connection_with_upgrades(TokioIo::new(stream), per_request);
-                if let Err(error) = watcher.watch(connection.into_owned()).await {
-                    debug!("{remote}: connection ended with an error: {error}");
                 }
+            };
+            let connection = Connection {
+                acceptor: acceptor.clone(),
+                service: service.clone(),
+                limits,
+                remote,
+            };
+            let watcher = graceful.watcher();
+            connections.spawn(async move {
+                let _permit = permit;
+                connection.serve(tcp, watcher).await;
             });
         }
         drop(listener);
@@ -215,18 +197,101 @@ where
             "shutting down: waiting up to {:?} for open connections",
             limits.shutdown_grace
         );
-        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        let drained = tokio::time::timeout(limits.shutdown_grace, async {
+            graceful.shutdown().await;
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
             warn!(
-                "connections still open after {:?}; closing them",
+                "{} connections still open after {:?}; closing them",
+                connections.len(),
                 limits.shutdown_grace
             );
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
         }
         Ok(())
     }
 }
+
+/// What the accept loop got.
+enum Next {
+    Stop,
+    Connection(TcpStream, SocketAddr, OwnedSemaphorePermit),
+    Failed(io::Error),
+}
+
+/// A connection slot (waiting while all are taken), then a connection.
+async fn accept(listener: &TcpListener, permits: &Arc<Semaphore>) -> Next {
+    let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
+        return Next::Stop;
+    };
+    match listener.accept().await {
+        Ok((tcp, remote)) => Next::Connection(tcp, remote, permit),
+        Err(error) => Next::Failed(error),
+    }
+}
+
+/// One accepted TCP connection: the handshake, then HTTP.
+struct Connection<S> {
+    acceptor: Acceptor,
+    service: S,
+    limits: Limits,
+    remote: SocketAddr,
+}
+
+impl<S, B> Connection<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    async fn serve(self, tcp: TcpStream, watcher: Watcher) {
+        let Self {
+            acceptor,
+            service,
+            limits,
+            remote,
+        } = self;
+        let (stream, identity) = match acceptor.accept(tcp).await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                debug!("{remote}: {error}");
+                return;
+            }
+        };
+        debug!("{remote}: {identity}");
+        let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(identity.clone());
+            request.extensions_mut().insert(ConnectInfo(remote));
+            service.clone().oneshot(request)
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        // HTTP/2 has no header-read timeout; pings find peers that went away.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(H2_KEEP_ALIVE))
+            .keep_alive_timeout(H2_KEEP_ALIVE);
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), per_request);
+        if let Err(error) = watcher.watch(connection.into_owned()).await {
+            debug!("{remote}: connection ended with an error: {error}");
+        }
+    }
+}
+
+/// How often an idle HTTP/2 connection is pinged, and how long the answer may take.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 impl<S, B> std::future::IntoFuture for Serve<S>
 where

@@ -17,6 +17,7 @@ use rustls_tls_flags::{Flag, FlagSet};
 
 use crate::code_points::CodePoints;
 use crate::error::FlagsError;
+use crate::message::extension_body;
 use crate::rules;
 use crate::ticket::{self, TrustFingerprint};
 use crate::verifier::FlagPathVerifier;
@@ -55,9 +56,14 @@ pub struct ServerFlags {
 ///
 /// Sessions resumed from tickets issued before a swap are not resumed: such a
 /// ticket makes the handshake a full one, verified by the new set (RCA-11).
-/// Verifiers are told apart by the trust anchors they name in their
-/// certificate requests (`root_hint_subjects`), so servers of a fleet that
-/// share ticket keys and the same bot CA set resume each other's sessions.
+/// Servers of a fleet that share ticket keys and the same bot CA set resume
+/// each other's sessions. Trust sets are told apart by a trust id the
+/// application gives ([`FlagVerifier::replace_with_trust_id`],
+/// [`ServerFlags::trust_id`]; [`crate::OnePortConfig`] uses its anchors'
+/// names and keys), else by the trust anchors the verifier names in its
+/// certificate requests (`root_hint_subjects`). Without a trust id, a swap
+/// that keeps those names (new CRLs, a CA re-keyed under the same name, a
+/// verifier that names no anchors) does not retire old tickets.
 #[derive(Clone, Debug)]
 pub struct FlagVerifier(Arc<RwLock<TrustedVerifier>>);
 
@@ -68,9 +74,12 @@ struct TrustedVerifier {
 }
 
 impl TrustedVerifier {
-    fn new(verifier: Arc<dyn ClientCertVerifier>) -> Self {
+    fn new(verifier: Arc<dyn ClientCertVerifier>, trust_id: Option<&[u8]>) -> Self {
         Self {
-            fingerprint: TrustFingerprint::of(verifier.as_ref()),
+            fingerprint: trust_id.map_or_else(
+                || TrustFingerprint::of(verifier.as_ref()),
+                TrustFingerprint::of_id,
+            ),
             verifier,
         }
     }
@@ -79,7 +88,17 @@ impl TrustedVerifier {
 impl FlagVerifier {
     /// Makes `verifier` the flag path's verifier for new handshakes.
     pub fn replace(&self, verifier: Arc<dyn ClientCertVerifier>) {
-        let trusted = TrustedVerifier::new(verifier);
+        self.set(TrustedVerifier::new(verifier, None));
+    }
+
+    /// Like [`FlagVerifier::replace`], naming the trust set with `trust_id`
+    /// (for example a hash of the CA and CRL files): tickets issued under a
+    /// set with another id are not resumed.
+    pub fn replace_with_trust_id(&self, verifier: Arc<dyn ClientCertVerifier>, trust_id: &[u8]) {
+        self.set(TrustedVerifier::new(verifier, Some(trust_id)));
+    }
+
+    fn set(&self, trusted: TrustedVerifier) {
         *self
             .0
             .write()
@@ -111,9 +130,20 @@ impl ServerFlags {
     pub fn request_client_auth(flag_verifier: Arc<dyn ClientCertVerifier>) -> Self {
         Self {
             code_points: CodePoints::DEFAULT,
-            verifier: FlagVerifier(Arc::new(RwLock::new(TrustedVerifier::new(flag_verifier)))),
+            verifier: FlagVerifier(Arc::new(RwLock::new(TrustedVerifier::new(
+                flag_verifier,
+                None,
+            )))),
             require_certificate: false,
         }
+    }
+
+    /// Names the flag path's trust set with `trust_id`; see [`FlagVerifier`].
+    #[must_use]
+    pub fn trust_id(self, trust_id: &[u8]) -> Self {
+        let verifier = self.verifier.current();
+        self.verifier.replace_with_trust_id(verifier, trust_id);
+        self
     }
 
     /// The handle that replaces the flag path's verifier at run time; it
@@ -316,11 +346,7 @@ struct ServerFlagsHook {
 
 impl ServerFlagsHook {
     fn tls_flags<'a>(&self, received: &'a Received<'_>) -> Option<&'a [u8]> {
-        received
-            .extensions
-            .iter()
-            .find(|ext| ext.typ() == self.policy.code_points.extension_type)
-            .map(RawExtension::body)
+        extension_body(received, self.policy.code_points.extension_type)
     }
 
     fn client_hello(&mut self, received: &Received<'_>) -> Result<(), HookError> {

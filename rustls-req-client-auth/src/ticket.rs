@@ -10,23 +10,35 @@ use crate::server::AuthPath;
 /// Format version of the ticket data; data of another version is not used.
 const VERSION: u8 = 2;
 
-/// Identifies a flag-path verifier by the trust anchors it names in its
-/// certificate requests (`root_hint_subjects`): the same across a fleet of
-/// servers with the same bot CA set, different after a swap to another set.
+/// Identifies the trust set of a flag-path verifier: the same on every server
+/// of a fleet with the same bot CA set, different after a swap to another.
+///
+/// Taken from a trust id the application gives (see
+/// `FlagVerifier::replace_with_trust_id`), else from the trust anchors the
+/// verifier names in its certificate requests (`root_hint_subjects`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TrustFingerprint([u8; 8]);
 
 impl TrustFingerprint {
+    /// From the verifier's root hints.
     pub(crate) fn of(verifier: &dyn rustls::server::danger::ClientCertVerifier) -> Self {
+        Self::of_parts(
+            b"root hints",
+            verifier.root_hint_subjects().iter().map(AsRef::as_ref),
+        )
+    }
+
+    /// From a trust id of the application's.
+    pub(crate) fn of_id(trust_id: &[u8]) -> Self {
+        Self::of_parts(b"trust id", [trust_id])
+    }
+
+    fn of_parts<'a>(kind: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut hash = Sha256::new();
-        for subject in verifier.root_hint_subjects() {
-            let subject = subject.as_ref();
-            hash.update(
-                u64::try_from(subject.len())
-                    .unwrap_or(u64::MAX)
-                    .to_be_bytes(),
-            );
-            hash.update(subject);
+        hash.update(kind);
+        for part in parts {
+            hash.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+            hash.update(part);
         }
         let digest = hash.finalize();
         let mut fingerprint = [0; 8];

@@ -187,7 +187,7 @@ fn sent_tls12(provider: Provider) {
         .install(&mut server);
     let (state, received) = run(client, server);
     // RCA-12: the config's own resolver (none) answered; the hook did not see it.
-    assert_eq!(state.sent_identity(), SentIdentity::Tls12);
+    assert_eq!(state.sent_identity(), SentIdentity::NotObserved);
     assert_eq!(received, None);
 }
 

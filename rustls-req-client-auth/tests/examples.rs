@@ -6,6 +6,7 @@
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// `target/<profile>/examples/<name>`: cargo builds the examples before it
@@ -31,6 +32,33 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A GET like a browser's: ALPN, no flag, no certificate.
+fn browser_get(ca: &str, url: &str) -> String {
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(rustls_req_client_auth::pem::load_roots(ca).expect("CA"))
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(config)
+                .build()
+                .expect("client")
+                .get(url)
+                .send()
+                .await
+                .expect("GET")
+                .text()
+                .await
+                .expect("body")
+        })
 }
 
 struct Server(Child);
@@ -96,6 +124,19 @@ fn server_and_client_examples() {
     assert!(
         stdout.contains("crawl granted to CN=crawler.bot.example"),
         "{stdout}"
+    );
+
+    // A person: no flag, no certificate, no CertificateRequest.
+    let person = std::thread::spawn({
+        let ca = file("server-ca.pem");
+        let url = url("/");
+        move || browser_get(&ca, &url)
+    })
+    .join()
+    .expect("browser thread");
+    assert!(
+        person.starts_with("hello, anonymous; TLSv1_3 h2"),
+        "{person}"
     );
 
     let stranger = client("normal", "/api/crawl");

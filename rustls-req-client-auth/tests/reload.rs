@@ -9,12 +9,14 @@ use integration_tests::memory::{exchange_data, handshake, handshake_tampered};
 use integration_tests::pki::Identity;
 use integration_tests::{provider_tests, Provider, Side, TestPki};
 use rustls::{AlertDescription, ClientConfig, HandshakeKind};
-use rustls_req_client_auth::{AuthPath, ClientFlags, PeerIdentity, ServerFlags};
+use rustls_req_client_auth::{AuthPath, ClientFlags, OnePortConfig, PeerIdentity, ServerFlags};
 
 provider_tests! {
     swapped_bot_ca_applies_to_new_handshakes => swap_applies_to_new_handshakes;
     handshake_in_progress_keeps_its_verifier => in_progress_keeps_its_verifier;
     rca11_same_bot_ca_set_keeps_tickets_valid => same_trust_keeps_tickets;
+    rca11_a_new_trust_id_retires_tickets => new_trust_id_retires_tickets;
+    one_port_config_reloads_its_bot_ca => one_port_reload;
 }
 
 fn bot(pki: &TestPki, provider: Provider, identity: &Identity) -> Arc<ClientConfig> {
@@ -106,4 +108,73 @@ fn same_trust_keeps_tickets(provider: Provider) {
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
     assert!(PeerIdentity::of(&s).restored_from_ticket());
     assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Flag);
+}
+
+fn new_trust_id_retires_tickets(provider: Provider) {
+    let pki = TestPki::new();
+    // A verifier that names no anchors in its CertificateRequests: only the
+    // trust id tells one set from another.
+    let unnamed = || {
+        rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(pki.bot_ca.roots()),
+            provider.crypto(),
+        )
+        .clear_root_hint_subjects()
+        .build()
+        .expect("verifier")
+    };
+    let flags = ServerFlags::request_client_auth(unnamed()).trust_id(b"bot CA set 1");
+    let bot_ca = flags.flag_verifier();
+    let mut server = config::server(&pki, provider);
+    flags.install(&mut server);
+    let server = Arc::new(server);
+    let bot = bot(&pki, provider, &pki.bot);
+    let (mut c, mut s) = connect(&bot, &server);
+    handshake(&mut c, &mut s).assert_ok();
+
+    // Same anchors, say with a new CRL: another id, so the ticket is retired
+    // and the bot is verified again in a full handshake.
+    bot_ca.replace_with_trust_id(unnamed(), b"bot CA set 2");
+    let (mut c, mut s) = connect(&bot, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
+    assert!(!PeerIdentity::of(&s).restored_from_ticket());
+    assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Flag);
+}
+
+fn one_port_reload(provider: Provider) {
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    };
+    let cert = file("server.pem", &pki.server.chain_pem);
+    let key = file("server.key", &pki.server.key_pem);
+    let bot_ca = file("bot-ca.pem", &pki.bot_ca.cert_pem);
+    let (server, handle) = OnePortConfig::from_pem_files(&cert, &key, &bot_ca)
+        .expect("files")
+        .crypto_provider(provider.crypto())
+        .build_reloadable()
+        .expect("config");
+    let partner = bot(&pki, provider, &pki.normal_client);
+    let bot = bot(&pki, provider, &pki.bot);
+    let (mut c, mut s) = connect(&bot, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(s.alpn_protocol(), None, "the test client offers no ALPN");
+
+    // The operator puts the other CA in the file and reloads.
+    std::fs::write(&bot_ca, &pki.normal_ca.cert_pem).expect("write");
+    OnePortConfig::from_pem_files(&cert, &key, &bot_ca)
+        .expect("files")
+        .crypto_provider(provider.crypto())
+        .replace_bot_ca(&handle)
+        .expect("reload");
+    let (mut c, mut s) = connect(&partner, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(PeerIdentity::of(&s).chain(), &pki.normal_client.chain[..]);
+    // The bot's ticket is from the old set: full handshake, refused.
+    let (mut c, mut s) = connect(&bot, &server);
+    handshake(&mut c, &mut s).assert_alert(Side::Server, AlertDescription::UnknownCA);
 }

@@ -1,6 +1,6 @@
-//! `cargo xtask downstream`: the crates as a user gets them. A scratch project
-//! outside the workspace depends on the exported fork and on the crates the way
-//! the README tells users to, is built offline from the local registry cache and
+//! `cargo xtask downstream`: the crates used the way the README tells users to.
+//! A scratch project outside the workspace depends on the exported fork and on
+//! the crates' directories, is built offline from the local registry cache and
 //! runs one flagged handshake. The same project without `[patch.crates-io]` must
 //! fail with the hook crate's one message that names the fix. Both crates go
 //! through `cargo package` first.
