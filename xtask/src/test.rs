@@ -28,6 +28,12 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
             .args(["test", "--workspace", "--all-features"]),
     )?;
     tally.run(
+        "the project tool's own tests",
+        cmd::cargo()
+            .current_dir(paths.root.join("xtask"))
+            .args(["test", "--quiet"]),
+    )?;
+    tally.run(
         "codec without default features",
         cmd::cargo().current_dir(&paths.root).args([
             "test",

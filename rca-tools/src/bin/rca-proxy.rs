@@ -1,0 +1,194 @@
+//! `rca-proxy`: people and bots on one HTTPS port, in front of any HTTP
+//! backend. See the crate README for the configuration file.
+
+// clap turns these doc comments into `--help`, where backticks would show.
+#![allow(clippy::doc_markdown)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rca_tools::config::{Config, Headers, Limits, Policy, Tls, Upstream};
+use rca_tools::proxy::Proxy;
+use rca_tools::tls::Front;
+
+/// A TLS-terminating reverse proxy: clients that set the request_client_auth
+/// TLS flag are asked for a certificate and verified against the bot CA set;
+/// everyone else gets no CertificateRequest. The verified identity goes to
+/// the upstream in headers clients cannot forge. SIGHUP reloads the
+/// certificate, key and bot CA; SIGTERM or Ctrl-C stops it gracefully.
+#[derive(Parser, Debug)]
+#[command(name = "rca-proxy", version)]
+struct Args {
+    /// The configuration file (TOML). Flags given too override its values.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Validate the configuration (and the files it names), then exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Where to listen for HTTPS (config: listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// The server's certificate chain, PEM (config: tls.cert).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The server's private key, PEM (config: tls.key).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The CA certificates bots must chain to, PEM (config: tls.bot_ca).
+    #[arg(long)]
+    bot_ca: Option<PathBuf>,
+    /// The upstream, http://host:port (config: upstream.url).
+    #[arg(long)]
+    upstream: Option<String>,
+    /// A path prefix only verified bots may reach; repeatable (config: policy.bots_only).
+    #[arg(long = "bots-only")]
+    bots_only: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    let (config, origin) = match configuration(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("rca-proxy: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let front = match Front::new(&config.tls) {
+        Ok(front) => front,
+        Err(error) => {
+            eprintln!("rca-proxy: {origin}: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("{origin}: the configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rca-proxy: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, front, args.config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rca-proxy: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The file, then the flags over it, validated.
+fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
+    let (mut config, origin) = if let Some(path) = &args.config {
+        (Config::load(path)?, path.display().to_string())
+    } else {
+        {
+            let missing = |flag: &str| anyhow::anyhow!("--{flag} is needed without --config");
+            let config = Config {
+                listen: args.listen.ok_or_else(|| missing("listen"))?,
+                tls: Tls {
+                    cert: args.cert.clone().ok_or_else(|| missing("cert"))?,
+                    key: args.key.clone().ok_or_else(|| missing("key"))?,
+                    bot_ca: args.bot_ca.clone().ok_or_else(|| missing("bot-ca"))?,
+                    code_point: rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
+                },
+                upstream: Upstream {
+                    url: args.upstream.clone().ok_or_else(|| missing("upstream"))?,
+                    timeout_secs: 60,
+                },
+                headers: Headers::default(),
+                policy: Policy::default(),
+                limits: Limits::default(),
+            };
+            (config, "command line".to_owned())
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(cert) = &args.cert {
+        config.tls.cert.clone_from(cert);
+    }
+    if let Some(key) = &args.key {
+        config.tls.key.clone_from(key);
+    }
+    if let Some(bot_ca) = &args.bot_ca {
+        config.tls.bot_ca.clone_from(bot_ca);
+    }
+    if let Some(upstream) = &args.upstream {
+        config.upstream.url.clone_from(upstream);
+    }
+    config
+        .policy
+        .bots_only
+        .extend(args.bots_only.iter().cloned());
+    config.validate(&origin)?;
+    Ok((config, origin))
+}
+
+async fn run(config: Config, front: Front, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
+    log::info!(
+        "listening on https://{} for {}",
+        listener.local_addr()?,
+        config.upstream.url
+    );
+    tokio::spawn(reload_on_hangup(
+        front.clone(),
+        config.tls.clone(),
+        config_file,
+    ));
+    let shutdown = rustls_req_client_auth::shutdown_signal();
+    rustls_req_client_auth::serve(
+        listener,
+        front.config.clone(),
+        Proxy::new(&config)?.router(),
+    )
+    .handshake_timeout(config.limits.handshake_timeout())
+    .header_read_timeout(config.limits.header_read_timeout())
+    .max_connections(config.limits.max_connections)
+    .shutdown_grace(config.limits.shutdown_grace())
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    log::info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP: read the certificate, key and bot CA again (with the file's
+/// current `[tls]` paths) and swap them in; on any error keep the old ones.
+async fn reload_on_hangup(front: Front, mut tls: Tls, config_file: Option<PathBuf>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            log::warn!("cannot install the SIGHUP handler ({error}); no reload");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        if let Some(path) = &config_file {
+            match Config::load(path) {
+                Ok(config) => tls = config.tls,
+                Err(error) => {
+                    log::error!("reload refused, keeping the running configuration: {error}");
+                    continue;
+                }
+            }
+        }
+        match front.reload(&tls) {
+            Ok(()) => log::info!("reloaded the certificate, key and bot CA set"),
+            Err(error) => {
+                log::error!("reload refused, keeping the running certificates: {error:#}");
+            }
+        }
+    }
+}

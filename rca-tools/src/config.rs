@@ -1,0 +1,241 @@
+//! The proxy's configuration: a TOML file, flags on top, validated before
+//! anything listens. Every error names the field (and the file).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration, as in the TOML file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the proxy listens for HTTPS.
+    pub listen: SocketAddr,
+    /// The server identity and the trust anchors.
+    pub tls: Tls,
+    /// Where requests go.
+    pub upstream: Upstream,
+    /// The names of the identity headers sent upstream.
+    #[serde(default)]
+    pub headers: Headers,
+    /// Which paths only flag-path bots may reach.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Timeouts and limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// `[tls]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The server's certificate chain (PEM, end entity first).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+    /// The CA certificates bots' certificates must chain to (PEM).
+    pub bot_ca: PathBuf,
+    /// The `tls_flags` extension type: 62 (default) or 65025 (0xFE01).
+    #[serde(default = "default_code_point")]
+    pub code_point: u16,
+}
+
+fn default_code_point() -> u16 {
+    rustls_req_client_auth::CodePoints::DEFAULT.extension_type
+}
+
+/// `[upstream]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// The upstream HTTP server, `http://host:port`.
+    pub url: String,
+    /// How long the upstream may take to answer with its headers, in seconds.
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_upstream_timeout() -> u64 {
+    60
+}
+
+/// `[headers]`: the names of the identity headers. An empty name leaves that
+/// header out. Whatever the names, a client's own headers of these names are
+/// removed before forwarding.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Headers {
+    /// The authentication path: `flag`, `normal` or `none`.
+    pub path: String,
+    /// The leaf certificate's subject.
+    pub subject: String,
+    /// The leaf's subject alternative names, comma-separated, as `DNS:...`,
+    /// `IP:...`, `URI:...`, `email:...`.
+    pub sans: String,
+    /// The leaf's SHA-256 thumbprint, RFC 8705 `x5t#S256` form.
+    pub thumbprint: String,
+    /// `true` when the session was restored from a ticket.
+    pub resumed: String,
+    /// The URL-encoded leaf certificate in PEM; off unless named.
+    pub cert_pem: String,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Self {
+            path: "x-client-auth-path".into(),
+            subject: "x-client-cert-subject".into(),
+            sans: "x-client-cert-sans".into(),
+            thumbprint: "x-client-cert-x5t-s256".into(),
+            resumed: "x-client-session-resumed".into(),
+            cert_pem: String::new(),
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Path prefixes only flag-path bots may reach; others get 403.
+    #[serde(default)]
+    pub bots_only: Vec<String>,
+}
+
+/// `[limits]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Seconds a client gets to complete its TLS handshake.
+    pub handshake_timeout_secs: u64,
+    /// Seconds a client gets to send a request's headers (HTTP/1.1).
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Seconds open connections get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout_secs: 10,
+            header_read_timeout_secs: 30,
+            max_connections: 10_000,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// As durations.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// As a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// As a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// A configuration that cannot be used: which field (in which file), and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    origin: String,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(origin: &str, message: impl Into<String>) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, is not valid TOML, has an unknown or missing
+    /// field, or a value that does not make sense (see [`Config::validate`]).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::new(&origin, format!("cannot read it: {error}")))?;
+        let config: Self =
+            toml::from_str(&text).map_err(|error| ConfigError::new(&origin, error.to_string()))?;
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// Checks the values (`origin` names where they came from in messages):
+    /// the upstream URL, the code point, header names, prefixes and limits.
+    ///
+    /// # Errors
+    ///
+    /// The first field that is wrong, by name.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let field =
+            |name: &str, message: String| ConfigError::new(origin, format!("{name}: {message}"));
+        crate::forward::upstream_authority(&self.upstream.url)
+            .map_err(|message| field("upstream.url", message))?;
+        if self.upstream.timeout_secs == 0 {
+            return Err(field("upstream.timeout_secs", "must be at least 1".into()));
+        }
+        let known = [
+            rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
+            rustls_req_client_auth::CodePoints::experimental().extension_type,
+        ];
+        if !known.contains(&self.tls.code_point) {
+            return Err(field(
+                "tls.code_point",
+                format!(
+                    "{} is not a TLS Flags code point this proxy speaks (62, or 65025 for 0xFE01)",
+                    self.tls.code_point
+                ),
+            ));
+        }
+        crate::headers::IdentityHeaders::new(&self.headers)
+            .map_err(|(name, message)| field(&format!("headers.{name}"), message))?;
+        for (index, prefix) in self.policy.bots_only.iter().enumerate() {
+            if !prefix.starts_with('/') {
+                return Err(field(
+                    &format!("policy.bots_only[{index}]"),
+                    format!("{prefix:?} is not a path prefix (it must start with '/')"),
+                ));
+            }
+        }
+        let limits = &self.limits;
+        for (name, value) in [
+            (
+                "limits.handshake_timeout_secs",
+                limits.handshake_timeout_secs,
+            ),
+            (
+                "limits.header_read_timeout_secs",
+                limits.header_read_timeout_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(field(name, "must be at least 1".into()));
+            }
+        }
+        if limits.max_connections == 0 {
+            return Err(field("limits.max_connections", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

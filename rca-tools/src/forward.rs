@@ -1,0 +1,159 @@
+//! The back side: a pooled HTTP/1.1 client to the upstream, and the rewrite
+//! of a request for it (authority, version, hop-by-hop headers). Bodies stream
+//! both ways; nothing is buffered whole.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, Scheme};
+use http::{Request, Response, Uri, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// `host:port` of an `http://host:port` upstream URL; the error says what is
+/// wrong with it.
+///
+/// # Errors
+///
+/// Not an `http://` URL with a host, or it has a path, query or credentials.
+pub fn upstream_authority(url: &str) -> Result<Authority, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|error| format!("{url:?} is not a URL: {error}"))?;
+    if uri.scheme() != Some(&Scheme::HTTP) {
+        return Err(format!(
+            "{url:?}: the upstream is reached over plain HTTP (http://host:port); TLS ends at this proxy"
+        ));
+    }
+    if uri.path_and_query().is_some_and(|pq| pq.as_str() != "/") {
+        return Err(format!(
+            "{url:?}: give the upstream as http://host:port, without a path"
+        ));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("{url:?} has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!("{url:?}: credentials in the URL are not supported"));
+    }
+    Ok(authority.clone())
+}
+
+/// The pooled client and where it sends requests.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+    authority: Authority,
+    timeout: Duration,
+}
+
+/// Why the upstream gave no response.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// It could not be reached, or the exchange failed.
+    #[error("the upstream {0} did not answer: {1}")]
+    Unreachable(Authority, String),
+    /// It did not send its response headers in time.
+    #[error("the upstream {0} did not answer within {1:?}")]
+    TimedOut(Authority, Duration),
+}
+
+impl Upstream {
+    /// A client for `authority` that waits `timeout` for response headers.
+    pub fn new(authority: Authority, timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Self {
+            client,
+            authority,
+            timeout,
+        }
+    }
+
+    /// Sends `request` (already carrying the identity headers) upstream.
+    ///
+    /// # Errors
+    ///
+    /// [`UpstreamError`]: unreachable, or too slow.
+    pub async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, UpstreamError> {
+        let host = request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str().to_owned());
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str)
+            .to_owned();
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|error| {
+                UpstreamError::Unreachable(self.authority.clone(), error.to_string())
+            })?;
+        *request.uri_mut() = uri;
+        // HTTP/2 requests carry the host as :authority; HTTP/1.1 needs Host.
+        if !request.headers().contains_key(header::HOST) {
+            if let Some(Ok(host)) = host.as_deref().map(HeaderValue::from_str) {
+                request.headers_mut().insert(header::HOST, host);
+            }
+        }
+        *request.version_mut() = Version::HTTP_11;
+        remove_hop_by_hop(request.headers_mut());
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
+            .map_err(|error| {
+                UpstreamError::Unreachable(self.authority.clone(), error_chain(&error))
+            })?;
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+}
+
+/// RFC 9110 section 7.6.1: headers for one connection, not to be forwarded,
+/// and those the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        cause = current.source();
+    }
+    text
+}

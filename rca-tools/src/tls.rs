@@ -1,0 +1,121 @@
+//! The front side's TLS: the server identity and the bot CA set from the
+//! configured files, both replaceable while the proxy runs (SIGHUP) without
+//! dropping established connections.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, ServerFlags};
+
+use crate::config::Tls;
+
+/// The TLS side of a running proxy: its config and the handles that reload it.
+#[derive(Clone, Debug)]
+pub struct Front {
+    /// The config every handshake uses.
+    pub config: Arc<ServerConfig>,
+    identity: Arc<ReloadableIdentity>,
+    bot_ca: FlagVerifier,
+}
+
+/// What the files hold, checked.
+struct Loaded {
+    identity: Arc<CertifiedKey>,
+    bots: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    trust_id: Vec<u8>,
+}
+
+fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Result<Loaded> {
+    let chain = pem::load_certificates(&tls.cert)?;
+    let key = pem::load_private_key(&tls.key)?;
+    let identity = CertifiedKey::from_der(chain, key, provider).map_err(|error| {
+        anyhow::anyhow!(
+            "tls.cert {} and tls.key {} do not make an identity: {error}",
+            tls.cert.display(),
+            tls.key.display()
+        )
+    })?;
+    let bot_file = std::fs::read(&tls.bot_ca).map_err(|error| {
+        anyhow::anyhow!("tls.bot_ca: cannot read {}: {error}", tls.bot_ca.display())
+    })?;
+    let roots = pem::load_roots(&tls.bot_ca)?;
+    let bots = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+        .build()
+        .map_err(|error| anyhow::anyhow!("tls.bot_ca {}: {error}", tls.bot_ca.display()))?;
+    Ok(Loaded {
+        identity: Arc::new(identity),
+        bots,
+        // The file's bytes name the set: any change retires old tickets.
+        trust_id: bot_file,
+    })
+}
+
+impl Front {
+    /// Loads the files and builds the config: no client authentication for
+    /// clients without the flag, the flag path for bots, ALPN h2 and http/1.1.
+    ///
+    /// # Errors
+    ///
+    /// A file is unreadable or its contents unusable; the message names it.
+    pub fn new(tls: &Tls) -> anyhow::Result<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let loaded = load(tls, &provider)?;
+        let identity = Arc::new(ReloadableIdentity(RwLock::new(loaded.identity)));
+        let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(identity.clone());
+        config.alpn_protocols = rustls_req_client_auth::HTTP_ALPN
+            .iter()
+            .map(|protocol| protocol.to_vec())
+            .collect();
+        let code_points = CodePoints {
+            extension_type: tls.code_point,
+            ..CodePoints::DEFAULT
+        };
+        let flags = ServerFlags::request_client_auth(loaded.bots)
+            .code_points(code_points)
+            .trust_id(&loaded.trust_id);
+        let bot_ca = flags.flag_verifier();
+        flags.install(&mut config);
+        Ok(Self {
+            config: Arc::new(config),
+            identity,
+            bot_ca,
+        })
+    }
+
+    /// Loads the files again and, if all of them are usable, swaps in the new
+    /// server identity and bot CA set. New handshakes use them; established
+    /// connections are not touched. On error nothing changes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Front::new`].
+    pub fn reload(&self, tls: &Tls) -> anyhow::Result<()> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let loaded = load(tls, &provider)?;
+        *self
+            .identity
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = loaded.identity;
+        self.bot_ca
+            .replace_with_trust_id(loaded.bots, &loaded.trust_id);
+        Ok(())
+    }
+}
+
+/// The server's certificate and key, replaceable.
+#[derive(Debug)]
+struct ReloadableIdentity(RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for ReloadableIdentity {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(
+            &self.0.read().unwrap_or_else(PoisonError::into_inner),
+        ))
+    }
+}

@@ -1,0 +1,485 @@
+//! `rca-proxy` as a real process in front of a real upstream (a small hyper
+//! server here), over loopback: people and bots on one port, the identity
+//! headers the upstream sees, spoofed headers that never reach it (HTTP/1.1
+//! in any letter case and repeated, HTTP/2), the bots-only policy, an upstream
+//! that is down, configuration errors, SIGHUP reload and SIGTERM.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use integration_tests::pki::{Identity, SERVER_NAME};
+use integration_tests::TestPki;
+use rustls_req_client_auth::BotClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
+
+/// An upstream that answers every request with the request's method, path
+/// and headers, one per line, so the test sees what the proxy forwarded.
+async fn start_upstream() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind upstream");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
+                    let mut echo = format!("{} {}\n", request.method(), request.uri());
+                    for (name, value) in request.headers() {
+                        echo.push_str(name.as_str());
+                        echo.push_str(": ");
+                        echo.push_str(value.to_str().unwrap_or("?"));
+                        echo.push('\n');
+                    }
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+fn free_port() -> u16 {
+    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new(pki: &TestPki) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let files = Self { dir };
+        files.write("server.pem", &pki.server.chain_pem);
+        files.write("server.key", &pki.server.key_pem);
+        files.write("bot-ca.pem", &pki.bot_ca.cert_pem);
+        files
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+
+    fn config(&self, port: u16, upstream: SocketAddr, extra: &str) -> PathBuf {
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\n\
+             [tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n\
+             [upstream]\nurl = \"http://{upstream}\"\ntimeout_secs = 5\n\
+             [policy]\nbots_only = [\"/api/crawl\"]\n\
+             [limits]\nhandshake_timeout_secs = 2\n{extra}",
+            self.path("server.pem").display(),
+            self.path("server.key").display(),
+            self.path("bot-ca.pem").display(),
+        );
+        self.write("proxy.toml", &config)
+    }
+}
+
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Proxy {
+    fn start(config: &Path, port: u16) -> Self {
+        let child = Command::new(PROXY)
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rca-proxy");
+        let started = Instant::now();
+        while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "rca-proxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://{SERVER_NAME}:{}{path}", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "rca-proxy did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn browser(pki: &TestPki, http1_only: bool) -> reqwest::Client {
+    let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut builder = reqwest::Client::builder().tls_backend_preconfigured(config);
+    if http1_only {
+        builder = builder.http1_only();
+    }
+    builder.build().expect("client")
+}
+
+fn bot(pki: &TestPki, identity: &Identity) -> BotClient {
+    BotClient::from_der(identity.chain.clone(), identity.key())
+        .trust(pki.server_ca.roots())
+        .crypto_provider(integration_tests::Provider::AwsLcRs.crypto())
+}
+
+const SPOOFED: [(&str, &str); 6] = [
+    ("x-client-auth-path", "flag"),
+    ("X-Client-Cert-Subject", "CN=admin"),
+    ("X-CLIENT-CERT-X5T-S256", "forged"),
+    ("x-client-session-resumed", "true"),
+    ("x-forwarded-for", "10.6.6.6"),
+    ("Forwarded", "for=10.6.6.6"),
+];
+
+async fn get_spoofed(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let mut request = client.get(url);
+    for (name, value) in SPOOFED {
+        request = request.header(name, value).header(name, value);
+    }
+    let response = request.send().await.expect("response");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn people_and_bots_through_the_proxy() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let mut proxy = Proxy::start(&files.config(port, upstream, ""), port);
+
+        // A person over HTTP/2 and HTTP/1.1: anonymous, spoofing stripped.
+        for http1_only in [false, true] {
+            let (status, echo) =
+                get_spoofed(&browser(&pki, http1_only), &proxy.url("/page?q=1")).await;
+            assert_eq!(status, 200, "{echo}");
+            assert!(echo.starts_with("GET /page?q=1\n"), "{echo}");
+            assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+            assert!(
+                echo.contains("\nx-client-session-resumed: false\n"),
+                "{echo}"
+            );
+            assert!(
+                echo.contains("\nforwarded: for=127.0.0.1;proto=https;host=\"localhost:"),
+                "{echo}"
+            );
+            assert!(echo.contains("\nx-forwarded-for: 127.0.0.1\n"), "{echo}");
+            assert!(echo.contains("\nx-forwarded-proto: https\n"), "{echo}");
+            assert!(
+                !echo.contains("10.6.6.6")
+                    && !echo.contains("CN=admin")
+                    && !echo.contains("forged"),
+                "{echo}"
+            );
+            assert!(
+                !echo.to_lowercase().contains("x-client-cert-subject"),
+                "{echo}"
+            );
+            // The bots-only prefix.
+            let (status, body) =
+                get_spoofed(&browser(&pki, http1_only), &proxy.url("/api/crawl/x")).await;
+            assert_eq!(status, 403, "{body}");
+            assert!(body.contains("request_client_auth"), "{body}");
+        }
+
+        // A bot: its verified identity, nothing of what it claimed itself.
+        let bot = bot(&pki, &pki.bot);
+        let (status, echo) = get_spoofed(
+            &bot.reqwest_client().expect("client"),
+            &proxy.url("/api/crawl"),
+        )
+        .await;
+        assert_eq!(status, 200, "{echo}");
+        let leaf = rustls_req_client_auth::LeafCertificate::parse(&pki.bot.chain[0]);
+        assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
+        assert!(
+            echo.contains("\nx-client-cert-subject: CN=crawler.bot.test\n"),
+            "{echo}"
+        );
+        assert!(
+            echo.contains("\nx-client-cert-sans: DNS:crawler.bot.test\n"),
+            "{echo}"
+        );
+        assert!(
+            echo.contains(&format!(
+                "\nx-client-cert-x5t-s256: {}\n",
+                leaf.thumbprint_sha256()
+            )),
+            "{echo}"
+        );
+        assert_eq!(echo.matches("x-client-auth-path").count(), 1, "{echo}");
+        assert!(
+            !echo.contains("CN=admin") && !echo.contains("forged"),
+            "{echo}"
+        );
+
+        // A bot from another CA is refused in the handshake.
+        let stranger = bot_client_for(&pki, &pki.normal_client);
+        assert!(stranger.get(proxy.url("/")).send().await.is_err());
+
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+    });
+}
+
+fn bot_client_for(pki: &TestPki, identity: &Identity) -> reqwest::Client {
+    bot(pki, identity).reqwest_client().expect("client")
+}
+
+/// Raw HTTP/1.1 over TLS, so header names go out exactly as written.
+#[test]
+fn spoofed_headers_in_any_case_over_raw_http1() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+
+        let mut config = integration_tests::config::client(&pki, integration_tests::Provider::AwsLcRs);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .expect("connect");
+        let mut tls = connector
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("handshake");
+        let mut request = Vec::new();
+        write!(
+            request,
+            "GET / HTTP/1.1\r\nHost: localhost\r\nX-Client-Auth-Path: flag\r\nx-CLIENT-auth-PATH: normal\r\n\
+             X-Client-Cert-X5t-S256: forged\r\nx-client-cert-sans: DNS:admin\r\nX-Forwarded-For: 10.6.6.6\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .expect("request");
+        tls.write_all(&request).await.expect("send");
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        let response = String::from_utf8_lossy(&response).to_lowercase();
+        assert!(response.starts_with("http/1.1 200"), "{response}");
+        assert!(response.contains("\nx-client-auth-path: none\n"), "{response}");
+        assert_eq!(response.matches("x-client-auth-path").count(), 1, "{response}");
+        for forged in ["forged", "dns:admin", "10.6.6.6", ": flag", ": normal"] {
+            assert!(!response.contains(forged), "{forged} reached the upstream: {response}");
+        }
+    });
+}
+
+#[test]
+fn upstream_down_gives_502_and_the_proxy_stays_up() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let port = free_port();
+        let mut proxy = Proxy::start(&files.config(port, nothing, ""), port);
+        for _ in 0..2 {
+            let response = browser(&pki, false)
+                .get(proxy.url("/"))
+                .send()
+                .await
+                .expect("an answer from the proxy");
+            assert_eq!(response.status(), 502);
+            let body = response.text().await.expect("body");
+            assert!(body.contains("did not answer"), "{body}");
+        }
+        assert!(
+            proxy.child.try_wait().expect("wait").is_none(),
+            "the proxy exited"
+        );
+    });
+}
+
+#[test]
+fn silent_client_is_closed_after_the_handshake_timeout() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let mut tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .expect("connect");
+        let mut buf = [0; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("closed within the 2 s handshake timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    });
+}
+
+#[test]
+fn sighup_reloads_the_bot_ca() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let partner = || bot_client_for(&pki, &pki.normal_client);
+        assert!(partner().get(proxy.url("/")).send().await.is_err());
+
+        files.write("bot-ca.pem", &pki.normal_ca.cert_pem);
+        proxy.signal("HUP");
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = partner().get(proxy.url("/")).send().await {
+                let echo = response.text().await.expect("body");
+                assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
+                assert!(echo.contains("CN=partner.client.test"), "{echo}");
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no reload");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A broken file on the next reload keeps the running set.
+        files.write("bot-ca.pem", "not a certificate\n");
+        proxy.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let response = partner()
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("still served");
+        assert_eq!(response.status(), 200);
+    });
+}
+
+fn check(config: &Path) -> Output {
+    Command::new(PROXY)
+        .arg("--check-config")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run rca-proxy")
+}
+
+#[test]
+fn invalid_configuration_names_the_field() {
+    let pki = TestPki::new();
+    let files = Files::new(&pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    let valid = files.config(8443, upstream, "");
+    let ok = check(&valid);
+    assert!(ok.status.success(), "{ok:?}");
+
+    let text = std::fs::read_to_string(&valid).expect("read");
+    for (edit, wanted) in [
+        (
+            text.replace("http://127.0.0.1:8080", "https://127.0.0.1:8080"),
+            "upstream.url",
+        ),
+        (
+            text.replace("timeout_secs = 5", "timeout_secs = 0"),
+            "upstream.timeout_secs",
+        ),
+        (
+            text.replace("/api/crawl", "api/crawl"),
+            "policy.bots_only[0]",
+        ),
+        (
+            text.replace("handshake_timeout_secs = 2", "handshake_timeout_secs = 0"),
+            "limits.handshake_timeout_secs",
+        ),
+        (
+            text.replace("[upstream]", "[upstream]\nretries = 3"),
+            "retries",
+        ),
+        (
+            text.replace("[tls]", "[tls]\ncode_point = 99"),
+            "tls.code_point",
+        ),
+        (
+            format!("{text}\n[headers]\npath = \"bad header\"\n"),
+            "headers.path",
+        ),
+        (
+            format!("{text}\n[headers]\nsubject = \"x-forwarded-for\"\n"),
+            "headers.subject",
+        ),
+        (text.replace("127.0.0.1:8443", "localhost"), "listen"),
+        (text.replace("bot-ca.pem", "missing.pem"), "missing.pem"),
+    ] {
+        let path = files.write("edited.toml", &edit);
+        let out = check(&path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{wanted}: {stderr}");
+        assert!(stderr.contains(wanted), "expected {wanted:?} in: {stderr}");
+        assert!(
+            stderr.contains("edited.toml"),
+            "expected the file name in: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
