@@ -9,6 +9,7 @@
 
 pub mod access_log;
 pub mod config;
+pub mod demo;
 pub mod forward;
 pub mod headers;
 pub mod proxy;

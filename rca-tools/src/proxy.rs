@@ -22,6 +22,16 @@ pub struct Proxy {
     headers: IdentityHeaders,
     bots_only: Vec<String>,
     upstream: Upstream,
+    access_log: AccessLog,
+}
+
+/// Where the access log goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessLog {
+    /// One JSON line per request on standard output.
+    Stdout,
+    /// Nowhere (the demo prints its own account).
+    Off,
 }
 
 impl Proxy {
@@ -40,7 +50,15 @@ impl Proxy {
             headers,
             bots_only: config.policy.bots_only.clone(),
             upstream: Upstream::new(authority, Duration::from_secs(config.upstream.timeout_secs)),
+            access_log: AccessLog::Stdout,
         })
+    }
+
+    /// Sends the access log to `log`.
+    #[must_use]
+    pub fn access_log(mut self, log: AccessLog) -> Self {
+        self.access_log = log;
+        self
     }
 
     /// The axum app: every path goes through [`forward`].
@@ -67,6 +85,9 @@ async fn forward(
     let path = request.uri().path().to_owned();
     let version = format!("{:?}", request.version());
     let (response, error) = answer(&proxy, remote, &peer, &path, request).await;
+    if proxy.access_log == AccessLog::Off {
+        return response;
+    }
     Entry {
         remote,
         method: method.as_str(),

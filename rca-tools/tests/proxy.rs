@@ -483,3 +483,25 @@ fn invalid_configuration_names_the_field() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn the_demo_runs() {
+    let out = Command::new(PROXY)
+        .arg("demo")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("all clients were treated as expected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("x-client-auth-path=flag, x-client-cert-subject=CN=crawler.bot.example"),
+        "{stdout}"
+    );
+}

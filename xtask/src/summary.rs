@@ -117,10 +117,16 @@ mod tests {
     fn counts_result_lines_across_runs() {
         let mut tally = Tally::default();
         tally
-            .run("a", &mut shell("echo 'test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured'"))
+            .run(
+                "a",
+                &mut shell("echo 'test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured'"),
+            )
             .expect("run");
         tally
-            .run("b", &mut shell("echo 'test result: ok. 2 passed; 0 failed; 0 ignored'"))
+            .run(
+                "b",
+                &mut shell("echo 'test result: ok. 2 passed; 0 failed; 0 ignored'"),
+            )
             .expect("run");
         assert_eq!((tally.passed, tally.failed, tally.ignored), (5, 0, 1));
         assert!(tally.failed_runs.is_empty());
@@ -130,10 +136,16 @@ mod tests {
     fn a_run_that_does_not_build_counts_as_failed() {
         let mut tally = Tally::default();
         tally
-            .run("ok", &mut shell("echo 'test result: ok. 4 passed; 0 failed; 0 ignored'"))
+            .run(
+                "ok",
+                &mut shell("echo 'test result: ok. 4 passed; 0 failed; 0 ignored'"),
+            )
             .expect("run");
         tally
-            .run("broken", &mut shell("echo 'error[E0432]: unresolved import' >&2; exit 101"))
+            .run(
+                "broken",
+                &mut shell("echo 'error[E0432]: unresolved import' >&2; exit 101"),
+            )
             .expect("run");
         assert_eq!((tally.passed, tally.failed), (4, 1));
         assert_eq!(tally.failed_runs.len(), 1);
@@ -144,7 +156,10 @@ mod tests {
     fn failed_tests_are_not_counted_twice() {
         let mut tally = Tally::default();
         tally
-            .run("red", &mut shell("echo 'test result: FAILED. 1 passed; 2 failed; 0 ignored'; exit 101"))
+            .run(
+                "red",
+                &mut shell("echo 'test result: FAILED. 1 passed; 2 failed; 0 ignored'; exit 101"),
+            )
             .expect("run");
         assert_eq!(tally.failed, 2);
     }
@@ -155,7 +170,10 @@ mod tests {
         let record = dir.join("summary.txt");
         let mut tally = Tally::default();
         tally
-            .run("ok", &mut shell("echo 'test result: ok. 1 passed; 0 failed; 0 ignored'"))
+            .run(
+                "ok",
+                &mut shell("echo 'test result: ok. 1 passed; 0 failed; 0 ignored'"),
+            )
             .expect("run");
         tally.skip("unit tests", "no fixtures");
         tally.finish(&record).expect("nothing failed");

@@ -81,17 +81,18 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
 
 pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {
     fork::materialize(paths, false)?;
-    // The one-port HTTPS server on loopback and four clients: a browser, a bot with
-    // a bot-CA certificate, a bot with another CA's certificate, a bot with no
-    // certificate to give (rustls-req-client-auth/examples/demo.rs).
+    // rca-proxy with a fresh PKI and a built-in upstream, and five clients: a
+    // browser, a browser forging identity headers, a bot with a bot-CA
+    // certificate, a bot with another CA's certificate, a bot with nothing to give
+    // (rca-tools/src/demo.rs).
     cmd::run(cmd::cargo().current_dir(&paths.root).args([
         "run",
         "--quiet",
         "-p",
-        "rustls-req-client-auth",
-        "--features",
-        "axum,reqwest",
-        "--example",
+        "rca-tools",
+        "--bin",
+        "rca-proxy",
+        "--",
         "demo",
     ]))
 }

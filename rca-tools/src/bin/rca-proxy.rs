@@ -21,6 +21,8 @@ use rca_tools::tls::Front;
 #[derive(Parser, Debug)]
 #[command(name = "rca-proxy", version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Subcommand>,
     /// The configuration file (TOML). Flags given too override its values.
     #[arg(long, short)]
     config: Option<PathBuf>,
@@ -47,9 +49,30 @@ struct Args {
     bots_only: Vec<String>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Subcommand {
+    /// Run the proxy with a fresh PKI in a temporary directory and a built-in
+    /// upstream, and show what a browser, a header-forging browser and three
+    /// kinds of bots get. Exits with 1 if any is treated otherwise.
+    Demo,
+}
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    if let Some(Subcommand::Demo) = args.command {
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+        return match tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(rca_tools::demo::run()))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("rca-proxy demo FAILED: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (config, origin) = match configuration(&args) {
         Ok(config) => config,
         Err(error) => {
