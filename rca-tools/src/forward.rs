@@ -7,10 +7,10 @@ use std::time::Duration;
 use axum::body::Body;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri, Version};
+use http::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// `host:port` of an `http://host:port` upstream URL; the error says what is
 /// wrong with it.
@@ -107,16 +107,71 @@ impl Upstream {
             }
         }
         *request.version_mut() = Version::HTTP_11;
+        // An HTTP/1.1 upgrade (WebSocket) keeps its Upgrade and Connection
+        // headers; the client's side of it is taken before the request goes.
+        let upgrade = upgrade_protocol(request.headers());
         remove_hop_by_hop(request.headers_mut());
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+        let client_side = upgrade.map(|protocol| {
+            request.headers_mut().insert(header::UPGRADE, protocol);
+            request
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            hyper::upgrade::on(&mut request)
+        });
+        let mut response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
             .map_err(|error| {
                 UpstreamError::Unreachable(self.authority.clone(), error_chain(&error))
             })?;
+        if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) =
+            (client_side, response.status())
+        {
+            let protocol = response.headers().get(header::UPGRADE).cloned();
+            let upstream_side = hyper::upgrade::on(&mut response);
+            tokio::spawn(tunnel(client_side, upstream_side));
+            let (mut parts, body) = response.into_parts();
+            remove_hop_by_hop(&mut parts.headers);
+            if let Some(protocol) = protocol {
+                parts.headers.insert(header::UPGRADE, protocol);
+            }
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            return Ok(Response::from_parts(parts, Body::new(body)));
+        }
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))
+    }
+}
+
+/// The protocol an HTTP/1.1 request asks to upgrade to (`Connection: upgrade`
+/// and `Upgrade: ...`), if it does.
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Copies bytes both ways between the client's and the upstream's upgraded
+/// connections until either side closes.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (client, upstream) = match (client.await, upstream.await) {
+        (Ok(client), Ok(upstream)) => (client, upstream),
+        (Err(error), _) | (_, Err(error)) => {
+            log::debug!("upgrade failed: {error}");
+            return;
+        }
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        log::debug!("upgraded connection ended: {error}");
     }
 }
 

@@ -38,18 +38,53 @@ async fn start_upstream() -> SocketAddr {
                 return;
             };
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
-                    let mut echo = format!("{} {}\n", request.method(), request.uri());
-                    for (name, value) in request.headers() {
-                        echo.push_str(name.as_str());
-                        echo.push_str(": ");
-                        echo.push_str(value.to_str().unwrap_or("?"));
-                        echo.push('\n');
-                    }
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo))))
-                });
+                let service =
+                    hyper::service::service_fn(|mut request: Request<Incoming>| async move {
+                        if request
+                            .headers()
+                            .get("upgrade")
+                            .is_some_and(|value| value == "echo")
+                        {
+                            // An upgrade: 101, then every byte back, prefixed by
+                            // the identity header this upstream was given.
+                            let path = request
+                                .headers()
+                                .get("x-client-auth-path")
+                                .map(|value| value.to_str().unwrap_or("?").to_owned())
+                                .unwrap_or_default();
+                            let upgraded = hyper::upgrade::on(&mut request);
+                            tokio::spawn(async move {
+                                if let Ok(upgraded) = upgraded.await {
+                                    let mut io = TokioIo::new(upgraded);
+                                    let _ = io.write_all(format!("path={path};").as_bytes()).await;
+                                    let mut buf = [0; 64];
+                                    while let Ok(n @ 1..) = io.read(&mut buf).await {
+                                        if io.write_all(&buf[..n]).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                }
+                            });
+                            let response = Response::builder()
+                                .status(101)
+                                .header("upgrade", "echo")
+                                .header("connection", "upgrade")
+                                .body(Full::new(Bytes::new()))
+                                .expect("101");
+                            return Ok::<_, Infallible>(response);
+                        }
+                        let mut echo = format!("{} {}\n", request.method(), request.uri());
+                        for (name, value) in request.headers() {
+                            echo.push_str(name.as_str());
+                            echo.push_str(": ");
+                            echo.push_str(value.to_str().unwrap_or("?"));
+                            echo.push('\n');
+                        }
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo))))
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -504,4 +539,46 @@ fn the_demo_runs() {
         stdout.contains("x-client-auth-path=flag, x-client-cert-subject=CN=crawler.bot.example"),
         "{stdout}"
     );
+}
+
+/// An HTTP/1.1 upgrade (as WebSocket uses) through the proxy: 101 from the
+/// upstream, then bytes both ways; the upstream was given the identity.
+#[test]
+fn upgrades_pass_through() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let mut config =
+            integration_tests::config::client(&pki, integration_tests::Provider::AwsLcRs);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .expect("connect");
+        let mut tls = connector
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("handshake");
+        tls.write_all(
+            b"GET /socket HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .expect("send");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0; 1];
+            assert_eq!(tls.read(&mut byte).await.expect("read"), 1, "closed: {head:?}");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(head.contains("upgrade: echo"), "{head}");
+        tls.write_all(b"ping").await.expect("write");
+        let mut answer = vec![0; "path=none;ping".len()];
+        tls.read_exact(&mut answer).await.expect("echo");
+        assert_eq!(&answer[..], b"path=none;ping");
+    });
 }
