@@ -41,6 +41,17 @@ pub struct Tls {
     /// The `tls_flags` extension type: 62 (default) or 65025 (0xFE01).
     #[serde(default = "default_code_point")]
     pub code_point: u16,
+    /// Session-ticket keys shared by the fleet (see `tickets.rs`); without
+    /// them each proxy resumes only its own sessions.
+    #[serde(default)]
+    pub ticket_keys: Option<PathBuf>,
+    /// The ticket lifetime announced to clients, in seconds.
+    #[serde(default = "default_ticket_lifetime")]
+    pub ticket_lifetime_secs: u32,
+}
+
+fn default_ticket_lifetime() -> u32 {
+    6 * 60 * 60
 }
 
 fn default_code_point() -> u16 {
@@ -199,6 +210,12 @@ impl Config {
             rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
             rustls_req_client_auth::CodePoints::experimental().extension_type,
         ];
+        if self.tls.ticket_lifetime_secs == 0 {
+            return Err(field(
+                "tls.ticket_lifetime_secs",
+                "must be at least 1".into(),
+            ));
+        }
         if !known.contains(&self.tls.code_point) {
             return Err(field(
                 "tls.code_point",

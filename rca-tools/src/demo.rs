@@ -48,6 +48,8 @@ pub async fn run() -> anyhow::Result<()> {
             key: file("server.key"),
             bot_ca: file("bot-ca.pem"),
             code_point: rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
+            ticket_keys: None,
+            ticket_lifetime_secs: 3600,
         },
         upstream: Upstream {
             url: format!("http://{upstream}"),

@@ -13,4 +13,5 @@ pub mod demo;
 pub mod forward;
 pub mod headers;
 pub mod proxy;
+pub mod tickets;
 pub mod tls;

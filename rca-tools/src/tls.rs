@@ -10,6 +10,7 @@ use rustls::ServerConfig;
 use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, ServerFlags};
 
 use crate::config::Tls;
+use crate::tickets::{FleetTicketer, TicketKeys};
 
 /// The TLS side of a running proxy: its config and the handles that reload it.
 #[derive(Clone, Debug)]
@@ -18,6 +19,7 @@ pub struct Front {
     pub config: Arc<ServerConfig>,
     identity: Arc<ReloadableIdentity>,
     bot_ca: FlagVerifier,
+    tickets: Option<Arc<FleetTicketer>>,
 }
 
 /// What the files hold, checked.
@@ -25,6 +27,7 @@ struct Loaded {
     identity: Arc<CertifiedKey>,
     bots: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     trust_id: Vec<u8>,
+    ticket_keys: Option<TicketKeys>,
 }
 
 fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Result<Loaded> {
@@ -44,7 +47,14 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
     let bots = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
         .build()
         .map_err(|error| anyhow::anyhow!("tls.bot_ca {}: {error}", tls.bot_ca.display()))?;
+    let ticket_keys = match &tls.ticket_keys {
+        Some(path) => Some(
+            TicketKeys::load(path).map_err(|error| anyhow::anyhow!("tls.ticket_keys: {error}"))?,
+        ),
+        None => None,
+    };
     Ok(Loaded {
+        ticket_keys,
         identity: Arc::new(identity),
         bots,
         // The file's bytes name the set: any change retires old tickets.
@@ -80,10 +90,17 @@ impl Front {
             .trust_id(&loaded.trust_id);
         let bot_ca = flags.flag_verifier();
         flags.install(&mut config);
+        let tickets = loaded
+            .ticket_keys
+            .map(|keys| Arc::new(FleetTicketer::new(keys, tls.ticket_lifetime_secs)));
+        if let Some(tickets) = &tickets {
+            config.ticketer = tickets.clone();
+        }
         Ok(Self {
             config: Arc::new(config),
             identity,
             bot_ca,
+            tickets,
         })
     }
 
@@ -97,6 +114,13 @@ impl Front {
     pub fn reload(&self, tls: &Tls) -> anyhow::Result<()> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
+        match (&self.tickets, loaded.ticket_keys) {
+            (Some(tickets), Some(keys)) => tickets.replace(keys),
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "tls.ticket_keys: adding or removing the ticket key file takes a restart"
+            ),
+        }
         *self
             .identity
             .0

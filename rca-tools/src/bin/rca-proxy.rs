@@ -121,6 +121,8 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                     key: args.key.clone().ok_or_else(|| missing("key"))?,
                     bot_ca: args.bot_ca.clone().ok_or_else(|| missing("bot-ca"))?,
                     code_point: rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
+                    ticket_keys: None,
+                    ticket_lifetime_secs: 6 * 60 * 60,
                 },
                 upstream: Upstream {
                     url: args.upstream.clone().ok_or_else(|| missing("upstream"))?,

@@ -1,0 +1,209 @@
+//! Session-ticket keys shared by a fleet of proxies, so a session one proxy
+//! issued resumes on any other (with the same authentication path, RCA-11: the
+//! path travels inside the ticket).
+//!
+//! The key file holds one key per line, base64 of 32 random bytes
+//! (`openssl rand -base64 32`); the first line encrypts new tickets, the others
+//! only decrypt, for rotation: add a new first line on every proxy, reload,
+//! and drop the last line once tickets under it have expired. Blank lines and
+//! lines starting with `#` are ignored.
+//!
+//! A ticket is `key id (8) || nonce (12) || AES-256-GCM(ticket)`, with the key
+//! id as additional data; the key id is the start of the SHA-256 of the key.
+
+use std::path::Path;
+use std::sync::{PoisonError, RwLock};
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine as _;
+use rustls::server::ProducesTickets;
+
+const KEY_LEN: usize = 32;
+const ID_LEN: usize = 8;
+
+/// One ticket key.
+struct TicketKey {
+    id: [u8; ID_LEN],
+    key: LessSafeKey,
+}
+
+impl TicketKey {
+    fn new(secret: &[u8]) -> Option<Self> {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
+        let mut id = [0; ID_LEN];
+        id.copy_from_slice(digest.as_ref().get(..ID_LEN)?);
+        let key = UnboundKey::new(&AES_256_GCM, secret).ok()?;
+        Some(Self {
+            id,
+            key: LessSafeKey::new(key),
+        })
+    }
+}
+
+/// The keys of a key file, parsed.
+pub struct TicketKeys {
+    keys: Vec<TicketKey>,
+}
+
+impl std::fmt::Debug for TicketKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the keys themselves.
+        f.debug_struct("TicketKeys")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl TicketKeys {
+    /// Reads the key file at `path`; the error names the file and the line.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, a line is not base64 of 32 bytes, or there is
+    /// no key.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let mut keys = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = || {
+                format!(
+                    "{} line {}: not a ticket key (base64 of {KEY_LEN} random bytes, as `openssl rand -base64 32` writes)",
+                    path.display(),
+                    index + 1
+                )
+            };
+            let secret = base64::engine::general_purpose::STANDARD
+                .decode(line)
+                .map_err(|_| bad())?;
+            if secret.len() != KEY_LEN {
+                return Err(bad());
+            }
+            keys.push(TicketKey::new(&secret).ok_or_else(bad)?);
+        }
+        if keys.is_empty() {
+            return Err(format!("{} holds no ticket key", path.display()));
+        }
+        Ok(Self { keys })
+    }
+}
+
+/// The ticketer of a proxy with a key file: replaceable on reload.
+#[derive(Debug)]
+pub struct FleetTicketer {
+    keys: RwLock<TicketKeys>,
+    lifetime: u32,
+    random: SystemRandom,
+}
+
+impl FleetTicketer {
+    /// A ticketer over `keys`, announcing `lifetime` seconds to clients.
+    pub fn new(keys: TicketKeys, lifetime: u32) -> Self {
+        Self {
+            keys: RwLock::new(keys),
+            lifetime,
+            random: SystemRandom::new(),
+        }
+    }
+
+    /// Uses `keys` from now on (tickets under a key no longer there give a
+    /// full handshake).
+    pub fn replace(&self, keys: TicketKeys) {
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+    }
+}
+
+impl ProducesTickets for FleetTicketer {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.lifetime
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let current = keys.keys.first()?;
+        let mut nonce = [0; NONCE_LEN];
+        self.random.fill(&mut nonce).ok()?;
+        let mut sealed = plain.to_vec();
+        current
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(current.id),
+                &mut sealed,
+            )
+            .ok()?;
+        let mut ticket = Vec::with_capacity(ID_LEN + NONCE_LEN + sealed.len());
+        ticket.extend_from_slice(&current.id);
+        ticket.extend_from_slice(&nonce);
+        ticket.extend_from_slice(&sealed);
+        Some(ticket)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        // Attacker-controlled: every slice is checked, nothing panics.
+        let id = cipher.get(..ID_LEN)?;
+        let nonce = <[u8; NONCE_LEN]>::try_from(cipher.get(ID_LEN..ID_LEN + NONCE_LEN)?).ok()?;
+        let sealed = cipher.get(ID_LEN + NONCE_LEN..)?;
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let key = keys.keys.iter().find(|key| key.id == id)?;
+        let mut opened = sealed.to_vec();
+        let plain = key
+            .key
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(key.id),
+                &mut opened,
+            )
+            .ok()?;
+        Some(plain.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secrets: &[[u8; KEY_LEN]]) -> TicketKeys {
+        TicketKeys {
+            keys: secrets
+                .iter()
+                .map(|secret| TicketKey::new(secret).expect("key"))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_rotation() {
+        let old = FleetTicketer::new(keys(&[[1; KEY_LEN]]), 3600);
+        let ticket = old.encrypt(b"session").expect("ticket");
+        // A fleet member that rotated: a new first key, the old one second.
+        let rotated = FleetTicketer::new(keys(&[[2; KEY_LEN], [1; KEY_LEN]]), 3600);
+        assert_eq!(rotated.decrypt(&ticket).as_deref(), Some(&b"session"[..]));
+        // Once the old key is gone, the ticket is not accepted.
+        rotated.replace(keys(&[[2; KEY_LEN]]));
+        assert_eq!(rotated.decrypt(&ticket), None);
+    }
+
+    #[test]
+    fn damaged_tickets_are_refused_without_panicking() {
+        let ticketer = FleetTicketer::new(keys(&[[3; KEY_LEN]]), 3600);
+        let ticket = ticketer.encrypt(b"session").expect("ticket");
+        for cut in 0..ticket.len() {
+            assert_eq!(ticketer.decrypt(&ticket[..cut]), None);
+        }
+        let mut flipped = ticket.clone();
+        if let Some(last) = flipped.last_mut() {
+            *last ^= 1;
+        }
+        assert_eq!(ticketer.decrypt(&flipped), None);
+    }
+}
