@@ -26,6 +26,18 @@ pub struct Config {
     /// Timeouts and limits.
     #[serde(default)]
     pub limits: Limits,
+    /// The admin address (metrics), if any.
+    #[serde(default)]
+    pub admin: Option<Admin>,
+}
+
+/// `[admin]`: plain HTTP, `GET /metrics` in the Prometheus text format. Keep
+/// it on a private address.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Where to listen.
+    pub listen: SocketAddr,
 }
 
 /// `[tls]`.

@@ -60,6 +60,7 @@ pub async fn run() -> anyhow::Result<()> {
             bots_only: vec!["/api/crawl".into()],
         },
         limits: Limits::default(),
+        admin: None,
     };
     config.validate("the demo's configuration")?;
     let front = Front::new(&config.tls)?;

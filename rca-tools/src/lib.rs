@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod forward;
 pub mod headers;
+pub mod metrics;
 pub mod proxy;
 pub mod tickets;
 pub mod tls;

@@ -15,6 +15,7 @@ use crate::access_log::Entry;
 use crate::config::Config;
 use crate::forward::{Upstream, UpstreamError};
 use crate::headers::IdentityHeaders;
+use crate::metrics::Metrics;
 
 /// What every request needs.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ pub struct Proxy {
     bots_only: Vec<String>,
     upstream: Upstream,
     access_log: AccessLog,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Where the access log goes.
@@ -51,7 +53,15 @@ impl Proxy {
             bots_only: config.policy.bots_only.clone(),
             upstream: Upstream::new(authority, Duration::from_secs(config.upstream.timeout_secs)),
             access_log: AccessLog::Stdout,
+            metrics: None,
         })
+    }
+
+    /// Counts policy refusals and upstream errors in `metrics`.
+    #[must_use]
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Sends the access log to `log`.
@@ -115,6 +125,9 @@ async fn answer(
 ) -> (Response, Option<String>) {
     if proxy.bots_only(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
+        if let Some(metrics) = &proxy.metrics {
+            metrics.policy_refusal();
+        }
         return (
             (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
             Some(format!("policy: {why}")),
@@ -142,10 +155,13 @@ async fn answer(
     {
         Ok(response) => (response, None),
         Err(error) => {
-            let status = match error {
-                UpstreamError::TimedOut(..) => StatusCode::GATEWAY_TIMEOUT,
-                UpstreamError::Unreachable(..) => StatusCode::BAD_GATEWAY,
+            let (status, kind) = match error {
+                UpstreamError::TimedOut(..) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+                UpstreamError::Unreachable(..) => (StatusCode::BAD_GATEWAY, "unreachable"),
             };
+            if let Some(metrics) = &proxy.metrics {
+                metrics.upstream_error(kind);
+            }
             let message = error.to_string();
             let response = Response::builder()
                 .status(status)

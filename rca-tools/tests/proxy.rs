@@ -690,3 +690,73 @@ fn a_fleet_resumes_each_others_sessions() {
         );
     });
 }
+
+/// The admin address: handshakes by path, flags seen, certificate requests,
+/// verification failures by reason, policy refusals and upstream errors.
+#[test]
+fn metrics_on_the_admin_address() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let (port, admin) = (free_port(), free_port());
+        let config = files.config(
+            port,
+            nothing,
+            &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        );
+        let proxy = Proxy::start(&config, port);
+        // A person (upstream down: 502), refused on the bots' path (403).
+        let person = browser(&pki, false);
+        assert_eq!(
+            person
+                .get(proxy.url("/"))
+                .send()
+                .await
+                .expect("502")
+                .status(),
+            502
+        );
+        assert_eq!(
+            person
+                .get(proxy.url("/api/crawl"))
+                .send()
+                .await
+                .expect("403")
+                .status(),
+            403
+        );
+        // A bot (authenticated, then 502) and a bot from another CA (refused).
+        let bot = bot_client_for(&pki, &pki.bot);
+        assert_eq!(
+            bot.get(proxy.url("/")).send().await.expect("502").status(),
+            502
+        );
+        assert!(bot_client_for(&pki, &pki.normal_client)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .is_err());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let text = person
+            .get(format!("http://127.0.0.1:{admin}/metrics"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        for line in [
+            "rca_proxy_handshakes_total{path=\"none\"} 1",
+            "rca_proxy_handshakes_total{path=\"flag\"} 1",
+            "rca_proxy_request_client_auth_seen_total 1",
+            "rca_proxy_certificate_requests_total{reason=\"flag\"} 1",
+            "rca_proxy_handshake_failures_total{reason=\"certificate_unknownissuer\"} 1",
+            "rca_proxy_policy_refusals_total 1",
+            "rca_proxy_upstream_errors_total{reason=\"unreachable\"} 2",
+        ] {
+            assert!(text.contains(line), "no {line:?} in:\n{text}");
+        }
+    });
+}

@@ -13,7 +13,7 @@ use rustls_tls_flags::FlagSet;
 use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
 
-use crate::server::{self, AuthPath};
+use crate::server::{self, AuthPath, RequestReason};
 
 /// Who the client of a server connection is, once its handshake is done.
 ///
@@ -52,6 +52,7 @@ struct Inner {
     restored_from_ticket: bool,
     client_flags: FlagSet,
     acknowledged: FlagSet,
+    certificate_request: Option<RequestReason>,
     version: Option<ProtocolVersion>,
     alpn: Option<Vec<u8>>,
 }
@@ -73,6 +74,7 @@ impl PeerIdentity {
             acknowledged: state
                 .map(|state| state.acknowledged().clone())
                 .unwrap_or_default(),
+            certificate_request: state.and_then(server::ServerFlagsState::certificate_request),
             version: conn.protocol_version(),
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
         }))
@@ -113,6 +115,12 @@ impl PeerIdentity {
         &self.0.acknowledged
     }
 
+    /// Why this server sent a CertificateRequest, if it did (`None` also on a
+    /// resumed connection, which is never asked, RCA-11).
+    pub fn certificate_request(&self) -> Option<RequestReason> {
+        self.0.certificate_request
+    }
+
     /// The negotiated TLS version.
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.0.version
@@ -134,6 +142,7 @@ impl fmt::Debug for PeerIdentity {
             .field("restored_from_ticket", &self.0.restored_from_ticket)
             .field("client_flags", &self.0.client_flags)
             .field("acknowledged", &self.0.acknowledged)
+            .field("certificate_request", &self.0.certificate_request)
             .field("version", &self.0.version)
             .field("alpn", &self.alpn().map(String::from_utf8_lossy))
             .finish()

@@ -189,7 +189,7 @@ pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use one_port::OnePortConfig;
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
-pub use serve::{serve, shutdown_signal, Serve};
+pub use serve::{serve, shutdown_signal, HandshakeObserver, Serve};
 pub use server::{AuthPath, FlagVerifier, ServerFlags};
 
 /// The ALPN protocols of HTTPS: HTTP/2, then HTTP/1.1. [`BotClient`],

@@ -24,7 +24,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 
-use crate::acceptor::Acceptor;
+use crate::acceptor::{AcceptError, Acceptor};
+use crate::identity::PeerIdentity;
 
 /// Serves `service` (an `axum::Router`, or any tower service of
 /// `Request<Incoming>`) over TLS on `listener`.
@@ -53,8 +54,12 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
         acceptor: Acceptor::new(with_default_alpn(config)),
         service,
         limits: Limits::default(),
+        observer: None,
     }
 }
+
+/// Called with the outcome of every connection's TLS handshake (for metrics).
+pub type HandshakeObserver = Arc<dyn Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync>;
 
 fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
     if !config.alpn_protocols.is_empty() {
@@ -90,6 +95,7 @@ pub struct Serve<S> {
     acceptor: Acceptor,
     service: S,
     limits: Limits,
+    observer: Option<HandshakeObserver>,
 }
 
 impl<S> Serve<S> {
@@ -124,6 +130,16 @@ impl<S> Serve<S> {
         self.limits.max_connections = max.max(1);
         self
     }
+
+    /// Calls `observer` with the outcome of every TLS handshake: the client's
+    /// identity, or why the handshake failed.
+    pub fn on_handshake(
+        mut self,
+        observer: impl Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
 }
 
 impl<S, B> Serve<S>
@@ -155,6 +171,7 @@ where
             acceptor,
             service,
             limits,
+            observer,
         } = self;
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -185,6 +202,7 @@ where
                 service: service.clone(),
                 limits,
                 remote,
+                observer: observer.clone(),
             };
             let watcher = graceful.watcher();
             connections.spawn(async move {
@@ -239,6 +257,7 @@ struct Connection<S> {
     service: S,
     limits: Limits,
     remote: SocketAddr,
+    observer: Option<HandshakeObserver>,
 }
 
 impl<S, B> Connection<S>
@@ -258,8 +277,13 @@ where
             service,
             limits,
             remote,
+            observer,
         } = self;
-        let (stream, identity) = match acceptor.accept(tcp).await {
+        let accepted = acceptor.accept(tcp).await;
+        if let Some(observer) = &observer {
+            observer(accepted.as_ref().map(|(_, identity)| identity));
+        }
+        let (stream, identity) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 debug!("{remote}: {error}");

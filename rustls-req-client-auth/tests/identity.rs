@@ -11,6 +11,7 @@ use integration_tests::memory::handshake;
 use integration_tests::{provider_tests, Provider, TestPki};
 use rcgen::{ExtendedKeyUsagePurpose, SanType};
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
+use rustls_req_client_auth::server::RequestReason;
 use rustls_req_client_auth::{
     AuthPath, ClientFlags, Flag, LeafCertificate, PeerIdentity, ServerFlags,
 };
@@ -82,6 +83,7 @@ fn flag_path_identity(provider: Provider) {
     assert_eq!(leaf.emails(), ["ops@bot.test"]);
     assert_eq!(leaf.thumbprint_sha256(), expected_thumbprint(&bot.chain[0]));
     assert!(!peer.restored_from_ticket());
+    assert_eq!(peer.certificate_request(), Some(RequestReason::Flag));
     let flag = Flag::REQUEST_CLIENT_AUTH;
     assert!(peer.client_flags().contains(flag));
     assert_eq!(peer.acknowledged().iter().collect::<Vec<_>>(), [flag]);
@@ -112,6 +114,10 @@ fn normal_path_identity(provider: Provider) {
     let peer = identity_of(partner, server);
     assert_eq!(peer.path(), AuthPath::Normal);
     assert!(!peer.is_flag_path());
+    assert_eq!(
+        peer.certificate_request(),
+        Some(RequestReason::ServerPolicy)
+    );
     let leaf = peer.leaf().expect("leaf");
     assert_eq!(leaf.dns_names(), ["partner.client.test"]);
     assert!(peer.client_flags().is_empty());
@@ -125,6 +131,7 @@ fn anonymous_identity(provider: Provider) {
     let pki = TestPki::new();
     let peer = identity_of(client(&pki, provider), server(&pki, provider));
     assert_eq!(peer.path(), AuthPath::None);
+    assert_eq!(peer.certificate_request(), None);
     assert!(peer.chain().is_empty());
     assert!(peer.leaf().is_none());
     assert_eq!(peer.alpn(), Some(H2));
@@ -142,6 +149,11 @@ fn resumed_identity(provider: Provider) {
     assert!(!first.restored_from_ticket());
     assert_eq!(second.path(), AuthPath::Flag);
     assert!(second.restored_from_ticket());
+    assert_eq!(
+        second.certificate_request(),
+        None,
+        "RCA-11: no request under a PSK"
+    );
     assert_eq!(second.chain(), first.chain());
     assert_eq!(
         second.leaf().map(LeafCertificate::thumbprint_sha256),

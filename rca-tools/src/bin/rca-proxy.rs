@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::sync::Arc;
+
 use rca_tools::config::{Config, Headers, Limits, Policy, Tls, Upstream};
+use rca_tools::metrics::{serve_admin, Metrics};
 use rca_tools::proxy::Proxy;
 use rca_tools::tls::Front;
 
@@ -131,6 +134,7 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                 headers: Headers::default(),
                 policy: Policy::default(),
                 limits: Limits::default(),
+                admin: None,
             };
             (config, "command line".to_owned())
         }
@@ -172,18 +176,27 @@ async fn run(config: Config, front: Front, config_file: Option<PathBuf>) -> anyh
         config.tls.clone(),
         config_file,
     ));
+    let metrics = Arc::new(Metrics::new());
+    if let Some(admin) = &config.admin {
+        let admin_listener =
+            tokio::net::TcpListener::bind(admin.listen)
+                .await
+                .map_err(|error| {
+                    anyhow::anyhow!("admin.listen: cannot listen on {}: {error}", admin.listen)
+                })?;
+        log::info!("metrics on http://{}/metrics", admin_listener.local_addr()?);
+        tokio::spawn(serve_admin(admin_listener, Arc::clone(&metrics)));
+    }
     let shutdown = rustls_req_client_auth::shutdown_signal();
-    rustls_req_client_auth::serve(
-        listener,
-        front.config.clone(),
-        Proxy::new(&config)?.router(),
-    )
-    .handshake_timeout(config.limits.handshake_timeout())
-    .header_read_timeout(config.limits.header_read_timeout())
-    .max_connections(config.limits.max_connections)
-    .shutdown_grace(config.limits.shutdown_grace())
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let proxy = Proxy::new(&config)?.metrics(Arc::clone(&metrics));
+    rustls_req_client_auth::serve(listener, front.config.clone(), proxy.router())
+        .on_handshake(move |outcome| metrics.handshake(outcome))
+        .handshake_timeout(config.limits.handshake_timeout())
+        .header_read_timeout(config.limits.header_read_timeout())
+        .max_connections(config.limits.max_connections)
+        .shutdown_grace(config.limits.shutdown_grace())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     log::info!("stopped");
     Ok(())
 }

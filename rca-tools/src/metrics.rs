@@ -1,0 +1,223 @@
+//! Counters in the Prometheus text format, on an optional admin address
+//! (`[admin] listen`, plain HTTP, `GET /metrics`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use rustls_req_client_auth::server::RequestReason;
+use rustls_req_client_auth::{AcceptError, AuthPath, PeerIdentity};
+use tokio::net::TcpListener;
+
+/// The trust path of a completed handshake, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum Path {
+    flag,
+    normal,
+    none,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabel {
+    path: Path,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+/// Every counter the proxy keeps.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    handshakes: Family<PathLabel, Counter>,
+    flags_seen: Counter,
+    certificate_requests: Family<ReasonLabel, Counter>,
+    handshake_failures: Family<ReasonLabel, Counter>,
+    upstream_errors: Family<ReasonLabel, Counter>,
+    policy_refusals: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh counters, registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rca_proxy");
+        let metrics = Self {
+            handshakes: Family::default(),
+            flags_seen: Counter::default(),
+            certificate_requests: Family::default(),
+            handshake_failures: Family::default(),
+            upstream_errors: Family::default(),
+            policy_refusals: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "handshakes",
+            "Completed TLS handshakes by authentication path (flag, normal, none)",
+            metrics.handshakes.clone(),
+        );
+        registry.register(
+            "request_client_auth_seen",
+            "Handshakes whose ClientHello set request_client_auth",
+            metrics.flags_seen.clone(),
+        );
+        registry.register(
+            "certificate_requests",
+            "CertificateRequests sent, by reason (flag: acknowledging request_client_auth)",
+            metrics.certificate_requests.clone(),
+        );
+        registry.register(
+            "handshake_failures",
+            "Failed TLS handshakes by reason (certificate errors of the flag path, alerts, timeouts)",
+            metrics.handshake_failures.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Requests the upstream did not answer (unreachable, timeout)",
+            metrics.upstream_errors.clone(),
+        );
+        registry.register(
+            "policy_refusals",
+            "Requests refused because the path is for verified bots only",
+            metrics.policy_refusals.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Counts one handshake outcome.
+    pub fn handshake(&self, outcome: Result<&PeerIdentity, &AcceptError>) {
+        match outcome {
+            Ok(peer) => {
+                let path = match peer.path() {
+                    AuthPath::Flag => Path::flag,
+                    AuthPath::Normal => Path::normal,
+                    AuthPath::None => Path::none,
+                };
+                self.handshakes.get_or_create(&PathLabel { path }).inc();
+                if peer
+                    .client_flags()
+                    .contains(rustls_req_client_auth::Flag::REQUEST_CLIENT_AUTH)
+                {
+                    self.flags_seen.inc();
+                }
+                if let Some(reason) = peer.certificate_request() {
+                    let reason = match reason {
+                        RequestReason::Flag => "flag",
+                        RequestReason::ServerPolicy => "server_policy",
+                    };
+                    self.certificate_requests
+                        .get_or_create(&ReasonLabel {
+                            reason: reason.into(),
+                        })
+                        .inc();
+                }
+            }
+            Err(error) => {
+                self.handshake_failures
+                    .get_or_create(&ReasonLabel {
+                        reason: failure_reason(error),
+                    })
+                    .inc();
+            }
+        }
+    }
+
+    /// Counts an upstream that did not answer (`kind`: unreachable, timeout).
+    pub fn upstream_error(&self, kind: &str) {
+        self.upstream_errors
+            .get_or_create(&ReasonLabel {
+                reason: kind.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a request refused by the bots-only policy.
+    pub fn policy_refusal(&self) {
+        self.policy_refusals.inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+/// A short, bounded label for why a handshake failed.
+fn failure_reason(error: &AcceptError) -> String {
+    if matches!(error, AcceptError::TimedOut(_)) {
+        return "timeout".into();
+    }
+    if let Some(flags) = error.flags_error() {
+        return format!(
+            "tls_flags_{}",
+            flags.rule().to_lowercase().replace('-', "_")
+        );
+    }
+    match error.tls_error() {
+        Some(rustls::Error::InvalidCertificate(reason)) => {
+            // The variant's name, without its details (bounded cardinality).
+            let name = format!("{reason:?}");
+            let name = name.split(['(', ' ', '{']).next().unwrap_or("other");
+            format!("certificate_{}", name.to_lowercase())
+        }
+        Some(rustls::Error::NoCertificatesPresented) => "certificate_missing".into(),
+        Some(rustls::Error::AlertReceived(_)) => "alert_received".into(),
+        Some(_) => "tls_other".into(),
+        None => "io".into(),
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the process ends.
+pub async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    let response = if request.uri().path() == "/metrics" {
+                        hyper::Response::builder()
+                            .header(
+                                "content-type",
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )
+                            .body(Full::new(Bytes::from(metrics.encode())))
+                    } else {
+                        hyper::Response::builder()
+                            .status(404)
+                            .body(Full::new(Bytes::from_static(b"only /metrics here\n")))
+                    };
+                    Ok::<_, Infallible>(response.unwrap_or_default())
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
