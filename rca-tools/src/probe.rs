@@ -1,0 +1,575 @@
+//! `rca-probe`: does a server honour `request_client_auth`? For each code
+//! point, three connections: without the flag (does everyone get a
+//! CertificateRequest, and so a browser a certificate picker?), with the flag
+//! (a CertificateRequest? acknowledged, as the draft says, or not, as
+//! Cloudflare's 2023 servers did? which CAs and signature schemes does it ask
+//! for? was the identity accepted?), and a second flagged one (resumed? a
+//! CertificateRequest under a PSK?). What the server does wrong is reported
+//! with the rule it breaks.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, HandshakeKind, RootCertStore, SignatureScheme};
+use rustls_req_client_auth::client::{client_state, CertificateRequestCause, SentIdentity};
+use rustls_req_client_auth::{
+    describe_tls_error, find_tls_error, ClientFlags, CodePoints, FlagsError,
+};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// How long each connection may take, from TCP connect to the first answer.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to probe, and how.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The host name (for SNI and certificate checks) or IP address.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+    /// The path of the HTTP request sent after each handshake.
+    pub path: String,
+    /// How to verify the server.
+    pub trust: Trust,
+    /// The bot identity to present, if any.
+    pub identity: Option<Arc<CertifiedKey>>,
+    /// The code points to try.
+    pub code_points: Vec<CodePoints>,
+}
+
+/// How the server's certificate is checked.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// Against these roots.
+    Roots(RootCertStore),
+    /// Not at all (`--insecure-skip-server-verification`): for diagnostics only.
+    SkipVerification,
+}
+
+/// The verdict for the whole probe, and the process's exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A CertificateRequest on the flag on some code point, nothing wrong seen.
+    Honours,
+    /// No CertificateRequest because of the flag on any code point.
+    NotSupported,
+    /// The server broke a rule.
+    Misbehaves,
+    /// No TLS connection could be made.
+    CouldNotConnect,
+}
+
+impl Verdict {
+    /// The exit code: 0 honours, 1 not supported, 3 misbehaves, 4 could not
+    /// connect (2 is for usage errors).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Honours => 0,
+            Self::NotSupported => 1,
+            Self::Misbehaves => 3,
+            Self::CouldNotConnect => 4,
+        }
+    }
+}
+
+/// One connection's account.
+#[derive(Clone, Debug, Default, Serialize)]
+#[allow(clippy::struct_excessive_bools)] // a report: each is one observation
+pub struct Connection {
+    /// Whether the ClientHello set `request_client_auth`.
+    pub flag_sent: bool,
+    /// `None` if no TLS connection came about (then `error` says why).
+    pub version: Option<String>,
+    /// The negotiated ALPN protocol.
+    pub alpn: Option<String>,
+    /// Whether the session was resumed.
+    pub resumed: bool,
+    /// Whether a CertificateRequest came.
+    pub certificate_request: bool,
+    /// Whether it acknowledged `request_client_auth`.
+    pub acknowledged: bool,
+    /// The CA names it asked for (as distinguished names).
+    pub ca_names: Vec<String>,
+    /// The signature schemes it asked for.
+    pub signature_schemes: Vec<String>,
+    /// What the probe answered with.
+    pub sent: Option<String>,
+    /// The HTTP status of the request after the handshake, if one came.
+    pub http_status: Option<String>,
+    /// Why the connection failed, if it did.
+    pub error: Option<String>,
+    /// The rule the server broke, if the failure was one.
+    pub rule_broken: Option<String>,
+}
+
+/// One code point's account.
+#[derive(Clone, Debug, Serialize)]
+pub struct CodePointReport {
+    /// The `tls_flags` extension type.
+    pub extension_type: u16,
+    /// Without the flag.
+    pub without_flag: Connection,
+    /// With the flag.
+    pub with_flag: Connection,
+    /// With the flag again, resuming if the server allows.
+    pub second: Connection,
+    /// What this means.
+    pub findings: Vec<String>,
+    /// The verdict for this code point.
+    pub verdict: Verdict,
+}
+
+/// The whole probe.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `host:port`.
+    pub server: String,
+    /// Each code point.
+    pub code_points: Vec<CodePointReport>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Runs the probe.
+pub async fn probe(target: &Target) -> Report {
+    let mut code_points = Vec::new();
+    for points in &target.code_points {
+        code_points.push(probe_code_point(target, *points).await);
+    }
+    let verdicts: Vec<_> = code_points.iter().map(|report| report.verdict).collect();
+    let verdict = if verdicts.contains(&Verdict::Misbehaves) {
+        Verdict::Misbehaves
+    } else if verdicts.contains(&Verdict::Honours) {
+        Verdict::Honours
+    } else if verdicts
+        .iter()
+        .all(|verdict| *verdict == Verdict::CouldNotConnect)
+    {
+        Verdict::CouldNotConnect
+    } else {
+        Verdict::NotSupported
+    };
+    Report {
+        server: format!("{}:{}", target.host, target.port),
+        code_points,
+        verdict,
+    }
+}
+
+async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointReport {
+    let (without_flag, with_flag, second) = match (
+        client_config(target, points, false),
+        client_config(target, points, true),
+    ) {
+        (Ok(plain), Ok(flagged)) => (
+            connect(target, &plain, false).await,
+            connect(target, &flagged, true).await,
+            connect(target, &flagged, true).await,
+        ),
+        (Err(error), _) | (_, Err(error)) => {
+            let failed = Connection {
+                error: Some(error),
+                ..Connection::default()
+            };
+            (failed.clone(), failed.clone(), failed)
+        }
+    };
+    let mut findings = Vec::new();
+    let mut misbehaves = false;
+    for (label, connection) in [
+        ("without the flag", &without_flag),
+        ("with the flag", &with_flag),
+        ("on the second connection", &second),
+    ] {
+        if let Some(rule) = &connection.rule_broken {
+            misbehaves = true;
+            findings.push(format!(
+                "{label}: the server broke {rule}: {}",
+                connection.error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if second.resumed && second.certificate_request {
+        misbehaves = true;
+        findings.push("a CertificateRequest under a PSK (resumption) breaks RCA-11".into());
+    }
+    if without_flag.certificate_request {
+        findings.push(
+            "every client gets a CertificateRequest, flag or not: browsers would see a certificate picker"
+                .into(),
+        );
+    }
+    match (with_flag.certificate_request, with_flag.acknowledged) {
+        (true, true) => findings.push(
+            "with the flag: a CertificateRequest that acknowledges it (the draft's behaviour)".into(),
+        ),
+        (true, false) if !without_flag.certificate_request => findings.push(
+            "with the flag: a CertificateRequest without the acknowledgement (as Cloudflare's 2023 servers did)"
+                .into(),
+        ),
+        _ => {}
+    }
+    if second.version.is_some() {
+        findings.push(if second.resumed {
+            "the second connection resumed the session".into()
+        } else {
+            "the second connection was a full handshake".into()
+        });
+    }
+    let connected = [&without_flag, &with_flag]
+        .iter()
+        .any(|connection| connection.version.is_some() || connection.rule_broken.is_some());
+    let flag_request = with_flag.certificate_request
+        && (with_flag.acknowledged || !without_flag.certificate_request);
+    let verdict = if misbehaves {
+        Verdict::Misbehaves
+    } else if !connected {
+        Verdict::CouldNotConnect
+    } else if flag_request {
+        Verdict::Honours
+    } else {
+        Verdict::NotSupported
+    };
+    CodePointReport {
+        extension_type: points.extension_type,
+        without_flag,
+        with_flag,
+        second,
+        findings,
+        verdict,
+    }
+}
+
+/// What the resolver was asked, recorded for the report.
+#[derive(Debug, Default)]
+struct Asked {
+    ca_names: Vec<Vec<u8>>,
+    schemes: Vec<SignatureScheme>,
+}
+
+/// Answers with the bot identity (or nothing), and records what was asked.
+#[derive(Debug)]
+struct RecordingIdentity {
+    identity: Option<Arc<CertifiedKey>>,
+    asked: Arc<Mutex<Asked>>,
+}
+
+impl ResolvesClientCert for RecordingIdentity {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+        asked.ca_names = root_hint_subjects
+            .iter()
+            .map(|name| name.to_vec())
+            .collect();
+        asked.schemes = sigschemes.to_vec();
+        self.identity.clone()
+    }
+
+    /// Always: the probe sends the flag even without an identity, to see
+    /// what the server does (it answers an acknowledged request with an
+    /// empty Certificate, RCA-5).
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+struct Probing {
+    config: Arc<ClientConfig>,
+    asked: Arc<Mutex<Asked>>,
+}
+
+fn client_config(target: &Target, points: CodePoints, flag: bool) -> Result<Probing, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?;
+    let builder = match &target.trust {
+        Trust::Roots(roots) => builder.with_root_certificates(roots.clone()),
+        Trust::SkipVerification => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoServerVerification(provider))),
+    };
+    let asked = Arc::new(Mutex::new(Asked::default()));
+    let recording = Arc::new(RecordingIdentity {
+        identity: target.identity.clone(),
+        asked: Arc::clone(&asked),
+    });
+    let mut config = builder.with_client_cert_resolver(recording.clone());
+    config.alpn_protocols = rustls_req_client_auth::HTTP_ALPN
+        .iter()
+        .map(|protocol| protocol.to_vec())
+        .collect();
+    let flags = if flag {
+        ClientFlags::request_client_auth_with(recording)
+    } else {
+        ClientFlags::without_identity()
+    };
+    flags.code_points(points).install(&mut config);
+    Ok(Probing {
+        config: Arc::new(config),
+        asked,
+    })
+}
+
+async fn connect(target: &Target, probing: &Probing, flag_sent: bool) -> Connection {
+    let mut report = Connection {
+        flag_sent,
+        ..Connection::default()
+    };
+    let result =
+        tokio::time::timeout(CONNECTION_TIMEOUT, exchange(target, probing, &mut report)).await;
+    let error = match result {
+        Ok(Ok(())) => return report,
+        Ok(Err(error)) => error,
+        Err(_) => format!("no answer within {CONNECTION_TIMEOUT:?}"),
+    };
+    report.error = Some(error);
+    report
+}
+
+async fn exchange(
+    target: &Target,
+    probing: &Probing,
+    report: &mut Connection,
+) -> Result<(), String> {
+    let server_name = ServerName::try_from(target.host.clone())
+        .map_err(|error| format!("{} is not a server name: {error}", target.host))?;
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(|error| format!("cannot connect to {}:{}: {error}", target.host, target.port))?;
+    let connector = TlsConnector::from(Arc::clone(&probing.config));
+    let handshake = connector.connect(server_name, tcp).await;
+    let mut stream = match handshake {
+        Ok(stream) => stream,
+        Err(error) => {
+            if let Some(flags) = find_tls_error(&error).and_then(FlagsError::from_rustls) {
+                report.rule_broken = Some(flags.rule().to_owned());
+            }
+            return Err(
+                find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error)
+            );
+        }
+    };
+    record(stream.get_ref().1, probing, report);
+    // One request: a server that refuses the certificate says so now.
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: rca-probe\r\n\r\n",
+        target.path, target.host
+    );
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let answer = async {
+        let mut head = vec![0; 256];
+        if h2 {
+            // The HTTP/2 preface and an empty SETTINGS frame; a server that
+            // accepted the client answers with its SETTINGS, one that refused
+            // its certificate with an alert.
+            stream
+                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+                .await?;
+            let read = stream.read(&mut head).await?;
+            let settings = head.get(3) == Some(&4) && read >= 9;
+            return Ok::<_, std::io::Error>(Some(
+                if settings {
+                    "HTTP/2 SETTINGS received"
+                } else {
+                    "HTTP/2: no SETTINGS frame"
+                }
+                .to_owned(),
+            ));
+        }
+        stream.write_all(request.as_bytes()).await?;
+        let read = stream.read(&mut head).await?;
+        let head = head.get(..read).unwrap_or_default();
+        Ok(Some(
+            String::from_utf8_lossy(head)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        ))
+    };
+    match answer.await {
+        Ok(status) => {
+            report.http_status = status;
+            record(stream.get_ref().1, probing, report);
+            Ok(())
+        }
+        Err(error) => {
+            Err(find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error))
+        }
+    }
+}
+
+fn record(conn: &rustls::ClientConnection, probing: &Probing, report: &mut Connection) {
+    report.version = conn
+        .protocol_version()
+        .map(|version| format!("{version:?}"));
+    report.alpn = conn
+        .alpn_protocol()
+        .map(|alpn| String::from_utf8_lossy(alpn).into_owned());
+    report.resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+    if let Some(state) = client_state(conn) {
+        report.certificate_request = state.certificate_request().is_some();
+        report.acknowledged = state.certificate_request() == Some(CertificateRequestCause::Flag);
+        report.sent = match state.sent_identity() {
+            SentIdentity::NotRequested => None,
+            sent => Some(sent.to_string()),
+        };
+    }
+    let asked = probing.asked.lock().unwrap_or_else(PoisonError::into_inner);
+    if report.certificate_request {
+        report.ca_names = asked
+            .ca_names
+            .iter()
+            .map(|name| distinguished_name(name))
+            .collect();
+        report.signature_schemes = asked
+            .schemes
+            .iter()
+            .map(|scheme| format!("{scheme:?}"))
+            .collect();
+    }
+}
+
+/// A CertificateRequest's CA name (the DER of an X.501 `Name`) as text.
+fn distinguished_name(name: &[u8]) -> String {
+    use x509_parser::prelude::FromDer as _;
+    x509_parser::x509::X509Name::from_der(name).map_or_else(
+        |_| "(unparsable name)".into(),
+        |(_, parsed)| parsed.to_string(),
+    )
+}
+
+/// `--insecure-skip-server-verification`: accepts any server certificate
+/// (signatures are still checked, so the handshake itself is sound).
+#[derive(Debug)]
+struct NoServerVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoServerVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "rca-probe {}", self.server)?;
+        for report in &self.code_points {
+            writeln!(
+                f,
+                "\ncode point {} ({:#06x}):",
+                report.extension_type, report.extension_type
+            )?;
+            for (label, connection) in [
+                ("without the flag", &report.without_flag),
+                ("with the flag", &report.with_flag),
+                ("second, flagged", &report.second),
+            ] {
+                writeln!(f, "  {label:<18} {connection}")?;
+            }
+            for finding in &report.findings {
+                writeln!(f, "  - {finding}")?;
+            }
+            writeln!(f, "  verdict: {}", report.verdict)?;
+        }
+        write!(f, "\nverdict: {}", self.verdict)
+    }
+}
+
+impl fmt::Display for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(version) = &self.version else {
+            return write!(f, "failed: {}", self.error.as_deref().unwrap_or("?"));
+        };
+        write!(
+            f,
+            "{version}, ALPN {}",
+            self.alpn.as_deref().unwrap_or("none")
+        )?;
+        if self.resumed {
+            f.write_str(", resumed")?;
+        }
+        match (self.certificate_request, self.acknowledged) {
+            (false, _) => f.write_str("; no CertificateRequest")?,
+            (true, true) => f.write_str("; CertificateRequest acknowledging the flag")?,
+            (true, false) => f.write_str("; CertificateRequest without the flag")?,
+        }
+        if !self.ca_names.is_empty() {
+            write!(f, " (CAs: {})", self.ca_names.join("; "))?;
+        }
+        if !self.signature_schemes.is_empty() {
+            write!(f, " (schemes: {})", self.signature_schemes.join(", "))?;
+        }
+        if let Some(sent) = &self.sent {
+            write!(f, "; {sent}")?;
+        }
+        match (&self.http_status, &self.error) {
+            (_, Some(error)) => write!(f, "; then refused: {error}"),
+            (Some(status), None) => write!(f, "; {status}"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Honours => "honours request_client_auth",
+            Self::NotSupported => "does not support request_client_auth",
+            Self::Misbehaves => "misbehaves",
+            Self::CouldNotConnect => "could not connect",
+        })
+    }
+}

@@ -1,0 +1,295 @@
+//! `rca-probe` as a real process against servers that behave differently:
+//! the proxy (honours the flag), a server that never asks for a certificate,
+//! one that asks everyone, one that asks on the flag without acknowledging it
+//! (Cloudflare's 2023 behaviour on 0xFE01, played by the scripted hooks), and
+//! one that acknowledges a flag nobody sent. Each gets its verdict and exit code.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use integration_tests::config;
+use integration_tests::scripted::{ext, ServerScript};
+use integration_tests::{Provider, TestPki};
+use rustls::hooks::HandshakeMessage;
+use rustls::ServerConfig;
+use rustls_req_client_auth::Acceptor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const PROBE: &str = env!("CARGO_BIN_EXE_rca-probe");
+const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
+
+/// Serves `config` on loopback: each connection gets one HTTP/1.1 200.
+async fn serve(config: ServerConfig) -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let acceptor = Acceptor::new(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok((mut tls, _)) = acceptor.accept(tcp).await {
+                    let mut request = [0; 1024];
+                    let _ = tls.read(&mut request).await;
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    address
+}
+
+struct Probed {
+    code: Option<i32>,
+    json: serde_json::Value,
+    text: String,
+}
+
+/// Runs the probe (JSON) against `port`, trusting the test server CA.
+async fn probe(pki: &TestPki, port: u16, extra: &[&str]) -> Probed {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.server_ca.cert_pem).expect("write");
+    let bot = dir.path().join("bot.pem");
+    std::fs::write(&bot, &pki.bot.chain_pem).expect("write");
+    let key = dir.path().join("bot.key");
+    std::fs::write(&key, &pki.bot.key_pem).expect("write");
+    let mut args: Vec<String> = vec![
+        format!("https://localhost:{port}/"),
+        "--ca".into(),
+        ca.display().to_string(),
+        "--json".into(),
+    ];
+    for arg in extra {
+        args.push(match *arg {
+            "BOT_CERT" => bot.display().to_string(),
+            "BOT_KEY" => key.display().to_string(),
+            other => other.to_owned(),
+        });
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        let out = Command::new(PROBE)
+            .args(&args)
+            .output()
+            .expect("run rca-probe");
+        drop(dir);
+        out
+    })
+    .await
+    .expect("probe task");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    Probed {
+        code: out.status.code(),
+        json,
+        text,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn the_proxy_honours_the_flag() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let write = |name: &str, contents: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, contents).expect("write");
+            path
+        };
+        let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .expect("port")
+            .port();
+        let upstream = serve_plain_http().await;
+        let config = write(
+            "proxy.toml",
+            &format!(
+                "listen = \"127.0.0.1:{port}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n[upstream]\nurl = \"http://{upstream}\"\n",
+                write("server.pem", &pki.server.chain_pem).display(),
+                write("server.key", &pki.server.key_pem).display(),
+                write("bot-ca.pem", &pki.bot_ca.cert_pem).display(),
+            ),
+        );
+        let mut proxy = Command::new(PROXY)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rca-proxy");
+        let started = Instant::now();
+        while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "rca-proxy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+
+        let probed = probe(&pki, port, &["--code-point", "62", "--cert", "BOT_CERT", "--key", "BOT_KEY"]).await;
+        let _ = proxy.kill();
+        let _ = proxy.wait();
+        assert_eq!(probed.code, Some(0), "{}", probed.text);
+        let report = &probed.json["code_points"][0];
+        assert_eq!(probed.json["verdict"], "honours", "{}", probed.text);
+        assert_eq!(report["without_flag"]["certificate_request"], false, "{}", probed.text);
+        assert_eq!(report["with_flag"]["certificate_request"], true);
+        assert_eq!(report["with_flag"]["acknowledged"], true);
+        assert_eq!(report["with_flag"]["sent"], "sent the flag identity");
+        assert_eq!(report["with_flag"]["ca_names"][0], "CN=test bot CA (flag path)");
+        assert_eq!(report["with_flag"]["alpn"], "h2");
+        assert_eq!(report["with_flag"]["http_status"], "HTTP/2 SETTINGS received");
+        assert_eq!(report["second"]["resumed"], true, "{}", probed.text);
+        assert_eq!(report["second"]["certificate_request"], false);
+    });
+}
+
+/// A plain HTTP upstream for the proxy.
+async fn serve_plain_http() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0; 4096];
+                let _ = tcp.read(&mut request).await;
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn a_server_that_never_asks_does_not_support_it() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let address = serve(config::server(&pki, Provider::AwsLcRs)).await;
+        let probed = probe(&pki, address.port(), &[]).await;
+        assert_eq!(probed.code, Some(1), "{}", probed.text);
+        assert_eq!(probed.json["verdict"], "not_supported");
+        for report in probed.json["code_points"].as_array().expect("code points") {
+            assert_eq!(
+                report["with_flag"]["certificate_request"], false,
+                "{}",
+                probed.text
+            );
+        }
+    });
+}
+
+#[test]
+fn a_server_that_asks_everyone_shows_the_picker_problem() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let config = config::server_requesting(
+            &pki,
+            Provider::AwsLcRs,
+            config::verifier(&pki.normal_ca, Provider::AwsLcRs, false),
+        );
+        let address = serve(config).await;
+        let probed = probe(&pki, address.port(), &["--code-point", "62"]).await;
+        assert_eq!(probed.code, Some(1), "{}", probed.text);
+        let report = &probed.json["code_points"][0];
+        assert_eq!(report["without_flag"]["certificate_request"], true);
+        assert!(
+            probed
+                .text
+                .contains("browsers would see a certificate picker"),
+            "{}",
+            probed.text
+        );
+    });
+}
+
+#[test]
+fn a_server_that_asks_on_the_flag_without_acknowledging() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let mut config = config::server(&pki, Provider::AwsLcRs);
+        ServerScript {
+            verifier: Some(config::verifier(&pki.bot_ca, Provider::AwsLcRs, false)),
+            verifier_if_client_hello_has: Some(0xfe01),
+            ..ServerScript::default()
+        }
+        .install(&mut config);
+        let address = serve(config).await;
+        let probed = probe(&pki, address.port(), &["--code-point", "0xfe01"]).await;
+        assert_eq!(probed.code, Some(0), "{}", probed.text);
+        let report = &probed.json["code_points"][0];
+        assert_eq!(report["extension_type"], 0xfe01);
+        assert_eq!(report["without_flag"]["certificate_request"], false);
+        assert_eq!(report["with_flag"]["certificate_request"], true);
+        assert_eq!(report["with_flag"]["acknowledged"], false);
+        assert!(
+            probed.text.contains("Cloudflare's 2023 servers"),
+            "{}",
+            probed.text
+        );
+    });
+}
+
+#[test]
+fn a_server_that_acknowledges_an_unsent_flag_misbehaves() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let mut config = config::server(&pki, Provider::AwsLcRs);
+        // request_client_auth (flag 80: octet 10, bit 0) in every CertificateRequest.
+        let mut acknowledgement = vec![11];
+        acknowledgement.extend_from_slice(&[0; 10]);
+        acknowledgement.push(1);
+        ServerScript {
+            verifier: Some(config::verifier(&pki.bot_ca, Provider::AwsLcRs, false)),
+            ..ServerScript::default()
+        }
+        .with(
+            HandshakeMessage::CertificateRequest,
+            ext(62, &acknowledgement),
+        )
+        .install(&mut config);
+        let address = serve(config).await;
+        let probed = probe(&pki, address.port(), &["--code-point", "62"]).await;
+        assert_eq!(probed.code, Some(3), "{}", probed.text);
+        assert_eq!(probed.json["verdict"], "misbehaves");
+        assert_eq!(
+            probed.json["code_points"][0]["without_flag"]["rule_broken"], "RCA-6",
+            "{}",
+            probed.text
+        );
+    });
+}
+
+#[test]
+fn nothing_listening_could_not_connect() {
+    let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("port")
+        .port();
+    let pki = TestPki::new();
+    let probed = runtime().block_on(probe(&pki, port, &[]));
+    assert_eq!(probed.code, Some(4), "{}", probed.text);
+    assert_eq!(probed.json["verdict"], "could_not_connect");
+}
