@@ -73,6 +73,9 @@ async fn start_upstream() -> SocketAddr {
                                 .expect("101");
                             return Ok::<_, Infallible>(response);
                         }
+                        if request.uri().path() == "/slow" {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                        }
                         let mut echo = format!("{} {}\n", request.method(), request.uri());
                         for (name, value) in request.headers() {
                             echo.push_str(name.as_str());
@@ -758,5 +761,105 @@ fn metrics_on_the_admin_address() {
         ] {
             assert!(text.contains(line), "no {line:?} in:\n{text}");
         }
+    });
+}
+
+/// SIGTERM while a request is in flight: it completes, then the proxy exits.
+#[test]
+fn sigterm_drains_in_flight_requests() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let mut proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let client = browser(&pki, false);
+        let url = proxy.url("/slow");
+        let in_flight = tokio::spawn(async move { client.get(url).send().await });
+        // The upstream takes 1.5 s; stop the proxy while it works.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.signal("TERM");
+        let response = in_flight
+            .await
+            .expect("task")
+            .expect("the in-flight request completes");
+        assert_eq!(response.status(), 200);
+        assert!(response
+            .text()
+            .await
+            .expect("body")
+            .starts_with("GET /slow"));
+        assert!(proxy.wait().success());
+    });
+}
+
+/// SIGHUP, again and again, while requests come on new connections: none fails.
+#[test]
+fn sighup_under_traffic_fails_no_request() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let url = proxy.url("/");
+        let traffic = tokio::spawn({
+            let pki_bot = bot(&pki, &pki.bot);
+            async move {
+                let mut failures = Vec::new();
+                for _ in 0..60 {
+                    // A new client each time: a new connection and handshake.
+                    let client = pki_bot.reqwest_client().expect("client");
+                    match client.get(&url).send().await {
+                        Ok(response) if response.status() == 200 => {}
+                        Ok(response) => failures.push(format!("status {}", response.status())),
+                        Err(error) => failures.push(format!("{error:?}")),
+                    }
+                }
+                failures
+            }
+        });
+        for _ in 0..10 {
+            proxy.signal("HUP");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let failures = traffic.await.expect("traffic");
+        assert!(failures.is_empty(), "{failures:?}");
+    });
+}
+
+/// 2,000 sockets that opened TCP and said nothing do not keep a new client
+/// from being served.
+#[test]
+fn idle_sockets_do_not_starve_new_clients() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        // A long handshake timeout: the idle sockets stay for the whole test.
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace("handshake_timeout_secs = 2", "handshake_timeout_secs = 60");
+        let proxy = Proxy::start(&files.write("idle.toml", &config), port);
+        let mut idle = Vec::new();
+        for _ in 0..2000 {
+            idle.push(
+                tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                    .await
+                    .expect("idle connection"),
+            );
+        }
+        let response = bot_client_for(&pki, &pki.bot)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("a new client is served");
+        assert!(response
+            .text()
+            .await
+            .expect("body")
+            .contains("x-client-auth-path: flag"));
+        drop(idle);
     });
 }
