@@ -50,6 +50,12 @@ pub struct Tls {
     pub key: PathBuf,
     /// The CA certificates bots' certificates must chain to (PEM).
     pub bot_ca: PathBuf,
+    /// The CA certificates of partners authenticated on the normal path
+    /// (without the flag). Every client then gets a CertificateRequest, so
+    /// browsers see a certificate picker; certificates stay optional. Must
+    /// share no CA with `bot_ca` (RCA-10).
+    #[serde(default)]
+    pub partner_ca: Option<PathBuf>,
     /// The `tls_flags` extension type: 62 (default) or 65025 (0xFE01).
     #[serde(default = "default_code_point")]
     pub code_point: u16,

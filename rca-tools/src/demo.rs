@@ -49,6 +49,7 @@ pub async fn run() -> anyhow::Result<()> {
             bot_ca: file("bot-ca.pem"),
             code_point: rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
             ticket_keys: None,
+            partner_ca: None,
             ticket_lifetime_secs: 3600,
         },
         upstream: Upstream {

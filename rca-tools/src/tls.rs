@@ -4,9 +4,13 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, ServerFlags};
 
 use crate::config::Tls;
@@ -19,13 +23,15 @@ pub struct Front {
     pub config: Arc<ServerConfig>,
     identity: Arc<ReloadableIdentity>,
     bot_ca: FlagVerifier,
+    partners: Option<Arc<ReloadableVerifier>>,
     tickets: Option<Arc<FleetTicketer>>,
 }
 
 /// What the files hold, checked.
 struct Loaded {
     identity: Arc<CertifiedKey>,
-    bots: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    bots: Arc<dyn ClientCertVerifier>,
+    partners: Option<Arc<dyn ClientCertVerifier>>,
     trust_id: Vec<u8>,
     ticket_keys: Option<TicketKeys>,
 }
@@ -44,6 +50,35 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         anyhow::anyhow!("tls.bot_ca: cannot read {}: {error}", tls.bot_ca.display())
     })?;
     let roots = pem::load_roots(&tls.bot_ca)?;
+    let partners = match &tls.partner_ca {
+        Some(path) => {
+            let partner_roots = pem::load_roots(path)?;
+            // RCA-10: the flag path and the normal path trust no common CA.
+            let shared = partner_roots.roots.iter().any(|partner| {
+                roots
+                    .roots
+                    .iter()
+                    .any(|bot| bot.subject_public_key_info == partner.subject_public_key_info)
+            });
+            if shared {
+                anyhow::bail!(
+                    "tls.partner_ca {} shares a CA with tls.bot_ca {}; the two trust paths must be disjoint (RCA-10)",
+                    path.display(),
+                    tls.bot_ca.display()
+                );
+            }
+            Some(
+                WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(partner_roots),
+                    Arc::clone(provider),
+                )
+                .allow_unauthenticated()
+                .build()
+                .map_err(|error| anyhow::anyhow!("tls.partner_ca {}: {error}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let bots = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
         .build()
         .map_err(|error| anyhow::anyhow!("tls.bot_ca {}: {error}", tls.bot_ca.display()))?;
@@ -54,6 +89,7 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         None => None,
     };
     Ok(Loaded {
+        partners,
         ticket_keys,
         identity: Arc::new(identity),
         bots,
@@ -73,10 +109,16 @@ impl Front {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
         let identity = Arc::new(ReloadableIdentity(RwLock::new(loaded.identity)));
-        let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(identity.clone());
+        let partners = loaded
+            .partners
+            .map(|partners| Arc::new(ReloadableVerifier(RwLock::new(partners))));
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?;
+        let builder = match &partners {
+            Some(partners) => builder.with_client_cert_verifier(partners.clone()),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(identity.clone());
         config.alpn_protocols = rustls_req_client_auth::HTTP_ALPN
             .iter()
             .map(|protocol| protocol.to_vec())
@@ -100,6 +142,7 @@ impl Front {
             config: Arc::new(config),
             identity,
             bot_ca,
+            partners,
             tickets,
         })
     }
@@ -114,6 +157,13 @@ impl Front {
     pub fn reload(&self, tls: &Tls) -> anyhow::Result<()> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
+        match (&self.partners, loaded.partners) {
+            (Some(current), Some(partners)) => {
+                *current.0.write().unwrap_or_else(PoisonError::into_inner) = partners;
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("tls.partner_ca: adding or removing the partner CA takes a restart"),
+        }
         match (&self.tickets, loaded.ticket_keys) {
             (Some(tickets), Some(keys)) => tickets.replace(keys),
             (None, None) => {}
@@ -129,6 +179,64 @@ impl Front {
         self.bot_ca
             .replace_with_trust_id(loaded.bots, &loaded.trust_id);
         Ok(())
+    }
+}
+
+/// The normal path's verifier (partners), replaceable.
+#[derive(Debug)]
+struct ReloadableVerifier(RwLock<Arc<dyn ClientCertVerifier>>);
+
+impl ReloadableVerifier {
+    fn current(&self) -> Arc<dyn ClientCertVerifier> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ClientCertVerifier for ReloadableVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.current().offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.current().client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        // No CA names: a reload can change the set, and a borrowed list could
+        // not follow it. Partners pick their certificate without the names.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.current()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.current().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.current().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.current().supported_verify_schemes()
     }
 }
 

@@ -863,3 +863,100 @@ fn idle_sockets_do_not_starve_new_clients() {
         drop(idle);
     });
 }
+
+/// A partner CA for the normal path beside the bot CA (RCA-10: disjoint).
+#[test]
+fn partners_on_the_normal_path() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        files.write("partner-ca.pem", &pki.normal_ca.cert_pem);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace(
+                "[tls]\n",
+                &format!(
+                    "[tls]\npartner_ca = \"{}\"\n",
+                    files.path("partner-ca.pem").display()
+                ),
+            );
+        let proxy = Proxy::start(&files.write("partners.toml", &config), port);
+
+        // A partner without the flag: its own CA, the normal path.
+        let mut partner =
+            integration_tests::config::client(&pki, integration_tests::Provider::AwsLcRs);
+        partner.client_auth_cert_resolver = integration_tests::config::resolver(
+            &pki.normal_client,
+            integration_tests::Provider::AwsLcRs,
+        );
+        let partner = reqwest::Client::builder()
+            .tls_backend_preconfigured(partner)
+            .build()
+            .expect("client");
+        let echo = partner
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("partner")
+            .text()
+            .await
+            .expect("body");
+        assert!(echo.contains("\nx-client-auth-path: normal\n"), "{echo}");
+        assert!(echo.contains("CN=partner.client.test"), "{echo}");
+        // Not a bot: the bots-only path stays closed to it.
+        let api = partner
+            .get(proxy.url("/api/crawl"))
+            .send()
+            .await
+            .expect("partner");
+        assert_eq!(api.status(), 403);
+        // A bot still comes in on the flag path; a person without a
+        // certificate is served anonymously.
+        let echo = bot_client_for(&pki, &pki.bot)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("bot")
+            .text()
+            .await
+            .expect("body");
+        assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
+        let echo = browser(&pki, false)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("person")
+            .text()
+            .await
+            .expect("body");
+        assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+    });
+}
+
+#[test]
+fn overlapping_partner_and_bot_cas_are_refused() {
+    let pki = TestPki::new();
+    let files = Files::new(&pki);
+    let config = std::fs::read_to_string(files.config(
+        8443,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+        "",
+    ))
+    .expect("config")
+    .replace(
+        "[tls]\n",
+        &format!(
+            "[tls]\npartner_ca = \"{}\"\n",
+            files.path("bot-ca.pem").display()
+        ),
+    );
+    let out = check(&files.write("overlap.toml", &config));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tls.partner_ca") && stderr.contains("RCA-10"),
+        "{stderr}"
+    );
+}

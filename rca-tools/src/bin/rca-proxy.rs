@@ -125,6 +125,7 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                     bot_ca: args.bot_ca.clone().ok_or_else(|| missing("bot-ca"))?,
                     code_point: rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
                     ticket_keys: None,
+                    partner_ca: None,
                     ticket_lifetime_secs: 6 * 60 * 60,
                 },
                 upstream: Upstream {
