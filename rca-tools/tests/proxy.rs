@@ -960,3 +960,76 @@ fn overlapping_partner_and_bot_cas_are_refused() {
         "{stderr}"
     );
 }
+
+/// The resident memory of process `pid`, in kB (Linux).
+fn resident_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// A bounded flood of client hellos with every malformed `tls_flags` form:
+/// each gets its alert, the proxy keeps serving, its memory stays flat.
+#[test]
+fn malformed_client_hello_flood_gets_alerts_and_leaves_memory_flat() {
+    use integration_tests::scripted::{ext, ClientScript};
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let flood = |rounds: usize| {
+            let pki = &pki;
+            async move {
+                for _ in 0..rounds {
+                    for form in integration_tests::malformed::forms() {
+                        let mut config = integration_tests::config::client(
+                            pki,
+                            integration_tests::Provider::AwsLcRs,
+                        );
+                        ClientScript::default()
+                            .with_client_hello(ext(62, &form.bytes))
+                            .install(&mut config);
+                        let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                            .await
+                            .expect("connect");
+                        let error = tokio_rustls::TlsConnector::from(Arc::new(config))
+                            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+                            .await
+                            .expect_err("refused");
+                        let tls = error
+                            .get_ref()
+                            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+                        assert_eq!(
+                            tls,
+                            Some(&rustls::Error::AlertReceived(form.alert)),
+                            "{} {}: {error}",
+                            form.rule,
+                            form.what
+                        );
+                    }
+                }
+            }
+        };
+        flood(20).await;
+        let before = resident_kb(proxy.child.id());
+        flood(150).await;
+        let after = resident_kb(proxy.child.id());
+        eprintln!("rca-proxy resident memory: {before} kB before, {after} kB after");
+        // 1,050 refused handshakes: a leak of even 10 kB each would show.
+        assert!(
+            after < before + 8 * 1024,
+            "memory grew from {before} kB to {after} kB"
+        );
+        let response = bot_client_for(&pki, &pki.bot)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("still serving");
+        assert_eq!(response.status(), 200);
+    });
+}

@@ -167,44 +167,13 @@ impl Case {
     }
 }
 
-/// The malformed `extension_data` forms of the codec (TF-1, TF-3).
+/// The malformed `extension_data` forms of the codec (TF-1, TF-3), from the
+/// shared table.
 fn malformed_forms() -> Vec<(&'static str, &'static str, Vec<u8>, AlertDescription)> {
-    let mut oversized = vec![255];
-    oversized.extend(std::iter::repeat_n(1, 256));
-    vec![
-        ("TF-1", "empty", vec![], AlertDescription::DecodeError),
-        ("TF-1", "L=0", vec![0], AlertDescription::DecodeError),
-        (
-            "TF-1",
-            "L too long",
-            vec![2, 1],
-            AlertDescription::DecodeError,
-        ),
-        (
-            "TF-1",
-            "L too short",
-            vec![1, 1, 1],
-            AlertDescription::DecodeError,
-        ),
-        (
-            "TF-1",
-            "257 bytes",
-            oversized,
-            AlertDescription::DecodeError,
-        ),
-        (
-            "TF-3",
-            "all zero",
-            vec![1, 0],
-            AlertDescription::IllegalParameter,
-        ),
-        (
-            "TF-3",
-            "trailing zero",
-            vec![2, 1, 0],
-            AlertDescription::IllegalParameter,
-        ),
-    ]
+    integration_tests::malformed::forms()
+        .into_iter()
+        .map(|form| (form.rule, form.what, form.bytes, form.alert))
+        .collect()
 }
 
 /// The whole matrix.
