@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# rca-proxy against nginx (Debian's package), both terminating TLS 1.3 with the
+# same P-256 certificate on loopback and forwarding to the same upstream (an
+# nginx server block answering "ok"), loaded by the same client (tls-load).
+# Servers are pinned to core 0 with one worker each (nginx worker_processes 1,
+# rca-proxy TOKIO_WORKER_THREADS=1), the load generator to core 1.
+#
+#   bash benches/proxy-vs-nginx.sh [seconds per run, default 10]
+#
+# Not part of CI: a benchmark, read by people (numbers in benches/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-10}"
+if ! command -v nginx >/dev/null 2>&1; then
+    echo "installing nginx"
+    (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) || apt-get install -y -qq nginx >/dev/null
+fi
+cargo xtask fork >/dev/null
+cargo build --release --quiet -p rca-tools --bin rca-proxy -p benches --bin tls-load
+cargo build --release --quiet -p rustls-req-client-auth --example pki
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; nginx -p "$work" -c "$work/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
+target/release/examples/pki "$work" >/dev/null
+
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/nginx.pid;
+error_log $work/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    upstream backend { server 127.0.0.1:18080; keepalive 64; }
+    server { listen 127.0.0.1:18080; location / { return 200 "ok\n"; } }
+    server {
+        listen 127.0.0.1:18443 ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate $work/server.pem;
+        ssl_certificate_key $work/server.key;
+        ssl_session_tickets off;
+        ssl_session_cache off;
+        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+    server {
+        listen 127.0.0.1:18444 ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate $work/server.pem;
+        ssl_certificate_key $work/server.key;
+        ssl_client_certificate $work/bot-ca.pem;
+        ssl_verify_client on;
+        ssl_session_tickets off;
+        ssl_session_cache off;
+        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+CONF
+taskset -c 0 nginx -p "$work" -c "$work/nginx.conf"
+
+cat > "$work/proxy.toml" <<CONF
+listen = "127.0.0.1:18445"
+[tls]
+cert = "$work/server.pem"
+key = "$work/server.key"
+bot_ca = "$work/bot-ca.pem"
+[upstream]
+url = "http://127.0.0.1:18080"
+CONF
+TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >/dev/null &
+for port in 18443 18444 18445; do
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+load() {
+    taskset -c 1 target/release/tls-load --ca "$work/server-ca.pem" --seconds "$seconds" --connections 16 "$@"
+}
+bot=(--cert "$work/bot.pem" --key "$work/bot.key")
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for mode in handshakes keepalive; do
+    load --mode $mode --label "nginx, browser" --url https://localhost:18443/
+    load --mode $mode --label "rca-proxy, browser" --url https://localhost:18445/
+    load --mode $mode --label "nginx, mTLS bot" --url https://localhost:18444/ "${bot[@]}"
+    load --mode $mode --label "rca-proxy, flagged bot" --url https://localhost:18445/ "${bot[@]}" --flag
+done
+echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,191 @@
+//! A TLS load generator for `proxy-vs-nginx.sh`: the same client for nginx and
+//! rca-proxy, as browsers (no client certificate), as mTLS clients (a
+//! certificate on every CertificateRequest, for nginx's `ssl_verify_client
+//! on`) or as flagged bots (`request_client_auth` and the certificate on the
+//! flag path). Prints one JSON line: requests, rate, p50 and p99 latency.
+//!
+//! ```sh
+//! tls-load --url https://localhost:8443/ --ca server-ca.pem --mode handshakes \
+//!     --connections 16 --seconds 10 [--cert bot.pem --key bot.key [--flag]]
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use rustls_req_client_auth::{pem, ClientFlags};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    /// A new TLS connection (full handshake) for every request.
+    Handshakes,
+    /// One connection per worker, requests one after another (HTTP/1.1 keep-alive).
+    Keepalive,
+}
+
+/// Loads an HTTPS server over HTTP/1.1 and reports the rate and latency.
+#[derive(Parser, Debug)]
+struct Args {
+    /// `https://host:port/path`.
+    #[arg(long)]
+    url: String,
+    /// The CA the server's certificate chains to (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// A client certificate chain (PEM).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Its key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Present the certificate on the flag path (`request_client_auth`)
+    /// instead of to every CertificateRequest.
+    #[arg(long, requires = "cert")]
+    flag: bool,
+    /// New connection per request, or keep-alive.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// How long to run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// A label for the output.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+fn config(args: &Args) -> anyhow::Result<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(pem::load_roots(&args.ca)?);
+    let mut config = match (&args.cert, &args.key, args.flag) {
+        (Some(cert), Some(key), false) => builder
+            .with_client_auth_cert(pem::load_certificates(cert)?, pem::load_private_key(key)?)?,
+        (Some(cert), Some(key), true) => {
+            let identity = rustls::sign::CertifiedKey::from_der(
+                pem::load_certificates(cert)?,
+                pem::load_private_key(key)?,
+                &provider,
+            )?;
+            let mut config = builder.with_no_client_auth();
+            ClientFlags::request_client_auth(Arc::new(identity)).install(&mut config);
+            config
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    // Every new connection is a full handshake.
+    config.resumption = rustls::client::Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(
+    connector: &tokio_rustls::TlsConnector,
+    address: &str,
+    name: &ServerName<'static>,
+) -> anyhow::Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    tcp.set_nodelay(true)?;
+    let tls = connector.connect(name.clone(), tcp).await?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn request(sender: &mut Sender, host: &str, path: &str) -> anyhow::Result<()> {
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, host)
+        .body(Empty::<Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
+    response.into_body().collect().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let uri: hyper::Uri = args.url.parse().context("--url")?;
+    let host = uri.host().context("--url has no host")?.to_owned();
+    let port = uri.port_u16().unwrap_or(443);
+    let path = uri.path().to_owned();
+    let address = format!("{host}:{port}");
+    let name = ServerName::try_from(host.clone())?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config(&args)?));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let mut workers = Vec::new();
+    for _ in 0..args.connections {
+        let (connector, address, name, host, path) = (
+            connector.clone(),
+            address.clone(),
+            name.clone(),
+            host.clone(),
+            path.clone(),
+        );
+        let mode = args.mode;
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0_u64;
+            let mut kept: Option<Sender> = None;
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let result = async {
+                    let mut sender = match (mode, kept.take()) {
+                        (Mode::Keepalive, Some(sender)) => sender,
+                        _ => connect(&connector, &address, &name).await?,
+                    };
+                    request(&mut sender, &host, &path).await?;
+                    if matches!(mode, Mode::Keepalive) {
+                        kept = Some(sender);
+                    }
+                    Ok::<_, anyhow::Error>(())
+                }
+                .await;
+                match result {
+                    Ok(()) => latencies.push(started.elapsed()),
+                    Err(_) => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (mut worker_latencies, worker_errors) = worker.await?;
+        latencies.append(&mut worker_latencies);
+        errors += worker_errors;
+    }
+    latencies.sort();
+    let percentile = |p: usize| {
+        latencies
+            .get(latencies.len().saturating_sub(1) * p / 100)
+            .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+    };
+    let requests = latencies.len();
+    println!(
+        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"rate\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
+        args.label,
+        args.mode,
+        f64::from(u32::try_from(requests).unwrap_or(u32::MAX)) / f64::from(u32::try_from(args.seconds).unwrap_or(1)),
+        percentile(50),
+        percentile(99),
+    );
+    Ok(())
+}
