@@ -30,6 +30,7 @@ error_log $work/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
+    keepalive_requests 1000000;
     upstream backend { server 127.0.0.1:18080; keepalive 64; }
     server { listen 127.0.0.1:18080; location / { return 200 "ok\n"; } }
     server {

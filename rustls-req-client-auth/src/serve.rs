@@ -246,7 +246,14 @@ async fn accept(listener: &TcpListener, permits: &Arc<Semaphore>) -> Next {
         return Next::Stop;
     };
     match listener.accept().await {
-        Ok((tcp, remote)) => Next::Connection(tcp, remote, permit),
+        Ok((tcp, remote)) => {
+            // The handshake's flights and small responses go out at once, not
+            // after Nagle waits for an ACK the peer delays (40 ms stalls).
+            if let Err(error) = tcp.set_nodelay(true) {
+                debug!("{remote}: cannot set TCP_NODELAY: {error}");
+            }
+            Next::Connection(tcp, remote, permit)
+        }
         Err(error) => Next::Failed(error),
     }
 }
