@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -24,6 +24,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
+
+/// Lets the upstream's `/stream` response finish.
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// An upstream that answers every request with the request's method, path
 /// and headers, one per line, so the test sees what the proxy forwarded.
@@ -69,9 +72,21 @@ async fn start_upstream() -> SocketAddr {
                                 .status(101)
                                 .header("upgrade", "echo")
                                 .header("connection", "upgrade")
-                                .body(Full::new(Bytes::new()))
+                                .body(Full::new(Bytes::new()).boxed())
                                 .expect("101");
                             return Ok::<_, Infallible>(response);
+                        }
+                        if request.uri().path() == "/stream" {
+                            // A body in two parts; the second only once the test
+                            // has seen the first through the proxy.
+                            let (mut sender, body) =
+                                http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+                            tokio::spawn(async move {
+                                let _ = sender.send_data(Bytes::from_static(b"first;")).await;
+                                RELEASE.notified().await;
+                                let _ = sender.send_data(Bytes::from_static(b"second")).await;
+                            });
+                            return Ok::<_, Infallible>(Response::new(body.boxed()));
                         }
                         if request.uri().path() == "/slow" {
                             tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -83,7 +98,7 @@ async fn start_upstream() -> SocketAddr {
                             echo.push_str(value.to_str().unwrap_or("?"));
                             echo.push('\n');
                         }
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo))))
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo)).boxed()))
                     });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service)
@@ -1031,5 +1046,68 @@ fn malformed_client_hello_flood_gets_alerts_and_leaves_memory_flat() {
             .await
             .expect("still serving");
         assert_eq!(response.status(), 200);
+    });
+}
+
+/// An HTTP/1.1 keep-alive connection that stays idle after a request is
+/// closed after the header-read timeout.
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace("[limits]\n", "[limits]\nheader_read_timeout_secs = 1\n");
+        let _proxy = Proxy::start(&files.write("idle.toml", &config), port);
+        let mut config =
+            integration_tests::config::client(&pki, integration_tests::Provider::AwsLcRs);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .expect("connect");
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("handshake");
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .expect("send");
+        let mut first = vec![0; 16];
+        tls.read_exact(&mut first).await.expect("a response");
+        assert!(first.starts_with(b"HTTP/1.1 200"));
+        // Then silence: the proxy closes the connection (EOF), well before 30 s.
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the idle connection was not closed");
+    });
+}
+
+/// Bodies stream: the first part of a response reaches the client while the
+/// upstream has not finished it (a proxy that buffered would wait forever).
+#[test]
+fn responses_stream_through() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let mut response = browser(&pki, false)
+            .get(format!("https://{SERVER_NAME}:{port}/stream"))
+            .send()
+            .await
+            .expect("response headers before the body is complete");
+        let first = response.chunk().await.expect("read").expect("a first part");
+        assert_eq!(&first[..], b"first;");
+        RELEASE.notify_one();
+        let mut rest = Vec::new();
+        while let Some(chunk) = response.chunk().await.expect("read") {
+            rest.extend_from_slice(&chunk);
+        }
+        assert_eq!(&rest[..], b"second");
     });
 }
