@@ -228,10 +228,11 @@ impl Config {
             rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
             rustls_req_client_auth::CodePoints::experimental().extension_type,
         ];
-        if self.tls.ticket_lifetime_secs == 0 {
+        // RFC 8446 section 4.6.1: at most seven days.
+        if !(1..=604_800).contains(&self.tls.ticket_lifetime_secs) {
             return Err(field(
                 "tls.ticket_lifetime_secs",
-                "must be at least 1".into(),
+                "must be between 1 and 604800 (seven days, RFC 8446)".into(),
             ));
         }
         if !known.contains(&self.tls.code_point) {

@@ -76,16 +76,20 @@ impl Upstream {
         }
     }
 
-    /// Sends `request` (already carrying the identity headers) upstream.
+    /// Sends `request` upstream: its hop-by-hop headers already removed and
+    /// the identity headers set. With `upgrade` (from [`websocket_upgrade`]),
+    /// asks the upstream to switch to WebSocket and, if it does, tunnels the
+    /// bytes both ways.
     ///
     /// # Errors
     ///
-    /// [`UpstreamError`]: unreachable, or too slow.
-    pub async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, UpstreamError> {
-        let host = request
-            .uri()
-            .authority()
-            .map(|authority| authority.as_str().to_owned());
+    /// [`UpstreamError`]: unreachable, too slow, or switched to a protocol
+    /// that was not asked for.
+    pub async fn send(
+        &self,
+        mut request: Request<Body>,
+        upgrade: Option<HeaderValue>,
+    ) -> Result<Response<Body>, UpstreamError> {
         let path = request
             .uri()
             .path_and_query()
@@ -100,19 +104,11 @@ impl Upstream {
                 UpstreamError::Unreachable(self.authority.clone(), error.to_string())
             })?;
         *request.uri_mut() = uri;
-        // HTTP/2 requests carry the host as :authority; HTTP/1.1 needs Host.
-        if !request.headers().contains_key(header::HOST) {
-            if let Some(Ok(host)) = host.as_deref().map(HeaderValue::from_str) {
-                request.headers_mut().insert(header::HOST, host);
-            }
-        }
         *request.version_mut() = Version::HTTP_11;
-        // An HTTP/1.1 upgrade (WebSocket) keeps its Upgrade and Connection
-        // headers; the client's side of it is taken before the request goes.
-        let upgrade = upgrade_protocol(request.headers());
-        remove_hop_by_hop(request.headers_mut());
-        let client_side = upgrade.map(|protocol| {
-            request.headers_mut().insert(header::UPGRADE, protocol);
+        let client_side = upgrade.as_ref().map(|protocol| {
+            request
+                .headers_mut()
+                .insert(header::UPGRADE, protocol.clone());
             request
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -124,17 +120,26 @@ impl Upstream {
             .map_err(|error| {
                 UpstreamError::Unreachable(self.authority.clone(), error_chain(&error))
             })?;
-        if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) =
-            (client_side, response.status())
-        {
-            let protocol = response.headers().get(header::UPGRADE).cloned();
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let switched = response.headers().get(header::UPGRADE).cloned();
+            let (Some(client_side), Some(asked), Some(switched)) = (client_side, upgrade, switched)
+            else {
+                return Err(UpstreamError::Unreachable(
+                    self.authority.clone(),
+                    "it switched protocols without being asked".into(),
+                ));
+            };
+            if !switched.as_bytes().eq_ignore_ascii_case(asked.as_bytes()) {
+                return Err(UpstreamError::Unreachable(
+                    self.authority.clone(),
+                    "it switched to another protocol than the one asked for".into(),
+                ));
+            }
             let upstream_side = hyper::upgrade::on(&mut response);
             tokio::spawn(tunnel(client_side, upstream_side));
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
-            if let Some(protocol) = protocol {
-                parts.headers.insert(header::UPGRADE, protocol);
-            }
+            parts.headers.insert(header::UPGRADE, switched);
             parts
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -146,17 +151,26 @@ impl Upstream {
     }
 }
 
-/// The protocol an HTTP/1.1 request asks to upgrade to (`Connection: upgrade`
-/// and `Upgrade: ...`), if it does.
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+/// `websocket` if `request` is a WebSocket opening handshake (RFC 6455
+/// section 4.1: GET, `Connection: upgrade`, `Upgrade: websocket`,
+/// `Sec-WebSocket-Key`). Other upgrades (h2c, ...) are not passed on: after
+/// the switch the proxy would see no more requests to check.
+pub fn websocket_upgrade(request: &http::request::Parts) -> Option<HeaderValue> {
+    let headers = &request.headers;
     let asks = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(header::UPGRADE).cloned())
-        .flatten()
+    let websocket = headers
+        .get(header::UPGRADE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    (request.method == http::Method::GET
+        && asks
+        && websocket
+        && headers.contains_key(header::SEC_WEBSOCKET_KEY))
+    .then(|| HeaderValue::from_static("websocket"))
 }
 
 /// Copies bytes both ways between the client's and the upstream's upgraded
@@ -176,8 +190,9 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
 }
 
 /// RFC 9110 section 7.6.1: headers for one connection, not to be forwarded,
-/// and those the `Connection` header names.
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
+/// and those the `Connection` header names (also `HTTP2-Settings`, which only
+/// means something with an h2c upgrade).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -197,6 +212,8 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         header::TRAILER,
         header::TRANSFER_ENCODING,
         header::UPGRADE,
+        HeaderName::from_static("http2-settings"),
+        HeaderName::from_static("proxy-connection"),
     ] {
         headers.remove(name);
     }

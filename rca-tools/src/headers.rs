@@ -1,24 +1,60 @@
 //! The identity headers: the names the upstream reads, removed from every
 //! incoming request (any letter case, any number of times, HTTP/1.1 and
-//! HTTP/2 alike, since `HeaderMap` names are case-insensitive) and then set
-//! from the verified connection only. Nothing a client sends can claim an
-//! identity.
+//! HTTP/2 alike, since `HeaderMap` names are case-insensitive; also under the
+//! same name spelled with `_`, which CGI-style servers read as `-`) and then
+//! set from the verified connection only. Nothing a client sends can claim an
+//! identity. Values are percent-encoded where they hold `%`, control or
+//! non-ASCII characters (and, in the SAN list, `,`), so a certificate field
+//! cannot forge another entry.
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 use rustls_req_client_auth::PeerIdentity;
 
 use crate::config::Headers;
 
-/// The standard forwarding headers; the proxy is the edge, so it sets them and
-/// drops whatever a client sent.
-const FORWARDING: [&str; 5] = [
+/// Headers about the client or the original request that only an edge may
+/// set; the proxy is the edge, so a client's are dropped (every `x-forwarded-*`
+/// too). It sets `forwarded` and `x-forwarded-{for,proto,host}` itself.
+const EDGE_ONLY: [&str; 9] = [
     "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
     "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-ssl-client-cert",
+    "ssl-client-cert",
 ];
+
+/// Names an identity header may not have: they mean something to HTTP itself.
+const RESERVED: [&str; 14] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "proxy-connection",
+];
+
+/// For SAN values: `,` separates entries, `%` starts an escape.
+const SAN_VALUE: &AsciiSet = &CONTROLS.add(b'%').add(b',');
+/// For the subject: `%` starts an escape.
+const SUBJECT_VALUE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// `name` as CGI-style servers see it: lower case, `_` read as `-`.
+fn canonical(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
 
 /// The configured header names, parsed once.
 #[derive(Clone, Debug)]
@@ -56,12 +92,19 @@ impl IdentityHeaders {
             resumed: parse("resumed", &names.resumed)?,
             cert_pem: parse("cert_pem", &names.cert_pem)?,
         };
-        let mut seen: Vec<&HeaderName> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
         for (field, name) in headers.named() {
-            if seen.contains(&name) || FORWARDING.contains(&name.as_str()) {
+            let canonical = canonical(name.as_str());
+            if seen.contains(&canonical)
+                || EDGE_ONLY.contains(&canonical.as_str())
+                || canonical.starts_with("x-forwarded-")
+            {
                 return Err((field, format!("{name} is used for another header")));
             }
-            seen.push(name);
+            if RESERVED.contains(&canonical.as_str()) || canonical.starts_with("proxy-") {
+                return Err((field, format!("{name} is an HTTP header of its own")));
+            }
+            seen.push(canonical);
         }
         Ok(headers)
     }
@@ -88,10 +131,21 @@ impl IdentityHeaders {
         client_ip: std::net::IpAddr,
         host: Option<&str>,
     ) {
-        for (_, name) in self.named() {
-            headers.remove(name);
-        }
-        for name in FORWARDING {
+        let managed: Vec<String> = self
+            .named()
+            .map(|(_, name)| canonical(name.as_str()))
+            .collect();
+        let claimed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| {
+                let name = canonical(name.as_str());
+                managed.contains(&name)
+                    || EDGE_ONLY.contains(&name.as_str())
+                    || name.starts_with("x-forwarded-")
+            })
+            .cloned()
+            .collect();
+        for name in claimed {
             headers.remove(name);
         }
         let mut set = |name: &Option<HeaderName>, value: &str| {
@@ -101,7 +155,10 @@ impl IdentityHeaders {
         };
         set(&self.path, peer.path().as_str());
         if let Some(leaf) = peer.leaf() {
-            set(&self.subject, leaf.subject());
+            set(
+                &self.subject,
+                &utf8_percent_encode(leaf.subject(), SUBJECT_VALUE).to_string(),
+            );
             set(&self.sans, &sans(leaf));
             set(&self.thumbprint, leaf.thumbprint_sha256());
         }
@@ -148,12 +205,19 @@ impl IdentityHeaders {
     }
 }
 
-/// `DNS:a, IP:b, URI:c, email:d`.
+/// `DNS:a, IP:b, URI:c, email:d`, each value percent-encoded (see the module).
 fn sans(leaf: &rustls_req_client_auth::LeafCertificate) -> String {
-    let dns = leaf.dns_names().iter().map(|name| format!("DNS:{name}"));
+    let value = |value: &str| utf8_percent_encode(value, SAN_VALUE).to_string();
+    let dns = leaf
+        .dns_names()
+        .iter()
+        .map(|name| format!("DNS:{}", value(name)));
     let ips = leaf.ip_addresses().iter().map(|ip| format!("IP:{ip}"));
-    let uris = leaf.uris().iter().map(|uri| format!("URI:{uri}"));
-    let emails = leaf.emails().iter().map(|email| format!("email:{email}"));
+    let uris = leaf.uris().iter().map(|uri| format!("URI:{}", value(uri)));
+    let emails = leaf
+        .emails()
+        .iter()
+        .map(|email| format!("email:{}", value(email)));
     dns.chain(ips)
         .chain(uris)
         .chain(emails)

@@ -193,6 +193,8 @@ fn failure_reason(error: &AcceptError) -> String {
 pub async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
+            // Out of descriptors, say: do not spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let metrics = Arc::clone(&metrics);

@@ -365,9 +365,19 @@ async fn exchange(
     };
     record(stream.get_ref().1, probing, report);
     // One request: a server that refuses the certificate says so now.
+    let host = if target.host.contains(':') {
+        format!("[{}]", target.host)
+    } else {
+        target.host.clone()
+    };
+    let host = if target.port == 443 {
+        host
+    } else {
+        format!("{host}:{}", target.port)
+    };
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: rca-probe\r\n\r\n",
-        target.path, target.host
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: rca-probe\r\n\r\n",
+        target.path
     );
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let answer = async {

@@ -76,10 +76,16 @@ impl Proxy {
         Router::new().fallback(forward).with_state(Arc::new(self))
     }
 
+    /// Whether `path` is under a bots-only prefix, compared the way the most
+    /// lenient upstream might read it (see [`policy_path`]), on segment
+    /// boundaries.
     fn bots_only(&self, path: &str) -> bool {
-        self.bots_only
-            .iter()
-            .any(|prefix| path.starts_with(prefix.as_str()))
+        let path = policy_path(path);
+        self.bots_only.iter().any(|prefix| {
+            let prefix = policy_path(prefix);
+            let prefix = prefix.trim_end_matches('/');
+            path == prefix || path.starts_with(&format!("{prefix}/"))
+        })
     }
 }
 
@@ -123,6 +129,12 @@ async fn answer(
     path: &str,
     request: Request,
 ) -> (Response, Option<String>) {
+    if !path.starts_with('/') {
+        return bad_request("the request target must be a path starting with '/'");
+    }
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return bad_request("more than one Host header");
+    }
     if proxy.bots_only(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
         if let Some(metrics) = &proxy.metrics {
@@ -133,24 +145,37 @@ async fn answer(
             Some(format!("policy: {why}")),
         );
     }
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            request
-                .uri()
-                .authority()
-                .map(|authority| authority.as_str().to_owned())
-        });
+    // The host the client addressed: HTTP/2's :authority (or an absolute
+    // target's) over the Host header (RFC 9113 section 8.3.1).
+    let host = match request.uri().authority() {
+        Some(authority) => Some(authority.clone()),
+        None => match request.headers().get(header::HOST) {
+            Some(host) => match host.to_str().ok().and_then(|host| host.parse().ok()) {
+                Some(authority) => Some(authority),
+                None => return bad_request("the Host header is not a host[:port]"),
+            },
+            None => None,
+        },
+    };
     let (mut parts, body) = request.into_parts();
-    proxy
-        .headers
-        .apply(&mut parts.headers, peer, remote.ip(), host.as_deref());
+    // Hop-by-hop headers (and those `Connection` names) go first, so a client
+    // cannot name the identity headers set next for removal.
+    let upgrade = crate::forward::websocket_upgrade(&parts);
+    crate::forward::remove_hop_by_hop(&mut parts.headers);
+    proxy.headers.apply(
+        &mut parts.headers,
+        peer,
+        remote.ip(),
+        host.as_ref().map(http::uri::Authority::as_str),
+    );
+    if let Some(host) = &host {
+        if let Ok(host) = http::HeaderValue::from_str(host.as_str()) {
+            parts.headers.insert(header::HOST, host);
+        }
+    }
     match proxy
         .upstream
-        .send(http::Request::from_parts(parts, body))
+        .send(http::Request::from_parts(parts, body), upgrade)
         .await
     {
         Ok(response) => (response, None),
@@ -162,13 +187,69 @@ async fn answer(
             if let Some(metrics) = &proxy.metrics {
                 metrics.upstream_error(kind);
             }
-            let message = error.to_string();
+            // The details (the upstream's address, the error) go to the log only.
+            let body = match kind {
+                "timeout" => "the upstream did not answer in time\n",
+                _ => "the upstream did not answer\n",
+            };
             let response = Response::builder()
                 .status(status)
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .body(Body::from(format!("{message}\n")))
+                .body(Body::from(body))
                 .unwrap_or_else(|_| status.into_response());
-            (response, Some(message))
+            (response, Some(error.to_string()))
         }
+    }
+}
+
+fn bad_request(why: &str) -> (Response, Option<String>) {
+    (
+        (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+        Some(format!("bad request: {why}")),
+    )
+}
+
+/// `path` as the policy compares it: percent-decoded, `\\` read as `/`,
+/// `;parameters` dropped from each segment, `.` and `..` resolved, empty
+/// segments collapsed, lower case. So `/API/%63rawl`, `//api/crawl`,
+/// `/x/../api/crawl` and `/api;x/crawl` all compare as `/api/crawl`.
+fn policy_path(path: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let mut segments: Vec<String> = Vec::new();
+    for segment in decoded.replace('\\', "/").split('/') {
+        let segment = segment.split(';').next().unwrap_or_default();
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            segment => segments.push(segment.to_lowercase()),
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy_path;
+
+    #[test]
+    fn policy_paths_are_canonical() {
+        for path in [
+            "/api/crawl",
+            "/API/crawl",
+            "/api/%63rawl",
+            "//api//crawl",
+            "/x/../api/crawl",
+            "/api/./crawl",
+            "/api;x/crawl",
+            "/api%2Fcrawl",
+            "/api\\crawl",
+            "/api/crawl/",
+        ] {
+            assert_eq!(policy_path(path), "/api/crawl", "{path}");
+        }
+        assert_eq!(policy_path("/api/crawler"), "/api/crawler");
+        assert_eq!(policy_path("/../../etc"), "/etc");
     }
 }

@@ -157,19 +157,20 @@ impl Front {
     pub fn reload(&self, tls: &Tls) -> anyhow::Result<()> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
-        match (&self.partners, loaded.partners) {
-            (Some(current), Some(partners)) => {
-                *current.0.write().unwrap_or_else(PoisonError::into_inner) = partners;
-            }
-            (None, None) => {}
-            _ => anyhow::bail!("tls.partner_ca: adding or removing the partner CA takes a restart"),
+        // Every check first: a refused reload changes nothing.
+        if self.partners.is_some() != loaded.partners.is_some() {
+            anyhow::bail!("tls.partner_ca: adding or removing the partner CA takes a restart");
         }
-        match (&self.tickets, loaded.ticket_keys) {
-            (Some(tickets), Some(keys)) => tickets.replace(keys),
-            (None, None) => {}
-            _ => anyhow::bail!(
+        if self.tickets.is_some() != loaded.ticket_keys.is_some() {
+            anyhow::bail!(
                 "tls.ticket_keys: adding or removing the ticket key file takes a restart"
-            ),
+            );
+        }
+        if let (Some(current), Some(partners)) = (&self.partners, loaded.partners) {
+            *current.0.write().unwrap_or_else(PoisonError::into_inner) = partners;
+        }
+        if let (Some(tickets), Some(keys)) = (&self.tickets, loaded.ticket_keys) {
+            tickets.replace(keys);
         }
         *self
             .identity

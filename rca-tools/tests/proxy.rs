@@ -46,7 +46,7 @@ async fn start_upstream() -> SocketAddr {
                         if request
                             .headers()
                             .get("upgrade")
-                            .is_some_and(|value| value == "echo")
+                            .is_some_and(|value| value == "websocket")
                         {
                             // An upgrade: 101, then every byte back, prefixed by
                             // the identity header this upstream was given.
@@ -70,7 +70,7 @@ async fn start_upstream() -> SocketAddr {
                             });
                             let response = Response::builder()
                                 .status(101)
-                                .header("upgrade", "echo")
+                                .header("upgrade", "websocket")
                                 .header("connection", "upgrade")
                                 .body(Full::new(Bytes::new()).boxed())
                                 .expect("101");
@@ -371,6 +371,8 @@ fn spoofed_headers_in_any_case_over_raw_http1() {
         write!(
             request,
             "GET / HTTP/1.1\r\nHost: localhost\r\nX-Client-Auth-Path: flag\r\nx-CLIENT-auth-PATH: normal\r\n\
+             X_Client_Auth_Path: flag\r\nX-Forwarded-Port: 1\r\nX-Original-URL: /api/crawl\r\nTrue-Client-IP: 10.6.6.6\r\n\
+             Connection: x-forwarded-for, forwarded, x-client-auth-path\r\n\
              X-Client-Cert-X5t-S256: forged\r\nx-client-cert-sans: DNS:admin\r\nX-Forwarded-For: 10.6.6.6\r\n\
              Connection: close\r\n\r\n"
         )
@@ -382,7 +384,18 @@ fn spoofed_headers_in_any_case_over_raw_http1() {
         assert!(response.starts_with("http/1.1 200"), "{response}");
         assert!(response.contains("\nx-client-auth-path: none\n"), "{response}");
         assert_eq!(response.matches("x-client-auth-path").count(), 1, "{response}");
-        for forged in ["forged", "dns:admin", "10.6.6.6", ": flag", ": normal"] {
+        assert!(response.contains("\nx-forwarded-for: 127.0.0.1\n"), "{response}");
+        assert!(response.contains("\nforwarded: for=127.0.0.1;proto=https"), "{response}");
+        for forged in [
+            "forged",
+            "dns:admin",
+            "10.6.6.6",
+            ": flag",
+            ": normal",
+            "x_client_auth_path",
+            "x-forwarded-port",
+            "x-original-url",
+        ] {
             assert!(!response.contains(forged), "{forged} reached the upstream: {response}");
         }
     });
@@ -404,7 +417,10 @@ fn upstream_down_gives_502_and_the_proxy_stays_up() {
                 .expect("an answer from the proxy");
             assert_eq!(response.status(), 502);
             let body = response.text().await.expect("body");
-            assert!(body.contains("did not answer"), "{body}");
+            assert_eq!(
+                body, "the upstream did not answer\n",
+                "no upstream details for clients"
+            );
         }
         assert!(
             proxy.child.try_wait().expect("wait").is_none(),
@@ -581,7 +597,8 @@ fn upgrades_pass_through() {
             .await
             .expect("handshake");
         tls.write_all(
-            b"GET /socket HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+            b"GET /socket HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         )
         .await
         .expect("send");
@@ -593,7 +610,7 @@ fn upgrades_pass_through() {
         }
         let head = String::from_utf8_lossy(&head).to_lowercase();
         assert!(head.starts_with("http/1.1 101"), "{head}");
-        assert!(head.contains("upgrade: echo"), "{head}");
+        assert!(head.contains("upgrade: websocket"), "{head}");
         tls.write_all(b"ping").await.expect("write");
         let mut answer = vec![0; "path=none;ping".len()];
         tls.read_exact(&mut answer).await.expect("echo");
@@ -1109,5 +1126,71 @@ fn responses_stream_through() {
             rest.extend_from_slice(&chunk);
         }
         assert_eq!(&rest[..], b"second");
+    });
+}
+
+/// The bots-only policy holds against every spelling of a protected path, and
+/// requests the proxy cannot read safely get 400.
+#[test]
+fn policy_and_request_checks_hold_against_tricks() {
+    runtime().block_on(async {
+        let pki = TestPki::new();
+        let files = Files::new(&pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let raw = |request: String| {
+            let pki = &pki;
+            async move {
+                let mut config =
+                    integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                    .await
+                    .expect("connect");
+                let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                    .connect(SERVER_NAME.try_into().expect("name"), tcp)
+                    .await
+                    .expect("handshake");
+                tls.write_all(request.as_bytes()).await.expect("send");
+                let mut response = Vec::new();
+                let _ = tls.read_to_end(&mut response).await;
+                String::from_utf8_lossy(&response).into_owned()
+            }
+        };
+        for path in [
+            "/api/crawl",
+            "/API/crawl",
+            "/api/%63rawl",
+            "//api/crawl",
+            "/x/../api/crawl",
+            "/api;x/crawl",
+            "/api%2Fcrawl",
+            "/api/crawl/more",
+        ] {
+            let response = raw(format!(
+                "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            ))
+            .await;
+            assert!(response.starts_with("HTTP/1.1 403"), "{path}: {response}");
+        }
+        let two_hosts = raw(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil\r\nConnection: close\r\n\r\n".into(),
+        )
+        .await;
+        assert!(two_hosts.starts_with("HTTP/1.1 400"), "{two_hosts}");
+        // An h2c upgrade is not passed on: the upstream answers an ordinary request.
+        let h2c = raw(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
+                       Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n"
+                .into(),
+        )
+        .await;
+        assert!(h2c.starts_with("HTTP/1.1 200"), "{h2c}");
+        let lower = h2c.to_lowercase();
+        assert!(
+            !lower.contains("upgrade: h2c") && !lower.contains("http2-settings"),
+            "{h2c}"
+        );
     });
 }

@@ -101,7 +101,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, front, args.config)) {
+    let overrides = TlsOverrides {
+        cert: args.cert.clone(),
+        key: args.key.clone(),
+        bot_ca: args.bot_ca.clone(),
+    };
+    match runtime.block_on(run(config, front, args.config, overrides)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rca-proxy: {error:#}");
@@ -163,7 +168,12 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
     Ok((config, origin))
 }
 
-async fn run(config: Config, front: Front, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    front: Front,
+    config_file: Option<PathBuf>,
+    overrides: TlsOverrides,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
@@ -176,6 +186,7 @@ async fn run(config: Config, front: Front, config_file: Option<PathBuf>) -> anyh
         front.clone(),
         config.tls.clone(),
         config_file,
+        overrides,
     ));
     let metrics = Arc::new(Metrics::new());
     if let Some(admin) = &config.admin {
@@ -202,9 +213,37 @@ async fn run(config: Config, front: Front, config_file: Option<PathBuf>) -> anyh
     Ok(())
 }
 
-/// SIGHUP: read the certificate, key and bot CA again (with the file's
-/// current `[tls]` paths) and swap them in; on any error keep the old ones.
-async fn reload_on_hangup(front: Front, mut tls: Tls, config_file: Option<PathBuf>) {
+/// The `[tls]` paths given as flags, which win over the file on reload too.
+#[derive(Debug)]
+struct TlsOverrides {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    bot_ca: Option<PathBuf>,
+}
+
+impl TlsOverrides {
+    fn apply(&self, tls: &mut Tls) {
+        for (path, given) in [
+            (&mut tls.cert, &self.cert),
+            (&mut tls.key, &self.key),
+            (&mut tls.bot_ca, &self.bot_ca),
+        ] {
+            if let Some(given) = given {
+                path.clone_from(given);
+            }
+        }
+    }
+}
+
+/// SIGHUP: read the configuration file's `[tls]` section again (flags still
+/// win) and swap in its certificate, key, bot CA, partner CA and ticket keys;
+/// on any error keep them all. Other settings take a restart.
+async fn reload_on_hangup(
+    front: Front,
+    mut tls: Tls,
+    config_file: Option<PathBuf>,
+    overrides: TlsOverrides,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = match signal(SignalKind::hangup()) {
         Ok(hangups) => hangups,
@@ -216,7 +255,10 @@ async fn reload_on_hangup(front: Front, mut tls: Tls, config_file: Option<PathBu
     while hangups.recv().await.is_some() {
         if let Some(path) = &config_file {
             match Config::load(path) {
-                Ok(config) => tls = config.tls,
+                Ok(config) => {
+                    tls = config.tls;
+                    overrides.apply(&mut tls);
+                }
                 Err(error) => {
                     log::error!("reload refused, keeping the running configuration: {error}");
                     continue;
@@ -224,7 +266,9 @@ async fn reload_on_hangup(front: Front, mut tls: Tls, config_file: Option<PathBu
             }
         }
         match front.reload(&tls) {
-            Ok(()) => log::info!("reloaded the certificate, key and bot CA set"),
+            Ok(()) => log::info!(
+                "reloaded [tls]: the certificate, key, bot CA, partner CA and ticket keys (other settings take a restart)"
+            ),
             Err(error) => {
                 log::error!("reload refused, keeping the running certificates: {error:#}");
             }
