@@ -196,10 +196,7 @@ fn client(
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots.clone())
     .with_no_client_auth();
-    config.alpn_protocols = rustls_req_client_auth::HTTP_ALPN
-        .iter()
-        .map(|protocol| protocol.to_vec())
-        .collect();
+    config.alpn_protocols = rustls_req_client_auth::http_alpn();
     if let Some(flags) = flags {
         flags.install(&mut config);
     }

@@ -308,10 +308,7 @@ fn client_config(target: &Target, points: CodePoints, flag: bool) -> Result<Prob
         asked: Arc::clone(&asked),
     });
     let mut config = builder.with_client_cert_resolver(recording.clone());
-    config.alpn_protocols = rustls_req_client_auth::HTTP_ALPN
-        .iter()
-        .map(|protocol| protocol.to_vec())
-        .collect();
+    config.alpn_protocols = rustls_req_client_auth::http_alpn();
     let flags = if flag {
         ClientFlags::request_client_auth_with(recording)
     } else {

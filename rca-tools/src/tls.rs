@@ -119,10 +119,7 @@ impl Front {
             None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_cert_resolver(identity.clone());
-        config.alpn_protocols = rustls_req_client_auth::HTTP_ALPN
-            .iter()
-            .map(|protocol| protocol.to_vec())
-            .collect();
+        config.alpn_protocols = rustls_req_client_auth::http_alpn();
         let code_points = CodePoints {
             extension_type: tls.code_point,
             ..CodePoints::DEFAULT

@@ -197,6 +197,6 @@ pub use server::{AuthPath, FlagVerifier, ServerFlags};
 pub const HTTP_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// [`HTTP_ALPN`] as a config's `alpn_protocols` wants it.
-fn http_alpn() -> Vec<Vec<u8>> {
+pub fn http_alpn() -> Vec<Vec<u8>> {
     HTTP_ALPN.iter().map(|protocol| protocol.to_vec()).collect()
 }

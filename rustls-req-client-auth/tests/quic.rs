@@ -11,33 +11,16 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use integration_tests::config;
 use integration_tests::pki::SERVER_NAME;
-use integration_tests::{Provider, TestPki};
+use integration_tests::{each_provider_async, Provider, TestPki};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::CertificateDer;
 use rustls_req_client_auth::client::{CertificateRequestCause, SentIdentity};
 use rustls_req_client_auth::{ClientFlags, ClientOutcomes, ServerFlags};
 
 const ALPN: &[u8] = b"hq-test";
-
-fn each_provider<F, Fut>(body: F)
-where
-    F: Fn(Provider) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for provider in [Provider::Ring, Provider::AwsLcRs] {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async { tokio::time::timeout(Duration::from_secs(30), body(provider)).await })
-            .expect("the test finished in time");
-    }
-}
 
 /// A QUIC server with the flag path trusting the bot CA; it accepts one
 /// connection, echoes one stream, and returns the client's chain.
@@ -123,7 +106,7 @@ async fn client(
 
 #[test]
 fn bot_on_the_flag_path_over_quic() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let (address, server) = server(&pki, provider);
         let flags = ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider));
@@ -143,7 +126,7 @@ fn bot_on_the_flag_path_over_quic() {
 
 #[test]
 fn client_without_the_flag_gets_no_certificate_request_over_quic() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let (address, server) = server(&pki, provider);
         // TLS Flags installed, but nothing to propose: no flag is sent.

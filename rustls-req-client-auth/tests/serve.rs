@@ -15,7 +15,7 @@ use axum::Router;
 use http_body_util::{BodyExt, Empty};
 use integration_tests::config;
 use integration_tests::pki::{Identity, SERVER_NAME};
-use integration_tests::{Provider, TestPki};
+use integration_tests::{each_provider_async, Provider, TestPki};
 use rustls::ServerConfig;
 use rustls_req_client_auth::client::SentIdentity;
 use rustls_req_client_auth::{
@@ -24,23 +24,6 @@ use rustls_req_client_auth::{
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-
-/// Runs `body` for each provider on a fresh tokio runtime.
-fn each_provider<F, Fut>(body: F)
-where
-    F: Fn(Provider) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for provider in [Provider::Ring, Provider::AwsLcRs] {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async { tokio::time::timeout(Duration::from_secs(30), body(provider)).await })
-            .expect("the test finished in time");
-    }
-}
 
 /// The example server's app: who you are on `/`, bots only on `/api/crawl`,
 /// and a CORS preflight answer (browsers on other origins send those without
@@ -158,7 +141,7 @@ fn bot_reqwest(bot: &BotClient, running: &Running) -> reqwest::Client {
 
 #[test]
 fn browser_and_bot_on_one_port() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let running = start(&pki, provider).await;
 
@@ -216,7 +199,7 @@ fn browser_and_bot_on_one_port() {
 
 #[test]
 fn bot_clients_from_the_helpers() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let running = start(&pki, provider).await;
         let bot = bot_client(&pki, provider, &pki.bot);
@@ -260,7 +243,7 @@ fn bot_clients_from_the_helpers() {
 
 #[test]
 fn refused_bot_learns_why() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let running = start(&pki, provider).await;
         // A bot whose certificate comes from a CA the flag path does not trust.
@@ -289,7 +272,7 @@ fn refused_bot_learns_why() {
 
 #[test]
 fn reloaded_bot_ca_over_loopback() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let running = start(&pki, provider).await;
         let partner = bot_client(&pki, provider, &pki.normal_client);
@@ -313,7 +296,7 @@ fn reloaded_bot_ca_over_loopback() {
 
 #[test]
 fn silent_client_is_dropped_after_the_handshake_timeout() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let running = start(&pki, provider).await;
         let mut tcp = TcpStream::connect(running.address).await.expect("connect");
@@ -329,7 +312,7 @@ fn silent_client_is_dropped_after_the_handshake_timeout() {
 
 #[test]
 fn acceptor_yields_stream_and_identity() {
-    each_provider(|provider| async move {
+    each_provider_async(|provider| async move {
         let pki = TestPki::new();
         let mut server = config::server(&pki, provider);
         ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))

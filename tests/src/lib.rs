@@ -19,4 +19,4 @@ pub mod tamper;
 
 pub use memory::{Outcome, Side};
 pub use pki::TestPki;
-pub use provider::Provider;
+pub use provider::{each_provider_async, Provider};

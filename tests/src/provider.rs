@@ -58,3 +58,27 @@ macro_rules! provider_tests {
         }
     };
 }
+
+/// Runs `body` once per provider, each on a fresh two-thread tokio runtime,
+/// with a 30 s bound (a hung loopback test fails instead of hanging CI).
+///
+/// # Panics
+///
+/// If the runtime cannot start or `body` takes longer than 30 s.
+pub fn each_provider_async<F, Fut>(body: F)
+where
+    F: Fn(Provider) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for provider in [Provider::Ring, Provider::AwsLcRs] {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(30), body(provider)).await
+            })
+            .expect("the test finished in time");
+    }
+}
