@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    Pki::generate()?.write(dir.path())?;
+    Pki::generate().write(dir.path())?;
 
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -230,7 +230,9 @@ impl Demo<'_> {
         let flags = ClientFlags::request_client_auth_with(Arc::new(NothingToGive));
         let outcomes = flags.outcomes();
         let mut config = self.plain_config()?;
-        flags.install(&mut config);
+        flags
+            .install(&mut config)
+            .expect("TLS Flags registers its extension type");
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(config)
             .build()?;
@@ -259,7 +261,9 @@ fn server_config(provider: &Arc<CryptoProvider>, dir: &Path) -> anyhow::Result<A
             pem::load_certificates(dir.join("server.pem"))?,
             pem::load_private_key(dir.join("server.key"))?,
         )?;
-    ServerFlags::request_client_auth(bots).install(&mut config);
+    ServerFlags::request_client_auth(bots)
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     Ok(Arc::new(config))
 }
 

@@ -35,7 +35,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let written = common::pki::Pki::generate().and_then(|pki| pki.write(&args.dir));
+    let written = common::pki::Pki::generate().write(&args.dir);
     match written {
         Ok(paths) => {
             for path in paths {

@@ -151,7 +151,7 @@ impl BotClient {
             .unwrap_or_else(ClientFlags::without_identity)
             .identity(Arc::new(identity))
             .sharing_outcomes(&self.outcomes);
-        flags.install(&mut config);
+        flags.install(&mut config)?;
         Ok(config)
     }
 

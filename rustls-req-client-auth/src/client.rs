@@ -1,7 +1,6 @@
 //! The client side: send `request_client_auth` when an identity is at hand, and
 //! answer a CertificateRequest according to whether it acknowledged the flag.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -10,8 +9,8 @@ use log::debug;
 
 use rustls::client::ResolvesClientCert;
 use rustls::hooks::{
-    ClientConnectionHook, ClientHelloExtension, ClientHooks, EchPlacement, HookError, RawExtension,
-    Received,
+    ChosenBy, ClientConnectionHook, ClientEvent, ClientHooks, EchPlacement, HandshakeMessage,
+    HookError, RawExtension, Received, RegistrationError, Sending,
 };
 use rustls::pki_types::ServerName;
 use rustls::sign::CertifiedKey;
@@ -20,7 +19,7 @@ use rustls_tls_flags::{Flag, FlagSet, MessageKind};
 
 use crate::code_points::CodePoints;
 use crate::diagnostics::{describe_tls_error, find_tls_error};
-use crate::message::{extension_body, kind_of};
+use crate::message::kind_of;
 use crate::rules;
 
 /// How to answer a TLS 1.3 CertificateRequest that does not acknowledge the
@@ -66,6 +65,9 @@ pub enum SentIdentity {
     FlagIdentity,
     /// A certificate of the `ClientConfig`'s own resolver.
     ConfigIdentity,
+    /// A certificate of another extension hook's resolver (a second extension
+    /// user on the same `ClientConfig` chose the answer).
+    OtherHookIdentity,
     /// An empty Certificate: nothing suitable, or [`OtherRequests::Anonymous`]
     /// (or the handshake failed before the client's Certificate went out).
     Empty,
@@ -81,6 +83,7 @@ impl fmt::Display for SentIdentity {
             Self::NotRequested => "no certificate requested",
             Self::FlagIdentity => "sent the flag identity",
             Self::ConfigIdentity => "sent the config's own certificate",
+            Self::OtherHookIdentity => "sent a certificate another extension hook chose",
             Self::Empty => "sent an empty Certificate",
             Self::NotObserved => "TLS 1.2: what answered a request is not observed",
         })
@@ -90,11 +93,12 @@ impl fmt::Display for SentIdentity {
 /// The client's TLS Flags policy; install it in a [`ClientConfig`].
 ///
 /// ```no_run
-/// # fn demo(config: &mut rustls::ClientConfig, bot: std::sync::Arc<rustls::sign::CertifiedKey>) {
+/// # fn demo(config: &mut rustls::ClientConfig, bot: std::sync::Arc<rustls::sign::CertifiedKey>)
+/// # -> Result<(), rustls::hooks::RegistrationError> {
 /// use rustls_req_client_auth::ClientFlags;
 ///
-/// ClientFlags::request_client_auth(bot).install(config);
-/// # }
+/// ClientFlags::request_client_auth(bot).install(config)?;
+/// # Ok(()) }
 /// ```
 ///
 /// # When the bot identity leaves the process
@@ -203,9 +207,18 @@ impl ClientFlags {
         self.outcomes.clone()
     }
 
-    /// Installs the policy in `config`, replacing any extension hooks there.
-    pub fn install(self, config: &mut ClientConfig) {
-        config.extension_hooks = Some(Arc::new(self));
+    /// Registers the policy in `config` as the owner of its extension type,
+    /// beside any other extension hooks there.
+    ///
+    /// # Errors
+    ///
+    /// If that type is already registered in `config` (by an earlier policy:
+    /// `config.extension_hooks.deregister(type)` removes it) or is one rustls
+    /// implements.
+    pub fn install(self, config: &mut ClientConfig) -> Result<(), RegistrationError> {
+        config
+            .extension_hooks
+            .register(&[self.code_points.extension_type], Arc::new(self))
     }
 
     /// Whether un-acknowledged requests get the flag identity.
@@ -244,19 +257,15 @@ impl ClientHooks for ClientFlags {
             policy: self.clone(),
             server_name: server_name.to_str().into_owned(),
             state,
-            answering: None,
         })
+    }
+
+    fn ech_placement(&self, _typ: u16) -> EchPlacement {
+        self.placement
     }
 }
 
-/// Why the server sent a CertificateRequest, as the client sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CertificateRequestCause {
-    /// It acknowledged `request_client_auth` (RCA-2).
-    Flag,
-    /// It did not: the server asks for its own reasons (RCA-3).
-    ServerPolicy,
-}
+pub use crate::request_cause::CertificateRequestCause;
 
 /// What TLS Flags did on a client connection; see [`client_state`] and
 /// [`ClientOutcomes`].
@@ -416,8 +425,7 @@ impl ClientOutcomes {
 
 /// The TLS Flags state of `conn`, if [`ClientFlags`] is installed in its config.
 pub fn client_state(conn: &ClientConnection) -> Option<&ClientFlagsState> {
-    conn.extension_hook()
-        .and_then(|hook| hook.as_any().downcast_ref::<ClientFlagsHook>())
+    conn.extension_hook::<ClientFlagsHook>()
         .map(|hook| &hook.state)
 }
 
@@ -426,8 +434,6 @@ struct ClientFlagsHook {
     policy: ClientFlags,
     server_name: String,
     state: ClientFlagsState,
-    /// What a non-empty Certificate will be, once a resolver was chosen.
-    answering: Option<SentIdentity>,
 }
 
 impl ClientFlagsHook {
@@ -438,10 +444,8 @@ impl ClientFlagsHook {
     fn publish(&self) {
         self.policy.outcomes.record(&self.server_name, &self.state);
     }
-}
 
-impl ClientConnectionHook for ClientFlagsHook {
-    fn client_hello_extensions(&mut self) -> Vec<ClientHelloExtension> {
+    fn client_hello_extensions(&mut self) -> Vec<RawExtension> {
         self.publish();
         // TF-4: no flags, no extension.
         let Some(body) = self.state.offered.to_extension_data() else {
@@ -451,38 +455,46 @@ impl ClientConnectionHook for ClientFlagsHook {
             "tls_flags: proposing {} to {} in extension {}",
             self.state.offered, self.server_name, self.policy.code_points.extension_type
         );
-        RawExtension::for_sending(self.policy.code_points.extension_type, body)
-            .map(|extension| ClientHelloExtension {
-                extension,
-                placement: self.policy.placement,
-            })
-            .into_iter()
-            .collect()
+        vec![RawExtension::new(
+            self.policy.code_points.extension_type,
+            body,
+        )]
+    }
+}
+
+impl ClientConnectionHook for ClientFlagsHook {
+    fn extensions_to_send(&mut self, sending: &Sending) -> Vec<RawExtension> {
+        match sending.message {
+            HandshakeMessage::ClientHello => self.client_hello_extensions(),
+            // The flag is never echoed in the client's Certificate (TF-11).
+            _ => Vec::new(),
+        }
     }
 
     fn received(&mut self, received: &Received<'_>) -> Result<(), HookError> {
-        let Some(message) = kind_of(received.message) else {
+        let Some(message) = kind_of(received.message()) else {
             return Ok(());
         };
-        let body = extension_body(received, self.policy.code_points.extension_type);
-        let flags = match body {
-            Some(body) => {
-                let tls12 = message == MessageKind::ServerHello
-                    && received.version == Some(ProtocolVersion::TLSv1_2);
-                rules::client_receives(message, tls12, body, &self.state.offered, self.flag())
-                    .inspect_err(|error| {
-                        debug!(
-                            "tls_flags: refusing {} from {}: {error} [{}]",
-                            message,
-                            self.server_name,
-                            error.rule()
-                        );
-                    })?
-            }
+        let tls12 = received.version() == Some(ProtocolVersion::TLSv1_2);
+        let flags = match received.extension(self.policy.code_points.extension_type) {
+            Some(body) => rules::client_receives(
+                message,
+                message == MessageKind::ServerHello && tls12,
+                body,
+                &self.state.offered,
+                self.flag(),
+            )
+            .inspect_err(|error| {
+                debug!(
+                    "tls_flags: refusing {} from {}: {error} [{}]",
+                    message,
+                    self.server_name,
+                    error.rule()
+                );
+            })?,
             None => FlagSet::new(),
         };
-        if message == MessageKind::ServerHello && received.version == Some(ProtocolVersion::TLSv1_2)
-        {
+        if message == MessageKind::ServerHello && tls12 {
             // RCA-12: the hook does not see what answers a TLS 1.2 request.
             self.state.sent = SentIdentity::NotObserved;
         }
@@ -522,39 +534,42 @@ impl ClientConnectionHook for ClientFlagsHook {
         } else {
             None
         };
-        let (resolver, answering): (Option<Arc<dyn ResolvesClientCert>>, _) =
+        let resolver: Option<Arc<dyn ResolvesClientCert>> =
             match (flag_identity, self.policy.other_requests) {
-                (Some(identity), _) => (Some(identity), SentIdentity::FlagIdentity),
-                (None, OtherRequests::Anonymous) if !flag_requested => {
-                    (Some(Arc::new(NoIdentity)), SentIdentity::Empty)
-                }
-                // `None`: the config's own resolver, as it is now.
-                (None, _) => (None, SentIdentity::ConfigIdentity),
+                (Some(identity), _) => Some(identity),
+                (None, OtherRequests::Anonymous) if !flag_requested => Some(Arc::new(NoIdentity)),
+                // `None`: the config's own resolver (or another hook's).
+                (None, _) => None,
             };
-        // Until rustls emits a non-empty Certificate (certificate_extensions),
-        // the answer is an empty one.
+        // Until rustls says what the Certificate carried (ClientEvent), the
+        // answer is an empty one (also if the handshake fails before it goes out).
         self.state.sent = SentIdentity::Empty;
-        self.answering = Some(answering);
         self.publish();
         resolver
     }
 
-    fn certificate_extensions(&mut self, index: usize) -> Vec<RawExtension> {
-        if index == 0 {
-            if let Some(answering) = self.answering.take() {
+    fn event(&mut self, event: &ClientEvent) {
+        // Only one event exists now; others (the enum grows) are not ours to judge.
+        #[allow(clippy::single_match)]
+        match *event {
+            ClientEvent::CertificateSent {
+                resolver,
+                certificate,
+            } => {
+                self.state.sent = match (resolver, certificate) {
+                    (_, false) => SentIdentity::Empty,
+                    (ChosenBy::ThisHook, true) => SentIdentity::FlagIdentity,
+                    (ChosenBy::OtherHook, true) => SentIdentity::OtherHookIdentity,
+                    (_, true) => SentIdentity::ConfigIdentity,
+                };
                 debug!(
-                    "tls_flags: answering the CertificateRequest from {}: {answering}",
-                    self.server_name
+                    "tls_flags: answered the CertificateRequest from {}: {}",
+                    self.server_name, self.state.sent
                 );
-                self.state.sent = answering;
                 self.publish();
             }
+            _ => {}
         }
-        Vec::new()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -29,6 +29,9 @@ pub enum ConfigError {
     /// rustls refused the configuration.
     #[error("the TLS configuration could not be built: {0}")]
     Tls(#[from] rustls::Error),
+    /// The TLS Flags extension type could not be registered in the config.
+    #[error("TLS Flags could not be registered: {0}")]
+    Hooks(#[from] rustls::hooks::RegistrationError),
     /// reqwest refused the TLS configuration.
     #[cfg(feature = "reqwest")]
     #[error("reqwest could not build a client: {0}")]

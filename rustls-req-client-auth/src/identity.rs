@@ -13,7 +13,7 @@ use rustls_tls_flags::FlagSet;
 use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
 
-use crate::server::{self, AuthPath, RequestReason};
+use crate::server::{self, AuthPath, CertificateRequestCause};
 
 /// Who the client of a server connection is, once its handshake is done.
 ///
@@ -25,11 +25,11 @@ use crate::server::{self, AuthPath, RequestReason};
 /// ```
 /// # use std::sync::Arc;
 /// # use integration_tests::{config, memory, Provider, TestPki};
-/// # let pki = TestPki::new();
+/// # let pki = TestPki::shared();
 /// # let mut server = config::server(&pki, Provider::AwsLcRs);
-/// # rustls_req_client_auth::ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, Provider::AwsLcRs, true)).install(&mut server);
+/// # rustls_req_client_auth::ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, Provider::AwsLcRs, true)).install(&mut server).expect("TLS Flags registers its extension type");
 /// # let mut bot = config::client(&pki, Provider::AwsLcRs);
-/// # rustls_req_client_auth::ClientFlags::request_client_auth(config::certified_key(&pki.bot, Provider::AwsLcRs)).install(&mut bot);
+/// # rustls_req_client_auth::ClientFlags::request_client_auth(config::certified_key(&pki.bot, Provider::AwsLcRs)).install(&mut bot).expect("TLS Flags registers its extension type");
 /// # let (mut client, mut conn) = config::connect(&Arc::new(bot), &Arc::new(server));
 /// # memory::handshake(&mut client, &mut conn).assert_ok();
 /// use rustls_req_client_auth::{AuthPath, PeerIdentity};
@@ -52,7 +52,7 @@ struct Inner {
     restored_from_ticket: bool,
     client_flags: FlagSet,
     acknowledged: FlagSet,
-    certificate_request: Option<RequestReason>,
+    certificate_request: Option<CertificateRequestCause>,
     version: Option<ProtocolVersion>,
     alpn: Option<Vec<u8>>,
 }
@@ -69,7 +69,7 @@ impl PeerIdentity {
             chain,
             restored_from_ticket: state.is_some_and(server::ServerFlagsState::restored_from_ticket),
             client_flags: state
-                .map(server::ServerFlagsState::client_flags)
+                .map(|state| state.client_flags().clone())
                 .unwrap_or_default(),
             acknowledged: state
                 .map(|state| state.acknowledged().clone())
@@ -117,7 +117,7 @@ impl PeerIdentity {
 
     /// Why this server sent a CertificateRequest, if it did (`None` also on a
     /// resumed connection, which is never asked, RCA-11).
-    pub fn certificate_request(&self) -> Option<RequestReason> {
+    pub fn certificate_request(&self) -> Option<CertificateRequestCause> {
         self.0.certificate_request
     }
 

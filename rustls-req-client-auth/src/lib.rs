@@ -18,7 +18,7 @@
 //! # use std::sync::Arc;
 //! # use integration_tests::{config, memory, Provider, TestPki};
 //! # let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-//! # let pki = TestPki::new();
+//! # let pki = TestPki::shared();
 //! use rustls::server::WebPkiClientVerifier;
 //! use rustls_req_client_auth::{server, ServerFlags};
 //!
@@ -28,9 +28,9 @@
 //!     .with_single_cert(pki.server.chain.clone(), pki.server.key())?;
 //! // ... and bots that set the flag are asked for a certificate from the bot CA.
 //! let bots = WebPkiClientVerifier::builder(Arc::new(pki.bot_ca.roots())).build()?;
-//! ServerFlags::request_client_auth(bots).install(&mut config);
+//! ServerFlags::request_client_auth(bots).install(&mut config)?;
 //! # let mut bot = config::client(&pki, Provider::AwsLcRs);
-//! # rustls_req_client_auth::ClientFlags::request_client_auth(config::certified_key(&pki.bot, Provider::AwsLcRs)).install(&mut bot);
+//! # rustls_req_client_auth::ClientFlags::request_client_auth(config::certified_key(&pki.bot, Provider::AwsLcRs)).install(&mut bot)?;
 //! # let (mut client, mut conn) = config::connect(&Arc::new(bot), &Arc::new(config));
 //! # memory::handshake(&mut client, &mut conn).assert_ok();
 //!
@@ -50,7 +50,7 @@
 //! # use std::sync::Arc;
 //! # use integration_tests::{config, memory, Provider, TestPki};
 //! # let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-//! # let pki = TestPki::new();
+//! # let pki = TestPki::shared();
 //! # let bot_identity = config::certified_key(&pki.bot, Provider::AwsLcRs);
 //! use rustls_req_client_auth::{client, ClientFlags};
 //!
@@ -59,9 +59,9 @@
 //!     .with_no_client_auth();
 //! // The flag is sent because an identity is at hand (RCA-1); a CertificateRequest
 //! // that acknowledges it is answered with that identity.
-//! ClientFlags::request_client_auth(bot_identity).install(&mut config);
+//! ClientFlags::request_client_auth(bot_identity).install(&mut config)?;
 //! # let mut server = config::server(&pki, Provider::AwsLcRs);
-//! # rustls_req_client_auth::ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, Provider::AwsLcRs, true)).install(&mut server);
+//! # rustls_req_client_auth::ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, Provider::AwsLcRs, true)).install(&mut server)?;
 //! # let (mut conn, mut s) = config::connect(&Arc::new(config), &Arc::new(server));
 //! # memory::handshake(&mut conn, &mut s).assert_ok();
 //!
@@ -69,6 +69,7 @@
 //! let state = client::client_state(&conn).expect("ClientFlags is installed");
 //! assert!(state.requested_client_auth());
 //! assert_eq!(state.certificate_request(), Some(client::CertificateRequestCause::Flag));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Integration
@@ -154,6 +155,7 @@
 
 #[cfg(feature = "tokio")]
 mod acceptor;
+mod auth_path;
 mod bot;
 pub mod client;
 mod code_points;
@@ -166,6 +168,7 @@ mod identity;
 mod message;
 mod one_port;
 pub mod pem;
+mod request_cause;
 mod rules;
 #[cfg(feature = "axum")]
 mod serve;
@@ -189,7 +192,7 @@ pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use one_port::OnePortConfig;
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
-pub use serve::{serve, shutdown_signal, HandshakeObserver, Serve};
+pub use serve::{serve, shutdown_signal, HandshakeObserver, Serve, Upgraded};
 pub use server::{AuthPath, FlagVerifier, ServerFlags};
 
 /// The ALPN protocols of HTTPS: HTTP/2, then HTTP/1.1. [`BotClient`],

@@ -1,7 +1,6 @@
-//! rustls's names for the messages that carry extensions, in the codec's
-//! terms, and the one lookup of an extension in a received message.
+//! rustls's names for the messages that carry extensions, in the codec's terms.
 
-use rustls::hooks::{HandshakeMessage, Received};
+use rustls::hooks::HandshakeMessage;
 use rustls_tls_flags::MessageKind;
 
 /// The TLS Flags message kind of `message`; `None` for a message this crate
@@ -17,17 +16,4 @@ pub(crate) fn kind_of(message: HandshakeMessage) -> Option<MessageKind> {
         HandshakeMessage::NewSessionTicket => MessageKind::NewSessionTicket,
         _ => return None,
     })
-}
-
-/// The body of the extension of type `extension_type` in `received`, if any
-/// (a duplicate was already refused by the fork's parser, TF-12).
-pub(crate) fn extension_body<'a>(
-    received: &'a Received<'_>,
-    extension_type: u16,
-) -> Option<&'a [u8]> {
-    received
-        .extensions
-        .iter()
-        .find(|ext| ext.typ() == extension_type)
-        .map(rustls::hooks::RawExtension::body)
 }

@@ -117,7 +117,7 @@ impl OnePortConfig {
             flags = flags.require_certificate();
         }
         let verifier = flags.flag_verifier();
-        flags.install(&mut config);
+        flags.install(&mut config)?;
         Ok((Arc::new(config), verifier))
     }
 

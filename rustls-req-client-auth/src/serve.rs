@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +17,10 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use log::{debug, warn};
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 
@@ -34,7 +34,8 @@ use crate::identity::PeerIdentity;
 /// `alpn_protocols` is empty it is served with `h2, http/1.1`. Each request
 /// carries the connection's [`PeerIdentity`](crate::PeerIdentity) and `ConnectInfo<SocketAddr>`
 /// in its extensions (extract them with [`PeerIdentity`](crate::PeerIdentity), [`crate::Bot`] or
-/// axum's `ConnectInfo`).
+/// axum's `ConnectInfo`), and an [`Upgraded`] handle for work that outlives
+/// an HTTP upgrade (a WebSocket tunnel).
 ///
 /// ```no_run
 /// # async fn demo(config: std::sync::Arc<rustls::ServerConfig>) -> std::io::Result<()> {
@@ -73,6 +74,7 @@ fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
 #[derive(Clone, Copy, Debug)]
 struct Limits {
     header_read_timeout: Duration,
+    idle_timeout: Duration,
     shutdown_grace: Duration,
     max_connections: usize,
 }
@@ -81,6 +83,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             header_read_timeout: Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: Serve::<()>::DEFAULT_IDLE_TIMEOUT,
             shutdown_grace: Serve::<()>::DEFAULT_SHUTDOWN_GRACE,
             max_connections: Serve::<()>::DEFAULT_MAX_CONNECTIONS,
         }
@@ -101,6 +104,8 @@ pub struct Serve<S> {
 impl<S> Serve<S> {
     /// How long a client may take to send a request's headers (HTTP/1.1).
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long a connection may go without a request before it is closed.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
     /// How long open connections get to finish once shutdown starts.
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
     /// How many connections are served at once; more wait to be accepted.
@@ -116,6 +121,15 @@ impl<S> Serve<S> {
     /// How long a client may take to send a request's headers (HTTP/1.1).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may go without a request in flight before it is
+    /// closed gracefully (HTTP/2: GOAWAY, so a client that only answers pings
+    /// does not hold its connection forever; HTTP/1.1: closed between
+    /// requests). Responses still streaming are let finish.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
         self
     }
 
@@ -173,7 +187,8 @@ where
             limits,
             observer,
         } = self;
-        let graceful = GracefulShutdown::new();
+        // `true` once shutdown starts: every connection then closes gracefully.
+        let (stop, stopping) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
@@ -204,10 +219,10 @@ where
                 remote,
                 observer: observer.clone(),
             };
-            let watcher = graceful.watcher();
+            let stopping = stopping.clone();
             connections.spawn(async move {
                 let _permit = permit;
-                connection.serve(tcp, watcher).await;
+                connection.serve(tcp, stopping).await;
             });
         }
         drop(listener);
@@ -215,8 +230,8 @@ where
             "shutting down: waiting up to {:?} for open connections",
             limits.shutdown_grace
         );
+        let _ = stop.send(true);
         let drained = tokio::time::timeout(limits.shutdown_grace, async {
-            graceful.shutdown().await;
             while connections.join_next().await.is_some() {}
         })
         .await;
@@ -278,7 +293,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    async fn serve(self, tcp: TcpStream, watcher: Watcher) {
+    async fn serve(self, tcp: TcpStream, mut stopping: watch::Receiver<bool>) {
         let Self {
             acceptor,
             service,
@@ -298,10 +313,21 @@ where
             }
         };
         debug!("{remote}: {identity}");
+        let (continuation, mut continuations) = mpsc::unbounded_channel();
+        let upgraded = Upgraded(continuation);
+        let activity = Arc::new(Activity::default());
+        let requests = Arc::clone(&activity);
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(identity.clone());
             request.extensions_mut().insert(ConnectInfo(remote));
-            service.clone().oneshot(request)
+            request.extensions_mut().insert(upgraded.clone());
+            let busy = Activity::begin(&requests);
+            let response = service.clone().oneshot(request);
+            async move {
+                let response = response.await;
+                drop(busy);
+                response
+            }
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -314,9 +340,113 @@ where
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(H2_KEEP_ALIVE))
             .keep_alive_timeout(H2_KEEP_ALIVE);
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), per_request);
-        if let Err(error) = watcher.watch(connection.into_owned()).await {
-            debug!("{remote}: connection ended with an error: {error}");
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), per_request)
+            .into_owned();
+        // In a block of its own: the connection (and with it the service, which
+        // holds the last `Upgraded` sender) is dropped before its continuation runs.
+        {
+            let mut connection = std::pin::pin!(connection);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    ended = connection.as_mut() => {
+                        if let Err(error) = ended {
+                            debug!("{remote}: connection ended with an error: {error}");
+                        }
+                        break;
+                    }
+                    _ = stopping.changed(), if !closing => {
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    () = activity.idle_for(limits.idle_timeout), if !closing => {
+                        debug!("{remote}: no request for {:?}; closing", limits.idle_timeout);
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                }
+            }
+        }
+        // What an upgrade handed on (a WebSocket tunnel) is the rest of this
+        // connection: it keeps the connection's slot, and shutdown waits for
+        // it (and closes it after the grace period) as for any connection.
+        while let Some(rest) = continuations.recv().await {
+            rest.await;
+        }
+    }
+}
+
+/// The rest of an upgraded connection (a WebSocket tunnel, say), run as part
+/// of the connection it upgrades; in every request's extensions.
+///
+/// hyper hands an upgraded connection's I/O over and considers the HTTP
+/// connection done, so work spawned on its own would no longer count against
+/// [`Serve::max_connections`] nor be waited for at shutdown. Work given to
+/// [`Upgraded::continue_with`] does both: it runs in the connection's task
+/// once hyper lets go, holding the connection's slot, and graceful shutdown
+/// waits for it for [`Serve::shutdown_grace`], then drops it.
+#[derive(Clone, Debug)]
+pub struct Upgraded(mpsc::UnboundedSender<Continuation>);
+
+type Continuation = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Upgraded {
+    /// Runs `rest` as the continuation of this request's connection. Returns
+    /// `false`, dropping `rest`, if the connection is gone already (closed at
+    /// the end of a shutdown's grace period).
+    pub fn continue_with<F>(&self, rest: F) -> bool
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.send(Box::pin(rest)).is_ok()
+    }
+}
+
+/// The requests in flight on one connection, for its idle timeout.
+#[derive(Debug, Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Counts requests begun, so an idle period is measured from the last one.
+    begun: AtomicUsize,
+    settled: Notify,
+}
+
+/// Marks a request in flight until dropped.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn begin(activity: &Arc<Self>) -> Busy {
+        activity.begun.fetch_add(1, Ordering::SeqCst);
+        activity.in_flight.fetch_add(1, Ordering::SeqCst);
+        Busy(Arc::clone(activity))
+    }
+
+    /// Completes once no request has been in flight for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            loop {
+                let settled = self.settled.notified();
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                settled.await;
+            }
+            let begun = self.begun.load(Ordering::SeqCst);
+            tokio::time::sleep(timeout).await;
+            if self.in_flight.load(Ordering::SeqCst) == 0
+                && self.begun.load(Ordering::SeqCst) == begun
+            {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.settled.notify_one();
         }
     }
 }

@@ -2,22 +2,21 @@
 //! `request_client_auth`, verify it on a trust path of its own, and tell the
 //! application which path authenticated the peer.
 
-use std::any::Any;
 use std::sync::{Arc, RwLock};
 
 use log::debug;
 
 use rustls::hooks::{
-    HandshakeMessage, HookError, RawExtension, Received, ServerConnectionHook, ServerHooks,
+    ChosenBy, HandshakeMessage, HookError, RawExtension, Received, RegistrationError, Sending,
+    ServerConnectionHook, ServerEvent, ServerHooks,
 };
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, DnsName};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
 use rustls_tls_flags::{Flag, FlagSet};
 
 use crate::code_points::CodePoints;
 use crate::error::FlagsError;
-use crate::message::extension_body;
 use crate::rules;
 use crate::ticket::{self, TrustFingerprint};
 use crate::verifier::FlagPathVerifier;
@@ -29,12 +28,12 @@ use crate::verifier::FlagPathVerifier;
 ///
 /// ```no_run
 /// # fn demo(config: &mut rustls::ServerConfig, bot_roots: std::sync::Arc<rustls::RootCertStore>)
-/// # -> Result<(), rustls::server::VerifierBuilderError> {
+/// # -> Result<(), Box<dyn std::error::Error>> {
 /// use rustls::server::WebPkiClientVerifier;
 /// use rustls_req_client_auth::ServerFlags;
 ///
 /// let bots = WebPkiClientVerifier::builder(bot_roots).build()?;
-/// ServerFlags::request_client_auth(bots).install(config);
+/// ServerFlags::request_client_auth(bots).install(config)?;
 /// # Ok(()) }
 /// ```
 ///
@@ -168,14 +167,23 @@ impl ServerFlags {
         self
     }
 
-    /// Installs the policy in `config`, replacing any extension hooks there.
-    pub fn install(self, config: &mut ServerConfig) {
-        config.extension_hooks = Some(Arc::new(self));
+    /// Registers the policy in `config` as the owner of its extension type,
+    /// beside any other extension hooks there.
+    ///
+    /// # Errors
+    ///
+    /// If that type is already registered in `config` (by an earlier policy:
+    /// `config.extension_hooks.deregister(type)` removes it) or is one rustls
+    /// implements.
+    pub fn install(self, config: &mut ServerConfig) -> Result<(), RegistrationError> {
+        config
+            .extension_hooks
+            .register(&[self.code_points.extension_type], Arc::new(self))
     }
 }
 
 impl ServerHooks for ServerFlags {
-    fn new_connection(&self) -> Box<dyn ServerConnectionHook> {
+    fn new_connection(&self, _server_name: Option<&DnsName<'_>>) -> Box<dyn ServerConnectionHook> {
         Box::new(ServerFlagsHook {
             policy: self.clone(),
             state: ServerFlagsState {
@@ -191,51 +199,15 @@ impl ServerHooks for ServerFlags {
     }
 }
 
-/// Which trust path authenticated the client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthPath {
-    /// None: the client is anonymous.
-    None,
-    /// The flag path: the client set `request_client_auth` and its certificate
-    /// was verified by the [`ServerFlags`] verifier.
-    Flag,
-    /// The normal path: the `ServerConfig`'s own verifier requested and
-    /// verified the certificate (RCA-3).
-    Normal,
-}
-
-impl AuthPath {
-    /// `"none"`, `"flag"` or `"normal"`: the name used in logs and headers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Flag => "flag",
-            Self::Normal => "normal",
-        }
-    }
-}
-
-impl std::fmt::Display for AuthPath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why the server sent a CertificateRequest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestReason {
-    /// The client set `request_client_auth`, and the request acknowledged it (RCA-2).
-    Flag,
-    /// The config's own verifier asks every client (RCA-3).
-    ServerPolicy,
-}
+pub use crate::auth_path::AuthPath;
+pub use crate::request_cause::CertificateRequestCause;
 
 /// What TLS Flags did on a server connection; see [`server_state`].
 #[derive(Clone, Debug)]
 pub struct ServerFlagsState {
     client_flags: Option<FlagSet>,
     acknowledged: FlagSet,
-    certificate_request: Option<RequestReason>,
+    certificate_request: Option<CertificateRequestCause>,
     /// Set when the flag was accepted: the trust anchors of the verifier used.
     flag_trust: Option<TrustFingerprint>,
     client_certificate: bool,
@@ -247,12 +219,13 @@ pub struct ServerFlagsState {
 impl ServerFlagsState {
     /// The flags the client proposed (empty if it sent none, or on TLS 1.2,
     /// where they have no effect: RCA-12).
-    pub fn client_flags(&self) -> FlagSet {
-        self.client_flags.clone().unwrap_or_default()
+    pub fn client_flags(&self) -> &FlagSet {
+        static NONE: FlagSet = FlagSet::new();
+        self.client_flags.as_ref().unwrap_or(&NONE)
     }
 
     /// Whether the client set `request_client_auth` in a TLS 1.3 ClientHello.
-    pub fn client_requested_auth(&self) -> bool {
+    pub fn requested_client_auth(&self) -> bool {
         self.client_flags
             .as_ref()
             .is_some_and(|flags| flags.contains(self.request_client_auth))
@@ -264,7 +237,7 @@ impl ServerFlagsState {
     }
 
     /// Why a CertificateRequest was sent, if one was.
-    pub fn certificate_request(&self) -> Option<RequestReason> {
+    pub fn certificate_request(&self) -> Option<CertificateRequestCause> {
         self.certificate_request
     }
 
@@ -300,8 +273,7 @@ impl ServerFlagsState {
 /// The TLS Flags state of `conn`, if [`ServerFlags`] is installed in its config
 /// and a ClientHello has been processed.
 pub fn server_state(conn: &ServerConnection) -> Option<&ServerFlagsState> {
-    conn.extension_hook()
-        .and_then(|hook| hook.as_any().downcast_ref::<ServerFlagsHook>())
+    conn.extension_hook::<ServerFlagsHook>()
         .map(|hook| &hook.state)
 }
 
@@ -345,12 +317,12 @@ struct ServerFlagsHook {
 }
 
 impl ServerFlagsHook {
-    fn tls_flags<'a>(&self, received: &'a Received<'_>) -> Option<&'a [u8]> {
-        extension_body(received, self.policy.code_points.extension_type)
+    fn tls_flags<'a>(&self, received: &Received<'a>) -> Option<&'a [u8]> {
+        received.extension(self.policy.code_points.extension_type)
     }
 
     fn client_hello(&mut self, received: &Received<'_>) -> Result<(), HookError> {
-        if received.version != Some(ProtocolVersion::TLSv1_3) {
+        if received.version() != Some(ProtocolVersion::TLSv1_3) {
             // RCA-12: on TLS 1.2 the flag has no effect.
             if self.tls_flags(received).is_some() {
                 debug!("tls_flags: TLS 1.2 ClientHello; its flags have no effect (RCA-12)");
@@ -368,11 +340,28 @@ impl ServerFlagsHook {
         self.state.client_flags = Some(flags);
         Ok(())
     }
+
+    /// The CertificateRequest's extensions: the acknowledgement, if this
+    /// hook's verifier asks.
+    fn certificate_request_extensions(&mut self) -> Vec<RawExtension> {
+        if self.state.certificate_request != Some(CertificateRequestCause::Flag) {
+            return Vec::new();
+        }
+        // RCA-2: acknowledge the flag in the CertificateRequest; RCA-4: only
+        // because the ClientHello carried it.
+        self.state.acknowledged = [self.state.request_client_auth].into_iter().collect();
+        self.state
+            .acknowledged
+            .to_extension_data()
+            .map(|body| RawExtension::new(self.policy.code_points.extension_type, body))
+            .into_iter()
+            .collect()
+    }
 }
 
 impl ServerConnectionHook for ServerFlagsHook {
     fn received(&mut self, received: &Received<'_>) -> Result<(), HookError> {
-        match received.message {
+        match received.message() {
             HandshakeMessage::ClientHello => self.client_hello(received),
             HandshakeMessage::Certificate { index } => {
                 if index == 0 {
@@ -393,14 +382,37 @@ impl ServerConnectionHook for ServerFlagsHook {
         }
     }
 
+    fn event(&mut self, event: &ServerEvent<'_>) {
+        match *event {
+            ServerEvent::FullHandshake { .. } => self.state.resumed = None,
+            ServerEvent::Resumed { ticket_data, .. } => {
+                // accept_ticket refused tickets without a record (TLS 1.2
+                // tickets carry none: the config's verifier checked them).
+                self.state.resumed = ticket_data.and_then(ticket::decode);
+                if let Some(record) = self.state.resumed {
+                    debug!(
+                        "tls_flags: resumed a session of the {} path; no CertificateRequest (RCA-11)",
+                        record.path()
+                    );
+                }
+            }
+            ServerEvent::CertificateRequest { verifier } => {
+                self.state.certificate_request = Some(match verifier {
+                    ChosenBy::ThisHook => CertificateRequestCause::Flag,
+                    _ => CertificateRequestCause::ServerPolicy,
+                });
+            }
+            _ => {}
+        }
+    }
+
     fn client_cert_verifier(
         &mut self,
         configured: &Arc<dyn ClientCertVerifier>,
     ) -> Option<Arc<dyn ClientCertVerifier>> {
         // Only asked in full TLS 1.3 handshakes: never under a PSK (RCA-11),
-        // never on TLS 1.2 (RCA-12). A ticket considered earlier was not used.
-        self.state.resumed = None;
-        if !self.state.client_requested_auth() {
+        // never on TLS 1.2 (RCA-12).
+        if !self.state.requested_client_auth() {
             if configured.offer_client_auth() {
                 debug!("tls_flags: no request_client_auth; the config's own verifier requests a certificate (RCA-3)");
             } else {
@@ -410,13 +422,17 @@ impl ServerConnectionHook for ServerFlagsHook {
         }
         let trusted = self.policy.verifier.trusted();
         self.state.flag_trust = Some(trusted.fingerprint);
-        // RCA-14: anonymous unless the policy says otherwise, and a server that
-        // requires every client to authenticate says so.
-        let certificate_required =
-            self.policy.require_certificate || configured.client_auth_mandatory();
+        // RCA-14: anonymous unless the policy says otherwise. A config whose
+        // own verifier requires every client to authenticate keeps requiring
+        // it: rustls holds a hook's verifier to the configured one's demands.
+        let certificate_required = self.policy.require_certificate;
         debug!(
             "tls_flags: request_client_auth received; CertificateRequest on the flag path (certificate {})",
-            if certificate_required { "required" } else { "optional" }
+            if certificate_required || configured.client_auth_mandatory() {
+                "required"
+            } else {
+                "optional"
+            }
         );
         Some(Arc::new(FlagPathVerifier {
             inner: trusted.verifier,
@@ -424,38 +440,19 @@ impl ServerConnectionHook for ServerFlagsHook {
         }))
     }
 
-    fn extensions_to_send(
-        &mut self,
-        message: HandshakeMessage,
-        _version: ProtocolVersion,
-    ) -> Vec<RawExtension> {
-        if message != HandshakeMessage::CertificateRequest {
+    fn extensions_to_send(&mut self, sending: &Sending) -> Vec<RawExtension> {
+        match sending.message {
+            HandshakeMessage::CertificateRequest => self.certificate_request_extensions(),
             // Nothing else is ever acknowledged: RCA-4 and TF-11.
-            return Vec::new();
+            _ => Vec::new(),
         }
-        if self.state.flag_trust.is_none() {
-            self.state.certificate_request = Some(RequestReason::ServerPolicy);
-            return Vec::new();
-        }
-        // RCA-2: acknowledge the flag in the CertificateRequest; RCA-4: only
-        // because the ClientHello carried it.
-        self.state.certificate_request = Some(RequestReason::Flag);
-        self.state.acknowledged = [self.state.request_client_auth].into_iter().collect();
-        self.state
-            .acknowledged
-            .to_extension_data()
-            .and_then(|body| {
-                RawExtension::for_sending(self.policy.code_points.extension_type, body)
-            })
-            .into_iter()
-            .collect()
     }
 
     fn ticket_data(&mut self) -> Option<Vec<u8>> {
         Some(ticket::encode(self.state.ticket_record()))
     }
 
-    fn resumption(&mut self, ticket_data: Option<&[u8]>) -> bool {
+    fn accept_ticket(&mut self, ticket_data: Option<&[u8]>) -> bool {
         // RCA-11: a ticket keeps the path it was issued on; one without our
         // record (or with a damaged one) is not used, so it cannot lead to a
         // more privileged state.
@@ -466,22 +463,11 @@ impl ServerConnectionHook for ServerFlagsHook {
                 debug!("tls_flags: flag-path ticket issued under a replaced bot CA set refused; full handshake (RCA-11)");
                 false
             }
-            Some(record) => {
-                debug!(
-                    "tls_flags: ticket for the {} path; if resumed, no CertificateRequest (RCA-11)",
-                    record.path()
-                );
-                self.state.resumed = Some(record);
-                true
-            }
+            Some(_) => true,
             None => {
                 debug!("tls_flags: ticket without this crate's record refused; full handshake (RCA-11)");
                 false
             }
         }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::server::AuthPath;
+use crate::auth_path::AuthPath;
 
 /// Format version of the ticket data; data of another version is not used.
 const VERSION: u8 = 2;

@@ -60,7 +60,7 @@ fn main() {
         .with_no_client_auth()
         .with_single_cert(server_chain, server_key)
         .expect("server config");
-    ServerFlags::request_client_auth(bots).install(&mut server);
+    ServerFlags::request_client_auth(bots).install(&mut server).expect("TLS Flags registers its extension type");
 
     let bot = BotClient::from_der(bot_chain, bot_key).trust(server_ca.roots());
     let client: ClientConfig = bot.client_config().expect("bot config");
