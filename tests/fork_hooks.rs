@@ -11,16 +11,16 @@ use std::sync::Arc;
 use integration_tests::config::{self, connect};
 use integration_tests::memory::handshake;
 use integration_tests::scripted::{
-    client_log, ext, received_in, server_log, ClientScript, Event, ServerScript,
+    client_log, ext, received_in, server_log, ClientScript, Event, ScriptedClient, ScriptedServer,
+    ServerScript, TEST_TYPES,
 };
 use integration_tests::{provider_tests, Provider, Side, TestPki};
 use rustls::hooks::HandshakeMessage as Msg;
 use rustls::{AlertDescription, Error, HandshakeKind, NamedGroup, PeerMisbehaved, ProtocolVersion};
 
-/// Extension types no TLS implementation assigns: these tests are about the
-/// mechanism, not about any particular extension.
-const T: u16 = 0xff77;
-const U: u16 = 0xff78;
+/// The scripted hooks' two extension types.
+const T: u16 = TEST_TYPES[0];
+const U: u16 = TEST_TYPES[1];
 
 fn client_hello_with_t() -> ClientScript {
     ClientScript::default().with_client_hello(ext(T, &[1, 2]))
@@ -29,13 +29,16 @@ fn client_hello_with_t() -> ClientScript {
 /// Capabilities 1 and 2: the client's ClientHello extension reaches the server
 /// hook, and the server's answer in EncryptedExtensions is not "unsolicited".
 fn client_hello_extension_reaches_server_and_may_be_answered(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    client_hello_with_t().install(&mut client);
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    client_hello_with_t()
+        .install(&mut client)
+        .expect("the test types are free");
+    let mut server = config::server(pki, provider);
     ServerScript::default()
         .with(Msg::EncryptedExtensions, ext(T, &[3]))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("the test types are free");
 
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     handshake(&mut c, &mut s).assert_ok();
@@ -54,13 +57,15 @@ fn client_hello_extension_reaches_server_and_may_be_answered(provider: Provider)
 /// the hook's, and the client hook sees each of them (certificates plain or
 /// compressed).
 fn server_extensions_reach_client_in_every_message(provider: Provider, compressed: bool) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     if !compressed {
         client.cert_decompressors = Vec::new();
     }
-    client_hello_with_t().install(&mut client);
-    let mut server = config::server(&pki, provider);
+    client_hello_with_t()
+        .install(&mut client)
+        .expect("the test types are free");
+    let mut server = config::server(pki, provider);
     ServerScript {
         verifier: Some(config::verifier(&pki.bot_ca, provider, false)),
         ..ServerScript::default()
@@ -71,7 +76,8 @@ fn server_extensions_reach_client_in_every_message(provider: Provider, compresse
     .with(Msg::Certificate { index: 0 }, ext(T, &[0xc0]))
     .with(Msg::Certificate { index: 1 }, ext(T, &[0xc1]))
     .with(Msg::NewSessionTicket, ext(T, &[0x7c]))
-    .install(&mut server);
+    .install(&mut server)
+    .expect("the test types are free");
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     handshake(&mut c, &mut s).assert_ok();
 
@@ -129,24 +135,27 @@ fn unclaimed_extensions_are_refused_as_in_vanilla_rustls(provider: Provider) {
     ];
     for (message, alert) in cases {
         for client_hook in [false, true] {
-            let pki = TestPki::new();
-            let mut client = config::client(&pki, provider);
+            let pki = TestPki::shared();
+            let mut client = config::client(pki, provider);
             // plain certificates: the compressed path answers bad_certificate
             client.cert_decompressors = Vec::new();
             if client_hook {
-                ClientScript::default().install(&mut client);
+                ClientScript::default()
+                    .install(&mut client)
+                    .expect("the test types are free");
             }
             let mut server = match message {
                 Msg::HelloRetryRequest => config::server_with(
-                    &pki,
+                    pki,
                     provider.crypto_with_only_group(NamedGroup::secp384r1),
                     rustls::DEFAULT_VERSIONS,
                 ),
-                _ => config::server(&pki, provider),
+                _ => config::server(pki, provider),
             };
             ServerScript::default()
                 .with(message, ext(T, &[9]))
-                .install(&mut server);
+                .install(&mut server)
+                .expect("the test types are free");
             let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
             handshake(&mut c, &mut s).assert_alert(Side::Client, alert);
         }
@@ -156,12 +165,13 @@ fn unclaimed_extensions_are_refused_as_in_vanilla_rustls(provider: Provider) {
 /// Capability 3 (compressed path): an unclaimed Certificate entry extension
 /// inside a compressed Certificate gets `bad_certificate`, as before.
 fn unclaimed_certificate_extension_compressed(provider: Provider) {
-    let pki = TestPki::new();
-    let client = config::client(&pki, provider);
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let client = config::client(pki, provider);
+    let mut server = config::server(pki, provider);
     ServerScript::default()
         .with(Msg::Certificate { index: 0 }, ext(T, &[9]))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("the test types are free");
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     handshake(&mut c, &mut s).assert_alert(Side::Client, AlertDescription::BadCertificate);
 }
@@ -175,15 +185,16 @@ fn client_hook_refusal_sends_its_alert(provider: Provider) {
         Msg::Certificate { index: 0 },
         Msg::NewSessionTicket,
     ] {
-        let pki = TestPki::new();
-        let mut client = config::client(&pki, provider);
+        let pki = TestPki::shared();
+        let mut client = config::client(pki, provider);
         ClientScript {
             refuse: Some((message, AlertDescription::IllegalParameter)),
             ..ClientScript::default()
         }
-        .install(&mut client);
+        .install(&mut client)
+        .expect("the test types are free");
         let server = config::server_requesting(
-            &pki,
+            pki,
             provider,
             config::verifier(&pki.bot_ca, provider, false),
         );
@@ -201,11 +212,11 @@ fn client_hook_refusal_sends_its_alert(provider: Provider) {
 /// Certificate; its alert reaches the client.
 fn server_hook_refusal_sends_its_alert(provider: Provider) {
     for message in [Msg::ClientHello, Msg::Certificate { index: 0 }] {
-        let pki = TestPki::new();
-        let mut client = config::client(&pki, provider);
+        let pki = TestPki::shared();
+        let mut client = config::client(pki, provider);
         client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
         let mut server = config::server_requesting(
-            &pki,
+            pki,
             provider,
             config::verifier(&pki.bot_ca, provider, false),
         );
@@ -213,7 +224,8 @@ fn server_hook_refusal_sends_its_alert(provider: Provider) {
             refuse: Some((message, AlertDescription::AccessDenied)),
             ..ServerScript::default()
         }
-        .install(&mut server);
+        .install(&mut server)
+        .expect("the test types are free");
         let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
         handshake(&mut c, &mut s).assert_alert(Side::Server, AlertDescription::AccessDenied);
     }
@@ -222,20 +234,22 @@ fn server_hook_refusal_sends_its_alert(provider: Provider) {
 /// Capabilities 1 and 2 across a HelloRetryRequest: the second ClientHello
 /// carries the same hook extensions, and the HRR's own extension is seen.
 fn hello_retry_request_keeps_client_hello_extensions(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     ClientScript::default()
         .with_client_hello(ext(T, &[1]))
         .with_client_hello(ext(U, &[2, 2]))
-        .install(&mut client);
+        .install(&mut client)
+        .expect("the test types are free");
     let mut server = config::server_with(
-        &pki,
+        pki,
         provider.crypto_with_only_group(NamedGroup::secp384r1),
         rustls::DEFAULT_VERSIONS,
     );
     ServerScript::default()
         .with(Msg::HelloRetryRequest, ext(U, &[0x44]))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("the test types are free");
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     handshake(&mut c, &mut s).assert_ok();
 
@@ -259,25 +273,28 @@ fn hello_retry_request_keeps_client_hello_extensions(provider: Provider) {
 /// Capability 4: the server hook picks a verifier per connection; a client
 /// that did not send `T` gets no CertificateRequest.
 fn server_chooses_client_verifier_per_connection(provider: Provider) {
-    let pki = TestPki::new();
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut server = config::server(pki, provider);
     ServerScript {
         verifier: Some(config::verifier(&pki.bot_ca, provider, true)),
         verifier_if_client_hello_has: Some(T),
         ..ServerScript::default()
     }
-    .install(&mut server);
+    .install(&mut server)
+    .expect("the test types are free");
     let server = Arc::new(server);
 
     for sends_t in [true, false] {
-        let mut client = config::client(&pki, provider);
+        let mut client = config::client(pki, provider);
         client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
         let script = if sends_t {
             client_hello_with_t()
         } else {
             ClientScript::default()
         };
-        script.install(&mut client);
+        script
+            .install(&mut client)
+            .expect("the test types are free");
         let (mut c, mut s) = connect(&Arc::new(client), &server);
         handshake(&mut c, &mut s).assert_ok();
 
@@ -293,18 +310,16 @@ fn server_chooses_client_verifier_per_connection(provider: Provider) {
 
 /// Capability 5: the client hook chooses the identity for a CertificateRequest.
 fn client_chooses_resolver_for_certificate_request(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     ClientScript {
         resolver: Some(config::resolver(&pki.bot, provider)),
         ..ClientScript::default()
     }
-    .install(&mut client);
-    let server = config::server_requesting(
-        &pki,
-        provider,
-        config::verifier(&pki.bot_ca, provider, true),
-    );
+    .install(&mut client)
+    .expect("the test types are free");
+    let server =
+        config::server_requesting(pki, provider, config::verifier(&pki.bot_ca, provider, true));
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     handshake(&mut c, &mut s).assert_ok();
 
@@ -317,25 +332,25 @@ fn client_chooses_resolver_for_certificate_request(provider: Provider) {
 /// refused with `decode_error` (as before) when it did not.
 fn client_certificate_entry_extensions(provider: Provider) {
     for request_carries_t in [true, false] {
-        let pki = TestPki::new();
-        let mut client = config::client(&pki, provider);
+        let pki = TestPki::shared();
+        let mut client = config::client(pki, provider);
         client.cert_compressors = Vec::new();
         client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
         ClientScript {
             certificate: vec![(0, ext(T, &[0xcc]))],
             ..ClientScript::default()
         }
-        .install(&mut client);
-        let mut server = config::server_requesting(
-            &pki,
-            provider,
-            config::verifier(&pki.bot_ca, provider, true),
-        );
+        .install(&mut client)
+        .expect("the test types are free");
+        let mut server =
+            config::server_requesting(pki, provider, config::verifier(&pki.bot_ca, provider, true));
         let mut script = ServerScript::default();
         if request_carries_t {
             script = script.with(Msg::CertificateRequest, ext(T, &[1]));
         }
-        script.install(&mut server);
+        script
+            .install(&mut server)
+            .expect("the test types are free");
         let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
         let outcome = handshake(&mut c, &mut s);
         if request_carries_t {
@@ -353,17 +368,20 @@ fn client_certificate_entry_extensions(provider: Provider) {
 /// Capability 6: what the hook stores in a ticket comes back when the ticket is
 /// used; a resumed handshake asks for no verifier and sends no CertificateRequest.
 fn ticket_data_survives_resumption(provider: Provider) {
-    let pki = TestPki::new();
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut server = config::server(pki, provider);
     ServerScript {
         verifier: Some(config::verifier(&pki.bot_ca, provider, false)),
         ticket_data: Some(b"path=flag".to_vec()),
         ..ServerScript::default()
     }
-    .install(&mut server);
+    .install(&mut server)
+    .expect("the test types are free");
     let server = Arc::new(server);
-    let mut client = config::client(&pki, provider);
-    ClientScript::default().install(&mut client);
+    let mut client = config::client(pki, provider);
+    ClientScript::default()
+        .install(&mut client)
+        .expect("the test types are free");
     let client = Arc::new(client);
 
     let [(_, first), (c, s)] = config::connect_twice(&client, &server);
@@ -378,15 +396,16 @@ fn ticket_data_survives_resumption(provider: Provider) {
 /// Capability 6: a hook may refuse a ticket (here: one without its data), and
 /// the handshake becomes a full one.
 fn refused_ticket_makes_a_full_handshake(provider: Provider) {
-    let pki = TestPki::new();
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut server = config::server(pki, provider);
     ServerScript {
         refuse_resumption: true,
         ..ServerScript::default()
     }
-    .install(&mut server);
+    .install(&mut server)
+    .expect("the test types are free");
     let server = Arc::new(server);
-    let client = Arc::new(config::client(&pki, provider));
+    let client = Arc::new(config::client(pki, provider));
 
     let [_, (_, s)] = config::connect_twice(&client, &server);
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
@@ -398,15 +417,16 @@ fn refused_ticket_makes_a_full_handshake(provider: Provider) {
 /// Capability 6: ticket data that does not fit the ticket's 16-bit field is not
 /// stored, so the hook sees a ticket without data (and may refuse it).
 fn oversized_ticket_data_is_not_stored(provider: Provider) {
-    let pki = TestPki::new();
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut server = config::server(pki, provider);
     ServerScript {
         ticket_data: Some(vec![7; 70_000]),
         ..ServerScript::default()
     }
-    .install(&mut server);
+    .install(&mut server)
+    .expect("the test types are free");
     let server = Arc::new(server);
-    let client = Arc::new(config::client(&pki, provider));
+    let client = Arc::new(config::client(pki, provider));
     let [_, (_, s)] = config::connect_twice(&client, &server);
     assert!(server_log(&s).contains(&Event::Resumption(None)));
 }
@@ -414,16 +434,19 @@ fn oversized_ticket_data_is_not_stored(provider: Provider) {
 /// TLS 1.2: the hooks see the ClientHello and the ServerHello with version 1.2;
 /// the server is never asked for a client verifier there.
 fn tls12_server_hello_and_no_verifier_choice(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client_with(&pki, provider.crypto(), &[&rustls::version::TLS12]);
-    client_hello_with_t().install(&mut client);
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client_with(pki, provider.crypto(), &[&rustls::version::TLS12]);
+    client_hello_with_t()
+        .install(&mut client)
+        .expect("the test types are free");
+    let mut server = config::server(pki, provider);
     ServerScript {
         verifier: Some(config::verifier(&pki.bot_ca, provider, true)),
         ..ServerScript::default()
     }
     .with(Msg::ServerHello, ext(T, &[0x12]))
-    .install(&mut server);
+    .install(&mut server)
+    .expect("the test types are free");
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     handshake(&mut c, &mut s).assert_ok();
 
@@ -447,18 +470,19 @@ fn tls12_server_hello_and_no_verifier_choice(provider: Provider) {
 /// Without hooks nothing is installed, and unknown extension handling is
 /// vanilla rustls's (an EE extension the client did not send is refused).
 fn no_hooks_installed(provider: Provider) {
-    let pki = TestPki::new();
-    let client = Arc::new(config::client(&pki, provider));
-    let server = Arc::new(config::server(&pki, provider));
+    let pki = TestPki::shared();
+    let client = Arc::new(config::client(pki, provider));
+    let server = Arc::new(config::server(pki, provider));
     let (mut c, mut s) = connect(&client, &server);
     handshake(&mut c, &mut s).assert_ok();
-    assert!(c.extension_hook().is_none());
-    assert!(s.extension_hook().is_none());
+    assert!(c.extension_hook::<ScriptedClient>().is_none());
+    assert!(s.extension_hook::<ScriptedServer>().is_none());
 
-    let mut hooked = config::server(&pki, provider);
+    let mut hooked = config::server(pki, provider);
     ServerScript::default()
         .with(Msg::EncryptedExtensions, ext(T, &[1]))
-        .install(&mut hooked);
+        .install(&mut hooked)
+        .expect("the test types are free");
     let (mut c, mut s) = connect(&client, &Arc::new(hooked));
     let outcome = handshake(&mut c, &mut s);
     let raised = outcome.assert_alert(Side::Client, AlertDescription::UnsupportedExtension);
@@ -472,24 +496,19 @@ fn no_hooks_installed(provider: Provider) {
 /// ClientHello (the one a non-ECH server receives); a "both" one does.
 #[test]
 fn cap2_inner_only_extension_stays_out_of_the_outer_hello() {
-    let pki = TestPki::new();
-    let mut client = config::ech_client(&pki);
+    let pki = TestPki::shared();
+    let mut client = config::ech_client(pki);
     ClientScript {
-        client_hello: vec![
-            rustls::hooks::ClientHelloExtension {
-                extension: ext(T, &[1]),
-                placement: rustls::hooks::EchPlacement::Both,
-            },
-            rustls::hooks::ClientHelloExtension {
-                extension: ext(U, &[2]),
-                placement: rustls::hooks::EchPlacement::InnerOnly,
-            },
-        ],
+        client_hello: vec![ext(T, &[1]), ext(U, &[2])],
+        inner_only: vec![U],
         ..ClientScript::default()
     }
-    .install(&mut client);
-    let mut server = config::server(&pki, Provider::AwsLcRs);
-    ServerScript::default().install(&mut server);
+    .install(&mut client)
+    .expect("the test types are free");
+    let mut server = config::server(pki, Provider::AwsLcRs);
+    ServerScript::default()
+        .install(&mut server)
+        .expect("the test types are free");
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     // The server does not do ECH, so the client ends up refusing the connection.
     let outcome = handshake(&mut c, &mut s);
@@ -500,13 +519,31 @@ fn cap2_inner_only_extension_stays_out_of_the_outer_hello() {
     assert!(outer.iter().all(|(typ, _)| *typ != U), "{outer:?}");
 }
 
-/// A hook cannot add or replace an extension rustls implements.
+/// A hook cannot add or replace an extension rustls implements: such a type
+/// cannot be registered, and neither can a type another registration owns.
 #[test]
 fn hooks_cannot_send_extensions_rustls_implements() {
-    assert!(rustls::hooks::RawExtension::for_sending(0x0000, vec![]).is_none()); // server_name
-    assert!(rustls::hooks::RawExtension::for_sending(0x002b, vec![]).is_none()); // supported_versions
-    assert!(rustls::hooks::RawExtension::for_sending(T, vec![0; 65536]).is_none());
-    assert!(rustls::hooks::RawExtension::for_sending(T, vec![0; 65535]).is_some());
+    use rustls::hooks::RegistrationError;
+    let pki = TestPki::shared();
+    let mut config = config::client(pki, Provider::AwsLcRs);
+    for (typ, name) in [(0x0000, "server_name"), (0x002b, "supported_versions")] {
+        let script = ClientScript {
+            types: vec![typ],
+            ..ClientScript::default()
+        };
+        assert_eq!(
+            script.install(&mut config),
+            Err(RegistrationError::ImplementedByRustls(typ)),
+            "{name}"
+        );
+    }
+    ClientScript::default()
+        .install(&mut config)
+        .expect("the test types are free");
+    assert_eq!(
+        ClientScript::default().install(&mut config),
+        Err(RegistrationError::AlreadyRegistered(T))
+    );
 }
 
 provider_tests! {

@@ -45,7 +45,8 @@ fn trusting_both(pki: &TestPki, provider: Provider) -> Arc<dyn ClientCertVerifie
 fn flag_server(pki: &TestPki, provider: Provider) -> ServerConfig {
     let mut config = config::server(pki, provider);
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     config
 }
 
@@ -69,15 +70,17 @@ fn run(
 }
 
 fn never_disclosed_by_default(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // Without a resolver of its own, and with one: the bot identity stays home.
     for own in [None, Some(&pki.normal_client)] {
-        let mut client = config::client(&pki, provider);
+        let mut client = config::client(pki, provider);
         if let Some(own) = own {
             client.client_auth_cert_resolver = config::resolver(own, provider);
         }
-        bot_flags(&pki, provider).install(&mut client);
-        let (state, received) = run(client, asks_everyone(&pki, provider));
+        bot_flags(pki, provider)
+            .install(&mut client)
+            .expect("TLS Flags registers its extension type");
+        let (state, received) = run(client, asks_everyone(pki, provider));
         assert!(state.requested_client_auth());
         assert!(!state.flag_acknowledged());
         assert_eq!(
@@ -98,38 +101,42 @@ fn never_disclosed_by_default(provider: Provider) {
 }
 
 fn compatibility_is_per_code_point(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     // Enabled for 0xFE01, but the client speaks 62: it does not apply.
-    bot_flags(&pki, provider)
+    bot_flags(pki, provider)
         .other_requests(OtherRequests::FlagIdentityOn(CodePoints::experimental()))
-        .install(&mut client);
-    let (state, received) = run(client, asks_everyone(&pki, provider));
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (state, received) = run(client, asks_everyone(pki, provider));
     assert_eq!(received, None);
     assert_eq!(state.sent_identity(), SentIdentity::Empty);
 }
 
 fn compatibility_on_fe01(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     let experimental = CodePoints::experimental();
-    bot_flags(&pki, provider)
+    bot_flags(pki, provider)
         .code_points(experimental)
         .other_requests(OtherRequests::FlagIdentityOn(experimental))
-        .install(&mut client);
-    let (state, received) = run(client, asks_everyone(&pki, provider));
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (state, received) = run(client, asks_everyone(pki, provider));
     assert!(!state.flag_acknowledged());
     assert_eq!(received.as_deref(), Some(&pki.bot.chain[..]));
     assert_eq!(state.sent_identity(), SentIdentity::FlagIdentity);
 }
 
 fn sent_flag_identity(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     // The config's own identity is not used for an acknowledged request.
     client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
-    bot_flags(&pki, provider).install(&mut client);
-    let (state, received) = run(client, flag_server(&pki, provider));
+    bot_flags(pki, provider)
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (state, received) = run(client, flag_server(pki, provider));
     assert!(state.flag_acknowledged());
     assert_eq!(
         state.certificate_request(),
@@ -140,32 +147,38 @@ fn sent_flag_identity(provider: Provider) {
 }
 
 fn sent_config_identity(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
-    ClientFlags::without_identity().install(&mut client);
-    let (state, received) = run(client, asks_everyone(&pki, provider));
+    ClientFlags::without_identity()
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (state, received) = run(client, asks_everyone(pki, provider));
     assert!(!state.requested_client_auth());
     assert_eq!(state.sent_identity(), SentIdentity::ConfigIdentity);
     assert_eq!(received.as_deref(), Some(&pki.normal_client.chain[..]));
 }
 
 fn sent_empty(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
-    let (state, received) = run(client, flag_server(&pki, provider));
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    ClientFlags::request_client_auth_with(config::nothing_suitable())
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (state, received) = run(client, flag_server(pki, provider));
     assert!(state.flag_acknowledged());
     assert_eq!(state.sent_identity(), SentIdentity::Empty);
     assert_eq!(received, None);
 }
 
 fn sent_nothing(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    bot_flags(&pki, provider).install(&mut client);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    bot_flags(pki, provider)
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
     // A server without TLS Flags and without client authentication.
-    let (state, received) = run(client, config::server(&pki, provider));
+    let (state, received) = run(client, config::server(pki, provider));
     assert!(state.requested_client_auth());
     assert!(!state.flag_acknowledged());
     assert_eq!(state.certificate_request(), None);
@@ -174,17 +187,20 @@ fn sent_nothing(provider: Provider) {
 }
 
 fn sent_tls12(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    bot_flags(&pki, provider).install(&mut client);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    bot_flags(pki, provider)
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
     let mut server = ServerConfig::builder_with_provider(provider.crypto())
         .with_protocol_versions(&[&rustls::version::TLS12])
         .expect("TLS 1.2")
-        .with_client_cert_verifier(trusting_both(&pki, provider))
+        .with_client_cert_verifier(trusting_both(pki, provider))
         .with_single_cert(pki.server.chain.clone(), pki.server.key())
         .expect("server identity");
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let (state, received) = run(client, server);
     // RCA-12: the config's own resolver (none) answered; the hook did not see it.
     assert_eq!(state.sent_identity(), SentIdentity::NotObserved);
@@ -192,15 +208,17 @@ fn sent_tls12(provider: Provider) {
 }
 
 fn outcomes_handle(provider: Provider) {
-    let pki = TestPki::new();
-    let flags = bot_flags(&pki, provider);
+    let pki = TestPki::shared();
+    let flags = bot_flags(pki, provider);
     let outcomes = flags.outcomes();
-    let mut client = config::client(&pki, provider);
-    flags.install(&mut client);
+    let mut client = config::client(pki, provider);
+    flags
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
     let client = Arc::new(client);
     assert!(outcomes.get(SERVER_NAME).is_none());
 
-    let (mut c, mut s) = connect(&client, &Arc::new(flag_server(&pki, provider)));
+    let (mut c, mut s) = connect(&client, &Arc::new(flag_server(pki, provider)));
     handshake(&mut c, &mut s).assert_ok();
     let first = outcomes.get(SERVER_NAME).expect("recorded");
     assert!(first.flag_acknowledged());
@@ -208,7 +226,7 @@ fn outcomes_handle(provider: Provider) {
     assert!(outcomes.get("other.example").is_none());
 
     // The next connection to the same name replaces the record.
-    let (mut c, mut s) = connect(&client, &Arc::new(config::server(&pki, provider)));
+    let (mut c, mut s) = connect(&client, &Arc::new(config::server(pki, provider)));
     handshake(&mut c, &mut s).assert_ok();
     let second = outcomes.get(SERVER_NAME).expect("recorded");
     assert!(!second.flag_acknowledged());

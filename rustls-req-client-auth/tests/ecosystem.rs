@@ -65,7 +65,8 @@ async fn request(
     let mut server = config::server(pki, provider);
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -95,10 +96,12 @@ fn run<F: std::future::Future>(future: F) -> F::Output {
 /// RCA-2 through reqwest and axum: a bot with the flag is authenticated on the
 /// flag path, over HTTP/2.
 fn rca2_reqwest_bot_reaches_axum_on_the_flag_path(provider: Provider) {
-    let pki = TestPki::new();
-    let mut bot = config::client(&pki, provider);
-    ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider)).install(&mut bot);
-    let (version, body) = run(request(&pki, provider, bot));
+    let pki = TestPki::shared();
+    let mut bot = config::client(pki, provider);
+    ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+        .install(&mut bot)
+        .expect("TLS Flags registers its extension type");
+    let (version, body) = run(request(pki, provider, bot));
     assert_eq!(version, reqwest::Version::HTTP_2);
     assert_eq!(body, "path=Flag");
 }
@@ -106,9 +109,9 @@ fn rca2_reqwest_bot_reaches_axum_on_the_flag_path(provider: Provider) {
 /// RCA-1 through reqwest and axum: a client without the flag (a browser's
 /// situation) gets no CertificateRequest and is anonymous.
 fn rca1_reqwest_client_without_flag_is_anonymous(provider: Provider) {
-    let pki = TestPki::new();
-    let plain = config::client(&pki, provider);
-    let (version, body) = run(request(&pki, provider, plain));
+    let pki = TestPki::shared();
+    let plain = config::client(pki, provider);
+    let (version, body) = run(request(pki, provider, plain));
     assert_eq!(version, reqwest::Version::HTTP_2);
     assert_eq!(body, "path=None");
 }

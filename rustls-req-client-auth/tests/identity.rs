@@ -11,7 +11,7 @@ use integration_tests::memory::handshake;
 use integration_tests::{provider_tests, Provider, TestPki};
 use rcgen::{ExtendedKeyUsagePurpose, SanType};
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
-use rustls_req_client_auth::server::RequestReason;
+use rustls_req_client_auth::server::CertificateRequestCause;
 use rustls_req_client_auth::{
     AuthPath, ClientFlags, Flag, LeafCertificate, PeerIdentity, ServerFlags,
 };
@@ -29,7 +29,8 @@ fn server(pki: &TestPki, provider: Provider) -> ServerConfig {
     let mut config = config::server(pki, provider);
     config.alpn_protocols = vec![H2.to_vec(), b"http/1.1".to_vec()];
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     config
 }
 
@@ -52,7 +53,7 @@ fn expected_thumbprint(der: &[u8]) -> String {
 }
 
 fn flag_path_identity(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let bot = pki.bot_ca.issue_with_sans(
         "crawler-7",
         vec![
@@ -63,10 +64,11 @@ fn flag_path_identity(provider: Provider) {
         ],
         ExtendedKeyUsagePurpose::ClientAuth,
     );
-    let mut bot_config = client(&pki, provider);
+    let mut bot_config = client(pki, provider);
     ClientFlags::request_client_auth(config::certified_key(&bot, provider))
-        .install(&mut bot_config);
-    let peer = identity_of(bot_config, server(&pki, provider));
+        .install(&mut bot_config)
+        .expect("TLS Flags registers its extension type");
+    let peer = identity_of(bot_config, server(pki, provider));
 
     assert_eq!(peer.path(), AuthPath::Flag);
     assert!(peer.is_flag_path());
@@ -83,7 +85,10 @@ fn flag_path_identity(provider: Provider) {
     assert_eq!(leaf.emails(), ["ops@bot.test"]);
     assert_eq!(leaf.thumbprint_sha256(), expected_thumbprint(&bot.chain[0]));
     assert!(!peer.restored_from_ticket());
-    assert_eq!(peer.certificate_request(), Some(RequestReason::Flag));
+    assert_eq!(
+        peer.certificate_request(),
+        Some(CertificateRequestCause::Flag)
+    );
     let flag = Flag::REQUEST_CLIENT_AUTH;
     assert!(peer.client_flags().contains(flag));
     assert_eq!(peer.acknowledged().iter().collect::<Vec<_>>(), [flag]);
@@ -100,23 +105,24 @@ fn flag_path_identity(provider: Provider) {
 }
 
 fn normal_path_identity(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // A server that asks everyone, verified by its own verifier (RCA-3).
     let mut server = config::server_requesting(
-        &pki,
+        pki,
         provider,
         config::verifier(&pki.normal_ca, provider, true),
     );
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut server);
-    let mut partner = config::client(&pki, provider);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
+    let mut partner = config::client(pki, provider);
     partner.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
     let peer = identity_of(partner, server);
     assert_eq!(peer.path(), AuthPath::Normal);
     assert!(!peer.is_flag_path());
     assert_eq!(
         peer.certificate_request(),
-        Some(RequestReason::ServerPolicy)
+        Some(CertificateRequestCause::ServerPolicy)
     );
     let leaf = peer.leaf().expect("leaf");
     assert_eq!(leaf.dns_names(), ["partner.client.test"]);
@@ -128,8 +134,8 @@ fn normal_path_identity(provider: Provider) {
 }
 
 fn anonymous_identity(provider: Provider) {
-    let pki = TestPki::new();
-    let peer = identity_of(client(&pki, provider), server(&pki, provider));
+    let pki = TestPki::shared();
+    let peer = identity_of(client(pki, provider), server(pki, provider));
     assert_eq!(peer.path(), AuthPath::None);
     assert_eq!(peer.certificate_request(), None);
     assert!(peer.chain().is_empty());
@@ -139,12 +145,13 @@ fn anonymous_identity(provider: Provider) {
 }
 
 fn resumed_identity(provider: Provider) {
-    let pki = TestPki::new();
-    let mut bot_config = client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut bot_config = client(pki, provider);
     ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
-        .install(&mut bot_config);
+        .install(&mut bot_config)
+        .expect("TLS Flags registers its extension type");
     let [(_, first), (_, second)] =
-        connect_twice(&Arc::new(bot_config), &Arc::new(server(&pki, provider)));
+        connect_twice(&Arc::new(bot_config), &Arc::new(server(pki, provider)));
     let (first, second) = (PeerIdentity::of(&first), PeerIdentity::of(&second));
     assert!(!first.restored_from_ticket());
     assert_eq!(second.path(), AuthPath::Flag);
@@ -165,12 +172,13 @@ fn resumed_identity(provider: Provider) {
 #[cfg(feature = "serde")]
 #[test]
 fn serde_form_has_the_rfc8705_name() {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let provider = Provider::AwsLcRs;
-    let mut bot_config = client(&pki, provider);
+    let mut bot_config = client(pki, provider);
     ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
-        .install(&mut bot_config);
-    let peer = identity_of(bot_config, server(&pki, provider));
+        .install(&mut bot_config)
+        .expect("TLS Flags registers its extension type");
+    let peer = identity_of(bot_config, server(pki, provider));
     let json = serde_json::to_value(&peer).expect("serialize");
     assert_eq!(json["path"], "flag");
     assert_eq!(json["leaf"]["dns_names"][0], "crawler.bot.test");

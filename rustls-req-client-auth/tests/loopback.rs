@@ -24,7 +24,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::CertifiedKey;
 use rustls::{AlertDescription, CertificateError, ClientConfig, ServerConfig, SignatureScheme};
 use rustls_req_client_auth::client::{self, CertificateRequestCause};
-use rustls_req_client_auth::server::{self, AuthPath, RequestReason};
+use rustls_req_client_auth::server::{self, AuthPath};
 use rustls_req_client_auth::{ClientFlags, ServerFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -61,7 +61,9 @@ fn block_on<F: Future>(test: F) -> F::Output {
 fn flag_server(pki: &TestPki, provider: Provider, flags: ServerFlags) -> Arc<ServerConfig> {
     let mut config = config::server(pki, provider);
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
-    flags.install(&mut config);
+    flags
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     Arc::new(config)
 }
 
@@ -75,7 +77,9 @@ fn client_config(pki: &TestPki, provider: Provider, flags: Option<ClientFlags>) 
     let mut config = config::client(pki, provider);
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     if let Some(flags) = flags {
-        flags.install(&mut config);
+        flags
+            .install(&mut config)
+            .expect("TLS Flags registers its extension type");
     }
     config
 }
@@ -93,7 +97,7 @@ async fn listen() -> (TcpListener, SocketAddr) {
 #[derive(Debug)]
 struct Served {
     flag_received: bool,
-    certificate_request: Option<RequestReason>,
+    certificate_request: Option<CertificateRequestCause>,
     acknowledged: bool,
     path: AuthPath,
     chain: Option<Vec<CertificateDer<'static>>>,
@@ -116,7 +120,7 @@ fn accept_one(
         let state = server::server_state(conn).expect("ServerFlags is installed");
         let peer = server::peer(conn);
         let served = Served {
-            flag_received: state.client_requested_auth(),
+            flag_received: state.requested_client_auth(),
             certificate_request: state.certificate_request(),
             acknowledged: !state.acknowledged().is_empty(),
             path: peer.path,
@@ -201,15 +205,15 @@ impl ResolvesClientCert for CertificatePicker {
 /// sets no flag, so a flag-enabled server sends it no CertificateRequest: no
 /// picker; it is served anonymously.
 fn rca1_browser_without_flag_gets_no_certificate_request(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let picker = Arc::new(CertificatePicker::default());
-    let mut browser = client_config(&pki, provider, None);
+    let mut browser = client_config(pki, provider, None);
     browser.client_auth_cert_resolver = picker.clone();
     block_on(async {
         let (listener, address) = listen().await;
         let server_side = accept_one(
             listener,
-            flag_server(&pki, provider, bot_flags(&pki, provider)),
+            flag_server(pki, provider, bot_flags(pki, provider)),
         );
         let client = connect(address, browser).await;
         let served = server_side
@@ -231,9 +235,9 @@ fn rca1_browser_without_flag_gets_no_certificate_request(provider: Provider) {
 /// (b) A bot with a flag-path certificate: the CertificateRequest acknowledges
 /// the flag, and the server authenticates the bot on the flag path.
 fn rca2_bot_with_bot_ca_certificate_is_authenticated_on_flag_path(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let bot = client_config(
-        &pki,
+        pki,
         provider,
         Some(ClientFlags::request_client_auth(config::certified_key(
             &pki.bot, provider,
@@ -243,7 +247,7 @@ fn rca2_bot_with_bot_ca_certificate_is_authenticated_on_flag_path(provider: Prov
         let (listener, address) = listen().await;
         let server_side = accept_one(
             listener,
-            flag_server(&pki, provider, bot_flags(&pki, provider)),
+            flag_server(pki, provider, bot_flags(pki, provider)),
         );
         let client = connect(address, bot).await;
         let served = server_side.await.expect("server task").expect("bot served");
@@ -255,7 +259,10 @@ fn rca2_bot_with_bot_ca_certificate_is_authenticated_on_flag_path(provider: Prov
         );
         assert!(client.acknowledged);
         assert!(served.flag_received);
-        assert_eq!(served.certificate_request, Some(RequestReason::Flag));
+        assert_eq!(
+            served.certificate_request,
+            Some(CertificateRequestCause::Flag)
+        );
         assert!(served.acknowledged);
         assert_eq!(served.path, AuthPath::Flag);
         assert_eq!(served.chain.as_deref(), Some(pki.bot.chain.as_slice()));
@@ -266,9 +273,9 @@ fn rca2_bot_with_bot_ca_certificate_is_authenticated_on_flag_path(provider: Prov
 /// (c) A bot with a certificate from the normal CA: the flag path trusts the
 /// bot CA only, so the server refuses the certificate with `unknown_ca`.
 fn rca10_bot_with_normal_ca_certificate_is_refused_on_flag_path(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let bot = client_config(
-        &pki,
+        pki,
         provider,
         Some(ClientFlags::request_client_auth(config::certified_key(
             &pki.normal_client,
@@ -279,7 +286,7 @@ fn rca10_bot_with_normal_ca_certificate_is_refused_on_flag_path(provider: Provid
         let (listener, address) = listen().await;
         let server_side = accept_one(
             listener,
-            flag_server(&pki, provider, bot_flags(&pki, provider)),
+            flag_server(pki, provider, bot_flags(pki, provider)),
         );
         let client = connect(address, bot).await;
         let refused = server_side
@@ -307,9 +314,9 @@ fn rca10_bot_with_normal_ca_certificate_is_refused_on_flag_path(provider: Provid
 /// CertificateRequest with an empty Certificate (RCA-5) and is served
 /// anonymously, not refused (RCA-14).
 fn rca14_flagged_bot_without_certificate_is_served_anonymously(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let bot = client_config(
-        &pki,
+        pki,
         provider,
         Some(ClientFlags::request_client_auth_with(
             config::nothing_suitable(),
@@ -319,7 +326,7 @@ fn rca14_flagged_bot_without_certificate_is_served_anonymously(provider: Provide
         let (listener, address) = listen().await;
         let server_side = accept_one(
             listener,
-            flag_server(&pki, provider, bot_flags(&pki, provider)),
+            flag_server(pki, provider, bot_flags(pki, provider)),
         );
         let client = connect(address, bot).await;
         let served = server_side.await.expect("server task").expect("bot served");
@@ -329,7 +336,10 @@ fn rca14_flagged_bot_without_certificate_is_served_anonymously(provider: Provide
             client.certificate_request,
             Some(CertificateRequestCause::Flag)
         );
-        assert_eq!(served.certificate_request, Some(RequestReason::Flag));
+        assert_eq!(
+            served.certificate_request,
+            Some(CertificateRequestCause::Flag)
+        );
         assert_eq!(served.path, AuthPath::None);
         assert!(served.chain.is_none());
         assert_eq!(client.read.expect("greeting"), GREETING);
@@ -340,9 +350,9 @@ fn rca14_flagged_bot_without_certificate_is_served_anonymously(provider: Provide
 /// `require_certificate`, the empty Certificate is refused with
 /// `certificate_required`.
 fn rca14_policy_requiring_certificate_refuses_empty_certificate(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let bot = client_config(
-        &pki,
+        pki,
         provider,
         Some(ClientFlags::request_client_auth_with(
             config::nothing_suitable(),
@@ -350,8 +360,8 @@ fn rca14_policy_requiring_certificate_refuses_empty_certificate(provider: Provid
     );
     block_on(async {
         let (listener, address) = listen().await;
-        let flags = bot_flags(&pki, provider).require_certificate();
-        let server_side = accept_one(listener, flag_server(&pki, provider, flags));
+        let flags = bot_flags(pki, provider).require_certificate();
+        let server_side = accept_one(listener, flag_server(pki, provider, flags));
         let client = connect(address, bot).await;
         let refused = server_side
             .await
@@ -369,9 +379,9 @@ fn rca14_policy_requiring_certificate_refuses_empty_certificate(provider: Provid
 /// (d'') A bot without any certificate does not send the flag (RCA-1): no
 /// CertificateRequest, served anonymously.
 fn rca1_bot_without_identity_sends_no_flag(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let bot = client_config(
-        &pki,
+        pki,
         provider,
         Some(ClientFlags::request_client_auth_with(config::no_identity())),
     );
@@ -379,7 +389,7 @@ fn rca1_bot_without_identity_sends_no_flag(provider: Provider) {
         let (listener, address) = listen().await;
         let server_side = accept_one(
             listener,
-            flag_server(&pki, provider, bot_flags(&pki, provider)),
+            flag_server(pki, provider, bot_flags(pki, provider)),
         );
         let client = connect(address, bot).await;
         let served = server_side.await.expect("server task").expect("bot served");
@@ -456,15 +466,15 @@ async fn serve_http(
 /// the bot as authenticated on the flag path (RCA-2, and RCA-10's "treat
 /// flag-authenticated clients apart"), and ALPN negotiated h2.
 fn rca2_http2_handler_sees_flag_path_identity(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let bot = client_config(
-        &pki,
+        pki,
         provider,
         Some(ClientFlags::request_client_auth(config::certified_key(
             &pki.bot, provider,
         ))),
     );
-    let server_config = flag_server(&pki, provider, bot_flags(&pki, provider));
+    let server_config = flag_server(pki, provider, bot_flags(pki, provider));
     block_on(async {
         let (listener, address) = listen().await;
         let (identities, mut seen) = mpsc::unbounded_channel();

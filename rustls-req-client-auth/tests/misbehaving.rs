@@ -18,7 +18,7 @@ use integration_tests::scripted::{ext, ClientScript, ServerScript};
 use integration_tests::tamper::{duplicate_extension, Hello};
 use integration_tests::{Provider, Side, TestPki};
 use libtest_mimic::{Arguments, Failed, Trial};
-use rustls::hooks::{ClientHelloExtension, EchPlacement, HandshakeMessage as Msg};
+use rustls::hooks::HandshakeMessage as Msg;
 use rustls::{AlertDescription, ClientConfig, Error, InvalidMessage, NamedGroup, ServerConfig};
 use rustls_req_client_auth::{ClientFlags, Flag, FlagSet, FlagsError, ServerFlags};
 use rustls_tls_flags::MessageKind;
@@ -307,7 +307,9 @@ fn configs(case: &Case, pki: &TestPki, provider: Provider) -> (ClientConfig, Ser
             } else {
                 ClientFlags::without_identity()
             };
-            policy.install(&mut client);
+            policy
+                .install(&mut client)
+                .expect("TLS Flags registers its extension type");
             let mut server = match case.place {
                 Place::HelloRetryRequest => config::server_with(
                     pki,
@@ -323,7 +325,8 @@ fn configs(case: &Case, pki: &TestPki, provider: Provider) -> (ClientConfig, Ser
             };
             ServerScript::default()
                 .with(hook_message(case.place), injected)
-                .install(&mut server);
+                .install(&mut server)
+                .expect("TLS Flags registers its extension type");
             (client, server)
         }
         Side::Client => {
@@ -335,25 +338,24 @@ fn configs(case: &Case, pki: &TestPki, provider: Provider) -> (ClientConfig, Ser
                 _ => (request, vec![(0, injected)]),
             };
             ClientScript {
-                client_hello: vec![ClientHelloExtension {
-                    extension: client_hello,
-                    placement: EchPlacement::Both,
-                }],
+                client_hello: vec![client_hello],
                 certificate,
                 ..ClientScript::default()
             }
-            .install(&mut client);
+            .install(&mut client)
+            .expect("TLS Flags registers its extension type");
             let mut server = config::server(pki, provider);
             ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, false))
-                .install(&mut server);
+                .install(&mut server)
+                .expect("TLS Flags registers its extension type");
             (client, server)
         }
     }
 }
 
 fn run(case: &Case, provider: Provider) -> Result<(), Failed> {
-    let pki = TestPki::new();
-    let (client, server) = configs(case, &pki, provider);
+    let pki = TestPki::shared();
+    let (client, server) = configs(case, pki, provider);
     let (mut c, mut s) = connect(&Arc::new(client), &Arc::new(server));
     let mut tamper = |sender: Side, flight: &mut Vec<u8>| {
         if let Value::Duplicate(_) = case.value {

@@ -9,7 +9,7 @@ use rustls_req_client_auth::{pem, BotClient, ConfigError, OnePortConfig};
 #[test]
 fn pem_errors_name_the_file_and_the_problem() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let path = |name: &str| dir.path().join(name);
     fs::write(path("bot.pem"), &pki.bot.chain_pem).expect("write");
     fs::write(path("bot.key"), &pki.bot.key_pem).expect("write");

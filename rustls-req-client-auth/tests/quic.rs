@@ -39,7 +39,8 @@ fn server(
         .expect("server identity");
     tls.alpn_protocols = vec![ALPN.to_vec()];
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut tls);
+        .install(&mut tls)
+        .expect("TLS Flags registers its extension type");
     let crypto = QuicServerConfig::try_from(Arc::new(tls)).expect("QUIC server config");
     let endpoint = quinn::Endpoint::server(
         quinn::ServerConfig::with_crypto(Arc::new(crypto)),
@@ -85,7 +86,9 @@ async fn client(
         .with_root_certificates(pki.server_ca.roots())
         .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    flags.install(&mut tls);
+    flags
+        .install(&mut tls)
+        .expect("TLS Flags registers its extension type");
     let crypto = QuicClientConfig::try_from(tls).expect("QUIC client config");
     let mut endpoint =
         quinn::Endpoint::client((Ipv4Addr::LOCALHOST, 0).into()).expect("client endpoint");
@@ -107,10 +110,10 @@ async fn client(
 #[test]
 fn bot_on_the_flag_path_over_quic() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let (address, server) = server(&pki, provider);
+        let pki = TestPki::shared();
+        let (address, server) = server(pki, provider);
         let flags = ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider));
-        let outcomes = client(&pki, provider, flags, address).await;
+        let outcomes = client(pki, provider, flags, address).await;
         let outcome = outcomes.get(SERVER_NAME).expect("recorded");
         assert!(outcome.requested_client_auth());
         assert!(outcome.flag_acknowledged());
@@ -127,10 +130,10 @@ fn bot_on_the_flag_path_over_quic() {
 #[test]
 fn client_without_the_flag_gets_no_certificate_request_over_quic() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let (address, server) = server(&pki, provider);
+        let pki = TestPki::shared();
+        let (address, server) = server(pki, provider);
         // TLS Flags installed, but nothing to propose: no flag is sent.
-        let outcomes = client(&pki, provider, ClientFlags::without_identity(), address).await;
+        let outcomes = client(pki, provider, ClientFlags::without_identity(), address).await;
         let outcome = outcomes.get(SERVER_NAME).expect("recorded");
         assert!(!outcome.requested_client_auth());
         assert_eq!(outcome.certificate_request(), None);

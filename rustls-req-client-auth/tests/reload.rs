@@ -22,19 +22,22 @@ provider_tests! {
 fn bot(pki: &TestPki, provider: Provider, identity: &Identity) -> Arc<ClientConfig> {
     let mut config = config::client(pki, provider);
     ClientFlags::request_client_auth(config::certified_key(identity, provider))
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     Arc::new(config)
 }
 
 fn swap_applies_to_new_handshakes(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let flags = ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true));
     let bot_ca = flags.flag_verifier();
-    let mut server = config::server(&pki, provider);
-    flags.install(&mut server);
+    let mut server = config::server(pki, provider);
+    flags
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let server = Arc::new(server);
-    let old_bot = bot(&pki, provider, &pki.bot);
-    let new_bot = bot(&pki, provider, &pki.normal_client);
+    let old_bot = bot(pki, provider, &pki.bot);
+    let new_bot = bot(pki, provider, &pki.normal_client);
 
     // Before: the bot CA's bot is in; the other CA's is refused.
     let (mut established, mut established_server) = connect(&old_bot, &server);
@@ -71,12 +74,14 @@ fn swap_applies_to_new_handshakes(provider: Provider) {
 }
 
 fn in_progress_keeps_its_verifier(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let flags = ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true));
     let bot_ca = flags.flag_verifier();
-    let mut server = config::server(&pki, provider);
-    flags.install(&mut server);
-    let (mut c, mut s) = connect(&bot(&pki, provider, &pki.bot), &Arc::new(server));
+    let mut server = config::server(pki, provider);
+    flags
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
+    let (mut c, mut s) = connect(&bot(pki, provider, &pki.bot), &Arc::new(server));
     // Swap while the server's flight (with its CertificateRequest) is on the
     // wire: this handshake already has its verifier.
     let mut swapped = false;
@@ -92,13 +97,15 @@ fn in_progress_keeps_its_verifier(provider: Provider) {
 }
 
 fn same_trust_keeps_tickets(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let flags = ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true));
     let bot_ca = flags.flag_verifier();
-    let mut server = config::server(&pki, provider);
-    flags.install(&mut server);
+    let mut server = config::server(pki, provider);
+    flags
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let server = Arc::new(server);
-    let bot = bot(&pki, provider, &pki.bot);
+    let bot = bot(pki, provider, &pki.bot);
     let (mut c, mut s) = connect(&bot, &server);
     handshake(&mut c, &mut s).assert_ok();
     // A reload that loads the same bot CA set (a new verifier object).
@@ -111,7 +118,7 @@ fn same_trust_keeps_tickets(provider: Provider) {
 }
 
 fn new_trust_id_retires_tickets(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // A verifier that names no anchors in its CertificateRequests: only the
     // trust id tells one set from another.
     let unnamed = || {
@@ -125,10 +132,12 @@ fn new_trust_id_retires_tickets(provider: Provider) {
     };
     let flags = ServerFlags::request_client_auth(unnamed()).trust_id(b"bot CA set 1");
     let bot_ca = flags.flag_verifier();
-    let mut server = config::server(&pki, provider);
-    flags.install(&mut server);
+    let mut server = config::server(pki, provider);
+    flags
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let server = Arc::new(server);
-    let bot = bot(&pki, provider, &pki.bot);
+    let bot = bot(pki, provider, &pki.bot);
     let (mut c, mut s) = connect(&bot, &server);
     handshake(&mut c, &mut s).assert_ok();
 
@@ -143,7 +152,7 @@ fn new_trust_id_retires_tickets(provider: Provider) {
 }
 
 fn one_port_reload(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let dir = tempfile::tempdir().expect("temporary directory");
     let file = |name: &str, contents: &str| {
         let path = dir.path().join(name);
@@ -158,8 +167,8 @@ fn one_port_reload(provider: Provider) {
         .crypto_provider(provider.crypto())
         .build_reloadable()
         .expect("config");
-    let partner = bot(&pki, provider, &pki.normal_client);
-    let bot = bot(&pki, provider, &pki.bot);
+    let partner = bot(pki, provider, &pki.normal_client);
+    let bot = bot(pki, provider, &pki.bot);
     let (mut c, mut s) = connect(&bot, &server);
     handshake(&mut c, &mut s).assert_ok();
     assert_eq!(s.alpn_protocol(), None, "the test client offers no ALPN");

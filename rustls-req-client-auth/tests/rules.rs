@@ -11,10 +11,10 @@ use integration_tests::config::{self, connect};
 use integration_tests::memory::{exchange_data, handshake};
 use integration_tests::scripted::{ext, received_in, server_log, ClientScript, ServerScript};
 use integration_tests::{provider_tests, Provider, Side, TestPki};
-use rustls::hooks::{ClientHelloExtension, EchPlacement, HandshakeMessage as Msg, RawExtension};
+use rustls::hooks::{HandshakeMessage as Msg, RawExtension};
 use rustls::{AlertDescription, ClientConfig, Error, HandshakeKind, NamedGroup, ServerConfig};
 use rustls_req_client_auth::client::{client_state, CertificateRequestCause};
-use rustls_req_client_auth::server::{peer, server_state, AuthPath, RequestReason};
+use rustls_req_client_auth::server::{peer, server_state, AuthPath};
 use rustls_req_client_auth::{
     ClientFlags, CodePoints, Flag, FlagSet, FlagsError, OtherRequests, ServerFlags,
 };
@@ -41,7 +41,8 @@ fn tls_flags(numbers: &[u16]) -> RawExtension {
 fn flag_server(pki: &TestPki, provider: Provider) -> ServerConfig {
     let mut config = config::server(pki, provider);
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     config
 }
 
@@ -53,7 +54,8 @@ fn bot(
 ) -> ClientConfig {
     let mut config = config::client(pki, provider);
     ClientFlags::request_client_auth(config::certified_key(identity, provider))
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     config
 }
 
@@ -80,21 +82,19 @@ fn flags_error(error: &Error) -> &FlagsError {
 fn client_sending(pki: &TestPki, provider: Provider, extension: RawExtension) -> ClientConfig {
     let mut config = config::client(pki, provider);
     ClientScript {
-        client_hello: vec![ClientHelloExtension {
-            extension,
-            placement: EchPlacement::Both,
-        }],
+        client_hello: vec![extension],
         ..ClientScript::default()
     }
-    .install(&mut config);
+    .install(&mut config)
+    .expect("TLS Flags registers its extension type");
     config
 }
 
 fn tf1_malformed_client_hello_value_is_decode_error(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // L = 2 but one octet follows
-    let client = client_sending(&pki, provider, ext(TLS_FLAGS, &[2, 1]));
-    let (_, _, outcome) = run(client, flag_server(&pki, provider));
+    let client = client_sending(pki, provider, ext(TLS_FLAGS, &[2, 1]));
+    let (_, _, outcome) = run(client, flag_server(pki, provider));
     let raised = outcome.assert_alert(Side::Server, AlertDescription::DecodeError);
     assert_eq!(flags_error(raised).rule(), "TF-1");
     assert!(raised.to_string().contains("ClientHello"), "{raised}");
@@ -102,21 +102,25 @@ fn tf1_malformed_client_hello_value_is_decode_error(provider: Provider) {
 
 fn tf3_trailing_zero_octet_in_client_hello_is_illegal_parameter(provider: Provider) {
     for body in [&[2u8, 1, 0][..], &[1, 0][..]] {
-        let pki = TestPki::new();
-        let client = client_sending(&pki, provider, ext(TLS_FLAGS, body));
-        let (_, _, outcome) = run(client, flag_server(&pki, provider));
+        let pki = TestPki::shared();
+        let client = client_sending(pki, provider, ext(TLS_FLAGS, body));
+        let (_, _, outcome) = run(client, flag_server(pki, provider));
         let raised = outcome.assert_alert(Side::Server, AlertDescription::IllegalParameter);
         assert_eq!(flags_error(raised).rule(), "TF-3");
     }
 }
 
 fn rca1_tf4_client_without_identity_sends_no_extension(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // a resolver that has no certificate at hand
-    let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(config::no_identity()).install(&mut client);
-    let mut server = config::server(&pki, provider);
-    ServerScript::default().install(&mut server);
+    let mut client = config::client(pki, provider);
+    ClientFlags::request_client_auth_with(config::no_identity())
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let mut server = config::server(pki, provider);
+    ServerScript::default()
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let (c, s, outcome) = run(client, server);
     outcome.assert_ok();
 
@@ -132,8 +136,8 @@ fn rca1_tf4_client_without_identity_sends_no_extension(provider: Provider) {
 }
 
 fn rca2_flagged_client_gets_acknowledging_certificate_request(provider: Provider) {
-    let pki = TestPki::new();
-    let (c, s, outcome) = run(bot(&pki, provider, &pki.bot), flag_server(&pki, provider));
+    let pki = TestPki::shared();
+    let (c, s, outcome) = run(bot(pki, provider, &pki.bot), flag_server(pki, provider));
     outcome.assert_ok();
 
     let client = client_state(&c).expect("installed");
@@ -144,8 +148,11 @@ fn rca2_flagged_client_gets_acknowledging_certificate_request(provider: Provider
     );
     assert_eq!(client.acknowledged(), &flags(&[80]));
     let server = server_state(&s).expect("installed");
-    assert!(server.client_requested_auth());
-    assert_eq!(server.certificate_request(), Some(RequestReason::Flag));
+    assert!(server.requested_client_auth());
+    assert_eq!(
+        server.certificate_request(),
+        Some(CertificateRequestCause::Flag)
+    );
     assert_eq!(server.acknowledged(), &flags(&[80]));
     let who = peer(&s);
     assert_eq!(who.path, AuthPath::Flag);
@@ -153,12 +160,13 @@ fn rca2_flagged_client_gets_acknowledging_certificate_request(provider: Provider
 }
 
 fn tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::new();
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut server = config::server(pki, provider);
     ServerScript::default()
         .with(Msg::EncryptedExtensions, tls_flags(&[3]))
-        .install(&mut server);
-    let (mut c, mut s, outcome) = run(bot(&pki, provider, &pki.bot), server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
+    let (mut c, mut s, outcome) = run(bot(pki, provider, &pki.bot), server);
     let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
     assert_eq!(
         flags_error(raised),
@@ -171,20 +179,21 @@ fn tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter(provider: P
 }
 
 fn tf8_tf9_unknown_and_several_flags_in_client_hello_are_accepted(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
         .propose(Flag::new(5).expect("flag"))
         .propose(Flag::new(2039).expect("flag"))
-        .install(&mut client);
-    let (c, s, outcome) = run(client, flag_server(&pki, provider));
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (c, s, outcome) = run(client, flag_server(pki, provider));
     outcome.assert_ok();
     assert_eq!(
         client_state(&c).expect("installed").offered(),
         &flags(&[5, 80, 2039])
     );
     let server = server_state(&s).expect("installed");
-    assert_eq!(server.client_flags(), flags(&[5, 80, 2039]));
+    assert_eq!(server.client_flags(), &flags(&[5, 80, 2039]));
     // only request_client_auth is acknowledged
     assert_eq!(server.acknowledged(), &flags(&[80]));
     assert_eq!(peer(&s).path, AuthPath::Flag);
@@ -199,17 +208,20 @@ fn policy_server(pki: &TestPki, provider: Provider) -> ServerConfig {
         config::verifier(&pki.normal_ca, provider, false),
     );
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     config
 }
 
 fn rca3_rca4_server_policy_request_carries_no_acknowledgement(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // A partner without the flag, with a certificate from the normal CA.
-    let mut client = config::client(&pki, provider);
+    let mut client = config::client(pki, provider);
     client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
-    ClientFlags::without_identity().install(&mut client);
-    let (c, s, outcome) = run(client, policy_server(&pki, provider));
+    ClientFlags::without_identity()
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (c, s, outcome) = run(client, policy_server(pki, provider));
     outcome.assert_ok();
 
     assert_eq!(
@@ -219,26 +231,29 @@ fn rca3_rca4_server_policy_request_carries_no_acknowledgement(provider: Provider
     let server = server_state(&s).expect("installed");
     assert_eq!(
         server.certificate_request(),
-        Some(RequestReason::ServerPolicy)
+        Some(CertificateRequestCause::ServerPolicy)
     );
     assert!(server.acknowledged().is_empty(), "RCA-4");
     // RCA-10: reported apart from the flag path
     assert_eq!(peer(&s).path, AuthPath::Normal);
 
     // ... and a bot on the same server goes through the flag path.
-    let (_, s, outcome) = run(bot(&pki, provider, &pki.bot), policy_server(&pki, provider));
+    let (_, s, outcome) = run(bot(pki, provider, &pki.bot), policy_server(pki, provider));
     outcome.assert_ok();
     assert_eq!(peer(&s).path, AuthPath::Flag);
 }
 
 fn rca5_flagged_client_without_suitable_certificate_sends_empty_certificate(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // has a certificate, but none that suits this request
-    let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
-    let mut server = config::server(&pki, provider);
+    let mut client = config::client(pki, provider);
+    ClientFlags::request_client_auth_with(config::nothing_suitable())
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let mut server = config::server(pki, provider);
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let (mut c, mut s, outcome) = run(client, server);
     outcome.assert_ok();
     assert_eq!(
@@ -250,18 +265,21 @@ fn rca5_flagged_client_without_suitable_certificate_sends_empty_certificate(prov
 }
 
 fn rca6_unrequested_acknowledgement_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    ClientFlags::without_identity().install(&mut client);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    ClientFlags::without_identity()
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
     // a server that acknowledges a flag nobody sent
     let mut server = config::server_requesting(
-        &pki,
+        pki,
         provider,
         config::verifier(&pki.normal_ca, provider, false),
     );
     ServerScript::default()
         .with(Msg::CertificateRequest, tls_flags(&[80]))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let (_, _, outcome) = run(client, server);
     let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
     assert_eq!(flags_error(raised), &FlagsError::UnrequestedAcknowledgement);
@@ -269,12 +287,13 @@ fn rca6_unrequested_acknowledgement_is_illegal_parameter(provider: Provider) {
 }
 
 fn rca7_flag_in_encrypted_extensions_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::new();
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut server = config::server(pki, provider);
     ServerScript::default()
         .with(Msg::EncryptedExtensions, tls_flags(&[80]))
-        .install(&mut server);
-    let (_, _, outcome) = run(bot(&pki, provider, &pki.bot), server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
+    let (_, _, outcome) = run(bot(pki, provider, &pki.bot), server);
     let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
     assert_eq!(
         flags_error(raised),
@@ -285,43 +304,42 @@ fn rca7_flag_in_encrypted_extensions_is_illegal_parameter(provider: Provider) {
 }
 
 fn rca8_flag_in_client_certificate_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
     client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
     client.cert_compressors = Vec::new();
     ClientScript {
-        client_hello: vec![ClientHelloExtension {
-            extension: tls_flags(&[80]),
-            placement: EchPlacement::Both,
-        }],
+        client_hello: vec![tls_flags(&[80])],
         certificate: vec![(0, tls_flags(&[80]))],
         ..ClientScript::default()
     }
-    .install(&mut client);
-    let (mut c, mut s, outcome) = run(client, flag_server(&pki, provider));
+    .install(&mut client)
+    .expect("TLS Flags registers its extension type");
+    let (mut c, mut s, outcome) = run(client, flag_server(pki, provider));
     let raised = outcome.assert_alert(Side::Server, AlertDescription::IllegalParameter);
     assert_eq!(flags_error(raised), &FlagsError::FlagInClientCertificate);
     assert!(exchange_data(&mut c, &mut s, b"nothing").is_err());
 }
 
 fn rca9_client_answers_policy_requests_with_its_other_identity(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let make_client = || {
-        let mut client = config::client(&pki, provider);
+        let mut client = config::client(pki, provider);
         client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
         ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
-            .install(&mut client);
+            .install(&mut client)
+            .expect("TLS Flags registers its extension type");
         client
     };
     // A flag-enabled server: the acknowledged request gets the bot identity.
-    let (_, s, outcome) = run(make_client(), policy_server(&pki, provider));
+    let (_, s, outcome) = run(make_client(), policy_server(pki, provider));
     outcome.assert_ok();
     assert_eq!(peer(&s).chain, Some(&pki.bot.chain[..]));
 
     // A server that knows nothing of flags but asks everyone: the request does
     // not acknowledge the flag, so the client answers with its other identity.
     let server = config::server_requesting(
-        &pki,
+        pki,
         provider,
         config::verifier(&pki.normal_ca, provider, true),
     );
@@ -335,7 +353,7 @@ fn rca9_client_answers_policy_requests_with_its_other_identity(provider: Provide
 }
 
 fn rca9_other_requests_anonymous_and_flag_identity(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     for (other, expected) in [
         (OtherRequests::Anonymous, None),
         (
@@ -343,11 +361,12 @@ fn rca9_other_requests_anonymous_and_flag_identity(provider: Provider) {
             Some(&pki.bot.chain[..]),
         ),
     ] {
-        let mut client = config::client(&pki, provider);
+        let mut client = config::client(pki, provider);
         client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
         ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
             .other_requests(other)
-            .install(&mut client);
+            .install(&mut client)
+            .expect("TLS Flags registers its extension type");
         // a server that requests a certificate on its own terms, trusting both CAs
         let mut roots = pki.bot_ca.roots();
         roots.add(pki.normal_ca.cert.clone()).expect("add root");
@@ -358,7 +377,7 @@ fn rca9_other_requests_anonymous_and_flag_identity(provider: Provider) {
         .allow_unauthenticated()
         .build()
         .expect("verifier");
-        let server = config::server_requesting(&pki, provider, verifier);
+        let server = config::server_requesting(pki, provider, verifier);
         let (_, s, outcome) = run(client, server);
         outcome.assert_ok();
         assert_eq!(s.peer_certificates(), expected, "{other:?}");
@@ -366,10 +385,10 @@ fn rca9_other_requests_anonymous_and_flag_identity(provider: Provider) {
 }
 
 fn rca10_normal_certificate_is_refused_on_the_flag_path(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let (mut c, mut s, outcome) = run(
-        bot(&pki, provider, &pki.normal_client),
-        flag_server(&pki, provider),
+        bot(pki, provider, &pki.normal_client),
+        flag_server(pki, provider),
     );
     let raised = outcome.assert_alert(Side::Server, AlertDescription::UnknownCA);
     assert!(matches!(raised, Error::InvalidCertificate(_)), "{raised:?}");
@@ -377,9 +396,9 @@ fn rca10_normal_certificate_is_refused_on_the_flag_path(provider: Provider) {
 }
 
 fn rca11_resumption_keeps_the_flag_path_without_certificate_request(provider: Provider) {
-    let pki = TestPki::new();
-    let server = Arc::new(flag_server(&pki, provider));
-    let client = Arc::new(bot(&pki, provider, &pki.bot));
+    let pki = TestPki::shared();
+    let server = Arc::new(flag_server(pki, provider));
+    let client = Arc::new(bot(pki, provider, &pki.bot));
 
     let [(_, first), (c, s)] = config::connect_twice(&client, &server);
     assert_eq!(peer(&first).path, AuthPath::Flag);
@@ -401,11 +420,13 @@ fn rca11_resumption_keeps_the_flag_path_without_certificate_request(provider: Pr
 }
 
 fn rca11_anonymous_ticket_does_not_resume_authenticated(provider: Provider) {
-    let pki = TestPki::new();
-    let server = Arc::new(flag_server_allowing_anonymous(&pki, provider));
+    let pki = TestPki::shared();
+    let server = Arc::new(flag_server_allowing_anonymous(pki, provider));
     // First: a flagged client that has no suitable certificate (anonymous).
-    let mut anonymous = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut anonymous);
+    let mut anonymous = config::client(pki, provider);
+    ClientFlags::request_client_auth_with(config::nothing_suitable())
+        .install(&mut anonymous)
+        .expect("TLS Flags registers its extension type");
     let anonymous = Arc::new(anonymous);
     let [(_, first), (_, s)] = config::connect_twice(&anonymous, &server);
     assert_eq!(peer(&first).path, AuthPath::None);
@@ -419,21 +440,22 @@ fn rca11_anonymous_ticket_does_not_resume_authenticated(provider: Provider) {
 fn flag_server_allowing_anonymous(pki: &TestPki, provider: Provider) -> ServerConfig {
     let mut config = config::server(pki, provider);
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, false))
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     config
 }
 
 fn rca11_ticket_without_path_is_not_used(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     // Two servers share a session cache; only the second runs ServerFlags.
     let plain = config::server_requesting(
-        &pki,
+        pki,
         provider,
         config::verifier(&pki.bot_ca, provider, false),
     );
-    let mut flagged = flag_server(&pki, provider);
+    let mut flagged = flag_server(pki, provider);
     flagged.session_storage = Arc::clone(&plain.session_storage);
-    let mut client = config::client(&pki, provider);
+    let mut client = config::client(pki, provider);
     client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
     let client = Arc::new(client);
 
@@ -450,30 +472,32 @@ fn rca11_ticket_without_path_is_not_used(provider: Provider) {
 }
 
 fn rca12_flag_has_no_effect_on_tls12(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client_with(&pki, provider.crypto(), &[&rustls::version::TLS12]);
+    let pki = TestPki::shared();
+    let mut client = config::client_with(pki, provider.crypto(), &[&rustls::version::TLS12]);
     ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
-        .install(&mut client);
-    let (c, s, outcome) = run(client, flag_server(&pki, provider));
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (c, s, outcome) = run(client, flag_server(pki, provider));
     outcome.assert_ok();
     assert_eq!(s.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
     assert!(client_state(&c).expect("installed").requested_client_auth());
     let server = server_state(&s).expect("installed");
-    assert!(!server.client_requested_auth());
+    assert!(!server.requested_client_auth());
     assert_eq!(server.certificate_request(), None);
     assert_eq!(peer(&s).path, AuthPath::None);
 }
 
 fn rca13_hello_retry_request_keeps_the_flag(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let mut server = config::server_with(
-        &pki,
+        pki,
         provider.crypto_with_only_group(NamedGroup::secp384r1),
         rustls::DEFAULT_VERSIONS,
     );
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut server);
-    let (_, s, outcome) = run(bot(&pki, provider, &pki.bot), server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
+    let (_, s, outcome) = run(bot(pki, provider, &pki.bot), server);
     outcome.assert_ok();
     assert_eq!(
         s.handshake_kind(),
@@ -486,9 +510,9 @@ fn rca13_hello_retry_request_keeps_the_flag(provider: Provider) {
 /// that sees the outer hello (here: one without ECH) never sees it.
 #[test]
 fn rca13_flag_stays_out_of_the_outer_client_hello_under_ech() {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     for visible in [false, true] {
-        let mut client = config::ech_client(&pki);
+        let mut client = config::ech_client(pki);
         let policy =
             ClientFlags::request_client_auth(config::certified_key(&pki.bot, Provider::AwsLcRs));
         let policy = if visible {
@@ -496,9 +520,13 @@ fn rca13_flag_stays_out_of_the_outer_client_hello_under_ech() {
         } else {
             policy
         };
-        policy.install(&mut client);
-        let mut server = config::server(&pki, Provider::AwsLcRs);
-        ServerScript::default().install(&mut server);
+        policy
+            .install(&mut client)
+            .expect("TLS Flags registers its extension type");
+        let mut server = config::server(pki, Provider::AwsLcRs);
+        ServerScript::default()
+            .install(&mut server)
+            .expect("TLS Flags registers its extension type");
         let (_, s, outcome) = run(client, server);
         assert!(
             outcome.client_error.is_some(),
@@ -511,27 +539,32 @@ fn rca13_flag_stays_out_of_the_outer_client_hello_under_ech() {
 }
 
 fn rca14_flagged_client_without_certificate_is_anonymous(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
-    let (mut c, mut s, outcome) = run(client, flag_server(&pki, provider));
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    ClientFlags::request_client_auth_with(config::nothing_suitable())
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let (mut c, mut s, outcome) = run(client, flag_server(pki, provider));
     outcome.assert_ok();
     assert_eq!(
         server_state(&s).expect("installed").certificate_request(),
-        Some(RequestReason::Flag)
+        Some(CertificateRequestCause::Flag)
     );
     assert_eq!(peer(&s).path, AuthPath::None);
     exchange_data(&mut c, &mut s, b"anonymous bot").expect("data flows");
 }
 
 fn rca14_policy_may_refuse_anonymous_bots(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
-    let mut server = config::server(&pki, provider);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    ClientFlags::request_client_auth_with(config::nothing_suitable())
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
+    let mut server = config::server(pki, provider);
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
         .require_certificate()
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let (_, _, outcome) = run(client, server);
     let raised = outcome.assert_alert(Side::Server, AlertDescription::CertificateRequired);
     assert_eq!(raised, &Error::NoCertificatesPresented);
@@ -540,16 +573,19 @@ fn rca14_policy_may_refuse_anonymous_bots(provider: Provider) {
 /// RCA-14's "unless the server's policy says so" includes a server config that
 /// requires every client to authenticate: the flag is no way around it.
 fn rca14_mandatory_server_policy_applies_to_flagged_clients(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client(&pki, provider);
-    ClientFlags::request_client_auth_with(config::nothing_suitable()).install(&mut client);
+    let pki = TestPki::shared();
+    let mut client = config::client(pki, provider);
+    ClientFlags::request_client_auth_with(config::nothing_suitable())
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
     let mut server = config::server_requesting(
-        &pki,
+        pki,
         provider,
         config::verifier(&pki.normal_ca, provider, true),
     );
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, false))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let (_, _, outcome) = run(client, server);
     let raised = outcome.assert_alert(Side::Server, AlertDescription::CertificateRequired);
     assert_eq!(raised, &Error::NoCertificatesPresented);
@@ -558,18 +594,20 @@ fn rca14_mandatory_server_policy_applies_to_flagged_clients(provider: Provider) 
 /// On TLS 1.2 the config's own verifier authenticates: the normal path, also
 /// with `ServerFlags` installed (RCA-12, RCA-10).
 fn rca12_tls12_certificate_is_the_normal_path(provider: Provider) {
-    let pki = TestPki::new();
-    let mut client = config::client_with(&pki, provider.crypto(), &[&rustls::version::TLS12]);
+    let pki = TestPki::shared();
+    let mut client = config::client_with(pki, provider.crypto(), &[&rustls::version::TLS12]);
     client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
     ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
-        .install(&mut client);
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
     let mut server = config::server_requesting(
-        &pki,
+        pki,
         provider,
         config::verifier(&pki.normal_ca, provider, true),
     );
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let (_, s, outcome) = run(client, server);
     outcome.assert_ok();
     let who = peer(&s);
@@ -578,28 +616,30 @@ fn rca12_tls12_certificate_is_the_normal_path(provider: Provider) {
 }
 
 fn code_points_must_match_on_both_sides(provider: Provider) {
-    let pki = TestPki::new();
+    let pki = TestPki::shared();
     let experimental = CodePoints::experimental();
     let fe01_server = || {
-        let mut config = config::server(&pki, provider);
+        let mut config = config::server(pki, provider);
         ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
             .code_points(experimental)
-            .install(&mut config);
+            .install(&mut config)
+            .expect("TLS Flags registers its extension type");
         config
     };
-    let mut fe01_bot = config::client(&pki, provider);
+    let mut fe01_bot = config::client(pki, provider);
     ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
         .code_points(experimental)
-        .install(&mut fe01_bot);
+        .install(&mut fe01_bot)
+        .expect("TLS Flags registers its extension type");
     let (_, s, outcome) = run(fe01_bot, fe01_server());
     outcome.assert_ok();
     assert_eq!(peer(&s).path, AuthPath::Flag);
 
     // A bot on extension 62 talking to a server on 0xFE01 is just a client.
-    let (_, s, outcome) = run(bot(&pki, provider, &pki.bot), fe01_server());
+    let (_, s, outcome) = run(bot(pki, provider, &pki.bot), fe01_server());
     outcome.assert_ok();
     assert_eq!(peer(&s).path, AuthPath::None);
-    assert!(!server_state(&s).expect("installed").client_requested_auth());
+    assert!(!server_state(&s).expect("installed").requested_client_auth());
 }
 
 provider_tests! {

@@ -83,7 +83,9 @@ async fn start(pki: &TestPki, provider: Provider) -> Running {
     let mut server: ServerConfig = config::server(pki, provider);
     let flags = ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true));
     let bot_ca = flags.flag_verifier();
-    flags.install(&mut server);
+    flags
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -142,12 +144,12 @@ fn bot_reqwest(bot: &BotClient, running: &Running) -> reqwest::Client {
 #[test]
 fn browser_and_bot_on_one_port() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let running = start(&pki, provider).await;
+        let pki = TestPki::shared();
+        let running = start(pki, provider).await;
 
         // The browser: anonymous, HTTP/2 by ALPN, no access to the bots' API,
         // and its CORS preflight is answered.
-        let browser = browser(&pki, provider, &running);
+        let browser = browser(pki, provider, &running);
         let page = browser.get(running.url("/")).send().await.expect("GET /");
         assert_eq!(page.version(), reqwest::Version::HTTP_2);
         let text = page.text().await.expect("body");
@@ -169,7 +171,7 @@ fn browser_and_bot_on_one_port() {
         assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 
         // The bot: flag path, its names in the handler, HTTP/2.
-        let bot = bot_client(&pki, provider, &pki.bot);
+        let bot = bot_client(pki, provider, &pki.bot);
         let client = bot_reqwest(&bot, &running);
         let page = client.get(running.url("/")).send().await.expect("GET /");
         assert_eq!(page.version(), reqwest::Version::HTTP_2);
@@ -200,9 +202,9 @@ fn browser_and_bot_on_one_port() {
 #[test]
 fn bot_clients_from_the_helpers() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let running = start(&pki, provider).await;
-        let bot = bot_client(&pki, provider, &pki.bot);
+        let pki = TestPki::shared();
+        let running = start(pki, provider).await;
+        let bot = bot_client(pki, provider, &pki.bot);
 
         // reqwest_client() itself ("localhost" resolves to the loopback server).
         let client = bot.reqwest_client().expect("reqwest client");
@@ -244,10 +246,10 @@ fn bot_clients_from_the_helpers() {
 #[test]
 fn refused_bot_learns_why() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let running = start(&pki, provider).await;
+        let pki = TestPki::shared();
+        let running = start(pki, provider).await;
         // A bot whose certificate comes from a CA the flag path does not trust.
-        let bot = bot_client(&pki, provider, &pki.normal_client);
+        let bot = bot_client(pki, provider, &pki.normal_client);
         let client = bot_reqwest(&bot, &running);
         let error = client
             .get(running.url("/"))
@@ -273,9 +275,9 @@ fn refused_bot_learns_why() {
 #[test]
 fn reloaded_bot_ca_over_loopback() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let running = start(&pki, provider).await;
-        let partner = bot_client(&pki, provider, &pki.normal_client);
+        let pki = TestPki::shared();
+        let running = start(pki, provider).await;
+        let partner = bot_client(pki, provider, &pki.normal_client);
         assert!(bot_reqwest(&partner, &running)
             .get(running.url("/api/crawl"))
             .send()
@@ -297,8 +299,8 @@ fn reloaded_bot_ca_over_loopback() {
 #[test]
 fn silent_client_is_dropped_after_the_handshake_timeout() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let running = start(&pki, provider).await;
+        let pki = TestPki::shared();
+        let running = start(pki, provider).await;
         let mut tcp = TcpStream::connect(running.address).await.expect("connect");
         // Says nothing; the server gives up after 500 ms and closes.
         let mut buf = [0; 1];
@@ -313,10 +315,11 @@ fn silent_client_is_dropped_after_the_handshake_timeout() {
 #[test]
 fn acceptor_yields_stream_and_identity() {
     each_provider_async(|provider| async move {
-        let pki = TestPki::new();
-        let mut server = config::server(&pki, provider);
+        let pki = TestPki::shared();
+        let mut server = config::server(pki, provider);
         ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-            .install(&mut server);
+            .install(&mut server)
+            .expect("TLS Flags registers its extension type");
         let acceptor = Acceptor::new(Arc::new(server));
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
@@ -326,7 +329,7 @@ fn acceptor_yields_stream_and_identity() {
             let (tcp, _) = listener.accept().await.expect("accept");
             acceptor.accept(tcp).await
         });
-        let bot = bot_client(&pki, provider, &pki.bot);
+        let bot = bot_client(pki, provider, &pki.bot);
         let connector =
             tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
         let tcp = TcpStream::connect(address).await.expect("connect");

@@ -10,8 +10,7 @@ use std::path::PathBuf;
 
 use rustls_tls_flags::decode;
 
-#[path = "support/decode_oracle.rs"]
-mod decode_oracle;
+use rustls_tls_flags_decode_oracle as decode_oracle;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/codec_decode")

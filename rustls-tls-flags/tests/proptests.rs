@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use rustls_tls_flags::{decode, Flag, FlagSet};
 
-#[path = "support/decode_oracle.rs"]
-mod decode_oracle;
+use rustls_tls_flags_decode_oracle as decode_oracle;
 
 /// Flag numbers: mostly small (where real flags live), sometimes anywhere up
 /// to 2039, and the edges.

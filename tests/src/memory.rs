@@ -5,9 +5,11 @@
 //! both the error one side raised and the alert the other side received.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use rustls::{
-    AlertDescription, ClientConnection, ConnectionCommon, Error, ServerConnection, SideData,
+    AlertDescription, ClientConfig, ClientConnection, ConnectionCommon, Error, ServerConfig,
+    ServerConnection, SideData,
 };
 
 /// One end of a connection.
@@ -186,4 +188,68 @@ pub fn exchange_data(
         .read_exact(&mut at_client)
         .map_err(io_error)?;
     Ok((at_server, at_client))
+}
+
+/// What each side wrote, turn by turn, in [`record_flights`].
+#[derive(Clone, Debug, Default)]
+pub struct Flights {
+    /// The client's flights, one per turn (empty when it had nothing to say).
+    pub client: Vec<Vec<u8>>,
+    /// The server's flights, one per turn.
+    pub server: Vec<Vec<u8>>,
+}
+
+impl Flights {
+    /// Everything the client wrote.
+    pub fn client_bytes(&self) -> Vec<u8> {
+        self.client.concat()
+    }
+
+    /// Everything the server wrote.
+    pub fn server_bytes(&self) -> Vec<u8> {
+        self.server.concat()
+    }
+}
+
+/// A new connection pair of `client` and `server`, run in lockstep (client
+/// turn, server turn) until neither writes anything, recording every turn's
+/// bytes. Unlike [`handshake`] it does not stop at an error: the failing
+/// side's alert is recorded and delivered like any flight, which is what a
+/// recorded transcript (the fuzz seeds) needs.
+pub fn record_flights(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> Flights {
+    let name = crate::pki::SERVER_NAME.try_into().expect("valid DNS name");
+    let mut c = ClientConnection::new(Arc::clone(client), name).expect("client connection");
+    let mut s = ServerConnection::new(Arc::clone(server)).expect("server connection");
+    let mut flights = Flights::default();
+    loop {
+        let from_client = flush(&mut c);
+        deliver(&mut s, &from_client);
+        let from_server = flush(&mut s);
+        deliver(&mut c, &from_server);
+        if from_client.is_empty() && from_server.is_empty() {
+            return flights;
+        }
+        flights.client.push(from_client);
+        flights.server.push(from_server);
+    }
+}
+
+/// Everything `conn` wants to write.
+pub fn flush<D: SideData>(conn: &mut ConnectionCommon<D>) -> Vec<u8> {
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out)
+            .expect("write_tls to a Vec cannot fail");
+    }
+    out
+}
+
+/// Reads and processes `bytes`, stopping quietly at the first error.
+pub fn deliver<D: SideData>(conn: &mut ConnectionCommon<D>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        if conn.read_tls(&mut bytes).expect("read_tls") == 0 || conn.process_new_packets().is_err()
+        {
+            return;
+        }
+    }
 }

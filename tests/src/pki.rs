@@ -36,11 +36,13 @@ pub struct Authority {
     /// `cert` as PEM.
     pub cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// The key algorithm of the CA and of the leaves it issues.
+    algorithm: &'static rcgen::SignatureAlgorithm,
 }
 
 impl Authority {
-    fn new(common_name: &str) -> Self {
-        let key = KeyPair::generate().expect("generate CA key");
+    fn new(common_name: &str, algorithm: &'static rcgen::SignatureAlgorithm) -> Self {
+        let key = KeyPair::generate_for(algorithm).expect("generate CA key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params
             .distinguished_name
@@ -52,6 +54,7 @@ impl Authority {
             cert: cert.der().clone(),
             cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
+            algorithm,
         }
     }
 
@@ -86,7 +89,7 @@ impl Authority {
         common_name: &str,
         usage: ExtendedKeyUsagePurpose,
     ) -> Identity {
-        let key = KeyPair::generate().expect("generate leaf key");
+        let key = KeyPair::generate_for(self.algorithm).expect("generate leaf key");
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
@@ -125,21 +128,35 @@ pub struct TestPki {
 }
 
 impl TestPki {
+    /// One PKI for the whole process, generated on first use: most tests need
+    /// a PKI, few need a fresh one. Tests that need keys of their own (a
+    /// second CA, a CA replaced at run time) call [`TestPki::new`].
+    pub fn shared() -> &'static Self {
+        static SHARED: std::sync::OnceLock<TestPki> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Self::new)
+    }
+
     /// Generates a fresh PKI (ECDSA P-256 keys throughout).
     pub fn new() -> Self {
-        let server_ca = Authority::new("test server CA");
+        Self::with_keys(&rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    /// Generates a fresh PKI with keys of `algorithm` throughout (Ed25519 for
+    /// peers that must sign deterministically, as the fuzz seeds' do).
+    pub fn with_keys(algorithm: &'static rcgen::SignatureAlgorithm) -> Self {
+        let server_ca = Authority::new("test server CA", algorithm);
         let server = server_ca.issue(
             SERVER_NAME,
             &[SERVER_NAME],
             ExtendedKeyUsagePurpose::ServerAuth,
         );
-        let bot_ca = Authority::new("test bot CA (flag path)");
+        let bot_ca = Authority::new("test bot CA (flag path)", algorithm);
         let bot = bot_ca.issue(
             "crawler.bot.test",
             &["crawler.bot.test"],
             ExtendedKeyUsagePurpose::ClientAuth,
         );
-        let normal_ca = Authority::new("test client CA (normal path)");
+        let normal_ca = Authority::new("test client CA (normal path)", algorithm);
         let normal_client = normal_ca.issue(
             "partner.client.test",
             &["partner.client.test"],

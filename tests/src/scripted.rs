@@ -5,17 +5,54 @@
 //! choose, what to store in tickets. After the handshake a test reads the log
 //! back through `extension_hook()` on the connection.
 
-use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::ResolvesClientCert;
 use rustls::hooks::{
-    ClientConnectionHook, ClientHelloExtension, ClientHooks, EchPlacement, HandshakeMessage,
-    HookError, RawExtension, Received, ServerConnectionHook, ServerHooks,
+    ChosenBy, ClientConnectionHook, ClientEvent, ClientHooks, EchPlacement, HandshakeMessage,
+    HookError, RawExtension, Received, Sending, ServerConnectionHook, ServerEvent, ServerHooks,
 };
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{DnsName, ServerName};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{AlertDescription, Error, ProtocolVersion};
+
+/// Extension types no TLS implementation assigns, which the scripted hooks
+/// register by default: the tests are about the mechanism, not about any
+/// particular extension.
+pub const TEST_TYPES: [u16; 2] = [0xff77, 0xff78];
+
+/// What the scripted hooks register by default: [`TEST_TYPES`] and both TLS
+/// Flags extension types (62, 0xFE01), so a script can play a peer that
+/// misbehaves with them, or watch them.
+pub const DEFAULT_TYPES: [u16; 4] = [TEST_TYPES[0], TEST_TYPES[1], 62, 0xfe01];
+
+/// A copy of a scripted hook's log outside the connection, for tests with
+/// several scripted hooks on one connection (`extension_hook` finds only the
+/// first of a type). Holds the log of the latest connection.
+pub type Mirror = Arc<Mutex<Vec<Event>>>;
+
+fn record(log: &mut Vec<Event>, mirror: Option<&Mirror>, event: Event) {
+    if let Some(mirror) = mirror {
+        lock(mirror).push(event.clone());
+    }
+    log.push(event);
+}
+
+fn lock(mirror: &Mirror) -> std::sync::MutexGuard<'_, Vec<Event>> {
+    mirror
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A new, empty mirror.
+pub fn mirror() -> Mirror {
+    Mirror::default()
+}
+
+/// What `mirror` holds now.
+pub fn mirrored(mirror: &Mirror) -> Vec<Event> {
+    lock(mirror).clone()
+}
 
 /// One thing a scripted hook saw or was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,31 +66,43 @@ pub enum Event {
         /// The extensions as (type, body).
         extensions: Vec<(u16, Vec<u8>)>,
     },
-    /// `extensions_to_send()` for this message and version.
+    /// `extensions_to_send()` for this message and version (server side).
     Sending(HandshakeMessage, ProtocolVersion),
     /// `client_cert_verifier()` was asked.
     VerifierAsked,
     /// `client_cert_resolver()` was asked.
     ResolverAsked,
-    /// `resumption()` with this ticket data.
+    /// `accept_ticket()` with this ticket data.
     Resumption(Option<Vec<u8>>),
+    /// `ServerEvent::FullHandshake`.
+    FullHandshake(ProtocolVersion),
+    /// `ServerEvent::Resumed` with this ticket data.
+    Resumed(ProtocolVersion, Option<Vec<u8>>),
+    /// `ServerEvent::CertificateRequest`.
+    CertificateRequest(ChosenBy),
+    /// `ClientEvent::CertificateSent`.
+    CertificateSent {
+        /// Whose resolver answered.
+        resolver: ChosenBy,
+        /// Whether a certificate was sent.
+        certificate: bool,
+    },
 }
 
-/// Makes an extension to send; panics on a type rustls implements itself.
+/// Makes an extension to send.
 pub fn ext(typ: u16, body: &[u8]) -> RawExtension {
-    RawExtension::for_sending(typ, body.to_vec()).expect("type rustls does not implement")
+    RawExtension::new(typ, body)
 }
 
-fn log_received(log: &mut Vec<Event>, received: &Received<'_>) {
-    log.push(Event::Received {
-        message: received.message,
-        version: received.version,
+fn received_event(received: &Received<'_>) -> Event {
+    Event::Received {
+        message: received.message(),
+        version: received.version(),
         extensions: received
-            .extensions
-            .iter()
+            .extensions()
             .map(|e| (e.typ(), e.body().to_vec()))
             .collect(),
-    });
+    }
 }
 
 fn refusal(
@@ -70,41 +119,77 @@ fn refusal(
 }
 
 /// What a scripted client hook does.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClientScript {
+    /// The extension types it registers ([`DEFAULT_TYPES`] by default).
+    pub types: Vec<u16>,
     /// ClientHello extensions.
-    pub client_hello: Vec<ClientHelloExtension>,
+    pub client_hello: Vec<RawExtension>,
+    /// Types that go in the inner ClientHello only under ECH.
+    pub inner_only: Vec<u16>,
     /// Extensions for entries of the client's Certificate: (index, extension).
     pub certificate: Vec<(usize, RawExtension)>,
     /// Refuse this received message with this alert.
     pub refuse: Option<(HandshakeMessage, AlertDescription)>,
     /// Resolver to answer a CertificateRequest with.
     pub resolver: Option<Arc<dyn ResolvesClientCert>>,
+    /// Where to copy the log, too.
+    pub mirror: Option<Mirror>,
 }
 
 impl ClientScript {
     /// Adds `extension` to the ClientHello (inner and outer under ECH).
     #[must_use]
     pub fn with_client_hello(mut self, extension: RawExtension) -> Self {
-        self.client_hello.push(ClientHelloExtension {
-            extension,
-            placement: EchPlacement::Both,
-        });
+        self.client_hello.push(extension);
         self
     }
 
-    /// Installs this script in `config`.
-    pub fn install(self, config: &mut rustls::ClientConfig) {
-        config.extension_hooks = Some(Arc::new(self));
+    /// Registers this script in `config` for its types.
+    ///
+    /// # Errors
+    ///
+    /// As `ExtensionHooks::register`.
+    pub fn install(
+        self,
+        config: &mut rustls::ClientConfig,
+    ) -> Result<(), rustls::hooks::RegistrationError> {
+        let types = self.types.clone();
+        config.extension_hooks.register(&types, Arc::new(self))
+    }
+}
+
+impl Default for ClientScript {
+    fn default() -> Self {
+        Self {
+            types: DEFAULT_TYPES.to_vec(),
+            client_hello: Vec::new(),
+            inner_only: Vec::new(),
+            certificate: Vec::new(),
+            refuse: None,
+            resolver: None,
+            mirror: None,
+        }
     }
 }
 
 impl ClientHooks for ClientScript {
     fn new_connection(&self, _server_name: &ServerName<'_>) -> Box<dyn ClientConnectionHook> {
+        if let Some(mirror) = &self.mirror {
+            lock(mirror).clear();
+        }
         Box::new(ScriptedClient {
             script: self.clone(),
             log: Vec::new(),
         })
+    }
+
+    fn ech_placement(&self, typ: u16) -> EchPlacement {
+        if self.inner_only.contains(&typ) {
+            EchPlacement::InnerOnly
+        } else {
+            EchPlacement::Both
+        }
     }
 }
 
@@ -116,38 +201,56 @@ pub struct ScriptedClient {
     pub log: Vec<Event>,
 }
 
+impl ScriptedClient {
+    fn record(&mut self, event: Event) {
+        record(&mut self.log, self.script.mirror.as_ref(), event);
+    }
+}
+
 impl ClientConnectionHook for ScriptedClient {
-    fn client_hello_extensions(&mut self) -> Vec<ClientHelloExtension> {
-        self.script.client_hello.clone()
+    fn extensions_to_send(&mut self, sending: &Sending) -> Vec<RawExtension> {
+        match sending.message {
+            HandshakeMessage::ClientHello => self.script.client_hello.clone(),
+            HandshakeMessage::Certificate { index } => self
+                .script
+                .certificate
+                .iter()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, e)| e.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn received(&mut self, received: &Received<'_>) -> Result<(), HookError> {
-        log_received(&mut self.log, received);
-        refusal(self.script.refuse, received.message)
+        self.record(received_event(received));
+        refusal(self.script.refuse, received.message())
     }
 
     fn client_cert_resolver(&mut self) -> Option<Arc<dyn ResolvesClientCert>> {
-        self.log.push(Event::ResolverAsked);
+        self.record(Event::ResolverAsked);
         self.script.resolver.clone()
     }
 
-    fn certificate_extensions(&mut self, index: usize) -> Vec<RawExtension> {
-        self.script
-            .certificate
-            .iter()
-            .filter(|(i, _)| *i == index)
-            .map(|(_, e)| e.clone())
-            .collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn event(&mut self, event: &ClientEvent) {
+        if let ClientEvent::CertificateSent {
+            resolver,
+            certificate,
+        } = *event
+        {
+            self.record(Event::CertificateSent {
+                resolver,
+                certificate,
+            });
+        }
     }
 }
 
 /// What a scripted server hook does.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServerScript {
+    /// The extension types it registers ([`DEFAULT_TYPES`] by default).
+    pub types: Vec<u16>,
     /// Extensions to add: (message, extension).
     pub add: Vec<(HandshakeMessage, RawExtension)>,
     /// Refuse this received message with this alert.
@@ -160,6 +263,8 @@ pub struct ServerScript {
     pub ticket_data: Option<Vec<u8>>,
     /// Refuse to resume with any ticket.
     pub refuse_resumption: bool,
+    /// Where to copy the log, too.
+    pub mirror: Option<Mirror>,
 }
 
 impl ServerScript {
@@ -170,14 +275,40 @@ impl ServerScript {
         self
     }
 
-    /// Installs this script in `config`.
-    pub fn install(self, config: &mut rustls::ServerConfig) {
-        config.extension_hooks = Some(Arc::new(self));
+    /// Registers this script in `config` for its types.
+    ///
+    /// # Errors
+    ///
+    /// As `ExtensionHooks::register`.
+    pub fn install(
+        self,
+        config: &mut rustls::ServerConfig,
+    ) -> Result<(), rustls::hooks::RegistrationError> {
+        let types = self.types.clone();
+        config.extension_hooks.register(&types, Arc::new(self))
+    }
+}
+
+impl Default for ServerScript {
+    fn default() -> Self {
+        Self {
+            types: DEFAULT_TYPES.to_vec(),
+            add: Vec::new(),
+            refuse: None,
+            verifier: None,
+            verifier_if_client_hello_has: None,
+            ticket_data: None,
+            refuse_resumption: false,
+            mirror: None,
+        }
     }
 }
 
 impl ServerHooks for ServerScript {
-    fn new_connection(&self) -> Box<dyn ServerConnectionHook> {
+    fn new_connection(&self, _server_name: Option<&DnsName<'_>>) -> Box<dyn ServerConnectionHook> {
+        if let Some(mirror) = &self.mirror {
+            lock(mirror).clear();
+        }
         Box::new(ScriptedServer {
             script: self.clone(),
             log: Vec::new(),
@@ -202,18 +333,23 @@ impl ScriptedServer {
     }
 }
 
+impl ScriptedServer {
+    fn record(&mut self, event: Event) {
+        record(&mut self.log, self.script.mirror.as_ref(), event);
+    }
+}
+
 impl ServerConnectionHook for ScriptedServer {
     fn received(&mut self, received: &Received<'_>) -> Result<(), HookError> {
-        log_received(&mut self.log, received);
-        refusal(self.script.refuse, received.message)
+        self.record(received_event(received));
+        refusal(self.script.refuse, received.message())
     }
 
-    fn extensions_to_send(
-        &mut self,
-        message: HandshakeMessage,
-        version: ProtocolVersion,
-    ) -> Vec<RawExtension> {
-        self.log.push(Event::Sending(message, version));
+    fn extensions_to_send(&mut self, sending: &Sending) -> Vec<RawExtension> {
+        let message = sending.message;
+        if let Some(version) = sending.version {
+            self.record(Event::Sending(message, version));
+        }
         self.script
             .add
             .iter()
@@ -226,7 +362,7 @@ impl ServerConnectionHook for ScriptedServer {
         &mut self,
         _configured: &Arc<dyn ClientCertVerifier>,
     ) -> Option<Arc<dyn ClientCertVerifier>> {
-        self.log.push(Event::VerifierAsked);
+        self.record(Event::VerifierAsked);
         match self.script.verifier_if_client_hello_has {
             Some(typ) if !self.client_hello_had(typ) => None,
             _ => self.script.verifier.clone(),
@@ -237,22 +373,29 @@ impl ServerConnectionHook for ScriptedServer {
         self.script.ticket_data.clone()
     }
 
-    fn resumption(&mut self, ticket_data: Option<&[u8]>) -> bool {
+    fn accept_ticket(&mut self, ticket_data: Option<&[u8]>) -> bool {
         self.log
             .push(Event::Resumption(ticket_data.map(<[u8]>::to_vec)));
         !self.script.refuse_resumption
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn event(&mut self, event: &ServerEvent<'_>) {
+        self.record(match *event {
+            ServerEvent::FullHandshake { version } => Event::FullHandshake(version),
+            ServerEvent::Resumed {
+                version,
+                ticket_data,
+            } => Event::Resumed(version, ticket_data.map(<[u8]>::to_vec)),
+            ServerEvent::CertificateRequest { verifier } => Event::CertificateRequest(verifier),
+            _ => return,
+        });
     }
 }
 
 /// The scripted client hook of `conn`.
 pub fn client_log(conn: &rustls::ClientConnection) -> &[Event] {
     &conn
-        .extension_hook()
-        .and_then(|hook| hook.as_any().downcast_ref::<ScriptedClient>())
+        .extension_hook::<ScriptedClient>()
         .expect("a ScriptedClient hook")
         .log
 }
@@ -260,8 +403,7 @@ pub fn client_log(conn: &rustls::ClientConnection) -> &[Event] {
 /// The scripted server hook of `conn`.
 pub fn server_log(conn: &rustls::ServerConnection) -> &[Event] {
     &conn
-        .extension_hook()
-        .and_then(|hook| hook.as_any().downcast_ref::<ScriptedServer>())
+        .extension_hook::<ScriptedServer>()
         .expect("a ScriptedServer hook")
         .log
 }

@@ -1,23 +1,28 @@
-// The assertion the `codec_decode` fuzz target makes on every input, shared
-// verbatim with the tests that replay its corpus and with the proptests:
-// `fuzz/fuzz_targets/codec_decode.rs` and `tests/*.rs` include this file with
-// `#[path]`. Keep it free of dependencies other than `rustls_tls_flags` and
-// `std`.
+//! The assertion the `codec_decode` fuzz target makes on every input, shared
+//! with the codec's tests that replay its corpus and with its proptests
+//! (`fuzz/fuzz_targets/codec_decode.rs`, `rustls-tls-flags/tests/*.rs`).
+//! Free of dependencies other than `rustls_tls_flags` and `std`.
+
+#![forbid(unsafe_code)]
 
 use rustls_tls_flags::{decode, Alert, DecodeErrorKind, FlagSet};
 
 /// An independent statement of TF-1 + TF-3: valid iff a length octet L in
 /// 1..=255 is followed by exactly L octets, the last of which is non-zero.
-pub(crate) fn is_minimal_encoding(data: &[u8]) -> bool {
+pub fn is_minimal_encoding(data: &[u8]) -> bool {
     match data.split_first() {
         Some((&l, rest)) => l != 0 && rest.len() == usize::from(l) && rest.last() != Some(&0),
         None => false,
     }
 }
 
-/// Decodes `data` and checks everything the codec promises about it; panics
-/// on any broken promise. Returns whether `data` decoded.
-pub(crate) fn check(data: &[u8]) -> bool {
+/// Decodes `data` and checks everything the codec promises about it.
+/// Returns whether `data` decoded.
+///
+/// # Panics
+///
+/// On any broken promise: that is the fuzz target's finding.
+pub fn check(data: &[u8]) -> bool {
     let result = decode(data);
     assert_eq!(
         result.is_ok(),
