@@ -15,10 +15,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// Each target uses part of the shared harness.
-#[allow(dead_code)]
-#[path = "../harness/mod.rs"]
-mod harness;
+use fuzz_harness as harness;
 
 fuzz_target!(
     init: {
@@ -29,7 +26,7 @@ fuzz_target!(
         ));
         assert!(
             run.drive.error.is_none() && !run.conn.is_handshaking(),
-            "stale seeds (run regenerate_seeds, see README.md): {:?}",
+            "stale seeds (run cargo xtask fuzz-seeds, see README.md): {:?}",
             run.drive.error
         );
     },

@@ -4,17 +4,17 @@
 //!
 //! Committed rather than generated per run because the recorded seeds carry
 //! the server's and the bot's certificates and signatures: a seed only replays
-//! against the PKI it was recorded with. `regenerate_seeds` in
-//! `rustls-req-client-auth/tests/fuzz_corpora.rs` makes a new one on request.
+//! against the PKI it was recorded with. `cargo xtask fuzz-seeds --new-pki`
+//! makes a new one on request.
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::RootCertStore;
 
 /// The name the server certificate is issued for and the client connects to.
-pub(crate) const SERVER_NAME: &str = "localhost";
+pub const SERVER_NAME: &str = "localhost";
 
 /// The files of a [`Pki`] under `fuzz/pki/`, in [`Pki::files`] order.
-pub(crate) const FILES: [&str; 6] = [
+pub const FILES: [&str; 6] = [
     "server-ca.der",
     "server.der",
     "server.key.der",
@@ -25,24 +25,24 @@ pub(crate) const FILES: [&str; 6] = [
 
 /// Certificates and keys, all DER (keys PKCS#8).
 #[derive(Clone, Debug)]
-pub(crate) struct Pki {
+pub struct Pki {
     /// The trust anchor of clients.
-    pub(crate) server_ca: Vec<u8>,
+    pub server_ca: Vec<u8>,
     /// The server's end-entity certificate for [`SERVER_NAME`].
-    pub(crate) server: Vec<u8>,
+    pub server: Vec<u8>,
     /// Its key.
-    pub(crate) server_key: Vec<u8>,
+    pub server_key: Vec<u8>,
     /// The trust anchor of the server's flag path.
-    pub(crate) bot_ca: Vec<u8>,
+    pub bot_ca: Vec<u8>,
     /// The bot's client certificate, issued by `bot_ca`.
-    pub(crate) bot: Vec<u8>,
+    pub bot: Vec<u8>,
     /// Its key.
-    pub(crate) bot_key: Vec<u8>,
+    pub bot_key: Vec<u8>,
 }
 
 impl Pki {
     /// The PKI compiled into the targets.
-    pub(crate) fn embedded() -> Self {
+    pub fn embedded() -> Self {
         Self {
             server_ca: include_bytes!("../pki/server-ca.der").to_vec(),
             server: include_bytes!("../pki/server.der").to_vec(),
@@ -54,7 +54,7 @@ impl Pki {
     }
 
     /// The contents of [`FILES`], in order.
-    pub(crate) fn files(&self) -> [&[u8]; 6] {
+    pub fn files(&self) -> [&[u8]; 6] {
         [
             &self.server_ca,
             &self.server,
@@ -66,32 +66,32 @@ impl Pki {
     }
 
     /// The server's chain: end entity, then its CA.
-    pub(crate) fn server_chain(&self) -> Vec<CertificateDer<'static>> {
+    pub fn server_chain(&self) -> Vec<CertificateDer<'static>> {
         chain(&self.server, &self.server_ca)
     }
 
     /// The bot's chain: end entity, then its CA.
-    pub(crate) fn bot_chain(&self) -> Vec<CertificateDer<'static>> {
+    pub fn bot_chain(&self) -> Vec<CertificateDer<'static>> {
         chain(&self.bot, &self.bot_ca)
     }
 
     /// The server's private key.
-    pub(crate) fn server_private_key(&self) -> PrivateKeyDer<'static> {
+    pub fn server_private_key(&self) -> PrivateKeyDer<'static> {
         PrivatePkcs8KeyDer::from(self.server_key.clone()).into()
     }
 
     /// The bot's private key.
-    pub(crate) fn bot_private_key(&self) -> PrivateKeyDer<'static> {
+    pub fn bot_private_key(&self) -> PrivateKeyDer<'static> {
         PrivatePkcs8KeyDer::from(self.bot_key.clone()).into()
     }
 
     /// Roots trusting the server CA only.
-    pub(crate) fn server_roots(&self) -> RootCertStore {
+    pub fn server_roots(&self) -> RootCertStore {
         roots(&self.server_ca)
     }
 
     /// Roots trusting the bot CA only.
-    pub(crate) fn bot_roots(&self) -> RootCertStore {
+    pub fn bot_roots(&self) -> RootCertStore {
         roots(&self.bot_ca)
     }
 }

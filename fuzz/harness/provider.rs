@@ -38,7 +38,7 @@ use rustls::{Error, NamedGroup, PeerMisbehaved};
 /// Which end of the handshake a provider is for: the two ends draw different
 /// constants, as two real peers would.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum End {
+pub enum End {
     /// The client.
     Client,
     /// The server.
@@ -48,7 +48,7 @@ pub(crate) enum End {
 /// aws-lc-rs's default provider with [`FixedRandom`] and the [`FixedKx`]
 /// groups X25519 (preferred, so the first ClientHello carries its key share)
 /// and secp256r1 (for HelloRetryRequest).
-pub(crate) fn provider(end: End) -> Arc<CryptoProvider> {
+pub fn provider(end: End) -> Arc<CryptoProvider> {
     let (random, groups): (
         &'static FixedRandom,
         &'static [&'static dyn SupportedKxGroup],
@@ -65,7 +65,7 @@ pub(crate) fn provider(end: End) -> Arc<CryptoProvider> {
 
 /// Like [`provider`], with only the groups named `group` (a server that
 /// sends a HelloRetryRequest to a client whose first key share is another).
-pub(crate) fn provider_with_only(end: End, group: NamedGroup) -> Arc<CryptoProvider> {
+pub fn provider_with_only(end: End, group: NamedGroup) -> Arc<CryptoProvider> {
     let mut provider = Arc::unwrap_or_clone(provider(end));
     provider.kx_groups.retain(|kx| kx.name() == group);
     assert!(!provider.kx_groups.is_empty(), "no fixed group {group:?}");
@@ -74,11 +74,11 @@ pub(crate) fn provider_with_only(end: End, group: NamedGroup) -> Arc<CryptoProvi
 
 /// 2026-01-01T00:00:00Z, inside the validity of the committed test PKI.
 #[derive(Debug)]
-pub(crate) struct FixedTime;
+pub struct FixedTime;
 
 impl FixedTime {
     /// The clock as rustls's config builders take it.
-    pub(crate) fn arc() -> Arc<dyn TimeProvider> {
+    pub fn arc() -> Arc<dyn TimeProvider> {
         Arc::new(Self)
     }
 }
@@ -97,7 +97,7 @@ static SERVER_RANDOM: FixedRandom = FixedRandom(0x3c6e_f372_fe94_f82b);
 /// Fills every request with xorshift64 output seeded by the side's constant
 /// and the requested length: stateless, so each connection starts alike.
 #[derive(Debug)]
-pub(crate) struct FixedRandom(u64);
+pub struct FixedRandom(u64);
 
 impl SecureRandom for FixedRandom {
     fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
@@ -156,7 +156,7 @@ fn uncompressed_point(share: &[u8]) -> bool {
 
 /// A real key-exchange group whose ephemeral private key is a constant (32
 /// bytes: an X25519 scalar, or a big-endian P-256 scalar below the order).
-pub(crate) struct FixedKx {
+pub struct FixedKx {
     name: NamedGroup,
     algorithm: &'static agreement::Algorithm,
     private_key: [u8; 32],

@@ -49,43 +49,41 @@ use rustls::{
     PeerMisbehaved, ProtocolVersion, ServerConfig, ServerConnection, SupportedProtocolVersion,
 };
 use rustls_req_client_auth::client::{client_state, CertificateRequestCause};
-use rustls_req_client_auth::server::{
-    peer, server_state, AuthPath, RequestReason, ServerFlagsState,
-};
+use rustls_req_client_auth::server::{peer, server_state, AuthPath, ServerFlagsState};
 use rustls_req_client_auth::{ClientFlags, CodePoints, OtherRequests, ServerFlags};
 
-use super::pki::{Pki, SERVER_NAME};
-use super::provider::{provider, End, FixedTime};
-use super::wire::{self, Record};
+use crate::pki::{Pki, SERVER_NAME};
+use crate::provider::{provider, End, FixedTime};
+use crate::wire::{self, Record};
 
 /// The bits of the first input byte.
-pub(crate) mod variant {
+pub mod variant {
     /// Both sides: the experimental code points (extension 0xFE01) instead
     /// of the default ones (62).
-    pub(crate) const EXPERIMENTAL: u8 = 1;
+    pub const EXPERIMENTAL: u8 = 1;
     /// Server: `ServerFlags::require_certificate`.
-    pub(crate) const REQUIRE_CERTIFICATE: u8 = 2;
+    pub const REQUIRE_CERTIFICATE: u8 = 2;
     /// Client: `OtherRequests::FlagIdentityOn` its code points (answer any
     /// CertificateRequest with the bot identity).
-    pub(crate) const FLAG_IDENTITY_FOR_ALL: u8 = 2;
+    pub const FLAG_IDENTITY_FOR_ALL: u8 = 2;
     /// How many configurations there are per side.
-    pub(crate) const COUNT: usize = 4;
+    pub const COUNT: usize = 4;
 }
 
 /// A fuzz input taken apart.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Input<'a> {
+pub struct Input<'a> {
     /// The configuration, `0..variant::COUNT`.
-    pub(crate) variant: u8,
+    pub variant: u8,
     /// Bytes per `read_tls`; 0 for everything at once.
-    pub(crate) chunk: usize,
+    pub chunk: usize,
     /// What the peer sends.
-    pub(crate) peer: &'a [u8],
+    pub peer: &'a [u8],
 }
 
 impl<'a> Input<'a> {
     /// Splits off the header.
-    pub(crate) fn parse(data: &'a [u8]) -> Self {
+    pub fn parse(data: &'a [u8]) -> Self {
         let byte = |i: usize| data.get(i).copied().unwrap_or(0);
         Self {
             variant: byte(0) & 3,
@@ -95,7 +93,7 @@ impl<'a> Input<'a> {
     }
 
     /// The input for `peer` bytes sent in one piece to `variant`.
-    pub(crate) fn encode(variant: u8, peer: &[u8]) -> Vec<u8> {
+    pub fn encode(variant: u8, peer: &[u8]) -> Vec<u8> {
         let mut data = vec![variant, 0];
         data.extend_from_slice(peer);
         data
@@ -104,7 +102,7 @@ impl<'a> Input<'a> {
 
 /// An alert the connection wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SentAlert {
+pub enum SentAlert {
     /// A plaintext fatal alert with this description.
     Plain(AlertDescription),
     /// An encrypted alert (the harness does not hold the keys to read it).
@@ -113,19 +111,19 @@ pub(crate) enum SentAlert {
 
 /// What happened to one connection.
 #[derive(Debug)]
-pub(crate) struct Drive {
+pub struct Drive {
     /// Everything the connection wrote.
-    pub(crate) written: Vec<u8>,
+    pub written: Vec<u8>,
     /// The error of `process_new_packets`, if one failed (processing stops there).
-    pub(crate) error: Option<Error>,
+    pub error: Option<Error>,
     /// The alert that error queued.
-    pub(crate) alert: Option<SentAlert>,
+    pub alert: Option<SentAlert>,
 }
 
 impl Drive {
     /// Whether the connection wrote a plaintext handshake record starting
     /// with a message of `msg_type`.
-    pub(crate) fn wrote_handshake(&self, msg_type: u8) -> bool {
+    pub fn wrote_handshake(&self, msg_type: u8) -> bool {
         wire::records(&self.written)
             .unwrap_or_default()
             .iter()
@@ -135,24 +133,24 @@ impl Drive {
 
 /// The server target's result.
 #[derive(Debug)]
-pub(crate) struct ServerRun {
+pub struct ServerRun {
     /// The connection after the input.
-    pub(crate) conn: ServerConnection,
+    pub conn: ServerConnection,
     /// What happened.
-    pub(crate) drive: Drive,
+    pub drive: Drive,
 }
 
 /// The client target's result.
 #[derive(Debug)]
-pub(crate) struct ClientRun {
+pub struct ClientRun {
     /// The connection after the input.
-    pub(crate) conn: ClientConnection,
+    pub conn: ClientConnection,
     /// What happened.
-    pub(crate) drive: Drive,
+    pub drive: Drive,
 }
 
 /// The `handshake_server` target: a fresh server connection reads the input.
-pub(crate) fn server(data: &[u8]) -> ServerRun {
+pub fn server(data: &[u8]) -> ServerRun {
     let input = Input::parse(data);
     let config = &fuzz_configs().servers[usize::from(input.variant)];
     let mut conn = ServerConnection::new(Arc::clone(config)).expect("server connection");
@@ -163,7 +161,7 @@ pub(crate) fn server(data: &[u8]) -> ServerRun {
 
 /// The `handshake_client` target: a fresh client connection (its
 /// ClientHello is the same on every run) reads the input.
-pub(crate) fn client(data: &[u8]) -> ClientRun {
+pub fn client(data: &[u8]) -> ClientRun {
     let input = Input::parse(data);
     let config = &fuzz_configs().clients[usize::from(input.variant)];
     let mut conn = ClientConnection::new(
@@ -201,7 +199,7 @@ fn fuzz_configs() -> &'static FuzzConfigs {
 /// The server of the `handshake_server` target for `variant`: the server
 /// certificate, no client authentication of its own, `ServerFlags` with a
 /// `WebPkiClientVerifier` for the bot CA.
-pub(crate) fn server_config(pki: &Pki, variant: u8) -> ServerConfig {
+pub fn server_config(pki: &Pki, variant: u8) -> ServerConfig {
     let crypto = provider(End::Server);
     let mut config = server_base(pki, crypto.clone(), rustls::DEFAULT_VERSIONS, None);
     let bots = WebPkiClientVerifier::builder_with_provider(Arc::new(pki.bot_roots()), crypto)
@@ -214,14 +212,16 @@ pub(crate) fn server_config(pki: &Pki, variant: u8) -> ServerConfig {
     if variant & variant::REQUIRE_CERTIFICATE != 0 {
         flags = flags.require_certificate();
     }
-    flags.install(&mut config);
+    flags
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
     config
 }
 
 /// A server with the test certificate, the fixed clock, `crypto`, and
 /// `verifier` (if any) as its own client authentication; no hooks, no
 /// session storage.
-pub(crate) fn server_base(
+pub fn server_base(
     pki: &Pki,
     crypto: Arc<CryptoProvider>,
     versions: &[&'static SupportedProtocolVersion],
@@ -254,7 +254,7 @@ fn without_certificate_compression<C, D>(compressors: &mut Vec<C>, decompressors
 
 /// The client of the `handshake_client` target for `variant`: trusts the
 /// server CA, `ClientFlags` with the bot identity.
-pub(crate) fn client_config(pki: &Pki, variant: u8) -> ClientConfig {
+pub fn client_config(pki: &Pki, variant: u8) -> ClientConfig {
     let code_points = if variant & variant::EXPERIMENTAL != 0 {
         CodePoints::experimental()
     } else {
@@ -270,7 +270,7 @@ pub(crate) fn client_config(pki: &Pki, variant: u8) -> ClientConfig {
 /// A deterministic client trusting the server CA, with `flags` (if any)
 /// installed and resumption off (its ClientHello never depends on an earlier
 /// connection).
-pub(crate) fn client_base(
+pub fn client_base(
     pki: &Pki,
     versions: &[&'static SupportedProtocolVersion],
     flags: Option<ClientFlags>,
@@ -283,13 +283,15 @@ pub(crate) fn client_base(
     config.resumption = Resumption::disabled();
     without_certificate_compression(&mut config.cert_compressors, &mut config.cert_decompressors);
     if let Some(flags) = flags {
-        flags.install(&mut config);
+        flags
+            .install(&mut config)
+            .expect("TLS Flags registers its extension type");
     }
     config
 }
 
 /// The bot's certificate and key.
-pub(crate) fn bot_identity(pki: &Pki) -> Arc<CertifiedKey> {
+pub fn bot_identity(pki: &Pki) -> Arc<CertifiedKey> {
     let key = provider(End::Client)
         .key_provider
         .load_private_key(pki.bot_private_key())
@@ -449,7 +451,7 @@ fn report_upstream(error: &Error) {
 /// `General("incompatible signing key")` and no alert, where TLS 1.3 sends
 /// `handshake_failure` (`NoSignatureSchemesInCommon`). The seed
 /// `silent-tls12-no-signature-scheme-for-server-key.bin` keeps it visible.
-pub(crate) fn alert_optional(error: &Error) -> bool {
+pub fn alert_optional(error: &Error) -> bool {
     if matches!(error, Error::General(message) if message == "incompatible signing key") {
         return true;
     }
@@ -493,11 +495,11 @@ fn check_records(written: &[u8], version: Option<ProtocolVersion>) {
 fn check_server(conn: &ServerConnection, drive: &Drive, variant: u8) {
     if let Some(state) = server_state(conn) {
         match state.certificate_request() {
-            Some(RequestReason::Flag) => assert!(
-                state.client_requested_auth(),
+            Some(CertificateRequestCause::Flag) => assert!(
+                state.requested_client_auth(),
                 "flag CertificateRequest without the flag"
             ),
-            Some(RequestReason::ServerPolicy) => {
+            Some(CertificateRequestCause::ServerPolicy) => {
                 panic!("CertificateRequest for a policy this server does not have")
             }
             None => {}
@@ -511,7 +513,7 @@ fn check_server(conn: &ServerConnection, drive: &Drive, variant: u8) {
     let complete = drive.error.is_none() && !conn.is_handshaking();
     if complete
         && variant & variant::REQUIRE_CERTIFICATE != 0
-        && server_state(conn).is_some_and(ServerFlagsState::client_requested_auth)
+        && server_state(conn).is_some_and(ServerFlagsState::requested_client_auth)
     {
         assert_eq!(peer.path, AuthPath::Flag, "require_certificate let one in");
     }

@@ -3,22 +3,22 @@
 //! enclosing length fixed up).
 
 /// `ContentType` values (RFC 8446, 5.1).
-pub(crate) const CHANGE_CIPHER_SPEC: u8 = 20;
+pub const CHANGE_CIPHER_SPEC: u8 = 20;
 /// An alert record.
-pub(crate) const ALERT: u8 = 21;
+pub const ALERT: u8 = 21;
 /// A handshake record.
-pub(crate) const HANDSHAKE: u8 = 22;
+pub const HANDSHAKE: u8 = 22;
 /// An application data record (in TLS 1.3 also every encrypted record).
-pub(crate) const APPLICATION_DATA: u8 = 23;
+pub const APPLICATION_DATA: u8 = 23;
 
 /// `HandshakeType` values.
-pub(crate) const CLIENT_HELLO: u8 = 1;
+pub const CLIENT_HELLO: u8 = 1;
 /// `server_hello`, also the type of a HelloRetryRequest.
-pub(crate) const SERVER_HELLO: u8 = 2;
+pub const SERVER_HELLO: u8 = 2;
 
 /// The length of a TLS 1.3 record holding one encrypted alert: the alert (2),
 /// the inner content type (1) and a 16-byte AEAD tag; rustls adds no padding.
-pub(crate) const TLS13_ENCRYPTED_ALERT_LEN: usize = 2 + 1 + 16;
+pub const TLS13_ENCRYPTED_ALERT_LEN: usize = 2 + 1 + 16;
 
 const RECORD_HEADER: usize = 5;
 const HANDSHAKE_HEADER: usize = 4;
@@ -26,24 +26,24 @@ const HANDSHAKE_HEADER: usize = 4;
 const MAX_RECORD_PAYLOAD: usize = 16384 + 2048;
 
 /// The HelloRetryRequest's special `random` (RFC 8446, 4.1.3).
-pub(crate) const HRR_RANDOM: [u8; 32] = [
+pub const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
 /// One record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Record<'a> {
+pub struct Record<'a> {
     /// `ContentType`.
-    pub(crate) typ: u8,
+    pub typ: u8,
     /// `legacy_record_version`.
-    pub(crate) version: u16,
+    pub version: u16,
     /// The fragment, possibly encrypted.
-    pub(crate) payload: &'a [u8],
+    pub payload: &'a [u8],
 }
 
 /// Splits `bytes` into whole records; `None` if anything is left over.
-pub(crate) fn records(mut bytes: &[u8]) -> Option<Vec<Record<'_>>> {
+pub fn records(mut bytes: &[u8]) -> Option<Vec<Record<'_>>> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let (record, rest) = split_record(bytes)?;
@@ -68,19 +68,19 @@ fn split_record(bytes: &[u8]) -> Option<(Record<'_>, &[u8])> {
 impl Record<'_> {
     /// Whether the header is one rustls may write: a known content type,
     /// version 1.0 (a first ClientHello) or 1.2, a payload within limits.
-    pub(crate) fn well_formed(&self) -> bool {
+    pub fn well_formed(&self) -> bool {
         (CHANGE_CIPHER_SPEC..=APPLICATION_DATA).contains(&self.typ)
             && (self.version == 0x0301 || self.version == 0x0303)
             && self.payload.len() <= MAX_RECORD_PAYLOAD
     }
 
     /// The handshake type of the first message, for a plaintext handshake record.
-    pub(crate) fn handshake_type(&self) -> Option<u8> {
+    pub fn handshake_type(&self) -> Option<u8> {
         (self.typ == HANDSHAKE).then(|| self.payload.first().copied())?
     }
 
     /// The record's bytes.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.typ);
         out.extend_from_slice(&self.version.to_be_bytes());
         put_u16_len(out, self.payload.len());
@@ -91,18 +91,18 @@ impl Record<'_> {
 /// A ClientHello or ServerHello (or HelloRetryRequest) taken apart at its
 /// extensions.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Hello {
+pub struct Hello {
     /// `HandshakeType`: [`CLIENT_HELLO`] or [`SERVER_HELLO`].
-    pub(crate) msg_type: u8,
+    pub msg_type: u8,
     /// The body up to the extensions block.
-    pub(crate) head: Vec<u8>,
+    pub head: Vec<u8>,
     /// The extensions in order: (type, `extension_data`).
-    pub(crate) extensions: Vec<(u16, Vec<u8>)>,
+    pub extensions: Vec<(u16, Vec<u8>)>,
 }
 
 impl Hello {
     /// Parses one handshake message (header included).
-    pub(crate) fn parse(message: &[u8]) -> Option<Self> {
+    pub fn parse(message: &[u8]) -> Option<Self> {
         let msg_type = *message.first()?;
         let length = usize::from(*message.get(1)?) << 16
             | usize::from(u16::from_be_bytes([*message.get(2)?, *message.get(3)?]));
@@ -142,7 +142,7 @@ impl Hello {
     }
 
     /// Encodes the message (header included), every length recomputed.
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let mut block = Vec::new();
         for (typ, data) in &self.extensions {
             block.extend_from_slice(&typ.to_be_bytes());
@@ -160,18 +160,18 @@ impl Hello {
     }
 
     /// Whether this ServerHello is a HelloRetryRequest.
-    pub(crate) fn is_hello_retry_request(&self) -> bool {
+    pub fn is_hello_retry_request(&self) -> bool {
         self.msg_type == SERVER_HELLO && self.head.get(2..34) == Some(&HRR_RANDOM[..])
     }
 
     /// The position of the first extension of type `typ`.
-    pub(crate) fn position(&self, typ: u16) -> Option<usize> {
+    pub fn position(&self, typ: u16) -> Option<usize> {
         self.extensions.iter().position(|(t, _)| *t == typ)
     }
 
     /// Adds an extension: in a ClientHello before `pre_shared_key`, which
     /// must stay last; elsewhere at the end.
-    pub(crate) fn add(&mut self, typ: u16, data: Vec<u8>) {
+    pub fn add(&mut self, typ: u16, data: Vec<u8>) {
         const PRE_SHARED_KEY: u16 = 41;
         let at = match self.msg_type {
             CLIENT_HELLO => self
@@ -186,7 +186,7 @@ impl Hello {
 /// Applies `edit` to the hello that starts the first record of `flight`
 /// (which must hold it whole) and fixes up the record length; the rest of the
 /// flight is kept byte for byte. `None` if the flight does not start so.
-pub(crate) fn edit_first_hello(flight: &[u8], edit: impl FnOnce(&mut Hello)) -> Option<Vec<u8>> {
+pub fn edit_first_hello(flight: &[u8], edit: impl FnOnce(&mut Hello)) -> Option<Vec<u8>> {
     let (record, rest) = split_record(flight)?;
     if record.typ != HANDSHAKE {
         return None;
@@ -208,7 +208,7 @@ pub(crate) fn edit_first_hello(flight: &[u8], edit: impl FnOnce(&mut Hello)) -> 
 }
 
 /// The hello that starts the first record of `flight`.
-pub(crate) fn first_hello(flight: &[u8]) -> Option<Hello> {
+pub fn first_hello(flight: &[u8]) -> Option<Hello> {
     let mut found = None;
     edit_first_hello(flight, |hello| found = Some(hello.clone()))?;
     found

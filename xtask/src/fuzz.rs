@@ -63,3 +63,22 @@ pub(crate) fn run(paths: &Paths, budget: &Budget, only: Option<&str>) -> anyhow:
     }
     Ok(())
 }
+
+/// Records the seeds again with `examples/record_fuzz_seeds.rs` of the hook
+/// crate (it needs the workspace's patched rustls, so it is not part of this
+/// tool).
+pub(crate) fn record_seeds(paths: &Paths, new_pki: bool) -> anyhow::Result<()> {
+    let mut cmd = cmd::cargo();
+    cmd.current_dir(&paths.root).args([
+        "run",
+        "--quiet",
+        "-p",
+        "rustls-req-client-auth",
+        "--example",
+        "record_fuzz_seeds",
+    ]);
+    if new_pki {
+        cmd.args(["--", "--new-pki"]);
+    }
+    cmd::run(&mut cmd)
+}

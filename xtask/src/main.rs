@@ -64,6 +64,13 @@ enum Command {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Record the fuzz targets' seeds (fuzz/corpus/) again from real rustls
+    /// peers, after a change that makes them stale; `cargo test` replays them.
+    FuzzSeeds {
+        /// First replace the committed test PKI (fuzz/pki/) with a new one.
+        #[arg(long)]
+        new_pki: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,6 +121,10 @@ fn main() -> anyhow::Result<()> {
                 None => fuzz::Budget::Seconds(seconds),
             };
             fuzz::run(&paths, &budget, target.as_deref())
+        }
+        Command::FuzzSeeds { new_pki } => {
+            fork::materialize(&paths, false)?;
+            fuzz::record_seeds(&paths, new_pki)
         }
     }
 }
