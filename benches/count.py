@@ -32,7 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS = ("ring", "aws-lc-rs")
 # "flag": the fork's request_client_auth flag path against vanilla mTLS.
-AUTHS = ("server-auth", "mtls", "flag")
+# "chromium-hello": the server's answer to a ClientHello recorded from Chromium
+# (benches/fixtures/), server side only.
+AUTHS = ("server-auth", "mtls", "flag", "chromium-hello")
 SIDES = ("server", "client")
 CRATES = ("vanilla", "fork")
 BASE = 10
@@ -113,6 +115,8 @@ def main() -> int:
             if args.auth and auth != args.auth:
                 continue
             for side in SIDES:
+                if auth == "chromium-hello" and side == "client":
+                    continue
                 per = {}
                 for krate in CRATES:
                     low = counts(binary, side, krate, provider, auth, BASE)

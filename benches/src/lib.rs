@@ -17,14 +17,16 @@
 use std::fmt;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The DNS name in the server certificate and in the client's SNI.
 pub const SERVER_NAME: &str = "localhost";
+
+/// A ClientHello recorded from Chromium 156 on loopback (the TLS records as
+/// sent; see `fixtures/README.md`): a browser's hello, with the extensions
+/// rustls does not implement (GREASE, ALPS, trust anchors, SCT) that a
+/// rustls client never sends.
+pub const CHROMIUM_CLIENT_HELLO: &[u8] = include_bytes!("../fixtures/chromium-client-hello.bin");
 
 /// The crypto provider both sides use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,67 +146,20 @@ pub struct Certs {
 }
 
 impl Certs {
-    /// Generates a server CA and leaf for [`SERVER_NAME`], and a client CA and
-    /// leaf, all ECDSA P-256 with SHA-256.
-    ///
-    /// # Panics
-    ///
-    /// If rcgen fails, which it does not for these fixed parameters.
+    /// The server CA and leaf for [`SERVER_NAME`], and a client CA and leaf,
+    /// all ECDSA P-256 with SHA-256: the tests' PKI
+    /// ([`integration_tests::TestPki::shared`]), each chain the leaf alone.
     pub fn generate() -> Self {
-        let (server_ca, server_issuer) = ca("rustls-fork bench server CA");
-        let (server_leaf, server_key) = leaf(
-            &server_issuer,
-            vec![SERVER_NAME.to_owned()],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_ca, client_issuer) = ca("rustls-fork bench client CA");
-        let (client_leaf, client_key) = leaf(
-            &client_issuer,
-            Vec::new(),
-            ExtendedKeyUsagePurpose::ClientAuth,
-        );
+        let pki = integration_tests::TestPki::shared();
         Self {
-            server_ca,
-            server_chain: vec![server_leaf],
-            server_key,
-            client_ca,
-            client_chain: vec![client_leaf],
-            client_key,
+            server_ca: pki.server_ca.cert.clone(),
+            server_chain: pki.server.chain[..1].to_vec(),
+            server_key: pki.server.key(),
+            client_ca: pki.bot_ca.cert.clone(),
+            client_chain: pki.bot.chain[..1].to_vec(),
+            client_key: pki.bot.key(),
         }
     }
-}
-
-fn ca(common_name: &str) -> (CertificateDer<'static>, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key generation");
-    let mut params = CertificateParams::new(Vec::new()).expect("no SANs");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).expect("self-signed CA");
-    (cert.der().clone(), Issuer::new(params, key))
-}
-
-fn leaf(
-    issuer: &Issuer<'_, KeyPair>,
-    names: Vec<String>,
-    usage: ExtendedKeyUsagePurpose,
-) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key generation");
-    let mut params = CertificateParams::new(names).expect("valid SANs");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "rustls-fork bench leaf");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
-    let cert = params.signed_by(&key, issuer).expect("leaf signed by CA");
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    (cert.der().clone(), key)
 }
 
 /// Upper bound on client→server→client rounds; a full TLS 1.3 handshake
@@ -385,6 +340,24 @@ macro_rules! harness {
                     times
                 }
 
+                /// The server's side of a handshake with a recorded client:
+                /// a new connection reads `client_hello` and writes its
+                /// first flight. Returns the time it took.
+                ///
+                /// # Panics
+                ///
+                /// If the server does not answer with a TLS 1.3 first flight.
+                pub fn server_first_flight(&self, client_hello: &[u8]) -> std::time::Duration {
+                    let mut flight = Vec::with_capacity(16 * 1024);
+                    let start = Instant::now();
+                    let mut server = server_work_new(&self.server);
+                    server_work_io(&mut server, client_hello, &mut flight);
+                    let elapsed = start.elapsed();
+                    assert_eq!(server.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+                    assert!(server.is_handshaking() && !flight.is_empty());
+                    elapsed
+                }
+
                 fn check(&self, client: &ClientConnection, server: &ServerConnection, left: &[u8]) {
                     assert!(left.is_empty(), "server sent more after its Finished (tickets?)");
                     assert!(!client.wants_write() && !server.wants_write());
@@ -488,7 +461,9 @@ pub fn flag_path(certs: &Certs, provider: Provider) -> fork::Configs {
         certs.client_chain.clone(),
         key,
     ));
-    ClientFlags::request_client_auth(identity).install(&mut client);
+    ClientFlags::request_client_auth(identity)
+        .install(&mut client)
+        .expect("TLS Flags registers its extension type");
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(certs.client_ca.clone())
@@ -498,7 +473,8 @@ pub fn flag_path(certs: &Certs, provider: Provider) -> fork::Configs {
         .expect("client verifier");
     ServerFlags::request_client_auth(verifier)
         .require_certificate()
-        .install(&mut server);
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
     fork::Configs::from_parts(Auth::Mtls, client, server)
 }
 
@@ -547,8 +523,8 @@ impl Variant {
             Crate::Vanilla => Self::Vanilla(vanilla::Configs::new(certs, provider, auth)),
             Crate::Fork => {
                 let configs = fork::Configs::new(certs, provider, auth);
-                assert!(configs.client_config().extension_hooks.is_none());
-                assert!(configs.server_config().extension_hooks.is_none());
+                assert!(configs.client_config().extension_hooks.is_empty());
+                assert!(configs.server_config().extension_hooks.is_empty());
                 Self::Fork(configs)
             }
         }
@@ -564,6 +540,15 @@ impl Variant {
         match self {
             Self::Vanilla(configs) => configs.handshake(),
             Self::Fork(configs) => configs.handshake(),
+        }
+    }
+
+    /// The server's answer to a recorded ClientHello; see
+    /// [`fork::Configs::server_first_flight`].
+    pub fn server_first_flight(&self, client_hello: &[u8]) -> Duration {
+        match self {
+            Self::Vanilla(configs) => configs.server_first_flight(client_hello),
+            Self::Fork(configs) => configs.server_first_flight(client_hello),
         }
     }
 }
@@ -590,6 +575,18 @@ mod tests {
             let flag = Variant::fork_flag_path(&certs, provider);
             flag.handshake();
             flag.handshake();
+        }
+    }
+
+    /// Both crates answer the recorded Chromium ClientHello with a first flight.
+    #[test]
+    fn both_crates_answer_a_recorded_browser_client_hello() {
+        let certs = Certs::generate();
+        for krate in Crate::ALL {
+            for provider in Provider::ALL {
+                let variant = Variant::new(&certs, krate, provider, Auth::ServerAuth);
+                variant.server_first_flight(super::CHROMIUM_CLIENT_HELLO);
+            }
         }
     }
 }

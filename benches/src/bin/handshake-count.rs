@@ -1,9 +1,13 @@
 //! Two complements to the criterion bench, for a noisy machine:
 //!
 //! ```text
-//! handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls|flag> [handshakes]
+//! handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls|flag|chromium-hello> [handshakes]
 //! handshake-count paired [rounds]
 //! ```
+//!
+//! `chromium-hello` is the server's side only: a new connection answers the
+//! ClientHello recorded from Chromium (`benches/fixtures/`) with its first
+//! flight.
 //!
 //! `run` does N full handshakes of one variant and prints the mean time per
 //! side. Under `valgrind --tool=callgrind --collect-atstart=no
@@ -23,10 +27,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use benches::{Auth, Certs, Crate, Provider, Side, Variant};
+use benches::{Auth, Certs, Crate, Provider, Side, Variant, CHROMIUM_CLIENT_HELLO};
 
 const USAGE: &str = "usage:
-  handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls|flag> [handshakes]
+  handshake-count run <vanilla|fork> <ring|aws-lc-rs> <server-auth|mtls|flag|chromium-hello> [handshakes]
   handshake-count paired [rounds] [--null]";
 
 /// Handshakes per crate in one round of `paired`.
@@ -46,8 +50,11 @@ fn main() -> ExitCode {
             // `flag`: the fork's flag path, and plain mTLS (its baseline) for vanilla.
             let auth_arg = args.next();
             let flag = auth_arg.as_deref() == Some("flag");
+            let chromium = auth_arg.as_deref() == Some("chromium-hello");
             let auth = if flag {
                 Some(Auth::Mtls)
+            } else if chromium {
+                Some(Auth::ServerAuth)
             } else {
                 parse(auth_arg, &Auth::ALL, Auth::label)
             };
@@ -55,7 +62,11 @@ fn main() -> ExitCode {
             if let (Some(krate), Some(provider), Some(auth), Ok(count), None) =
                 (krate, provider, auth, count, args.next())
             {
-                run(krate, provider, auth, flag, count);
+                if chromium {
+                    run_chromium_hello(krate, provider, count);
+                } else {
+                    run(krate, provider, auth, flag, count);
+                }
                 return ExitCode::SUCCESS;
             }
         }
@@ -92,6 +103,16 @@ fn run(krate: Crate, provider: Provider, auth: Auth, flag: bool, count: u32) {
         let mean = total.checked_div(count).unwrap_or_default();
         println!("{krate} {provider} {auth} {side}: {count} handshakes, mean {mean:?}");
     }
+}
+
+fn run_chromium_hello(krate: Crate, provider: Provider, count: u32) {
+    let certs = Certs::generate();
+    let variant = Variant::new(&certs, krate, provider, Auth::ServerAuth);
+    let total: Duration = (0..count)
+        .map(|_| variant.server_first_flight(CHROMIUM_CLIENT_HELLO))
+        .sum();
+    let mean = total.checked_div(count).unwrap_or_default();
+    println!("{krate} {provider} chromium-hello server: {count} first flights, mean {mean:?}");
 }
 
 /// Total time per side of `BLOCK` handshakes.
@@ -154,6 +175,47 @@ fn paired(rounds: u32, other: Crate) {
             }
         }
     }
+    for provider in Provider::ALL {
+        paired_chromium_hello(&certs, provider, rounds, other);
+    }
+}
+
+/// One row of `paired` for the server's answer to the recorded Chromium hello.
+fn paired_chromium_hello(certs: &Certs, provider: Provider, rounds: u32, other: Crate) {
+    let vanilla = Variant::new(certs, Crate::Vanilla, provider, Auth::ServerAuth);
+    let fork = Variant::new(certs, other, provider, Auth::ServerAuth);
+    let flights = |variant: &Variant| -> Duration {
+        (0..BLOCK)
+            .map(|_| variant.server_first_flight(CHROMIUM_CLIENT_HELLO))
+            .sum()
+    };
+    flights(&vanilla);
+    flights(&fork);
+    let mut totals = [Duration::ZERO; 2];
+    let mut log_ratios = Vec::new();
+    for round in 0..rounds {
+        let (v, f) = if round % 2 == 0 {
+            let v = flights(&vanilla);
+            (v, flights(&fork))
+        } else {
+            let f = flights(&fork);
+            (flights(&vanilla), f)
+        };
+        totals[0] += v;
+        totals[1] += f;
+        log_ratios.push((f.as_secs_f64() / v.as_secs_f64()).ln());
+    }
+    let (mean, half_width) = mean_ci(&log_ratios);
+    let n = rounds * BLOCK;
+    println!(
+        "| `chromium-hello/{provider}/server` | {:.2?} | {:.2?} | {:.4} ({:+.2}%) | {:.4} – {:.4} |",
+        totals[0] / n,
+        totals[1] / n,
+        mean.exp(),
+        (mean.exp() - 1.0) * 100.0,
+        (mean - half_width).exp(),
+        (mean + half_width).exp(),
+    );
 }
 
 /// Mean and the half-width of its normal-approximation 95% confidence interval.

@@ -78,7 +78,9 @@ fn config(args: &Args) -> anyhow::Result<ClientConfig> {
                 &provider,
             )?;
             let mut config = builder.with_no_client_auth();
-            ClientFlags::request_client_auth(Arc::new(identity)).install(&mut config);
+            ClientFlags::request_client_auth(Arc::new(identity))
+                .install(&mut config)
+                .expect("TLS Flags registers its extension type");
             config
         }
         _ => builder.with_no_client_auth(),
