@@ -85,10 +85,18 @@ pub struct Upstream {
     /// How long the upstream may take to answer with its headers, in seconds.
     #[serde(default = "default_upstream_timeout")]
     pub timeout_secs: u64,
+    /// Connections to the upstream at most: requests beyond wait (up to
+    /// `timeout_secs`) for one to be free, then get 503.
+    #[serde(default = "default_upstream_connections")]
+    pub max_connections: usize,
 }
 
 fn default_upstream_timeout() -> u64 {
     60
+}
+
+fn default_upstream_connections() -> usize {
+    1024
 }
 
 /// `[headers]`: the names of the identity headers. An empty name leaves that
@@ -142,6 +150,9 @@ pub struct Limits {
     pub handshake_timeout_secs: u64,
     /// Seconds a client gets to send a request's headers (HTTP/1.1).
     pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without a request before it is closed
+    /// (HTTP/2 with GOAWAY, also when the client answers pings).
+    pub idle_timeout_secs: u64,
     /// Connections served at once.
     pub max_connections: usize,
     /// Seconds open connections get to finish on shutdown.
@@ -153,6 +164,7 @@ impl Default for Limits {
         Self {
             handshake_timeout_secs: 10,
             header_read_timeout_secs: 30,
+            idle_timeout_secs: 120,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
         }
@@ -168,6 +180,11 @@ impl Limits {
     /// As a duration.
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// As a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
     }
 
     /// As a duration.
@@ -221,6 +238,12 @@ impl Config {
             |name: &str, message: String| ConfigError::new(origin, format!("{name}: {message}"));
         crate::forward::upstream_authority(&self.upstream.url)
             .map_err(|message| field("upstream.url", message))?;
+        if self.upstream.max_connections == 0 {
+            return Err(field(
+                "upstream.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
         if self.upstream.timeout_secs == 0 {
             return Err(field("upstream.timeout_secs", "must be at least 1".into()));
         }
@@ -264,6 +287,7 @@ impl Config {
                 "limits.header_read_timeout_secs",
                 limits.header_read_timeout_secs,
             ),
+            ("limits.idle_timeout_secs", limits.idle_timeout_secs),
         ] {
             if value == 0 {
                 return Err(field(name, "must be at least 1".into()));

@@ -55,6 +55,7 @@ pub async fn run() -> anyhow::Result<()> {
         upstream: Upstream {
             url: format!("http://{upstream}"),
             timeout_secs: 10,
+            max_connections: 64,
         },
         headers: Headers::default(),
         policy: Policy {
@@ -198,7 +199,7 @@ fn client(
     .with_no_client_auth();
     config.alpn_protocols = rustls_req_client_auth::http_alpn();
     if let Some(flags) = flags {
-        flags.install(&mut config);
+        flags.install(&mut config)?;
     }
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(config)

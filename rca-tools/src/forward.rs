@@ -2,15 +2,18 @@
 //! of a request for it (authority, version, hop-by-hop headers). Bodies stream
 //! both ways; nothing is buffered whole.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::sync::Semaphore;
 
 /// `host:port` of an `http://host:port` upstream URL; the error says what is
 /// wrong with it.
@@ -47,6 +50,10 @@ pub struct Upstream {
     client: Client<HttpConnector, Body>,
     authority: Authority,
     timeout: Duration,
+    /// One per upstream connection in use: an exchange holds one from the
+    /// request until its response body (or its tunnel) is done.
+    connections: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 /// Why the upstream gave no response.
@@ -58,21 +65,28 @@ pub enum UpstreamError {
     /// It did not send its response headers in time.
     #[error("the upstream {0} did not answer within {1:?}")]
     TimedOut(Authority, Duration),
+    /// All its connections were in use for longer than the timeout.
+    #[error("all {1} connections to the upstream {0} stayed in use for {2:?}")]
+    Busy(Authority, usize, Duration),
 }
 
 impl Upstream {
-    /// A client for `authority` that waits `timeout` for response headers.
-    pub fn new(authority: Authority, timeout: Duration) -> Self {
+    /// A client for `authority` that waits `timeout` for response headers and
+    /// uses at most `max_connections` connections at once.
+    pub fn new(authority: Authority, timeout: Duration, max_connections: usize) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(max_connections)
             .build(connector);
         Self {
             client,
             authority,
             timeout,
+            connections: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
         }
     }
 
@@ -105,6 +119,11 @@ impl Upstream {
             })?;
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
+        // A tunnel runs as the rest of the client's connection (`serve`): it
+        // keeps its connection slot and is drained at shutdown.
+        let connection = request
+            .extensions_mut()
+            .remove::<rustls_req_client_auth::Upgraded>();
         let client_side = upgrade.as_ref().map(|protocol| {
             request
                 .headers_mut()
@@ -114,6 +133,15 @@ impl Upstream {
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             hyper::upgrade::on(&mut request)
         });
+        let permit =
+            tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
+                .await
+                .map_err(|_| {
+                    UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout)
+                })?
+                .map_err(|_| {
+                    UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout)
+                })?;
         let mut response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
@@ -136,7 +164,18 @@ impl Upstream {
                 ));
             }
             let upstream_side = hyper::upgrade::on(&mut response);
-            tokio::spawn(tunnel(client_side, upstream_side));
+            let tunnel = async move {
+                tunnel(client_side, upstream_side).await;
+                drop(permit);
+            };
+            match connection {
+                Some(connection) => {
+                    if !connection.continue_with(tunnel) {
+                        log::debug!("the client's connection is gone; no tunnel");
+                    }
+                }
+                None => drop(tokio::spawn(tunnel)),
+            }
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
             parts.headers.insert(header::UPGRADE, switched);
@@ -147,6 +186,11 @@ impl Upstream {
         }
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
+        // The connection is in use until the body has been read (or dropped).
+        let body = body.map_frame(move |frame| {
+            let _in_use = &permit;
+            frame
+        });
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 }

@@ -12,7 +12,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use rustls_req_client_auth::server::RequestReason;
+use rustls_req_client_auth::server::CertificateRequestCause;
 use rustls_req_client_auth::{AcceptError, AuthPath, PeerIdentity};
 use tokio::net::TcpListener;
 
@@ -120,8 +120,8 @@ impl Metrics {
                 }
                 if let Some(reason) = peer.certificate_request() {
                     let reason = match reason {
-                        RequestReason::Flag => "flag",
-                        RequestReason::ServerPolicy => "server_policy",
+                        CertificateRequestCause::Flag => "flag",
+                        CertificateRequestCause::ServerPolicy => "server_policy",
                     };
                     self.certificate_requests
                         .get_or_create(&ReasonLabel {

@@ -314,7 +314,10 @@ fn client_config(target: &Target, points: CodePoints, flag: bool) -> Result<Prob
     } else {
         ClientFlags::without_identity()
     };
-    flags.code_points(points).install(&mut config);
+    flags
+        .code_points(points)
+        .install(&mut config)
+        .map_err(|error| error.to_string())?;
     Ok(Probing {
         config: Arc::new(config),
         asked,

@@ -51,7 +51,11 @@ impl Proxy {
         Ok(Self {
             headers,
             bots_only: config.policy.bots_only.clone(),
-            upstream: Upstream::new(authority, Duration::from_secs(config.upstream.timeout_secs)),
+            upstream: Upstream::new(
+                authority,
+                Duration::from_secs(config.upstream.timeout_secs),
+                config.upstream.max_connections,
+            ),
             access_log: AccessLog::Stdout,
             metrics: None,
         })
@@ -183,6 +187,7 @@ async fn answer(
             let (status, kind) = match error {
                 UpstreamError::TimedOut(..) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 UpstreamError::Unreachable(..) => (StatusCode::BAD_GATEWAY, "unreachable"),
+                UpstreamError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             };
             if let Some(metrics) = &proxy.metrics {
                 metrics.upstream_error(kind);
@@ -190,6 +195,7 @@ async fn answer(
             // The details (the upstream's address, the error) go to the log only.
             let body = match kind {
                 "timeout" => "the upstream did not answer in time\n",
+                "busy" => "the upstream is busy; try again later\n",
                 _ => "the upstream did not answer\n",
             };
             let response = Response::builder()

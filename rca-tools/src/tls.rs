@@ -128,7 +128,7 @@ impl Front {
             .code_points(code_points)
             .trust_id(&loaded.trust_id);
         let bot_ca = flags.flag_verifier();
-        flags.install(&mut config);
+        flags.install(&mut config)?;
         let tickets = loaded
             .ticket_keys
             .map(|keys| Arc::new(FleetTicketer::new(keys, tls.ticket_lifetime_secs)));

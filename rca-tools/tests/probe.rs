@@ -111,7 +111,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn the_proxy_honours_the_flag() {
     runtime().block_on(async {
-        let pki = TestPki::new();
+        let pki = TestPki::shared();
         let dir = tempfile::tempdir().expect("temporary directory");
         let write = |name: &str, contents: &str| {
             let path = dir.path().join(name);
@@ -145,7 +145,7 @@ fn the_proxy_honours_the_flag() {
             std::thread::sleep(Duration::from_millis(50));
         }
 
-        let probed = probe(&pki, port, &["--code-point", "62", "--cert", "BOT_CERT", "--key", "BOT_KEY"]).await;
+        let probed = probe(pki, port, &["--code-point", "62", "--cert", "BOT_CERT", "--key", "BOT_KEY"]).await;
         let _ = proxy.kill();
         let _ = proxy.wait();
         assert_eq!(probed.code, Some(0), "{}", probed.text);
@@ -186,9 +186,9 @@ async fn serve_plain_http() -> SocketAddr {
 #[test]
 fn a_server_that_never_asks_does_not_support_it() {
     runtime().block_on(async {
-        let pki = TestPki::new();
-        let address = serve(config::server(&pki, Provider::AwsLcRs)).await;
-        let probed = probe(&pki, address.port(), &[]).await;
+        let pki = TestPki::shared();
+        let address = serve(config::server(pki, Provider::AwsLcRs)).await;
+        let probed = probe(pki, address.port(), &[]).await;
         assert_eq!(probed.code, Some(1), "{}", probed.text);
         assert_eq!(probed.json["verdict"], "not_supported");
         for report in probed.json["code_points"].as_array().expect("code points") {
@@ -204,14 +204,14 @@ fn a_server_that_never_asks_does_not_support_it() {
 #[test]
 fn a_server_that_asks_everyone_shows_the_picker_problem() {
     runtime().block_on(async {
-        let pki = TestPki::new();
+        let pki = TestPki::shared();
         let config = config::server_requesting(
-            &pki,
+            pki,
             Provider::AwsLcRs,
             config::verifier(&pki.normal_ca, Provider::AwsLcRs, false),
         );
         let address = serve(config).await;
-        let probed = probe(&pki, address.port(), &["--code-point", "62"]).await;
+        let probed = probe(pki, address.port(), &["--code-point", "62"]).await;
         assert_eq!(probed.code, Some(1), "{}", probed.text);
         let report = &probed.json["code_points"][0];
         assert_eq!(report["without_flag"]["certificate_request"], true);
@@ -228,16 +228,17 @@ fn a_server_that_asks_everyone_shows_the_picker_problem() {
 #[test]
 fn a_server_that_asks_on_the_flag_without_acknowledging() {
     runtime().block_on(async {
-        let pki = TestPki::new();
-        let mut config = config::server(&pki, Provider::AwsLcRs);
+        let pki = TestPki::shared();
+        let mut config = config::server(pki, Provider::AwsLcRs);
         ServerScript {
             verifier: Some(config::verifier(&pki.bot_ca, Provider::AwsLcRs, false)),
             verifier_if_client_hello_has: Some(0xfe01),
             ..ServerScript::default()
         }
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
         let address = serve(config).await;
-        let probed = probe(&pki, address.port(), &["--code-point", "0xfe01"]).await;
+        let probed = probe(pki, address.port(), &["--code-point", "0xfe01"]).await;
         assert_eq!(probed.code, Some(0), "{}", probed.text);
         let report = &probed.json["code_points"][0];
         assert_eq!(report["extension_type"], 0xfe01);
@@ -255,8 +256,8 @@ fn a_server_that_asks_on_the_flag_without_acknowledging() {
 #[test]
 fn a_server_that_acknowledges_an_unsent_flag_misbehaves() {
     runtime().block_on(async {
-        let pki = TestPki::new();
-        let mut config = config::server(&pki, Provider::AwsLcRs);
+        let pki = TestPki::shared();
+        let mut config = config::server(pki, Provider::AwsLcRs);
         // request_client_auth (flag 80: octet 10, bit 0) in every CertificateRequest.
         let mut acknowledgement = vec![11];
         acknowledgement.extend_from_slice(&[0; 10]);
@@ -269,9 +270,10 @@ fn a_server_that_acknowledges_an_unsent_flag_misbehaves() {
             HandshakeMessage::CertificateRequest,
             ext(62, &acknowledgement),
         )
-        .install(&mut config);
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
         let address = serve(config).await;
-        let probed = probe(&pki, address.port(), &["--code-point", "62"]).await;
+        let probed = probe(pki, address.port(), &["--code-point", "62"]).await;
         assert_eq!(probed.code, Some(3), "{}", probed.text);
         assert_eq!(probed.json["verdict"], "misbehaves");
         assert_eq!(
@@ -288,8 +290,8 @@ fn nothing_listening_could_not_connect() {
         .and_then(|listener| listener.local_addr())
         .expect("port")
         .port();
-    let pki = TestPki::new();
-    let probed = runtime().block_on(probe(&pki, port, &[]));
+    let pki = TestPki::shared();
+    let probed = runtime().block_on(probe(pki, port, &[]));
     assert_eq!(probed.code, Some(4), "{}", probed.text);
     assert_eq!(probed.json["verdict"], "could_not_connect");
 }

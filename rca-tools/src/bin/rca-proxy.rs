@@ -136,6 +136,7 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                 upstream: Upstream {
                     url: args.upstream.clone().ok_or_else(|| missing("upstream"))?,
                     timeout_secs: 60,
+                    max_connections: 1024,
                 },
                 headers: Headers::default(),
                 policy: Policy::default(),
@@ -205,6 +206,7 @@ async fn run(
         .on_handshake(move |outcome| metrics.handshake(outcome))
         .handshake_timeout(config.limits.handshake_timeout())
         .header_read_timeout(config.limits.header_read_timeout())
+        .idle_timeout(config.limits.idle_timeout())
         .max_connections(config.limits.max_connections)
         .shutdown_grace(config.limits.shutdown_grace())
         .with_graceful_shutdown(shutdown)

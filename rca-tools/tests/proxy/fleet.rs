@@ -1,0 +1,111 @@
+//! Two proxies, one ticket-key file.
+
+use super::support::*;
+
+/// Two proxies, one ticket-key file: a session from one resumes on the other
+/// with the same path; after the key is rotated out, a full handshake (not an
+/// error) on the same path.
+#[test]
+fn a_fleet_resumes_each_others_sessions() {
+    use base64::Engine as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let key = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+        let keys = files.write("ticket.keys", &format!("# fleet keys\n{}\n", key(7)));
+        let with_keys = |port: u16, name: &str| {
+            let config = std::fs::read_to_string(files.config(port, upstream, ""))
+                .expect("config")
+                .replace(
+                    "[tls]\n",
+                    &format!("[tls]\nticket_keys = \"{}\"\n", keys.display()),
+                );
+            files.write(name, &config)
+        };
+        let (port_a, port_b) = (free_port(), free_port());
+        let config_a = with_keys(port_a, "a.toml");
+        let config_b = with_keys(port_b, "b.toml");
+        let proxy_a = Proxy::start(&config_a, port_a);
+        let proxy_b = Proxy::start(&config_b, port_b);
+
+        // One client config: one session store for both proxies.
+        let tls = bot(pki, &pki.bot).client_config().expect("bot config");
+        let client = || {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
+                .build()
+                .expect("client")
+        };
+        let seen = |echo: &str, name: &str| {
+            echo.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+                .map(str::to_owned)
+        };
+        let first = client()
+            .get(proxy_a.url("/"))
+            .send()
+            .await
+            .expect("A")
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(
+            seen(&first, "x-client-session-resumed").as_deref(),
+            Some("false"),
+            "{first}"
+        );
+        assert_eq!(
+            seen(&first, "x-client-auth-path").as_deref(),
+            Some("flag"),
+            "{first}"
+        );
+
+        let second = client()
+            .get(proxy_b.url("/"))
+            .send()
+            .await
+            .expect("B")
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(
+            seen(&second, "x-client-session-resumed").as_deref(),
+            Some("true"),
+            "{second}"
+        );
+        assert_eq!(
+            seen(&second, "x-client-auth-path").as_deref(),
+            Some("flag"),
+            "{second}"
+        );
+        assert_eq!(
+            seen(&second, "x-client-cert-x5t-s256"),
+            seen(&first, "x-client-cert-x5t-s256"),
+            "{second}"
+        );
+
+        // B rotates the key out: the bot's tickets no longer open there.
+        files.write("ticket.keys", &format!("{}\n", key(8)));
+        proxy_b.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let third = client()
+            .get(proxy_b.url("/"))
+            .send()
+            .await
+            .expect("B again")
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(
+            seen(&third, "x-client-session-resumed").as_deref(),
+            Some("false"),
+            "{third}"
+        );
+        assert_eq!(
+            seen(&third, "x-client-auth-path").as_deref(),
+            Some("flag"),
+            "{third}"
+        );
+    });
+}

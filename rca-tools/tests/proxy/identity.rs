@@ -1,0 +1,249 @@
+//! People and bots on one port: the identity headers the upstream sees,
+//! spoofed ones that never reach it, upgrades, partners on the normal path.
+
+use super::support::*;
+
+#[test]
+fn people_and_bots_through_the_proxy() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let mut proxy = Proxy::start(&files.config(port, upstream, ""), port);
+
+        // A person over HTTP/2 and HTTP/1.1: anonymous, spoofing stripped.
+        for http1_only in [false, true] {
+            let (status, echo) =
+                get_spoofed(&browser(pki, http1_only), &proxy.url("/page?q=1")).await;
+            assert_eq!(status, 200, "{echo}");
+            assert!(echo.starts_with("GET /page?q=1\n"), "{echo}");
+            assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+            assert!(
+                echo.contains("\nx-client-session-resumed: false\n"),
+                "{echo}"
+            );
+            assert!(
+                echo.contains("\nforwarded: for=127.0.0.1;proto=https;host=\"localhost:"),
+                "{echo}"
+            );
+            assert!(echo.contains("\nx-forwarded-for: 127.0.0.1\n"), "{echo}");
+            assert!(echo.contains("\nx-forwarded-proto: https\n"), "{echo}");
+            assert!(
+                !echo.contains("10.6.6.6")
+                    && !echo.contains("CN=admin")
+                    && !echo.contains("forged"),
+                "{echo}"
+            );
+            assert!(
+                !echo.to_lowercase().contains("x-client-cert-subject"),
+                "{echo}"
+            );
+            // The bots-only prefix.
+            let (status, body) =
+                get_spoofed(&browser(pki, http1_only), &proxy.url("/api/crawl/x")).await;
+            assert_eq!(status, 403, "{body}");
+            assert!(body.contains("request_client_auth"), "{body}");
+        }
+
+        // A bot: its verified identity, nothing of what it claimed itself.
+        let bot = bot(pki, &pki.bot);
+        let (status, echo) = get_spoofed(
+            &bot.reqwest_client().expect("client"),
+            &proxy.url("/api/crawl"),
+        )
+        .await;
+        assert_eq!(status, 200, "{echo}");
+        let leaf = rustls_req_client_auth::LeafCertificate::parse(&pki.bot.chain[0]);
+        assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
+        assert!(
+            echo.contains("\nx-client-cert-subject: CN=crawler.bot.test\n"),
+            "{echo}"
+        );
+        assert!(
+            echo.contains("\nx-client-cert-sans: DNS:crawler.bot.test\n"),
+            "{echo}"
+        );
+        assert!(
+            echo.contains(&format!(
+                "\nx-client-cert-x5t-s256: {}\n",
+                leaf.thumbprint_sha256()
+            )),
+            "{echo}"
+        );
+        assert_eq!(echo.matches("x-client-auth-path").count(), 1, "{echo}");
+        assert!(
+            !echo.contains("CN=admin") && !echo.contains("forged"),
+            "{echo}"
+        );
+
+        // A bot from another CA is refused in the handshake.
+        let stranger = bot_client_for(pki, &pki.normal_client);
+        assert!(stranger.get(proxy.url("/")).send().await.is_err());
+
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+    });
+}
+
+/// Raw HTTP/1.1 over TLS, so header names go out exactly as written.
+#[test]
+fn spoofed_headers_in_any_case_over_raw_http1() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+
+        let mut tls = tls_connect(pki, port, b"http/1.1").await;
+        let mut request = Vec::new();
+        write!(
+            request,
+            "GET / HTTP/1.1\r\nHost: localhost\r\nX-Client-Auth-Path: flag\r\nx-CLIENT-auth-PATH: normal\r\n\
+             X_Client_Auth_Path: flag\r\nX-Forwarded-Port: 1\r\nX-Original-URL: /api/crawl\r\nTrue-Client-IP: 10.6.6.6\r\n\
+             Connection: x-forwarded-for, forwarded, x-client-auth-path\r\n\
+             X-Client-Cert-X5t-S256: forged\r\nx-client-cert-sans: DNS:admin\r\nX-Forwarded-For: 10.6.6.6\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .expect("request");
+        tls.write_all(&request).await.expect("send");
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        let response = String::from_utf8_lossy(&response).to_lowercase();
+        assert!(response.starts_with("http/1.1 200"), "{response}");
+        assert!(response.contains("\nx-client-auth-path: none\n"), "{response}");
+        assert_eq!(response.matches("x-client-auth-path").count(), 1, "{response}");
+        assert!(response.contains("\nx-forwarded-for: 127.0.0.1\n"), "{response}");
+        assert!(response.contains("\nforwarded: for=127.0.0.1;proto=https"), "{response}");
+        for forged in [
+            "forged",
+            "dns:admin",
+            "10.6.6.6",
+            ": flag",
+            ": normal",
+            "x_client_auth_path",
+            "x-forwarded-port",
+            "x-original-url",
+        ] {
+            assert!(!response.contains(forged), "{forged} reached the upstream: {response}");
+        }
+    });
+}
+
+/// An HTTP/1.1 upgrade (as WebSocket uses) through the proxy: 101 from the
+/// upstream, then bytes both ways; the upstream was given the identity.
+#[test]
+fn upgrades_pass_through() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let (mut tls, head) = open_tunnel(pki, port).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(head.contains("upgrade: websocket"), "{head}");
+        tls.write_all(b"ping").await.expect("write");
+        let mut answer = vec![0; "path=none;ping".len()];
+        tls.read_exact(&mut answer).await.expect("echo");
+        assert_eq!(&answer[..], b"path=none;ping");
+    });
+}
+
+/// A partner CA for the normal path beside the bot CA (RCA-10: disjoint).
+#[test]
+fn partners_on_the_normal_path() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        files.write("partner-ca.pem", &pki.normal_ca.cert_pem);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace(
+                "[tls]\n",
+                &format!(
+                    "[tls]\npartner_ca = \"{}\"\n",
+                    files.path("partner-ca.pem").display()
+                ),
+            );
+        let proxy = Proxy::start(&files.write("partners.toml", &config), port);
+
+        // A partner without the flag: its own CA, the normal path.
+        let mut partner =
+            integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
+        partner.client_auth_cert_resolver = integration_tests::config::resolver(
+            &pki.normal_client,
+            integration_tests::Provider::AwsLcRs,
+        );
+        let partner = reqwest::Client::builder()
+            .tls_backend_preconfigured(partner)
+            .build()
+            .expect("client");
+        let echo = partner
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("partner")
+            .text()
+            .await
+            .expect("body");
+        assert!(echo.contains("\nx-client-auth-path: normal\n"), "{echo}");
+        assert!(echo.contains("CN=partner.client.test"), "{echo}");
+        // Not a bot: the bots-only path stays closed to it.
+        let api = partner
+            .get(proxy.url("/api/crawl"))
+            .send()
+            .await
+            .expect("partner");
+        assert_eq!(api.status(), 403);
+        // A bot still comes in on the flag path; a person without a
+        // certificate is served anonymously.
+        let echo = bot_client_for(pki, &pki.bot)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("bot")
+            .text()
+            .await
+            .expect("body");
+        assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
+        let echo = browser(pki, false)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("person")
+            .text()
+            .await
+            .expect("body");
+        assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+    });
+}
+
+#[test]
+fn overlapping_partner_and_bot_cas_are_refused() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let config = std::fs::read_to_string(files.config(
+        8443,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+        "",
+    ))
+    .expect("config")
+    .replace(
+        "[tls]\n",
+        &format!(
+            "[tls]\npartner_ca = \"{}\"\n",
+            files.path("bot-ca.pem").display()
+        ),
+    );
+    let out = check(&files.write("overlap.toml", &config));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tls.partner_ca") && stderr.contains("RCA-10"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,11 @@
+//! `rca-proxy` as a real process in front of a real upstream (a small hyper
+//! server here), over loopback: people and bots on one port, the identity
+//! headers the upstream sees, spoofed headers that never reach it (HTTP/1.1
+//! in any letter case and repeated, HTTP/2), the bots-only policy, an upstream
+//! that is down, configuration errors, SIGHUP reload and SIGTERM.
+
+mod fleet;
+mod hardening;
+mod identity;
+mod operations;
+mod support;

@@ -1,0 +1,532 @@
+//! Operating the proxy: timeouts, an upstream that is down, configuration
+//! errors, reload, drain, metrics, idle connections, streaming, the demo.
+
+use super::support::*;
+
+#[test]
+fn upstream_down_gives_502_and_the_proxy_stays_up() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let port = free_port();
+        let mut proxy = Proxy::start(&files.config(port, nothing, ""), port);
+        for _ in 0..2 {
+            let response = browser(pki, false)
+                .get(proxy.url("/"))
+                .send()
+                .await
+                .expect("an answer from the proxy");
+            assert_eq!(response.status(), 502);
+            let body = response.text().await.expect("body");
+            assert_eq!(
+                body, "the upstream did not answer\n",
+                "no upstream details for clients"
+            );
+        }
+        assert!(
+            proxy.child.try_wait().expect("wait").is_none(),
+            "the proxy exited"
+        );
+    });
+}
+
+#[test]
+fn silent_client_is_closed_after_the_handshake_timeout() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let mut tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .expect("connect");
+        let mut buf = [0; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("closed within the 2 s handshake timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    });
+}
+
+#[test]
+fn sighup_reloads_the_bot_ca() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let partner = || bot_client_for(pki, &pki.normal_client);
+        assert!(partner().get(proxy.url("/")).send().await.is_err());
+
+        files.write("bot-ca.pem", &pki.normal_ca.cert_pem);
+        proxy.signal("HUP");
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = partner().get(proxy.url("/")).send().await {
+                let echo = response.text().await.expect("body");
+                assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
+                assert!(echo.contains("CN=partner.client.test"), "{echo}");
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no reload");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A broken file on the next reload keeps the running set.
+        files.write("bot-ca.pem", "not a certificate\n");
+        proxy.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let response = partner()
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("still served");
+        assert_eq!(response.status(), 200);
+    });
+}
+
+#[test]
+fn invalid_configuration_names_the_field() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    let valid = files.config(8443, upstream, "");
+    let ok = check(&valid);
+    assert!(ok.status.success(), "{ok:?}");
+
+    let text = std::fs::read_to_string(&valid).expect("read");
+    for (edit, wanted) in [
+        (
+            text.replace("http://127.0.0.1:8080", "https://127.0.0.1:8080"),
+            "upstream.url",
+        ),
+        (
+            text.replace("timeout_secs = 5", "timeout_secs = 0"),
+            "upstream.timeout_secs",
+        ),
+        (
+            text.replace("timeout_secs = 5", "timeout_secs = 5\nmax_connections = 0"),
+            "upstream.max_connections",
+        ),
+        (
+            text.replace("/api/crawl", "api/crawl"),
+            "policy.bots_only[0]",
+        ),
+        (
+            text.replace("handshake_timeout_secs = 2", "handshake_timeout_secs = 0"),
+            "limits.handshake_timeout_secs",
+        ),
+        (
+            text.replace("[upstream]", "[upstream]\nretries = 3"),
+            "retries",
+        ),
+        (
+            text.replace("[tls]", "[tls]\ncode_point = 99"),
+            "tls.code_point",
+        ),
+        (
+            format!("{text}\n[headers]\npath = \"bad header\"\n"),
+            "headers.path",
+        ),
+        (
+            format!("{text}\n[headers]\nsubject = \"x-forwarded-for\"\n"),
+            "headers.subject",
+        ),
+        (text.replace("127.0.0.1:8443", "localhost"), "listen"),
+        (text.replace("bot-ca.pem", "missing.pem"), "missing.pem"),
+    ] {
+        let path = files.write("edited.toml", &edit);
+        let out = check(&path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{wanted}: {stderr}");
+        assert!(stderr.contains(wanted), "expected {wanted:?} in: {stderr}");
+        assert!(
+            stderr.contains("edited.toml"),
+            "expected the file name in: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_demo_runs() {
+    let out = Command::new(PROXY)
+        .arg("demo")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("all clients were treated as expected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("x-client-auth-path=flag, x-client-cert-subject=CN=crawler.bot.example"),
+        "{stdout}"
+    );
+}
+
+/// The admin address: handshakes by path, flags seen, certificate requests,
+/// verification failures by reason, policy refusals and upstream errors.
+#[test]
+fn metrics_on_the_admin_address() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let (port, admin) = (free_port(), free_port());
+        let config = files.config(
+            port,
+            nothing,
+            &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        );
+        let proxy = Proxy::start(&config, port);
+        // A person (upstream down: 502), refused on the bots' path (403).
+        let person = browser(pki, false);
+        assert_eq!(
+            person
+                .get(proxy.url("/"))
+                .send()
+                .await
+                .expect("502")
+                .status(),
+            502
+        );
+        assert_eq!(
+            person
+                .get(proxy.url("/api/crawl"))
+                .send()
+                .await
+                .expect("403")
+                .status(),
+            403
+        );
+        // A bot (authenticated, then 502) and a bot from another CA (refused).
+        let bot = bot_client_for(pki, &pki.bot);
+        assert_eq!(
+            bot.get(proxy.url("/")).send().await.expect("502").status(),
+            502
+        );
+        assert!(bot_client_for(pki, &pki.normal_client)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .is_err());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let text = person
+            .get(format!("http://127.0.0.1:{admin}/metrics"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        for line in [
+            "rca_proxy_handshakes_total{path=\"none\"} 1",
+            "rca_proxy_handshakes_total{path=\"flag\"} 1",
+            "rca_proxy_request_client_auth_seen_total 1",
+            "rca_proxy_certificate_requests_total{reason=\"flag\"} 1",
+            "rca_proxy_handshake_failures_total{reason=\"certificate_unknownissuer\"} 1",
+            "rca_proxy_policy_refusals_total 1",
+            "rca_proxy_upstream_errors_total{reason=\"unreachable\"} 2",
+        ] {
+            assert!(text.contains(line), "no {line:?} in:\n{text}");
+        }
+    });
+}
+
+/// SIGTERM while a request is in flight: it completes, then the proxy exits.
+#[test]
+fn sigterm_drains_in_flight_requests() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let mut proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let client = browser(pki, false);
+        let url = proxy.url("/slow");
+        let in_flight = tokio::spawn(async move { client.get(url).send().await });
+        // The upstream takes 1.5 s; stop the proxy while it works.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.signal("TERM");
+        let response = in_flight
+            .await
+            .expect("task")
+            .expect("the in-flight request completes");
+        assert_eq!(response.status(), 200);
+        assert!(response
+            .text()
+            .await
+            .expect("body")
+            .starts_with("GET /slow"));
+        assert!(proxy.wait().success());
+    });
+}
+
+/// SIGHUP, again and again, while requests come on new connections: none fails.
+#[test]
+fn sighup_under_traffic_fails_no_request() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let url = proxy.url("/");
+        let traffic = tokio::spawn({
+            let pki_bot = bot(pki, &pki.bot);
+            async move {
+                let mut failures = Vec::new();
+                for _ in 0..60 {
+                    // A new client each time: a new connection and handshake.
+                    let client = pki_bot.reqwest_client().expect("client");
+                    match client.get(&url).send().await {
+                        Ok(response) if response.status() == 200 => {}
+                        Ok(response) => failures.push(format!("status {}", response.status())),
+                        Err(error) => failures.push(format!("{error:?}")),
+                    }
+                }
+                failures
+            }
+        });
+        for _ in 0..10 {
+            proxy.signal("HUP");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let failures = traffic.await.expect("traffic");
+        assert!(failures.is_empty(), "{failures:?}");
+    });
+}
+
+/// 2,000 sockets that opened TCP and said nothing do not keep a new client
+/// from being served.
+#[test]
+fn idle_sockets_do_not_starve_new_clients() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        // A long handshake timeout: the idle sockets stay for the whole test.
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace("handshake_timeout_secs = 2", "handshake_timeout_secs = 60");
+        let proxy = Proxy::start(&files.write("idle.toml", &config), port);
+        let mut idle = Vec::new();
+        for _ in 0..2000 {
+            idle.push(
+                tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                    .await
+                    .expect("idle connection"),
+            );
+        }
+        let response = bot_client_for(pki, &pki.bot)
+            .get(proxy.url("/"))
+            .send()
+            .await
+            .expect("a new client is served");
+        assert!(response
+            .text()
+            .await
+            .expect("body")
+            .contains("x-client-auth-path: flag"));
+        drop(idle);
+    });
+}
+
+/// An HTTP/1.1 keep-alive connection that stays idle after a request is
+/// closed after the header-read timeout.
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace("[limits]\n", "[limits]\nheader_read_timeout_secs = 1\n");
+        let _proxy = Proxy::start(&files.write("idle.toml", &config), port);
+        let mut tls = tls_connect(pki, port, b"http/1.1").await;
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .expect("send");
+        let mut first = vec![0; 16];
+        tls.read_exact(&mut first).await.expect("a response");
+        assert!(first.starts_with(b"HTTP/1.1 200"));
+        // Then silence: the proxy closes the connection (EOF), well before 30 s.
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the idle connection was not closed");
+    });
+}
+
+/// Bodies stream: the first part of a response reaches the client while the
+/// upstream has not finished it (a proxy that buffered would wait forever).
+#[test]
+fn responses_stream_through() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let mut response = browser(pki, false)
+            .get(format!("https://{SERVER_NAME}:{port}/stream"))
+            .send()
+            .await
+            .expect("response headers before the body is complete");
+        let first = response.chunk().await.expect("read").expect("a first part");
+        assert_eq!(&first[..], b"first;");
+        RELEASE.notify_one();
+        let mut rest = Vec::new();
+        while let Some(chunk) = response.chunk().await.expect("read") {
+            rest.extend_from_slice(&chunk);
+        }
+        assert_eq!(&rest[..], b"second");
+    });
+}
+
+/// An open WebSocket tunnel is still a connection: it holds its slot under
+/// `max_connections` (a second client is not served while it is open), and
+/// SIGTERM drains it (it keeps carrying bytes until the client closes it, then
+/// the proxy exits).
+#[test]
+fn websocket_tunnels_hold_their_slot_and_are_drained() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let mut proxy = Proxy::start(
+            &files.config(
+                port,
+                upstream,
+                "max_connections = 1\nshutdown_grace_secs = 20\n",
+            ),
+            port,
+        );
+        let (mut tls, head) = open_tunnel(pki, port).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        let mut echo = vec![0; "path=none;".len()];
+        tls.read_exact(&mut echo)
+            .await
+            .expect("the upstream's greeting");
+
+        // The one slot is the tunnel's: another client is not served.
+        let refused = browser(pki, true)
+            .get(proxy.url("/"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        assert!(refused.is_err(), "served beside the tunnel: {refused:?}");
+
+        // Shutdown waits for the tunnel, which still carries bytes.
+        proxy.signal("TERM");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tls.write_all(b"after SIGTERM").await.expect("write");
+        let mut answer = vec![0; b"after SIGTERM".len()];
+        tls.read_exact(&mut answer)
+            .await
+            .expect("the tunnel is drained, not cut");
+        assert_eq!(&answer[..], b"after SIGTERM");
+        drop(tls);
+        assert!(proxy.wait().success());
+    });
+}
+
+/// `upstream.max_connections`: with the one upstream connection held by a
+/// WebSocket tunnel, a request waits `upstream.timeout_secs` and gets 503;
+/// once the tunnel closes, requests are served again.
+#[test]
+fn a_busy_upstream_gives_503() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.write(
+            "proxy.toml",
+            &format!(
+                "listen = \"127.0.0.1:{port}\"\n\
+                 [tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n\
+                 [upstream]\nurl = \"http://{upstream}\"\ntimeout_secs = 1\nmax_connections = 1\n",
+                files.path("server.pem").display(),
+                files.path("server.key").display(),
+                files.path("bot-ca.pem").display(),
+            ),
+        );
+        let proxy = Proxy::start(&config, port);
+        let (tls, head) = open_tunnel(pki, port).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+
+        let client = browser(pki, true);
+        let busy = client.get(proxy.url("/")).send().await.expect("an answer");
+        assert_eq!(busy.status(), 503);
+        assert_eq!(
+            busy.text().await.expect("body"),
+            "the upstream is busy; try again later\n"
+        );
+
+        drop(tls);
+        let started = Instant::now();
+        loop {
+            let status = client
+                .get(proxy.url("/"))
+                .send()
+                .await
+                .expect("an answer")
+                .status();
+            if status == 200 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "still {status} after the tunnel closed"
+            );
+        }
+    });
+}
+
+/// `limits.idle_timeout_secs`: an HTTP/2 connection with no request in
+/// flight is closed (GOAWAY) after that long, although its client keeps it
+/// open and would answer pings.
+#[test]
+fn idle_http2_connections_are_closed() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let proxy = Proxy::start(
+            &files.config(port, upstream, "idle_timeout_secs = 1\n"),
+            port,
+        );
+        let tls = tls_connect(pki, port, b"h2").await;
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .expect("HTTP/2");
+        let connection = tokio::spawn(connection);
+        let request = Request::get(proxy.url("/"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+        drop(response);
+        // Idle from here: the proxy closes the connection after about a second.
+        let closed = tokio::time::timeout(Duration::from_secs(15), connection).await;
+        assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
+    });
+}

@@ -1,0 +1,329 @@
+//! The upstream, the PKI files, the proxy process and the clients every
+//! test here uses.
+
+pub(crate) use bytes::Bytes;
+pub(crate) use http_body_util::{BodyExt as _, Full};
+pub(crate) use hyper::body::Incoming;
+pub(crate) use hyper::{Request, Response};
+pub(crate) use hyper_util::rt::TokioIo;
+pub(crate) use integration_tests::pki::{Identity, SERVER_NAME};
+pub(crate) use integration_tests::TestPki;
+pub(crate) use rustls_req_client_auth::BotClient;
+pub(crate) use std::convert::Infallible;
+pub(crate) use std::io::Write as _;
+pub(crate) use std::net::{
+    Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream,
+};
+pub(crate) use std::path::{Path, PathBuf};
+pub(crate) use std::process::{Child, Command, Output, Stdio};
+pub(crate) use std::sync::Arc;
+pub(crate) use std::time::{Duration, Instant};
+pub(crate) use tokio::io::{AsyncReadExt, AsyncWriteExt};
+pub(crate) use tokio::net::TcpListener;
+
+pub(crate) const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
+
+/// Lets the upstream's `/stream` response finish.
+pub(crate) static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// An upstream that answers every request with the request's method, path
+/// and headers, one per line, so the test sees what the proxy forwarded.
+pub(crate) async fn start_upstream() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind upstream");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(|mut request: Request<Incoming>| async move {
+                        if request
+                            .headers()
+                            .get("upgrade")
+                            .is_some_and(|value| value == "websocket")
+                        {
+                            // An upgrade: 101, then every byte back, prefixed by
+                            // the identity header this upstream was given.
+                            let path = request
+                                .headers()
+                                .get("x-client-auth-path")
+                                .map(|value| value.to_str().unwrap_or("?").to_owned())
+                                .unwrap_or_default();
+                            let upgraded = hyper::upgrade::on(&mut request);
+                            tokio::spawn(async move {
+                                if let Ok(upgraded) = upgraded.await {
+                                    let mut io = TokioIo::new(upgraded);
+                                    let _ = io.write_all(format!("path={path};").as_bytes()).await;
+                                    let mut buf = [0; 64];
+                                    while let Ok(n @ 1..) = io.read(&mut buf).await {
+                                        if io.write_all(&buf[..n]).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                }
+                            });
+                            let response = Response::builder()
+                                .status(101)
+                                .header("upgrade", "websocket")
+                                .header("connection", "upgrade")
+                                .body(Full::new(Bytes::new()).boxed())
+                                .expect("101");
+                            return Ok::<_, Infallible>(response);
+                        }
+                        if request.uri().path() == "/stream" {
+                            // A body in two parts; the second only once the test
+                            // has seen the first through the proxy.
+                            let (mut sender, body) =
+                                http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+                            tokio::spawn(async move {
+                                let _ = sender.send_data(Bytes::from_static(b"first;")).await;
+                                RELEASE.notified().await;
+                                let _ = sender.send_data(Bytes::from_static(b"second")).await;
+                            });
+                            return Ok::<_, Infallible>(Response::new(body.boxed()));
+                        }
+                        if request.uri().path() == "/slow" {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                        }
+                        let mut echo = format!("{} {}\n", request.method(), request.uri());
+                        for (name, value) in request.headers() {
+                            echo.push_str(name.as_str());
+                            echo.push_str(": ");
+                            echo.push_str(value.to_str().unwrap_or("?"));
+                            echo.push('\n');
+                        }
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo)).boxed()))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+pub(crate) fn free_port() -> u16 {
+    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+pub(crate) struct Files {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub(crate) fn new(pki: &TestPki) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let files = Self { dir };
+        files.write("server.pem", &pki.server.chain_pem);
+        files.write("server.key", &pki.server.key_pem);
+        files.write("bot-ca.pem", &pki.bot_ca.cert_pem);
+        files
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+
+    pub(crate) fn config(&self, port: u16, upstream: SocketAddr, extra: &str) -> PathBuf {
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\n\
+             [tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n\
+             [upstream]\nurl = \"http://{upstream}\"\ntimeout_secs = 5\n\
+             [policy]\nbots_only = [\"/api/crawl\"]\n\
+             [limits]\nhandshake_timeout_secs = 2\n{extra}",
+            self.path("server.pem").display(),
+            self.path("server.key").display(),
+            self.path("bot-ca.pem").display(),
+        );
+        self.write("proxy.toml", &config)
+    }
+}
+
+pub(crate) struct Proxy {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+}
+
+impl Proxy {
+    pub(crate) fn start(config: &Path, port: u16) -> Self {
+        let child = Command::new(PROXY)
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rca-proxy");
+        let started = Instant::now();
+        while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "rca-proxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("https://{SERVER_NAME}:{}{path}", self.port)
+    }
+
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "rca-proxy did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn browser(pki: &TestPki, http1_only: bool) -> reqwest::Client {
+    let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut builder = reqwest::Client::builder().tls_backend_preconfigured(config);
+    if http1_only {
+        builder = builder.http1_only();
+    }
+    builder.build().expect("client")
+}
+
+pub(crate) fn bot(pki: &TestPki, identity: &Identity) -> BotClient {
+    BotClient::from_der(identity.chain.clone(), identity.key())
+        .trust(pki.server_ca.roots())
+        .crypto_provider(integration_tests::Provider::AwsLcRs.crypto())
+}
+
+pub(crate) const SPOOFED: [(&str, &str); 6] = [
+    ("x-client-auth-path", "flag"),
+    ("X-Client-Cert-Subject", "CN=admin"),
+    ("X-CLIENT-CERT-X5T-S256", "forged"),
+    ("x-client-session-resumed", "true"),
+    ("x-forwarded-for", "10.6.6.6"),
+    ("Forwarded", "for=10.6.6.6"),
+];
+
+pub(crate) async fn get_spoofed(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let mut request = client.get(url);
+    for (name, value) in SPOOFED {
+        request = request.header(name, value).header(name, value);
+    }
+    let response = request.send().await.expect("response");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+pub(crate) fn bot_client_for(pki: &TestPki, identity: &Identity) -> reqwest::Client {
+    bot(pki, identity).reqwest_client().expect("client")
+}
+
+pub(crate) fn check(config: &Path) -> Output {
+    Command::new(PROXY)
+        .arg("--check-config")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run rca-proxy")
+}
+
+/// The resident memory of process `pid`, in kB (Linux).
+pub(crate) fn resident_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// A WebSocket upgrade through the proxy on `port`, over raw HTTP/1.1: the
+/// TLS stream, and the response head in lower case.
+pub(crate) async fn open_tunnel(
+    pki: &TestPki,
+    port: u16,
+) -> (
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    String,
+) {
+    let mut tls = tls_connect(pki, port, b"http/1.1").await;
+    tls.write_all(
+        b"GET /socket HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .expect("send");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0; 1];
+        assert_eq!(
+            tls.read(&mut byte).await.expect("read"),
+            1,
+            "closed: {head:?}"
+        );
+        head.push(byte[0]);
+    }
+    (tls, String::from_utf8_lossy(&head).to_lowercase())
+}
+
+/// A TLS connection to the proxy on `port`, offering only `alpn`, as a client
+/// trusting the test server CA (no client certificate).
+pub(crate) async fn tls_connect(
+    pki: &TestPki,
+    port: u16,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .expect("connect");
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await
+        .expect("handshake")
+}
