@@ -9,7 +9,8 @@
 //!
 //! A handshake is a full TLS 1.3 handshake in memory (no sockets): the two
 //! connections exchange flights through `Vec<u8>` buffers with
-//! `write_tls` / `read_tls` / `process_new_packets` until neither is
+//! `write_tls` / `read_tls` / `process_new_packets` (the `memory_pump` the
+//! tests and the fuzz harness use too) until neither is
 //! handshaking. The CPU time of each side is measured separately, around that
 //! side's own calls only (construction of the connection included, drop
 //! excluded), as rustls's own benchmark does.
@@ -400,21 +401,17 @@ macro_rules! harness {
             }
 
             /// Reads and processes everything in `incoming`, then writes
-            /// everything pending to `outgoing`.
+            /// everything pending to `outgoing`: one turn of the shared
+            /// in-memory pump.
             fn exchange<Data>(
                 conn: &mut ConnectionCommon<Data>,
-                mut incoming: &[u8],
+                incoming: &[u8],
                 outgoing: &mut Vec<u8>,
             ) {
-                while !incoming.is_empty() {
-                    conn.read_tls(&mut incoming).expect("read_tls");
-                    if let Err(err) = conn.process_new_packets() {
-                        panic!("handshake failed: {err}");
-                    }
+                if let Err(stopped) = memory_pump::deliver(conn, incoming) {
+                    panic!("handshake failed: {stopped}");
                 }
-                while conn.wants_write() {
-                    conn.write_tls(outgoing).expect("write_tls");
-                }
+                memory_pump::flush_into(conn, outgoing);
             }
         }
     };

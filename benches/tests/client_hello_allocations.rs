@@ -47,9 +47,7 @@ fn rustls_client_hello(provider: Provider) -> Vec<u8> {
         .with_no_client_auth();
     let name = SERVER_NAME.try_into().expect("a DNS name");
     let mut client = rustls_vanilla::ClientConnection::new(Arc::new(config), name).expect("client");
-    let mut hello = Vec::new();
-    client.write_tls(&mut hello).expect("write_tls");
-    hello
+    memory_pump::flush(&mut client)
 }
 
 #[test]

@@ -300,6 +300,10 @@ pub fn bot_identity(pki: &Pki) -> Arc<CertifiedKey> {
 }
 
 /// Feeds `input.peer` to `conn` and checks what it writes back.
+///
+/// The writes go through the shared `memory_pump`; the reads are this
+/// target's own (in `chunk`-sized pieces, with the checks above after every
+/// `process_new_packets`), which the pump's `deliver` does not offer.
 fn drive<D>(conn: &mut ConnectionCommon<D>, input: &Input<'_>) -> Drive {
     let mut drive = Drive {
         written: Vec::new(),
@@ -307,7 +311,7 @@ fn drive<D>(conn: &mut ConnectionCommon<D>, input: &Input<'_>) -> Drive {
         alert: None,
     };
     // A client's ClientHello.
-    write_out(conn, &mut drive.written);
+    memory_pump::flush_into(conn, &mut drive.written);
     let chunk = match input.chunk {
         0 => input.peer.len().max(1),
         n => n,
@@ -328,12 +332,12 @@ fn drive<D>(conn: &mut ConnectionCommon<D>, input: &Input<'_>) -> Drive {
                         "plaintext before the handshake completed"
                     );
                     discard_plaintext(conn);
-                    write_out(conn, &mut drive.written);
+                    memory_pump::flush_into(conn, &mut drive.written);
                 }
                 Err(error) => {
                     let queued = conn.wants_write();
                     let from = drive.written.len();
-                    write_out(conn, &mut drive.written);
+                    memory_pump::flush_into(conn, &mut drive.written);
                     let tls13 = conn.protocol_version() == Some(ProtocolVersion::TLSv1_3);
                     drive.alert = check_failure(&error, queued, &drive.written[from..], tls13);
                     drive.error = Some(error);
@@ -344,12 +348,6 @@ fn drive<D>(conn: &mut ConnectionCommon<D>, input: &Input<'_>) -> Drive {
     }
     check_records(&drive.written, conn.protocol_version());
     drive
-}
-
-fn write_out<D>(conn: &mut ConnectionCommon<D>, out: &mut Vec<u8>) {
-    while conn.wants_write() {
-        conn.write_tls(out).expect("writing to a Vec");
-    }
 }
 
 fn discard_plaintext<D>(conn: &mut ConnectionCommon<D>) {

@@ -3,10 +3,14 @@
 //! The driver moves TLS records between the two until both finish or one
 //! fails; a failing side's alert is delivered to its peer, so a test can check
 //! both the error one side raised and the alert the other side received.
+//! The records themselves move through `memory_pump`, the pump the fuzz
+//! harness and the benchmarks use too.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+pub use memory_pump::flush;
+use memory_pump::Stopped;
 use rustls::{
     AlertDescription, ClientConfig, ClientConnection, ConnectionCommon, Error, ServerConfig,
     ServerConnection, SideData,
@@ -102,24 +106,14 @@ fn transfer_tampered<A: SideData, B: SideData>(
     to: &mut ConnectionCommon<B>,
     tamper: Option<(Side, Tamper<'_>)>,
 ) -> usize {
-    let mut wire = Vec::new();
-    while from.wants_write() {
-        from.write_tls(&mut wire)
-            .expect("write_tls to a Vec cannot fail");
-    }
+    let mut wire = flush(from);
     if let Some((sender, tamper)) = tamper {
         if !wire.is_empty() {
             tamper(sender, &mut wire);
         }
     }
-    let mut reader = wire.as_slice();
-    while !reader.is_empty() {
-        // The receiver stops reading once it has failed; the rest is dropped.
-        match to.read_tls(&mut reader) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
+    // The receiver stops reading once it has failed; the rest is dropped.
+    memory_pump::buffer(to, &wire);
     wire.len()
 }
 
@@ -234,22 +228,13 @@ pub fn record_flights(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) ->
     }
 }
 
-/// Everything `conn` wants to write.
-pub fn flush<D: SideData>(conn: &mut ConnectionCommon<D>) -> Vec<u8> {
-    let mut out = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut out)
-            .expect("write_tls to a Vec cannot fail");
-    }
-    out
-}
-
 /// Reads and processes `bytes`, stopping quietly at the first error.
-pub fn deliver<D: SideData>(conn: &mut ConnectionCommon<D>, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        if conn.read_tls(&mut bytes).expect("read_tls") == 0 || conn.process_new_packets().is_err()
-        {
-            return;
-        }
+///
+/// # Panics
+///
+/// If `read_tls` fails (its buffer is full).
+pub fn deliver<D: SideData>(conn: &mut ConnectionCommon<D>, bytes: &[u8]) {
+    if let Err(Stopped::Refused(Some(error))) = memory_pump::deliver(conn, bytes) {
+        panic!("read_tls: {error}");
     }
 }
