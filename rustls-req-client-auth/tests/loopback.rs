@@ -2,7 +2,8 @@
 //! configs from the test PKI, both crypto providers, and HTTP/2 through hyper
 //! with the peer identity handed to the handler as a request extension.
 //!
-//! Every test names the SPECIFICATION.md rule it checks.
+//! The central cases are rows of one table ([`scenarios`]), each naming the
+//! SPECIFICATION.md rules it checks; the HTTP/2 test names its rule too.
 
 use std::future::Future;
 use std::io;
@@ -18,6 +19,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use integration_tests::pki::Identity;
 use integration_tests::{config, provider_tests, Provider, TestPki};
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -201,206 +203,190 @@ impl ResolvesClientCert for CertificatePicker {
     }
 }
 
-/// (a) A browser-like client (plain rustls config, no hook, ALPN h2/http1.1)
-/// sets no flag, so a flag-enabled server sends it no CertificateRequest: no
-/// picker; it is served anonymously.
-fn rca1_browser_without_flag_gets_no_certificate_request(provider: Provider) {
-    let pki = TestPki::shared();
-    let picker = Arc::new(CertificatePicker::default());
-    let mut browser = client_config(pki, provider, None);
-    browser.client_auth_cert_resolver = picker.clone();
-    block_on(async {
-        let (listener, address) = listen().await;
-        let server_side = accept_one(
-            listener,
-            flag_server(pki, provider, bot_flags(pki, provider)),
-        );
-        let client = connect(address, browser).await;
-        let served = server_side
-            .await
-            .expect("server task")
-            .expect("browser served");
-
-        assert_eq!(picker.shown.load(Ordering::SeqCst), 0, "a picker was shown");
-        assert!(!served.flag_received);
-        assert_eq!(served.certificate_request, None);
-        assert_eq!(served.path, AuthPath::None);
-        assert!(served.chain.is_none());
-        assert_eq!(served.alpn.as_deref(), Some(&b"h2"[..]));
-        assert_eq!(client.alpn.as_deref(), Some(&b"h2"[..]));
-        assert_eq!(client.read.expect("greeting"), GREETING);
-    });
+/// What the server side of a [`Scenario`] ends with.
+enum ServerEnd {
+    /// The handshake completed: the flag seen or not, the client's path and
+    /// chain (the identity it authenticated with).
+    Served {
+        flag_received: bool,
+        path: AuthPath,
+        chain: Option<fn(&TestPki) -> &Identity>,
+    },
+    /// The server refused the client with `error`; the client reads `alert`
+    /// (in TLS 1.3 a refusal of the client's certificate arrives after the
+    /// client's side of the handshake has completed).
+    Refused {
+        error: rustls::Error,
+        alert: AlertDescription,
+    },
 }
 
-/// (b) A bot with a flag-path certificate: the CertificateRequest acknowledges
-/// the flag, and the server authenticates the bot on the flag path.
-fn rca2_bot_with_bot_ca_certificate_is_authenticated_on_flag_path(provider: Provider) {
-    let pki = TestPki::shared();
-    let bot = client_config(
-        pki,
-        provider,
-        Some(ClientFlags::request_client_auth(config::certified_key(
-            &pki.bot, provider,
-        ))),
-    );
-    block_on(async {
-        let (listener, address) = listen().await;
-        let server_side = accept_one(
-            listener,
-            flag_server(pki, provider, bot_flags(pki, provider)),
-        );
-        let client = connect(address, bot).await;
-        let served = server_side.await.expect("server task").expect("bot served");
-
-        assert!(client.flag_sent);
-        assert_eq!(
-            client.certificate_request,
-            Some(CertificateRequestCause::Flag)
-        );
-        assert!(client.acknowledged);
-        assert!(served.flag_received);
-        assert_eq!(
-            served.certificate_request,
-            Some(CertificateRequestCause::Flag)
-        );
-        assert!(served.acknowledged);
-        assert_eq!(served.path, AuthPath::Flag);
-        assert_eq!(served.chain.as_deref(), Some(pki.bot.chain.as_slice()));
-        assert_eq!(client.read.expect("greeting"), GREETING);
-    });
+/// One client against a flag-enabled server over TCP.
+struct Scenario {
+    /// The rule the row checks (its id first) and who the client is.
+    case: &'static str,
+    /// The client's TLS Flags (`None`: a browser-like client, no hook).
+    flags: Option<fn(&TestPki, Provider) -> ClientFlags>,
+    /// `ServerFlags::require_certificate`.
+    require_certificate: bool,
+    /// Whether the client sent the flag.
+    flag_sent: bool,
+    /// The CertificateRequest both sides saw (acknowledging iff `Flag`).
+    certificate_request: Option<CertificateRequestCause>,
+    end: ServerEnd,
 }
 
-/// (c) A bot with a certificate from the normal CA: the flag path trusts the
-/// bot CA only, so the server refuses the certificate with `unknown_ca`.
-fn rca10_bot_with_normal_ca_certificate_is_refused_on_flag_path(provider: Provider) {
-    let pki = TestPki::shared();
-    let bot = client_config(
-        pki,
-        provider,
-        Some(ClientFlags::request_client_auth(config::certified_key(
-            &pki.normal_client,
-            provider,
-        ))),
-    );
-    block_on(async {
-        let (listener, address) = listen().await;
-        let server_side = accept_one(
-            listener,
-            flag_server(pki, provider, bot_flags(pki, provider)),
-        );
-        let client = connect(address, bot).await;
-        let refused = server_side
-            .await
-            .expect("server task")
-            .expect_err("the server must refuse a normal-CA certificate on the flag path");
-
-        assert!(client.flag_sent);
-        assert_eq!(
-            client.certificate_request,
-            Some(CertificateRequestCause::Flag)
-        );
-        assert_eq!(
-            tls_error(&refused),
-            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
-        );
-        assert_eq!(
-            client.read.expect_err("no data after a refusal"),
-            rustls::Error::AlertReceived(AlertDescription::UnknownCA)
-        );
-    });
+/// The central cases of SPECIFICATION.md, as a browser and bots see them.
+/// Every client has a certificate store that would show a picker (RCA-9's
+/// other identity); no row may make it show one.
+fn scenarios() -> Vec<Scenario> {
+    let flag = Some(CertificateRequestCause::Flag);
+    vec![
+        Scenario {
+            case: "RCA-1: a browser-like client sets no flag, gets no CertificateRequest, sees no picker",
+            flags: None,
+            require_certificate: false,
+            flag_sent: false,
+            certificate_request: None,
+            end: ServerEnd::Served {
+                flag_received: false,
+                path: AuthPath::None,
+                chain: None,
+            },
+        },
+        Scenario {
+            case: "RCA-1: a bot without any certificate does not send the flag",
+            flags: Some(|_, _| ClientFlags::request_client_auth_with(config::no_identity())),
+            require_certificate: false,
+            flag_sent: false,
+            certificate_request: None,
+            end: ServerEnd::Served {
+                flag_received: false,
+                path: AuthPath::None,
+                chain: None,
+            },
+        },
+        Scenario {
+            case: "RCA-2: a bot with a bot-CA certificate, acknowledged and authenticated on the flag path",
+            flags: Some(|pki, provider| {
+                ClientFlags::request_client_auth(config::certified_key(&pki.bot, provider))
+            }),
+            require_certificate: false,
+            flag_sent: true,
+            certificate_request: flag,
+            end: ServerEnd::Served {
+                flag_received: true,
+                path: AuthPath::Flag,
+                chain: Some(|pki| &pki.bot),
+            },
+        },
+        Scenario {
+            case: "RCA-10: a bot with a normal-CA certificate; the flag path trusts the bot CA only",
+            flags: Some(|pki, provider| {
+                ClientFlags::request_client_auth(config::certified_key(&pki.normal_client, provider))
+            }),
+            require_certificate: false,
+            flag_sent: true,
+            certificate_request: flag,
+            end: ServerEnd::Refused {
+                error: rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+                alert: AlertDescription::UnknownCA,
+            },
+        },
+        Scenario {
+            case: "RCA-5, RCA-14: a flagged bot with nothing suitable sends an empty Certificate and is served anonymously",
+            flags: Some(|_, _| ClientFlags::request_client_auth_with(config::nothing_suitable())),
+            require_certificate: false,
+            flag_sent: true,
+            certificate_request: flag,
+            end: ServerEnd::Served {
+                flag_received: true,
+                path: AuthPath::None,
+                chain: None,
+            },
+        },
+        Scenario {
+            case: "RCA-14: under require_certificate the empty Certificate is refused",
+            flags: Some(|_, _| ClientFlags::request_client_auth_with(config::nothing_suitable())),
+            require_certificate: true,
+            flag_sent: true,
+            certificate_request: flag,
+            end: ServerEnd::Refused {
+                error: rustls::Error::NoCertificatesPresented,
+                alert: AlertDescription::CertificateRequired,
+            },
+        },
+    ]
 }
 
-/// (d) A flagged bot that has no certificate to give answers the acknowledging
-/// CertificateRequest with an empty Certificate (RCA-5) and is served
-/// anonymously, not refused (RCA-14).
-fn rca14_flagged_bot_without_certificate_is_served_anonymously(provider: Provider) {
+fn central_cases_over_tcp(provider: Provider) {
     let pki = TestPki::shared();
-    let bot = client_config(
-        pki,
-        provider,
-        Some(ClientFlags::request_client_auth_with(
-            config::nothing_suitable(),
-        )),
-    );
-    block_on(async {
-        let (listener, address) = listen().await;
-        let server_side = accept_one(
-            listener,
-            flag_server(pki, provider, bot_flags(pki, provider)),
-        );
-        let client = connect(address, bot).await;
-        let served = server_side.await.expect("server task").expect("bot served");
+    for row in scenarios() {
+        let case = row.case;
+        let picker = Arc::new(CertificatePicker::default());
+        let mut client = config::client(pki, provider);
+        client.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        client.client_auth_cert_resolver = picker.clone();
+        if let Some(flags) = row.flags {
+            flags(pki, provider)
+                .install(&mut client)
+                .expect("TLS Flags registers its extension type");
+        }
+        let mut flags = bot_flags(pki, provider);
+        if row.require_certificate {
+            flags = flags.require_certificate();
+        }
+        let acknowledged = row.certificate_request == Some(CertificateRequestCause::Flag);
+        block_on(async {
+            let (listener, address) = listen().await;
+            let server_side = accept_one(listener, flag_server(pki, provider, flags));
+            let client = connect(address, client).await;
+            let server_end = server_side.await.expect("server task");
 
-        assert!(client.flag_sent);
-        assert_eq!(
-            client.certificate_request,
-            Some(CertificateRequestCause::Flag)
-        );
-        assert_eq!(
-            served.certificate_request,
-            Some(CertificateRequestCause::Flag)
-        );
-        assert_eq!(served.path, AuthPath::None);
-        assert!(served.chain.is_none());
-        assert_eq!(client.read.expect("greeting"), GREETING);
-    });
-}
-
-/// (d') RCA-14's "unless the server's policy says so": with
-/// `require_certificate`, the empty Certificate is refused with
-/// `certificate_required`.
-fn rca14_policy_requiring_certificate_refuses_empty_certificate(provider: Provider) {
-    let pki = TestPki::shared();
-    let bot = client_config(
-        pki,
-        provider,
-        Some(ClientFlags::request_client_auth_with(
-            config::nothing_suitable(),
-        )),
-    );
-    block_on(async {
-        let (listener, address) = listen().await;
-        let flags = bot_flags(pki, provider).require_certificate();
-        let server_side = accept_one(listener, flag_server(pki, provider, flags));
-        let client = connect(address, bot).await;
-        let refused = server_side
-            .await
-            .expect("server task")
-            .expect_err("the policy refuses an empty Certificate");
-
-        assert_eq!(tls_error(&refused), rustls::Error::NoCertificatesPresented);
-        assert_eq!(
-            client.read.expect_err("no data after a refusal"),
-            rustls::Error::AlertReceived(AlertDescription::CertificateRequired)
-        );
-    });
-}
-
-/// (d'') A bot without any certificate does not send the flag (RCA-1): no
-/// CertificateRequest, served anonymously.
-fn rca1_bot_without_identity_sends_no_flag(provider: Provider) {
-    let pki = TestPki::shared();
-    let bot = client_config(
-        pki,
-        provider,
-        Some(ClientFlags::request_client_auth_with(config::no_identity())),
-    );
-    block_on(async {
-        let (listener, address) = listen().await;
-        let server_side = accept_one(
-            listener,
-            flag_server(pki, provider, bot_flags(pki, provider)),
-        );
-        let client = connect(address, bot).await;
-        let served = server_side.await.expect("server task").expect("bot served");
-
-        assert!(!client.flag_sent);
-        assert_eq!(client.certificate_request, None);
-        assert!(!served.flag_received);
-        assert_eq!(served.certificate_request, None);
-        assert_eq!(served.path, AuthPath::None);
-        assert_eq!(client.read.expect("greeting"), GREETING);
-    });
+            assert_eq!(
+                picker.shown.load(Ordering::SeqCst),
+                0,
+                "{case}: a picker was shown"
+            );
+            assert_eq!(client.flag_sent, row.flag_sent, "{case}");
+            assert_eq!(
+                client.certificate_request, row.certificate_request,
+                "{case}"
+            );
+            assert_eq!(client.acknowledged, acknowledged, "{case}");
+            assert_eq!(client.alpn.as_deref(), Some(&b"h2"[..]), "{case}");
+            match row.end {
+                ServerEnd::Served {
+                    flag_received,
+                    path,
+                    chain,
+                } => {
+                    let served =
+                        server_end.unwrap_or_else(|error| panic!("{case}: not served: {error}"));
+                    assert_eq!(served.flag_received, flag_received, "{case}");
+                    assert_eq!(
+                        served.certificate_request, row.certificate_request,
+                        "{case}"
+                    );
+                    assert_eq!(served.acknowledged, acknowledged, "{case}");
+                    assert_eq!(served.path, path, "{case}");
+                    let expected = chain.map(|identity| identity(pki).chain.as_slice());
+                    assert_eq!(served.chain.as_deref(), expected, "{case}");
+                    assert_eq!(served.alpn.as_deref(), Some(&b"h2"[..]), "{case}");
+                    assert_eq!(client.read.expect("greeting"), GREETING, "{case}");
+                }
+                ServerEnd::Refused { error, alert } => {
+                    let refused = server_end.expect_err(case);
+                    assert_eq!(tls_error(&refused), error, "{case}");
+                    assert_eq!(
+                        client.read.expect_err("no data after a refusal"),
+                        rustls::Error::AlertReceived(alert),
+                        "{case}"
+                    );
+                }
+            }
+        });
+    }
 }
 
 /// The peer identity, read once per connection and inserted into every
@@ -462,7 +448,7 @@ async fn serve_http(
     }
 }
 
-/// (e) HTTP/2 over a flagged connection: the handler of a hyper server sees
+/// RCA-2 over HTTP/2 on a flagged connection: the handler of a hyper server sees
 /// the bot as authenticated on the flag path (RCA-2, and RCA-10's "treat
 /// flag-authenticated clients apart"), and ALPN negotiated h2.
 fn rca2_http2_handler_sees_flag_path_identity(provider: Provider) {
@@ -530,11 +516,6 @@ fn rca2_http2_handler_sees_flag_path_identity(provider: Provider) {
 }
 
 provider_tests! {
-    rca1_browser_without_flag_gets_no_certificate_request => rca1_browser_without_flag_gets_no_certificate_request;
-    rca1_bot_without_identity_sends_no_flag => rca1_bot_without_identity_sends_no_flag;
-    rca2_bot_with_bot_ca_certificate_is_authenticated_on_flag_path => rca2_bot_with_bot_ca_certificate_is_authenticated_on_flag_path;
+    central_cases_over_tcp => central_cases_over_tcp;
     rca2_http2_handler_sees_flag_path_identity => rca2_http2_handler_sees_flag_path_identity;
-    rca10_bot_with_normal_ca_certificate_is_refused_on_flag_path => rca10_bot_with_normal_ca_certificate_is_refused_on_flag_path;
-    rca14_flagged_bot_without_certificate_is_served_anonymously => rca14_flagged_bot_without_certificate_is_served_anonymously;
-    rca14_policy_requiring_certificate_refuses_empty_certificate => rca14_policy_requiring_certificate_refuses_empty_certificate;
 }

@@ -1,6 +1,8 @@
 //! Every TF and RCA rule the hook crate enforces, checked over real handshakes
-//! (in memory, both crypto providers). Test names start with the rule ids of
-//! SPECIFICATION.md; CONFORMANCE.md maps each rule to its test.
+//! (in memory, both crypto providers). The violations that end a handshake
+//! with an alert are rows of one table ([`refusals`], each row naming its
+//! rule); every other test's name starts with the rule ids of
+//! SPECIFICATION.md. CONFORMANCE.md maps each rule to its row or test.
 //!
 //! Misbehaving peers are built from the scripted hooks of `integration-tests`:
 //! a server or client that puts `tls_flags` where the rules forbid it.
@@ -90,23 +92,203 @@ fn client_sending(pki: &TestPki, provider: Provider, extension: RawExtension) ->
     config
 }
 
-fn tf1_malformed_client_hello_value_is_decode_error(provider: Provider) {
-    let pki = TestPki::shared();
-    // L = 2 but one octet follows
-    let client = client_sending(pki, provider, ext(TLS_FLAGS, &[2, 1]));
-    let (_, _, outcome) = run(client, flag_server(pki, provider));
-    let raised = outcome.assert_alert(Side::Server, AlertDescription::DecodeError);
-    assert_eq!(flags_error(raised).rule(), "TF-1");
-    assert!(raised.to_string().contains("ClientHello"), "{raised}");
+/// A server that puts `extension` into `message`, whatever the client sent.
+fn server_sending(mut config: ServerConfig, message: Msg, extension: RawExtension) -> ServerConfig {
+    ServerScript::default()
+        .with(message, extension)
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
+    config
 }
 
-fn tf3_trailing_zero_octet_in_client_hello_is_illegal_parameter(provider: Provider) {
-    for body in [&[2u8, 1, 0][..], &[1, 0][..]] {
-        let pki = TestPki::shared();
-        let client = client_sending(pki, provider, ext(TLS_FLAGS, body));
-        let (_, _, outcome) = run(client, flag_server(pki, provider));
-        let raised = outcome.assert_alert(Side::Server, AlertDescription::IllegalParameter);
-        assert_eq!(flags_error(raised).rule(), "TF-3");
+/// What the refusing side of a [`Refusal`] raises.
+#[derive(Debug)]
+enum Raised {
+    /// A `FlagsError` for `rule`, equal to `exactly` where given, whose
+    /// message contains `mentions`.
+    Flags {
+        rule: &'static str,
+        exactly: Option<FlagsError>,
+        mentions: &'static str,
+    },
+    /// rustls's own refusal of the peer's certificate.
+    InvalidCertificate,
+}
+
+/// A handshake one side must refuse: who refuses, with which alert, raising
+/// which error. After the refusal no application data flows.
+struct Refusal {
+    /// The rule the row checks (its id first) and how the peer breaks it.
+    case: &'static str,
+    client: fn(&TestPki, Provider) -> ClientConfig,
+    server: fn(&TestPki, Provider) -> ServerConfig,
+    refuser: Side,
+    alert: AlertDescription,
+    raised: Raised,
+}
+
+/// The rules whose violation ends the handshake with an alert, one row per
+/// form of violation.
+#[expect(clippy::too_many_lines, reason = "a table, one row per violation")]
+fn refusals() -> Vec<Refusal> {
+    use AlertDescription::{DecodeError, IllegalParameter, UnknownCA};
+    let by_rule = |rule, exactly, mentions| Raised::Flags {
+        rule,
+        exactly,
+        mentions,
+    };
+    vec![
+        Refusal {
+            case: "TF-1: tls_flags in the ClientHello says L = 2 but one octet follows",
+            client: |pki, provider| client_sending(pki, provider, ext(TLS_FLAGS, &[2, 1])),
+            server: flag_server,
+            refuser: Side::Server,
+            alert: DecodeError,
+            raised: by_rule("TF-1", None, "ClientHello"),
+        },
+        Refusal {
+            case: "TF-3: a trailing zero octet after flag 0",
+            client: |pki, provider| client_sending(pki, provider, ext(TLS_FLAGS, &[2, 1, 0])),
+            server: flag_server,
+            refuser: Side::Server,
+            alert: IllegalParameter,
+            raised: by_rule("TF-3", None, ""),
+        },
+        Refusal {
+            case: "TF-3: a single zero octet",
+            client: |pki, provider| client_sending(pki, provider, ext(TLS_FLAGS, &[1, 0])),
+            server: flag_server,
+            refuser: Side::Server,
+            alert: IllegalParameter,
+            raised: by_rule("TF-3", None, ""),
+        },
+        Refusal {
+            case: "TF-6: EncryptedExtensions carries flag 3, which the client never sent",
+            client: |pki, provider| bot(pki, provider, &pki.bot),
+            server: |pki, provider| {
+                server_sending(
+                    config::server(pki, provider),
+                    Msg::EncryptedExtensions,
+                    tls_flags(&[3]),
+                )
+            },
+            refuser: Side::Client,
+            alert: IllegalParameter,
+            raised: by_rule(
+                "TF-6",
+                Some(FlagsError::Unsolicited {
+                    message: MessageKind::EncryptedExtensions,
+                    flag: Flag::new(3).expect("flag"),
+                }),
+                "",
+            ),
+        },
+        Refusal {
+            case: "RCA-6: a CertificateRequest acknowledges a flag a client without identity never sent",
+            client: |pki, provider| {
+                let mut config = config::client(pki, provider);
+                ClientFlags::without_identity()
+                    .install(&mut config)
+                    .expect("TLS Flags registers its extension type");
+                config
+            },
+            server: |pki, provider| {
+                let requesting = config::server_requesting(
+                    pki,
+                    provider,
+                    config::verifier(&pki.normal_ca, provider, false),
+                );
+                server_sending(requesting, Msg::CertificateRequest, tls_flags(&[80]))
+            },
+            refuser: Side::Client,
+            alert: IllegalParameter,
+            raised: by_rule(
+                "RCA-6",
+                Some(FlagsError::UnrequestedAcknowledgement),
+                "RCA-6",
+            ),
+        },
+        Refusal {
+            case: "RCA-7: request_client_auth in EncryptedExtensions",
+            client: |pki, provider| bot(pki, provider, &pki.bot),
+            server: |pki, provider| {
+                server_sending(
+                    config::server(pki, provider),
+                    Msg::EncryptedExtensions,
+                    tls_flags(&[80]),
+                )
+            },
+            refuser: Side::Client,
+            alert: IllegalParameter,
+            raised: by_rule(
+                "RCA-7",
+                Some(FlagsError::FlagInServerMessage {
+                    message: MessageKind::EncryptedExtensions,
+                }),
+                "",
+            ),
+        },
+        Refusal {
+            case: "RCA-8: request_client_auth in the client's Certificate entry",
+            client: |pki, provider| {
+                let mut config = config::client(pki, provider);
+                config.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
+                config.cert_compressors = Vec::new();
+                ClientScript {
+                    client_hello: vec![tls_flags(&[80])],
+                    certificate: vec![(0, tls_flags(&[80]))],
+                    ..ClientScript::default()
+                }
+                .install(&mut config)
+                .expect("TLS Flags registers its extension type");
+                config
+            },
+            server: flag_server,
+            refuser: Side::Server,
+            alert: IllegalParameter,
+            raised: by_rule("RCA-8", Some(FlagsError::FlagInClientCertificate), ""),
+        },
+        Refusal {
+            case: "RCA-10: a certificate of the normal CA on the flag path",
+            client: |pki, provider| bot(pki, provider, &pki.normal_client),
+            server: flag_server,
+            refuser: Side::Server,
+            alert: UnknownCA,
+            raised: Raised::InvalidCertificate,
+        },
+    ]
+}
+
+fn refusals_end_the_handshake_with_their_alert(provider: Provider) {
+    let pki = TestPki::shared();
+    for row in refusals() {
+        let case = row.case;
+        let (mut c, mut s, outcome) = run((row.client)(pki, provider), (row.server)(pki, provider));
+        let raised = outcome.assert_alert(row.refuser, row.alert);
+        match &row.raised {
+            Raised::Flags {
+                rule,
+                exactly,
+                mentions,
+            } => {
+                let error = flags_error(raised);
+                assert_eq!(error.rule(), *rule, "{case}");
+                if let Some(exactly) = exactly {
+                    assert_eq!(error, exactly, "{case}");
+                }
+                assert!(raised.to_string().contains(mentions), "{case}: {raised}");
+            }
+            Raised::InvalidCertificate => {
+                assert!(
+                    matches!(raised, Error::InvalidCertificate(_)),
+                    "{case}: {raised:?}"
+                );
+            }
+        }
+        assert!(
+            exchange_data(&mut c, &mut s, b"no data after a fatal alert").is_err(),
+            "{case}"
+        );
     }
 }
 
@@ -157,25 +339,6 @@ fn rca2_flagged_client_gets_acknowledging_certificate_request(provider: Provider
     let who = peer(&s);
     assert_eq!(who.path, AuthPath::Flag);
     assert_eq!(who.chain, Some(&pki.bot.chain[..]));
-}
-
-fn tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::shared();
-    let mut server = config::server(pki, provider);
-    ServerScript::default()
-        .with(Msg::EncryptedExtensions, tls_flags(&[3]))
-        .install(&mut server)
-        .expect("TLS Flags registers its extension type");
-    let (mut c, mut s, outcome) = run(bot(pki, provider, &pki.bot), server);
-    let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
-    assert_eq!(
-        flags_error(raised),
-        &FlagsError::Unsolicited {
-            message: MessageKind::EncryptedExtensions,
-            flag: Flag::new(3).expect("flag"),
-        }
-    );
-    assert!(exchange_data(&mut c, &mut s, b"no data after a fatal alert").is_err());
 }
 
 fn tf8_tf9_unknown_and_several_flags_in_client_hello_are_accepted(provider: Provider) {
@@ -264,63 +427,6 @@ fn rca5_flagged_client_without_suitable_certificate_sends_empty_certificate(prov
     exchange_data(&mut c, &mut s, b"served anonymously").expect("data flows");
 }
 
-fn rca6_unrequested_acknowledgement_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::shared();
-    let mut client = config::client(pki, provider);
-    ClientFlags::without_identity()
-        .install(&mut client)
-        .expect("TLS Flags registers its extension type");
-    // a server that acknowledges a flag nobody sent
-    let mut server = config::server_requesting(
-        pki,
-        provider,
-        config::verifier(&pki.normal_ca, provider, false),
-    );
-    ServerScript::default()
-        .with(Msg::CertificateRequest, tls_flags(&[80]))
-        .install(&mut server)
-        .expect("TLS Flags registers its extension type");
-    let (_, _, outcome) = run(client, server);
-    let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
-    assert_eq!(flags_error(raised), &FlagsError::UnrequestedAcknowledgement);
-    assert!(raised.to_string().contains("RCA-6"), "{raised}");
-}
-
-fn rca7_flag_in_encrypted_extensions_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::shared();
-    let mut server = config::server(pki, provider);
-    ServerScript::default()
-        .with(Msg::EncryptedExtensions, tls_flags(&[80]))
-        .install(&mut server)
-        .expect("TLS Flags registers its extension type");
-    let (_, _, outcome) = run(bot(pki, provider, &pki.bot), server);
-    let raised = outcome.assert_alert(Side::Client, AlertDescription::IllegalParameter);
-    assert_eq!(
-        flags_error(raised),
-        &FlagsError::FlagInServerMessage {
-            message: MessageKind::EncryptedExtensions
-        }
-    );
-}
-
-fn rca8_flag_in_client_certificate_is_illegal_parameter(provider: Provider) {
-    let pki = TestPki::shared();
-    let mut client = config::client(pki, provider);
-    client.client_auth_cert_resolver = config::resolver(&pki.bot, provider);
-    client.cert_compressors = Vec::new();
-    ClientScript {
-        client_hello: vec![tls_flags(&[80])],
-        certificate: vec![(0, tls_flags(&[80]))],
-        ..ClientScript::default()
-    }
-    .install(&mut client)
-    .expect("TLS Flags registers its extension type");
-    let (mut c, mut s, outcome) = run(client, flag_server(pki, provider));
-    let raised = outcome.assert_alert(Side::Server, AlertDescription::IllegalParameter);
-    assert_eq!(flags_error(raised), &FlagsError::FlagInClientCertificate);
-    assert!(exchange_data(&mut c, &mut s, b"nothing").is_err());
-}
-
 fn rca9_client_answers_policy_requests_with_its_other_identity(provider: Provider) {
     let pki = TestPki::shared();
     let make_client = || {
@@ -382,17 +488,6 @@ fn rca9_other_requests_anonymous_and_flag_identity(provider: Provider) {
         outcome.assert_ok();
         assert_eq!(s.peer_certificates(), expected, "{other:?}");
     }
-}
-
-fn rca10_normal_certificate_is_refused_on_the_flag_path(provider: Provider) {
-    let pki = TestPki::shared();
-    let (mut c, mut s, outcome) = run(
-        bot(pki, provider, &pki.normal_client),
-        flag_server(pki, provider),
-    );
-    let raised = outcome.assert_alert(Side::Server, AlertDescription::UnknownCA);
-    assert!(matches!(raised, Error::InvalidCertificate(_)), "{raised:?}");
-    assert!(exchange_data(&mut c, &mut s, b"nothing").is_err());
 }
 
 fn rca11_resumption_keeps_the_flag_path_without_certificate_request(provider: Provider) {
@@ -643,20 +738,14 @@ fn code_points_must_match_on_both_sides(provider: Provider) {
 }
 
 provider_tests! {
-    tf1_malformed_client_hello_value_is_decode_error => tf1_malformed_client_hello_value_is_decode_error;
-    tf3_trailing_zero_octet_in_client_hello_is_illegal_parameter => tf3_trailing_zero_octet_in_client_hello_is_illegal_parameter;
+    refusals_end_the_handshake_with_their_alert => refusals_end_the_handshake_with_their_alert;
     rca1_tf4_client_without_identity_sends_no_extension => rca1_tf4_client_without_identity_sends_no_extension;
     rca2_flagged_client_gets_acknowledging_certificate_request => rca2_flagged_client_gets_acknowledging_certificate_request;
-    tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter => tf6_unsolicited_flag_in_encrypted_extensions_is_illegal_parameter;
     tf8_tf9_unknown_and_several_flags_in_client_hello_are_accepted => tf8_tf9_unknown_and_several_flags_in_client_hello_are_accepted;
     rca3_rca4_server_policy_request_carries_no_acknowledgement => rca3_rca4_server_policy_request_carries_no_acknowledgement;
     rca5_flagged_client_without_suitable_certificate_sends_empty_certificate => rca5_flagged_client_without_suitable_certificate_sends_empty_certificate;
-    rca6_unrequested_acknowledgement_is_illegal_parameter => rca6_unrequested_acknowledgement_is_illegal_parameter;
-    rca7_flag_in_encrypted_extensions_is_illegal_parameter => rca7_flag_in_encrypted_extensions_is_illegal_parameter;
-    rca8_flag_in_client_certificate_is_illegal_parameter => rca8_flag_in_client_certificate_is_illegal_parameter;
     rca9_client_answers_policy_requests_with_its_other_identity => rca9_client_answers_policy_requests_with_its_other_identity;
     rca9_other_requests_anonymous_and_flag_identity => rca9_other_requests_anonymous_and_flag_identity;
-    rca10_normal_certificate_is_refused_on_the_flag_path => rca10_normal_certificate_is_refused_on_the_flag_path;
     rca11_resumption_keeps_the_flag_path_without_certificate_request => rca11_resumption_keeps_the_flag_path_without_certificate_request;
     rca11_anonymous_ticket_does_not_resume_authenticated => rca11_anonymous_ticket_does_not_resume_authenticated;
     rca11_ticket_without_path_is_not_used => rca11_ticket_without_path_is_not_used;
