@@ -81,7 +81,9 @@
 //!   (path, chain, leaf names, RFC 8705 `x5t#S256` thumbprint, resumption,
 //!   flags, version, ALPN); `serde` behind the feature of that name.
 //! - [`OnePortConfig`]: a `ServerConfig` for people and bots from PEM files;
-//!   [`FlagVerifier`] replaces the bot CA set at run time.
+//!   [`FlagVerifier`] replaces the bot CA set at run time, and
+//!   [`NormalPathTrust`] names the config's own CA set (partners) so tickets
+//!   issued under a replaced set are not resumed.
 //! - `Acceptor` (feature `tokio`): TLS accept with a handshake timeout,
 //!   yielding the stream and the identity.
 //! - `serve`, `shutdown_signal`, and the `PeerIdentity` / `Bot` extractors
@@ -193,7 +195,7 @@ pub use one_port::OnePortConfig;
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
 pub use serve::{serve, shutdown_signal, HandshakeObserver, Serve, Upgraded};
-pub use server::{AuthPath, FlagVerifier, ServerFlags};
+pub use server::{AuthPath, FlagVerifier, NormalPathTrust, ServerFlags};
 
 /// The ALPN protocols of HTTPS: HTTP/2, then HTTP/1.1. [`BotClient`],
 /// [`OnePortConfig`] and `serve` (for a config without any) set these.

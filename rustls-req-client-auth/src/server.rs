@@ -2,7 +2,7 @@
 //! `request_client_auth`, verify it on a trust path of its own, and tell the
 //! application which path authenticated the peer.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use log::debug;
 
@@ -38,12 +38,56 @@ use crate::verifier::FlagPathVerifier;
 /// ```
 ///
 /// The flag path's trust anchors can be replaced while the server runs, see
-/// [`ServerFlags::flag_verifier`].
+/// [`ServerFlags::flag_verifier`]; tickets of the normal path are bound to the
+/// config's own verifier, see [`ServerFlags::normal_path_trust`].
 #[derive(Clone, Debug)]
 pub struct ServerFlags {
     code_points: CodePoints,
     verifier: FlagVerifier,
     require_certificate: bool,
+    normal_trust: NormalPathTrust,
+    /// The config's own verifier, by its root hints: rustls shows it to the
+    /// hook in full handshakes only, so it is taken at the first one. Each
+    /// `install` gets its own (one config, one verifier).
+    configured_trust: Arc<OnceLock<TrustFingerprint>>,
+}
+
+/// The trust set of the normal path (the config's own verifier, for clients
+/// without the flag), as session tickets record it: a ticket of the normal
+/// path issued under another set is not resumed (RCA-11), so after an
+/// operator removes a partner CA its clients are verified again.
+///
+/// By default the set is told by the anchors the config's verifier names in
+/// its certificate requests (`root_hint_subjects`), taken at the config's
+/// first full handshake (until then a normal-path ticket is not resumed: a
+/// server that has just started verifies its first partner again). A verifier that is replaced at run time behind one `Arc`, or
+/// that names no anchors, needs a trust id: give one with
+/// [`ServerFlags::normal_trust_id`], and after each swap of the anchors call
+/// [`NormalPathTrust::set_trust_id`] (after the swap, not before: a ticket
+/// verified by the old anchors must not carry the new id).
+///
+/// Every clone is a handle on the same id.
+#[derive(Clone, Debug, Default)]
+pub struct NormalPathTrust(Arc<RwLock<Option<TrustFingerprint>>>);
+
+impl NormalPathTrust {
+    /// Names the normal path's trust set with `trust_id` (for example the
+    /// bytes of the partner CA file) from now on.
+    pub fn set_trust_id(&self, trust_id: &[u8]) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(TrustFingerprint::of_id(trust_id));
+        debug!("tls_flags: the normal path's trust id was replaced");
+    }
+
+    fn get(&self) -> Option<TrustFingerprint> {
+        *self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The verifier of the flag path, replaceable at run time: an operator swaps
@@ -134,7 +178,30 @@ impl ServerFlags {
                 None,
             )))),
             require_certificate: false,
+            normal_trust: NormalPathTrust::default(),
+            configured_trust: Arc::default(),
         }
+    }
+
+    /// Names the normal path's trust set with `trust_id`; see
+    /// [`NormalPathTrust`].
+    #[must_use]
+    pub fn normal_trust_id(self, trust_id: &[u8]) -> Self {
+        self.normal_trust.set_trust_id(trust_id);
+        self
+    }
+
+    /// The handle that renames the normal path's trust set at run time; see
+    /// [`NormalPathTrust`].
+    pub fn normal_path_trust(&self) -> NormalPathTrust {
+        self.normal_trust.clone()
+    }
+
+    /// The normal path's trust set as tickets record it.
+    fn normal_fingerprint(&self) -> Option<TrustFingerprint> {
+        self.normal_trust
+            .get()
+            .or_else(|| self.configured_trust.get().copied())
     }
 
     /// Names the flag path's trust set with `trust_id`; see [`FlagVerifier`].
@@ -175,7 +242,8 @@ impl ServerFlags {
     /// If that type is already registered in `config` (by an earlier policy:
     /// `config.extension_hooks.deregister(type)` removes it) or is one rustls
     /// implements.
-    pub fn install(self, config: &mut ServerConfig) -> Result<(), RegistrationError> {
+    pub fn install(mut self, config: &mut ServerConfig) -> Result<(), RegistrationError> {
+        self.configured_trust = Arc::default();
         config
             .extension_hooks
             .register(&[self.code_points.extension_type], Arc::new(self))
@@ -191,6 +259,7 @@ impl ServerHooks for ServerFlags {
                 acknowledged: FlagSet::new(),
                 certificate_request: None,
                 flag_trust: None,
+                normal_trust: None,
                 client_certificate: false,
                 resumed: None,
                 request_client_auth: self.code_points.request_client_auth,
@@ -210,6 +279,9 @@ pub struct ServerFlagsState {
     certificate_request: Option<CertificateRequestCause>,
     /// Set when the flag was accepted: the trust anchors of the verifier used.
     flag_trust: Option<TrustFingerprint>,
+    /// Set in a full TLS 1.3 handshake without the flag: the trust anchors of
+    /// the config's verifier.
+    normal_trust: Option<TrustFingerprint>,
     client_certificate: bool,
     /// The record of the ticket this connection resumes.
     resumed: Option<ticket::Record>,
@@ -264,8 +336,12 @@ impl ServerFlagsState {
             (Some(record), _, _) => record,
             (None, false, _) => ticket::Record::None,
             (None, true, Some(trust)) => ticket::Record::Flag(trust),
-            // TLS 1.2, or no flag: the config's own verifier checked it.
-            (None, true, None) => ticket::Record::Normal,
+            // No flag: the config's own verifier checked it.
+            (None, true, None) => match self.normal_trust {
+                Some(trust) => ticket::Record::Normal(trust),
+                // Unknown anchors: the ticket claims nothing.
+                None => ticket::Record::None,
+            },
         }
     }
 }
@@ -414,6 +490,14 @@ impl ServerConnectionHook for ServerFlagsHook {
         // never on TLS 1.2 (RCA-12).
         if !self.state.requested_client_auth() {
             if configured.offer_client_auth() {
+                // Only a verifier that asks has anchors to name (rustls's
+                // `NoClientAuth` does not implement `root_hint_subjects`).
+                let configured_trust = *self
+                    .policy
+                    .configured_trust
+                    .get_or_init(|| TrustFingerprint::of(configured.as_ref()));
+                self.state.normal_trust =
+                    Some(self.policy.normal_trust.get().unwrap_or(configured_trust));
                 debug!("tls_flags: no request_client_auth; the config's own verifier requests a certificate (RCA-3)");
             } else {
                 debug!("tls_flags: no request_client_auth; no CertificateRequest");
@@ -461,6 +545,12 @@ impl ServerConnectionHook for ServerFlagsHook {
                 if trust != self.policy.verifier.trusted().fingerprint =>
             {
                 debug!("tls_flags: flag-path ticket issued under a replaced bot CA set refused; full handshake (RCA-11)");
+                false
+            }
+            Some(ticket::Record::Normal(trust))
+                if Some(trust) != self.policy.normal_fingerprint() =>
+            {
+                debug!("tls_flags: normal-path ticket issued under a replaced CA set refused; full handshake (RCA-11)");
                 false
             }
             Some(_) => true,

@@ -1,21 +1,23 @@
 //! What a session ticket remembers for this crate: which trust path
 //! authenticated the client (RCA-11), so a resumed connection reports the
-//! same, and for the flag path which trust anchors verified it, so a ticket
-//! issued before the bot CA set was replaced is not used.
+//! same, and for either path with a certificate which trust anchors verified
+//! it, so a ticket issued before that path's CA set was replaced is not used.
 
 use sha2::{Digest, Sha256};
 
 use crate::auth_path::AuthPath;
 
 /// Format version of the ticket data; data of another version is not used.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 
-/// Identifies the trust set of a flag-path verifier: the same on every server
-/// of a fleet with the same bot CA set, different after a swap to another.
+/// Identifies the trust set of a verifier (the flag path's or the config's
+/// own): the same on every server of a fleet with the same CA set, different
+/// after a swap to another.
 ///
 /// Taken from a trust id the application gives (see
-/// `FlagVerifier::replace_with_trust_id`), else from the trust anchors the
-/// verifier names in its certificate requests (`root_hint_subjects`).
+/// `FlagVerifier::replace_with_trust_id`, `NormalPathTrust::set_trust_id`),
+/// else from the trust anchors the verifier names in its certificate requests
+/// (`root_hint_subjects`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TrustFingerprint([u8; 8]);
 
@@ -47,12 +49,13 @@ impl TrustFingerprint {
     }
 }
 
-/// The path and, for the flag path, the trust anchors of the session.
+/// The path and, for a path with a certificate, the trust anchors of the
+/// session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Record {
     None,
     Flag(TrustFingerprint),
-    Normal,
+    Normal(TrustFingerprint),
 }
 
 impl Record {
@@ -60,31 +63,36 @@ impl Record {
         match self {
             Self::None => AuthPath::None,
             Self::Flag(_) => AuthPath::Flag,
-            Self::Normal => AuthPath::Normal,
+            Self::Normal(_) => AuthPath::Normal,
         }
     }
 }
 
 pub(crate) fn encode(record: Record) -> Vec<u8> {
-    match record {
-        Record::None => vec![VERSION, 0],
-        Record::Flag(TrustFingerprint(fingerprint)) => {
-            let mut data = vec![VERSION, 1];
-            data.extend_from_slice(&fingerprint);
-            data
-        }
-        Record::Normal => vec![VERSION, 2],
+    let (path, trust) = match record {
+        Record::None => (0, None),
+        Record::Flag(trust) => (1, Some(trust)),
+        Record::Normal(trust) => (2, Some(trust)),
+    };
+    let mut data = vec![VERSION, path];
+    if let Some(TrustFingerprint(fingerprint)) = trust {
+        data.extend_from_slice(&fingerprint);
     }
+    data
 }
 
 /// `None` for data this crate did not write; such a ticket is refused.
 pub(crate) fn decode(data: &[u8]) -> Option<Record> {
     match data {
         [VERSION, 0] => Some(Record::None),
-        [VERSION, 1, fingerprint @ ..] => Some(Record::Flag(TrustFingerprint(
-            <[u8; 8]>::try_from(fingerprint).ok()?,
-        ))),
-        [VERSION, 2] => Some(Record::Normal),
+        [VERSION, path @ (1 | 2), fingerprint @ ..] => {
+            let trust = TrustFingerprint(<[u8; 8]>::try_from(fingerprint).ok()?);
+            Some(if *path == 1 {
+                Record::Flag(trust)
+            } else {
+                Record::Normal(trust)
+            })
+        }
         _ => None,
     }
 }
@@ -96,7 +104,8 @@ mod tests {
     #[test]
     fn round_trip() {
         let flag = Record::Flag(TrustFingerprint(*b"12345678"));
-        for record in [Record::None, flag, Record::Normal] {
+        let normal = Record::Normal(TrustFingerprint(*b"87654321"));
+        for record in [Record::None, flag, normal] {
             assert_eq!(decode(&encode(record)), Some(record));
         }
     }
@@ -105,11 +114,18 @@ mod tests {
     fn rca11_foreign_or_damaged_data_is_not_trusted() {
         assert_eq!(decode(&[]), None);
         assert_eq!(decode(&[1, 1]), None);
-        assert_eq!(decode(&[2, 3]), None);
-        assert_eq!(decode(&[2, 0, 0]), None);
-        // a flag-path record without (or with a cut) trust fingerprint
-        assert_eq!(decode(&[2, 1]), None);
-        assert_eq!(decode(&[2, 1, 1, 2, 3, 4, 5, 6, 7]), None);
-        assert_eq!(decode(&[2, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]), None);
+        assert_eq!(decode(&[3, 3]), None);
+        assert_eq!(decode(&[3, 0, 0]), None);
+        // records of the earlier format (the normal path without anchors)
+        assert_eq!(decode(&[2, 0]), None);
+        assert_eq!(decode(&[2, 2]), None);
+        assert_eq!(decode(&[2, 1, 1, 2, 3, 4, 5, 6, 7, 8]), None);
+        // a record with a certificate but without (or with a cut) trust
+        // fingerprint
+        for path in [1, 2] {
+            assert_eq!(decode(&[3, path]), None);
+            assert_eq!(decode(&[3, path, 1, 2, 3, 4, 5, 6, 7]), None);
+            assert_eq!(decode(&[3, path, 1, 2, 3, 4, 5, 6, 7, 8, 9]), None);
+        }
     }
 }

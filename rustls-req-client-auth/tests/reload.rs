@@ -1,6 +1,7 @@
 //! Replacing the flag path's trust anchors at run time (`FlagVerifier`),
 //! without rebuilding the `ServerConfig`: handshakes before, during and after
-//! the swap, in memory, both providers.
+//! the swap, in memory, both providers. And the normal path's tickets, bound
+//! to the config's own CA set (`NormalPathTrust`, RCA-11).
 
 use std::sync::Arc;
 
@@ -17,6 +18,122 @@ provider_tests! {
     rca11_same_bot_ca_set_keeps_tickets_valid => same_trust_keeps_tickets;
     rca11_a_new_trust_id_retires_tickets => new_trust_id_retires_tickets;
     one_port_config_reloads_its_bot_ca => one_port_reload;
+    rca11_normal_path_tickets_follow_the_normal_trust_id => normal_trust_id_retires_partner_tickets;
+    rca11_normal_path_tickets_are_bound_to_the_configs_ca_set => partner_tickets_bound_to_config_anchors;
+}
+
+/// A partner: no flag, a certificate of the normal CA for any request.
+fn partner(pki: &TestPki, provider: Provider) -> Arc<ClientConfig> {
+    let mut config = config::client(pki, provider);
+    config.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
+    Arc::new(config)
+}
+
+/// A server that asks everyone for a certificate of the normal CA (optional),
+/// through `normal`, beside the flag path.
+fn partner_server(
+    pki: &TestPki,
+    provider: Provider,
+    normal: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    flags: ServerFlags,
+) -> rustls::ServerConfig {
+    let mut server = config::server_requesting(pki, provider, normal);
+    flags
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
+    server
+}
+
+fn bot_flags(pki: &TestPki, provider: Provider) -> ServerFlags {
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+}
+
+/// Connects `client` to `server`; returns the server side.
+fn connect_once(
+    client: &Arc<ClientConfig>,
+    server: &Arc<rustls::ServerConfig>,
+) -> rustls::ServerConnection {
+    let (mut c, mut s) = connect(client, server);
+    handshake(&mut c, &mut s).assert_ok();
+    s
+}
+
+fn normal_trust_id_retires_partner_tickets(provider: Provider) {
+    let pki = TestPki::shared();
+    let flags = bot_flags(pki, provider).normal_trust_id(b"partner CAs 1");
+    let trust = flags.normal_path_trust();
+    let normal = config::verifier(&pki.normal_ca, provider, false);
+    let server = Arc::new(partner_server(pki, provider, normal, flags));
+    let partner = partner(pki, provider);
+
+    let s = connect_once(&partner, &server);
+    assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Normal);
+    let s = connect_once(&partner, &server);
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
+    assert!(PeerIdentity::of(&s).restored_from_ticket());
+    assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Normal);
+
+    // The operator replaces the partner CA file: its tickets are retired, the
+    // partner is verified again in a full handshake.
+    trust.set_trust_id(b"partner CAs 2");
+    let s = connect_once(&partner, &server);
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
+    assert!(!PeerIdentity::of(&s).restored_from_ticket());
+    assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Normal);
+    assert_eq!(PeerIdentity::of(&s).chain(), &pki.normal_client.chain[..]);
+}
+
+fn partner_tickets_bound_to_config_anchors(provider: Provider) {
+    let pki = TestPki::shared();
+    let partner = partner(pki, provider);
+    let named = || config::verifier(&pki.normal_ca, provider, false);
+    // The same anchors, but named to nobody: another set for the tickets.
+    let unnamed = || {
+        rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(pki.normal_ca.roots()),
+            provider.crypto(),
+        )
+        .allow_unauthenticated()
+        .clear_root_hint_subjects()
+        .build()
+        .expect("verifier")
+    };
+    // Three configs (say, one per restart) sharing one session cache.
+    let first = partner_server(pki, provider, named(), bot_flags(pki, provider));
+    let mut same_set = partner_server(pki, provider, named(), bot_flags(pki, provider));
+    let mut other_set = partner_server(pki, provider, unnamed(), bot_flags(pki, provider));
+    same_set.session_storage = Arc::clone(&first.session_storage);
+    other_set.session_storage = Arc::clone(&first.session_storage);
+    let [first, same_set, other_set] = [first, same_set, other_set].map(Arc::new);
+
+    assert_eq!(
+        connect_once(&partner, &first).handshake_kind(),
+        Some(HandshakeKind::Full)
+    );
+    // A config learns its verifier's anchors in its first full handshake:
+    // until then it resumes no normal-path ticket.
+    assert_eq!(
+        connect_once(&partner, &same_set).handshake_kind(),
+        Some(HandshakeKind::Full)
+    );
+    // Its tickets (and the first config's: the same anchors) resume there.
+    let s = connect_once(&partner, &same_set);
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
+    assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Normal);
+
+    // Another set: after its first full handshake, the tickets of the named
+    // set are still not resumed there.
+    let s = connect_once(&partner, &other_set);
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
+    let s = connect_once(&partner, &first);
+    assert_eq!(
+        s.handshake_kind(),
+        Some(HandshakeKind::Full),
+        "a ticket of the unnamed set"
+    );
+    let s = connect_once(&partner, &other_set);
+    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Full));
+    assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Normal);
 }
 
 fn bot(pki: &TestPki, provider: Provider, identity: &Identity) -> Arc<ClientConfig> {
