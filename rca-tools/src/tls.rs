@@ -11,7 +11,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, ServerFlags};
+use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, NormalPathTrust, ServerFlags};
 
 use crate::config::Tls;
 use crate::tickets::{FleetTicketer, TicketKeys};
@@ -24,6 +24,7 @@ pub struct Front {
     identity: Arc<ReloadableIdentity>,
     bot_ca: FlagVerifier,
     partners: Option<Arc<ReloadableVerifier>>,
+    partner_trust: NormalPathTrust,
     tickets: Option<Arc<FleetTicketer>>,
 }
 
@@ -31,7 +32,9 @@ pub struct Front {
 struct Loaded {
     identity: Arc<CertifiedKey>,
     bots: Arc<dyn ClientCertVerifier>,
-    partners: Option<Arc<dyn ClientCertVerifier>>,
+    /// The partner verifier and the partner CA file's bytes, which name the
+    /// set: any change retires the partners' tickets (RCA-11).
+    partners: Option<(Arc<dyn ClientCertVerifier>, Vec<u8>)>,
     trust_id: Vec<u8>,
     ticket_keys: Option<TicketKeys>,
 }
@@ -52,6 +55,9 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
     let roots = pem::load_roots(&tls.bot_ca)?;
     let partners = match &tls.partner_ca {
         Some(path) => {
+            let partner_file = std::fs::read(path).map_err(|error| {
+                anyhow::anyhow!("tls.partner_ca: cannot read {}: {error}", path.display())
+            })?;
             let partner_roots = pem::load_roots(path)?;
             // RCA-10: the flag path and the normal path trust no common CA.
             let shared = partner_roots.roots.iter().any(|partner| {
@@ -67,15 +73,14 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
                     tls.bot_ca.display()
                 );
             }
-            Some(
-                WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(partner_roots),
-                    Arc::clone(provider),
-                )
-                .allow_unauthenticated()
-                .build()
-                .map_err(|error| anyhow::anyhow!("tls.partner_ca {}: {error}", path.display()))?,
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(partner_roots),
+                Arc::clone(provider),
             )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|error| anyhow::anyhow!("tls.partner_ca {}: {error}", path.display()))?;
+            Some((verifier, partner_file))
         }
         None => None,
     };
@@ -109,9 +114,13 @@ impl Front {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
         let identity = Arc::new(ReloadableIdentity(RwLock::new(loaded.identity)));
-        let partners = loaded
-            .partners
-            .map(|partners| Arc::new(ReloadableVerifier(RwLock::new(partners))));
+        let (partners, partner_file) = match loaded.partners {
+            Some((verifier, file)) => (
+                Some(Arc::new(ReloadableVerifier(RwLock::new(verifier)))),
+                Some(file),
+            ),
+            None => (None, None),
+        };
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()?;
         let builder = match &partners {
@@ -124,10 +133,16 @@ impl Front {
             extension_type: tls.code_point,
             ..CodePoints::DEFAULT
         };
-        let flags = ServerFlags::request_client_auth(loaded.bots)
+        let mut flags = ServerFlags::request_client_auth(loaded.bots)
             .code_points(code_points)
             .trust_id(&loaded.trust_id);
+        if let Some(file) = partner_file {
+            // The partner verifier names no anchors (see ReloadableVerifier),
+            // so partners' tickets are bound to the file's bytes.
+            flags = flags.normal_trust_id(&file);
+        }
         let bot_ca = flags.flag_verifier();
+        let partner_trust = flags.normal_path_trust();
         flags.install(&mut config)?;
         let tickets = loaded
             .ticket_keys
@@ -140,6 +155,7 @@ impl Front {
             identity,
             bot_ca,
             partners,
+            partner_trust,
             tickets,
         })
     }
@@ -163,8 +179,11 @@ impl Front {
                 "tls.ticket_keys: adding or removing the ticket key file takes a restart"
             );
         }
-        if let (Some(current), Some(partners)) = (&self.partners, loaded.partners) {
+        if let (Some(current), Some((partners, file))) = (&self.partners, loaded.partners) {
             *current.0.write().unwrap_or_else(PoisonError::into_inner) = partners;
+            // After the swap: a ticket verified by the old set must not carry
+            // the new set's id.
+            self.partner_trust.set_trust_id(&file);
         }
         if let (Some(tickets), Some(keys)) = (&self.tickets, loaded.ticket_keys) {
             tickets.replace(keys);

@@ -1,4 +1,5 @@
-//! Two proxies, one ticket-key file.
+//! Sessions across proxies and reloads: two proxies with one ticket-key
+//! file, and partners' sessions across a change of the partner CA file.
 
 use super::support::*;
 
@@ -31,17 +32,8 @@ fn a_fleet_resumes_each_others_sessions() {
 
         // One client config: one session store for both proxies.
         let tls = bot(pki, &pki.bot).client_config().expect("bot config");
-        let client = || {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls.clone())
-                .build()
-                .expect("client")
-        };
-        let seen = |echo: &str, name: &str| {
-            echo.lines()
-                .find_map(|line| line.strip_prefix(&format!("{name}: ")))
-                .map(str::to_owned)
-        };
+        let client = || client_over(&tls);
+        let seen = echoed;
         let first = client()
             .get(proxy_a.url("/"))
             .send()
@@ -107,5 +99,62 @@ fn a_fleet_resumes_each_others_sessions() {
             Some("flag"),
             "{third}"
         );
+    });
+}
+
+/// Partners' sessions are bound to the partner CA file (RCA-11): a SIGHUP
+/// that loads the same file keeps them, one that loads a changed file makes
+/// the partner's next connection a full handshake, verified again.
+#[test]
+fn a_changed_partner_ca_retires_partner_sessions() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        files.write("partner-ca.pem", &pki.normal_ca.cert_pem);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace(
+                "[tls]\n",
+                &format!(
+                    "[tls]\npartner_ca = \"{}\"\n",
+                    files.path("partner-ca.pem").display()
+                ),
+            );
+        let proxy = Proxy::start(&files.write("partners.toml", &config), port);
+        let tls = partner_tls(pki);
+        let visit = || async {
+            let echo = client_over(&tls)
+                .get(proxy.url("/"))
+                .send()
+                .await
+                .expect("partner")
+                .text()
+                .await
+                .expect("body");
+            assert_eq!(
+                echoed(&echo, "x-client-auth-path").as_deref(),
+                Some("normal"),
+                "{echo}"
+            );
+            echoed(&echo, "x-client-session-resumed")
+        };
+        assert_eq!(visit().await.as_deref(), Some("false"));
+        assert_eq!(visit().await.as_deref(), Some("true"));
+
+        proxy.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(visit().await.as_deref(), Some("true"), "same file");
+
+        // The operator adds a CA to the partner file.
+        files.write(
+            "partner-ca.pem",
+            &format!("{}{}", pki.normal_ca.cert_pem, pki.server_ca.cert_pem),
+        );
+        proxy.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(visit().await.as_deref(), Some("false"), "changed file");
+        assert_eq!(visit().await.as_deref(), Some("true"));
     });
 }

@@ -172,16 +172,7 @@ fn partners_on_the_normal_path() {
         let proxy = Proxy::start(&files.write("partners.toml", &config), port);
 
         // A partner without the flag: its own CA, the normal path.
-        let mut partner =
-            integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
-        partner.client_auth_cert_resolver = integration_tests::config::resolver(
-            &pki.normal_client,
-            integration_tests::Provider::AwsLcRs,
-        );
-        let partner = reqwest::Client::builder()
-            .tls_backend_preconfigured(partner)
-            .build()
-            .expect("client");
+        let partner = client_over(&partner_tls(pki));
         let echo = partner
             .get(proxy.url("/"))
             .send()

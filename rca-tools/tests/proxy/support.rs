@@ -262,6 +262,31 @@ pub(crate) fn bot_client_for(pki: &TestPki, identity: &Identity) -> reqwest::Cli
     bot(pki, identity).reqwest_client().expect("client")
 }
 
+/// A partner's TLS config: no flag, a certificate of the normal CA for any
+/// CertificateRequest. Clients built from one config share its session store.
+pub(crate) fn partner_tls(pki: &TestPki) -> rustls::ClientConfig {
+    let provider = integration_tests::Provider::AwsLcRs;
+    let mut partner = integration_tests::config::client(pki, provider);
+    partner.client_auth_cert_resolver =
+        integration_tests::config::resolver(&pki.normal_client, provider);
+    partner
+}
+
+/// A reqwest client over `tls`, each a new connection pool.
+pub(crate) fn client_over(tls: &rustls::ClientConfig) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.clone())
+        .build()
+        .expect("client")
+}
+
+/// The value of header `name` in the upstream's echo.
+pub(crate) fn echoed(echo: &str, name: &str) -> Option<String> {
+    echo.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+        .map(str::to_owned)
+}
+
 pub(crate) fn check(config: &Path) -> Output {
     Command::new(PROXY)
         .arg("--check-config")
