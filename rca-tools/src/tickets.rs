@@ -8,24 +8,35 @@
 //! and drop the last line once tickets under it have expired. Blank lines and
 //! lines starting with `#` are ignored.
 //!
-//! A ticket is `key id (8) || nonce (12) || AES-256-GCM(ticket)`, with the key
+//! A ticket is `key id (8) || salt (16) || AES-256-GCM(ticket)`, with the key
 //! id as additional data; the key id is the start of the SHA-256 of the key.
+//! Every ticket has a key of its own, HKDF-SHA256-Expand of the file's key
+//! with a random salt (so the all-zero nonce is never used twice with one
+//! key): a key file can seal any number of tickets, where random 96-bit GCM
+//! nonces under one key would call for rotation well before 2^32 tickets
+//! across the fleet.
 
 use std::path::Path;
 use std::sync::{PoisonError, RwLock};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hkdf::{Prk, HKDF_SHA256};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use rustls::server::ProducesTickets;
 
 const KEY_LEN: usize = 32;
 const ID_LEN: usize = 8;
+const SALT_LEN: usize = 16;
 
-/// One ticket key.
+/// Labels the HKDF output: a key of the file derives nothing else.
+const LABEL: &[u8] = b"rca-proxy session ticket v2";
+
+/// One key of the file.
 struct TicketKey {
     id: [u8; ID_LEN],
-    key: LessSafeKey,
+    /// The file's 32 random bytes, used directly as HKDF's pseudorandom key.
+    prk: Prk,
 }
 
 impl TicketKey {
@@ -33,12 +44,23 @@ impl TicketKey {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
         let mut id = [0; ID_LEN];
         id.copy_from_slice(digest.as_ref().get(..ID_LEN)?);
-        let key = UnboundKey::new(&AES_256_GCM, secret).ok()?;
         Some(Self {
             id,
-            key: LessSafeKey::new(key),
+            prk: Prk::new_less_safe(HKDF_SHA256, secret),
         })
     }
+
+    /// The AES-256-GCM key of the ticket with `salt`.
+    fn ticket_key(&self, salt: &[u8; SALT_LEN]) -> Option<LessSafeKey> {
+        let info = [LABEL, salt];
+        let okm = self.prk.expand(&info, &AES_256_GCM).ok()?;
+        Some(LessSafeKey::new(UnboundKey::from(okm)))
+    }
+}
+
+/// Each ticket key seals one ticket: a constant nonce is unique for it.
+fn nonce() -> Nonce {
+    Nonce::assume_unique_for_key([0; NONCE_LEN])
 }
 
 /// The keys of a key file, parsed.
@@ -130,20 +152,16 @@ impl ProducesTickets for FleetTicketer {
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let current = keys.keys.first()?;
-        let mut nonce = [0; NONCE_LEN];
-        self.random.fill(&mut nonce).ok()?;
+        let mut salt = [0; SALT_LEN];
+        self.random.fill(&mut salt).ok()?;
         let mut sealed = plain.to_vec();
         current
-            .key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(current.id),
-                &mut sealed,
-            )
+            .ticket_key(&salt)?
+            .seal_in_place_append_tag(nonce(), Aad::from(current.id), &mut sealed)
             .ok()?;
-        let mut ticket = Vec::with_capacity(ID_LEN + NONCE_LEN + sealed.len());
+        let mut ticket = Vec::with_capacity(ID_LEN + SALT_LEN + sealed.len());
         ticket.extend_from_slice(&current.id);
-        ticket.extend_from_slice(&nonce);
+        ticket.extend_from_slice(&salt);
         ticket.extend_from_slice(&sealed);
         Some(ticket)
     }
@@ -151,18 +169,14 @@ impl ProducesTickets for FleetTicketer {
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
         // Attacker-controlled: every slice is checked, nothing panics.
         let id = cipher.get(..ID_LEN)?;
-        let nonce = <[u8; NONCE_LEN]>::try_from(cipher.get(ID_LEN..ID_LEN + NONCE_LEN)?).ok()?;
-        let sealed = cipher.get(ID_LEN + NONCE_LEN..)?;
+        let salt = <[u8; SALT_LEN]>::try_from(cipher.get(ID_LEN..ID_LEN + SALT_LEN)?).ok()?;
+        let sealed = cipher.get(ID_LEN + SALT_LEN..)?;
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let key = keys.keys.iter().find(|key| key.id == id)?;
         let mut opened = sealed.to_vec();
         let plain = key
-            .key
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.id),
-                &mut opened,
-            )
+            .ticket_key(&salt)?
+            .open_in_place(nonce(), Aad::from(key.id), &mut opened)
             .ok()?;
         Some(plain.to_vec())
     }
@@ -191,6 +205,24 @@ mod tests {
         // Once the old key is gone, the ticket is not accepted.
         rotated.replace(keys(&[[2; KEY_LEN]]));
         assert_eq!(rotated.decrypt(&ticket), None);
+    }
+
+    #[test]
+    fn every_ticket_has_a_key_of_its_own() {
+        let ticketer = FleetTicketer::new(keys(&[[4; KEY_LEN]]), 3600);
+        let [first, second] = [(); 2].map(|()| ticketer.encrypt(b"session").expect("ticket"));
+        // Same key id, different salts, so different keys and ciphertexts.
+        assert_eq!(first[..ID_LEN], second[..ID_LEN]);
+        assert_ne!(
+            first[ID_LEN..ID_LEN + SALT_LEN],
+            second[ID_LEN..ID_LEN + SALT_LEN]
+        );
+        assert_ne!(first[ID_LEN + SALT_LEN..], second[ID_LEN + SALT_LEN..]);
+        // The salt is bound in: another ticket's salt does not open it.
+        let mut swapped = first.clone();
+        swapped[ID_LEN..ID_LEN + SALT_LEN].copy_from_slice(&second[ID_LEN..ID_LEN + SALT_LEN]);
+        assert_eq!(ticketer.decrypt(&swapped), None);
+        assert_eq!(ticketer.decrypt(&first).as_deref(), Some(&b"session"[..]));
     }
 
     #[test]
