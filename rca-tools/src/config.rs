@@ -89,6 +89,22 @@ pub struct Upstream {
     /// `timeout_secs`) for one to be free, then get 503.
     #[serde(default = "default_upstream_connections")]
     pub max_connections: usize,
+    /// How requests reach the upstream: `"http1"` (the default) or `"h2c"`
+    /// (HTTP/2 over plain TCP, prior knowledge, many requests on one
+    /// connection). WebSocket upgrades always go over HTTP/1.1.
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
+}
+
+/// `upstream.protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1, a pool of keep-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 without TLS, by prior knowledge (RFC 9113 section 3.3).
+    H2c,
 }
 
 fn default_upstream_timeout() -> u64 {

@@ -23,7 +23,7 @@ use rustls::sign::CertifiedKey;
 use rustls_req_client_auth::{pem, BotClient, ClientFlags};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Headers, Limits, Policy, Tls, Upstream};
+use crate::config::{Config, Headers, Limits, Policy, Tls, Upstream, UpstreamProtocol};
 use crate::proxy::{AccessLog, Proxy};
 use crate::tls::Front;
 
@@ -56,6 +56,7 @@ pub async fn run() -> anyhow::Result<()> {
             url: format!("http://{upstream}"),
             timeout_secs: 10,
             max_connections: 64,
+            protocol: UpstreamProtocol::default(),
         },
         headers: Headers::default(),
         policy: Policy {

@@ -13,6 +13,8 @@ use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::config::UpstreamProtocol;
 use tokio::sync::Semaphore;
 
 /// `host:port` of an `http://host:port` upstream URL; the error says what is
@@ -44,10 +46,14 @@ pub fn upstream_authority(url: &str) -> Result<Authority, String> {
     Ok(authority.clone())
 }
 
-/// The pooled client and where it sends requests.
+/// The pooled clients and where they send requests.
 #[derive(Clone, Debug)]
 pub struct Upstream {
+    /// HTTP/1.1: every request with `upstream.protocol = "http1"`, and
+    /// WebSocket upgrades always.
     client: Client<HttpConnector, Body>,
+    /// HTTP/2 by prior knowledge, with `upstream.protocol = "h2c"`.
+    h2c: Option<Client<HttpConnector, Body>>,
     authority: Authority,
     timeout: Duration,
     /// One per upstream connection in use: an exchange holds one from the
@@ -72,17 +78,34 @@ pub enum UpstreamError {
 
 impl Upstream {
     /// A client for `authority` that waits `timeout` for response headers and
-    /// uses at most `max_connections` connections at once.
-    pub fn new(authority: Authority, timeout: Duration, max_connections: usize) -> Self {
+    /// has at most `max_connections` exchanges going at once (over HTTP/1.1
+    /// one connection each; over h2c streams of shared connections).
+    pub fn new(
+        authority: Authority,
+        timeout: Duration,
+        max_connections: usize,
+        protocol: UpstreamProtocol,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(max_connections)
-            .build(connector);
+            .build(connector.clone());
+        let h2c = (protocol == UpstreamProtocol::H2c).then(|| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .http2_only(true)
+                // An idle upstream connection that stops answering is noticed.
+                .http2_keep_alive_interval(Duration::from_secs(20))
+                .http2_keep_alive_timeout(timeout)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .build(connector)
+        });
         Self {
             client,
+            h2c,
             authority,
             timeout,
             connections: Arc::new(Semaphore::new(max_connections)),
@@ -118,7 +141,20 @@ impl Upstream {
                 UpstreamError::Unreachable(self.authority.clone(), error.to_string())
             })?;
         *request.uri_mut() = uri;
-        *request.version_mut() = Version::HTTP_11;
+        // An upgrade needs HTTP/1.1 (h2c has no `Upgrade`; RFC 8441's
+        // extended CONNECT is not spoken here).
+        let client = match &self.h2c {
+            Some(h2c) if upgrade.is_none() => {
+                // `:authority` names the upstream, as the URI of an HTTP/1.1
+                // request does; the client's `Host` goes along as a header.
+                *request.version_mut() = Version::HTTP_2;
+                h2c
+            }
+            _ => {
+                *request.version_mut() = Version::HTTP_11;
+                &self.client
+            }
+        };
         // A tunnel runs as the rest of the client's connection (`serve`): it
         // keeps its connection slot and is drained at shutdown.
         let connection = request
@@ -142,7 +178,7 @@ impl Upstream {
                 .map_err(|_| {
                     UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout)
                 })?;
-        let mut response = tokio::time::timeout(self.timeout, self.client.request(request))
+        let mut response = tokio::time::timeout(self.timeout, client.request(request))
             .await
             .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
             .map_err(|error| {

@@ -55,6 +55,7 @@ impl Proxy {
                 authority,
                 Duration::from_secs(config.upstream.timeout_secs),
                 config.upstream.max_connections,
+                config.upstream.protocol,
             ),
             access_log: AccessLog::Stdout,
             metrics: None,

@@ -238,3 +238,54 @@ fn overlapping_partner_and_bot_cas_are_refused() {
         "{stderr}"
     );
 }
+
+/// `upstream.protocol = "h2c"`: requests of HTTP/1.1 and HTTP/2 clients reach
+/// the upstream as HTTP/2 over plain TCP, with the same identity headers and
+/// none of the client's spoofed ones; WebSocket upgrades still go over
+/// HTTP/1.1.
+#[test]
+fn h2c_to_the_upstream() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace("[upstream]\n", "[upstream]\nprotocol = \"h2c\"\n");
+        let proxy = Proxy::start(&files.write("h2c.toml", &config), port);
+
+        for http1_only in [false, true] {
+            let (status, echo) =
+                get_spoofed(&browser(pki, http1_only), &proxy.url("/page?q=1")).await;
+            assert_eq!(status, 200, "{echo}");
+            assert!(echo.contains("\nupstream-version: HTTP/2.0\n"), "{echo}");
+            assert!(echo.contains("/page?q=1\n"), "{echo}");
+            assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+            assert!(echo.contains("\nx-forwarded-proto: https\n"), "{echo}");
+            assert!(
+                !echo.contains("10.6.6.6")
+                    && !echo.contains("CN=admin")
+                    && !echo.contains("forged"),
+                "{echo}"
+            );
+        }
+        let echo = bot_client_for(pki, &pki.bot)
+            .get(proxy.url("/api/crawl"))
+            .send()
+            .await
+            .expect("bot")
+            .text()
+            .await
+            .expect("body");
+        assert!(echo.contains("\nupstream-version: HTTP/2.0\n"), "{echo}");
+        assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
+
+        let (mut tls, head) = open_tunnel(pki, port).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        tls.write_all(b"ping").await.expect("write");
+        let mut answer = vec![0; "path=none;ping".len()];
+        tls.read_exact(&mut answer).await.expect("echo");
+        assert_eq!(&answer[..], b"path=none;ping");
+    });
+}

@@ -123,6 +123,10 @@ fn invalid_configuration_names_the_field() {
             "retries",
         ),
         (
+            text.replace("[upstream]", "[upstream]\nprotocol = \"h3\""),
+            "protocol",
+        ),
+        (
             text.replace("[tls]", "[tls]\ncode_point = 99"),
             "tls.code_point",
         ),

@@ -27,7 +27,9 @@ pub(crate) const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
 pub(crate) static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// An upstream that answers every request with the request's method, path
-/// and headers, one per line, so the test sees what the proxy forwarded.
+/// and headers, one per line, so the test sees what the proxy forwarded; a
+/// request that is not HTTP/1.1 adds an `upstream-version` line. It speaks
+/// HTTP/1.1 and h2c (told apart by the HTTP/2 preface), as many servers do.
 pub(crate) async fn start_upstream() -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -96,12 +98,17 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                             echo.push_str(value.to_str().unwrap_or("?"));
                             echo.push('\n');
                         }
+                        if request.version() != hyper::Version::HTTP_11 {
+                            use std::fmt::Write as _;
+                            let _ = writeln!(echo, "upstream-version: {:?}", request.version());
+                        }
                         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echo)).boxed()))
                     });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades()
-                    .await;
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                .await;
             });
         }
     });
