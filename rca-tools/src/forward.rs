@@ -273,31 +273,43 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
 /// and those the `Connection` header names (also `HTTP2-Settings`, which only
 /// means something with an h2c upgrade).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // One pass over the (few) headers present, rather than a removal per
+    // name: this runs twice for every request.
+    let mut found: Vec<HeaderName> = Vec::new();
+    for (name, value) in headers.iter() {
+        if HOP_BY_HOP.contains(name) {
+            if !found.contains(name) {
+                found.push(name.clone());
+            }
+            if name == header::CONNECTION {
+                let named = value
+                    .to_str()
+                    .into_iter()
+                    .flat_map(|value| value.split(','))
+                    .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok());
+                found.extend(named);
+            }
+        }
     }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        HeaderName::from_static("http2-settings"),
-        HeaderName::from_static("proxy-connection"),
-    ] {
+    for name in found {
         headers.remove(name);
     }
 }
+
+/// The hop-by-hop headers of RFC 9110 section 7.6.1 (and the legacy and h2c
+/// ones), removed whether `Connection` names them or not.
+const HOP_BY_HOP: [HeaderName; 10] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("http2-settings"),
+    HeaderName::from_static("proxy-connection"),
+];
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();

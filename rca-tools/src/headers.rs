@@ -7,7 +7,7 @@
 //! non-ASCII characters (and, in the SAN list, `,`), so a certificate field
 //! cannot forge another entry.
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 use rustls_req_client_auth::PeerIdentity;
 
@@ -56,6 +56,25 @@ fn canonical(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
+/// Whether `name`, read as [`canonical`] reads it, starts with `prefix` (a
+/// canonical name or prefix). Without allocating: it runs for every header of
+/// every request.
+fn canonical_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(byte, wanted)| match byte {
+                b'_' => wanted == b'-',
+                byte => byte.to_ascii_lowercase() == wanted,
+            })
+}
+
+/// Whether `name` reads as the canonical name `canonical`.
+fn canonically_equal(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len() && canonical_starts_with(name, canonical)
+}
+
 /// The configured header names, parsed once.
 #[derive(Clone, Debug)]
 pub struct IdentityHeaders {
@@ -65,6 +84,8 @@ pub struct IdentityHeaders {
     thumbprint: Option<HeaderName>,
     resumed: Option<HeaderName>,
     cert_pem: Option<HeaderName>,
+    /// The names above, canonical: what a client's header may not read as.
+    managed: Vec<String>,
 }
 
 impl IdentityHeaders {
@@ -91,6 +112,7 @@ impl IdentityHeaders {
             thumbprint: parse("thumbprint", &names.thumbprint)?,
             resumed: parse("resumed", &names.resumed)?,
             cert_pem: parse("cert_pem", &names.cert_pem)?,
+            managed: Vec::new(),
         };
         let mut seen: Vec<String> = Vec::new();
         for (field, name) in headers.named() {
@@ -106,7 +128,22 @@ impl IdentityHeaders {
             }
             seen.push(canonical);
         }
-        Ok(headers)
+        Ok(Self {
+            managed: seen,
+            ..headers
+        })
+    }
+
+    /// Whether a client's header `name` is one only the proxy may set: an
+    /// identity header, an edge-only one or any `x-forwarded-*`, in any
+    /// spelling a server could read as one of them.
+    fn is_claimed(&self, name: &str) -> bool {
+        self.managed
+            .iter()
+            .map(String::as_str)
+            .chain(EDGE_ONLY)
+            .any(|canonical| canonically_equal(name, canonical))
+            || canonical_starts_with(name, "x-forwarded-")
     }
 
     fn named(&self) -> impl Iterator<Item = (&'static str, &HeaderName)> {
@@ -131,29 +168,23 @@ impl IdentityHeaders {
         client_ip: std::net::IpAddr,
         host: Option<&str>,
     ) {
-        let managed: Vec<String> = self
-            .named()
-            .map(|(_, name)| canonical(name.as_str()))
-            .collect();
+        // Empty, so not allocated, unless a client sent such a header.
         let claimed: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| {
-                let name = canonical(name.as_str());
-                managed.contains(&name)
-                    || EDGE_ONLY.contains(&name.as_str())
-                    || name.starts_with("x-forwarded-")
-            })
+            .filter(|name| self.is_claimed(name.as_str()))
             .cloned()
             .collect();
         for name in claimed {
             headers.remove(name);
+        }
+        if let Some(name) = &self.path {
+            headers.insert(name.clone(), HeaderValue::from_static(peer.path().as_str()));
         }
         let mut set = |name: &Option<HeaderName>, value: &str| {
             if let (Some(name), Ok(value)) = (name, HeaderValue::from_str(value)) {
                 headers.insert(name.clone(), value);
             }
         };
-        set(&self.path, peer.path().as_str());
         if let Some(leaf) = peer.leaf() {
             set(
                 &self.subject,
@@ -162,14 +193,14 @@ impl IdentityHeaders {
             set(&self.sans, &sans(leaf));
             set(&self.thumbprint, leaf.thumbprint_sha256());
         }
-        set(
-            &self.resumed,
-            if peer.restored_from_ticket() {
+        if let Some(name) = &self.resumed {
+            let resumed = if peer.restored_from_ticket() {
                 "true"
             } else {
                 "false"
-            },
-        );
+            };
+            headers.insert(name.clone(), HeaderValue::from_static(resumed));
+        }
         if let (Some(name), Some(leaf)) = (&self.cert_pem, peer.chain().first()) {
             let pem = pem_of(leaf.as_ref());
             if let Ok(value) =
@@ -191,14 +222,17 @@ impl IdentityHeaders {
             forwarded.push('"');
         }
         for (name, value) in [
-            ("forwarded", forwarded.as_str()),
-            ("x-forwarded-for", ip.as_str()),
-            ("x-forwarded-proto", "https"),
+            (header::FORWARDED, forwarded.as_str()),
+            (HeaderName::from_static("x-forwarded-for"), ip.as_str()),
         ] {
             if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(HeaderName::from_static(name), value);
+                headers.insert(name, value);
             }
         }
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("https"),
+        );
         if let Some(Ok(value)) = host.map(HeaderValue::from_str) {
             headers.insert(HeaderName::from_static("x-forwarded-host"), value);
         }
@@ -236,4 +270,43 @@ fn pem_of(der: &[u8]) -> String {
     }
     pem.push_str("-----END CERTIFICATE-----\n");
     pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{canonical, canonical_starts_with, canonically_equal};
+
+    /// The allocation-free comparisons read names exactly as `canonical` does.
+    #[test]
+    fn canonical_comparisons_agree_with_canonical() {
+        let names = [
+            "x-client-auth-path",
+            "x_client_auth_path",
+            "X-Client_Auth-PATH",
+            "x-client-auth-pat",
+            "x-client-auth-paths",
+            "x-forwarded-for",
+            "x_forwarded_host",
+            "X-FORWARDED-",
+            "x-forwarded",
+            "forwarded",
+            "",
+        ];
+        let targets = ["x-client-auth-path", "x-forwarded-", "forwarded", ""];
+        for name in names {
+            for target in targets {
+                let read = canonical(name);
+                assert_eq!(
+                    canonically_equal(name, target),
+                    read == target,
+                    "{name} = {target}"
+                );
+                assert_eq!(
+                    canonical_starts_with(name, target),
+                    read.starts_with(target),
+                    "{name} starts with {target}"
+                );
+            }
+        }
+    }
 }

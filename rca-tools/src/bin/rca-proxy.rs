@@ -106,7 +106,9 @@ fn main() -> ExitCode {
         key: args.key.clone(),
         bot_ca: args.bot_ca.clone(),
     };
-    match runtime.block_on(run(config, front, args.config, overrides)) {
+    let ran = runtime.block_on(run(config, front, args.config, overrides));
+    rca_tools::access_log::flush();
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rca-proxy: {error:#}");

@@ -534,3 +534,72 @@ fn idle_http2_connections_are_closed() {
         assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
     });
 }
+
+/// One JSON line per request with the identity and the timing, written by the
+/// time the proxy has exited after SIGTERM; the query stays out.
+#[test]
+fn access_log_has_one_line_per_request() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let log = files.path("access.log");
+        let mut proxy = Proxy::start_logging(&files.config(port, upstream, ""), port, &log);
+        let person = browser(pki, true);
+        let bot = bot_client_for(pki, &pki.bot);
+        for (client, path, status) in [
+            (&person, "/page?token=secret", 200),
+            (&bot, "/api/crawl", 200),
+            (&person, "/api/crawl", 403),
+        ] {
+            let response = client.get(proxy.url(path)).send().await.expect("response");
+            assert_eq!(response.status(), status, "{path}");
+        }
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+
+        let text = std::fs::read_to_string(&log).expect("access log");
+        assert!(!text.contains("secret"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let field = |line: &serde_json::Value, name: &str| line[name].clone();
+        assert_eq!(field(&lines[0], "path"), "/page");
+        assert_eq!(field(&lines[0], "auth"), "none");
+        assert_eq!(field(&lines[0], "version"), "HTTP/1.1");
+        assert!(field(&lines[0], "subject").is_null());
+        assert_eq!(field(&lines[1], "auth"), "flag");
+        assert_eq!(field(&lines[1], "status"), 200);
+        assert!(
+            field(&lines[1], "subject")
+                .as_str()
+                .is_some_and(|subject| subject.contains("CN=")),
+            "{text}"
+        );
+        assert!(field(&lines[1], "x5t#S256").is_string(), "{text}");
+        assert_eq!(field(&lines[2], "status"), 403);
+        assert!(
+            field(&lines[2], "error")
+                .as_str()
+                .is_some_and(|error| error.starts_with("policy")),
+            "{text}"
+        );
+        for line in &lines {
+            assert!(
+                field(line, "duration_ms")
+                    .as_f64()
+                    .is_some_and(|ms| ms >= 0.0),
+                "{text}"
+            );
+            assert_eq!(
+                field(line, "remote")
+                    .as_str()
+                    .map(|remote| remote.starts_with("127.0.0.1:")),
+                Some(true)
+            );
+        }
+    });
+}

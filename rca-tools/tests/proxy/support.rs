@@ -168,10 +168,20 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub(crate) fn start(config: &Path, port: u16) -> Self {
+        Self::start_with_stdout(config, port, Stdio::null())
+    }
+
+    /// With the access log (standard output) in the file `log`.
+    pub(crate) fn start_logging(config: &Path, port: u16, log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("access log file");
+        Self::start_with_stdout(config, port, Stdio::from(file))
+    }
+
+    fn start_with_stdout(config: &Path, port: u16, stdout: Stdio) -> Self {
         let child = Command::new(PROXY)
             .arg("--config")
             .arg(config)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .expect("start rca-proxy");
@@ -222,7 +232,13 @@ impl Drop for Proxy {
 
 pub(crate) fn browser(pki: &TestPki, http1_only: bool) -> reqwest::Client {
     let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // reqwest's `http1_only` does not change the ALPN of a preconfigured TLS
+    // config: without h2 in it the proxy must answer over HTTP/1.1.
+    config.alpn_protocols = if http1_only {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
     let mut builder = reqwest::Client::builder().tls_backend_preconfigured(config);
     if http1_only {
         builder = builder.http1_only();
