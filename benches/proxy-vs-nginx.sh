@@ -3,7 +3,10 @@
 # same P-256 certificate on loopback and forwarding to the same upstream (an
 # nginx server block answering "ok"), loaded by the same client (tls-load).
 # Servers are pinned to core 0 with one worker each (nginx worker_processes 1,
-# rca-proxy TOKIO_WORKER_THREADS=1), the load generator to core 1.
+# rca-proxy TOKIO_WORKER_THREADS=1), the load generator to core 1. Both log
+# every request, as deployed: nginx its combined format to a file (buffered,
+# 64 KiB), rca-proxy its JSON lines on standard output into a file. The
+# upstream server block does not log.
 #
 #   bash benches/proxy-vs-nginx.sh [seconds per run, default 10]
 #
@@ -29,10 +32,10 @@ pid $work/nginx.pid;
 error_log $work/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    access_log $work/access.log combined buffer=64k;
     keepalive_requests 1000000;
     upstream backend { server 127.0.0.1:18080; keepalive 64; }
-    server { listen 127.0.0.1:18080; location / { return 200 "ok\n"; } }
+    server { listen 127.0.0.1:18080; access_log off; location / { return 200 "ok\n"; } }
     server {
         listen 127.0.0.1:18443 ssl;
         ssl_protocols TLSv1.3;
@@ -66,7 +69,7 @@ bot_ca = "$work/bot-ca.pem"
 [upstream]
 url = "http://127.0.0.1:18080"
 CONF
-TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >/dev/null &
+TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >"$work/proxy-access.log" &
 for port in 18443 18444 18445; do
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done

@@ -16,6 +16,9 @@ use rca_tools::metrics::{serve_admin, Metrics};
 use rca_tools::proxy::Proxy;
 use rca_tools::tls::Front;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A TLS-terminating reverse proxy: clients that set the request_client_auth
 /// TLS flag are asked for a certificate and verified against the bot CA set;
 /// everyone else gets no CertificateRequest. The verified identity goes to
@@ -186,6 +189,7 @@ async fn run(
         listener.local_addr()?,
         config.upstream.url
     );
+    tokio::spawn(rca_tools::access_log::flush_periodically());
     tokio::spawn(reload_on_hangup(
         front.clone(),
         config.tls.clone(),
