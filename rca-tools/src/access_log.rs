@@ -67,10 +67,10 @@ impl<'a> Entry<'a> {
             return;
         }
         buffer.push(b'\n');
-        if buffer.len() >= BUFFERED_BYTES {
-            let full = std::mem::take(&mut *buffer);
-            drop(buffer);
-            write_out(&full);
+        let full = buffer.len() >= BUFFERED_BYTES;
+        drop(buffer);
+        if full {
+            flush();
         }
     }
 
@@ -90,17 +90,19 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// The lines not yet written.
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
-fn write_out(lines: &[u8]) {
-    // Like `println!`, a failing standard output loses the lines.
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(lines).and_then(|()| stdout.flush());
-}
+/// Held while a batch is written (taken before [`BUFFER`], never after).
+static WRITER: Mutex<()> = Mutex::new(());
 
 /// Writes out every line buffered so far.
 pub fn flush() {
+    // One writer at a time, taking the buffer under its turn: batches reach
+    // standard output in the order their lines were logged.
+    let _turn = WRITER.lock().unwrap_or_else(PoisonError::into_inner);
     let lines = std::mem::take(&mut *BUFFER.lock().unwrap_or_else(PoisonError::into_inner));
     if !lines.is_empty() {
-        write_out(&lines);
+        // Like `println!`, a failing standard output loses the lines.
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&lines).and_then(|()| stdout.flush());
     }
 }
 

@@ -99,6 +99,7 @@ impl Upstream {
                 .http2_only(true)
                 // An idle upstream connection that stops answering is noticed.
                 .http2_keep_alive_interval(Duration::from_secs(20))
+                .http2_keep_alive_while_idle(true)
                 .http2_keep_alive_timeout(timeout)
                 .timer(hyper_util::rt::TokioTimer::new())
                 .build(connector)
@@ -145,9 +146,12 @@ impl Upstream {
         // extended CONNECT is not spoken here).
         let client = match &self.h2c {
             Some(h2c) if upgrade.is_none() => {
-                // `:authority` names the upstream, as the URI of an HTTP/1.1
-                // request does; the client's `Host` goes along as a header.
+                // `:authority` names the upstream (RFC 9113 section 8.3.1: a
+                // `Host` beside it must not differ, so none is sent); the
+                // host the client addressed is in `X-Forwarded-Host` and
+                // `Forwarded`.
                 *request.version_mut() = Version::HTTP_2;
+                request.headers_mut().remove(header::HOST);
                 h2c
             }
             _ => {

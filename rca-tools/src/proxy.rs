@@ -30,7 +30,9 @@ pub struct Proxy {
 /// Where the access log goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLog {
-    /// One JSON line per request on standard output.
+    /// One JSON line per request on standard output, buffered: spawn
+    /// [`crate::access_log::flush_periodically`] on the runtime and call
+    /// [`crate::access_log::flush`] before exiting (as `rca-proxy` does).
     Stdout,
     /// Nowhere (the demo prints its own account).
     Off,

@@ -8,11 +8,11 @@
 //! and drop the last line once tickets under it have expired. Blank lines and
 //! lines starting with `#` are ignored.
 //!
-//! A ticket is `key id (8) || salt (16) || AES-256-GCM(ticket)`, with the key
-//! id as additional data; the key id is the start of the SHA-256 of the key.
-//! Every ticket has a key of its own, HKDF-SHA256-Expand of the file's key
-//! with a random salt (so the all-zero nonce is never used twice with one
-//! key): a key file can seal any number of tickets, where random 96-bit GCM
+//! A ticket is `key id (8) || key info (16) || AES-256-GCM(ticket)`, with the
+//! key id as additional data; the key id is the start of the SHA-256 of the
+//! key. Every ticket has a key of its own, HKDF-SHA256-Expand of the file's
+//! key with a label and 16 random bytes as info (so the all-zero nonce is
+//! never used twice with one key): a key file can seal any number of tickets, where random 96-bit GCM
 //! nonces under one key would call for rotation well before 2^32 tickets
 //! across the fleet.
 

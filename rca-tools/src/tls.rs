@@ -49,16 +49,10 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
             tls.key.display()
         )
     })?;
-    let bot_file = std::fs::read(&tls.bot_ca).map_err(|error| {
-        anyhow::anyhow!("tls.bot_ca: cannot read {}: {error}", tls.bot_ca.display())
-    })?;
-    let roots = pem::load_roots(&tls.bot_ca)?;
+    let (bot_file, roots) = load_trust("tls.bot_ca", &tls.bot_ca)?;
     let partners = match &tls.partner_ca {
         Some(path) => {
-            let partner_file = std::fs::read(path).map_err(|error| {
-                anyhow::anyhow!("tls.partner_ca: cannot read {}: {error}", path.display())
-            })?;
-            let partner_roots = pem::load_roots(path)?;
+            let (partner_file, partner_roots) = load_trust("tls.partner_ca", path)?;
             // RCA-10: the flag path and the normal path trust no common CA.
             let shared = partner_roots.roots.iter().any(|partner| {
                 roots
@@ -101,6 +95,28 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         // The file's bytes name the set: any change retires old tickets.
         trust_id: bot_file,
     })
+}
+
+/// A CA file's bytes (which name its set, for tickets) and its anchors, read
+/// from the same contents: a file replaced while it is read is refused, so
+/// the name and the anchors cannot come from two versions.
+fn load_trust(
+    field: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<(Vec<u8>, rustls::RootCertStore)> {
+    let read = || {
+        std::fs::read(path)
+            .map_err(|error| anyhow::anyhow!("{field}: cannot read {}: {error}", path.display()))
+    };
+    let before = read()?;
+    let roots = pem::load_roots(path)?;
+    if read()? != before {
+        anyhow::bail!(
+            "{field}: {} changed while it was read; reload again",
+            path.display()
+        );
+    }
+    Ok((before, roots))
 }
 
 impl Front {

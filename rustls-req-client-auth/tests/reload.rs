@@ -116,7 +116,8 @@ fn partner_tickets_bound_to_config_anchors(provider: Provider) {
         connect_once(&partner, &same_set).handshake_kind(),
         Some(HandshakeKind::Full)
     );
-    // Its tickets (and the first config's: the same anchors) resume there.
+    // Its own tickets resume there (those of the first config carry the same
+    // anchors' fingerprint, so they would too).
     let s = connect_once(&partner, &same_set);
     assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
     assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Normal);

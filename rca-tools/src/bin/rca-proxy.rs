@@ -16,6 +16,7 @@ use rca_tools::metrics::{serve_admin, Metrics};
 use rca_tools::proxy::Proxy;
 use rca_tools::tls::Front;
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -110,6 +111,9 @@ fn main() -> ExitCode {
         bot_ca: args.bot_ca.clone(),
     };
     let ran = runtime.block_on(run(config, front, args.config, overrides));
+    // Tasks still running log no more once the runtime is gone; then the
+    // last lines are written.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     rca_tools::access_log::flush();
     match ran {
         Ok(()) => ExitCode::SUCCESS,

@@ -261,6 +261,10 @@ fn h2c_to_the_upstream() {
             assert_eq!(status, 200, "{echo}");
             assert!(echo.contains("\nupstream-version: HTTP/2.0\n"), "{echo}");
             assert!(echo.contains("/page?q=1\n"), "{echo}");
+            // `:authority` names the upstream, so no `Host` that differs; the
+            // client's host is forwarded.
+            assert!(!echo.contains("\nhost: "), "{echo}");
+            assert!(echo.contains("\nx-forwarded-host: localhost:"), "{echo}");
             assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
             assert!(echo.contains("\nx-forwarded-proto: https\n"), "{echo}");
             assert!(

@@ -110,19 +110,26 @@ endpoint_for!(rustls);
 endpoint_for!(rustls_vanilla);
 
 /// Appends everything `conn` has to send to `out`; returns how many bytes.
+///
+/// # Panics
+///
+/// If `write_tls` fails, which it cannot into a `Vec`.
 pub fn flush_into<E: Endpoint + ?Sized>(conn: &mut E, out: &mut Vec<u8>) -> usize {
     let before = out.len();
     while conn.wants_write() {
-        // Writing to a `Vec` cannot fail, and rustls only reports errors of
-        // the writer here.
-        if conn.write_tls(out).is_err() {
-            break;
+        // rustls only reports the writer's errors here, and a `Vec` has none.
+        if let Err(error) = conn.write_tls(out) {
+            panic!("write_tls into a Vec failed: {error}");
         }
     }
     out.len() - before
 }
 
 /// Everything `conn` has to send.
+///
+/// # Panics
+///
+/// As [`flush_into`].
 pub fn flush<E: Endpoint + ?Sized>(conn: &mut E) -> Vec<u8> {
     let mut out = Vec::new();
     flush_into(conn, &mut out);
