@@ -110,19 +110,9 @@ fn a_changed_partner_ca_retires_partner_sessions() {
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
-        files.write("partner-ca.pem", &pki.normal_ca.cert_pem);
         let upstream = start_upstream().await;
         let port = free_port();
-        let config = std::fs::read_to_string(files.config(port, upstream, ""))
-            .expect("config")
-            .replace(
-                "[tls]\n",
-                &format!(
-                    "[tls]\npartner_ca = \"{}\"\n",
-                    files.path("partner-ca.pem").display()
-                ),
-            );
-        let proxy = Proxy::start(&files.write("partners.toml", &config), port);
+        let proxy = Proxy::start(&files.config_with_partners(port, upstream), port);
         let tls = partner_tls(pki);
         let visit = || async {
             let echo = client_over(&tls)

@@ -157,19 +157,9 @@ fn partners_on_the_normal_path() {
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
-        files.write("partner-ca.pem", &pki.normal_ca.cert_pem);
         let upstream = start_upstream().await;
         let port = free_port();
-        let config = std::fs::read_to_string(files.config(port, upstream, ""))
-            .expect("config")
-            .replace(
-                "[tls]\n",
-                &format!(
-                    "[tls]\npartner_ca = \"{}\"\n",
-                    files.path("partner-ca.pem").display()
-                ),
-            );
-        let proxy = Proxy::start(&files.write("partners.toml", &config), port);
+        let proxy = Proxy::start(&files.config_with_partners(port, upstream), port);
 
         // A partner without the flag: its own CA, the normal path.
         let partner = client_over(&partner_tls(pki));

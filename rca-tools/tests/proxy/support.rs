@@ -133,6 +133,7 @@ impl Files {
         files.write("server.pem", &pki.server.chain_pem);
         files.write("server.key", &pki.server.key_pem);
         files.write("bot-ca.pem", &pki.bot_ca.cert_pem);
+        files.write("partner-ca.pem", &pki.normal_ca.cert_pem);
         files
     }
 
@@ -158,6 +159,21 @@ impl Files {
             self.path("bot-ca.pem").display(),
         );
         self.write("proxy.toml", &config)
+    }
+
+    /// [`Files::config`] with `tls.partner_ca` = `partner-ca.pem` (the normal
+    /// CA, which issued `partner_tls`'s certificate).
+    pub(crate) fn config_with_partners(&self, port: u16, upstream: SocketAddr) -> PathBuf {
+        let config = std::fs::read_to_string(self.config(port, upstream, ""))
+            .expect("config")
+            .replace(
+                "[tls]\n",
+                &format!(
+                    "[tls]\npartner_ca = \"{}\"\n",
+                    self.path("partner-ca.pem").display()
+                ),
+            );
+        self.write("partners.toml", &config)
     }
 }
 
