@@ -34,14 +34,7 @@ fn a_fleet_resumes_each_others_sessions() {
         let tls = bot(pki, &pki.bot).client_config().expect("bot config");
         let client = || client_over(&tls);
         let seen = echoed;
-        let first = client()
-            .get(proxy_a.url("/"))
-            .send()
-            .await
-            .expect("A")
-            .text()
-            .await
-            .expect("body");
+        let first = get_body(&client(), &proxy_a.url("/")).await;
         assert_eq!(
             seen(&first, "x-client-session-resumed").as_deref(),
             Some("false"),
@@ -53,14 +46,7 @@ fn a_fleet_resumes_each_others_sessions() {
             "{first}"
         );
 
-        let second = client()
-            .get(proxy_b.url("/"))
-            .send()
-            .await
-            .expect("B")
-            .text()
-            .await
-            .expect("body");
+        let second = get_body(&client(), &proxy_b.url("/")).await;
         assert_eq!(
             seen(&second, "x-client-session-resumed").as_deref(),
             Some("true"),
@@ -81,14 +67,7 @@ fn a_fleet_resumes_each_others_sessions() {
         files.write("ticket.keys", &format!("{}\n", key(8)));
         proxy_b.signal("HUP");
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let third = client()
-            .get(proxy_b.url("/"))
-            .send()
-            .await
-            .expect("B again")
-            .text()
-            .await
-            .expect("body");
+        let third = get_body(&client(), &proxy_b.url("/")).await;
         assert_eq!(
             seen(&third, "x-client-session-resumed").as_deref(),
             Some("false"),
@@ -115,14 +94,7 @@ fn a_changed_partner_ca_retires_partner_sessions() {
         let proxy = Proxy::start(&files.config_with_partners(port, upstream), port);
         let tls = partner_tls(pki);
         let visit = || async {
-            let echo = client_over(&tls)
-                .get(proxy.url("/"))
-                .send()
-                .await
-                .expect("partner")
-                .text()
-                .await
-                .expect("body");
+            let echo = get_body(&client_over(&tls), &proxy.url("/")).await;
             assert_eq!(
                 echoed(&echo, "x-client-auth-path").as_deref(),
                 Some("normal"),

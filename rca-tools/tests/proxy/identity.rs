@@ -163,14 +163,7 @@ fn partners_on_the_normal_path() {
 
         // A partner without the flag: its own CA, the normal path.
         let partner = client_over(&partner_tls(pki));
-        let echo = partner
-            .get(proxy.url("/"))
-            .send()
-            .await
-            .expect("partner")
-            .text()
-            .await
-            .expect("body");
+        let echo = get_body(&partner, &proxy.url("/")).await;
         assert!(echo.contains("\nx-client-auth-path: normal\n"), "{echo}");
         assert!(echo.contains("CN=partner.client.test"), "{echo}");
         // Not a bot: the bots-only path stays closed to it.
@@ -182,23 +175,9 @@ fn partners_on_the_normal_path() {
         assert_eq!(api.status(), 403);
         // A bot still comes in on the flag path; a person without a
         // certificate is served anonymously.
-        let echo = bot_client_for(pki, &pki.bot)
-            .get(proxy.url("/"))
-            .send()
-            .await
-            .expect("bot")
-            .text()
-            .await
-            .expect("body");
+        let echo = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
         assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
-        let echo = browser(pki, false)
-            .get(proxy.url("/"))
-            .send()
-            .await
-            .expect("person")
-            .text()
-            .await
-            .expect("body");
+        let echo = get_body(&browser(pki, false), &proxy.url("/")).await;
         assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
     });
 }
@@ -264,14 +243,7 @@ fn h2c_to_the_upstream() {
                 "{echo}"
             );
         }
-        let echo = bot_client_for(pki, &pki.bot)
-            .get(proxy.url("/api/crawl"))
-            .send()
-            .await
-            .expect("bot")
-            .text()
-            .await
-            .expect("body");
+        let echo = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/api/crawl")).await;
         assert!(echo.contains("\nupstream-version: HTTP/2.0\n"), "{echo}");
         assert!(echo.contains("\nx-client-auth-path: flag\n"), "{echo}");
 

@@ -224,14 +224,7 @@ fn metrics_on_the_admin_address() {
             .is_err());
         tokio::time::sleep(Duration::from_millis(200)).await;
 
-        let text = person
-            .get(format!("http://127.0.0.1:{admin}/metrics"))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body");
+        let text = get_body(&person, &format!("http://127.0.0.1:{admin}/metrics")).await;
         for line in [
             "rca_proxy_handshakes_total{path=\"none\"} 1",
             "rca_proxy_handshakes_total{path=\"flag\"} 1",

@@ -319,6 +319,18 @@ pub(crate) fn client_over(tls: &rustls::ClientConfig) -> reqwest::Client {
         .expect("client")
 }
 
+/// The body of `client`'s GET of `url` (through the proxy: the upstream's echo).
+pub(crate) async fn get_body(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+        .text()
+        .await
+        .expect("body")
+}
+
 /// The value of header `name` in the upstream's echo.
 pub(crate) fn echoed(echo: &str, name: &str) -> Option<String> {
     echo.lines()
