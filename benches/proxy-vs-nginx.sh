@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # rca-proxy against nginx (Debian's package), both terminating TLS 1.3 with the
-# same P-256 certificate on loopback and forwarding to the same upstream (an
-# nginx server block answering "ok"), loaded by the same client (tls-load).
+# same P-256 certificate on loopback and forwarding to the same upstream (a
+# separate nginx process answering "ok"), loaded by the same client (tls-load).
 # Servers are pinned to core 0 with one worker each (nginx worker_processes 1,
-# rca-proxy TOKIO_WORKER_THREADS=1), the load generator to core 1. Both log
-# every request, as deployed: nginx its combined format to a file (buffered,
-# 64 KiB), rca-proxy its JSON lines on standard output into a file. The
-# upstream server block does not log.
+# rca-proxy TOKIO_WORKER_THREADS=1), the upstream too, the load generator to
+# core 1. Both log every request, as deployed: nginx its combined format to a
+# file (buffered, 64 KiB), rca-proxy its JSON lines on standard output into a
+# file. The upstream does not log.
 #
-#   bash benches/proxy-vs-nginx.sh [seconds per run, default 10]
+# Two passes: at saturation (each worker sends as soon as it is answered),
+# reporting the rate and the rate per second of the server's own CPU time
+# (the upstream's not counted); then at a fixed offered rate both servers
+# sustain, reporting latency counted from when each request was due.
+#
+#   bash benches/proxy-vs-nginx.sh [seconds per run, default 10] [passes]
+#
+# passes: "saturation fixed-rate" by default; name one to run only it.
 #
 # Not part of CI: a benchmark, read by people (numbers in benches/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
+passes="${2:-saturation fixed-rate}"
 if ! command -v nginx >/dev/null 2>&1; then
     echo "installing nginx"
     (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) || apt-get install -y -qq nginx >/dev/null
@@ -22,8 +30,25 @@ cargo xtask fork >/dev/null
 cargo build --release --quiet -p rca-tools --bin rca-proxy -p benches --bin tls-load
 cargo build --release --quiet -p rustls-req-client-auth --example pki
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; nginx -p "$work" -c "$work/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
+stop_nginx() {
+    for conf in nginx upstream; do nginx -p "$work" -c "$work/$conf.conf" -s stop 2>/dev/null || true; done
+}
+trap 'kill $(jobs -p) 2>/dev/null; stop_nginx; rm -rf "$work"' EXIT
 target/release/examples/pki "$work" >/dev/null
+
+cat > "$work/upstream.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/upstream.pid;
+error_log $work/upstream-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:18080; location / { return 200 "ok\n"; } }
+}
+CONF
+taskset -c 0 nginx -p "$work" -c "$work/upstream.conf"
 
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -35,7 +60,6 @@ http {
     access_log $work/access.log combined buffer=64k;
     keepalive_requests 1000000;
     upstream backend { server 127.0.0.1:18080; keepalive 64; }
-    server { listen 127.0.0.1:18080; access_log off; location / { return 200 "ok\n"; } }
     server {
         listen 127.0.0.1:18443 ssl;
         ssl_protocols TLSv1.3;
@@ -70,19 +94,29 @@ bot_ca = "$work/bot-ca.pem"
 url = "http://127.0.0.1:18080"
 CONF
 TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >"$work/proxy-access.log" &
-for port in 18443 18444 18445; do
+proxy_pid=$!
+for port in 18080 18443 18444 18445; do
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
+# nginx's work is done in its worker; the master only waits.
+nginx_pid=$(pgrep -P "$(cat "$work/nginx.pid")")
 
 load() {
     taskset -c 1 target/release/tls-load --ca "$work/server-ca.pem" --seconds "$seconds" --connections 16 "$@"
 }
 bot=(--cert "$work/bot.pem" --key "$work/bot.key")
+# Offered rates for the latency pass: well below what either server sustains
+# on one core in the saturation pass (nginx's mTLS handshakes are the lowest).
+declare -A offered=([handshakes]=400 [keepalive]=8000)
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for mode in handshakes keepalive; do
-    load --mode $mode --label "nginx, browser" --url https://localhost:18443/
-    load --mode $mode --label "rca-proxy, browser" --url https://localhost:18445/
-    load --mode $mode --label "nginx, mTLS bot" --url https://localhost:18444/ "${bot[@]}"
-    load --mode $mode --label "rca-proxy, flagged bot" --url https://localhost:18445/ "${bot[@]}" --flag
+for pass in $passes; do
+    for mode in handshakes keepalive; do
+        rate=()
+        [ "$pass" = fixed-rate ] && rate=(--rate "${offered[$mode]}")
+        load --mode $mode "${rate[@]}" --label "nginx, browser" --url https://localhost:18443/ --server-pid "$nginx_pid"
+        load --mode $mode "${rate[@]}" --label "rca-proxy, browser" --url https://localhost:18445/ --server-pid "$proxy_pid"
+        load --mode $mode "${rate[@]}" --label "nginx, mTLS bot" --url https://localhost:18444/ "${bot[@]}" --server-pid "$nginx_pid"
+        load --mode $mode "${rate[@]}" --label "rca-proxy, flagged bot" --url https://localhost:18445/ "${bot[@]}" --flag --server-pid "$proxy_pid"
+    done
 done
 echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg)"

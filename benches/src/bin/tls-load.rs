@@ -6,8 +6,25 @@
 //!
 //! ```sh
 //! tls-load --url https://localhost:8443/ --ca server-ca.pem --mode handshakes \
-//!     --connections 16 --seconds 10 [--cert bot.pem --key bot.key [--flag]]
+//!     --connections 16 --seconds 10 [--cert bot.pem --key bot.key [--flag]] \
+//!     [--server-pid PID ...] [--rate 1000]
 //! ```
+//!
+//! Two things make the numbers comparable between servers on a 2-core machine:
+//!
+//! - **Rate per server core.** A TLS client does more work per full
+//!   handshake than the server (it verifies a signature and a chain), so one
+//!   core of load generator can saturate before the server does, and two
+//!   servers then show the same rate. With `--server-pid`, the CPU time the
+//!   server's threads used during the run (`/proc/PID/task/*/schedstat`, in
+//!   nanoseconds) is reported too, and requests per second of that time: the
+//!   rate one core of server would sustain.
+//! - **Latency at a fixed offered rate.** At saturation, latency only
+//!   restates throughput (connections / rate). With `--rate`, each worker
+//!   sends on a fixed schedule; a request the server made late (its
+//!   connection was still busy when it was due) counts from when it was due,
+//!   not from when it could be sent, so a stalled server is not hidden by a
+//!   client that waited for it (no coordinated omission).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +78,34 @@ struct Args {
     /// A label for the output.
     #[arg(long, default_value = "")]
     label: String,
+    /// Threads of this process count as the server's CPU time (repeatable).
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
+    /// Offered requests per second over all workers (open loop); without it,
+    /// every worker sends its next request as soon as the last is answered.
+    #[arg(long)]
+    rate: Option<f64>,
+}
+
+/// A count as a float, for rates (counts here stay far below 2^32).
+fn float(count: usize) -> f64 {
+    f64::from(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// Nanoseconds the threads of `pids` have run on a CPU so far: the first
+/// field of each thread's `schedstat`.
+fn cpu_nanos(pids: &[u32]) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for pid in pids {
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .with_context(|| format!("--server-pid {pid}"))?
+        {
+            let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+            let ran = stat.split_whitespace().next().unwrap_or("0");
+            total += ran.parse::<u64>().context("schedstat")?;
+        }
+    }
+    Ok(total)
 }
 
 fn config(args: &Args) -> anyhow::Result<ClientConfig> {
@@ -120,6 +165,43 @@ async fn request(sender: &mut Sender, host: &str, path: &str) -> anyhow::Result<
     Ok(())
 }
 
+/// When a worker sends its next request and from when its latency counts.
+struct Schedule {
+    /// The next request's due time and the time between two; `None` in the
+    /// closed loop (send when answered).
+    due: Option<(Instant, Duration)>,
+}
+
+impl Schedule {
+    /// Worker `worker` of `connections`, staggered over one `interval`.
+    fn new(interval: Option<Duration>, start: Instant, worker: usize, connections: usize) -> Self {
+        let due = interval.map(|interval| {
+            let first = start + interval.mul_f64(float(worker) / float(connections));
+            (first, interval)
+        });
+        Self { due }
+    }
+
+    /// Waits until the next request is due and returns the instant its
+    /// latency counts from.
+    async fn next_start(&mut self) -> Instant {
+        let Some((due, interval)) = self.due.as_mut() else {
+            return Instant::now();
+        };
+        let this = *due;
+        *due += *interval;
+        if Instant::now() >= this {
+            // Behind schedule: the server held the last request past this
+            // one's due time.
+            return this;
+        }
+        // On time: tokio's timer wakes up to a millisecond late; that is the
+        // client's delay, not the server's, so count from the wake-up.
+        tokio::time::sleep_until(this.into()).await;
+        Instant::now()
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -130,9 +212,15 @@ async fn main() -> anyhow::Result<()> {
     let address = format!("{host}:{port}");
     let name = ServerName::try_from(host.clone())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config(&args)?));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.seconds);
+    // Each worker's share of the offered rate, staggered over one interval.
+    let interval = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(float(args.connections) / rate));
+    let cpu_before = cpu_nanos(&args.server_pids)?;
     let mut workers = Vec::new();
-    for _ in 0..args.connections {
+    for worker in 0..args.connections {
         let (connector, address, name, host, path) = (
             connector.clone(),
             address.clone(),
@@ -141,12 +229,14 @@ async fn main() -> anyhow::Result<()> {
             path.clone(),
         );
         let mode = args.mode;
+        let connections = args.connections;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0_u64;
             let mut kept: Option<Sender> = None;
+            let mut schedule = Schedule::new(interval, start, worker, connections);
             while Instant::now() < deadline {
-                let started = Instant::now();
+                let started = schedule.next_start().await;
                 let result = async {
                     let mut sender = match (mode, kept.take()) {
                         (Mode::Keepalive, Some(sender)) => sender,
@@ -174,6 +264,8 @@ async fn main() -> anyhow::Result<()> {
         latencies.append(&mut worker_latencies);
         errors += worker_errors;
     }
+    let cpu_seconds =
+        Duration::from_nanos(cpu_nanos(&args.server_pids)? - cpu_before).as_secs_f64();
     latencies.sort();
     let percentile = |p: usize| {
         latencies
@@ -181,11 +273,22 @@ async fn main() -> anyhow::Result<()> {
             .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
     };
     let requests = latencies.len();
+    let per_core = if args.server_pids.is_empty() || cpu_seconds == 0.0 {
+        String::new()
+    } else {
+        format!(
+            ",\"server_cpu_s\":{cpu_seconds:.2},\"per_core_rate\":{:.1}",
+            float(requests) / cpu_seconds
+        )
+    };
+    let offered = args
+        .rate
+        .map_or(String::new(), |rate| format!(",\"offered_rate\":{rate:.0}"));
     println!(
-        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"rate\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
+        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"rate\":{:.1}{offered},\"p50_ms\":{:.3},\"p99_ms\":{:.3}{per_core}}}",
         args.label,
         args.mode,
-        f64::from(u32::try_from(requests).unwrap_or(u32::MAX)) / f64::from(u32::try_from(args.seconds).unwrap_or(1)),
+        float(requests) / Duration::from_secs(args.seconds).as_secs_f64(),
         percentile(50),
         percentile(99),
     );
