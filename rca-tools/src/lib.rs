@@ -15,5 +15,6 @@ pub mod headers;
 pub mod metrics;
 pub mod probe;
 pub mod proxy;
+pub mod sessions;
 pub mod tickets;
 pub mod tls;

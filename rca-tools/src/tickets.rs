@@ -9,8 +9,12 @@
 //! lines starting with `#` are ignored.
 //!
 //! A ticket is `key id (8) || key info (16) || AES-256-GCM(ticket)`, with the
-//! key id as additional data; the key id is the start of the SHA-256 of the
-//! key. Every ticket has a key of its own, HKDF-SHA256-Expand of the file's
+//! key id and the SHA-256 of the partner CA file as additional data; the key
+//! id is the start of the SHA-256 of the key. The partner CA file is bound in
+//! because a TLS 1.2 session carries no record of the CA set that verified it
+//! (see [`crate::sessions`]): when the file changes, every ticket gives a
+//! full handshake, and proxies of one fleet resume each other's sessions only
+//! while their partner CA files are the same. Every ticket has a key of its own, HKDF-SHA256-Expand of the file's
 //! key with a label and 16 random bytes as info (so the all-zero nonce is
 //! never used twice with one key): a key file can seal any number of tickets, where random 96-bit GCM
 //! nonces under one key would call for rotation well before 2^32 tickets
@@ -25,12 +29,14 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use rustls::server::ProducesTickets;
 
+use crate::sessions::trust_digest;
+
 const KEY_LEN: usize = 32;
 const ID_LEN: usize = 8;
 const SALT_LEN: usize = 16;
 
 /// Labels the HKDF output: a key of the file derives nothing else.
-const LABEL: &[u8] = b"rca-proxy session ticket v2";
+const LABEL: &[u8] = b"rca-proxy session ticket v3";
 
 /// One key of the file.
 struct TicketKey {
@@ -119,18 +125,37 @@ impl TicketKeys {
 #[derive(Debug)]
 pub struct FleetTicketer {
     keys: RwLock<TicketKeys>,
+    /// The SHA-256 of the partner CA file (of nothing without partners).
+    trust: RwLock<[u8; 32]>,
     lifetime: u32,
     random: SystemRandom,
 }
 
 impl FleetTicketer {
-    /// A ticketer over `keys`, announcing `lifetime` seconds to clients.
-    pub fn new(keys: TicketKeys, lifetime: u32) -> Self {
+    /// A ticketer over `keys` for sessions verified under `trust` (the
+    /// partner CA file's bytes; empty without partners), announcing
+    /// `lifetime` seconds to clients.
+    pub fn new(keys: TicketKeys, trust: &[u8], lifetime: u32) -> Self {
         Self {
             keys: RwLock::new(keys),
+            trust: RwLock::new(trust_digest(trust)),
             lifetime,
             random: SystemRandom::new(),
         }
+    }
+
+    /// From now on sessions are verified under `trust`: tickets sealed under
+    /// another give a full handshake.
+    pub fn bind_to_trust(&self, trust: &[u8]) {
+        *self.trust.write().unwrap_or_else(PoisonError::into_inner) = trust_digest(trust);
+    }
+
+    /// The additional data of a ticket under the key `id`.
+    fn additional_data(&self, id: [u8; ID_LEN]) -> [u8; ID_LEN + 32] {
+        let mut aad = [0; ID_LEN + 32];
+        aad[..ID_LEN].copy_from_slice(&id);
+        aad[ID_LEN..].copy_from_slice(&*self.trust.read().unwrap_or_else(PoisonError::into_inner));
+        aad
     }
 
     /// Uses `keys` from now on (tickets under a key no longer there give a
@@ -157,7 +182,11 @@ impl ProducesTickets for FleetTicketer {
         let mut sealed = plain.to_vec();
         current
             .ticket_key(&salt)?
-            .seal_in_place_append_tag(nonce(), Aad::from(current.id), &mut sealed)
+            .seal_in_place_append_tag(
+                nonce(),
+                Aad::from(self.additional_data(current.id)),
+                &mut sealed,
+            )
             .ok()?;
         let mut ticket = Vec::with_capacity(ID_LEN + SALT_LEN + sealed.len());
         ticket.extend_from_slice(&current.id);
@@ -176,7 +205,11 @@ impl ProducesTickets for FleetTicketer {
         let mut opened = sealed.to_vec();
         let plain = key
             .ticket_key(&salt)?
-            .open_in_place(nonce(), Aad::from(key.id), &mut opened)
+            .open_in_place(
+                nonce(),
+                Aad::from(self.additional_data(key.id)),
+                &mut opened,
+            )
             .ok()?;
         Some(plain.to_vec())
     }
@@ -197,10 +230,10 @@ mod tests {
 
     #[test]
     fn round_trip_and_rotation() {
-        let old = FleetTicketer::new(keys(&[[1; KEY_LEN]]), 3600);
+        let old = FleetTicketer::new(keys(&[[1; KEY_LEN]]), b"", 3600);
         let ticket = old.encrypt(b"session").expect("ticket");
         // A fleet member that rotated: a new first key, the old one second.
-        let rotated = FleetTicketer::new(keys(&[[2; KEY_LEN], [1; KEY_LEN]]), 3600);
+        let rotated = FleetTicketer::new(keys(&[[2; KEY_LEN], [1; KEY_LEN]]), b"", 3600);
         assert_eq!(rotated.decrypt(&ticket).as_deref(), Some(&b"session"[..]));
         // Once the old key is gone, the ticket is not accepted.
         rotated.replace(keys(&[[2; KEY_LEN]]));
@@ -209,7 +242,7 @@ mod tests {
 
     #[test]
     fn every_ticket_has_a_key_of_its_own() {
-        let ticketer = FleetTicketer::new(keys(&[[4; KEY_LEN]]), 3600);
+        let ticketer = FleetTicketer::new(keys(&[[4; KEY_LEN]]), b"", 3600);
         let [first, second] = [(); 2].map(|()| ticketer.encrypt(b"session").expect("ticket"));
         // Same key id, different salts, so different keys and ciphertexts.
         assert_eq!(first[..ID_LEN], second[..ID_LEN]);
@@ -226,8 +259,21 @@ mod tests {
     }
 
     #[test]
+    fn tickets_open_only_under_the_trust_they_were_sealed_under() {
+        let ticketer = FleetTicketer::new(keys(&[[5; KEY_LEN]]), b"partners v1", 3600);
+        let ticket = ticketer.encrypt(b"session").expect("ticket");
+        ticketer.bind_to_trust(b"partners v1");
+        assert_eq!(ticketer.decrypt(&ticket).as_deref(), Some(&b"session"[..]));
+        ticketer.bind_to_trust(b"partners v2");
+        assert_eq!(ticketer.decrypt(&ticket), None);
+        // A fleet member with the old file still opens it.
+        let other = FleetTicketer::new(keys(&[[5; KEY_LEN]]), b"partners v1", 3600);
+        assert_eq!(other.decrypt(&ticket).as_deref(), Some(&b"session"[..]));
+    }
+
+    #[test]
     fn damaged_tickets_are_refused_without_panicking() {
-        let ticketer = FleetTicketer::new(keys(&[[3; KEY_LEN]]), 3600);
+        let ticketer = FleetTicketer::new(keys(&[[3; KEY_LEN]]), b"", 3600);
         let ticket = ticketer.encrypt(b"session").expect("ticket");
         for cut in 0..ticket.len() {
             assert_eq!(ticketer.decrypt(&ticket[..cut]), None);

@@ -14,6 +14,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, NormalPathTrust, ServerFlags};
 
 use crate::config::Tls;
+use crate::sessions::TrustBoundSessions;
 use crate::tickets::{FleetTicketer, TicketKeys};
 
 /// The TLS side of a running proxy: its config and the handles that reload it.
@@ -25,6 +26,7 @@ pub struct Front {
     bot_ca: FlagVerifier,
     partners: Option<Arc<ReloadableVerifier>>,
     partner_trust: NormalPathTrust,
+    sessions: Arc<TrustBoundSessions>,
     tickets: Option<Arc<FleetTicketer>>,
 }
 
@@ -33,7 +35,8 @@ struct Loaded {
     identity: Arc<CertifiedKey>,
     bots: Arc<dyn ClientCertVerifier>,
     /// The partner verifier and the partner CA file's bytes, which name the
-    /// set: any change retires the partners' tickets (RCA-11).
+    /// set: any change retires the partners' sessions (RCA-11; every
+    /// session, see [`crate::sessions`]).
     partners: Option<(Arc<dyn ClientCertVerifier>, Vec<u8>)>,
     trust_id: Vec<u8>,
     ticket_keys: Option<TicketKeys>,
@@ -152,17 +155,25 @@ impl Front {
         let mut flags = ServerFlags::request_client_auth(loaded.bots)
             .code_points(code_points)
             .trust_id(&loaded.trust_id);
-        if let Some(file) = partner_file {
+        if let Some(file) = &partner_file {
             // The partner verifier names no anchors (see ReloadableVerifier),
             // so partners' tickets are bound to the file's bytes.
-            flags = flags.normal_trust_id(&file);
+            flags = flags.normal_trust_id(file);
         }
+        // Without partners the normal path verifies nobody: nothing to bind.
+        let partner_file = partner_file.unwrap_or_default();
         let bot_ca = flags.flag_verifier();
         let partner_trust = flags.normal_path_trust();
         flags.install(&mut config)?;
-        let tickets = loaded
-            .ticket_keys
-            .map(|keys| Arc::new(FleetTicketer::new(keys, tls.ticket_lifetime_secs)));
+        let sessions = Arc::new(TrustBoundSessions::new(&partner_file));
+        config.session_storage = sessions.clone();
+        let tickets = loaded.ticket_keys.map(|keys| {
+            Arc::new(FleetTicketer::new(
+                keys,
+                &partner_file,
+                tls.ticket_lifetime_secs,
+            ))
+        });
         if let Some(tickets) = &tickets {
             config.ticketer = tickets.clone();
         }
@@ -172,6 +183,7 @@ impl Front {
             bot_ca,
             partners,
             partner_trust,
+            sessions,
             tickets,
         })
     }
@@ -198,8 +210,12 @@ impl Front {
         if let (Some(current), Some((partners, file))) = (&self.partners, loaded.partners) {
             *current.0.write().unwrap_or_else(PoisonError::into_inner) = partners;
             // After the swap: a ticket verified by the old set must not carry
-            // the new set's id.
+            // the new set's id, and no session verified by it may resume.
             self.partner_trust.set_trust_id(&file);
+            self.sessions.bind_to_trust(&file);
+            if let Some(tickets) = &self.tickets {
+                tickets.bind_to_trust(&file);
+            }
         }
         if let (Some(tickets), Some(keys)) = (&self.tickets, loaded.ticket_keys) {
             tickets.replace(keys);

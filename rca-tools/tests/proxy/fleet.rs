@@ -120,3 +120,82 @@ fn a_changed_partner_ca_retires_partner_sessions() {
         assert_eq!(visit().await.as_deref(), Some("true"));
     });
 }
+
+/// A partner whose CA leaves the partner file gets in no more with a session
+/// from before, over TLS 1.2 and TLS 1.3, from the proxy's session cache and
+/// from fleet tickets alike. TLS 1.2 sessions carry no record of the CA set
+/// that verified them, so the proxy retires every session when the file
+/// changes (RCA-11).
+#[test]
+fn a_partner_whose_ca_left_cannot_resume() {
+    use base64::Engine as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+            for tickets in [false, true] {
+                let case = format!("{:?}, fleet tickets: {tickets}", version.version);
+                let files = Files::new(pki);
+                let upstream = start_upstream().await;
+                let port = free_port();
+                let mut config =
+                    std::fs::read_to_string(files.config_with_partners(port, upstream))
+                        .expect("config");
+                if tickets {
+                    let key = base64::engine::general_purpose::STANDARD.encode([9; 32]);
+                    let keys = files.write("ticket.keys", &format!("{key}\n"));
+                    config = config.replace(
+                        "[tls]\n",
+                        &format!("[tls]\nticket_keys = \"{}\"\n", keys.display()),
+                    );
+                }
+                let proxy = Proxy::start(&files.write("case.toml", &config), port);
+                let tls = Arc::new(partner_tls_with(pki, &[version]));
+
+                let (kind, _) = raw_get(&tls, port).await.expect(&case);
+                assert_eq!(kind, rustls::HandshakeKind::Full, "{case}");
+                let (kind, echo) = raw_get(&tls, port).await.expect(&case);
+                assert_eq!(kind, rustls::HandshakeKind::Resumed, "{case}");
+                assert_eq!(
+                    echoed(&echo, "x-client-auth-path").as_deref(),
+                    Some("normal"),
+                    "{case}: {echo}"
+                );
+
+                // The partner's CA (the normal CA) leaves the file.
+                files.write("partner-ca.pem", &pki.server_ca.cert_pem);
+                proxy.signal("HUP");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let after = raw_get(&tls, port).await;
+                assert!(
+                    after.is_err(),
+                    "{case}: admitted after its CA left: {after:?}"
+                );
+            }
+        }
+    });
+}
+
+/// A GET of `/` over a new TLS connection by `tls` to the proxy on `port`
+/// (HTTP/1.1 without ALPN): how the handshake went and the raw response.
+async fn raw_get(
+    tls: &Arc<rustls::ClientConfig>,
+    port: u16,
+) -> std::io::Result<(rustls::HandshakeKind, String)> {
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await?;
+    let mut stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut response = Vec::new();
+    if let Err(error) = stream.read_to_end(&mut response).await {
+        // A refused certificate is an alert before any response; a close
+        // without close_notify after the response is not a refusal.
+        if response.is_empty() {
+            return Err(error);
+        }
+    }
+    let kind = stream.get_ref().1.handshake_kind().expect("handshake done");
+    Ok((kind, String::from_utf8_lossy(&response).into_owned()))
+}

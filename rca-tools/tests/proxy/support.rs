@@ -304,8 +304,16 @@ pub(crate) fn bot_client_for(pki: &TestPki, identity: &Identity) -> reqwest::Cli
 /// A partner's TLS config: no flag, a certificate of the normal CA for any
 /// CertificateRequest. Clients built from one config share its session store.
 pub(crate) fn partner_tls(pki: &TestPki) -> rustls::ClientConfig {
+    partner_tls_with(pki, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`partner_tls`] offering only `versions`.
+pub(crate) fn partner_tls_with(
+    pki: &TestPki,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
     let provider = integration_tests::Provider::AwsLcRs;
-    let mut partner = integration_tests::config::client(pki, provider);
+    let mut partner = integration_tests::config::client_with(pki, provider.crypto(), versions);
     partner.client_auth_cert_resolver =
         integration_tests::config::resolver(&pki.normal_client, provider);
     partner
