@@ -2,14 +2,17 @@
 //! what, the answer, and how long it took.
 //!
 //! Lines are buffered and written out together, as nginx's `access_log ...
-//! buffer=` does: every [`FLUSH_INTERVAL`] ([`flush_periodically`]), when
-//! [`BUFFERED_BYTES`] have gathered, and at exit ([`flush`]). Under load a
-//! request then costs no system call of its own: no write per line, and no
-//! wake-up of a writer thread per line.
+//! buffer=` does: every [`FLUSH_INTERVAL`], when [`BUFFERED_BYTES`] have
+//! gathered, and at exit ([`flush`]). The writing is done by a thread of its
+//! own, started with the first line, so a request never waits for standard
+//! output: if it stalls (a full pipe, a log shipper that stopped reading), up
+//! to [`MAX_BUFFERED_BYTES`] of lines wait, later ones are dropped and
+//! counted, and a warning on standard error says how many were lost.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rustls_req_client_auth::PeerIdentity;
@@ -58,19 +61,15 @@ impl<'a> Entry<'a> {
         self
     }
 
-    /// Buffers the line for standard output (see [`flush`]).
+    /// Buffers the line for standard output (see the module's doc).
     pub fn write(&self) {
-        let mut buffer = BUFFER.lock().unwrap_or_else(PoisonError::into_inner);
-        let start = buffer.len();
-        if serde_json::to_writer(&mut *buffer, self).is_err() {
-            buffer.truncate(start);
-            return;
-        }
-        buffer.push(b'\n');
-        let full = buffer.len() >= BUFFERED_BYTES;
-        drop(buffer);
+        let full = LINES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_with(|bytes| serde_json::to_writer(bytes, self).is_ok());
         if full {
-            flush();
+            // A wake-up is already pending if the channel is full.
+            let _ = writer().try_send(());
         }
     }
 
@@ -80,25 +79,96 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// Bytes of lines that may wait before the request that adds more writes
-/// them out.
+/// Bytes of lines that wake the writer before [`FLUSH_INTERVAL`] is up.
 pub const BUFFERED_BYTES: usize = 64 * 1024;
 
-/// How often [`flush_periodically`] writes out what is buffered.
+/// Bytes of lines that may wait for a stalled standard output; lines beyond
+/// are dropped (about two seconds of lines at 30,000 requests a second).
+pub const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+
+/// How often the writer writes out what is buffered.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// The lines not yet written.
-static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// Lines not yet written, and how many were dropped since the last write.
+#[derive(Debug)]
+struct Lines {
+    bytes: Vec<u8>,
+    dropped: u64,
+    limit: usize,
+}
 
-/// Held while a batch is written (taken before [`BUFFER`], never after).
-static WRITER: Mutex<()> = Mutex::new(());
+impl Lines {
+    const fn new(limit: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            dropped: 0,
+            limit,
+        }
+    }
 
-/// Writes out every line buffered so far.
+    /// Adds the line `write` appends (and a newline), unless `write` fails
+    /// or the line would pass the limit (then it is counted as dropped);
+    /// whether [`BUFFERED_BYTES`] have gathered.
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        let start = self.bytes.len();
+        let written = write(&mut self.bytes);
+        self.bytes.push(b'\n');
+        if !written || self.bytes.len() > self.limit {
+            self.bytes.truncate(start);
+            self.dropped += 1;
+        }
+        self.bytes.len() >= BUFFERED_BYTES
+    }
+
+    /// The lines to write and the count of those dropped, leaving none.
+    fn take(&mut self) -> (Vec<u8>, u64) {
+        (
+            std::mem::take(&mut self.bytes),
+            std::mem::take(&mut self.dropped),
+        )
+    }
+}
+
+static LINES: Mutex<Lines> = Mutex::new(Lines::new(MAX_BUFFERED_BYTES));
+
+/// Held while a batch is written (taken before [`LINES`], never after), so
+/// batches reach standard output in the order their lines were logged.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// Wakes the writer thread, starting it the first time.
+fn writer() -> &'static SyncSender<()> {
+    static WRITER: OnceLock<SyncSender<()>> = OnceLock::new();
+    WRITER.get_or_init(|| {
+        let (wake, woken) = mpsc::sync_channel(1);
+        let started = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || {
+                // Woken early by a full buffer, or at the interval; never
+                // disconnected, since the sender is static.
+                while let Ok(()) | Err(RecvTimeoutError::Timeout) =
+                    woken.recv_timeout(FLUSH_INTERVAL)
+                {
+                    flush();
+                }
+            });
+        if let Err(error) = started {
+            // Lines then wait for `flush` at exit, or are dropped at the limit.
+            log::error!("access log: cannot start its writer thread: {error}");
+        }
+        wake
+    })
+}
+
+/// Writes out every line buffered so far, on the calling thread: the writer
+/// thread calls it, and `rca-proxy` once more at exit.
 pub fn flush() {
-    // One writer at a time, taking the buffer under its turn: batches reach
-    // standard output in the order their lines were logged.
-    let _turn = WRITER.lock().unwrap_or_else(PoisonError::into_inner);
-    let lines = std::mem::take(&mut *BUFFER.lock().unwrap_or_else(PoisonError::into_inner));
+    let _turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    let (lines, dropped) = LINES.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if dropped > 0 {
+        log::warn!(
+            "access log: {dropped} lines dropped: standard output was not taking them ({MAX_BUFFERED_BYTES} bytes were waiting)"
+        );
+    }
     if !lines.is_empty() {
         // Like `println!`, a failing standard output loses the lines.
         let mut stdout = std::io::stdout().lock();
@@ -106,13 +176,40 @@ pub fn flush() {
     }
 }
 
-/// Flushes every [`FLUSH_INTERVAL`], for as long as the runtime runs: spawn it
-/// once next to the server.
-pub async fn flush_periodically() {
-    let mut interval = tokio::time::interval(FLUSH_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        flush();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &'static [u8]) -> impl FnOnce(&mut Vec<u8>) -> bool {
+        move |bytes| {
+            bytes.extend_from_slice(text);
+            true
+        }
+    }
+
+    #[test]
+    fn lines_past_the_limit_are_dropped_and_counted() {
+        let mut lines = Lines::new(10);
+        assert!(!lines.push_with(line(b"1234")));
+        assert!(!lines.push_with(line(b"5678")));
+        assert!(!lines.push_with(line(b"9")));
+        // A line that failed to serialize leaves nothing behind.
+        assert!(!lines.push_with(|bytes| {
+            bytes.push(b'{');
+            false
+        }));
+        assert_eq!(lines.take(), (b"1234\n5678\n".to_vec(), 2));
+        assert_eq!(lines.take(), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn a_full_buffer_wakes_the_writer() {
+        let mut lines = Lines::new(MAX_BUFFERED_BYTES);
+        let half = |bytes: &mut Vec<u8>| {
+            bytes.resize(bytes.len() + BUFFERED_BYTES / 2, b'x');
+            true
+        };
+        assert!(!lines.push_with(half));
+        assert!(lines.push_with(half));
     }
 }

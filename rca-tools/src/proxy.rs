@@ -30,9 +30,9 @@ pub struct Proxy {
 /// Where the access log goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLog {
-    /// One JSON line per request on standard output, buffered: spawn
-    /// [`crate::access_log::flush_periodically`] on the runtime and call
-    /// [`crate::access_log::flush`] before exiting (as `rca-proxy` does).
+    /// One JSON line per request on standard output, buffered and written
+    /// by a thread of its own: call [`crate::access_log::flush`] before
+    /// exiting for the last lines (as `rca-proxy` does).
     Stdout,
     /// Nowhere (the demo prints its own account).
     Off,

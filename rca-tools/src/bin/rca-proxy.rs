@@ -193,7 +193,6 @@ async fn run(
         listener.local_addr()?,
         config.upstream.url
     );
-    tokio::spawn(rca_tools::access_log::flush_periodically());
     tokio::spawn(reload_on_hangup(
         front.clone(),
         config.tls.clone(),

@@ -596,3 +596,42 @@ fn access_log_has_one_line_per_request() {
         }
     });
 }
+
+/// A standard output that takes nothing (a pipe nobody reads) holds no
+/// request up: the lines wait in memory, and all of them are written once
+/// the pipe is read again.
+#[test]
+fn a_stalled_access_log_holds_no_request() {
+    /// At about 300 bytes a line, several times what a pipe holds (64 KiB).
+    const REQUESTS: usize = 1000;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let mut proxy =
+            Proxy::start_with_stdout(&files.config(port, upstream, ""), port, Stdio::piped());
+        let person = browser(pki, true);
+        for request in 0..REQUESTS {
+            let answered = tokio::time::timeout(Duration::from_secs(5), async {
+                let response = person.get(proxy.url("/")).send().await?;
+                assert_eq!(response.status(), 200);
+                response.text().await
+            })
+            .await;
+            assert!(
+                matches!(answered, Ok(Ok(_))),
+                "request {request} with standard output stalled: {answered:?}"
+            );
+        }
+        let stdout = proxy.child.stdout.take().expect("piped");
+        proxy.signal("TERM");
+        let lines = tokio::task::spawn_blocking(move || {
+            std::io::BufRead::lines(std::io::BufReader::new(stdout)).count()
+        })
+        .await
+        .expect("reader");
+        assert!(proxy.wait().success());
+        assert_eq!(lines, REQUESTS);
+    });
+}

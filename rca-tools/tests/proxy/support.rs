@@ -193,7 +193,7 @@ impl Proxy {
         Self::start_with_stdout(config, port, Stdio::from(file))
     }
 
-    fn start_with_stdout(config: &Path, port: u16, stdout: Stdio) -> Self {
+    pub(crate) fn start_with_stdout(config: &Path, port: u16, stdout: Stdio) -> Self {
         let child = Command::new(PROXY)
             .arg("--config")
             .arg(config)
