@@ -13,15 +13,17 @@
 # (the upstream's not counted); then at a fixed offered rate both servers
 # sustain, reporting latency counted from when each request was due.
 #
-#   bash benches/proxy-vs-nginx.sh [seconds per run, default 10] [passes]
+#   bash benches/proxy-vs-nginx.sh [seconds per run, default 4] [rounds, default 5] [passes]
 #
-# passes: "saturation fixed-rate" by default; name one to run only it.
+# passes: "saturation fixed-rate" by default; name one to run only it. The
+# last lines are the table of benches/README.md (benches/proxy-report.py).
 #
 # Not part of CI: a benchmark, read by people (numbers in benches/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${1:-10}"
-passes="${2:-saturation fixed-rate}"
+seconds="${1:-4}"
+rounds="${2:-5}"
+passes="${3:-saturation fixed-rate}"
 if ! command -v nginx >/dev/null 2>&1; then
     echo "installing nginx"
     (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) || apt-get install -y -qq nginx >/dev/null
@@ -108,15 +110,22 @@ bot=(--cert "$work/bot.pem" --key "$work/bot.key")
 # Offered rates for the latency pass: well below what either server sustains
 # on one core in the saturation pass (nginx's mTLS handshakes are the lowest).
 declare -A offered=([handshakes]=400 [keepalive]=8000)
+results="$work/results.jsonl"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# Rounds interleave the four configurations, so a slow stretch of this shared
+# VM hits all of them alike; the report pairs each nginx run with the proxy
+# run next to it.
 for pass in $passes; do
     for mode in handshakes keepalive; do
         rate=()
         [ "$pass" = fixed-rate ] && rate=(--rate "${offered[$mode]}")
-        load --mode $mode "${rate[@]}" --label "nginx, browser" --url https://localhost:18443/ --server-pid "$nginx_pid"
-        load --mode $mode "${rate[@]}" --label "rca-proxy, browser" --url https://localhost:18445/ --server-pid "$proxy_pid"
-        load --mode $mode "${rate[@]}" --label "nginx, mTLS bot" --url https://localhost:18444/ "${bot[@]}" --server-pid "$nginx_pid"
-        load --mode $mode "${rate[@]}" --label "rca-proxy, flagged bot" --url https://localhost:18445/ "${bot[@]}" --flag --server-pid "$proxy_pid"
+        for _ in $(seq "$rounds"); do
+            load --mode $mode "${rate[@]}" --label "nginx browser" --url https://localhost:18443/ --server-pid "$nginx_pid"
+            load --mode $mode "${rate[@]}" --label "rca-proxy browser" --url https://localhost:18445/ --server-pid "$proxy_pid"
+            load --mode $mode "${rate[@]}" --label "nginx bot" --url https://localhost:18444/ "${bot[@]}" --server-pid "$nginx_pid"
+            load --mode $mode "${rate[@]}" --label "rca-proxy bot" --url https://localhost:18445/ "${bot[@]}" --flag --server-pid "$proxy_pid"
+        done
     done
-done
+done | tee "$results"
 echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 benches/proxy-report.py "$results"

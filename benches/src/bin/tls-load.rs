@@ -2,7 +2,8 @@
 //! rca-proxy, as browsers (no client certificate), as mTLS clients (a
 //! certificate on every CertificateRequest, for nginx's `ssl_verify_client
 //! on`) or as flagged bots (`request_client_auth` and the certificate on the
-//! flag path). Prints one JSON line: requests, rate, p50 and p99 latency.
+//! flag path). Prints one JSON line: requests, rate, p50, p90, p99 and
+//! maximum latency.
 //!
 //! ```sh
 //! tls-load --url https://localhost:8443/ --ca server-ca.pem --mode handshakes \
@@ -109,7 +110,12 @@ fn cpu_nanos(pids: &[u32]) -> anyhow::Result<u64> {
 }
 
 fn config(args: &Args) -> anyhow::Result<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // X25519 only, as nginx (OpenSSL 3.0) uses it: the same key exchange for
+    // both servers, whatever features cargo unifies into rustls.
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        kx_groups: vec![rustls::crypto::aws_lc_rs::kx_group::X25519],
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    });
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(pem::load_roots(&args.ca)?);
@@ -285,12 +291,14 @@ async fn main() -> anyhow::Result<()> {
         .rate
         .map_or(String::new(), |rate| format!(",\"offered_rate\":{rate:.0}"));
     println!(
-        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"rate\":{:.1}{offered},\"p50_ms\":{:.3},\"p99_ms\":{:.3}{per_core}}}",
+        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"rate\":{:.1}{offered},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}{per_core}}}",
         args.label,
         args.mode,
         float(requests) / Duration::from_secs(args.seconds).as_secs_f64(),
         percentile(50),
+        percentile(90),
         percentile(99),
+        percentile(100),
     );
     Ok(())
 }
