@@ -6,8 +6,10 @@
 //! gathered, and at exit ([`flush`]). The writing is done by a thread of its
 //! own, started with the first line, so a request never waits for standard
 //! output: if it stalls (a full pipe, a log shipper that stopped reading), up
-//! to [`MAX_BUFFERED_BYTES`] of lines wait, later ones are dropped and
-//! counted, and a warning on standard error says how many were lost.
+//! to [`MAX_BUFFERED_BYTES`] of lines wait (besides the batch the writer is
+//! blocked on), later ones are dropped and counted, and a warning on standard
+//! error says how many were lost. At exit, [`flush_within`] waits a bounded
+//! time for the last lines.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -63,13 +65,15 @@ impl<'a> Entry<'a> {
 
     /// Buffers the line for standard output (see the module's doc).
     pub fn write(&self) {
+        // Started with the first line, so the interval's writes run from then.
+        let writer = writer();
         let full = LINES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_with(|bytes| serde_json::to_writer(bytes, self).is_ok());
         if full {
             // A wake-up is already pending if the channel is full.
-            let _ = writer().try_send(());
+            let _ = writer.try_send(());
         }
     }
 
@@ -159,8 +163,22 @@ fn writer() -> &'static SyncSender<()> {
     })
 }
 
-/// Writes out every line buffered so far, on the calling thread: the writer
-/// thread calls it, and `rca-proxy` once more at exit.
+/// Writes out every line buffered so far, waiting up to `limit` for standard
+/// output to take them (a stalled one must not keep a stopping process
+/// alive); whether it did.
+pub fn flush_within(limit: Duration) -> bool {
+    let (done, wait) = mpsc::sync_channel(1);
+    let started = std::thread::Builder::new()
+        .name("access-log-exit".into())
+        .spawn(move || {
+            flush();
+            let _ = done.send(());
+        });
+    started.is_ok() && wait.recv_timeout(limit).is_ok()
+}
+
+/// Writes out every line buffered so far, on the calling thread (the writer
+/// thread's work; see [`flush_within`] for the last lines at exit).
 pub fn flush() {
     let _turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
     let (lines, dropped) = LINES.lock().unwrap_or_else(PoisonError::into_inner).take();

@@ -66,7 +66,7 @@ pub async fn run() -> anyhow::Result<()> {
         admin: None,
     };
     config.validate("the demo's configuration")?;
-    let front = Front::new(&config.tls)?;
+    let front = Front::new(&config.tls, config.limits.handshake_timeout())?;
     let proxy = Proxy::new(&config)?.access_log(AccessLog::Off);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(

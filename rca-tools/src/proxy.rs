@@ -31,8 +31,8 @@ pub struct Proxy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLog {
     /// One JSON line per request on standard output, buffered and written
-    /// by a thread of its own: call [`crate::access_log::flush`] before
-    /// exiting for the last lines (as `rca-proxy` does).
+    /// by a thread of its own: call [`crate::access_log::flush_within`]
+    /// before exiting for the last lines (as `rca-proxy` does).
     Stdout,
     /// Nowhere (the demo prints its own account).
     Off,

@@ -13,23 +13,62 @@
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 
 /// Sessions rustls's default cache would hold.
 const CAPACITY: usize = 256;
 
-/// The SHA-256 of the trust the current sessions were verified under.
-pub(crate) fn trust_digest(trust: &[u8]) -> [u8; 32] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, trust);
-    let mut out = [0; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+/// The partner CA set new sessions are bound to.
+///
+/// A handshake whose client the old set verified can finish after a change,
+/// up to the handshake timeout later (TLS 1.2 stores the session, or seals
+/// the ticket, at the client's Finished, after the certificate was checked).
+/// So for that long after a change no session is made at all: none verified
+/// by the old set is bound to the new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TrustEpoch {
+    /// The SHA-256 of the partner CA file (of nothing without partners).
+    pub(crate) digest: [u8; 32],
+    /// Until when no session may be made, after a change.
+    quiet_until: Option<Instant>,
+}
+
+impl TrustEpoch {
+    pub(crate) fn new(trust: &[u8]) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, trust);
+        let mut out = [0; 32];
+        out.copy_from_slice(digest.as_ref());
+        Self {
+            digest: out,
+            quiet_until: None,
+        }
+    }
+
+    /// Moves to `trust`; if that is a change, no session may be made for
+    /// `handshake_timeout`. Whether it was a change.
+    pub(crate) fn bind(&mut self, trust: &[u8], handshake_timeout: Duration) -> bool {
+        let next = Self::new(trust);
+        if next.digest == self.digest {
+            return false;
+        }
+        *self = Self {
+            quiet_until: Some(Instant::now() + handshake_timeout),
+            ..next
+        };
+        true
+    }
+
+    /// Whether a session may be made now.
+    pub(crate) fn may_issue(&self) -> bool {
+        self.quiet_until.is_none_or(|until| Instant::now() >= until)
+    }
 }
 
 /// A session cache bound to one partner CA set.
 pub struct TrustBoundSessions {
-    current: RwLock<([u8; 32], Arc<ServerSessionMemoryCache>)>,
+    current: RwLock<(TrustEpoch, Arc<ServerSessionMemoryCache>)>,
 }
 
 impl fmt::Debug for TrustBoundSessions {
@@ -43,17 +82,20 @@ impl TrustBoundSessions {
     /// file's bytes; empty without partners).
     pub fn new(trust: &[u8]) -> Self {
         Self {
-            current: RwLock::new((trust_digest(trust), ServerSessionMemoryCache::new(CAPACITY))),
+            current: RwLock::new((
+                TrustEpoch::new(trust),
+                ServerSessionMemoryCache::new(CAPACITY),
+            )),
         }
     }
 
-    /// From now on sessions are verified under `trust`: if it is not the
-    /// trust of the cached sessions, they are all dropped.
-    pub fn bind_to_trust(&self, trust: &[u8]) {
-        let digest = trust_digest(trust);
+    /// From now on sessions are verified under `trust`: if that is not the
+    /// trust of the cached sessions, they are all dropped, and none is cached
+    /// for `handshake_timeout` (see [`TrustEpoch`]).
+    pub fn bind_to_trust(&self, trust: &[u8], handshake_timeout: Duration) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        if current.0 != digest {
-            *current = (digest, ServerSessionMemoryCache::new(CAPACITY));
+        if current.0.bind(trust, handshake_timeout) {
+            current.1 = ServerSessionMemoryCache::new(CAPACITY);
         }
     }
 
@@ -70,7 +112,8 @@ impl TrustBoundSessions {
 
 impl StoresServerSessions for TrustBoundSessions {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        self.cache().put(key, value)
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current.0.may_issue() && current.1.put(key, value)
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -94,9 +137,22 @@ mod tests {
     fn a_new_trust_empties_the_cache() {
         let sessions = TrustBoundSessions::new(b"partner CA, version 1");
         assert!(sessions.put(b"id".to_vec(), b"session".to_vec()));
-        sessions.bind_to_trust(b"partner CA, version 1");
+        sessions.bind_to_trust(b"partner CA, version 1", Duration::ZERO);
         assert_eq!(sessions.get(b"id").as_deref(), Some(&b"session"[..]));
-        sessions.bind_to_trust(b"partner CA, version 2");
+        sessions.bind_to_trust(b"partner CA, version 2", Duration::ZERO);
         assert_eq!(sessions.get(b"id"), None);
+        assert!(sessions.put(b"id".to_vec(), b"session".to_vec()));
+    }
+
+    #[test]
+    fn no_session_is_cached_for_a_handshake_timeout_after_a_change() {
+        let sessions = TrustBoundSessions::new(b"partner CA, version 1");
+        sessions.bind_to_trust(b"partner CA, version 2", Duration::from_secs(60));
+        assert!(!sessions.put(b"id".to_vec(), b"session".to_vec()));
+        assert_eq!(sessions.get(b"id"), None);
+        // The same trust again is no change: the quiet time is not renewed.
+        let mut epoch = TrustEpoch::new(b"a");
+        assert!(!epoch.bind(b"a", Duration::from_secs(60)));
+        assert!(epoch.may_issue());
     }
 }

@@ -16,12 +16,13 @@
 //! full handshake, and proxies of one fleet resume each other's sessions only
 //! while their partner CA files are the same. Every ticket has a key of its own, HKDF-SHA256-Expand of the file's
 //! key with a label and 16 random bytes as info (so the all-zero nonce is
-//! never used twice with one key): a key file can seal any number of tickets, where random 96-bit GCM
-//! nonces under one key would call for rotation well before 2^32 tickets
-//! across the fleet.
+//! never used twice with one key): a key file can seal any number of
+//! tickets, where random 96-bit GCM nonces under one key would call for
+//! rotation well before 2^32 tickets across the fleet.
 
 use std::path::Path;
 use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hkdf::{Prk, HKDF_SHA256};
@@ -29,7 +30,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use rustls::server::ProducesTickets;
 
-use crate::sessions::trust_digest;
+use crate::sessions::TrustEpoch;
 
 const KEY_LEN: usize = 32;
 const ID_LEN: usize = 8;
@@ -125,8 +126,8 @@ impl TicketKeys {
 #[derive(Debug)]
 pub struct FleetTicketer {
     keys: RwLock<TicketKeys>,
-    /// The SHA-256 of the partner CA file (of nothing without partners).
-    trust: RwLock<[u8; 32]>,
+    /// The partner CA set tickets are bound to.
+    trust: RwLock<TrustEpoch>,
     lifetime: u32,
     random: SystemRandom,
 }
@@ -138,23 +139,31 @@ impl FleetTicketer {
     pub fn new(keys: TicketKeys, trust: &[u8], lifetime: u32) -> Self {
         Self {
             keys: RwLock::new(keys),
-            trust: RwLock::new(trust_digest(trust)),
+            trust: RwLock::new(TrustEpoch::new(trust)),
             lifetime,
             random: SystemRandom::new(),
         }
     }
 
     /// From now on sessions are verified under `trust`: tickets sealed under
-    /// another give a full handshake.
-    pub fn bind_to_trust(&self, trust: &[u8]) {
-        *self.trust.write().unwrap_or_else(PoisonError::into_inner) = trust_digest(trust);
+    /// another give a full handshake, and after a change none is sealed for
+    /// `handshake_timeout` (see [`TrustEpoch`]).
+    pub fn bind_to_trust(&self, trust: &[u8], handshake_timeout: Duration) {
+        self.trust
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .bind(trust, handshake_timeout);
     }
 
-    /// The additional data of a ticket under the key `id`.
-    fn additional_data(&self, id: [u8; ID_LEN]) -> [u8; ID_LEN + 32] {
+    fn trust(&self) -> TrustEpoch {
+        *self.trust.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The additional data of a ticket under the key `id` and `trust`.
+    fn additional_data(id: [u8; ID_LEN], trust: &TrustEpoch) -> [u8; ID_LEN + 32] {
         let mut aad = [0; ID_LEN + 32];
         aad[..ID_LEN].copy_from_slice(&id);
-        aad[ID_LEN..].copy_from_slice(&*self.trust.read().unwrap_or_else(PoisonError::into_inner));
+        aad[ID_LEN..].copy_from_slice(&trust.digest);
         aad
     }
 
@@ -175,6 +184,10 @@ impl ProducesTickets for FleetTicketer {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        let trust = self.trust();
+        if !trust.may_issue() {
+            return None;
+        }
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let current = keys.keys.first()?;
         let mut salt = [0; SALT_LEN];
@@ -184,7 +197,7 @@ impl ProducesTickets for FleetTicketer {
             .ticket_key(&salt)?
             .seal_in_place_append_tag(
                 nonce(),
-                Aad::from(self.additional_data(current.id)),
+                Aad::from(Self::additional_data(current.id, &trust)),
                 &mut sealed,
             )
             .ok()?;
@@ -207,7 +220,7 @@ impl ProducesTickets for FleetTicketer {
             .ticket_key(&salt)?
             .open_in_place(
                 nonce(),
-                Aad::from(self.additional_data(key.id)),
+                Aad::from(Self::additional_data(key.id, &self.trust())),
                 &mut opened,
             )
             .ok()?;
@@ -262,10 +275,12 @@ mod tests {
     fn tickets_open_only_under_the_trust_they_were_sealed_under() {
         let ticketer = FleetTicketer::new(keys(&[[5; KEY_LEN]]), b"partners v1", 3600);
         let ticket = ticketer.encrypt(b"session").expect("ticket");
-        ticketer.bind_to_trust(b"partners v1");
+        ticketer.bind_to_trust(b"partners v1", Duration::from_secs(60));
         assert_eq!(ticketer.decrypt(&ticket).as_deref(), Some(&b"session"[..]));
-        ticketer.bind_to_trust(b"partners v2");
+        ticketer.bind_to_trust(b"partners v2", Duration::from_secs(60));
         assert_eq!(ticketer.decrypt(&ticket), None);
+        // For a handshake timeout after the change no ticket is sealed.
+        assert_eq!(ticketer.encrypt(b"session"), None);
         // A fleet member with the old file still opens it.
         let other = FleetTicketer::new(keys(&[[5; KEY_LEN]]), b"partners v1", 3600);
         assert_eq!(other.decrypt(&ticket).as_deref(), Some(&b"session"[..]));

@@ -3,6 +3,7 @@
 //! dropping established connections.
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -28,6 +29,8 @@ pub struct Front {
     partner_trust: NormalPathTrust,
     sessions: Arc<TrustBoundSessions>,
     tickets: Option<Arc<FleetTicketer>>,
+    /// How long a handshake begun before a reload may still run after it.
+    handshake_timeout: Duration,
 }
 
 /// What the files hold, checked.
@@ -129,7 +132,7 @@ impl Front {
     /// # Errors
     ///
     /// A file is unreadable or its contents unusable; the message names it.
-    pub fn new(tls: &Tls) -> anyhow::Result<Self> {
+    pub fn new(tls: &Tls, handshake_timeout: Duration) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
         let identity = Arc::new(ReloadableIdentity(RwLock::new(loaded.identity)));
@@ -185,6 +188,7 @@ impl Front {
             partner_trust,
             sessions,
             tickets,
+            handshake_timeout,
         })
     }
 
@@ -212,9 +216,9 @@ impl Front {
             // After the swap: a ticket verified by the old set must not carry
             // the new set's id, and no session verified by it may resume.
             self.partner_trust.set_trust_id(&file);
-            self.sessions.bind_to_trust(&file);
+            self.sessions.bind_to_trust(&file, self.handshake_timeout);
             if let Some(tickets) = &self.tickets {
-                tickets.bind_to_trust(&file);
+                tickets.bind_to_trust(&file, self.handshake_timeout);
             }
         }
         if let (Some(tickets), Some(keys)) = (&self.tickets, loaded.ticket_keys) {

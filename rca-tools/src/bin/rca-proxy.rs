@@ -87,7 +87,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let front = match Front::new(&config.tls) {
+    let front = match Front::new(&config.tls, config.limits.handshake_timeout()) {
         Ok(front) => front,
         Err(error) => {
             eprintln!("rca-proxy: {origin}: {error:#}");
@@ -114,7 +114,11 @@ fn main() -> ExitCode {
     // Tasks still running log no more once the runtime is gone; then the
     // last lines are written.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    rca_tools::access_log::flush();
+    if !rca_tools::access_log::flush_within(std::time::Duration::from_secs(2)) {
+        eprintln!(
+            "rca-proxy: standard output took no access-log lines for 2 s; the last ones are lost"
+        );
+    }
     match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

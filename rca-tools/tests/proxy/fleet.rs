@@ -117,6 +117,9 @@ fn a_changed_partner_ca_retires_partner_sessions() {
         proxy.signal("HUP");
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(visit().await.as_deref(), Some("false"), "changed file");
+        // No session is made for a handshake timeout (2 s) after a change.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(visit().await.as_deref(), Some("false"));
         assert_eq!(visit().await.as_deref(), Some("true"));
     });
 }
@@ -161,15 +164,31 @@ fn a_partner_whose_ca_left_cannot_resume() {
                     "{case}: {echo}"
                 );
 
-                // The partner's CA (the normal CA) leaves the file.
+                // The partner's CA (the normal CA) leaves the file. Until the
+                // reload is done the session still resumes; then the partner's
+                // certificate must be refused with an alert.
                 files.write("partner-ca.pem", &pki.server_ca.cert_pem);
                 proxy.signal("HUP");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let after = raw_get(&tls, port).await;
+                let started = Instant::now();
+                let refusal = loop {
+                    match raw_get(&tls, port).await {
+                        Err(error) => break error,
+                        Ok((kind, echo)) => assert!(
+                            started.elapsed() < Duration::from_secs(5),
+                            "{case}: still admitted ({kind:?}) after its CA left: {echo}"
+                        ),
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                let alert = refusal
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>());
                 assert!(
-                    after.is_err(),
-                    "{case}: admitted after its CA left: {after:?}"
+                    matches!(alert, Some(rustls::Error::AlertReceived(_))),
+                    "{case}: refused without an alert: {refusal:?}"
                 );
+                // The proxy is still up for everyone else.
+                drop(tls_connect(pki, port, b"http/1.1").await);
             }
         }
     });
