@@ -45,7 +45,11 @@ def main() -> None:
         if not nginx or not proxy:
             continue
         per_core = [per_core_rate(server) for server in (nginx, proxy)]
-        rounds = [p["per_core_rate"] / n["per_core_rate"] for n, p in zip(nginx, proxy)]
+        rounds = [
+            p["per_core_rate"] / n["per_core_rate"]
+            for n, p in zip(nginx, proxy)
+            if "per_core_rate" in n and "per_core_rate" in p
+        ] or [float("nan")]
         pass_name = f"fixed {offered}/s" if offered is not None else "saturation"
         print(
             f"| {pass_name} | {mode.lower()} | {view} "
@@ -65,7 +69,8 @@ def rate(runs: list) -> float:
 
 def per_core_rate(runs: list) -> float:
     """Requests over all rounds per second of the server's CPU time in them."""
-    return sum(run["requests"] for run in runs) / sum(run["server_cpu_s"] for run in runs)
+    cpu = sum(run.get("server_cpu_s", 0.0) for run in runs)
+    return sum(run["requests"] for run in runs) / cpu if cpu else float("nan")
 
 
 def median(runs: list, field: str) -> str:

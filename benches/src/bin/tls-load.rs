@@ -17,9 +17,9 @@
 //!   handshake than the server (it verifies a signature and a chain), so one
 //!   core of load generator can saturate before the server does, and two
 //!   servers then show the same rate. With `--server-pid`, the CPU time the
-//!   server's threads used during the run (`/proc/PID/task/*/schedstat`, in
-//!   nanoseconds) is reported too, and requests per second of that time: the
-//!   rate one core of server would sustain.
+//!   server used during the run (`/proc/PID/stat`, all threads) is reported
+//!   too, and requests per second of that time: the rate one core of server
+//!   would sustain.
 //! - **Latency at a fixed offered rate.** At saturation, latency only
 //!   restates throughput (connections / rate). With `--rate`, each worker
 //!   sends on a fixed schedule; a request the server made late (its
@@ -84,7 +84,7 @@ struct Args {
     server_pids: Vec<u32>,
     /// Offered requests per second over all workers (open loop); without it,
     /// every worker sends its next request as soon as the last is answered.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_rate)]
     rate: Option<f64>,
 }
 
@@ -93,17 +93,30 @@ fn float(count: usize) -> f64 {
     f64::from(u32::try_from(count).unwrap_or(u32::MAX))
 }
 
-/// Nanoseconds the threads of `pids` have run on a CPU so far: the first
-/// field of each thread's `schedstat`.
+/// Nanoseconds the processes `pids` have run on a CPU so far, all their
+/// threads together, exited ones included: `utime` + `stime` of
+/// `/proc/PID/stat`, in the kernel's user-visible ticks (100 a second on
+/// Linux; `sysconf(_SC_CLK_TCK)`), so a run of seconds is counted to about 1%.
 fn cpu_nanos(pids: &[u32]) -> anyhow::Result<u64> {
+    const NANOS_PER_TICK: u64 = 10_000_000;
     let mut total = 0;
     for pid in pids {
-        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-            .with_context(|| format!("--server-pid {pid}"))?
-        {
-            let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
-            let ran = stat.split_whitespace().next().unwrap_or("0");
-            total += ran.parse::<u64>().context("schedstat")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("--server-pid {pid}"))?;
+        // The command name (field 2) may hold spaces; the fields after it
+        // start with the state (field 3), so utime (14) and stime (15) are
+        // the 12th and 13th.
+        let fields = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for field in [11, 12] {
+            let ticks: u64 = fields
+                .get(field)
+                .context("/proc/PID/stat has no utime/stime")?
+                .parse()
+                .context("/proc/PID/stat")?;
+            total += ticks * NANOS_PER_TICK;
         }
     }
     Ok(total)
@@ -176,35 +189,71 @@ struct Schedule {
     /// The next request's due time and the time between two; `None` in the
     /// closed loop (send when answered).
     due: Option<(Instant, Duration)>,
+    /// No request is due from here on.
+    deadline: Instant,
 }
 
 impl Schedule {
     /// Worker `worker` of `connections`, staggered over one `interval`.
-    fn new(interval: Option<Duration>, start: Instant, worker: usize, connections: usize) -> Self {
+    fn new(
+        interval: Option<Duration>,
+        (start, deadline): (Instant, Instant),
+        worker: usize,
+        connections: usize,
+    ) -> Self {
         let due = interval.map(|interval| {
             let first = start + interval.mul_f64(float(worker) / float(connections));
             (first, interval)
         });
-        Self { due }
+        Self { due, deadline }
     }
 
     /// Waits until the next request is due and returns the instant its
-    /// latency counts from.
-    async fn next_start(&mut self) -> Instant {
+    /// latency counts from; `None` once the run is over.
+    async fn next_start(&mut self) -> Option<Instant> {
+        let now = Instant::now();
         let Some((due, interval)) = self.due.as_mut() else {
-            return Instant::now();
+            return (now < self.deadline).then_some(now);
         };
         let this = *due;
+        if this >= self.deadline || now >= self.deadline {
+            return None;
+        }
         *due += *interval;
-        if Instant::now() >= this {
+        if now >= this {
             // Behind schedule: the server held the last request past this
             // one's due time.
-            return this;
+            return Some(this);
         }
         // On time: tokio's timer wakes up to a millisecond late; that is the
         // client's delay, not the server's, so count from the wake-up.
         tokio::time::sleep_until(this.into()).await;
-        Instant::now()
+        Some(Instant::now())
+    }
+
+    /// The requests that were due before the deadline but never sent (the
+    /// server still held the one before), each with the time it waited by
+    /// the deadline: a lower bound of its latency, so a server that stalls
+    /// at the end of a run is not spared.
+    fn unsent(&self) -> Vec<Duration> {
+        let mut waited = Vec::new();
+        if let Some((mut due, interval)) = self.due {
+            while due < self.deadline {
+                waited.push(self.deadline - due);
+                due += interval;
+            }
+        }
+        waited
+    }
+}
+
+/// `--rate`: a finite number of requests per second above zero.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate above 0 (requests per second)"
+        )),
     }
 }
 
@@ -240,9 +289,8 @@ async fn main() -> anyhow::Result<()> {
             let mut latencies = Vec::new();
             let mut errors = 0_u64;
             let mut kept: Option<Sender> = None;
-            let mut schedule = Schedule::new(interval, start, worker, connections);
-            while Instant::now() < deadline {
-                let started = schedule.next_start().await;
+            let mut schedule = Schedule::new(interval, (start, deadline), worker, connections);
+            while let Some(started) = schedule.next_start().await {
                 let result = async {
                     let mut sender = match (mode, kept.take()) {
                         (Mode::Keepalive, Some(sender)) => sender,
@@ -260,25 +308,29 @@ async fn main() -> anyhow::Result<()> {
                     Err(_) => errors += 1,
                 }
             }
-            (latencies, errors)
+            let answered = latencies.len();
+            latencies.extend(schedule.unsent());
+            (latencies, answered, errors)
         }));
     }
     let mut latencies = Vec::new();
-    let mut errors = 0;
+    let (mut requests, mut errors) = (0, 0);
     for worker in workers {
-        let (mut worker_latencies, worker_errors) = worker.await?;
+        let (mut worker_latencies, answered, worker_errors) = worker.await?;
         latencies.append(&mut worker_latencies);
+        requests += answered;
         errors += worker_errors;
     }
+    let unsent = latencies.len() - requests;
     let cpu_seconds =
-        Duration::from_nanos(cpu_nanos(&args.server_pids)? - cpu_before).as_secs_f64();
+        Duration::from_nanos(cpu_nanos(&args.server_pids)?.saturating_sub(cpu_before))
+            .as_secs_f64();
     latencies.sort();
     let percentile = |p: usize| {
         latencies
             .get(latencies.len().saturating_sub(1) * p / 100)
             .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
     };
-    let requests = latencies.len();
     let per_core = if args.server_pids.is_empty() || cpu_seconds == 0.0 {
         String::new()
     } else {
@@ -291,7 +343,7 @@ async fn main() -> anyhow::Result<()> {
         .rate
         .map_or(String::new(), |rate| format!(",\"offered_rate\":{rate:.0}"));
     println!(
-        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"rate\":{:.1}{offered},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}{per_core}}}",
+        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"unsent\":{unsent},\"rate\":{:.1}{offered},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}{per_core}}}",
         args.label,
         args.mode,
         float(requests) / Duration::from_secs(args.seconds).as_secs_f64(),
