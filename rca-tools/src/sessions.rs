@@ -53,8 +53,13 @@ impl TrustEpoch {
         if next.digest == self.digest {
             return false;
         }
+        let now = Instant::now();
+        // A timeout past what `Instant` holds: quiet for a year instead.
+        let until = now
+            .checked_add(handshake_timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         *self = Self {
-            quiet_until: Some(Instant::now() + handshake_timeout),
+            quiet_until: Some(until),
             ..next
         };
         true
@@ -154,5 +159,8 @@ mod tests {
         let mut epoch = TrustEpoch::new(b"a");
         assert!(!epoch.bind(b"a", Duration::from_secs(60)));
         assert!(epoch.may_issue());
+        // Any configured timeout, however long, is no panic.
+        assert!(epoch.bind(b"b", Duration::MAX));
+        assert!(!epoch.may_issue());
     }
 }

@@ -14,11 +14,13 @@
 //! because a TLS 1.2 session carries no record of the CA set that verified it
 //! (see [`crate::sessions`]): when the file changes, every ticket gives a
 //! full handshake, and proxies of one fleet resume each other's sessions only
-//! while their partner CA files are the same. Every ticket has a key of its own, HKDF-SHA256-Expand of the file's
-//! key with a label and 16 random bytes as info (so the all-zero nonce is
-//! never used twice with one key): a key file can seal any number of
-//! tickets, where random 96-bit GCM nonces under one key would call for
-//! rotation well before 2^32 tickets across the fleet.
+//! while their partner CA files are the same.
+//!
+//! Every ticket has a key of its own, HKDF-SHA256-Expand of the file's key
+//! with a label and 16 random bytes as info (so the all-zero nonce is never
+//! used twice with one key): a key file can seal any number of tickets, where
+//! random 96-bit GCM nonces under one key would call for rotation well before
+//! 2^32 tickets across the fleet.
 
 use std::path::Path;
 use std::sync::{PoisonError, RwLock};
