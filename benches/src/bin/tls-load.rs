@@ -142,9 +142,7 @@ fn config(args: &Args) -> anyhow::Result<ClientConfig> {
                 &provider,
             )?;
             let mut config = builder.with_no_client_auth();
-            ClientFlags::request_client_auth(Arc::new(identity))
-                .install(&mut config)
-                .expect("TLS Flags registers its extension type");
+            ClientFlags::request_client_auth(Arc::new(identity)).install(&mut config)?;
             config
         }
         _ => builder.with_no_client_auth(),

@@ -78,12 +78,8 @@ fn sighup_reloads_the_bot_ca() {
         files.write("bot-ca.pem", "not a certificate\n");
         proxy.signal("HUP");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let response = partner()
-            .get(proxy.url("/"))
-            .send()
-            .await
-            .expect("still served");
-        assert_eq!(response.status(), 200);
+        let still_served = get_status(&partner(), &proxy.url("/")).await;
+        assert_eq!(still_served, 200);
     });
 }
 
@@ -193,30 +189,11 @@ fn metrics_on_the_admin_address() {
         let proxy = Proxy::start(&config, port);
         // A person (upstream down: 502), refused on the bots' path (403).
         let person = browser(pki, false);
-        assert_eq!(
-            person
-                .get(proxy.url("/"))
-                .send()
-                .await
-                .expect("502")
-                .status(),
-            502
-        );
-        assert_eq!(
-            person
-                .get(proxy.url("/api/crawl"))
-                .send()
-                .await
-                .expect("403")
-                .status(),
-            403
-        );
+        assert_eq!(get_status(&person, &proxy.url("/")).await, 502);
+        assert_eq!(get_status(&person, &proxy.url("/api/crawl")).await, 403);
         // A bot (authenticated, then 502) and a bot from another CA (refused).
         let bot = bot_client_for(pki, &pki.bot);
-        assert_eq!(
-            bot.get(proxy.url("/")).send().await.expect("502").status(),
-            502
-        );
+        assert_eq!(get_status(&bot, &proxy.url("/")).await, 502);
         assert!(bot_client_for(pki, &pki.normal_client)
             .get(proxy.url("/"))
             .send()
@@ -477,12 +454,7 @@ fn a_busy_upstream_gives_503() {
         drop(tls);
         let started = Instant::now();
         loop {
-            let status = client
-                .get(proxy.url("/"))
-                .send()
-                .await
-                .expect("an answer")
-                .status();
+            let status = get_status(&client, &proxy.url("/")).await;
             if status == 200 {
                 break;
             }

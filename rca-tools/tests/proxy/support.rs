@@ -339,6 +339,16 @@ pub(crate) async fn get_body(client: &reqwest::Client, url: &str) -> String {
         .expect("body")
 }
 
+/// The status of `client`'s GET of `url`.
+pub(crate) async fn get_status(client: &reqwest::Client, url: &str) -> reqwest::StatusCode {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+        .status()
+}
+
 /// The value of header `name` in the upstream's echo.
 pub(crate) fn echoed(echo: &str, name: &str) -> Option<String> {
     echo.lines()
