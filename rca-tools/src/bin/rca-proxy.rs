@@ -110,7 +110,14 @@ fn main() -> ExitCode {
         key: args.key.clone(),
         bot_ca: args.bot_ca.clone(),
     };
-    let ran = runtime.block_on(run(config, front, args.config, overrides));
+    // `block_on` polls its future on this thread, not on a worker: the accept
+    // loop runs in a task, so that accepting and serving a connection take no
+    // wake-up across threads.
+    let ran = runtime.block_on(async move {
+        tokio::spawn(run(config, front, args.config, overrides))
+            .await
+            .unwrap_or_else(|error| Err(anyhow::anyhow!("the proxy's task failed: {error}")))
+    });
     // Tasks still running log no more once the runtime is gone; then the
     // last lines are written.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
