@@ -7,6 +7,9 @@
 # core 1. Both log every request, as deployed: nginx its combined format to a
 # file (buffered, 64 KiB), rca-proxy its JSON lines on standard output into a
 # file. The upstream does not log.
+# Both send their default two TLS 1.3 session tickets after each full
+# handshake (nginx's `ssl_session_tickets on`, OpenSSL's two; rca-proxy's
+# two), so both do the same work; tls-load never resumes.
 #
 # Two passes: at saturation (each worker sends as soon as it is answered),
 # reporting the rate and the rate per second of the server's own CPU time
@@ -67,8 +70,6 @@ http {
         ssl_protocols TLSv1.3;
         ssl_certificate $work/server.pem;
         ssl_certificate_key $work/server.key;
-        ssl_session_tickets off;
-        ssl_session_cache off;
         location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
     }
     server {
@@ -78,8 +79,6 @@ http {
         ssl_certificate_key $work/server.key;
         ssl_client_certificate $work/bot-ca.pem;
         ssl_verify_client on;
-        ssl_session_tickets off;
-        ssl_session_cache off;
         location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
     }
 }
