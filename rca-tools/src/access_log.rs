@@ -24,13 +24,14 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct Entry<'a> {
     /// The client's address.
+    #[serde(serialize_with = "serialize_remote")]
     pub remote: SocketAddr,
     /// The request method.
     pub method: &'a str,
     /// The request path (without the query, which may carry secrets).
     pub path: &'a str,
-    /// `HTTP/1.1` or `HTTP/2.0`.
-    pub version: String,
+    /// `HTTP/1.1` or `HTTP/2.0` (see [`Entry::version`]).
+    pub version: &'static str,
     /// The status sent to the client.
     pub status: u16,
     /// The authentication path: `flag`, `normal` or `none`.
@@ -77,10 +78,30 @@ impl<'a> Entry<'a> {
         }
     }
 
+    /// `version` as logged: as its `Debug` writes it.
+    #[must_use]
+    pub fn version(version: http::Version) -> &'static str {
+        match version {
+            http::Version::HTTP_09 => "HTTP/0.9",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_11 => "HTTP/1.1",
+            http::Version::HTTP_2 => "HTTP/2.0",
+            http::Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/?",
+        }
+    }
+
     /// `duration` in milliseconds, for [`Entry::duration_ms`].
     pub fn millis(duration: Duration) -> f64 {
         duration.as_secs_f64() * 1000.0
     }
+}
+
+fn serialize_remote<S: serde::Serializer>(
+    remote: &SocketAddr,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::headers::socket_addr_text(*remote))
 }
 
 /// Bytes of lines that wake the writer before [`FLUSH_INTERVAL`] is up.
@@ -202,6 +223,19 @@ mod tests {
         move |bytes| {
             bytes.extend_from_slice(text);
             true
+        }
+    }
+
+    #[test]
+    fn versions_are_logged_as_debug_writes_them() {
+        for version in [
+            http::Version::HTTP_09,
+            http::Version::HTTP_10,
+            http::Version::HTTP_11,
+            http::Version::HTTP_2,
+            http::Version::HTTP_3,
+        ] {
+            assert_eq!(Entry::version(version), format!("{version:?}"));
         }
     }
 

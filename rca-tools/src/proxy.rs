@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 #[derive(Debug)]
 pub struct Proxy {
     headers: IdentityHeaders,
-    bots_only: Vec<String>,
+    bots_only: BotsOnly,
     upstream: Upstream,
     access_log: AccessLog,
     metrics: Option<Arc<Metrics>>,
@@ -52,7 +52,7 @@ impl Proxy {
             .map_err(|message| anyhow::anyhow!("upstream.url: {message}"))?;
         Ok(Self {
             headers,
-            bots_only: config.policy.bots_only.clone(),
+            bots_only: BotsOnly::new(&config.policy.bots_only),
             upstream: Upstream::new(
                 authority,
                 Duration::from_secs(config.upstream.timeout_secs),
@@ -82,16 +82,35 @@ impl Proxy {
     pub fn router(self) -> Router {
         Router::new().fallback(forward).with_state(Arc::new(self))
     }
+}
 
-    /// Whether `path` is under a bots-only prefix, compared the way the most
-    /// lenient upstream might read it (see [`policy_path`]), on segment
-    /// boundaries.
-    fn bots_only(&self, path: &str) -> bool {
+/// The `policy.bots_only` prefixes, read as [`policy_path`] reads a request's
+/// path and without a trailing `/`: made once, compared for every request.
+#[derive(Debug)]
+struct BotsOnly(Vec<String>);
+
+impl BotsOnly {
+    fn new(prefixes: &[String]) -> Self {
+        Self(
+            prefixes
+                .iter()
+                .map(|prefix| policy_path(prefix).trim_end_matches('/').to_owned())
+                .collect(),
+        )
+    }
+
+    /// Whether `path` is under a prefix, compared the way the most lenient
+    /// upstream might read it (see [`policy_path`]), on segment boundaries.
+    fn covers(&self, path: &str) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
         let path = policy_path(path);
-        self.bots_only.iter().any(|prefix| {
-            let prefix = policy_path(prefix);
-            let prefix = prefix.trim_end_matches('/');
-            path == prefix || path.starts_with(&format!("{prefix}/"))
+        self.0.iter().any(|prefix| {
+            path == *prefix
+                || path
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
         })
     }
 }
@@ -106,7 +125,7 @@ async fn forward(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let version = format!("{:?}", request.version());
+    let version = Entry::version(request.version());
     let (response, error) = answer(&proxy, remote, &peer, &path, request).await;
     if proxy.access_log == AccessLog::Off {
         return response;
@@ -142,7 +161,7 @@ async fn answer(
     if request.headers().get_all(header::HOST).iter().count() > 1 {
         return bad_request("more than one Host header");
     }
-    if proxy.bots_only(path) && !peer.is_flag_path() {
+    if proxy.bots_only.covers(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
         if let Some(metrics) = &proxy.metrics {
             metrics.policy_refusal();
@@ -240,7 +259,31 @@ fn policy_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::policy_path;
+    use super::{policy_path, BotsOnly};
+
+    #[test]
+    fn bots_only_prefixes_end_on_segment_boundaries() {
+        let prefixes = |list: &[&str]| {
+            BotsOnly::new(&list.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>())
+        };
+        let crawl = prefixes(&["/api/crawl", "/Private/"]);
+        for path in [
+            "/api/crawl",
+            "/api/crawl/",
+            "/api/crawl/x",
+            "/API/%63rawl",
+            "/private",
+            "/private/a",
+        ] {
+            assert!(crawl.covers(path), "{path}");
+        }
+        for path in ["/", "/api", "/api/crawler", "/api/craw", "/privately"] {
+            assert!(!crawl.covers(path), "{path}");
+        }
+        let everything = prefixes(&["/"]);
+        assert!(everything.covers("/") && everything.covers("/a/b"));
+        assert!(!prefixes(&[]).covers("/api/crawl"));
+    }
 
     #[test]
     fn policy_paths_are_canonical() {
