@@ -1,6 +1,7 @@
-//! The back side: a pooled HTTP/1.1 client to the upstream, and the rewrite
-//! of a request for it (authority, version, hop-by-hop headers). Bodies stream
-//! both ways; nothing is buffered whole.
+//! The back side: pooled connections to the upstream (HTTP/1.1, see
+//! [`crate::pool`]; h2c through hyper-util's client), and the rewrite of a
+//! request for it (target, version, hop-by-hop headers). Bodies stream both
+//! ways; nothing is buffered whole.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::config::UpstreamProtocol;
+use crate::pool::Http1Pool;
 use tokio::sync::Semaphore;
 
 /// `host:port` of an `http://host:port` upstream URL; the error says what is
@@ -51,7 +53,7 @@ pub fn upstream_authority(url: &str) -> Result<Authority, String> {
 pub struct Upstream {
     /// HTTP/1.1: every request with `upstream.protocol = "http1"`, and
     /// WebSocket upgrades always.
-    client: Client<HttpConnector, Body>,
+    http1: Arc<Http1Pool>,
     /// HTTP/2 by prior knowledge, with `upstream.protocol = "h2c"`.
     h2c: Option<Client<HttpConnector, Body>>,
     authority: Authority,
@@ -89,10 +91,11 @@ impl Upstream {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(timeout));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(max_connections)
-            .build(connector.clone());
+        let http1 = Http1Pool::new(format!(
+            "{}:{}",
+            authority.host(),
+            authority.port_u16().unwrap_or(80)
+        ));
         let h2c = (protocol == UpstreamProtocol::H2c).then(|| {
             Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))
@@ -105,13 +108,49 @@ impl Upstream {
                 .build(connector)
         });
         Self {
-            client,
+            http1,
             h2c,
             authority,
             timeout,
             connections: Arc::new(Semaphore::new(max_connections)),
             max_connections,
         }
+    }
+
+    /// Points `request` at the upstream: over h2c an absolute target and no
+    /// `Host`; over HTTP/1.1 the origin form and a `Host`.
+    fn retarget(&self, request: &mut Request<Body>, h2c: bool) -> Result<(), UpstreamError> {
+        let path = request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        if h2c {
+            // `:authority` names the upstream (RFC 9113 section 8.3.1: a
+            // `Host` beside it must not differ, so none is sent); the host
+            // the client addressed is in `X-Forwarded-Host` and `Forwarded`.
+            *request.uri_mut() = Uri::builder()
+                .scheme(Scheme::HTTP)
+                .authority(self.authority.clone())
+                .path_and_query(path)
+                .build()
+                .map_err(|error| {
+                    UpstreamError::Unreachable(self.authority.clone(), error.to_string())
+                })?;
+            *request.version_mut() = Version::HTTP_2;
+            request.headers_mut().remove(header::HOST);
+        } else {
+            // Origin form (RFC 9112 section 3.2.1), and a `Host`: the
+            // client's, or the upstream's if the client sent none (HTTP/1.0).
+            *request.uri_mut() = Uri::from(path);
+            *request.version_mut() = Version::HTTP_11;
+            if !request.headers().contains_key(header::HOST) {
+                if let Ok(host) = HeaderValue::from_str(self.authority.as_str()) {
+                    request.headers_mut().insert(header::HOST, host);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends `request` upstream: its hop-by-hop headers already removed and
@@ -128,37 +167,10 @@ impl Upstream {
         mut request: Request<Body>,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Body>, UpstreamError> {
-        let path = request
-            .uri()
-            .path_and_query()
-            .map_or("/", http::uri::PathAndQuery::as_str)
-            .to_owned();
-        let uri = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()
-            .map_err(|error| {
-                UpstreamError::Unreachable(self.authority.clone(), error.to_string())
-            })?;
-        *request.uri_mut() = uri;
         // An upgrade needs HTTP/1.1 (h2c has no `Upgrade`; RFC 8441's
         // extended CONNECT is not spoken here).
-        let client = match &self.h2c {
-            Some(h2c) if upgrade.is_none() => {
-                // `:authority` names the upstream (RFC 9113 section 8.3.1: a
-                // `Host` beside it must not differ, so none is sent); the
-                // host the client addressed is in `X-Forwarded-Host` and
-                // `Forwarded`.
-                *request.version_mut() = Version::HTTP_2;
-                request.headers_mut().remove(header::HOST);
-                h2c
-            }
-            _ => {
-                *request.version_mut() = Version::HTTP_11;
-                &self.client
-            }
-        };
+        let h2c = self.h2c.as_ref().filter(|_| upgrade.is_none());
+        self.retarget(&mut request, h2c.is_some())?;
         // A tunnel runs as the rest of the client's connection (`serve`): it
         // keeps its connection slot and is drained at shutdown.
         let connection = request
@@ -182,13 +194,30 @@ impl Upstream {
                 .map_err(|_| {
                     UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout)
                 })?;
-        let mut response = tokio::time::timeout(self.timeout, client.request(request))
+        let exchange = async {
+            match h2c {
+                Some(h2c) => h2c
+                    .request(request)
+                    .await
+                    .map(|response| (response, None))
+                    .map_err(|error| error_chain(&error)),
+                None => self
+                    .http1
+                    .send(request)
+                    .await
+                    .map(|(response, in_use)| (response, Some(in_use)))
+                    .map_err(|error| error_chain(&error)),
+            }
+        };
+        let (mut response, in_use) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
-            .map_err(|error| {
-                UpstreamError::Unreachable(self.authority.clone(), error_chain(&error))
-            })?;
+            .map_err(|error| UpstreamError::Unreachable(self.authority.clone(), error))?;
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // The connection is the tunnel's now (or nobody's), not the pool's.
+            if let Some(in_use) = in_use {
+                in_use.forget();
+            }
             let switched = response.headers().get(header::UPGRADE).cloned();
             let (Some(client_side), Some(asked), Some(switched)) = (client_side, upgrade, switched)
             else {
@@ -226,9 +255,10 @@ impl Upstream {
         }
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
-        // The connection is in use until the body has been read (or dropped).
+        // The connection is in use until the body has been read (or
+        // dropped): then its slot is free and it goes back to the pool.
         let body = body.map_frame(move |frame| {
-            let _in_use = &permit;
+            let _in_use = (&permit, &in_use);
             frame
         });
         Ok(Response::from_parts(parts, Body::new(body)))

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod forward;
 pub mod headers;
 pub mod metrics;
+pub mod pool;
 pub mod probe;
 pub mod proxy;
 pub mod sessions;

@@ -126,5 +126,14 @@ fn policy_and_request_checks_hold_against_tricks() {
             !lower.contains("upgrade: h2c") && !lower.contains("http2-settings"),
             "{h2c}"
         );
+        // HTTP/1.0 without a Host: the upstream is given its own authority.
+        let no_host = raw("GET / HTTP/1.0\r\n\r\n".into()).await;
+        assert!(no_host.starts_with("HTTP/1.0 200"), "{no_host}");
+        assert!(
+            no_host
+                .to_lowercase()
+                .contains(&format!("\nhost: {upstream}\n")),
+            "{no_host}"
+        );
     });
 }

@@ -9,3 +9,4 @@ mod hardening;
 mod identity;
 mod operations;
 mod support;
+mod upstream_connections;
