@@ -91,11 +91,19 @@ impl Upstream {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(timeout));
         connector.set_nodelay(true);
-        let http1 = Http1Pool::new(format!(
-            "{}:{}",
-            authority.host(),
-            authority.port_u16().unwrap_or(80)
-        ));
+        // Cannot fail: a valid authority and `/`.
+        let target = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .unwrap_or_default();
+        let http1 = Http1Pool::new(
+            target,
+            connector.clone(),
+            crate::pool::IDLE_TIMEOUT,
+            max_connections,
+        );
         let h2c = (protocol == UpstreamProtocol::H2c).then(|| {
             Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))
@@ -255,10 +263,18 @@ impl Upstream {
         }
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
-        // The connection is in use until the body has been read (or
-        // dropped): then its slot is free and it goes back to the pool.
+        // The exchange holds its slot until the body has been read or
+        // dropped; over HTTP/1.1 the connection holds it until it is back
+        // in the pool (see `InUse`).
+        let held = match in_use {
+            Some(mut connection) => {
+                connection.hold(permit);
+                (Some(connection), None)
+            }
+            None => (None, Some(permit)),
+        };
         let body = body.map_frame(move |frame| {
-            let _in_use = (&permit, &in_use);
+            let _in_use = &held;
             frame
         });
         Ok(Response::from_parts(parts, Body::new(body)))

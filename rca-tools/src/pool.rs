@@ -5,36 +5,50 @@
 //! by scheme and authority, a checkout raced against a connect, a task per
 //! request that waits for the connection to be free again. Here there is one
 //! upstream, so the pool is a stack of idle senders behind a mutex, and a
-//! connection goes back on it when its response body is done (and it is
-//! ready for the next request). Under callgrind (keep-alive, 4 clients)
-//! this took the proxy's handler from about 23,300 to 15,400 instructions
-//! per request, and the whole request from about 62,700 to 54,900.
+//! connection goes back on it when its exchange is over and it is ready for
+//! the next request. Under callgrind (keep-alive, 4 clients) this took the
+//! proxy's handler from about 23,300 to 15,400 instructions per request, and
+//! the whole request from about 62,700 to 54,900.
 //!
-//! A request that finds its idle connection closed before it went out (the
-//! upstream's idle timeout) is sent again on a new one; once sent, a failure
-//! is the caller's, as with hyper-util.
+//! An idle connection the upstream closed (its idle timeout) is skipped once
+//! hyper has seen the close; a request that hyper hands back unsent (the
+//! connection ended between the check and the send) goes out on a new one.
+//! A request written to a connection whose close hyper had not seen yet
+//! fails (`IncompleteMessage`), as with hyper-util: retrying it would need a
+//! copy of every request. Connections are opened by
+//! hyper-util's `HttpConnector` (every resolved address in turn, a connect
+//! timeout per attempt, `TCP_NODELAY`).
 //!
-//! How many connections are in use at once is bounded by the caller
-//! ([`crate::forward::Upstream`]'s semaphore), so the stack never holds more
-//! than that many.
+//! The caller bounds how many exchanges run at once with a semaphore; a
+//! connection keeps its permit ([`InUse::hold`]) until it is back on the
+//! stack or gone, so no more connections than permits are ever open.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use http::Uri;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::sync::OwnedSemaphorePermit;
+use tower::ServiceExt as _;
 
-/// An idle connection is closed (dropped) once it has waited this long.
+/// How long an idle connection is kept (as hyper-util's pool did).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The pool for one upstream address.
+/// The pool for one upstream.
 #[derive(Debug)]
 pub struct Http1Pool {
-    /// `host:port`, as `TcpStream::connect` takes it.
-    address: String,
+    /// `http://host:port/`, what the connector connects to.
+    target: Uri,
+    connector: HttpConnector,
+    /// Oldest first, so the expired ones are a prefix.
     idle: Mutex<Vec<Idle>>,
+    idle_timeout: Duration,
+    max_idle: usize,
+    /// Started with the first connection put back.
+    reaper: OnceLock<()>,
 }
 
 #[derive(Debug)]
@@ -47,24 +61,32 @@ struct Idle {
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     /// No connection could be opened.
-    #[error("cannot connect to {0}: {1}")]
-    Connect(String, std::io::Error),
+    #[error("cannot connect to {0}")]
+    Connect(Uri, #[source] Box<dyn std::error::Error + Send + Sync>),
     /// The HTTP/1.1 exchange failed (the upstream closed the connection,
     /// sent something that is not HTTP, ...).
-    #[error("{0}")]
+    #[error(transparent)]
     Exchange(#[from] hyper::Error),
 }
 
-/// A connection in use: it goes back to the pool when this is dropped (the
-/// caller keeps it alive until the response body is done), if it is free for
-/// another request by then or becomes free later.
+/// A connection in use. Dropped (the caller keeps it until the response body
+/// is done or dropped), it goes back to the pool once it is ready for another
+/// request: at once if the exchange is over, else when hyper has finished it
+/// (the rest of an abandoned body drained, a request body still uploading
+/// after an early response); a connection hyper closes instead is gone.
 #[derive(Debug)]
 pub struct InUse {
     sender: Option<SendRequest<Body>>,
+    permit: Option<OwnedSemaphorePermit>,
     pool: Arc<Http1Pool>,
 }
 
 impl InUse {
+    /// Keeps `permit` until the connection is back in the pool or gone.
+    pub fn hold(&mut self, permit: OwnedSemaphorePermit) {
+        self.permit = Some(permit);
+    }
+
     /// The connection is not reused (it was switched to another protocol).
     pub fn forget(mut self) {
         self.sender = None;
@@ -73,20 +95,22 @@ impl InUse {
 
 impl Drop for InUse {
     fn drop(&mut self) {
+        // Released after the connection is back (or gone): a request waiting
+        // for a permit then finds it idle instead of opening another.
+        let permit = self.permit.take();
         let Some(mut sender) = self.sender.take() else {
             return;
         };
         if sender.is_ready() {
             self.pool.put(sender);
         } else if !sender.is_closed() {
-            // The response was read, but the connection's task has not yet
-            // seen its end: wait for it there rather than here.
             let pool = Arc::clone(&self.pool);
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 drop(runtime.spawn(async move {
                     if sender.ready().await.is_ok() {
                         pool.put(sender);
                     }
+                    drop(permit);
                 }));
             }
         }
@@ -94,11 +118,22 @@ impl Drop for InUse {
 }
 
 impl Http1Pool {
-    /// A pool for `address` (`host:port`).
-    pub fn new(address: String) -> Arc<Self> {
+    /// A pool for the upstream at `target` (`http://host:port/`), opening
+    /// connections with `connector`, keeping at most `max_idle` idle ones for
+    /// up to `idle_timeout` each.
+    pub fn new(
+        target: Uri,
+        connector: HttpConnector,
+        idle_timeout: Duration,
+        max_idle: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            address,
+            target,
+            connector,
             idle: Mutex::new(Vec::new()),
+            idle_timeout,
+            max_idle,
+            reaper: OnceLock::new(),
         })
     }
 
@@ -132,48 +167,175 @@ impl Http1Pool {
     fn in_use(self: &Arc<Self>, sender: SendRequest<Body>) -> InUse {
         InUse {
             sender: Some(sender),
+            permit: None,
             pool: Arc::clone(self),
         }
     }
 
     /// The most recently used idle connection that is still open and free;
-    /// closed and expired ones on the way are dropped.
+    /// closed ones on the way are dropped.
     fn take_idle(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
         while let Some(candidate) = idle.pop() {
-            if candidate.sender.is_ready() && candidate.since.elapsed() < IDLE_TIMEOUT {
+            if now.duration_since(candidate.since) >= self.idle_timeout {
+                // The newest has expired, so have all below it.
+                idle.clear();
+                return None;
+            }
+            if candidate.sender.is_ready() {
                 return Some(candidate.sender);
             }
         }
         None
     }
 
-    fn put(&self, sender: SendRequest<Body>) {
-        let now = Instant::now();
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        // Connections the upstream closed, or idle too long, go now rather
-        // than when they reach the top.
-        idle.retain(|candidate| {
-            !candidate.sender.is_closed() && now.duration_since(candidate.since) < IDLE_TIMEOUT
+    fn put(self: &Arc<Self>, sender: SendRequest<Body>) {
+        self.reaper.get_or_init(|| {
+            drop(tokio::spawn(reap(
+                Arc::downgrade(self),
+                self.idle_timeout / 2,
+            )));
         });
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // Taken under the lock, so the stack stays in order of `since`.
+        let now = Instant::now();
+        self.drop_expired(&mut idle, now);
+        if idle.len() >= self.max_idle {
+            idle.remove(0);
+        }
         idle.push(Idle { sender, since: now });
     }
 
+    /// Drops the connections idle for `idle_timeout` (a prefix of `idle`).
+    /// Closed ones elsewhere hold no socket; `take_idle` skips them.
+    fn drop_expired(&self, idle: &mut Vec<Idle>, now: Instant) {
+        let expired =
+            idle.partition_point(|old| now.duration_since(old.since) >= self.idle_timeout);
+        idle.drain(..expired);
+    }
+
     async fn connect(&self) -> Result<SendRequest<Body>, PoolError> {
-        let stream = tokio::net::TcpStream::connect(&self.address)
+        let io = self
+            .connector
+            .clone()
+            .oneshot(self.target.clone())
             .await
-            .map_err(|error| PoolError::Connect(self.address.clone(), error))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|error| PoolError::Connect(self.address.clone(), error))?;
-        let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await?;
+            .map_err(|error| PoolError::Connect(self.target.clone(), error.into()))?;
+        let (sender, connection) = http1::Builder::new().handshake(io).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
                 log::debug!("upstream connection ended: {error}");
             }
         });
         Ok(sender)
+    }
+}
+
+/// Closes idle connections that expired while no request came to do it,
+/// every `every`, for as long as the pool exists.
+async fn reap(pool: Weak<Http1Pool>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let mut idle = pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.drop_expired(&mut idle, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// An upstream answering one request per connection with `ok`, then
+    /// closing it after `linger` (without saying so); it counts connections
+    /// and, per connection closed by the proxy, `closed_by_peer`.
+    async fn upstream(linger: Duration) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let closed_by_peer = Arc::new(AtomicUsize::new(0));
+        let (counter, closed) = (Arc::clone(&accepted), Arc::clone(&closed_by_peer));
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let closed = Arc::clone(&closed);
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0; 1024];
+                    while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                        let Ok(n @ 1..) = tcp.read(&mut buf).await else {
+                            return;
+                        };
+                        request.extend_from_slice(&buf[..n]);
+                    }
+                    let response = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";
+                    if tcp.write_all(response).await.is_err() {
+                        return;
+                    }
+                    if let Ok(Ok(0)) = tokio::time::timeout(linger, tcp.read(&mut buf)).await {
+                        closed.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        (address, accepted, closed_by_peer)
+    }
+
+    fn pool(address: SocketAddr, idle_timeout: Duration) -> Arc<Http1Pool> {
+        let target = format!("http://{address}/").parse().expect("uri");
+        Http1Pool::new(target, HttpConnector::new(), idle_timeout, 8)
+    }
+
+    async fn get(pool: &Arc<Http1Pool>) -> Result<String, PoolError> {
+        let request = http::Request::get("/")
+            .header(http::header::HOST, "upstream")
+            .body(Body::empty())
+            .expect("request");
+        let (response, in_use) = pool.send(request).await?;
+        let body = response.into_body().collect().await?.to_bytes();
+        drop(in_use);
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The upstream closes each connection after its response: the pool
+    /// does not reuse it once hyper has seen the close, it opens another.
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_not_reused() {
+        let (address, accepted, _) = upstream(Duration::ZERO).await;
+        let pool = pool(address, Duration::from_secs(90));
+        for _ in 0..3 {
+            assert_eq!(get(&pool).await.expect("get"), "ok\n");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    /// No request comes after the first: the reaper closes the connection
+    /// once it has been idle for the timeout.
+    #[tokio::test]
+    async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+        let (address, _, closed_by_peer) = upstream(Duration::from_secs(10)).await;
+        let pool = pool(address, Duration::from_millis(100));
+        assert_eq!(get(&pool).await.expect("get"), "ok\n");
+        for _ in 0..50 {
+            if closed_by_peer.load(Ordering::SeqCst) == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the idle connection was still open after 1 s");
     }
 }

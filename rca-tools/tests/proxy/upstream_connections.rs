@@ -110,8 +110,8 @@ fn an_idle_connection_the_upstream_closed_is_replaced() {
         let client = browser(TestPki::shared(), true);
         for _ in 0..3 {
             assert_eq!(get_body(&client, &proxy.url("/")).await, "ok\n");
-            // Past the upstream's idle timeout: the next request finds the
-            // pooled connection closed.
+            // Past the upstream's idle timeout: by the next request hyper has
+            // seen the close, and the pool skips that connection.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3, "a new connection each");
