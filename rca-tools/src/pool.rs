@@ -14,8 +14,11 @@
 //! hyper has seen the close; a request that hyper hands back unsent (the
 //! connection ended between the check and the send) goes out on a new one.
 //! A request written to a connection whose close hyper had not seen yet
-//! fails (`IncompleteMessage`), as with hyper-util: retrying it would need a
-//! copy of every request. Connections are opened by
+//! fails (`IncompleteMessage`) with hyper-util; here a GET, HEAD or OPTIONS
+//! without a body is sent again on a new connection if its connection had
+//! been idle for [`RESEND_AFTER_IDLE`] (only then is it copied first, so a
+//! busy connection costs nothing), as nginx's `proxy_next_upstream error`
+//! does. Connections are opened by
 //! hyper-util's `HttpConnector` (every resolved address in turn, a connect
 //! timeout per attempt, `TCP_NODELAY`).
 //!
@@ -139,7 +142,7 @@ impl Http1Pool {
 
     /// Sends `request` (in origin form, with its `Host` header) on an idle
     /// connection, or on a new one if none is idle or the idle one turns out
-    /// closed before the request went out.
+    /// closed (see the module's doc for when a request is sent again).
     ///
     /// # Errors
     ///
@@ -149,14 +152,24 @@ impl Http1Pool {
         request: http::Request<Body>,
     ) -> Result<(http::Response<Incoming>, InUse), PoolError> {
         let request = match self.take_idle() {
-            Some(mut sender) => match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, self.in_use(sender))),
-                Err(mut error) => match error.take_message() {
-                    // Not sent: the upstream had closed this connection.
-                    Some(request) => request,
-                    None => return Err(error.into_error().into()),
-                },
-            },
+            Some((mut sender, idle_for)) => {
+                let copy = (idle_for >= RESEND_AFTER_IDLE)
+                    .then(|| resendable(&request))
+                    .flatten();
+                match sender.try_send_request(request).await {
+                    Ok(response) => return Ok((response, self.in_use(sender))),
+                    Err(mut error) => match (error.take_message(), copy) {
+                        // Not sent: the connection had ended.
+                        (Some(request), _) => request,
+                        // Written, but the connection closed before any
+                        // response (most likely the upstream's idle close,
+                        // its FIN not yet read): a safe request may be sent
+                        // again (RFC 9110 section 9.2.2).
+                        (None, Some(copy)) if error.error().is_incomplete_message() => copy,
+                        (None, _) => return Err(error.into_error().into()),
+                    },
+                }
+            }
             None => request,
         };
         let mut sender = self.connect().await?;
@@ -172,9 +185,9 @@ impl Http1Pool {
         }
     }
 
-    /// The most recently used idle connection that is still open and free;
-    /// closed ones on the way are dropped.
-    fn take_idle(&self) -> Option<SendRequest<Body>> {
+    /// The most recently used idle connection that is still open and free,
+    /// and how long it was idle; closed ones on the way are dropped.
+    fn take_idle(&self) -> Option<(SendRequest<Body>, Duration)> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         while let Some(candidate) = idle.pop() {
@@ -184,7 +197,7 @@ impl Http1Pool {
                 return None;
             }
             if candidate.sender.is_ready() {
-                return Some(candidate.sender);
+                return Some((candidate.sender, now.duration_since(candidate.since)));
             }
         }
         None
@@ -230,6 +243,36 @@ impl Http1Pool {
         });
         Ok(sender)
     }
+}
+
+/// Idle for this long, a connection may have been closed by the upstream's
+/// own idle timeout (commonly 5 s or more) just before a request is written
+/// to it; such a request, if it can be sent again, is copied first.
+pub const RESEND_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// A copy of `request` for a second try on a new connection, if that is
+/// safe: a GET, HEAD or OPTIONS (safe methods, RFC 9110 section 9.2.1)
+/// without a body and not an upgrade. nginx's `proxy_next_upstream error`
+/// resends the same ones.
+fn resendable(request: &http::Request<Body>) -> Option<http::Request<Body>> {
+    use http::Method;
+    use hyper::body::Body as _;
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if !safe
+        || !request.body().is_end_stream()
+        || request.headers().contains_key(http::header::UPGRADE)
+    {
+        return None;
+    }
+    let mut copy = http::Request::new(Body::empty());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
 }
 
 /// Closes idle connections that expired while no request came to do it,
@@ -321,6 +364,31 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    /// The upstream closed the idle connection, but hyper has not read the
+    /// close yet (the test blocks this thread of a current-thread runtime, so
+    /// the connection's task cannot run): hyper writes the request and then
+    /// finds the connection closed. A GET is sent again on a new connection;
+    /// a POST, which may not be, fails.
+    #[tokio::test]
+    async fn a_get_written_to_a_connection_closed_meanwhile_is_sent_again() {
+        let (address, accepted, _) = upstream(Duration::ZERO).await;
+        let pool = pool(address, Duration::from_secs(90));
+        assert_eq!(get(&pool).await.expect("first"), "ok\n");
+        std::thread::sleep(RESEND_AFTER_IDLE + Duration::from_millis(100));
+        assert_eq!(get(&pool).await.expect("second, sent again"), "ok\n");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        std::thread::sleep(RESEND_AFTER_IDLE + Duration::from_millis(100));
+        let post = http::Request::post("/")
+            .header(http::header::HOST, "upstream")
+            .body(Body::from("x"))
+            .expect("request");
+        match pool.send(post).await {
+            Err(PoolError::Exchange(error)) if error.is_incomplete_message() => {}
+            other => panic!("a POST is not sent twice: {other:?}"),
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     /// No request comes after the first: the reaper closes the connection
