@@ -18,9 +18,10 @@
 //! without a body is sent again on a new connection if its connection had
 //! been idle for [`RESEND_AFTER_IDLE`] (only then is it copied first, so a
 //! busy connection costs nothing), as nginx's `proxy_next_upstream error`
-//! does. Connections are opened by
-//! hyper-util's `HttpConnector` (every resolved address in turn, a connect
-//! timeout per attempt, `TCP_NODELAY`).
+//! does.
+//!
+//! Connections are opened by hyper-util's `HttpConnector` (every resolved
+//! address in turn, a connect timeout per attempt, `TCP_NODELAY`).
 //!
 //! The caller bounds how many exchanges run at once with a semaphore; a
 //! connection keeps its permit ([`InUse::hold`]) until it is back on the
