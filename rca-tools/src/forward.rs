@@ -106,7 +106,7 @@ impl Upstream {
         );
         let h2c = (protocol == UpstreamProtocol::H2c).then(|| {
             Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_idle_timeout(crate::pool::IDLE_TIMEOUT)
                 .http2_only(true)
                 // An idle upstream connection that stops answering is noticed.
                 .http2_keep_alive_interval(Duration::from_secs(20))

@@ -205,12 +205,13 @@ impl Http1Pool {
     }
 
     fn put(self: &Arc<Self>, sender: SendRequest<Body>) {
-        self.reaper.get_or_init(|| {
-            drop(tokio::spawn(reap(
-                Arc::downgrade(self),
-                self.idle_timeout / 2,
-            )));
-        });
+        // `put` runs in `InUse`'s drop, which may come outside a runtime
+        // (then there is nothing to reap for, and `tokio::spawn` would panic).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.reaper.get_or_init(|| {
+                drop(runtime.spawn(reap(Arc::downgrade(self), self.idle_timeout / 2)));
+            });
+        }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         // Taken under the lock, so the stack stays in order of `since`.
         let now = Instant::now();
