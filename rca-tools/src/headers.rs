@@ -3,17 +3,20 @@
 //! HTTP/2 alike, since `HeaderMap` names are case-insensitive; also under the
 //! same name spelled with `_`, which CGI-style servers read as `-`) and then
 //! set from the verified connection only. Nothing a client sends can claim an
-//! identity. Values are percent-encoded where they hold `%`, control or
-//! non-ASCII characters (and, in the SAN list, `,`), so a certificate field
-//! cannot forge another entry.
+//! identity. The certificate's values are made in [`crate::leaf_values`].
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 use rustls_req_client_auth::PeerIdentity;
 
 use crate::config::Headers;
+use crate::leaf_values::LeafValuesCache;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Headers about the client or the original request that only an edge may
 /// set; the proxy is the edge, so a client's are dropped (every `x-forwarded-*`
@@ -47,11 +50,6 @@ const RESERVED: [&str; 14] = [
     "proxy-authenticate",
     "proxy-connection",
 ];
-
-/// For SAN values: `,` separates entries, `%` starts an escape.
-const SAN_VALUE: &AsciiSet = &CONTROLS.add(b'%').add(b',');
-/// For the subject: `%` starts an escape.
-const SUBJECT_VALUE: &AsciiSet = &CONTROLS.add(b'%');
 
 /// `name` as CGI-style servers see it: lower case, `_` read as `-`.
 fn canonical(name: &str) -> String {
@@ -88,6 +86,8 @@ pub struct IdentityHeaders {
     cert_pem: Option<HeaderName>,
     /// The names above, canonical: what a client's header may not read as.
     managed: Vec<String>,
+    /// The certificate values, by certificate (shared by clones).
+    leaf_values: Arc<LeafValuesCache>,
 }
 
 impl IdentityHeaders {
@@ -115,6 +115,7 @@ impl IdentityHeaders {
             resumed: parse("resumed", &names.resumed)?,
             cert_pem: parse("cert_pem", &names.cert_pem)?,
             managed: Vec::new(),
+            leaf_values: Arc::default(),
         };
         let mut seen: Vec<String> = Vec::new();
         for (field, name) in headers.named() {
@@ -170,30 +171,32 @@ impl IdentityHeaders {
         client_ip: IpAddr,
         host: Option<&str>,
     ) {
-        // Empty, so not allocated, unless a client sent such a header.
-        let claimed: Vec<HeaderName> = headers
-            .keys()
-            .filter(|name| self.is_claimed(name.as_str()))
-            .cloned()
-            .collect();
-        for name in claimed {
-            headers.remove(name);
+        // Collected only when a client sent such a header (rare).
+        if headers.keys().any(|name| self.is_claimed(name.as_str())) {
+            let claimed: Vec<HeaderName> = headers
+                .keys()
+                .filter(|name| self.is_claimed(name.as_str()))
+                .cloned()
+                .collect();
+            for name in claimed {
+                headers.remove(name);
+            }
         }
         if let Some(name) = &self.path {
             headers.insert(name.clone(), HeaderValue::from_static(peer.path().as_str()));
         }
-        let mut set = |name: &Option<HeaderName>, value: &str| {
-            if let (Some(name), Ok(value)) = (name, HeaderValue::from_str(value)) {
-                headers.insert(name.clone(), value);
+        if let (Some(leaf), Some(der)) = (peer.leaf(), peer.chain().first()) {
+            let values = self.leaf_values.get(leaf, der);
+            for (name, value) in [
+                (&self.subject, &values.subject),
+                (&self.sans, &values.sans),
+                (&self.thumbprint, &values.thumbprint),
+                (&self.cert_pem, &values.cert_pem),
+            ] {
+                if let (Some(name), Some(value)) = (name, value) {
+                    headers.insert(name.clone(), value.clone());
+                }
             }
-        };
-        if let Some(leaf) = peer.leaf() {
-            set(
-                &self.subject,
-                &utf8_percent_encode(leaf.subject(), SUBJECT_VALUE).to_string(),
-            );
-            set(&self.sans, &sans(leaf));
-            set(&self.thumbprint, leaf.thumbprint_sha256());
         }
         if let Some(name) = &self.resumed {
             let resumed = if peer.restored_from_ticket() {
@@ -202,14 +205,6 @@ impl IdentityHeaders {
                 "false"
             };
             headers.insert(name.clone(), HeaderValue::from_static(resumed));
-        }
-        if let (Some(name), Some(leaf)) = (&self.cert_pem, peer.chain().first()) {
-            let pem = pem_of(leaf.as_ref());
-            if let Ok(value) =
-                HeaderValue::from_str(&utf8_percent_encode(&pem, NON_ALPHANUMERIC).to_string())
-            {
-                headers.insert(name.clone(), value);
-            }
         }
         let ip = ip_text(client_ip);
         let mut forwarded = String::with_capacity(64);
@@ -228,20 +223,14 @@ impl IdentityHeaders {
             forwarded.push('"');
         }
         // From a `String`, a value takes the bytes without copying them.
-        for (name, value) in [
-            (header::FORWARDED, forwarded),
-            (HeaderName::from_static("x-forwarded-for"), ip),
-        ] {
+        for (name, value) in [(header::FORWARDED, forwarded), (X_FORWARDED_FOR, ip)] {
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name, value);
             }
         }
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("https"),
-        );
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         if let Some(Ok(value)) = host.map(HeaderValue::from_str) {
-            headers.insert(HeaderName::from_static("x-forwarded-host"), value);
+            headers.insert(X_FORWARDED_HOST, value);
         }
     }
 }
@@ -292,39 +281,6 @@ fn push_decimal(text: &mut String, number: u16) {
         }
     }
     text.extend(digits[start..].iter().copied().map(char::from));
-}
-
-/// `DNS:a, IP:b, URI:c, email:d`, each value percent-encoded (see the module).
-fn sans(leaf: &rustls_req_client_auth::LeafCertificate) -> String {
-    let value = |value: &str| utf8_percent_encode(value, SAN_VALUE).to_string();
-    let dns = leaf
-        .dns_names()
-        .iter()
-        .map(|name| format!("DNS:{}", value(name)));
-    let ips = leaf.ip_addresses().iter().map(|ip| format!("IP:{ip}"));
-    let uris = leaf.uris().iter().map(|uri| format!("URI:{}", value(uri)));
-    let emails = leaf
-        .emails()
-        .iter()
-        .map(|email| format!("email:{}", value(email)));
-    dns.chain(ips)
-        .chain(uris)
-        .chain(emails)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A certificate as PEM (RFC 7468: base64 in lines of 64 characters).
-fn pem_of(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
 }
 
 #[cfg(test)]

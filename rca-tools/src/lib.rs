@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod forward;
 pub mod headers;
+mod leaf_values;
 pub mod metrics;
 pub mod pool;
 pub mod probe;
