@@ -1,8 +1,9 @@
 //! Full TLS 1.3 handshakes through the rustls fork (no extension hook
 //! installed) against pristine rustls 0.23.46, in the same run.
 //!
-//! Groups are `handshake/{ring,aws-lc-rs}/{server-auth,mtls}/{server,client}`
-//! with the functions `vanilla` and `fork`; each measures the CPU time of one
+//! Groups are `handshake/{ring,aws-lc-rs}/{server-auth,mtls,flag}/{server,client}`
+//! with the functions `vanilla` and `fork` (for `flag`: plain mTLS through
+//! vanilla, the flag path through the fork); each measures the CPU time of one
 //! side of an in-memory handshake (see the `benches` library and README.md).
 //!
 //! `cargo bench -p benches --bench handshake -- --warm-up-time 2 --measurement-time 5`

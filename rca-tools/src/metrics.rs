@@ -88,7 +88,7 @@ impl Metrics {
         );
         registry.register(
             "upstream_errors",
-            "Requests the upstream did not answer (unreachable, timeout)",
+            "Requests the upstream did not answer (unreachable, timeout, busy)",
             metrics.upstream_errors.clone(),
         );
         registry.register(
@@ -140,7 +140,8 @@ impl Metrics {
         }
     }
 
-    /// Counts an upstream that did not answer (`kind`: unreachable, timeout).
+    /// Counts an upstream that did not answer (`kind`: unreachable, timeout,
+    /// busy: no connection free within the timeout).
     pub fn upstream_error(&self, kind: &str) {
         self.upstream_errors
             .get_or_create(&ReasonLabel {

@@ -46,8 +46,10 @@ struct Loaded {
 }
 
 fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Result<Loaded> {
-    let chain = pem::load_certificates(&tls.cert)?;
-    let key = pem::load_private_key(&tls.key)?;
+    let chain =
+        pem::load_certificates(&tls.cert).map_err(|error| anyhow::anyhow!("tls.cert: {error}"))?;
+    let key =
+        pem::load_private_key(&tls.key).map_err(|error| anyhow::anyhow!("tls.key: {error}"))?;
     let identity = CertifiedKey::from_der(chain, key, provider).map_err(|error| {
         anyhow::anyhow!(
             "tls.cert {} and tls.key {} do not make an identity: {error}",

@@ -1,10 +1,12 @@
 //! The demo: one HTTPS port for people and bots, four clients.
 //!
 //! ```sh
-//! cargo xtask demo
-//! # or, once `cargo xtask fork` has run:
+//! cargo xtask fork   # once: materializes the patched rustls
 //! cargo run -p rustls-req-client-auth --features axum,reqwest --example demo
 //! ```
+//!
+//! (`cargo xtask demo`, the README's first command, runs `rca-proxy demo`:
+//! the same clients in front of the proxy.)
 //!
 //! It writes a fresh PKI as PEM files into a temporary directory, starts the
 //! `server` example's application with `rustls_req_client_auth::serve` on

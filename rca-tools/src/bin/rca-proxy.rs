@@ -24,7 +24,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// TLS flag are asked for a certificate and verified against the bot CA set;
 /// everyone else gets no CertificateRequest. The verified identity goes to
 /// the upstream in headers clients cannot forge. SIGHUP reloads the
-/// certificate, key and bot CA; SIGTERM or Ctrl-C stops it gracefully.
+/// certificate, key, bot CA, partner CA and ticket keys; SIGTERM or Ctrl-C
+/// stops it gracefully.
 #[derive(Parser, Debug)]
 #[command(name = "rca-proxy", version)]
 struct Args {

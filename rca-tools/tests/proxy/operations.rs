@@ -136,6 +136,12 @@ fn invalid_configuration_names_the_field() {
         ),
         (text.replace("127.0.0.1:8443", "localhost"), "listen"),
         (text.replace("bot-ca.pem", "missing.pem"), "missing.pem"),
+        (text.replace("bot-ca.pem", "missing.pem"), "tls.bot_ca"),
+        (text.replace("server.pem", "missing.pem"), "tls.cert"),
+        (text.replace("server.key", "missing.pem"), "tls.key"),
+        // A file of the other kind: a key where the chain goes, and back.
+        (text.replace("server.pem", "server.key"), "tls.cert"),
+        (text.replace("server.key", "server.pem"), "tls.key"),
     ] {
         let path = files.write("edited.toml", &edit);
         let out = check(&path);
