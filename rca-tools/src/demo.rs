@@ -23,7 +23,7 @@ use rustls::sign::CertifiedKey;
 use rustls_req_client_auth::{pem, BotClient, ClientFlags};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Headers, Limits, Policy, Tls, Upstream, UpstreamProtocol};
+use crate::config::{Config, Headers, Limits, Policy, Tls, Upstream};
 use crate::proxy::{AccessLog, Proxy};
 use crate::tls::Front;
 
@@ -53,10 +53,9 @@ pub async fn run() -> anyhow::Result<()> {
             ticket_lifetime_secs: 3600,
         },
         upstream: Upstream {
-            url: format!("http://{upstream}"),
             timeout_secs: 10,
             max_connections: 64,
-            protocol: UpstreamProtocol::default(),
+            ..Upstream::with_defaults(format!("http://{upstream}"))
         },
         headers: Headers::default(),
         policy: Policy {

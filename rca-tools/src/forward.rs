@@ -79,13 +79,15 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
-    /// A client for `authority` that waits `timeout` for response headers and
+    /// A client for `authority` that waits `timeout` for response headers,
     /// has at most `max_connections` exchanges going at once (over HTTP/1.1
-    /// one connection each; over h2c streams of shared connections).
+    /// one connection each; over h2c streams of shared connections) and
+    /// closes connections idle for `idle_timeout`.
     pub fn new(
         authority: Authority,
         timeout: Duration,
         max_connections: usize,
+        idle_timeout: Duration,
         protocol: UpstreamProtocol,
     ) -> Self {
         let mut connector = HttpConnector::new();
@@ -98,15 +100,10 @@ impl Upstream {
             .path_and_query("/")
             .build()
             .unwrap_or_default();
-        let http1 = Http1Pool::new(
-            target,
-            connector.clone(),
-            crate::pool::IDLE_TIMEOUT,
-            max_connections,
-        );
+        let http1 = Http1Pool::new(target, connector.clone(), idle_timeout, max_connections);
         let h2c = (protocol == UpstreamProtocol::H2c).then(|| {
             Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(crate::pool::IDLE_TIMEOUT)
+                .pool_idle_timeout(idle_timeout)
                 .http2_only(true)
                 // An idle upstream connection that stops answering is noticed.
                 .http2_keep_alive_interval(Duration::from_secs(20))

@@ -38,8 +38,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::OwnedSemaphorePermit;
 use tower::ServiceExt as _;
 
-/// How long an idle connection is kept (as hyper-util's pool did).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an idle connection is kept unless `upstream.idle_timeout_secs`
+/// says otherwise (hyper-util's pool's default, and reqwest's).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The pool for one upstream.
 #[derive(Debug)]

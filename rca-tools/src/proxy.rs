@@ -61,6 +61,7 @@ impl Proxy {
                 authority,
                 Duration::from_secs(config.upstream.timeout_secs),
                 config.upstream.max_connections,
+                Duration::from_secs(config.upstream.idle_timeout_secs),
                 config.upstream.protocol,
             ),
             access_log: AccessLog::Stdout,

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
-use rca_tools::config::{Config, Headers, Limits, Policy, Tls, Upstream, UpstreamProtocol};
+use rca_tools::config::{Config, Headers, Limits, Policy, Tls, Upstream};
 use rca_tools::metrics::{serve_admin, Metrics};
 use rca_tools::proxy::Proxy;
 use rca_tools::tls::Front;
@@ -154,12 +154,9 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                     partner_ca: None,
                     ticket_lifetime_secs: 6 * 60 * 60,
                 },
-                upstream: Upstream {
-                    url: args.upstream.clone().ok_or_else(|| missing("upstream"))?,
-                    timeout_secs: 60,
-                    max_connections: 1024,
-                    protocol: UpstreamProtocol::default(),
-                },
+                upstream: Upstream::with_defaults(
+                    args.upstream.clone().ok_or_else(|| missing("upstream"))?,
+                ),
                 headers: Headers::default(),
                 policy: Policy::default(),
                 limits: Limits::default(),

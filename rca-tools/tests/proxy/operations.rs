@@ -107,6 +107,13 @@ fn invalid_configuration_names_the_field() {
             "upstream.max_connections",
         ),
         (
+            text.replace(
+                "timeout_secs = 5",
+                "timeout_secs = 5\nidle_timeout_secs = 0",
+            ),
+            "upstream.idle_timeout_secs",
+        ),
+        (
             text.replace("/api/crawl", "api/crawl"),
             "policy.bots_only[0]",
         ),
@@ -154,6 +161,41 @@ fn invalid_configuration_names_the_field() {
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+/// The configuration rca-tools/README.md shows for a real deployment is valid
+/// as written, once the files it names exist: the docs cannot drift from the
+/// fields the proxy accepts.
+#[test]
+fn the_readme_configuration_is_valid() {
+    use base64::Engine as _;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("rca-tools/README.md");
+    let example = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a TOML block in the README");
+    let files = Files::new(TestPki::shared());
+    let key = base64::engine::general_purpose::STANDARD.encode([9_u8; 32]);
+    files.write("ticket.keys", &format!("{key}\n"));
+    let mut text = example.to_owned();
+    for (shown, file) in [
+        ("site.pem", "server.pem"),
+        ("site.key", "server.key"),
+        ("bot-ca.pem", "bot-ca.pem"),
+        ("ticket.keys", "ticket.keys"),
+    ] {
+        let shown = format!("\"/etc/rca-proxy/{shown}\"");
+        assert!(text.contains(&shown), "the README names {shown}");
+        text = text.replace(&shown, &format!("\"{}\"", files.path(file).display()));
+    }
+    let out = check(&files.write("readme.toml", &text));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

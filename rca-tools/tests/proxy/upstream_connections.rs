@@ -117,3 +117,33 @@ fn an_idle_connection_the_upstream_closed_is_replaced() {
         assert_eq!(accepted.load(Ordering::SeqCst), 3, "a new connection each");
     });
 }
+
+/// `upstream.idle_timeout_secs`: a connection idle that long is closed by the
+/// proxy, not used again (so an upstream with a shorter keep-alive timeout
+/// than the default never closes one under a request); one idle for less is
+/// reused.
+#[test]
+fn a_connection_idle_for_the_idle_timeout_is_not_reused() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let (upstream, accepted) = counting_upstream(AfterResponse::KeepAlive).await;
+        let port = free_port();
+        let config = std::fs::read_to_string(files.config(port, upstream, ""))
+            .expect("config")
+            .replace("[upstream]\n", "[upstream]\nidle_timeout_secs = 1\n");
+        let proxy = Proxy::start(&files.write("idle.toml", &config), port);
+        let client = browser(pki, true);
+        for _ in 0..2 {
+            assert_eq!(get_body(&client, &proxy.url("/")).await, "ok\n");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "reused while fresh");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(get_body(&client, &proxy.url("/")).await, "ok\n");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "the connection idle for a second was not used again"
+        );
+    });
+}
