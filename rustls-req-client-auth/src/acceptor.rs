@@ -132,6 +132,15 @@ impl AcceptError {
     pub fn flags_error(&self) -> Option<&FlagsError> {
         self.tls_error().and_then(FlagsError::from_rustls)
     }
+
+    /// Whether the client's certificate was refused: the verifier rejected
+    /// the one it presented, or it presented none where one was required.
+    pub fn is_certificate_refused(&self) -> bool {
+        matches!(
+            self.tls_error(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        )
+    }
 }
 
 impl fmt::Display for AcceptError {

@@ -17,7 +17,7 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use log::{debug, warn};
+use log::{debug, info, warn};
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -26,6 +26,7 @@ use tower::{Service, ServiceExt};
 
 use crate::acceptor::{AcceptError, Acceptor};
 use crate::identity::PeerIdentity;
+use crate::server::{AuthPath, CertificateRequestCause};
 
 /// Serves `service` (an `axum::Router`, or any tower service of
 /// `Request<Incoming>`) over TLS on `listener`.
@@ -305,14 +306,31 @@ where
         if let Some(observer) = &observer {
             observer(accepted.as_ref().map(|(_, identity)| identity));
         }
+        // Why a client that tried to authenticate was not is logged at info:
+        // it is what an operator looks for when a bot is not let in. The
+        // other failures (timeouts, scanners, malformed hellos) are noise at
+        // scale and stay at debug.
         let (stream, identity) = match accepted {
             Ok(accepted) => accepted,
+            Err(error) if error.is_certificate_refused() => {
+                info!("{remote}: client not authenticated: {error}");
+                return;
+            }
             Err(error) => {
                 debug!("{remote}: {error}");
                 return;
             }
         };
-        debug!("{remote}: {identity}");
+        if identity.path() == AuthPath::None
+            && identity.certificate_request() == Some(CertificateRequestCause::Flag)
+        {
+            info!(
+                "{remote}: client not authenticated: it set the request_client_auth flag but sent \
+                 no certificate when asked; served anonymously (RCA-14)"
+            );
+        } else {
+            debug!("{remote}: {identity}");
+        }
         let (continuation, mut continuations) = mpsc::unbounded_channel();
         let upgraded = Upgraded(continuation);
         let activity = Arc::new(Activity::default());

@@ -255,3 +255,68 @@ fn h2c_to_the_upstream() {
         assert_eq!(&answer[..], b"path=none;ping");
     });
 }
+
+/// Why a client that tried to authenticate was not is in the log at the
+/// default level, with its address: a bot from another CA (refused in the
+/// handshake) and a bot that sets the flag but has no certificate to give
+/// (served anonymously, RCA-14). A browser leaves no such line.
+#[test]
+fn the_log_says_why_a_client_was_not_authenticated() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let log = files.path("diagnostics.log");
+        let proxy = Proxy::start_with_diagnostics(&files.config(port, upstream, ""), port, &log);
+
+        let echo = get_body(&browser(pki, true), &proxy.url("/")).await;
+        assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+        let refused = bot_client_for(pki, &pki.normal_client)
+            .get(proxy.url("/"))
+            .send()
+            .await;
+        assert!(refused.is_err(), "a bot of another CA is refused");
+        let provider = integration_tests::Provider::AwsLcRs;
+        let mut empty_handed = integration_tests::config::client_with(
+            pki,
+            provider.crypto(),
+            rustls::DEFAULT_VERSIONS,
+        );
+        rustls_req_client_auth::ClientFlags::request_client_auth_with(
+            integration_tests::config::nothing_suitable(),
+        )
+        .install(&mut empty_handed)
+        .expect("install the flag");
+        let echo = get_body(&client_over(&empty_handed), &proxy.url("/")).await;
+        assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+
+        // Written as they happen (standard error is not buffered).
+        let started = Instant::now();
+        let lines = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|line| line.contains("client not authenticated"))
+                .map(str::to_owned)
+                .collect();
+            if lines.len() >= 2 || started.elapsed() > Duration::from_secs(5) {
+                break lines;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines.iter().all(|line| line.contains("127.0.0.1:")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[0].contains("invalid peer certificate: UnknownIssuer"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1].contains("sent no certificate") && lines[1].contains("RCA-14"),
+            "{lines:#?}"
+        );
+    });
+}

@@ -194,11 +194,27 @@ impl Proxy {
     }
 
     pub(crate) fn start_with_stdout(config: &Path, port: u16, stdout: Stdio) -> Self {
-        let child = Command::new(PROXY)
+        let mut command = Command::new(PROXY);
+        command.stdout(stdout).stderr(Stdio::null());
+        Self::spawn(command, config, port)
+    }
+
+    /// With its diagnostics (standard error) in the file `log`, at the
+    /// default level whatever `RUST_LOG` the tests run with.
+    pub(crate) fn start_with_diagnostics(config: &Path, port: u16, log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("diagnostics file");
+        let mut command = Command::new(PROXY);
+        command
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file));
+        Self::spawn(command, config, port)
+    }
+
+    fn spawn(mut command: Command, config: &Path, port: u16) -> Self {
+        let child = command
             .arg("--config")
             .arg(config)
-            .stdout(stdout)
-            .stderr(Stdio::null())
             .spawn()
             .expect("start rca-proxy");
         let started = Instant::now();
