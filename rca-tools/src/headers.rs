@@ -115,7 +115,7 @@ impl IdentityHeaders {
             resumed: parse("resumed", &names.resumed)?,
             cert_pem: parse("cert_pem", &names.cert_pem)?,
             managed: Vec::new(),
-            leaf_values: Arc::default(),
+            leaf_values: Arc::new(LeafValuesCache::new(!names.cert_pem.is_empty())),
         };
         let mut seen: Vec<String> = Vec::new();
         for (field, name) in headers.named() {

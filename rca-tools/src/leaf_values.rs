@@ -21,9 +21,10 @@ const SAN_VALUE: &AsciiSet = &CONTROLS.add(b'%').add(b',');
 /// For the subject: `%` starts an escape.
 const SUBJECT_VALUE: &AsciiSet = &CONTROLS.add(b'%');
 
-/// The values of one certificate, all of them (made once per certificate, so
-/// a value whose header is not configured costs nothing per request); `None`
-/// where a value is not a valid header value.
+/// The values of one certificate (made once per certificate, so a value whose
+/// header is not configured costs nothing per request; the PEM, the one large
+/// value, only if asked for); `None` where a value is not a valid header
+/// value.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct LeafValues {
     pub(crate) subject: Option<HeaderValue>,
@@ -33,14 +34,16 @@ pub(crate) struct LeafValues {
 }
 
 impl LeafValues {
-    /// Formats the values of `leaf`, whose DER is `der`.
-    pub(crate) fn new(leaf: &LeafCertificate, der: &CertificateDer<'_>) -> Self {
+    /// Formats the values of `leaf`, whose DER is `der`, the PEM if `with_pem`.
+    pub(crate) fn new(leaf: &LeafCertificate, der: &CertificateDer<'_>, with_pem: bool) -> Self {
         let value = |text: String| HeaderValue::try_from(text).ok();
         Self {
             subject: value(utf8_percent_encode(leaf.subject(), SUBJECT_VALUE).to_string()),
             sans: value(sans(leaf)),
             thumbprint: value(leaf.thumbprint_sha256().to_owned()),
-            cert_pem: value(utf8_percent_encode(&pem_of(der), NON_ALPHANUMERIC).to_string()),
+            cert_pem: with_pem
+                .then(|| value(utf8_percent_encode(&pem_of(der), NON_ALPHANUMERIC).to_string()))
+                .flatten(),
         }
     }
 }
@@ -48,12 +51,23 @@ impl LeafValues {
 /// Made values by the certificate's SHA-256 thumbprint. Bounded: when it holds
 /// [`LeafValuesCache::CAPACITY`] certificates it is emptied, so a stream of
 /// distinct (valid) certificates costs the formatting again, never memory.
-#[derive(Debug, Default)]
-pub(crate) struct LeafValuesCache(Mutex<HashMap<String, Arc<LeafValues>>>);
+#[derive(Debug)]
+pub(crate) struct LeafValuesCache {
+    with_pem: bool,
+    kept: Mutex<HashMap<String, Arc<LeafValues>>>,
+}
 
 impl LeafValuesCache {
     /// How many certificates' values are kept.
     pub(crate) const CAPACITY: usize = 1024;
+
+    /// An empty cache; its values hold the PEM if `with_pem`.
+    pub(crate) fn new(with_pem: bool) -> Self {
+        Self {
+            with_pem,
+            kept: Mutex::default(),
+        }
+    }
 
     /// The values of `leaf` (DER `der`), made now if not kept.
     pub(crate) fn get(&self, leaf: &LeafCertificate, der: &CertificateDer<'_>) -> Arc<LeafValues> {
@@ -63,7 +77,7 @@ impl LeafValuesCache {
         }
         // Made outside the lock: two connections of a new bot may both make
         // them, which costs a formatting, not a wait.
-        let values = Arc::new(LeafValues::new(leaf, der));
+        let values = Arc::new(LeafValues::new(leaf, der, self.with_pem));
         let mut kept = self.lock();
         if kept.len() >= Self::CAPACITY {
             kept.clear();
@@ -75,7 +89,7 @@ impl LeafValuesCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LeafValues>>> {
         // The map is valid whatever a panicking holder did: entries are
         // inserted whole.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     #[cfg(test)]
@@ -142,12 +156,12 @@ mod tests {
 
     #[test]
     fn values_are_made_once_per_certificate() {
-        let cache = LeafValuesCache::default();
+        let cache = LeafValuesCache::new(true);
         let (one, two) = (certificate("one.example"), certificate("two.example"));
         let (leaf_one, leaf_two) = (LeafCertificate::parse(&one), LeafCertificate::parse(&two));
         let first = cache.get(&leaf_one, &one);
         assert!(Arc::ptr_eq(&first, &cache.get(&leaf_one, &one)));
-        assert_eq!(*first, LeafValues::new(&leaf_one, &one));
+        assert_eq!(*first, LeafValues::new(&leaf_one, &one, true));
         let other = cache.get(&leaf_two, &two);
         assert_ne!(first.thumbprint, other.thumbprint);
         assert_eq!(cache.len(), 2);
@@ -157,7 +171,7 @@ mod tests {
     fn values_are_percent_encoded() {
         let der = certificate("one.example");
         let leaf = LeafCertificate::parse(&der);
-        let values = LeafValues::new(&leaf, &der);
+        let values = LeafValues::new(&leaf, &der, true);
         let text = |value: &Option<http::HeaderValue>| {
             value
                 .as_ref()
@@ -178,11 +192,14 @@ mod tests {
         let pem = percent_encoding::percent_decode_str(&pem).decode_utf8_lossy();
         assert_eq!(pem, pem_of(der.as_ref()));
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"), "{pem}");
+        let without_pem = LeafValues::new(&leaf, &der, false);
+        assert!(without_pem.cert_pem.is_none());
+        assert_eq!(without_pem.thumbprint, values.thumbprint);
     }
 
     #[test]
     fn a_full_cache_is_emptied_not_grown() {
-        let cache = LeafValuesCache::default();
+        let cache = LeafValuesCache::new(false);
         let der = certificate("one.example");
         let leaf = LeafCertificate::parse(&der);
         {

@@ -320,3 +320,57 @@ fn the_log_says_why_a_client_was_not_authenticated() {
         );
     });
 }
+
+/// `headers.cert_pem`: a bot's leaf as URL-encoded PEM, the same certificate
+/// it presented; a client's own header of that name never reaches the
+/// upstream, and a person gets none.
+#[test]
+fn the_leaf_pem_header_carries_the_bots_certificate() {
+    use rustls::pki_types::pem::PemObject as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config(
+            port,
+            upstream,
+            "[headers]\ncert_pem = \"x-client-cert-pem\"\n",
+        );
+        let _proxy = Proxy::start(&config, port);
+        let url = format!("https://{SERVER_NAME}:{port}/");
+        let forged = "-----BEGIN%20CERTIFICATE-----forged";
+
+        for _ in 0..2 {
+            // Twice: the second request's value is the one kept for the leaf.
+            let echo = bot_client_for(pki, &pki.bot)
+                .get(&url)
+                .header("x-client-cert-pem", forged)
+                .send()
+                .await
+                .expect("bot")
+                .text()
+                .await
+                .expect("body");
+            let value = echoed(&echo, "x-client-cert-pem").expect("the PEM header");
+            let pem = percent_encoding::percent_decode_str(&value).decode_utf8_lossy();
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+                .expect("a PEM certificate");
+            assert_eq!(der, pki.bot.chain[0], "{echo}");
+            assert_eq!(echo.matches("x-client-cert-pem").count(), 1, "{echo}");
+        }
+        let echo = browser(pki, true)
+            .get(&url)
+            .header("X-Client-Cert-PEM", forged)
+            .send()
+            .await
+            .expect("person")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            !echo.contains("x-client-cert-pem") && !echo.contains("forged"),
+            "{echo}"
+        );
+    });
+}
