@@ -90,7 +90,7 @@ pub struct Upstream {
     #[serde(default = "default_upstream_connections")]
     pub max_connections: usize,
     /// How long a connection to the upstream may wait idle for the next
-    /// request before the proxy closes it, in seconds. Keep it below the
+    /// request before the proxy closes it, in seconds (1 to 86,400). Keep it below the
     /// upstream's own keep-alive timeout (Node.js and Apache httpd: 5 s,
     /// gunicorn: 2 s), so the proxy never sends a request on a connection the
     /// upstream is closing: a POST meeting that close gets 502.
@@ -135,6 +135,10 @@ fn default_upstream_timeout() -> u64 {
 fn default_upstream_connections() -> usize {
     1024
 }
+
+/// `upstream.idle_timeout_secs` at most: a day (more is no use, and timers
+/// far in the future overflow the clock's arithmetic).
+const MAX_IDLE_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 fn default_upstream_idle_timeout() -> u64 {
     crate::pool::DEFAULT_IDLE_TIMEOUT.as_secs()
@@ -288,10 +292,10 @@ impl Config {
         if self.upstream.timeout_secs == 0 {
             return Err(field("upstream.timeout_secs", "must be at least 1".into()));
         }
-        if self.upstream.idle_timeout_secs == 0 {
+        if !(1..=MAX_IDLE_TIMEOUT_SECS).contains(&self.upstream.idle_timeout_secs) {
             return Err(field(
                 "upstream.idle_timeout_secs",
-                "must be at least 1".into(),
+                format!("must be from 1 to {MAX_IDLE_TIMEOUT_SECS} (a day)"),
             ));
         }
         let known = [

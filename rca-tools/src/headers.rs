@@ -75,7 +75,8 @@ fn canonically_equal(name: &str, canonical: &str) -> bool {
     name.len() == canonical.len() && canonical_starts_with(name, canonical)
 }
 
-/// The configured header names, parsed once.
+/// The configured header names, parsed once, and the values made for each
+/// client certificate seen (see [`crate::leaf_values`]).
 #[derive(Clone, Debug)]
 pub struct IdentityHeaders {
     path: Option<HeaderName>,
@@ -171,22 +172,19 @@ impl IdentityHeaders {
         client_ip: IpAddr,
         host: Option<&str>,
     ) {
-        // Collected only when a client sent such a header (rare).
-        if headers.keys().any(|name| self.is_claimed(name.as_str())) {
-            let claimed: Vec<HeaderName> = headers
-                .keys()
-                .filter(|name| self.is_claimed(name.as_str()))
-                .cloned()
-                .collect();
-            for name in claimed {
-                headers.remove(name);
-            }
+        // Empty, so not allocated, unless a client sent such a header.
+        let claimed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| self.is_claimed(name.as_str()))
+            .cloned()
+            .collect();
+        for name in claimed {
+            headers.remove(name);
         }
         if let Some(name) = &self.path {
             headers.insert(name.clone(), HeaderValue::from_static(peer.path().as_str()));
         }
-        if let (Some(leaf), Some(der)) = (peer.leaf(), peer.chain().first()) {
-            let values = self.leaf_values.get(leaf, der);
+        if let Some(values) = self.leaf_values.get(peer) {
             for (name, value) in [
                 (&self.subject, &values.subject),
                 (&self.sans, &values.sans),

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use http::HeaderValue;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 use rustls::pki_types::CertificateDer;
-use rustls_req_client_auth::LeafCertificate;
+use rustls_req_client_auth::{LeafCertificate, PeerIdentity};
 
 /// For SAN values: `,` separates entries, `%` starts an escape.
 const SAN_VALUE: &AsciiSet = &CONTROLS.add(b'%').add(b',');
@@ -51,7 +51,6 @@ impl LeafValues {
 /// Made values by the certificate's SHA-256 thumbprint. Bounded: when it holds
 /// [`LeafValuesCache::CAPACITY`] certificates it is emptied, so a stream of
 /// distinct (valid) certificates costs the formatting again, never memory.
-#[derive(Debug)]
 pub(crate) struct LeafValuesCache {
     with_pem: bool,
     kept: Mutex<HashMap<String, Arc<LeafValues>>>,
@@ -69,8 +68,17 @@ impl LeafValuesCache {
         }
     }
 
-    /// The values of `leaf` (DER `der`), made now if not kept.
-    pub(crate) fn get(&self, leaf: &LeafCertificate, der: &CertificateDer<'_>) -> Arc<LeafValues> {
+    /// The values of `peer`'s leaf certificate, made now if not kept; `None`
+    /// if it presented none.
+    pub(crate) fn get(&self, peer: &PeerIdentity) -> Option<Arc<LeafValues>> {
+        let (Some(leaf), Some(der)) = (peer.leaf(), peer.chain().first()) else {
+            return None;
+        };
+        Some(self.get_for(leaf, der))
+    }
+
+    /// The values of `leaf`, whose DER is `der` (the two of one certificate).
+    fn get_for(&self, leaf: &LeafCertificate, der: &CertificateDer<'_>) -> Arc<LeafValues> {
         let key = leaf.thumbprint_sha256();
         if let Some(values) = self.lock().get(key) {
             return Arc::clone(values);
@@ -95,6 +103,16 @@ impl LeafValuesCache {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// Not the values: they name certificates, which are not logged whole.
+impl std::fmt::Debug for LeafValuesCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafValuesCache")
+            .field("with_pem", &self.with_pem)
+            .field("certificates", &self.lock().len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,10 +177,10 @@ mod tests {
         let cache = LeafValuesCache::new(true);
         let (one, two) = (certificate("one.example"), certificate("two.example"));
         let (leaf_one, leaf_two) = (LeafCertificate::parse(&one), LeafCertificate::parse(&two));
-        let first = cache.get(&leaf_one, &one);
-        assert!(Arc::ptr_eq(&first, &cache.get(&leaf_one, &one)));
+        let first = cache.get_for(&leaf_one, &one);
+        assert!(Arc::ptr_eq(&first, &cache.get_for(&leaf_one, &one)));
         assert_eq!(*first, LeafValues::new(&leaf_one, &one, true));
-        let other = cache.get(&leaf_two, &two);
+        let other = cache.get_for(&leaf_two, &two);
         assert_ne!(first.thumbprint, other.thumbprint);
         assert_eq!(cache.len(), 2);
     }
@@ -208,7 +226,7 @@ mod tests {
                 kept.insert(format!("thumbprint {i}"), Arc::new(LeafValues::default()));
             }
         }
-        cache.get(&leaf, &der);
+        cache.get_for(&leaf, &der);
         assert_eq!(cache.len(), 1);
     }
 }

@@ -42,6 +42,10 @@ use tower::ServiceExt as _;
 /// says otherwise (hyper-util's pool's default, and reqwest's).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The shortest idle timeout: the reaper runs every half of it, and an
+/// interval needs a period.
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_millis(10);
+
 /// The pool for one upstream.
 #[derive(Debug)]
 pub struct Http1Pool {
@@ -125,7 +129,7 @@ impl Drop for InUse {
 impl Http1Pool {
     /// A pool for the upstream at `target` (`http://host:port/`), opening
     /// connections with `connector`, keeping at most `max_idle` idle ones for
-    /// up to `idle_timeout` each.
+    /// up to `idle_timeout` each (at least [`MIN_IDLE_TIMEOUT`]).
     pub fn new(
         target: Uri,
         connector: HttpConnector,
@@ -136,7 +140,7 @@ impl Http1Pool {
             target,
             connector,
             idle: Mutex::new(Vec::new()),
-            idle_timeout,
+            idle_timeout: idle_timeout.max(MIN_IDLE_TIMEOUT),
             max_idle,
             reaper: OnceLock::new(),
         })

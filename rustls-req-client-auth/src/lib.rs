@@ -167,6 +167,8 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod identity;
+#[cfg(feature = "axum")]
+mod log_budget;
 mod message;
 mod one_port;
 pub mod pem;

@@ -26,6 +26,7 @@ use tower::{Service, ServiceExt};
 
 use crate::acceptor::{AcceptError, Acceptor};
 use crate::identity::PeerIdentity;
+use crate::log_budget::{LogBudget, Verdict};
 use crate::server::{AuthPath, CertificateRequestCause};
 
 /// Serves `service` (an `axum::Router`, or any tower service of
@@ -249,6 +250,29 @@ where
     }
 }
 
+/// The lines of [`not_authenticated`]: a client can cause them at will.
+static NOT_AUTHENTICATED: LogBudget = LogBudget::new();
+
+/// Logs why `remote`, which tried to authenticate, was not: at info, since
+/// that is what an operator looks for when a bot is not let in (the other
+/// failed handshakes, timeouts, scanners and malformed hellos, are noise at
+/// scale and stay at debug). At most [`LogBudget::PER_SECOND`] such lines a
+/// second reach info; the rest go to debug and are counted in the next one.
+fn not_authenticated(remote: SocketAddr, why: &dyn std::fmt::Display) {
+    if !log::log_enabled!(log::Level::Info) {
+        return;
+    }
+    match NOT_AUTHENTICATED.spend(std::time::Instant::now()) {
+        Verdict::Log { left_out: 0 } => info!("{remote}: client not authenticated: {why}"),
+        Verdict::Log { left_out } => info!(
+            "{remote}: client not authenticated: {why} (and {left_out} more since the last such \
+             line, left out: at most {} a second)",
+            LogBudget::PER_SECOND
+        ),
+        Verdict::LeaveOut => debug!("{remote}: client not authenticated: {why}"),
+    }
+}
+
 /// What the accept loop got.
 enum Next {
     Stop,
@@ -306,14 +330,10 @@ where
         if let Some(observer) = &observer {
             observer(accepted.as_ref().map(|(_, identity)| identity));
         }
-        // Why a client that tried to authenticate was not is logged at info:
-        // it is what an operator looks for when a bot is not let in. The
-        // other failures (timeouts, scanners, malformed hellos) are noise at
-        // scale and stay at debug.
         let (stream, identity) = match accepted {
             Ok(accepted) => accepted,
             Err(error) if error.is_certificate_refused() => {
-                info!("{remote}: client not authenticated: {error}");
+                not_authenticated(remote, &error);
                 return;
             }
             Err(error) => {
@@ -324,9 +344,10 @@ where
         if identity.path() == AuthPath::None
             && identity.certificate_request() == Some(CertificateRequestCause::Flag)
         {
-            info!(
-                "{remote}: client not authenticated: it set the request_client_auth flag but sent \
-                 no certificate when asked; served anonymously (RCA-14)"
+            not_authenticated(
+                remote,
+                &"it set the request_client_auth flag but sent no certificate when asked; \
+                  served anonymously (RCA-14)",
             );
         } else {
             debug!("{remote}: {identity}");

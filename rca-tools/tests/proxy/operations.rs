@@ -114,6 +114,13 @@ fn invalid_configuration_names_the_field() {
             "upstream.idle_timeout_secs",
         ),
         (
+            text.replace(
+                "timeout_secs = 5",
+                "timeout_secs = 5\nidle_timeout_secs = 86401",
+            ),
+            "upstream.idle_timeout_secs",
+        ),
+        (
             text.replace("/api/crawl", "api/crawl"),
             "policy.bots_only[0]",
         ),

@@ -1,0 +1,90 @@
+//! A bound on how many lines of one kind are logged per second.
+//!
+//! Some lines a client can cause at will (a handshake with a refused
+//! certificate costs it little), and loggers such as `env_logger` write
+//! synchronously from the task that logs: unbounded, a flood of such
+//! handshakes would turn into a flood of writes to a standard error that may
+//! be slow. So at most [`LogBudget::PER_SECOND`] lines go out per second; the
+//! rest are counted, and the next line that goes out says how many were left
+//! out.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The lines of one kind logged in the current second.
+#[derive(Debug)]
+pub(crate) struct LogBudget(Mutex<Window>);
+
+#[derive(Debug)]
+struct Window {
+    started: Option<Instant>,
+    logged: u32,
+    left_out: u64,
+}
+
+/// What to do with one line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Log it; `left_out` lines of its kind were not logged before it.
+    Log { left_out: u64 },
+    /// Leave it out (it is counted).
+    LeaveOut,
+}
+
+impl LogBudget {
+    /// Lines of one kind logged per second at most.
+    pub(crate) const PER_SECOND: u32 = 10;
+
+    pub(crate) const fn new() -> Self {
+        Self(Mutex::new(Window {
+            started: None,
+            logged: 0,
+            left_out: 0,
+        }))
+    }
+
+    /// Whether a line due `now` may be logged.
+    pub(crate) fn spend(&self, now: Instant) -> Verdict {
+        // The window is valid whatever a panicking holder did.
+        let mut window = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let expired = window
+            .started
+            .is_none_or(|started| now.saturating_duration_since(started) >= Duration::from_secs(1));
+        if expired {
+            window.started = Some(now);
+            window.logged = 0;
+        }
+        if window.logged >= Self::PER_SECOND {
+            window.left_out += 1;
+            return Verdict::LeaveOut;
+        }
+        window.logged += 1;
+        Verdict::Log {
+            left_out: std::mem::take(&mut window.left_out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{LogBudget, Verdict};
+
+    #[test]
+    fn lines_beyond_the_budget_are_counted_and_reported_with_the_next_one() {
+        let budget = LogBudget::new();
+        let start = Instant::now();
+        for _ in 0..LogBudget::PER_SECOND {
+            assert_eq!(budget.spend(start), Verdict::Log { left_out: 0 });
+        }
+        for i in 1..=5 {
+            let now = start + Duration::from_millis(i * 100);
+            assert_eq!(budget.spend(now), Verdict::LeaveOut);
+        }
+        // A second later: a new budget, and the five left out are reported.
+        let later = start + Duration::from_secs(1);
+        assert_eq!(budget.spend(later), Verdict::Log { left_out: 5 });
+        assert_eq!(budget.spend(later), Verdict::Log { left_out: 0 });
+    }
+}
