@@ -266,8 +266,20 @@ impl Config {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|error| ConfigError::new(&origin, format!("cannot read it: {error}")))?;
-        let config: Self =
-            toml::from_str(&text).map_err(|error| ConfigError::new(&origin, error.to_string()))?;
+        // toml's own message shows the line and column; the path adds the
+        // field's dotted name (`upstream.timeout_secs`), which a value of the
+        // wrong type would otherwise not name.
+        let deserializer = toml::Deserializer::parse(&text)
+            .map_err(|error| ConfigError::new(&origin, error.to_string()))?;
+        let config: Self = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let message = error.into_inner().to_string();
+            match path.as_str() {
+                // The document itself (an unknown top-level table, say).
+                "" | "." => ConfigError::new(&origin, message),
+                path => ConfigError::new(&origin, format!("{path}: {message}")),
+            }
+        })?;
         config.validate(&origin)?;
         Ok(config)
     }

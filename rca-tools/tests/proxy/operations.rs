@@ -149,6 +149,19 @@ fn invalid_configuration_names_the_field() {
             "headers.subject",
         ),
         (text.replace("127.0.0.1:8443", "localhost"), "listen"),
+        // A value of the wrong type is named by its dotted path too.
+        (
+            text.replace("timeout_secs = 5", "timeout_secs = \"5\""),
+            "upstream.timeout_secs",
+        ),
+        (
+            text.replace("handshake_timeout_secs = 2", "handshake_timeout_secs = -1"),
+            "limits.handshake_timeout_secs",
+        ),
+        (
+            text.replace("[\"/api/crawl\"]", "\"/api/crawl\""),
+            "policy.bots_only",
+        ),
         (text.replace("bot-ca.pem", "missing.pem"), "missing.pem"),
         (text.replace("bot-ca.pem", "missing.pem"), "tls.bot_ca"),
         (text.replace("server.pem", "missing.pem"), "tls.cert"),
