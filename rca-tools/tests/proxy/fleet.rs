@@ -16,13 +16,8 @@ fn a_fleet_resumes_each_others_sessions() {
         let key = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 32]);
         let keys = files.write("ticket.keys", &format!("# fleet keys\n{}\n", key(7)));
         let with_keys = |port: u16, name: &str| {
-            let config = std::fs::read_to_string(files.config(port, upstream, ""))
-                .expect("config")
-                .replace(
-                    "[tls]\n",
-                    &format!("[tls]\nticket_keys = \"{}\"\n", keys.display()),
-                );
-            files.write(name, &config)
+            let ticket_keys = format!("ticket_keys = \"{}\"", keys.display());
+            files.config_with(name, port, upstream, "tls", &ticket_keys)
         };
         let (port_a, port_b) = (free_port(), free_port());
         let config_a = with_keys(port_a, "a.toml");

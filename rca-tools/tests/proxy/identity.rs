@@ -186,20 +186,14 @@ fn partners_on_the_normal_path() {
 fn overlapping_partner_and_bot_cas_are_refused() {
     let pki = TestPki::shared();
     let files = Files::new(pki);
-    let config = std::fs::read_to_string(files.config(
+    let config = files.config_with(
+        "overlap.toml",
         8443,
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
-        "",
-    ))
-    .expect("config")
-    .replace(
-        "[tls]\n",
-        &format!(
-            "[tls]\npartner_ca = \"{}\"\n",
-            files.path("bot-ca.pem").display()
-        ),
+        "tls",
+        &format!("partner_ca = \"{}\"", files.path("bot-ca.pem").display()),
     );
-    let out = check(&files.write("overlap.toml", &config));
+    let out = check(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -219,10 +213,9 @@ fn h2c_to_the_upstream() {
         let files = Files::new(pki);
         let upstream = start_upstream().await;
         let port = free_port();
-        let config = std::fs::read_to_string(files.config(port, upstream, ""))
-            .expect("config")
-            .replace("[upstream]\n", "[upstream]\nprotocol = \"h2c\"\n");
-        let proxy = Proxy::start(&files.write("h2c.toml", &config), port);
+        let config =
+            files.config_with("h2c.toml", port, upstream, "upstream", "protocol = \"h2c\"");
+        let proxy = Proxy::start(&config, port);
 
         for http1_only in [false, true] {
             let (status, echo) =

@@ -393,10 +393,14 @@ fn idle_keep_alive_connections_are_closed() {
         let files = Files::new(pki);
         let upstream = start_upstream().await;
         let port = free_port();
-        let config = std::fs::read_to_string(files.config(port, upstream, ""))
-            .expect("config")
-            .replace("[limits]\n", "[limits]\nheader_read_timeout_secs = 1\n");
-        let _proxy = Proxy::start(&files.write("idle.toml", &config), port);
+        let config = files.config_with(
+            "idle.toml",
+            port,
+            upstream,
+            "limits",
+            "header_read_timeout_secs = 1",
+        );
+        let _proxy = Proxy::start(&config, port);
         let mut tls = tls_connect(pki, port, b"http/1.1").await;
         tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await

@@ -148,32 +148,45 @@ impl Files {
     }
 
     pub(crate) fn config(&self, port: u16, upstream: SocketAddr, extra: &str) -> PathBuf {
-        let config = format!(
+        let config = format!("{}{extra}", self.config_text(port, upstream));
+        self.write("proxy.toml", &config)
+    }
+
+    /// [`Files::config`] with `lines` at the top of its `[section]`, written
+    /// to `name`.
+    pub(crate) fn config_with(
+        &self,
+        name: &str,
+        port: u16,
+        upstream: SocketAddr,
+        section: &str,
+        lines: &str,
+    ) -> PathBuf {
+        let header = format!("[{section}]\n");
+        let text = self.config_text(port, upstream);
+        assert!(text.contains(&header), "the test config has {header}");
+        let config = text.replacen(&header, &format!("{header}{lines}\n"), 1);
+        self.write(name, &config)
+    }
+
+    fn config_text(&self, port: u16, upstream: SocketAddr) -> String {
+        format!(
             "listen = \"127.0.0.1:{port}\"\n\
              [tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n\
              [upstream]\nurl = \"http://{upstream}\"\ntimeout_secs = 5\n\
              [policy]\nbots_only = [\"/api/crawl\"]\n\
-             [limits]\nhandshake_timeout_secs = 2\n{extra}",
+             [limits]\nhandshake_timeout_secs = 2\n",
             self.path("server.pem").display(),
             self.path("server.key").display(),
             self.path("bot-ca.pem").display(),
-        );
-        self.write("proxy.toml", &config)
+        )
     }
 
     /// [`Files::config`] with `tls.partner_ca` = `partner-ca.pem` (the normal
     /// CA, which issued `partner_tls`'s certificate).
     pub(crate) fn config_with_partners(&self, port: u16, upstream: SocketAddr) -> PathBuf {
-        let config = std::fs::read_to_string(self.config(port, upstream, ""))
-            .expect("config")
-            .replace(
-                "[tls]\n",
-                &format!(
-                    "[tls]\npartner_ca = \"{}\"\n",
-                    self.path("partner-ca.pem").display()
-                ),
-            );
-        self.write("partners.toml", &config)
+        let partner_ca = format!("partner_ca = \"{}\"", self.path("partner-ca.pem").display());
+        self.config_with("partners.toml", port, upstream, "tls", &partner_ca)
     }
 }
 

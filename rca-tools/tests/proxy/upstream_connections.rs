@@ -129,10 +129,14 @@ fn a_connection_idle_for_the_idle_timeout_is_not_reused() {
         let files = Files::new(pki);
         let (upstream, accepted) = counting_upstream(AfterResponse::KeepAlive).await;
         let port = free_port();
-        let config = std::fs::read_to_string(files.config(port, upstream, ""))
-            .expect("config")
-            .replace("[upstream]\n", "[upstream]\nidle_timeout_secs = 2\n");
-        let proxy = Proxy::start(&files.write("idle.toml", &config), port);
+        let config = files.config_with(
+            "idle.toml",
+            port,
+            upstream,
+            "upstream",
+            "idle_timeout_secs = 2",
+        );
+        let proxy = Proxy::start(&config, port);
         let client = browser(pki, true);
         for _ in 0..2 {
             assert_eq!(get_body(&client, &proxy.url("/")).await, "ok\n");
