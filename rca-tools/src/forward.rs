@@ -15,9 +15,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::config::UpstreamProtocol;
-use crate::pool::Http1Pool;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+
+use crate::config::UpstreamProtocol;
+use crate::pool::{Http1Pool, ResponseBody};
 
 /// `host:port` of an `http://host:port` upstream URL; the error says what is
 /// wrong with it.
@@ -204,26 +209,38 @@ impl Upstream {
                 Some(h2c) => h2c
                     .request(request)
                     .await
-                    .map(|response| (response, None))
+                    .map(Answer::H2c)
                     .map_err(|error| error_chain(&error)),
                 None => self
                     .http1
                     .send(request)
                     .await
-                    .map(|(response, in_use)| (response, Some(in_use)))
+                    .map(Answer::Http1)
                     .map_err(|error| error_chain(&error)),
             }
         };
-        let (mut response, in_use) = tokio::time::timeout(self.timeout, exchange)
+        let answer = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
             .map_err(|error| UpstreamError::Unreachable(self.authority.clone(), error))?;
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // The connection is the tunnel's now (or nobody's), not the pool's.
-            if let Some(in_use) = in_use {
-                in_use.forget();
+        let response = match answer {
+            Answer::H2c(response) => {
+                let (mut parts, body) = response.into_parts();
+                remove_hop_by_hop(&mut parts.headers);
+                // The exchange holds its slot until the body has been read
+                // or dropped.
+                let body = body.map_frame(move |frame| {
+                    let _slot = &permit;
+                    frame
+                });
+                return Ok(Response::from_parts(parts, Body::new(body)));
             }
-            let switched = response.headers().get(header::UPGRADE).cloned();
+            Answer::Http1(response) => response,
+        };
+        let (mut parts, mut body) = response.into_parts();
+        let switched = parts.headers.get(header::UPGRADE).cloned();
+        remove_hop_by_hop(&mut parts.headers);
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
             let (Some(client_side), Some(asked), Some(switched)) = (client_side, upgrade, switched)
             else {
                 return Err(UpstreamError::Unreachable(
@@ -237,7 +254,13 @@ impl Upstream {
                     "it switched to another protocol than the one asked for".into(),
                 ));
             }
-            let upstream_side = hyper::upgrade::on(&mut response);
+            // The connection is the tunnel's now, not the pool's.
+            let Some(upstream_side) = body.take_switched() else {
+                return Err(UpstreamError::Unreachable(
+                    self.authority.clone(),
+                    "it switched protocols before the request body was sent".into(),
+                ));
+            };
             let tunnel = async move {
                 tunnel(client_side, upstream_side).await;
                 drop(permit);
@@ -250,32 +273,23 @@ impl Upstream {
                 }
                 None => drop(tokio::spawn(tunnel)),
             }
-            let (mut parts, body) = response.into_parts();
-            remove_hop_by_hop(&mut parts.headers);
             parts.headers.insert(header::UPGRADE, switched);
             parts
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            return Ok(Response::from_parts(parts, Body::new(body)));
+            return Ok(Response::from_parts(parts, Body::empty()));
         }
-        let (mut parts, body) = response.into_parts();
-        remove_hop_by_hop(&mut parts.headers);
-        // The exchange holds its slot until the body has been read or
-        // dropped; over HTTP/1.1 the connection holds it until it is back
-        // in the pool (see `InUse`).
-        let held = match in_use {
-            Some(mut connection) => {
-                connection.hold(permit);
-                (Some(connection), None)
-            }
-            None => (None, Some(permit)),
-        };
-        let body = body.map_frame(move |frame| {
-            let _in_use = &held;
-            frame
-        });
+        // The connection holds the exchange's slot until it is back in the
+        // pool or closed (see `ResponseBody`).
+        body.hold(permit);
         Ok(Response::from_parts(parts, Body::new(body)))
     }
+}
+
+/// A response: from the HTTP/1.1 pool or the h2c client.
+enum Answer {
+    Http1(Response<ResponseBody>),
+    H2c(Response<Incoming>),
 }
 
 /// `websocket` if `request` is a WebSocket opening handshake (RFC 6455
@@ -300,17 +314,21 @@ pub fn websocket_upgrade(request: &http::request::Parts) -> Option<HeaderValue> 
     .then(|| HeaderValue::from_static("websocket"))
 }
 
-/// Copies bytes both ways between the client's and the upstream's upgraded
-/// connections until either side closes.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    let (client, upstream) = match (client.await, upstream.await) {
-        (Ok(client), Ok(upstream)) => (client, upstream),
-        (Err(error), _) | (_, Err(error)) => {
+/// Copies bytes both ways between the client's upgraded connection and the
+/// upstream's switched one (after what the upstream sent with its 101)
+/// until either side closes.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, (mut upstream, early): (TcpStream, Bytes)) {
+    let mut client = match client.await {
+        Ok(client) => TokioIo::new(client),
+        Err(error) => {
             log::debug!("upgrade failed: {error}");
             return;
         }
     };
-    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    if let Err(error) = client.write_all(&early).await {
+        log::debug!("upgraded connection ended: {error}");
+        return;
+    }
     if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         log::debug!("upgraded connection ended: {error}");
     }

@@ -20,3 +20,4 @@ pub mod proxy;
 pub mod sessions;
 pub mod tickets;
 pub mod tls;
+pub mod upstream_wire;

@@ -1,42 +1,58 @@
-//! The HTTP/1.1 connections to the one upstream: idle ones kept for the next
-//! request, new ones opened when none is free.
+//! The HTTP/1.1 connections to the one upstream, and the exchanges on them.
 //!
-//! hyper-util's pooled client does this for any number of hosts: a map keyed
-//! by scheme and authority, a checkout raced against a connect, a task per
-//! request that waits for the connection to be free again. Here there is one
-//! upstream, so the pool is a stack of idle senders behind a mutex, and a
-//! connection goes back on it when its exchange is over and it is ready for
-//! the next request. Under callgrind (keep-alive, 4 clients) this took the
-//! proxy's handler from about 23,300 to 15,400 instructions per request, and
-//! the whole request from about 62,700 to 54,900.
+//! A request is written and its response read by the task that serves the
+//! client, on a connection it takes from a stack of idle ones (or opens):
+//! the head written at once, the response head parsed as it arrives
+//! ([`crate::upstream_wire`]), the response body read as the client takes
+//! it. A request body is sent by a task of its own beside it, so an
+//! upstream that answers while it still reads (an echo, an early refusal)
+//! is read at the same time. The connection goes back on the stack when its
+//! response body has been read to its end and its request body was sent
+//! whole; any other end closes it.
 //!
-//! An idle connection the upstream closed (its idle timeout) is skipped once
-//! hyper has seen the close; a request that hyper hands back unsent (the
-//! connection ended between the check and the send) goes out on a new one.
-//! A request written to a connection whose close hyper had not seen yet
-//! fails (`IncompleteMessage`) with hyper-util; here a GET, HEAD or OPTIONS
-//! without a body is sent again on a new connection if its connection had
-//! been idle for [`RESEND_AFTER_IDLE`] (only then is it copied first, so a
-//! busy connection costs nothing), as nginx's `proxy_next_upstream error`
-//! does.
+//! This replaced hyper's client connection, which runs each connection in a
+//! task of its own and hands requests, responses and body chunks to it over
+//! channels: under callgrind (keep-alive, 4 clients) that task was about
+//! 14,000 of the 52,600 instructions of a request.
+//!
+//! An idle connection the upstream closed (its idle timeout) is skipped: its
+//! readiness says so at no cost, and a read confirms it. A request written
+//! to a connection whose close had not arrived yet finds the connection
+//! closed before any response; a GET, HEAD or OPTIONS without a body is then
+//! sent again on a new connection if its connection had been idle for
+//! [`RESEND_AFTER_IDLE`] (only then is it copied first, so a busy connection
+//! costs nothing), as nginx's `proxy_next_upstream error` does.
 //!
 //! Connections are opened by hyper-util's `HttpConnector` (every resolved
 //! address in turn, a connect timeout per attempt, `TCP_NODELAY`).
 //!
 //! The caller bounds how many exchanges run at once with a semaphore; a
-//! connection keeps its permit ([`InUse::hold`]) until it is back on the
-//! stack or gone, so no more connections than permits are ever open.
+//! connection keeps its permit ([`ResponseBody::hold`]) until it is back on
+//! the stack or gone, so no more connections than permits are ever open.
 
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use bytes::{Bytes, BytesMut};
 use http::Uri;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use http_body_util::BodyExt as _;
+use hyper::body::{Body as _, Frame, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
+
+use crate::upstream_wire::{
+    self, BodyDecoder, Decoded, RequestFraming, ResponseFraming, WireError,
+};
 
 /// How long an idle connection is kept unless `upstream.idle_timeout_secs`
 /// says otherwise (hyper-util's pool's default, and reqwest's).
@@ -45,6 +61,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// The shortest idle timeout: the reaper runs every half of it, and an
 /// interval needs a period.
 pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_millis(10);
+
+/// What is read from the upstream at a time, at most.
+const READ_SIZE: usize = 8 * 1024;
 
 /// The pool for one upstream.
 #[derive(Debug)]
@@ -60,9 +79,17 @@ pub struct Http1Pool {
     reaper: OnceLock<()>,
 }
 
+/// An open connection with no exchange on it.
+#[derive(Debug)]
+struct Connection {
+    tcp: TcpStream,
+    /// Empty between exchanges; kept for its allocation.
+    buf: BytesMut,
+}
+
 #[derive(Debug)]
 struct Idle {
-    sender: SendRequest<Body>,
+    connection: Connection,
     since: Instant,
 }
 
@@ -72,58 +99,17 @@ pub enum PoolError {
     /// No connection could be opened.
     #[error("cannot connect to {0}")]
     Connect(Uri, #[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The HTTP/1.1 exchange failed (the upstream closed the connection,
-    /// sent something that is not HTTP, ...).
+    /// The connection was closed or reset before any of the response came
+    /// (most likely an idle connection the upstream had just closed).
+    #[error("it closed the connection before responding")]
+    Closed(#[source] io::Error),
+    /// Reading or writing failed after the response had begun, or the
+    /// request body failed.
+    #[error("the exchange failed")]
+    Io(#[source] io::Error),
+    /// The response cannot be read.
     #[error(transparent)]
-    Exchange(#[from] hyper::Error),
-}
-
-/// A connection in use. Dropped (the caller keeps it until the response body
-/// is done or dropped), it goes back to the pool once it is ready for another
-/// request: at once if the exchange is over, else when hyper has finished it
-/// (the rest of an abandoned body drained, a request body still uploading
-/// after an early response); a connection hyper closes instead is gone.
-#[derive(Debug)]
-pub struct InUse {
-    sender: Option<SendRequest<Body>>,
-    permit: Option<OwnedSemaphorePermit>,
-    pool: Arc<Http1Pool>,
-}
-
-impl InUse {
-    /// Keeps `permit` until the connection is back in the pool or gone.
-    pub fn hold(&mut self, permit: OwnedSemaphorePermit) {
-        self.permit = Some(permit);
-    }
-
-    /// The connection is not reused (it was switched to another protocol).
-    pub fn forget(mut self) {
-        self.sender = None;
-    }
-}
-
-impl Drop for InUse {
-    fn drop(&mut self) {
-        // Released after the connection is back (or gone): a request waiting
-        // for a permit then finds it idle instead of opening another.
-        let permit = self.permit.take();
-        let Some(mut sender) = self.sender.take() else {
-            return;
-        };
-        if sender.is_ready() {
-            self.pool.put(sender);
-        } else if !sender.is_closed() {
-            let pool = Arc::clone(&self.pool);
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                drop(runtime.spawn(async move {
-                    if sender.ready().await.is_ok() {
-                        pool.put(sender);
-                    }
-                    drop(permit);
-                }));
-            }
-        }
-    }
+    Wire(#[from] WireError),
 }
 
 impl Http1Pool {
@@ -147,8 +133,9 @@ impl Http1Pool {
     }
 
     /// Sends `request` (in origin form, with its `Host` header) on an idle
-    /// connection, or on a new one if none is idle or the idle one turns out
-    /// closed (see the module's doc for when a request is sent again).
+    /// connection, or on a new one if none is idle, and returns the
+    /// response once its head has come (see the module's doc for when a
+    /// request is sent again).
     ///
     /// # Errors
     ///
@@ -156,44 +143,98 @@ impl Http1Pool {
     pub async fn send(
         self: &Arc<Self>,
         request: http::Request<Body>,
-    ) -> Result<(http::Response<Incoming>, InUse), PoolError> {
+    ) -> Result<http::Response<ResponseBody>, PoolError> {
         let request = match self.take_idle() {
-            Some((mut sender, idle_for)) => {
+            Some((connection, idle_for)) => {
                 let copy = (idle_for >= RESEND_AFTER_IDLE)
                     .then(|| resendable(&request))
                     .flatten();
-                match sender.try_send_request(request).await {
-                    Ok(response) => return Ok((response, self.in_use(sender))),
-                    Err(mut error) => match (error.take_message(), copy) {
-                        // Not sent: the connection had ended.
-                        (Some(request), _) => request,
-                        // Written, but the connection closed before any
-                        // response (most likely the upstream's idle close,
-                        // its FIN not yet read): a safe request may be sent
-                        // again (RFC 9110 section 9.2.2).
-                        (None, Some(copy)) if error.error().is_incomplete_message() => copy,
-                        (None, _) => return Err(error.into_error().into()),
-                    },
+                match (self.exchange(connection, request).await, copy) {
+                    // Closed before any response: a safe request may be
+                    // sent again (RFC 9110 section 9.2.2).
+                    (Err(PoolError::Closed(_)), Some(copy)) => copy,
+                    (result, _) => return result,
                 }
             }
             None => request,
         };
-        let mut sender = self.connect().await?;
-        let response = sender.send_request(request).await?;
-        Ok((response, self.in_use(sender)))
+        let connection = self.connect().await?;
+        self.exchange(connection, request).await
     }
 
-    fn in_use(self: &Arc<Self>, sender: SendRequest<Body>) -> InUse {
-        InUse {
-            sender: Some(sender),
-            permit: None,
+    /// Writes `request` on `connection` and reads the response head.
+    async fn exchange(
+        self: &Arc<Self>,
+        connection: Connection,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<ResponseBody>, PoolError> {
+        let Connection { mut tcp, mut buf } = connection;
+        let (parts, body) = request.into_parts();
+        let framing = RequestFraming::of(
+            &parts.method,
+            body.is_end_stream(),
+            body.size_hint().exact(),
+        );
+        let target = parts
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let mut head = Vec::with_capacity(256);
+        upstream_wire::write_request_head(
+            &mut head,
+            &parts.method,
+            target,
+            &parts.headers,
+            framing,
+        );
+        tcp.write_all(&head).await.map_err(PoolError::Closed)?;
+        let mut socket = match framing {
+            RequestFraming::Empty | RequestFraming::Length(0) => Socket::Whole(tcp),
+            RequestFraming::Length(_) | RequestFraming::Chunked => {
+                let (read, write) = tcp.into_split();
+                let task = tokio::spawn(upload(write, body, framing));
+                Socket::Split(read, Upload::Running(AbortOnDrop(task)))
+            }
+        };
+        let mut received = false;
+        let head = loop {
+            if received {
+                if let Some(head) = upstream_wire::parse_response_head(&mut buf, &parts.method)? {
+                    break head;
+                }
+            }
+            match std::future::poll_fn(|cx| socket.poll_read(cx, &mut buf, true)).await {
+                Ok(0) if !received => {
+                    return Err(PoolError::Closed(io::ErrorKind::UnexpectedEof.into()))
+                }
+                Ok(0) => return Err(WireError::Truncated.into()),
+                Ok(_) => received = true,
+                Err(error) if !received && error.kind() != io::ErrorKind::Other => {
+                    return Err(PoolError::Closed(error))
+                }
+                Err(error) => return Err(PoolError::Io(error)),
+            }
+        };
+        let mut body = ResponseBody {
+            decoder: BodyDecoder::new(head.framing),
+            socket: Some(socket),
+            buf,
+            reusable: head.reusable,
             pool: Arc::clone(self),
+            permit: None,
+        };
+        if head.framing == ResponseFraming::Empty {
+            body.finish();
         }
+        let mut response = http::Response::new(body);
+        *response.status_mut() = head.status;
+        *response.headers_mut() = head.headers;
+        Ok(response)
     }
 
-    /// The most recently used idle connection that is still open and free,
-    /// and how long it was idle; closed ones on the way are dropped.
-    fn take_idle(&self) -> Option<(SendRequest<Body>, Duration)> {
+    /// The most recently used idle connection that is still open, and how
+    /// long it was idle; closed ones on the way are dropped.
+    fn take_idle(&self) -> Option<(Connection, Duration)> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         while let Some(candidate) = idle.pop() {
@@ -202,16 +243,16 @@ impl Http1Pool {
                 idle.clear();
                 return None;
             }
-            if candidate.sender.is_ready() {
-                return Some((candidate.sender, now.duration_since(candidate.since)));
+            if is_open(&candidate.connection.tcp) {
+                return Some((candidate.connection, now.duration_since(candidate.since)));
             }
         }
         None
     }
 
-    fn put(self: &Arc<Self>, sender: SendRequest<Body>) {
-        // `put` runs in `InUse`'s drop, which may come outside a runtime
-        // (then there is nothing to reap for, and `tokio::spawn` would panic).
+    fn put(self: &Arc<Self>, connection: Connection) {
+        // `put` may run outside a runtime (a body dropped late): then there
+        // is nothing to reap for, and `tokio::spawn` would panic.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             self.reaper.get_or_init(|| {
                 drop(runtime.spawn(reap(Arc::downgrade(self), self.idle_timeout / 2)));
@@ -224,31 +265,308 @@ impl Http1Pool {
         if idle.len() >= self.max_idle {
             idle.remove(0);
         }
-        idle.push(Idle { sender, since: now });
+        idle.push(Idle {
+            connection,
+            since: now,
+        });
     }
 
     /// Drops the connections idle for `idle_timeout` (a prefix of `idle`).
-    /// Closed ones elsewhere hold no socket; `take_idle` skips them.
     fn drop_expired(&self, idle: &mut Vec<Idle>, now: Instant) {
         let expired =
             idle.partition_point(|old| now.duration_since(old.since) >= self.idle_timeout);
         idle.drain(..expired);
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, PoolError> {
+    async fn connect(&self) -> Result<Connection, PoolError> {
         let io = self
             .connector
             .clone()
             .oneshot(self.target.clone())
             .await
             .map_err(|error| PoolError::Connect(self.target.clone(), error.into()))?;
-        let (sender, connection) = http1::Builder::new().handshake(io).await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.with_upgrades().await {
-                log::debug!("upstream connection ended: {error}");
+        Ok(Connection {
+            tcp: io.into_inner(),
+            buf: BytesMut::with_capacity(READ_SIZE),
+        })
+    }
+}
+
+/// Whether an idle connection is still open: no readiness since its last
+/// read means nothing came, not even a close (no system call); readiness is
+/// confirmed by a read, which must find nothing to read yet.
+fn is_open(tcp: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    match tcp.poll_read_ready(&mut cx) {
+        Poll::Pending => true,
+        Poll::Ready(Err(_)) => false,
+        Poll::Ready(Ok(())) => {
+            matches!(tcp.try_read(&mut [0; 1]), Err(error) if error.kind() == io::ErrorKind::WouldBlock)
+        }
+    }
+}
+
+/// A connection in an exchange: whole, or split while a task sends the
+/// request body.
+#[derive(Debug)]
+enum Socket {
+    Whole(TcpStream),
+    Split(OwnedReadHalf, Upload),
+}
+
+impl Socket {
+    /// Reads what the upstream sent into `buf`. With `watch_upload`, a
+    /// failed request body (the client's upload broke off) ends the read
+    /// with its error (kind `Other`) once nothing is to be read.
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        watch_upload: bool,
+    ) -> Poll<io::Result<usize>> {
+        if buf.capacity() - buf.len() < READ_SIZE / 8 {
+            buf.reserve(READ_SIZE);
+        }
+        let read = match self {
+            Self::Whole(tcp) => tokio_util::io::poll_read_buf(Pin::new(tcp), cx, buf),
+            Self::Split(read, _) => tokio_util::io::poll_read_buf(Pin::new(read), cx, buf),
+        };
+        if read.is_pending() && watch_upload {
+            if let Self::Split(_, upload) = self {
+                if let Poll::Ready(Err(error)) = upload.poll_done(cx) {
+                    return Poll::Ready(Err(io::Error::other(error)));
+                }
             }
+        }
+        read
+    }
+}
+
+/// The task sending a request body, then its write half.
+#[derive(Debug)]
+enum Upload {
+    Running(AbortOnDrop),
+    Sent(OwnedWriteHalf),
+    Failed,
+}
+
+impl Upload {
+    /// Ready once the body has been sent (or the sending failed).
+    fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Self::Running(task) = self else {
+            return Poll::Ready(match self {
+                Self::Failed => Err(io::Error::other("the request body was not sent whole")),
+                _ => Ok(()),
+            });
+        };
+        let done = ready!(Pin::new(&mut task.0).poll(cx));
+        match done {
+            Ok(Ok(write)) => {
+                *self = Self::Sent(write);
+                Poll::Ready(Ok(()))
+            }
+            Ok(Err(error)) => {
+                *self = Self::Failed;
+                Poll::Ready(Err(error))
+            }
+            Err(error) => {
+                *self = Self::Failed;
+                Poll::Ready(Err(io::Error::other(error)))
+            }
+        }
+    }
+}
+
+/// A task aborted with its owner: a request body is not sent on for a
+/// response nobody reads.
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<io::Result<OwnedWriteHalf>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends a request body framed as `framing`; the write half back when it
+/// has gone out whole. Trailers are not sent.
+async fn upload(
+    mut write: OwnedWriteHalf,
+    mut body: Body,
+    framing: RequestFraming,
+) -> io::Result<OwnedWriteHalf> {
+    let mut left = match framing {
+        RequestFraming::Length(length) => Some(length),
+        RequestFraming::Empty | RequestFraming::Chunked => None,
+    };
+    // With a length, done when it is sent (an HTTP/2 client's end of
+    // stream may come in a frame of its own, after the upstream answered).
+    while left != Some(0) {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if let Some(left) = &mut left {
+            let length = u64::try_from(data.len()).unwrap_or(u64::MAX);
+            if length > *left {
+                return Err(io::Error::other(
+                    "the request body is longer than its length",
+                ));
+            }
+            *left -= length;
+            write.write_all(&data).await?;
+        } else {
+            let mut chunk = upstream_wire::chunk_line(data.len());
+            chunk.extend_from_slice(&data);
+            chunk.extend_from_slice(b"\r\n");
+            write.write_all(&chunk).await?;
+        }
+    }
+    match left {
+        Some(0) => {}
+        Some(_) => return Err(io::Error::other("the request body ended before its length")),
+        None => write.write_all(upstream_wire::LAST_CHUNK).await?,
+    }
+    Ok(write)
+}
+
+/// A response body read from the upstream as the client takes it. At its
+/// end the connection goes back to the pool (if it can carry another
+/// request); dropped before, it closes the connection.
+#[derive(Debug)]
+pub struct ResponseBody {
+    decoder: BodyDecoder,
+    /// `None` once the body is over.
+    socket: Option<Socket>,
+    buf: BytesMut,
+    reusable: bool,
+    pool: Arc<Http1Pool>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl ResponseBody {
+    /// Keeps `permit` until the connection is back in the pool or gone.
+    pub fn hold(&mut self, permit: OwnedSemaphorePermit) {
+        if self.socket.is_some() {
+            self.permit = Some(permit);
+        }
+    }
+
+    /// After a 101: the connection, and what the upstream sent after the
+    /// response head (the start of the new protocol). `None` if the
+    /// request body was still being sent.
+    pub fn take_switched(&mut self) -> Option<(TcpStream, Bytes)> {
+        match self.socket.take()? {
+            Socket::Whole(tcp) => Some((tcp, self.buf.split().freeze())),
+            Socket::Split(..) => None,
+        }
+    }
+
+    /// The body is over: the connection goes back to the pool if it can
+    /// carry another request, and nothing came after the response, and the
+    /// request body went out whole (one still being sent after an early
+    /// response closes it).
+    fn finish(&mut self) {
+        let permit = self.permit.take();
+        let Some(socket) = self.socket.take() else {
+            return;
+        };
+        if !self.reusable || !self.buf.is_empty() {
+            return;
+        }
+        let tcp = match socket {
+            Socket::Whole(tcp) => tcp,
+            Socket::Split(read, mut upload) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                if !matches!(upload.poll_done(&mut cx), Poll::Ready(Ok(()))) {
+                    return;
+                }
+                let Upload::Sent(write) = upload else {
+                    return;
+                };
+                match read.reunite(write) {
+                    Ok(tcp) => tcp,
+                    Err(_) => return,
+                }
+            }
+        };
+        self.pool.put(Connection {
+            tcp,
+            buf: std::mem::take(&mut self.buf),
         });
-        Ok(sender)
+        // Released after the connection is back: a request waiting for a
+        // permit then finds it idle instead of opening another.
+        drop(permit);
+    }
+
+    /// The body failed: the connection is closed.
+    fn fail(&mut self, error: io::Error) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.socket = None;
+        self.permit = None;
+        Poll::Ready(Some(Err(error)))
+    }
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            let Some(socket) = this.socket.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match this.decoder.decode(&mut this.buf) {
+                Ok(Decoded::Data(data)) => {
+                    // The last bytes of a known length: the connection is
+                    // free before the client has them.
+                    if this.decoder.remaining() == Some(0) {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Decoded::Done) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(error) => return this.fail(io::Error::new(io::ErrorKind::InvalidData, error)),
+            }
+            match ready!(socket.poll_read(cx, &mut this.buf, false)) {
+                Ok(0) => match this.decoder.end_of_input() {
+                    Ok(()) => {
+                        this.reusable = false;
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Err(error) => {
+                        return this.fail(io::Error::new(io::ErrorKind::UnexpectedEof, error))
+                    }
+                },
+                Ok(_) => {}
+                Err(error) => return this.fail(error),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.socket.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder.remaining() {
+            Some(length) => SizeHint::with_exact(length),
+            None => SizeHint::default(),
+        }
     }
 }
 
@@ -358,14 +676,18 @@ mod tests {
             .header(http::header::HOST, "upstream")
             .body(Body::empty())
             .expect("request");
-        let (response, in_use) = pool.send(request).await?;
-        let body = response.into_body().collect().await?.to_bytes();
-        drop(in_use);
+        let response = pool.send(request).await?;
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(PoolError::Io)?
+            .to_bytes();
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     /// The upstream closes each connection after its response: the pool
-    /// does not reuse it once hyper has seen the close, it opens another.
+    /// does not reuse it once the close has arrived, it opens another.
     #[tokio::test]
     async fn a_connection_closed_while_idle_is_not_reused() {
         let (address, accepted, _) = upstream(Duration::ZERO).await;
@@ -430,7 +752,7 @@ mod tests {
     /// idle for [`RESEND_AFTER_IDLE`], and the upstream closes it unanswered.
     async fn second_request_meets_a_close(
         second: http::Request<Body>,
-    ) -> (Result<(http::Response<Incoming>, InUse), PoolError>, usize) {
+    ) -> (Result<http::Response<ResponseBody>, PoolError>, usize) {
         let (address, accepted) = upstream_closing_on_the_second_request();
         let pool = pool(address, Duration::from_secs(90));
         assert_eq!(get(&pool).await.expect("first"), "ok\n");
@@ -443,7 +765,7 @@ mod tests {
     async fn a_get_written_to_a_connection_closed_meanwhile_is_sent_again() {
         let (result, accepted) =
             second_request_meets_a_close(request(http::Method::GET, Body::empty())).await;
-        let (response, _in_use) = result.expect("sent again on a new connection");
+        let response = result.expect("sent again on a new connection");
         assert_eq!(response.status(), 200);
         assert_eq!(accepted, 2);
     }
@@ -507,5 +829,161 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("the idle connection was still open after 1 s");
+    }
+
+    /// An upstream on a thread of its own running `script` on each
+    /// connection in turn (with its number, from 0); counts connections.
+    fn scripted_upstream(
+        script: fn(usize, &mut std::net::TcpStream),
+    ) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let address = listener.local_addr().expect("address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for (number, tcp) in listener.incoming().enumerate() {
+                let Ok(mut tcp) = tcp else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
+                script(number, &mut tcp);
+            }
+        });
+        (address, accepted)
+    }
+
+    /// Reads from `tcp` until what was read ends with `end`.
+    fn read_until(tcp: &mut std::net::TcpStream, end: &[u8]) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut read = Vec::new();
+        let mut byte = [0; 1];
+        while !read.ends_with(end) {
+            match tcp.read(&mut byte) {
+                Ok(1) => read.push(byte[0]),
+                _ => break,
+            }
+        }
+        read
+    }
+
+    #[tokio::test]
+    async fn a_chunked_response_is_read_and_its_connection_reused() {
+        let (address, accepted) = scripted_upstream(|_, tcp| {
+            use std::io::Write as _;
+            while read_head(tcp) {
+                let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2;x=y\r\nok\r\n1\r\n\n\r\n0\r\n\r\n";
+                if tcp.write_all(chunked).is_err() {
+                    return;
+                }
+            }
+        });
+        let pool = pool(address, Duration::from_secs(90));
+        for _ in 0..3 {
+            assert_eq!(get(&pool).await.expect("get"), "ok\n");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    /// A body of unknown length (an HTTP/2 client's without
+    /// `content-length`) goes up chunked, and the connection carries the
+    /// next request.
+    #[tokio::test]
+    async fn a_request_body_of_unknown_length_goes_up_chunked() {
+        static RECEIVED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+        let (address, accepted) = scripted_upstream(|_, tcp| {
+            use std::io::Write as _;
+            let head = read_until(tcp, b"\r\n\r\n");
+            let body = read_until(tcp, b"0\r\n\r\n");
+            RECEIVED.lock().expect("lock").extend([head, body].concat());
+            let _ = tcp.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+            while read_head(tcp) {
+                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n");
+            }
+        });
+        let pool = pool(address, Duration::from_secs(90));
+        let (mut sender, body) =
+            http_body_util::channel::Channel::<bytes::Bytes, std::convert::Infallible>::new(2);
+        let upload = tokio::spawn(async move {
+            for part in ["hel", "lo"] {
+                sender.send_data(part.into()).await.expect("send");
+            }
+        });
+        let response = pool
+            .send(request(http::Method::POST, Body::new(body)))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 204);
+        upload.await.expect("upload");
+        drop(response);
+        assert_eq!(get(&pool).await.expect("get"), "ok\n");
+        let received = String::from_utf8(RECEIVED.lock().expect("lock").clone()).expect("text");
+        assert!(received.starts_with("POST / HTTP/1.1\r\n"), "{received}");
+        assert!(
+            received.contains("\r\ntransfer-encoding: chunked\r\n"),
+            "{received}"
+        );
+        assert!(
+            received.ends_with("\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"),
+            "{received}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    /// The upstream refuses a body it has not read (and closes): the
+    /// refusal reaches the client although the body is still coming.
+    #[tokio::test]
+    async fn an_early_answer_is_delivered_while_the_body_is_still_coming() {
+        let (address, _) = scripted_upstream(|_, tcp| {
+            use std::io::Write as _;
+            if read_head(tcp) {
+                let _ = tcp.write_all(
+                    b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbig\n",
+                );
+            }
+        });
+        let pool = pool(address, Duration::from_secs(90));
+        let (mut sender, body) =
+            http_body_util::channel::Channel::<bytes::Bytes, std::convert::Infallible>::new(2);
+        sender.send_data("the start".into()).await.expect("send");
+        let response = pool
+            .send(request(http::Method::POST, Body::new(body)))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 413);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(&body[..], b"big\n");
+        drop(sender);
+    }
+
+    /// A response framed both ways (and so maybe split) is refused, and its
+    /// connection is not used again.
+    #[tokio::test]
+    async fn an_ambiguous_response_is_refused_and_its_connection_closed() {
+        let (address, accepted) = scripted_upstream(|number, tcp| {
+            use std::io::Write as _;
+            while read_head(tcp) {
+                let response: &[u8] = if number == 0 {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n"
+                };
+                if tcp.write_all(response).is_err() {
+                    return;
+                }
+            }
+        });
+        let pool = pool(address, Duration::from_secs(90));
+        assert!(
+            matches!(
+                get(&pool).await,
+                Err(PoolError::Wire(WireError::LengthAndEncoding))
+            ),
+            "not refused"
+        );
+        assert_eq!(get(&pool).await.expect("get"), "ok\n");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }
