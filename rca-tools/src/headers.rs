@@ -236,13 +236,13 @@ impl IdentityHeaders {
     }
 }
 
+/// The most headers [`IdentityHeaders::apply`] adds: six identity headers
+/// (path, subject, SANs, thumbprint, PEM, resumed) and four forwarding ones.
+const IDENTITY_AND_FORWARDING: usize = 10;
+
 /// `ip` as text, as its `Display` writes it. An IPv4 address is written
 /// digit by digit: through `core::fmt` it took about 1,300 instructions, and
 /// this runs for every request (the forwarding headers, the access log).
-/// The most headers [`IdentityHeaders::apply`] adds: five identity headers
-/// and four forwarding ones.
-const IDENTITY_AND_FORWARDING: usize = 9;
-
 pub(crate) fn ip_text(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(ip) => {

@@ -468,9 +468,10 @@ impl ResponseBody {
     }
 
     /// The body is over: the connection goes back to the pool if it can
-    /// carry another request, and nothing came after the response, and the
-    /// request body went out whole (one still being sent after an early
-    /// response closes it).
+    /// carry another request, nothing came after the response, and the
+    /// request body went out whole. One still being sent (the upstream
+    /// answered early and reads on) is waited for by a task of its own,
+    /// which keeps the permit, as hyper's client did.
     fn finish(&mut self) {
         let permit = self.permit.take();
         let Some(socket) = self.socket.take() else {
@@ -479,29 +480,47 @@ impl ResponseBody {
         if !self.reusable || !self.buf.is_empty() {
             return;
         }
-        let tcp = match socket {
-            Socket::Whole(tcp) => tcp,
-            Socket::Split(read, mut upload) => {
-                let mut cx = Context::from_waker(Waker::noop());
-                if !matches!(upload.poll_done(&mut cx), Poll::Ready(Ok(()))) {
-                    return;
-                }
-                let Upload::Sent(write) = upload else {
-                    return;
-                };
-                match read.reunite(write) {
-                    Ok(tcp) => tcp,
-                    Err(_) => return,
+        // A large head grew the buffer; an idle connection keeps only a
+        // buffer of the usual size.
+        let buf = if self.buf.capacity() > 4 * READ_SIZE {
+            BytesMut::new()
+        } else {
+            std::mem::take(&mut self.buf)
+        };
+        let (read, mut upload) = match socket {
+            Socket::Whole(tcp) => {
+                self.pool.put(Connection { tcp, buf });
+                // Released after the connection is back: a request waiting
+                // for a permit then finds it idle instead of opening another.
+                drop(permit);
+                return;
+            }
+            Socket::Split(read, upload) => (read, upload),
+        };
+        let pool = Arc::clone(&self.pool);
+        let back = async move {
+            if std::future::poll_fn(|cx| upload.poll_done(cx))
+                .await
+                .is_ok()
+            {
+                if let Upload::Sent(write) = upload {
+                    if let Ok(tcp) = read.reunite(write) {
+                        pool.put(Connection { tcp, buf });
+                    }
                 }
             }
+            drop(permit);
         };
-        self.pool.put(Connection {
-            tcp,
-            buf: std::mem::take(&mut self.buf),
-        });
-        // Released after the connection is back: a request waiting for a
-        // permit then finds it idle instead of opening another.
-        drop(permit);
+        let mut back = Box::pin(back);
+        // Mostly the body was sent before the answer came: then at once.
+        if std::pin::Pin::new(&mut back)
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+        {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                drop(runtime.spawn(back));
+            }
+        }
     }
 
     /// The body failed: the connection is closed.
@@ -985,5 +1004,44 @@ mod tests {
         );
         assert_eq!(get(&pool).await.expect("get"), "ok\n");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// The upstream answers after the request head and reads the body on:
+    /// the connection goes back to the pool once the body is sent, and
+    /// carries the next request.
+    #[tokio::test]
+    async fn a_connection_answered_early_is_reused_once_the_body_is_sent() {
+        let (address, accepted) = scripted_upstream(|_, tcp| {
+            use std::io::Write as _;
+            if !read_head(tcp) {
+                return;
+            }
+            let _ = tcp.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 3\r\n\r\nok\n");
+            let _ = read_until(tcp, b"0\r\n\r\n");
+            while read_head(tcp) {
+                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n");
+            }
+        });
+        let pool = pool(address, Duration::from_secs(90));
+        let (mut sender, body) =
+            http_body_util::channel::Channel::<bytes::Bytes, std::convert::Infallible>::new(2);
+        sender.send_data("a".into()).await.expect("send");
+        let response = pool
+            .send(request(http::Method::POST, Body::new(body)))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 202);
+        let answer = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(&answer[..], b"ok\n");
+        sender.send_data("b".into()).await.expect("send");
+        drop(sender);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(get(&pool).await.expect("get"), "ok\n");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 }

@@ -336,6 +336,38 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
         .any(|element| element.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// Takes a chunk-size line (RFC 9112 section 7.1: hex digits, extensions,
+/// CRLF) off the front of `buf`; `None` if it is not all there yet.
+///
+/// httparse's `parse_chunk_size` alone also takes a line without a digit
+/// (as size 0, the last chunk) and a bare LF inside an extension, so a
+/// stray CRLF could end a body early: the line is checked first.
+fn chunk_size(buf: &mut BytesMut) -> Result<Option<u64>, WireError> {
+    let Some(end) = buf.iter().position(|&byte| byte == b'\n') else {
+        return if buf.len() > MAX_CHUNK_LINE {
+            Err(WireError::InvalidChunk)
+        } else {
+            Ok(None)
+        };
+    };
+    let line = &buf[..=end];
+    let malformed = end == 0
+        || end > MAX_CHUNK_LINE
+        || !line[0].is_ascii_hexdigit()
+        || line[end - 1] != b'\r'
+        || line[..end - 1].contains(&b'\r');
+    if malformed {
+        return Err(WireError::InvalidChunk);
+    }
+    match httparse::parse_chunk_size(line) {
+        Ok(httparse::Status::Complete((used, size))) if used == line.len() => {
+            buf.advance(used);
+            Ok(Some(size))
+        }
+        _ => Err(WireError::InvalidChunk),
+    }
+}
+
 /// What [`BodyDecoder::decode`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded {
@@ -416,20 +448,16 @@ impl BodyDecoder {
                     }
                     return Ok(Decoded::Data(buf.split_to(take).freeze()));
                 }
-                State::ChunkLine => match httparse::parse_chunk_size(buf) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        buf.advance(used);
-                        self.0 = if size == 0 {
-                            State::Trailers
-                        } else {
-                            State::ChunkData(size)
-                        };
-                    }
-                    Ok(httparse::Status::Partial) if buf.len() <= MAX_CHUNK_LINE => {
-                        return Ok(Decoded::NeedMore)
-                    }
-                    Ok(httparse::Status::Partial) | Err(_) => return Err(WireError::InvalidChunk),
-                },
+                State::ChunkLine => {
+                    let Some(size) = chunk_size(buf)? else {
+                        return Ok(Decoded::NeedMore);
+                    };
+                    self.0 = if size == 0 {
+                        State::Trailers
+                    } else {
+                        State::ChunkData(size)
+                    };
+                }
                 State::ChunkEnd => {
                     if buf.len() < 2 {
                         return Ok(Decoded::NeedMore);
@@ -441,23 +469,19 @@ impl BodyDecoder {
                     self.0 = State::ChunkLine;
                 }
                 State::Trailers => {
-                    if buf.len() < 2 {
-                        return Ok(Decoded::NeedMore);
-                    }
-                    let end = if buf.starts_with(b"\r\n") {
-                        Some(2)
-                    } else {
-                        buf.windows(4)
-                            .position(|window| window == b"\r\n\r\n")
-                            .map(|at| at + 4)
-                    };
-                    match end {
-                        Some(end) => {
-                            buf.advance(end);
+                    // Field lines and the empty line, checked as such: a
+                    // stray line here must not pass for the body's end.
+                    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    match httparse::parse_headers(buf, &mut slots) {
+                        Ok(httparse::Status::Complete((used, _))) => {
+                            buf.advance(used);
                             self.0 = State::Done;
                         }
-                        None if buf.len() > MAX_HEAD => return Err(WireError::HeadTooLong),
-                        None => return Ok(Decoded::NeedMore),
+                        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                            return Err(WireError::HeadTooLong)
+                        }
+                        Ok(httparse::Status::Partial) => return Ok(Decoded::NeedMore),
+                        Err(_) => return Err(WireError::InvalidChunk),
                     }
                 }
                 State::UntilClose => {
@@ -685,7 +709,8 @@ mod tests {
     #[test]
     fn bodies_end_where_their_framing_says_fed_whole_or_byte_by_byte() {
         use ResponseFraming::{Chunked, Length, UntilClose};
-        let chunked = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        let chunked =
+            b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\nx-other: 2\r\n\r\nNEXT";
         for step in [1, 3, chunked.len()] {
             assert_eq!(
                 decode(Chunked, chunked, step),
@@ -724,6 +749,29 @@ mod tests {
             (Chunked, b"5\r\nhel", WireError::Truncated),
             (Chunked, b"0\r\nx-trailer: 1\r\n", WireError::Truncated),
             (Length(5), b"hel", WireError::Truncated),
+            // A stray empty line is not the last chunk.
+            (
+                Chunked,
+                b"5\r\nhello\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                WireError::InvalidChunk,
+            ),
+            (Chunked, b";x\r\n", WireError::InvalidChunk),
+            (
+                Chunked,
+                b" 5\r\nhello\r\n0\r\n\r\n",
+                WireError::InvalidChunk,
+            ),
+            (
+                Chunked,
+                b"5;a\nb\r\nhello\r\n0\r\n\r\n",
+                WireError::InvalidChunk,
+            ),
+            (Chunked, b"5\nhello\r\n0\r\n\r\n", WireError::InvalidChunk),
+            (
+                Chunked,
+                b"0\r\nnot a field\r\n\r\n",
+                WireError::InvalidChunk,
+            ),
         ] {
             assert_eq!(decode(framing, input, 1), Err(error.clone()), "{input:?}");
         }
