@@ -883,6 +883,32 @@ mod tests {
         read
     }
 
+    type BodySender = http_body_util::channel::Sender<bytes::Bytes, std::convert::Infallible>;
+
+    /// A POST whose body has sent `first` and goes on as the caller sends
+    /// more (of a length not known up front); its response, and the sender.
+    async fn post_streaming(
+        pool: &Arc<Http1Pool>,
+        first: &'static str,
+    ) -> (http::Response<ResponseBody>, BodySender) {
+        let (mut sender, body) = http_body_util::channel::Channel::new(2);
+        sender.send_data(first.into()).await.expect("send");
+        let response = pool
+            .send(request(http::Method::POST, Body::new(body)))
+            .await
+            .expect("response");
+        (response, sender)
+    }
+
+    async fn body_bytes(response: http::Response<ResponseBody>) -> bytes::Bytes {
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+    }
+
     #[tokio::test]
     async fn a_chunked_response_is_read_and_its_connection_reused() {
         let (address, accepted) = scripted_upstream(|_, tcp| {
@@ -959,21 +985,9 @@ mod tests {
             }
         });
         let pool = pool(address, Duration::from_secs(90));
-        let (mut sender, body) =
-            http_body_util::channel::Channel::<bytes::Bytes, std::convert::Infallible>::new(2);
-        sender.send_data("the start".into()).await.expect("send");
-        let response = pool
-            .send(request(http::Method::POST, Body::new(body)))
-            .await
-            .expect("response");
+        let (response, sender) = post_streaming(&pool, "the start").await;
         assert_eq!(response.status(), 413);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        assert_eq!(&body[..], b"big\n");
+        assert_eq!(&body_bytes(response).await[..], b"big\n");
         drop(sender);
     }
 
@@ -1023,21 +1037,9 @@ mod tests {
             }
         });
         let pool = pool(address, Duration::from_secs(90));
-        let (mut sender, body) =
-            http_body_util::channel::Channel::<bytes::Bytes, std::convert::Infallible>::new(2);
-        sender.send_data("a".into()).await.expect("send");
-        let response = pool
-            .send(request(http::Method::POST, Body::new(body)))
-            .await
-            .expect("response");
+        let (response, mut sender) = post_streaming(&pool, "a").await;
         assert_eq!(response.status(), 202);
-        let answer = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        assert_eq!(&answer[..], b"ok\n");
+        assert_eq!(&body_bytes(response).await[..], b"ok\n");
         sender.send_data("b".into()).await.expect("send");
         drop(sender);
         tokio::time::sleep(Duration::from_millis(100)).await;
