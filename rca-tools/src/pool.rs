@@ -723,25 +723,16 @@ mod tests {
     /// answer: the race of an idle close with a request, made certain. Later
     /// connections answer one request each. Counts connections.
     fn upstream_closing_on_the_second_request() -> (SocketAddr, Arc<AtomicUsize>) {
-        use std::io::Write as _;
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-        let address = listener.local_addr().expect("address");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        std::thread::spawn(move || {
-            for (number, tcp) in listener.incoming().enumerate() {
-                let Ok(mut tcp) = tcp else { return };
-                counter.fetch_add(1, Ordering::SeqCst);
-                if !read_head(&mut tcp) {
-                    continue;
-                }
-                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n");
-                if number == 0 {
-                    let _ = read_head(&mut tcp);
-                }
+        scripted_upstream(|number, tcp| {
+            use std::io::Write as _;
+            if !read_head(tcp) {
+                return;
             }
-        });
-        (address, accepted)
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n");
+            if number == 0 {
+                let _ = read_head(tcp);
+            }
+        })
     }
 
     /// Reads up to the end of a request head; `false` at the end of input.
