@@ -298,12 +298,7 @@ enum Answer {
 /// the switch the proxy would see no more requests to check.
 pub fn websocket_upgrade(request: &http::request::Parts) -> Option<HeaderValue> {
     let headers = &request.headers;
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    let asks = crate::upstream_wire::has_token(headers, &header::CONNECTION, "upgrade");
     let websocket = headers
         .get(header::UPGRADE)
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));

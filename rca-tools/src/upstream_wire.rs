@@ -328,7 +328,9 @@ fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
         .is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"))
 }
 
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+/// Whether a comma-separated list header (`Connection`, say) names
+/// `token`, in any letter case (RFC 9110 section 5.6.1).
+pub(crate) fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     headers
         .get_all(name)
         .iter()
