@@ -196,7 +196,10 @@ pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use one_port::OnePortConfig;
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
-pub use serve::{serve, shutdown_signal, HandshakeObserver, Serve, Upgraded};
+pub use serve::{
+    serve, shutdown_signal, HandshakeObserver, Http1Connection, Http1Front, Http1Outcome, Serve,
+    Stopping, Upgraded,
+};
 pub use server::{AuthPath, FlagVerifier, NormalPathTrust, ServerFlags};
 
 /// The ALPN protocols of HTTPS: HTTP/2, then HTTP/1.1. [`BotClient`],

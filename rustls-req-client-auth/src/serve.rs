@@ -58,6 +58,7 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
         service,
         limits: Limits::default(),
         observer: None,
+        http1_front: None,
     }
 }
 
@@ -101,6 +102,7 @@ pub struct Serve<S> {
     service: S,
     limits: Limits,
     observer: Option<HandshakeObserver>,
+    http1_front: Option<Arc<dyn Http1Front>>,
 }
 
 impl<S> Serve<S> {
@@ -156,6 +158,88 @@ impl<S> Serve<S> {
         self.observer = Some(Arc::new(observer));
         self
     }
+
+    /// Gives every HTTP/1.1 connection (ALPN `http/1.1`, or none) to `front`
+    /// first, once its handshake is done: it may serve requests itself and
+    /// hand the rest of the connection to hyper and the service, or close
+    /// it. HTTP/2 connections go to hyper at once. See [`Http1Front`].
+    pub fn http1_front(mut self, front: impl Http1Front) -> Self {
+        self.http1_front = Some(Arc::new(front));
+        self
+    }
+}
+
+/// Serves the requests of an HTTP/1.1 connection it can serve more cheaply
+/// than hyper and the service would (a proxy's plain GETs, say), and hands
+/// the connection back at the first request it does not serve, with what
+/// it read of it: hyper then reads that request as if it came first.
+///
+/// A front owns the connection until it returns, so it keeps the limits
+/// hyper would: [`Http1Connection::header_read_timeout`],
+/// [`Http1Connection::idle_timeout`], and [`Http1Connection::stopping`]
+/// (close between requests once shutdown starts). Shutdown's grace period
+/// bounds it as any connection.
+pub trait Http1Front: Send + Sync + 'static {
+    /// Serves `connection` until it closes, or hands it over.
+    fn serve(
+        &self,
+        connection: Http1Connection,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Http1Outcome> + Send + '_>>;
+}
+
+/// An HTTP/1.1 connection whose handshake is done, for an [`Http1Front`].
+#[derive(Debug)]
+pub struct Http1Connection {
+    /// The TLS stream.
+    pub stream: tokio_rustls::server::TlsStream<TcpStream>,
+    /// Who the client is.
+    pub identity: PeerIdentity,
+    /// Its address.
+    pub remote: SocketAddr,
+    /// How long it may take to send a request's head, counted from when the
+    /// head is waited for (so it also bounds an idle keep-alive wait), as
+    /// hyper counts it.
+    pub header_read_timeout: Duration,
+    /// How long it may go without a request before it is closed.
+    pub idle_timeout: Duration,
+    /// Whether shutdown has started.
+    pub stopping: Stopping,
+}
+
+/// Whether the server is shutting down.
+#[derive(Clone, Debug)]
+pub struct Stopping(watch::Receiver<bool>);
+
+impl Stopping {
+    /// Whether shutdown has started.
+    #[must_use]
+    pub fn is_stopping(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes once shutdown has started.
+    pub async fn stopped(&mut self) {
+        // An error means the server is gone: stopped as well.
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
+}
+
+/// How an [`Http1Front`] let go of a connection.
+// Made once per connection and moved at once: boxing the stream would cost
+// an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Http1Outcome {
+    /// It is closed (or to be closed: it is dropped).
+    Closed,
+    /// hyper and the service serve the rest, starting with `read`: the
+    /// bytes read from the stream and not yet served (a request's start).
+    HandOver {
+        /// The TLS stream.
+        stream: tokio_rustls::server::TlsStream<TcpStream>,
+        /// What was read and not served.
+        read: Vec<u8>,
+    },
 }
 
 impl<S, B> Serve<S>
@@ -188,6 +272,7 @@ where
             service,
             limits,
             observer,
+            http1_front,
         } = self;
         // `true` once shutdown starts: every connection then closes gracefully.
         let (stop, stopping) = watch::channel(false);
@@ -220,6 +305,7 @@ where
                 limits,
                 remote,
                 observer: observer.clone(),
+                http1_front: http1_front.clone(),
             };
             let stopping = stopping.clone();
             connections.spawn(async move {
@@ -305,6 +391,7 @@ struct Connection<S> {
     limits: Limits,
     remote: SocketAddr,
     observer: Option<HandshakeObserver>,
+    http1_front: Option<Arc<dyn Http1Front>>,
 }
 
 impl<S, B> Connection<S>
@@ -318,13 +405,14 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    async fn serve(self, tcp: TcpStream, mut stopping: watch::Receiver<bool>) {
+    async fn serve(self, tcp: TcpStream, stopping: watch::Receiver<bool>) {
         let Self {
             acceptor,
             service,
             limits,
             remote,
             observer,
+            http1_front,
         } = self;
         let accepted = acceptor.accept(tcp).await;
         if let Some(observer) = &observer {
@@ -352,6 +440,38 @@ where
         } else {
             debug!("{remote}: {identity}");
         }
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        let (stream, read) = match http1_front.filter(|_| !h2) {
+            None => (stream, Vec::new()),
+            Some(front) => {
+                let connection = Http1Connection {
+                    stream,
+                    identity: identity.clone(),
+                    remote,
+                    header_read_timeout: limits.header_read_timeout,
+                    idle_timeout: limits.idle_timeout,
+                    stopping: Stopping(stopping.clone()),
+                };
+                match front.serve(connection).await {
+                    Http1Outcome::Closed => return,
+                    Http1Outcome::HandOver { stream, read } => (stream, read),
+                }
+            }
+        };
+        Self::serve_http(stream, read, identity, remote, service, limits, stopping).await;
+    }
+
+    /// hyper and the service serve the connection, `read` first.
+    async fn serve_http(
+        stream: tokio_rustls::server::TlsStream<TcpStream>,
+        read: Vec<u8>,
+        identity: PeerIdentity,
+        remote: SocketAddr,
+        service: S,
+        limits: Limits,
+        mut stopping: watch::Receiver<bool>,
+    ) {
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let (continuation, mut continuations) = mpsc::unbounded_channel();
         let upgraded = Upgraded(continuation);
         let activity = Arc::new(Activity::default());
@@ -368,7 +488,15 @@ where
                 response
             }
         });
+        // Shutdown began before hyper got the connection (a front handed it
+        // over meanwhile): HTTP/1.1 serves the request it was handed and
+        // closes. A graceful shutdown now would close it before reading
+        // that request, which has already left the client's socket.
+        let stopping_already = *stopping.borrow_and_update();
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        if stopping_already {
+            builder.http1().keep_alive(false);
+        }
         builder
             .http1()
             .timer(TokioTimer::new())
@@ -380,13 +508,16 @@ where
             .keep_alive_interval(Some(H2_KEEP_ALIVE))
             .keep_alive_timeout(H2_KEEP_ALIVE);
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), per_request)
+            .serve_connection_with_upgrades(TokioIo::new(Replay::new(read, stream)), per_request)
             .into_owned();
         // In a block of its own: the connection (and with it the service, which
         // holds the last `Upgraded` sender) is dropped before its continuation runs.
         {
             let mut connection = std::pin::pin!(connection);
-            let mut closing = false;
+            let mut closing = stopping_already;
+            if stopping_already && h2 {
+                connection.as_mut().graceful_shutdown();
+            }
             loop {
                 tokio::select! {
                     ended = connection.as_mut() => {
@@ -487,6 +618,76 @@ impl Drop for Busy {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.settled.notify_one();
         }
+    }
+}
+
+/// A stream whose first reads return `early`, bytes read from it before.
+struct Replay<IO> {
+    early: Vec<u8>,
+    at: usize,
+    io: IO,
+}
+
+impl<IO> Replay<IO> {
+    fn new(early: Vec<u8>, io: IO) -> Self {
+        Self { early, at: 0, io }
+    }
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Replay<IO> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(early) = this.early.get(this.at..).filter(|early| !early.is_empty()) {
+            let take = early.len().min(buf.remaining());
+            buf.put_slice(&early[..take]);
+            this.at += take;
+            if this.at == this.early.len() {
+                this.early = Vec::new();
+                this.at = 0;
+            }
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Replay<IO> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 

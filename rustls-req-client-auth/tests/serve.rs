@@ -4,6 +4,7 @@
 //! `BotClient`, the client's outcome record, ALPN, the handshake timeout,
 //! reloading the bot CA set, and graceful shutdown.
 
+use std::future::IntoFuture as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -342,5 +343,106 @@ fn acceptor_yields_stream_and_identity() {
         assert_eq!(peer.chain(), &pki.bot.chain[..]);
         assert_eq!(peer.alpn(), None, "the acceptor leaves ALPN to the config");
         assert!(stream.get_ref().1.peer_certificates().is_some());
+    });
+}
+
+/// An `Http1Front` that answers `GET /front` itself (with the client's
+/// path) and hands anything else to hyper with what it read.
+struct Front;
+
+impl rustls_req_client_auth::Http1Front for Front {
+    fn serve(
+        &self,
+        connection: rustls_req_client_auth::Http1Connection,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = rustls_req_client_auth::Http1Outcome> + Send + '_>,
+    > {
+        use rustls_req_client_auth::Http1Outcome;
+        use tokio::io::AsyncWriteExt;
+        Box::pin(async move {
+            let mut stream = connection.stream;
+            let mut read = Vec::new();
+            let ours = b"GET /front HTTP/1.1\r\nhost: x\r\n\r\n";
+            loop {
+                if read.len() >= ours.len() || !ours.starts_with(&read) {
+                    if !read.starts_with(ours) {
+                        return Http1Outcome::HandOver { stream, read };
+                    }
+                    read.drain(..ours.len());
+                    let body = format!("front|{}", connection.identity.path());
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(answer.as_bytes()).await.is_err() {
+                        return Http1Outcome::Closed;
+                    }
+                    continue;
+                }
+                match stream.read_buf(&mut read).await {
+                    Ok(1..) => {}
+                    _ => return Http1Outcome::Closed,
+                }
+            }
+        })
+    }
+}
+
+/// An HTTP/1.1 connection goes to the front first: pipelined requests it
+/// serves and the ones it hands over are answered in order on one
+/// connection, the handed-over bytes read by hyper as if they came first.
+/// HTTP/2 connections never reach the front.
+#[test]
+fn an_http1_front_serves_first_and_hands_the_rest_to_hyper() {
+    each_provider_async(|provider| async move {
+        let pki = TestPki::shared();
+        let mut server: ServerConfig = config::server(pki, provider);
+        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+            .install(&mut server)
+            .expect("TLS Flags registers its extension type");
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server = Arc::new(server);
+        tokio::spawn(
+            rustls_req_client_auth::serve(listener, server, app())
+                .http1_front(Front)
+                .into_future(),
+        );
+
+        let mut client = config::client(pki, provider);
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("handshake");
+        let requests = "GET /front HTTP/1.1\r\nhost: x\r\n\r\n\
+            GET /front HTTP/1.1\r\nhost: x\r\n\r\n\
+            GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+        tokio::io::AsyncWriteExt::write_all(&mut tls, requests.as_bytes())
+            .await
+            .expect("send");
+        let mut answers = String::new();
+        tokio::time::timeout(Duration::from_secs(10), tls.read_to_string(&mut answers))
+            .await
+            .expect("closed after the last request")
+            .expect("read");
+        assert_eq!(answers.matches("front|none").count(), 2, "{answers}");
+        let hyper = answers.find("none|").expect("hyper's answer");
+        assert!(answers.rfind("front|none") < Some(hyper), "{answers}");
+
+        let mut h2 = config::client(pki, provider);
+        h2.alpn_protocols = vec![b"h2".to_vec()];
+        let browser = reqwest::Client::builder()
+            .tls_backend_preconfigured(h2)
+            .resolve(SERVER_NAME, address)
+            .build()
+            .expect("reqwest client");
+        let url = format!("https://{SERVER_NAME}:{}/front", address.port());
+        let response = browser.get(url).send().await.expect("h2");
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "not the front's");
     });
 }
