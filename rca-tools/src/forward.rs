@@ -22,7 +22,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::config::UpstreamProtocol;
-use crate::pool::{Http1Pool, ResponseBody};
+use crate::pool::{Http1Pool, Outgoing, ResponseBody};
+use crate::upstream_wire::ResponseHead;
 
 /// `host:port` of an `http://host:port` upstream URL; the error says what is
 /// wrong with it.
@@ -283,6 +284,50 @@ impl Upstream {
         // pool or closed (see `ResponseBody`).
         body.hold(permit);
         Ok(Response::from_parts(parts, Body::new(body)))
+    }
+}
+
+impl Upstream {
+    /// Whether requests go up over h2c (then the HTTP/1.1 front is not used).
+    #[must_use]
+    pub fn is_h2c(&self) -> bool {
+        self.h2c.is_some()
+    }
+
+    /// Sends an HTTP/1.1 request written already (by the front, see
+    /// [`crate::http1_front`]) and returns the response's head and body,
+    /// with the same limits as [`Upstream::send`]: a connection slot, the
+    /// timeout for the response head. The body holds the slot.
+    ///
+    /// # Errors
+    ///
+    /// [`UpstreamError`]: unreachable, too slow, or switched protocols (an
+    /// upgrade is never asked for here).
+    pub async fn exchange(
+        &self,
+        outgoing: Outgoing,
+    ) -> Result<(ResponseHead, ResponseBody), UpstreamError> {
+        let busy =
+            || UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout);
+        let permit =
+            tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
+                .await
+                .map_err(|_| busy())?
+                .map_err(|_| busy())?;
+        let (head, mut body) = tokio::time::timeout(self.timeout, self.http1.exchange(outgoing))
+            .await
+            .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
+            .map_err(|error| {
+                UpstreamError::Unreachable(self.authority.clone(), error_chain(&error))
+            })?;
+        if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(UpstreamError::Unreachable(
+                self.authority.clone(),
+                "it switched protocols without being asked".into(),
+            ));
+        }
+        body.hold(permit);
+        Ok((head, body))
     }
 }
 

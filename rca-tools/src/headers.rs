@@ -71,7 +71,7 @@ fn canonical_starts_with(name: &str, prefix: &str) -> bool {
 }
 
 /// Whether `name` reads as the canonical name `canonical`.
-fn canonically_equal(name: &str, canonical: &str) -> bool {
+pub(crate) fn canonically_equal(name: &str, canonical: &str) -> bool {
     name.len() == canonical.len() && canonical_starts_with(name, canonical)
 }
 
@@ -141,7 +141,7 @@ impl IdentityHeaders {
     /// Whether a client's header `name` is one only the proxy may set: an
     /// identity header, an edge-only one or any `x-forwarded-*`, in any
     /// spelling a server could read as one of them.
-    fn is_claimed(&self, name: &str) -> bool {
+    pub(crate) fn is_claimed(&self, name: &str) -> bool {
         self.managed
             .iter()
             .map(String::as_str)
@@ -184,8 +184,33 @@ impl IdentityHeaders {
         // Room for what follows at once: grown insert by insert, the map
         // was rehashed up to twice per request.
         headers.reserve(IDENTITY_AND_FORWARDING);
+        self.set(headers, peer, client_ip, host);
+    }
+
+    /// Writes the identity and forwarding headers of `peer` and the
+    /// connection as HTTP/1.1 field lines. The caller leaves out every field
+    /// of the client's that [`IdentityHeaders::is_claimed`].
+    pub(crate) fn write_http1(
+        &self,
+        out: &mut Vec<u8>,
+        peer: &PeerIdentity,
+        client_ip: IpAddr,
+        host: Option<&str>,
+    ) {
+        self.set(&mut FieldLines(out), peer, client_ip, host);
+    }
+
+    /// Sets the identity and forwarding headers in `sink`; `host` is the
+    /// authority the client addressed, valid as one.
+    fn set(
+        &self,
+        sink: &mut impl Sink,
+        peer: &PeerIdentity,
+        client_ip: IpAddr,
+        host: Option<&str>,
+    ) {
         if let Some(name) = &self.path {
-            headers.insert(name.clone(), HeaderValue::from_static(peer.path().as_str()));
+            sink.put(name, Value::Static(peer.path().as_str()));
         }
         if let Some(values) = self.leaf_values.get(peer) {
             for (name, value) in [
@@ -195,7 +220,7 @@ impl IdentityHeaders {
                 (&self.cert_pem, &values.cert_pem),
             ] {
                 if let (Some(name), Some(value)) = (name, value) {
-                    headers.insert(name.clone(), value.clone());
+                    sink.put(name, Value::Shared(value));
                 }
             }
         }
@@ -205,7 +230,7 @@ impl IdentityHeaders {
             } else {
                 "false"
             };
-            headers.insert(name.clone(), HeaderValue::from_static(resumed));
+            sink.put(name, Value::Static(resumed));
         }
         let ip = ip_text(client_ip);
         let mut forwarded = String::with_capacity(64);
@@ -223,16 +248,68 @@ impl IdentityHeaders {
             forwarded.push_str(host);
             forwarded.push('"');
         }
-        // From a `String`, a value takes the bytes without copying them.
-        for (name, value) in [(header::FORWARDED, forwarded), (X_FORWARDED_FOR, ip)] {
-            if let Ok(value) = HeaderValue::try_from(value) {
-                headers.insert(name, value);
-            }
+        sink.put(&header::FORWARDED, Value::Owned(forwarded));
+        sink.put(&X_FORWARDED_FOR, Value::Owned(ip));
+        sink.put(&X_FORWARDED_PROTO, Value::Static("https"));
+        if let Some(host) = host {
+            sink.put(&X_FORWARDED_HOST, Value::Text(host));
         }
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        if let Some(Ok(value)) = host.map(HeaderValue::from_str) {
-            headers.insert(X_FORWARDED_HOST, value);
+    }
+}
+
+/// A header value being set, in the form it comes in (so a map can take it
+/// without copying).
+enum Value<'a> {
+    Static(&'static str),
+    Shared(&'a HeaderValue),
+    Owned(String),
+    Text(&'a str),
+}
+
+/// Where [`IdentityHeaders::set`] puts the headers: a map (the hyper path),
+/// or a request head being written.
+trait Sink {
+    fn put(&mut self, name: &HeaderName, value: Value<'_>);
+}
+
+impl Sink for HeaderMap {
+    fn put(&mut self, name: &HeaderName, value: Value<'_>) {
+        let value = match value {
+            Value::Static(value) => HeaderValue::from_static(value),
+            Value::Shared(value) => value.clone(),
+            // From a `String`, a value takes the bytes without copying them.
+            Value::Owned(value) => match HeaderValue::try_from(value) {
+                Ok(value) => value,
+                Err(_) => return,
+            },
+            Value::Text(value) => match HeaderValue::from_str(value) {
+                Ok(value) => value,
+                Err(_) => return,
+            },
+        };
+        self.insert(name.clone(), value);
+    }
+}
+
+/// HTTP/1.1 field lines appended to a head.
+struct FieldLines<'a>(&'a mut Vec<u8>);
+
+impl Sink for FieldLines<'_> {
+    fn put(&mut self, name: &HeaderName, value: Value<'_>) {
+        let value = match &value {
+            Value::Static(value) | Value::Text(value) => value.as_bytes(),
+            Value::Shared(value) => value.as_bytes(),
+            Value::Owned(value) => value.as_bytes(),
+        };
+        // Every value here is made from a checked one (a `HeaderValue`, an
+        // address, an authority); this keeps it so.
+        if value.iter().any(|&byte| matches!(byte, b'\r' | b'\n' | 0)) {
+            return;
         }
+        self.0.extend_from_slice(name.as_str().as_bytes());
+        self.0.extend_from_slice(b": ");
+        self.0.extend_from_slice(value);
+        self.0.extend_from_slice(b"\r\n");
     }
 }
 

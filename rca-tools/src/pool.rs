@@ -19,9 +19,10 @@
 //! readiness says so at no cost, and a read confirms it. A request written
 //! to a connection whose close had not arrived yet finds the connection
 //! closed before any response; a GET, HEAD or OPTIONS without a body is then
-//! sent again on a new connection if its connection had been idle for
-//! [`RESEND_AFTER_IDLE`] (only then is it copied first, so a busy connection
-//! costs nothing), as nginx's `proxy_next_upstream error` does.
+//! sent again on a new connection, as nginx's `proxy_next_upstream error`
+//! does (its head, kept until the response came, is all there is to send).
+//! An upstream may close an idle connection (its keep-alive timeout) or one
+//! whose request body it did not wait for, just as the next request goes out.
 //!
 //! Connections are opened by hyper-util's `HttpConnector` (every resolved
 //! address in turn, a connect timeout per attempt, `TCP_NODELAY`).
@@ -51,7 +52,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
 use crate::upstream_wire::{
-    self, BodyDecoder, Decoded, RequestFraming, ResponseFraming, WireError,
+    self, BodyDecoder, Decoded, RequestFraming, ResponseFraming, ResponseHead, WireError,
 };
 
 /// How long an idle connection is kept unless `upstream.idle_timeout_secs`
@@ -64,6 +65,19 @@ pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// What is read from the upstream at a time, at most.
 const READ_SIZE: usize = 8 * 1024;
+
+/// A request for [`Http1Pool::exchange`].
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Its head, framing included (see [`upstream_wire::write_request_head`]).
+    pub head: Vec<u8>,
+    /// Its method, for the response's framing.
+    pub method: http::Method,
+    /// Its body and how the head frames it, unless it has none.
+    pub body: Option<(Body, RequestFraming)>,
+    /// Whether it may be sent again on a new connection (see [`is_safe`]).
+    pub resendable: bool,
+}
 
 /// The pool for one upstream.
 #[derive(Debug)]
@@ -144,31 +158,7 @@ impl Http1Pool {
         self: &Arc<Self>,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, PoolError> {
-        let request = match self.take_idle() {
-            Some((connection, idle_for)) => {
-                let copy = (idle_for >= RESEND_AFTER_IDLE)
-                    .then(|| resendable(&request))
-                    .flatten();
-                match (self.exchange(connection, request).await, copy) {
-                    // Closed before any response: a safe request may be
-                    // sent again (RFC 9110 section 9.2.2).
-                    (Err(PoolError::Closed(_)), Some(copy)) => copy,
-                    (result, _) => return result,
-                }
-            }
-            None => request,
-        };
-        let connection = self.connect().await?;
-        self.exchange(connection, request).await
-    }
-
-    /// Writes `request` on `connection` and reads the response head.
-    async fn exchange(
-        self: &Arc<Self>,
-        connection: Connection,
-        request: http::Request<Body>,
-    ) -> Result<http::Response<ResponseBody>, PoolError> {
-        let Connection { mut tcp, mut buf } = connection;
+        let resendable = resendable(&request);
         let (parts, body) = request.into_parts();
         let framing = RequestFraming::of(
             &parts.method,
@@ -187,10 +177,70 @@ impl Http1Pool {
             &parts.headers,
             framing,
         );
-        tcp.write_all(&head).await.map_err(PoolError::Closed)?;
-        let mut socket = match framing {
-            RequestFraming::Empty | RequestFraming::Length(0) => Socket::Whole(tcp),
-            RequestFraming::Length(_) | RequestFraming::Chunked => {
+        let body = match framing {
+            RequestFraming::Empty | RequestFraming::Length(0) => None,
+            RequestFraming::Length(_) | RequestFraming::Chunked => Some((body, framing)),
+        };
+        let (head, body) = self
+            .exchange(Outgoing {
+                head,
+                method: parts.method,
+                body,
+                resendable,
+            })
+            .await?;
+        let mut response = http::Response::new(body);
+        *response.status_mut() = head.status;
+        *response.headers_mut() = head.header_map()?;
+        Ok(response)
+    }
+
+    /// Sends `outgoing` on an idle connection, or on a new one if none is
+    /// idle, and returns the response's head once it has come, and its body
+    /// (see the module's doc for when a request is sent again).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError`]: no connection, or the exchange failed.
+    pub async fn exchange(
+        self: &Arc<Self>,
+        outgoing: Outgoing,
+    ) -> Result<(ResponseHead, ResponseBody), PoolError> {
+        let Outgoing {
+            head,
+            method,
+            mut body,
+            resendable,
+        } = outgoing;
+        if let Some(connection) = self.take_idle() {
+            match self
+                .exchange_on(connection, &head, &method, body.take())
+                .await
+            {
+                // Closed before any response: a safe request may be sent
+                // again (RFC 9110 section 9.2.2). It has no body, so its
+                // head is all there is to send.
+                Err(PoolError::Closed(_)) if resendable => {}
+                result => return result,
+            }
+        }
+        let connection = self.connect().await?;
+        self.exchange_on(connection, &head, &method, body).await
+    }
+
+    /// Writes `head` and `body` on `connection` and reads the response head.
+    async fn exchange_on(
+        self: &Arc<Self>,
+        connection: Connection,
+        head: &[u8],
+        method: &http::Method,
+        body: Option<(Body, RequestFraming)>,
+    ) -> Result<(ResponseHead, ResponseBody), PoolError> {
+        let Connection { mut tcp, mut buf } = connection;
+        tcp.write_all(head).await.map_err(PoolError::Closed)?;
+        let mut socket = match body {
+            None => Socket::Whole(tcp),
+            Some((body, framing)) => {
                 let (read, write) = tcp.into_split();
                 let task = tokio::spawn(upload(write, body, framing));
                 Socket::Split(read, Upload::Running(AbortOnDrop(task)))
@@ -199,7 +249,7 @@ impl Http1Pool {
         let mut received = false;
         let head = loop {
             if received {
-                if let Some(head) = upstream_wire::parse_response_head(&mut buf, &parts.method)? {
+                if let Some(head) = upstream_wire::parse_response_head(&mut buf, method)? {
                     break head;
                 }
             }
@@ -226,15 +276,12 @@ impl Http1Pool {
         if head.framing == ResponseFraming::Empty {
             body.finish();
         }
-        let mut response = http::Response::new(body);
-        *response.status_mut() = head.status;
-        *response.headers_mut() = head.headers;
-        Ok(response)
+        Ok((head, body))
     }
 
-    /// The most recently used idle connection that is still open, and how
-    /// long it was idle; closed ones on the way are dropped.
-    fn take_idle(&self) -> Option<(Connection, Duration)> {
+    /// The most recently used idle connection that is still open; closed
+    /// ones on the way are dropped.
+    fn take_idle(&self) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         while let Some(candidate) = idle.pop() {
@@ -244,7 +291,7 @@ impl Http1Pool {
                 return None;
             }
             if is_open(&candidate.connection.tcp) {
-                return Some((candidate.connection, now.duration_since(candidate.since)));
+                return Some(candidate.connection);
             }
         }
         None
@@ -589,34 +636,20 @@ impl hyper::body::Body for ResponseBody {
     }
 }
 
-/// Idle for this long, a connection may have been closed by the upstream's
-/// own idle timeout (commonly 5 s or more) just before a request is written
-/// to it; such a request, if it can be sent again, is copied first.
-pub const RESEND_AFTER_IDLE: Duration = Duration::from_secs(1);
-
-/// A copy of `request` for a second try on a new connection, if that is
-/// safe: a GET, HEAD or OPTIONS (safe methods, RFC 9110 section 9.2.1)
-/// without a body and not an upgrade. nginx's `proxy_next_upstream error`
-/// resends the same ones.
-fn resendable(request: &http::Request<Body>) -> Option<http::Request<Body>> {
+/// Whether `method` is safe (RFC 9110 section 9.2.1): a request to it
+/// without a body, not an upgrade, may be sent again on a new connection.
+/// nginx's `proxy_next_upstream error` resends the same ones.
+#[must_use]
+pub fn is_safe(method: &http::Method) -> bool {
     use http::Method;
-    use hyper::body::Body as _;
-    let safe = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if !safe
-        || !request.body().is_end_stream()
-        || request.headers().contains_key(http::header::UPGRADE)
-    {
-        return None;
-    }
-    let mut copy = http::Request::new(Body::empty());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    Some(copy)
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether `request` may be sent again: safe, no body, not an upgrade.
+fn resendable(request: &http::Request<Body>) -> bool {
+    is_safe(request.method())
+        && request.body().is_end_stream()
+        && !request.headers().contains_key(http::header::UPGRADE)
 }
 
 /// Closes idle connections that expired while no request came to do it,
@@ -759,14 +792,14 @@ mod tests {
     }
 
     /// The second request goes out on the first connection after it was
-    /// idle for [`RESEND_AFTER_IDLE`], and the upstream closes it unanswered.
+    /// idle a while, and the upstream closes it unanswered.
     async fn second_request_meets_a_close(
         second: http::Request<Body>,
     ) -> (Result<http::Response<ResponseBody>, PoolError>, usize) {
         let (address, accepted) = upstream_closing_on_the_second_request();
         let pool = pool(address, Duration::from_secs(90));
         assert_eq!(get(&pool).await.expect("first"), "ok\n");
-        tokio::time::sleep(RESEND_AFTER_IDLE + Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let result = pool.send(second).await;
         (result, accepted.load(Ordering::SeqCst))
     }
@@ -802,27 +835,23 @@ mod tests {
             original
                 .headers_mut()
                 .append("x-one", "2".parse().expect("value"));
-            let copy = resendable(&original).expect("resendable");
-            assert_eq!(copy.method(), original.method());
-            assert_eq!(copy.uri(), original.uri());
-            assert_eq!(copy.version(), original.version());
-            assert_eq!(copy.headers(), original.headers());
+            assert!(resendable(&original), "{method}");
         }
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
             assert!(
-                resendable(&request(method.clone(), Body::empty())).is_none(),
+                !resendable(&request(method.clone(), Body::empty())),
                 "{method}"
             );
         }
         assert!(
-            resendable(&request(Method::GET, Body::from("x"))).is_none(),
+            !resendable(&request(Method::GET, Body::from("x"))),
             "a body"
         );
         let mut upgrade = request(Method::GET, Body::empty());
         upgrade
             .headers_mut()
             .insert(http::header::UPGRADE, "websocket".parse().expect("value"));
-        assert!(resendable(&upgrade).is_none(), "an upgrade");
+        assert!(!resendable(&upgrade), "an upgrade");
     }
 
     /// No request comes after the first: the reaper closes the connection

@@ -79,6 +79,13 @@ pub fn write_request_head(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    write_framing(out, framing);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the field line that frames a body as `framing` says (none for
+/// [`RequestFraming::Empty`]).
+pub fn write_framing(out: &mut Vec<u8>, framing: RequestFraming) {
     match framing {
         RequestFraming::Empty => {}
         RequestFraming::Length(length) => {
@@ -88,7 +95,6 @@ pub fn write_request_head(
         }
         RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 /// The line that opens a chunk of `length` bytes (`length` in hex, CRLF).
@@ -144,18 +150,61 @@ pub enum ResponseFraming {
     Switched,
 }
 
-/// A final response's head.
+/// A final response's head, as the upstream sent it: the bytes, and where
+/// each field's name and value are in them. The front side copies the
+/// fields it passes on straight from here (see `crate::http1_front`); the
+/// hyper path builds a `HeaderMap` ([`ResponseHead::header_map`]).
 #[derive(Debug)]
 pub struct ResponseHead {
     /// Its status (never 1xx but 101).
     pub status: StatusCode,
-    /// Its headers, as sent (hop-by-hop ones included).
-    pub headers: HeaderMap,
     /// Where its body ends.
     pub framing: ResponseFraming,
     /// The connection may carry another request after this response's body:
     /// HTTP/1.1, no `Connection: close`, a body of known end.
     pub reusable: bool,
+    /// The length its `Content-Length` fields give, if they give one (also
+    /// for a response to HEAD or a 304, whose body it does not frame).
+    pub content_length: Option<u64>,
+    head: Bytes,
+    fields: Vec<Field>,
+}
+
+/// Where a field's name and value are in its head.
+#[derive(Clone, Debug)]
+struct Field {
+    name: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+}
+
+impl ResponseHead {
+    /// Its fields (hop-by-hop ones included), names as sent (httparse
+    /// checked them as tokens, the values for CR, LF and NUL).
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.fields.iter().map(|field| {
+            (
+                self.head.get(field.name.clone()).unwrap_or_default(),
+                self.head.get(field.value.clone()).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Its fields as a `HeaderMap`, the values sharing the head's bytes.
+    ///
+    /// # Errors
+    ///
+    /// A name or value `http` does not take.
+    pub fn header_map(&self) -> Result<HeaderMap, WireError> {
+        let mut headers = HeaderMap::with_capacity(self.fields.len());
+        for field in &self.fields {
+            let name = HeaderName::from_bytes(&self.head[field.name.clone()])
+                .map_err(|_| WireError::Malformed(httparse::Error::HeaderName))?;
+            let value = HeaderValue::from_maybe_shared(self.head.slice(field.value.clone()))
+                .map_err(|_| WireError::Malformed(httparse::Error::HeaderValue))?;
+            headers.append(name, value);
+        }
+        Ok(headers)
+    }
 }
 
 /// Takes a final response head off the front of `buf`, skipping interim
@@ -179,15 +228,37 @@ pub fn parse_response_head(
     }
 }
 
-/// A header's name and the place of its value in the head.
-type Located = (HeaderName, std::ops::Range<usize>);
-
-/// The headers that decide the framing, seen while the head is read.
+/// What the headers that decide the framing said, gathered as the head is
+/// read (nothing allocated).
 #[derive(Default)]
-struct Seen {
+struct Framing {
     transfer_encoding: bool,
-    content_length: bool,
-    connection: bool,
+    /// Whether the last coding of all `Transfer-Encoding` values is chunked.
+    chunked_last: bool,
+    /// The one length of all `Content-Length` values so far, or the error.
+    content_length: Option<Result<u64, WireError>>,
+    close: bool,
+}
+
+impl Framing {
+    fn transfer_encoding(&mut self, value: &[u8]) {
+        self.transfer_encoding = true;
+        if let Some(last) = list_tokens(value).last() {
+            self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
+        }
+    }
+
+    fn content_length(&mut self, value: &[u8]) {
+        let so_far = match self.content_length.take() {
+            None => None,
+            Some(Ok(length)) => Some(length),
+            Some(Err(error)) => {
+                self.content_length = Some(Err(error));
+                return;
+            }
+        };
+        self.content_length = Some(content_length(so_far, value));
+    }
 }
 
 fn parse_one(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, WireError> {
@@ -216,55 +287,55 @@ fn parse_one(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
     let status =
         StatusCode::from_u16(code).map_err(|_| WireError::Malformed(httparse::Error::Status))?;
     let http11 = response.version == Some(1);
-    // Values are sliced out of the head once it is split off, not copied:
-    // their places are taken while httparse's borrow lasts.
+    // Names and values are sliced out of the head once it is split off, not
+    // copied: their places are taken while httparse's borrow lasts.
     let base = buf.as_ptr().addr();
-    let mut seen = Seen::default();
-    let mut located: Vec<Located> = Vec::with_capacity(response.headers.len());
+    let place = |bytes: &[u8]| {
+        let start = bytes.as_ptr().addr() - base;
+        start..start + bytes.len()
+    };
+    let mut seen = Framing::default();
+    let mut fields = Vec::with_capacity(response.headers.len());
     for field in response.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| WireError::Malformed(httparse::Error::HeaderName))?;
-        if name == header::TRANSFER_ENCODING {
-            seen.transfer_encoding = true;
-        } else if name == header::CONTENT_LENGTH {
-            seen.content_length = true;
-        } else if name == header::CONNECTION {
-            seen.connection = true;
+        let name = field.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            seen.transfer_encoding(field.value);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            seen.content_length(field.value);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            seen.close |= list_has_token(field.value, b"close");
         }
-        let start = field.value.as_ptr().addr() - base;
-        located.push((name, start..start + field.value.len()));
+        fields.push(Field {
+            name: place(name),
+            value: place(field.value),
+        });
     }
-    let head = buf.split_to(length).freeze();
-    let mut headers = HeaderMap::with_capacity(located.len());
-    for (name, place) in located {
-        let value = HeaderValue::from_maybe_shared(head.slice(place))
-            .map_err(|_| WireError::Malformed(httparse::Error::HeaderValue))?;
-        headers.append(name, value);
-    }
-    let framing = framing(status, &headers, &seen, method, http11)?;
+    let framing = framing(status, &seen, method, http11)?;
     let reusable = http11
-        && !(seen.connection && has_token(&headers, &header::CONNECTION, "close"))
+        && !seen.close
         && matches!(
             framing,
             ResponseFraming::Empty | ResponseFraming::Length(_) | ResponseFraming::Chunked
         );
+    let head = buf.split_to(length).freeze();
     Ok(Some(ResponseHead {
         status,
-        headers,
         framing,
         reusable,
+        content_length: seen.content_length.and_then(Result::ok),
+        head,
+        fields,
     }))
 }
 
 /// RFC 9112 section 6.3, in its order; ambiguity is an error.
 fn framing(
     status: StatusCode,
-    headers: &HeaderMap,
-    seen: &Seen,
+    seen: &Framing,
     method: &Method,
     http11: bool,
 ) -> Result<ResponseFraming, WireError> {
-    if seen.transfer_encoding && seen.content_length {
+    if seen.transfer_encoding && seen.content_length.is_some() {
         return Err(WireError::LengthAndEncoding);
     }
     if seen.transfer_encoding && !http11 {
@@ -280,52 +351,58 @@ fn framing(
         return Ok(ResponseFraming::Empty);
     }
     if seen.transfer_encoding {
-        return Ok(if last_coding_is_chunked(headers) {
+        return Ok(if seen.chunked_last {
             ResponseFraming::Chunked
         } else {
             ResponseFraming::UntilClose
         });
     }
-    if seen.content_length {
-        return match content_length(headers)? {
-            0 => Ok(ResponseFraming::Empty),
-            length => Ok(ResponseFraming::Length(length)),
-        };
+    match seen.content_length.clone() {
+        Some(Ok(0)) => Ok(ResponseFraming::Empty),
+        Some(Ok(length)) => Ok(ResponseFraming::Length(length)),
+        Some(Err(error)) => Err(error),
+        None => Ok(ResponseFraming::UntilClose),
     }
-    Ok(ResponseFraming::UntilClose)
 }
 
-/// The one length every `Content-Length` value (and every element of a
-/// comma-separated one) gives.
-fn content_length(headers: &HeaderMap) -> Result<u64, WireError> {
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for element in value.as_bytes().split(|&byte| byte == b',') {
-            let element = element.trim_ascii();
-            if element.is_empty() || !element.iter().all(u8::is_ascii_digit) {
-                return Err(WireError::InvalidLength);
-            }
-            let parsed: u64 = std::str::from_utf8(element)
-                .ok()
-                .and_then(|text| text.parse().ok())
-                .ok_or(WireError::InvalidLength)?;
-            if length.is_some_and(|seen| seen != parsed) {
-                return Err(WireError::InvalidLength);
-            }
-            length = Some(parsed);
+/// The length a `Content-Length` value gives (every element of a
+/// comma-separated one the same), which must be `so_far` if one was seen.
+///
+/// # Errors
+///
+/// [`WireError::InvalidLength`]: not decimal digits, or another length.
+pub(crate) fn content_length(so_far: Option<u64>, value: &[u8]) -> Result<u64, WireError> {
+    let mut length = so_far;
+    for element in value.split(|&byte| byte == b',') {
+        let element = element.trim_ascii();
+        if element.is_empty() || !element.iter().all(u8::is_ascii_digit) {
+            return Err(WireError::InvalidLength);
         }
+        let parsed: u64 = std::str::from_utf8(element)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or(WireError::InvalidLength)?;
+        if length.is_some_and(|seen| seen != parsed) {
+            return Err(WireError::InvalidLength);
+        }
+        length = Some(parsed);
     }
     length.ok_or(WireError::InvalidLength)
 }
 
-fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+/// Whether a comma-separated list value (`Connection`, say) names `token`,
+/// in any letter case (RFC 9110 section 5.6.1).
+pub(crate) fn list_has_token(value: &[u8], token: &[u8]) -> bool {
+    list_tokens(value).any(|element| element.eq_ignore_ascii_case(token))
+}
+
+/// The elements of a comma-separated list value, trimmed, the empty ones
+/// left out.
+pub(crate) fn list_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&byte| byte == b',')
         .map(<[u8]>::trim_ascii)
-        .rfind(|coding| !coding.is_empty())
-        .is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"))
+        .filter(|element| !element.is_empty())
 }
 
 /// Whether a comma-separated list header (`Connection`, say) names
@@ -334,8 +411,7 @@ pub(crate) fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> 
     headers
         .get_all(name)
         .iter()
-        .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
-        .any(|element| element.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        .any(|value| list_has_token(value.as_bytes(), token.as_bytes()))
 }
 
 /// Takes a chunk-size line (RFC 9112 section 7.1: hex digits, extensions,
@@ -676,7 +752,7 @@ mod tests {
         let head = parse_response_head(&mut buf, &Method::GET)
             .expect("valid")
             .expect("complete");
-        assert_eq!(head.headers["x-a"], "b");
+        assert_eq!(head.header_map().expect("valid")["x-a"], "b");
         assert_eq!(&buf[..], b"okHTTP");
     }
 
