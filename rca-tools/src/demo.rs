@@ -69,7 +69,9 @@ pub async fn run() -> anyhow::Result<()> {
     let proxy = Proxy::new(&config)?.access_log(AccessLog::Off);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
-        rustls_req_client_auth::serve(listener, front.config.clone(), proxy.service())
+        proxy
+            .service()
+            .serve(listener, front.config.clone())
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             }),

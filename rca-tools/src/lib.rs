@@ -8,10 +8,12 @@
 //! tests can drive them.
 
 pub mod access_log;
+mod client_wire;
 pub mod config;
 pub mod demo;
 pub mod forward;
 pub mod headers;
+pub mod http1_front;
 mod leaf_values;
 pub mod metrics;
 pub mod pool;

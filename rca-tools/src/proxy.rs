@@ -24,11 +24,11 @@ use crate::metrics::Metrics;
 /// What every request needs.
 #[derive(Debug)]
 pub struct Proxy {
-    headers: IdentityHeaders,
-    bots_only: BotsOnly,
-    upstream: Upstream,
-    access_log: AccessLog,
-    metrics: Option<Arc<Metrics>>,
+    pub(crate) headers: IdentityHeaders,
+    pub(crate) bots_only: BotsOnly,
+    pub(crate) upstream: Upstream,
+    pub(crate) access_log: AccessLog,
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 /// Where the access log goes.
@@ -94,10 +94,10 @@ impl Proxy {
 /// The `policy.bots_only` prefixes, read as [`policy_path`] reads a request's
 /// path and without a trailing `/`: made once, compared for every request.
 #[derive(Debug)]
-struct BotsOnly(Vec<String>);
+pub(crate) struct BotsOnly(Vec<String>);
 
 impl BotsOnly {
-    fn new(prefixes: &[String]) -> Self {
+    pub(crate) fn new(prefixes: &[String]) -> Self {
         Self(
             prefixes
                 .iter()
@@ -108,7 +108,7 @@ impl BotsOnly {
 
     /// Whether `path` is under a prefix, compared the way the most lenient
     /// upstream might read it (see [`policy_path`]), on segment boundaries.
-    fn covers(&self, path: &str) -> bool {
+    pub(crate) fn covers(&self, path: &str) -> bool {
         if self.0.is_empty() {
             return false;
         }
@@ -127,6 +127,32 @@ impl BotsOnly {
 /// instructions per request (callgrind).
 #[derive(Clone, Debug)]
 pub struct ProxyService(Arc<Proxy>);
+
+impl ProxyService {
+    /// The proxy's own path for simple HTTP/1.1 requests (see
+    /// [`crate::http1_front`]), for [`rustls_req_client_auth::Serve::http1_front`];
+    /// `None` when requests go up over h2c.
+    #[must_use]
+    pub fn http1_front(&self) -> Option<crate::http1_front::ProxyHttp1Front> {
+        (!self.0.upstream.is_h2c())
+            .then(|| crate::http1_front::ProxyHttp1Front(Arc::clone(&self.0)))
+    }
+
+    /// [`rustls_req_client_auth::serve`] for this service on `listener`,
+    /// with [`ProxyService::http1_front`] installed.
+    pub fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        config: Arc<rustls::ServerConfig>,
+    ) -> rustls_req_client_auth::Serve<Self> {
+        let front = self.http1_front();
+        let serve = rustls_req_client_auth::serve(listener, config, self);
+        match front {
+            Some(front) => serve.http1_front(front),
+            None => serve,
+        }
+    }
+}
 
 impl tower::Service<http::Request<Incoming>> for ProxyService {
     type Response = Response;
@@ -241,20 +267,10 @@ async fn answer(
     {
         Ok(response) => (response, None),
         Err(error) => {
-            let (status, kind) = match error {
-                UpstreamError::TimedOut(..) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-                UpstreamError::Unreachable(..) => (StatusCode::BAD_GATEWAY, "unreachable"),
-                UpstreamError::Busy(..) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-            };
+            let (status, kind, body) = upstream_failure(&error);
             if let Some(metrics) = &proxy.metrics {
                 metrics.upstream_error(kind);
             }
-            // The details (the upstream's address, the error) go to the log only.
-            let body = match kind {
-                "timeout" => "the upstream did not answer in time\n",
-                "busy" => "the upstream is busy; try again later\n",
-                _ => "the upstream did not answer\n",
-            };
             let response = Response::builder()
                 .status(status)
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
@@ -262,6 +278,29 @@ async fn answer(
                 .unwrap_or_else(|_| status.into_response());
             (response, Some(error.to_string()))
         }
+    }
+}
+
+/// The answer to a request the upstream gave no response for: its status,
+/// the kind the metrics count, and a body that says why. The details (the
+/// upstream's address, the error) go to the log only.
+pub(crate) fn upstream_failure(error: &UpstreamError) -> (StatusCode, &'static str, &'static str) {
+    match error {
+        UpstreamError::TimedOut(..) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the upstream did not answer in time\n",
+        ),
+        UpstreamError::Unreachable(..) => (
+            StatusCode::BAD_GATEWAY,
+            "unreachable",
+            "the upstream did not answer\n",
+        ),
+        UpstreamError::Busy(..) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the upstream is busy; try again later\n",
+        ),
     }
 }
 

@@ -221,7 +221,9 @@ async fn run(
     }
     let shutdown = rustls_req_client_auth::shutdown_signal();
     let proxy = Proxy::new(&config)?.metrics(Arc::clone(&metrics));
-    rustls_req_client_auth::serve(listener, front.config.clone(), proxy.service())
+    proxy
+        .service()
+        .serve(listener, front.config.clone())
         .on_handshake(move |outcome| metrics.handshake(outcome))
         .handshake_timeout(config.limits.handshake_timeout())
         .header_read_timeout(config.limits.header_read_timeout())

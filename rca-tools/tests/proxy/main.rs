@@ -6,6 +6,7 @@
 
 mod fleet;
 mod hardening;
+mod http1_front;
 mod identity;
 mod operations;
 mod support;
