@@ -19,7 +19,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::UpstreamProtocol;
 use crate::pool::{Http1Pool, Outgoing, ResponseBody};
@@ -196,15 +196,7 @@ impl Upstream {
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             hyper::upgrade::on(&mut request)
         });
-        let permit =
-            tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
-                .await
-                .map_err(|_| {
-                    UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout)
-                })?
-                .map_err(|_| {
-                    UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout)
-                })?;
+        let permit = self.slot().await?;
         let exchange = async {
             match h2c {
                 Some(h2c) => h2c
@@ -288,6 +280,20 @@ impl Upstream {
 }
 
 impl Upstream {
+    /// A connection slot, waited for up to the timeout. A free one is taken
+    /// without arming a timer.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, UpstreamError> {
+        if let Ok(permit) = Arc::clone(&self.connections).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let busy =
+            || UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout);
+        tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())
+    }
+
     /// Whether requests go up over h2c (then the HTTP/1.1 front is not used).
     #[must_use]
     pub fn is_h2c(&self) -> bool {
@@ -307,13 +313,7 @@ impl Upstream {
         &self,
         outgoing: Outgoing,
     ) -> Result<(ResponseHead, ResponseBody), UpstreamError> {
-        let busy =
-            || UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout);
-        let permit =
-            tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
-                .await
-                .map_err(|_| busy())?
-                .map_err(|_| busy())?;
+        let permit = self.slot().await?;
         let (head, mut body) = tokio::time::timeout(self.timeout, self.http1.exchange(outgoing))
             .await
             .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?

@@ -33,7 +33,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::access_log::Entry;
-use crate::client_wire::{self, Forward, Reading, Rewrite};
+use crate::client_wire::{self, Forward, IdentityLines, Reading, Rewrite};
 use crate::pool::{self, Outgoing, ResponseBody};
 use crate::proxy::{upstream_failure, AccessLog, Proxy};
 use crate::upstream_wire::{self, ResponseFraming, ResponseHead};
@@ -73,6 +73,7 @@ struct Client {
     identity: PeerIdentity,
     remote: SocketAddr,
     stopping: Stopping,
+    lines: IdentityLines,
 }
 
 async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
@@ -91,6 +92,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
         identity,
         remote,
         stopping,
+        lines: IdentityLines::default(),
     };
     // As hyper's: the wait for a head is bounded from its start.
     let wait = header_read_timeout.min(idle_timeout);
@@ -98,13 +100,14 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
         let deadline = tokio::time::Instant::now() + wait;
         let forward = loop {
             if !client.read.is_empty() {
-                let rewrite = Rewrite {
+                let mut rewrite = Rewrite {
                     identity: &proxy.headers,
                     bots_only: &proxy.bots_only,
                     peer: &client.identity,
                     client_ip: remote.ip(),
+                    lines: &mut client.lines,
                 };
-                match client_wire::read_request(&client.read, &rewrite) {
+                match client_wire::read_request(&client.read, &mut rewrite) {
                     Reading::Partial => {}
                     Reading::Forward(forward) => break forward,
                     Reading::HandOver(why) => {
@@ -283,14 +286,12 @@ pub(crate) fn write_response_head(
     // of the body they stand for (once, and only if it is one number).
     let keep_length = head.framing == ResponseFraming::Empty
         && (*method == Method::HEAD || head.status == StatusCode::NOT_MODIFIED);
-    let named_by_connection = head
-        .fields()
-        .any(|(name, _)| name.eq_ignore_ascii_case(b"connection"));
+    let options = ConnectionOptions::of(head);
     let mut dated = false;
     for (name, value) in head.fields() {
         let framing = name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"transfer-encoding");
-        if framing || is_hop_by_hop(head, name, named_by_connection) {
+        if framing || is_hop_by_hop(head, name, options) {
             continue;
         }
         dated |= name.eq_ignore_ascii_case(b"date");
@@ -346,17 +347,47 @@ const HOP_BY_HOP: [&[u8]; 9] = [
     b"upgrade",
 ];
 
+/// The upstream's `Connection` fields, found once per response.
+#[derive(Clone, Copy)]
+enum ConnectionOptions<'a> {
+    None,
+    One(&'a [u8]),
+    /// Several `Connection` fields: each is looked at per field.
+    Many,
+}
+
+impl<'a> ConnectionOptions<'a> {
+    fn of(head: &'a ResponseHead) -> Self {
+        let mut found = Self::None;
+        for (name, value) in head.fields() {
+            if name.eq_ignore_ascii_case(b"connection") {
+                found = match found {
+                    Self::None => Self::One(value),
+                    Self::One(_) | Self::Many => Self::Many,
+                };
+            }
+        }
+        found
+    }
+}
+
 /// Whether `name` is hop-by-hop in `head`: one of [`HOP_BY_HOP`] or named
-/// by its `Connection` (looked for only if it has one).
-fn is_hop_by_hop(head: &ResponseHead, name: &[u8], named_by_connection: bool) -> bool {
-    HOP_BY_HOP
+/// by its `Connection` fields (`options`).
+fn is_hop_by_hop(head: &ResponseHead, name: &[u8], options: ConnectionOptions<'_>) -> bool {
+    if HOP_BY_HOP
         .iter()
         .any(|other| name.eq_ignore_ascii_case(other))
-        || (named_by_connection
-            && head
-                .fields()
-                .filter(|(field, _)| field.eq_ignore_ascii_case(b"connection"))
-                .any(|(_, options)| upstream_wire::list_has_token(options, name)))
+    {
+        return true;
+    }
+    match options {
+        ConnectionOptions::None => false,
+        ConnectionOptions::One(options) => upstream_wire::list_has_token(options, name),
+        ConnectionOptions::Many => head
+            .fields()
+            .filter(|(field, _)| field.eq_ignore_ascii_case(b"connection"))
+            .any(|(_, options)| upstream_wire::list_has_token(options, name)),
+    }
 }
 
 /// Appends a `Date` field for now. The text is made at most once a second
@@ -548,6 +579,13 @@ mod tests {
                 &get,
                 false,
                 "HTTP/1.1 200 OK\r\ndate: NOW\r\ncontent-length: 0\r\n\r\n",
+                false,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nConnection: x-a\r\nx-a: 1\r\nx-b: 2\r\nconnection: X-B\r\nx-c: 3\r\ncontent-length: 0\r\n\r\n",
+                &get,
+                false,
+                "HTTP/1.1 200 OK\r\nx-c: 3\r\ndate: NOW\r\ncontent-length: 0\r\n\r\n",
                 false,
             ),
             (
