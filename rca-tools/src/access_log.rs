@@ -50,6 +50,33 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// The entry for a request answered with `status` after `started`
+    /// (`error`: why the proxy answered itself), with `peer`'s identity.
+    #[must_use]
+    pub fn of(
+        peer: &'a PeerIdentity,
+        remote: SocketAddr,
+        (method, path, version): (&'a str, &'a str, &'static str),
+        status: u16,
+        started: std::time::Instant,
+        error: Option<String>,
+    ) -> Self {
+        Entry {
+            remote,
+            method,
+            path,
+            version,
+            status,
+            auth: "none",
+            subject: None,
+            thumbprint: None,
+            resumed: false,
+            duration_ms: Entry::millis(started.elapsed()),
+            error,
+        }
+        .with_peer(peer)
+    }
+
     /// The identity fields from `peer`.
     #[must_use]
     pub fn with_peer(mut self, peer: &'a PeerIdentity) -> Self {

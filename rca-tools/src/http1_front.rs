@@ -243,20 +243,14 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         }
     };
     if proxy.access_log == AccessLog::Stdout {
-        Entry {
-            remote: client.remote,
-            method: method.as_str(),
-            path: &path,
-            version: "HTTP/1.1",
-            status: status.as_u16(),
-            auth: "none",
-            subject: None,
-            thumbprint: None,
-            resumed: false,
-            duration_ms: Entry::millis(started.elapsed()),
+        Entry::of(
+            &client.identity,
+            client.remote,
+            (method.as_str(), &path, "HTTP/1.1"),
+            status.as_u16(),
+            started,
             error,
-        }
-        .with_peer(&client.identity)
+        )
         .write();
     }
     if let Some((body, chunked)) = body {

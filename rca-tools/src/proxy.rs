@@ -191,20 +191,14 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     if proxy.access_log == AccessLog::Off {
         return response;
     }
-    Entry {
+    Entry::of(
+        &peer,
         remote,
-        method: method.as_str(),
-        path: &path,
-        version,
-        status: response.status().as_u16(),
-        auth: "none",
-        subject: None,
-        thumbprint: None,
-        resumed: false,
-        duration_ms: Entry::millis(started.elapsed()),
+        (method.as_str(), &path, version),
+        response.status().as_u16(),
+        started,
         error,
-    }
-    .with_peer(&peer)
+    )
     .write();
     response
 }
