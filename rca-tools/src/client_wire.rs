@@ -23,7 +23,8 @@ use http::uri::{Authority, PathAndQuery};
 use http::Method;
 use rustls_req_client_auth::PeerIdentity;
 
-use crate::headers::{canonically_equal, IdentityHeaders};
+use crate::forward::is_connection_field;
+use crate::headers::IdentityHeaders;
 use crate::proxy::BotsOnly;
 use crate::upstream_wire::{self, RequestFraming, MAX_HEADERS};
 
@@ -125,17 +126,6 @@ impl IdentityLines {
     }
 }
 
-/// The hop-by-hop fields a simple request may have: not passed on.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-];
-
 /// Fields that make a request someone else's to serve.
 const NOT_SIMPLE: [(&str, HandOver); 5] = [
     ("content-length", HandOver::Body),
@@ -234,14 +224,12 @@ fn rewritten(
     head.extend_from_slice(host.as_str().as_bytes());
     head.extend_from_slice(b"\r\n");
     for field in request.headers.iter() {
-        // Also dropped: these names spelled with `_` (`Content_Length`), which
-        // an upstream that reads `_` as `-` would take for the real ones.
-        let own = HOP_BY_HOP
-            .iter()
-            .chain(NOT_SIMPLE.iter().map(|(name, _)| name))
-            .chain(&["host"])
-            .any(|other| canonically_equal(field.name, other));
-        if own || rewrite.identity.is_claimed(field.name) {
+        // As the hyper path removes them (`forward::remove_hop_by_hop`);
+        // `Host` was written above.
+        if is_connection_field(field.name)
+            || field.name.eq_ignore_ascii_case("host")
+            || rewrite.identity.is_claimed(field.name)
+        {
             continue;
         }
         let name = field.name.as_bytes();

@@ -382,7 +382,13 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // name: this runs twice for every request.
     let mut found: Vec<HeaderName> = Vec::new();
     for (name, value) in headers.iter() {
-        if HOP_BY_HOP.contains(name) {
+        if name.as_str().contains('_') && is_connection_field(name.as_str()) {
+            if !found.contains(name) {
+                found.push(name.clone());
+            }
+            continue;
+        }
+        if HOP_BY_HOP.contains(&name.as_str()) {
             if !found.contains(name) {
                 found.push(name.clone());
             }
@@ -402,19 +408,31 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// The hop-by-hop headers of RFC 9110 section 7.6.1 (and the legacy and h2c
-/// ones), removed whether `Connection` names them or not.
-const HOP_BY_HOP: [HeaderName; 10] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("http2-settings"),
-    HeaderName::from_static("proxy-connection"),
+/// ones), removed whether `Connection` names them or not: the one list both
+/// HTTP/1.1 paths use (`crate::client_wire`, `crate::http1_front`).
+pub(crate) const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "proxy-connection",
 ];
+
+/// Whether a client's field `name` belongs to its connection: hop-by-hop or
+/// `Content-Length`, in any letter case, and also spelled with `_`
+/// (`Content_Length`), which an upstream that reads `_` as `-` would take
+/// for the real one. None goes up as sent: the proxy writes its own framing.
+pub(crate) fn is_connection_field(name: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .chain(&["content-length"])
+        .any(|other| crate::headers::canonically_equal(name, other))
+}
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -425,4 +443,37 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         cause = current.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hop-by-hop headers go, those `Connection` names too, and every
+    /// connection field spelled with `_`; the rest stays.
+    #[test]
+    fn hop_by_hop_headers_are_removed_in_any_spelling() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, x-named"),
+            ("keep-alive", "5"),
+            ("x-named", "1"),
+            ("te", "trailers"),
+            ("content_length", "5"),
+            ("transfer_encoding", "chunked"),
+            ("proxy_connection", "close"),
+            ("content-length", "0"),
+            ("x_kept", "2"),
+            ("accept", "*/*"),
+        ] {
+            headers.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        remove_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "content-length", "x_kept"]);
+    }
 }

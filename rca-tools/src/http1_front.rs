@@ -35,6 +35,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::access_log::Entry;
 use crate::client_wire::{self, Forward, IdentityLines, Reading, Rewrite};
+use crate::forward::HOP_BY_HOP;
 use crate::pool::{self, Outgoing, ResponseBody};
 use crate::proxy::{upstream_failure, AccessLog, Proxy};
 use crate::upstream_wire::{self, ResponseFraming, ResponseHead};
@@ -272,11 +273,7 @@ pub(crate) fn write_response_head(
     method: &Method,
     last: bool,
 ) -> bool {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(head.status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(head.status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    write_status_line(out, head.status);
     // A response to HEAD and a 304 keep the length the upstream gave: that
     // of the body they stand for (once, and only if it is one number).
     let keep_length = head.framing == ResponseFraming::Empty
@@ -328,20 +325,6 @@ pub(crate) fn write_response_head(
     chunked
 }
 
-/// The hop-by-hop fields of a response (RFC 9110 section 7.6.1, and the
-/// legacy ones), not passed on; framing fields are handled apart.
-const HOP_BY_HOP: [&[u8]; 9] = [
-    b"connection",
-    b"http2-settings",
-    b"keep-alive",
-    b"proxy-authenticate",
-    b"proxy-authorization",
-    b"proxy-connection",
-    b"te",
-    b"trailer",
-    b"upgrade",
-];
-
 /// The upstream's `Connection` fields, found once per response.
 #[derive(Clone, Copy)]
 enum ConnectionOptions<'a> {
@@ -366,12 +349,12 @@ impl<'a> ConnectionOptions<'a> {
     }
 }
 
-/// Whether `name` is hop-by-hop in `head`: one of [`HOP_BY_HOP`] or named
+/// Whether `name` is hop-by-hop in `head`: one of `forward`'s list or named
 /// by its `Connection` fields (`options`).
 fn is_hop_by_hop(head: &ResponseHead, name: &[u8], options: ConnectionOptions<'_>) -> bool {
     if HOP_BY_HOP
         .iter()
-        .any(|other| name.eq_ignore_ascii_case(other))
+        .any(|other| name.eq_ignore_ascii_case(other.as_bytes()))
     {
         return true;
     }
@@ -383,6 +366,16 @@ fn is_hop_by_hop(head: &ResponseHead, name: &[u8], options: ConnectionOptions<'_
             .filter(|(field, _)| field.eq_ignore_ascii_case(b"connection"))
             .any(|(_, options)| upstream_wire::list_has_token(options, name)),
     }
+}
+
+/// Appends `HTTP/1.1 <code> <reason>` (the reason `http` knows, as hyper
+/// writes it; none for an unknown code).
+fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends a `Date` field for now. The text is made at most once a second
@@ -408,11 +401,7 @@ fn write_date(out: &mut Vec<u8>) {
 
 /// Appends a response the proxy makes itself: `status`, a short text.
 fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, last: bool) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    write_status_line(out, status);
     write_date(out);
     out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\n");
     let length = u64::try_from(text.len()).unwrap_or(u64::MAX);
