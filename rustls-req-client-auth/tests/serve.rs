@@ -80,7 +80,12 @@ impl Running {
 
 /// A one-port server: no client auth for anyone, the flag path for bots of
 /// the bot CA. ALPN left empty: `serve` sets `h2, http/1.1`.
-async fn start(pki: &TestPki, provider: Provider) -> Running {
+/// The one-port server's TLS config (the flag path for the bot CA), and a
+/// listener on a free loopback port with its address.
+async fn one_port(
+    pki: &TestPki,
+    provider: Provider,
+) -> (ServerConfig, FlagVerifier, TcpListener, SocketAddr) {
     let mut server: ServerConfig = config::server(pki, provider);
     let flags = ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true));
     let bot_ca = flags.flag_verifier();
@@ -91,6 +96,11 @@ async fn start(pki: &TestPki, provider: Provider) -> Running {
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address");
+    (server, bot_ca, listener, address)
+}
+
+async fn start(pki: &TestPki, provider: Provider) -> Running {
+    let (server, bot_ca, listener, address) = one_port(pki, provider).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(
         rustls_req_client_auth::serve(listener, Arc::new(server), app())
@@ -396,14 +406,7 @@ impl rustls_req_client_auth::Http1Front for Front {
 fn an_http1_front_serves_first_and_hands_the_rest_to_hyper() {
     each_provider_async(|provider| async move {
         let pki = TestPki::shared();
-        let mut server: ServerConfig = config::server(pki, provider);
-        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-            .install(&mut server)
-            .expect("TLS Flags registers its extension type");
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
+        let (server, _, listener, address) = one_port(pki, provider).await;
         let server = Arc::new(server);
         tokio::spawn(
             rustls_req_client_auth::serve(listener, server, app())
