@@ -449,3 +449,93 @@ fn an_http1_front_serves_first_and_hands_the_rest_to_hyper() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "not the front's");
     });
 }
+
+/// A front that reads one request head, starts the server's shutdown, waits
+/// until the server says it is stopping, and only then hands the request to
+/// hyper: the race of a hand-over with the start of shutdown, made certain.
+struct HandsOverWhileStopping {
+    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl rustls_req_client_auth::Http1Front for HandsOverWhileStopping {
+    fn serve(
+        &self,
+        connection: rustls_req_client_auth::Http1Connection,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = rustls_req_client_auth::Http1Outcome> + Send + '_>,
+    > {
+        use rustls_req_client_auth::Http1Outcome;
+        Box::pin(async move {
+            let rustls_req_client_auth::Http1Connection {
+                mut stream,
+                mut stopping,
+                ..
+            } = connection;
+            let mut read = Vec::new();
+            while !read.windows(4).any(|end| end == b"\r\n\r\n") {
+                match stream.read_buf(&mut read).await {
+                    Ok(1..) => {}
+                    _ => return Http1Outcome::Closed,
+                }
+            }
+            let stop = self.stop.lock().expect("not poisoned").take();
+            if let Some(stop) = stop {
+                let _ = stop.send(());
+            }
+            stopping.stopped().await;
+            assert!(stopping.is_stopping());
+            Http1Outcome::HandOver { stream, read }
+        })
+    }
+}
+
+/// A request a front hands over after shutdown has begun has already left
+/// the client's socket: hyper still answers it (saying `connection: close`)
+/// and then closes, instead of closing without reading it.
+#[test]
+fn a_request_handed_over_during_shutdown_is_answered() {
+    each_provider_async(|provider| async move {
+        let pki = TestPki::shared();
+        let (server, _, listener, address) = one_port(pki, provider).await;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(
+            rustls_req_client_auth::serve(listener, Arc::new(server), app())
+                .shutdown_grace(Duration::from_secs(5))
+                .http1_front(HandsOverWhileStopping {
+                    stop: std::sync::Mutex::new(Some(stop)),
+                })
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                }),
+        );
+
+        let mut client = config::client(pki, provider);
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("handshake");
+        tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("send");
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(10), tls.read_to_string(&mut answer))
+            .await
+            .expect("closed after the answer")
+            .expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("connection: close\r\n"),
+            "{answer:?}"
+        );
+        assert!(answer.contains("\r\n\r\nnone|anonymous"), "{answer:?}");
+        tokio::time::timeout(Duration::from_secs(10), done)
+            .await
+            .expect("shutdown in time")
+            .expect("server task")
+            .expect("serve");
+    });
+}
