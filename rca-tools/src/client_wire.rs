@@ -28,8 +28,9 @@ use crate::headers::IdentityHeaders;
 use crate::proxy::BotsOnly;
 use crate::upstream_wire::{self, RequestFraming, MAX_HEADERS};
 
-/// The longest head read here; a longer one is hyper's to read (and to
-/// refuse past its own limit).
+/// The longest head served here; a longer one is read on until it ends
+/// ([`head_ended`]) or reaches hyper's limit, then handed to hyper, which
+/// serves it or answers 431.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// What the start of a connection's unread bytes holds.
@@ -134,6 +135,22 @@ const NOT_SIMPLE: [(&str, HandOver); 5] = [
     ("upgrade", HandOver::Options),
     ("http2-settings", HandOver::Options),
 ];
+
+/// Whether the head at the start of `buf` has ended: an empty line after
+/// its request line, with the line ends httparse takes (`\r\n`, or `\n`
+/// alone), past the empty lines it skips before a request line. A head
+/// longer than [`MAX_HEAD`] is read on until this holds (or hyper's limit is
+/// reached) before it is handed over, so hyper's header-read timeout does
+/// not start again for a head whose time is already running.
+#[must_use]
+pub(crate) fn head_ended(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|byte| !matches!(byte, b'\r' | b'\n'))
+        .unwrap_or(buf.len());
+    let (_, head) = buf.split_at(start);
+    memchr::memmem::find(head, b"\n\n").is_some() || memchr::memmem::find(head, b"\n\r\n").is_some()
+}
 
 /// Reads the request head at the start of `buf`.
 #[must_use]
@@ -443,6 +460,24 @@ mod tests {
                 "{head}"
             );
             assert!(head.contains(&format!(";host=\"{host}\"\r\n")), "{head}");
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_head_is_found_as_httparse_finds_it() {
+        for (buf, ended) in [
+            ("", false),
+            ("GET / HTTP/1.1\r\nhost: a\r\n", false),
+            ("GET / HTTP/1.1\r\nhost: a\r\n\r", false),
+            ("GET / HTTP/1.1\r\nhost: a\r\n\r\n", true),
+            ("GET / HTTP/1.1\nhost: a\n\n", true),
+            ("GET / HTTP/1.1\r\nhost: a\n\r\nbody", true),
+            // Empty lines before the request line are skipped, not an end.
+            ("\r\n\r\n\n", false),
+            ("\r\n\r\nGET / HTTP/1.1\r\nhost: a\r\n", false),
+            ("\r\n\r\nGET / HTTP/1.1\r\nhost: a\r\n\r\n", true),
+        ] {
+            assert_eq!(head_ended(buf.as_bytes()), ended, "{buf:?}");
         }
     }
 

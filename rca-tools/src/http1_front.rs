@@ -34,7 +34,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::access_log::Entry;
-use crate::client_wire::{self, Forward, IdentityLines, Reading, Rewrite};
+use crate::client_wire::{self, Forward, HandOver, IdentityLines, Reading, Rewrite};
 use crate::forward::HOP_BY_HOP;
 use crate::pool::{self, Outgoing, ResponseBody};
 use crate::proxy::{upstream_failure, AccessLog, Proxy};
@@ -85,6 +85,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
         remote,
         header_read_timeout,
         idle_timeout,
+        max_head,
         stopping,
     } = connection;
     let mut client = Client {
@@ -113,6 +114,22 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
                     Reading::Partial => {}
                     Reading::Forward(forward) => break forward,
                     Reading::HandOver(why) => {
+                        if why == HandOver::Long {
+                            let rest =
+                                read_long_head(&mut client.stream, &mut client.read, max_head);
+                            match tokio::time::timeout_at(deadline, rest).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(error)) => {
+                                    debug!("{remote}: connection ended with an error: {error}");
+                                    return Http1Outcome::Closed;
+                                }
+                                Err(_) => {
+                                    debug!("{remote}: no request head within {wait:?}; closing");
+                                    close(&mut client.stream).await;
+                                    return Http1Outcome::Closed;
+                                }
+                            }
+                        }
                         debug!("{remote}: request served through hyper ({why:?})");
                         return Http1Outcome::HandOver {
                             stream: client.stream,
@@ -169,6 +186,25 @@ enum Last {
 async fn read_more(stream: &mut Stream, read: &mut Vec<u8>) -> io::Result<usize> {
     read.reserve(READ_SIZE);
     stream.read_buf(read).await
+}
+
+/// Reads on until the long head at the start of `read` ends or is
+/// `max_head` long, so hyper gets it whole (or too long, and answers 431)
+/// instead of waiting for its rest with a timeout of its own.
+async fn read_long_head(
+    stream: &mut Stream,
+    read: &mut Vec<u8>,
+    max_head: usize,
+) -> io::Result<()> {
+    while read.len() < max_head && !client_wire::head_ended(read) {
+        if read_more(stream, read).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the client closed the connection in a request head",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn close(stream: &mut Stream) {

@@ -74,6 +74,10 @@ fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
+/// The longest HTTP/1.1 request head (and read buffer) hyper keeps: its
+/// default, set here so a front ([`Http1Connection::max_head`]) knows it.
+const MAX_HTTP1_HEAD: usize = 8192 + 4096 * 100;
+
 #[derive(Clone, Copy, Debug)]
 struct Limits {
     header_read_timeout: Duration,
@@ -202,6 +206,11 @@ pub struct Http1Connection {
     pub header_read_timeout: Duration,
     /// How long it may go without a request before it is closed.
     pub idle_timeout: Duration,
+    /// The longest request head hyper reads (it answers 431 past it). A
+    /// front that hands over a head it has not read whole should read on
+    /// until the head ends or is this long, within the header-read timeout
+    /// already running: hyper's own timeout starts again at the hand-over.
+    pub max_head: usize,
     /// Whether shutdown has started.
     pub stopping: Stopping,
 }
@@ -450,6 +459,7 @@ where
                     remote,
                     header_read_timeout: limits.header_read_timeout,
                     idle_timeout: limits.idle_timeout,
+                    max_head: MAX_HTTP1_HEAD,
                     stopping: Stopping(stopping.clone()),
                 };
                 match front.serve(connection).await {
@@ -500,7 +510,8 @@ where
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(MAX_HTTP1_HEAD);
         // HTTP/2 has no header-read timeout; pings find peers that went away.
         builder
             .http2()

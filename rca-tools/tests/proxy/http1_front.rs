@@ -161,3 +161,64 @@ fn a_client_that_leaves_frees_its_upstream_connection() {
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     });
 }
+
+/// A head longer than the proxy's own path reads (16 KiB) goes to hyper
+/// whole: sent in pieces it is still answered, and one that never ends is
+/// closed once the header-read timeout that began with it runs out, not a
+/// second timeout later (hyper's timer would start again at the hand-over).
+#[test]
+fn a_long_head_keeps_the_time_it_began_with() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config_with(
+            "long.toml",
+            port,
+            upstream,
+            "limits",
+            "header_read_timeout_secs = 1",
+        );
+        let _proxy = Proxy::start(&config, port);
+        let value = "v".repeat(10 * 1024);
+
+        let mut pieces = tls_connect(pki, port, b"http/1.1").await;
+        for piece in [
+            format!("GET /long HTTP/1.1\r\nHost: localhost\r\nx-one: {value}\r\n"),
+            format!("x-two: {value}\r\n"),
+            "Connection: close\r\n\r\n".to_owned(),
+        ] {
+            pieces.write_all(piece.as_bytes()).await.expect("send");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(10), pieces.read_to_string(&mut answer))
+            .await
+            .expect("answered and closed")
+            .expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:.200}");
+        assert_eq!(echoed(&answer, "x-two").as_deref(), Some(value.as_str()));
+
+        let mut endless = tls_connect(pki, port, b"http/1.1").await;
+        let began = Instant::now();
+        endless
+            .write_all(b"GET /long HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .expect("send");
+        // Past 16 KiB late in the timeout; the head never ends.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let rest = format!("x-one: {value}\r\nx-two: {value}\r\n");
+        let _ = endless.write_all(rest.as_bytes()).await;
+        let mut seen = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), endless.read_to_end(&mut seen)).await;
+        assert!(closed.is_ok(), "never closed");
+        let after = began.elapsed();
+        assert!(seen.is_empty(), "{:?}", String::from_utf8_lossy(&seen));
+        assert!(
+            after < Duration::from_millis(1600),
+            "closed {after:?} after the head began: the timeout began again"
+        );
+    });
+}
