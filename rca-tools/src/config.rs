@@ -198,6 +198,9 @@ pub struct Limits {
     /// Seconds a connection may go without a request before it is closed
     /// (HTTP/2 with GOAWAY, also when the client answers pings).
     pub idle_timeout_secs: u64,
+    /// Seconds a write to a client may wait for it to read before the
+    /// connection is closed (nginx's `send_timeout`).
+    pub send_timeout_secs: u64,
     /// Connections served at once.
     pub max_connections: usize,
     /// Seconds open connections get to finish on shutdown.
@@ -210,6 +213,7 @@ impl Default for Limits {
             handshake_timeout_secs: 10,
             header_read_timeout_secs: 30,
             idle_timeout_secs: 120,
+            send_timeout_secs: 60,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
         }
@@ -230,6 +234,11 @@ impl Limits {
     /// As a duration.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// As a duration.
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.send_timeout_secs)
     }
 
     /// As a duration.
@@ -351,6 +360,7 @@ impl Config {
                 limits.header_read_timeout_secs,
             ),
             ("limits.idle_timeout_secs", limits.idle_timeout_secs),
+            ("limits.send_timeout_secs", limits.send_timeout_secs),
         ] {
             if value == 0 {
                 return Err(field(name, "must be at least 1".into()));

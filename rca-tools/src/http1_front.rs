@@ -30,8 +30,6 @@ use hyper::body::{Body as _, Frame};
 use log::debug;
 use rustls_req_client_auth::{Http1Connection, Http1Outcome, PeerIdentity, Stopping};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 
 use crate::access_log::Entry;
 use crate::client_wire::{self, Forward, HandOver, IdentityLines, Reading, Rewrite};
@@ -63,7 +61,9 @@ impl rustls_req_client_auth::Http1Front for ProxyHttp1Front {
     }
 }
 
-type Stream = TlsStream<TcpStream>;
+/// Its writes fail once one waited `limits.send_timeout_secs` for the
+/// client to read (`SendTimeout`).
+type Stream = rustls_req_client_auth::ClientStream;
 
 /// One client connection on this path.
 struct Client {

@@ -175,6 +175,8 @@ pub mod pem;
 mod request_cause;
 mod rules;
 #[cfg(feature = "axum")]
+mod send_timeout;
+#[cfg(feature = "axum")]
 mod serve;
 pub mod server;
 #[doc = include_str!("../SPECIFICATION.md")]
@@ -196,9 +198,11 @@ pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use one_port::OnePortConfig;
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
+pub use send_timeout::SendTimeout;
+#[cfg(feature = "axum")]
 pub use serve::{
-    serve, shutdown_signal, HandshakeObserver, Http1Connection, Http1Front, Http1Outcome, Serve,
-    Stopping, Upgraded,
+    serve, shutdown_signal, ClientStream, HandshakeObserver, Http1Connection, Http1Front,
+    Http1Outcome, Serve, Stopping, Upgraded,
 };
 pub use server::{AuthPath, FlagVerifier, NormalPathTrust, ServerFlags};
 

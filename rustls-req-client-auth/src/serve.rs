@@ -27,6 +27,7 @@ use tower::{Service, ServiceExt};
 use crate::acceptor::{AcceptError, Acceptor};
 use crate::identity::PeerIdentity;
 use crate::log_budget::{LogBudget, Verdict};
+use crate::send_timeout::SendTimeout;
 use crate::server::{AuthPath, CertificateRequestCause};
 
 /// Serves `service` (an `axum::Router`, or any tower service of
@@ -78,9 +79,14 @@ fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
 /// default, set here so a front ([`Http1Connection::max_head`]) knows it.
 const MAX_HTTP1_HEAD: usize = 8192 + 4096 * 100;
 
+/// A client's TLS stream as served: its writes may wait
+/// [`Serve::send_timeout`] each for the client to read.
+pub type ClientStream = SendTimeout<tokio_rustls::server::TlsStream<TcpStream>>;
+
 #[derive(Clone, Copy, Debug)]
 struct Limits {
     header_read_timeout: Duration,
+    send_timeout: Duration,
     idle_timeout: Duration,
     shutdown_grace: Duration,
     max_connections: usize,
@@ -90,6 +96,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             header_read_timeout: Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT,
+            send_timeout: Serve::<()>::DEFAULT_SEND_TIMEOUT,
             idle_timeout: Serve::<()>::DEFAULT_IDLE_TIMEOUT,
             shutdown_grace: Serve::<()>::DEFAULT_SHUTDOWN_GRACE,
             max_connections: Serve::<()>::DEFAULT_MAX_CONNECTIONS,
@@ -112,6 +119,9 @@ pub struct Serve<S> {
 impl<S> Serve<S> {
     /// How long a client may take to send a request's headers (HTTP/1.1).
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long a write to a client may wait for it to read (nginx's
+    /// `send_timeout`).
+    pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// How long a connection may go without a request before it is closed.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
     /// How long open connections get to finish once shutdown starts.
@@ -129,6 +139,16 @@ impl<S> Serve<S> {
     /// How long a client may take to send a request's headers (HTTP/1.1).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a write to a client may wait for the client to read, counted
+    /// from when it began to wait (nginx's `send_timeout`; HTTP/1.1, HTTP/2
+    /// and upgraded connections): then the connection is closed. A client
+    /// that stops reading its response would otherwise keep its connection,
+    /// and whatever feeds the response, for as long as it likes.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.send_timeout = timeout;
         self
     }
 
@@ -194,8 +214,8 @@ pub trait Http1Front: Send + Sync + 'static {
 /// An HTTP/1.1 connection whose handshake is done, for an [`Http1Front`].
 #[derive(Debug)]
 pub struct Http1Connection {
-    /// The TLS stream.
-    pub stream: tokio_rustls::server::TlsStream<TcpStream>,
+    /// The TLS stream, its writes bounded by [`Serve::send_timeout`].
+    pub stream: ClientStream,
     /// Who the client is.
     pub identity: PeerIdentity,
     /// Its address.
@@ -245,7 +265,7 @@ pub enum Http1Outcome {
     /// bytes read from the stream and not yet served (a request's start).
     HandOver {
         /// The TLS stream.
-        stream: tokio_rustls::server::TlsStream<TcpStream>,
+        stream: ClientStream,
         /// What was read and not served.
         read: Vec<u8>,
     },
@@ -450,6 +470,7 @@ where
             debug!("{remote}: {identity}");
         }
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        let stream = SendTimeout::new(stream, limits.send_timeout);
         let (stream, read) = match http1_front.filter(|_| !h2) {
             None => (stream, Vec::new()),
             Some(front) => {
@@ -473,7 +494,7 @@ where
 
     /// hyper and the service serve the connection, `read` first.
     async fn serve_http(
-        stream: tokio_rustls::server::TlsStream<TcpStream>,
+        stream: ClientStream,
         read: Vec<u8>,
         identity: PeerIdentity,
         remote: SocketAddr,
@@ -481,7 +502,7 @@ where
         limits: Limits,
         mut stopping: watch::Receiver<bool>,
     ) {
-        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        let h2 = stream.get_ref().get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let (continuation, mut continuations) = mpsc::unbounded_channel();
         let upgraded = Upgraded(continuation);
         let activity = Arc::new(Activity::default());

@@ -228,6 +228,7 @@ async fn run(
         .handshake_timeout(config.limits.handshake_timeout())
         .header_read_timeout(config.limits.header_read_timeout())
         .idle_timeout(config.limits.idle_timeout())
+        .send_timeout(config.limits.send_timeout())
         .max_connections(config.limits.max_connections)
         .shutdown_grace(config.limits.shutdown_grace())
         .with_graceful_shutdown(shutdown)

@@ -129,6 +129,13 @@ fn invalid_configuration_names_the_field() {
             "limits.handshake_timeout_secs",
         ),
         (
+            text.replace(
+                "handshake_timeout_secs = 2",
+                "handshake_timeout_secs = 2\nsend_timeout_secs = 0",
+            ),
+            "limits.send_timeout_secs",
+        ),
+        (
             text.replace("[upstream]", "[upstream]\nretries = 3"),
             "retries",
         ),
@@ -413,6 +420,49 @@ fn idle_keep_alive_connections_are_closed() {
         let closed =
             tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut rest)).await;
         assert!(closed.is_ok(), "the idle connection was not closed");
+    });
+}
+
+/// A client that stops reading its response is closed once a write has
+/// waited `send_timeout_secs` for it, on the proxy's own HTTP/1.1 path (a
+/// GET) and on hyper's (a POST): with one connection allowed, the next
+/// client is served then, instead of never.
+#[test]
+fn clients_that_stop_reading_are_closed_after_the_send_timeout() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config_with(
+            "send.toml",
+            port,
+            upstream,
+            "limits",
+            "send_timeout_secs = 1\nmax_connections = 1",
+        );
+        let _proxy = Proxy::start(&config, port);
+        for request in [
+            "GET /endless HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "POST /endless HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let mut stalled = tls_connect(pki, port, b"http/1.1").await;
+            stalled.write_all(request.as_bytes()).await.expect("send");
+            // It reads nothing from here on; the next client waits for its slot.
+            let next = tokio::time::timeout(Duration::from_secs(20), async {
+                let mut next = tls_connect(pki, port, b"http/1.1").await;
+                next.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    .await
+                    .expect("send");
+                let mut answer = String::new();
+                next.read_to_string(&mut answer).await.expect("read");
+                answer
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{request:?}: the stalled client kept its connection"));
+            assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{next}");
+            drop(stalled);
+        }
     });
 }
 

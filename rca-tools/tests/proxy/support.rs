@@ -88,6 +88,16 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                             });
                             return Ok::<_, Infallible>(Response::new(body.boxed()));
                         }
+                        if request.uri().path() == "/endless" {
+                            // A body that goes on until nobody takes it.
+                            let (mut sender, body) =
+                                http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+                            tokio::spawn(async move {
+                                let chunk = Bytes::from_static(&[b'x'; 16 * 1024]);
+                                while sender.send_data(chunk.clone()).await.is_ok() {}
+                            });
+                            return Ok::<_, Infallible>(Response::new(body.boxed()));
+                        }
                         if request.uri().path() == "/slow" {
                             tokio::time::sleep(Duration::from_millis(1500)).await;
                         }
