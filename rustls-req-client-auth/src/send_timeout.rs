@@ -74,14 +74,14 @@ impl<IO> SendTimeout<IO> {
             self.waiting = false;
             return outcome;
         }
-        let deadline = Instant::now() + self.timeout;
-        let stall = match (&mut self.stall, self.waiting) {
-            (Some(stall), true) => stall,
-            (Some(stall), false) => {
-                stall.as_mut().reset(deadline);
+        let timeout = self.timeout;
+        let stall = match &mut self.stall {
+            Some(stall) if self.waiting => stall,
+            Some(stall) => {
+                stall.as_mut().reset(Instant::now() + timeout);
                 stall
             }
-            (stall @ None, _) => stall.insert(Box::pin(tokio::time::sleep_until(deadline))),
+            stall @ None => stall.insert(Box::pin(tokio::time::sleep(timeout))),
         };
         self.waiting = true;
         match stall.as_mut().poll(cx) {
