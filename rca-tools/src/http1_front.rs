@@ -114,18 +114,13 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
                     Reading::Partial => {}
                     Reading::Forward(forward) => break forward,
                     Reading::HandOver(why) => {
+                        // Read on to its end (or hyper's limit) within this
+                        // wait: hyper would start its timeout again.
                         if why == HandOver::Long {
-                            let rest =
-                                read_long_head(&mut client.stream, &mut client.read, max_head);
-                            match tokio::time::timeout_at(deadline, rest).await {
-                                Ok(Ok(())) => {}
-                                Ok(Err(error)) => {
-                                    debug!("{remote}: connection ended with an error: {error}");
-                                    return Http1Outcome::Closed;
-                                }
-                                Err(_) => {
-                                    debug!("{remote}: no request head within {wait:?}; closing");
-                                    close(&mut client.stream).await;
+                            while client.read.len() < max_head
+                                && !client_wire::head_ended(&client.read)
+                            {
+                                if !client.read_head(deadline, wait).await {
                                     return Http1Outcome::Closed;
                                 }
                             }
@@ -138,27 +133,8 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
                     }
                 }
             }
-            let between = client.read.is_empty();
-            let more = tokio::select! {
-                biased;
-                () = client.stopping.stopped(), if between => {
-                    close(&mut client.stream).await;
-                    return Http1Outcome::Closed;
-                }
-                more = tokio::time::timeout_at(deadline, read_more(&mut client.stream, &mut client.read)) => more,
-            };
-            match more {
-                Ok(Ok(0)) => return Http1Outcome::Closed,
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
-                    debug!("{remote}: connection ended with an error: {error}");
-                    return Http1Outcome::Closed;
-                }
-                Err(_) => {
-                    debug!("{remote}: no request head within {wait:?}; closing");
-                    close(&mut client.stream).await;
-                    return Http1Outcome::Closed;
-                }
+            if !client.read_head(deadline, wait).await {
+                return Http1Outcome::Closed;
             }
         };
         client.read.drain(..forward.consumed);
@@ -176,6 +152,37 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
     }
 }
 
+impl Client {
+    /// Reads more of a request head, unless `deadline` (`wait` from the
+    /// start of the wait) passes first, which closes the connection as
+    /// hyper closes it, or shutdown begins between requests. `false`: the
+    /// connection is over.
+    async fn read_head(&mut self, deadline: tokio::time::Instant, wait: Duration) -> bool {
+        let between = self.read.is_empty();
+        let more = tokio::select! {
+            biased;
+            () = self.stopping.stopped(), if between => {
+                close(&mut self.stream).await;
+                return false;
+            }
+            more = tokio::time::timeout_at(deadline, read_more(&mut self.stream, &mut self.read)) => more,
+        };
+        match more {
+            Ok(Ok(0)) => false,
+            Ok(Ok(_)) => true,
+            Ok(Err(error)) => {
+                debug!("{}: connection ended with an error: {error}", self.remote);
+                false
+            }
+            Err(_) => {
+                debug!("{}: no request head within {wait:?}; closing", self.remote);
+                close(&mut self.stream).await;
+                false
+            }
+        }
+    }
+}
+
 /// Whether a response was the connection's last.
 enum Last {
     Yes,
@@ -186,25 +193,6 @@ enum Last {
 async fn read_more(stream: &mut Stream, read: &mut Vec<u8>) -> io::Result<usize> {
     read.reserve(READ_SIZE);
     stream.read_buf(read).await
-}
-
-/// Reads on until the long head at the start of `read` ends or is
-/// `max_head` long, so hyper gets it whole (or too long, and answers 431)
-/// instead of waiting for its rest with a timeout of its own.
-async fn read_long_head(
-    stream: &mut Stream,
-    read: &mut Vec<u8>,
-    max_head: usize,
-) -> io::Result<()> {
-    while read.len() < max_head && !client_wire::head_ended(read) {
-        if read_more(stream, read).await? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the client closed the connection in a request head",
-            ));
-        }
-    }
-    Ok(())
 }
 
 async fn close(stream: &mut Stream) {
