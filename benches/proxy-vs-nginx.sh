@@ -21,6 +21,13 @@
 # passes: "saturation fixed-rate" by default; name one to run only it. The
 # last lines are the table of benches/README.md (benches/proxy-report.py).
 #
+# NGINX_HEADERS=identity (the default) has nginx send the upstream what
+# rca-proxy sends it: the forwarding headers and the client's identity
+# (nginx's own variables: the subject and a SHA-1 fingerprint for bots), as
+# a site that authenticates bots with nginx would configure it.
+# NGINX_HEADERS=none has nginx forward only what it forwards unconfigured
+# (Host), so it does less per request than rca-proxy.
+#
 # Not part of CI: a benchmark, read by people (numbers in benches/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +41,7 @@ fi
 cargo xtask fork >/dev/null
 cargo build --release --quiet -p rca-tools --bin rca-proxy -p benches --bin tls-load
 cargo build --release --quiet -p rustls-req-client-auth --example pki
+nginx_headers="${NGINX_HEADERS:-identity}"
 work=$(mktemp -d)
 stop_nginx() {
     for conf in nginx upstream; do nginx -p "$work" -c "$work/$conf.conf" -s stop 2>/dev/null || true; done
@@ -55,6 +63,31 @@ http {
 CONF
 taskset -c 0 nginx -p "$work" -c "$work/upstream.conf"
 
+# What each nginx server adds to the upstream request (besides Host and the
+# empty Connection of keep-alive).
+: > "$work/forwarded.conf"
+: > "$work/browser.conf"
+: > "$work/bot.conf"
+case "$nginx_headers" in
+identity)
+    cat > "$work/forwarded.conf" <<'CONF'
+proxy_set_header Forwarded "for=$remote_addr;proto=$scheme;host=\"$host\"";
+proxy_set_header X-Forwarded-For $remote_addr;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_set_header X-Forwarded-Host $host;
+proxy_set_header X-Client-Session-Resumed $ssl_session_reused;
+CONF
+    echo 'proxy_set_header X-Client-Auth-Path none;' > "$work/browser.conf"
+    cat > "$work/bot.conf" <<'CONF'
+proxy_set_header X-Client-Auth-Path flag;
+proxy_set_header X-Client-Cert-Subject $ssl_client_s_dn;
+proxy_set_header X-Client-Cert-Fingerprint $ssl_client_fingerprint;
+CONF
+    ;;
+none) ;;
+*) echo "NGINX_HEADERS must be identity or none" >&2; exit 2 ;;
+esac
+
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
 daemon on;
@@ -70,7 +103,11 @@ http {
         ssl_protocols TLSv1.3;
         ssl_certificate $work/server.pem;
         ssl_certificate_key $work/server.key;
-        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+        location / {
+            proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+            include $work/forwarded.conf;
+            include $work/browser.conf;
+        }
     }
     server {
         listen 127.0.0.1:18444 ssl;
@@ -79,7 +116,11 @@ http {
         ssl_certificate_key $work/server.key;
         ssl_client_certificate $work/bot-ca.pem;
         ssl_verify_client on;
-        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+        location / {
+            proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+            include $work/forwarded.conf;
+            include $work/bot.conf;
+        }
     }
 }
 CONF
@@ -111,7 +152,7 @@ bot=(--cert "$work/bot.pem" --key "$work/bot.key")
 # about 450/s with its session tickets).
 declare -A offered=([handshakes]=200 [keepalive]=8000)
 results="$work/results.jsonl"
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); nginx headers: $nginx_headers"
 # Rounds interleave the four configurations, so a slow stretch of this shared
 # VM hits all of them alike; the report pairs each nginx run with the proxy
 # run next to it.
