@@ -179,6 +179,8 @@ mod send_timeout;
 #[cfg(feature = "axum")]
 mod serve;
 pub mod server;
+#[cfg(feature = "axum")]
+mod stalled_streams;
 #[doc = include_str!("../SPECIFICATION.md")]
 pub mod specification {}
 mod ticket;

@@ -29,6 +29,7 @@ use crate::identity::PeerIdentity;
 use crate::log_budget::{LogBudget, Verdict};
 use crate::send_timeout::SendTimeout;
 use crate::server::{AuthPath, CertificateRequestCause};
+use crate::stalled_streams::{StalledStreams, Watched};
 
 /// Serves `service` (an `axum::Router`, or any tower service of
 /// `Request<Incoming>`) over TLS on `listener`.
@@ -144,9 +145,11 @@ impl<S> Serve<S> {
 
     /// How long a write to a client may wait for the client to read, counted
     /// from when it began to wait (nginx's `send_timeout`; HTTP/1.1, HTTP/2
-    /// and upgraded connections): then the connection is closed. A client
-    /// that stops reading its response would otherwise keep its connection,
-    /// and whatever feeds the response, for as long as it likes.
+    /// and upgraded connections): then the connection is closed. An HTTP/2
+    /// response the client grants no flow-control window for that long
+    /// closes its connection too. A client that stops reading its response
+    /// would otherwise keep its connection, and whatever feeds the response,
+    /// for as long as it likes.
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.limits.send_timeout = timeout;
         self
@@ -507,16 +510,26 @@ where
         let upgraded = Upgraded(continuation);
         let activity = Arc::new(Activity::default());
         let requests = Arc::clone(&activity);
+        // HTTP/2: response bodies the client stops taking (flow control) are
+        // found here; HTTP/1.1's are found by `SendTimeout`.
+        let stalled = h2.then(|| StalledStreams::new(limits.send_timeout));
+        let watching = stalled.clone();
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(identity.clone());
             request.extensions_mut().insert(ConnectInfo(remote));
             request.extensions_mut().insert(upgraded.clone());
             let busy = Activity::begin(&requests);
             let response = service.clone().oneshot(request);
+            let watching = watching.clone();
             async move {
                 let response = response.await;
                 drop(busy);
-                response
+                response.map(|response| {
+                    response.map(|body| match &watching {
+                        Some(streams) => streams.watch(body),
+                        None => Watched::unwatched(body),
+                    })
+                })
             }
         });
         // Shutdown began before hyper got the connection (a front handed it
@@ -550,6 +563,11 @@ where
             if stopping_already && h2 {
                 connection.as_mut().graceful_shutdown();
             }
+            let mut look_for_stalls = tokio::time::interval(
+                stalled
+                    .as_ref()
+                    .map_or(limits.send_timeout, |stalled| stalled.period()),
+            );
             loop {
                 tokio::select! {
                     ended = connection.as_mut() => {
@@ -557,6 +575,16 @@ where
                             debug!("{remote}: connection ended with an error: {error}");
                         }
                         break;
+                    }
+                    _ = look_for_stalls.tick(), if stalled.is_some() => {
+                        if stalled.as_ref().is_some_and(|stalled| stalled.any_stalled()) {
+                            debug!(
+                                "{remote}: a response waited {:?} for the client to take more \
+                                 (HTTP/2 flow control); closing",
+                                limits.send_timeout
+                            );
+                            break;
+                        }
                     }
                     _ = stopping.changed(), if !closing => {
                         connection.as_mut().graceful_shutdown();

@@ -466,6 +466,57 @@ fn clients_that_stop_reading_are_closed_after_the_send_timeout() {
     });
 }
 
+/// An HTTP/2 client that goes on reading its connection but stops taking a
+/// response (it grants the stream no more flow-control window) is closed
+/// once that response has waited `send_timeout_secs`: with one connection
+/// allowed, the next client is served then, instead of never.
+#[test]
+fn http2_streams_the_client_stops_taking_are_closed_after_the_send_timeout() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config_with(
+            "stall.toml",
+            port,
+            upstream,
+            "limits",
+            "send_timeout_secs = 1\nmax_connections = 1",
+        );
+        let proxy = Proxy::start(&config, port);
+        let tls = tls_connect(pki, port, b"h2").await;
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .expect("HTTP/2");
+        let connection = tokio::spawn(connection);
+        let request = Request::get(proxy.url("/endless"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        // The body is never read: its window runs out, the connection lives on.
+        let stalled = sender.send_request(request).await.expect("response head");
+        assert_eq!(stalled.status(), 200);
+        let next = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut next = tls_connect(pki, port, b"http/1.1").await;
+            next.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await
+                .expect("send");
+            let mut answer = String::new();
+            next.read_to_string(&mut answer).await.expect("read");
+            answer
+        })
+        .await
+        .expect("the stalled HTTP/2 client kept its connection");
+        assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{next}");
+        let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
+        assert!(closed.is_ok(), "the stalled connection is still open");
+        drop(stalled);
+    });
+}
+
 /// Bodies stream: the first part of a response reaches the client while the
 /// upstream has not finished it (a proxy that buffered would wait forever).
 #[test]
