@@ -29,7 +29,7 @@ use crate::proxy::BotsOnly;
 use crate::upstream_wire::{self, RequestFraming, MAX_HEADERS};
 
 /// The longest head served here; a longer one is read on until it ends
-/// ([`head_ended`]) or reaches hyper's limit, then handed to hyper, which
+/// ([`HeadEnd`]) or reaches hyper's limit, then handed to hyper, which
 /// serves it or answers 431.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
@@ -136,20 +136,48 @@ const NOT_SIMPLE: [(&str, HandOver); 5] = [
     ("http2-settings", HandOver::Options),
 ];
 
-/// Whether the head at the start of `buf` has ended: an empty line after
-/// its request line, with the line ends httparse takes (`\r\n`, or `\n`
-/// alone), past the empty lines it skips before a request line. A head
-/// longer than [`MAX_HEAD`] is read on until this holds (or hyper's limit is
-/// reached) before it is handed over, so hyper's header-read timeout does
-/// not start again for a head whose time is already running.
-#[must_use]
-pub(crate) fn head_ended(buf: &[u8]) -> bool {
-    let start = buf
-        .iter()
-        .position(|byte| !matches!(byte, b'\r' | b'\n'))
-        .unwrap_or(buf.len());
-    let (_, head) = buf.split_at(start);
-    memchr::memmem::find(head, b"\n\n").is_some() || memchr::memmem::find(head, b"\n\r\n").is_some()
+/// Where the end of a long head is looked for: a head longer than
+/// [`MAX_HEAD`] is read on until it ends (or reaches hyper's limit) before it
+/// is handed over, so hyper's header-read timeout does not start again for a
+/// head whose time is already running. Each look starts where the last one
+/// stopped, so a head trickled in small records costs no more than once.
+#[derive(Debug, Default)]
+pub(crate) struct HeadEnd {
+    /// Bytes before this hold no end.
+    looked: usize,
+    /// The empty lines httparse skips before a request line are behind.
+    begun: bool,
+}
+
+impl HeadEnd {
+    /// Whether the head at the start of `buf` (the same buffer as at the
+    /// last look, grown) has ended: an empty line after its request line,
+    /// with the line ends httparse takes (`\r\n`, or `\n` alone).
+    pub(crate) fn found(&mut self, buf: &[u8]) -> bool {
+        let unseen = buf.get(self.looked..).unwrap_or_default();
+        if !self.begun {
+            match unseen
+                .iter()
+                .position(|byte| !matches!(byte, b'\r' | b'\n'))
+            {
+                None => {
+                    self.looked = buf.len();
+                    return false;
+                }
+                Some(blank) => {
+                    self.looked += blank;
+                    self.begun = true;
+                }
+            }
+        }
+        let from = self.looked;
+        let unseen = buf.get(from..).unwrap_or_default();
+        let ended = memchr::memmem::find(unseen, b"\n\n").is_some()
+            || memchr::memmem::find(unseen, b"\n\r\n").is_some();
+        // An end may begin in the last two bytes and finish in the next read.
+        self.looked = buf.len().saturating_sub(2).max(from);
+        ended
+    }
 }
 
 /// Reads the request head at the start of `buf`.
@@ -465,7 +493,7 @@ mod tests {
 
     #[test]
     fn the_end_of_a_head_is_found_as_httparse_finds_it() {
-        for (buf, ended) in [
+        let cases = [
             ("", false),
             ("GET / HTTP/1.1\r\nhost: a\r\n", false),
             ("GET / HTTP/1.1\r\nhost: a\r\n\r", false),
@@ -476,8 +504,18 @@ mod tests {
             ("\r\n\r\n\n", false),
             ("\r\n\r\nGET / HTTP/1.1\r\nhost: a\r\n", false),
             ("\r\n\r\nGET / HTTP/1.1\r\nhost: a\r\n\r\n", true),
-        ] {
-            assert_eq!(head_ended(buf.as_bytes()), ended, "{buf:?}");
+        ];
+        for (buf, ended) in cases {
+            assert_eq!(HeadEnd::default().found(buf.as_bytes()), ended, "{buf:?}");
+            // The same bytes a few at a time, looked at after each read.
+            for step in 1..=3 {
+                let mut end = HeadEnd::default();
+                let mut found = false;
+                for read in (0..=buf.len()).step_by(step).chain([buf.len()]) {
+                    found |= end.found(&buf.as_bytes()[..read]);
+                }
+                assert_eq!(found, ended, "{buf:?} in steps of {step}");
+            }
         }
     }
 

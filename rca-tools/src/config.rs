@@ -136,9 +136,10 @@ fn default_upstream_connections() -> usize {
     1024
 }
 
-/// `upstream.idle_timeout_secs` at most: a day (more is no use, and timers
-/// far in the future overflow the clock's arithmetic).
-const MAX_IDLE_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+/// The `[limits]` timeouts and `upstream.idle_timeout_secs` at most: a day
+/// (more is no use, and timers far in the future overflow the clock's
+/// arithmetic).
+const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 fn default_upstream_idle_timeout() -> u64 {
     crate::pool::DEFAULT_IDLE_TIMEOUT.as_secs()
@@ -313,10 +314,10 @@ impl Config {
         if self.upstream.timeout_secs == 0 {
             return Err(field("upstream.timeout_secs", "must be at least 1".into()));
         }
-        if !(1..=MAX_IDLE_TIMEOUT_SECS).contains(&self.upstream.idle_timeout_secs) {
+        if !(1..=MAX_TIMEOUT_SECS).contains(&self.upstream.idle_timeout_secs) {
             return Err(field(
                 "upstream.idle_timeout_secs",
-                format!("must be from 1 to {MAX_IDLE_TIMEOUT_SECS} (a day)"),
+                format!("must be from 1 to {MAX_TIMEOUT_SECS} (a day)"),
             ));
         }
         let known = [
@@ -362,8 +363,11 @@ impl Config {
             ("limits.idle_timeout_secs", limits.idle_timeout_secs),
             ("limits.send_timeout_secs", limits.send_timeout_secs),
         ] {
-            if value == 0 {
-                return Err(field(name, "must be at least 1".into()));
+            if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
+                return Err(field(
+                    name,
+                    format!("must be from 1 to {MAX_TIMEOUT_SECS} (a day)"),
+                ));
             }
         }
         if limits.max_connections == 0 {

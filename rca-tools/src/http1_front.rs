@@ -32,7 +32,7 @@ use rustls_req_client_auth::{Http1Connection, Http1Outcome, PeerIdentity, Stoppi
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::access_log::Entry;
-use crate::client_wire::{self, Forward, HandOver, IdentityLines, Reading, Rewrite};
+use crate::client_wire::{self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite};
 use crate::forward::HOP_BY_HOP;
 use crate::pool::{self, Outgoing, ResponseBody};
 use crate::proxy::{upstream_failure, AccessLog, Proxy};
@@ -117,9 +117,8 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
                         // Read on to its end (or hyper's limit) within this
                         // wait: hyper would start its timeout again.
                         if why == HandOver::Long {
-                            while client.read.len() < max_head
-                                && !client_wire::head_ended(&client.read)
-                            {
+                            let mut end = HeadEnd::default();
+                            while client.read.len() < max_head && !end.found(&client.read) {
                                 if !client.read_head(deadline, wait).await {
                                     return Http1Outcome::Closed;
                                 }

@@ -10,14 +10,20 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// What a timeout too long to add to the clock stands for (about 30 years).
+const FOR_EVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// A stream whose writes (and flushes and shutdown) fail with
 /// [`io::ErrorKind::TimedOut`] once one of them has waited `timeout` for
 /// the peer to take bytes, as nginx's `send_timeout` counts it: from when a
-/// write began to wait, not over the whole response. A client that stops
-/// reading would otherwise hold its connection, its slot under the
-/// connection limit and whatever feeds its response (a proxy's upstream
-/// connection) for as long as it likes; neither hyper nor the read-side
-/// timeouts see it, since a response is in flight.
+/// write began to wait, not over the whole response. `serve` puts it under
+/// TLS, on the TCP stream, so every socket write that makes progress ends a
+/// wait (above TLS, rustls's buffer draining slowly would look like one long
+/// wait). A client that stops reading would otherwise hold its
+/// connection, its slot under the connection limit and whatever feeds its
+/// response (a proxy's upstream connection) for as long as it likes;
+/// neither hyper nor the read-side timeouts see it, since a response is in
+/// flight.
 ///
 /// Reads pass through. The timer is armed only when a write has to wait, so
 /// a client that keeps up costs a branch per write.
@@ -42,7 +48,7 @@ impl<IO> SendTimeout<IO> {
         }
     }
 
-    /// The stream inside (for a TLS stream: `get_ref().1` is the connection).
+    /// The stream inside.
     pub fn get_ref(&self) -> &IO {
         &self.io
     }
@@ -78,7 +84,10 @@ impl<IO> SendTimeout<IO> {
         let stall = match &mut self.stall {
             Some(stall) if self.waiting => stall,
             Some(stall) => {
-                stall.as_mut().reset(Instant::now() + timeout);
+                // As `sleep` does, a timeout too long to add waits for ever.
+                let now = Instant::now();
+                let deadline = now.checked_add(timeout).unwrap_or_else(|| now + FOR_EVER);
+                stall.as_mut().reset(deadline);
                 stall
             }
             stall @ None => stall.insert(Box::pin(tokio::time::sleep(timeout))),

@@ -80,9 +80,9 @@ fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
 /// default, set here so a front ([`Http1Connection::max_head`]) knows it.
 const MAX_HTTP1_HEAD: usize = 8192 + 4096 * 100;
 
-/// A client's TLS stream as served: its writes may wait
+/// A client's TLS stream as served, over a TCP stream whose writes may wait
 /// [`Serve::send_timeout`] each for the client to read.
-pub type ClientStream = SendTimeout<tokio_rustls::server::TlsStream<TcpStream>>;
+pub type ClientStream = tokio_rustls::server::TlsStream<SendTimeout<TcpStream>>;
 
 #[derive(Clone, Copy, Debug)]
 struct Limits {
@@ -145,11 +145,13 @@ impl<S> Serve<S> {
 
     /// How long a write to a client may wait for the client to read, counted
     /// from when it began to wait (nginx's `send_timeout`; HTTP/1.1, HTTP/2
-    /// and upgraded connections): then the connection is closed. An HTTP/2
-    /// response the client grants no flow-control window for that long
-    /// closes its connection too. A client that stops reading its response
-    /// would otherwise keep its connection, and whatever feeds the response,
-    /// for as long as it likes.
+    /// and upgraded connections): then the connection is closed. Any socket
+    /// write that makes progress ends a wait, as in nginx. An HTTP/2 response
+    /// the client grants no flow-control window for that long closes its
+    /// whole connection too (hyper gives no way to reset just that stream).
+    /// A client that stops reading its response would otherwise keep its
+    /// connection, and whatever feeds the response, for as long as it likes.
+    /// Zero fails every write that has to wait at once.
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.limits.send_timeout = timeout;
         self
@@ -446,7 +448,11 @@ where
             observer,
             http1_front,
         } = self;
-        let accepted = acceptor.accept(tcp).await;
+        // Under TLS, so every socket write that makes progress ends a wait
+        // (above it, rustls's buffer could hide a slow but steady reader).
+        let accepted = acceptor
+            .accept(SendTimeout::new(tcp, limits.send_timeout))
+            .await;
         if let Some(observer) = &observer {
             observer(accepted.as_ref().map(|(_, identity)| identity));
         }
@@ -473,7 +479,6 @@ where
             debug!("{remote}: {identity}");
         }
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-        let stream = SendTimeout::new(stream, limits.send_timeout);
         let (stream, read) = match http1_front.filter(|_| !h2) {
             None => (stream, Vec::new()),
             Some(front) => {
@@ -505,7 +510,7 @@ where
         limits: Limits,
         mut stopping: watch::Receiver<bool>,
     ) {
-        let h2 = stream.get_ref().get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let (continuation, mut continuations) = mpsc::unbounded_channel();
         let upgraded = Upgraded(continuation);
         let activity = Arc::new(Activity::default());
@@ -563,11 +568,11 @@ where
             if stopping_already && h2 {
                 connection.as_mut().graceful_shutdown();
             }
-            let mut look_for_stalls = tokio::time::interval(
-                stalled
-                    .as_ref()
-                    .map_or(limits.send_timeout, |stalled| stalled.period()),
-            );
+            // HTTP/2 only (an interval of its own per connection); its period
+            // is never zero.
+            let mut look_for_stalls = stalled
+                .as_ref()
+                .map(|stalled| tokio::time::interval(stalled.period()));
             loop {
                 tokio::select! {
                     ended = connection.as_mut() => {
@@ -576,7 +581,7 @@ where
                         }
                         break;
                     }
-                    _ = look_for_stalls.tick(), if stalled.is_some() => {
+                    () = tick(&mut look_for_stalls) => {
                         if stalled.as_ref().is_some_and(|stalled| stalled.any_stalled()) {
                             debug!(
                                 "{remote}: a response waited {:?} for the client to take more \
@@ -604,6 +609,16 @@ where
         while let Some(rest) = continuations.recv().await {
             rest.await;
         }
+    }
+}
+
+/// The next tick of `interval`, or never without one.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -6,13 +6,19 @@
 //! pings) while it grants one stream no more flow-control window: hyper
 //! then stops asking that response's body for data, and nothing is written
 //! that could wait. So each response body of an HTTP/2 connection is
-//! watched instead: one hyper has not asked for a frame for a send timeout
-//! (since it got the response, or since the last frame it took) waits for
-//! the client, and its connection is closed. hyper asks a body for more only
-//! when the stream has window for it, so a client that grants none at all
-//! (an initial window of 0) is found too. A body that waits for its own
-//! source (a long poll, a quiet event stream) is being asked, so it is not
-//! stalled, however long it is quiet.
+//! watched instead. hyper takes a frame from a body, holds it until the
+//! stream has window to send it, and only then asks for the next: a body
+//! not asked for a frame for a send timeout (since hyper got the response,
+//! or since the last frame it took) waits for the client, and its whole
+//! connection is closed (hyper gives no way to reset just that stream). A
+//! body that waits for its own source (a long poll, a quiet event stream)
+//! is being asked, so it is not stalled, however long it is quiet.
+//!
+//! One asking covers one frame: a body of large frames on a connection
+//! whose bandwidth many streams share can go a long time between askings
+//! while the client reads steadily (64 KiB frames, 20 streams, 20 KB/s: a
+//! minute). rca-proxy's frames are what one read from the upstream gives
+//! (about 8 KiB).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +34,24 @@ use hyper::body::{Body, Frame, SizeHint};
 pub(crate) struct StalledStreams {
     started: Instant,
     timeout: Duration,
-    bodies: Mutex<Vec<Weak<AtomicU64>>>,
+    bodies: Mutex<Bodies>,
+}
+
+/// The bodies watched, some of them gone.
+#[derive(Debug, Default)]
+struct Bodies {
+    watched: Vec<Weak<AtomicU64>>,
+    /// How many were left when the gone ones were last forgotten: at twice
+    /// as many, they are forgotten again, so a busy connection's list stays
+    /// within twice its live bodies (plus a few) between checks.
+    kept: usize,
+}
+
+impl Bodies {
+    fn forget_gone(&mut self) {
+        self.watched.retain(|body| body.strong_count() > 0);
+        self.kept = self.watched.len();
+    }
 }
 
 impl StalledStreams {
@@ -36,7 +59,7 @@ impl StalledStreams {
         Arc::new(Self {
             started: Instant::now(),
             timeout,
-            bodies: Mutex::new(Vec::new()),
+            bodies: Mutex::new(Bodies::default()),
         })
     }
 
@@ -49,10 +72,12 @@ impl StalledStreams {
     /// `body`, watched from now: hyper is to ask for its first frame.
     pub(crate) fn watch<B>(self: &Arc<Self>, body: B) -> Watched<B> {
         let handed = Arc::new(AtomicU64::new(millis_since(self.started)));
-        self.bodies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::downgrade(&handed));
+        let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+        bodies.watched.push(Arc::downgrade(&handed));
+        if bodies.watched.len() >= 2 * bodies.kept.max(32) {
+            bodies.forget_gone();
+        }
+        drop(bodies);
         Watched {
             body,
             watch: Some(Watch {
@@ -68,11 +93,15 @@ impl StalledStreams {
         let now = millis_since(self.started);
         let timeout = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
         let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
-        bodies.retain(|body| body.strong_count() > 0);
-        bodies.iter().filter_map(Weak::upgrade).any(|handed| {
-            let handed = handed.load(Ordering::Relaxed);
-            handed != NOT_WAITING && now.saturating_sub(handed) >= timeout
-        })
+        bodies.forget_gone();
+        bodies
+            .watched
+            .iter()
+            .filter_map(Weak::upgrade)
+            .any(|handed| {
+                let handed = handed.load(Ordering::Relaxed);
+                handed != NOT_WAITING && now.saturating_sub(handed) >= timeout
+            })
     }
 }
 
@@ -182,6 +211,24 @@ mod tests {
         assert!(!streams.any_stalled());
         drop(watched);
         assert!(!streams.any_stalled());
-        assert!(streams.bodies.lock().expect("not poisoned").is_empty());
+        assert!(streams
+            .bodies
+            .lock()
+            .expect("not poisoned")
+            .watched
+            .is_empty());
+    }
+
+    /// Bodies that are gone are forgotten as the list grows, not only at
+    /// each check.
+    #[test]
+    fn the_list_of_bodies_stays_near_the_live_ones() {
+        let streams = StalledStreams::new(Duration::from_secs(60));
+        let live: Vec<_> = (0..10).map(|_| streams.watch(())).collect();
+        for _ in 0..10_000 {
+            drop(streams.watch(()));
+        }
+        let listed = streams.bodies.lock().expect("not poisoned").watched.len();
+        assert!(listed < 2 * 32 + live.len(), "{listed} listed");
     }
 }

@@ -83,6 +83,90 @@ fn sighup_reloads_the_bot_ca() {
     });
 }
 
+/// Edits that make the valid configuration `text` invalid, each with what
+/// its error must name.
+fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
+    let replaced = [
+        (
+            "http://127.0.0.1:8080",
+            "https://127.0.0.1:8080",
+            "upstream.url",
+        ),
+        (
+            "timeout_secs = 5",
+            "timeout_secs = 0",
+            "upstream.timeout_secs",
+        ),
+        (
+            "timeout_secs = 5",
+            "timeout_secs = 5\nmax_connections = 0",
+            "upstream.max_connections",
+        ),
+        (
+            "timeout_secs = 5",
+            "timeout_secs = 5\nidle_timeout_secs = 0",
+            "upstream.idle_timeout_secs",
+        ),
+        (
+            "timeout_secs = 5",
+            "timeout_secs = 5\nidle_timeout_secs = 86401",
+            "upstream.idle_timeout_secs",
+        ),
+        ("/api/crawl", "api/crawl", "policy.bots_only[0]"),
+        (
+            "handshake_timeout_secs = 2",
+            "handshake_timeout_secs = 0",
+            "limits.handshake_timeout_secs",
+        ),
+        (
+            "handshake_timeout_secs = 2",
+            "handshake_timeout_secs = 2\nsend_timeout_secs = 0",
+            "limits.send_timeout_secs",
+        ),
+        (
+            "handshake_timeout_secs = 2",
+            "handshake_timeout_secs = 2\nheader_read_timeout_secs = 18446744073709551615",
+            "limits.header_read_timeout_secs",
+        ),
+        ("[upstream]", "[upstream]\nretries = 3", "retries"),
+        ("[upstream]", "[upstream]\nprotocol = \"h3\"", "protocol"),
+        ("[tls]", "[tls]\ncode_point = 99", "tls.code_point"),
+        ("127.0.0.1:8443", "localhost", "listen"),
+        // A value of the wrong type is named by its dotted path too.
+        (
+            "timeout_secs = 5",
+            "timeout_secs = \"5\"",
+            "upstream.timeout_secs",
+        ),
+        (
+            "handshake_timeout_secs = 2",
+            "handshake_timeout_secs = -1",
+            "limits.handshake_timeout_secs",
+        ),
+        ("[\"/api/crawl\"]", "\"/api/crawl\"", "policy.bots_only"),
+        ("bot-ca.pem", "missing.pem", "missing.pem"),
+        ("bot-ca.pem", "missing.pem", "tls.bot_ca"),
+        ("server.pem", "missing.pem", "tls.cert"),
+        ("server.key", "missing.pem", "tls.key"),
+        // A file of the other kind: a key where the chain goes, and back.
+        ("server.pem", "server.key", "tls.cert"),
+        ("server.key", "server.pem", "tls.key"),
+    ];
+    let mut edits: Vec<(String, &'static str)> = replaced
+        .into_iter()
+        .map(|(from, to, wanted)| (text.replace(from, to), wanted))
+        .collect();
+    edits.push((
+        format!("{text}\n[headers]\npath = \"bad header\"\n"),
+        "headers.path",
+    ));
+    edits.push((
+        format!("{text}\n[headers]\nsubject = \"x-forwarded-for\"\n"),
+        "headers.subject",
+    ));
+    edits
+}
+
 #[test]
 fn invalid_configuration_names_the_field() {
     let pki = TestPki::shared();
@@ -93,90 +177,7 @@ fn invalid_configuration_names_the_field() {
     assert!(ok.status.success(), "{ok:?}");
 
     let text = std::fs::read_to_string(&valid).expect("read");
-    for (edit, wanted) in [
-        (
-            text.replace("http://127.0.0.1:8080", "https://127.0.0.1:8080"),
-            "upstream.url",
-        ),
-        (
-            text.replace("timeout_secs = 5", "timeout_secs = 0"),
-            "upstream.timeout_secs",
-        ),
-        (
-            text.replace("timeout_secs = 5", "timeout_secs = 5\nmax_connections = 0"),
-            "upstream.max_connections",
-        ),
-        (
-            text.replace(
-                "timeout_secs = 5",
-                "timeout_secs = 5\nidle_timeout_secs = 0",
-            ),
-            "upstream.idle_timeout_secs",
-        ),
-        (
-            text.replace(
-                "timeout_secs = 5",
-                "timeout_secs = 5\nidle_timeout_secs = 86401",
-            ),
-            "upstream.idle_timeout_secs",
-        ),
-        (
-            text.replace("/api/crawl", "api/crawl"),
-            "policy.bots_only[0]",
-        ),
-        (
-            text.replace("handshake_timeout_secs = 2", "handshake_timeout_secs = 0"),
-            "limits.handshake_timeout_secs",
-        ),
-        (
-            text.replace(
-                "handshake_timeout_secs = 2",
-                "handshake_timeout_secs = 2\nsend_timeout_secs = 0",
-            ),
-            "limits.send_timeout_secs",
-        ),
-        (
-            text.replace("[upstream]", "[upstream]\nretries = 3"),
-            "retries",
-        ),
-        (
-            text.replace("[upstream]", "[upstream]\nprotocol = \"h3\""),
-            "protocol",
-        ),
-        (
-            text.replace("[tls]", "[tls]\ncode_point = 99"),
-            "tls.code_point",
-        ),
-        (
-            format!("{text}\n[headers]\npath = \"bad header\"\n"),
-            "headers.path",
-        ),
-        (
-            format!("{text}\n[headers]\nsubject = \"x-forwarded-for\"\n"),
-            "headers.subject",
-        ),
-        (text.replace("127.0.0.1:8443", "localhost"), "listen"),
-        // A value of the wrong type is named by its dotted path too.
-        (
-            text.replace("timeout_secs = 5", "timeout_secs = \"5\""),
-            "upstream.timeout_secs",
-        ),
-        (
-            text.replace("handshake_timeout_secs = 2", "handshake_timeout_secs = -1"),
-            "limits.handshake_timeout_secs",
-        ),
-        (
-            text.replace("[\"/api/crawl\"]", "\"/api/crawl\""),
-            "policy.bots_only",
-        ),
-        (text.replace("bot-ca.pem", "missing.pem"), "missing.pem"),
-        (text.replace("bot-ca.pem", "missing.pem"), "tls.bot_ca"),
-        (text.replace("server.pem", "missing.pem"), "tls.cert"),
-        (text.replace("server.key", "missing.pem"), "tls.key"),
-        // A file of the other kind: a key where the chain goes, and back.
-        (text.replace("server.pem", "server.key"), "tls.cert"),
-        (text.replace("server.key", "server.pem"), "tls.key"),
-    ] {
+    for (edit, wanted) in invalid_edits(&text) {
         let path = files.write("edited.toml", &edit);
         let out = check(&path);
         let stderr = String::from_utf8_lossy(&out.stderr);
