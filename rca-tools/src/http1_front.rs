@@ -87,6 +87,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
         idle_timeout,
         max_head,
         stopping,
+        ..
     } = connection;
     let mut client = Client {
         stream,

@@ -217,7 +217,9 @@ pub trait Http1Front: Send + Sync + 'static {
 }
 
 /// An HTTP/1.1 connection whose handshake is done, for an [`Http1Front`].
+/// Made only by `serve`; more fields may come (destructure it with `..`).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Http1Connection {
     /// The TLS stream, its writes bounded by [`Serve::send_timeout`].
     pub stream: ClientStream,
