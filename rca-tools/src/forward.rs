@@ -382,24 +382,19 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // name: this runs twice for every request.
     let mut found: Vec<HeaderName> = Vec::new();
     for (name, value) in headers.iter() {
-        if name.as_str().contains('_') && is_connection_field(name.as_str()) {
-            if !found.contains(name) {
-                found.push(name.clone());
-            }
+        let text = name.as_str();
+        let hop_by_hop =
+            HOP_BY_HOP.contains(&text) || (text.contains('_') && is_connection_field(text));
+        if !hop_by_hop {
             continue;
         }
-        if HOP_BY_HOP.contains(&name.as_str()) {
-            if !found.contains(name) {
-                found.push(name.clone());
-            }
-            if name == header::CONNECTION {
-                let named = value
-                    .to_str()
-                    .into_iter()
-                    .flat_map(|value| value.split(','))
-                    .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok());
-                found.extend(named);
-            }
+        if !found.contains(name) {
+            found.push(name.clone());
+        }
+        if name == header::CONNECTION {
+            let named = crate::upstream_wire::list_tokens(value.as_bytes())
+                .filter_map(|name| HeaderName::from_bytes(name).ok());
+            found.extend(named);
         }
     }
     for name in found {

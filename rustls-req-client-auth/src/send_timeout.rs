@@ -63,11 +63,6 @@ impl<IO> SendTimeout<IO> {
         self.io
     }
 
-    /// How long a write may wait.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Keeps `outcome` of a write, flush or shutdown: a ready one ends the
     /// wait; a pending one starts it (or goes on with it) and fails once it
     /// has lasted the timeout.
