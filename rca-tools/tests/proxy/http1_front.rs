@@ -152,12 +152,7 @@ fn a_client_that_leaves_frees_its_upstream_connection() {
         }
         // Gone without a word (no close_notify); the upstream's body is still open.
         drop(leaving);
-        let mut next = tls_connect(pki, port, b"http/1.1").await;
-        next.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("send");
-        let mut answer = String::new();
-        next.read_to_string(&mut answer).await.expect("read");
+        let answer = get_and_close(pki, port).await;
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     });
 }

@@ -450,17 +450,9 @@ fn clients_that_stop_reading_are_closed_after_the_send_timeout() {
             let mut stalled = tls_connect(pki, port, b"http/1.1").await;
             stalled.write_all(request.as_bytes()).await.expect("send");
             // It reads nothing from here on; the next client waits for its slot.
-            let next = tokio::time::timeout(Duration::from_secs(20), async {
-                let mut next = tls_connect(pki, port, b"http/1.1").await;
-                next.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                    .await
-                    .expect("send");
-                let mut answer = String::new();
-                next.read_to_string(&mut answer).await.expect("read");
-                answer
-            })
-            .await
-            .unwrap_or_else(|_| panic!("{request:?}: the stalled client kept its connection"));
+            let next = tokio::time::timeout(Duration::from_secs(20), get_and_close(pki, port))
+                .await
+                .unwrap_or_else(|_| panic!("{request:?}: the stalled client kept its connection"));
             assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{next}");
             drop(stalled);
         }
@@ -486,31 +478,16 @@ fn http2_streams_the_client_stops_taking_are_closed_after_the_send_timeout() {
             "send_timeout_secs = 1\nmax_connections = 1",
         );
         let proxy = Proxy::start(&config, port);
-        let tls = tls_connect(pki, port, b"h2").await;
-        let (mut sender, connection) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            TokioIo::new(tls),
-        )
-        .await
-        .expect("HTTP/2");
-        let connection = tokio::spawn(connection);
+        let (mut sender, connection) = h2_connect(pki, port).await;
         let request = Request::get(proxy.url("/endless"))
             .body(http_body_util::Empty::<Bytes>::new())
             .expect("request");
         // The body is never read: its window runs out, the connection lives on.
         let stalled = sender.send_request(request).await.expect("response head");
         assert_eq!(stalled.status(), 200);
-        let next = tokio::time::timeout(Duration::from_secs(20), async {
-            let mut next = tls_connect(pki, port, b"http/1.1").await;
-            next.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .await
-                .expect("send");
-            let mut answer = String::new();
-            next.read_to_string(&mut answer).await.expect("read");
-            answer
-        })
-        .await
-        .expect("the stalled HTTP/2 client kept its connection");
+        let next = tokio::time::timeout(Duration::from_secs(20), get_and_close(pki, port))
+            .await
+            .expect("the stalled HTTP/2 client kept its connection");
         assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{next}");
         let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
         assert!(closed.is_ok(), "the stalled connection is still open");
@@ -654,14 +631,7 @@ fn idle_http2_connections_are_closed() {
             &files.config(port, upstream, "idle_timeout_secs = 1\n"),
             port,
         );
-        let tls = tls_connect(pki, port, b"h2").await;
-        let (mut sender, connection) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            TokioIo::new(tls),
-        )
-        .await
-        .expect("HTTP/2");
-        let connection = tokio::spawn(connection);
+        let (mut sender, connection) = h2_connect(pki, port).await;
         let request = Request::get(proxy.url("/"))
             .body(http_body_util::Empty::<Bytes>::new())
             .expect("request");

@@ -443,6 +443,38 @@ pub(crate) async fn open_tunnel(
     (tls, String::from_utf8_lossy(&head).to_lowercase())
 }
 
+/// `GET /` with `Connection: close` over raw HTTP/1.1 to the proxy on
+/// `port`: the whole answer, read until the proxy closes.
+pub(crate) async fn get_and_close(pki: &TestPki, port: u16) -> String {
+    let mut tls = tls_connect(pki, port, b"http/1.1").await;
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.expect("read");
+    answer
+}
+
+/// An HTTP/2 client (hyper's, default settings) on a TLS connection to the
+/// proxy on `port`: its request sender, and the connection's task, which
+/// ends when the proxy closes the connection.
+pub(crate) async fn h2_connect(
+    pki: &TestPki,
+    port: u16,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let tls = tls_connect(pki, port, b"h2").await;
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(tls),
+    )
+    .await
+    .expect("HTTP/2");
+    (sender, tokio::spawn(connection))
+}
+
 /// A TLS connection to the proxy on `port`, offering only `alpn`, as a client
 /// trusting the test server CA (no client certificate).
 pub(crate) async fn tls_connect(
