@@ -56,7 +56,8 @@ pub(crate) enum HandOver {
     Http10,
     /// CONNECT, or a method `http` does not take.
     Method,
-    /// Not origin form (`/...`), or not a valid one.
+    /// Not origin form (`/...`), not a valid one, or one that cannot be
+    /// made canonical ([`crate::request_target`]): hyper's path refuses it.
     Target,
     /// No `Host`, several, or one that is not `host[:port]`.
     Host,
@@ -231,7 +232,10 @@ fn rewritten(
     // a fragment is dropped (the policy must not see `/api/crawl#x` as
     // another path than the upstream will).
     let target = PathAndQuery::try_from(target).map_err(|_| HandOver::Target)?;
-    let path = target.path();
+    // The policy judges, and the upstream gets, the canonical form; hyper's
+    // path refuses what has none.
+    let target = crate::request_target::canonical(target.as_str()).map_err(|_| HandOver::Target)?;
+    let path = target.split('?').next().unwrap_or_default();
     if rewrite.bots_only.covers(path) && !rewrite.peer.is_flag_path() {
         return Err(HandOver::Policy);
     }
@@ -249,7 +253,11 @@ fn rewritten(
             if host.is_some() {
                 return Err(HandOver::Host);
             }
-            host = Some(Authority::try_from(field.value).map_err(|_| HandOver::Host)?);
+            let value = std::str::from_utf8(field.value).map_err(|_| HandOver::Host)?;
+            if !crate::request_target::is_host(value) {
+                return Err(HandOver::Host);
+            }
+            host = Some(Authority::try_from(value).map_err(|_| HandOver::Host)?);
         } else if name.eq_ignore_ascii_case(b"connection") {
             for option in upstream_wire::list_tokens(field.value) {
                 if option.eq_ignore_ascii_case(b"close") {
@@ -264,7 +272,7 @@ fn rewritten(
     let mut head = Vec::with_capacity(512);
     head.extend_from_slice(method.as_str().as_bytes());
     head.push(b' ');
-    head.extend_from_slice(target.as_str().as_bytes());
+    head.extend_from_slice(target.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     head.extend_from_slice(host.as_str().as_bytes());
     head.extend_from_slice(b"\r\n");

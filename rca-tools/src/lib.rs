@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod pool;
 pub mod probe;
 pub mod proxy;
+mod request_target;
 pub mod sessions;
 pub mod tickets;
 pub mod tls;

@@ -1,5 +1,6 @@
 //! The request path: policy, identity headers, forwarding, the access log.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use crate::config::Config;
 use crate::forward::{Upstream, UpstreamError};
 use crate::headers::IdentityHeaders;
 use crate::metrics::Metrics;
+use crate::request_target::{self, TargetError};
 
 /// What every request needs.
 #[derive(Debug)]
@@ -185,9 +187,18 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     };
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
     let version = Entry::version(request.version());
-    let (response, error) = answer(proxy, remote, &peer, &path, request).await;
+    let (response, error, path) = match canonical_request(request) {
+        Ok(request) => {
+            let path = request.uri().path().to_owned();
+            let (response, error) = answer(proxy, remote, &peer, &path, request).await;
+            (response, error, path)
+        }
+        Err((why, path)) => {
+            let (response, error) = bad_request(why.reason());
+            (response, error, path)
+        }
+    };
     if proxy.access_log == AccessLog::Off {
         return response;
     }
@@ -203,6 +214,29 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     response
 }
 
+/// `request` with its target in canonical form ([`crate::request_target`]):
+/// the form the policy judges and the upstream receives. A target that
+/// cannot be made canonical is refused, with its path for the log.
+fn canonical_request(mut request: Request) -> Result<Request, (TargetError, String)> {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("", http::uri::PathAndQuery::as_str);
+    let rewritten = match request_target::canonical(target) {
+        Ok(Cow::Borrowed(_)) => return Ok(request),
+        Ok(Cow::Owned(rewritten)) => rewritten,
+        Err(why) => return Err((why, request.uri().path().to_owned())),
+    };
+    let mut parts = request.uri().clone().into_parts();
+    parts.path_and_query = Some(
+        http::uri::PathAndQuery::try_from(rewritten)
+            .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?,
+    );
+    *request.uri_mut() = http::Uri::from_parts(parts)
+        .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?;
+    Ok(request)
+}
+
 async fn answer(
     proxy: &Proxy,
     remote: SocketAddr,
@@ -210,12 +244,36 @@ async fn answer(
     path: &str,
     request: Request,
 ) -> (Response, Option<String>) {
-    if !path.starts_with('/') {
-        return bad_request("the request target must be a path starting with '/'");
-    }
-    if request.headers().get_all(header::HOST).iter().count() > 1 {
+    let hosts = request.headers().get_all(header::HOST);
+    let mut hosts = hosts.iter();
+    let host_header = hosts.next();
+    if hosts.next().is_some() {
         return bad_request("more than one Host header");
     }
+    // The host the client addressed: HTTP/2's :authority (or an absolute
+    // target's) over the Host header (RFC 9113 section 8.3.1), which may
+    // not name another.
+    let host_header = match host_header.map(|host| host.to_str()) {
+        None => None,
+        Some(Ok(host)) if request_target::is_host(host) => Some(host),
+        Some(_) => return bad_request("the Host header is not a host[:port]"),
+    };
+    let host = match request.uri().authority() {
+        Some(authority) => {
+            if !request_target::is_host(authority.as_str()) {
+                return bad_request("the target's authority is not a host[:port]");
+            }
+            if host_header.is_some_and(|host| !host.eq_ignore_ascii_case(authority.as_str())) {
+                return bad_request("the target's authority and the Host header differ");
+            }
+            Some(authority.clone())
+        }
+        None => match host_header.map(str::parse::<http::uri::Authority>) {
+            Some(Ok(authority)) => Some(authority),
+            Some(Err(_)) => return bad_request("the Host header is not a host[:port]"),
+            None => None,
+        },
+    };
     if proxy.bots_only.covers(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
         if let Some(metrics) = &proxy.metrics {
@@ -226,22 +284,11 @@ async fn answer(
             Some(format!("policy: {why}")),
         );
     }
-    // The host the client addressed: HTTP/2's :authority (or an absolute
-    // target's) over the Host header (RFC 9113 section 8.3.1).
-    let host = match request.uri().authority() {
-        Some(authority) => Some(authority.clone()),
-        None => match request.headers().get(header::HOST) {
-            Some(host) => match host.to_str().ok().and_then(|host| host.parse().ok()) {
-                Some(authority) => Some(authority),
-                None => return bad_request("the Host header is not a host[:port]"),
-            },
-            None => None,
-        },
-    };
     let (mut parts, body) = request.into_parts();
     // Hop-by-hop headers (and those `Connection` names) go first, so a client
     // cannot name the identity headers set next for removal.
     let upgrade = crate::forward::websocket_upgrade(&parts);
+    let upgrading = upgrade.is_some();
     crate::forward::remove_hop_by_hop(&mut parts.headers);
     proxy.headers.apply(
         &mut parts.headers,
@@ -265,11 +312,18 @@ async fn answer(
             if let Some(metrics) = &proxy.metrics {
                 metrics.upstream_error(kind);
             }
-            let response = Response::builder()
+            let mut response = Response::builder()
                 .status(status)
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(Body::from(body))
                 .unwrap_or_else(|_| status.into_response());
+            if upgrading {
+                // The client may already be sending frames for the tunnel
+                // it asked for: they must not be read as requests.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
             (response, Some(error.to_string()))
         }
     }
@@ -305,7 +359,10 @@ fn bad_request(why: &str) -> (Response, Option<String>) {
     )
 }
 
-/// `path` as the policy compares it: percent-decoded, `\\` read as `/`,
+/// `path` as the policy compares it: the most lenient reading of a
+/// canonical target ([`crate::request_target`]) that never makes it
+/// shorter; canonical targets have no dot segment in any reading, so the
+/// `..` resolution here never applies to one. Percent-decoded, `\\` read as `/`,
 /// `;parameters` dropped from each segment, `.` and `..` resolved, empty
 /// segments collapsed, lower case. So `/API/%63rawl`, `//api/crawl`,
 /// `/x/../api/crawl` and `/api;x/crawl` all compare as `/api/crawl`.
