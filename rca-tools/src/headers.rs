@@ -20,17 +20,61 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 
 /// Headers about the client or the original request that only an edge may
 /// set; the proxy is the edge, so a client's are dropped (every `x-forwarded-*`
-/// too). It sets `forwarded` and `x-forwarded-{for,proto,host}` itself.
-const EDGE_ONLY: [&str; 9] = [
+/// too, `x-forwarded-prefix` among them). It sets `forwarded` and
+/// `x-forwarded-{for,proto,host}` itself.
+///
+/// Beyond the client's address and certificate, these are the names that
+/// re-route a request or change who it is for once it is upstream: the CGI
+/// variables that servers and WSGI gateways take from a request header of
+/// the same name (gunicorn replaces the path's prefix with a `SCRIPT_NAME`
+/// header from 127.0.0.1), the prefixes and original URLs that framework
+/// middlewares and IIS-style rewriters route by, method overrides, scheme
+/// hints, and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`).
+const EDGE_ONLY: [&str; 38] = [
+    // The client's address and certificate.
     "forwarded",
     "x-real-ip",
     "true-client-ip",
     "x-client-ip",
     "x-cluster-client-ip",
-    "x-original-url",
-    "x-rewrite-url",
     "x-ssl-client-cert",
     "ssl-client-cert",
+    // CGI variables, as request headers.
+    "script-name",
+    "path-info",
+    "path-translated",
+    "request-uri",
+    "request-method",
+    "query-string",
+    "remote-user",
+    "remote-addr",
+    "remote-host",
+    "remote-ident",
+    "auth-type",
+    "server-name",
+    "server-port",
+    "server-protocol",
+    "gateway-interface",
+    "document-root",
+    "https",
+    // Prefixes and original targets that routers and middlewares obey.
+    "x-script-name",
+    "x-original-url",
+    "x-original-uri",
+    "x-original-path",
+    "x-rewrite-url",
+    "x-envoy-original-path",
+    "x-remote-user",
+    // Method overrides.
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    // Scheme hints.
+    "x-scheme",
+    "x-url-scheme",
+    "front-end-https",
+    // httpoxy.
+    "proxy",
 ];
 
 /// Names an identity header may not have: they mean something to HTTP itself.
