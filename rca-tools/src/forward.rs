@@ -187,20 +187,12 @@ impl Upstream {
         let connection = request
             .extensions_mut()
             .remove::<rustls_req_client_auth::Upgraded>();
-        let client_side = upgrade.as_ref().map(|protocol| {
-            request
-                .headers_mut()
-                .insert(header::UPGRADE, protocol.clone());
-            request
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            hyper::upgrade::on(&mut request)
-        });
+        let (client_side, accept) = ask_upgrade(&mut request, upgrade.as_ref());
         let permit = self.slot().await?;
         let exchange = async {
             match h2c {
                 Some(h2c) => h2c
-                    .request(request)
+                    .request(request.map(without_trailers))
                     .await
                     .map(Answer::H2c)
                     .map_err(|error| error_chain(&error)),
@@ -232,6 +224,7 @@ impl Upstream {
         };
         let (mut parts, mut body) = response.into_parts();
         let switched = parts.headers.get(header::UPGRADE).cloned();
+        let proven = proves_websocket_switch(&parts.headers, accept.as_ref());
         remove_hop_by_hop(&mut parts.headers);
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
             let (Some(client_side), Some(asked), Some(switched)) = (client_side, upgrade, switched)
@@ -245,6 +238,12 @@ impl Upstream {
                 return Err(UpstreamError::Unreachable(
                     self.authority.clone(),
                     "it switched to another protocol than the one asked for".into(),
+                ));
+            }
+            if !proven {
+                return Err(UpstreamError::Unreachable(
+                    self.authority.clone(),
+                    "it answered 101 without the Connection: upgrade and Sec-WebSocket-Accept of this handshake".into(),
                 ));
             }
             // The connection is the tunnel's now, not the pool's.
@@ -352,6 +351,65 @@ pub fn websocket_upgrade(request: &http::request::Parts) -> Option<HeaderValue> 
         && websocket
         && headers.contains_key(header::SEC_WEBSOCKET_KEY))
     .then(|| HeaderValue::from_static("websocket"))
+}
+
+/// With `upgrade` (from [`websocket_upgrade`]), asks the upstream to switch:
+/// the client's side of the tunnel to be, and the `Sec-WebSocket-Accept`
+/// that the only 101 passed on must carry (RFC 6455 section 4.2.2).
+fn ask_upgrade(
+    request: &mut Request<Body>,
+    upgrade: Option<&HeaderValue>,
+) -> (Option<hyper::upgrade::OnUpgrade>, Option<HeaderValue>) {
+    let Some(protocol) = upgrade else {
+        return (None, None);
+    };
+    let accept = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(|key| websocket_accept(key.as_bytes()));
+    let headers = request.headers_mut();
+    headers.insert(header::UPGRADE, protocol.clone());
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    (Some(hyper::upgrade::on(request)), accept)
+}
+
+/// Whether a 101's `headers` prove the upstream read the WebSocket
+/// handshake whose key `accept` answers: `Connection: upgrade` and that
+/// `Sec-WebSocket-Accept`. A 101 without them may come from a server that
+/// never switched and goes on reading HTTP from what would be the tunnel:
+/// requests the proxy never judged.
+fn proves_websocket_switch(headers: &HeaderMap, accept: Option<&HeaderValue>) -> bool {
+    accept.is_some_and(|accept| {
+        crate::upstream_wire::has_token(headers, &header::CONNECTION, "upgrade")
+            && headers.get(header::SEC_WEBSOCKET_ACCEPT) == Some(accept)
+    })
+}
+
+/// The `Sec-WebSocket-Accept` that answers `key` (RFC 6455 section 4.2.2):
+/// base64 of the SHA-1 of the key and the protocol's GUID.
+fn websocket_accept(key: &[u8]) -> HeaderValue {
+    use base64::Engine as _;
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    context.update(key);
+    context.update(GUID);
+    let accept = base64::engine::general_purpose::STANDARD.encode(context.finish());
+    // Base64 is always a valid header value.
+    HeaderValue::from_str(&accept).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// A request body for h2c without its trailers: a client's trailer section
+/// could carry identity or edge-only names, and trailers are not forwarded
+/// over HTTP/1.1 either. The trailers frame becomes an empty data frame, so
+/// the stream still ends where the client's did.
+fn without_trailers(body: Body) -> Body {
+    Body::new(body.map_frame(|frame| {
+        if frame.is_trailers() {
+            hyper::body::Frame::data(Bytes::new())
+        } else {
+            frame
+        }
+    }))
 }
 
 /// Copies bytes both ways between the client's upgraded connection and the
