@@ -10,4 +10,5 @@ mod http1_front;
 mod identity;
 mod operations;
 mod support;
+mod trust_boundary;
 mod upstream_connections;

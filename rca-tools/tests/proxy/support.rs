@@ -55,6 +55,11 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                                 .get("x-client-auth-path")
                                 .map(|value| value.to_str().unwrap_or("?").to_owned())
                                 .unwrap_or_default();
+                            let accept = request
+                                .headers()
+                                .get("sec-websocket-key")
+                                .map(|key| websocket_accept(key.as_bytes()))
+                                .unwrap_or_default();
                             let upgraded = hyper::upgrade::on(&mut request);
                             tokio::spawn(async move {
                                 if let Ok(upgraded) = upgraded.await {
@@ -72,6 +77,7 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                                 .status(101)
                                 .header("upgrade", "websocket")
                                 .header("connection", "upgrade")
+                                .header("sec-websocket-accept", accept)
                                 .body(Full::new(Bytes::new()).boxed())
                                 .expect("101");
                             return Ok::<_, Infallible>(response);
@@ -98,6 +104,9 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                             });
                             return Ok::<_, Infallible>(Response::new(body.boxed()));
                         }
+                        if request.uri().path() == "/trailers" {
+                            return Ok::<_, Infallible>(trailers_echo(request).await);
+                        }
                         if request.uri().path() == "/slow" {
                             tokio::time::sleep(Duration::from_millis(1500)).await;
                         }
@@ -123,6 +132,33 @@ pub(crate) async fn start_upstream() -> SocketAddr {
         }
     });
     address
+}
+
+/// The upstream's answer on `/trailers`: the request line and the
+/// request's trailer section, one `trailer name: value` line a field.
+async fn trailers_echo(
+    request: Request<Incoming>,
+) -> Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    let mut echo = format!("{} {}\n", request.method(), request.uri());
+    if let Ok(body) = request.into_body().collect().await {
+        for (name, value) in body.trailers().into_iter().flatten() {
+            echo.push_str("trailer ");
+            echo.push_str(name.as_str());
+            echo.push_str(": ");
+            echo.push_str(value.to_str().unwrap_or("?"));
+            echo.push('\n');
+        }
+    }
+    Response::new(Full::new(Bytes::from(echo)).boxed())
+}
+
+/// The `Sec-WebSocket-Accept` for `key` (RFC 6455 section 4.2.2).
+pub(crate) fn websocket_accept(key: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    context.update(key);
+    context.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(context.finish())
 }
 
 pub(crate) fn free_port() -> u16 {

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Installs the real routers of rca-tools' differential test into DIR:
+#   DIR/bin/nginx    -> Debian's nginx (apt-get, only when it is missing)
+#   DIR/bin/node     -> the machine's node
+#   DIR/venv         Flask, gunicorn, Starlette, uvicorn (requirements.txt)
+#   DIR/node         express (package.json + package-lock.json, `npm ci`)
+#   DIR/ready        written last: `name version` per line
+#   DIR/install.log  what apt-get, pip and npm printed
+#
+# usage: install.sh DIR          (e.g. install.sh target/routers)
+#
+# Idempotent: when DIR/ready carries the stamp of this script and its pins and
+# the installed files are there, it exits 0 at once. On failure it exits
+# non-zero with one line on stderr (`routers/install.sh: <reason>`), so a
+# caller can skip with that reason.
+set -euo pipefail
+
+die() {
+	printf 'routers/install.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+[[ $# -eq 1 && -n $1 ]] || die "usage: install.sh DIR"
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+mkdir -p -- "$1" 2>/dev/null || die "cannot create $1"
+dest=$(cd -- "$1" && pwd)
+log=$dest/install.log
+
+# The stamp: a change to this script or to any pin reinstalls.
+stamp=$(cat "$here/install.sh" "$here/requirements.txt" "$here/package.json" \
+	"$here/package-lock.json" | sha256sum | cut -c1-16)
+
+installed() {
+	[[ -x $dest/bin/nginx && -x $dest/bin/node ]] &&
+		[[ -x $dest/venv/bin/gunicorn && -x $dest/venv/bin/uvicorn ]] &&
+		[[ -f $dest/node/node_modules/express/package.json ]]
+}
+
+if [[ -f $dest/ready ]] && grep -qxF "stamp $stamp" "$dest/ready" && installed; then
+	exit 0
+fi
+rm -f -- "$dest/ready"
+: >"$log"
+
+# --- nginx (Debian) ----------------------------------------------------------
+find_nginx() {
+	local p
+	for p in "$(command -v nginx 2>/dev/null || true)" /usr/sbin/nginx; do
+		if [[ -n $p && -x $p ]]; then
+			printf '%s\n' "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+policy=/usr/sbin/policy-rc.d
+policy_added=
+cleanup() {
+	if [[ -n $policy_added ]]; then rm -f -- "$policy"; fi
+}
+trap cleanup EXIT
+
+if ! nginx_bin=$(find_nginx); then
+	[[ $EUID -eq 0 ]] || die "nginx is missing and installing it needs root (apt-get)"
+	command -v apt-get >/dev/null || die "nginx is missing and there is no apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	echo "+ apt-get update" >>"$log"
+	apt-get update >>"$log" 2>&1 || die "apt-get update failed (no network?); see $log"
+	# In bookworm the binary is in `nginx` itself (nginx-light is only `nginx`
+	# plus the echo module); nginx-light is the fallback where `nginx` is not.
+	pkg=nginx
+	candidate=$(apt-cache policy nginx 2>/dev/null || true)
+	if [[ $candidate != *"Candidate: "[0-9]* ]]; then
+		pkg=nginx-light
+	fi
+	# Keep the package's init script from starting nginx on port 80.
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		policy_added=1
+	fi
+	echo "+ apt-get install $pkg" >>"$log"
+	apt-get install -y --no-install-recommends "$pkg" >>"$log" 2>&1 ||
+		die "apt-get install $pkg failed (no network?); see $log"
+	cleanup
+	policy_added=
+	# If something started the distro's service anyway, stop it (it is ours).
+	if [[ -s /run/nginx.pid ]]; then
+		pid=$(cat /run/nginx.pid)
+		if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+			kill -QUIT "$pid" 2>/dev/null || true
+		fi
+	fi
+	nginx_bin=$(find_nginx) || die "apt-get installed $pkg but there is no nginx binary"
+fi
+"$nginx_bin" -V 2>&1 | grep -q -- '--with-http_v2_module' ||
+	die "$nginx_bin has no http_v2 module (needed by nginx-h2c.conf.template)"
+mkdir -p -- "$dest/bin"
+ln -sfn -- "$nginx_bin" "$dest/bin/nginx"
+nginx_version=$("$nginx_bin" -v 2>&1 | sed -n 's|.*nginx/\([^ ]*\).*|\1|p')
+
+# --- Python ------------------------------------------------------------------
+command -v python3 >/dev/null || die "python3 is missing"
+if ! "$dest/venv/bin/python" -c '' 2>/dev/null; then
+	rm -rf -- "$dest/venv"
+	echo "+ python3 -m venv" >>"$log"
+	python3 -m venv "$dest/venv" >>"$log" 2>&1 || die "python3 -m venv failed; see $log"
+fi
+echo "+ pip install -r requirements.txt" >>"$log"
+"$dest/venv/bin/python" -m pip install --disable-pip-version-check --no-input \
+	--retries 1 --timeout 20 -r "$here/requirements.txt" >>"$log" 2>&1 ||
+	die "pip install failed (no network?); see $log"
+
+# --- Node --------------------------------------------------------------------
+node_bin=$(command -v node 2>/dev/null) || die "node is missing"
+command -v npm >/dev/null || die "npm is missing"
+ln -sfn -- "$node_bin" "$dest/bin/node"
+mkdir -p -- "$dest/node"
+cp -- "$here/package.json" "$here/package-lock.json" "$dest/node/"
+echo "+ npm ci" >>"$log"
+npm ci --prefix "$dest/node" --no-audit --no-fund --omit=dev --fetch-retries=1 \
+	--fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 \
+	>>"$log" 2>&1 || die "npm ci failed (no network?); see $log"
+
+# --- ready -------------------------------------------------------------------
+installed || die "installation incomplete; see $log"
+{
+	echo "stamp $stamp"
+	echo "nginx $nginx_version"
+	"$dest/venv/bin/python" - <<'EOF'
+import platform
+from importlib.metadata import version
+print("python", platform.python_version())
+for name in ("flask", "werkzeug", "gunicorn", "starlette", "uvicorn", "h11"):
+    print(name, version(name))
+EOF
+	"$node_bin" - "$dest/node/node_modules" <<'EOF'
+const dir = process.argv[2];
+console.log("node", process.versions.node);
+for (const name of ["express", "router", "path-to-regexp"])
+  console.log(name, require(`${dir}/${name}/package.json`).version);
+EOF
+} >"$dest/ready.tmp" || die "cannot read the installed versions; see $log"
+mv -f -- "$dest/ready.tmp" "$dest/ready"
