@@ -27,6 +27,7 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
             .current_dir(&paths.root)
             .args(["test", "--workspace", "--all-features"]),
     )?;
+    routing_differential(paths, &mut tally)?;
     tally.run(
         "the project tool's own tests",
         cmd::cargo()
@@ -77,6 +78,47 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
         }
     }
     tally.finish(&paths.target_dir().join("test-summary.txt"))
+}
+
+/// rca-proxy's differential test against real routers (Flask on gunicorn,
+/// Starlette on uvicorn, express, Node, nginx): their install script runs
+/// first (quick once they are there), and the test is left out, with the
+/// script's reason, where they cannot be installed (no network, not root).
+fn routing_differential(paths: &Paths, tally: &mut Tally) -> anyhow::Result<()> {
+    const LABEL: &str = "rca-proxy against real routers (differential, tests/routers)";
+    let dir = paths.target_dir().join("routers");
+    let install = std::process::Command::new("bash")
+        .arg(paths.root.join("rca-tools/tests/routers/install.sh"))
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match install {
+        Ok(out) if out.status.success() => tally.run(
+            LABEL,
+            cmd::cargo()
+                .current_dir(&paths.root)
+                .env("RCA_ROUTERS_DIR", &dir)
+                .args([
+                    "test",
+                    "-p",
+                    "rca-tools",
+                    "--test",
+                    "routers",
+                    "--",
+                    "--ignored",
+                ]),
+        ),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let reason = stderr.lines().last().unwrap_or("the install script failed");
+            tally.skip(LABEL, reason);
+            Ok(())
+        }
+        Err(error) => {
+            tally.skip(LABEL, &format!("could not run bash: {error}"));
+            Ok(())
+        }
+    }
 }
 
 pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {

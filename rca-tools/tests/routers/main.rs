@@ -1,0 +1,120 @@
+//! The differential test of the bots-only policy: `rca-proxy` in front of
+//! real routers (Flask on gunicorn, Starlette on uvicorn, express, Node's
+//! WHATWG `URL`, nginx over HTTP/1.1 and over h2c), each reporting which of
+//! its handlers it dispatched a request to, and a generated corpus of
+//! request-target spellings sent through the proxy by a client without a
+//! bot certificate, over HTTP/1.1 and HTTP/2. No such request may reach a
+//! router's handler for the protected prefix `/api/crawl`.
+//!
+//! The routers are installed by `install.sh` beside this file (`cargo xtask
+//! test` runs it, and runs this test only when it succeeded, with
+//! `--ignored`): `RCA_ROUTERS_DIR` names the folder, `target/routers` by
+//! default.
+
+#[allow(dead_code, unused_imports)]
+#[path = "../proxy/support.rs"]
+mod support;
+
+mod corpus;
+mod routers;
+
+use support::*;
+
+use crate::routers::Router;
+
+/// What a router said about one request, or what answered instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Outcome {
+    /// The router dispatched it to its bots-only handler.
+    Bots,
+    /// To its public handler.
+    Public,
+    /// To neither (404, 405, a decoding error).
+    NoHandler,
+    /// The proxy (or the router's parser) answered with this status.
+    Status(u16),
+    /// The exchange failed.
+    Failed,
+}
+
+impl Outcome {
+    fn of(status: u16, body: &str) -> Self {
+        if status != 200 {
+            return Self::Status(status);
+        }
+        match body.lines().next() {
+            Some("handler=bots") => Self::Bots,
+            Some("handler=public") => Self::Public,
+            Some("handler=none") => Self::NoHandler,
+            _ => Self::Status(status),
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the real routers: run by `cargo xtask test` after tests/routers/install.sh"]
+fn no_forwarded_spelling_reaches_a_bots_only_handler() {
+    let installed = routers::installed();
+    let corpus = corpus::targets();
+    assert!(corpus.len() >= 3000, "a large corpus: {}", corpus.len());
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let mut breaches = Vec::new();
+        for router in Router::ALL {
+            let running = router.start(&installed);
+            let port = free_port();
+            let protocol = if router.h2c() { "h2c" } else { "http1" };
+            let config = files.config_with(
+                &format!("{}.toml", router.name()),
+                port,
+                running.address(),
+                "upstream",
+                &format!("protocol = \"{protocol}\""),
+            );
+            let proxy = Proxy::start(&config, port);
+            // The routers route as expected: a bot reaches the handler, a
+            // browser is refused there and served elsewhere.
+            let bot = bot_client_for(pki, &pki.bot);
+            let echo = get_body(&bot, &proxy.url("/api/crawl/x")).await;
+            assert!(
+                echo.starts_with("handler=bots\n"),
+                "{}: {echo}",
+                router.name()
+            );
+            let browser = browser(pki, true);
+            let echo = get_body(&browser, &proxy.url("/api/crawler")).await;
+            assert!(
+                echo.starts_with("handler=public\n"),
+                "{}: {echo}",
+                router.name()
+            );
+
+            for (protocol, outcomes) in [
+                ("HTTP/1.1", corpus::send_http1(pki, port, &corpus).await),
+                ("HTTP/2", corpus::send_http2(pki, port, &corpus).await),
+            ] {
+                let mut counts = std::collections::BTreeMap::<Outcome, usize>::new();
+                for (target, outcome) in corpus.iter().zip(&outcomes) {
+                    *counts.entry(*outcome).or_default() += 1;
+                    if *outcome == Outcome::Bots {
+                        breaches.push(format!("{} over {protocol}: {target:?}", router.name()));
+                    }
+                }
+                eprintln!("{:>10} {protocol:8} {counts:?}", router.name());
+                let failed = counts.get(&Outcome::Failed).copied().unwrap_or_default();
+                assert!(
+                    failed * 100 <= corpus.len(),
+                    "{}: {failed} exchanges failed",
+                    router.name()
+                );
+            }
+        }
+        assert!(
+            breaches.is_empty(),
+            "{} forwarded requests reached a bots-only handler:\n{}",
+            breaches.len(),
+            breaches.join("\n")
+        );
+    });
+}

@@ -1,0 +1,183 @@
+//! The real routers as processes: started from what `install.sh` put in
+//! `RCA_ROUTERS_DIR`, each on a free loopback port, waited for until it
+//! answers, and stopped when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::free_port;
+
+/// Where `install.sh` put the routers.
+pub(crate) struct Installed(PathBuf);
+
+/// The install folder, which must hold `ready` (written last by
+/// `install.sh`).
+pub(crate) fn installed() -> Installed {
+    let dir = std::env::var_os("RCA_ROUTERS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/routers"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("ready").is_file(),
+        "no routers in {}: run rca-tools/tests/routers/install.sh {0}",
+        dir.display()
+    );
+    Installed(dir)
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Router {
+    Flask,
+    Starlette,
+    Express,
+    NodeUrl,
+    Nginx,
+    NginxH2c,
+}
+
+impl Router {
+    pub(crate) const ALL: [Self; 6] = [
+        Self::Flask,
+        Self::Starlette,
+        Self::Express,
+        Self::NodeUrl,
+        Self::Nginx,
+        Self::NginxH2c,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Flask => "flask",
+            Self::Starlette => "starlette",
+            Self::Express => "express",
+            Self::NodeUrl => "node-url",
+            Self::Nginx => "nginx",
+            Self::NginxH2c => "nginx-h2c",
+        }
+    }
+
+    /// Whether it speaks HTTP/2 by prior knowledge only.
+    pub(crate) fn h2c(self) -> bool {
+        matches!(self, Self::NginxH2c)
+    }
+
+    /// Starts it and waits until its port takes connections.
+    pub(crate) fn start(self, installed: &Installed) -> Running {
+        let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/routers");
+        let dir = &installed.0;
+        let port = free_port();
+        let scratch = tempfile::tempdir().expect("scratch folder");
+        let mut command = match self {
+            Self::Flask => {
+                let mut command = Command::new(dir.join("venv/bin/gunicorn"));
+                command.args([
+                    "-w",
+                    "1",
+                    "-b",
+                    &format!("127.0.0.1:{port}"),
+                    "flask_app:app",
+                ]);
+                command
+            }
+            Self::Starlette => {
+                let mut command = Command::new(dir.join("venv/bin/uvicorn"));
+                command.args([
+                    "starlette_app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--log-level",
+                    "warning",
+                ]);
+                command
+            }
+            Self::Express | Self::NodeUrl => {
+                let mut command = Command::new(dir.join("bin/node"));
+                command
+                    .arg(if matches!(self, Self::Express) {
+                        "express_app.js"
+                    } else {
+                        "node_url_app.js"
+                    })
+                    .env("NODE_PATH", dir.join("node/node_modules"));
+                command
+            }
+            Self::Nginx | Self::NginxH2c => {
+                let template = if matches!(self, Self::Nginx) {
+                    "nginx.conf.template"
+                } else {
+                    "nginx-h2c.conf.template"
+                };
+                let config = std::fs::read_to_string(apps.join(template))
+                    .expect("nginx template")
+                    .replace("@PORT@", &port.to_string());
+                let rendered = scratch.path().join("nginx.conf");
+                std::fs::write(&rendered, config).expect("nginx.conf");
+                let mut command = Command::new(dir.join("bin/nginx"));
+                command
+                    .arg("-p")
+                    .arg(scratch.path())
+                    .args(["-e", "stderr", "-c"])
+                    .arg(&rendered)
+                    .args(["-g", "daemon off;"]);
+                command
+            }
+        };
+        let child = command
+            .current_dir(&apps)
+            .env("PORT", port.to_string())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {}: {error}", self.name()));
+        let running = Running {
+            child,
+            port,
+            _scratch: scratch,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{} did not listen on {port}",
+                self.name()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        running
+    }
+}
+
+/// A router's process; killed when dropped.
+pub(crate) struct Running {
+    child: Child,
+    port: u16,
+    _scratch: tempfile::TempDir,
+}
+
+impl Running {
+    pub(crate) fn address(&self) -> std::net::SocketAddr {
+        (std::net::Ipv4Addr::LOCALHOST, self.port).into()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SIGTERM first, so gunicorn and nginx take their workers with them.
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
