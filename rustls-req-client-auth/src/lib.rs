@@ -159,6 +159,8 @@
 mod acceptor;
 mod auth_path;
 mod bot;
+#[cfg(feature = "axum")]
+mod cancelled_requests;
 pub mod client;
 mod code_points;
 mod config_error;

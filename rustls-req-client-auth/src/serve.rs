@@ -16,7 +16,6 @@ use axum::extract::ConnectInfo;
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use log::{debug, info, warn};
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
@@ -25,6 +24,7 @@ use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 
 use crate::acceptor::{AcceptError, Acceptor};
+use crate::cancelled_requests::{CancelBudget, CancelledRequests};
 use crate::identity::PeerIdentity;
 use crate::log_budget::{LogBudget, Verdict};
 use crate::send_timeout::SendTimeout;
@@ -76,9 +76,8 @@ fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-/// The longest HTTP/1.1 request head (and read buffer) hyper keeps: its
-/// default, set here so a front ([`Http1Connection::max_head`]) knows it.
-const MAX_HTTP1_HEAD: usize = 8192 + 4096 * 100;
+/// The shortest request-head limit hyper takes (its `max_buf_size`).
+const MIN_HTTP1_HEAD: usize = 8192;
 
 /// A client's TLS stream as served, over a TCP stream whose writes may wait
 /// [`Serve::send_timeout`] each for the client to read.
@@ -91,6 +90,9 @@ struct Limits {
     idle_timeout: Duration,
     shutdown_grace: Duration,
     max_connections: usize,
+    max_concurrent_streams: u32,
+    cancelled_requests: CancelledRequests,
+    max_head: usize,
 }
 
 impl Default for Limits {
@@ -101,6 +103,12 @@ impl Default for Limits {
             idle_timeout: Serve::<()>::DEFAULT_IDLE_TIMEOUT,
             shutdown_grace: Serve::<()>::DEFAULT_SHUTDOWN_GRACE,
             max_connections: Serve::<()>::DEFAULT_MAX_CONNECTIONS,
+            max_concurrent_streams: Serve::<()>::DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_head: Serve::<()>::DEFAULT_MAX_HEAD,
+            cancelled_requests: CancelledRequests {
+                max: Serve::<()>::DEFAULT_MAX_CANCELLED_REQUESTS.0,
+                within: Serve::<()>::DEFAULT_MAX_CANCELLED_REQUESTS.1,
+            },
         }
     }
 }
@@ -129,6 +137,16 @@ impl<S> Serve<S> {
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
     /// How many connections are served at once; more wait to be accepted.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    /// The longest HTTP/1.1 request head, in bytes: 64 KiB (nginx's
+    /// `large_client_header_buffers` take 32 KiB; hyper's own default,
+    /// 417 KiB, let 150 unfinished heads hold 85 MB).
+    pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+    /// How many requests one HTTP/2 connection may have in flight at once
+    /// (nginx's `http2_max_concurrent_streams`).
+    pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
+    /// How many requests an HTTP/2 client may cancel before their response,
+    /// within how long, before its connection is closed with a GOAWAY.
+    pub const DEFAULT_MAX_CANCELLED_REQUESTS: (u32, Duration) = (100, Duration::from_secs(10));
 
     /// How long a client may take to complete the TLS handshake
     /// ([`Acceptor::DEFAULT_HANDSHAKE_TIMEOUT`] unless set).
@@ -169,6 +187,33 @@ impl<S> Serve<S> {
     /// How long open connections get to finish once shutdown starts.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.limits.shutdown_grace = grace;
+        self
+    }
+
+    /// The longest HTTP/1.1 request head, in bytes (at least 8 KiB): what
+    /// one connection's unfinished head may hold in memory. A longer head
+    /// gets 431.
+    pub fn http1_max_head(mut self, bytes: usize) -> Self {
+        self.limits.max_head = bytes.max(MIN_HTTP1_HEAD);
+        self
+    }
+
+    /// How many requests one HTTP/2 connection may have in flight at once
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`, at least one): for a proxy, how
+    /// many upstream exchanges one client connection can hold.
+    pub fn http2_max_concurrent_streams(mut self, max: u32) -> Self {
+        self.limits.max_concurrent_streams = max.max(1);
+        self
+    }
+
+    /// How many requests an HTTP/2 client may cancel (`RST_STREAM`) after they
+    /// reached the service and before their response, within `within`,
+    /// before its connection is closed with a GOAWAY: the "rapid reset"
+    /// attack (CVE-2023-44487) opens and cancels streams as fast as it can,
+    /// each a request for the service, and h2's own limit counts only
+    /// streams reset before hyper accepted them.
+    pub fn http2_max_cancelled_requests(mut self, max: u32, within: Duration) -> Self {
+        self.limits.cancelled_requests = CancelledRequests { max, within };
         self
     }
 
@@ -490,7 +535,7 @@ where
                     remote,
                     header_read_timeout: limits.header_read_timeout,
                     idle_timeout: limits.idle_timeout,
-                    max_head: MAX_HTTP1_HEAD,
+                    max_head: limits.max_head,
                     stopping: Stopping(stopping.clone()),
                 };
                 match front.serve(connection).await {
@@ -513,6 +558,14 @@ where
         mut stopping: watch::Receiver<bool>,
     ) {
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        let (stream, read) = if h2 {
+            match expect_h2_preface(stream, read, remote, limits.header_read_timeout).await {
+                Some(preface) => preface,
+                None => return,
+            }
+        } else {
+            (stream, read)
+        };
         let (continuation, mut continuations) = mpsc::unbounded_channel();
         let upgraded = Upgraded(continuation);
         let activity = Arc::new(Activity::default());
@@ -521,16 +574,22 @@ where
         // found here; HTTP/1.1's are found by `SendTimeout`.
         let stalled = h2.then(|| StalledStreams::new(limits.send_timeout));
         let watching = stalled.clone();
+        let cancels = h2.then(|| CancelBudget::new(limits.cancelled_requests));
+        let counting = cancels.clone();
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(identity.clone());
             request.extensions_mut().insert(ConnectInfo(remote));
             request.extensions_mut().insert(upgraded.clone());
             let busy = Activity::begin(&requests);
+            let pending = counting.as_ref().map(CancelBudget::pending);
             let response = service.clone().oneshot(request);
             let watching = watching.clone();
             async move {
                 let response = response.await;
                 drop(busy);
+                if let Some(pending) = pending {
+                    pending.answered();
+                }
                 response.map(|response| {
                     response.map(|body| match &watching {
                         Some(streams) => streams.watch(body),
@@ -544,66 +603,58 @@ where
         // closes. A graceful shutdown now would close it before reading
         // that request, which has already left the client's socket.
         let stopping_already = *stopping.borrow_and_update();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        if stopping_already {
-            builder.http1().keep_alive(false);
-        }
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(MAX_HTTP1_HEAD);
-        // HTTP/2 has no header-read timeout; pings find peers that went away.
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(H2_KEEP_ALIVE))
-            .keep_alive_timeout(H2_KEEP_ALIVE);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(Replay::new(read, stream)), per_request)
-            .into_owned();
-        // In a block of its own: the connection (and with it the service, which
-        // holds the last `Upgraded` sender) is dropped before its continuation runs.
-        {
-            let mut connection = std::pin::pin!(connection);
-            let mut closing = stopping_already;
-            if stopping_already && h2 {
-                connection.as_mut().graceful_shutdown();
+        // The protocol follows ALPN: HTTP/2 only where `h2` was negotiated,
+        // HTTP/1.1 only on the others (a client speaking HTTP/2 by prior
+        // knowledge there gets a 400 and the connection closed; HTTP/1.1 on
+        // an `h2` connection, a GOAWAY PROTOCOL_ERROR), so every HTTP/2
+        // connection has the HTTP/2 guards. hyper's own builders, since
+        // hyper-util's auto builder looks at the first bytes instead.
+        let io = TokioIo::new(Replay::new(read, stream));
+        let connection = Driver {
+            remote,
+            limits: &limits,
+            stalled: stalled.as_deref(),
+            cancels: cancels.as_deref(),
+            activity: &activity,
+            stopping: &mut stopping,
+            stopping_already,
+        };
+        if h2 {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            // HTTP/2 has no header-read timeout; pings find peers that went away.
+            builder
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(H2_KEEP_ALIVE))
+                .keep_alive_timeout(H2_KEEP_ALIVE)
+                .max_concurrent_streams(limits.max_concurrent_streams)
+                // h2's and hyper's own reset limits, named: streams reset
+                // before they were accepted, and streams this side reset for
+                // errors.
+                .max_pending_accept_reset_streams(20)
+                .max_local_error_reset_streams(1024);
+            let served = builder.serve_connection(io, per_request);
+            connection
+                .drive(
+                    served,
+                    hyper::server::conn::http2::Connection::graceful_shutdown,
+                )
+                .await;
+        } else {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_head);
+            if stopping_already {
+                builder.keep_alive(false);
             }
-            // HTTP/2 only (an interval of its own per connection); its period
-            // is never zero.
-            let mut look_for_stalls = stalled
-                .as_ref()
-                .map(|stalled| tokio::time::interval(stalled.period()));
-            loop {
-                tokio::select! {
-                    ended = connection.as_mut() => {
-                        if let Err(error) = ended {
-                            debug!("{remote}: connection ended with an error: {error}");
-                        }
-                        break;
-                    }
-                    () = tick(&mut look_for_stalls) => {
-                        if stalled.as_ref().is_some_and(|stalled| stalled.any_stalled()) {
-                            debug!(
-                                "{remote}: a response waited {:?} for the client to take more \
-                                 (HTTP/2 flow control); closing",
-                                limits.send_timeout
-                            );
-                            break;
-                        }
-                    }
-                    _ = stopping.changed(), if !closing => {
-                        connection.as_mut().graceful_shutdown();
-                        closing = true;
-                    }
-                    () = activity.idle_for(limits.idle_timeout), if !closing => {
-                        debug!("{remote}: no request for {:?}; closing", limits.idle_timeout);
-                        connection.as_mut().graceful_shutdown();
-                        closing = true;
-                    }
-                }
-            }
+            let served = builder.serve_connection(io, per_request).with_upgrades();
+            connection
+                .drive(
+                    served,
+                    hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown,
+                )
+                .await;
         }
         // What an upgrade handed on (a WebSocket tunnel) is the rest of this
         // connection: it keeps the connection's slot, and shutdown waits for
@@ -611,6 +662,137 @@ where
         while let Some(rest) = continuations.recv().await {
             rest.await;
         }
+    }
+}
+
+/// The HTTP/2 client connection preface (RFC 9113 section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// An empty SETTINGS frame (the server's preface), then GOAWAY with last
+/// stream 0 and `PROTOCOL_ERROR`.
+const H2_PROTOCOL_ERROR: &[u8] = &[
+    0, 0, 0, 4, 0, 0, 0, 0, 0, // SETTINGS
+    0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // GOAWAY
+];
+
+/// Reads on an `h2` connection until its first bytes are the HTTP/2
+/// preface (the stream and what was read, for hyper) or are not: then the
+/// client gets a GOAWAY `PROTOCOL_ERROR` and the connection is closed (h2
+/// closes it without one). A client that sends nothing for `timeout`
+/// is closed too.
+async fn expect_h2_preface(
+    mut stream: ClientStream,
+    mut read: Vec<u8>,
+    remote: SocketAddr,
+    timeout: Duration,
+) -> Option<(ClientStream, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let reading = async {
+        while read.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&read) {
+            if stream.read_buf(&mut read).await.ok()? == 0 {
+                return None;
+            }
+        }
+        Some(())
+    };
+    tokio::time::timeout(timeout, reading).await.ok()??;
+    if read.starts_with(H2_PREFACE) {
+        return Some((stream, read));
+    }
+    debug!("{remote}: ALPN chose h2 but the client spoke another protocol; GOAWAY");
+    let closing = async {
+        let _ = stream.write_all(H2_PROTOCOL_ERROR).await;
+        let _ = stream.shutdown().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
+    None
+}
+
+/// What drives one connection's HTTP alongside hyper: shutdown, the idle
+/// timeout, HTTP/2's stalled streams and cancelled requests.
+struct Driver<'a> {
+    remote: SocketAddr,
+    limits: &'a Limits,
+    stalled: Option<&'a StalledStreams>,
+    cancels: Option<&'a CancelBudget>,
+    activity: &'a Activity,
+    stopping: &'a mut watch::Receiver<bool>,
+    /// Shutdown began before hyper got the connection.
+    stopping_already: bool,
+}
+
+impl Driver<'_> {
+    /// Runs `served` (hyper's connection, HTTP/1.1 or HTTP/2) to its end,
+    /// closing it gracefully (`shutdown`) when the server stops, the
+    /// connection has been idle too long or its client cancelled too many
+    /// requests, and at once when an HTTP/2 response stalled.
+    async fn drive<C>(self, served: C, shutdown: impl Fn(std::pin::Pin<&mut C>))
+    where
+        C: Future<Output = Result<(), hyper::Error>>,
+    {
+        let Self {
+            remote,
+            limits,
+            stalled,
+            cancels,
+            activity,
+            stopping,
+            stopping_already,
+        } = self;
+        let mut served = std::pin::pin!(served);
+        let mut closing = stopping_already;
+        if stopping_already && stalled.is_some() {
+            shutdown(served.as_mut());
+        }
+        // HTTP/2 only (an interval of its own per connection); its period
+        // is never zero.
+        let mut look_for_stalls = stalled.map(|stalled| tokio::time::interval(stalled.period()));
+        loop {
+            tokio::select! {
+                ended = served.as_mut() => {
+                    if let Err(error) = ended {
+                        debug!("{remote}: connection ended with an error: {error}");
+                    }
+                    break;
+                }
+                () = tick(&mut look_for_stalls) => {
+                    if stalled.is_some_and(StalledStreams::any_stalled) {
+                        debug!(
+                            "{remote}: a response waited {:?} for the client to take more \
+                             (HTTP/2 flow control); closing",
+                            limits.send_timeout
+                        );
+                        break;
+                    }
+                }
+                _ = stopping.changed(), if !closing => {
+                    shutdown(served.as_mut());
+                    closing = true;
+                }
+                () = exhausted(cancels), if !closing => {
+                    info!(
+                        "{remote}: it cancelled more than {} requests within {:?} \
+                         (HTTP/2 rapid reset?); closing with GOAWAY",
+                        limits.cancelled_requests.max, limits.cancelled_requests.within
+                    );
+                    shutdown(served.as_mut());
+                    closing = true;
+                }
+                () = activity.idle_for(limits.idle_timeout), if !closing => {
+                    debug!("{remote}: no request for {:?}; closing", limits.idle_timeout);
+                    shutdown(served.as_mut());
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Completes once `budget` is exhausted, or never without one.
+async fn exhausted(budget: Option<&CancelBudget>) {
+    match budget {
+        Some(budget) => budget.exhausted().await,
+        None => std::future::pending().await,
     }
 }
 
