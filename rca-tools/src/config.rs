@@ -202,10 +202,23 @@ pub struct Limits {
     /// Seconds a write to a client may wait for it to read before the
     /// connection is closed (nginx's `send_timeout`).
     pub send_timeout_secs: u64,
+    /// Seconds a request body may send nothing before the request fails
+    /// with 408 (nginx's `client_body_timeout`).
+    pub body_timeout_secs: u64,
+    /// Bytes a request head may have (HTTP/1.1; longer gets 431): what an
+    /// unfinished head may hold in memory.
+    pub max_head_bytes: usize,
     /// Connections served at once.
     pub max_connections: usize,
     /// Seconds open connections get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Requests one HTTP/2 connection may have in flight at once, and so
+    /// upstream exchanges one client connection can hold (nginx's
+    /// `http2_max_concurrent_streams`).
+    pub http2_max_concurrent_streams: u32,
+    /// Requests an HTTP/2 client may cancel before their response within
+    /// 10 s before its connection is closed with a GOAWAY (rapid reset).
+    pub http2_max_cancelled_requests: u32,
 }
 
 impl Default for Limits {
@@ -215,8 +228,12 @@ impl Default for Limits {
             header_read_timeout_secs: 30,
             idle_timeout_secs: 120,
             send_timeout_secs: 60,
+            body_timeout_secs: 60,
+            max_head_bytes: 64 * 1024,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            http2_max_concurrent_streams: 128,
+            http2_max_cancelled_requests: 100,
         }
     }
 }
@@ -240,6 +257,11 @@ impl Limits {
     /// As a duration.
     pub fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout_secs)
+    }
+
+    /// As a duration.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
     }
 
     /// As a duration.
@@ -349,6 +371,23 @@ impl Config {
                     format!("{prefix:?} is not a path prefix (it must start with '/')"),
                 ));
             }
+            // Requests are judged in canonical form; a prefix that is not
+            // could never match as written.
+            match crate::request_target::canonical(prefix) {
+                Ok(canonical) if canonical == prefix.as_str() && !prefix.contains('?') => {}
+                Ok(canonical) => {
+                    return Err(field(
+                        &format!("policy.bots_only[{index}]"),
+                        format!("{prefix:?} is not in the canonical form requests are judged in; write {canonical:?}"),
+                    ))
+                }
+                Err(why) => {
+                    return Err(field(
+                        &format!("policy.bots_only[{index}]"),
+                        format!("{prefix:?}: {}", why.reason()),
+                    ))
+                }
+            }
         }
         let limits = &self.limits;
         for (name, value) in [
@@ -362,6 +401,7 @@ impl Config {
             ),
             ("limits.idle_timeout_secs", limits.idle_timeout_secs),
             ("limits.send_timeout_secs", limits.send_timeout_secs),
+            ("limits.body_timeout_secs", limits.body_timeout_secs),
         ] {
             if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
                 return Err(field(
@@ -372,6 +412,18 @@ impl Config {
         }
         if limits.max_connections == 0 {
             return Err(field("limits.max_connections", "must be at least 1".into()));
+        }
+        if !(8192..=1024 * 1024).contains(&limits.max_head_bytes) {
+            return Err(field(
+                "limits.max_head_bytes",
+                "must be from 8192 to 1048576".into(),
+            ));
+        }
+        if limits.http2_max_concurrent_streams == 0 {
+            return Err(field(
+                "limits.http2_max_concurrent_streams",
+                "must be at least 1".into(),
+            ));
         }
         Ok(())
     }

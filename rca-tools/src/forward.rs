@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::client_body::ClientBodyError;
 use crate::config::UpstreamProtocol;
 use crate::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::upstream_wire::ResponseHead;
@@ -82,6 +83,9 @@ pub enum UpstreamError {
     /// All its connections were in use for longer than the timeout.
     #[error("all {1} connections to the upstream {0} stayed in use for {2:?}")]
     Busy(Authority, usize, Duration),
+    /// The client's request body failed on the way: the client's doing.
+    #[error(transparent)]
+    ClientBody(ClientBodyError),
 }
 
 impl Upstream {
@@ -195,19 +199,18 @@ impl Upstream {
                     .request(request.map(without_trailers))
                     .await
                     .map(Answer::H2c)
-                    .map_err(|error| error_chain(&error)),
+                    .map_err(|error| self.failed(&error)),
                 None => self
                     .http1
                     .send(request)
                     .await
                     .map(Answer::Http1)
-                    .map_err(|error| error_chain(&error)),
+                    .map_err(|error| self.failed(&error)),
             }
         };
         let answer = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?
-            .map_err(|error| UpstreamError::Unreachable(self.authority.clone(), error))?;
+            .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))??;
         let response = match answer {
             Answer::H2c(response) => {
                 let (mut parts, body) = response.into_parts();
@@ -279,6 +282,15 @@ impl Upstream {
 }
 
 impl Upstream {
+    /// What an exchange that failed with `error` failed of: the client's
+    /// request body, or the upstream.
+    fn failed(&self, error: &(dyn std::error::Error + 'static)) -> UpstreamError {
+        match ClientBodyError::in_chain(error) {
+            Some(body) => UpstreamError::ClientBody(body.clone()),
+            None => UpstreamError::Unreachable(self.authority.clone(), error_chain(error)),
+        }
+    }
+
     /// A connection slot, waited for up to the timeout. A free one is taken
     /// without arming a timer.
     async fn slot(&self) -> Result<OwnedSemaphorePermit, UpstreamError> {

@@ -35,7 +35,7 @@ use crate::access_log::Entry;
 use crate::client_wire::{self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite};
 use crate::forward::HOP_BY_HOP;
 use crate::pool::{self, Outgoing, ResponseBody};
-use crate::proxy::{upstream_failure, AccessLog, Proxy};
+use crate::proxy::{upstream_failure, AccessLog, Proxy, CLIENT_LEFT};
 use crate::upstream_wire::{self, ResponseFraming, ResponseHead};
 
 /// What is read from the client at a time, at least.
@@ -243,12 +243,30 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         method: method.clone(),
         body: None,
     };
-    let exchanged = unless_client_leaves(
+    let exchanged = match unless_client_leaves(
         &mut client.stream,
         &mut client.read,
         proxy.upstream.exchange(outgoing),
     )
-    .await?;
+    .await
+    {
+        Ok(exchanged) => exchanged,
+        Err(error) => {
+            // The request may have reached the upstream: it is logged.
+            if proxy.access_log == AccessLog::Stdout {
+                Entry::of(
+                    &client.identity,
+                    client.remote,
+                    (method.as_str(), &path, "HTTP/1.1"),
+                    CLIENT_LEFT,
+                    started,
+                    Some("the client left before the response".to_owned()),
+                )
+                .write();
+            }
+            return Err(error);
+        }
+    };
     // Shutdown may have begun meanwhile: then this response is the last.
     let last = close || client.stopping.is_stopping();
     let out = &mut client.out;
@@ -260,10 +278,10 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         }
         Err(error) => {
             let (status, kind, text) = upstream_failure(&error);
-            if let Some(metrics) = &proxy.metrics {
+            if let (Some(metrics), Some(kind)) = (&proxy.metrics, kind) {
                 metrics.upstream_error(kind);
             }
-            write_plain(out, status, text, last);
+            write_plain(out, status, text, &method, last);
             (status, None, Some(error.to_string()))
         }
     };
@@ -423,8 +441,9 @@ fn write_date(out: &mut Vec<u8>) {
     });
 }
 
-/// Appends a response the proxy makes itself: `status`, a short text.
-fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, last: bool) {
+/// Appends a response the proxy makes itself: `status` and a short `text`,
+/// or for HEAD only its length (RFC 9110 section 9.3.2: no content).
+fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, method: &Method, last: bool) {
     write_status_line(out, status);
     write_date(out);
     out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\n");
@@ -434,7 +453,9 @@ fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, last: bool) {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(text.as_bytes());
+    if *method != Method::HEAD {
+        out.extend_from_slice(text.as_bytes());
+    }
 }
 
 /// Copies `body` after the head in `out`, chunked or as it is; `out` is
@@ -627,7 +648,13 @@ mod tests {
         push_data(&mut out, b"!", false);
         assert_eq!(out, b"5\r\nhello\r\n!");
         let mut out = Vec::new();
-        write_plain(&mut out, StatusCode::BAD_GATEWAY, "no\n", true);
+        write_plain(
+            &mut out,
+            StatusCode::BAD_GATEWAY,
+            "no\n",
+            &Method::GET,
+            true,
+        );
         assert_eq!(
             now_is_now(&out),
             "HTTP/1.1 502 Bad Gateway\r\ndate: NOW\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 3\r\nconnection: close\r\n\r\nno\n"

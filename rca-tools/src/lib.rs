@@ -8,6 +8,7 @@
 //! tests can drive them.
 
 pub mod access_log;
+pub mod client_body;
 mod client_wire;
 pub mod config;
 pub mod demo;

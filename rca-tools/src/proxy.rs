@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
 use crate::access_log::Entry;
+use crate::client_body::{ClientBody, ClientBodyError};
 use crate::config::Config;
 use crate::forward::{Upstream, UpstreamError};
 use crate::headers::IdentityHeaders;
@@ -31,6 +32,9 @@ pub struct Proxy {
     pub(crate) upstream: Upstream,
     pub(crate) access_log: AccessLog,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// How long a request body may send nothing (nginx's
+    /// `client_body_timeout`).
+    pub(crate) body_timeout: Duration,
 }
 
 /// Where the access log goes.
@@ -68,6 +72,7 @@ impl Proxy {
             ),
             access_log: AccessLog::Stdout,
             metrics: None,
+            body_timeout: config.limits.body_timeout(),
         })
     }
 
@@ -191,7 +196,19 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     let (response, error, path) = match canonical_request(request) {
         Ok(request) => {
             let path = request.uri().path().to_owned();
+            // Logged as 499 (nginx's "client closed request") if the client
+            // leaves first (an HTTP/2 reset, a closed connection): the
+            // request may have reached the upstream all the same.
+            let mut unanswered = Unanswered {
+                log: proxy.access_log == AccessLog::Stdout,
+                peer: &peer,
+                remote,
+                request: (method.as_str(), &path, version),
+                started,
+            };
             let (response, error) = answer(proxy, remote, &peer, &path, request).await;
+            unanswered.log = false;
+            drop(unanswered);
             (response, error, path)
         }
         Err((why, path)) => {
@@ -213,6 +230,36 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     .write();
     response
 }
+
+/// A request being answered; dropped before its answer (the client left),
+/// it writes the access-log line the answer would have.
+struct Unanswered<'a> {
+    log: bool,
+    peer: &'a PeerIdentity,
+    remote: SocketAddr,
+    request: (&'a str, &'a str, &'static str),
+    started: Instant,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.log {
+            Entry::of(
+                self.peer,
+                self.remote,
+                self.request,
+                CLIENT_LEFT,
+                self.started,
+                Some("the client left before the response".to_owned()),
+            )
+            .write();
+        }
+    }
+}
+
+/// The status logged for a request whose client left before the response
+/// (nginx's 499, "client closed request"; never sent).
+pub(crate) const CLIENT_LEFT: u16 = 499;
 
 /// `request` with its target in canonical form ([`crate::request_target`]):
 /// the form the policy judges and the upstream receives. A target that
@@ -285,6 +332,8 @@ async fn answer(
         );
     }
     let (mut parts, body) = request.into_parts();
+    let body = ClientBody::wrap(body, proxy.body_timeout);
+    join_cookie_crumbs(&mut parts.headers);
     // Hop-by-hop headers (and those `Connection` names) go first, so a client
     // cannot name the identity headers set next for removal.
     let upgrade = crate::forward::websocket_upgrade(&parts);
@@ -309,7 +358,7 @@ async fn answer(
         Ok(response) => (response, None),
         Err(error) => {
             let (status, kind, body) = upstream_failure(&error);
-            if let Some(metrics) = &proxy.metrics {
+            if let (Some(metrics), Some(kind)) = (&proxy.metrics, kind) {
                 metrics.upstream_error(kind);
             }
             let mut response = Response::builder()
@@ -330,25 +379,60 @@ async fn answer(
 }
 
 /// The answer to a request the upstream gave no response for: its status,
-/// the kind the metrics count, and a body that says why. The details (the
-/// upstream's address, the error) go to the log only.
-pub(crate) fn upstream_failure(error: &UpstreamError) -> (StatusCode, &'static str, &'static str) {
+/// the kind of upstream error the metrics count (none when the client's
+/// body failed), and a body that says why. The details (the upstream's
+/// address, the error) go to the log only.
+pub(crate) fn upstream_failure(
+    error: &UpstreamError,
+) -> (StatusCode, Option<&'static str>, &'static str) {
     match error {
         UpstreamError::TimedOut(..) => (
             StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
+            Some("timeout"),
             "the upstream did not answer in time\n",
         ),
         UpstreamError::Unreachable(..) => (
             StatusCode::BAD_GATEWAY,
-            "unreachable",
+            Some("unreachable"),
             "the upstream did not answer\n",
         ),
         UpstreamError::Busy(..) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            Some("busy"),
             "the upstream is busy; try again later\n",
         ),
+        UpstreamError::ClientBody(ClientBodyError::Malformed(_)) => (
+            StatusCode::BAD_REQUEST,
+            None,
+            "the request body could not be read\n",
+        ),
+        UpstreamError::ClientBody(ClientBodyError::TimedOut(_)) => (
+            StatusCode::REQUEST_TIMEOUT,
+            None,
+            "the request body stopped coming\n",
+        ),
+    }
+}
+
+/// HTTP/2 sends a `Cookie` as crumbs, one field each (RFC 9113 section
+/// 8.2.3), to be joined with `; ` before they go to HTTP/1.1, where
+/// servers join repeated fields with `,` (gunicorn, werkzeug) and read
+/// another cookie string.
+fn join_cookie_crumbs(headers: &mut http::HeaderMap) {
+    let crumbs = headers.get_all(header::COOKIE);
+    let mut crumbs = crumbs.iter();
+    if crumbs.next().is_none() || crumbs.next().is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for crumb in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(crumb.as_bytes());
+    }
+    if let Ok(joined) = http::HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, joined);
     }
 }
 

@@ -231,6 +231,12 @@ async fn run(
         .send_timeout(config.limits.send_timeout())
         .max_connections(config.limits.max_connections)
         .shutdown_grace(config.limits.shutdown_grace())
+        .http1_max_head(config.limits.max_head_bytes)
+        .http2_max_concurrent_streams(config.limits.http2_max_concurrent_streams)
+        .http2_max_cancelled_requests(
+            config.limits.http2_max_cancelled_requests,
+            std::time::Duration::from_secs(10),
+        )
         .with_graceful_shutdown(shutdown)
         .await?;
     log::info!("stopped");
