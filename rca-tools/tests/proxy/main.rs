@@ -7,8 +7,10 @@
 mod fleet;
 mod hardening;
 mod http1_front;
+mod http2_guards;
 mod identity;
 mod operations;
+mod request_limits;
 mod support;
 mod trust_boundary;
 mod upstream_connections;

@@ -1,0 +1,194 @@
+//! HTTP/2 at the edge (issue 19): the protocol follows ALPN, a client that
+//! opens and cancels streams (rapid reset) is shut out with a GOAWAY and
+//! every request of it that reached the upstream is logged, and cookie
+//! crumbs reach HTTP/1.1 upstreams joined.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::support::*;
+
+/// The HTTP/2 connection preface and an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// What the proxy sends on a TLS connection offering `alpn` (none if
+/// empty) after `bytes`, until it closes or 3 s pass.
+async fn answer_to(pki: &TestPki, port: u16, alpn: &[u8], bytes: &[u8]) -> Vec<u8> {
+    let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
+    config.alpn_protocols = if alpn.is_empty() {
+        Vec::new()
+    } else {
+        vec![alpn.to_vec()]
+    };
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .expect("connect");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await
+        .expect("handshake");
+    tls.write_all(bytes).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), tls.read_to_end(&mut answer)).await;
+    answer
+}
+
+/// HTTP/2 only where ALPN chose `h2`, HTTP/1.1 only elsewhere: HTTP/2 by
+/// prior knowledge on an `http/1.1` (or ALPN-less) connection is not served,
+/// and HTTP/1.1 on an `h2` connection gets a GOAWAY (`PROTOCOL_ERROR`).
+/// Before, both were served, and prior-knowledge HTTP/2 went without the
+/// HTTP/2 guards.
+#[test]
+fn the_protocol_follows_alpn() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        for alpn in [&b"http/1.1"[..], b""] {
+            let answer = answer_to(pki, port, alpn, H2_PREFACE).await;
+            // An HTTP/2 server's first frame is its SETTINGS (type 4).
+            assert!(
+                answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"),
+                "ALPN {:?}: {:?}",
+                String::from_utf8_lossy(alpn),
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        let answer = answer_to(
+            pki,
+            port,
+            b"h2",
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(
+            !answer.windows(8).any(|eight| eight == b"HTTP/1.1"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        // A GOAWAY frame (type 7) for stream 0 with PROTOCOL_ERROR (1).
+        let goaway: &[u8] = &[0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert!(
+            answer.windows(goaway.len()).any(|frame| frame == goaway),
+            "{answer:?}"
+        );
+    });
+}
+
+/// An upstream that counts the requests it gets and answers each after
+/// `delay`.
+async fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_: Request<Incoming>| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    (address, count)
+}
+
+/// Rapid reset (CVE-2023-44487): a client that opens streams and cancels
+/// them as fast as it can gets a GOAWAY once it has cancelled more than
+/// `limits.http2_max_cancelled_requests` (here 20) within 10 s, so it
+/// cannot turn one connection into an unbounded stream of upstream
+/// exchanges; each cancelled request that was being answered is logged
+/// (status 499). Before, all 600 reached the upstream and none was logged.
+#[test]
+fn rapid_reset_gets_a_goaway() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let (upstream, count) = counting_upstream(Duration::from_millis(500)).await;
+        let port = free_port();
+        let config = files.config_with(
+            "reset.toml",
+            port,
+            upstream,
+            "limits",
+            "http2_max_cancelled_requests = 20",
+        );
+        let log = files.path("access.log");
+        let _proxy = Proxy::start_logging(&config, port, &log);
+        let (mut sender, connection) = h2_connect(pki, port).await;
+        let mut sent = 0;
+        for _ in 0..600 {
+            if sender.ready().await.is_err() {
+                break;
+            }
+            let request = Request::get(format!("https://localhost:{port}/work"))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .expect("request");
+            let response = sender.send_request(request);
+            sent += 1;
+            // Long enough for the request to reach the upstream, then the
+            // response future is dropped: RST_STREAM (CANCEL).
+            let _ = tokio::time::timeout(Duration::from_millis(20), response).await;
+        }
+        let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
+        assert!(
+            ended.is_ok(),
+            "the proxy kept the connection after {sent} resets"
+        );
+        let reached = count.load(Ordering::SeqCst);
+        assert!(
+            reached < 100,
+            "{reached} of {sent} requests reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let lines = std::fs::read_to_string(&log).expect("access log");
+        let left = lines.matches("\"status\":499").count();
+        assert!(left >= 20, "{left} requests logged as 499:\n{lines}");
+        // Other connections are served as before.
+        let echo = get_body(&browser(pki, false), &format!("https://localhost:{port}/")).await;
+        assert_eq!(echo, "ok");
+    });
+}
+
+/// HTTP/2 cookie crumbs (RFC 9113 section 8.2.3) reach an HTTP/1.1
+/// upstream as one `cookie` field joined with `; `; before, they arrived as
+/// several, which gunicorn and werkzeug join with `,`.
+#[test]
+fn cookie_crumbs_are_joined() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let (mut sender, _connection) = h2_connect(pki, port).await;
+        let request = Request::get(format!("https://localhost:{port}/"))
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .header("cookie", "c=3")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        let echo = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let echo = String::from_utf8_lossy(&echo);
+        assert!(echo.contains("\ncookie: a=1; b=2; c=3\n"), "{echo}");
+        assert_eq!(echo.matches("\ncookie: ").count(), 1, "{echo}");
+    });
+}

@@ -1,0 +1,137 @@
+//! What a client's request may cost and how its failures are answered
+//! (issue 19): a bound on an unfinished head, a body timeout, 400 for a
+//! malformed body, no body in answer to HEAD.
+
+use std::fmt::Write as _;
+
+use crate::support::*;
+
+/// `request` as raw bytes over TLS (HTTP/1.1), then everything the proxy
+/// sends until it closes or `wait` passes.
+async fn raw_within(pki: &TestPki, port: u16, request: &[u8], wait: Duration) -> String {
+    let mut tls = tls_connect(pki, port, b"http/1.1").await;
+    tls.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, tls.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A request head longer than `limits.max_head_bytes` (64 KiB by default)
+/// gets 431: an unfinished head holds at most that much. Before, hyper's
+/// 417 KiB was the bound, and an 80 KiB head was served.
+#[test]
+fn a_head_over_the_limit_gets_431() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let filler = "v".repeat(8 * 1024);
+        let mut request = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
+        for index in 0..10 {
+            let _ = write!(request, "x-filler-{index}: {filler}\r\n");
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let answer = raw_within(pki, port, request.as_bytes(), Duration::from_secs(5)).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{}",
+            &answer[..answer.len().min(200)]
+        );
+        // Under the limit, served.
+        let mut request = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
+        for index in 0..5 {
+            let _ = write!(request, "x-filler-{index}: {filler}\r\n");
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let answer = raw_within(pki, port, request.as_bytes(), Duration::from_secs(5)).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{}",
+            &answer[..answer.len().min(200)]
+        );
+    });
+}
+
+/// A request body that sends nothing for `limits.body_timeout_secs` fails
+/// with 408 and gives its upstream connection back; a malformed chunked
+/// body gets 400, not 502, and is not counted as an upstream error.
+/// Before, a trickled body held its upstream slot with no limit, and a
+/// broken chunk was the upstream's fault (502).
+#[test]
+fn a_stalled_body_gets_408_and_a_malformed_one_400() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let admin = free_port();
+        let config = files.config(
+            port,
+            upstream,
+            &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        );
+        let config = std::fs::read_to_string(&config)
+            .expect("config")
+            .replace(
+                "[limits]\n",
+                "[limits]\nbody_timeout_secs = 1\n",
+            );
+        let config = files.write("body.toml", &config);
+        let _proxy = Proxy::start(&config, port);
+        // `/trailers` reads the whole body before it answers.
+        let started = Instant::now();
+        let answer = raw_within(
+            pki,
+            port,
+            b"POST /trailers HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nx",
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+        let answer = raw_within(
+            pki,
+            port,
+            b"POST /trailers HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        let metrics = get_body(&browser(pki, true), &format!("http://127.0.0.1:{admin}/metrics")).await;
+        assert!(!metrics.contains("rca_proxy_upstream_errors_total{"), "{metrics}");
+    });
+}
+
+/// When the proxy answers a HEAD itself (here 502: the upstream is down),
+/// the answer has the length of its text and no text. Before, the own
+/// HTTP/1.1 path sent the 28 bytes, which a keep-alive client reads as the
+/// start of the next response.
+#[test]
+fn the_proxys_own_answer_to_head_has_no_body() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let down: SocketAddr = (Ipv4Addr::LOCALHOST, free_port()).into();
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, down, ""), port);
+        for method in ["HEAD", "GET"] {
+            let answer = raw_within(
+                pki,
+                port,
+                format!("{method} / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+                Duration::from_secs(5),
+            )
+            .await;
+            assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+            let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+            assert!(
+                head.to_lowercase().contains("content-length: 28"),
+                "{answer}"
+            );
+            assert_eq!(body.is_empty(), method == "HEAD", "{method}: {answer}");
+        }
+    });
+}
