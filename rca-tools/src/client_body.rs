@@ -52,7 +52,10 @@ impl ClientBodyError {
 pub struct ClientBody {
     inner: Body,
     timeout: Duration,
-    idle: Pin<Box<Sleep>>,
+    /// Armed when the body is first read: the wait for an upstream
+    /// connection comes before, and a client that sent `Expect:
+    /// 100-continue` sends nothing until then.
+    idle: Option<Pin<Box<Sleep>>>,
 }
 
 impl ClientBody {
@@ -65,7 +68,7 @@ impl ClientBody {
         Body::new(Self {
             inner: body,
             timeout,
-            idle: Box::pin(tokio::time::sleep(timeout)),
+            idle: None,
         })
     }
 }
@@ -81,17 +84,25 @@ impl hyper::body::Body for ClientBody {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let deadline = Instant::now() + self.timeout;
-                self.idle.as_mut().reset(deadline);
+                if let Some(idle) = &mut self.idle {
+                    idle.as_mut().reset(deadline);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
                 Poll::Ready(Some(Err(ClientBodyError::Malformed(error.to_string()))))
             }
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match self.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(ClientBodyError::TimedOut(self.timeout)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let idle = self
+                    .idle
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match idle.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(ClientBodyError::TimedOut(timeout)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

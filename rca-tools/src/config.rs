@@ -270,6 +270,24 @@ impl Limits {
     }
 }
 
+/// Why a `policy.bots_only` prefix cannot be used: it must be a path in the
+/// canonical form requests are judged in, or it could never match as
+/// written.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    if !prefix.starts_with('/') {
+        return Err(format!(
+            "{prefix:?} is not a path prefix (it must start with '/')"
+        ));
+    }
+    match crate::request_target::canonical(prefix) {
+        Ok(canonical) if canonical == prefix && !prefix.contains('?') => Ok(()),
+        Ok(canonical) => Err(format!(
+            "{prefix:?} is not in the canonical form requests are judged in; write {canonical:?}"
+        )),
+        Err(why) => Err(format!("{prefix:?}: {}", why.reason())),
+    }
+}
+
 /// A configuration that cannot be used: which field (in which file), and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{origin}: {message}")]
@@ -365,29 +383,8 @@ impl Config {
         crate::headers::IdentityHeaders::new(&self.headers)
             .map_err(|(name, message)| field(&format!("headers.{name}"), message))?;
         for (index, prefix) in self.policy.bots_only.iter().enumerate() {
-            if !prefix.starts_with('/') {
-                return Err(field(
-                    &format!("policy.bots_only[{index}]"),
-                    format!("{prefix:?} is not a path prefix (it must start with '/')"),
-                ));
-            }
-            // Requests are judged in canonical form; a prefix that is not
-            // could never match as written.
-            match crate::request_target::canonical(prefix) {
-                Ok(canonical) if canonical == prefix.as_str() && !prefix.contains('?') => {}
-                Ok(canonical) => {
-                    return Err(field(
-                        &format!("policy.bots_only[{index}]"),
-                        format!("{prefix:?} is not in the canonical form requests are judged in; write {canonical:?}"),
-                    ))
-                }
-                Err(why) => {
-                    return Err(field(
-                        &format!("policy.bots_only[{index}]"),
-                        format!("{prefix:?}: {}", why.reason()),
-                    ))
-                }
-            }
+            check_prefix(prefix)
+                .map_err(|message| field(&format!("policy.bots_only[{index}]"), message))?;
         }
         let limits = &self.limits;
         for (name, value) in [
@@ -419,11 +416,19 @@ impl Config {
                 "must be from 8192 to 1048576".into(),
             ));
         }
-        if limits.http2_max_concurrent_streams == 0 {
-            return Err(field(
+        for (name, value) in [
+            (
                 "limits.http2_max_concurrent_streams",
-                "must be at least 1".into(),
-            ));
+                limits.http2_max_concurrent_streams,
+            ),
+            (
+                "limits.http2_max_cancelled_requests",
+                limits.http2_max_cancelled_requests,
+            ),
+        ] {
+            if value == 0 {
+                return Err(field(name, "must be at least 1".into()));
+            }
         }
         Ok(())
     }

@@ -30,13 +30,18 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// header from 127.0.0.1), the prefixes and original URLs that framework
 /// middlewares and IIS-style rewriters route by, method overrides, scheme
 /// hints, and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`).
-const EDGE_ONLY: [&str; 38] = [
+const EDGE_ONLY: [&str; 44] = [
     // The client's address and certificate.
     "forwarded",
+    "x-forwarded",
+    "forwarded-for",
     "x-real-ip",
     "true-client-ip",
+    "client-ip",
     "x-client-ip",
     "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
     "x-ssl-client-cert",
     "ssl-client-cert",
     // CGI variables, as request headers.
@@ -62,6 +67,7 @@ const EDGE_ONLY: [&str; 38] = [
     "x-original-url",
     "x-original-uri",
     "x-original-path",
+    "x-original-host",
     "x-rewrite-url",
     "x-envoy-original-path",
     "x-remote-user",

@@ -114,7 +114,11 @@ impl BotsOnly {
     }
 
     /// Whether `path` is under a prefix, compared the way the most lenient
-    /// upstream might read it (see [`policy_path`]), on segment boundaries.
+    /// upstream might read it (see [`policy_path`]), on segment boundaries;
+    /// a format suffix on the prefix's last segment is under it too
+    /// (`/api/crawl.json`: Rails routes `/api/crawl` as
+    /// `/api/crawl(.:format)`, and so do Django REST framework's format
+    /// suffixes).
     pub(crate) fn covers(&self, path: &str) -> bool {
         if self.0.is_empty() {
             return false;
@@ -124,7 +128,7 @@ impl BotsOnly {
             path == *prefix
                 || path
                     .strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'))
+                    .is_some_and(|rest| rest.starts_with(['/', '.']))
         })
     }
 }
@@ -265,10 +269,13 @@ pub(crate) const CLIENT_LEFT: u16 = 499;
 /// the form the policy judges and the upstream receives. A target that
 /// cannot be made canonical is refused, with its path for the log.
 fn canonical_request(mut request: Request) -> Result<Request, (TargetError, String)> {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or("", http::uri::PathAndQuery::as_str);
+    // An absolute target without a path (`http://host`) asks for `/`
+    // (RFC 9112 section 3.2.2); CONNECT's authority form is no path.
+    let target = match request.uri().path_and_query() {
+        Some(target) => target.as_str(),
+        None if request.method() != http::Method::CONNECT && request.uri().host().is_some() => "/",
+        None => "",
+    };
     let rewritten = match request_target::canonical(target) {
         Ok(Cow::Borrowed(_)) => return Ok(request),
         Ok(Cow::Owned(rewritten)) => rewritten,
@@ -312,6 +319,11 @@ async fn answer(
             }
             if host_header.is_some_and(|host| !host.eq_ignore_ascii_case(authority.as_str())) {
                 return bad_request("the target's authority and the Host header differ");
+            }
+            // HTTP/2's `:authority` stands alone; HTTP/1.1's absolute form
+            // comes with a `Host` (RFC 9112 section 3.2), which it names.
+            if host_header.is_none() && request.version() != http::Version::HTTP_2 {
+                return bad_request("an absolute target needs a Host header that names its host");
             }
             Some(authority.clone())
         }
@@ -460,10 +472,26 @@ fn policy_path(path: &str) -> String {
             ".." => {
                 segments.pop();
             }
-            segment => segments.push(segment.to_lowercase()),
+            segment => segments.push(fold_case(segment)),
         }
     }
     format!("/{}", segments.join("/"))
+}
+
+/// `segment` in lower case, with the four non-ASCII letters whose case
+/// maps to ASCII in some router's case-insensitive matching read as those
+/// ASCII letters: `İ` and `ı` as `i` (Python's `re.I`, Java's
+/// `equalsIgnoreCase`), `ſ` as `s`, the Kelvin sign as `k`.
+fn fold_case(segment: &str) -> String {
+    segment
+        .chars()
+        .flat_map(|letter| match letter {
+            '\u{130}' | '\u{131}' => 'i'.to_lowercase(),
+            '\u{17f}' => 's'.to_lowercase(),
+            '\u{212a}' => 'k'.to_lowercase(),
+            letter => letter.to_lowercase(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -486,6 +514,19 @@ mod tests {
         ] {
             assert!(crawl.covers(path), "{path}");
         }
+        // Format suffixes and letters whose case folds to ASCII.
+        for path in [
+            "/api/crawl.json",
+            "/api/crawl.",
+            "/ap%C4%B1/crawl",
+            "/AP\u{130}/crawl",
+        ] {
+            assert!(crawl.covers(path), "{path}");
+        }
+        let kelvin = prefixes(&["/kelvin"]);
+        assert!(kelvin.covers("/\u{212a}elvin") && kelvin.covers("/%E2%84%AAelvin"));
+        let s = prefixes(&["/s"]);
+        assert!(s.covers("/\u{17f}/x"));
         for path in ["/", "/api", "/api/crawler", "/api/craw", "/privately"] {
             assert!(!crawl.covers(path), "{path}");
         }

@@ -22,6 +22,7 @@
 //! | a segment that reads as `.` or `..` once decoded or without its `;parameters` (`..;x`, `.%3b`) | refused | Tomcat-style servers drop `;parameters` and would resolve it; no browser sends it |
 //! | control characters, raw or encoded (`%00`-`%1F`, `%7F`) | refused | Python's `$` matches before a final `\n` (Starlette routes `/api/crawl%0a` as `/api/crawl`); nginx refuses `%00` |
 //! | `%` not followed by two hex digits | refused | routers disagree on what it is |
+//! | `%25` and two hex digits (`%252e`) | refused | a chain that decodes twice (nginx's `proxy_pass` with `$uri`, say) reads another path; Spring's `StrictHttpFirewall` refuses it too |
 //! | other escapes (`%20`, `%3B`, `%C3%A9`) and `;parameters` | kept | they change no segment boundary; the policy reads each segment decoded and without its parameters |
 //!
 //! The query is kept as it came. Everything here is pure: the same target
@@ -38,6 +39,9 @@ pub(crate) enum TargetError {
     MalformedEscape,
     /// A control character, raw or percent-encoded.
     ControlCharacter,
+    /// An escape of an escape (`%252e`): what an upstream that decodes
+    /// twice reads is another path.
+    DoubleEncoding,
     /// A segment that reads as `.` or `..` once decoded or without its
     /// `;parameters`, which the proxy cannot resolve the way every
     /// upstream would.
@@ -51,6 +55,7 @@ impl TargetError {
             Self::NotOriginForm => "the request target must be a path starting with '/'",
             Self::MalformedEscape => "the path has a '%' not followed by two hex digits",
             Self::ControlCharacter => "the path has a control character (raw or percent-encoded)",
+            Self::DoubleEncoding => "the path has a percent-encoded escape ('%25' and two hex digits)",
             Self::HiddenDotSegment => {
                 "the path has a segment that reads as '.' or '..' once decoded or without its ;parameters"
             }
@@ -118,6 +123,9 @@ fn decode_unreserved(path: &str) -> Result<String, TargetError> {
                     .ok_or(TargetError::MalformedEscape)?;
                 if value.is_ascii_control() {
                     return Err(TargetError::ControlCharacter);
+                }
+                if value == b'%' && bytes.get(at + 3..at + 5).and_then(hex_pair).is_some() {
+                    return Err(TargetError::DoubleEncoding);
                 }
                 if is_unreserved(value) {
                     out.push(char::from(value));
@@ -335,6 +343,8 @@ mod tests {
             ("/api/crawl%", TargetError::MalformedEscape),
             ("/api/crawl%0", TargetError::MalformedEscape),
             ("/api/crawl%zz", TargetError::MalformedEscape),
+            ("/api%252Fcrawl", TargetError::DoubleEncoding),
+            ("/api/x/%252e%252e/crawl", TargetError::DoubleEncoding),
             ("/api/crawl%0a", TargetError::ControlCharacter),
             ("/api/crawl%0A", TargetError::ControlCharacter),
             ("/api/crawl%00", TargetError::ControlCharacter),
@@ -358,6 +368,7 @@ mod tests {
             "/%7euser/%C3%A9/./",
             "/a/b/c/../../..",
             "/a%25/b",
+            "/a%25zz",
         ] {
             let once = canonical(target).expect("canonical").into_owned();
             assert_eq!(canonical(&once).as_deref(), Ok(once.as_str()), "{target}");

@@ -6,9 +6,11 @@
 //! hyper accepts a stream at once and hands it to the service, so a client
 //! that opens and resets streams as fast as it can costs the service a
 //! request each (for a proxy, an upstream exchange) and is never stopped.
-//! Here every service future dropped before it answered counts against a
-//! window of [`CancelledRequests::within`]; one over
-//! [`CancelledRequests::max`] in a window ends the connection with a GOAWAY.
+//! Here every service future dropped before it answered counts against
+//! fixed windows of [`CancelledRequests::within`] (so up to twice
+//! [`CancelledRequests::max`] can fall on either side of a window's end);
+//! one over [`CancelledRequests::max`] in a window ends the connection: a
+//! GOAWAY, and a second later the connection is dropped.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// The limit: at most `max` cancelled requests in any window of `within`.
+/// The limit: at most `max` cancelled requests in each window of `within`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CancelledRequests {
     pub(crate) max: u32,

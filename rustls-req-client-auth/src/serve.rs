@@ -747,6 +747,11 @@ impl Driver<'_> {
         // HTTP/2 only (an interval of its own per connection); its period
         // is never zero.
         let mut look_for_stalls = stalled.map(|stalled| tokio::time::interval(stalled.period()));
+        // Set once the client has cancelled too many requests: its GOAWAY
+        // gets this long to go out, then the connection is dropped. A
+        // graceful close alone would go on accepting streams until the
+        // client acknowledges its PING, which a flooding client never does.
+        let mut shut_out: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 ended = served.as_mut() => {
@@ -769,14 +774,21 @@ impl Driver<'_> {
                     shutdown(served.as_mut());
                     closing = true;
                 }
-                () = exhausted(cancels), if !closing => {
+                () = exhausted(cancels), if shut_out.is_none() => {
                     info!(
                         "{remote}: it cancelled more than {} requests within {:?} \
                          (HTTP/2 rapid reset?); closing with GOAWAY",
                         limits.cancelled_requests.max, limits.cancelled_requests.within
                     );
-                    shutdown(served.as_mut());
-                    closing = true;
+                    if !closing {
+                        shutdown(served.as_mut());
+                        closing = true;
+                    }
+                    shut_out = Some(tokio::time::Instant::now() + GOAWAY_GRACE);
+                }
+                () = until(shut_out) => {
+                    debug!("{remote}: closed after its GOAWAY");
+                    break;
                 }
                 () = activity.idle_for(limits.idle_timeout), if !closing => {
                     debug!("{remote}: no request for {:?}; closing", limits.idle_timeout);
@@ -785,6 +797,18 @@ impl Driver<'_> {
                 }
             }
         }
+    }
+}
+
+/// How long a client shut out for cancelling too many requests keeps its
+/// connection after the GOAWAY.
+const GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
+/// Completes at `deadline`, or never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

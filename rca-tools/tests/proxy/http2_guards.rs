@@ -162,6 +162,50 @@ fn rapid_reset_gets_a_goaway() {
     });
 }
 
+/// One HTTP/2 connection holds at most `limits.http2_max_concurrent_streams`
+/// upstream exchanges at once (here 10; before, 200, hyper's default): the
+/// client is told so in its SETTINGS and further streams wait.
+#[test]
+fn one_connection_holds_at_most_its_streams_upstream() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let (upstream, count) = counting_upstream(Duration::from_millis(1500)).await;
+        let port = free_port();
+        let config = files.config_with(
+            "streams.toml",
+            port,
+            upstream,
+            "limits",
+            "http2_max_concurrent_streams = 10",
+        );
+        let _proxy = Proxy::start(&config, port);
+        let (sender, _connection) = h2_connect(pki, port).await;
+        let mut requests = Vec::new();
+        for _ in 0..40 {
+            let mut sender = sender.clone();
+            requests.push(tokio::spawn(async move {
+                if sender.ready().await.is_err() {
+                    return;
+                }
+                let request = Request::get(format!("https://localhost:{port}/work"))
+                    .body(http_body_util::Empty::<Bytes>::new())
+                    .expect("request");
+                let _ = sender.send_request(request).await;
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let reached = count.load(Ordering::SeqCst);
+        assert!(
+            (1..=10).contains(&reached),
+            "{reached} exchanges at once on one connection"
+        );
+        for request in requests {
+            request.abort();
+        }
+    });
+}
+
 /// HTTP/2 cookie crumbs (RFC 9113 section 8.2.3) reach an HTTP/1.1
 /// upstream as one `cookie` field joined with `; `; before, they arrived as
 /// several, which gunicorn and werkzeug join with `,`.

@@ -71,7 +71,15 @@ fn targets_reach_the_upstream_in_canonical_form() {
             }
         }
         // Canonical, it is judged as the upstream will read it.
-        for target in ["/api/x/../crawl", "/api/crawl/.", "/API/%63rawl//x", "/api%2Fcrawl"] {
+        for target in [
+            "/api/x/../crawl",
+            "/api/crawl/.",
+            "/API/%63rawl//x",
+            "/api%2Fcrawl",
+            "/api/crawl.json",
+            "/ap%C4%B1/crawl",
+            "/AP%C4%B0/crawl",
+        ] {
             let answer = raw(
                 pki,
                 port,
@@ -90,6 +98,8 @@ fn targets_reach_the_upstream_in_canonical_form() {
             "/api/crawl/.;x",
             "/api/crawl%",
             "/api/crawl%g1",
+            "/api%252Fcrawl",
+            "/api/x/%252e%252e/crawl",
         ] {
             for (method, body_headers) in [("GET", ""), ("POST", "Content-Length: 0\r\n")] {
                 let answer = raw(
@@ -138,7 +148,11 @@ fn targets_reach_the_upstream_in_canonical_form() {
 /// 127.0.0.1 and routes `/x/api/crawl` to `/api/crawl`.
 #[test]
 fn routing_headers_are_the_edges_only() {
-    const ROUTING: [(&str, &str); 12] = [
+    const ROUTING: [(&str, &str); 16] = [
+        ("Client-IP", "10.6.6.6-forged"),
+        ("CF-Connecting-IP", "10.6.6.7-forged"),
+        ("X-Forwarded", "for=10.6.6.8-forged"),
+        ("X-Original-Host", "host-forged"),
         ("SCRIPT_NAME", "/sn-forged"),
         ("Script-Name", "/sn2-forged"),
         ("PATH_INFO", "/pi-forged"),
@@ -384,5 +398,21 @@ fn hosts_are_hosts() {
         .await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert_eq!(forwarded_line(&answer), Some("GET /page"), "{answer}");
+        // Without a path it asks for `/`; without a Host it is refused.
+        let answer = raw(
+            pki,
+            port,
+            "GET http://localhost HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(forwarded_line(&answer), Some("GET /"), "{answer}");
+        let answer = raw(
+            pki,
+            port,
+            "GET http://evil.example/ HTTP/1.1\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(!answer.contains("evil.example"), "{answer}");
     });
 }

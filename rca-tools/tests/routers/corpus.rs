@@ -79,7 +79,8 @@ const BEFORE: &[&str] = &[
 
 /// Spellings of the segment `api`.
 const API: &[&str] = &[
-    "api", "API", "Api", "%61pi", "%41PI", "ap%69", "api;x", "api;", "api%3b",
+    "ap%C4%B1", "AP%C4%B0", "api", "API", "Api", "%61pi", "%41PI", "ap%69", "api;x", "api;",
+    "api%3b",
 ];
 
 /// What separates `api` from `crawl`.
@@ -188,6 +189,9 @@ const AFTER: &[&str] = &[
     "%zz",
     "/%",
     "%u002e",
+    ".json",
+    "%2ejson",
+    "%2Exml/x",
 ];
 
 /// Headers that servers or middlewares read to re-route a request, with
