@@ -13,23 +13,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00
 /// What the proxy sends on a TLS connection offering `alpn` (none if
 /// empty) after `bytes`, until it closes or 3 s pass.
 async fn answer_to(pki: &TestPki, port: u16, alpn: &[u8], bytes: &[u8]) -> Vec<u8> {
-    let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
-    config.alpn_protocols = if alpn.is_empty() {
-        Vec::new()
-    } else {
-        vec![alpn.to_vec()]
-    };
-    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-        .await
-        .expect("connect");
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(SERVER_NAME.try_into().expect("name"), tcp)
-        .await
-        .expect("handshake");
-    tls.write_all(bytes).await.expect("send");
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(3), tls.read_to_end(&mut answer)).await;
-    answer
+    raw_exchange(pki, port, alpn, bytes, Duration::from_secs(3)).await
 }
 
 /// HTTP/2 only where ALPN chose `h2`, HTTP/1.1 only elsewhere: HTTP/2 by
@@ -105,6 +89,18 @@ async fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
     (address, count)
 }
 
+/// `GET /work` for the HTTP/2 connection of `sender`, once it may send.
+async fn send_work(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    port: u16,
+) -> Option<impl std::future::Future<Output = hyper::Result<Response<Incoming>>>> {
+    sender.ready().await.ok()?;
+    let request = Request::get(format!("https://localhost:{port}/work"))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .expect("request");
+    Some(sender.send_request(request))
+}
+
 /// Rapid reset (CVE-2023-44487): a client that opens streams and cancels
 /// them as fast as it can gets a GOAWAY once it has cancelled more than
 /// `limits.http2_max_cancelled_requests` (here 20) within 10 s, so it
@@ -130,13 +126,9 @@ fn rapid_reset_gets_a_goaway() {
         let (mut sender, connection) = h2_connect(pki, port).await;
         let mut sent = 0;
         for _ in 0..600 {
-            if sender.ready().await.is_err() {
+            let Some(response) = send_work(&mut sender, port).await else {
                 break;
-            }
-            let request = Request::get(format!("https://localhost:{port}/work"))
-                .body(http_body_util::Empty::<Bytes>::new())
-                .expect("request");
-            let response = sender.send_request(request);
+            };
             sent += 1;
             // Long enough for the request to reach the upstream, then the
             // response future is dropped: RST_STREAM (CANCEL).
@@ -185,13 +177,9 @@ fn one_connection_holds_at_most_its_streams_upstream() {
         for _ in 0..40 {
             let mut sender = sender.clone();
             requests.push(tokio::spawn(async move {
-                if sender.ready().await.is_err() {
-                    return;
+                if let Some(response) = send_work(&mut sender, port).await {
+                    let _ = response.await;
                 }
-                let request = Request::get(format!("https://localhost:{port}/work"))
-                    .body(http_body_util::Empty::<Bytes>::new())
-                    .expect("request");
-                let _ = sender.send_request(request).await;
             }));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -9,10 +9,7 @@ use crate::support::*;
 /// `request` as raw bytes over TLS (HTTP/1.1), then everything the proxy
 /// sends until it closes or `wait` passes.
 async fn raw_within(pki: &TestPki, port: u16, request: &[u8], wait: Duration) -> String {
-    let mut tls = tls_connect(pki, port, b"http/1.1").await;
-    tls.write_all(request).await.expect("send");
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(wait, tls.read_to_end(&mut answer)).await;
+    let answer = raw_exchange(pki, port, b"http/1.1", request, wait).await;
     String::from_utf8_lossy(&answer).into_owned()
 }
 

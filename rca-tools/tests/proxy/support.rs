@@ -511,15 +511,36 @@ pub(crate) async fn h2_connect(
     (sender, tokio::spawn(connection))
 }
 
-/// A TLS connection to the proxy on `port`, offering only `alpn`, as a client
-/// trusting the test server CA (no client certificate).
+/// `request` as raw bytes on a TLS connection to the proxy on `port`
+/// offering `alpn` (see [`tls_connect`]), and what the proxy sends until it
+/// closes or `wait` passes.
+pub(crate) async fn raw_exchange(
+    pki: &TestPki,
+    port: u16,
+    alpn: &[u8],
+    request: &[u8],
+    wait: Duration,
+) -> Vec<u8> {
+    let mut tls = tls_connect(pki, port, alpn).await;
+    tls.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, tls.read_to_end(&mut answer)).await;
+    answer
+}
+
+/// A TLS connection to the proxy on `port`, offering only `alpn` (nothing if
+/// empty), as a client trusting the test server CA (no client certificate).
 pub(crate) async fn tls_connect(
     pki: &TestPki,
     port: u16,
     alpn: &[u8],
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
-    config.alpn_protocols = vec![alpn.to_vec()];
+    config.alpn_protocols = if alpn.is_empty() {
+        Vec::new()
+    } else {
+        vec![alpn.to_vec()]
+    };
     let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
         .await
         .expect("connect");

@@ -10,11 +10,42 @@ use crate::support::*;
 /// `request` as raw bytes over a TLS connection offering HTTP/1.1 (no
 /// client certificate), and everything the proxy sends until it closes.
 async fn raw(pki: &TestPki, port: u16, request: &str) -> String {
-    let mut tls = tls_connect(pki, port, b"http/1.1").await;
-    tls.write_all(request.as_bytes()).await.expect("send");
-    let mut answer = Vec::new();
-    let _ = tls.read_to_end(&mut answer).await;
+    let answer = raw_exchange(
+        pki,
+        port,
+        b"http/1.1",
+        request.as_bytes(),
+        Duration::from_secs(10),
+    )
+    .await;
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// `GET target` (the proxy's own HTTP/1.1 path) and `POST target` with an
+/// empty body (hyper's path), with `Host: host` and the field lines
+/// `fields`: each method and the answer to it.
+async fn on_both_paths(
+    pki: &TestPki,
+    port: u16,
+    target: &str,
+    host: &str,
+    fields: &str,
+) -> [(&'static str, String); 2] {
+    let mut answers = [("GET", String::new()), ("POST", String::new())];
+    for (method, answer) in &mut answers {
+        let body = if *method == "POST" {
+            "Content-Length: 0\r\n"
+        } else {
+            ""
+        };
+        *answer = raw(
+            pki,
+            port,
+            &format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n{fields}{body}Connection: close\r\n\r\n"),
+        )
+        .await;
+    }
+    answers
 }
 
 /// The first line of the upstream's echo: `METHOD target`.
@@ -53,16 +84,11 @@ fn targets_reach_the_upstream_in_canonical_form() {
             ("/plain?q=1", "/plain?q=1"),
         ];
         for (target, expected) in rewritten {
-            for (method, body_headers) in [("GET", ""), ("POST", "Content-Length: 0\r\n")] {
-                let answer = raw(
-                    pki,
-                    port,
-                    &format!(
-                        "{method} {target} HTTP/1.1\r\nHost: localhost\r\n{body_headers}Connection: close\r\n\r\n"
-                    ),
-                )
-                .await;
-                assert!(answer.starts_with("HTTP/1.1 200"), "{method} {target}: {answer}");
+            for (method, answer) in on_both_paths(pki, port, target, "localhost", "").await {
+                assert!(
+                    answer.starts_with("HTTP/1.1 200"),
+                    "{method} {target}: {answer}"
+                );
                 assert_eq!(
                     forwarded_line(&answer),
                     Some(format!("{method} {expected}").as_str()),
@@ -101,17 +127,15 @@ fn targets_reach_the_upstream_in_canonical_form() {
             "/api%252Fcrawl",
             "/api/x/%252e%252e/crawl",
         ] {
-            for (method, body_headers) in [("GET", ""), ("POST", "Content-Length: 0\r\n")] {
-                let answer = raw(
-                    pki,
-                    port,
-                    &format!(
-                        "{method} {target} HTTP/1.1\r\nHost: localhost\r\n{body_headers}Connection: close\r\n\r\n"
-                    ),
-                )
-                .await;
-                assert!(answer.starts_with("HTTP/1.1 400"), "{method} {target}: {answer}");
-                assert!(!answer.contains("\nhost: "), "reached the upstream: {answer}");
+            for (method, answer) in on_both_paths(pki, port, target, "localhost", "").await {
+                assert!(
+                    answer.starts_with("HTTP/1.1 400"),
+                    "{method} {target}: {answer}"
+                );
+                assert!(
+                    !answer.contains("\nhost: "),
+                    "reached the upstream: {answer}"
+                );
             }
         }
         // A bot's request is rewritten the same way.
@@ -126,7 +150,12 @@ fn targets_reach_the_upstream_in_canonical_form() {
                 .expect("request");
             let response = sender.send_request(request).await.expect("response");
             assert_eq!(response.status(), 200, "{target}");
-            let echo = response.into_body().collect().await.expect("body").to_bytes();
+            let echo = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
             let echo = String::from_utf8_lossy(&echo);
             assert!(
                 echo.starts_with(&format!("GET {expected}\n")),
@@ -172,22 +201,17 @@ fn routing_headers_are_the_edges_only() {
         let upstream = start_upstream().await;
         let port = free_port();
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
-        let forged = ROUTING.iter().fold(String::new(), |mut forged, (name, value)| {
-            forged.push_str(name);
-            forged.push_str(": ");
-            forged.push_str(value);
-            forged.push_str("\r\n");
-            forged
-        });
-        for (method, body_headers) in [("GET", ""), ("POST", "Content-Length: 0\r\n")] {
-            let answer = raw(
-                pki,
-                port,
-                &format!(
-                    "{method} /x/api/crawl HTTP/1.1\r\nHost: localhost\r\n{forged}{body_headers}Connection: close\r\n\r\n"
-                ),
-            )
-            .await;
+        let forged = ROUTING
+            .iter()
+            .fold(String::new(), |mut forged, (name, value)| {
+                forged.push_str(name);
+                forged.push_str(": ");
+                forged.push_str(value);
+                forged.push_str("\r\n");
+                forged
+            });
+        for (method, answer) in on_both_paths(pki, port, "/x/api/crawl", "localhost", &forged).await
+        {
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
             assert!(!answer.contains("forged"), "{method}: {answer}");
         }
@@ -205,7 +229,12 @@ fn routing_headers_are_the_edges_only() {
             .await
             .expect("response");
         assert_eq!(response.status(), 200);
-        let echo = response.into_body().collect().await.expect("body").to_bytes();
+        let echo = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let echo = String::from_utf8_lossy(&echo);
         assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
         assert!(!echo.contains("forged"), "{echo}");
@@ -372,15 +401,7 @@ fn hosts_are_hosts() {
             ("http://evil.example/", "localhost"),
             ("http://user@localhost/", "localhost"),
         ] {
-            for (method, body_headers) in [("GET", ""), ("POST", "Content-Length: 0\r\n")] {
-                let answer = raw(
-                    pki,
-                    port,
-                    &format!(
-                        "{method} {target} HTTP/1.1\r\nHost: {host}\r\n{body_headers}Connection: close\r\n\r\n"
-                    ),
-                )
-                .await;
+            for (method, answer) in on_both_paths(pki, port, target, host, "").await {
                 assert!(
                     answer.starts_with("HTTP/1.1 400"),
                     "{method} {target} {host}: {answer}"
