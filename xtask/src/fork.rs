@@ -29,13 +29,13 @@ struct PinFile {
 }
 
 #[derive(Deserialize)]
-struct Pin {
-    name: String,
-    version: String,
-    checksum: String,
+pub(crate) struct Pin {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) checksum: String,
 }
 
-fn read_pin(paths: &Paths) -> anyhow::Result<Pin> {
+pub(crate) fn read_pin(paths: &Paths) -> anyhow::Result<Pin> {
     let file = paths.pin_file();
     let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let pin: PinFile =
@@ -44,7 +44,7 @@ fn read_pin(paths: &Paths) -> anyhow::Result<Pin> {
 }
 
 /// The series in application order (file names sort by their `NNNN-` prefix).
-fn patch_files(paths: &Paths) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn patch_files(paths: &Paths) -> anyhow::Result<Vec<PathBuf>> {
     let dir = paths.patches_dir();
     let mut patches = Vec::new();
     if dir.is_dir() {
@@ -176,16 +176,36 @@ pub(crate) fn materialize(paths: &Paths, force: bool) -> anyhow::Result<PathBuf>
 
 /// Has cargo download the pinned crate (cargo checks it against the registry index),
 /// then checks it against the pin as well, and returns the `.crate` file.
-fn fetch_crate(paths: &Paths, pin: &Pin) -> anyhow::Result<PathBuf> {
-    let scratch = paths.target_dir().join("xtask-fetch");
+pub(crate) fn fetch_crate(paths: &Paths, pin: &Pin) -> anyhow::Result<PathBuf> {
+    let (crate_file, actual) = fetch_release(paths, &pin.name, &pin.version)?;
+    ensure!(
+        actual == pin.checksum,
+        "{} has SHA-256 {actual}, but fork/pin.toml pins {}; refusing to use it",
+        crate_file.display(),
+        pin.checksum
+    );
+    Ok(crate_file)
+}
+
+/// Has cargo download `name` at exactly `version` (cargo checks the download
+/// against the checksum the registry index gives, and records that checksum
+/// in the scratch project's lock file, which is checked here again): the
+/// `.crate` file and its SHA-256.
+pub(crate) fn fetch_release(
+    paths: &Paths,
+    name: &str,
+    version: &str,
+) -> anyhow::Result<(PathBuf, String)> {
+    let scratch = paths
+        .target_dir()
+        .join(format!("xtask-fetch-{name}-{version}"));
     fs::create_dir_all(scratch.join("src"))?;
     fs::write(
         scratch.join("Cargo.toml"),
         format!(
             "[package]\nname = \"xtask-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
              [workspace]\n\
-             [dependencies]\n{} = {{ version = \"={}\", default-features = false }}\n",
-            pin.name, pin.version
+             [dependencies]\n{name} = {{ version = \"={version}\", default-features = false }}\n",
         ),
     )?;
     fs::write(scratch.join("src").join("lib.rs"), "")?;
@@ -195,9 +215,9 @@ fn fetch_crate(paths: &Paths, pin: &Pin) -> anyhow::Result<PathBuf> {
             .arg("--manifest-path")
             .arg(scratch.join("Cargo.toml")),
     )
-    .context("downloading the pinned rustls through cargo")?;
+    .with_context(|| format!("downloading {name} {version} through cargo"))?;
 
-    let file_name = format!("{}-{}.crate", pin.name, pin.version);
+    let file_name = format!("{name}-{version}.crate");
     let cache = cargo_home()?.join("registry").join("cache");
     let mut found = None;
     for index in fs::read_dir(&cache).with_context(|| format!("listing {}", cache.display()))? {
@@ -215,13 +235,42 @@ fn fetch_crate(paths: &Paths, pin: &Pin) -> anyhow::Result<PathBuf> {
     })?;
 
     let actual = hex(&Sha256::digest(fs::read(&crate_file)?));
+    let index = locked_checksum(&scratch.join("Cargo.lock"), name, version)?;
     ensure!(
-        actual == pin.checksum,
-        "{} has SHA-256 {actual}, but fork/pin.toml pins {}; refusing to use it",
-        crate_file.display(),
-        pin.checksum
+        actual == index,
+        "{} has SHA-256 {actual}, but the registry index says {index}; refusing to use it",
+        crate_file.display()
     );
-    Ok(crate_file)
+    Ok((crate_file, actual))
+}
+
+/// The checksum a lock file records for `name` `version` (from the registry
+/// index).
+fn locked_checksum(lock: &Path, name: &str, version: &str) -> anyhow::Result<String> {
+    #[derive(Deserialize)]
+    struct Lock {
+        package: Vec<Locked>,
+    }
+    #[derive(Deserialize)]
+    struct Locked {
+        name: String,
+        version: String,
+        checksum: Option<String>,
+    }
+    let text = fs::read_to_string(lock).with_context(|| format!("reading {}", lock.display()))?;
+    let parsed: Lock =
+        toml::from_str(&text).with_context(|| format!("parsing {}", lock.display()))?;
+    parsed
+        .package
+        .into_iter()
+        .find(|package| package.name == name && package.version == version)
+        .and_then(|package| package.checksum)
+        .with_context(|| {
+            format!(
+                "{} records no checksum for {name} {version}",
+                lock.display()
+            )
+        })
 }
 
 fn cargo_home() -> anyhow::Result<PathBuf> {
@@ -238,7 +287,18 @@ fn unpack(crate_file: &Path, pin: &Pin, dest: &Path) -> anyhow::Result<()> {
         fs::remove_dir_all(dest).with_context(|| format!("removing {}", dest.display()))?;
     }
     fs::create_dir_all(dest)?;
-    let prefix = PathBuf::from(format!("{}-{}", pin.name, pin.version));
+    unpack_files(crate_file, &pin.name, &pin.version, dest)
+}
+
+/// Writes the files of `name-version/` in the `.crate` tarball into `dest`,
+/// which exists.
+pub(crate) fn unpack_files(
+    crate_file: &Path,
+    name: &str,
+    version: &str,
+    dest: &Path,
+) -> anyhow::Result<()> {
+    let prefix = PathBuf::from(format!("{name}-{version}"));
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(fs::File::open(crate_file)?));
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -290,18 +350,32 @@ fn init_pristine(dir: &Path, pin: &Pin) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `git am` options every application of the series uses.
+pub(crate) const GIT_AM: [&str; 4] = [
+    "am",
+    "--quiet",
+    "--keep-cr",
+    "--committer-date-is-author-date",
+];
+
+/// The `git format-patch` options that write the series from commits.
+pub(crate) const FORMAT_PATCH: [&str; 7] = [
+    "format-patch",
+    "--quiet",
+    "--zero-commit",
+    "--no-signature",
+    "--full-index",
+    "--no-numbered",
+    "--abbrev=12",
+];
+
 /// Applies each patch as a commit with `git am`; a failure names the patch and passes
 /// on git's account of the hunk that did not apply.
 fn apply_series(paths: &Paths, dir: &Path) -> anyhow::Result<()> {
     for patch in patch_files(paths)? {
         let name = shown(&patch, &paths.root).into_owned();
         let out = git(dir)
-            .args([
-                "am",
-                "--quiet",
-                "--keep-cr",
-                "--committer-date-is-author-date",
-            ])
+            .args(GIT_AM)
             .arg(&patch)
             .output()
             .with_context(|| format!("running git am for {name}"))?;
@@ -412,31 +486,12 @@ pub(crate) fn save(paths: &Paths, new: Option<&str>, amend: bool) -> anyhow::Res
     }
     cmd::output(
         git(&dir)
-            .args([
-                "format-patch",
-                "--quiet",
-                "--zero-commit",
-                "--no-signature",
-                "--full-index",
-            ])
-            .args(["--no-numbered", "--abbrev=12", "-o"])
+            .args(FORMAT_PATCH)
+            .arg("-o")
             .arg(&staging)
             .arg(format!("{PRISTINE_TAG}..HEAD")),
     )?;
-
-    let patches = paths.patches_dir();
-    fs::create_dir_all(&patches)?;
-    for old in patch_files(paths)? {
-        fs::remove_file(old)?;
-    }
-    let mut count = 0;
-    if staging.is_dir() {
-        for entry in fs::read_dir(&staging)? {
-            let entry = entry?;
-            fs::copy(entry.path(), patches.join(entry.file_name()))?;
-            count += 1;
-        }
-    }
+    let count = replace_series(paths, &staging)?;
     let head = git_stdout(&dir, ["rev-parse", "HEAD"])?;
     Stamp {
         series: compute_stamp(paths)?,
@@ -445,6 +500,24 @@ pub(crate) fn save(paths: &Paths, new: Option<&str>, amend: bool) -> anyhow::Res
     .write(paths)?;
     eprintln!("fork: saved {count} patches to fork/patches/; commit them");
     Ok(())
+}
+
+/// Replaces `fork/patches/` with the patches in `staging`; how many.
+pub(crate) fn replace_series(paths: &Paths, staging: &Path) -> anyhow::Result<usize> {
+    let patches = paths.patches_dir();
+    fs::create_dir_all(&patches)?;
+    for old in patch_files(paths)? {
+        fs::remove_file(old)?;
+    }
+    let mut count = 0;
+    if staging.is_dir() {
+        for entry in fs::read_dir(staging)? {
+            let entry = entry?;
+            fs::copy(entry.path(), patches.join(entry.file_name()))?;
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// Writes the patched crate to `out` for downstream `[patch.crates-io]` use.

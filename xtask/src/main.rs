@@ -9,6 +9,7 @@ mod downstream;
 mod fork;
 mod fuzz;
 mod paths;
+mod rebase;
 mod summary;
 mod test;
 
@@ -88,6 +89,20 @@ enum ForkAction {
     /// Write the patched crate (without git metadata or test fixtures) to DIR, for a
     /// downstream `[patch.crates-io] rustls = { path = "DIR" }`.
     Export { dir: PathBuf },
+    /// Move the series to another release of rustls (three-way merge per patch):
+    /// on success rewrite fork/pin.toml, fork/patches/ and the workspace's
+    /// `rustls = "=VERSION"` requirements, regenerate fork/rustls and run rustls's
+    /// unit tests on it; at the first conflict, stop and name the patch and the hunk.
+    Rebase {
+        /// The release, e.g. 0.23.48 (`cargo xtask fork outdated` names the newest).
+        version: String,
+        /// Rebase in target/xtask-rebase only: report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the newest release of the pinned rustls's MAJOR.MINOR series, and
+    /// whether the fork is on it.
+    Outdated,
     /// Materialize the pristine crate, renamed `rustls-vanilla`, in fork/vanilla, so
     /// benchmarks can compare the fork with unpatched rustls in the same run.
     /// (`fork` does this too.)
@@ -103,6 +118,10 @@ fn main() -> anyhow::Result<()> {
             Some(ForkAction::Save { new, amend }) => fork::save(&paths, new.as_deref(), amend),
             Some(ForkAction::Export { dir }) => fork::export(&paths, &dir),
             Some(ForkAction::Vanilla) => fork::vanilla(&paths),
+            Some(ForkAction::Rebase { version, dry_run }) => {
+                rebase::rebase(&paths, &version, dry_run, test::fork_unit_tests)
+            }
+            Some(ForkAction::Outdated) => rebase::outdated(&paths),
         },
         Command::Test {
             skip_fork_unit_tests,

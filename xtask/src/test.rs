@@ -59,23 +59,7 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
             &reason,
         );
     } else {
-        for (provider, features, extra) in FORK_UNIT_RUNS {
-            tally.run(
-                &format!("rustls unit tests on the patched tree ({provider})"),
-                cmd::cargo()
-                    .current_dir(&fork_dir)
-                    .env("CARGO_TARGET_DIR", paths.target_dir().join("fork-unit"))
-                    .args([
-                        "test",
-                        "--lib",
-                        "--no-default-features",
-                        "--features",
-                        features,
-                        "--",
-                    ])
-                    .args(*extra),
-            )?;
-        }
+        run_fork_unit_tests(paths, &fork_dir, &mut tally)?;
     }
     tally.finish(&paths.target_dir().join("test-summary.txt"))
 }
@@ -119,6 +103,43 @@ fn routing_differential(paths: &Paths, tally: &mut Tally) -> anyhow::Result<()> 
             Ok(())
         }
     }
+}
+
+/// rustls's unit tests on the patched tree, both providers, on their own
+/// (after `fork rebase`); fails if the fixtures are missing or a test fails.
+pub(crate) fn fork_unit_tests(paths: &Paths) -> anyhow::Result<()> {
+    let fork_dir = fork::materialize(paths, false)?;
+    if let Err(reason) = fork::fixtures_installed(paths, &fork_dir) {
+        anyhow::bail!("rustls's unit tests cannot run: {reason}");
+    }
+    let mut tally = Tally::default();
+    run_fork_unit_tests(paths, &fork_dir, &mut tally)?;
+    tally.finish(&paths.target_dir().join("fork-unit-summary.txt"))
+}
+
+fn run_fork_unit_tests(
+    paths: &Paths,
+    fork_dir: &std::path::Path,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    for (provider, features, extra) in FORK_UNIT_RUNS {
+        tally.run(
+            &format!("rustls unit tests on the patched tree ({provider})"),
+            cmd::cargo()
+                .current_dir(fork_dir)
+                .env("CARGO_TARGET_DIR", paths.target_dir().join("fork-unit"))
+                .args([
+                    "test",
+                    "--lib",
+                    "--no-default-features",
+                    "--features",
+                    features,
+                    "--",
+                ])
+                .args(*extra),
+        )?;
+    }
+    Ok(())
 }
 
 pub(crate) fn demo(paths: &Paths) -> anyhow::Result<()> {
