@@ -69,12 +69,14 @@ fn check(paths: &Paths, scratch: &Path) -> anyhow::Result<()> {
     // Builds are kept between runs; the scratch directories are not.
     let target = paths.target_dir().join("downstream");
 
+    // The pinned release: the downstream project asks for what the fork is.
+    let version = fork::read_pin(paths)?.version;
     let patched = scratch.join("bot-and-server");
     write_project(
         &patched,
         &format!(
             "rustls-req-client-auth = {{ path = {crate_dir:?} }}\n\
-             rustls = \"0.23.46\"\n\
+             rustls = \"{version}\"\n\
              rcgen = \"0.14\"\n\n\
              [patch.crates-io]\n\
              rustls = {{ path = {vendor:?} }}\n"
@@ -96,7 +98,7 @@ fn check(paths: &Paths, scratch: &Path) -> anyhow::Result<()> {
         &vanilla,
         &format!(
             "rustls-req-client-auth = {{ path = {crate_dir:?}, default-features = false, features = [\"ring\"] }}\n\
-             rustls = {{ version = \"0.23.46\", default-features = false, features = [\"ring\", \"std\"] }}\n\
+             rustls = {{ version = \"{version}\", default-features = false, features = [\"ring\", \"std\"] }}\n\
              rcgen = \"0.14\"\n"
         ),
     )?;
