@@ -17,7 +17,7 @@ use crate::cmd::{self, git, git_stdout};
 use crate::paths::{shown, Paths, FIXTURES_ENV};
 
 /// Bumped when the way the tree is generated changes, so old trees are rebuilt.
-const GENERATOR_VERSION: &str = "1";
+const GENERATOR_VERSION: &str = "2";
 
 /// Tag of the pristine commit inside the generated repository.
 const PRISTINE_TAG: &str = "pristine";
@@ -167,6 +167,7 @@ pub(crate) fn materialize(paths: &Paths, force: bool) -> anyhow::Result<PathBuf>
     init_pristine(&dir, &pin)?;
     apply_series(paths, &dir)?;
     install_fixtures(paths, &dir)?;
+    usable_lock(&dir)?;
     let head = git_stdout(&dir, ["rev-parse", "HEAD"])?;
     Stamp { series, head }.write(paths)?;
     vanilla(paths)?;
@@ -347,6 +348,32 @@ fn init_pristine(dir: &Path, pin: &Pin) -> anyhow::Result<()> {
         &format!("{} {} as published on crates.io", pin.name, pin.version),
     ]))?;
     cmd::output(git(dir).args(["tag", PRISTINE_TAG]))?;
+    // rustls's own lock file may be resolved again for its unit tests (see
+    // `usable_lock`); that is no edit of the series.
+    cmd::output(git(dir).args(["update-index", "--skip-worktree", "Cargo.lock"]))?;
+    Ok(())
+}
+
+/// Makes the generated crate's `Cargo.lock` usable with the registry cargo
+/// reaches: the published lock may name versions that registry does not
+/// have (a mirror behind crates.io), and cargo does not go back on its own.
+/// Then the lock is resolved again, and that is said.
+pub(crate) fn usable_lock(dir: &Path) -> anyhow::Result<()> {
+    let fetch = cmd::cargo()
+        .current_dir(dir)
+        .args(["fetch", "--locked", "--quiet"])
+        .output()
+        .context("running cargo fetch in fork/rustls")?;
+    if fetch.status.success() {
+        return Ok(());
+    }
+    let why = String::from_utf8_lossy(&fetch.stderr);
+    let first = why.lines().find(|line| line.starts_with("error")).unwrap_or("");
+    eprintln!(
+        "fork: rustls's Cargo.lock cannot be used with this registry ({first}); resolving it again"
+    );
+    cmd::output(cmd::cargo().current_dir(dir).arg("generate-lockfile"))
+        .context("resolving fork/rustls's Cargo.lock again")?;
     Ok(())
 }
 
@@ -572,6 +599,7 @@ pub(crate) fn vanilla(paths: &Paths) -> anyhow::Result<()> {
         manifest.display()
     );
     fs::write(&manifest, renamed)?;
+    usable_lock(&dir)?;
     fs::write(marker, &pin.checksum)?;
     eprintln!(
         "fork: fork/vanilla holds pristine {} {} as `{}-vanilla`",

@@ -122,6 +122,7 @@ fn run_fork_unit_tests(
     fork_dir: &std::path::Path,
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
+    fork::usable_lock(fork_dir)?;
     for (provider, features, extra) in FORK_UNIT_RUNS {
         tally.run(
             &format!("rustls unit tests on the patched tree ({provider})"),
