@@ -16,7 +16,7 @@ use integration_tests::scripted::{
 };
 use integration_tests::{provider_tests, Provider, Side, TestPki};
 use rustls::hooks::HandshakeMessage as Msg;
-use rustls::{AlertDescription, Error, HandshakeKind, NamedGroup, PeerMisbehaved, ProtocolVersion};
+use rustls::{AlertDescription, Error, HandshakeKind, PeerMisbehaved, ProtocolVersion};
 
 /// The scripted hooks' two extension types.
 const T: u16 = TEST_TYPES[0];
@@ -147,7 +147,7 @@ fn unclaimed_extensions_are_refused_as_in_vanilla_rustls(provider: Provider) {
             let mut server = match message {
                 Msg::HelloRetryRequest => config::server_with(
                     pki,
-                    provider.crypto_with_only_group(NamedGroup::secp384r1),
+                    provider.crypto_with_only_group(provider.group_without_key_share()),
                     rustls::DEFAULT_VERSIONS,
                 ),
                 _ => config::server(pki, provider),
@@ -243,7 +243,7 @@ fn hello_retry_request_keeps_client_hello_extensions(provider: Provider) {
         .expect("the test types are free");
     let mut server = config::server_with(
         pki,
-        provider.crypto_with_only_group(NamedGroup::secp384r1),
+        provider.crypto_with_only_group(provider.group_without_key_share()),
         rustls::DEFAULT_VERSIONS,
     );
     ServerScript::default()

@@ -195,6 +195,9 @@ macro_rules! harness {
             /// the two crates negotiate different groups.
             fn provider(provider: Provider) -> Arc<CryptoProvider> {
                 Arc::new(match provider {
+                    // Deprecated in rustls 0.23.48 (no post-quantum key
+                    // exchange); still how ring's provider is built.
+                    #[allow(deprecated)]
                     Provider::Ring => CryptoProvider {
                         kx_groups: vec![$krate::crypto::ring::kx_group::X25519],
                         ..$krate::crypto::ring::default_provider()

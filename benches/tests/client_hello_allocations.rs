@@ -37,6 +37,9 @@ fn counted(variant: &Variant, client_hello: &[u8]) -> (usize, usize, usize) {
 /// A ClientHello as a rustls client sends it (vanilla's, X25519 only).
 fn rustls_client_hello(provider: Provider) -> Vec<u8> {
     let crypto = match provider {
+        // Deprecated in rustls 0.23.48 (no post-quantum key exchange); still
+        // how ring's provider is built.
+        #[allow(deprecated)]
         Provider::Ring => rustls_vanilla::crypto::ring::default_provider(),
         Provider::AwsLcRs => rustls_vanilla::crypto::aws_lc_rs::default_provider(),
     };

@@ -52,7 +52,11 @@ pub(crate) fn provider(
     }
     #[cfg(feature = "aws-lc-rs")]
     return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    // rustls 0.23.48 deprecates ring's provider for its lack of post-quantum
+    // key exchange; it is still the only way to build it, and ring stays a
+    // provider of this crate (the `ring` feature), used only without aws-lc-rs.
     #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    #[allow(deprecated)]
     return Ok(Arc::new(rustls::crypto::ring::default_provider()));
     #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
     Err(ConfigError::NoCryptoProvider)

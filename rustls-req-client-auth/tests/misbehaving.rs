@@ -19,7 +19,7 @@ use integration_tests::tamper::{duplicate_extension, Hello};
 use integration_tests::{Provider, Side, TestPki};
 use libtest_mimic::{Arguments, Failed, Trial};
 use rustls::hooks::HandshakeMessage as Msg;
-use rustls::{AlertDescription, ClientConfig, Error, InvalidMessage, NamedGroup, ServerConfig};
+use rustls::{AlertDescription, ClientConfig, Error, InvalidMessage, ServerConfig};
 use rustls_req_client_auth::{ClientFlags, Flag, FlagSet, FlagsError, ServerFlags};
 use rustls_tls_flags::MessageKind;
 
@@ -313,7 +313,7 @@ fn configs(case: &Case, pki: &TestPki, provider: Provider) -> (ClientConfig, Ser
             let mut server = match case.place {
                 Place::HelloRetryRequest => config::server_with(
                     pki,
-                    provider.crypto_with_only_group(NamedGroup::secp384r1),
+                    provider.crypto_with_only_group(provider.group_without_key_share()),
                     rustls::DEFAULT_VERSIONS,
                 ),
                 Place::CertificateRequest => config::server_requesting(

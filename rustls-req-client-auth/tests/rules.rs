@@ -14,7 +14,7 @@ use integration_tests::memory::{exchange_data, handshake};
 use integration_tests::scripted::{ext, received_in, server_log, ClientScript, ServerScript};
 use integration_tests::{provider_tests, Provider, Side, TestPki};
 use rustls::hooks::{HandshakeMessage as Msg, RawExtension};
-use rustls::{AlertDescription, ClientConfig, Error, HandshakeKind, NamedGroup, ServerConfig};
+use rustls::{AlertDescription, ClientConfig, Error, HandshakeKind, ServerConfig};
 use rustls_req_client_auth::client::{client_state, CertificateRequestCause};
 use rustls_req_client_auth::server::{peer, server_state, AuthPath};
 use rustls_req_client_auth::{
@@ -586,7 +586,7 @@ fn rca13_hello_retry_request_keeps_the_flag(provider: Provider) {
     let pki = TestPki::shared();
     let mut server = config::server_with(
         pki,
-        provider.crypto_with_only_group(NamedGroup::secp384r1),
+        provider.crypto_with_only_group(provider.group_without_key_share()),
         rustls::DEFAULT_VERSIONS,
     );
     ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))

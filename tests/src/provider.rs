@@ -20,9 +20,53 @@ impl Provider {
     /// The provider with its default cipher suites and key-exchange groups.
     pub fn crypto(self) -> Arc<CryptoProvider> {
         Arc::new(match self {
+            // Deprecated in rustls 0.23.48 (no post-quantum key exchange),
+            // still the way to build ring's provider, which every test runs
+            // with beside aws-lc-rs.
+            #[allow(deprecated)]
             Self::Ring => rustls::crypto::ring::default_provider(),
             Self::AwsLcRs => rustls::crypto::aws_lc_rs::default_provider(),
         })
+    }
+
+    /// A group of the provider's defaults that a client of the same provider
+    /// sends no key share for (the last of its defaults), so a server limited
+    /// to it answers with a HelloRetryRequest. secp384r1 was, until rustls
+    /// 0.23.48 put it first in ring's defaults.
+    pub fn group_without_key_share(self) -> rustls::NamedGroup {
+        let provider = self.crypto();
+        provider
+            .kx_groups
+            .last()
+            .map(|group| group.name())
+            .expect("a provider has key-exchange groups")
+    }
+
+    /// Whether a client of `self` and a server of `server`, both with their
+    /// defaults, need a HelloRetryRequest: the server picks, in its own
+    /// order, the first group the client supports, and the client sent a key
+    /// share for its first group only (and for X25519 beside a first
+    /// X25519MLKEM768). Since rustls 0.23.48 puts secp384r1 first for ring and
+    /// X25519MLKEM768 first for aws-lc-rs, an aws-lc-rs client meets a ring
+    /// server with one.
+    pub fn needs_hello_retry_with(self, server: Self) -> bool {
+        let names = |provider: Self| -> Vec<rustls::NamedGroup> {
+            provider
+                .crypto()
+                .kx_groups
+                .iter()
+                .map(|group| group.name())
+                .collect()
+        };
+        let offered = names(self);
+        let mut shares: Vec<rustls::NamedGroup> = offered.first().copied().into_iter().collect();
+        if shares.first() == Some(&rustls::NamedGroup::X25519MLKEM768) {
+            shares.push(rustls::NamedGroup::X25519);
+        }
+        names(server)
+            .into_iter()
+            .find(|group| offered.contains(group))
+            .is_some_and(|chosen| !shares.contains(&chosen))
     }
 
     /// The provider restricted to one key-exchange group, which forces a

@@ -33,8 +33,8 @@ use rustls::hooks::{HandshakeMessage as Msg, RawExtension};
 use rustls::pki_types::CertificateDer;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{
-    AlertDescription, ClientConfig, ClientConnection, Error, HandshakeKind, NamedGroup,
-    ProtocolVersion, ServerConfig, ServerConnection,
+    AlertDescription, ClientConfig, ClientConnection, Error, HandshakeKind, ProtocolVersion,
+    ServerConfig, ServerConnection,
 };
 use rustls_req_client_auth::client::{client_state, CertificateRequestCause};
 use rustls_req_client_auth::server::{peer, server_state, AuthPath};

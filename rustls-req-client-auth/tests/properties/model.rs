@@ -441,7 +441,15 @@ impl<'a> Model<'a> {
         let spec = &self.scenario;
         // rustls uses (and removes) the newest ticket, whatever happens next.
         let ticket = memory.tickets.pop_back();
-        let hrr = spec.server.hrr && !memory.kx_hint;
+        // Forced (the server has one group the client sends no share for),
+        // or the two providers' defaults disagree; either way not once the
+        // client has learnt the server's group.
+        let hrr = (spec.server.hrr
+            || spec
+                .client
+                .provider
+                .needs_hello_retry_with(spec.server.provider))
+            && !memory.kx_hint;
         // The server checks the ClientHello (the second one after an HRR
         // carries the same flags, RCA-13).
         let client_flags = self.server_receives_client_hello(true)?;

@@ -82,3 +82,25 @@ fn regression_tls12_normal_path_is_reported() {
         );
     }
 }
+
+/// Regression (found by this model on rustls 0.23.48): an aws-lc-rs client
+/// (key shares X25519MLKEM768 and X25519) meets a ring server, whose defaults
+/// now put secp384r1 first, with a HelloRetryRequest; the second connection,
+/// which has learnt the server's group, does without. The flag travels in
+/// both ClientHellos (RCA-13) and the bot is verified either way.
+#[test]
+fn regression_mixed_providers_retry_once() {
+    let mut scenario = plain_scenario(FlagIdentity::Bot, false, OwnVerifier::None);
+    scenario.client.provider = Provider::AwsLcRs;
+    assert!(Provider::AwsLcRs.needs_hello_retry_with(Provider::Ring));
+    assert!(!Provider::Ring.needs_hello_retry_with(Provider::AwsLcRs));
+    for (connections, kind) in [
+        (1, HandshakeKind::FullWithHelloRetryRequest),
+        (2, HandshakeKind::Resumed),
+    ] {
+        let (c, s, outcome) = run_scenario(&scenario, connections);
+        outcome.assert_ok();
+        assert_eq!(c.handshake_kind(), Some(kind), "connection {connections}");
+        assert_eq!(peer(&s).path, AuthPath::Flag);
+    }
+}

@@ -99,7 +99,8 @@ pub(crate) struct ServerSpec {
     pub(crate) provider: Provider,
     pub(crate) flags: Option<FlagsPolicy>,
     pub(crate) own: OwnVerifier,
-    /// Server limited to secp384r1: a client without a key-exchange hint
+    /// Server limited to a group the client sends no key share for (see
+    /// `Provider::group_without_key_share`): a client without a key-exchange hint
     /// gets a HelloRetryRequest.
     pub(crate) hrr: bool,
 }

@@ -87,7 +87,8 @@ pub(crate) fn build_server(scenario: &Scenario) -> Arc<ServerConfig> {
     let pki = pki();
     let spec = &scenario.server;
     let crypto = if spec.hrr {
-        spec.provider.crypto_with_only_group(NamedGroup::secp384r1)
+        spec.provider
+            .crypto_with_only_group(spec.provider.group_without_key_share())
     } else {
         spec.provider.crypto()
     };
