@@ -87,7 +87,7 @@ fn regression_tls12_normal_path_is_reported() {
 /// (key shares X25519MLKEM768 and X25519) meets a ring server, whose defaults
 /// now put secp384r1 first, with a HelloRetryRequest; the second connection,
 /// which has learnt the server's group, does without. The flag travels in
-/// both ClientHellos (RCA-13) and the bot is verified either way.
+/// both `ClientHello`s (RCA-13) and the bot is verified either way.
 #[test]
 fn regression_mixed_providers_retry_once() {
     let mut scenario = plain_scenario(FlagIdentity::Bot, false, OwnVerifier::None);
