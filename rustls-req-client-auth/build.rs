@@ -9,7 +9,7 @@ fn main() {
         return;
     }
     for line in [
-        "rustls-req-client-auth needs the patched rustls 0.23.46, which has the `rustls::hooks` module, but this build uses the rustls from crates.io.",
+        "rustls-req-client-auth needs the patched rustls 0.23.48, which has the `rustls::hooks` module, but this build uses the rustls from crates.io.",
         "Export the patched crate with `cargo xtask fork export ../vendor/rustls` (run in this project's repository),",
         "then add to the Cargo.toml of your workspace root: [patch.crates-io] rustls = { path = \"../vendor/rustls\" }",
     ] {

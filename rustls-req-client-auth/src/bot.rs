@@ -163,10 +163,31 @@ impl BotClient {
     /// As [`BotClient::client_config`], or reqwest refuses the config.
     #[cfg(feature = "reqwest")]
     pub fn reqwest_client(&self) -> Result<reqwest::Client, ConfigError> {
+        Ok(self.reqwest_builder()?.build()?)
+    }
+
+    /// A `reqwest::ClientBuilder` already carrying [`BotClient::client_config`],
+    /// for a bot that sets its User-Agent, timeouts, proxy and the rest
+    /// itself. Leave its TLS settings alone: another TLS option replaces the
+    /// configuration that sends the flag.
+    ///
+    /// ```no_run
+    /// # fn demo(bot: rustls_req_client_auth::BotClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = bot
+    ///     .reqwest_builder()?
+    ///     .user_agent("examplebot/1.0 (+https://example.com/bot)")
+    ///     .timeout(std::time::Duration::from_secs(30))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`BotClient::client_config`].
+    #[cfg(feature = "reqwest")]
+    pub fn reqwest_builder(&self) -> Result<reqwest::ClientBuilder, ConfigError> {
         let config = self.client_config()?;
-        Ok(reqwest::Client::builder()
-            .tls_backend_preconfigured(config)
-            .build()?)
+        Ok(reqwest::Client::builder().tls_backend_preconfigured(config))
     }
 
     /// A hyper-rustls connector on [`BotClient::client_config`] (HTTPS only;

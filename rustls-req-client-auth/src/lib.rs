@@ -199,7 +199,7 @@ pub use error::FlagsError;
 #[cfg(feature = "axum")]
 pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
-pub use one_port::OnePortConfig;
+pub use one_port::{LiveConfig, OnePortConfig};
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
 pub use send_timeout::SendTimeout;

@@ -2,11 +2,12 @@
 //! without client authentication and bots on the flag path, from PEM files.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
 use crate::code_points::CodePoints;
@@ -110,6 +111,66 @@ impl OnePortConfig {
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|error| PemError::identity(&self.cert_path, error))?;
         config.alpn_protocols = crate::http_alpn();
+        let verifier = self.install_flags(&mut config, bots)?;
+        Ok((Arc::new(config), verifier))
+    }
+
+    /// The config, and a [`LiveConfig`] that replaces its certificate and key
+    /// and its bot CA set at run time (on SIGHUP, say): new handshakes use
+    /// what was swapped in, established connections keep what they have.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rustls_req_client_auth::OnePortConfig;
+    ///
+    /// let files = ("server.pem", "server.key", "bot-ca.pem");
+    /// let (config, live) = OnePortConfig::from_pem_files(files.0, files.1, files.2)?.build_live()?;
+    /// // ... serve with `config`; later, when the files were renewed:
+    /// live.replace(&OnePortConfig::from_pem_files(files.0, files.1, files.2)?)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`OnePortConfig::build`].
+    pub fn build_live(&self) -> Result<(Arc<ServerConfig>, LiveConfig), ConfigError> {
+        let provider = config_error::provider(self.provider.as_ref())?;
+        let certificate = Arc::new(LiveCertificate(RwLock::new(self.certified_key(&provider)?)));
+        let bots = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(self.bot_roots.clone()),
+            Arc::clone(&provider),
+        )
+        .build()?;
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::<LiveCertificate>::clone(&certificate));
+        config.alpn_protocols = crate::http_alpn();
+        let bot_ca = self.install_flags(&mut config, bots)?;
+        Ok((
+            Arc::new(config),
+            LiveConfig {
+                certificate,
+                bot_ca,
+            },
+        ))
+    }
+
+    /// The chain and key as rustls signs with them, checked to belong
+    /// together.
+    fn certified_key(&self, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, ConfigError> {
+        let certified = CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), provider)
+            .map_err(|error| PemError::identity(&self.cert_path, error))?;
+        Ok(Arc::new(certified))
+    }
+
+    /// Installs `ServerFlags` for `bots` with this config's options; the
+    /// handle that replaces `bots`.
+    fn install_flags(
+        &self,
+        config: &mut ServerConfig,
+        bots: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    ) -> Result<FlagVerifier, ConfigError> {
         let mut flags = ServerFlags::request_client_auth(bots)
             .code_points(self.code_points)
             .trust_id(&self.trust_id());
@@ -117,8 +178,8 @@ impl OnePortConfig {
             flags = flags.require_certificate();
         }
         let verifier = flags.flag_verifier();
-        flags.install(&mut config)?;
-        Ok((Arc::new(config), verifier))
+        flags.install(config)?;
+        Ok(verifier)
     }
 
     /// Makes `handle` (from [`OnePortConfig::build_reloadable`]) verify bots
@@ -151,5 +212,62 @@ impl OnePortConfig {
             }
         }
         id
+    }
+}
+
+/// The running config of [`OnePortConfig::build_live`]: replaces its
+/// certificate and key and its bot CA set. Cheap to clone; each clone
+/// replaces the same config.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    certificate: Arc<LiveCertificate>,
+    bot_ca: FlagVerifier,
+}
+
+impl LiveConfig {
+    /// Swaps in `config`'s certificate chain and key and its bot CA set
+    /// (load the files again with [`OnePortConfig::from_pem_files`] first).
+    /// Nothing changes unless both can be used. New handshakes use them;
+    /// established connections keep the certificate they were made with,
+    /// and tickets issued under the old bot CA set are not resumed.
+    ///
+    /// # Errors
+    ///
+    /// The key does not belong to the certificate, the bot CA set does not
+    /// make a verifier, or no crypto provider.
+    pub fn replace(&self, config: &OnePortConfig) -> Result<(), ConfigError> {
+        let provider = config_error::provider(config.provider.as_ref())?;
+        let certified = config.certified_key(&provider)?;
+        let bots = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(config.bot_roots.clone()),
+            provider,
+        )
+        .build()?;
+        *self
+            .certificate
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = certified;
+        self.bot_ca.replace_with_trust_id(bots, &config.trust_id());
+        Ok(())
+    }
+
+    /// The handle that replaces the bot CA set alone.
+    #[must_use]
+    pub fn bot_ca(&self) -> &FlagVerifier {
+        &self.bot_ca
+    }
+}
+
+/// The server's certificate and key, replaceable while connections use the
+/// config.
+#[derive(Debug)]
+struct LiveCertificate(RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for LiveCertificate {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(
+            &self.0.read().unwrap_or_else(PoisonError::into_inner),
+        ))
     }
 }

@@ -18,6 +18,7 @@ provider_tests! {
     rca11_same_bot_ca_set_keeps_tickets_valid => same_trust_keeps_tickets;
     rca11_a_new_trust_id_retires_tickets => new_trust_id_retires_tickets;
     one_port_config_reloads_its_bot_ca => one_port_reload;
+    live_config_replaces_certificate_and_bot_ca => live_reload;
     rca11_normal_path_tickets_follow_the_normal_trust_id => normal_trust_id_retires_partner_tickets;
     rca11_normal_path_tickets_are_bound_to_the_configs_ca_set => partner_tickets_bound_to_config_anchors;
 }
@@ -304,4 +305,65 @@ fn one_port_reload(provider: Provider) {
     // The bot's ticket is from the old set: full handshake, refused.
     let (mut c, mut s) = connect(&bot, &server);
     handshake(&mut c, &mut s).assert_alert(Side::Server, AlertDescription::UnknownCA);
+}
+
+/// `OnePortConfig::build_live`: the operator renews the server certificate
+/// and key (and moves bots to another CA) in the files, and calls
+/// `LiveConfig::replace`: a handshake after it gets the new certificate, a
+/// connection made before keeps the old one and goes on working. A key that
+/// does not belong to the certificate changes nothing.
+fn live_reload(provider: Provider) {
+    let pki = TestPki::shared();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    };
+    let cert = file("server.pem", &pki.server.chain_pem);
+    let key = file("server.key", &pki.server.key_pem);
+    let bot_ca = file("bot-ca.pem", &pki.bot_ca.cert_pem);
+    let load = || {
+        OnePortConfig::from_pem_files(&cert, &key, &bot_ca)
+            .expect("files")
+            .crypto_provider(provider.crypto())
+    };
+    let (server, live) = load().build_live().expect("config");
+    let partner = bot(pki, provider, &pki.normal_client);
+    let bot = bot(pki, provider, &pki.bot);
+    let (mut before, mut before_server) = connect(&bot, &server);
+    handshake(&mut before, &mut before_server).assert_ok();
+    assert_eq!(before.peer_certificates(), Some(&pki.server.chain[..]));
+    assert_eq!(PeerIdentity::of(&before_server).path(), AuthPath::Flag);
+
+    // Renewed: the same name, a new key; and the other CA for bots.
+    let renewed = pki.server_ca.issue(
+        integration_tests::pki::SERVER_NAME,
+        &[integration_tests::pki::SERVER_NAME],
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    std::fs::write(&cert, &renewed.chain_pem).expect("write");
+    // A key that does not match is refused, and nothing changes.
+    assert!(load().build().is_err());
+    assert!(live.replace(&load()).is_err());
+    let (mut c, mut s) = connect(&bot, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(c.peer_certificates(), Some(&pki.server.chain[..]));
+
+    std::fs::write(&key, &renewed.key_pem).expect("write");
+    std::fs::write(&bot_ca, &pki.normal_ca.cert_pem).expect("write");
+    live.replace(&load()).expect("reload");
+    let (mut c, mut s) = connect(&partner, &server);
+    handshake(&mut c, &mut s).assert_ok();
+    assert_eq!(c.peer_certificates(), Some(&renewed.chain[..]));
+    assert_eq!(PeerIdentity::of(&s).chain(), &pki.normal_client.chain[..]);
+
+    // The connection made before keeps its certificate and works on.
+    let (at_server, at_client) = exchange_data(&mut before, &mut before_server, b"still here")
+        .expect("established connection");
+    assert_eq!(
+        (&at_server[..], &at_client[..]),
+        (&b"still here"[..], &b"still here"[..])
+    );
+    assert_eq!(before.peer_certificates(), Some(&pki.server.chain[..]));
 }

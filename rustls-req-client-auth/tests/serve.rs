@@ -54,6 +54,18 @@ fn app() -> Router {
                     .unwrap_or_default()
             }),
         )
+        // A site that wants bots to say who they are, as well as prove it.
+        .route(
+            "/api/polite",
+            get(|Bot(_): Bot, headers: axum::http::HeaderMap| async move {
+                match headers.get(axum::http::header::USER_AGENT) {
+                    Some(agent) if agent.as_bytes().starts_with(b"examplebot/") => {
+                        (StatusCode::OK, "welcome, examplebot")
+                    }
+                    _ => (StatusCode::FORBIDDEN, "say who you are"),
+                }
+            }),
+        )
 }
 
 struct Running {
@@ -226,6 +238,29 @@ fn bot_clients_from_the_helpers() {
             .expect("GET");
         assert_eq!(response.version(), reqwest::Version::HTTP_2);
         assert_eq!(response.text().await.expect("body"), "crawler.bot.test");
+
+        // reqwest_builder(): the bot's own User-Agent and timeout, with the
+        // TLS configuration that sends the flag.
+        let polite = bot
+            .reqwest_builder()
+            .expect("reqwest builder")
+            .user_agent("examplebot/1.0 (+https://example.com/bot)")
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let response = polite
+            .get(running.url("/api/polite"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.expect("body"), "welcome, examplebot");
+        let response = client
+            .get(running.url("/api/polite"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
         // hyper-rustls: the connector sets ALPN h2, http/1.1.
         let connector = bot.https_connector().expect("connector");
