@@ -1,5 +1,5 @@
 //! Full TLS 1.3 handshakes through the rustls fork (no extension hook
-//! installed) against pristine rustls 0.23.46, in the same run.
+//! installed) against the pristine pinned rustls, in the same run.
 //!
 //! Groups are `handshake/{ring,aws-lc-rs}/{server-auth,mtls,flag}/{server,client}`
 //! with the functions `vanilla` and `fork` (for `flag`: plain mTLS through

@@ -3,7 +3,7 @@
 //!
 //! The same code is compiled twice by [`harness!`]: once against the patched
 //! rustls of the workspace ([`fork`], no extension hook installed) and once
-//! against the pristine rustls 0.23.46 ([`vanilla`]). Both get identical
+//! against the pristine pinned rustls ([`vanilla`]). Both get identical
 //! certificates, keys, features and configuration, so the only difference
 //! between the two is the fork's patch series.
 //!
@@ -428,7 +428,7 @@ harness!(
 );
 
 harness!(
-    /// The harness over `rustls_vanilla`: pristine rustls 0.23.46.
+    /// The harness over `rustls_vanilla`: pristine rustls, the pinned release.
     vanilla,
     rustls_vanilla
 );

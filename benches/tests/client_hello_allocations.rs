@@ -1,5 +1,5 @@
 //! The fork without extension hooks allocates exactly as vanilla rustls
-//! 0.23.46 when a server answers a browser's ClientHello (recorded from
+//! (the pinned release) when a server answers a browser's ClientHello (recorded from
 //! Chromium: GREASE, ALPS, trust anchors and SCT are extensions rustls does not
 //! implement) and a rustls client's: the kept unknown extensions are borrowed
 //! from the message, never copied.
@@ -34,7 +34,9 @@ fn counted(variant: &Variant, client_hello: &[u8]) -> (usize, usize, usize) {
     least
 }
 
-/// A ClientHello as a rustls client sends it (vanilla's, X25519 only).
+/// A ClientHello as a rustls client sends it with its provider's defaults
+/// (vanilla's; since rustls 0.23.48 a secp384r1 key share with ring, and
+/// X25519MLKEM768 with X25519 with aws-lc-rs).
 fn rustls_client_hello(provider: Provider) -> Vec<u8> {
     let crypto = match provider {
         // Deprecated in rustls 0.23.48 (no post-quantum key exchange); still

@@ -23,7 +23,7 @@ use std::{fmt, io};
 ///
 /// Implemented for `rustls::ConnectionCommon` (the workspace's rustls, the
 /// fork) and, with the `vanilla` feature, for `rustls_vanilla::ConnectionCommon`
-/// (pristine rustls 0.23.46).
+/// (pristine rustls, the pinned release).
 pub trait Endpoint {
     /// What `process_new_packets` fails with.
     type Error: fmt::Debug + fmt::Display;
