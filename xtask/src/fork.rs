@@ -368,7 +368,10 @@ pub(crate) fn usable_lock(dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let why = String::from_utf8_lossy(&fetch.stderr);
-    let first = why.lines().find(|line| line.starts_with("error")).unwrap_or("");
+    let first = why
+        .lines()
+        .find(|line| line.starts_with("error"))
+        .unwrap_or("");
     eprintln!(
         "fork: rustls's Cargo.lock cannot be used with this registry ({first}); resolving it again"
     );
