@@ -41,6 +41,14 @@ use rustls::ClientConfig;
 use rustls_req_client_auth::{pem, ClientFlags};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum KeyExchange {
+    /// X25519 only.
+    X25519,
+    /// The provider's default groups.
+    Default,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mode {
     /// A new TLS connection (full handshake) for every request.
     Handshakes,
@@ -67,6 +75,11 @@ struct Args {
     /// instead of to every CertificateRequest.
     #[arg(long, requires = "cert")]
     flag: bool,
+    /// The key exchange offered: X25519 alone (as nginx's OpenSSL 3.0 can
+    /// answer), or aws-lc-rs's defaults (since rustls 0.23.48
+    /// X25519MLKEM768 first, with an X25519 share beside it).
+    #[arg(long, value_enum, default_value = "x25519")]
+    key_exchange: KeyExchange,
     /// New connection per request, or keep-alive.
     #[arg(long, value_enum)]
     mode: Mode,
@@ -123,11 +136,15 @@ fn cpu_nanos(pids: &[u32]) -> anyhow::Result<u64> {
 }
 
 fn config(args: &Args) -> anyhow::Result<ClientConfig> {
-    // X25519 only, as nginx (OpenSSL 3.0) uses it: the same key exchange for
-    // both servers, whatever features cargo unifies into rustls.
-    let provider = Arc::new(rustls::crypto::CryptoProvider {
-        kx_groups: vec![rustls::crypto::aws_lc_rs::kx_group::X25519],
-        ..rustls::crypto::aws_lc_rs::default_provider()
+    // By default X25519 only, as nginx (OpenSSL 3.0) uses it: the same key
+    // exchange for both servers, whatever features cargo unifies into rustls.
+    let defaults = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = Arc::new(match args.key_exchange {
+        KeyExchange::X25519 => rustls::crypto::CryptoProvider {
+            kx_groups: vec![rustls::crypto::aws_lc_rs::kx_group::X25519],
+            ..defaults
+        },
+        KeyExchange::Default => defaults,
     });
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
