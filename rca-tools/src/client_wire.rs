@@ -25,7 +25,7 @@ use rustls_req_client_auth::PeerIdentity;
 
 use crate::forward::is_connection_field;
 use crate::headers::IdentityHeaders;
-use crate::proxy::BotsOnly;
+use crate::policy::BotsOnly;
 use crate::upstream_wire::{self, RequestFraming, MAX_HEADERS};
 
 /// The longest head served here; a longer one is read on until it ends

@@ -35,7 +35,7 @@ use crate::access_log::Entry;
 use crate::client_wire::{self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite};
 use crate::forward::HOP_BY_HOP;
 use crate::pool::{self, Outgoing, ResponseBody};
-use crate::proxy::{upstream_failure, AccessLog, Proxy, CLIENT_LEFT};
+use crate::proxy::{upstream_failure, AccessLog, Proxy, ProxyService, CLIENT_LEFT};
 use crate::upstream_wire::{self, ResponseFraming, ResponseHead};
 
 /// What is read from the client at a time, at least.
@@ -58,6 +58,34 @@ impl rustls_req_client_auth::Http1Front for ProxyHttp1Front {
         connection: Http1Connection,
     ) -> Pin<Box<dyn Future<Output = Http1Outcome> + Send + '_>> {
         Box::pin(serve(&self.0, connection))
+    }
+}
+
+// Installing the front is this module's business: `proxy` knows nothing of
+// it, so the request path imports in one direction (front -> proxy).
+impl ProxyService {
+    /// The proxy's own path for simple HTTP/1.1 requests (see
+    /// [`crate::http1_front`]), for [`rustls_req_client_auth::Serve::http1_front`];
+    /// `None` when requests go up over h2c.
+    #[must_use]
+    pub fn http1_front(&self) -> Option<ProxyHttp1Front> {
+        (!self.0.upstream.is_h2c())
+            .then(|| ProxyHttp1Front(Arc::clone(&self.0)))
+    }
+
+    /// [`rustls_req_client_auth::serve`] for this service on `listener`,
+    /// with [`ProxyService::http1_front`] installed.
+    pub fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        config: Arc<rustls::ServerConfig>,
+    ) -> rustls_req_client_auth::Serve<Self> {
+        let front = self.http1_front();
+        let serve = rustls_req_client_auth::serve(listener, config, self);
+        match front {
+            Some(front) => serve.http1_front(front),
+            None => serve,
+        }
     }
 }
 

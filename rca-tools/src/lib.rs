@@ -17,6 +17,7 @@ pub mod headers;
 pub mod http1_front;
 mod leaf_values;
 pub mod metrics;
+pub mod policy;
 pub mod pool;
 pub mod probe;
 pub mod proxy;

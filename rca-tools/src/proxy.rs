@@ -28,7 +28,7 @@ use crate::request_target::{self, TargetError};
 #[derive(Debug)]
 pub struct Proxy {
     pub(crate) headers: IdentityHeaders,
-    pub(crate) bots_only: BotsOnly,
+    pub(crate) bots_only: crate::policy::BotsOnly,
     pub(crate) upstream: Upstream,
     pub(crate) access_log: AccessLog,
     pub(crate) metrics: Option<Arc<Metrics>>,
@@ -62,7 +62,7 @@ impl Proxy {
             .map_err(|message| anyhow::anyhow!("upstream.url: {message}"))?;
         Ok(Self {
             headers,
-            bots_only: BotsOnly::new(&config.policy.bots_only),
+            bots_only: crate::policy::BotsOnly::new(&config.policy.bots_only),
             upstream: Upstream::new(
                 authority,
                 Duration::from_secs(config.upstream.timeout_secs),
@@ -98,72 +98,11 @@ impl Proxy {
     }
 }
 
-/// The `policy.bots_only` prefixes, read as [`policy_path`] reads a request's
-/// path and without a trailing `/`: made once, compared for every request.
-#[derive(Debug)]
-pub(crate) struct BotsOnly(Vec<String>);
-
-impl BotsOnly {
-    pub(crate) fn new(prefixes: &[String]) -> Self {
-        Self(
-            prefixes
-                .iter()
-                .map(|prefix| policy_path(prefix).trim_end_matches('/').to_owned())
-                .collect(),
-        )
-    }
-
-    /// Whether `path` is under a prefix, compared the way the most lenient
-    /// upstream might read it (see [`policy_path`]), on segment boundaries;
-    /// a format suffix on the prefix's last segment is under it too
-    /// (`/api/crawl.json`: Rails routes `/api/crawl` as
-    /// `/api/crawl(.:format)`, and so do Django REST framework's format
-    /// suffixes).
-    pub(crate) fn covers(&self, path: &str) -> bool {
-        if self.0.is_empty() {
-            return false;
-        }
-        let path = policy_path(path);
-        self.0.iter().any(|prefix| {
-            path == *prefix
-                || path
-                    .strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.starts_with(['/', '.']))
-        })
-    }
-}
-
 /// [`Proxy`] as a tower service. Every path is forwarded the same way, so
 /// there is no router: axum's, with one fallback route, cost about 3,800
 /// instructions per request (callgrind).
 #[derive(Clone, Debug)]
-pub struct ProxyService(Arc<Proxy>);
-
-impl ProxyService {
-    /// The proxy's own path for simple HTTP/1.1 requests (see
-    /// [`crate::http1_front`]), for [`rustls_req_client_auth::Serve::http1_front`];
-    /// `None` when requests go up over h2c.
-    #[must_use]
-    pub fn http1_front(&self) -> Option<crate::http1_front::ProxyHttp1Front> {
-        (!self.0.upstream.is_h2c())
-            .then(|| crate::http1_front::ProxyHttp1Front(Arc::clone(&self.0)))
-    }
-
-    /// [`rustls_req_client_auth::serve`] for this service on `listener`,
-    /// with [`ProxyService::http1_front`] installed.
-    pub fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        config: Arc<rustls::ServerConfig>,
-    ) -> rustls_req_client_auth::Serve<Self> {
-        let front = self.http1_front();
-        let serve = rustls_req_client_auth::serve(listener, config, self);
-        match front {
-            Some(front) => serve.http1_front(front),
-            None => serve,
-        }
-    }
-}
+pub struct ProxyService(pub(crate) Arc<Proxy>);
 
 impl tower::Service<http::Request<Incoming>> for ProxyService {
     type Response = Response;
@@ -453,105 +392,4 @@ fn bad_request(why: &str) -> (Response, Option<String>) {
         (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
         Some(format!("bad request: {why}")),
     )
-}
-
-/// `path` as the policy compares it: the most lenient reading of a
-/// canonical target ([`crate::request_target`]) that never makes it
-/// shorter; canonical targets have no dot segment in any reading, so the
-/// `..` resolution here never applies to one. Percent-decoded, `\\` read as `/`,
-/// `;parameters` dropped from each segment, `.` and `..` resolved, empty
-/// segments collapsed, lower case. So `/API/%63rawl`, `//api/crawl`,
-/// `/x/../api/crawl` and `/api;x/crawl` all compare as `/api/crawl`.
-fn policy_path(path: &str) -> String {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let mut segments: Vec<String> = Vec::new();
-    for segment in decoded.replace('\\', "/").split('/') {
-        let segment = segment.split(';').next().unwrap_or_default();
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            segment => segments.push(fold_case(segment)),
-        }
-    }
-    format!("/{}", segments.join("/"))
-}
-
-/// `segment` in lower case, with the four non-ASCII letters whose case
-/// maps to ASCII in some router's case-insensitive matching read as those
-/// ASCII letters: `İ` and `ı` as `i` (Python's `re.I`, Java's
-/// `equalsIgnoreCase`), `ſ` as `s`, the Kelvin sign as `k`.
-fn fold_case(segment: &str) -> String {
-    segment
-        .chars()
-        .flat_map(|letter| match letter {
-            '\u{130}' | '\u{131}' => 'i'.to_lowercase(),
-            '\u{17f}' => 's'.to_lowercase(),
-            '\u{212a}' => 'k'.to_lowercase(),
-            letter => letter.to_lowercase(),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{policy_path, BotsOnly};
-
-    #[test]
-    fn bots_only_prefixes_end_on_segment_boundaries() {
-        let prefixes = |list: &[&str]| {
-            BotsOnly::new(&list.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>())
-        };
-        let crawl = prefixes(&["/api/crawl", "/Private/"]);
-        for path in [
-            "/api/crawl",
-            "/api/crawl/",
-            "/api/crawl/x",
-            "/API/%63rawl",
-            "/private",
-            "/private/a",
-        ] {
-            assert!(crawl.covers(path), "{path}");
-        }
-        // Format suffixes and letters whose case folds to ASCII.
-        for path in [
-            "/api/crawl.json",
-            "/api/crawl.",
-            "/ap%C4%B1/crawl",
-            "/AP\u{130}/crawl",
-        ] {
-            assert!(crawl.covers(path), "{path}");
-        }
-        let kelvin = prefixes(&["/kelvin"]);
-        assert!(kelvin.covers("/\u{212a}elvin") && kelvin.covers("/%E2%84%AAelvin"));
-        let s = prefixes(&["/s"]);
-        assert!(s.covers("/\u{17f}/x"));
-        for path in ["/", "/api", "/api/crawler", "/api/craw", "/privately"] {
-            assert!(!crawl.covers(path), "{path}");
-        }
-        let everything = prefixes(&["/"]);
-        assert!(everything.covers("/") && everything.covers("/a/b"));
-        assert!(!prefixes(&[]).covers("/api/crawl"));
-    }
-
-    #[test]
-    fn policy_paths_are_canonical() {
-        for path in [
-            "/api/crawl",
-            "/API/crawl",
-            "/api/%63rawl",
-            "//api//crawl",
-            "/x/../api/crawl",
-            "/api/./crawl",
-            "/api;x/crawl",
-            "/api%2Fcrawl",
-            "/api\\crawl",
-            "/api/crawl/",
-        ] {
-            assert_eq!(policy_path(path), "/api/crawl", "{path}");
-        }
-        assert_eq!(policy_path("/api/crawler"), "/api/crawler");
-        assert_eq!(policy_path("/../../etc"), "/etc");
-    }
 }
