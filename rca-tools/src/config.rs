@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+// Defined where they are used; read from the file here.
+pub use crate::forward::UpstreamProtocol;
+pub use crate::headers::Headers;
+
 /// The whole configuration, as in the TOML file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,17 +121,6 @@ impl Upstream {
     }
 }
 
-/// `upstream.protocol`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamProtocol {
-    /// HTTP/1.1, a pool of keep-alive connections.
-    #[default]
-    Http1,
-    /// HTTP/2 without TLS, by prior knowledge (RFC 9113 section 3.3).
-    H2c,
-}
-
 fn default_upstream_timeout() -> u64 {
     60
 }
@@ -143,40 +136,6 @@ const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 fn default_upstream_idle_timeout() -> u64 {
     crate::pool::DEFAULT_IDLE_TIMEOUT.as_secs()
-}
-
-/// `[headers]`: the names of the identity headers. An empty name leaves that
-/// header out. Whatever the names, a client's own headers of these names are
-/// removed before forwarding.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Headers {
-    /// The authentication path: `flag`, `normal` or `none`.
-    pub path: String,
-    /// The leaf certificate's subject.
-    pub subject: String,
-    /// The leaf's subject alternative names, comma-separated, as `DNS:...`,
-    /// `IP:...`, `URI:...`, `email:...`.
-    pub sans: String,
-    /// The leaf's SHA-256 thumbprint, RFC 8705 `x5t#S256` form.
-    pub thumbprint: String,
-    /// `true` when the session was restored from a ticket.
-    pub resumed: String,
-    /// The URL-encoded leaf certificate in PEM; off unless named.
-    pub cert_pem: String,
-}
-
-impl Default for Headers {
-    fn default() -> Self {
-        Self {
-            path: "x-client-auth-path".into(),
-            subject: "x-client-cert-subject".into(),
-            sans: "x-client-cert-sans".into(),
-            thumbprint: "x-client-cert-x5t-s256".into(),
-            resumed: "x-client-session-resumed".into(),
-            cert_pem: String::new(),
-        }
-    }
 }
 
 /// `[policy]`.

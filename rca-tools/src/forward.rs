@@ -14,6 +14,7 @@ use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Deserialize;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -22,9 +23,19 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::client_body::ClientBodyError;
-use crate::config::UpstreamProtocol;
 use crate::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::upstream_wire::ResponseHead;
+
+/// `upstream.protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1, a pool of keep-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 without TLS, by prior knowledge (RFC 9113 section 3.3).
+    H2c,
+}
 
 /// `host:port` of an `http://host:port` upstream URL; the error says what is
 /// wrong with it.

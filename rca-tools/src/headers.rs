@@ -10,13 +10,47 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rustls_req_client_auth::PeerIdentity;
+use serde::Deserialize;
 
-use crate::config::Headers;
 use crate::leaf_values::LeafValuesCache;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// `[headers]`: the names of the identity headers. An empty name leaves that
+/// header out. Whatever the names, a client's own headers of these names are
+/// removed before forwarding.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Headers {
+    /// The authentication path: `flag`, `normal` or `none`.
+    pub path: String,
+    /// The leaf certificate's subject.
+    pub subject: String,
+    /// The leaf's subject alternative names, comma-separated, as `DNS:...`,
+    /// `IP:...`, `URI:...`, `email:...`.
+    pub sans: String,
+    /// The leaf's SHA-256 thumbprint, RFC 8705 `x5t#S256` form.
+    pub thumbprint: String,
+    /// `true` when the session was restored from a ticket.
+    pub resumed: String,
+    /// The URL-encoded leaf certificate in PEM; off unless named.
+    pub cert_pem: String,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Self {
+            path: "x-client-auth-path".into(),
+            subject: "x-client-cert-subject".into(),
+            sans: "x-client-cert-sans".into(),
+            thumbprint: "x-client-cert-x5t-s256".into(),
+            resumed: "x-client-session-resumed".into(),
+            cert_pem: String::new(),
+        }
+    }
+}
 
 /// Headers about the client or the original request that only an edge may
 /// set; the proxy is the edge, so a client's are dropped (every `x-forwarded-*`

@@ -69,8 +69,7 @@ impl ProxyService {
     /// `None` when requests go up over h2c.
     #[must_use]
     pub fn http1_front(&self) -> Option<ProxyHttp1Front> {
-        (!self.0.upstream.is_h2c())
-            .then(|| ProxyHttp1Front(Arc::clone(&self.0)))
+        (!self.0.upstream.is_h2c()).then(|| ProxyHttp1Front(Arc::clone(&self.0)))
     }
 
     /// [`rustls_req_client_auth::serve`] for this service on `listener`,
