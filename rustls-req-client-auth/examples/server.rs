@@ -25,9 +25,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
 use clap::Parser;
 use rustls_req_client_auth::{serve, shutdown_signal, OnePortConfig};
 
@@ -35,28 +32,18 @@ use rustls_req_client_auth::{serve, shutdown_signal, OnePortConfig};
 /// that set `request_client_auth`.
 #[derive(Parser)]
 struct Args {
-    /// The server's certificate chain (PEM, end entity first).
-    #[arg(long)]
-    cert: PathBuf,
-    /// The server's private key (PEM).
-    #[arg(long)]
-    key: PathBuf,
-    /// The CA certificate(s) that bots' certificates must chain to (PEM).
-    #[arg(long)]
-    bot_ca: PathBuf,
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    listen: SocketAddr,
+    #[command(flatten)]
+    files: common::server_files::ServerFiles,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     env_logger::init();
-    let args = Args::parse();
+    let files = Args::parse().files;
     // glue: start (counted in the README)
-    let config = OnePortConfig::from_pem_files(&args.cert, &args.key, &args.bot_ca)?.build()?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    println!("listening on https://{}; Ctrl-C to stop", args.listen);
+    let config = OnePortConfig::from_pem_files(&files.cert, &files.key, &files.bot_ca)?.build()?;
+    let listener = tokio::net::TcpListener::bind(files.listen).await?;
+    println!("listening on https://{}; Ctrl-C to stop", files.listen);
     serve(listener, config, common::app::app())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

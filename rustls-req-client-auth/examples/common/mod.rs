@@ -8,3 +8,4 @@
 #[cfg(feature = "axum")]
 pub(crate) mod app;
 pub(crate) mod pki;
+pub(crate) mod server_files;
