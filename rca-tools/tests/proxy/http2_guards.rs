@@ -206,20 +206,14 @@ fn cookie_crumbs_are_joined() {
         let port = free_port();
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let (mut sender, _connection) = h2_connect(pki, port).await;
-        let request = Request::get(format!("https://localhost:{port}/"))
-            .header("cookie", "a=1")
-            .header("cookie", "b=2")
-            .header("cookie", "c=3")
-            .body(http_body_util::Empty::<Bytes>::new())
-            .expect("request");
-        let response = sender.send_request(request).await.expect("response");
-        let echo = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let echo = String::from_utf8_lossy(&echo);
+        let (_, echo) = h2_exchange(
+            &mut sender,
+            Request::get(format!("https://localhost:{port}/"))
+                .header("cookie", "a=1")
+                .header("cookie", "b=2")
+                .header("cookie", "c=3"),
+        )
+        .await;
         assert!(echo.contains("\ncookie: a=1; b=2; c=3\n"), "{echo}");
         assert_eq!(echo.matches("\ncookie: ").count(), 1, "{echo}");
     });

@@ -528,6 +528,26 @@ pub(crate) async fn raw_exchange(
     answer
 }
 
+/// Sends `request` (a GET built with its headers) on the HTTP/2 connection
+/// of `sender`: the response's status and its body as text.
+pub(crate) async fn h2_exchange(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    request: http::request::Builder,
+) -> (u16, String) {
+    let request = request
+        .body(http_body_util::Empty::<Bytes>::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// A TLS connection to the proxy on `port`, offering only `alpn` (nothing if
 /// empty), as a client trusting the test server CA (no client certificate).
 pub(crate) async fn tls_connect(

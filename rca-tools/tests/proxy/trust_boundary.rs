@@ -145,28 +145,23 @@ fn targets_reach_the_upstream_in_canonical_form() {
         // HTTP/2: the same rewriting of `:path`.
         let (mut sender, _connection) = h2_connect(pki, port).await;
         for (target, expected) in [("/api/crawl/..", "/api/"), ("/x/%2e/y", "/x/y")] {
-            let request = Request::get(format!("https://localhost:{port}{target}"))
-                .body(http_body_util::Empty::<Bytes>::new())
-                .expect("request");
-            let response = sender.send_request(request).await.expect("response");
-            assert_eq!(response.status(), 200, "{target}");
-            let echo = response
-                .into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes();
-            let echo = String::from_utf8_lossy(&echo);
+            let (status, echo) = h2_exchange(
+                &mut sender,
+                Request::get(format!("https://localhost:{port}{target}")),
+            )
+            .await;
+            assert_eq!(status, 200, "{target}");
             assert!(
                 echo.starts_with(&format!("GET {expected}\n")),
                 "{target}: {echo}"
             );
         }
-        let request = Request::get(format!("https://localhost:{port}/api/crawl%0a"))
-            .body(http_body_util::Empty::<Bytes>::new())
-            .expect("request");
-        let response = sender.send_request(request).await.expect("response");
-        assert_eq!(response.status(), 400);
+        let (status, _) = h2_exchange(
+            &mut sender,
+            Request::get(format!("https://localhost:{port}/api/crawl%0a")),
+        )
+        .await;
+        assert_eq!(status, 400);
     });
 }
 
@@ -220,22 +215,8 @@ fn routing_headers_are_the_edges_only() {
         for (name, value) in ROUTING {
             request = request.header(name.to_lowercase(), value);
         }
-        let response = sender
-            .send_request(
-                request
-                    .body(http_body_util::Empty::<Bytes>::new())
-                    .expect("request"),
-            )
-            .await
-            .expect("response");
-        assert_eq!(response.status(), 200);
-        let echo = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let echo = String::from_utf8_lossy(&echo);
+        let (status, echo) = h2_exchange(&mut sender, request).await;
+        assert_eq!(status, 200);
         assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
         assert!(!echo.contains("forged"), "{echo}");
     });
