@@ -245,24 +245,31 @@ pub(crate) fn fetch_release(
     Ok((crate_file, actual))
 }
 
-/// The checksum a lock file records for `name` `version` (from the registry
-/// index).
-fn locked_checksum(lock: &Path, name: &str, version: &str) -> anyhow::Result<String> {
+/// One package of a `Cargo.lock`.
+#[derive(Deserialize)]
+pub(crate) struct Locked {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    /// The registry index's checksum of its `.crate` (none for path packages).
+    pub(crate) checksum: Option<String>,
+}
+
+/// The packages a `Cargo.lock` records.
+pub(crate) fn locked_packages(lock: &Path) -> anyhow::Result<Vec<Locked>> {
     #[derive(Deserialize)]
     struct Lock {
         package: Vec<Locked>,
     }
-    #[derive(Deserialize)]
-    struct Locked {
-        name: String,
-        version: String,
-        checksum: Option<String>,
-    }
     let text = fs::read_to_string(lock).with_context(|| format!("reading {}", lock.display()))?;
     let parsed: Lock =
         toml::from_str(&text).with_context(|| format!("parsing {}", lock.display()))?;
-    parsed
-        .package
+    Ok(parsed.package)
+}
+
+/// The checksum a lock file records for `name` `version` (from the registry
+/// index).
+fn locked_checksum(lock: &Path, name: &str, version: &str) -> anyhow::Result<String> {
+    locked_packages(lock)?
         .into_iter()
         .find(|package| package.name == name && package.version == version)
         .and_then(|package| package.checksum)

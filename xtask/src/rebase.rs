@@ -14,7 +14,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context};
-use serde::Deserialize;
 
 use crate::cmd::{self, git, git_stdout};
 use crate::fork::{self, Pin};
@@ -339,17 +338,7 @@ fn newest_patch_release(paths: &Paths, pin: &Pin) -> anyhow::Result<String> {
             .arg(scratch.join("Cargo.toml")),
     )
     .context("asking the registry for the newest release (no network?)")?;
-    #[derive(Deserialize)]
-    struct Lock {
-        package: Vec<Locked>,
-    }
-    #[derive(Deserialize)]
-    struct Locked {
-        name: String,
-        version: String,
-    }
-    let lock: Lock = toml::from_str(&fs::read_to_string(scratch.join("Cargo.lock"))?)?;
-    lock.package
+    fork::locked_packages(&scratch.join("Cargo.lock"))?
         .into_iter()
         .find(|package| package.name == pin.name)
         .map(|package| package.version)
