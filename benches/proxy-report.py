@@ -33,6 +33,8 @@ def main() -> None:
                 continue
             run = json.loads(line)
             server, view = run["label"].split(" ", 1)
+            if server not in SERVERS:
+                continue  # the key-exchange pass: rca-proxy against itself
             runs[(run["mode"], run.get("offered_rate"), view, server)].append(run)
     print(
         "| pass | mode | view | nginx | rca-proxy | per core: nginx | rca-proxy "

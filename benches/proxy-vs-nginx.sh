@@ -20,6 +20,11 @@
 #
 # passes: "saturation fixed-rate" by default; name one to run only it. The
 # last lines are the table of benches/README.md (benches/proxy-report.py).
+# The pass "key-exchange" (not run by default) loads rca-proxy alone with full
+# handshakes from clients offering X25519 only and clients offering
+# aws-lc-rs's defaults (since rustls 0.23.48 X25519MLKEM768 first, which
+# rca-proxy then picks); its JSON lines are the numbers, per_core_rate the
+# handshakes per second of the proxy's own CPU time.
 #
 # NGINX_HEADERS=identity (the default) has nginx send the upstream what
 # rca-proxy sends it: the forwarding headers and the client's identity
@@ -157,6 +162,17 @@ echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); ng
 # VM hits all of them alike; the report pairs each nginx run with the proxy
 # run next to it.
 for pass in $passes; do
+    if [ "$pass" = key-exchange ]; then
+        for _ in $(seq "$rounds"); do
+            for kx in x25519 default; do
+                load --mode handshakes --key-exchange $kx --label "key-exchange browser-$kx" \
+                    --url https://localhost:18445/ --server-pid "$proxy_pid"
+                load --mode handshakes --key-exchange $kx --label "key-exchange bot-$kx" \
+                    --url https://localhost:18445/ "${bot[@]}" --flag --server-pid "$proxy_pid"
+            done
+        done
+        continue
+    fi
     for mode in handshakes keepalive; do
         rate=()
         [ "$pass" = fixed-rate ] && rate=(--rate "${offered[$mode]}")
