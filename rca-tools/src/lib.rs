@@ -1,28 +1,20 @@
-//! `rca-proxy`: a TLS-terminating reverse proxy that serves people and bots on
-//! one port. Clients that set the `request_client_auth` TLS flag are asked for
-//! a certificate and verified against the bot CA set; everyone else gets no
-//! CertificateRequest. The verified identity goes to the upstream in request
-//! headers that no client can forge.
+//! The tools around `rustls-req-client-auth`, one folder each:
 //!
-//! The binary is `src/bin/rca-proxy.rs`; this library holds its parts so
-//! tests can drive them.
+//! - [`proxy`]: `rca-proxy`, a TLS-terminating reverse proxy that serves
+//!   people and bots on one port. Clients that set the `request_client_auth`
+//!   TLS flag are asked for a certificate and verified against the bot CA
+//!   set; everyone else gets no CertificateRequest. The verified identity
+//!   goes to the upstream in request headers that no client can forge.
+//! - [`connect`]: `rca-connect`, the bot's side: a local forward proxy that
+//!   gives any HTTP client the flag, the certificate answer and server
+//!   verification.
+//! - [`probe`]: `rca-probe`, which checks whether a server honours the flag.
+//! - [`common`]: what more than one of them uses.
+//!
+//! The binaries are in `src/bin/`; this library holds their parts so tests
+//! can drive them.
 
-pub mod access_log;
-pub mod client_body;
-mod client_wire;
-pub mod config;
-pub mod demo;
-pub mod forward;
-pub mod headers;
-pub mod http1_front;
-mod leaf_values;
-pub mod metrics;
-pub mod policy;
-pub mod pool;
+pub mod common;
+pub mod connect;
 pub mod probe;
 pub mod proxy;
-mod request_target;
-pub mod sessions;
-pub mod tickets;
-pub mod tls;
-pub mod upstream_wire;

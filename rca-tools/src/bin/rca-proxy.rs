@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
-use rca_tools::config::{Config, Headers, Limits, Policy, Tls, Upstream};
-use rca_tools::metrics::{serve_admin, Metrics};
-use rca_tools::proxy::Proxy;
-use rca_tools::tls::Front;
+use rca_tools::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
+use rca_tools::proxy::metrics::{serve_admin, Metrics};
+use rca_tools::proxy::service::Proxy;
+use rca_tools::proxy::tls::Front;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
         return match tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(rca_tools::demo::run()))
+            .and_then(|runtime| runtime.block_on(rca_tools::proxy::demo::run()))
         {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -122,7 +122,7 @@ fn main() -> ExitCode {
     // Tasks still running log no more once the runtime is gone; then the
     // last lines are written.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    if !rca_tools::access_log::flush_within(std::time::Duration::from_secs(2)) {
+    if !rca_tools::proxy::access_log::flush_within(std::time::Duration::from_secs(2)) {
         eprintln!(
             "rca-proxy: standard output took no access-log lines for 2 s; the last ones are lost"
         );

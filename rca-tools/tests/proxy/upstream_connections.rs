@@ -1,4 +1,4 @@
-//! The proxy's HTTP/1.1 connections to the upstream (`rca_tools::pool`):
+//! The proxy's HTTP/1.1 connections to the upstream (`rca_tools::proxy::back::pool`):
 //! reused while the upstream keeps them open, replaced when it closes them,
 //! whether it says so (`Connection: close`) or just closes an idle one.
 

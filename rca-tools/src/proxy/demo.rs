@@ -23,9 +23,9 @@ use rustls::sign::CertifiedKey;
 use rustls_req_client_auth::{pem, BotClient, ClientFlags};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Headers, Limits, Policy, Tls, Upstream};
-use crate::proxy::{AccessLog, Proxy};
-use crate::tls::Front;
+use crate::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
+use crate::proxy::service::{AccessLog, Proxy};
+use crate::proxy::tls::Front;
 
 /// Runs the demo; `Err` if a client was not treated as it should be.
 ///

@@ -152,7 +152,7 @@ pub enum ResponseFraming {
 
 /// A final response's head, as the upstream sent it: the bytes, and where
 /// each field's name and value are in them. The front side copies the
-/// fields it passes on straight from here (see `crate::http1_front`); the
+/// fields it passes on straight from here (see `crate::proxy::front::http1`); the
 /// hyper path builds a `HeaderMap` ([`ResponseHead::header_map`]).
 #[derive(Debug)]
 pub struct ResponseHead {

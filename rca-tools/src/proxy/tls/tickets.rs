@@ -12,7 +12,7 @@
 //! key id and the SHA-256 of the partner CA file as additional data; the key
 //! id is the start of the SHA-256 of the key. The partner CA file is bound in
 //! because a TLS 1.2 session carries no record of the CA set that verified it
-//! (see [`crate::sessions`]): when the file changes, every ticket gives a
+//! (see [`crate::proxy::tls::sessions`]): when the file changes, every ticket gives a
 //! full handshake, and proxies of one fleet resume each other's sessions only
 //! while their partner CA files are the same.
 //!
@@ -32,7 +32,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use rustls::server::ProducesTickets;
 
-use crate::sessions::TrustEpoch;
+use crate::proxy::tls::sessions::TrustEpoch;
 
 const KEY_LEN: usize = 32;
 const ID_LEN: usize = 8;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 // Defined where they are used; read from the file here.
-pub use crate::forward::UpstreamProtocol;
-pub use crate::headers::Headers;
+pub use crate::proxy::back::forward::UpstreamProtocol;
+pub use crate::proxy::judge::identity::Headers;
 
 /// The whole configuration, as in the TOML file.
 #[derive(Clone, Debug, Deserialize)]
@@ -135,7 +135,7 @@ fn default_upstream_connections() -> usize {
 const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 fn default_upstream_idle_timeout() -> u64 {
-    crate::pool::DEFAULT_IDLE_TIMEOUT.as_secs()
+    crate::proxy::back::pool::DEFAULT_IDLE_TIMEOUT.as_secs()
 }
 
 /// `[policy]`.
@@ -238,7 +238,7 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
             "{prefix:?} is not a path prefix (it must start with '/')"
         ));
     }
-    match crate::request_target::canonical(prefix) {
+    match crate::proxy::front::target::canonical(prefix) {
         Ok(canonical) if canonical == prefix && !prefix.contains('?') => Ok(()),
         Ok(canonical) => Err(format!(
             "{prefix:?} is not in the canonical form requests are judged in; write {canonical:?}"
@@ -302,7 +302,7 @@ impl Config {
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let field =
             |name: &str, message: String| ConfigError::new(origin, format!("{name}: {message}"));
-        crate::forward::upstream_authority(&self.upstream.url)
+        crate::proxy::back::forward::upstream_authority(&self.upstream.url)
             .map_err(|message| field("upstream.url", message))?;
         if self.upstream.max_connections == 0 {
             return Err(field(
@@ -339,7 +339,7 @@ impl Config {
                 ),
             ));
         }
-        crate::headers::IdentityHeaders::new(&self.headers)
+        crate::proxy::judge::identity::IdentityHeaders::new(&self.headers)
             .map_err(|(name, message)| field(&format!("headers.{name}"), message))?;
         for (index, prefix) in self.policy.bots_only.iter().enumerate() {
             check_prefix(prefix)

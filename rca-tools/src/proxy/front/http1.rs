@@ -1,10 +1,10 @@
 //! The proxy's own HTTP/1.1 path for simple requests (no body, no upgrade;
-//! see [`crate::client_wire`]): the client's head is read and rewritten
+//! see [`crate::proxy::front::http1_wire`]): the client's head is read and rewritten
 //! straight into the upstream's, the upstream's response head straight into
 //! the client's, and the body is copied across, all in the connection's
 //! task and without building an `http::Request` or a `HeaderMap`. The first
 //! request that is not simple hands the connection to hyper and
-//! [`crate::proxy::ProxyService`], which serve it and the rest as before.
+//! [`crate::proxy::service::ProxyService`], which serve it and the rest as before.
 //!
 //! Under callgrind (keep-alive GETs, 4 connections) a browser's request
 //! took 46,350 instructions through hyper's server connection, the two
@@ -31,12 +31,14 @@ use log::debug;
 use rustls_req_client_auth::{Http1Connection, Http1Outcome, PeerIdentity, Stopping};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::access_log::Entry;
-use crate::client_wire::{self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite};
-use crate::forward::HOP_BY_HOP;
-use crate::pool::{self, Outgoing, ResponseBody};
-use crate::proxy::{upstream_failure, AccessLog, Proxy, ProxyService, CLIENT_LEFT};
-use crate::upstream_wire::{self, ResponseFraming, ResponseHead};
+use crate::proxy::access_log::Entry;
+use crate::proxy::back::forward::HOP_BY_HOP;
+use crate::proxy::back::pool::{self, Outgoing, ResponseBody};
+use crate::proxy::back::wire::{self, ResponseFraming, ResponseHead};
+use crate::proxy::front::http1_wire::{
+    self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite,
+};
+use crate::proxy::service::{upstream_failure, AccessLog, Proxy, ProxyService, CLIENT_LEFT};
 
 /// What is read from the client at a time, at least.
 const READ_SIZE: usize = 8 * 1024;
@@ -65,7 +67,7 @@ impl rustls_req_client_auth::Http1Front for ProxyHttp1Front {
 // it, so the request path imports in one direction (front -> proxy).
 impl ProxyService {
     /// The proxy's own path for simple HTTP/1.1 requests (see
-    /// [`crate::http1_front`]), for [`rustls_req_client_auth::Serve::http1_front`];
+    /// [`crate::proxy::front::http1`]), for [`rustls_req_client_auth::Serve::http1_front`];
     /// `None` when requests go up over h2c.
     #[must_use]
     pub fn http1_front(&self) -> Option<ProxyHttp1Front> {
@@ -138,7 +140,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
                     client_ip: remote.ip(),
                     lines: &mut client.lines,
                 };
-                match client_wire::read_request(&client.read, &mut rewrite) {
+                match http1_wire::read_request(&client.read, &mut rewrite) {
                     Reading::Partial => {}
                     Reading::Forward(forward) => break forward,
                     Reading::HandOver(why) => {
@@ -238,7 +240,7 @@ async fn unless_client_leaves<T>(
 ) -> io::Result<T> {
     let mut work = std::pin::pin!(work);
     loop {
-        if read.len() >= client_wire::MAX_HEAD {
+        if read.len() >= http1_wire::MAX_HEAD {
             return Ok(work.await);
         }
         tokio::select! {
@@ -362,7 +364,7 @@ pub(crate) fn write_response_head(
         out.extend_from_slice(b"\r\n");
     }
     if let (true, Some(length)) = (keep_length, head.content_length) {
-        upstream_wire::write_framing(out, upstream_wire::RequestFraming::Length(length));
+        wire::write_framing(out, wire::RequestFraming::Length(length));
     }
     // RFC 9110 section 6.6.1: a response forwarded without a `Date` gets one.
     if !dated {
@@ -379,7 +381,7 @@ pub(crate) fn write_response_head(
             false
         }
         ResponseFraming::Length(length) => {
-            upstream_wire::write_framing(out, upstream_wire::RequestFraming::Length(length));
+            wire::write_framing(out, wire::RequestFraming::Length(length));
             false
         }
         ResponseFraming::Chunked | ResponseFraming::UntilClose => {
@@ -429,11 +431,11 @@ fn is_hop_by_hop(head: &ResponseHead, name: &[u8], options: ConnectionOptions<'_
     }
     match options {
         ConnectionOptions::None => false,
-        ConnectionOptions::One(options) => upstream_wire::list_has_token(options, name),
+        ConnectionOptions::One(options) => wire::list_has_token(options, name),
         ConnectionOptions::Many => head
             .fields()
             .filter(|(field, _)| field.eq_ignore_ascii_case(b"connection"))
-            .any(|(_, options)| upstream_wire::list_has_token(options, name)),
+            .any(|(_, options)| wire::list_has_token(options, name)),
     }
 }
 
@@ -475,7 +477,7 @@ fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, method: &Metho
     write_date(out);
     out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\n");
     let length = u64::try_from(text.len()).unwrap_or(u64::MAX);
-    upstream_wire::write_framing(out, upstream_wire::RequestFraming::Length(length));
+    wire::write_framing(out, wire::RequestFraming::Length(length));
     if last {
         out.extend_from_slice(b"connection: close\r\n");
     }
@@ -520,7 +522,7 @@ async fn copy_body(client: &mut Client, mut body: ResponseBody, chunked: bool) -
         }
     }
     if chunked {
-        client.out.extend_from_slice(upstream_wire::LAST_CHUNK);
+        client.out.extend_from_slice(wire::LAST_CHUNK);
     }
     Ok(())
 }
@@ -536,7 +538,7 @@ fn push_data(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
         return;
     }
     if chunked {
-        out.extend_from_slice(&upstream_wire::chunk_line(data.len()));
+        out.extend_from_slice(&wire::chunk_line(data.len()));
         out.extend_from_slice(data);
         out.extend_from_slice(b"\r\n");
     } else {
@@ -554,7 +556,7 @@ mod tests {
     /// whether the body goes chunked.
     fn rewritten(head: &str, method: &Method, last: bool) -> (String, bool) {
         let mut buf = BytesMut::from(head);
-        let head = upstream_wire::parse_response_head(&mut buf, method)
+        let head = wire::parse_response_head(&mut buf, method)
             .expect("valid")
             .expect("complete");
         let mut out = Vec::new();

@@ -3,7 +3,7 @@
 //! A request is written and its response read by the task that serves the
 //! client, on a connection it takes from a stack of idle ones (or opens):
 //! the head written at once, the response head parsed as it arrives
-//! ([`crate::upstream_wire`]), the response body read as the client takes
+//! ([`crate::proxy::back::wire`]), the response body read as the client takes
 //! it. A request body is sent by a task of its own beside it, so an
 //! upstream that answers while it still reads (an echo, an early refusal)
 //! is read at the same time. The connection goes back on the stack when its
@@ -51,7 +51,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
-use crate::upstream_wire::{
+use crate::proxy::back::wire::{
     self, BodyDecoder, Decoded, RequestFraming, ResponseFraming, ResponseHead, WireError,
 };
 
@@ -69,7 +69,7 @@ const READ_SIZE: usize = 8 * 1024;
 /// A request for [`Http1Pool::exchange`].
 #[derive(Debug)]
 pub struct Outgoing {
-    /// Its head, framing included (see [`upstream_wire::write_request_head`]).
+    /// Its head, framing included (see [`wire::write_request_head`]).
     pub head: Vec<u8>,
     /// Its method, for the response's framing.
     pub method: http::Method,
@@ -170,13 +170,7 @@ impl Http1Pool {
             .path_and_query()
             .map_or("/", http::uri::PathAndQuery::as_str);
         let mut head = Vec::with_capacity(256);
-        upstream_wire::write_request_head(
-            &mut head,
-            &parts.method,
-            target,
-            &parts.headers,
-            framing,
-        );
+        wire::write_request_head(&mut head, &parts.method, target, &parts.headers, framing);
         let body = match framing {
             RequestFraming::Empty | RequestFraming::Length(0) => None,
             RequestFraming::Length(_) | RequestFraming::Chunked => Some((body, framing)),
@@ -249,7 +243,7 @@ impl Http1Pool {
         let mut received = false;
         let head = loop {
             if received {
-                if let Some(head) = upstream_wire::parse_response_head(&mut buf, method)? {
+                if let Some(head) = wire::parse_response_head(&mut buf, method)? {
                     break head;
                 }
             }
@@ -468,7 +462,7 @@ async fn upload(
             *left -= length;
             write.write_all(&data).await?;
         } else {
-            let mut chunk = upstream_wire::chunk_line(data.len());
+            let mut chunk = wire::chunk_line(data.len());
             chunk.extend_from_slice(&data);
             chunk.extend_from_slice(b"\r\n");
             write.write_all(&chunk).await?;
@@ -477,7 +471,7 @@ async fn upload(
     match left {
         Some(0) => {}
         Some(_) => return Err(io::Error::other("the request body ended before its length")),
-        None => write.write_all(upstream_wire::LAST_CHUNK).await?,
+        None => write.write_all(wire::LAST_CHUNK).await?,
     }
     Ok(write)
 }

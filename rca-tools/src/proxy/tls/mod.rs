@@ -2,6 +2,9 @@
 //! configured files, both replaceable while the proxy runs (SIGHUP) without
 //! dropping established connections.
 
+pub mod sessions;
+pub mod tickets;
+
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -14,9 +17,9 @@ use rustls::ServerConfig;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, NormalPathTrust, ServerFlags};
 
-use crate::config::Tls;
-use crate::sessions::TrustBoundSessions;
-use crate::tickets::{FleetTicketer, TicketKeys};
+use crate::proxy::config::Tls;
+use crate::proxy::tls::sessions::TrustBoundSessions;
+use crate::proxy::tls::tickets::{FleetTicketer, TicketKeys};
 
 /// The TLS side of a running proxy: its config and the handles that reload it.
 #[derive(Clone, Debug)]
@@ -39,7 +42,7 @@ struct Loaded {
     bots: Arc<dyn ClientCertVerifier>,
     /// The partner verifier and the partner CA file's bytes, which name the
     /// set: any change retires the partners' sessions (RCA-11; every
-    /// session, see [`crate::sessions`]).
+    /// session, see [`crate::proxy::tls::sessions`]).
     partners: Option<(Arc<dyn ClientCertVerifier>, Vec<u8>)>,
     trust_id: Vec<u8>,
     ticket_keys: Option<TicketKeys>,

@@ -7,7 +7,7 @@
 //! a record of that trust (see `ServerFlags::normal_trust_id`) and are
 //! retired one by one; a TLS 1.2 session carries none, and rustls resumes it
 //! without asking the verifier. So a change of the partner CA set retires
-//! every cached session here, and [`crate::tickets::FleetTicketer`] does the
+//! every cached session here, and [`crate::proxy::tls::tickets::FleetTicketer`] does the
 //! same for tickets: one full handshake per client after a CA change, never a
 //! partner admitted by a CA that is gone.
 

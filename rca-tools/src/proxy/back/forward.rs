@@ -1,5 +1,5 @@
 //! The back side: pooled connections to the upstream (HTTP/1.1, see
-//! [`crate::pool`]; h2c through hyper-util's client), and the rewrite of a
+//! [`crate::proxy::back::pool`]; h2c through hyper-util's client), and the rewrite of a
 //! request for it (target, version, hop-by-hop headers). Bodies stream both
 //! ways; nothing is buffered whole.
 
@@ -22,9 +22,9 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::client_body::ClientBodyError;
-use crate::pool::{Http1Pool, Outgoing, ResponseBody};
-use crate::upstream_wire::ResponseHead;
+use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
+use crate::proxy::back::wire::ResponseHead;
+use crate::proxy::front::body::ClientBodyError;
 
 /// `upstream.protocol`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -323,7 +323,7 @@ impl Upstream {
     }
 
     /// Sends an HTTP/1.1 request written already (by the front, see
-    /// [`crate::http1_front`]) and returns the response's head and body,
+    /// [`crate::proxy::front::http1`]) and returns the response's head and body,
     /// with the same limits as [`Upstream::send`]: a connection slot, the
     /// timeout for the response head. The body holds the slot.
     ///
@@ -365,7 +365,7 @@ enum Answer {
 /// the switch the proxy would see no more requests to check.
 pub fn websocket_upgrade(request: &http::request::Parts) -> Option<HeaderValue> {
     let headers = &request.headers;
-    let asks = crate::upstream_wire::has_token(headers, &header::CONNECTION, "upgrade");
+    let asks = crate::proxy::back::wire::has_token(headers, &header::CONNECTION, "upgrade");
     let websocket = headers
         .get(header::UPGRADE)
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
@@ -403,7 +403,7 @@ fn ask_upgrade(
 /// requests the proxy never judged.
 fn proves_websocket_switch(headers: &HeaderMap, accept: Option<&HeaderValue>) -> bool {
     accept.is_some_and(|accept| {
-        crate::upstream_wire::has_token(headers, &header::CONNECTION, "upgrade")
+        crate::proxy::back::wire::has_token(headers, &header::CONNECTION, "upgrade")
             && headers.get(header::SEC_WEBSOCKET_ACCEPT) == Some(accept)
     })
 }
@@ -473,7 +473,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             found.push(name.clone());
         }
         if name == header::CONNECTION {
-            let named = crate::upstream_wire::list_tokens(value.as_bytes())
+            let named = crate::proxy::back::wire::list_tokens(value.as_bytes())
                 .filter_map(|name| HeaderName::from_bytes(name).ok());
             found.extend(named);
         }
@@ -485,7 +485,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The hop-by-hop headers of RFC 9110 section 7.6.1 (and the legacy and h2c
 /// ones), removed whether `Connection` names them or not: the one list both
-/// HTTP/1.1 paths use (`crate::client_wire`, `crate::http1_front`).
+/// HTTP/1.1 paths use (`crate::proxy::front::http1_wire`, `crate::proxy::front::http1`).
 pub(crate) const HOP_BY_HOP: [&str; 10] = [
     "connection",
     "keep-alive",
@@ -507,7 +507,7 @@ pub(crate) fn is_connection_field(name: &str) -> bool {
     HOP_BY_HOP
         .iter()
         .chain(&["content-length"])
-        .any(|other| crate::headers::canonically_equal(name, other))
+        .any(|other| crate::proxy::judge::identity::canonically_equal(name, other))
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

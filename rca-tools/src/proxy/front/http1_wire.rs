@@ -1,5 +1,5 @@
 //! A client's HTTP/1.1 request head, read for the proxy's own path (see
-//! [`crate::http1_front`]), without I/O: either the request is simple and is
+//! [`crate::proxy::front::http1`]), without I/O: either the request is simple and is
 //! rewritten here straight into the upstream's request head, or it is handed
 //! to hyper, which reads the same bytes again and serves it as before.
 //!
@@ -23,10 +23,10 @@ use http::uri::{Authority, PathAndQuery};
 use http::Method;
 use rustls_req_client_auth::PeerIdentity;
 
-use crate::forward::is_connection_field;
-use crate::headers::IdentityHeaders;
-use crate::policy::BotsOnly;
-use crate::upstream_wire::{self, RequestFraming, MAX_HEADERS};
+use crate::proxy::back::forward::is_connection_field;
+use crate::proxy::back::wire::{self, RequestFraming, MAX_HEADERS};
+use crate::proxy::judge::identity::IdentityHeaders;
+use crate::proxy::judge::policy::BotsOnly;
 
 /// The longest head served here; a longer one is read on until it ends
 /// ([`HeadEnd`]) or reaches hyper's limit, then handed to hyper, which
@@ -57,7 +57,7 @@ pub(crate) enum HandOver {
     /// CONNECT, or a method `http` does not take.
     Method,
     /// Not origin form (`/...`), not a valid one, or one that cannot be
-    /// made canonical ([`crate::request_target`]): hyper's path refuses it.
+    /// made canonical ([`crate::proxy::front::target`]): hyper's path refuses it.
     Target,
     /// No `Host`, several, or one that is not `host[:port]`.
     Host,
@@ -234,7 +234,8 @@ fn rewritten(
     let target = PathAndQuery::try_from(target).map_err(|_| HandOver::Target)?;
     // The policy judges, and the upstream gets, the canonical form; hyper's
     // path refuses what has none.
-    let target = crate::request_target::canonical(target.as_str()).map_err(|_| HandOver::Target)?;
+    let target =
+        crate::proxy::front::target::canonical(target.as_str()).map_err(|_| HandOver::Target)?;
     let path = target.split('?').next().unwrap_or_default();
     if rewrite.bots_only.covers(path) && !rewrite.peer.is_flag_path() {
         return Err(HandOver::Policy);
@@ -254,12 +255,12 @@ fn rewritten(
                 return Err(HandOver::Host);
             }
             let value = std::str::from_utf8(field.value).map_err(|_| HandOver::Host)?;
-            if !crate::request_target::is_host(value) {
+            if !crate::proxy::front::target::is_host(value) {
                 return Err(HandOver::Host);
             }
             host = Some(Authority::try_from(value).map_err(|_| HandOver::Host)?);
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for option in upstream_wire::list_tokens(field.value) {
+            for option in wire::list_tokens(field.value) {
                 if option.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if !option.eq_ignore_ascii_case(b"keep-alive") {
@@ -298,7 +299,7 @@ fn rewritten(
         rewrite.client_ip,
         host.as_str(),
     );
-    upstream_wire::write_framing(&mut head, RequestFraming::of(&method, true, Some(0)));
+    wire::write_framing(&mut head, RequestFraming::of(&method, true, Some(0)));
     head.extend_from_slice(b"\r\n");
     Ok((method, path.to_owned(), head, close))
 }
@@ -311,7 +312,7 @@ mod tests {
     use integration_tests::{Provider, TestPki};
 
     use super::*;
-    use crate::config::Headers;
+    use crate::proxy::config::Headers;
 
     /// An anonymous client's identity: a connection before its handshake.
     fn anonymous() -> PeerIdentity {

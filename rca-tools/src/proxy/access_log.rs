@@ -125,7 +125,10 @@ impl<'a> Entry<'a> {
     fn write_json(&self, out: &mut Vec<u8>) -> bool {
         let mut ok = true;
         out.extend_from_slice(b"{\"remote\":");
-        ok &= push_string(out, &crate::headers::socket_addr_text(self.remote));
+        ok &= push_string(
+            out,
+            &crate::proxy::judge::identity::socket_addr_text(self.remote),
+        );
         out.extend_from_slice(b",\"method\":");
         ok &= push_string(out, self.method);
         out.extend_from_slice(b",\"path\":");
@@ -189,7 +192,7 @@ fn serialize_remote<S: serde::Serializer>(
     remote: &SocketAddr,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&crate::headers::socket_addr_text(*remote))
+    serializer.serialize_str(&crate::proxy::judge::identity::socket_addr_text(*remote))
 }
 
 /// Bytes of lines that wake the writer before [`FLUSH_INTERVAL`] is up.

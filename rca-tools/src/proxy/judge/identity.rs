@@ -3,7 +3,7 @@
 //! HTTP/2 alike, since `HeaderMap` names are case-insensitive; also under the
 //! same name spelled with `_`, which CGI-style servers read as `-`) and then
 //! set from the verified connection only. Nothing a client sends can claim an
-//! identity. The certificate's values are made in [`crate::leaf_values`].
+//! identity. The certificate's values are made in [`crate::proxy::judge::leaf_values`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rustls_req_client_auth::PeerIdentity;
 use serde::Deserialize;
 
-use crate::leaf_values::LeafValuesCache;
+use crate::proxy::judge::leaf_values::LeafValuesCache;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -160,7 +160,7 @@ pub(crate) fn canonically_equal(name: &str, canonical: &str) -> bool {
 }
 
 /// The configured header names, parsed once, and the values made for each
-/// client certificate seen (see [`crate::leaf_values`]).
+/// client certificate seen (see [`crate::proxy::judge::leaf_values`]).
 #[derive(Clone, Debug)]
 pub struct IdentityHeaders {
     path: Option<HeaderName>,

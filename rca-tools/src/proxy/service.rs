@@ -16,19 +16,19 @@ use http::{header, StatusCode};
 use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
-use crate::access_log::Entry;
-use crate::client_body::{ClientBody, ClientBodyError};
-use crate::config::Config;
-use crate::forward::{Upstream, UpstreamError};
-use crate::headers::IdentityHeaders;
-use crate::metrics::Metrics;
-use crate::request_target::{self, TargetError};
+use crate::proxy::access_log::Entry;
+use crate::proxy::back::forward::{Upstream, UpstreamError};
+use crate::proxy::config::Config;
+use crate::proxy::front::body::{ClientBody, ClientBodyError};
+use crate::proxy::front::target::{self, TargetError};
+use crate::proxy::judge::identity::IdentityHeaders;
+use crate::proxy::metrics::Metrics;
 
 /// What every request needs.
 #[derive(Debug)]
 pub struct Proxy {
     pub(crate) headers: IdentityHeaders,
-    pub(crate) bots_only: crate::policy::BotsOnly,
+    pub(crate) bots_only: crate::proxy::judge::policy::BotsOnly,
     pub(crate) upstream: Upstream,
     pub(crate) access_log: AccessLog,
     pub(crate) metrics: Option<Arc<Metrics>>,
@@ -41,7 +41,7 @@ pub struct Proxy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLog {
     /// One JSON line per request on standard output, buffered and written
-    /// by a thread of its own: call [`crate::access_log::flush_within`]
+    /// by a thread of its own: call [`crate::proxy::access_log::flush_within`]
     /// before exiting for the last lines (as `rca-proxy` does).
     Stdout,
     /// Nowhere (the demo prints its own account).
@@ -58,11 +58,11 @@ impl Proxy {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let headers = IdentityHeaders::new(&config.headers)
             .map_err(|(field, message)| anyhow::anyhow!("headers.{field}: {message}"))?;
-        let authority = crate::forward::upstream_authority(&config.upstream.url)
+        let authority = crate::proxy::back::forward::upstream_authority(&config.upstream.url)
             .map_err(|message| anyhow::anyhow!("upstream.url: {message}"))?;
         Ok(Self {
             headers,
-            bots_only: crate::policy::BotsOnly::new(&config.policy.bots_only),
+            bots_only: crate::proxy::judge::policy::BotsOnly::new(&config.policy.bots_only),
             upstream: Upstream::new(
                 authority,
                 Duration::from_secs(config.upstream.timeout_secs),
@@ -204,7 +204,7 @@ impl Drop for Unanswered<'_> {
 /// (nginx's 499, "client closed request"; never sent).
 pub(crate) const CLIENT_LEFT: u16 = 499;
 
-/// `request` with its target in canonical form ([`crate::request_target`]):
+/// `request` with its target in canonical form ([`crate::proxy::front::target`]):
 /// the form the policy judges and the upstream receives. A target that
 /// cannot be made canonical is refused, with its path for the log.
 fn canonical_request(mut request: Request) -> Result<Request, (TargetError, String)> {
@@ -215,7 +215,7 @@ fn canonical_request(mut request: Request) -> Result<Request, (TargetError, Stri
         None if request.method() != http::Method::CONNECT && request.uri().host().is_some() => "/",
         None => "",
     };
-    let rewritten = match request_target::canonical(target) {
+    let rewritten = match target::canonical(target) {
         Ok(Cow::Borrowed(_)) => return Ok(request),
         Ok(Cow::Owned(rewritten)) => rewritten,
         Err(why) => return Err((why, request.uri().path().to_owned())),
@@ -248,12 +248,12 @@ async fn answer(
     // not name another.
     let host_header = match host_header.map(|host| host.to_str()) {
         None => None,
-        Some(Ok(host)) if request_target::is_host(host) => Some(host),
+        Some(Ok(host)) if target::is_host(host) => Some(host),
         Some(_) => return bad_request("the Host header is not a host[:port]"),
     };
     let host = match request.uri().authority() {
         Some(authority) => {
-            if !request_target::is_host(authority.as_str()) {
+            if !target::is_host(authority.as_str()) {
                 return bad_request("the target's authority is not a host[:port]");
             }
             if host_header.is_some_and(|host| !host.eq_ignore_ascii_case(authority.as_str())) {
@@ -287,9 +287,9 @@ async fn answer(
     join_cookie_crumbs(&mut parts.headers);
     // Hop-by-hop headers (and those `Connection` names) go first, so a client
     // cannot name the identity headers set next for removal.
-    let upgrade = crate::forward::websocket_upgrade(&parts);
+    let upgrade = crate::proxy::back::forward::websocket_upgrade(&parts);
     let upgrading = upgrade.is_some();
-    crate::forward::remove_hop_by_hop(&mut parts.headers);
+    crate::proxy::back::forward::remove_hop_by_hop(&mut parts.headers);
     proxy.headers.apply(
         &mut parts.headers,
         peer,

@@ -1,0 +1,1 @@
+//! `rca-connect`: see the crate README.

@@ -1,0 +1,6 @@
+//! The upstream's side of a request: the rewrite for it, the pooled
+//! connections, and its HTTP/1.1 wire format.
+
+pub mod forward;
+pub mod pool;
+pub mod wire;
