@@ -108,58 +108,148 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// `rca-proxy` as a real process on a free port, letting in bots of the CA
+/// in `bot_ca_pem`; killed on drop.
+struct RunningProxy {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_proxy(pki: &TestPki, bot_ca_pem: &str) -> RunningProxy {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let write = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    };
+    let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("port")
+        .port();
+    let upstream = serve_plain_http().await;
+    let config = write(
+        "proxy.toml",
+        &format!(
+            "listen = \"127.0.0.1:{port}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n[upstream]\nurl = \"http://{upstream}\"\n",
+            write("server.pem", &pki.server.chain_pem).display(),
+            write("server.key", &pki.server.key_pem).display(),
+            write("bot-ca.pem", bot_ca_pem).display(),
+        ),
+    );
+    let child = Command::new(PROXY)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rca-proxy");
+    let started = Instant::now();
+    while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "rca-proxy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    RunningProxy {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
 #[test]
 fn the_proxy_honours_the_flag() {
     runtime().block_on(async {
         let pki = TestPki::shared();
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let write = |name: &str, contents: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, contents).expect("write");
-            path
-        };
-        let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("port")
-            .port();
-        let upstream = serve_plain_http().await;
-        let config = write(
-            "proxy.toml",
-            &format!(
-                "listen = \"127.0.0.1:{port}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n[upstream]\nurl = \"http://{upstream}\"\n",
-                write("server.pem", &pki.server.chain_pem).display(),
-                write("server.key", &pki.server.key_pem).display(),
-                write("bot-ca.pem", &pki.bot_ca.cert_pem).display(),
-            ),
-        );
-        let mut proxy = Command::new(PROXY)
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rca-proxy");
-        let started = Instant::now();
-        while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "rca-proxy did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let proxy = start_proxy(pki, &pki.bot_ca.cert_pem).await;
+        let port = proxy.port;
 
-        let probed = probe(pki, port, &["--code-point", "62", "--cert", "BOT_CERT", "--key", "BOT_KEY"]).await;
-        let _ = proxy.kill();
-        let _ = proxy.wait();
+        let probed = probe(
+            pki,
+            port,
+            &[
+                "--code-point",
+                "62",
+                "--cert",
+                "BOT_CERT",
+                "--key",
+                "BOT_KEY",
+            ],
+        )
+        .await;
+        drop(proxy);
         assert_eq!(probed.code, Some(0), "{}", probed.text);
         let report = &probed.json["code_points"][0];
         assert_eq!(probed.json["verdict"], "honours", "{}", probed.text);
-        assert_eq!(report["without_flag"]["certificate_request"], false, "{}", probed.text);
+        assert_eq!(
+            report["without_flag"]["certificate_request"], false,
+            "{}",
+            probed.text
+        );
         assert_eq!(report["with_flag"]["certificate_request"], true);
         assert_eq!(report["with_flag"]["acknowledged"], true);
         assert_eq!(report["with_flag"]["sent"], "sent the flag identity");
-        assert_eq!(report["with_flag"]["ca_names"][0], "CN=test bot CA (flag path)");
+        assert_eq!(
+            report["with_flag"]["ca_names"][0],
+            "CN=test bot CA (flag path)"
+        );
         assert_eq!(report["with_flag"]["alpn"], "h2");
-        assert_eq!(report["with_flag"]["http_status"], "HTTP/2 SETTINGS received");
+        assert_eq!(
+            report["with_flag"]["http_status"],
+            "HTTP/2 SETTINGS received"
+        );
         assert_eq!(report["second"]["resumed"], true, "{}", probed.text);
         assert_eq!(report["second"]["certificate_request"], false);
+    });
+}
+
+/// A bot whose CA the proxy does not trust: the proxy honours the flag but
+/// refuses the identity, which is its own verdict and exit code (before, the
+/// probe said "honours" and exited 0).
+#[test]
+fn a_refused_identity_is_its_own_verdict() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let proxy = start_proxy(pki, &pki.normal_ca.cert_pem).await;
+        let probed = probe(
+            pki,
+            proxy.port,
+            &[
+                "--code-point",
+                "62",
+                "--cert",
+                "BOT_CERT",
+                "--key",
+                "BOT_KEY",
+            ],
+        )
+        .await;
+        drop(proxy);
+        assert_eq!(probed.code, Some(5), "{}", probed.text);
+        assert_eq!(
+            probed.json["verdict"], "identity_refused",
+            "{}",
+            probed.text
+        );
+        let with_flag = &probed.json["code_points"][0]["with_flag"];
+        assert_eq!(with_flag["acknowledged"], true, "{}", probed.text);
+        assert_eq!(with_flag["sent"], "sent the flag identity");
+        assert_eq!(with_flag["identity_refused"], true, "{}", probed.text);
+        // Without an identity, the same server is only "honours".
+        let proxy = start_proxy(pki, &pki.normal_ca.cert_pem).await;
+        let probed = probe(pki, proxy.port, &["--code-point", "62"]).await;
+        drop(proxy);
+        assert_eq!(probed.json["verdict"], "honours", "{}", probed.text);
+        assert_eq!(probed.code, Some(0));
     });
 }
 

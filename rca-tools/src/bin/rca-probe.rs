@@ -16,7 +16,8 @@ use rustls_req_client_auth::{pem, CodePoints};
 /// certificate pickers for browsers), acknowledgements, the CAs and signature
 /// schemes it asks for, whether an identity is accepted, resumption, and any
 /// rule it breaks. Exit codes: 0 honours the flag, 1 does not support it,
-/// 3 misbehaves, 4 could not connect, 2 usage error.
+/// 3 misbehaves, 4 could not connect, 5 refused the identity given with
+/// --cert/--key, 2 usage error.
 #[derive(Parser, Debug)]
 #[command(name = "rca-probe", version)]
 struct Args {

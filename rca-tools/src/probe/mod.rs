@@ -60,6 +60,9 @@ pub enum Trust {
 pub enum Verdict {
     /// A CertificateRequest on the flag on some code point, nothing wrong seen.
     Honours,
+    /// The server asked because of the flag, but refused the identity the
+    /// probe sent (`--cert`/`--key`): the bot would not get in.
+    IdentityRefused,
     /// No CertificateRequest because of the flag on any code point.
     NotSupported,
     /// The server broke a rule.
@@ -70,10 +73,11 @@ pub enum Verdict {
 
 impl Verdict {
     /// The exit code: 0 honours, 1 not supported, 3 misbehaves, 4 could not
-    /// connect (2 is for usage errors).
+    /// connect, 5 the identity was refused (2 is for usage errors).
     pub fn exit_code(self) -> u8 {
         match self {
             Self::Honours => 0,
+            Self::IdentityRefused => 5,
             Self::NotSupported => 1,
             Self::Misbehaves => 3,
             Self::CouldNotConnect => 4,
@@ -105,6 +109,10 @@ pub struct Connection {
     pub sent: Option<String>,
     /// The HTTP status of the request after the handshake, if one came.
     pub http_status: Option<String>,
+    /// Whether the server refused the certificate the probe sent: it
+    /// answered the first request with an alert, or closed the connection
+    /// without an answer.
+    pub identity_refused: bool,
     /// Why the connection failed, if it did.
     pub error: Option<String>,
     /// The rule the server broke, if the failure was one.
@@ -148,6 +156,8 @@ pub async fn probe(target: &Target) -> Report {
     let verdicts: Vec<_> = code_points.iter().map(|report| report.verdict).collect();
     let verdict = if verdicts.contains(&Verdict::Misbehaves) {
         Verdict::Misbehaves
+    } else if verdicts.contains(&Verdict::IdentityRefused) {
+        Verdict::IdentityRefused
     } else if verdicts.contains(&Verdict::Honours) {
         Verdict::Honours
     } else if verdicts
@@ -230,10 +240,18 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
         .any(|connection| connection.version.is_some() || connection.rule_broken.is_some());
     let flag_request = with_flag.certificate_request
         && (with_flag.acknowledged || !without_flag.certificate_request);
+    if with_flag.identity_refused {
+        findings.push(format!(
+            "with the flag: the server refused the identity sent ({})",
+            with_flag.error.as_deref().unwrap_or("no answer")
+        ));
+    }
     let verdict = if misbehaves {
         Verdict::Misbehaves
     } else if !connected {
         Verdict::CouldNotConnect
+    } else if flag_request && with_flag.identity_refused {
+        Verdict::IdentityRefused
     } else if flag_request {
         Verdict::Honours
     } else {
@@ -390,6 +408,9 @@ async fn exchange(
                 .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
                 .await?;
             let read = stream.read(&mut head).await?;
+            if read == 0 {
+                return Ok(None);
+            }
             let settings = head.get(3) == Some(&4) && read >= 9;
             return Ok::<_, std::io::Error>(Some(
                 if settings {
@@ -402,6 +423,9 @@ async fn exchange(
         }
         stream.write_all(request.as_bytes()).await?;
         let read = stream.read(&mut head).await?;
+        if read == 0 {
+            return Ok(None);
+        }
         let head = head.get(..read).unwrap_or_default();
         Ok(Some(
             String::from_utf8_lossy(head)
@@ -411,13 +435,27 @@ async fn exchange(
                 .to_owned(),
         ))
     };
-    match answer.await {
+    let answer = answer.await;
+    record(stream.get_ref().1, probing, report);
+    let identity_sent = matches!(
+        client_state(stream.get_ref().1).map(|state| state.sent_identity()),
+        Some(SentIdentity::FlagIdentity | SentIdentity::ConfigIdentity)
+    );
+    match answer {
         Ok(status) => {
+            // TLS 1.3: a refusal comes after the client's Finished, as an
+            // alert or as a close before any answer.
+            report.identity_refused = identity_sent && status.is_none();
             report.http_status = status;
-            record(stream.get_ref().1, probing, report);
             Ok(())
         }
         Err(error) => {
+            let alert = matches!(
+                find_tls_error(&error),
+                Some(rustls::Error::AlertReceived(_))
+            );
+            report.identity_refused =
+                identity_sent && (alert || error.kind() == std::io::ErrorKind::UnexpectedEof);
             Err(find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error))
         }
     }
@@ -568,6 +606,9 @@ impl fmt::Display for Connection {
         match (&self.http_status, &self.error) {
             (_, Some(error)) => write!(f, "; then refused: {error}"),
             (Some(status), None) => write!(f, "; {status}"),
+            (None, None) if self.identity_refused => {
+                f.write_str("; then closed without an answer: identity refused")
+            }
             (None, None) => Ok(()),
         }
     }
@@ -577,6 +618,7 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Honours => "honours request_client_auth",
+            Self::IdentityRefused => "honours request_client_auth, but refused the identity sent",
             Self::NotSupported => "does not support request_client_auth",
             Self::Misbehaves => "misbehaves",
             Self::CouldNotConnect => "could not connect",
