@@ -438,7 +438,8 @@ async fn exchange(
     let answer = answer.await;
     record(stream.get_ref().1, probing, report);
     let identity_sent = matches!(
-        client_state(stream.get_ref().1).map(|state| state.sent_identity()),
+        client_state(stream.get_ref().1)
+            .map(rustls_req_client_auth::client::ClientFlagsState::sent_identity),
         Some(SentIdentity::FlagIdentity | SentIdentity::ConfigIdentity)
     );
     match answer {
