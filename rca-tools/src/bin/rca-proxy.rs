@@ -122,7 +122,7 @@ fn main() -> ExitCode {
     // Tasks still running log no more once the runtime is gone; then the
     // last lines are written.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    if !rca_tools::proxy::access_log::flush_within(std::time::Duration::from_secs(2)) {
+    if !rca_tools::common::json_lines::flush_within(std::time::Duration::from_secs(2)) {
         eprintln!(
             "rca-proxy: standard output took no access-log lines for 2 s; the last ones are lost"
         );

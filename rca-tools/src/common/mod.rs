@@ -1,1 +1,4 @@
 //! What more than one tool uses.
+
+pub mod fields;
+pub mod json_lines;

@@ -1,24 +1,14 @@
 //! One JSON line per request on standard output: who (the verified identity),
-//! what, the answer, and how long it took.
-//!
-//! Lines are buffered and written out together, as nginx's `access_log ...
-//! buffer=` does: every [`FLUSH_INTERVAL`], when [`BUFFERED_BYTES`] have
-//! gathered, and at exit ([`flush`]). The writing is done by a thread of its
-//! own, started with the first line, so a request never waits for standard
-//! output: if it stalls (a full pipe, a log shipper that stopped reading), up
-//! to [`MAX_BUFFERED_BYTES`] of lines wait (besides the batch the writer is
-//! blocked on), later ones are dropped and counted, and a warning on standard
-//! error says how many were lost. At exit, [`flush_within`] waits a bounded
-//! time for the last lines.
+//! what, the answer, and how long it took. The lines go through
+//! [`json_lines`], buffered, off the request's path.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rustls_req_client_auth::PeerIdentity;
 use serde::Serialize;
+
+use crate::common::json_lines;
 
 /// One request, as logged.
 #[derive(Debug, Serialize)]
@@ -91,18 +81,9 @@ impl<'a> Entry<'a> {
         self
     }
 
-    /// Buffers the line for standard output (see the module's doc).
+    /// Buffers the line for standard output (see [`json_lines`]).
     pub fn write(&self) {
-        // Started with the first line, so the interval's writes run from then.
-        let writer = writer();
-        let full = LINES
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_with(|bytes| self.write_json(bytes));
-        if full {
-            // A wake-up is already pending if the channel is full.
-            let _ = writer.try_send(());
-        }
+        json_lines::push_with(|bytes| self.write_json(bytes));
     }
 
     /// `version` as logged: as its `Debug` writes it.
@@ -195,127 +176,9 @@ fn serialize_remote<S: serde::Serializer>(
     serializer.serialize_str(&crate::proxy::judge::identity::socket_addr_text(*remote))
 }
 
-/// Bytes of lines that wake the writer before [`FLUSH_INTERVAL`] is up.
-pub const BUFFERED_BYTES: usize = 64 * 1024;
-
-/// Bytes of lines that may wait for a stalled standard output; lines beyond
-/// are dropped (about two seconds of lines at 30,000 requests a second).
-pub const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
-
-/// How often the writer writes out what is buffered.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Lines not yet written, and how many were dropped since the last write.
-#[derive(Debug)]
-struct Lines {
-    bytes: Vec<u8>,
-    dropped: u64,
-    limit: usize,
-}
-
-impl Lines {
-    const fn new(limit: usize) -> Self {
-        Self {
-            bytes: Vec::new(),
-            dropped: 0,
-            limit,
-        }
-    }
-
-    /// Adds the line `write` appends (and a newline), unless `write` fails
-    /// or the line would pass the limit (then it is counted as dropped);
-    /// whether [`BUFFERED_BYTES`] have gathered.
-    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
-        let start = self.bytes.len();
-        let written = write(&mut self.bytes);
-        self.bytes.push(b'\n');
-        if !written || self.bytes.len() > self.limit {
-            self.bytes.truncate(start);
-            self.dropped += 1;
-        }
-        self.bytes.len() >= BUFFERED_BYTES
-    }
-
-    /// The lines to write and the count of those dropped, leaving none.
-    fn take(&mut self) -> (Vec<u8>, u64) {
-        (
-            std::mem::take(&mut self.bytes),
-            std::mem::take(&mut self.dropped),
-        )
-    }
-}
-
-static LINES: Mutex<Lines> = Mutex::new(Lines::new(MAX_BUFFERED_BYTES));
-
-/// Held while a batch is written (taken before [`LINES`], never after), so
-/// batches reach standard output in the order their lines were logged.
-static TURN: Mutex<()> = Mutex::new(());
-
-/// Wakes the writer thread, starting it the first time.
-fn writer() -> &'static SyncSender<()> {
-    static WRITER: OnceLock<SyncSender<()>> = OnceLock::new();
-    WRITER.get_or_init(|| {
-        let (wake, woken) = mpsc::sync_channel(1);
-        let started = std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(move || {
-                // Woken early by a full buffer, or at the interval; never
-                // disconnected, since the sender is static.
-                while let Ok(()) | Err(RecvTimeoutError::Timeout) =
-                    woken.recv_timeout(FLUSH_INTERVAL)
-                {
-                    flush();
-                }
-            });
-        if let Err(error) = started {
-            // Lines then wait for `flush` at exit, or are dropped at the limit.
-            log::error!("access log: cannot start its writer thread: {error}");
-        }
-        wake
-    })
-}
-
-/// Writes out every line buffered so far, waiting up to `limit` for standard
-/// output to take them (a stalled one must not keep a stopping process
-/// alive); whether it did.
-pub fn flush_within(limit: Duration) -> bool {
-    let (done, wait) = mpsc::sync_channel(1);
-    let started = std::thread::Builder::new()
-        .name("access-log-exit".into())
-        .spawn(move || {
-            flush();
-            let _ = done.send(());
-        });
-    started.is_ok() && wait.recv_timeout(limit).is_ok()
-}
-
-/// Writes out every line buffered so far, on the calling thread (the writer
-/// thread's work; see [`flush_within`] for the last lines at exit).
-pub fn flush() {
-    let _turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
-    let (lines, dropped) = LINES.lock().unwrap_or_else(PoisonError::into_inner).take();
-    if dropped > 0 {
-        log::warn!(
-            "access log: {dropped} lines dropped: standard output was not taking them ({MAX_BUFFERED_BYTES} bytes were waiting)"
-        );
-    }
-    if !lines.is_empty() {
-        // Like `println!`, a failing standard output loses the lines.
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&lines).and_then(|()| stdout.flush());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn line(text: &'static [u8]) -> impl FnOnce(&mut Vec<u8>) -> bool {
-        move |bytes| {
-            bytes.extend_from_slice(text);
-            true
-        }
-    }
 
     #[test]
     fn versions_are_logged_as_debug_writes_them() {
@@ -370,31 +233,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn lines_past_the_limit_are_dropped_and_counted() {
-        let mut lines = Lines::new(10);
-        assert!(!lines.push_with(line(b"1234")));
-        assert!(!lines.push_with(line(b"5678")));
-        assert!(!lines.push_with(line(b"9")));
-        // A line that failed to serialize leaves nothing behind.
-        assert!(!lines.push_with(|bytes| {
-            bytes.push(b'{');
-            false
-        }));
-        assert_eq!(lines.take(), (b"1234\n5678\n".to_vec(), 2));
-        assert_eq!(lines.take(), (Vec::new(), 0));
-    }
-
-    #[test]
-    fn a_full_buffer_wakes_the_writer() {
-        let mut lines = Lines::new(MAX_BUFFERED_BYTES);
-        let half = |bytes: &mut Vec<u8>| {
-            bytes.resize(bytes.len() + BUFFERED_BYTES / 2, b'x');
-            true
-        };
-        assert!(!lines.push_with(half));
-        assert!(lines.push_with(half));
     }
 }

@@ -41,7 +41,7 @@ pub struct Proxy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLog {
     /// One JSON line per request on standard output, buffered and written
-    /// by a thread of its own: call [`crate::proxy::access_log::flush_within`]
+    /// by a thread of its own: call [`crate::common::json_lines::flush_within`]
     /// before exiting for the last lines (as `rca-proxy` does).
     Stdout,
     /// Nowhere (the demo prints its own account).
@@ -289,7 +289,7 @@ async fn answer(
     // cannot name the identity headers set next for removal.
     let upgrade = crate::proxy::back::forward::websocket_upgrade(&parts);
     let upgrading = upgrade.is_some();
-    crate::proxy::back::forward::remove_hop_by_hop(&mut parts.headers);
+    crate::common::fields::remove_hop_by_hop(&mut parts.headers);
     proxy.headers.apply(
         &mut parts.headers,
         peer,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt as _;
@@ -22,6 +22,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::common::fields::{error_chain, remove_hop_by_hop};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::wire::ResponseHead;
 use crate::proxy::front::body::ClientBodyError;
@@ -365,7 +366,7 @@ enum Answer {
 /// the switch the proxy would see no more requests to check.
 pub fn websocket_upgrade(request: &http::request::Parts) -> Option<HeaderValue> {
     let headers = &request.headers;
-    let asks = crate::proxy::back::wire::has_token(headers, &header::CONNECTION, "upgrade");
+    let asks = crate::common::fields::has_token(headers, &header::CONNECTION, "upgrade");
     let websocket = headers
         .get(header::UPGRADE)
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
@@ -403,7 +404,7 @@ fn ask_upgrade(
 /// requests the proxy never judged.
 fn proves_websocket_switch(headers: &HeaderMap, accept: Option<&HeaderValue>) -> bool {
     accept.is_some_and(|accept| {
-        crate::proxy::back::wire::has_token(headers, &header::CONNECTION, "upgrade")
+        crate::common::fields::has_token(headers, &header::CONNECTION, "upgrade")
             && headers.get(header::SEC_WEBSOCKET_ACCEPT) == Some(accept)
     })
 }
@@ -452,104 +453,5 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, (mut upstream, early): (TcpSt
     }
     if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         log::debug!("upgraded connection ended: {error}");
-    }
-}
-
-/// RFC 9110 section 7.6.1: headers for one connection, not to be forwarded,
-/// and those the `Connection` header names (also `HTTP2-Settings`, which only
-/// means something with an h2c upgrade).
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the (few) headers present, rather than a removal per
-    // name: this runs twice for every request.
-    let mut found: Vec<HeaderName> = Vec::new();
-    for (name, value) in headers.iter() {
-        let text = name.as_str();
-        let hop_by_hop =
-            HOP_BY_HOP.contains(&text) || (text.contains('_') && is_connection_field(text));
-        if !hop_by_hop {
-            continue;
-        }
-        if !found.contains(name) {
-            found.push(name.clone());
-        }
-        if name == header::CONNECTION {
-            let named = crate::proxy::back::wire::list_tokens(value.as_bytes())
-                .filter_map(|name| HeaderName::from_bytes(name).ok());
-            found.extend(named);
-        }
-    }
-    for name in found {
-        headers.remove(name);
-    }
-}
-
-/// The hop-by-hop headers of RFC 9110 section 7.6.1 (and the legacy and h2c
-/// ones), removed whether `Connection` names them or not: the one list both
-/// HTTP/1.1 paths use (`crate::proxy::front::http1_wire`, `crate::proxy::front::http1`).
-pub(crate) const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "http2-settings",
-    "proxy-connection",
-];
-
-/// Whether a client's field `name` belongs to its connection: hop-by-hop or
-/// `Content-Length`, in any letter case, and also spelled with `_`
-/// (`Content_Length`), which an upstream that reads `_` as `-` would take
-/// for the real one. None goes up as sent: the proxy writes its own framing.
-pub(crate) fn is_connection_field(name: &str) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .chain(&["content-length"])
-        .any(|other| crate::proxy::judge::identity::canonically_equal(name, other))
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        text.push_str(": ");
-        text.push_str(&current.to_string());
-        cause = current.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Hop-by-hop headers go, those `Connection` names too, and every
-    /// connection field spelled with `_`; the rest stays.
-    #[test]
-    fn hop_by_hop_headers_are_removed_in_any_spelling() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in [
-            ("connection", "keep-alive, x-named"),
-            ("keep-alive", "5"),
-            ("x-named", "1"),
-            ("te", "trailers"),
-            ("content_length", "5"),
-            ("transfer_encoding", "chunked"),
-            ("proxy_connection", "close"),
-            ("content-length", "0"),
-            ("x_kept", "2"),
-            ("accept", "*/*"),
-        ] {
-            headers.append(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
-        remove_hop_by_hop(&mut headers);
-        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        left.sort_unstable();
-        assert_eq!(left, ["accept", "content-length", "x_kept"]);
     }
 }

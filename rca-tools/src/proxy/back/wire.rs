@@ -7,6 +7,7 @@
 //! lengths, a bad chunk) is an error, never a guess, because a connection
 //! that is read out of step would hand one client's response to the next.
 
+use crate::common::fields::{list_has_token, list_tokens};
 use bytes::{Buf as _, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
@@ -388,30 +389,6 @@ pub(crate) fn content_length(so_far: Option<u64>, value: &[u8]) -> Result<u64, W
         length = Some(parsed);
     }
     length.ok_or(WireError::InvalidLength)
-}
-
-/// Whether a comma-separated list value (`Connection`, say) names `token`,
-/// in any letter case (RFC 9110 section 5.6.1).
-pub(crate) fn list_has_token(value: &[u8], token: &[u8]) -> bool {
-    list_tokens(value).any(|element| element.eq_ignore_ascii_case(token))
-}
-
-/// The elements of a comma-separated list value, trimmed, the empty ones
-/// left out.
-pub(crate) fn list_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&byte| byte == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|element| !element.is_empty())
-}
-
-/// Whether a comma-separated list header (`Connection`, say) names
-/// `token`, in any letter case (RFC 9110 section 5.6.1).
-pub(crate) fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .any(|value| list_has_token(value.as_bytes(), token.as_bytes()))
 }
 
 /// Takes a chunk-size line (RFC 9112 section 7.1: hex digits, extensions,

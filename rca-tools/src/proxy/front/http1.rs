@@ -31,8 +31,8 @@ use log::debug;
 use rustls_req_client_auth::{Http1Connection, Http1Outcome, PeerIdentity, Stopping};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::common::fields::HOP_BY_HOP;
 use crate::proxy::access_log::Entry;
-use crate::proxy::back::forward::HOP_BY_HOP;
 use crate::proxy::back::pool::{self, Outgoing, ResponseBody};
 use crate::proxy::back::wire::{self, ResponseFraming, ResponseHead};
 use crate::proxy::front::http1_wire::{
@@ -431,11 +431,11 @@ fn is_hop_by_hop(head: &ResponseHead, name: &[u8], options: ConnectionOptions<'_
     }
     match options {
         ConnectionOptions::None => false,
-        ConnectionOptions::One(options) => wire::list_has_token(options, name),
+        ConnectionOptions::One(options) => crate::common::fields::list_has_token(options, name),
         ConnectionOptions::Many => head
             .fields()
             .filter(|(field, _)| field.eq_ignore_ascii_case(b"connection"))
-            .any(|(_, options)| wire::list_has_token(options, name)),
+            .any(|(_, options)| crate::common::fields::list_has_token(options, name)),
     }
 }
 

@@ -23,7 +23,7 @@ use http::uri::{Authority, PathAndQuery};
 use http::Method;
 use rustls_req_client_auth::PeerIdentity;
 
-use crate::proxy::back::forward::is_connection_field;
+use crate::common::fields::is_connection_field;
 use crate::proxy::back::wire::{self, RequestFraming, MAX_HEADERS};
 use crate::proxy::judge::identity::IdentityHeaders;
 use crate::proxy::judge::policy::BotsOnly;
@@ -260,7 +260,7 @@ fn rewritten(
             }
             host = Some(Authority::try_from(value).map_err(|_| HandOver::Host)?);
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for option in wire::list_tokens(field.value) {
+            for option in crate::common::fields::list_tokens(field.value) {
                 if option.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if !option.eq_ignore_ascii_case(b"keep-alive") {

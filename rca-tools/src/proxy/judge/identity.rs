@@ -12,6 +12,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rustls_req_client_auth::PeerIdentity;
 use serde::Deserialize;
 
+use crate::common::fields::{canonical, canonical_starts_with, canonically_equal};
 use crate::proxy::judge::leaf_values::LeafValuesCache;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -134,30 +135,6 @@ const RESERVED: [&str; 14] = [
     "proxy-authenticate",
     "proxy-connection",
 ];
-
-/// `name` as CGI-style servers see it: lower case, `_` read as `-`.
-fn canonical(name: &str) -> String {
-    name.to_ascii_lowercase().replace('_', "-")
-}
-
-/// Whether `name`, read as [`canonical`] reads it, starts with `prefix` (a
-/// canonical name or prefix). Without allocating: it runs for every header of
-/// every request.
-fn canonical_starts_with(name: &str, prefix: &str) -> bool {
-    name.len() >= prefix.len()
-        && name
-            .bytes()
-            .zip(prefix.bytes())
-            .all(|(byte, wanted)| match byte {
-                b'_' => wanted == b'-',
-                byte => byte.to_ascii_lowercase() == wanted,
-            })
-}
-
-/// Whether `name` reads as the canonical name `canonical`.
-pub(crate) fn canonically_equal(name: &str, canonical: &str) -> bool {
-    name.len() == canonical.len() && canonical_starts_with(name, canonical)
-}
 
 /// The configured header names, parsed once, and the values made for each
 /// client certificate seen (see [`crate::proxy::judge::leaf_values`]).
@@ -453,7 +430,8 @@ fn push_decimal(text: &mut String, number: u16) {
 mod tests {
     use std::net::{IpAddr, SocketAddr};
 
-    use super::{canonical, canonical_starts_with, canonically_equal, ip_text, socket_addr_text};
+    use super::{ip_text, socket_addr_text};
+    use crate::common::fields::{canonical, canonical_starts_with, canonically_equal};
 
     /// The hand-written IPv4 text is what `Display` writes.
     #[test]

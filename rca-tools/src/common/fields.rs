@@ -1,0 +1,156 @@
+//! Header fields as both tools read them: the hop-by-hop ones (RFC 9110
+//! section 7.6.1) that never cross a proxy, names compared the way an
+//! upstream that reads `_` as `-` compares them, and comma-separated lists.
+
+use http::header::{self, HeaderMap, HeaderName};
+
+/// RFC 9110 section 7.6.1: headers for one connection, not to be forwarded,
+/// and those the `Connection` header names (also `HTTP2-Settings`, which only
+/// means something with an h2c upgrade).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the (few) headers present, rather than a removal per
+    // name: this runs twice for every request.
+    let mut found: Vec<HeaderName> = Vec::new();
+    for (name, value) in headers.iter() {
+        let text = name.as_str();
+        let hop_by_hop =
+            HOP_BY_HOP.contains(&text) || (text.contains('_') && is_connection_field(text));
+        if !hop_by_hop {
+            continue;
+        }
+        if !found.contains(name) {
+            found.push(name.clone());
+        }
+        if name == header::CONNECTION {
+            let named =
+                list_tokens(value.as_bytes()).filter_map(|name| HeaderName::from_bytes(name).ok());
+            found.extend(named);
+        }
+    }
+    for name in found {
+        headers.remove(name);
+    }
+}
+
+/// The hop-by-hop headers of RFC 9110 section 7.6.1 (and the legacy and h2c
+/// ones), removed whether `Connection` names them or not: the one list both
+/// HTTP/1.1 paths use (`crate::proxy::front::http1_wire`, `crate::proxy::front::http1`).
+pub const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "proxy-connection",
+];
+
+/// Whether a client's field `name` belongs to its connection: hop-by-hop or
+/// `Content-Length`, in any letter case, and also spelled with `_`
+/// (`Content_Length`), which an upstream that reads `_` as `-` would take
+/// for the real one. None goes up as sent: the proxy writes its own framing.
+pub fn is_connection_field(name: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .chain(&["content-length"])
+        .any(|other| canonically_equal(name, other))
+}
+
+/// `error` and its sources, joined with `: `: the whole story for a log line
+/// or an error page.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        cause = current.source();
+    }
+    text
+}
+
+/// Whether a comma-separated list value (`Connection`, say) names `token`,
+/// in any letter case (RFC 9110 section 5.6.1).
+pub fn list_has_token(value: &[u8], token: &[u8]) -> bool {
+    list_tokens(value).any(|element| element.eq_ignore_ascii_case(token))
+}
+
+/// The elements of a comma-separated list value, trimmed, the empty ones
+/// left out.
+pub fn list_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&byte| byte == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|element| !element.is_empty())
+}
+
+/// Whether a comma-separated list header (`Connection`, say) names
+/// `token`, in any letter case (RFC 9110 section 5.6.1).
+pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .any(|value| list_has_token(value.as_bytes(), token.as_bytes()))
+}
+
+/// `name` as CGI-style servers see it: lower case, `_` read as `-`.
+pub fn canonical(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+/// Whether `name`, read as [`canonical`] reads it, starts with `prefix` (a
+/// canonical name or prefix). Without allocating: it runs for every header of
+/// every request.
+pub fn canonical_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(byte, wanted)| match byte {
+                b'_' => wanted == b'-',
+                byte => byte.to_ascii_lowercase() == wanted,
+            })
+}
+
+/// Whether `name` reads as the canonical name `canonical`.
+pub fn canonically_equal(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len() && canonical_starts_with(name, canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    /// Hop-by-hop headers go, those `Connection` names too, and every
+    /// connection field spelled with `_`; the rest stays.
+    #[test]
+    fn hop_by_hop_headers_are_removed_in_any_spelling() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, x-named"),
+            ("keep-alive", "5"),
+            ("x-named", "1"),
+            ("te", "trailers"),
+            ("content_length", "5"),
+            ("transfer_encoding", "chunked"),
+            ("proxy_connection", "close"),
+            ("content-length", "0"),
+            ("x_kept", "2"),
+            ("accept", "*/*"),
+        ] {
+            headers.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        remove_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "content-length", "x_kept"]);
+    }
+}
