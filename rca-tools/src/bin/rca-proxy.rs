@@ -68,7 +68,7 @@ enum Subcommand {
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Subcommand::Demo) = args.command {
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+        rca_tools::common::process::init_logging("warn");
         return match tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| runtime.block_on(rca_tools::proxy::demo::run()))
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    rca_tools::common::process::init_logging("info");
     let (config, origin) = match configuration(&args) {
         Ok(config) => config,
         Err(error) => {
@@ -274,15 +274,7 @@ async fn reload_on_hangup(
     config_file: Option<PathBuf>,
     overrides: TlsOverrides,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            log::warn!("cannot install the SIGHUP handler ({error}); no reload");
-            return;
-        }
-    };
-    while hangups.recv().await.is_some() {
+    rca_tools::common::process::on_hangup(|| {
         if let Some(path) = &config_file {
             match Config::load(path) {
                 Ok(config) => {
@@ -291,7 +283,7 @@ async fn reload_on_hangup(
                 }
                 Err(error) => {
                     log::error!("reload refused, keeping the running configuration: {error}");
-                    continue;
+                    return std::future::ready(());
                 }
             }
         }
@@ -303,5 +295,7 @@ async fn reload_on_hangup(
                 log::error!("reload refused, keeping the running certificates: {error:#}");
             }
         }
-    }
+        std::future::ready(())
+    })
+    .await;
 }

@@ -2,3 +2,4 @@
 
 pub mod fields;
 pub mod json_lines;
+pub mod process;

@@ -1,0 +1,296 @@
+//! `rca-connect`: a local forward proxy that gives any HTTP client the
+//! request_client_auth TLS flag. See the crate README and
+//! docs/bot-authors.md.
+
+// clap turns these doc comments into `--help`, where backticks would show.
+#![allow(clippy::doc_markdown)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use http::uri::{Authority, Scheme};
+use http::HeaderName;
+
+use rca_tools::common::json_lines;
+use rca_tools::common::process::{init_logging, on_hangup};
+use rca_tools::connect::front::{Front, FrontLimits, Mode};
+use rca_tools::connect::identity::BotIdentity;
+use rca_tools::connect::local_ca::LocalCa;
+use rca_tools::connect::relay::{Relay, OUTCOME_HEADER};
+use rca_tools::connect::upstream::{
+    roots, FlagConnector, HostPattern, RootSource, UpstreamSettings,
+};
+
+/// A local forward proxy for bots. Point any HTTP client at it
+/// (HTTPS_PROXY=http://127.0.0.1:8118, curl -x, requests' proxies, Go's
+/// ProxyFromEnvironment) and its requests reach servers with the
+/// request_client_auth TLS flag set: a server that acknowledges the flag gets
+/// the bot certificate, others get nothing. Servers are always verified.
+/// The client's TLS ends here, with certificates from a local CA that
+/// `rca-connect ca` shows how to trust. One JSON line per upstream
+/// connection goes to standard output; SIGHUP reads --cert/--key again.
+#[derive(Parser, Debug)]
+#[command(name = "rca-connect", version, subcommand_negates_reqs = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The bot's certificate chain, PEM, end entity first.
+    #[arg(long, required = true)]
+    cert: Option<PathBuf>,
+    /// The bot's private key, PEM.
+    #[arg(long, required = true)]
+    key: Option<PathBuf>,
+    /// Where clients connect (plain HTTP; keep it on loopback: anyone who
+    /// reaches it acts with the bot's identity).
+    #[arg(long, default_value = "127.0.0.1:8118")]
+    listen: SocketAddr,
+    /// LISTEN=https://host[:port]: also serve every request arriving on
+    /// LISTEN to that server, for clients that cannot use a proxy.
+    /// Repeatable.
+    #[arg(long = "route", value_parser = parse_route)]
+    routes: Vec<(SocketAddr, Scheme, Authority)>,
+    /// Which roots verify servers: mozilla (compiled in), system, or none
+    /// (only --ca).
+    #[arg(long, value_enum, default_value = "mozilla")]
+    roots: RootSource,
+    /// More CA certificates to verify servers with, PEM. Repeatable.
+    #[arg(long = "ca")]
+    cas: Vec<PathBuf>,
+    /// Send the flag (and so the identity) only to these hosts: a name, or
+    /// *.domain for the names below it. Repeatable; default: every host.
+    #[arg(long = "identity-host")]
+    identity_hosts: Vec<String>,
+    /// The directory of the local CA (made on first start, its key mode
+    /// 0600). Default: $XDG_STATE_HOME/rca-connect, else
+    /// ~/.local/state/rca-connect.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// The local CA's certificate, PEM, instead of the state directory's.
+    #[arg(long, requires = "local_ca_key")]
+    local_ca_cert: Option<PathBuf>,
+    /// The local CA's key, PEM.
+    #[arg(long, requires = "local_ca_cert")]
+    local_ca_key: Option<PathBuf>,
+    /// The response header that tells the client what the server did with
+    /// the flag and which identity was sent.
+    #[arg(long, default_value = OUTCOME_HEADER)]
+    outcome_header: HeaderName,
+    /// Send no outcome header.
+    #[arg(long)]
+    no_outcome_header: bool,
+    /// Seconds for TCP connect and, again, for each TLS handshake.
+    #[arg(long, default_value_t = 10)]
+    connect_timeout_secs: u64,
+    /// Seconds for a server's response headers.
+    #[arg(long, default_value_t = 60)]
+    response_timeout_secs: u64,
+    /// Seconds an idle upstream connection is kept for reuse.
+    #[arg(long, default_value_t = 90)]
+    idle_timeout_secs: u64,
+    /// Client connections at once.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Print the local CA certificate's path (making the CA if needed) and
+    /// how to trust it from curl, Python, Go and Node.
+    Ca,
+}
+
+fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String> {
+    let (listen, url) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected LISTEN=https://host"))?;
+    let listen = listen
+        .parse()
+        .map_err(|error| format!("{listen:?} is not an address: {error}"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|error| format!("{url:?} is not a URL: {error}"))?;
+    let scheme = uri
+        .scheme()
+        .filter(|scheme| **scheme == Scheme::HTTPS || **scheme == Scheme::HTTP)
+        .cloned()
+        .ok_or_else(|| format!("{url:?}: expected https:// (or http://)"))?;
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("{url:?} has no host"))?;
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(format!("{url:?}: give the server only, without a path"));
+    }
+    Ok((listen, scheme, authority))
+}
+
+fn state_dir(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = &args.state_dir {
+        return Ok(dir.clone());
+    }
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|dir| !dir.is_empty()) {
+        return Ok(PathBuf::from(state).join("rca-connect"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|dir| !dir.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!("neither XDG_STATE_HOME nor HOME is set: give --state-dir")
+        })?;
+    Ok(PathBuf::from(home).join(".local/state/rca-connect"))
+}
+
+fn local_ca(args: &Args) -> anyhow::Result<LocalCa> {
+    Ok(match (&args.local_ca_cert, &args.local_ca_key) {
+        (Some(cert), Some(key)) => LocalCa::from_files(cert, key)?,
+        _ => LocalCa::in_state_dir(&state_dir(args)?)?,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging("info");
+    let ca = match local_ca(&args) {
+        Ok(ca) => Arc::new(ca),
+        Err(error) => {
+            eprintln!("rca-connect: local CA: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Ca) = args.command {
+        print_trust_help(&ca);
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rca-connect: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ran = runtime.block_on(run(args, ca));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let _ = json_lines::flush_within(Duration::from_secs(2));
+    match ran {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rca-connect: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
+    let (Some(cert), Some(key)) = (args.cert.clone(), args.key.clone()) else {
+        anyhow::bail!("--cert and --key are needed");
+    };
+    let identity = BotIdentity::from_pem_files(&cert, &key)?;
+    let mut server_roots = roots(args.roots)?;
+    for ca_file in &args.cas {
+        let extra = rustls_req_client_auth::pem::load_roots(ca_file)?;
+        server_roots.roots.extend(extra.roots);
+    }
+    if server_roots.is_empty() {
+        anyhow::bail!("--roots none needs at least one --ca");
+    }
+    let identity_hosts = (!args.identity_hosts.is_empty()).then(|| {
+        args.identity_hosts
+            .iter()
+            .map(|pattern| HostPattern::new(pattern))
+            .collect()
+    });
+    let connector = FlagConnector::new(
+        &identity,
+        UpstreamSettings {
+            roots: server_roots,
+            identity_hosts,
+            connect_timeout: Duration::from_secs(args.connect_timeout_secs),
+        },
+    )?;
+    let relay = Relay::new(
+        connector.clone(),
+        (!args.no_outcome_header).then(|| args.outcome_header.clone()),
+        Duration::from_secs(args.response_timeout_secs),
+        Duration::from_secs(args.idle_timeout_secs),
+    );
+    let limits = FrontLimits {
+        max_connections: args.max_connections,
+        ..FrontLimits::default()
+    };
+    let front = Arc::new(Front::new(Arc::clone(&ca), relay, limits));
+    let mut listeners = vec![(args.listen, Mode::Proxy)];
+    for (listen, scheme, authority) in &args.routes {
+        listeners.push((*listen, Mode::Route(scheme.clone(), authority.clone())));
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut served = tokio::task::JoinSet::new();
+    for (listen, mode) in listeners {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
+        let address = listener.local_addr()?;
+        match &mode {
+            Mode::Proxy => log::info!(
+                "proxy on http://{address} (HTTPS_PROXY=http://{address}); bot {} ({}); clients trust {}",
+                identity.cert_path().display(),
+                identity.thumbprint(),
+                ca.cert_path().display()
+            ),
+            Mode::Route(scheme, authority) => {
+                log::info!("route http://{address} -> {scheme}://{authority}");
+            }
+        }
+        let mut stopped = stopped.clone();
+        served.spawn(Arc::clone(&front).serve(listener, mode, async move {
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        }));
+    }
+    tokio::spawn(async move {
+        on_hangup(|| {
+            match BotIdentity::from_pem_files(&cert, &key)
+                .and_then(|identity| connector.replace_identity(&identity).map(|()| identity))
+            {
+                Ok(identity) => log::info!(
+                    "reloaded the bot identity {} ({}) for new connections",
+                    cert.display(),
+                    identity.thumbprint()
+                ),
+                Err(error) => {
+                    log::error!("reload refused, keeping the running identity: {error:#}");
+                }
+            }
+            std::future::ready(())
+        })
+        .await;
+    });
+    rustls_req_client_auth::shutdown_signal().await;
+    log::info!("stopping: no new connections; waiting for requests in flight");
+    let _ = stop.send(true);
+    while served.join_next().await.is_some() {}
+    log::info!("stopped");
+    Ok(())
+}
+
+fn print_trust_help(ca: &LocalCa) {
+    let path = ca.cert_path().display();
+    println!(
+        "The local CA certificate: {path}
+
+Clients must trust it for the tunnels rca-connect ends (the real server is
+verified by rca-connect itself). With rca-connect on 127.0.0.1:8118:
+
+  curl:    curl --proxy http://127.0.0.1:8118 --cacert {path} https://example.com/
+  Python:  export HTTPS_PROXY=http://127.0.0.1:8118 REQUESTS_CA_BUNDLE={path} SSL_CERT_FILE={path}
+           (requests reads REQUESTS_CA_BUNDLE, httpx and aiohttp SSL_CERT_FILE)
+  Go:      export HTTPS_PROXY=http://127.0.0.1:8118 SSL_CERT_FILE={path}
+           (net/http's ProxyFromEnvironment; crypto/x509 reads SSL_CERT_FILE on Linux)
+  Node:    export HTTPS_PROXY=http://127.0.0.1:8118 NODE_EXTRA_CA_CERTS={path}
+           (with an agent that reads HTTPS_PROXY, such as undici's EnvHttpProxyAgent)
+
+Trust it only in the bot's own environment: whoever holds its key can
+impersonate any site to that client. Its key is next to it, mode 0600."
+    );
+}

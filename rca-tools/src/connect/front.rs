@@ -1,0 +1,346 @@
+//! The local client's side of `rca-connect`: a plain HTTP/1.1 listener on
+//! loopback that clients use as their proxy. `CONNECT host:port` opens a
+//! tunnel whose TLS ends here with a certificate for `host` from the local
+//! CA; inside it the client speaks HTTP/1.1 or HTTP/2 (by its ALPN), and
+//! each request goes on to `https://host:port`. A request in absolute form
+//! (`GET http://host/...`) goes on as it is. A route listener (`--route`)
+//! sends every request to one fixed server, for clients that cannot use a
+//! proxy.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::{Authority, Scheme};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::connect::local_ca::LocalCa;
+use crate::connect::relay::{Relay, RelayBody};
+
+/// The front's limits and timeouts; the defaults are `rca-proxy`'s.
+#[derive(Clone, Debug)]
+pub struct FrontLimits {
+    /// For a request head (HTTP/1.1), from its first byte.
+    pub header_read_timeout: Duration,
+    /// For the TLS handshake inside a tunnel.
+    pub handshake_timeout: Duration,
+    /// Bytes of a request head (HTTP/1.1).
+    pub max_head_bytes: usize,
+    /// Streams of one client HTTP/2 connection at once.
+    pub http2_max_concurrent_streams: u32,
+    /// Client connections at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// How long a stop waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for FrontLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            max_head_bytes: 64 * 1024,
+            http2_max_concurrent_streams: 128,
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every client connection shares.
+#[derive(Debug)]
+pub struct Front {
+    ca: Arc<LocalCa>,
+    relay: Relay,
+    limits: FrontLimits,
+}
+
+/// Where a listener sends requests.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// A forward proxy: `CONNECT` and absolute-form requests.
+    Proxy,
+    /// Every request to this server (`--route`).
+    Route(Scheme, Authority),
+}
+
+impl Front {
+    /// A front that ends tunnels with certificates from `ca` and sends
+    /// requests through `relay`.
+    pub fn new(ca: Arc<LocalCa>, relay: Relay, limits: FrontLimits) -> Self {
+        Self { ca, relay, limits }
+    }
+
+    /// Serves `listener` in `mode` until `stop` resolves, then waits up to
+    /// the shutdown grace for the connections in flight.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mode: Mode,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let (stopping, stopped) = watch::channel(false);
+        let tasks = TaskTracker::new();
+        let watcher = Watcher {
+            stopped,
+            tasks: tasks.clone(),
+        };
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
+        tokio::pin!(stop);
+        loop {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut stop => break,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    log::warn!("accept: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let front = Arc::clone(&self);
+            let mode = mode.clone();
+            let watcher = watcher.clone();
+            tasks.spawn(async move {
+                front.client_connection(tcp, peer, mode, watcher).await;
+                drop(permit);
+            });
+        }
+        let _ = stopping.send(true);
+        tasks.close();
+        if tokio::time::timeout(self.limits.shutdown_grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            log::warn!(
+                "stopped with requests still in flight after {:?}",
+                self.limits.shutdown_grace
+            );
+        }
+    }
+
+    async fn client_connection(
+        self: Arc<Self>,
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+        mode: Mode,
+        watcher: Watcher,
+    ) {
+        let front = Arc::clone(&self);
+        let inner_watcher = watcher.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let front = Arc::clone(&front);
+            let mode = mode.clone();
+            let watcher = inner_watcher.clone();
+            async move { Ok::<_, Infallible>(front.plain_request(request, mode, watcher).await) }
+        });
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout)
+            .max_buf_size(self.limits.max_head_bytes.max(8192));
+        let connection = http1
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        if let Err(error) = watcher.watch(connection).await {
+            log::debug!("client {peer}: {error}");
+        }
+    }
+
+    /// A request on the plain listener.
+    async fn plain_request(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        mode: Mode,
+        watcher: Watcher,
+    ) -> Response<RelayBody> {
+        match mode {
+            Mode::Route(scheme, authority) => self.relay.forward(request, scheme, authority).await,
+            Mode::Proxy if request.method() == Method::CONNECT => {
+                self.open_tunnel(request, watcher)
+            }
+            Mode::Proxy => {
+                let target = request
+                    .uri()
+                    .scheme()
+                    .cloned()
+                    .zip(request.uri().authority().cloned());
+                match target {
+                    Some((scheme, authority))
+                        if scheme == Scheme::HTTP || scheme == Scheme::HTTPS =>
+                    {
+                        self.relay.forward(request, scheme, authority).await
+                    }
+                    _ => own_answer(
+                        StatusCode::BAD_REQUEST,
+                        "rca-connect is a proxy: use it as HTTPS_PROXY (CONNECT) or HTTP_PROXY (absolute http:// targets), or give --route for a fixed server",
+                    ),
+                }
+            }
+        }
+    }
+
+    /// `CONNECT host:port`: 200, then the tunnel's TLS and HTTP in a task
+    /// of their own.
+    fn open_tunnel(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        watcher: Watcher,
+    ) -> Response<RelayBody> {
+        let Some(authority) = request.uri().authority().cloned() else {
+            return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+        };
+        if authority.port_u16().is_none() {
+            return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+        }
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let config = match self.ca.server_config(&host) {
+            Ok(config) => config,
+            Err(error) => return own_answer(StatusCode::BAD_REQUEST, &error.to_string()),
+        };
+        let tasks = watcher.tasks.clone();
+        tasks.spawn(async move {
+            let upgraded = match hyper::upgrade::on(request).await {
+                Ok(upgraded) => upgraded,
+                Err(error) => {
+                    log::debug!("CONNECT {authority}: {error}");
+                    return;
+                }
+            };
+            let accept = TlsAcceptor::from(config).accept(TokioIo::new(upgraded));
+            let tls = match tokio::time::timeout(self.limits.handshake_timeout, accept).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    log::info!(
+                        "CONNECT {authority}: the client's TLS handshake failed ({error}); does it trust the local CA ({})?",
+                        self.ca.cert_path().display()
+                    );
+                    return;
+                }
+                Err(_) => {
+                    log::info!("CONNECT {authority}: no TLS handshake within {:?}", self.limits.handshake_timeout);
+                    return;
+                }
+            };
+            self.serve_tunnel(tls, authority, &watcher).await;
+        });
+        Response::new(Empty::new().map_err(|never| match never {}).boxed())
+    }
+
+    async fn serve_tunnel(
+        self: Arc<Self>,
+        tls: tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>,
+        authority: Authority,
+        watcher: &Watcher,
+    ) {
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let front = Arc::clone(&self);
+        let target = authority.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let front = Arc::clone(&front);
+            let target = target.clone();
+            async move { Ok::<_, Infallible>(front.relay.forward(request, Scheme::HTTPS, target).await) }
+        });
+        let io = TokioIo::new(tls);
+        let served = if h2 {
+            let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            http2
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(self.limits.http2_max_concurrent_streams);
+            watcher.watch(http2.serve_connection(io, service)).await
+        } else {
+            let mut http1 = hyper::server::conn::http1::Builder::new();
+            http1
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.limits.header_read_timeout)
+                .max_buf_size(self.limits.max_head_bytes.max(8192));
+            watcher.watch(http1.serve_connection(io, service)).await
+        };
+        if let Err(error) = served {
+            log::debug!("tunnel to {authority}: {error}");
+        }
+    }
+}
+
+/// rca-connect's own answer, as text.
+fn own_answer(status: StatusCode, text: &str) -> Response<RelayBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(format!("rca-connect: {text}\n")))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// Tells connections to stop and keeps track of their tasks.
+#[derive(Clone, Debug)]
+struct Watcher {
+    stopped: watch::Receiver<bool>,
+    tasks: TaskTracker,
+}
+
+impl Watcher {
+    /// Runs `connection` to its end, or, once the front stops, until its
+    /// requests in flight are answered.
+    async fn watch<C: Graceful>(&self, connection: C) -> Result<(), hyper::Error> {
+        let mut stopped = self.stopped.clone();
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => return result,
+            _ = stopped.wait_for(|stopped| *stopped) => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        connection.await
+    }
+}
+
+/// hyper's server connections, which each have a `graceful_shutdown`.
+trait Graceful: std::future::Future<Output = Result<(), hyper::Error>> {
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>);
+}
+
+macro_rules! graceful {
+    ($($connection:ty),*) => {$(
+        impl<I, S, B> Graceful for $connection
+        where
+            I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+            S: hyper::service::HttpService<Incoming, ResBody = B>,
+            S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+            S::Future: Send + 'static,
+            B: hyper::body::Body + Send + 'static,
+            B::Data: Send,
+            B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        {
+            fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+                Self::graceful_shutdown(self);
+            }
+        }
+    )*};
+}
+
+graceful!(
+    hyper::server::conn::http1::Connection<I, S>,
+    hyper::server::conn::http1::UpgradeableConnection<I, S>,
+    hyper::server::conn::http2::Connection<I, S, TokioExecutor>
+);

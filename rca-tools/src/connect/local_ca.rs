@@ -1,0 +1,240 @@
+//! The local CA: `rca-connect` ends the client's TLS inside a `CONNECT`
+//! tunnel with a certificate for the host the client asked for, issued by a
+//! CA the client was told to trust. The CA is made on first start in the
+//! state directory (its key written with mode 0600, readable by its owner
+//! only), or given as files. Issued certificates are kept per host, each
+//! with a `ServerConfig` that offers `h2` and `http/1.1`.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::ServerConfig;
+
+/// The CA's files in the state directory.
+pub const CA_CERT_FILE: &str = "ca.pem";
+/// The CA's key in the state directory (mode 0600).
+pub const CA_KEY_FILE: &str = "ca.key";
+
+/// Hosts whose `ServerConfig` is kept; past this the cache starts over (a
+/// crawler visiting many hosts pays one issuance per host again).
+const MAX_HOSTS: usize = 4096;
+
+/// Why the local CA cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalCaError {
+    /// A file could not be read or written.
+    #[error("{path}: {error}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// The files do not hold a usable CA.
+    #[error("{path}: not a usable CA certificate and key: {error}")]
+    Invalid {
+        /// The certificate file.
+        path: PathBuf,
+        /// What rcgen said.
+        error: rcgen::Error,
+    },
+    /// A certificate could not be issued.
+    #[error("cannot issue a certificate for {host}: {error}")]
+    Issue {
+        /// The host.
+        host: String,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// The CA and the configurations made with it.
+pub struct LocalCa {
+    issuer: Issuer<'static, KeyPair>,
+    cert_path: PathBuf,
+    /// One key for every issued certificate: the tunnel's TLS is between
+    /// two local processes, and one key saves a key generation per host.
+    leaf_key: KeyPair,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    configs: Mutex<HashMap<String, Arc<ServerConfig>>>,
+}
+
+impl std::fmt::Debug for LocalCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCa")
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalCa {
+    /// The CA in `state_dir`, made there first if it is not yet (the
+    /// directory with mode 0700, the key with 0600).
+    ///
+    /// # Errors
+    ///
+    /// The directory or files cannot be made or read, or do not hold a CA.
+    pub fn in_state_dir(state_dir: &Path) -> Result<Self, LocalCaError> {
+        let cert_path = state_dir.join(CA_CERT_FILE);
+        let key_path = state_dir.join(CA_KEY_FILE);
+        if !cert_path.exists() && !key_path.exists() {
+            create(state_dir, &cert_path, &key_path)?;
+        }
+        Self::from_files(&cert_path, &key_path)
+    }
+
+    /// The CA in these PEM files.
+    ///
+    /// # Errors
+    ///
+    /// They cannot be read or do not hold a CA certificate and its key.
+    pub fn from_files(cert_path: &Path, key_path: &Path) -> Result<Self, LocalCaError> {
+        let read = |path: &Path| {
+            fs::read_to_string(path).map_err(|error| LocalCaError::File {
+                path: path.to_owned(),
+                error,
+            })
+        };
+        let invalid = |path: &Path| {
+            let path = path.to_owned();
+            move |error| LocalCaError::Invalid { path, error }
+        };
+        let key = KeyPair::from_pem(&read(key_path)?).map_err(invalid(key_path))?;
+        let issuer =
+            Issuer::from_ca_cert_pem(&read(cert_path)?, key).map_err(invalid(cert_path))?;
+        let leaf_key = KeyPair::generate().map_err(invalid(cert_path))?;
+        Ok(Self {
+            issuer,
+            cert_path: cert_path.to_owned(),
+            leaf_key,
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            configs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The CA certificate's file, for the client to trust.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// The server configuration for tunnels to `host`: a certificate for it
+    /// (a DNS name or an IP address), issued on first use.
+    ///
+    /// # Errors
+    ///
+    /// The certificate cannot be issued.
+    pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, LocalCaError> {
+        let mut configs = self.configs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(config) = configs.get(host) {
+            return Ok(Arc::clone(config));
+        }
+        let config = Arc::new(self.issue(host)?);
+        if configs.len() >= MAX_HOSTS {
+            configs.clear();
+        }
+        configs.insert(host.to_owned(), Arc::clone(&config));
+        Ok(config)
+    }
+
+    fn issue(&self, host: &str) -> Result<ServerConfig, LocalCaError> {
+        let failed = |error: String| LocalCaError::Issue {
+            host: host.to_owned(),
+            error,
+        };
+        let san = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(
+                host.to_owned()
+                    .try_into()
+                    .map_err(|error: rcgen::Error| failed(error.to_string()))?,
+            ),
+        };
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = vec![san];
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, host);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = time_days_ago(1);
+        params.not_after = time_days_ago(-365);
+        let cert = params
+            .signed_by(&self.leaf_key, &self.issuer)
+            .map_err(|error| failed(error.to_string()))?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
+        let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|error| failed(error.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(vec![CertificateDer::from(cert.der().to_vec())], key)
+            .map_err(|error| failed(error.to_string()))?;
+        config.alpn_protocols = rustls_req_client_auth::http_alpn();
+        Ok(config)
+    }
+}
+
+/// Makes the CA: directory 0700, key 0600 (written before the certificate,
+/// and never readable by anyone else, not even for a moment).
+fn create(state_dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), LocalCaError> {
+    let file_error = |path: &Path| {
+        let path = path.to_owned();
+        move |error| LocalCaError::File { path, error }
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+        .map_err(file_error(state_dir))?;
+    let key = KeyPair::generate().map_err(|error| LocalCaError::Invalid {
+        path: key_path.to_owned(),
+        error,
+    })?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        format!("rca-connect local CA ({})", host_name()),
+    );
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = time_days_ago(1);
+    params.not_after = time_days_ago(-3650);
+    let cert = params
+        .self_signed(&key)
+        .map_err(|error| LocalCaError::Invalid {
+            path: cert_path.to_owned(),
+            error,
+        })?;
+    let mut key_file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(key_path)
+        .map_err(file_error(key_path))?;
+    key_file
+        .write_all(key.serialize_pem().as_bytes())
+        .map_err(file_error(key_path))?;
+    fs::write(cert_path, cert.pem()).map_err(file_error(cert_path))?;
+    Ok(())
+}
+
+fn host_name() -> String {
+    fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "this machine".to_owned())
+}
+
+/// `days` before now (after, if negative), for a validity period.
+fn time_days_ago(days: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc() - time::Duration::days(days)
+}

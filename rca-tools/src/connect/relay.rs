@@ -1,0 +1,225 @@
+//! One request from the local client, sent on to the real server: the
+//! target made absolute, hop-by-hop headers removed, the bodies streamed
+//! both ways, and the outcome of the upstream connection told to the client
+//! in a header; a 502 whose text names the cause when there is no answer.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::common::fields::{error_chain, remove_hop_by_hop};
+use crate::connect::upstream::{ConnectFailure, ConnectionOutcome, FlagConnector, RefusedError};
+
+/// What the client gets back: the server's body, streamed, or the proxy's
+/// own text.
+pub type RelayBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+/// The default name of the outcome header.
+pub const OUTCOME_HEADER: &str = "rca-connect-outcome";
+
+/// Sends requests on through the pooled, flag-setting client.
+#[derive(Clone, Debug)]
+pub struct Relay {
+    client: Client<FlagConnector, Incoming>,
+    connector: FlagConnector,
+    outcome_header: Option<HeaderName>,
+    response_timeout: Duration,
+}
+
+impl Relay {
+    /// A relay over `connector`; `outcome_header` names the header that
+    /// tells the client what happened (`None`: no header).
+    pub fn new(
+        connector: FlagConnector,
+        outcome_header: Option<HeaderName>,
+        response_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(idle_timeout)
+            .build(connector.clone());
+        Self {
+            client,
+            connector,
+            outcome_header,
+            response_timeout,
+        }
+    }
+
+    /// Sends `request` to `scheme://authority` (its own path and query),
+    /// and gives back the answer, or a 502 (504 on a timeout) that says why
+    /// there is none.
+    pub async fn forward(
+        &self,
+        request: Request<Incoming>,
+        scheme: Scheme,
+        authority: Authority,
+    ) -> Response<RelayBody> {
+        let (mut parts, body) = request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = match Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query(path)
+            .build()
+        {
+            Ok(uri) => uri,
+            Err(error) => return self.failure(StatusCode::BAD_REQUEST, &error.to_string(), None),
+        };
+        remove_hop_by_hop(&mut parts.headers);
+        // The client sets `Host` (HTTP/1.1) or `:authority` (HTTP/2) from
+        // the target, so the server sees the host the tunnel was made to.
+        parts.headers.remove(header::HOST);
+        parts.version = Version::HTTP_11;
+        let sent = tokio::time::timeout(
+            self.response_timeout,
+            self.client.request(Request::from_parts(parts, body)),
+        )
+        .await;
+        match sent {
+            Ok(Ok(response)) => self.answer(response),
+            Ok(Err(error)) => self.failed(&authority, &error),
+            Err(_) => self.failure(
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!(
+                    "{authority} sent no response headers within {:?}",
+                    self.response_timeout
+                ),
+                None,
+            ),
+        }
+    }
+
+    fn answer(&self, response: Response<Incoming>) -> Response<RelayBody> {
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        if let Some(name) = &self.outcome_header {
+            if let Some(outcome) = parts.extensions.get::<ConnectionOutcome>() {
+                parts
+                    .headers
+                    .insert(name.clone(), outcome_value(outcome, false));
+            }
+        }
+        Response::from_parts(parts, body.boxed())
+    }
+
+    fn failed(
+        &self,
+        authority: &Authority,
+        error: &hyper_util::client::legacy::Error,
+    ) -> Response<RelayBody> {
+        let refused = find::<RefusedError>(error)
+            .map(|refused| std::sync::Arc::clone(&refused.0))
+            .or_else(|| {
+                let port = authority.port_u16().unwrap_or(443);
+                self.connector.recent_refusal(authority.host(), port)
+            });
+        if let Some(refused) = refused {
+            return self.failure(
+                StatusCode::BAD_GATEWAY,
+                &format!("{authority}: {}", refused.reason),
+                Some(&refused.outcome),
+            );
+        }
+        if let Some(failure) = find::<ConnectFailure>(error) {
+            return self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+        }
+        self.failure(
+            StatusCode::BAD_GATEWAY,
+            &format!("the request to {authority} failed: {}", error_chain(error)),
+            None,
+        )
+    }
+
+    /// The proxy's own answer: `why` as text, and the outcome header if the
+    /// connection came about.
+    fn failure(
+        &self,
+        status: StatusCode,
+        why: &str,
+        outcome: Option<&ConnectionOutcome>,
+    ) -> Response<RelayBody> {
+        log::warn!("{status}: {why}");
+        let mut response = Response::new(
+            Full::new(Bytes::from(format!("rca-connect: {why}\n")))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let (Some(name), Some(outcome)) = (&self.outcome_header, outcome) {
+            headers.insert(name.clone(), outcome_value(outcome, true));
+        }
+        response
+    }
+}
+
+/// The outcome header's value: `flag=` what the server did with the flag
+/// (`acknowledged`, `not-acknowledged`: a CertificateRequest without it,
+/// `no-certificate-request`, `resumed`, `not-sent`), `identity=` the
+/// `x5t#S256` sent or `none`, the TLS version and ALPN, and `refused` when
+/// the server refused the connection after the handshake.
+pub fn outcome_value(outcome: &ConnectionOutcome, refused: bool) -> HeaderValue {
+    let mut value = match &outcome.tls {
+        None => "flag=not-sent; identity=none; tls=none".to_owned(),
+        Some(tls) => {
+            let flag = match (tls.flag_sent, tls.resumed, tls.certificate_request) {
+                (false, _, _) => "not-sent",
+                (true, true, _) => "resumed",
+                (true, false, Some("flag")) => "acknowledged",
+                (true, false, Some(_)) => "not-acknowledged",
+                (true, false, None) => "no-certificate-request",
+            };
+            format!(
+                "flag={flag}; identity={}; tls={}; alpn={}",
+                tls.identity.as_deref().unwrap_or("none"),
+                tls.version,
+                tls.alpn.as_deref().unwrap_or("none")
+            )
+        }
+    };
+    if refused {
+        value.push_str("; refused");
+    }
+    // Every part is a token, base64url or a fixed word.
+    HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// The first `T` in `error`'s chain, looking inside `io::Error`s too (their
+/// `source` skips the error they carry).
+fn find<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(carried) = error
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<T>())
+        {
+            return Some(carried);
+        }
+        current = error.source();
+    }
+    None
+}

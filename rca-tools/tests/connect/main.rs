@@ -1,0 +1,401 @@
+//! `rca-connect` as a real process, with real clients (curl over HTTP/1.1
+//! and HTTP/2, Python's requests, Go's net/http) in front of it and real
+//! servers behind it: `rca-proxy` (the flag acknowledged, the bot let in, or
+//! its identity refused), a server that does not know the flag, one that
+//! asks every client for a certificate without acknowledging the flag, and
+//! one whose certificate does not verify. The clients are installed by
+//! `install.sh` (run by `cargo xtask test`).
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+
+use integration_tests::TestPki;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use support::{clients_dir, plain_server, plain_tls, tls_server, Client, Files, CONNECT};
+
+const OUTCOME: &str = "rca-connect-outcome";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The clients to try: curl always; Python and Go where installed.
+fn clients() -> Vec<Client> {
+    let mut clients = vec![Client::CurlHttp1, Client::CurlHttp2];
+    match clients_dir() {
+        Ok(_) => clients.extend([Client::PythonRequests, Client::GoNetHttp]),
+        Err(why) => eprintln!("Python and Go clients skipped: {why}"),
+    }
+    clients
+}
+
+fn bot_thumbprint(pki: &TestPki) -> String {
+    rustls_req_client_auth::thumbprint_sha256(&pki.bot.chain[0])
+}
+
+#[test]
+fn every_client_gets_in_on_the_flag_path_through_rca_connect() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
+        let (_connect, port) = files.start_connect(&[]);
+        let thumbprint = bot_thumbprint(pki);
+        for client in clients() {
+            let url = format!("https://localhost:{proxy_port}/hello");
+            let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 200, "{client:?}: {answer:?}");
+            assert_eq!(
+                answer.echoed("x-client-auth-path"),
+                Some("flag"),
+                "{client:?}: {answer:?}"
+            );
+            assert_eq!(
+                answer.echoed("x-client-cert-x5t-s256"),
+                Some(thumbprint.as_str())
+            );
+            let outcome = answer.header(OUTCOME).expect("outcome header");
+            assert!(outcome.starts_with("flag=acknowledged; "), "{outcome}");
+            assert!(
+                outcome.contains(&format!("identity={thumbprint}")),
+                "{outcome}"
+            );
+            assert!(outcome.contains("alpn=h2"), "{outcome}");
+            if matches!(client, Client::CurlHttp2 | Client::GoNetHttp) {
+                assert!(
+                    answer.protocol.starts_with("HTTP/2"),
+                    "{client:?}: {}",
+                    answer.protocol
+                );
+            }
+        }
+        let log = files.connection_log();
+        let line = log
+            .iter()
+            .find(|line| line["host"] == "localhost" && line["port"] == proxy_port)
+            .unwrap_or_else(|| panic!("no connection line: {log:?}"));
+        assert_eq!(line["event"], "upstream_connection");
+        assert_eq!(line["acknowledged"], true, "{line}");
+        assert_eq!(line["tls"]["identity"], thumbprint.as_str());
+        assert_eq!(line["tls"]["alpn"], "h2");
+        assert!(line["refused"].is_null(), "{line}");
+        assert!(
+            line["time"]
+                .as_str()
+                .is_some_and(|time| time.ends_with('Z')),
+            "{line}"
+        );
+    });
+}
+
+/// The local CA is made on first start: its directory 0700, its key 0600.
+#[test]
+fn the_local_ca_key_is_readable_by_its_owner_only() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let output = std::process::Command::new(CONNECT)
+        .args([
+            "--state-dir",
+            &files.path("state").display().to_string(),
+            "ca",
+        ])
+        .output()
+        .expect("rca-connect ca");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(&files.local_ca().display().to_string()),
+        "{text}"
+    );
+    for needle in [
+        "curl",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
+        "NODE_EXTRA_CA_CERTS",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    let mode = |name: &str| {
+        std::fs::metadata(files.path(name))
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("state/ca.key"), 0o600);
+    assert_eq!(mode("state"), 0o700);
+    assert_eq!(
+        mode("state/ca.pem") & 0o077,
+        mode("state/ca.pem") & 0o044 & 0o077
+    );
+}
+
+/// A server that has never heard of the flag: the bot is served
+/// anonymously, as any client.
+#[test]
+fn a_server_without_the_flag_serves_the_bot_anonymously() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&[]);
+        for client in clients() {
+            let url = format!("https://localhost:{}/plain", server.port());
+            let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 200, "{client:?}: {answer:?}");
+            assert_eq!(answer.echoed("client-cert"), Some("none"));
+            let outcome = answer.header(OUTCOME).expect("outcome header");
+            assert!(
+                outcome.starts_with("flag=no-certificate-request; identity=none; "),
+                "{outcome}"
+            );
+            assert!(outcome.contains("alpn=http/1.1"), "{outcome}");
+        }
+    });
+}
+
+/// A server that asks every client for a certificate and does not
+/// acknowledge the flag: the bot identity is not sent, though the server
+/// would have taken it (RCA-2).
+#[test]
+fn a_certificate_request_without_the_acknowledgement_gets_no_identity() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let mut roots = RootCertStore::empty();
+        roots.add(pki.bot_ca.cert.clone()).expect("bot CA");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .allow_unauthenticated()
+                .build()
+                .expect("verifier");
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(pki.server.chain.clone(), pki.server.key())
+            .expect("config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let server = tls_server(config).await;
+        let (_connect, port) = files.start_connect(&[]);
+        let url = format!("https://localhost:{}/asks", server.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.echoed("client-cert"), Some("none"), "{answer:?}");
+        let outcome = answer.header(OUTCOME).expect("outcome header");
+        assert!(
+            outcome.starts_with("flag=not-acknowledged; identity=none; "),
+            "{outcome}"
+        );
+        let log = files.connection_log();
+        assert_eq!(
+            log[0]["tls"]["certificate_request"], "server_policy",
+            "{log:?}"
+        );
+        assert_eq!(log[0]["tls"]["identity_sent"], "sent an empty Certificate");
+    });
+}
+
+/// A server whose certificate does not verify: 502, and the text says so.
+#[test]
+fn a_server_that_does_not_verify_gets_a_502_naming_the_cause() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        // The bot's own certificate as a server's: another CA, another name.
+        let mut config = ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(pki.bot.chain.clone(), pki.bot.key())
+        .expect("config");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let server = tls_server(config).await;
+        let (_connect, port) = files.start_connect(&[]);
+        for client in clients() {
+            let url = format!("https://localhost:{}/", server.port());
+            let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 502, "{client:?}: {answer:?}");
+            assert!(
+                answer.body.contains("did not verify"),
+                "{client:?}: {}",
+                answer.body
+            );
+        }
+    });
+}
+
+/// `rca-proxy` that does not trust the bot's CA: it acknowledges the flag,
+/// takes the certificate, and refuses it with an alert; the client gets a
+/// 502 that says so, the header says `refused`, and so does the log.
+#[test]
+fn a_refused_identity_is_reported_in_the_header_and_the_log() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("other-ca.pem", upstream);
+        let (_connect, port) = files.start_connect(&[]);
+        for client in [Client::CurlHttp1, Client::CurlHttp2] {
+            let url = format!("https://localhost:{proxy_port}/");
+            let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 502, "{client:?}: {answer:?}");
+            assert!(
+                answer.body.contains("refused the bot certificate"),
+                "{}",
+                answer.body
+            );
+            let outcome = answer
+                .header(OUTCOME)
+                .unwrap_or_else(|| panic!("{client:?}: {answer:?}"));
+            assert!(
+                outcome.starts_with("flag=acknowledged; identity="),
+                "{outcome}"
+            );
+            assert!(outcome.ends_with("; refused"), "{outcome}");
+        }
+        let log = files.connection_log();
+        let refused = log
+            .iter()
+            .filter(|line| {
+                line["refused"]
+                    .as_str()
+                    .is_some_and(|why| why.contains("alert"))
+            })
+            .count();
+        assert!(refused >= 1, "{log:?}");
+    });
+}
+
+/// 64 MiB up and 64 MiB down through both TLS hops, streamed: the proxy's
+/// peak memory stays far below what buffering a body would take.
+#[test]
+fn bodies_larger_than_buffers_stream_both_ways() {
+    const SIZE: usize = 64 * 1024 * 1024;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
+        let (connect, port) = files.start_connect(&[]);
+        let mut uploads = vec![Client::CurlHttp1, Client::CurlHttp2];
+        if clients_dir().is_ok() {
+            uploads.push(Client::PythonRequests);
+        }
+        for client in uploads {
+            let url = format!("https://localhost:{proxy_port}/upload");
+            let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, SIZE));
+            assert_eq!(answer.status, 200, "{client:?}: {answer:?}");
+            assert_eq!(answer.body, format!("received {SIZE}"), "{client:?}");
+        }
+        for http in ["--http1.1", "--http2"] {
+            let output = std::process::Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "60",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code} %{size_download}",
+                    http,
+                ])
+                .args(["--proxy", &format!("http://127.0.0.1:{port}")])
+                .args(["--cacert", &files.local_ca().display().to_string()])
+                .arg(format!("https://localhost:{proxy_port}/download?n={SIZE}"))
+                .output()
+                .expect("curl");
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout),
+                format!("200 {SIZE}"),
+                "{output:?}"
+            );
+        }
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", connect.0.id())).expect("status");
+        let peak_kb: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
+            .expect("VmHWM");
+        assert!(peak_kb < 48 * 1024, "rca-connect peaked at {peak_kb} kB");
+    });
+}
+
+/// `--route`: a client that cannot use a proxy sends plain HTTP to a local
+/// port, and reaches the server with the flag.
+#[test]
+fn a_route_serves_clients_that_cannot_use_a_proxy() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
+        let route = support::free_port();
+        let (_connect, _port) = files.start_connect(&[
+            "--route",
+            &format!("127.0.0.1:{route}=https://localhost:{proxy_port}"),
+        ]);
+        let output = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "20"])
+            .arg(format!("http://127.0.0.1:{route}/routed"))
+            .output()
+            .expect("curl");
+        let body = String::from_utf8_lossy(&output.stdout);
+        assert!(body.contains("x-client-auth-path: flag"), "{body}");
+        assert!(
+            body.contains(&format!("host: localhost:{proxy_port}")),
+            "{body}"
+        );
+    });
+}
+
+/// `--identity-host`: a host outside the list gets no flag, so no identity.
+#[test]
+fn the_identity_goes_only_to_allowed_hosts() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
+        let (_connect, port) = files.start_connect(&["--identity-host", "*.example.com"]);
+        let url = format!("https://localhost:{proxy_port}/");
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(
+            answer.echoed("x-client-auth-path"),
+            Some("none"),
+            "{answer:?}"
+        );
+        let outcome = answer.header(OUTCOME).expect("outcome header");
+        assert!(
+            outcome.starts_with("flag=not-sent; identity=none"),
+            "{outcome}"
+        );
+    });
+}
+
+/// No option turns server verification off: `--help` names none.
+#[test]
+fn no_option_turns_off_server_verification() {
+    let output = std::process::Command::new(CONNECT)
+        .arg("--help")
+        .output()
+        .expect("rca-connect --help");
+    let help = String::from_utf8_lossy(&output.stdout).to_ascii_lowercase();
+    assert!(help.contains("--roots"), "{help}");
+    for word in ["insecure", "skip", "no-verify", "accept-invalid", "danger"] {
+        assert!(!help.contains(word), "{word} in --help: {help}");
+    }
+}

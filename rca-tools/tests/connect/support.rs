@@ -1,0 +1,438 @@
+//! The servers, processes and clients of the `rca-connect` tests.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use integration_tests::TestPki;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+
+pub(crate) const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
+pub(crate) const CONNECT: &str = env!("CARGO_BIN_EXE_rca-connect");
+
+type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// The test server's routes: `/upload` counts the request body,
+/// `/download?n=N` streams N bytes, anything else echoes the request (line
+/// per header, the HTTP version, and the client certificate's thumbprint
+/// when TLS ended here).
+async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Response<EchoBody> {
+    let path = request.uri().path().to_owned();
+    if path == "/upload" {
+        let mut body = request.into_body();
+        let mut received = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            received += frame.data_ref().map_or(0, Bytes::len);
+        }
+        return Response::new(Full::new(Bytes::from(format!("received {received}"))).boxed());
+    }
+    if path == "/download" {
+        let total: usize = request
+            .uri()
+            .query()
+            .and_then(|query| query.strip_prefix("n="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
+        tokio::spawn(async move {
+            let chunk = Bytes::from(vec![b'd'; 64 * 1024]);
+            let mut left = total;
+            while left > 0 {
+                let size = chunk.len().min(left);
+                if sender.send_data(chunk.slice(..size)).await.is_err() {
+                    return;
+                }
+                left -= size;
+            }
+        });
+        return Response::new(body.boxed());
+    }
+    let mut echo = format!(
+        "{} {}\nversion: {:?}\n",
+        request.method(),
+        request.uri(),
+        request.version()
+    );
+    for (name, value) in request.headers() {
+        let _ = writeln!(echo, "{}: {}", name, value.to_str().unwrap_or("?"));
+    }
+    let _ = writeln!(
+        echo,
+        "client-cert: {}",
+        client_cert.as_deref().unwrap_or("none")
+    );
+    Response::new(Full::new(Bytes::from(echo)).boxed())
+}
+
+/// A plain HTTP server (HTTP/1.1 and h2c) with the echo routes: the
+/// upstream behind `rca-proxy`.
+pub(crate) async fn plain_server() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|request| async move {
+                    Ok::<_, Infallible>(echo(request, None).await)
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+/// A TLS server with the echo routes and `config` (a server that does not
+/// know the flag, one that asks every client for a certificate, one whose
+/// certificate does not verify).
+pub(crate) async fn tls_server(config: ServerConfig) -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let client_cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(rustls_req_client_auth::thumbprint_sha256);
+                let service = hyper::service::service_fn(move |request| {
+                    let client_cert = client_cert.clone();
+                    async move { Ok::<_, Infallible>(echo(request, client_cert).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+/// The server identity of `pki` with ALPN `alpn`, asking for nothing.
+pub(crate) fn plain_tls(pki: &TestPki, alpn: &[&[u8]]) -> ServerConfig {
+    let mut config = ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(pki.server.chain.clone(), pki.server.key())
+    .expect("server config");
+    config.alpn_protocols = alpn.iter().map(|alpn| alpn.to_vec()).collect();
+    config
+}
+
+pub(crate) fn free_port() -> u16 {
+    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let started = Instant::now();
+    while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed on drop.
+pub(crate) struct Process(pub(crate) Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Files of one test: the PKI, the local CA's state directory, the logs.
+pub(crate) struct Files {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub(crate) fn new(pki: &TestPki) -> Self {
+        let files = Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        };
+        files.write("server.pem", &pki.server.chain_pem);
+        files.write("server.key", &pki.server.key_pem);
+        files.write("server-ca.pem", &pki.server_ca.cert_pem);
+        files.write("bot.pem", &pki.bot.chain_pem);
+        files.write("bot.key", &pki.bot.key_pem);
+        files.write("bot-ca.pem", &pki.bot_ca.cert_pem);
+        files.write("other-ca.pem", &pki.normal_ca.cert_pem);
+        files
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+
+    /// The local CA certificate clients trust.
+    pub(crate) fn local_ca(&self) -> PathBuf {
+        self.path("state/ca.pem")
+    }
+
+    /// `rca-proxy` on a free port letting in bots of `bot_ca` (a file
+    /// name here), in front of `upstream`.
+    pub(crate) fn start_proxy(&self, bot_ca: &str, upstream: SocketAddr) -> (Process, u16) {
+        let port = free_port();
+        let config = self.write(
+            &format!("proxy-{port}.toml"),
+            &format!(
+                "listen = \"127.0.0.1:{port}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n[upstream]\nurl = \"http://{upstream}\"\n",
+                self.path("server.pem").display(),
+                self.path("server.key").display(),
+                self.path(bot_ca).display(),
+            ),
+        );
+        let child = Command::new(PROXY)
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rca-proxy");
+        wait_for_port(port, "rca-proxy");
+        (Process(child), port)
+    }
+
+    /// `rca-connect` on a free port with the test bot, trusting only the
+    /// test server CA; its connection log in `connect.log`.
+    pub(crate) fn start_connect(&self, extra: &[&str]) -> (Process, u16) {
+        let port = free_port();
+        let child = Command::new(CONNECT)
+            .args(["--cert", &self.path("bot.pem").display().to_string()])
+            .args(["--key", &self.path("bot.key").display().to_string()])
+            .args([
+                "--roots",
+                "none",
+                "--ca",
+                &self.path("server-ca.pem").display().to_string(),
+            ])
+            .args(["--state-dir", &self.path("state").display().to_string()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::from(
+                std::fs::File::create(self.path("connect.log")).expect("log"),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(self.path("connect.err")).expect("log"),
+            ))
+            .spawn()
+            .expect("start rca-connect");
+        wait_for_port(port, "rca-connect");
+        (Process(child), port)
+    }
+
+    /// The connection log's lines so far (JSON).
+    pub(crate) fn connection_log(&self) -> Vec<serde_json::Value> {
+        // The log is written in batches, every 100 ms.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::read_to_string(self.path("connect.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+}
+
+/// What a client got.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+    pub(crate) protocol: String,
+}
+
+impl Answer {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The echo's line `name: value`.
+    pub(crate) fn echoed(&self, name: &str) -> Option<&str> {
+        self.body
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
+    }
+}
+
+/// Which real client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Client {
+    CurlHttp1,
+    CurlHttp2,
+    PythonRequests,
+    GoNetHttp,
+}
+
+/// The installed clients (`install.sh`), or why they are not there.
+pub(crate) fn clients_dir() -> Result<PathBuf, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/connect-clients");
+    if dir.join("ready").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{} not installed: run rca-tools/tests/connect/install.sh target/connect-clients (cargo xtask test does)",
+            dir.display()
+        ))
+    }
+}
+
+impl Client {
+    /// Sends one request for `url` through the proxy on `proxy_port`
+    /// (`upload`: POST that many bytes), as a bot author would.
+    pub(crate) fn fetch(self, files: &Files, proxy_port: u16, url: &str, upload: usize) -> Answer {
+        let proxy = format!("http://127.0.0.1:{proxy_port}");
+        let ca = files.local_ca().display().to_string();
+        let output = match self {
+            Self::CurlHttp1 | Self::CurlHttp2 => {
+                let mut command = Command::new("curl");
+                command
+                    .args(["-sS", "--max-time", "60", "-D", "-", "-o", "-"])
+                    .args(["--proxy", &proxy, "--cacert", &ca])
+                    .arg(if matches!(self, Self::CurlHttp1) {
+                        "--http1.1"
+                    } else {
+                        "--http2"
+                    });
+                if upload > 0 {
+                    let data = files.path("upload.bin");
+                    if !data.exists() {
+                        std::fs::write(&data, vec![b'u'; upload]).expect("upload file");
+                    }
+                    command.args(["--data-binary", &format!("@{}", data.display())]);
+                    command.args(["-H", "content-type: application/octet-stream"]);
+                }
+                let output = command.arg(url).output().expect("run curl");
+                return curl_answer(&output);
+            }
+            Self::PythonRequests => {
+                let dir = clients_dir().expect("clients");
+                let mut command = Command::new(dir.join("venv/bin/python"));
+                command
+                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/client.py"))
+                    .arg(url)
+                    .env("HTTPS_PROXY", &proxy)
+                    .env("REQUESTS_CA_BUNDLE", &ca);
+                if upload > 0 {
+                    command.arg(upload.to_string());
+                }
+                command.output().expect("run python")
+            }
+            Self::GoNetHttp => {
+                let dir = clients_dir().expect("clients");
+                Command::new(dir.join("bin/goclient"))
+                    .arg(url)
+                    .env("HTTPS_PROXY", &proxy)
+                    .env("SSL_CERT_FILE", &ca)
+                    .output()
+                    .expect("run the Go client")
+            }
+        };
+        assert!(
+            output.status.success(),
+            "{self:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("the client's JSON");
+        Answer {
+            status: u16::try_from(json["status"].as_u64().unwrap_or(0)).unwrap_or(0),
+            headers: json["headers"]
+                .as_object()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .map(|(name, value)| {
+                            (name.clone(), value.as_str().unwrap_or("").to_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            body: json["body"].as_str().unwrap_or("").to_owned(),
+            protocol: json["protocol"].as_str().unwrap_or("HTTP/1.1").to_owned(),
+        }
+    }
+}
+
+/// curl's `-D - -o -`: the proxy's `200 Connection established` head, the
+/// server's head, then the body.
+fn curl_answer(output: &std::process::Output) -> Answer {
+    assert!(
+        output.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut rest = text.as_str();
+    loop {
+        let (head, body) = rest.split_once("\r\n\r\n").expect("a response head");
+        let status_line = head.lines().next().unwrap_or_default();
+        let protocol = status_line.split(' ').next().unwrap_or_default().to_owned();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or(0);
+        // The proxy's answer to CONNECT comes first, and a `100 Continue`
+        // before the answer to a large upload.
+        if (status == 200 || (100..200).contains(&status)) && body.starts_with("HTTP/") {
+            rest = body;
+            continue;
+        }
+        let headers = head
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        return Answer {
+            status,
+            headers,
+            body: body.chars().take(4096).collect(),
+            protocol,
+        };
+    }
+}
