@@ -21,10 +21,12 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
     let fork_dir = fork::materialize(paths, false)?;
     let mut tally = Tally::default();
 
+    let clients = connect_clients(paths, &mut tally);
     tally.run(
         "workspace tests",
         cmd::cargo()
             .current_dir(&paths.root)
+            .env("RCA_CONNECT_CLIENTS_DIR", clients)
             .args(["test", "--workspace", "--all-features"]),
     )?;
     routing_differential(paths, &mut tally)?;
@@ -62,6 +64,32 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
         run_fork_unit_tests(paths, &fork_dir, &mut tally)?;
     }
     tally.finish(&paths.target_dir().join("test-summary.txt"))
+}
+
+/// The real clients of rca-connect's tests (Python's requests, Go's
+/// net/http; curl is the machine's), installed before the workspace tests
+/// run; where they cannot be, those clients' cases are left out (the tests
+/// still run curl's) and the summary says why. Their directory.
+fn connect_clients(paths: &Paths, tally: &mut Tally) -> std::path::PathBuf {
+    const LABEL: &str = "rca-connect with Python requests and Go net/http (tests/connect)";
+    let dir = paths.target_dir().join("connect-clients");
+    let install = std::process::Command::new("bash")
+        .arg(paths.root.join("rca-tools/tests/connect/install.sh"))
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match install {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            tally.skip(
+                LABEL,
+                stderr.lines().last().unwrap_or("the install script failed"),
+            );
+        }
+        Err(error) => tally.skip(LABEL, &format!("could not run bash: {error}")),
+    }
+    dir
 }
 
 /// rca-proxy's differential test against real routers (Flask on gunicorn,

@@ -495,9 +495,9 @@ impl UpstreamIo {
         }
     }
 
-    /// The first read has ended: log the connection; a failure becomes a
-    /// [`Refused`].
-    fn first_read(&mut self, result: &mut io::Result<usize>) {
+    /// The first read has ended, or a write failed before it: log the
+    /// connection; a failure becomes a [`Refused`].
+    fn first_event(&mut self, result: &mut io::Result<usize>) {
         let Some(outcome) = self.outcome.take() else {
             return;
         };
@@ -507,7 +507,7 @@ impl UpstreamIo {
             .is_some_and(|tls| tls.identity.is_some() || tls.identity_sent.contains("config"));
         let reason = match result {
             Ok(0) if identity_sent => Some(
-                "the server closed the connection before answering, after the client sent its certificate: it most likely refused it"
+                "the server closed the connection before answering, after the client sent its certificate: it most likely refused the bot certificate"
                     .to_owned(),
             ),
             Ok(_) => None,
@@ -516,6 +516,11 @@ impl UpstreamIo {
                     "the server refused the bot certificate: alert {alert:?} after the handshake"
                 ),
                 Some(tls) => describe_tls_error(tls),
+                // A write that found the connection closed: the alert, if
+                // any, was never read.
+                None if identity_sent => format!(
+                    "the server closed the connection after the client sent its certificate ({error}): it most likely refused the bot certificate"
+                ),
                 None => error.to_string(),
             }),
         };
@@ -528,6 +533,19 @@ impl UpstreamIo {
             let refused = Arc::new(Refused { outcome, reason });
             self.refusals.record(Arc::clone(&refused));
             *result = Err(io::Error::new(kind, RefusedError(refused)));
+        }
+    }
+
+    /// A write's result, seen by [`UpstreamIo::first_event`] if it failed
+    /// before the first read ended.
+    fn written(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Err(error)) if self.outcome.is_some() => {
+                let mut result = Err(error);
+                self.first_event(&mut result);
+                Poll::Ready(result)
+            }
+            other => other,
         }
     }
 }
@@ -561,7 +579,7 @@ impl Read for UpstreamIo {
             return Poll::Pending;
         };
         let mut result = result.map(|()| first_buf.filled().len());
-        self.first_read(&mut result);
+        self.first_event(&mut result);
         let read = result?;
         let filled = first_buf.filled();
         let taken = read.min(buf.remaining());
@@ -582,7 +600,8 @@ impl Write for UpstreamIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.written(written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -602,7 +621,8 @@ impl Write for UpstreamIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.written(written)
     }
 }
 

@@ -162,6 +162,25 @@ fn a_server_without_the_flag_serves_the_bot_anonymously() {
     });
 }
 
+/// A server that asks every client for a certificate (of the bot CA, so it
+/// would take the bot's) and does not know the flag.
+fn asks_everyone(pki: &TestPki) -> ServerConfig {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.bot_ca.cert.clone()).expect("bot CA");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .allow_unauthenticated()
+            .build()
+            .expect("verifier");
+    ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pki.server.chain.clone(), pki.server.key())
+        .expect("config")
+}
+
 /// A server that asks every client for a certificate and does not
 /// acknowledge the flag: the bot identity is not sent, though the server
 /// would have taken it (RCA-2).
@@ -170,20 +189,7 @@ fn a_certificate_request_without_the_acknowledgement_gets_no_identity() {
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
-        let mut roots = RootCertStore::empty();
-        roots.add(pki.bot_ca.cert.clone()).expect("bot CA");
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .allow_unauthenticated()
-                .build()
-                .expect("verifier");
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(pki.server.chain.clone(), pki.server.key())
-            .expect("config");
+        let mut config = asks_everyone(pki);
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let server = tls_server(config).await;
         let (_connect, port) = files.start_connect(&[]);
@@ -202,6 +208,41 @@ fn a_certificate_request_without_the_acknowledgement_gets_no_identity() {
             "{log:?}"
         );
         assert_eq!(log[0]["tls"]["identity_sent"], "sent an empty Certificate");
+    });
+}
+
+/// A session in which a CertificateRequest was answered with an empty
+/// Certificate is not resumed (Cloudflare's Go fork then waits for a
+/// certificate and fails every second connection); one without a
+/// CertificateRequest is.
+#[test]
+fn sessions_answered_with_an_empty_certificate_are_not_resumed() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let mut asks = asks_everyone(pki);
+        asks.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let asking = tls_server(asks).await;
+        let plain = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&[]);
+        for server in [asking, plain] {
+            for _ in 0..2 {
+                // `/close`: each request needs a new upstream connection.
+                let url = format!("https://localhost:{}/close", server.port());
+                let answer =
+                    tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+                assert_eq!(answer.status, 200, "{answer:?}");
+            }
+        }
+        let log = files.connection_log();
+        let resumed = |server: std::net::SocketAddr| -> Vec<bool> {
+            log.iter()
+                .filter(|line| line["port"] == server.port())
+                .map(|line| line["tls"]["resumed"].as_bool().unwrap_or(false))
+                .collect()
+        };
+        assert_eq!(resumed(asking), [false, false], "{log:?}");
+        assert_eq!(resumed(plain), [false, true], "{log:?}");
     });
 }
 

@@ -71,7 +71,15 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
         "client-cert: {}",
         client_cert.as_deref().unwrap_or("none")
     );
-    Response::new(Full::new(Bytes::from(echo)).boxed())
+    let mut response = Response::new(Full::new(Bytes::from(echo)).boxed());
+    if path == "/close" {
+        // HTTP/1.1: the connection ends with this answer.
+        response.headers_mut().insert(
+            "connection",
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// A plain HTTP server (HTTP/1.1 and h2c) with the echo routes: the
@@ -309,7 +317,10 @@ pub(crate) enum Client {
 
 /// The installed clients (`install.sh`), or why they are not there.
 pub(crate) fn clients_dir() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/connect-clients");
+    let dir = std::env::var_os("RCA_CONNECT_CLIENTS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/connect-clients"),
+        PathBuf::from,
+    );
     if dir.join("ready").is_file() {
         Ok(dir)
     } else {
