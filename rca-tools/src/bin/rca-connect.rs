@@ -15,6 +15,7 @@ use clap::Parser;
 use http::uri::{Authority, Scheme};
 use http::HeaderName;
 
+use rca_tools::common::admin::serve_admin;
 use rca_tools::common::json_lines;
 use rca_tools::common::process::{init_logging, on_hangup};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
@@ -94,6 +95,9 @@ struct Args {
     /// Client connections at once.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// Serve Prometheus metrics on http://ADDRESS/metrics.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -188,28 +192,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         anyhow::bail!("--cert and --key are needed");
     };
     let identity = BotIdentity::from_pem_files(&cert, &key)?;
-    let mut server_roots = roots(args.roots)?;
-    for ca_file in &args.cas {
-        let extra = rustls_req_client_auth::pem::load_roots(ca_file)?;
-        server_roots.roots.extend(extra.roots);
-    }
-    if server_roots.is_empty() {
-        anyhow::bail!("--roots none needs at least one --ca");
-    }
-    let identity_hosts = (!args.identity_hosts.is_empty()).then(|| {
-        args.identity_hosts
-            .iter()
-            .map(|pattern| HostPattern::new(pattern))
-            .collect()
-    });
-    let connector = FlagConnector::new(
-        &identity,
-        UpstreamSettings {
-            roots: server_roots,
-            identity_hosts,
-            connect_timeout: Duration::from_secs(args.connect_timeout_secs),
-        },
-    )?;
+    let connector = connector(&args, &identity)?;
     let relay = Relay::new(
         connector.clone(),
         (!args.no_outcome_header).then(|| args.outcome_header.clone()),
@@ -220,6 +203,15 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         ..FrontLimits::default()
     };
+    if let Some(address) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!("--metrics-listen: cannot listen on {address}: {error}")
+            })?;
+        log::info!("metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(serve_admin(listener, connector.metrics()));
+    }
     let front = Arc::new(Front::new(Arc::clone(&ca), relay, limits));
     let mut listeners = vec![(args.listen, Mode::Proxy)];
     for (listen, scheme, authority) in &args.routes {
@@ -232,6 +224,11 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
             .await
             .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
         let address = listener.local_addr()?;
+        if !address.ip().is_loopback() {
+            log::warn!(
+                "listening on {address}, not on loopback: whoever reaches it sends requests with the bot's identity"
+            );
+        }
         match &mode {
             Mode::Proxy => log::info!(
                 "proxy on http://{address} (HTTPS_PROXY=http://{address}); bot {} ({}); clients trust {}",
@@ -248,30 +245,58 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
             let _ = stopped.wait_for(|stopped| *stopped).await;
         }));
     }
-    tokio::spawn(async move {
-        on_hangup(|| {
-            match BotIdentity::from_pem_files(&cert, &key)
-                .and_then(|identity| connector.replace_identity(&identity).map(|()| identity))
-            {
-                Ok(identity) => log::info!(
-                    "reloaded the bot identity {} ({}) for new connections",
-                    cert.display(),
-                    identity.thumbprint()
-                ),
-                Err(error) => {
-                    log::error!("reload refused, keeping the running identity: {error:#}");
-                }
-            }
-            std::future::ready(())
-        })
-        .await;
-    });
+    tokio::spawn(reload_on_hangup(connector, cert, key));
     rustls_req_client_auth::shutdown_signal().await;
     log::info!("stopping: no new connections; waiting for requests in flight");
     let _ = stop.send(true);
     while served.join_next().await.is_some() {}
     log::info!("stopped");
     Ok(())
+}
+
+/// The upstream connector: the bot identity, the server roots (`--roots`
+/// and `--ca`), the identity allowlist.
+fn connector(args: &Args, identity: &BotIdentity) -> anyhow::Result<FlagConnector> {
+    let mut server_roots = roots(args.roots)?;
+    for ca_file in &args.cas {
+        let extra = rustls_req_client_auth::pem::load_roots(ca_file)?;
+        server_roots.roots.extend(extra.roots);
+    }
+    if server_roots.is_empty() {
+        anyhow::bail!("--roots none needs at least one --ca");
+    }
+    let identity_hosts = (!args.identity_hosts.is_empty()).then(|| {
+        args.identity_hosts
+            .iter()
+            .map(|pattern| HostPattern::new(pattern))
+            .collect()
+    });
+    FlagConnector::new(
+        identity,
+        UpstreamSettings {
+            roots: server_roots,
+            identity_hosts,
+            connect_timeout: Duration::from_secs(args.connect_timeout_secs),
+        },
+    )
+}
+
+/// SIGHUP: read `--cert` and `--key` again; new connections use them.
+async fn reload_on_hangup(connector: FlagConnector, cert: PathBuf, key: PathBuf) {
+    on_hangup(|| {
+        match BotIdentity::from_pem_files(&cert, &key)
+            .and_then(|identity| connector.replace_identity(&identity).map(|()| identity))
+        {
+            Ok(identity) => log::info!(
+                "reloaded the bot identity {} ({}) for new connections",
+                cert.display(),
+                identity.thumbprint()
+            ),
+            Err(error) => log::error!("reload refused, keeping the running identity: {error:#}"),
+        }
+        std::future::ready(())
+    })
+    .await;
 }
 
 fn print_trust_help(ca: &LocalCa) {

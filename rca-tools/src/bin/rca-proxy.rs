@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
+use rca_tools::common::admin::serve_admin;
 use rca_tools::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
-use rca_tools::proxy::metrics::{serve_admin, Metrics};
+use rca_tools::proxy::metrics::Metrics;
 use rca_tools::proxy::service::Proxy;
 use rca_tools::proxy::tls::Front;
 

@@ -8,5 +8,6 @@
 pub mod front;
 pub mod identity;
 pub mod local_ca;
+pub mod metrics;
 pub mod relay;
 pub mod upstream;

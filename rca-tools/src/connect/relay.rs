@@ -91,17 +91,27 @@ impl Relay {
             self.client.request(Request::from_parts(parts, body)),
         )
         .await;
+        let metrics = self.connector.metrics();
         match sent {
-            Ok(Ok(response)) => self.answer(response),
-            Ok(Err(error)) => self.failed(&authority, &error),
-            Err(_) => self.failure(
-                StatusCode::GATEWAY_TIMEOUT,
-                &format!(
-                    "{authority} sent no response headers within {:?}",
-                    self.response_timeout
-                ),
-                None,
-            ),
+            Ok(Ok(response)) => {
+                metrics.request("answered");
+                self.answer(response)
+            }
+            Ok(Err(error)) => {
+                metrics.request("failed");
+                self.failed(&authority, &error)
+            }
+            Err(_) => {
+                metrics.request("timeout");
+                self.failure(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &format!(
+                        "{authority} sent no response headers within {:?}",
+                        self.response_timeout
+                    ),
+                    None,
+                )
+            }
         }
     }
 
@@ -180,22 +190,14 @@ impl Relay {
 /// the server refused the connection after the handshake.
 pub fn outcome_value(outcome: &ConnectionOutcome, refused: bool) -> HeaderValue {
     let mut value = match &outcome.tls {
-        None => "flag=not-sent; identity=none; tls=none".to_owned(),
-        Some(tls) => {
-            let flag = match (tls.flag_sent, tls.resumed, tls.certificate_request) {
-                (false, _, _) => "not-sent",
-                (true, true, _) => "resumed",
-                (true, false, Some("flag")) => "acknowledged",
-                (true, false, Some(_)) => "not-acknowledged",
-                (true, false, None) => "no-certificate-request",
-            };
-            format!(
-                "flag={flag}; identity={}; tls={}; alpn={}",
-                tls.identity.as_deref().unwrap_or("none"),
-                tls.version,
-                tls.alpn.as_deref().unwrap_or("none")
-            )
-        }
+        None => format!("flag={}; identity=none; tls=none", outcome.flag()),
+        Some(tls) => format!(
+            "flag={}; identity={}; tls={}; alpn={}",
+            outcome.flag(),
+            tls.identity.as_deref().unwrap_or("none"),
+            tls.version,
+            tls.alpn.as_deref().unwrap_or("none")
+        ),
     };
     if refused {
         value.push_str("; refused");

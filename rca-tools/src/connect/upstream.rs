@@ -31,6 +31,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::common::json_lines;
 use crate::connect::identity::BotIdentity;
+use crate::connect::metrics::ConnectMetrics;
 
 /// What the connections need; see [`FlagConnector::new`].
 #[derive(Clone, Debug)]
@@ -76,6 +77,25 @@ pub struct ConnectionOutcome {
     pub port: u16,
     /// `None` on a plain `http://` connection.
     pub tls: Option<TlsOutcome>,
+}
+
+impl ConnectionOutcome {
+    /// What the server did with the flag, in a word: `acknowledged`,
+    /// `not-acknowledged` (a CertificateRequest without it),
+    /// `no-certificate-request`, `resumed` (the session's path holds), or
+    /// `not-sent` (plain HTTP, or a host outside the identity allowlist).
+    pub fn flag(&self) -> &'static str {
+        match &self.tls {
+            None => "not-sent",
+            Some(tls) => match (tls.flag_sent, tls.resumed, tls.certificate_request) {
+                (false, _, _) => "not-sent",
+                (true, true, _) => "resumed",
+                (true, false, Some("flag")) => "acknowledged",
+                (true, false, Some(_)) => "not-acknowledged",
+                (true, false, None) => "no-certificate-request",
+            },
+        }
+    }
 }
 
 /// The TLS part of a [`ConnectionOutcome`].
@@ -201,6 +221,7 @@ pub struct FlagConnector {
     configs: Arc<RwLock<Arc<Configs>>>,
     settings: Arc<UpstreamSettings>,
     refusals: Arc<Refusals>,
+    metrics: Arc<ConnectMetrics>,
 }
 
 impl FlagConnector {
@@ -215,6 +236,7 @@ impl FlagConnector {
             configs: Arc::new(RwLock::new(Arc::new(configs))),
             settings: Arc::new(settings),
             refusals: Arc::default(),
+            metrics: Arc::new(ConnectMetrics::new()),
         })
     }
 
@@ -227,6 +249,12 @@ impl FlagConnector {
         let configs = configs(identity, &self.settings.roots)?;
         *self.configs.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(configs);
         Ok(())
+    }
+
+    /// The counters of its connections (and of the requests a
+    /// [`crate::connect::relay::Relay`] sends through it).
+    pub fn metrics(&self) -> Arc<ConnectMetrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// The refusal that most likely failed a request to `host:port` just
@@ -278,12 +306,7 @@ impl FlagConnector {
             tls: None,
         };
         if !https {
-            return Ok(UpstreamIo::new(
-                Stream::Plain(tcp),
-                outcome,
-                false,
-                &self.refusals,
-            ));
+            return Ok(UpstreamIo::new(Stream::Plain(tcp), outcome, false, &self));
         }
         let configs = self.current();
         let flag_sent = self.identity_allowed(&host);
@@ -299,7 +322,8 @@ impl FlagConnector {
             Ok(Ok(tls)) => tls,
             Ok(Err(error)) => {
                 let failure = handshake_failure(&host, &error);
-                log_connection(&outcome, Some(&failure.to_string()));
+                self.metrics
+                    .connection(&outcome, Some(&failure.to_string()));
                 return Err(failure);
             }
             Err(_) => {
@@ -307,7 +331,8 @@ impl FlagConnector {
                     host,
                     error: format!("no handshake within {timeout:?}"),
                 };
-                log_connection(&outcome, Some(&failure.to_string()));
+                self.metrics
+                    .connection(&outcome, Some(&failure.to_string()));
                 return Err(failure);
             }
         };
@@ -337,7 +362,7 @@ impl FlagConnector {
             Stream::Tls(Box::new(tls)),
             outcome,
             h2,
-            &self.refusals,
+            &self,
         ))
     }
 }
@@ -482,16 +507,23 @@ pub struct UpstreamIo {
     connected: ConnectionOutcome,
     h2: bool,
     refusals: Arc<Refusals>,
+    metrics: Arc<ConnectMetrics>,
 }
 
 impl UpstreamIo {
-    fn new(stream: Stream, outcome: ConnectionOutcome, h2: bool, refusals: &Arc<Refusals>) -> Self {
+    fn new(
+        stream: Stream,
+        outcome: ConnectionOutcome,
+        h2: bool,
+        connector: &FlagConnector,
+    ) -> Self {
         Self {
             io: TokioIo::new(stream),
             outcome: Some(Box::new(outcome.clone())),
             connected: outcome,
             h2,
-            refusals: Arc::clone(refusals),
+            refusals: Arc::clone(&connector.refusals),
+            metrics: Arc::clone(&connector.metrics),
         }
     }
 
@@ -524,7 +556,7 @@ impl UpstreamIo {
                 None => error.to_string(),
             }),
         };
-        log_connection(&outcome, reason.as_deref());
+        self.metrics.connection(&outcome, reason.as_deref());
         if let Some(reason) = reason {
             let kind = match result {
                 Err(error) => error.kind(),
@@ -677,7 +709,8 @@ struct ConnectionLine<'a> {
     refused: Option<&'a str>,
 }
 
-fn log_connection(outcome: &ConnectionOutcome, refused: Option<&str>) {
+/// Logs the connection (see [`ConnectMetrics::connection`]).
+pub(crate) fn log_connection(outcome: &ConnectionOutcome, refused: Option<&str>) {
     json_lines::push_json(&ConnectionLine {
         time: format!("{:.3}", jiff::Timestamp::now()),
         event: "upstream_connection",

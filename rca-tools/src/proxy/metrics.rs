@@ -1,20 +1,14 @@
-//! Counters in the Prometheus text format, on an optional admin address
-//! (`[admin] listen`, plain HTTP, `GET /metrics`).
+//! `rca-proxy`'s counters, served on an optional admin address (`[admin]
+//! listen`; see [`crate::common::admin`]).
 
-use std::convert::Infallible;
-use std::sync::Arc;
-
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use rustls_req_client_auth::server::CertificateRequestCause;
 use rustls_req_client_auth::{AcceptError, AuthPath, PeerIdentity};
-use tokio::net::TcpListener;
+
+use crate::common::admin::{encode_registry, Exposition};
 
 /// The trust path of a completed handshake, as a label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -154,14 +148,11 @@ impl Metrics {
     pub fn policy_refusal(&self) {
         self.policy_refusals.inc();
     }
+}
 
-    /// The text exposition.
-    pub fn encode(&self) -> String {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
-            text.clear();
-        }
-        text
+impl Exposition for Metrics {
+    fn encode(&self) -> String {
+        encode_registry(&self.registry)
     }
 }
 
@@ -187,40 +178,5 @@ fn failure_reason(error: &AcceptError) -> String {
         Some(rustls::Error::AlertReceived(_)) => "alert_received".into(),
         Some(_) => "tls_other".into(),
         None => "io".into(),
-    }
-}
-
-/// Serves `GET /metrics` on `listener` until the process ends.
-pub async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            // Out of descriptors, say: do not spin.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            continue;
-        };
-        let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                let metrics = Arc::clone(&metrics);
-                async move {
-                    let response = if request.uri().path() == "/metrics" {
-                        hyper::Response::builder()
-                            .header(
-                                "content-type",
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            )
-                            .body(Full::new(Bytes::from(metrics.encode())))
-                    } else {
-                        hyper::Response::builder()
-                            .status(404)
-                            .body(Full::new(Bytes::from_static(b"only /metrics here\n")))
-                    };
-                    Ok::<_, Infallible>(response.unwrap_or_default())
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
     }
 }

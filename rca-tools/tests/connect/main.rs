@@ -47,7 +47,9 @@ fn every_client_gets_in_on_the_flag_path_through_rca_connect() {
         let files = Files::new(pki);
         let upstream = plain_server().await;
         let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
-        let (_connect, port) = files.start_connect(&[]);
+        let metrics = support::free_port();
+        let (_connect, port) =
+            files.start_connect(&["--metrics-listen", &format!("127.0.0.1:{metrics}")]);
         let thumbprint = bot_thumbprint(pki);
         for client in clients() {
             let url = format!("https://localhost:{proxy_port}/hello");
@@ -287,7 +289,9 @@ fn a_refused_identity_is_reported_in_the_header_and_the_log() {
         let files = Files::new(pki);
         let upstream = plain_server().await;
         let (_proxy, proxy_port) = files.start_proxy("other-ca.pem", upstream);
-        let (_connect, port) = files.start_connect(&[]);
+        let metrics = support::free_port();
+        let (_connect, port) =
+            files.start_connect(&["--metrics-listen", &format!("127.0.0.1:{metrics}")]);
         for client in [Client::CurlHttp1, Client::CurlHttp2] {
             let url = format!("https://localhost:{proxy_port}/");
             let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
@@ -316,6 +320,15 @@ fn a_refused_identity_is_reported_in_the_header_and_the_log() {
             })
             .count();
         assert!(refused >= 1, "{log:?}");
+        let text = support::http_get(&format!("http://127.0.0.1:{metrics}/metrics"));
+        assert!(
+            !text.contains("rca_connect_identity_refusals_total 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rca_connect_identity_refusals_total"),
+            "{text}"
+        );
     });
 }
 
@@ -423,6 +436,46 @@ fn the_identity_goes_only_to_allowed_hosts() {
         assert!(
             outcome.starts_with("flag=not-sent; identity=none"),
             "{outcome}"
+        );
+    });
+}
+
+/// SIGHUP reads `--cert`/`--key` again: the next new connection answers
+/// with the new identity.
+#[test]
+fn sighup_reloads_the_bot_identity() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        // A second site, whose bot CA issued the identity rotated to.
+        let (_proxy, proxy_port) = files.start_proxy("other-ca.pem", upstream);
+        let (connect, port) = files.start_connect(&[]);
+        files.write("bot.pem", &pki.normal_client.chain_pem);
+        files.write("bot.key", &pki.normal_client.key_pem);
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &connect.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let rotated = rustls_req_client_auth::thumbprint_sha256(&pki.normal_client.chain[0]);
+        let started = std::time::Instant::now();
+        while !std::fs::read_to_string(files.path("connect.err"))
+            .unwrap_or_default()
+            .contains(&rotated)
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "no reload line"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let url = format!("https://localhost:{proxy_port}/");
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(
+            answer.echoed("x-client-cert-x5t-s256"),
+            Some(rotated.as_str())
         );
     });
 }

@@ -447,3 +447,12 @@ fn curl_answer(output: &std::process::Output) -> Answer {
         };
     }
 }
+
+/// The body of a plain `GET url` (curl).
+pub(crate) fn http_get(url: &str) -> String {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "10", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
