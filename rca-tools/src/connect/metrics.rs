@@ -8,7 +8,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use crate::common::admin::{encode_registry, Exposition};
-use crate::connect::upstream::{log_connection, ConnectionOutcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FlagLabel {
@@ -73,16 +72,12 @@ impl ConnectMetrics {
         }
     }
 
-    /// Counts and logs one upstream connection, once its outcome is known
-    /// (`failure`: why it did not work out).
-    pub fn connection(&self, outcome: &ConnectionOutcome, failure: Option<&str>) {
-        log_connection(outcome, failure);
-        if outcome.tls.is_some() || failure.is_none() {
-            self.connections
-                .get_or_create(&FlagLabel {
-                    flag: outcome.flag(),
-                })
-                .inc();
+    /// Counts one upstream connection, once its outcome is known: `flag`,
+    /// what the server did with the flag (`None`: no TLS connection came
+    /// about), and `failure`, why it did not work out.
+    pub fn connection(&self, flag: Option<&'static str>, failure: Option<&str>) {
+        if let Some(flag) = flag {
+            self.connections.get_or_create(&FlagLabel { flag }).inc();
         }
         if let Some(failure) = failure {
             self.connection_failures.inc();

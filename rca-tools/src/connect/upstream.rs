@@ -251,6 +251,12 @@ impl FlagConnector {
         Ok(())
     }
 
+    /// Logs and counts a connection that did not come about.
+    fn failed(&self, outcome: &ConnectionOutcome, failure: ConnectFailure) -> ConnectFailure {
+        report(&self.metrics, outcome, Some(&failure.to_string()));
+        failure
+    }
+
     /// The counters of its connections (and of the requests a
     /// [`crate::connect::relay::Relay`] sends through it).
     pub fn metrics(&self) -> Arc<ConnectMetrics> {
@@ -295,16 +301,21 @@ impl FlagConnector {
             error,
         };
         let timeout = self.settings.connect_timeout;
-        let tcp = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port)))
-            .await
-            .map_err(|_| unreachable(format!("no connection within {timeout:?}")))?
-            .map_err(|error| unreachable(error.to_string()))?;
-        let _ = tcp.set_nodelay(true);
         let mut outcome = ConnectionOutcome {
             host: host.clone(),
             port,
             tls: None,
         };
+        let tcp =
+            match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(error)) => return Err(self.failed(&outcome, unreachable(error.to_string()))),
+                Err(_) => {
+                    let failure = unreachable(format!("no connection within {timeout:?}"));
+                    return Err(self.failed(&outcome, failure));
+                }
+            };
+        let _ = tcp.set_nodelay(true);
         if !https {
             return Ok(UpstreamIo::new(Stream::Plain(tcp), outcome, false, &self));
         }
@@ -322,8 +333,7 @@ impl FlagConnector {
             Ok(Ok(tls)) => tls,
             Ok(Err(error)) => {
                 let failure = handshake_failure(&host, &error);
-                self.metrics
-                    .connection(&outcome, Some(&failure.to_string()));
+                report(&self.metrics, &outcome, Some(&failure.to_string()));
                 return Err(failure);
             }
             Err(_) => {
@@ -331,8 +341,7 @@ impl FlagConnector {
                     host,
                     error: format!("no handshake within {timeout:?}"),
                 };
-                self.metrics
-                    .connection(&outcome, Some(&failure.to_string()));
+                report(&self.metrics, &outcome, Some(&failure.to_string()));
                 return Err(failure);
             }
         };
@@ -556,7 +565,7 @@ impl UpstreamIo {
                 None => error.to_string(),
             }),
         };
-        self.metrics.connection(&outcome, reason.as_deref());
+        report(&self.metrics, &outcome, reason.as_deref());
         if let Some(reason) = reason {
             let kind = match result {
                 Err(error) => error.kind(),
@@ -709,8 +718,14 @@ struct ConnectionLine<'a> {
     refused: Option<&'a str>,
 }
 
-/// Logs the connection (see [`ConnectMetrics::connection`]).
-pub(crate) fn log_connection(outcome: &ConnectionOutcome, refused: Option<&str>) {
+/// Logs and counts one upstream connection, once its outcome is known.
+fn report(metrics: &ConnectMetrics, outcome: &ConnectionOutcome, failure: Option<&str>) {
+    log_connection(outcome, failure);
+    let connected = outcome.tls.is_some() || failure.is_none();
+    metrics.connection(connected.then(|| outcome.flag()), failure);
+}
+
+fn log_connection(outcome: &ConnectionOutcome, refused: Option<&str>) {
     json_lines::push_json(&ConnectionLine {
         time: format!("{:.3}", jiff::Timestamp::now()),
         event: "upstream_connection",
