@@ -248,7 +248,8 @@ fn sessions_answered_with_an_empty_certificate_are_not_resumed() {
     });
 }
 
-/// A server whose certificate does not verify: 502, and the text says so.
+/// A server whose certificate does not verify, and one that cannot be
+/// reached: 502, and the text says which.
 #[test]
 fn a_server_that_does_not_verify_gets_a_502_naming_the_cause() {
     runtime().block_on(async {
@@ -276,6 +277,24 @@ fn a_server_that_does_not_verify_gets_a_502_naming_the_cause() {
                 answer.body
             );
         }
+        // Nothing listening: 502, "cannot reach", and a log line.
+        let closed = support::free_port();
+        let url = format!("https://localhost:{closed}/");
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 502, "{answer:?}");
+        assert!(
+            answer
+                .body
+                .contains(&format!("cannot reach localhost:{closed}")),
+            "{}",
+            answer.body
+        );
+        let log = files.connection_log();
+        assert!(
+            log.iter()
+                .any(|line| line["port"] == closed && line["refused"].is_string()),
+            "{log:?}"
+        );
     });
 }
 
