@@ -73,17 +73,18 @@ impl ConnectMetrics {
     }
 
     /// Counts one upstream connection, once its outcome is known: `flag`,
-    /// what the server did with the flag (`None`: no TLS connection came
-    /// about), and `failure`, why it did not work out.
-    pub fn connection(&self, flag: Option<&'static str>, failure: Option<&str>) {
+    /// what the server did with the flag (`None`: no connection came
+    /// about), whether it `failed` before the first answer, and whether that
+    /// was the server refusing the bot certificate.
+    pub fn connection(&self, flag: Option<&'static str>, failed: bool, refused: bool) {
         if let Some(flag) = flag {
             self.connections.get_or_create(&FlagLabel { flag }).inc();
         }
-        if let Some(failure) = failure {
+        if failed {
             self.connection_failures.inc();
-            if failure.contains("refused the bot certificate") {
-                self.refusals.inc();
-            }
+        }
+        if refused {
+            self.refusals.inc();
         }
     }
 

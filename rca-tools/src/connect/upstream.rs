@@ -715,25 +715,42 @@ struct ConnectionLine<'a> {
     #[serde(flatten)]
     outcome: &'a ConnectionOutcome,
     acknowledged: bool,
+    /// Why the server refused the bot certificate.
     refused: Option<&'a str>,
+    /// Why the connection failed otherwise.
+    error: Option<&'a str>,
 }
 
 /// Logs and counts one upstream connection, once its outcome is known.
 fn report(metrics: &ConnectMetrics, outcome: &ConnectionOutcome, failure: Option<&str>) {
     log_connection(outcome, failure);
     let connected = outcome.tls.is_some() || failure.is_none();
-    metrics.connection(connected.then(|| outcome.flag()), failure);
+    metrics.connection(
+        connected.then(|| outcome.flag()),
+        failure.is_some(),
+        failure.is_some_and(is_refusal),
+    );
 }
 
-fn log_connection(outcome: &ConnectionOutcome, refused: Option<&str>) {
+fn log_connection(outcome: &ConnectionOutcome, failure: Option<&str>) {
+    let refused = failure.filter(|failure| is_refusal(failure));
     json_lines::push_json(&ConnectionLine {
         time: format!("{:.3}", jiff::Timestamp::now()),
         event: "upstream_connection",
         outcome,
         acknowledged: outcome.tls.as_ref().is_some_and(TlsOutcome::acknowledged),
         refused,
+        error: failure.filter(|_| refused.is_none()),
     });
 }
+
+/// Whether a failure is the server refusing the bot certificate.
+fn is_refusal(failure: &str) -> bool {
+    failure.contains(REFUSED)
+}
+
+/// The words every refusal's text has.
+const REFUSED: &str = "refused the bot certificate";
 
 /// The roots named by `--roots`: Mozilla's (webpki-roots), the system's
 /// (rustls-native-certs) or none (only `--ca`).

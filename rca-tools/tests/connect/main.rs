@@ -292,7 +292,7 @@ fn a_server_that_does_not_verify_gets_a_502_naming_the_cause() {
         let log = files.connection_log();
         assert!(
             log.iter()
-                .any(|line| line["port"] == closed && line["refused"].is_string()),
+                .any(|line| line["port"] == closed && line["error"].is_string()),
             "{log:?}"
         );
     });
