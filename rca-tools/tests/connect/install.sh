@@ -3,6 +3,8 @@
 #   DIR/venv           Python with requests (requirements.txt)
 #   DIR/bin/goclient   client.go built with Debian's Go (apt-get golang-go
 #                      when `go` is missing)
+#   DIR/node           undici (npm, pinned below), for client.mjs on the
+#                      machine's node
 #   DIR/ready          written last: `name version` per line
 #   DIR/install.log    what apt-get, pip and go printed
 # curl is the machine's (apt-get curl when missing).
@@ -24,10 +26,12 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p -- "$1" 2>/dev/null || die "cannot create $1"
 dest=$(cd -- "$1" && pwd)
 log=$dest/install.log
-stamp=$(cat "$here/install.sh" "$here/requirements.txt" "$here/client.go" | sha256sum | cut -c1-16)
+stamp=$(cat "$here/install.sh" "$here/requirements.txt" "$here/client.go" "$here/client.mjs" | sha256sum | cut -c1-16)
+undici=7.30.3  # the newest for Node 20 (undici 8 needs Node 22)
 
 if [[ -f $dest/ready ]] && grep -qxF "stamp $stamp" "$dest/ready" &&
-	[[ -x $dest/venv/bin/python && -x $dest/bin/goclient ]]; then
+	[[ -x $dest/venv/bin/python && -x $dest/bin/goclient ]] &&
+	[[ -f $dest/node/node_modules/undici/package.json && -f $dest/node/client.mjs ]]; then
 	exit 0
 fi
 rm -f -- "$dest/ready"
@@ -51,10 +55,18 @@ mkdir -p "$dest/bin" "$dest/go-cache"
 (cd "$here" && GOCACHE=$dest/go-cache GOFLAGS=-mod=mod GO111MODULE=off \
 	go build -o "$dest/bin/goclient" client.go) >>"$log" 2>&1 || die "go build failed (see $log)"
 
+command -v node >/dev/null || apt_install nodejs npm
+mkdir -p "$dest/node"
+npm install --prefix "$dest/node" --no-save --no-audit --no-fund "undici@$undici" >>"$log" 2>&1 ||
+	die "npm install undici failed (see $log)"
+# ES modules resolve packages from the script's own directory.
+cp "$here/client.mjs" "$dest/node/client.mjs"
+
 {
 	echo "stamp $stamp"
 	echo "curl $(curl --version | head -1 | cut -d' ' -f2)"
 	echo "requests $("$dest/venv/bin/python" -c 'import requests; print(requests.__version__)')"
 	echo "go $(go version | cut -d' ' -f3)"
+	echo "node $(node --version) undici $undici"
 } >"$dest/ready.tmp"
 mv "$dest/ready.tmp" "$dest/ready"

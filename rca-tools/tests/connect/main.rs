@@ -1,5 +1,5 @@
 //! `rca-connect` as a real process, with real clients (curl over HTTP/1.1
-//! and HTTP/2, Python's requests, Go's net/http) in front of it and real
+//! and HTTP/2, Python's requests, Go's net/http, Node's undici) in front of it and real
 //! servers behind it: `rca-proxy` (the flag acknowledged, the bot let in, or
 //! its identity refused), a server that does not know the flag, one that
 //! asks every client for a certificate without acknowledging the flag, and
@@ -26,12 +26,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// The clients to try: curl always; Python and Go where installed.
+/// The clients to try: curl always; Python, Go and Node where installed.
 fn clients() -> Vec<Client> {
     let mut clients = vec![Client::CurlHttp1, Client::CurlHttp2];
     match clients_dir() {
-        Ok(_) => clients.extend([Client::PythonRequests, Client::GoNetHttp]),
-        Err(why) => eprintln!("Python and Go clients skipped: {why}"),
+        Ok(_) => clients.extend([
+            Client::PythonRequests,
+            Client::GoNetHttp,
+            Client::NodeUndici,
+        ]),
+        Err(why) => eprintln!("Python, Go and Node clients skipped: {why}"),
     }
     clients
 }

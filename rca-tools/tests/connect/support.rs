@@ -313,6 +313,7 @@ pub(crate) enum Client {
     CurlHttp2,
     PythonRequests,
     GoNetHttp,
+    NodeUndici,
 }
 
 /// The installed clients (`install.sh`), or why they are not there.
@@ -380,6 +381,16 @@ impl Client {
                     .env("SSL_CERT_FILE", &ca)
                     .output()
                     .expect("run the Go client")
+            }
+            Self::NodeUndici => {
+                let dir = clients_dir().expect("clients");
+                Command::new("node")
+                    .arg(dir.join("node/client.mjs"))
+                    .arg(url)
+                    .env("HTTPS_PROXY", &proxy)
+                    .env("NODE_EXTRA_CA_CERTS", &ca)
+                    .output()
+                    .expect("run the Node client")
             }
         };
         assert!(
