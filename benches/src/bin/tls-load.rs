@@ -99,6 +99,15 @@ struct Args {
     /// every worker sends its next request as soon as the last is answered.
     #[arg(long, value_parser = positive_rate)]
     rate: Option<f64>,
+    /// Reach the server through this HTTP proxy (`host:port`, `CONNECT`):
+    /// `rca-connect`, whose local CA `--ca` then names.
+    #[arg(long)]
+    proxy: Option<String>,
+    /// Processes of the client's side (repeatable; `rca-connect`): their CPU
+    /// time and this process's are reported together, with requests per
+    /// second of it.
+    #[arg(long = "client-side-pid")]
+    client_side_pids: Vec<u32>,
 }
 
 /// A count as a float, for rates (counts here stay far below 2^32).
@@ -174,15 +183,44 @@ type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
 async fn connect(
     connector: &tokio_rustls::TlsConnector,
-    address: &str,
+    (address, proxy): (&str, Option<&str>),
     name: &ServerName<'static>,
 ) -> anyhow::Result<Sender> {
-    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let tcp = tokio::net::TcpStream::connect(proxy.unwrap_or(address)).await?;
     tcp.set_nodelay(true)?;
+    let tcp = match proxy {
+        Some(_) => tunnel(tcp, address).await?,
+        None => tcp,
+    };
     let tls = connector.connect(name.clone(), tcp).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
     tokio::spawn(connection);
     Ok(sender)
+}
+
+/// `CONNECT address` on `tcp`; the stream once the proxy answered 200.
+async fn tunnel(
+    mut tcp: tokio::net::TcpStream,
+    address: &str,
+) -> anyhow::Result<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(format!("CONNECT {address} HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await?;
+    // The answer is one small head; nothing follows it until the client
+    // speaks TLS, so reading to its end takes nothing of the tunnel.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        anyhow::ensure!(tcp.read(&mut byte).await? == 1, "the proxy closed");
+        head.push(byte[0]);
+        anyhow::ensure!(head.len() < 4096, "the proxy's answer is too long");
+    }
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "CONNECT: {}",
+        String::from_utf8_lossy(&head)
+    );
+    Ok(tcp)
 }
 
 async fn request(sender: &mut Sender, host: &str, path: &str) -> anyhow::Result<()> {
@@ -289,6 +327,13 @@ async fn main() -> anyhow::Result<()> {
         .rate
         .map(|rate| Duration::from_secs_f64(float(args.connections) / rate));
     let cpu_before = cpu_nanos(&args.server_pids)?;
+    let client_pids: Vec<u32> = args
+        .client_side_pids
+        .iter()
+        .copied()
+        .chain([std::process::id()])
+        .collect();
+    let client_cpu_before = cpu_nanos(&client_pids)?;
     let mut workers = Vec::new();
     for worker in 0..args.connections {
         let (connector, address, name, host, path) = (
@@ -300,6 +345,7 @@ async fn main() -> anyhow::Result<()> {
         );
         let mode = args.mode;
         let connections = args.connections;
+        let proxy = args.proxy.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0_u64;
@@ -309,7 +355,7 @@ async fn main() -> anyhow::Result<()> {
                 let result = async {
                     let mut sender = match (mode, kept.take()) {
                         (Mode::Keepalive, Some(sender)) => sender,
-                        _ => connect(&connector, &address, &name).await?,
+                        _ => connect(&connector, (&address, proxy.as_deref()), &name).await?,
                     };
                     request(&mut sender, &host, &path).await?;
                     if matches!(mode, Mode::Keepalive) {
@@ -340,6 +386,26 @@ async fn main() -> anyhow::Result<()> {
     let cpu_seconds =
         Duration::from_nanos(cpu_nanos(&args.server_pids)?.saturating_sub(cpu_before))
             .as_secs_f64();
+    let client_cpu_seconds =
+        Duration::from_nanos(cpu_nanos(&client_pids)?.saturating_sub(client_cpu_before))
+            .as_secs_f64();
+    print_report(
+        &args,
+        (requests, errors, unsent),
+        latencies,
+        (cpu_seconds, client_cpu_seconds),
+    );
+    Ok(())
+}
+
+/// The run's JSON line: `counts` are requests answered, errors and requests
+/// never sent; `cpu` the server's and the client side's CPU seconds.
+fn print_report(
+    args: &Args,
+    (requests, errors, unsent): (usize, u64, usize),
+    mut latencies: Vec<Duration>,
+    (cpu_seconds, client_cpu_seconds): (f64, f64),
+) {
     latencies.sort();
     let percentile = |p: usize| {
         latencies
@@ -354,11 +420,19 @@ async fn main() -> anyhow::Result<()> {
             float(requests) / cpu_seconds
         )
     };
+    let client_side = if client_cpu_seconds == 0.0 {
+        String::new()
+    } else {
+        format!(
+            ",\"client_cpu_s\":{client_cpu_seconds:.2},\"client_side_rate\":{:.1}",
+            float(requests) / client_cpu_seconds
+        )
+    };
     let offered = args
         .rate
         .map_or(String::new(), |rate| format!(",\"offered_rate\":{rate:.0}"));
     println!(
-        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"unsent\":{unsent},\"rate\":{:.1}{offered},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}{per_core}}}",
+        "{{\"label\":\"{}\",\"mode\":\"{:?}\",\"requests\":{requests},\"errors\":{errors},\"unsent\":{unsent},\"rate\":{:.1}{offered},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}{per_core}{client_side}}}",
         args.label,
         args.mode,
         float(requests) / Duration::from_secs(args.seconds).as_secs_f64(),
@@ -367,5 +441,4 @@ async fn main() -> anyhow::Result<()> {
         percentile(99),
         percentile(100),
     );
-    Ok(())
 }

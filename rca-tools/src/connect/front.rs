@@ -218,6 +218,8 @@ impl Front {
             Ok(config) => config,
             Err(error) => return own_answer(StatusCode::BAD_REQUEST, &error.to_string()),
         };
+        // The server's handshake runs while the client's does.
+        self.relay.prepare(Scheme::HTTPS, &authority);
         let tasks = watcher.tasks.clone();
         tasks.spawn(async move {
             let upgraded = match hyper::upgrade::on(request).await {

@@ -9,5 +9,6 @@ pub mod front;
 pub mod identity;
 pub mod local_ca;
 pub mod metrics;
+pub mod prepared;
 pub mod relay;
 pub mod upstream;

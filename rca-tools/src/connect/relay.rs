@@ -57,6 +57,19 @@ impl Relay {
         }
     }
 
+    /// Begins a connection to `scheme://authority` now, for a client that
+    /// just opened a tunnel to it (see [`crate::connect::prepared`]).
+    pub fn prepare(&self, scheme: Scheme, authority: &Authority) {
+        if let Ok(uri) = Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+        {
+            self.connector.prepare(&uri);
+        }
+    }
+
     /// Sends `request` to `scheme://authority` (its own path and query),
     /// and gives back the answer, or a 502 (504 on a timeout) that says why
     /// there is none.

@@ -32,6 +32,7 @@ use tokio_rustls::TlsConnector;
 use crate::common::json_lines;
 use crate::connect::identity::BotIdentity;
 use crate::connect::metrics::ConnectMetrics;
+use crate::connect::prepared::{OpenConnection, Prepared};
 
 /// What the connections need; see [`FlagConnector::new`].
 #[derive(Clone, Debug)]
@@ -222,6 +223,7 @@ pub struct FlagConnector {
     settings: Arc<UpstreamSettings>,
     refusals: Arc<Refusals>,
     metrics: Arc<ConnectMetrics>,
+    prepared: Arc<Prepared<UpstreamIo, ConnectFailure>>,
 }
 
 impl FlagConnector {
@@ -237,6 +239,7 @@ impl FlagConnector {
             settings: Arc::new(settings),
             refusals: Arc::default(),
             metrics: Arc::new(ConnectMetrics::new()),
+            prepared: Arc::default(),
         })
     }
 
@@ -280,7 +283,30 @@ impl FlagConnector {
             .is_none_or(|patterns| patterns.iter().any(|pattern| pattern.matches(host)))
     }
 
+    /// Begins a connection to `uri` (`scheme://host:port`) now, for the
+    /// request that will follow, unless one is open or begun already (see
+    /// [`Prepared`]).
+    pub fn prepare(&self, uri: &Uri) {
+        let Some(key) = server_key(uri) else {
+            return;
+        };
+        let connector = self.clone();
+        let uri = uri.clone();
+        self.prepared.begin(key, connector.connect_new(uri));
+    }
+
+    /// A connection for hyper-util's pool: the one begun ahead for this
+    /// server if there is one, else a new one.
     async fn connect(self, uri: Uri) -> Result<UpstreamIo, ConnectFailure> {
+        if let Some(key) = server_key(&uri) {
+            if let Some(ready) = self.prepared.take(&key).await {
+                return ready;
+            }
+        }
+        self.connect_new(uri).await
+    }
+
+    async fn connect_new(self, uri: Uri) -> Result<UpstreamIo, ConnectFailure> {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
@@ -317,7 +343,13 @@ impl FlagConnector {
             };
         let _ = tcp.set_nodelay(true);
         if !https {
-            return Ok(UpstreamIo::new(Stream::Plain(tcp), outcome, false, &self));
+            return Ok(UpstreamIo::new(
+                Stream::Plain(tcp),
+                outcome,
+                false,
+                &self,
+                &uri,
+            ));
         }
         let configs = self.current();
         let flag_sent = self.identity_allowed(&host);
@@ -346,34 +378,53 @@ impl FlagConnector {
             }
         };
         let conn = tls.get_ref().1;
-        let state = client_state(conn);
-        let sent = state.map_or(SentIdentity::NotRequested, ClientFlagsState::sent_identity);
-        outcome.tls = Some(TlsOutcome {
-            version: conn
-                .protocol_version()
-                .map_or_else(String::new, |version| format!("{version:?}")),
-            alpn: conn
-                .alpn_protocol()
-                .map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
-            resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
-            flag_sent,
-            certificate_request: state.and_then(ClientFlagsState::certificate_request).map(
-                |cause| match cause {
-                    CertificateRequestCause::Flag => "flag",
-                    CertificateRequestCause::ServerPolicy => "server_policy",
-                },
-            ),
-            identity_sent: sent.to_string(),
-            identity: (sent == SentIdentity::FlagIdentity).then(|| configs.thumbprint.clone()),
-        });
+        outcome.tls = Some(tls_outcome(conn, flag_sent, &configs.thumbprint));
         let h2 = conn.alpn_protocol() == Some(b"h2");
         Ok(UpstreamIo::new(
             Stream::Tls(Box::new(tls)),
             outcome,
             h2,
             &self,
+            &uri,
         ))
     }
+}
+
+/// What the handshake of `conn` did with the flag.
+fn tls_outcome(conn: &rustls::ClientConnection, flag_sent: bool, thumbprint: &str) -> TlsOutcome {
+    let state = client_state(conn);
+    let sent = state.map_or(SentIdentity::NotRequested, ClientFlagsState::sent_identity);
+    TlsOutcome {
+        version: conn
+            .protocol_version()
+            .map_or_else(String::new, |version| format!("{version:?}")),
+        alpn: conn
+            .alpn_protocol()
+            .map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
+        resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        flag_sent,
+        certificate_request: state
+            .and_then(ClientFlagsState::certificate_request)
+            .map(|cause| match cause {
+                CertificateRequestCause::Flag => "flag",
+                CertificateRequestCause::ServerPolicy => "server_policy",
+            }),
+        identity_sent: sent.to_string(),
+        identity: (sent == SentIdentity::FlagIdentity).then(|| thumbprint.to_owned()),
+    }
+}
+
+/// The server `uri` names, as `scheme://host:port` with the default port
+/// made explicit.
+fn server_key(uri: &Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some(format!(
+        "{scheme}://{}:{port}",
+        uri.host()?.to_ascii_lowercase()
+    ))
 }
 
 impl tower::Service<Uri> for FlagConnector {
@@ -517,6 +568,8 @@ pub struct UpstreamIo {
     h2: bool,
     refusals: Arc<Refusals>,
     metrics: Arc<ConnectMetrics>,
+    /// Counts this connection as open to its server while it lives.
+    _open: Option<OpenConnection<UpstreamIo, ConnectFailure>>,
 }
 
 impl UpstreamIo {
@@ -525,6 +578,7 @@ impl UpstreamIo {
         outcome: ConnectionOutcome,
         h2: bool,
         connector: &FlagConnector,
+        uri: &Uri,
     ) -> Self {
         Self {
             io: TokioIo::new(stream),
@@ -533,6 +587,7 @@ impl UpstreamIo {
             h2,
             refusals: Arc::clone(&connector.refusals),
             metrics: Arc::clone(&connector.metrics),
+            _open: server_key(uri).map(|key| connector.prepared.opened(&key)),
         }
     }
 

@@ -1,0 +1,132 @@
+//! Upstream connections begun before they are needed. When a client opens a
+//! tunnel to a server `rca-connect` has no connection to, the connection to
+//! the server is begun at once, while the client's TLS handshake with
+//! `rca-connect` runs, so the first request waits for the slower of the two
+//! handshakes, not for both one after the other. A server that already has a
+//! connection (pooled, or being made) gets none: the pool serves it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+/// A connection begun ahead, or why it could not be made.
+type Ready<T, E> = oneshot::Receiver<Result<T, E>>;
+
+/// The connections begun ahead, and how many are open per server.
+pub struct Prepared<T, E> {
+    state: Mutex<State<T, E>>,
+}
+
+struct State<T, E> {
+    waiting: HashMap<String, (Instant, Ready<T, E>)>,
+    open: HashMap<String, usize>,
+}
+
+impl<T, E> Default for Prepared<T, E> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                waiting: HashMap::new(),
+                open: HashMap::new(),
+            }),
+        }
+    }
+}
+
+impl<T, E> std::fmt::Debug for Prepared<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("Prepared")
+            .field("waiting", &state.waiting.len())
+            .field("open", &state.open)
+            .finish()
+    }
+}
+
+/// Counts one open connection to a server while it lives.
+#[derive(Debug)]
+pub struct OpenConnection<T: Send + 'static, E: Send + 'static> {
+    prepared: Arc<Prepared<T, E>>,
+    key: String,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Drop for OpenConnection<T, E> {
+    fn drop(&mut self) {
+        let mut state = self.prepared.lock();
+        if let Some(count) = state.open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.open.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Prepared<T, E> {
+    /// How long a connection begun ahead waits for its first request; then
+    /// it is dropped (the client opened a tunnel and sent nothing).
+    const FRESH: Duration = Duration::from_secs(10);
+    /// Servers with a connection waiting, at most.
+    const CAPACITY: usize = 1024;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T, E>> {
+        // A panic elsewhere while holding the lock leaves consistent maps.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Begins `connect` for `key` unless a connection to it is open or
+    /// already begun.
+    pub fn begin<F>(&self, key: String, connect: F)
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let mut state = self.lock();
+        if state.open.contains_key(&key) {
+            return;
+        }
+        if state
+            .waiting
+            .get(&key)
+            .is_some_and(|(at, _)| at.elapsed() < Self::FRESH)
+        {
+            return;
+        }
+        if state.waiting.len() >= Self::CAPACITY {
+            state
+                .waiting
+                .retain(|_, (at, _)| at.elapsed() < Self::FRESH);
+            if state.waiting.len() >= Self::CAPACITY {
+                return;
+            }
+        }
+        let (ready, waiting) = oneshot::channel();
+        state.waiting.insert(key, (Instant::now(), waiting));
+        tokio::spawn(async move {
+            // Nobody waiting any more (replaced, or the process stops): the
+            // connection is dropped.
+            let _ = ready.send(connect.await);
+        });
+    }
+
+    /// The connection begun ahead for `key`, if there is a fresh one.
+    pub async fn take(&self, key: &str) -> Option<Result<T, E>> {
+        let waiting = self.lock().waiting.remove(key);
+        let (at, waiting) = waiting?;
+        if at.elapsed() >= Self::FRESH {
+            return None;
+        }
+        waiting.await.ok()
+    }
+
+    /// Counts a connection to `key` as open until the guard is dropped.
+    pub fn opened(self: &Arc<Self>, key: &str) -> OpenConnection<T, E> {
+        *self.lock().open.entry(key.to_owned()).or_default() += 1;
+        OpenConnection {
+            prepared: Arc::clone(self),
+            key: key.to_owned(),
+        }
+    }
+}
