@@ -39,34 +39,21 @@ cd "$(dirname "$0")/.."
 seconds="${1:-4}"
 rounds="${2:-5}"
 passes="${3:-saturation fixed-rate}"
-if ! command -v nginx >/dev/null 2>&1; then
-    echo "installing nginx"
-    (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) || apt-get install -y -qq nginx >/dev/null
-fi
+. benches/upstream.sh
+install_nginx
 cargo xtask fork >/dev/null
 cargo build --release --quiet -p rca-tools --bin rca-proxy -p benches --bin tls-load
 cargo build --release --quiet -p rustls-req-client-auth --example pki
 nginx_headers="${NGINX_HEADERS:-identity}"
 work=$(mktemp -d)
 stop_nginx() {
-    for conf in nginx upstream; do nginx -p "$work" -c "$work/$conf.conf" -s stop 2>/dev/null || true; done
+    nginx -p "$work" -c "$work/nginx.conf" -s stop 2>/dev/null || true
+    stop_upstream "$work"
 }
 trap 'kill $(jobs -p) 2>/dev/null; stop_nginx; rm -rf "$work"' EXIT
 target/release/examples/pki "$work" >/dev/null
 
-cat > "$work/upstream.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $work/upstream.pid;
-error_log $work/upstream-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:18080; location / { return 200 "ok\n"; } }
-}
-CONF
-taskset -c 0 nginx -p "$work" -c "$work/upstream.conf"
+start_upstream "$work"
 
 # What each nginx server adds to the upstream request (besides Host and the
 # empty Connection of keep-alive).
@@ -142,9 +129,7 @@ url = "http://127.0.0.1:18080"
 CONF
 TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >"$work/proxy-access.log" &
 proxy_pid=$!
-for port in 18080 18443 18444 18445; do
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-done
+wait_for_ports 18080 18443 18444 18445
 # nginx's work is done in its worker; the master only waits.
 nginx_pid=$(pgrep -P "$(cat "$work/nginx.pid")")
 

@@ -15,6 +15,8 @@
 //! side's own calls only (construction of the connection included, drop
 //! excluded), as rustls's own benchmark does.
 
+pub mod process_cpu;
+
 use std::fmt;
 use std::time::Duration;
 

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use benches::process_cpu::cpu_nanos;
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use http_body_util::{BodyExt, Empty};
@@ -113,35 +114,6 @@ struct Args {
 /// A count as a float, for rates (counts here stay far below 2^32).
 fn float(count: usize) -> f64 {
     f64::from(u32::try_from(count).unwrap_or(u32::MAX))
-}
-
-/// Nanoseconds the processes `pids` have run on a CPU so far, all their
-/// threads together, exited ones included: `utime` + `stime` of
-/// `/proc/PID/stat`, in the kernel's user-visible ticks (100 a second on
-/// Linux; `sysconf(_SC_CLK_TCK)`), so a run of seconds is counted to about 1%.
-fn cpu_nanos(pids: &[u32]) -> anyhow::Result<u64> {
-    const NANOS_PER_TICK: u64 = 10_000_000;
-    let mut total = 0;
-    for pid in pids {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .with_context(|| format!("--server-pid {pid}"))?;
-        // The command name (field 2) may hold spaces; the fields after it
-        // start with the state (field 3), so utime (14) and stime (15) are
-        // the 12th and 13th.
-        let fields = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
-            .unwrap_or_default();
-        for field in [11, 12] {
-            let ticks: u64 = fields
-                .get(field)
-                .context("/proc/PID/stat has no utime/stime")?
-                .parse()
-                .context("/proc/PID/stat")?;
-            total += ticks * NANOS_PER_TICK;
-        }
-    }
-    Ok(total)
 }
 
 fn config(args: &Args) -> anyhow::Result<ClientConfig> {

@@ -22,9 +22,12 @@ use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
 use rca_tools::connect::local_ca::LocalCa;
 use rca_tools::connect::relay::{Relay, OUTCOME_HEADER};
-use rca_tools::connect::upstream::{
-    roots, FlagConnector, HostPattern, RootSource, UpstreamSettings,
-};
+use rca_tools::connect::roots::{roots, RootSource};
+use rca_tools::connect::upstream::{FlagConnector, HostPattern, UpstreamSettings};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A local forward proxy for bots. Point any HTTP client at it
 /// (HTTPS_PROXY=http://127.0.0.1:8118, curl -x, requests' proxies, Go's
@@ -92,9 +95,18 @@ struct Args {
     /// Seconds an idle upstream connection is kept for reuse.
     #[arg(long, default_value_t = 90)]
     idle_timeout_secs: u64,
-    /// Client connections at once.
+    /// Idle upstream connections kept per server; 0 makes every request
+    /// open a new one (for measurements). Default: no limit.
+    #[arg(long)]
+    max_idle_per_host: Option<usize>,
+    /// Client connections and tunnels at once; beyond, new connections wait
+    /// and new tunnels get a 503.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// Worker threads; 1 runs everything on the main thread (the least work
+    /// per request for one bot's traffic). Default: one per core.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Serve Prometheus metrics on http://ADDRESS/metrics.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
@@ -130,6 +142,20 @@ fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String> {
         return Err(format!("{url:?}: give the server only, without a path"));
     }
     Ok((listen, scheme, authority))
+}
+
+/// The runtime: one thread, or a worker per core (or `threads`).
+fn runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(threads) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Runtime::new(),
+    }
 }
 
 fn state_dir(args: &Args) -> anyhow::Result<PathBuf> {
@@ -168,7 +194,7 @@ fn main() -> ExitCode {
         print_trust_help(&ca);
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(args.threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("rca-connect: cannot start the runtime: {error}");
@@ -197,7 +223,10 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         connector.clone(),
         (!args.no_outcome_header).then(|| args.outcome_header.clone()),
         Duration::from_secs(args.response_timeout_secs),
-        Duration::from_secs(args.idle_timeout_secs),
+        (
+            Duration::from_secs(args.idle_timeout_secs),
+            args.max_idle_per_host.unwrap_or(usize::MAX),
+        ),
     );
     let limits = FrontLimits {
         max_connections: args.max_connections,

@@ -38,7 +38,8 @@ pub struct FrontLimits {
     pub max_head_bytes: usize,
     /// Streams of one client HTTP/2 connection at once.
     pub http2_max_concurrent_streams: u32,
-    /// Client connections at once; more wait to be accepted.
+    /// Client connections and tunnels at once; beyond, connections wait to
+    /// be accepted and tunnels get a 503.
     pub max_connections: usize,
     /// How long a stop waits for requests in flight.
     pub shutdown_grace: Duration,
@@ -63,6 +64,9 @@ pub struct Front {
     ca: Arc<LocalCa>,
     relay: Relay,
     limits: FrontLimits,
+    /// One per client connection or tunnel: a tunnel outlives the
+    /// connection that opened it, so it takes a slot of its own.
+    slots: Arc<Semaphore>,
 }
 
 /// Where a listener sends requests.
@@ -78,7 +82,13 @@ impl Front {
     /// A front that ends tunnels with certificates from `ca` and sends
     /// requests through `relay`.
     pub fn new(ca: Arc<LocalCa>, relay: Relay, limits: FrontLimits) -> Self {
-        Self { ca, relay, limits }
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        Self {
+            ca,
+            relay,
+            limits,
+            slots,
+        }
     }
 
     /// Serves `listener` in `mode` until `stop` resolves, then waits up to
@@ -95,10 +105,13 @@ impl Front {
             stopped,
             tasks: tasks.clone(),
         };
-        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
         tokio::pin!(stop);
         loop {
-            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            let permit = tokio::select! {
+                permit = Arc::clone(&self.slots).acquire_owned() => permit,
+                () = &mut stop => break,
+            };
+            let Ok(permit) = permit else {
                 break;
             };
             let accepted = tokio::select! {
@@ -218,6 +231,12 @@ impl Front {
             Ok(config) => config,
             Err(error) => return own_answer(StatusCode::BAD_REQUEST, &error.to_string()),
         };
+        let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+            return own_answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections (--max-connections)",
+            );
+        };
         // The server's handshake runs while the client's does.
         self.relay.prepare(Scheme::HTTPS, &authority);
         let tasks = watcher.tasks.clone();
@@ -245,6 +264,7 @@ impl Front {
                 }
             };
             self.serve_tunnel(tls, authority, &watcher).await;
+            drop(permit);
         });
         Response::new(Empty::new().map_err(|never| match never {}).boxed())
     }

@@ -27,6 +27,21 @@ pub struct ConnectMetrics {
     connection_failures: Counter,
     refusals: Counter,
     requests: Family<ResultLabel, Counter>,
+    /// The three `requests` counters, looked up once: every request counts.
+    answered: Counter,
+    failed: Counter,
+    timed_out: Counter,
+}
+
+/// How a request sent on ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestResult {
+    /// The server answered.
+    Answered,
+    /// No answer: the connection failed, or the server refused the bot.
+    Failed,
+    /// No response headers in time.
+    TimedOut,
 }
 
 impl Default for ConnectMetrics {
@@ -45,6 +60,9 @@ impl ConnectMetrics {
             connection_failures: Counter::default(),
             refusals: Counter::default(),
             requests: Family::default(),
+            answered: Counter::default(),
+            failed: Counter::default(),
+            timed_out: Counter::default(),
         };
         registry.register(
             "upstream_connections",
@@ -66,7 +84,16 @@ impl ConnectMetrics {
             "Requests sent on, by result (answered, failed, timeout)",
             metrics.requests.clone(),
         );
+        let result = |result| {
+            metrics
+                .requests
+                .get_or_create(&ResultLabel { result })
+                .clone()
+        };
         Self {
+            answered: result("answered"),
+            failed: result("failed"),
+            timed_out: result("timeout"),
             registry,
             ..metrics
         }
@@ -88,9 +115,13 @@ impl ConnectMetrics {
         }
     }
 
-    /// Counts one request by `result`.
-    pub fn request(&self, result: &'static str) {
-        self.requests.get_or_create(&ResultLabel { result }).inc();
+    /// Counts one request by how it ended.
+    pub fn request(&self, result: RequestResult) {
+        match result {
+            RequestResult::Answered => self.answered.inc(),
+            RequestResult::Failed => self.failed.inc(),
+            RequestResult::TimedOut => self.timed_out.inc(),
+        };
     }
 }
 

@@ -2,13 +2,19 @@
 //! `request_client_auth` flag. A request travels: [`front`] (the client's
 //! proxy connection, the tunnel's TLS with a certificate from [`local_ca`])
 //! → [`relay`] (the request rewritten for the server, the outcome told back)
-//! → [`upstream`] (the flagged, verified, pooled connection that answers with
-//! the [`identity`]).
+//! → [`upstream`] (the flagged, verified, pooled connections, answering with
+//! the [`identity`]; one is an [`upstream_io::UpstreamIo`], begun early by
+//! [`prepared`]) → [`outcome`] or [`failure`], which say what happened.
 
+pub mod failure;
 pub mod front;
 pub mod identity;
 pub mod local_ca;
 pub mod metrics;
+pub mod outcome;
 pub mod prepared;
 pub mod relay;
+pub mod roots;
+pub mod sessions;
 pub mod upstream;
+pub mod upstream_io;

@@ -17,7 +17,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::common::fields::{error_chain, remove_hop_by_hop};
-use crate::connect::upstream::{ConnectFailure, ConnectionOutcome, FlagConnector, RefusedError};
+use crate::connect::failure::{ConnectFailure, RefusedError};
+use crate::connect::metrics::RequestResult;
+use crate::connect::outcome::{AnsweredOn, ConnectionOutcome};
+use crate::connect::upstream::FlagConnector;
 
 /// What the client gets back: the server's body, streamed, or the proxy's
 /// own text.
@@ -31,26 +34,30 @@ pub const OUTCOME_HEADER: &str = "rca-connect-outcome";
 pub struct Relay {
     client: Client<FlagConnector, Incoming>,
     connector: FlagConnector,
+    metrics: std::sync::Arc<crate::connect::metrics::ConnectMetrics>,
     outcome_header: Option<HeaderName>,
     response_timeout: Duration,
 }
 
 impl Relay {
     /// A relay over `connector`; `outcome_header` names the header that
-    /// tells the client what happened (`None`: no header).
+    /// tells the client what happened (`None`: no header); `pool` is how
+    /// long an idle upstream connection is kept, and how many per server.
     pub fn new(
         connector: FlagConnector,
         outcome_header: Option<HeaderName>,
         response_timeout: Duration,
-        idle_timeout: Duration,
+        (idle_timeout, max_idle_per_host): (Duration, usize),
     ) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(idle_timeout)
+            .pool_max_idle_per_host(max_idle_per_host)
             .build(connector.clone());
         Self {
             client,
+            metrics: connector.metrics(),
             connector,
             outcome_header,
             response_timeout,
@@ -104,18 +111,18 @@ impl Relay {
             self.client.request(Request::from_parts(parts, body)),
         )
         .await;
-        let metrics = self.connector.metrics();
+        let metrics = &self.metrics;
         match sent {
             Ok(Ok(response)) => {
-                metrics.request("answered");
+                metrics.request(RequestResult::Answered);
                 self.answer(response)
             }
             Ok(Err(error)) => {
-                metrics.request("failed");
+                metrics.request(RequestResult::Failed);
                 self.failed(&authority, &error)
             }
             Err(_) => {
-                metrics.request("timeout");
+                metrics.request(RequestResult::TimedOut);
                 self.failure(
                     StatusCode::GATEWAY_TIMEOUT,
                     &format!(
@@ -132,10 +139,10 @@ impl Relay {
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
         if let Some(name) = &self.outcome_header {
-            if let Some(outcome) = parts.extensions.get::<ConnectionOutcome>() {
+            if let Some(connection) = parts.extensions.get::<AnsweredOn>() {
                 parts
                     .headers
-                    .insert(name.clone(), outcome_value(outcome, false));
+                    .insert(name.clone(), connection.header.clone());
             }
         }
         Response::from_parts(parts, body.boxed())
@@ -190,33 +197,10 @@ impl Relay {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         if let (Some(name), Some(outcome)) = (&self.outcome_header, outcome) {
-            headers.insert(name.clone(), outcome_value(outcome, true));
+            headers.insert(name.clone(), outcome.header_value(true));
         }
         response
     }
-}
-
-/// The outcome header's value: `flag=` what the server did with the flag
-/// (`acknowledged`, `not-acknowledged`: a CertificateRequest without it,
-/// `no-certificate-request`, `resumed`, `not-sent`), `identity=` the
-/// `x5t#S256` sent or `none`, the TLS version and ALPN, and `refused` when
-/// the server refused the connection after the handshake.
-pub fn outcome_value(outcome: &ConnectionOutcome, refused: bool) -> HeaderValue {
-    let mut value = match &outcome.tls {
-        None => format!("flag={}; identity=none; tls=none", outcome.flag()),
-        Some(tls) => format!(
-            "flag={}; identity={}; tls={}; alpn={}",
-            outcome.flag(),
-            tls.identity.as_deref().unwrap_or("none"),
-            tls.version,
-            tls.alpn.as_deref().unwrap_or("none")
-        ),
-    };
-    if refused {
-        value.push_str("; refused");
-    }
-    // Every part is a token, base64url or a fixed word.
-    HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// The first `T` in `error`'s chain, looking inside `io::Error`s too (their

@@ -1,0 +1,241 @@
+//! One upstream connection as hyper-util's client sees it: the stream
+//! (plain TCP or TLS), the outcome it carries to every response, and its
+//! first read, which logs the connection and turns a refusal into an error
+//! the relay can name.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use rustls_req_client_auth::{describe_tls_error, find_tls_error};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::connect::failure::{ConnectFailure, Refusals, Refused, RefusedError};
+use crate::connect::metrics::ConnectMetrics;
+use crate::connect::outcome::{report, AnsweredOn, ConnectionOutcome};
+use crate::connect::prepared::OpenConnection;
+
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// Where a connection reports: refusals for the relay, counters, and the
+/// count of open connections to its server.
+pub(crate) struct Accounting {
+    pub(crate) refusals: Arc<Refusals>,
+    pub(crate) metrics: Arc<ConnectMetrics>,
+    pub(crate) open: Option<OpenConnection<UpstreamIo, ConnectFailure>>,
+}
+
+/// One upstream connection: its outcome, logged once its first read ends
+/// (then a refusal is known), and reported as [`Refused`] if that read
+/// fails.
+pub struct UpstreamIo {
+    io: TokioIo<Stream>,
+    outcome: Option<Box<ConnectionOutcome>>,
+    connected: AnsweredOn,
+    h2: bool,
+    refusals: Arc<Refusals>,
+    metrics: Arc<ConnectMetrics>,
+    /// Counts this connection as open to its server while it lives.
+    _open: Option<OpenConnection<UpstreamIo, ConnectFailure>>,
+}
+
+impl UpstreamIo {
+    pub(crate) fn new(
+        stream: Stream,
+        outcome: ConnectionOutcome,
+        h2: bool,
+        accounting: Accounting,
+    ) -> Self {
+        Self {
+            io: TokioIo::new(stream),
+            outcome: Some(Box::new(outcome.clone())),
+            connected: AnsweredOn {
+                header: outcome.header_value(false),
+                outcome: Arc::new(outcome),
+            },
+            h2,
+            refusals: accounting.refusals,
+            metrics: accounting.metrics,
+            _open: accounting.open,
+        }
+    }
+
+    /// The first read has ended, or a write failed before it: log the
+    /// connection; a failure becomes a [`Refused`].
+    fn first_event(&mut self, result: &mut io::Result<usize>) {
+        let Some(outcome) = self.outcome.take() else {
+            return;
+        };
+        let identity_sent = outcome
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.identity.is_some() || tls.identity_sent.contains("config"));
+        let reason = match result {
+            Ok(0) if identity_sent => Some(
+                "the server closed the connection before answering, after the client sent its certificate: it most likely refused the bot certificate"
+                    .to_owned(),
+            ),
+            Ok(_) => None,
+            Err(error) => Some(match find_tls_error(error) {
+                Some(rustls::Error::AlertReceived(alert)) if identity_sent => format!(
+                    "the server refused the bot certificate: alert {alert:?} after the handshake"
+                ),
+                Some(tls) => describe_tls_error(tls),
+                // A write that found the connection closed: the alert, if
+                // any, was never read.
+                None if identity_sent => format!(
+                    "the server closed the connection after the client sent its certificate ({error}): it most likely refused the bot certificate"
+                ),
+                None => error.to_string(),
+            }),
+        };
+        report(&self.metrics, &outcome, reason.as_deref());
+        if let Some(reason) = reason {
+            let kind = match result {
+                Err(error) => error.kind(),
+                Ok(_) => io::ErrorKind::UnexpectedEof,
+            };
+            let refused = Arc::new(Refused { outcome, reason });
+            self.refusals.record(Arc::clone(&refused));
+            *result = Err(io::Error::new(kind, RefusedError(refused)));
+        }
+    }
+
+    /// A write's result, seen by [`UpstreamIo::first_event`] if it failed
+    /// before the first read ended.
+    fn written(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Err(error)) if self.outcome.is_some() => {
+                let mut result = Err(error);
+                self.first_event(&mut result);
+                Poll::Ready(result)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Connection for UpstreamIo {
+    fn connected(&self) -> Connected {
+        let connected = Connected::new().extra(self.connected.clone());
+        if self.h2 {
+            connected.negotiated_h2()
+        } else {
+            connected
+        }
+    }
+}
+
+impl Read for UpstreamIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.outcome.is_none() {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        // The first read goes through a small buffer of its own, to see
+        // how it ended.
+        let mut first = [0u8; 4096];
+        let mut first_buf = ReadBuf::new(&mut first);
+        let Poll::Ready(result) = Pin::new(self.io.inner_mut()).poll_read(cx, &mut first_buf)
+        else {
+            return Poll::Pending;
+        };
+        let mut result = result.map(|()| first_buf.filled().len());
+        self.first_event(&mut result);
+        let read = result?;
+        let filled = first_buf.filled();
+        let taken = read.min(buf.remaining());
+        buf.put_slice(filled.get(..taken).unwrap_or_default());
+        if taken < read {
+            // Never: hyper reads into buffers of at least 8 KiB.
+            return Poll::Ready(Err(io::Error::other(
+                "the first read did not fit hyper's buffer",
+            )));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Write for UpstreamIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.written(written)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.written(written)
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
