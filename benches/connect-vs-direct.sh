@@ -22,7 +22,10 @@
 # - first request: at a fixed low rate, the latency of a request on a new
 #   connection where rca-connect has no upstream connection either
 #   (--max-idle-per-host 0), against the direct full handshake: what a
-#   bot's first request costs.
+#   bot's first request costs; once on loopback, and once with the server
+#   20 ms away (benches/delay-relay.py delays each direction by 10 ms), where
+#   the local hop's round trips and rca-connect's early upstream connection
+#   show against a real network's.
 #
 #   bash benches/connect-vs-direct.sh [seconds per run, default 4] [rounds, default 3]
 #
@@ -63,7 +66,8 @@ pooled_pid=$!
 wait_for_ports 18118
 connect 18119 --max-idle-per-host 0
 cold_pid=$!
-wait_for_ports 18080 18445 18119
+python3 benches/delay-relay.py 18446 18445 10 &
+wait_for_ports 18080 18445 18119 18446
 
 load() {
     taskset -c 1 target/release/tls-load --seconds "$seconds" "$@" --server-pid "$proxy_pid"
@@ -87,6 +91,11 @@ for _ in $(seq "$rounds"); do
     load --connections 4 --rate 100 --mode handshakes --label "direct first-request" "${direct[@]}"
     # shellcheck disable=SC2046
     load --connections 4 --rate 100 --mode handshakes --label "rca-connect first-request" $(through 18119 "$cold_pid")
+    far=(--connections 1 --rate 5 --mode handshakes)
+    load "${far[@]}" --label "direct first-request-20ms" --ca "$work/server-ca.pem" \
+        --cert "$work/bot.pem" --key "$work/bot.key" --flag --url https://localhost:18446/
+    load "${far[@]}" --label "rca-connect first-request-20ms" --ca "$work/state/ca.pem" \
+        --proxy 127.0.0.1:18119 --url https://localhost:18446/ --client-side-pid "$cold_pid"
 done | tee "$results"
 echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" <<'PY'
@@ -102,7 +111,8 @@ for mode in ("botclient", "keepalive", "handshakes"):
     print(f"| {mode}: requests per bot-side CPU second | {d:,.0f} | {c:,.0f} | {c / d:.2f} |")
     d, c = median(f"direct {mode}", "rate"), median(f"rca-connect {mode}", "rate")
     print(f"| {mode}: requests per second | {d:,.0f} | {c:,.0f} | {c / d:.2f} |")
-for field in ("p50_ms", "p99_ms"):
-    d, c = median("direct first-request", field), median("rca-connect first-request", field)
-    print(f"| first request, {field} (100/s) | {d:.3f} | {c:.3f} | +{c - d:.3f} ms |")
+for label, what in (("first-request", "loopback, 100/s"), ("first-request-20ms", "server 20 ms away, 5/s")):
+    for field in ("p50_ms", "p99_ms"):
+        d, c = median(f"direct {label}", field), median(f"rca-connect {label}", field)
+        print(f"| first request, {field} ({what}) | {d:.3f} | {c:.3f} | +{c - d:.3f} ms |")
 PY

@@ -503,6 +503,46 @@ fn sighup_reloads_the_bot_identity() {
     });
 }
 
+/// SIGTERM: no new connections, but a request in flight is answered, and
+/// the process then exits 0.
+#[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (mut connect, port) = files.start_connect(&[]);
+        let url = format!("https://localhost:{}/slow", server.port());
+        let answer = tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let fetch = scope.spawn(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let status = std::process::Command::new("kill")
+                    .args(["-TERM", &connect.0.id().to_string()])
+                    .status()
+                    .expect("kill");
+                assert!(status.success());
+                fetch.join().expect("the client thread")
+            })
+        });
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let started = std::time::Instant::now();
+        let exit = loop {
+            if let Some(exit) = connect.0.try_wait().expect("wait") {
+                break exit;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(15),
+                "still running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(exit.success(), "{exit:?}");
+        let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
+        assert!(log.contains("stopping"), "{log}");
+    });
+}
+
 /// No option turns server verification off: `--help` names none.
 #[test]
 fn no_option_turns_off_server_verification() {

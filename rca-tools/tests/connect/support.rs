@@ -57,6 +57,9 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
         });
         return Response::new(body.boxed());
     }
+    if path == "/slow" {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
     let mut echo = format!(
         "{} {}\nversion: {:?}\n",
         request.method(),
