@@ -339,7 +339,7 @@ fn a_refused_identity_is_reported_in_the_header_and_the_log() {
             .filter(|line| {
                 line["refused"]
                     .as_str()
-                    .is_some_and(|why| why.contains("alert"))
+                    .is_some_and(|why| why.contains("refused the bot certificate"))
             })
             .count();
         assert!(refused >= 1, "{log:?}");
