@@ -92,6 +92,13 @@ struct Args {
     /// Seconds for a server's response headers.
     #[arg(long, default_value_t = 60)]
     response_timeout_secs: u64,
+    /// Seconds a client's request body may send nothing; then 408.
+    #[arg(long, default_value_t = 60)]
+    body_timeout_secs: u64,
+    /// Seconds one write to a client may wait for it to read; then the
+    /// connection is closed.
+    #[arg(long, default_value_t = 60)]
+    send_timeout_secs: u64,
     /// Seconds an idle upstream connection is kept for reuse.
     #[arg(long, default_value_t = 90)]
     idle_timeout_secs: u64,
@@ -222,7 +229,10 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     let relay = Relay::new(
         connector.clone(),
         (!args.no_outcome_header).then(|| args.outcome_header.clone()),
-        Duration::from_secs(args.response_timeout_secs),
+        (
+            Duration::from_secs(args.response_timeout_secs),
+            Duration::from_secs(args.body_timeout_secs),
+        ),
         (
             Duration::from_secs(args.idle_timeout_secs),
             args.max_idle_per_host.unwrap_or(usize::MAX),
@@ -230,6 +240,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     );
     let limits = FrontLimits {
         max_connections: args.max_connections,
+        send_timeout: Duration::from_secs(args.send_timeout_secs),
         ..FrontLimits::default()
     };
     if let Some(address) = args.metrics_listen {

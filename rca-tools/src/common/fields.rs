@@ -59,19 +59,6 @@ pub fn is_connection_field(name: &str) -> bool {
         .any(|other| canonically_equal(name, other))
 }
 
-/// `error` and its sources, joined with `: `: the whole story for a log line
-/// or an error page.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        text.push_str(": ");
-        text.push_str(&current.to_string());
-        cause = current.source();
-    }
-    text
-}
-
 /// Whether a comma-separated list value (`Connection`, say) names `token`,
 /// in any letter case (RFC 9110 section 5.6.1).
 pub fn list_has_token(value: &[u8], token: &[u8]) -> bool {

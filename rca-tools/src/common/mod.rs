@@ -1,6 +1,8 @@
 //! What more than one tool uses.
 
 pub mod admin;
+pub mod client_body;
+pub mod errors;
 pub mod fields;
 pub mod json_lines;
 pub mod process;

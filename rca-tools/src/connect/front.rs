@@ -19,6 +19,7 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls_req_client_auth::SendTimeout;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -34,6 +35,9 @@ pub struct FrontLimits {
     pub header_read_timeout: Duration,
     /// For the TLS handshake inside a tunnel.
     pub handshake_timeout: Duration,
+    /// How long one write to a client may wait for it to read (nginx's
+    /// `send_timeout`); then the connection is closed.
+    pub send_timeout: Duration,
     /// Bytes of a request head (HTTP/1.1).
     pub max_head_bytes: usize,
     /// Streams of one client HTTP/2 connection at once.
@@ -50,6 +54,7 @@ impl Default for FrontLimits {
         Self {
             header_read_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(60),
             max_head_bytes: 64 * 1024,
             http2_max_concurrent_streams: 128,
             max_connections: 1024,
@@ -168,6 +173,8 @@ impl Front {
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout)
             .max_buf_size(self.limits.max_head_bytes.max(8192));
+        // Under TLS too: a tunnel's bytes go through this stream.
+        let tcp = SendTimeout::new(tcp, self.limits.send_timeout);
         let connection = http1
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();

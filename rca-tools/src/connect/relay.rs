@@ -3,8 +3,6 @@
 //! both ways, and the outcome of the upstream connection told to the client
 //! in a header; a 502 whose text names the cause when there is no answer.
 
-use std::error::Error as StdError;
-use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +14,9 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::common::fields::{error_chain, remove_hop_by_hop};
+use crate::common::client_body::{ClientBody, ClientBodyError};
+use crate::common::errors::{error_chain, find_in_chain};
+use crate::common::fields::remove_hop_by_hop;
 use crate::connect::failure::{ConnectFailure, RefusedError};
 use crate::connect::metrics::RequestResult;
 use crate::connect::outcome::{AnsweredOn, ConnectionOutcome};
@@ -32,21 +32,24 @@ pub const OUTCOME_HEADER: &str = "rca-connect-outcome";
 /// Sends requests on through the pooled, flag-setting client.
 #[derive(Clone, Debug)]
 pub struct Relay {
-    client: Client<FlagConnector, Incoming>,
+    client: Client<FlagConnector, axum::body::Body>,
     connector: FlagConnector,
     metrics: std::sync::Arc<crate::connect::metrics::ConnectMetrics>,
     outcome_header: Option<HeaderName>,
     response_timeout: Duration,
+    body_timeout: Duration,
 }
 
 impl Relay {
     /// A relay over `connector`; `outcome_header` names the header that
-    /// tells the client what happened (`None`: no header); `pool` is how
-    /// long an idle upstream connection is kept, and how many per server.
+    /// tells the client what happened (`None`: no header); the timeouts are
+    /// for the server's response headers and between two parts of the
+    /// client's request body; `pool` is how long an idle upstream connection
+    /// is kept, and how many per server.
     pub fn new(
         connector: FlagConnector,
         outcome_header: Option<HeaderName>,
-        response_timeout: Duration,
+        (response_timeout, body_timeout): (Duration, Duration),
         (idle_timeout, max_idle_per_host): (Duration, usize),
     ) -> Self {
         let client = Client::builder(TokioExecutor::new())
@@ -61,6 +64,7 @@ impl Relay {
             connector,
             outcome_header,
             response_timeout,
+            body_timeout,
         }
     }
 
@@ -108,7 +112,10 @@ impl Relay {
         parts.version = Version::HTTP_11;
         let sent = tokio::time::timeout(
             self.response_timeout,
-            self.client.request(Request::from_parts(parts, body)),
+            self.client.request(Request::from_parts(
+                parts,
+                ClientBody::wrap(axum::body::Body::new(body), self.body_timeout),
+            )),
         )
         .await;
         let metrics = &self.metrics;
@@ -153,7 +160,7 @@ impl Relay {
         authority: &Authority,
         error: &hyper_util::client::legacy::Error,
     ) -> Response<RelayBody> {
-        let refused = find::<RefusedError>(error)
+        let refused = find_in_chain::<RefusedError>(error)
             .map(|refused| std::sync::Arc::clone(&refused.0))
             .or_else(|| {
                 let port = authority.port_u16().unwrap_or(443);
@@ -166,7 +173,16 @@ impl Relay {
                 Some(&refused.outcome),
             );
         }
-        if let Some(failure) = find::<ConnectFailure>(error) {
+        match ClientBodyError::in_chain(error) {
+            Some(body @ ClientBodyError::TimedOut(_)) => {
+                return self.failure(StatusCode::REQUEST_TIMEOUT, &body.to_string(), None);
+            }
+            Some(body @ ClientBodyError::Malformed(_)) => {
+                return self.failure(StatusCode::BAD_REQUEST, &body.to_string(), None);
+            }
+            None => {}
+        }
+        if let Some(failure) = find_in_chain::<ConnectFailure>(error) {
             return self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
         }
         self.failure(
@@ -201,24 +217,4 @@ impl Relay {
         }
         response
     }
-}
-
-/// The first `T` in `error`'s chain, looking inside `io::Error`s too (their
-/// `source` skips the error they carry).
-fn find<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(found) = error.downcast_ref::<T>() {
-            return Some(found);
-        }
-        if let Some(carried) = error
-            .downcast_ref::<io::Error>()
-            .and_then(io::Error::get_ref)
-            .and_then(|inner| inner.downcast_ref::<T>())
-        {
-            return Some(carried);
-        }
-        current = error.source();
-    }
-    None
 }

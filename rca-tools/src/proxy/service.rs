@@ -16,10 +16,10 @@ use http::{header, StatusCode};
 use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
+use crate::common::client_body::{ClientBody, ClientBodyError};
 use crate::proxy::access_log::Entry;
 use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
-use crate::proxy::front::body::{ClientBody, ClientBodyError};
 use crate::proxy::front::target::{self, TargetError};
 use crate::proxy::judge::identity::IdentityHeaders;
 use crate::proxy::metrics::Metrics;

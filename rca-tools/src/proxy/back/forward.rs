@@ -22,10 +22,11 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::common::fields::{error_chain, remove_hop_by_hop};
+use crate::common::client_body::ClientBodyError;
+use crate::common::errors::error_chain;
+use crate::common::fields::remove_hop_by_hop;
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::wire::ResponseHead;
-use crate::proxy::front::body::ClientBodyError;
 
 /// `upstream.protocol`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -1,4 +1,5 @@
-//! A client's request body on its way upstream, with nginx's
+//! A client's request body on its way upstream (`rca-proxy`'s and
+//! `rca-connect`'s), with nginx's
 //! `client_body_timeout`: a body that sends nothing for that long fails,
 //! and so does one the client's framing broke. Either failure is the
 //! client's, so it is told apart from the upstream's (400 or 408, not 502)
@@ -29,22 +30,7 @@ impl ClientBodyError {
     /// The client-body error behind `error`, if that is what failed:
     /// looked for along its sources and inside `io::Error`s.
     pub fn in_chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
-        let mut next = Some(error);
-        while let Some(error) = next {
-            if let Some(found) = error.downcast_ref::<Self>() {
-                return Some(found);
-            }
-            // An `io::Error`'s `source` skips the error it wraps.
-            next = match error.downcast_ref::<std::io::Error>() {
-                Some(io) => io.get_ref().map(
-                    |inner: &(dyn std::error::Error + Send + Sync + 'static)| -> &(dyn std::error::Error + 'static) {
-                        inner
-                    },
-                ),
-                None => error.source(),
-            };
-        }
-        None
+        crate::common::errors::find_in_chain(error)
     }
 }
 
