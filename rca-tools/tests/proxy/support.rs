@@ -330,7 +330,9 @@ pub(crate) fn browser(pki: &TestPki, http1_only: bool) -> reqwest::Client {
     } else {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     };
-    let mut builder = reqwest::Client::builder().tls_backend_preconfigured(config);
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .timeout(CLIENT_TIMEOUT);
     if http1_only {
         builder = builder.http1_only();
     }
@@ -373,8 +375,19 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub(crate) fn bot_client_for(pki: &TestPki, identity: &Identity) -> reqwest::Client {
-    bot(pki, identity).reqwest_client().expect("client")
+    bot(pki, identity)
+        .reqwest_builder()
+        .expect("client")
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .expect("client")
 }
+
+/// How long a test client's request may take. None here takes a second; a
+/// request hyper-util's pool never completes (seen once in CI, a bot
+/// refused right after its handshake over HTTP/2, with no socket left
+/// open) then fails the test instead of stalling the run.
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A partner's TLS config: no flag, a certificate of the normal CA for any
 /// CertificateRequest. Clients built from one config share its session store.
