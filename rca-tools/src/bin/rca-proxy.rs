@@ -27,7 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// the upstream in headers clients cannot forge. SIGHUP reloads the
 /// certificate, key, bot CA, partner CA and ticket keys; SIGTERM or Ctrl-C
 /// stops it gracefully.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(name = "rca-proxy", version)]
 struct Args {
     #[command(subcommand)]
@@ -58,7 +58,7 @@ struct Args {
     bots_only: Vec<String>,
 }
 
-#[derive(clap::Subcommand, Debug)]
+#[derive(clap::Subcommand, Debug, Clone)]
 enum Subcommand {
     /// Run the proxy with a fresh PKI in a temporary directory and a built-in
     /// upstream, and show what a browser, a header-forging browser and three
@@ -107,16 +107,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let overrides = TlsOverrides {
-        cert: args.cert.clone(),
-        key: args.key.clone(),
-        bot_ca: args.bot_ca.clone(),
-    };
     // `block_on` polls its future on this thread, not on a worker: the accept
     // loop runs in a task, so that accepting and serving a connection take no
     // wake-up across threads.
     let ran = runtime.block_on(async move {
-        tokio::spawn(run(config, front, args.config, overrides))
+        tokio::spawn(run(config, front, args))
             .await
             .unwrap_or_else(|error| Err(anyhow::anyhow!("the proxy's task failed: {error}")))
     });
@@ -166,6 +161,14 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
             (config, "command line".to_owned())
         }
     };
+    apply_flags(args, &mut config);
+    config.validate(&origin)?;
+    Ok((config, origin))
+}
+
+/// The flags given with a configuration file, over its values (also on
+/// SIGHUP, so a setting a flag gives is not taken for a changed one).
+fn apply_flags(args: &Args, config: &mut Config) {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -185,30 +188,17 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
         .policy
         .bots_only
         .extend(args.bots_only.iter().cloned());
-    config.validate(&origin)?;
-    Ok((config, origin))
 }
 
-async fn run(
-    config: Config,
-    front: Front,
-    config_file: Option<PathBuf>,
-    overrides: TlsOverrides,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+async fn run(config: Config, front: Front, args: Args) -> anyhow::Result<()> {
+    let listener = rca_tools::common::process::listen(config.listen, config.limits.listen_backlog)
         .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
     log::info!(
         "listening on https://{} for {}",
         listener.local_addr()?,
         config.upstream.url
     );
-    tokio::spawn(reload_on_hangup(
-        front.clone(),
-        config.tls.clone(),
-        config_file,
-        overrides,
-    ));
+    tokio::spawn(reload_on_hangup(front.clone(), config.clone(), args));
     let metrics = Arc::new(Metrics::new());
     if let Some(admin) = &config.admin {
         let admin_listener =
@@ -220,7 +210,13 @@ async fn run(
         log::info!("metrics on http://{}/metrics", admin_listener.local_addr()?);
         tokio::spawn(serve_admin(admin_listener, Arc::clone(&metrics)));
     }
-    let shutdown = rustls_req_client_auth::shutdown_signal();
+    let grace = config.limits.shutdown_grace();
+    let shutdown = async move {
+        rustls_req_client_auth::shutdown_signal().await;
+        log::info!(
+            "stopping: no new connections; requests in flight get up to {grace:?} to finish"
+        );
+    };
     let proxy = Proxy::new(&config)?.metrics(Arc::clone(&metrics));
     proxy
         .service()
@@ -244,43 +240,26 @@ async fn run(
     Ok(())
 }
 
-/// The `[tls]` paths given as flags, which win over the file on reload too.
-#[derive(Debug)]
-struct TlsOverrides {
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    bot_ca: Option<PathBuf>,
-}
-
-impl TlsOverrides {
-    fn apply(&self, tls: &mut Tls) {
-        for (path, given) in [
-            (&mut tls.cert, &self.cert),
-            (&mut tls.key, &self.key),
-            (&mut tls.bot_ca, &self.bot_ca),
-        ] {
-            if let Some(given) = given {
-                path.clone_from(given);
-            }
-        }
-    }
-}
-
-/// SIGHUP: read the configuration file's `[tls]` section again (flags still
-/// win) and swap in its certificate, key, bot CA, partner CA and ticket keys;
-/// on any error keep them all. Other settings take a restart.
-async fn reload_on_hangup(
-    front: Front,
-    mut tls: Tls,
-    config_file: Option<PathBuf>,
-    overrides: TlsOverrides,
-) {
+/// SIGHUP: read the configuration file again (flags still win) and swap in
+/// its certificate, key, bot CA, partner CA and ticket keys; on any error
+/// keep them all. A changed setting outside `[tls]` takes a restart: it is
+/// named in a warning, and the running value stays.
+async fn reload_on_hangup(front: Front, running: Config, args: Args) {
+    let mut tls = running.tls.clone();
     rca_tools::common::process::on_hangup(|| {
-        if let Some(path) = &config_file {
+        if let Some(path) = &args.config {
             match Config::load(path) {
-                Ok(config) => {
+                Ok(mut config) => {
+                    apply_flags(&args, &mut config);
+                    let changes = running.restart_only_changes(&config);
+                    if !changes.is_empty() {
+                        log::warn!(
+                            "reload: {} changed, which takes a restart; the running value stays: {}",
+                            if changes.len() == 1 { "a setting" } else { "settings" },
+                            changes.join(", ")
+                        );
+                    }
                     tls = config.tls;
-                    overrides.apply(&mut tls);
                 }
                 Err(error) => {
                     log::error!("reload refused, keeping the running configuration: {error}");
@@ -290,7 +269,7 @@ async fn reload_on_hangup(
         }
         match front.reload(&tls) {
             Ok(()) => log::info!(
-                "reloaded [tls]: the certificate, key, bot CA, partner CA and ticket keys (other settings take a restart)"
+                "reloaded [tls]: the certificate, key, bot CA, partner CA and ticket keys"
             ),
             Err(error) => {
                 log::error!("reload refused, keeping the running certificates: {error:#}");

@@ -1,8 +1,9 @@
 //! What every long-running tool does the same way: log lines on standard
-//! error (timestamped, the level from `RUST_LOG`), and SIGHUP as the signal
-//! to read its files again.
+//! error (timestamped, the level from `RUST_LOG`), SIGHUP as the signal to
+//! read its files again, and listening sockets with a chosen backlog.
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 /// Logs to standard error, at `default_level` unless `RUST_LOG` says
 /// otherwise; each line carries an RFC 3339 timestamp.
@@ -30,4 +31,22 @@ where
     while hangups.recv().await.is_some() {
         reload().await;
     }
+}
+
+/// A listening socket on `address` whose kernel queue holds `backlog`
+/// connections not yet accepted (tokio's `bind` uses 1024), with
+/// `SO_REUSEADDR` as tokio sets it, so a restart finds the port free.
+///
+/// # Errors
+///
+/// The socket cannot be made, bound or put to listen.
+pub fn listen(address: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(backlog)
 }

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 // Defined where they are used; read from the file here.
 pub use crate::proxy::back::forward::UpstreamProtocol;
 pub use crate::proxy::judge::identity::Headers;
 
 /// The whole configuration, as in the TOML file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the proxy listens for HTTPS.
@@ -37,7 +37,7 @@ pub struct Config {
 
 /// `[admin]`: plain HTTP, `GET /metrics` in the Prometheus text format. Keep
 /// it on a private address.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     /// Where to listen.
@@ -45,7 +45,7 @@ pub struct Admin {
 }
 
 /// `[tls]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// The server's certificate chain (PEM, end entity first).
@@ -72,6 +72,26 @@ pub struct Tls {
     pub ticket_lifetime_secs: u32,
 }
 
+impl Tls {
+    /// Makes the relative paths relative to `dir` (the configuration
+    /// file's directory), as nginx reads paths relative to its prefix: the
+    /// same file then means the same files wherever the proxy is started.
+    pub fn resolve_relative_to(&mut self, dir: &Path) {
+        let paths = [
+            Some(&mut self.cert),
+            Some(&mut self.key),
+            Some(&mut self.bot_ca),
+            self.partner_ca.as_mut(),
+            self.ticket_keys.as_mut(),
+        ];
+        for path in paths.into_iter().flatten() {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
+        }
+    }
+}
+
 fn default_ticket_lifetime() -> u32 {
     6 * 60 * 60
 }
@@ -81,7 +101,7 @@ fn default_code_point() -> u16 {
 }
 
 /// `[upstream]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
     /// The upstream HTTP server, `http://host:port`.
@@ -139,7 +159,7 @@ fn default_upstream_idle_timeout() -> u64 {
 }
 
 /// `[policy]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Path prefixes only flag-path bots may reach; others get 403.
@@ -148,7 +168,7 @@ pub struct Policy {
 }
 
 /// `[limits]`.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Seconds a client gets to complete its TLS handshake.
@@ -178,6 +198,10 @@ pub struct Limits {
     /// Requests an HTTP/2 client may cancel before their response within
     /// 10 s before its connection is closed with a GOAWAY (rapid reset).
     pub http2_max_cancelled_requests: u32,
+    /// Connections the kernel may queue before the proxy accepts them (the
+    /// listen backlog, nginx's `listen ... backlog=`). Linux caps it at
+    /// `net.core.somaxconn` (4096 by default).
+    pub listen_backlog: u32,
 }
 
 impl Default for Limits {
@@ -193,6 +217,7 @@ impl Default for Limits {
             shutdown_grace_secs: 10,
             http2_max_concurrent_streams: 128,
             http2_max_cancelled_requests: 100,
+            listen_backlog: 4096,
         }
     }
 }
@@ -289,6 +314,10 @@ impl Config {
                 path => ConfigError::new(&origin, format!("{path}: {message}")),
             }
         })?;
+        let mut config = config;
+        config
+            .tls
+            .resolve_relative_to(path.parent().unwrap_or(Path::new(".")));
         config.validate(&origin)?;
         Ok(config)
     }
@@ -384,11 +413,127 @@ impl Config {
                 "limits.http2_max_cancelled_requests",
                 limits.http2_max_cancelled_requests,
             ),
+            ("limits.listen_backlog", limits.listen_backlog),
         ] {
             if value == 0 {
                 return Err(field(name, "must be at least 1".into()));
             }
         }
-        Ok(())
+        self.validate_admin(origin)
+    }
+
+    /// `admin.listen` must not take the proxy's own socket (it would fail
+    /// at start, after the check said yes).
+    fn validate_admin(&self, origin: &str) -> Result<(), ConfigError> {
+        match &self.admin {
+            Some(admin) if overlaps(admin.listen, self.listen) => Err(ConfigError::new(
+                origin,
+                format!(
+                    "admin.listen: {} is (or includes) the proxy's own listen address {}; give the admin listener another port",
+                    admin.listen, self.listen
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Config {
+    /// The settings that differ between `self` (running) and `new` (read
+    /// again on SIGHUP) and that only a restart applies, by dotted name,
+    /// with both values: all but the files SIGHUP reloads.
+    pub fn restart_only_changes(&self, new: &Self) -> Vec<String> {
+        const RELOADED: [&str; 5] = [
+            "tls.cert",
+            "tls.key",
+            "tls.bot_ca",
+            "tls.partner_ca",
+            "tls.ticket_keys",
+        ];
+        let flatten = |config: &Self| {
+            let mut leaves = Vec::new();
+            if let Ok(value) = serde_json::to_value(config) {
+                leaves_of("", &value, &mut leaves);
+            }
+            leaves.retain(|(name, _)| !RELOADED.contains(&name.as_str()));
+            leaves
+        };
+        let (old, new) = (flatten(self), flatten(new));
+        let mut changes = Vec::new();
+        for (name, value) in &new {
+            let before = old
+                .iter()
+                .find(|(other, _)| other == name)
+                .map(|(_, value)| value);
+            if before != Some(value) {
+                let before = before.map_or("(not set)", String::as_str);
+                changes.push(format!("{name} ({before} -> {value})"));
+            }
+        }
+        for (name, value) in &old {
+            if !new.iter().any(|(other, _)| other == name) {
+                changes.push(format!("{name} ({value} -> (not set))"));
+            }
+        }
+        changes
+    }
+}
+
+/// The leaves of `value` under `name`, as (dotted name, JSON text).
+fn leaves_of(name: &str, value: &serde_json::Value, leaves: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (field, value) in fields {
+                let name = if name.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{name}.{field}")
+                };
+                leaves_of(&name, value, leaves);
+            }
+        }
+        serde_json::Value::Null => {}
+        other => leaves.push((name.to_owned(), other.to_string())),
+    }
+}
+
+/// Whether two listen addresses would take the same socket: the same port,
+/// and the same address or one of them unspecified (`0.0.0.0`, `::`).
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        toml::from_str(text).expect("config")
+    }
+
+    /// The files SIGHUP reloads are not named; every other change is, with
+    /// both values, and a section that appears or goes too.
+    #[test]
+    fn restart_only_changes_leave_out_the_reloaded_files() {
+        let base = "listen = \"127.0.0.1:8443\"\n[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\nbot_ca = \"ca.pem\"\n[upstream]\nurl = \"http://127.0.0.1:8080\"\n";
+        let running = config(base);
+        let files = config(&base.replace("a.pem", "b.pem").replace("ca.pem", "ca2.pem"));
+        assert!(running.restart_only_changes(&files).is_empty());
+        let moved = config(
+            &base
+                .replace("8443", "9443")
+                .replace("[tls]\n", "[tls]\ncode_point = 65025\n")
+                .replace("8080\"\n", "8080\"\n[admin]\nlisten = \"127.0.0.1:9100\"\n"),
+        );
+        let changes = running.restart_only_changes(&moved);
+        assert_eq!(
+            changes,
+            [
+                "admin.listen ((not set) -> \"127.0.0.1:9100\")",
+                "listen (\"127.0.0.1:8443\" -> \"127.0.0.1:9443\")",
+                "tls.code_point (62 -> 65025)",
+            ],
+            "{changes:?}"
+        );
     }
 }

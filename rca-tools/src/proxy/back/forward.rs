@@ -29,7 +29,7 @@ use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::wire::ResponseHead;
 
 /// `upstream.protocol`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamProtocol {
     /// HTTP/1.1, a pool of keep-alive connections.

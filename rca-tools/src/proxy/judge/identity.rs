@@ -22,7 +22,7 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// `[headers]`: the names of the identity headers. An empty name leaves that
 /// header out. Whatever the names, a client's own headers of these names are
 /// removed before forwarding.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Headers {
     /// The authentication path: `flag`, `normal` or `none`.

@@ -120,7 +120,7 @@ fn load_trust(
             .map_err(|error| anyhow::anyhow!("{field}: cannot read {}: {error}", path.display()))
     };
     let before = read()?;
-    let roots = pem::load_roots(path)?;
+    let roots = pem::load_roots(path).map_err(|error| anyhow::anyhow!("{field}: {error}"))?;
     if read()? != before {
         anyhow::bail!(
             "{field}: {} changed while it was read; reload again",

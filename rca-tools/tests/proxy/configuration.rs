@@ -1,0 +1,146 @@
+//! What an operator meets in the configuration: relative paths, clashes
+//! `--check-config` catches, errors that name the field, the listen
+//! backlog, what SIGHUP cannot change, and the line SIGTERM writes.
+
+use crate::support::*;
+
+/// Paths in the file are relative to the file's directory: the check passes
+/// from any working directory.
+#[test]
+fn relative_paths_are_relative_to_the_configuration_file() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let config = files.write(
+        "relative.toml",
+        "listen = \"127.0.0.1:8443\"\n[tls]\ncert = \"server.pem\"\nkey = \"./server.key\"\nbot_ca = \"bot-ca.pem\"\n[upstream]\nurl = \"http://127.0.0.1:8080\"\n",
+    );
+    for cwd in ["/", "/tmp"] {
+        let out = Command::new(PROXY)
+            .current_dir(cwd)
+            .args(["--check-config", "--config"])
+            .arg(&config)
+            .output()
+            .expect("run rca-proxy");
+        assert!(
+            out.status.success(),
+            "from {cwd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `admin.listen` on the proxy's own address is refused by the check, with
+/// the field named, instead of failing at start.
+#[test]
+fn check_config_catches_the_admin_address_clashing_with_listen() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    for admin in ["127.0.0.1:8443", "0.0.0.0:8443"] {
+        let config = files.config(8443, upstream, &format!("[admin]\nlisten = \"{admin}\"\n"));
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{admin}: {stderr}");
+        assert!(stderr.contains("admin.listen"), "{stderr}");
+    }
+    let config = files.config(8443, upstream, "[admin]\nlisten = \"127.0.0.1:9443\"\n");
+    assert!(check(&config).status.success());
+}
+
+/// A `bot_ca` that holds no certificate names the field, not only the file.
+#[test]
+fn a_bot_ca_without_certificates_names_the_field() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    files.write("bot-ca.pem", "not a certificate\n");
+    let config = files.config(8443, SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)), "");
+    let out = check(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("tls.bot_ca"), "{stderr}");
+}
+
+/// The listen backlog is `limits.listen_backlog` (4096 by default), as
+/// `ss` shows it for a listening socket (Send-Q).
+#[test]
+fn the_listen_backlog_is_configurable() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    let backlog = |port: u16| -> Option<u32> {
+        let out = Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace().nth(2)?.parse().ok()
+    };
+    let port = free_port();
+    let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+    assert_eq!(backlog(port), Some(4096));
+    drop(proxy);
+    let port = free_port();
+    let config = files.config_with(
+        "backlog.toml",
+        port,
+        upstream,
+        "limits",
+        "listen_backlog = 777",
+    );
+    let _proxy = Proxy::start(&config, port);
+    assert_eq!(backlog(port), Some(777));
+}
+
+/// SIGHUP with a changed `upstream.url`: a warning names it and both
+/// values, the running upstream stays, and `[tls]` is reloaded as ever.
+/// SIGTERM then writes the line that says the proxy is draining.
+#[test]
+fn sighup_names_settings_that_take_a_restart_and_sigterm_says_it_drains() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config(port, upstream, "");
+        let log = files.path("diagnostics.log");
+        let mut proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let text = std::fs::read_to_string(&config).expect("config");
+        let moved = text.replace(&format!("http://{upstream}"), "http://127.0.0.1:9");
+        std::fs::write(&config, moved).expect("write");
+        proxy.signal("HUP");
+        let diagnostics = wait_for_line(&log, "reloaded [tls]");
+        assert!(
+            diagnostics.contains(&format!(
+                "upstream.url (\"http://{upstream}\" -> \"http://127.0.0.1:9\")"
+            )),
+            "{diagnostics}"
+        );
+        assert!(diagnostics.contains("takes a restart"), "{diagnostics}");
+        // Still the old upstream.
+        let echo = get_body(&browser(pki, true), &proxy.url("/still")).await;
+        assert!(echo.starts_with("GET /still"), "{echo}");
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+        let diagnostics = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            diagnostics.contains("stopping: no new connections"),
+            "{diagnostics}"
+        );
+    });
+}
+
+/// The diagnostics in `log` once they have a line containing `needle`.
+fn wait_for_line(log: &Path, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no {needle:?} in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
