@@ -34,7 +34,7 @@ where
 }
 
 /// A listening socket on `address` whose kernel queue holds `backlog`
-/// connections not yet accepted (tokio's `bind` uses 1024), with
+/// connections not yet accepted (`bind` in std and tokio asks for 128), with
 /// `SO_REUSEADDR` as tokio sets it, so a restart finds the port free.
 ///
 /// # Errors
