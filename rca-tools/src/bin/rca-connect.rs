@@ -145,6 +145,9 @@ fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String> {
         .authority()
         .cloned()
         .ok_or_else(|| format!("{url:?} has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!("{url:?}: give the server without user information"));
+    }
     if uri.path() != "/" && !uri.path().is_empty() {
         return Err(format!("{url:?}: give the server only, without a path"));
     }
@@ -260,8 +263,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut served = tokio::task::JoinSet::new();
     for (listen, mode) in listeners {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = rca_tools::common::process::listen(listen, 1024)
             .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
         let address = listener.local_addr()?;
         if !address.ip().is_loopback() {

@@ -20,8 +20,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_req_client_auth::SendTimeout;
+use std::sync::{Mutex, PoisonError};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
@@ -136,8 +137,12 @@ impl Front {
             let mode = mode.clone();
             let watcher = watcher.clone();
             tasks.spawn(async move {
-                front.client_connection(tcp, peer, mode, watcher).await;
-                drop(permit);
+                // A tunnel takes the connection's slot over (the connection
+                // ends when it becomes one), so a slot stays taken either way.
+                let slot = Arc::new(Mutex::new(Some(permit)));
+                front
+                    .client_connection(tcp, peer, (mode, slot), watcher)
+                    .await;
             });
         }
         let _ = stopping.send(true);
@@ -157,7 +162,7 @@ impl Front {
         self: Arc<Self>,
         tcp: tokio::net::TcpStream,
         peer: SocketAddr,
-        mode: Mode,
+        (mode, slot): (Mode, Slot),
         watcher: Watcher,
     ) {
         let front = Arc::clone(&self);
@@ -166,7 +171,8 @@ impl Front {
             let front = Arc::clone(&front);
             let mode = mode.clone();
             let watcher = inner_watcher.clone();
-            async move { Ok::<_, Infallible>(front.plain_request(request, mode, watcher).await) }
+            let slot = Arc::clone(&slot);
+            async move { Ok::<_, Infallible>(front.plain_request(request, mode, (watcher, slot)).await) }
         });
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
@@ -188,12 +194,32 @@ impl Front {
         self: Arc<Self>,
         request: Request<Incoming>,
         mode: Mode,
-        watcher: Watcher,
+        (watcher, slot): (Watcher, Slot),
     ) -> Response<RelayBody> {
+        if request
+            .uri()
+            .authority()
+            .is_some_and(|authority| authority.as_str().contains('@'))
+        {
+            return own_answer(
+                StatusCode::BAD_REQUEST,
+                "the target has user information (user@host), which rca-connect does not forward",
+            );
+        }
         match mode {
-            Mode::Route(scheme, authority) => self.relay.forward(request, scheme, authority).await,
+            Mode::Route(scheme, authority) => {
+                if !local_host(&request) {
+                    // A page whose name was rebound to this address must
+                    // not reach the server with the bot's identity.
+                    return own_answer(
+                        StatusCode::FORBIDDEN,
+                        "a route serves requests for localhost or an IP address only (Host names another name)",
+                    );
+                }
+                self.relay.forward(request, scheme, authority).await
+            }
             Mode::Proxy if request.method() == Method::CONNECT => {
-                self.open_tunnel(request, watcher)
+                self.open_tunnel(request, (watcher, &slot))
             }
             Mode::Proxy => {
                 let target = request
@@ -221,7 +247,7 @@ impl Front {
     fn open_tunnel(
         self: Arc<Self>,
         request: Request<Incoming>,
-        watcher: Watcher,
+        (watcher, slot): (Watcher, &Slot),
     ) -> Response<RelayBody> {
         let Some(authority) = request.uri().authority().cloned() else {
             return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
@@ -238,7 +264,9 @@ impl Front {
             Ok(config) => config,
             Err(error) => return own_answer(StatusCode::BAD_REQUEST, &error.to_string()),
         };
-        let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+        let taken = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(permit) = taken.or_else(|| Arc::clone(&self.slots).try_acquire_owned().ok())
+        else {
             return own_answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many connections (--max-connections)",
@@ -309,6 +337,31 @@ impl Front {
             log::debug!("tunnel to {authority}: {error}");
         }
     }
+}
+
+/// A client connection's slot under `--max-connections`, until a tunnel
+/// takes it over.
+type Slot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+
+/// Whether `request` names `localhost` or an IP address as its host (or
+/// none): what a client of a route on this machine sends, and what a page
+/// whose domain was rebound to this address cannot.
+fn local_host(request: &Request<Incoming>) -> bool {
+    let Some(host) = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| host.parse::<Authority>().ok())
+    else {
+        return !request.headers().contains_key(http::header::HOST);
+    };
+    let name = host.host();
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok()
 }
 
 /// rca-connect's own answer, as text.

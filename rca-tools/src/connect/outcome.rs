@@ -95,6 +95,10 @@ pub struct TlsOutcome {
     pub certificate_request: Option<&'static str>,
     /// Which certificate answered it.
     pub identity_sent: String,
+    /// Whether a certificate was sent at all (the flag identity, or the
+    /// config's own, which rca-connect does not have).
+    #[serde(skip)]
+    pub certificate_sent: bool,
     /// The `x5t#S256` of the bot certificate, if that was sent.
     pub identity: Option<String>,
 }
@@ -130,6 +134,12 @@ pub(crate) fn tls_outcome(
                 CertificateRequestCause::ServerPolicy => "server_policy",
             }),
         identity_sent: sent.to_string(),
+        certificate_sent: matches!(
+            sent,
+            SentIdentity::FlagIdentity
+                | SentIdentity::ConfigIdentity
+                | SentIdentity::OtherHookIdentity
+        ),
         identity: (sent == SentIdentity::FlagIdentity).then(|| thumbprint.to_owned()),
     }
 }

@@ -3,7 +3,8 @@
 //! the server is begun at once, while the client's TLS handshake with
 //! `rca-connect` runs, so the first request waits for the slower of the two
 //! handshakes, not for both one after the other. A server that already has a
-//! connection (pooled, or being made) gets none: the pool serves it.
+//! connection open (pooled or in use) or begun ahead gets none: the pool
+//! serves it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -78,36 +79,36 @@ impl<T: Send + 'static, E: Send + 'static> Prepared<T, E> {
     }
 
     /// Begins `connect` for `key` unless a connection to it is open or
-    /// already begun.
-    pub fn begin<F>(&self, key: String, connect: F)
+    /// already begun. One nobody takes within [`Self::FRESH`] is dropped
+    /// then, so tunnels that never send a request hold no server's socket.
+    pub fn begin<F>(self: &Arc<Self>, key: String, connect: F)
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
         let mut state = self.lock();
-        if state.open.contains_key(&key) {
-            return;
-        }
-        if state
+        state
             .waiting
-            .get(&key)
-            .is_some_and(|(at, _)| at.elapsed() < Self::FRESH)
+            .retain(|_, (at, _)| at.elapsed() < Self::FRESH);
+        if state.open.contains_key(&key)
+            || state.waiting.contains_key(&key)
+            || state.waiting.len() >= Self::CAPACITY
         {
             return;
         }
-        if state.waiting.len() >= Self::CAPACITY {
-            state
-                .waiting
-                .retain(|_, (at, _)| at.elapsed() < Self::FRESH);
-            if state.waiting.len() >= Self::CAPACITY {
-                return;
-            }
-        }
         let (ready, waiting) = oneshot::channel();
-        state.waiting.insert(key, (Instant::now(), waiting));
+        let begun = Instant::now();
+        state.waiting.insert(key.clone(), (begun, waiting));
+        drop(state);
+        let prepared = Arc::clone(self);
         tokio::spawn(async move {
-            // Nobody waiting any more (replaced, or the process stops): the
-            // connection is dropped.
+            // Nobody waiting any more (taken and given up, or the process
+            // stops): the connection is dropped.
             let _ = ready.send(connect.await);
+            tokio::time::sleep_until((begun + Self::FRESH).into()).await;
+            let mut state = prepared.lock();
+            if state.waiting.get(&key).is_some_and(|(at, _)| *at == begun) {
+                state.waiting.remove(&key);
+            }
         });
     }
 

@@ -97,7 +97,7 @@ impl Relay {
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         parts.uri = match Uri::builder()
-            .scheme(scheme)
+            .scheme(scheme.clone())
             .authority(authority.clone())
             .path_and_query(path)
             .build()
@@ -126,7 +126,7 @@ impl Relay {
             }
             Ok(Err(error)) => {
                 metrics.request(RequestResult::Failed);
-                self.failed(&authority, &error)
+                self.failed((&scheme, &authority), &error)
             }
             Err(_) => {
                 metrics.request(RequestResult::TimedOut);
@@ -155,24 +155,15 @@ impl Relay {
         Response::from_parts(parts, body.boxed())
     }
 
+    /// Why a request found no answer, most specific first: the client's
+    /// body, a refusal this request's connection saw, a connection not made;
+    /// last, a refusal seen on another connection to the server just now
+    /// (HTTP/2 keeps only an I/O error's text on the way here).
     fn failed(
         &self,
-        authority: &Authority,
+        (scheme, authority): (&Scheme, &Authority),
         error: &hyper_util::client::legacy::Error,
     ) -> Response<RelayBody> {
-        let refused = find_in_chain::<RefusedError>(error)
-            .map(|refused| std::sync::Arc::clone(&refused.0))
-            .or_else(|| {
-                let port = authority.port_u16().unwrap_or(443);
-                self.connector.recent_refusal(authority.host(), port)
-            });
-        if let Some(refused) = refused {
-            return self.failure(
-                StatusCode::BAD_GATEWAY,
-                &format!("{authority}: {}", refused.reason),
-                Some(&refused.outcome),
-            );
-        }
         match ClientBodyError::in_chain(error) {
             Some(body @ ClientBodyError::TimedOut(_)) => {
                 return self.failure(StatusCode::REQUEST_TIMEOUT, &body.to_string(), None);
@@ -182,8 +173,28 @@ impl Relay {
             }
             None => {}
         }
+        let refused = || {
+            if let Some(refused) = find_in_chain::<RefusedError>(error) {
+                return Some(std::sync::Arc::clone(&refused.0));
+            }
+            let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+            let host = authority.host();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|host| host.strip_suffix(']'))
+                .unwrap_or(host);
+            self.connector
+                .recent_refusal(host, authority.port_u16().unwrap_or(default_port))
+        };
         if let Some(failure) = find_in_chain::<ConnectFailure>(error) {
             return self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+        }
+        if let Some(refused) = refused() {
+            return self.failure(
+                StatusCode::BAD_GATEWAY,
+                &format!("{authority}: {}", refused.reason),
+                Some(&refused.outcome),
+            );
         }
         self.failure(
             StatusCode::BAD_GATEWAY,

@@ -44,6 +44,8 @@ pub struct UpstreamIo {
     h2: bool,
     refusals: Arc<Refusals>,
     metrics: Arc<ConnectMetrics>,
+    /// Whether bytes went out since the handshake (a request).
+    wrote: bool,
     /// Counts this connection as open to its server while it lives.
     _open: Option<OpenConnection<UpstreamIo, ConnectFailure>>,
 }
@@ -63,6 +65,7 @@ impl UpstreamIo {
                 outcome: Arc::new(outcome),
             },
             h2,
+            wrote: false,
             refusals: accounting.refusals,
             metrics: accounting.metrics,
             _open: accounting.open,
@@ -70,36 +73,48 @@ impl UpstreamIo {
     }
 
     /// The first read has ended, or a write failed before it: log the
-    /// connection; a failure becomes a [`Refused`].
+    /// connection. A failure after the client sent its certificate and a
+    /// request is taken for a refusal of the certificate (in TLS 1.3 that
+    /// is when a server refuses), and becomes a [`Refused`]; any other
+    /// failure is logged and passed on as it is.
     fn first_event(&mut self, result: &mut io::Result<usize>) {
         let Some(outcome) = self.outcome.take() else {
             return;
         };
-        let identity_sent = outcome
-            .tls
-            .as_ref()
-            .is_some_and(|tls| tls.identity.is_some() || tls.identity_sent.contains("config"));
-        let reason = match result {
-            Ok(0) if identity_sent => Some(
-                "the server closed the connection before answering, after the client sent its certificate: it most likely refused the bot certificate"
-                    .to_owned(),
-            ),
-            Ok(_) => None,
-            Err(error) => Some(match find_tls_error(error) {
-                Some(rustls::Error::AlertReceived(alert)) if identity_sent => format!(
-                    "the server refused the bot certificate: alert {alert:?} after the handshake"
+        let certificate_sent = outcome.tls.as_ref().is_some_and(|tls| tls.certificate_sent);
+        // Before a request went out, an end is the server closing an idle
+        // connection (one begun ahead waits up to ten seconds), not a refusal.
+        let after_request = certificate_sent && self.wrote;
+        let (failure, refused) = match result {
+            Ok(0) if after_request => (
+                Some(
+                    "the server closed the connection before answering, after the client sent its certificate: it most likely refused the bot certificate"
+                        .to_owned(),
                 ),
-                Some(tls) => describe_tls_error(tls),
+                true,
+            ),
+            Ok(_) => (None, false),
+            Err(error) => match find_tls_error(error) {
+                Some(rustls::Error::AlertReceived(alert)) if certificate_sent => (
+                    Some(format!(
+                        "the server refused the bot certificate: alert {alert:?} after the handshake"
+                    )),
+                    true,
+                ),
+                Some(tls) => (Some(describe_tls_error(tls)), false),
                 // A write that found the connection closed: the alert, if
                 // any, was never read.
-                None if identity_sent => format!(
-                    "the server closed the connection after the client sent its certificate ({error}): it most likely refused the bot certificate"
+                None if after_request => (
+                    Some(format!(
+                        "the server closed the connection after the client sent its certificate ({error}): it most likely refused the bot certificate"
+                    )),
+                    true,
                 ),
-                None => error.to_string(),
-            }),
+                None => (Some(error.to_string()), false),
+            },
         };
-        report(&self.metrics, &outcome, reason.as_deref());
-        if let Some(reason) = reason {
+        report(&self.metrics, &outcome, failure.as_deref());
+        if let (Some(reason), true) = (failure, refused) {
             let kind = match result {
                 Err(error) => error.kind(),
                 Ok(_) => io::ErrorKind::UnexpectedEof,
@@ -113,6 +128,9 @@ impl UpstreamIo {
     /// A write's result, seen by [`UpstreamIo::first_event`] if it failed
     /// before the first read ended.
     fn written(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(1..)) = written {
+            self.wrote = true;
+        }
         match written {
             Poll::Ready(Err(error)) if self.outcome.is_some() => {
                 let mut result = Err(error);

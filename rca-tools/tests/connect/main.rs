@@ -435,6 +435,22 @@ fn a_route_serves_clients_that_cannot_use_a_proxy() {
             body.contains(&format!("host: localhost:{proxy_port}")),
             "{body}"
         );
+        // A page whose name was rebound to 127.0.0.1 sends its own name.
+        let output = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "20",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(["-H", "Host: rebound.example"])
+            .arg(format!("http://127.0.0.1:{route}/routed"))
+            .output()
+            .expect("curl");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "403");
     });
 }
 
@@ -563,14 +579,46 @@ fn a_stalled_request_body_gets_408() {
             let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("connect");
             tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
                 .expect("timeout");
-            tcp.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nx")
-                .expect("write");
+            tcp.write_all(
+                b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nx",
+            )
+            .expect("write");
             let mut answer = vec![0; 512];
             let read = tcp.read(&mut answer).unwrap_or(0);
             String::from_utf8_lossy(&answer[..read]).into_owned()
         });
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(answer.contains("sent none of the request body"), "{answer}");
+    });
+}
+
+/// `--max-connections 1`: the one connection's slot passes to its tunnel,
+/// so a tunnel still opens; a target with user information is refused.
+#[test]
+fn one_connection_slot_still_opens_a_tunnel() {
+    use std::io::{Read as _, Write as _};
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&["--max-connections", "1"]);
+        let url = format!("https://localhost:{}/one", server.port());
+        for _ in 0..2 {
+            let answer =
+                tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+        let answer = tokio::task::block_in_place(|| {
+            let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .expect("timeout");
+            tcp.write_all(b"CONNECT user:pw@localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n")
+                .expect("write");
+            let mut answer = vec![0; 512];
+            let read = tcp.read(&mut answer).unwrap_or(0);
+            String::from_utf8_lossy(&answer[..read]).into_owned()
+        });
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     });
 }
 
