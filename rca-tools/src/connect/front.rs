@@ -1,5 +1,5 @@
-//! The local client's side of `rca-connect`: a plain HTTP/1.1 listener on
-//! loopback that clients use as their proxy. `CONNECT host:port` opens a
+//! The local client's side of `rca-connect`: a plain HTTP/1.1 listener
+//! (loopback by default) that clients use as their proxy. `CONNECT host:port` opens a
 //! tunnel whose TLS ends here with a certificate for `host` from the local
 //! CA; inside it the client speaks HTTP/1.1 or HTTP/2 (by its ALPN), and
 //! each request goes on to `https://host:port`. A request in absolute form
@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +20,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_req_client_auth::SendTimeout;
-use std::sync::{Mutex, PoisonError};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
