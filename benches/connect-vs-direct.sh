@@ -43,16 +43,7 @@ trap 'kill $(jobs -p) 2>/dev/null; stop_upstream "$work"; rm -rf "$work"' EXIT
 target/release/examples/pki "$work" >/dev/null
 start_upstream "$work"
 
-cat > "$work/proxy.toml" <<CONF
-listen = "127.0.0.1:18445"
-[tls]
-cert = "$work/server.pem"
-key = "$work/server.key"
-bot_ca = "$work/bot-ca.pem"
-[upstream]
-url = "http://127.0.0.1:18080"
-CONF
-TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >"$work/proxy-access.log" &
+start_rca_proxy "$work"
 proxy_pid=$!
 connect() {
     local port=$1

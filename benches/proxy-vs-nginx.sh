@@ -118,16 +118,7 @@ http {
 CONF
 taskset -c 0 nginx -p "$work" -c "$work/nginx.conf"
 
-cat > "$work/proxy.toml" <<CONF
-listen = "127.0.0.1:18445"
-[tls]
-cert = "$work/server.pem"
-key = "$work/server.key"
-bot_ca = "$work/bot-ca.pem"
-[upstream]
-url = "http://127.0.0.1:18080"
-CONF
-TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >"$work/proxy-access.log" &
+start_rca_proxy "$work"
 proxy_pid=$!
 wait_for_ports 18080 18443 18444 18445
 # nginx's work is done in its worker; the master only waits.

@@ -4,6 +4,10 @@
 #
 #   start_upstream WORK        (WORK: the run's scratch directory)
 #   stop_upstream WORK
+#   start_rca_proxy WORK       rca-proxy on 127.0.0.1:18445 in front of it, one
+#                              worker on core 0, the PKI of WORK (examples/pki),
+#                              its access log in WORK/proxy-access.log; in the
+#                              background ($! is its pid)
 #   wait_for_ports PORT...
 
 install_nginx() {
@@ -40,4 +44,18 @@ wait_for_ports() {
     for port in "$@"; do
         for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
     done
+}
+
+start_rca_proxy() {
+    local work=$1
+    cat > "$work/proxy.toml" <<CONF
+listen = "127.0.0.1:18445"
+[tls]
+cert = "$work/server.pem"
+key = "$work/server.key"
+bot_ca = "$work/bot-ca.pem"
+[upstream]
+url = "http://127.0.0.1:18080"
+CONF
+    TOKIO_WORKER_THREADS=1 RUST_LOG=error taskset -c 0 target/release/rca-proxy --config "$work/proxy.toml" >"$work/proxy-access.log" &
 }
