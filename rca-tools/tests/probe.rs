@@ -4,12 +4,12 @@
 //! (Cloudflare's 2023 behaviour on 0xFE01, played by the scripted hooks), and
 //! one that acknowledges a flag nobody sent. Each gets its verdict and exit code.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use integration_tests::config;
+use integration_tests::local::{free_port, runtime, wait_for_port};
 use integration_tests::scripted::{ext, ServerScript};
 use integration_tests::{Provider, TestPki};
 use rustls::hooks::HandshakeMessage;
@@ -100,14 +100,6 @@ async fn probe(pki: &TestPki, port: u16, extra: &[&str]) -> Probed {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// `rca-proxy` as a real process on a free port, letting in bots of the CA
 /// in `bot_ca_pem`; killed on drop.
 struct RunningProxy {
@@ -130,10 +122,7 @@ async fn start_proxy(pki: &TestPki, bot_ca_pem: &str) -> RunningProxy {
         std::fs::write(&path, contents).expect("write");
         path
     };
-    let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let upstream = serve_plain_http().await;
     let config = write(
         "proxy.toml",
@@ -151,14 +140,7 @@ async fn start_proxy(pki: &TestPki, bot_ca_pem: &str) -> RunningProxy {
         .stderr(Stdio::null())
         .spawn()
         .expect("start rca-proxy");
-    let started = Instant::now();
-    while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "rca-proxy did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(port, "rca-proxy");
     RunningProxy {
         child,
         port,
@@ -376,10 +358,7 @@ fn a_server_that_acknowledges_an_unsent_flag_misbehaves() {
 
 #[test]
 fn nothing_listening_could_not_connect() {
-    let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let pki = TestPki::shared();
     let probed = runtime().block_on(probe(pki, port, &[]));
     assert_eq!(probed.code, Some(4), "{}", probed.text);

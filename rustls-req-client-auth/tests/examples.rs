@@ -3,11 +3,13 @@
 //! let in, a bot from another CA that is refused and says why, a browser-like
 //! request without the flag, and a graceful stop on SIGTERM.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use integration_tests::local::free_port;
 
 /// `target/<profile>/examples/<name>`: cargo builds the examples before it
 /// runs the tests, next to the test binary's `deps/` directory.
@@ -25,13 +27,6 @@ fn run(name: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|error| panic!("cannot run the {name} example: {error}"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// A GET like a browser's: ALPN, no flag, no certificate.

@@ -10,6 +10,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod config;
+pub mod local;
 pub mod malformed;
 pub mod memory;
 pub mod pki;

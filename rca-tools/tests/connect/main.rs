@@ -11,20 +11,13 @@ mod support;
 use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 
+use integration_tests::local::runtime;
 use integration_tests::TestPki;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use support::{clients_dir, plain_server, plain_tls, tls_server, Client, Files, CONNECT};
 
 const OUTCOME: &str = "rca-connect-outcome";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// The clients to try: curl always; Python, Go and Node where installed.
 fn clients() -> Vec<Client> {

@@ -2,17 +2,19 @@
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+pub(crate) use integration_tests::local::free_port;
+use integration_tests::local::wait_for_port;
 use integration_tests::TestPki;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
@@ -154,24 +156,6 @@ pub(crate) fn plain_tls(pki: &TestPki, alpn: &[&[u8]]) -> ServerConfig {
     .expect("server config");
     config.alpn_protocols = alpn.iter().map(|alpn| alpn.to_vec()).collect();
     config
-}
-
-pub(crate) fn free_port() -> u16 {
-    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let started = Instant::now();
-    while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{what} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A child process killed on drop.

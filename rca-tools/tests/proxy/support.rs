@@ -6,14 +6,13 @@ pub(crate) use http_body_util::{BodyExt as _, Full};
 pub(crate) use hyper::body::Incoming;
 pub(crate) use hyper::{Request, Response};
 pub(crate) use hyper_util::rt::TokioIo;
+pub(crate) use integration_tests::local::{free_port, runtime};
 pub(crate) use integration_tests::pki::{Identity, SERVER_NAME};
 pub(crate) use integration_tests::TestPki;
 pub(crate) use rustls_req_client_auth::BotClient;
 pub(crate) use std::convert::Infallible;
 pub(crate) use std::io::Write as _;
-pub(crate) use std::net::{
-    Ipv4Addr, SocketAddr, TcpListener as StdListener, TcpStream as StdStream,
-};
+pub(crate) use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 pub(crate) use std::path::{Path, PathBuf};
 pub(crate) use std::process::{Child, Command, Output, Stdio};
 pub(crate) use std::sync::Arc;
@@ -161,13 +160,6 @@ pub(crate) fn websocket_accept(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(context.finish())
 }
 
-pub(crate) fn free_port() -> u16 {
-    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
-
 pub(crate) struct Files {
     pub(crate) dir: tempfile::TempDir,
 }
@@ -276,14 +268,7 @@ impl Proxy {
             .arg(config)
             .spawn()
             .expect("start rca-proxy");
-        let started = Instant::now();
-        while StdStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "rca-proxy did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        integration_tests::local::wait_for_port(port, "rca-proxy");
         Self { child, port }
     }
 
@@ -364,14 +349,6 @@ pub(crate) async fn get_spoofed(client: &reqwest::Client, url: &str) -> (u16, St
         response.status().as_u16(),
         response.text().await.expect("body"),
     )
-}
-
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 pub(crate) fn bot_client_for(pki: &TestPki, identity: &Identity) -> reqwest::Client {
