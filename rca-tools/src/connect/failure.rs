@@ -66,7 +66,8 @@ pub(crate) struct Refusals(
 impl Refusals {
     /// How long a refusal explains a failed request to the same server.
     const FRESH: Duration = Duration::from_secs(10);
-    /// Servers remembered; past this the stale ones are forgotten.
+    /// Servers remembered; past this the stale ones are forgotten, and
+    /// then no more are kept until some are.
     const CAPACITY: usize = 1024;
 
     pub(crate) fn record(&self, refused: Arc<Refused>) {
@@ -74,6 +75,11 @@ impl Refusals {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= Self::CAPACITY {
             map.retain(|_, (at, _)| at.elapsed() < Self::FRESH);
+            if map.len() >= Self::CAPACITY && !map.contains_key(&key) {
+                // As many servers refused within the last seconds: this one
+                // is still reported on its own connection, just not kept.
+                return;
+            }
         }
         map.insert(key, (std::time::Instant::now(), refused));
     }

@@ -25,6 +25,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use crate::connect::graceful::Watcher;
 use crate::connect::local_ca::LocalCa;
 use crate::connect::relay::{Relay, RelayBody};
 
@@ -373,55 +374,3 @@ fn own_answer(status: StatusCode, text: &str) -> Response<RelayBody> {
     *response.status_mut() = status;
     response
 }
-
-/// Tells connections to stop and keeps track of their tasks.
-#[derive(Clone, Debug)]
-struct Watcher {
-    stopped: watch::Receiver<bool>,
-    tasks: TaskTracker,
-}
-
-impl Watcher {
-    /// Runs `connection` to its end, or, once the front stops, until its
-    /// requests in flight are answered.
-    async fn watch<C: Graceful>(&self, connection: C) -> Result<(), hyper::Error> {
-        let mut stopped = self.stopped.clone();
-        tokio::pin!(connection);
-        tokio::select! {
-            result = connection.as_mut() => return result,
-            _ = stopped.wait_for(|stopped| *stopped) => {}
-        }
-        connection.as_mut().graceful_shutdown();
-        connection.await
-    }
-}
-
-/// hyper's server connections, which each have a `graceful_shutdown`.
-trait Graceful: std::future::Future<Output = Result<(), hyper::Error>> {
-    fn graceful_shutdown(self: std::pin::Pin<&mut Self>);
-}
-
-macro_rules! graceful {
-    ($($connection:ty),*) => {$(
-        impl<I, S, B> Graceful for $connection
-        where
-            I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-            S: hyper::service::HttpService<Incoming, ResBody = B>,
-            S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-            S::Future: Send + 'static,
-            B: hyper::body::Body + Send + 'static,
-            B::Data: Send,
-            B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        {
-            fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
-                Self::graceful_shutdown(self);
-            }
-        }
-    )*};
-}
-
-graceful!(
-    hyper::server::conn::http1::Connection<I, S>,
-    hyper::server::conn::http1::UpgradeableConnection<I, S>,
-    hyper::server::conn::http2::Connection<I, S, TokioExecutor>
-);

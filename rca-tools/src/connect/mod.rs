@@ -8,6 +8,7 @@
 
 pub mod failure;
 pub mod front;
+pub mod graceful;
 pub mod identity;
 pub mod local_ca;
 pub mod metrics;

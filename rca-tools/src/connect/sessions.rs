@@ -11,6 +11,11 @@ use rustls_req_client_auth::client::{ClientOutcomes, SentIdentity};
 /// wait for a client certificate again when such a session is resumed, and
 /// to abort with `unexpected_message`: every second connection failed. A
 /// full handshake costs a little; a failed request costs the request.
+///
+/// The empty Certificate itself is the library's answer to a request that
+/// does not acknowledge the flag (RCA-9: the client tells the two kinds of
+/// request apart); a server that resumes must keep the session's trust path
+/// without a new CertificateRequest (RCA-11), which that server does not.
 #[derive(Debug)]
 pub(crate) struct NoResumeAfterEmptyCertificate {
     pub(crate) sessions: ClientSessionMemoryCache,

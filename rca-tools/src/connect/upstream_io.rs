@@ -159,29 +159,23 @@ impl Read for UpstreamIo {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.outcome.is_none() {
+        if self.outcome.is_none() || buf.remaining() == 0 {
             return Pin::new(&mut self.io).poll_read(cx, buf);
         }
         // The first read goes through a small buffer of its own, to see
-        // how it ended.
+        // how it ended; no larger than what hyper has room for.
         let mut first = [0u8; 4096];
-        let mut first_buf = ReadBuf::new(&mut first);
+        let room = buf.remaining().min(first.len());
+        let (first, _) = first.split_at_mut(room);
+        let mut first_buf = ReadBuf::new(first);
         let Poll::Ready(result) = Pin::new(self.io.inner_mut()).poll_read(cx, &mut first_buf)
         else {
             return Poll::Pending;
         };
         let mut result = result.map(|()| first_buf.filled().len());
         self.first_event(&mut result);
-        let read = result?;
-        let filled = first_buf.filled();
-        let taken = read.min(buf.remaining());
-        buf.put_slice(filled.get(..taken).unwrap_or_default());
-        if taken < read {
-            // Never: hyper reads into buffers of at least 8 KiB.
-            return Poll::Ready(Err(io::Error::other(
-                "the first read did not fit hyper's buffer",
-            )));
-        }
+        result?;
+        buf.put_slice(first_buf.filled());
         Poll::Ready(Ok(()))
     }
 }
