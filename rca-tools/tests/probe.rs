@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use integration_tests::config;
-use integration_tests::local::{free_port, runtime, wait_for_port};
+use integration_tests::local::{free_port, runtime, wait_for_port, PemFiles};
 use integration_tests::scripted::{ext, ServerScript};
 use integration_tests::{Provider, TestPki};
 use rustls::hooks::HandshakeMessage;
@@ -56,13 +56,12 @@ struct Probed {
 
 /// Runs the probe (JSON) against `port`, trusting the test server CA.
 async fn probe(pki: &TestPki, port: u16, extra: &[&str]) -> Probed {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &pki.server_ca.cert_pem).expect("write");
-    let bot = dir.path().join("bot.pem");
-    std::fs::write(&bot, &pki.bot.chain_pem).expect("write");
-    let key = dir.path().join("bot.key");
-    std::fs::write(&key, &pki.bot.key_pem).expect("write");
+    let files = PemFiles::new(pki);
+    let (ca, bot, key) = (
+        files.path("server-ca.pem"),
+        files.path("bot.pem"),
+        files.path("bot.key"),
+    );
     let mut args: Vec<String> = vec![
         format!("https://localhost:{port}/"),
         "--ca".into(),
@@ -81,7 +80,7 @@ async fn probe(pki: &TestPki, port: u16, extra: &[&str]) -> Probed {
             .args(&args)
             .output()
             .expect("run rca-probe");
-        drop(dir);
+        drop(files);
         out
     })
     .await
@@ -105,7 +104,7 @@ async fn probe(pki: &TestPki, port: u16, extra: &[&str]) -> Probed {
 struct RunningProxy {
     child: std::process::Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    _files: PemFiles,
 }
 
 impl Drop for RunningProxy {
@@ -116,21 +115,16 @@ impl Drop for RunningProxy {
 }
 
 async fn start_proxy(pki: &TestPki, bot_ca_pem: &str) -> RunningProxy {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let write = |name: &str, contents: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, contents).expect("write");
-        path
-    };
+    let files = PemFiles::new(pki);
     let port = free_port();
     let upstream = serve_plain_http().await;
-    let config = write(
+    let config = files.write(
         "proxy.toml",
         &format!(
             "listen = \"127.0.0.1:{port}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nbot_ca = \"{}\"\n[upstream]\nurl = \"http://{upstream}\"\n",
-            write("server.pem", &pki.server.chain_pem).display(),
-            write("server.key", &pki.server.key_pem).display(),
-            write("bot-ca.pem", bot_ca_pem).display(),
+            files.path("server.pem").display(),
+            files.path("server.key").display(),
+            files.write("bot-ca.pem", bot_ca_pem).display(),
         ),
     );
     let child = Command::new(PROXY)
@@ -144,7 +138,7 @@ async fn start_proxy(pki: &TestPki, bot_ca_pem: &str) -> RunningProxy {
     RunningProxy {
         child,
         port,
-        _dir: dir,
+        _files: files,
     }
 }
 

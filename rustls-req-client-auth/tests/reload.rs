@@ -272,15 +272,12 @@ fn new_trust_id_retires_tickets(provider: Provider) {
 
 fn one_port_reload(provider: Provider) {
     let pki = TestPki::shared();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let file = |name: &str, contents: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, contents).expect("write");
-        path
-    };
-    let cert = file("server.pem", &pki.server.chain_pem);
-    let key = file("server.key", &pki.server.key_pem);
-    let bot_ca = file("bot-ca.pem", &pki.bot_ca.cert_pem);
+    let files = integration_tests::local::PemFiles::new(pki);
+    let (cert, key, bot_ca) = (
+        files.path("server.pem"),
+        files.path("server.key"),
+        files.path("bot-ca.pem"),
+    );
     let (server, handle) = OnePortConfig::from_pem_files(&cert, &key, &bot_ca)
         .expect("files")
         .crypto_provider(provider.crypto())
@@ -314,15 +311,12 @@ fn one_port_reload(provider: Provider) {
 /// does not belong to the certificate changes nothing.
 fn live_reload(provider: Provider) {
     let pki = TestPki::shared();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let file = |name: &str, contents: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, contents).expect("write");
-        path
-    };
-    let cert = file("server.pem", &pki.server.chain_pem);
-    let key = file("server.key", &pki.server.key_pem);
-    let bot_ca = file("bot-ca.pem", &pki.bot_ca.cert_pem);
+    let files = integration_tests::local::PemFiles::new(pki);
+    let (cert, key, bot_ca) = (
+        files.path("server.pem"),
+        files.path("server.key"),
+        files.path("bot-ca.pem"),
+    );
     let load = || {
         OnePortConfig::from_pem_files(&cert, &key, &bot_ca)
             .expect("files")

@@ -35,3 +35,48 @@ pub fn wait_for_port(port: u16, what: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The test PKI as PEM files in a temporary directory (removed on drop):
+/// `server.pem`, `server.key`, `server-ca.pem`, `bot.pem`, `bot.key`,
+/// `bot-ca.pem`, and the normal path's `normal-ca.pem`, `normal-client.pem`
+/// and `normal-client.key`, for tests that hand files to a process or a
+/// loader.
+#[derive(Debug)]
+pub struct PemFiles {
+    dir: tempfile::TempDir,
+}
+
+impl PemFiles {
+    /// Writes `pki`'s files.
+    pub fn new(pki: &crate::TestPki) -> Self {
+        let files = Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        };
+        for (name, contents) in [
+            ("server.pem", &pki.server.chain_pem),
+            ("server.key", &pki.server.key_pem),
+            ("server-ca.pem", &pki.server_ca.cert_pem),
+            ("bot.pem", &pki.bot.chain_pem),
+            ("bot.key", &pki.bot.key_pem),
+            ("bot-ca.pem", &pki.bot_ca.cert_pem),
+            ("normal-ca.pem", &pki.normal_ca.cert_pem),
+            ("normal-client.pem", &pki.normal_client.chain_pem),
+            ("normal-client.key", &pki.normal_client.key_pem),
+        ] {
+            files.write(name, contents);
+        }
+        files
+    }
+
+    /// Where `name` is (or would be) in the directory.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `contents` to `name`, replacing it; its path.
+    pub fn write(&self, name: &str, contents: &str) -> std::path::PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+}

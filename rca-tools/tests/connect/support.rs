@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 pub(crate) use integration_tests::local::free_port;
-use integration_tests::local::wait_for_port;
+use integration_tests::local::{wait_for_port, PemFiles};
 use integration_tests::TestPki;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
@@ -168,34 +168,25 @@ impl Drop for Process {
     }
 }
 
-/// Files of one test: the PKI, the local CA's state directory, the logs.
+/// Files of one test: the PKI (see [`PemFiles`]; the normal CA also as
+/// `other-ca.pem`), the local CA's state directory, the logs.
 pub(crate) struct Files {
-    pub(crate) dir: tempfile::TempDir,
+    pem: PemFiles,
+}
+
+impl std::ops::Deref for Files {
+    type Target = PemFiles;
+
+    fn deref(&self) -> &PemFiles {
+        &self.pem
+    }
 }
 
 impl Files {
     pub(crate) fn new(pki: &TestPki) -> Self {
-        let files = Self {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        };
-        files.write("server.pem", &pki.server.chain_pem);
-        files.write("server.key", &pki.server.key_pem);
-        files.write("server-ca.pem", &pki.server_ca.cert_pem);
-        files.write("bot.pem", &pki.bot.chain_pem);
-        files.write("bot.key", &pki.bot.key_pem);
-        files.write("bot-ca.pem", &pki.bot_ca.cert_pem);
-        files.write("other-ca.pem", &pki.normal_ca.cert_pem);
-        files
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, contents).expect("write");
-        path
+        let pem = PemFiles::new(pki);
+        pem.write("other-ca.pem", &pki.normal_ca.cert_pem);
+        Self { pem }
     }
 
     /// The local CA certificate clients trust.

@@ -6,7 +6,7 @@ pub(crate) use http_body_util::{BodyExt as _, Full};
 pub(crate) use hyper::body::Incoming;
 pub(crate) use hyper::{Request, Response};
 pub(crate) use hyper_util::rt::TokioIo;
-pub(crate) use integration_tests::local::{free_port, runtime};
+pub(crate) use integration_tests::local::{free_port, runtime, PemFiles};
 pub(crate) use integration_tests::pki::{Identity, SERVER_NAME};
 pub(crate) use integration_tests::TestPki;
 pub(crate) use rustls_req_client_auth::BotClient;
@@ -160,29 +160,25 @@ pub(crate) fn websocket_accept(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(context.finish())
 }
 
+/// The PKI's files (see [`PemFiles`]; the normal CA also as
+/// `partner-ca.pem`) and the proxy's configurations beside them.
 pub(crate) struct Files {
-    pub(crate) dir: tempfile::TempDir,
+    pem: PemFiles,
+}
+
+impl std::ops::Deref for Files {
+    type Target = PemFiles;
+
+    fn deref(&self) -> &PemFiles {
+        &self.pem
+    }
 }
 
 impl Files {
     pub(crate) fn new(pki: &TestPki) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let files = Self { dir };
-        files.write("server.pem", &pki.server.chain_pem);
-        files.write("server.key", &pki.server.key_pem);
-        files.write("bot-ca.pem", &pki.bot_ca.cert_pem);
-        files.write("partner-ca.pem", &pki.normal_ca.cert_pem);
-        files
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, contents).expect("write");
-        path
+        let pem = PemFiles::new(pki);
+        pem.write("partner-ca.pem", &pki.normal_ca.cert_pem);
+        Self { pem }
     }
 
     pub(crate) fn config(&self, port: u16, upstream: SocketAddr, extra: &str) -> PathBuf {
