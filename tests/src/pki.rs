@@ -2,8 +2,9 @@
 //! so tests can tell the "flag" trust path from the "normal" one (RCA-10).
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -20,6 +21,8 @@ pub struct Identity {
     /// The private key as PEM (PKCS#8).
     pub key_pem: String,
     key: PrivatePkcs8KeyDer<'static>,
+    /// The end entity's serial number, for revocation lists.
+    serial: SerialNumber,
 }
 
 impl Identity {
@@ -90,6 +93,12 @@ impl Authority {
         usage: ExtendedKeyUsagePurpose,
     ) -> Identity {
         let key = KeyPair::generate_for(self.algorithm).expect("generate leaf key");
+        // Random, as the key is: its last 16 bytes, positive.
+        let raw = key.public_key_raw();
+        let mut serial = raw[raw.len().saturating_sub(16)..].to_vec();
+        serial[0] &= 0x7f;
+        let serial = SerialNumber::from_slice(&serial);
+        params.serial_number = Some(serial.clone());
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
@@ -100,7 +109,36 @@ impl Authority {
             chain_pem: format!("{}{}", cert.pem(), self.cert_pem),
             key_pem: key.serialize_pem(),
             key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            serial,
         }
+    }
+
+    /// A CRL from this authority listing `revoked`, valid from an hour ago
+    /// until `valid_for` from now (negative: expired that long ago), as PEM.
+    pub fn crl(&self, revoked: &[&Identity], valid_for: time::Duration) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let this_update =
+            (now - time::Duration::hours(1)).min(now + valid_for - time::Duration::hours(1));
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update: now + valid_for,
+            crl_number: SerialNumber::from(1_u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|identity| RevokedCertParams {
+                    serial_number: identity.serial.clone(),
+                    revocation_time: this_update,
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .and_then(|crl| crl.pem())
+            .expect("sign CRL")
     }
 
     /// A root store holding only this authority.

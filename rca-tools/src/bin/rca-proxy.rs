@@ -149,6 +149,8 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                     ticket_keys: None,
                     partner_ca: None,
                     ticket_lifetime_secs: 6 * 60 * 60,
+                    bot_crl: Vec::new(),
+                    bot_deny_list: None,
                 },
                 upstream: Upstream::with_defaults(
                     args.upstream.clone().ok_or_else(|| missing("upstream"))?,
@@ -269,7 +271,7 @@ async fn reload_on_hangup(front: Front, running: Config, args: Args) {
         }
         match front.reload(&tls) {
             Ok(()) => log::info!(
-                "reloaded [tls]: the certificate, key, bot CA, partner CA and ticket keys"
+                "reloaded [tls]: the certificate, key, bot CA, bot CRLs, bot deny list, partner CA and ticket keys"
             ),
             Err(error) => {
                 log::error!("reload refused, keeping the running certificates: {error:#}");

@@ -60,6 +60,19 @@ pub struct Tls {
     /// share no CA with `bot_ca` (RCA-10).
     #[serde(default)]
     pub partner_ca: Option<PathBuf>,
+    /// Certificate revocation lists of the bot CAs (PEM or DER, one or more
+    /// files): a bot whose certificate, or any CA certificate above it
+    /// short of the anchor, is listed is refused with `certificate_revoked`.
+    /// Once set, every certificate a bot's chain names must have its
+    /// issuer's CRL here, and an expired CRL refuses every bot, as nginx's
+    /// `ssl_crl` does: fail closed. Reloaded by SIGHUP.
+    #[serde(default, deserialize_with = "one_or_more")]
+    pub bot_crl: Vec<PathBuf>,
+    /// A file of bot leaf-certificate thumbprints (`x5t#S256`, one per line,
+    /// `#` comments) refused with `certificate_revoked`: to shut out one bot
+    /// at once, before its CA's next CRL. Reloaded by SIGHUP.
+    #[serde(default)]
+    pub bot_deny_list: Option<PathBuf>,
     /// The `tls_flags` extension type: 62 (default) or 65025 (0xFE01).
     #[serde(default = "default_code_point")]
     pub code_point: u16,
@@ -83,13 +96,30 @@ impl Tls {
             Some(&mut self.bot_ca),
             self.partner_ca.as_mut(),
             self.ticket_keys.as_mut(),
+            self.bot_deny_list.as_mut(),
         ];
-        for path in paths.into_iter().flatten() {
+        for path in paths.into_iter().flatten().chain(&mut self.bot_crl) {
             if path.is_relative() {
                 *path = dir.join(&*path);
             }
         }
     }
+}
+
+/// A path or a list of paths (`bot_crl = "a.crl"` or `["a.crl", "b.crl"]`).
+fn one_or_more<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a path or a list of paths")]
+    enum OneOrMore {
+        One(PathBuf),
+        More(Vec<PathBuf>),
+    }
+    Ok(match OneOrMore::deserialize(deserializer)? {
+        OneOrMore::One(path) => vec![path],
+        OneOrMore::More(paths) => paths,
+    })
 }
 
 fn default_ticket_lifetime() -> u32 {
@@ -443,10 +473,12 @@ impl Config {
     /// again on SIGHUP) and that only a restart applies, by dotted name,
     /// with both values: all but the files SIGHUP reloads.
     pub fn restart_only_changes(&self, new: &Self) -> Vec<String> {
-        const RELOADED: [&str; 5] = [
+        const RELOADED: [&str; 7] = [
             "tls.cert",
             "tls.key",
             "tls.bot_ca",
+            "tls.bot_crl",
+            "tls.bot_deny_list",
             "tls.partner_ca",
             "tls.ticket_keys",
         ];

@@ -51,6 +51,8 @@ pub async fn run() -> anyhow::Result<()> {
             ticket_keys: None,
             partner_ca: None,
             ticket_lifetime_secs: 3600,
+            bot_crl: Vec::new(),
+            bot_deny_list: None,
         },
         upstream: Upstream {
             timeout_secs: 10,

@@ -128,19 +128,3 @@ fn sighup_names_settings_that_take_a_restart_and_sigterm_says_it_drains() {
         );
     });
 }
-
-/// The diagnostics in `log` once they have a line containing `needle`.
-fn wait_for_line(log: &Path, needle: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no {needle:?} in:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}

@@ -12,6 +12,7 @@ mod http2_guards;
 mod identity;
 mod operations;
 mod request_limits;
+mod revocation;
 mod support;
 mod trust_boundary;
 mod upstream_connections;

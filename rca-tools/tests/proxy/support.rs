@@ -555,3 +555,19 @@ pub(crate) async fn tls_connect(
         .await
         .expect("handshake")
 }
+
+/// The diagnostics in `log` once they have a line containing `needle`.
+pub(crate) fn wait_for_line(log: &Path, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no {needle:?} in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -2,6 +2,7 @@
 //! configured files, both replaceable while the proxy runs (SIGHUP) without
 //! dropping established connections.
 
+mod revocation;
 pub mod sessions;
 pub mod tickets;
 
@@ -18,6 +19,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, NormalPathTrust, ServerFlags};
 
 use crate::proxy::config::Tls;
+use crate::proxy::tls::revocation::{DeniedLeaves, Revocation};
 use crate::proxy::tls::sessions::TrustBoundSessions;
 use crate::proxy::tls::tickets::{FleetTicketer, TicketKeys};
 
@@ -89,9 +91,38 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         }
         None => None,
     };
-    let bots = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+    let revocation = Revocation::load(&tls.bot_crl, tls.bot_deny_list.as_deref())?;
+    let mut bots =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+    let fields = if revocation.crls.is_empty() {
+        "tls.bot_ca"
+    } else {
+        "tls.bot_ca and tls.bot_crl"
+    };
+    if !revocation.crls.is_empty() {
+        // Unknown status and expired lists refuse, as nginx's ssl_crl does.
+        bots = bots
+            .with_crls(revocation.crls)
+            .enforce_revocation_expiration();
+    }
+    let bots = bots
         .build()
-        .map_err(|error| anyhow::anyhow!("tls.bot_ca {}: {error}", tls.bot_ca.display()))?;
+        .map_err(|error| anyhow::anyhow!("{fields} ({}): {error}", tls.bot_ca.display()))?;
+    let bots: Arc<dyn ClientCertVerifier> = if revocation.denied.is_empty() {
+        bots
+    } else {
+        Arc::new(DeniedLeaves {
+            inner: bots,
+            denied: revocation.denied,
+        })
+    };
+    // The CA file's bytes and the revocation files' name the set: any change
+    // to either retires old tickets, so a revoked bot cannot resume.
+    let mut trust_id = bot_file;
+    if !revocation.identity.is_empty() {
+        trust_id.extend_from_slice(b"\nrevocation\n");
+        trust_id.extend_from_slice(&revocation.identity);
+    }
     let ticket_keys = match &tls.ticket_keys {
         Some(path) => Some(
             TicketKeys::load(path).map_err(|error| anyhow::anyhow!("tls.ticket_keys: {error}"))?,
@@ -103,8 +134,7 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         ticket_keys,
         identity: Arc::new(identity),
         bots,
-        // The file's bytes name the set: any change retires old tickets.
-        trust_id: bot_file,
+        trust_id,
     })
 }
 

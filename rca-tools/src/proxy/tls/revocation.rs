@@ -1,0 +1,217 @@
+//! Shutting out single bots without removing their CA: CRLs from the bot
+//! CAs (`tls.bot_crl`, checked by rustls's own CRL support) and a deny list
+//! of leaf thumbprints (`tls.bot_deny_list`).
+//!
+//! Both are part of what names the flag path's trust set (the trust id, see
+//! `FlagVerifier::replace_with_trust_id`): a change to either retires every
+//! flag-path ticket (RCA-11), so a revoked bot cannot come back on a session
+//! it was given before the revocation; it gets a full handshake, and the
+//! verifier refuses it there.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_req_client_auth::thumbprint_sha256;
+
+/// The characters of an `x5t#S256` thumbprint: the SHA-256 of the
+/// certificate's DER in unpadded base64url (RFC 8705 §3.1).
+const THUMBPRINT_LENGTH: usize = 43;
+
+/// What revokes bots: the CRLs, the denied thumbprints, and the bytes they
+/// were read from (which go into the trust id).
+#[derive(Debug, Default)]
+pub(crate) struct Revocation {
+    pub(crate) crls: Vec<CertificateRevocationListDer<'static>>,
+    pub(crate) denied: HashSet<String>,
+    /// Every file's bytes, each with its length in front.
+    pub(crate) identity: Vec<u8>,
+}
+
+impl Revocation {
+    /// Reads `crl_files` (PEM or DER, each checked as a CRL) and
+    /// `deny_list`.
+    ///
+    /// # Errors
+    ///
+    /// A file cannot be read, or a CRL or thumbprint in it is malformed; the
+    /// message names the field, the file and, for the deny list, the line.
+    pub(crate) fn load(crl_files: &[PathBuf], deny_list: Option<&Path>) -> anyhow::Result<Self> {
+        let mut revocation = Self::default();
+        for path in crl_files {
+            let bytes = read("tls.bot_crl", path)?;
+            revocation
+                .crls
+                .extend(crls_in("tls.bot_crl", path, &bytes)?);
+            revocation.add_to_identity(&bytes);
+        }
+        if let Some(path) = deny_list {
+            let bytes = read("tls.bot_deny_list", path)?;
+            revocation.denied = thumbprints_in(path, &bytes)?;
+            revocation.add_to_identity(&bytes);
+        }
+        Ok(revocation)
+    }
+
+    fn add_to_identity(&mut self, bytes: &[u8]) {
+        let length = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        self.identity.extend_from_slice(&length.to_be_bytes());
+        self.identity.extend_from_slice(bytes);
+    }
+}
+
+fn read(field: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|error| anyhow::anyhow!("{field}: cannot read {}: {error}", path.display()))
+}
+
+/// The CRLs in a file: every `X509 CRL` block of a PEM file, or the file
+/// itself when it is DER. Each is parsed here so a broken one is named with
+/// its file (rustls would only say that one of them is broken).
+fn crls_in(
+    field: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
+    let pem = bytes.windows(11).any(|window| window == b"-----BEGIN ");
+    let crls = if pem {
+        CertificateRevocationListDer::pem_slice_iter(bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| anyhow::anyhow!("{field}: {}: {error}", path.display()))?
+    } else {
+        vec![CertificateRevocationListDer::from(bytes.to_vec())]
+    };
+    if crls.is_empty() {
+        anyhow::bail!("{field}: {} holds no X509 CRL block", path.display());
+    }
+    for crl in &crls {
+        x509_parser::parse_x509_crl(crl).map_err(|error| {
+            anyhow::anyhow!(
+                "{field}: {} is not a certificate revocation list (PEM or DER): {error}",
+                path.display()
+            )
+        })?;
+    }
+    Ok(crls)
+}
+
+/// The thumbprints in a deny list: one per line, blank lines and `#`
+/// comments ignored.
+fn thumbprints_in(path: &Path, bytes: &[u8]) -> anyhow::Result<HashSet<String>> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("tls.bot_deny_list: {} is not UTF-8 text", path.display()))?;
+    let mut denied = HashSet::new();
+    for (index, line) in text.lines().enumerate() {
+        let entry = line.split('#').next().unwrap_or_default().trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let well_formed = entry.len() == THUMBPRINT_LENGTH
+            && entry
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+        if !well_formed {
+            anyhow::bail!(
+                "tls.bot_deny_list: {} line {}: {entry:?} is not an x5t#S256 thumbprint \
+                 (43 characters of unpadded base64url, as in the x-client-cert-x5t-s256 header \
+                 and the access log)",
+                path.display(),
+                index + 1
+            );
+        }
+        denied.insert(entry.to_owned());
+    }
+    Ok(denied)
+}
+
+/// The bot verifier with the deny list in front: a denied leaf is refused
+/// as revoked (alert `certificate_revoked`) before its chain is checked.
+#[derive(Debug)]
+pub(crate) struct DeniedLeaves {
+    pub(crate) inner: Arc<dyn ClientCertVerifier>,
+    pub(crate) denied: HashSet<String>,
+}
+
+impl ClientCertVerifier for DeniedLeaves {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if !self.denied.is_empty() && self.denied.contains(&thumbprint_sha256(end_entity)) {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
+        }
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_lists_take_comments_and_name_the_bad_line() {
+        let good =
+            "# leaked 2026-12-01\n\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA  # crawler-7\n";
+        let denied = thumbprints_in(Path::new("deny"), good.as_bytes()).expect("valid");
+        assert_eq!(denied.len(), 1);
+        let bad = format!("{good}sha256:abc\n");
+        let error = thumbprints_in(Path::new("deny"), bad.as_bytes()).expect_err("invalid");
+        assert!(error.to_string().contains("line 4"), "{error}");
+    }
+
+    #[test]
+    fn a_file_that_is_no_crl_is_named() {
+        let error = crls_in("tls.bot_crl", Path::new("x.crl"), b"\x30\x03\x02\x01\x01")
+            .expect_err("not a CRL");
+        assert!(error.to_string().contains("x.crl"), "{error}");
+        let error = crls_in(
+            "tls.bot_crl",
+            Path::new("y.pem"),
+            b"-----BEGIN CERTIFICATE-----\n",
+        )
+        .expect_err("no CRL block");
+        assert!(error.to_string().contains("y.pem"), "{error}");
+    }
+}

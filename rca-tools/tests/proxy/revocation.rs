@@ -1,0 +1,121 @@
+//! Shutting out one bot: a CRL from its CA (`tls.bot_crl`) or its
+//! thumbprint in the deny list (`tls.bot_deny_list`), both reloaded by
+//! SIGHUP, both also closing the sessions the bot was given before.
+
+use super::support::*;
+
+/// How a test revokes the leaked bot.
+#[derive(Clone, Copy, Debug)]
+enum Revoke {
+    Crl,
+    DenyList,
+}
+
+/// One bot's key leaks: it is revoked while the proxy runs. Before, it is
+/// served on the flag path and resumes its session; after the SIGHUP, its
+/// next connection, offering the ticket it holds, is refused, and so is a
+/// fresh one; the CA's other bot is still let in.
+#[test]
+fn a_revoked_bot_is_refused_even_with_a_ticket_from_before() {
+    for how in [Revoke::Crl, Revoke::DenyList] {
+        runtime().block_on(revoke_under_a_running_proxy(how));
+    }
+}
+
+async fn revoke_under_a_running_proxy(how: Revoke) {
+    let pki = TestPki::shared();
+    let leaked = pki.bot_ca.issue(
+        "leaked.bot.test",
+        &["leaked.bot.test"],
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let files = Files::new(pki);
+    let crl = files.write("bot.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
+    let deny = files.write("denied.txt", "# leaked bot keys\n");
+    let upstream = start_upstream().await;
+    let port = free_port();
+    let lines = format!(
+        "bot_crl = [\"{}\"]\nbot_deny_list = \"{}\"",
+        crl.display(),
+        deny.display()
+    );
+    let config = files.config_with("revocation.toml", port, upstream, "tls", &lines);
+    let log = files.path("diagnostics.log");
+    let proxy = Proxy::start_with_diagnostics(&config, port, &log);
+
+    let tls = bot(pki, &leaked).client_config().expect("bot config");
+    let first = get_body(&client_over(&tls), &proxy.url("/")).await;
+    assert_eq!(
+        echoed(&first, "x-client-auth-path").as_deref(),
+        Some("flag"),
+        "{first}"
+    );
+    let second = get_body(&client_over(&tls), &proxy.url("/")).await;
+    assert_eq!(
+        echoed(&second, "x-client-session-resumed").as_deref(),
+        Some("true"),
+        "{how:?}: the bot holds a ticket: {second}"
+    );
+
+    match how {
+        Revoke::Crl => {
+            files.write(
+                "bot.crl",
+                &pki.bot_ca.crl(&[&leaked], time::Duration::days(7)),
+            );
+        }
+        Revoke::DenyList => {
+            let thumbprint = echoed(&first, "x-client-cert-x5t-s256").expect("thumbprint");
+            files.write(
+                "denied.txt",
+                &format!("# leaked bot keys\n{thumbprint}  # leaked.bot.test\n"),
+            );
+        }
+    }
+    proxy.signal("HUP");
+    wait_for_line(&log, "reloaded [tls]");
+    let with_ticket = client_over(&tls).get(proxy.url("/")).send().await;
+    assert!(
+        with_ticket.is_err(),
+        "{how:?}: revoked, yet served: {with_ticket:?}"
+    );
+    let fresh = bot_client_for(pki, &leaked)
+        .get(proxy.url("/"))
+        .send()
+        .await;
+    assert!(fresh.is_err(), "{how:?}: revoked, yet served: {fresh:?}");
+    let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
+    assert_eq!(
+        echoed(&other, "x-client-auth-path").as_deref(),
+        Some("flag"),
+        "{other}"
+    );
+}
+
+/// An expired CRL refuses every bot (fail closed, as nginx's `ssl_crl`),
+/// and a file that is not a CRL is refused by `--check-config`, naming the
+/// field.
+#[test]
+fn expired_or_broken_crls_refuse() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let crl = files.write("bot.crl", &pki.bot_ca.crl(&[], -time::Duration::hours(1)));
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let lines = format!("bot_crl = \"{}\"", crl.display());
+        let config = files.config_with("expired.toml", port, upstream, "tls", &lines);
+        let proxy = Proxy::start(&config, port);
+        let refused = bot_client_for(pki, &pki.bot)
+            .get(proxy.url("/"))
+            .send()
+            .await;
+        assert!(refused.is_err(), "expired CRL, yet served: {refused:?}");
+
+        files.write("bot.crl", &pki.bot_ca.cert_pem);
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("tls.bot_crl"), "{stderr}");
+    });
+}
