@@ -5,154 +5,27 @@
 // clap turns these doc comments into `--help`, where backticks would show.
 #![allow(clippy::doc_markdown)]
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use http::uri::{Authority, Scheme};
-use http::HeaderName;
 
 use rca_tools::common::admin::serve_admin;
 use rca_tools::common::json_lines;
 use rca_tools::common::process::{init_logging, on_hangup};
+use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
 use rca_tools::connect::local_ca::LocalCa;
-use rca_tools::connect::relay::{Relay, OUTCOME_HEADER};
-use rca_tools::connect::roots::{roots, RootSource};
+use rca_tools::connect::relay::Relay;
+use rca_tools::connect::roots::roots;
 use rca_tools::connect::upstream::{FlagConnector, HostPattern, UpstreamSettings};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// A local forward proxy for bots. Point any HTTP client at it
-/// (HTTPS_PROXY=http://127.0.0.1:8118, curl -x, requests' proxies, Go's
-/// ProxyFromEnvironment) and its requests reach servers with the
-/// request_client_auth TLS flag set: a server that acknowledges the flag gets
-/// the bot certificate, others get nothing. Servers are always verified.
-/// The client's TLS ends here, with certificates from a local CA that
-/// `rca-connect ca` shows how to trust. One JSON line per upstream
-/// connection goes to standard output; SIGHUP reads --cert/--key again.
-#[derive(Parser, Debug)]
-#[command(name = "rca-connect", version, subcommand_negates_reqs = true)]
-struct Args {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// The bot's certificate chain, PEM, end entity first.
-    #[arg(long, required = true)]
-    cert: Option<PathBuf>,
-    /// The bot's private key, PEM.
-    #[arg(long, required = true)]
-    key: Option<PathBuf>,
-    /// Where clients connect (plain HTTP; keep it on loopback: anyone who
-    /// reaches it acts with the bot's identity).
-    #[arg(long, default_value = "127.0.0.1:8118")]
-    listen: SocketAddr,
-    /// LISTEN=https://host[:port]: also serve every request arriving on
-    /// LISTEN to that server, for clients that cannot use a proxy.
-    /// Repeatable.
-    #[arg(long = "route", value_parser = parse_route)]
-    routes: Vec<(SocketAddr, Scheme, Authority)>,
-    /// Which roots verify servers: mozilla (compiled in), system, or none
-    /// (only --ca).
-    #[arg(long, value_enum, default_value = "mozilla")]
-    roots: RootSource,
-    /// More CA certificates to verify servers with, PEM. Repeatable.
-    #[arg(long = "ca")]
-    cas: Vec<PathBuf>,
-    /// Send the flag (and so the identity) only to these hosts: a name, or
-    /// *.domain for the names below it. Repeatable; default: every host.
-    #[arg(long = "identity-host")]
-    identity_hosts: Vec<String>,
-    /// The directory of the local CA (made on first start, its key mode
-    /// 0600). Default: $XDG_STATE_HOME/rca-connect, else
-    /// ~/.local/state/rca-connect.
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
-    /// The local CA's certificate, PEM, instead of the state directory's.
-    #[arg(long, requires = "local_ca_key")]
-    local_ca_cert: Option<PathBuf>,
-    /// The local CA's key, PEM.
-    #[arg(long, requires = "local_ca_cert")]
-    local_ca_key: Option<PathBuf>,
-    /// The response header that tells the client what the server did with
-    /// the flag and which identity was sent.
-    #[arg(long, default_value = OUTCOME_HEADER)]
-    outcome_header: HeaderName,
-    /// Send no outcome header.
-    #[arg(long)]
-    no_outcome_header: bool,
-    /// Seconds for TCP connect and, again, for each TLS handshake.
-    #[arg(long, default_value_t = 10)]
-    connect_timeout_secs: u64,
-    /// Seconds for a server's response headers.
-    #[arg(long, default_value_t = 60)]
-    response_timeout_secs: u64,
-    /// Seconds a client's request body may send nothing; then 408.
-    #[arg(long, default_value_t = 60)]
-    body_timeout_secs: u64,
-    /// Seconds one write to a client may wait for it to read; then the
-    /// connection is closed.
-    #[arg(long, default_value_t = 60)]
-    send_timeout_secs: u64,
-    /// Seconds an idle upstream connection is kept for reuse.
-    #[arg(long, default_value_t = 90)]
-    idle_timeout_secs: u64,
-    /// Idle upstream connections kept per server; 0 makes every request
-    /// open a new one (for measurements). Default: no limit.
-    #[arg(long)]
-    max_idle_per_host: Option<usize>,
-    /// Client connections and tunnels at once; beyond, new connections wait
-    /// and new tunnels get a 503.
-    #[arg(long, default_value_t = 1024)]
-    max_connections: usize,
-    /// Worker threads; 1 runs everything on the main thread (the least work
-    /// per request for one bot's traffic). Default: one per core.
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Serve Prometheus metrics on http://ADDRESS/metrics.
-    #[arg(long)]
-    metrics_listen: Option<SocketAddr>,
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum Command {
-    /// Print the local CA certificate's path (making the CA if needed) and
-    /// how to trust it from curl, Python, Go and Node.
-    Ca,
-}
-
-fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String> {
-    let (listen, url) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text:?}: expected LISTEN=https://host"))?;
-    let listen = listen
-        .parse()
-        .map_err(|error| format!("{listen:?} is not an address: {error}"))?;
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|error| format!("{url:?} is not a URL: {error}"))?;
-    let scheme = uri
-        .scheme()
-        .filter(|scheme| **scheme == Scheme::HTTPS || **scheme == Scheme::HTTP)
-        .cloned()
-        .ok_or_else(|| format!("{url:?}: expected https:// (or http://)"))?;
-    let authority = uri
-        .authority()
-        .cloned()
-        .ok_or_else(|| format!("{url:?} has no host"))?;
-    if authority.as_str().contains('@') {
-        return Err(format!("{url:?}: give the server without user information"));
-    }
-    if uri.path() != "/" && !uri.path().is_empty() {
-        return Err(format!("{url:?}: give the server only, without a path"));
-    }
-    Ok((listen, scheme, authority))
-}
 
 /// The runtime: one thread, or a worker per core (or `threads`).
 fn runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {

@@ -4,14 +4,13 @@
 // clap turns these doc comments into `--help`, where backticks would show.
 #![allow(clippy::doc_markdown)]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use std::sync::Arc;
 
 use rca_tools::common::admin::serve_admin;
+use rca_tools::proxy::cli::{Args, Subcommand};
 use rca_tools::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
 use rca_tools::proxy::metrics::Metrics;
 use rca_tools::proxy::service::Proxy;
@@ -20,51 +19,6 @@ use rca_tools::proxy::tls::Front;
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// A TLS-terminating reverse proxy: clients that set the request_client_auth
-/// TLS flag are asked for a certificate and verified against the bot CA set;
-/// everyone else gets no CertificateRequest. The verified identity goes to
-/// the upstream in headers clients cannot forge. SIGHUP reloads the
-/// certificate, key, bot CA, partner CA and ticket keys; SIGTERM or Ctrl-C
-/// stops it gracefully.
-#[derive(Parser, Debug, Clone)]
-#[command(name = "rca-proxy", version)]
-struct Args {
-    #[command(subcommand)]
-    command: Option<Subcommand>,
-    /// The configuration file (TOML). Flags given too override its values.
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// Validate the configuration (and the files it names), then exit.
-    #[arg(long)]
-    check_config: bool,
-    /// Where to listen for HTTPS (config: listen).
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// The server's certificate chain, PEM (config: tls.cert).
-    #[arg(long)]
-    cert: Option<PathBuf>,
-    /// The server's private key, PEM (config: tls.key).
-    #[arg(long)]
-    key: Option<PathBuf>,
-    /// The CA certificates bots must chain to, PEM (config: tls.bot_ca).
-    #[arg(long)]
-    bot_ca: Option<PathBuf>,
-    /// The upstream, http://host:port (config: upstream.url).
-    #[arg(long)]
-    upstream: Option<String>,
-    /// A path prefix only verified bots may reach; repeatable (config: policy.bots_only).
-    #[arg(long = "bots-only")]
-    bots_only: Vec<String>,
-}
-
-#[derive(clap::Subcommand, Debug, Clone)]
-enum Subcommand {
-    /// Run the proxy with a fresh PKI in a temporary directory and a built-in
-    /// upstream, and show what a browser, a header-forging browser and three
-    /// kinds of bots get. Exits with 1 if any is treated otherwise.
-    Demo,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();

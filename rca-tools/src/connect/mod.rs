@@ -6,6 +6,7 @@
 //! the [`identity`]; one is an [`upstream_io::UpstreamIo`], begun early by
 //! [`prepared`]) → [`outcome`] or [`failure`], which say what happened.
 
+pub mod cli;
 pub mod failure;
 pub mod front;
 pub mod graceful;

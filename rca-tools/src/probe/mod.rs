@@ -7,6 +7,8 @@
 //! CertificateRequest under a PSK?). What the server does wrong is reported
 //! with the rule it breaks.
 
+pub mod cli;
+
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

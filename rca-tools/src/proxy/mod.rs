@@ -14,6 +14,7 @@
 
 pub mod access_log;
 pub mod back;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod front;

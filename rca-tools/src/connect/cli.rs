@@ -1,0 +1,147 @@
+//! `rca-connect`'s command line, here rather than in the binary so the man
+//! page and the shell completions are made from the same definitions.
+
+// clap turns these doc comments into `--help`, where backticks would show.
+#![allow(clippy::doc_markdown)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use http::uri::{Authority, Scheme};
+use http::HeaderName;
+
+use crate::connect::relay::OUTCOME_HEADER;
+use crate::connect::roots::RootSource;
+
+/// A local forward proxy for bots. Point any HTTP client at it
+/// (HTTPS_PROXY=http://127.0.0.1:8118, curl -x, requests' proxies, Go's
+/// ProxyFromEnvironment) and its requests reach servers with the
+/// request_client_auth TLS flag set: a server that acknowledges the flag gets
+/// the bot certificate, others get nothing. Servers are always verified.
+/// The client's TLS ends here, with certificates from a local CA that
+/// `rca-connect ca` shows how to trust. One JSON line per upstream
+/// connection goes to standard output; SIGHUP reads --cert/--key again.
+#[derive(Parser, Debug)]
+#[command(name = "rca-connect", version, subcommand_negates_reqs = true)]
+pub struct Args {
+    /// `ca`, or nothing to run the proxy.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The bot's certificate chain, PEM, end entity first.
+    #[arg(long, required = true)]
+    pub cert: Option<PathBuf>,
+    /// The bot's private key, PEM.
+    #[arg(long, required = true)]
+    pub key: Option<PathBuf>,
+    /// Where clients connect (plain HTTP; keep it on loopback: anyone who
+    /// reaches it acts with the bot's identity).
+    #[arg(long, default_value = "127.0.0.1:8118")]
+    pub listen: SocketAddr,
+    /// LISTEN=https://host[:port]: also serve every request arriving on
+    /// LISTEN to that server, for clients that cannot use a proxy.
+    /// Repeatable.
+    #[arg(long = "route", value_parser = parse_route)]
+    pub routes: Vec<(SocketAddr, Scheme, Authority)>,
+    /// Which roots verify servers: mozilla (compiled in), system, or none
+    /// (only --ca).
+    #[arg(long, value_enum, default_value = "mozilla")]
+    pub roots: RootSource,
+    /// More CA certificates to verify servers with, PEM. Repeatable.
+    #[arg(long = "ca")]
+    pub cas: Vec<PathBuf>,
+    /// Send the flag (and so the identity) only to these hosts: a name, or
+    /// *.domain for the names below it. Repeatable; default: every host.
+    #[arg(long = "identity-host")]
+    pub identity_hosts: Vec<String>,
+    /// The directory of the local CA (made on first start, its key mode
+    /// 0600). Default: $XDG_STATE_HOME/rca-connect, else
+    /// ~/.local/state/rca-connect.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// The local CA's certificate, PEM, instead of the state directory's.
+    #[arg(long, requires = "local_ca_key")]
+    pub local_ca_cert: Option<PathBuf>,
+    /// The local CA's key, PEM.
+    #[arg(long, requires = "local_ca_cert")]
+    pub local_ca_key: Option<PathBuf>,
+    /// The response header that tells the client what the server did with
+    /// the flag and which identity was sent.
+    #[arg(long, default_value = OUTCOME_HEADER)]
+    pub outcome_header: HeaderName,
+    /// Send no outcome header.
+    #[arg(long)]
+    pub no_outcome_header: bool,
+    /// Seconds for TCP connect and, again, for each TLS handshake.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout_secs: u64,
+    /// Seconds for a server's response headers.
+    #[arg(long, default_value_t = 60)]
+    pub response_timeout_secs: u64,
+    /// Seconds a client's request body may send nothing; then 408.
+    #[arg(long, default_value_t = 60)]
+    pub body_timeout_secs: u64,
+    /// Seconds one write to a client may wait for it to read; then the
+    /// connection is closed.
+    #[arg(long, default_value_t = 60)]
+    pub send_timeout_secs: u64,
+    /// Seconds an idle upstream connection is kept for reuse.
+    #[arg(long, default_value_t = 90)]
+    pub idle_timeout_secs: u64,
+    /// Idle upstream connections kept per server; 0 makes every request
+    /// open a new one (for measurements). Default: no limit.
+    #[arg(long)]
+    pub max_idle_per_host: Option<usize>,
+    /// Client connections and tunnels at once; beyond, new connections wait
+    /// and new tunnels get a 503.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Worker threads; 1 runs everything on the main thread (the least work
+    /// per request for one bot's traffic). Default: one per core.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Serve Prometheus metrics on http://ADDRESS/metrics.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// What else `rca-connect` does.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Print the local CA certificate's path (making the CA if needed) and
+    /// how to trust it from curl, Python, Go and Node.
+    Ca,
+}
+
+/// `--route`'s value: `LISTEN=https://host[:port]`.
+///
+/// # Errors
+///
+/// The value is not of that form; the message says what is wrong.
+pub fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String> {
+    let (listen, url) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected LISTEN=https://host"))?;
+    let listen = listen
+        .parse()
+        .map_err(|error| format!("{listen:?} is not an address: {error}"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|error| format!("{url:?} is not a URL: {error}"))?;
+    let scheme = uri
+        .scheme()
+        .filter(|scheme| **scheme == Scheme::HTTPS || **scheme == Scheme::HTTP)
+        .cloned()
+        .ok_or_else(|| format!("{url:?}: expected https:// (or http://)"))?;
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("{url:?} has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!("{url:?}: give the server without user information"));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(format!("{url:?}: give the server only, without a path"));
+    }
+    Ok((listen, scheme, authority))
+}
