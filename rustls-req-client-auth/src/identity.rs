@@ -55,6 +55,7 @@ struct Inner {
     certificate_request: Option<CertificateRequestCause>,
     version: Option<ProtocolVersion>,
     alpn: Option<Vec<u8>>,
+    server_name: Option<Box<str>>,
 }
 
 impl PeerIdentity {
@@ -77,6 +78,7 @@ impl PeerIdentity {
             certificate_request: state.and_then(server::ServerFlagsState::certificate_request),
             version: conn.protocol_version(),
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+            server_name: conn.server_name().map(Box::from),
         }))
     }
 
@@ -129,6 +131,11 @@ impl PeerIdentity {
     /// The negotiated ALPN protocol, such as `h2`.
     pub fn alpn(&self) -> Option<&[u8]> {
         self.0.alpn.as_deref()
+    }
+
+    /// The server name the client asked for (SNI), if it sent one.
+    pub fn server_name(&self) -> Option<&str> {
+        self.0.server_name.as_deref()
     }
 }
 

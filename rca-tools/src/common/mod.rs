@@ -6,3 +6,4 @@ pub mod errors;
 pub mod fields;
 pub mod json_lines;
 pub mod process;
+pub mod timestamp;

@@ -172,7 +172,7 @@ pub(crate) fn report(metrics: &ConnectMetrics, outcome: &ConnectionOutcome, fail
 fn log_connection(outcome: &ConnectionOutcome, failure: Option<&str>) {
     let refused = failure.filter(|failure| is_refusal(failure));
     json_lines::push_json(&ConnectionLine {
-        time: format!("{:.3}", jiff::Timestamp::now()),
+        time: crate::common::timestamp::rfc3339_millis(std::time::SystemTime::now()),
         event: "upstream_connection",
         outcome,
         acknowledged: outcome.tls.as_ref().is_some_and(TlsOutcome::acknowledged),

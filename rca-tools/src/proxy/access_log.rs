@@ -1,23 +1,40 @@
-//! One JSON line per request on standard output: who (the verified identity),
-//! what, the answer, and how long it took. The lines go through
-//! [`json_lines`], buffered, off the request's path.
+//! One JSON line per request on standard output: when (RFC 3339, UTC,
+//! milliseconds), who (the address and the verified identity), what (method,
+//! host, path without the query, user agent), over what (TLS version, ALPN,
+//! SNI), the answer, the body bytes each way, and how long it took, to the
+//! response headers and at the upstream. A [`Record`] gathers them while the
+//! request is served; the line is written when the response is over (or the
+//! client left), through [`json_lines`], buffered, off the request's path.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
+use axum::body::Body;
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use rustls_req_client_auth::PeerIdentity;
 use serde::Serialize;
 
 use crate::common::json_lines;
+use crate::common::timestamp::{push_rfc3339_millis, rfc3339_millis};
 
 /// One request, as logged.
 #[derive(Debug, Serialize)]
 pub struct Entry<'a> {
+    /// When the request arrived.
+    #[serde(serialize_with = "serialize_time")]
+    pub time: SystemTime,
     /// The client's address.
     #[serde(serialize_with = "serialize_remote")]
     pub remote: SocketAddr,
     /// The request method.
     pub method: &'a str,
+    /// The host the client addressed (`:authority` or `Host`), as checked.
+    pub host: Option<&'a str>,
     /// The request path (without the query, which may carry secrets).
     pub path: &'a str,
     /// `HTTP/1.1` or `HTTP/2.0` (see [`Entry::version`]).
@@ -33,54 +50,29 @@ pub struct Entry<'a> {
     pub thumbprint: Option<&'a str>,
     /// Whether the TLS session was resumed from a ticket.
     pub resumed: bool,
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub tls_version: Option<&'static str>,
+    /// The ALPN protocol: `h2` or `http/1.1`.
+    pub alpn: Option<&'a str>,
+    /// The server name the client asked for in its ClientHello.
+    pub sni: Option<&'a str>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<&'a str>,
+    /// Bytes of request body read from the client.
+    pub request_body_bytes: u64,
+    /// Bytes of response body sent to the client.
+    pub response_body_bytes: u64,
     /// Milliseconds from the request to the response headers.
     pub duration_ms: f64,
+    /// Milliseconds from sending the request upstream to its response
+    /// headers, or to the failure (none when it was not sent: a policy
+    /// refusal, a bad request).
+    pub upstream_ms: Option<f64>,
     /// Why the proxy answered itself (403 policy, 502/504 upstream), if it did.
-    pub error: Option<String>,
+    pub error: Option<&'a str>,
 }
 
-impl<'a> Entry<'a> {
-    /// The entry for a request answered with `status` after `started`
-    /// (`error`: why the proxy answered itself), with `peer`'s identity.
-    #[must_use]
-    pub fn of(
-        peer: &'a PeerIdentity,
-        remote: SocketAddr,
-        (method, path, version): (&'a str, &'a str, &'static str),
-        status: u16,
-        started: std::time::Instant,
-        error: Option<String>,
-    ) -> Self {
-        Entry {
-            remote,
-            method,
-            path,
-            version,
-            status,
-            auth: "none",
-            subject: None,
-            thumbprint: None,
-            resumed: false,
-            duration_ms: Entry::millis(started.elapsed()),
-            error,
-        }
-        .with_peer(peer)
-    }
-
-    /// The identity fields from `peer`.
-    #[must_use]
-    pub fn with_peer(mut self, peer: &'a PeerIdentity) -> Self {
-        self.auth = peer.path().as_str();
-        self.subject = peer
-            .leaf()
-            .map(rustls_req_client_auth::LeafCertificate::subject);
-        self.thumbprint = peer
-            .leaf()
-            .map(rustls_req_client_auth::LeafCertificate::thumbprint_sha256);
-        self.resumed = peer.restored_from_ticket();
-        self
-    }
-
+impl Entry<'_> {
     /// Buffers the line for standard output (see [`json_lines`]).
     pub fn write(&self) {
         json_lines::push_with(|bytes| self.write_json(bytes));
@@ -105,13 +97,17 @@ impl<'a> Entry<'a> {
     /// request's instructions through `serde_json`. Whether it could.
     fn write_json(&self, out: &mut Vec<u8>) -> bool {
         let mut ok = true;
-        out.extend_from_slice(b"{\"remote\":");
+        out.extend_from_slice(b"{\"time\":\"");
+        push_rfc3339_millis(out, self.time);
+        out.extend_from_slice(b"\",\"remote\":");
         ok &= push_string(
             out,
             &crate::proxy::judge::identity::socket_addr_text(self.remote),
         );
         out.extend_from_slice(b",\"method\":");
         ok &= push_string(out, self.method);
+        out.extend_from_slice(b",\"host\":");
+        ok &= push_optional(out, self.host);
         out.extend_from_slice(b",\"path\":");
         ok &= push_string(out, self.path);
         out.extend_from_slice(b",\"version\":");
@@ -129,10 +125,32 @@ impl<'a> Entry<'a> {
         } else {
             b",\"resumed\":false"
         });
+        out.extend_from_slice(b",\"tls_version\":");
+        ok &= push_optional(out, self.tls_version);
+        out.extend_from_slice(b",\"alpn\":");
+        ok &= push_optional(out, self.alpn);
+        out.extend_from_slice(b",\"sni\":");
+        ok &= push_optional(out, self.sni);
+        out.extend_from_slice(b",\"user_agent\":");
+        ok &= push_optional(out, self.user_agent);
+        out.extend_from_slice(b",\"request_body_bytes\":");
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format(self.request_body_bytes)
+                .as_bytes(),
+        );
+        out.extend_from_slice(b",\"response_body_bytes\":");
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format(self.response_body_bytes)
+                .as_bytes(),
+        );
         out.extend_from_slice(b",\"duration_ms\":");
         ok &= serde_json::to_writer(&mut *out, &self.duration_ms).is_ok();
+        out.extend_from_slice(b",\"upstream_ms\":");
+        ok &= serde_json::to_writer(&mut *out, &self.upstream_ms).is_ok();
         out.extend_from_slice(b",\"error\":");
-        ok &= push_optional(out, self.error.as_deref());
+        ok &= push_optional(out, self.error);
         out.push(b'}');
         ok
     }
@@ -140,6 +158,237 @@ impl<'a> Entry<'a> {
     /// `duration` in milliseconds, for [`Entry::duration_ms`].
     pub fn millis(duration: Duration) -> f64 {
         duration.as_secs_f64() * 1000.0
+    }
+}
+
+/// A request being served: what its line will say, gathered on the way.
+#[derive(Debug)]
+pub struct Record {
+    /// The connection's client.
+    pub peer: PeerIdentity,
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The request method.
+    pub method: http::Method,
+    /// The request path, without the query.
+    pub path: String,
+    /// See [`Entry::version`].
+    pub version: &'static str,
+    /// See [`Entry::host`].
+    pub host: Option<String>,
+    /// See [`Entry::user_agent`].
+    pub user_agent: Option<String>,
+    /// When the request arrived, by the wall clock (logged) and the
+    /// monotonic one (for durations).
+    pub arrived: (SystemTime, Instant),
+    /// The status sent (or, for 499, that none was).
+    pub status: u16,
+    /// From arrival to the response headers.
+    pub to_headers: Duration,
+    /// From sending upstream to the upstream's response headers.
+    pub upstream: Option<Duration>,
+    /// The request body's bytes, counted as they are read (see
+    /// [`CountedBody`]); none for a request without a body.
+    pub request_body: Option<Arc<AtomicU64>>,
+    /// See [`Entry::response_body_bytes`].
+    pub response_body_bytes: u64,
+    /// Why the proxy answered itself.
+    pub error: Option<String>,
+}
+
+impl Record {
+    /// A request that arrived now, answered with nothing yet (its path and
+    /// host are filled in once they are known).
+    #[must_use]
+    pub fn new(
+        peer: &PeerIdentity,
+        remote: SocketAddr,
+        method: http::Method,
+        version: &'static str,
+        user_agent: Option<String>,
+    ) -> Self {
+        Self {
+            peer: peer.clone(),
+            remote,
+            method,
+            path: String::new(),
+            version,
+            host: None,
+            user_agent,
+            arrived: (SystemTime::now(), Instant::now()),
+            status: 0,
+            to_headers: Duration::ZERO,
+            upstream: None,
+            request_body: None,
+            response_body_bytes: 0,
+            error: None,
+        }
+    }
+
+    /// The `User-Agent` of a request with `headers`, as logged.
+    #[must_use]
+    pub fn user_agent_of(headers: &http::HeaderMap) -> Option<String> {
+        headers
+            .get(http::header::USER_AGENT)
+            .map(|agent| String::from_utf8_lossy(agent.as_bytes()).into_owned())
+    }
+
+    /// The response headers are ready: `status`, and `error` if the proxy
+    /// answered itself.
+    pub fn answered(&mut self, status: u16, error: Option<String>) {
+        self.status = status;
+        self.to_headers = self.arrived.1.elapsed();
+        self.error = error;
+    }
+
+    /// The line.
+    #[must_use]
+    pub fn entry(&self) -> Entry<'_> {
+        let leaf = self.peer.leaf();
+        Entry {
+            time: self.arrived.0,
+            remote: self.remote,
+            method: self.method.as_str(),
+            host: self.host.as_deref(),
+            path: &self.path,
+            version: self.version,
+            status: self.status,
+            auth: self.peer.path().as_str(),
+            subject: leaf.map(rustls_req_client_auth::LeafCertificate::subject),
+            thumbprint: leaf.map(rustls_req_client_auth::LeafCertificate::thumbprint_sha256),
+            resumed: self.peer.restored_from_ticket(),
+            tls_version: tls_version(self.peer.version()),
+            alpn: self
+                .peer
+                .alpn()
+                .and_then(|alpn| std::str::from_utf8(alpn).ok()),
+            sni: self.peer.server_name(),
+            user_agent: self.user_agent.as_deref(),
+            request_body_bytes: self
+                .request_body
+                .as_ref()
+                .map_or(0, |count| count.load(Ordering::Relaxed)),
+            response_body_bytes: self.response_body_bytes,
+            duration_ms: Entry::millis(self.to_headers),
+            upstream_ms: self.upstream.map(Entry::millis),
+            error: self.error.as_deref(),
+        }
+    }
+
+    /// Buffers the line for standard output.
+    pub fn write(&self) {
+        self.entry().write();
+    }
+}
+
+fn tls_version(version: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
+    match version? {
+        rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+        rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+        _ => Some("other"),
+    }
+}
+
+/// Counts the bytes of a request body as the upstream side reads it.
+pub struct CountedBody {
+    inner: Body,
+    count: Arc<AtomicU64>,
+}
+
+impl CountedBody {
+    /// `body`, counted into `record` (if there is one to log).
+    pub fn wrap(body: Body, record: Option<&mut Record>) -> Body {
+        let Some(record) = record else {
+            return body;
+        };
+        if hyper::body::Body::is_end_stream(&body) {
+            return body;
+        }
+        let count = Arc::new(AtomicU64::new(0));
+        record.request_body = Some(Arc::clone(&count));
+        Body::new(Self { inner: body, count })
+    }
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &frame {
+            if let Some(data) = frame.data_ref() {
+                self.count.fetch_add(
+                    u64::try_from(data.len()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that writes its request's line when it is dropped: when
+/// the response is over, or cut short (the client left, the upstream
+/// broke off), with the bytes sent until then.
+pub struct LoggedBody {
+    inner: Body,
+    record: Box<Record>,
+}
+
+impl LoggedBody {
+    /// `body`, logging `record` once it is over.
+    pub fn wrap(body: Body, record: Box<Record>) -> Body {
+        Body::new(Self {
+            inner: body,
+            record,
+        })
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        self.record.write();
+    }
+}
+
+impl hyper::body::Body for LoggedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &frame {
+            if let Some(data) = frame.data_ref() {
+                self.record.response_body_bytes = self
+                    .record
+                    .response_body_bytes
+                    .saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -167,6 +416,13 @@ fn push_optional(out: &mut Vec<u8>, text: Option<&str>) -> bool {
         out.extend_from_slice(b"null");
         true
     }
+}
+
+fn serialize_time<S: serde::Serializer>(
+    time: &SystemTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339_millis(*time))
 }
 
 fn serialize_remote<S: serde::Serializer>(
@@ -212,8 +468,11 @@ mod tests {
         for (i, text) in texts.iter().enumerate() {
             for remote in remotes {
                 let entry = Entry {
+                    time: SystemTime::UNIX_EPOCH
+                        + Duration::from_millis([0, 1, 999, 1_733_373_492_007, 7, 65_000][i]),
                     remote,
                     method: if i % 2 == 0 { "GET" } else { text },
+                    host: (i % 2 == 0).then_some(*text),
                     path: text,
                     version: "HTTP/1.1",
                     status: [200, 502, 101, 0, 65535, 403][i],
@@ -221,8 +480,15 @@ mod tests {
                     subject: (i % 2 == 1).then_some(*text),
                     thumbprint: (i % 3 == 0).then_some("x5t-abc_DEF"),
                     resumed: i % 2 == 0,
+                    tls_version: (i % 3 != 2).then_some("TLSv1.3"),
+                    alpn: (i % 2 == 1).then_some("h2"),
+                    sni: (i % 3 == 1).then_some(*text),
+                    user_agent: (i % 2 == 1).then_some(*text),
+                    request_body_bytes: [0, 1, u64::MAX, 4096, 7, 0][i],
+                    response_body_bytes: [0, 10, 1 << 40, 0, 7, u64::MAX][i],
                     duration_ms: [0.0, 1.25, 1e-7, 123_456.789, 0.1, f64::NAN][i],
-                    error: (i % 2 == 0).then(|| (*text).to_owned()),
+                    upstream_ms: [None, Some(0.5), Some(f64::NAN), None, Some(3.0), None][i],
+                    error: (i % 2 == 0).then_some(*text),
                 };
                 let mut line = Vec::new();
                 assert!(entry.write_json(&mut line));

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
 use crate::common::client_body::{ClientBody, ClientBodyError};
-use crate::proxy::access_log::Entry;
+use crate::proxy::access_log::{CountedBody, Entry, LoggedBody, Record};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
 use crate::proxy::front::target::{self, TargetError};
@@ -133,69 +133,54 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
         log::error!("a request without its connection's identity: rca-proxy serves through rustls_req_client_auth::serve");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let started = Instant::now();
-    let method = request.method().clone();
-    let version = Entry::version(request.version());
-    let (response, error, path) = match canonical_request(request) {
+    let record = (proxy.access_log == AccessLog::Stdout).then(|| {
+        Box::new(Record::new(
+            &peer,
+            remote,
+            request.method().clone(),
+            Entry::version(request.version()),
+            Record::user_agent_of(request.headers()),
+        ))
+    });
+    // Logged as 499 (nginx's "client closed request") if the client leaves
+    // first (an HTTP/2 reset, a closed connection): the request may have
+    // reached the upstream all the same.
+    let mut unanswered = Unanswered(record);
+    let (response, error) = match canonical_request(request) {
         Ok(request) => {
             let path = request.uri().path().to_owned();
-            // Logged as 499 (nginx's "client closed request") if the client
-            // leaves first (an HTTP/2 reset, a closed connection): the
-            // request may have reached the upstream all the same.
-            let mut unanswered = Unanswered {
-                log: proxy.access_log == AccessLog::Stdout,
-                peer: &peer,
-                remote,
-                request: (method.as_str(), &path, version),
-                started,
-            };
-            let (response, error) = answer(proxy, remote, &peer, &path, request).await;
-            unanswered.log = false;
-            drop(unanswered);
-            (response, error, path)
+            if let Some(record) = &mut unanswered.0 {
+                record.path.clone_from(&path);
+            }
+            answer(proxy, remote, &peer, &path, request, &mut unanswered.0).await
         }
         Err((why, path)) => {
-            let (response, error) = bad_request(why.reason());
-            (response, error, path)
+            if let Some(record) = &mut unanswered.0 {
+                record.path = path;
+            }
+            bad_request(why.reason())
         }
     };
-    if proxy.access_log == AccessLog::Off {
+    let Some(mut record) = unanswered.0.take() else {
         return response;
-    }
-    Entry::of(
-        &peer,
-        remote,
-        (method.as_str(), &path, version),
-        response.status().as_u16(),
-        started,
-        error,
-    )
-    .write();
-    response
+    };
+    record.answered(response.status().as_u16(), error);
+    // The line is written when the response body is over.
+    response.map(|body| LoggedBody::wrap(body, record))
 }
 
 /// A request being answered; dropped before its answer (the client left),
 /// it writes the access-log line the answer would have.
-struct Unanswered<'a> {
-    log: bool,
-    peer: &'a PeerIdentity,
-    remote: SocketAddr,
-    request: (&'a str, &'a str, &'static str),
-    started: Instant,
-}
+struct Unanswered(Option<Box<Record>>);
 
-impl Drop for Unanswered<'_> {
+impl Drop for Unanswered {
     fn drop(&mut self) {
-        if self.log {
-            Entry::of(
-                self.peer,
-                self.remote,
-                self.request,
+        if let Some(record) = &mut self.0 {
+            record.answered(
                 CLIENT_LEFT,
-                self.started,
                 Some("the client left before the response".to_owned()),
-            )
-            .write();
+            );
+            record.write();
         }
     }
 }
@@ -230,12 +215,15 @@ fn canonical_request(mut request: Request) -> Result<Request, (TargetError, Stri
     Ok(request)
 }
 
+/// `request`, judged and sent upstream; what the log needs of it goes into
+/// `record`.
 async fn answer(
     proxy: &Proxy,
     remote: SocketAddr,
     peer: &PeerIdentity,
     path: &str,
     request: Request,
+    record: &mut Option<Box<Record>>,
 ) -> (Response, Option<String>) {
     let hosts = request.headers().get_all(header::HOST);
     let mut hosts = hosts.iter();
@@ -272,6 +260,9 @@ async fn answer(
             None => None,
         },
     };
+    if let (Some(record), Some(host)) = (record.as_mut(), &host) {
+        record.host = Some(host.as_str().to_owned());
+    }
     if proxy.bots_only.covers(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
         if let Some(metrics) = &proxy.metrics {
@@ -283,7 +274,10 @@ async fn answer(
         );
     }
     let (mut parts, body) = request.into_parts();
-    let body = ClientBody::wrap(body, proxy.body_timeout);
+    let body = CountedBody::wrap(
+        ClientBody::wrap(body, proxy.body_timeout),
+        record.as_deref_mut(),
+    );
     join_cookie_crumbs(&mut parts.headers);
     // Hop-by-hop headers (and those `Connection` names) go first, so a client
     // cannot name the identity headers set next for removal.
@@ -301,11 +295,15 @@ async fn answer(
             parts.headers.insert(header::HOST, host);
         }
     }
-    match proxy
+    let sent = Instant::now();
+    let forwarded = proxy
         .upstream
         .send(http::Request::from_parts(parts, body), upgrade)
-        .await
-    {
+        .await;
+    if let Some(record) = record {
+        record.upstream = Some(sent.elapsed());
+    }
+    match forwarded {
         Ok(response) => (response, None),
         Err(error) => {
             let (status, kind, body) = upstream_failure(&error);

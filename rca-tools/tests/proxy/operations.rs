@@ -722,6 +722,74 @@ fn access_log_has_one_line_per_request() {
     });
 }
 
+/// Each line says when (RFC 3339, UTC, milliseconds), to which host and
+/// server name, from which user agent, over which TLS version and ALPN, how
+/// many body bytes went each way, and how long the upstream took: on the
+/// own HTTP/1.1 path, through hyper (a body) and over HTTP/2.
+#[test]
+fn access_log_says_when_what_and_how_much() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let log = files.path("access.log");
+        let mut proxy = Proxy::start_logging(&files.config(port, upstream, ""), port, &log);
+        let before = std::time::SystemTime::now();
+        let mut received = Vec::new();
+        for (client, method, body, path) in [
+            (browser(pki, true), "GET", "", "/simple"),
+            (browser(pki, true), "POST", "twelve bytes", "/form"),
+            (browser(pki, false), "GET", "", "/h2"),
+            (browser(pki, true), "GET", "", "/api/crawl"),
+        ] {
+            let request = client
+                .request(method.parse().expect("method"), proxy.url(path))
+                .header("user-agent", "access-log-test/1.0 (\"quoted\")")
+                .body(body);
+            let response = request.send().await.expect("response");
+            received.push(response.bytes().await.expect("body").len());
+        }
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+
+        let text = std::fs::read_to_string(&log).expect("access log");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let host = format!("localhost:{port}");
+        for (line, received) in lines.iter().zip(&received) {
+            let time = line["time"].as_str().expect("time");
+            let at: jiff::Timestamp = time.parse().expect("RFC 3339");
+            assert!(time.ends_with('Z') && time.len() == 24, "{time}");
+            let at = std::time::SystemTime::try_from(at).expect("time");
+            assert!(at >= before - Duration::from_secs(1), "{time}");
+            assert_eq!(line["host"], host.as_str(), "{text}");
+            assert_eq!(line["sni"], "localhost", "{text}");
+            assert_eq!(line["tls_version"], "TLSv1.3", "{text}");
+            assert_eq!(line["user_agent"], "access-log-test/1.0 (\"quoted\")");
+            assert_eq!(
+                line["response_body_bytes"].as_u64(),
+                u64::try_from(*received).ok(),
+                "{text}"
+            );
+        }
+        assert_eq!(lines[0]["alpn"], "http/1.1");
+        assert_eq!(lines[0]["request_body_bytes"], 0);
+        assert!(lines[0]["upstream_ms"].as_f64().is_some(), "{text}");
+        assert_eq!(lines[1]["request_body_bytes"], 12, "{text}");
+        assert!(lines[1]["upstream_ms"].as_f64().is_some(), "{text}");
+        assert_eq!(lines[2]["alpn"], "h2");
+        assert_eq!(lines[2]["version"], "HTTP/2.0");
+        assert!(lines[2]["upstream_ms"].as_f64().is_some(), "{text}");
+        // Refused by the policy: the upstream never saw it.
+        assert_eq!(lines[3]["status"], 403);
+        assert!(lines[3]["upstream_ms"].is_null(), "{text}");
+    });
+}
+
 /// A standard output that takes nothing (a pipe nobody reads) holds no
 /// request up: the lines wait in memory, and all of them are written once
 /// the pipe is read again.

@@ -32,7 +32,7 @@ use rustls_req_client_auth::{Http1Connection, Http1Outcome, PeerIdentity, Stoppi
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::fields::HOP_BY_HOP;
-use crate::proxy::access_log::Entry;
+use crate::proxy::access_log::Record;
 use crate::proxy::back::pool::{self, Outgoing, ResponseBody};
 use crate::proxy::back::wire::{self, ResponseFraming, ResponseHead};
 use crate::proxy::front::http1_wire::{
@@ -258,20 +258,33 @@ async fn unless_client_leaves<T>(
 /// Forwards one simple request and writes the response (or why there is
 /// none). An error means the connection is unusable.
 async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Result<Last> {
-    let started = Instant::now();
     let Forward {
         method,
         path,
         head,
         close,
+        host,
+        user_agent,
         ..
     } = forward;
+    let mut record = (proxy.access_log == AccessLog::Stdout).then(|| Record {
+        path,
+        host: Some(host.as_str().to_owned()),
+        ..Record::new(
+            &client.identity,
+            client.remote,
+            method.clone(),
+            "HTTP/1.1",
+            user_agent,
+        )
+    });
     let outgoing = Outgoing {
         head,
         resendable: pool::is_safe(&method),
         method: method.clone(),
         body: None,
     };
+    let sent = Instant::now();
     let exchanged = match unless_client_leaves(
         &mut client.stream,
         &mut client.read,
@@ -282,20 +295,17 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         Ok(exchanged) => exchanged,
         Err(error) => {
             // The request may have reached the upstream: it is logged.
-            if proxy.access_log == AccessLog::Stdout {
-                Entry::of(
-                    &client.identity,
-                    client.remote,
-                    (method.as_str(), &path, "HTTP/1.1"),
+            if let Some(record) = &mut record {
+                record.answered(
                     CLIENT_LEFT,
-                    started,
                     Some("the client left before the response".to_owned()),
-                )
-                .write();
+                );
+                record.write();
             }
             return Err(error);
         }
     };
+    let upstream_time = sent.elapsed();
     // Shutdown may have begun meanwhile: then this response is the last.
     let last = close || client.stopping.is_stopping();
     let out = &mut client.out;
@@ -314,24 +324,33 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
             (status, None, Some(error.to_string()))
         }
     };
-    if proxy.access_log == AccessLog::Stdout {
-        Entry::of(
-            &client.identity,
-            client.remote,
-            (method.as_str(), &path, "HTTP/1.1"),
-            status.as_u16(),
-            started,
-            error,
-        )
-        .write();
+    if let Some(record) = &mut record {
+        record.upstream = Some(upstream_time);
+        record.answered(status.as_u16(), error);
     }
+    let mut sent_bytes = 0;
+    let written = write_response(client, body, &mut sent_bytes).await;
+    if let Some(record) = &mut record {
+        record.response_body_bytes = sent_bytes;
+        record.write();
+    }
+    written?;
+    Ok(if last { Last::Yes } else { Last::No })
+}
+
+/// Writes the response whose head is in `client.out`, and `body`'s bytes
+/// after it, counting them into `sent_bytes`.
+async fn write_response(
+    client: &mut Client,
+    body: Option<(ResponseBody, bool)>,
+    sent_bytes: &mut u64,
+) -> io::Result<()> {
     if let Some((body, chunked)) = body {
-        copy_body(client, body, chunked).await?;
+        copy_body(client, body, chunked, sent_bytes).await?;
     }
     client.stream.write_all(&client.out).await?;
     client.out.clear();
-    client.stream.flush().await?;
-    Ok(if last { Last::Yes } else { Last::No })
+    client.stream.flush().await
 }
 
 /// Appends the client's response head for the upstream's `head`: its status
@@ -492,7 +511,12 @@ fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, method: &Metho
 /// stream of events reaches the client as it comes), and while it waits a
 /// client that leaves ends the copy. What is left in `out` is for the
 /// caller to write.
-async fn copy_body(client: &mut Client, mut body: ResponseBody, chunked: bool) -> io::Result<()> {
+async fn copy_body(
+    client: &mut Client,
+    mut body: ResponseBody,
+    chunked: bool,
+    sent_bytes: &mut u64,
+) -> io::Result<()> {
     loop {
         let frame = if let Poll::Ready(frame) = next_frame_now(&mut body) {
             frame
@@ -515,6 +539,7 @@ async fn copy_body(client: &mut Client, mut body: ResponseBody, chunked: bool) -
                 return Err(error);
             }
         };
+        *sent_bytes = sent_bytes.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
         push_data(&mut client.out, &data, chunked);
         if client.out.len() >= WRITE_SIZE {
             client.stream.write_all(&client.out).await?;

@@ -83,6 +83,10 @@ pub(crate) struct Forward {
     pub head: Vec<u8>,
     /// The client asked to close the connection after it.
     pub close: bool,
+    /// The host it addresses (for the access log).
+    pub host: Authority,
+    /// Its `User-Agent` (for the access log).
+    pub user_agent: Option<String>,
 }
 
 /// What a request is rewritten with.
@@ -201,12 +205,9 @@ pub(crate) fn read_request(buf: &[u8], rewrite: &mut Rewrite<'_>) -> Reading {
         Err(_) => return Reading::HandOver(HandOver::Malformed),
     };
     match rewritten(&request, rewrite) {
-        Ok((method, path, head, close)) => Reading::Forward(Forward {
+        Ok(forward) => Reading::Forward(Forward {
             consumed,
-            method,
-            path,
-            head,
-            close,
+            ..forward
         }),
         Err(why) => Reading::HandOver(why),
     }
@@ -215,7 +216,7 @@ pub(crate) fn read_request(buf: &[u8], rewrite: &mut Rewrite<'_>) -> Reading {
 fn rewritten(
     request: &httparse::Request<'_, '_>,
     rewrite: &mut Rewrite<'_>,
-) -> Result<(Method, String, Vec<u8>, bool), HandOver> {
+) -> Result<Forward, HandOver> {
     if request.version != Some(1) {
         return Err(HandOver::Http10);
     }
@@ -242,6 +243,7 @@ fn rewritten(
     }
     let mut host = None;
     let mut close = false;
+    let mut user_agent = None;
     for field in request.headers.iter() {
         let name = field.name.as_bytes();
         if let Some((_, why)) = NOT_SIMPLE
@@ -259,6 +261,8 @@ fn rewritten(
                 return Err(HandOver::Host);
             }
             host = Some(Authority::try_from(value).map_err(|_| HandOver::Host)?);
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            user_agent = Some(String::from_utf8_lossy(field.value).into_owned());
         } else if name.eq_ignore_ascii_case(b"connection") {
             for option in crate::common::fields::list_tokens(field.value) {
                 if option.eq_ignore_ascii_case(b"close") {
@@ -301,7 +305,15 @@ fn rewritten(
     );
     wire::write_framing(&mut head, RequestFraming::of(&method, true, Some(0)));
     head.extend_from_slice(b"\r\n");
-    Ok((method, path.to_owned(), head, close))
+    Ok(Forward {
+        consumed: 0,
+        method,
+        path: path.to_owned(),
+        head,
+        close,
+        host,
+        user_agent,
+    })
 }
 
 #[cfg(test)]
