@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::FlagsError;
 use crate::identity::PeerIdentity;
+use crate::refusal::RefusedCertificate;
 
 /// Accepts TLS connections for a `ServerConfig` with [`crate::ServerFlags`]
 /// installed: each handshake gets at most [`Acceptor::handshake_timeout`],
@@ -79,10 +80,15 @@ impl Acceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream = match tokio::time::timeout(self.handshake_timeout, self.tls.accept(io)).await {
+        let handshake = tokio::time::timeout(self.handshake_timeout, self.tls.accept(io));
+        let (accepted, refused) = crate::refusal::collecting(handshake).await;
+        let stream = match accepted {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
-                let error = AcceptError::Handshake(error);
+                let error = match refused {
+                    Some(certificate) => AcceptError::Refused(error, Box::new(certificate)),
+                    None => AcceptError::Handshake(error),
+                };
                 debug!("tls_flags: handshake failed: {error}");
                 return Err(error);
             }
@@ -115,6 +121,9 @@ pub enum AcceptError {
     /// The handshake failed: a TLS error (see [`AcceptError::tls_error`]) or
     /// an I/O error.
     Handshake(io::Error),
+    /// The handshake failed after the flag path's verifier refused this
+    /// certificate (see [`AcceptError::refused_certificate`]).
+    Refused(io::Error, Box<RefusedCertificate>),
     /// The client did not complete the handshake in this time.
     TimedOut(Duration),
 }
@@ -123,8 +132,17 @@ impl AcceptError {
     /// The TLS error that ended the handshake, if it was one.
     pub fn tls_error(&self) -> Option<&rustls::Error> {
         match self {
-            Self::Handshake(error) => crate::find_tls_error(error),
+            Self::Handshake(error) | Self::Refused(error, _) => crate::find_tls_error(error),
             Self::TimedOut(_) => None,
+        }
+    }
+
+    /// The certificate the flag path refused, if that ended the handshake:
+    /// its subject, issuer, thumbprint and the server name asked for.
+    pub fn refused_certificate(&self) -> Option<&RefusedCertificate> {
+        match self {
+            Self::Refused(_, certificate) => Some(certificate),
+            Self::Handshake(_) | Self::TimedOut(_) => None,
         }
     }
 
@@ -149,14 +167,20 @@ impl fmt::Display for AcceptError {
             Self::TimedOut(timeout) => {
                 write!(f, "TLS handshake did not complete in {timeout:?}")
             }
-            Self::Handshake(error) => match self.tls_error() {
-                Some(tls) => write!(
-                    f,
-                    "TLS handshake failed: {}",
-                    crate::describe_tls_error(tls)
-                ),
-                None => write!(f, "TLS handshake failed: {error}"),
-            },
+            Self::Handshake(error) | Self::Refused(error, _) => {
+                match self.tls_error() {
+                    Some(tls) => write!(
+                        f,
+                        "TLS handshake failed: {}",
+                        crate::describe_tls_error(tls)
+                    )?,
+                    None => write!(f, "TLS handshake failed: {error}")?,
+                }
+                match self.refused_certificate() {
+                    Some(certificate) => write!(f, " (certificate: {certificate})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -164,7 +188,7 @@ impl fmt::Display for AcceptError {
 impl std::error::Error for AcceptError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Handshake(error) => Some(error),
+            Self::Handshake(error) | Self::Refused(error, _) => Some(error),
             Self::TimedOut(_) => None,
         }
     }

@@ -173,6 +173,7 @@ mod identity;
 mod log_budget;
 mod message;
 mod one_port;
+mod refusal;
 pub mod pem;
 mod request_cause;
 mod rules;
@@ -200,6 +201,7 @@ pub use error::FlagsError;
 pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use one_port::{LiveConfig, OnePortConfig};
+pub use refusal::RefusedCertificate;
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
 pub use send_timeout::SendTimeout;

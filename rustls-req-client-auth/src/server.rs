@@ -251,9 +251,10 @@ impl ServerFlags {
 }
 
 impl ServerHooks for ServerFlags {
-    fn new_connection(&self, _server_name: Option<&DnsName<'_>>) -> Box<dyn ServerConnectionHook> {
+    fn new_connection(&self, server_name: Option<&DnsName<'_>>) -> Box<dyn ServerConnectionHook> {
         Box::new(ServerFlagsHook {
             policy: self.clone(),
+            server_name: server_name.map(|name| Box::from(name.as_ref())),
             state: ServerFlagsState {
                 client_flags: None,
                 acknowledged: FlagSet::new(),
@@ -389,6 +390,8 @@ fn log_refusal(error: &FlagsError) {
 #[derive(Debug)]
 struct ServerFlagsHook {
     policy: ServerFlags,
+    /// The server name the client asked for, for a refusal's line.
+    server_name: Option<Box<str>>,
     state: ServerFlagsState,
 }
 
@@ -521,6 +524,7 @@ impl ServerConnectionHook for ServerFlagsHook {
         Some(Arc::new(FlagPathVerifier {
             inner: trusted.verifier,
             certificate_required,
+            server_name: self.server_name.clone(),
         }))
     }
 

@@ -15,6 +15,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 pub(crate) struct FlagPathVerifier {
     pub(crate) inner: Arc<dyn ClientCertVerifier>,
     pub(crate) certificate_required: bool,
+    /// The server name of the connection (SNI), for a refusal's line.
+    pub(crate) server_name: Option<Box<str>>,
 }
 
 impl ClientCertVerifier for FlagPathVerifier {
@@ -42,6 +44,9 @@ impl ClientCertVerifier for FlagPathVerifier {
             .verify_client_cert(end_entity, intermediates, now)
             .inspect_err(|error| {
                 debug!("tls_flags: flag-path client certificate refused: {error}");
+                crate::refusal::record(|| {
+                    crate::refusal::RefusedCertificate::of(end_entity, self.server_name.as_deref())
+                });
             })
     }
 

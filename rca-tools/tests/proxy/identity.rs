@@ -316,6 +316,22 @@ fn the_log_says_why_a_client_was_not_authenticated() {
                 .any(|line| line.contains("sent no certificate") && line.contains("RCA-14")),
             "{lines:#?}"
         );
+        // The refused bot is named: subject, issuer, thumbprint, SNI; never
+        // the certificate itself.
+        let refusal = lines
+            .iter()
+            .find(|line| line.contains("UnknownIssuer"))
+            .expect("the refusal line");
+        let thumbprint = rustls_req_client_auth::thumbprint_sha256(&pki.normal_client.chain[0]);
+        for part in [
+            "subject \"CN=partner.client.test\"",
+            "issuer \"CN=test client CA (normal path)\"",
+            &format!("x5t#S256 {thumbprint}"),
+            "SNI \"localhost\"",
+        ] {
+            assert!(refusal.contains(part), "{part} in {refusal}");
+        }
+        assert!(!refusal.contains("BEGIN CERTIFICATE"), "{refusal}");
     });
 }
 

@@ -84,6 +84,13 @@ async fn revoke_under_a_running_proxy(how: Revoke) {
         .send()
         .await;
     assert!(fresh.is_err(), "{how:?}: revoked, yet served: {fresh:?}");
+    // The operator's line says which bot, and why.
+    let text = wait_for_line(&log, "subject \"CN=leaked.bot.test\"");
+    let refusal = text
+        .lines()
+        .find(|line| line.contains("CN=leaked.bot.test"))
+        .unwrap_or_default();
+    assert!(refusal.contains("Revoked"), "{how:?}: {refusal}");
     let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
     assert_eq!(
         echoed(&other, "x-client-auth-path").as_deref(),

@@ -1,0 +1,121 @@
+//! Which certificate the flag path refused, so the line an operator reads
+//! names the bot (subject, issuer, `x5t#S256`, the server name it asked
+//! for) rather than only the address and `UnknownIssuer`.
+//!
+//! The verifier runs inside a poll of the handshake, on the task that
+//! drives it; [`Acceptor::accept`](crate::Acceptor::accept) gives that task
+//! a slot (a tokio task-local), the flag path's verifier fills it when it
+//! refuses, and the accept error carries it out. Without the `tokio`
+//! feature, or outside an `Acceptor`, nothing is recorded.
+
+use std::fmt;
+
+use rustls::pki_types::CertificateDer;
+
+/// A certificate the flag path refused, as the refusal line names it; never
+/// the whole certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedCertificate {
+    subject: String,
+    issuer: String,
+    thumbprint: String,
+    server_name: Option<String>,
+}
+
+impl RefusedCertificate {
+    /// The end entity `certificate`, sent on a connection to `server_name`.
+    pub(crate) fn of(certificate: &CertificateDer<'_>, server_name: Option<&str>) -> Self {
+        let (subject, issuer) = match x509_parser::parse_x509_certificate(certificate) {
+            Ok((_, parsed)) => (parsed.subject().to_string(), parsed.issuer().to_string()),
+            Err(_) => ("(not X.509)".to_owned(), "(not X.509)".to_owned()),
+        };
+        Self {
+            subject,
+            issuer,
+            thumbprint: crate::identity::thumbprint_sha256(certificate),
+            server_name: server_name.map(str::to_owned),
+        }
+    }
+
+    /// The certificate's subject, as RFC 4514 writes it.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The certificate's issuer, as RFC 4514 writes it.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The certificate's `x5t#S256` thumbprint (RFC 8705).
+    pub fn thumbprint_sha256(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The server name (SNI) the client asked for, if it sent one.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+}
+
+impl fmt::Display for RefusedCertificate {
+    /// The names are quoted with Rust's escapes: they come from the peer,
+    /// and a control character in them must not start a log line of its own.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "subject {:?}, issuer {:?}, x5t#S256 {}, SNI {:?}",
+            self.subject,
+            self.issuer,
+            self.thumbprint,
+            self.server_name.as_deref().unwrap_or("(none)")
+        )
+    }
+}
+
+#[cfg(feature = "tokio")]
+tokio::task_local! {
+    static REFUSED: std::cell::RefCell<Option<RefusedCertificate>>;
+}
+
+/// Keeps the certificate `refused` makes for the handshake being driven, if
+/// it is driven by an [`Acceptor`](crate::Acceptor).
+pub(crate) fn record(refused: impl FnOnce() -> RefusedCertificate) {
+    #[cfg(feature = "tokio")]
+    let _outside_an_acceptor = REFUSED.try_with(|slot| *slot.borrow_mut() = Some(refused()));
+    #[cfg(not(feature = "tokio"))]
+    let _ = refused;
+}
+
+/// Drives `handshake` with a slot for a refused certificate; its output and
+/// what the slot holds at the end.
+#[cfg(feature = "tokio")]
+pub(crate) async fn collecting<F: std::future::Future>(
+    handshake: F,
+) -> (F::Output, Option<RefusedCertificate>) {
+    REFUSED
+        .scope(std::cell::RefCell::new(None), async {
+            let output = handshake.await;
+            let refused = REFUSED.with(|slot| slot.borrow_mut().take());
+            (output, refused)
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_quoted_and_garbage_is_said() {
+        let refused = RefusedCertificate::of(&CertificateDer::from(vec![0x30, 0x00]), None);
+        assert_eq!(refused.subject(), "(not X.509)");
+        let line = RefusedCertificate {
+            subject: "CN=a\nfake line".to_owned(),
+            ..refused
+        }
+        .to_string();
+        assert!(line.contains("subject \"CN=a\\nfake line\""), "{line}");
+        assert!(line.ends_with("SNI \"(none)\""), "{line}");
+    }
+}
