@@ -64,6 +64,12 @@ impl Acceptor {
         self
     }
 
+    /// How long a client may take to complete the handshake.
+    #[cfg(feature = "axum")]
+    pub(crate) fn timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
     /// The config handshakes use.
     pub fn config(&self) -> &Arc<ServerConfig> {
         self.tls.config()

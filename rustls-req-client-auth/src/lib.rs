@@ -173,8 +173,10 @@ mod identity;
 mod log_budget;
 mod message;
 mod one_port;
-mod refusal;
 pub mod pem;
+#[cfg(feature = "axum")]
+mod proxy_protocol;
+mod refusal;
 mod request_cause;
 mod rules;
 #[cfg(feature = "axum")]

@@ -27,6 +27,7 @@ use crate::acceptor::{AcceptError, Acceptor};
 use crate::cancelled_requests::{CancelBudget, CancelledRequests};
 use crate::identity::PeerIdentity;
 use crate::log_budget::{LogBudget, Verdict};
+use crate::proxy_protocol::ProxyProtocol;
 use crate::send_timeout::SendTimeout;
 use crate::server::{AuthPath, CertificateRequestCause};
 use crate::stalled_streams::{StalledStreams, Watched};
@@ -61,6 +62,7 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
         limits: Limits::default(),
         observer: None,
         http1_front: None,
+        proxy_protocol: None,
     }
 }
 
@@ -123,6 +125,7 @@ pub struct Serve<S> {
     limits: Limits,
     observer: Option<HandshakeObserver>,
     http1_front: Option<Arc<dyn Http1Front>>,
+    proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 impl<S> Serve<S> {
@@ -230,6 +233,23 @@ impl<S> Serve<S> {
         observer: impl Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync + 'static,
     ) -> Self {
         self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Reads a PROXY protocol header (HAProxy's, version 1 or 2) at the start
+    /// of every connection, before the TLS handshake, and takes the client
+    /// address it carries as the connection's (`ConnectInfo`, the
+    /// [`Http1Connection::remote`], the logs): for a server behind a
+    /// layer-4 load balancer, which must leave TLS to this server for the
+    /// flag to reach it. Only connections from `from` may send one, and
+    /// each of them must; any other connection is closed. A header that
+    /// names no client (a balancer's health check: v2 `LOCAL`, v1
+    /// `UNKNOWN`) leaves the balancer's address. The header must come
+    /// within the handshake timeout.
+    pub fn proxy_protocol(mut self, from: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
+        self.proxy_protocol = Some(Arc::new(ProxyProtocol {
+            from: from.into_iter().collect(),
+        }));
         self
     }
 
@@ -354,6 +374,7 @@ where
             limits,
             observer,
             http1_front,
+            proxy_protocol,
         } = self;
         // `true` once shutdown starts: every connection then closes gracefully.
         let (stop, stopping) = watch::channel(false);
@@ -387,6 +408,7 @@ where
                 remote,
                 observer: observer.clone(),
                 http1_front: http1_front.clone(),
+                proxy_protocol: proxy_protocol.clone(),
             };
             let stopping = stopping.clone();
             connections.spawn(async move {
@@ -420,23 +442,38 @@ where
 /// The lines of [`not_authenticated`]: a client can cause them at will.
 static NOT_AUTHENTICATED: LogBudget = LogBudget::new();
 
+/// The lines for connections closed for the PROXY protocol: a client can
+/// cause them at will, and a balancer left out of the allowed networks
+/// causes one per connection.
+static PROXY_PROTOCOL_REFUSED: LogBudget = LogBudget::new();
+
 /// Logs why `remote`, which tried to authenticate, was not: at info, since
 /// that is what an operator looks for when a bot is not let in (the other
 /// failed handshakes, timeouts, scanners and malformed hellos, are noise at
 /// scale and stay at debug). At most [`LogBudget::PER_SECOND`] such lines a
 /// second reach info; the rest go to debug and are counted in the next one.
 fn not_authenticated(remote: SocketAddr, why: &dyn std::fmt::Display) {
+    budgeted_info(
+        &NOT_AUTHENTICATED,
+        remote,
+        &format_args!("client not authenticated: {why}"),
+    );
+}
+
+/// Logs `what` of `remote` at info while `budget` lasts, else at debug,
+/// counting what was left out in the next info line.
+fn budgeted_info(budget: &LogBudget, remote: SocketAddr, what: &dyn std::fmt::Display) {
     if !log::log_enabled!(log::Level::Info) {
         return;
     }
-    match NOT_AUTHENTICATED.spend(std::time::Instant::now()) {
-        Verdict::Log { left_out: 0 } => info!("{remote}: client not authenticated: {why}"),
+    match budget.spend(std::time::Instant::now()) {
+        Verdict::Log { left_out: 0 } => info!("{remote}: {what}"),
         Verdict::Log { left_out } => info!(
-            "{remote}: client not authenticated: {why} (and {left_out} more since the last such \
-             line, left out: at most {} a second)",
+            "{remote}: {what} (and {left_out} more since the last such line, left out: at most \
+             {} a second)",
             LogBudget::PER_SECOND
         ),
-        Verdict::LeaveOut => debug!("{remote}: client not authenticated: {why}"),
+        Verdict::LeaveOut => debug!("{remote}: {what}"),
     }
 }
 
@@ -473,6 +510,7 @@ struct Connection<S> {
     remote: SocketAddr,
     observer: Option<HandshakeObserver>,
     http1_front: Option<Arc<dyn Http1Front>>,
+    proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 impl<S, B> Connection<S>
@@ -486,15 +524,25 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    async fn serve(self, tcp: TcpStream, stopping: watch::Receiver<bool>) {
+    async fn serve(self, mut tcp: TcpStream, stopping: watch::Receiver<bool>) {
         let Self {
             acceptor,
             service,
             limits,
-            remote,
+            mut remote,
             observer,
             http1_front,
+            proxy_protocol,
         } = self;
+        if let Some(protocol) = &proxy_protocol {
+            match protocol.read(&mut tcp, remote, acceptor.timeout()).await {
+                Ok(client) => remote = client,
+                Err(refused) => {
+                    budgeted_info(&PROXY_PROTOCOL_REFUSED, remote, &refused);
+                    return;
+                }
+            }
+        }
         // Under TLS, so every socket write that makes progress ends a wait
         // (above it, rustls's buffer could hide a slow but steady reader).
         let accepted = acceptor

@@ -22,13 +22,15 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
     let mut tally = Tally::default();
 
     let clients = connect_clients(paths, &mut tally);
-    tally.run(
-        "workspace tests",
-        cmd::cargo()
-            .current_dir(&paths.root)
-            .env("RCA_CONNECT_CLIENTS_DIR", clients)
-            .args(["test", "--workspace", "--all-features"]),
-    )?;
+    let mut workspace = cmd::cargo();
+    workspace
+        .current_dir(&paths.root)
+        .env("RCA_CONNECT_CLIENTS_DIR", clients)
+        .args(["test", "--workspace", "--all-features"]);
+    if let Some(haproxy) = haproxy(paths, &mut tally) {
+        workspace.env("RCA_HAPROXY", haproxy);
+    }
+    tally.run("workspace tests", &mut workspace)?;
     routing_differential(paths, &mut tally)?;
     tally.run(
         "the project tool's own tests",
@@ -73,23 +75,47 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
 fn connect_clients(paths: &Paths, tally: &mut Tally) -> std::path::PathBuf {
     const LABEL: &str = "rca-connect with Python requests and Go net/http (tests/connect)";
     let dir = paths.target_dir().join("connect-clients");
-    let install = std::process::Command::new("bash")
-        .arg(paths.root.join("rca-tools/tests/connect/install.sh"))
-        .arg(&dir)
-        .stdin(std::process::Stdio::null())
-        .output();
-    match install {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            tally.skip(
-                LABEL,
-                stderr.lines().last().unwrap_or("the install script failed"),
-            );
-        }
-        Err(error) => tally.skip(LABEL, &format!("could not run bash: {error}")),
+    let script = paths.root.join("rca-tools/tests/connect/install.sh");
+    if let Err(reason) = install(&script, Some(&dir)) {
+        tally.skip(LABEL, &reason);
     }
     dir
+}
+
+/// HAProxy, the balancer of rca-proxy's PROXY protocol tests: its path, or
+/// none (and the reason in the summary) where it cannot be installed.
+fn haproxy(paths: &Paths, tally: &mut Tally) -> Option<String> {
+    const LABEL: &str = "rca-proxy behind HAProxy (PROXY protocol, tests/proxy)";
+    let script = paths.root.join("rca-tools/tests/proxy/install.sh");
+    match install(&script, None) {
+        Ok(stdout) => stdout.lines().last().map(str::to_owned),
+        Err(reason) => {
+            tally.skip(LABEL, &reason);
+            None
+        }
+    }
+}
+
+/// Runs the install script `script` (with `dir`): what it printed, or why
+/// it failed (its last line on stderr).
+fn install(script: &std::path::Path, dir: Option<&std::path::Path>) -> Result<String, String> {
+    let mut command = std::process::Command::new("bash");
+    command.arg(script);
+    if let Some(dir) = dir {
+        command.arg(dir);
+    }
+    match command.stdin(std::process::Stdio::null()).output() {
+        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            Err(stderr
+                .lines()
+                .last()
+                .unwrap_or("the install script failed")
+                .to_owned())
+        }
+        Err(error) => Err(format!("could not run bash: {error}")),
+    }
 }
 
 /// rca-proxy's differential test against real routers (Flask on gunicorn,
@@ -99,13 +125,11 @@ fn connect_clients(paths: &Paths, tally: &mut Tally) -> std::path::PathBuf {
 fn routing_differential(paths: &Paths, tally: &mut Tally) -> anyhow::Result<()> {
     const LABEL: &str = "rca-proxy against real routers (differential, tests/routers)";
     let dir = paths.target_dir().join("routers");
-    let install = std::process::Command::new("bash")
-        .arg(paths.root.join("rca-tools/tests/routers/install.sh"))
-        .arg(&dir)
-        .stdin(std::process::Stdio::null())
-        .output();
-    match install {
-        Ok(out) if out.status.success() => tally.run(
+    match install(
+        &paths.root.join("rca-tools/tests/routers/install.sh"),
+        Some(&dir),
+    ) {
+        Ok(_) => tally.run(
             LABEL,
             cmd::cargo()
                 .current_dir(&paths.root)
@@ -120,14 +144,8 @@ fn routing_differential(paths: &Paths, tally: &mut Tally) -> anyhow::Result<()> 
                     "--ignored",
                 ]),
         ),
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let reason = stderr.lines().last().unwrap_or("the install script failed");
-            tally.skip(LABEL, reason);
-            Ok(())
-        }
-        Err(error) => {
-            tally.skip(LABEL, &format!("could not run bash: {error}"));
+        Err(reason) => {
+            tally.skip(LABEL, &reason);
             Ok(())
         }
     }

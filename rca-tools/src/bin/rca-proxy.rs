@@ -113,6 +113,7 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                 policy: Policy::default(),
                 limits: Limits::default(),
                 admin: None,
+                proxy_protocol: None,
             };
             (config, "command line".to_owned())
         }
@@ -174,9 +175,18 @@ async fn run(config: Config, front: Front, args: Args) -> anyhow::Result<()> {
         );
     };
     let proxy = Proxy::new(&config)?.metrics(Arc::clone(&metrics));
-    proxy
-        .service()
-        .serve(listener, front.config.clone())
+    let mut serving = proxy.service().serve(listener, front.config.clone());
+    if let Some(proxy_protocol) = &config.proxy_protocol {
+        let networks = proxy_protocol
+            .networks()
+            .map_err(|message| anyhow::anyhow!("proxy_protocol.{message}"))?;
+        log::info!(
+            "PROXY protocol: required from {}; other connections are closed",
+            proxy_protocol.from.join(", ")
+        );
+        serving = serving.proxy_protocol(networks);
+    }
+    serving
         .on_handshake(move |outcome| metrics.handshake(outcome))
         .handshake_timeout(config.limits.handshake_timeout())
         .header_read_timeout(config.limits.header_read_timeout())

@@ -33,6 +33,48 @@ pub struct Config {
     /// The admin address (metrics), if any.
     #[serde(default)]
     pub admin: Option<Admin>,
+    /// The PROXY protocol from a layer-4 load balancer, if any.
+    #[serde(default)]
+    pub proxy_protocol: Option<ProxyProtocol>,
+}
+
+/// `[proxy_protocol]`: every connection starts with a PROXY protocol header
+/// (HAProxy's, version 1 or 2), whose client address is the one logged and
+/// forwarded. Off without the section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyProtocol {
+    /// The balancers' addresses or networks (`10.0.0.0/8`, `192.0.2.7`):
+    /// only they may connect, and each of their connections must send a
+    /// header; any other connection is closed.
+    pub from: Vec<String>,
+}
+
+impl ProxyProtocol {
+    /// `from`, parsed: a bare address is a network of one.
+    ///
+    /// # Errors
+    ///
+    /// An entry is neither; the message names it by its index.
+    pub fn networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        if self.from.is_empty() {
+            return Err("from: name at least one balancer address or network".into());
+        }
+        self.from
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!(
+                            "from[{index}]: {entry:?} is not an address or a network such as 10.0.0.0/8"
+                        )
+                    })
+            })
+            .collect()
+    }
 }
 
 /// `[admin]`: plain HTTP, `GET /metrics` in the Prometheus text format. Keep
@@ -448,6 +490,11 @@ impl Config {
             if value == 0 {
                 return Err(field(name, "must be at least 1".into()));
             }
+        }
+        if let Some(proxy_protocol) = &self.proxy_protocol {
+            proxy_protocol
+                .networks()
+                .map_err(|message| ConfigError::new(origin, format!("proxy_protocol.{message}")))?;
         }
         self.validate_admin(origin)
     }

@@ -65,6 +65,7 @@ pub async fn run() -> anyhow::Result<()> {
         },
         limits: Limits::default(),
         admin: None,
+        proxy_protocol: None,
     };
     config.validate("the demo's configuration")?;
     let front = Front::new(&config.tls, config.limits.handshake_timeout())?;

@@ -1,6 +1,7 @@
 //! What an operator meets in the configuration: relative paths, clashes
 //! `--check-config` catches, errors that name the field, the listen
-//! backlog, what SIGHUP cannot change, and the line SIGTERM writes.
+//! backlog, what SIGHUP cannot change, the line SIGTERM writes, and the
+//! PROXY protocol's networks.
 
 use crate::support::*;
 
@@ -127,4 +128,41 @@ fn sighup_names_settings_that_take_a_restart_and_sigterm_says_it_drains() {
             "{diagnostics}"
         );
     });
+}
+
+/// `[proxy_protocol]` names its balancers; an entry that is no address or
+/// network is refused by the check, by its index.
+#[test]
+fn proxy_protocol_networks_are_checked() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    let good = files.config(
+        8443,
+        upstream,
+        "[proxy_protocol]\nfrom = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]\n",
+    );
+    let out = check(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (from, names) in [
+        (
+            "[\"10.0.0.0/8\", \"10.0.0.0/33\"]",
+            "proxy_protocol.from[1]",
+        ),
+        ("[]", "proxy_protocol.from"),
+    ] {
+        let bad = files.config(
+            8443,
+            upstream,
+            &format!("[proxy_protocol]\nfrom = {from}\n"),
+        );
+        let out = check(&bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{from}: {stderr}");
+        assert!(stderr.contains(names), "{from}: {stderr}");
+    }
 }

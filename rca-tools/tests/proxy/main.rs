@@ -11,6 +11,7 @@ mod http1_front;
 mod http2_guards;
 mod identity;
 mod operations;
+mod proxy_protocol;
 mod request_limits;
 mod revocation;
 mod support;

@@ -1,0 +1,140 @@
+//! rca-proxy behind a real layer-4 balancer: HAProxy (Debian's package,
+//! installed by `install.sh`, found through `RCA_HAPROXY`) in TCP mode,
+//! sending the PROXY protocol, version 2 on one port and version 1 on
+//! another. Clients connect from 127.0.0.2, HAProxy from 127.0.0.1: the
+//! upstream and the access log must see 127.0.0.2.
+
+use super::support::*;
+
+/// Where a client connects from: not the balancer's address.
+const CLIENT_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// HAProxy, or why the test cannot run.
+fn haproxy() -> Option<PathBuf> {
+    std::env::var_os("RCA_HAPROXY")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")))
+        .filter(|path| path.exists())
+}
+
+/// A running HAProxy, killed on drop.
+struct Balancer(Child);
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// HAProxy in TCP mode: `v2` and `v1` forward to the proxy's `port` with
+/// `send-proxy-v2` and `send-proxy`.
+fn start_haproxy(binary: &Path, files: &Files, port: u16, v2: u16, v1: u16) -> Balancer {
+    let config = files.write(
+        "haproxy.cfg",
+        &format!(
+            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+             frontend v2\n  bind 127.0.0.1:{v2}\n  default_backend rca_v2\n\
+             frontend v1\n  bind 127.0.0.1:{v1}\n  default_backend rca_v1\n\
+             backend rca_v2\n  server rca 127.0.0.1:{port} send-proxy-v2\n\
+             backend rca_v1\n  server rca 127.0.0.1:{port} send-proxy\n"
+        ),
+    );
+    let child = Command::new(binary)
+        .args(["-db", "-f"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start haproxy");
+    let balancer = Balancer(child);
+    integration_tests::local::wait_for_port(v2, "haproxy");
+    integration_tests::local::wait_for_port(v1, "haproxy");
+    balancer
+}
+
+/// A person's client (no flag) connecting from [`CLIENT_ADDRESS`].
+fn person_from_elsewhere(pki: &TestPki) -> reqwest::Client {
+    let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .local_address(CLIENT_ADDRESS)
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .expect("client")
+}
+
+/// Through HAProxy, either version: the client's address reaches the
+/// upstream and the access log, and a bot still gets the flag path (TLS
+/// passes through the balancer). Straight to the proxy, from outside the
+/// balancer's network or without a header, the connection is closed.
+#[test]
+fn the_client_address_comes_through_haproxy() {
+    let Some(binary) = haproxy() else {
+        eprintln!("skipped: no haproxy (cargo xtask test installs it)");
+        return;
+    };
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config(port, upstream, "[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n");
+        let log = files.path("access.log");
+        let mut proxy = Proxy::start_logging(&config, port, &log);
+        let (v2, v1) = (free_port(), free_port());
+        let _balancer = start_haproxy(&binary, &files, port, v2, v1);
+        let via =
+            |balancer_port: u16, path: &str| format!("https://{SERVER_NAME}:{balancer_port}{path}");
+
+        for balancer_port in [v2, v1] {
+            let echo = get_body(&person_from_elsewhere(pki), &via(balancer_port, "/")).await;
+            assert_eq!(
+                echoed(&echo, "x-forwarded-for").as_deref(),
+                Some("127.0.0.2"),
+                "{echo}"
+            );
+            assert_eq!(echoed(&echo, "x-client-auth-path").as_deref(), Some("none"));
+            let bot = bot(pki, &pki.bot)
+                .reqwest_builder()
+                .expect("bot")
+                .local_address(CLIENT_ADDRESS)
+                .timeout(CLIENT_TIMEOUT)
+                .build()
+                .expect("bot");
+            let echo = get_body(&bot, &via(balancer_port, "/api/crawl")).await;
+            assert_eq!(echoed(&echo, "x-client-auth-path").as_deref(), Some("flag"));
+            assert_eq!(
+                echoed(&echo, "x-forwarded-for").as_deref(),
+                Some("127.0.0.2"),
+                "{echo}"
+            );
+        }
+
+        // Straight to the proxy: from 127.0.0.2 (not a balancer), and from
+        // 127.0.0.1 without a header (a ClientHello where it should be).
+        let untrusted = person_from_elsewhere(pki).get(proxy.url("/")).send().await;
+        assert!(untrusted.is_err(), "{untrusted:?}");
+        let headerless = browser(pki, true).get(proxy.url("/")).send().await;
+        assert!(headerless.is_err(), "{headerless:?}");
+
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+        let text = std::fs::read_to_string(&log).expect("access log");
+        let remotes: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).expect("JSON");
+                line["remote"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect();
+        assert_eq!(remotes.len(), 4, "{text}");
+        assert!(
+            remotes
+                .iter()
+                .all(|remote| remote.starts_with("127.0.0.2:")),
+            "{text}"
+        );
+    });
+}

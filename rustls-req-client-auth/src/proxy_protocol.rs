@@ -1,0 +1,237 @@
+//! The PROXY protocol (HAProxy's, versions 1 and 2) in front of the TLS
+//! handshake: a layer-4 load balancer says which client a connection is
+//! for, so the address logged and forwarded is the client's, not the
+//! balancer's. Headers are parsed by the `ppp` crate; this module reads
+//! exactly the header's bytes off the socket, so the TLS handshake that
+//! follows starts where it should.
+//!
+//! Only connections from the configured networks may send a header, and
+//! each of them must: a header from anyone else would let a client claim
+//! any address, and a balancer's connection without one is a
+//! misconfiguration better refused than served under the balancer's
+//! address.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use ppp::{v1, v2, HeaderResult, PartialResult};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// The longest header read: a version 1 header is at most 107 bytes; a
+/// version 2 one is 16 bytes and its addresses and TLVs, which balancers
+/// keep to a few hundred (HAProxy's own limit for what it accepts is 536,
+/// its TLVs included).
+const MAX_HEADER: usize = 1024;
+
+/// How long to wait before looking again at a header that has come in
+/// part: `peek` returns at once while any byte is waiting.
+const PARTIAL_WAIT: Duration = Duration::from_millis(5);
+
+/// Who may send a PROXY protocol header.
+#[derive(Clone, Debug)]
+pub(crate) struct ProxyProtocol {
+    pub(crate) from: Vec<IpNet>,
+}
+
+/// Why a connection was closed before its handshake.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// It came from outside the configured networks.
+    Untrusted,
+    /// Its header was missing, malformed or too long.
+    Malformed(String),
+    /// No whole header came within the time.
+    TimedOut(Duration),
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Untrusted => f.write_str(
+                "connection closed: not from a network allowed to send the PROXY protocol",
+            ),
+            Self::Malformed(why) => write!(f, "connection closed: PROXY protocol header {why}"),
+            Self::TimedOut(timeout) => write!(
+                f,
+                "connection closed: no whole PROXY protocol header within {timeout:?}"
+            ),
+            Self::Io(error) => write!(f, "connection closed reading the PROXY protocol: {error}"),
+        }
+    }
+}
+
+impl ProxyProtocol {
+    /// Reads the header `tcp` from `peer` starts with; the client address it
+    /// carries, or `peer` for a header that names none (a balancer's own
+    /// health check: v2 `LOCAL`, v1 `UNKNOWN`).
+    pub(crate) async fn read(
+        &self,
+        tcp: &mut TcpStream,
+        peer: SocketAddr,
+        timeout: Duration,
+    ) -> Result<SocketAddr, Refused> {
+        if !self.allows(peer.ip()) {
+            return Err(Refused::Untrusted);
+        }
+        match tokio::time::timeout(timeout, read_header(tcp)).await {
+            Ok(Ok(Some(client))) => Ok(client),
+            Ok(Ok(None)) => Ok(peer),
+            Ok(Err(refused)) => Err(refused),
+            Err(_) => Err(Refused::TimedOut(timeout)),
+        }
+    }
+
+    fn allows(&self, ip: IpAddr) -> bool {
+        // An IPv4 balancer seen through an IPv6 socket.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        self.from.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// The header's client address (none for a header without one), its bytes
+/// taken off the socket and nothing after them.
+async fn read_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, Refused> {
+    let mut buf = vec![0; MAX_HEADER];
+    loop {
+        let seen = tcp.peek(&mut buf).await.map_err(Refused::Io)?;
+        if seen == 0 {
+            return Err(Refused::Malformed(
+                "missing: the connection closed".to_owned(),
+            ));
+        }
+        let parsed = HeaderResult::parse(&buf[..seen]);
+        if parsed.is_incomplete() {
+            if seen == MAX_HEADER {
+                return Err(Refused::Malformed(format!(
+                    "longer than {MAX_HEADER} bytes"
+                )));
+            }
+            tokio::time::sleep(PARTIAL_WAIT).await;
+            continue;
+        }
+        let (length, client) = match parsed {
+            HeaderResult::V2(Ok(header)) => (header.len(), v2_client(&header)),
+            HeaderResult::V1(Ok(header)) => (header.header.len(), v1_client(&header)),
+            HeaderResult::V2(Err(error)) => return Err(Refused::Malformed(error.to_string())),
+            HeaderResult::V1(Err(error)) => {
+                return Err(Refused::Malformed(format!("missing or malformed: {error}")))
+            }
+        };
+        let mut header = vec![0; length];
+        tcp.read_exact(&mut header).await.map_err(Refused::Io)?;
+        return Ok(client);
+    }
+}
+
+fn v2_client(header: &v2::Header<'_>) -> Option<SocketAddr> {
+    if header.command == v2::Command::Local {
+        return None;
+    }
+    match header.addresses {
+        v2::Addresses::IPv4(ip) => Some(SocketAddr::from((ip.source_address, ip.source_port))),
+        v2::Addresses::IPv6(ip) => Some(SocketAddr::from((ip.source_address, ip.source_port))),
+        v2::Addresses::Unspecified | v2::Addresses::Unix(_) => None,
+    }
+}
+
+fn v1_client(header: &v1::Header<'_>) -> Option<SocketAddr> {
+    match header.addresses {
+        v1::Addresses::Tcp4(ip) => Some(SocketAddr::from((ip.source_address, ip.source_port))),
+        v1::Addresses::Tcp6(ip) => Some(SocketAddr::from((ip.source_address, ip.source_port))),
+        v1::Addresses::Unknown => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Sends `bytes` in `pieces` and what follows; what the reader saw.
+    async fn exchange(from: &[&str], pieces: &[&[u8]]) -> (Result<SocketAddr, Refused>, Vec<u8>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let pieces: Vec<Vec<u8>> = pieces.iter().map(|piece| piece.to_vec()).collect();
+        let sender = tokio::spawn(async move {
+            let mut tcp = TcpStream::connect(address).await.expect("connect");
+            for piece in pieces {
+                tcp.write_all(&piece).await.expect("write");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tcp.write_all(b"after").await.expect("write");
+            tcp.shutdown().await.expect("shutdown");
+        });
+        let (mut tcp, peer) = listener.accept().await.expect("accept");
+        let protocol = ProxyProtocol {
+            from: from
+                .iter()
+                .map(|net| net.parse().expect("network"))
+                .collect(),
+        };
+        let read = protocol.read(&mut tcp, peer, Duration::from_secs(5)).await;
+        let mut rest = Vec::new();
+        if read.is_ok() {
+            tcp.read_to_end(&mut rest).await.expect("rest");
+        }
+        sender.await.expect("sender");
+        (read, rest)
+    }
+
+    #[tokio::test]
+    async fn headers_are_read_exactly_in_either_version_and_in_pieces() {
+        let v1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 40123 443\r\n";
+        let (client, rest) = exchange(&["127.0.0.0/8"], &[&v1[..10], &v1[10..]]).await;
+        assert_eq!(client.expect("v1").to_string(), "192.0.2.7:40123");
+        assert_eq!(rest, b"after");
+
+        let addresses: v2::Addresses = (
+            "[2001:db8::7]:40124"
+                .parse::<SocketAddr>()
+                .expect("address"),
+            "[2001:db8::1]:443".parse::<SocketAddr>().expect("address"),
+        )
+            .into();
+        let v2 = v2::Builder::with_addresses(
+            v2::Version::Two | v2::Command::Proxy,
+            v2::Protocol::Stream,
+            addresses,
+        )
+        .build()
+        .expect("v2 header");
+        let (client, rest) = exchange(&["127.0.0.1/32"], &[&v2[..5], &v2[5..]]).await;
+        assert_eq!(client.expect("v2").to_string(), "[2001:db8::7]:40124");
+        assert_eq!(rest, b"after");
+
+        let local = v2::Builder::new(
+            v2::Version::Two | v2::Command::Local,
+            v2::AddressFamily::Unspecified | v2::Protocol::Unspecified,
+        )
+        .build()
+        .expect("v2 LOCAL");
+        let (client, _) = exchange(&["127.0.0.1/32"], &[&local]).await;
+        assert!(client.expect("LOCAL").ip().is_loopback());
+    }
+
+    #[tokio::test]
+    async fn others_and_garbage_are_refused() {
+        let v1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 40123 443\r\n";
+        let (refused, _) = exchange(&["10.0.0.0/8"], &[v1]).await;
+        assert!(matches!(refused, Err(Refused::Untrusted)), "{refused:?}");
+        // A TLS ClientHello where the header should be.
+        let (refused, _) = exchange(&["127.0.0.0/8"], &[b"\x16\x03\x01\x02\x00\x01"]).await;
+        assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
+        let (refused, _) = exchange(&["127.0.0.0/8"], &[&[b'P'; MAX_HEADER + 10]]).await;
+        assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
+    }
+}
