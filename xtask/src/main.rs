@@ -5,6 +5,7 @@
 //! anything that depends on rustls is built.
 
 mod cmd;
+mod dist;
 mod downstream;
 mod fork;
 mod fuzz;
@@ -49,6 +50,11 @@ enum Command {
     /// README tells users to, offline, and run one flagged handshake; check that
     /// the same project without the patch fails with a message naming the fix.
     Downstream,
+    /// Build the Debian package of rca-proxy, rca-connect and rca-probe in
+    /// target/dist/: release binaries, man pages, shell completions, the
+    /// systemd unit and the example configuration (installs cargo-deb if
+    /// it is missing).
+    Dist,
     /// Run every fuzz target for a bounded time or number of executions
     /// (needs `cargo install cargo-fuzz`).
     Fuzz {
@@ -128,6 +134,7 @@ fn main() -> anyhow::Result<()> {
         } => test::run(&paths, skip_fork_unit_tests),
         Command::Demo => test::demo(&paths),
         Command::Downstream => downstream::run(&paths),
+        Command::Dist => dist::run(&paths),
         Command::Fuzz {
             seconds,
             runs,
