@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# The Debian package as an operator gets it: `cargo xtask dist`, Debian's
+# own checks (dpkg-deb, lintian, systemd-analyze), then installed with apt,
+# rca-proxy run from /usr/bin as the rca-proxy user with the packaged
+# configuration and a throwaway PKI, real HTTPS requests through it (a
+# browser's with curl, a bot's with the installed rca-probe), a reload, a
+# stop, and a purge. Needs root (it installs the package). The service is
+# not started through systemd: CI containers have no systemd as PID 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+say() { echo "package: $*"; }
+fail() {
+    echo "package: FAILED: $*" >&2
+    exit 1
+}
+
+[ "$(id -u)" = 0 ] || fail "needs root (dpkg, the rca-proxy user)"
+
+# Debian's tools, with one apt-get update if any is missing. cargo-deb is
+# installed by `cargo xtask dist` itself when it is missing (about a minute).
+need=()
+command -v lintian >/dev/null || need+=(lintian)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev) # cargo-deb's $auto Depends
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
+command -v man >/dev/null || need+=(man-db)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v ss >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+say "cargo xtask dist"
+timeout 25m cargo xtask dist | tee target/package-dist.txt
+deb=$(sed -n 's/^dist: \(.*\.deb\)$/\1/p' target/package-dist.txt | tail -1)
+[ -f "$deb" ] || fail "cargo xtask dist named no package"
+say "built $deb in $((SECONDS - started)) s"
+
+dpkg-deb --info "$deb"
+dpkg-deb --contents "$deb"
+contents=$(dpkg-deb --contents "$deb")
+for path in ./usr/bin/rca-proxy ./usr/bin/rca-connect ./usr/bin/rca-probe \
+    ./etc/rca-proxy/proxy.toml ./usr/lib/systemd/system/rca-proxy.service \
+    ./usr/share/man/man1/rca-proxy.1.gz ./usr/share/man/man1/rca-connect.1.gz \
+    ./usr/share/man/man1/rca-probe.1.gz ./usr/share/doc/rca-tools/copyright \
+    ./usr/share/bash-completion/completions/rca-proxy \
+    ./usr/share/zsh/vendor-completions/_rca-proxy \
+    ./usr/share/fish/vendor_completions.d/rca-proxy.fish; do
+    grep -q " $path\$" <<<"$contents" || fail "the package lacks $path"
+done
+
+# lintian: every finding is shown. Errors fail the step except those listed
+# here with the reason they do not apply to a package built outside Debian's
+# archive:
+#  - no-changelog: the project's changes are in CHANGELOG.md, released with
+#    the source; the package carries no Debian changelog of its own.
+accepted_errors='no-changelog'
+say "lintian"
+# --allow-root: lintian only reads the package.
+lintian_out=$(lintian --allow-root --tag-display-limit 0 "$deb" 2>&1) || true
+echo "$lintian_out"
+errors=$(grep '^E: ' <<<"$lintian_out" | grep -Ev "^E: [^ ]+: ($accepted_errors)( |$)" || true)
+[ -z "$errors" ] || fail "lintian errors:
+$errors"
+say "lintian: $(grep -c '^E: ' <<<"$lintian_out" || true) errors (all accepted above), $(grep -c '^W: ' <<<"$lintian_out" || true) warnings"
+
+# A previous run that stopped half-way.
+if dpkg-query -W rca-tools >/dev/null 2>&1; then
+    dpkg --purge rca-tools >/dev/null
+fi
+
+pki=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$pki"
+    rm -f /etc/rca-proxy/site.pem /etc/rca-proxy/site.key /etc/rca-proxy/bot-ca.pem
+    if dpkg-query -W rca-tools >/dev/null 2>&1; then
+        dpkg --purge rca-tools >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+say "apt-get install ./$deb"
+DEBIAN_FRONTEND=noninteractive timeout 5m apt-get install -y -qq --no-install-recommends "./$deb" >/dev/null
+
+say "systemd-analyze verify"
+timeout 60 systemd-analyze verify /usr/lib/systemd/system/rca-proxy.service
+# The hardening as systemd scores it (0 best, 10 worst); for the log.
+timeout 60 systemd-analyze security --offline=yes /usr/lib/systemd/system/rca-proxy.service 2>/dev/null |
+    tail -1 || true
+
+getent passwd rca-proxy >/dev/null || fail "no rca-proxy user"
+say "user: $(getent passwd rca-proxy)"
+[ "$(stat -c '%U:%G %a' /etc/rca-proxy)" = "root:rca-proxy 750" ] ||
+    fail "/etc/rca-proxy is $(stat -c '%U:%G %a' /etc/rca-proxy), not root:rca-proxy 750"
+dpkg-query -W -f='${Conffiles}\n' rca-tools | grep -q '/etc/rca-proxy/proxy.toml' ||
+    fail "proxy.toml is not a conffile"
+[ "$(man -w rca-proxy)" = /usr/share/man/man1/rca-proxy.1.gz ] || fail "man -w rca-proxy: $(man -w rca-proxy 2>&1)"
+man rca-proxy 2>/dev/null | grep -q 'SIGHUP' || fail "man rca-proxy does not render"
+if systemctl is-enabled rca-proxy >/dev/null 2>&1; then
+    fail "the package enabled rca-proxy.service"
+fi
+say "installed: $(/usr/bin/rca-proxy --version), $(man -w rca-proxy), service not enabled"
+
+# A throwaway PKI with the names the packaged configuration uses: the
+# server's chain and key, and the bot CA; a bot certificate for rca-probe.
+say "a throwaway PKI in /etc/rca-proxy"
+ossl() { openssl "$@" 2>/dev/null; }
+ca() {
+    ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$pki/$1.key" -out "$pki/$1.pem" -subj "/CN=rca-tools package test $1"
+}
+leaf() { # name, CA, subject, extensions
+    ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "$3"
+    ossl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.pem" -CAkey "$pki/$2.key" \
+        -CAcreateserial -days 2 -out "$pki/$1.pem" -extfile <(printf '%b' "$4")
+}
+ca server-ca
+ca bot-ca
+leaf site server-ca /CN=localhost \
+    'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n'
+leaf bot bot-ca /CN=package-test-bot \
+    'subjectAltName=DNS:bot.example\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n'
+install -m 0644 "$pki/site.pem" "$pki/bot-ca.pem" /etc/rca-proxy/
+install -m 0640 -g rca-proxy "$pki/site.key" /etc/rca-proxy/
+
+# As the unit runs it: the rca-proxy user, CAP_NET_BIND_SERVICE only.
+as_service=(setpriv --reuid=rca-proxy --regid=rca-proxy --init-groups --no-new-privs
+    --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service
+    --bounding-set=-all,+net_bind_service --)
+say "rca-proxy --check-config --config /etc/rca-proxy/proxy.toml (as rca-proxy)"
+timeout 30 "${as_service[@]}" /usr/bin/rca-proxy --check-config --config /etc/rca-proxy/proxy.toml
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# The packaged listen address (:443, which takes the capability) when it is
+# free here; else a free port.
+if ss -Hltn 'sport = :443' | grep -q .; then
+    port=$(free_port)
+else
+    port=443
+fi
+upstream_port=$(free_port)
+mkdir "$pki/site"
+echo "hello from the upstream" >"$pki/site/index.html"
+python3 -m http.server --bind 127.0.0.1 --directory "$pki/site" "$upstream_port" >/dev/null 2>&1 &
+pids+=($!)
+
+say "rca-proxy --config /etc/rca-proxy/proxy.toml on :$port, upstream :$upstream_port (as rca-proxy)"
+"${as_service[@]}" /usr/bin/rca-proxy --config /etc/rca-proxy/proxy.toml \
+    --listen "127.0.0.1:$port" --upstream "http://127.0.0.1:$upstream_port" \
+    >"$pki/access.log" 2>"$pki/proxy.err" &
+proxy=$!
+pids+=("$proxy")
+for _ in $(seq 100); do
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$upstream_port/" &&
+        ss -Hltn "sport = :$port" | grep -q . && break
+    kill -0 "$proxy" 2>/dev/null || fail "rca-proxy exited: $(cat "$pki/proxy.err")"
+    sleep 0.1
+done
+
+status=$(curl -sS --max-time 10 --cacert "$pki/server-ca.pem" -o "$pki/body" -w '%{http_code}' \
+    "https://localhost:$port/") || fail "curl: no answer; rca-proxy said: $(cat "$pki/proxy.err")"
+[ "$status" = 200 ] && grep -q hello "$pki/body" ||
+    fail "curl got $status: $(cat "$pki/body"); rca-proxy said: $(cat "$pki/proxy.err")"
+say "curl (a browser, no flag): $status from the upstream"
+
+timeout 60 /usr/bin/rca-probe --ca "$pki/server-ca.pem" --cert "$pki/bot.pem" --key "$pki/bot.key" \
+    "https://localhost:$port/" || fail "rca-probe (exit $?): the installed proxy does not honour the flag"
+say "rca-probe (a bot, with the flag and a certificate): honoured"
+
+kill -HUP "$proxy"
+for _ in $(seq 50); do
+    grep -q 'reloaded' "$pki/proxy.err" && break
+    sleep 0.1
+done
+grep -q 'reloaded' "$pki/proxy.err" || fail "SIGHUP: no reload logged: $(cat "$pki/proxy.err")"
+say "SIGHUP: $(grep -m1 'reloaded' "$pki/proxy.err")"
+
+kill -TERM "$proxy"
+for _ in $(seq 150); do
+    kill -0 "$proxy" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$proxy" 2>/dev/null && fail "rca-proxy did not stop within 15 s of SIGTERM"
+wait "$proxy" || fail "rca-proxy exited with $? after SIGTERM: $(cat "$pki/proxy.err")"
+grep -q '"status":200' "$pki/access.log" || fail "no access-log line for the request: $(cat "$pki/access.log")"
+say "stopped on SIGTERM; access log: $(grep -c . "$pki/access.log") lines"
+
+rm -f /etc/rca-proxy/site.pem /etc/rca-proxy/site.key /etc/rca-proxy/bot-ca.pem
+dpkg --purge rca-tools >/dev/null
+[ ! -e /usr/bin/rca-proxy ] || fail "purge left /usr/bin/rca-proxy"
+[ ! -e /etc/rca-proxy ] || fail "purge left /etc/rca-proxy: $(ls -la /etc/rca-proxy)"
+! dpkg-statoverride --list /etc/rca-proxy >/dev/null || fail "purge left the statoverride"
+say "purged (the rca-proxy user stays, as Debian's packages leave system users)"
+
+say "ok in $((SECONDS - started)) s: $deb built, checked, installed, run, purged"
