@@ -166,6 +166,7 @@ mod code_points;
 mod config_error;
 mod diagnostics;
 mod error;
+mod events;
 #[cfg(feature = "axum")]
 mod extract;
 mod identity;
@@ -199,6 +200,7 @@ pub use code_points::CodePoints;
 pub use config_error::ConfigError;
 pub use diagnostics::{describe_tls_error, find_tls_error};
 pub use error::FlagsError;
+pub use events::FlagsEvent;
 #[cfg(feature = "axum")]
 pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};

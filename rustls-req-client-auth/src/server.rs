@@ -17,6 +17,7 @@ use rustls_tls_flags::{Flag, FlagSet};
 
 use crate::code_points::CodePoints;
 use crate::error::FlagsError;
+use crate::events::{EventObserver, FlagsEvent};
 use crate::rules;
 use crate::ticket::{self, TrustFingerprint};
 use crate::verifier::FlagPathVerifier;
@@ -50,6 +51,8 @@ pub struct ServerFlags {
     /// hook in full handshakes only, so it is taken at the first one. Each
     /// `install` gets its own (one config, one verifier).
     configured_trust: Arc<OnceLock<TrustFingerprint>>,
+    /// Told of each [`FlagsEvent`] as it happens.
+    observer: Option<EventObserver>,
 }
 
 /// The trust set of the normal path (the config's own verifier, for clients
@@ -180,7 +183,17 @@ impl ServerFlags {
             require_certificate: false,
             normal_trust: NormalPathTrust::default(),
             configured_trust: Arc::default(),
+            observer: None,
         }
+    }
+
+    /// Calls `observer` with each [`FlagsEvent`] as it happens, on the
+    /// thread driving the handshake (keep it quick: a counter). Metrics
+    /// counted this way include handshakes that never complete.
+    #[must_use]
+    pub fn on_event(mut self, observer: impl Fn(FlagsEvent) + Send + Sync + 'static) -> Self {
+        self.observer = Some(EventObserver(Arc::new(observer)));
+        self
     }
 
     /// Names the normal path's trust set with `trust_id`; see
@@ -415,6 +428,11 @@ impl ServerFlagsHook {
         if let Some(first) = &self.state.client_flags {
             // RCA-13: the second ClientHello repeats the first's flags.
             rules::server_checks_retry(first, &flags).inspect_err(log_refusal)?;
+        } else if flags.contains(self.state.request_client_auth) {
+            EventObserver::tell(
+                self.policy.observer.as_ref(),
+                FlagsEvent::RequestClientAuthReceived,
+            );
         }
         self.state.client_flags = Some(flags);
         Ok(())
@@ -476,10 +494,15 @@ impl ServerConnectionHook for ServerFlagsHook {
                 }
             }
             ServerEvent::CertificateRequest { verifier } => {
-                self.state.certificate_request = Some(match verifier {
+                let cause = match verifier {
                     ChosenBy::ThisHook => CertificateRequestCause::Flag,
                     _ => CertificateRequestCause::ServerPolicy,
-                });
+                };
+                self.state.certificate_request = Some(cause);
+                EventObserver::tell(
+                    self.policy.observer.as_ref(),
+                    FlagsEvent::CertificateRequestSent(cause),
+                );
             }
             _ => {}
         }

@@ -43,7 +43,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let front = match Front::new(&config.tls, config.limits.handshake_timeout()) {
+    let metrics = Arc::new(Metrics::new());
+    let counting = Arc::clone(&metrics);
+    let on_flags_event = Arc::new(move |event| counting.flags_event(event));
+    let front = match Front::new(
+        &config.tls,
+        config.limits.handshake_timeout(),
+        Some(on_flags_event),
+    ) {
         Ok(front) => front,
         Err(error) => {
             eprintln!("rca-proxy: {origin}: {error:#}");
@@ -65,7 +72,7 @@ fn main() -> ExitCode {
     // loop runs in a task, so that accepting and serving a connection take no
     // wake-up across threads.
     let ran = runtime.block_on(async move {
-        tokio::spawn(run(config, front, args))
+        tokio::spawn(run(config, front, args, metrics))
             .await
             .unwrap_or_else(|error| Err(anyhow::anyhow!("the proxy's task failed: {error}")))
     });
@@ -147,7 +154,12 @@ fn apply_flags(args: &Args, config: &mut Config) {
         .extend(args.bots_only.iter().cloned());
 }
 
-async fn run(config: Config, front: Front, args: Args) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    front: Front,
+    args: Args,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
     let listener = rca_tools::common::process::listen(config.listen, config.limits.listen_backlog)
         .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
     log::info!(
@@ -155,8 +167,13 @@ async fn run(config: Config, front: Front, args: Args) -> anyhow::Result<()> {
         listener.local_addr()?,
         config.upstream.url
     );
-    tokio::spawn(reload_on_hangup(front.clone(), config.clone(), args));
-    let metrics = Arc::new(Metrics::new());
+    metrics.set_expiries(front.expiries());
+    tokio::spawn(reload_on_hangup(
+        front.clone(),
+        config.clone(),
+        args,
+        Arc::clone(&metrics),
+    ));
     if let Some(admin) = &config.admin {
         let admin_listener =
             tokio::net::TcpListener::bind(admin.listen)
@@ -174,7 +191,11 @@ async fn run(config: Config, front: Front, args: Args) -> anyhow::Result<()> {
             "stopping: no new connections; requests in flight get up to {grace:?} to finish"
         );
     };
-    let proxy = Proxy::new(&config)?.metrics(Arc::clone(&metrics));
+    let mut proxy = Proxy::new(&config)?;
+    if config.admin.is_some() {
+        // Counted per request only where they can be read.
+        proxy = proxy.metrics(Arc::clone(&metrics));
+    }
     let mut serving = proxy.service().serve(listener, front.config.clone());
     if let Some(proxy_protocol) = &config.proxy_protocol {
         let networks = proxy_protocol
@@ -210,7 +231,7 @@ async fn run(config: Config, front: Front, args: Args) -> anyhow::Result<()> {
 /// its certificate, key, bot CA, partner CA and ticket keys; on any error
 /// keep them all. A changed setting outside `[tls]` takes a restart: it is
 /// named in a warning, and the running value stays.
-async fn reload_on_hangup(front: Front, running: Config, args: Args) {
+async fn reload_on_hangup(front: Front, running: Config, args: Args, metrics: Arc<Metrics>) {
     let mut tls = running.tls.clone();
     rca_tools::common::process::on_hangup(|| {
         if let Some(path) = &args.config {
@@ -229,14 +250,20 @@ async fn reload_on_hangup(front: Front, running: Config, args: Args) {
                 }
                 Err(error) => {
                     log::error!("reload refused, keeping the running configuration: {error}");
+                    metrics.reload(false);
                     return std::future::ready(());
                 }
             }
         }
-        match front.reload(&tls) {
-            Ok(()) => log::info!(
-                "reloaded [tls]: the certificate, key, bot CA, bot CRLs, bot deny list, partner CA and ticket keys"
-            ),
+        let reloaded = front.reload(&tls);
+        metrics.reload(reloaded.is_ok());
+        match reloaded {
+            Ok(()) => {
+                metrics.set_expiries(front.expiries());
+                log::info!(
+                    "reloaded [tls]: the certificate, key, bot CA, bot CRLs, bot deny list, partner CA and ticket keys"
+                );
+            }
             Err(error) => {
                 log::error!("reload refused, keeping the running certificates: {error:#}");
             }

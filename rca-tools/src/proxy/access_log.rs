@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::common::json_lines;
 use crate::common::timestamp::{push_rfc3339_millis, rfc3339_millis};
+use crate::proxy::metrics::Metrics;
 
 /// One request, as logged.
 #[derive(Debug, Serialize)]
@@ -194,6 +195,10 @@ pub struct Record {
     pub response_body_bytes: u64,
     /// Why the proxy answered itself.
     pub error: Option<String>,
+    /// Whether the line is written (the access log is on).
+    pub log: bool,
+    /// Where the request is counted, if anywhere.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Record {
@@ -222,6 +227,8 @@ impl Record {
             request_body: None,
             response_body_bytes: 0,
             error: None,
+            log: true,
+            metrics: None,
         }
     }
 
@@ -275,9 +282,21 @@ impl Record {
         }
     }
 
-    /// Buffers the line for standard output.
-    pub fn write(&self) {
-        self.entry().write();
+    /// The request is over: counts it in the metrics, if any, and
+    /// buffers its line for standard output, if the log is on.
+    pub fn finish(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.request(
+                &self.method,
+                self.status,
+                self.peer.path(),
+                self.to_headers,
+                self.upstream,
+            );
+        }
+        if self.log {
+            self.entry().write();
+        }
     }
 }
 
@@ -339,7 +358,8 @@ impl hyper::body::Body for CountedBody {
     }
 }
 
-/// A response body that writes its request's line when it is dropped: when
+/// A response body that finishes its request's record (the log line, the
+/// metrics) when it is dropped: when
 /// the response is over, or cut short (the client left, the upstream
 /// broke off), with the bytes sent until then.
 pub struct LoggedBody {
@@ -359,7 +379,7 @@ impl LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        self.record.write();
+        self.record.finish();
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn run() -> anyhow::Result<()> {
         proxy_protocol: None,
     };
     config.validate("the demo's configuration")?;
-    let front = Front::new(&config.tls, config.limits.handshake_timeout())?;
+    let front = Front::new(&config.tls, config.limits.handshake_timeout(), None)?;
     let proxy = Proxy::new(&config)?.access_log(AccessLog::Off);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(

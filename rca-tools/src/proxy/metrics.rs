@@ -1,14 +1,71 @@
-//! `rca-proxy`'s counters, served on an optional admin address (`[admin]
-//! listen`; see [`crate::common::admin`]).
+//! `rca-proxy`'s metrics, served on an optional admin address (`[admin]
+//! listen`; see [`crate::common::admin`]), named as Prometheus asks: units
+//! in the name, `_total` for counters, `_seconds` for times.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use rustls_req_client_auth::server::CertificateRequestCause;
-use rustls_req_client_auth::{AcceptError, AuthPath, PeerIdentity};
+use rustls_req_client_auth::{AcceptError, AuthPath, FlagsEvent, PeerIdentity};
 
 use crate::common::admin::{encode_registry, Exposition};
+
+/// The latency buckets, in seconds: a millisecond to a minute.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// A request's labels: bounded, whatever clients send.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// `1xx` to `5xx` (`499` for a client that left counts as `4xx`).
+    status_class: &'static str,
+    /// The method, or `other` for any but the common nine.
+    method: &'static str,
+    path: Path,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// A certificate a configured file holds.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CertificateLabels {
+    /// The configuration field naming the file (`tls.cert`, `tls.bot_ca`,
+    /// `tls.partner_ca`).
+    file: &'static str,
+    subject: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CrlLabels {
+    issuer: String,
+}
+
+/// When something loaded from the files stops being good: a certificate's
+/// `notAfter`, a CRL's `nextUpdate`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    /// `tls.cert`, `tls.bot_ca`, `tls.partner_ca` or `tls.bot_crl`.
+    pub file: &'static str,
+    /// The certificate's subject, or the CRL's issuer.
+    pub name: String,
+    /// Seconds since the epoch.
+    pub at: i64,
+}
 
 /// The trust path of a completed handshake, as a label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -39,6 +96,16 @@ pub struct Metrics {
     handshake_failures: Family<ReasonLabel, Counter>,
     upstream_errors: Family<ReasonLabel, Counter>,
     policy_refusals: Counter,
+    flags_received: Counter,
+    certificate_requests_sent: Family<ReasonLabel, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<PathLabel, Histogram, fn() -> Histogram>,
+    upstream_duration: Histogram,
+    reloads: Family<ResultLabel, Counter>,
+    certificate_expiry: Family<CertificateLabels, Gauge<f64, AtomicU64>>,
+    crl_next_update: Family<CrlLabels, Gauge<f64, AtomicU64>>,
+    /// What the expiry gauges are computed from at each scrape.
+    expiries: Mutex<Vec<Expiry>>,
 }
 
 impl Default for Metrics {
@@ -58,6 +125,15 @@ impl Metrics {
             handshake_failures: Family::default(),
             upstream_errors: Family::default(),
             policy_refusals: Counter::default(),
+            flags_received: Counter::default(),
+            certificate_requests_sent: Family::default(),
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(latency_histogram),
+            upstream_duration: latency_histogram(),
+            reloads: Family::default(),
+            certificate_expiry: Family::default(),
+            crl_next_update: Family::default(),
+            expiries: Mutex::new(Vec::new()),
             registry: Registry::default(),
         };
         registry.register(
@@ -67,13 +143,53 @@ impl Metrics {
         );
         registry.register(
             "request_client_auth_seen",
-            "Handshakes whose ClientHello set request_client_auth",
+            "Completed handshakes whose ClientHello set request_client_auth",
             metrics.flags_seen.clone(),
         );
         registry.register(
             "certificate_requests",
-            "CertificateRequests sent, by reason (flag: acknowledging request_client_auth)",
+            "CertificateRequests in completed handshakes, by reason (flag: acknowledging request_client_auth)",
             metrics.certificate_requests.clone(),
+        );
+        registry.register(
+            "request_client_auth_received",
+            "ClientHellos that set request_client_auth, counted when received (completed or not)",
+            metrics.flags_received.clone(),
+        );
+        registry.register(
+            "certificate_requests_sent",
+            "CertificateRequests counted when sent (completed handshakes or not), by reason",
+            metrics.certificate_requests_sent.clone(),
+        );
+        registry.register(
+            "requests",
+            "Requests answered, by status class, method and authentication path",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from a request to its response headers, by authentication path",
+            metrics.request_duration.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Time from sending a request upstream to its response headers (or failure)",
+            metrics.upstream_duration.clone(),
+        );
+        registry.register(
+            "reloads",
+            "SIGHUP reloads of the [tls] files, by result (success, failure)",
+            metrics.reloads.clone(),
+        );
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until notAfter of the server certificate and of each CA in tls.bot_ca and tls.partner_ca (negative: expired)",
+            metrics.certificate_expiry.clone(),
+        );
+        registry.register(
+            "crl_next_update_seconds",
+            "Seconds until nextUpdate of each CRL in tls.bot_crl (negative: stale, and every bot is refused)",
+            metrics.crl_next_update.clone(),
         );
         registry.register(
             "handshake_failures",
@@ -100,11 +216,7 @@ impl Metrics {
     pub fn handshake(&self, outcome: Result<&PeerIdentity, &AcceptError>) {
         match outcome {
             Ok(peer) => {
-                let path = match peer.path() {
-                    AuthPath::Flag => Path::flag,
-                    AuthPath::Normal => Path::normal,
-                    AuthPath::None => Path::none,
-                };
+                let path = path_label(peer.path());
                 self.handshakes.get_or_create(&PathLabel { path }).inc();
                 if peer
                     .client_flags()
@@ -112,14 +224,10 @@ impl Metrics {
                 {
                     self.flags_seen.inc();
                 }
-                if let Some(reason) = peer.certificate_request() {
-                    let reason = match reason {
-                        CertificateRequestCause::Flag => "flag",
-                        CertificateRequestCause::ServerPolicy => "server_policy",
-                    };
+                if let Some(cause) = peer.certificate_request() {
                     self.certificate_requests
                         .get_or_create(&ReasonLabel {
-                            reason: reason.into(),
+                            reason: cause_label(cause).into(),
                         })
                         .inc();
                 }
@@ -148,12 +256,142 @@ impl Metrics {
     pub fn policy_refusal(&self) {
         self.policy_refusals.inc();
     }
+
+    /// Counts what the flags did during a handshake, as it happens.
+    pub fn flags_event(&self, event: FlagsEvent) {
+        match event {
+            FlagsEvent::RequestClientAuthReceived => {
+                self.flags_received.inc();
+            }
+            FlagsEvent::CertificateRequestSent(cause) => {
+                self.certificate_requests_sent
+                    .get_or_create(&ReasonLabel {
+                        reason: cause_label(cause).into(),
+                    })
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts one answered request: `status` after `to_headers`, and the
+    /// upstream's time if it was asked.
+    pub fn request(
+        &self,
+        method: &http::Method,
+        status: u16,
+        path: AuthPath,
+        to_headers: Duration,
+        upstream: Option<Duration>,
+    ) {
+        let path = path_label(path);
+        self.requests
+            .get_or_create(&RequestLabels {
+                status_class: status_class(status),
+                method: method_class(method),
+                path: path.clone(),
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&PathLabel { path })
+            .observe(to_headers.as_secs_f64());
+        if let Some(upstream) = upstream {
+            self.upstream_duration.observe(upstream.as_secs_f64());
+        }
+    }
+
+    /// Counts a reload.
+    pub fn reload(&self, succeeded: bool) {
+        let result = if succeeded { "success" } else { "failure" };
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// What the expiry gauges show from now on (after a start or reload).
+    pub fn set_expiries(&self, expiries: Vec<Expiry>) {
+        *self.expiries.lock().unwrap_or_else(PoisonError::into_inner) = expiries;
+    }
+
+    /// The expiry gauges, as of `now`.
+    fn update_expiry_gauges(&self, now: SystemTime) {
+        let now = now.duration_since(UNIX_EPOCH).map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        });
+        let expiries = self.expiries.lock().unwrap_or_else(PoisonError::into_inner);
+        // Cleared first: a file reloaded without a CA drops its gauge.
+        self.certificate_expiry.clear();
+        self.crl_next_update.clear();
+        for expiry in expiries.iter() {
+            // Seconds, exact within 68 years either way; past that, clamped.
+            let left = expiry.at.saturating_sub(now);
+            let left = i32::try_from(left).map_or(
+                if left < 0 {
+                    f64::from(i32::MIN)
+                } else {
+                    f64::from(i32::MAX)
+                },
+                f64::from,
+            );
+            if expiry.file == "tls.bot_crl" {
+                self.crl_next_update
+                    .get_or_create(&CrlLabels {
+                        issuer: expiry.name.clone(),
+                    })
+                    .set(left);
+            } else {
+                self.certificate_expiry
+                    .get_or_create(&CertificateLabels {
+                        file: expiry.file,
+                        subject: expiry.name.clone(),
+                    })
+                    .set(left);
+            }
+        }
+    }
 }
 
 impl Exposition for Metrics {
     fn encode(&self) -> String {
+        self.update_expiry_gauges(SystemTime::now());
         encode_registry(&self.registry)
     }
+}
+
+fn path_label(path: AuthPath) -> Path {
+    match path {
+        AuthPath::Flag => Path::flag,
+        AuthPath::Normal => Path::normal,
+        AuthPath::None => Path::none,
+    }
+}
+
+fn cause_label(cause: CertificateRequestCause) -> &'static str {
+    match cause {
+        CertificateRequestCause::Flag => "flag",
+        CertificateRequestCause::ServerPolicy => "server_policy",
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+/// The method as a label: one of the nine RFC 9110 and RFC 5789 methods,
+/// else `other` (a client may send any token).
+fn method_class(method: &http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| method.as_str() == *known)
+        .unwrap_or("other")
 }
 
 /// A short, bounded label for why a handshake failed.

@@ -133,14 +133,19 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
         log::error!("a request without its connection's identity: rca-proxy serves through rustls_req_client_auth::serve");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let record = (proxy.access_log == AccessLog::Stdout).then(|| {
-        Box::new(Record::new(
-            &peer,
-            remote,
-            request.method().clone(),
-            Entry::version(request.version()),
-            Record::user_agent_of(request.headers()),
-        ))
+    let log = proxy.access_log == AccessLog::Stdout;
+    let record = (log || proxy.metrics.is_some()).then(|| {
+        Box::new(Record {
+            log,
+            metrics: proxy.metrics.clone(),
+            ..Record::new(
+                &peer,
+                remote,
+                request.method().clone(),
+                Entry::version(request.version()),
+                Record::user_agent_of(request.headers()),
+            )
+        })
     });
     // Logged as 499 (nginx's "client closed request") if the client leaves
     // first (an HTTP/2 reset, a closed connection): the request may have
@@ -165,7 +170,8 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
         return response;
     };
     record.answered(response.status().as_u16(), error);
-    // The line is written when the response body is over.
+    // The line is written, and the request counted, when the response body
+    // is over.
     response.map(|body| LoggedBody::wrap(body, record))
 }
 
@@ -180,7 +186,7 @@ impl Drop for Unanswered {
                 CLIENT_LEFT,
                 Some("the client left before the response".to_owned()),
             );
-            record.write();
+            record.finish();
         }
     }
 }

@@ -292,6 +292,95 @@ fn metrics_on_the_admin_address() {
     });
 }
 
+/// The value of the sample `name` (with its labels) in the exposition
+/// `text`.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// What operators alert on: requests by status class, method and path,
+/// latency histograms, flags and `CertificateRequest`s counted when they
+/// happen (a refused bot completes no handshake), reloads by result, and
+/// the seconds left on the server certificate, the bot CA and the CRL.
+#[test]
+fn metrics_operators_alert_on() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let (port, admin) = (free_port(), free_port());
+        let crl = files.write("bot.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
+        let config = files.config_with(
+            "metrics.toml",
+            port,
+            upstream,
+            "tls",
+            &format!("bot_crl = \"{}\"", crl.display()),
+        );
+        let text = std::fs::read_to_string(&config).expect("config");
+        let config = files.write(
+            "metrics.toml",
+            &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        );
+        let log = files.path("diagnostics.log");
+        let proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let person = browser(pki, true);
+        assert_eq!(get_status(&person, &proxy.url("/")).await, 200);
+        assert_eq!(get_status(&person, &proxy.url("/api/crawl")).await, 403);
+        let bot = bot_client_for(pki, &pki.bot);
+        assert_eq!(get_status(&bot, &proxy.url("/api/crawl")).await, 200);
+        let refused = bot_client_for(pki, &pki.normal_client)
+            .get(proxy.url("/"))
+            .send()
+            .await;
+        assert!(refused.is_err());
+        proxy.signal("HUP");
+        wait_for_line(&log, "reloaded [tls]");
+        files.write("bot-ca.pem", "not a certificate\n");
+        proxy.signal("HUP");
+        wait_for_line(&log, "reload refused");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let text = get_body(&person, &format!("http://127.0.0.1:{admin}/metrics")).await;
+        let value = |name: &str| sample(&text, name);
+        for (name, expected) in [
+            ("rca_proxy_requests_total{status_class=\"2xx\",method=\"GET\",path=\"none\"}", 1.0),
+            ("rca_proxy_requests_total{status_class=\"4xx\",method=\"GET\",path=\"none\"}", 1.0),
+            ("rca_proxy_requests_total{status_class=\"2xx\",method=\"GET\",path=\"flag\"}", 1.0),
+            ("rca_proxy_request_duration_seconds_count{path=\"none\"}", 2.0),
+            ("rca_proxy_request_duration_seconds_count{path=\"flag\"}", 1.0),
+            // The 403 never went upstream.
+            ("rca_proxy_upstream_duration_seconds_count", 2.0),
+            // Two bots set the flag and were asked; one completed.
+            ("rca_proxy_request_client_auth_received_total", 2.0),
+            ("rca_proxy_certificate_requests_sent_total{reason=\"flag\"}", 2.0),
+            ("rca_proxy_certificate_requests_total{reason=\"flag\"}", 1.0),
+            ("rca_proxy_reloads_total{result=\"success\"}", 1.0),
+            ("rca_proxy_reloads_total{result=\"failure\"}", 1.0),
+        ] {
+            assert_eq!(value(name), Some(expected), "{name} in:\n{text}");
+        }
+        let day = 24.0 * 3600.0;
+        let server = value(
+            "rca_proxy_certificate_expiry_seconds{file=\"tls.cert\",subject=\"CN=localhost\"}",
+        );
+        assert!(server.is_some_and(|left| left > day), "{text}");
+        let bot_ca = value(
+            "rca_proxy_certificate_expiry_seconds{file=\"tls.bot_ca\",subject=\"CN=test bot CA (flag path)\"}",
+        );
+        assert!(bot_ca.is_some_and(|left| left > day), "{text}");
+        let crl = value(
+            "rca_proxy_crl_next_update_seconds{issuer=\"CN=test bot CA (flag path)\"}",
+        );
+        assert!(
+            crl.is_some_and(|left| left > 6.9 * day && left <= 7.0 * day),
+            "{text}"
+        );
+    });
+}
+
 /// SIGTERM while a request is in flight: it completes, then the proxy exits.
 #[test]
 fn sigterm_drains_in_flight_requests() {

@@ -267,9 +267,12 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         user_agent,
         ..
     } = forward;
-    let mut record = (proxy.access_log == AccessLog::Stdout).then(|| Record {
+    let log = proxy.access_log == AccessLog::Stdout;
+    let mut record = (log || proxy.metrics.is_some()).then(|| Record {
         path,
         host: Some(host.as_str().to_owned()),
+        log,
+        metrics: proxy.metrics.clone(),
         ..Record::new(
             &client.identity,
             client.remote,
@@ -300,7 +303,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
                     CLIENT_LEFT,
                     Some("the client left before the response".to_owned()),
                 );
-                record.write();
+                record.finish();
             }
             return Err(error);
         }
@@ -332,7 +335,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     let written = write_response(client, body, &mut sent_bytes).await;
     if let Some(record) = &mut record {
         record.response_body_bytes = sent_bytes;
-        record.write();
+        record.finish();
     }
     written?;
     Ok(if last { Last::Yes } else { Last::No })

@@ -5,6 +5,7 @@
 mod revocation;
 pub mod sessions;
 pub mod tickets;
+mod validity;
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -16,9 +17,12 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_req_client_auth::{pem, CodePoints, FlagVerifier, NormalPathTrust, ServerFlags};
+use rustls_req_client_auth::{
+    pem, CodePoints, FlagVerifier, FlagsEvent, NormalPathTrust, ServerFlags,
+};
 
 use crate::proxy::config::Tls;
+use crate::proxy::metrics::Expiry;
 use crate::proxy::tls::revocation::{DeniedLeaves, Revocation};
 use crate::proxy::tls::sessions::TrustBoundSessions;
 use crate::proxy::tls::tickets::{FleetTicketer, TicketKeys};
@@ -36,6 +40,8 @@ pub struct Front {
     tickets: Option<Arc<FleetTicketer>>,
     /// How long a handshake begun before a reload may still run after it.
     handshake_timeout: Duration,
+    /// When what the files hold expires, as last loaded.
+    expiries: Arc<RwLock<Vec<Expiry>>>,
 }
 
 /// What the files hold, checked.
@@ -48,6 +54,7 @@ struct Loaded {
     partners: Option<(Arc<dyn ClientCertVerifier>, Vec<u8>)>,
     trust_id: Vec<u8>,
     ticket_keys: Option<TicketKeys>,
+    expiries: Vec<Expiry>,
 }
 
 fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Result<Loaded> {
@@ -55,6 +62,10 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         pem::load_certificates(&tls.cert).map_err(|error| anyhow::anyhow!("tls.cert: {error}"))?;
     let key =
         pem::load_private_key(&tls.key).map_err(|error| anyhow::anyhow!("tls.key: {error}"))?;
+    let mut expiries = Vec::new();
+    if let Some(leaf) = chain.first() {
+        validity::of_certificates("tls.cert", [leaf.as_ref()], &mut expiries);
+    }
     let identity = CertifiedKey::from_der(chain, key, provider).map_err(|error| {
         anyhow::anyhow!(
             "tls.cert {} and tls.key {} do not make an identity: {error}",
@@ -63,9 +74,11 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         )
     })?;
     let (bot_file, roots) = load_trust("tls.bot_ca", &tls.bot_ca)?;
+    validity::of_pem_certificates("tls.bot_ca", &bot_file, &mut expiries);
     let partners = match &tls.partner_ca {
         Some(path) => {
             let (partner_file, partner_roots) = load_trust("tls.partner_ca", path)?;
+            validity::of_pem_certificates("tls.partner_ca", &partner_file, &mut expiries);
             // RCA-10: the flag path and the normal path trust no common CA.
             let shared = partner_roots.roots.iter().any(|partner| {
                 roots
@@ -92,6 +105,7 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         None => None,
     };
     let revocation = Revocation::load(&tls.bot_crl, tls.bot_deny_list.as_deref())?;
+    validity::of_crls(&revocation.crls, &mut expiries);
     let mut bots =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
     let fields = if revocation.crls.is_empty() {
@@ -135,6 +149,7 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         identity: Arc::new(identity),
         bots,
         trust_id,
+        expiries,
     })
 }
 
@@ -167,7 +182,11 @@ impl Front {
     /// # Errors
     ///
     /// A file is unreadable or its contents unusable; the message names it.
-    pub fn new(tls: &Tls, handshake_timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        tls: &Tls,
+        handshake_timeout: Duration,
+        on_flags_event: Option<Arc<dyn Fn(FlagsEvent) + Send + Sync>>,
+    ) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
         let identity = Arc::new(ReloadableIdentity(RwLock::new(loaded.identity)));
@@ -193,6 +212,9 @@ impl Front {
         let mut flags = ServerFlags::request_client_auth(loaded.bots)
             .code_points(code_points)
             .trust_id(&loaded.trust_id);
+        if let Some(observer) = on_flags_event {
+            flags = flags.on_event(move |event| observer(event));
+        }
         if let Some(file) = &partner_file {
             // The partner verifier names no anchors (see ReloadableVerifier),
             // so partners' tickets are bound to the file's bytes.
@@ -224,7 +246,16 @@ impl Front {
             sessions,
             tickets,
             handshake_timeout,
+            expiries: Arc::new(RwLock::new(loaded.expiries)),
         })
+    }
+
+    /// When the loaded certificates and CRLs expire (for the metrics).
+    pub fn expiries(&self) -> Vec<Expiry> {
+        self.expiries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Loads the files again and, if all of them are usable, swaps in the new
@@ -266,6 +297,10 @@ impl Front {
             .unwrap_or_else(PoisonError::into_inner) = loaded.identity;
         self.bot_ca
             .replace_with_trust_id(loaded.bots, &loaded.trust_id);
+        *self
+            .expiries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = loaded.expiries;
         Ok(())
     }
 }
