@@ -82,8 +82,11 @@ fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
 const MIN_HTTP1_HEAD: usize = 8192;
 
 /// A client's TLS stream as served, over a TCP stream whose writes may wait
-/// [`Serve::send_timeout`] each for the client to read.
-pub type ClientStream = tokio_rustls::server::TlsStream<SendTimeout<TcpStream>>;
+/// [`Serve::send_timeout`] each for the client to read. Boxed: it moves
+/// from the handshake to an [`Http1Front`] to hyper, and each future state
+/// it passes through would otherwise keep room for its 1.3 KB, for idle
+/// connections too.
+pub type ClientStream = Box<tokio_rustls::server::TlsStream<SendTimeout<TcpStream>>>;
 
 #[derive(Clone, Copy, Debug)]
 struct Limits {
@@ -477,6 +480,37 @@ fn budgeted_info(budget: &LogBudget, remote: SocketAddr, what: &dyn std::fmt::Di
     }
 }
 
+/// The handshake's outcome, logged: the stream and the client, or nothing
+/// (the connection is over).
+fn handshake_done(
+    accepted: Result<(ClientStream, PeerIdentity), AcceptError>,
+    remote: SocketAddr,
+) -> Option<(ClientStream, PeerIdentity)> {
+    let (stream, identity) = match accepted {
+        Ok(accepted) => accepted,
+        Err(error) if error.is_certificate_refused() => {
+            not_authenticated(remote, &error);
+            return None;
+        }
+        Err(error) => {
+            debug!("{remote}: {error}");
+            return None;
+        }
+    };
+    if identity.path() == AuthPath::None
+        && identity.certificate_request() == Some(CertificateRequestCause::Flag)
+    {
+        not_authenticated(
+            remote,
+            &"it set the request_client_auth flag but sent no certificate when asked; \
+              served anonymously (RCA-14)",
+        );
+    } else {
+        debug!("{remote}: {identity}");
+    }
+    Some((stream, identity))
+}
+
 /// What the accept loop got.
 enum Next {
     Stop,
@@ -535,7 +569,7 @@ where
             proxy_protocol,
         } = self;
         if let Some(protocol) = &proxy_protocol {
-            match protocol.read(&mut tcp, remote, acceptor.timeout()).await {
+            match Box::pin(protocol.read(&mut tcp, remote, acceptor.timeout())).await {
                 Ok(client) => remote = client,
                 Err(refused) => {
                     budgeted_info(&PROXY_PROTOCOL_REFUSED, remote, &refused);
@@ -545,36 +579,25 @@ where
         }
         // Under TLS, so every socket write that makes progress ends a wait
         // (above it, rustls's buffer could hide a slow but steady reader).
-        let accepted = acceptor
-            .accept(SendTimeout::new(tcp, limits.send_timeout))
-            .await;
+        // The handshake's and hyper's states are boxed, each while it runs:
+        // inline, the largest of them (about 13 KB) would stay allocated for
+        // every connection, idle ones too.
+        let accepted = Box::pin(async {
+            let accepted = acceptor
+                .accept(SendTimeout::new(tcp, limits.send_timeout))
+                .await;
+            accepted.map(|(stream, identity)| (Box::new(stream), identity))
+        })
+        .await;
         if let Some(observer) = &observer {
             observer(accepted.as_ref().map(|(_, identity)| identity));
         }
-        let (stream, identity) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) if error.is_certificate_refused() => {
-                not_authenticated(remote, &error);
-                return;
-            }
-            Err(error) => {
-                debug!("{remote}: {error}");
-                return;
-            }
+        let Some((stream, identity)) = handshake_done(accepted, remote) else {
+            return;
         };
-        if identity.path() == AuthPath::None
-            && identity.certificate_request() == Some(CertificateRequestCause::Flag)
-        {
-            not_authenticated(
-                remote,
-                &"it set the request_client_auth flag but sent no certificate when asked; \
-                  served anonymously (RCA-14)",
-            );
-        } else {
-            debug!("{remote}: {identity}");
-        }
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-        let (stream, read) = match http1_front.filter(|_| !h2) {
+        let front = http1_front.filter(|_| !h2);
+        let (stream, read) = match &front {
             None => (stream, Vec::new()),
             Some(front) => {
                 let connection = Http1Connection {
@@ -592,7 +615,10 @@ where
                 }
             }
         };
-        Self::serve_http(stream, read, identity, remote, service, limits, stopping).await;
+        Box::pin(Self::serve_http(
+            stream, read, identity, remote, service, limits, stopping,
+        ))
+        .await;
     }
 
     /// hyper and the service serve the connection, `read` first.

@@ -843,11 +843,15 @@ fn access_log_says_when_what_and_how_much() {
         assert!(proxy.wait().success());
 
         let text = std::fs::read_to_string(&log).expect("access log");
-        let lines: Vec<serde_json::Value> = text
+        // In the order the responses ended, which need not be the order
+        // the requests came in: by path.
+        let mut lines: Vec<serde_json::Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).expect("a JSON line"))
             .collect();
         assert_eq!(lines.len(), 4, "{text}");
+        let order = ["/simple", "/form", "/h2", "/api/crawl"];
+        lines.sort_by_key(|line| order.iter().position(|path| line["path"] == *path));
         let host = format!("localhost:{port}");
         for (line, received) in lines.iter().zip(&received) {
             let time = line["time"].as_str().expect("time");
@@ -865,6 +869,7 @@ fn access_log_says_when_what_and_how_much() {
                 "{text}"
             );
         }
+        assert_eq!(lines[0]["path"], "/simple", "{text}");
         assert_eq!(lines[0]["alpn"], "http/1.1");
         assert_eq!(lines[0]["request_body_bytes"], 0);
         assert!(lines[0]["upstream_ms"].as_f64().is_some(), "{text}");

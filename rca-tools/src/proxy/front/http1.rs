@@ -47,6 +47,10 @@ const READ_SIZE: usize = 8 * 1024;
 /// holds 16 KiB).
 const WRITE_SIZE: usize = 16 * 1024;
 
+/// What a connection waiting for its next request reads into first: most
+/// request heads fit, and it is held by every idle connection.
+const FIRST_READ: usize = 1024;
+
 /// How long closing a connection may take (its `close_notify`).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -120,8 +124,8 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
     } = connection;
     let mut client = Client {
         stream,
-        read: Vec::with_capacity(READ_SIZE),
-        out: Vec::with_capacity(READ_SIZE),
+        read: Vec::new(),
+        out: Vec::new(),
         identity,
         remote,
         stopping,
@@ -167,7 +171,9 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
             }
         };
         client.read.drain(..forward.consumed);
-        match answer(proxy, &mut client, forward).await {
+        // Boxed while it runs: inline, its state would stay allocated for
+        // every connection, idle ones too.
+        match Box::pin(answer(proxy, &mut client, forward)).await {
             Err(error) => {
                 debug!("{remote}: connection ended: {error}");
                 return Http1Outcome::Closed;
@@ -188,6 +194,13 @@ impl Client {
     /// connection is over.
     async fn read_head(&mut self, deadline: tokio::time::Instant, wait: Duration) -> bool {
         let between = self.read.is_empty();
+        if between {
+            // Idle until the next request, maybe for long: no buffers held
+            // meanwhile but a small one to read into (a fleet sizes by
+            // memory per idle connection).
+            self.read = Vec::new();
+            self.out = Vec::new();
+        }
         let more = tokio::select! {
             biased;
             () = self.stopping.stopped(), if between => {
@@ -218,9 +231,15 @@ enum Last {
     No,
 }
 
-/// Reads what the client sent next onto `read`.
+/// Reads what the client sent next onto `read`: into [`FIRST_READ`] bytes
+/// if `read` has none (a connection waiting for its next request), else
+/// into [`READ_SIZE`] more.
 async fn read_more(stream: &mut Stream, read: &mut Vec<u8>) -> io::Result<usize> {
-    read.reserve(READ_SIZE);
+    if read.capacity() == 0 {
+        read.reserve_exact(FIRST_READ);
+    } else {
+        read.reserve(READ_SIZE);
+    }
     stream.read_buf(read).await
 }
 
