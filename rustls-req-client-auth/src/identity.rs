@@ -6,14 +6,13 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use rustls::pki_types::CertificateDer;
 use rustls::{ProtocolVersion, ServerConnection};
 use rustls_tls_flags::FlagSet;
-use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
 
 use crate::server::{self, AuthPath, CertificateRequestCause};
+pub use crate::thumbprint::thumbprint_sha256;
 
 /// Who the client of a server connection is, once its handshake is done.
 ///
@@ -281,11 +280,6 @@ impl LeafCertificate {
     pub fn thumbprint_sha256(&self) -> &str {
         &self.thumbprint_sha256
     }
-}
-
-/// RFC 8705's `x5t#S256` of `certificate`.
-pub fn thumbprint_sha256(certificate: &CertificateDer<'_>) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(certificate.as_ref()))
 }
 
 fn ip_address(octets: &[u8]) -> Option<IpAddr> {

@@ -189,6 +189,7 @@ pub mod server;
 mod stalled_streams;
 #[doc = include_str!("../SPECIFICATION.md")]
 pub mod specification {}
+mod thumbprint;
 mod ticket;
 mod verifier;
 

@@ -32,7 +32,7 @@ impl RefusedCertificate {
         Self {
             subject,
             issuer,
-            thumbprint: crate::identity::thumbprint_sha256(certificate),
+            thumbprint: crate::thumbprint::thumbprint_sha256(certificate),
             server_name: server_name.map(str::to_owned),
         }
     }

@@ -189,7 +189,7 @@ pub struct Record {
     /// From sending upstream to the upstream's response headers.
     pub upstream: Option<Duration>,
     /// The request body's bytes, counted as they are read (see
-    /// [`CountedBody`]); none for a request without a body.
+    /// [`Counted`]); none for a request without a body.
     pub request_body: Option<Arc<AtomicU64>>,
     /// See [`Entry::response_body_bytes`].
     pub response_body_bytes: u64,
@@ -308,15 +308,45 @@ fn tls_version(version: Option<rustls::ProtocolVersion>) -> Option<&'static str>
     }
 }
 
-/// Counts the bytes of a request body as the upstream side reads it.
-pub struct CountedBody {
-    inner: Body,
-    count: Arc<AtomicU64>,
+/// Where a [`Counted`] body's data bytes go.
+pub trait Tally: Send + Unpin + 'static {
+    /// `bytes` more went through.
+    fn add(&mut self, bytes: u64);
+    /// The body is dropped: over, or cut short.
+    fn end(&mut self) {}
 }
 
-impl CountedBody {
-    /// `body`, counted into `record` (if there is one to log).
-    pub fn wrap(body: Body, record: Option<&mut Record>) -> Body {
+/// A request body's bytes, counted as the upstream side reads it into a
+/// count its [`Record`] reads when it finishes.
+impl Tally for Arc<AtomicU64> {
+    fn add(&mut self, bytes: u64) {
+        self.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// A response body's bytes, counted into its request's record, which is
+/// finished (the log line, the metrics) when the body is dropped: when the
+/// response is over, or cut short (the client left, the upstream broke
+/// off), with the bytes sent until then.
+impl Tally for Box<Record> {
+    fn add(&mut self, bytes: u64) {
+        self.response_body_bytes = self.response_body_bytes.saturating_add(bytes);
+    }
+
+    fn end(&mut self) {
+        self.finish();
+    }
+}
+
+/// A body whose data bytes are counted into a [`Tally`].
+pub struct Counted<T: Tally> {
+    inner: Body,
+    tally: T,
+}
+
+impl Counted<Arc<AtomicU64>> {
+    /// A request `body`, counted into `record` (if there is one to finish).
+    pub fn request(body: Body, record: Option<&mut Record>) -> Body {
         let Some(record) = record else {
             return body;
         };
@@ -325,65 +355,30 @@ impl CountedBody {
         }
         let count = Arc::new(AtomicU64::new(0));
         record.request_body = Some(Arc::clone(&count));
-        Body::new(Self { inner: body, count })
-    }
-}
-
-impl hyper::body::Body for CountedBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let frame = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &frame {
-            if let Some(data) = frame.data_ref() {
-                self.count.fetch_add(
-                    u64::try_from(data.len()).unwrap_or(u64::MAX),
-                    Ordering::Relaxed,
-                );
-            }
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A response body that finishes its request's record (the log line, the
-/// metrics) when it is dropped: when
-/// the response is over, or cut short (the client left, the upstream
-/// broke off), with the bytes sent until then.
-pub struct LoggedBody {
-    inner: Body,
-    record: Box<Record>,
-}
-
-impl LoggedBody {
-    /// `body`, logging `record` once it is over.
-    pub fn wrap(body: Body, record: Box<Record>) -> Body {
         Body::new(Self {
             inner: body,
-            record,
+            tally: count,
         })
     }
 }
 
-impl Drop for LoggedBody {
-    fn drop(&mut self) {
-        self.record.finish();
+impl Counted<Box<Record>> {
+    /// A response `body`, finishing `record` once it is over.
+    pub fn response(body: Body, record: Box<Record>) -> Body {
+        Body::new(Self {
+            inner: body,
+            tally: record,
+        })
     }
 }
 
-impl hyper::body::Body for LoggedBody {
+impl<T: Tally> Drop for Counted<T> {
+    fn drop(&mut self) {
+        self.tally.end();
+    }
+}
+
+impl<T: Tally> hyper::body::Body for Counted<T> {
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -394,10 +389,8 @@ impl hyper::body::Body for LoggedBody {
         let frame = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &frame {
             if let Some(data) = frame.data_ref() {
-                self.record.response_body_bytes = self
-                    .record
-                    .response_body_bytes
-                    .saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+                let bytes = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                self.tally.add(bytes);
             }
         }
         frame

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
 use crate::common::client_body::{ClientBody, ClientBodyError};
-use crate::proxy::access_log::{CountedBody, Entry, LoggedBody, Record};
+use crate::proxy::access_log::{Counted, Entry, Record};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
 use crate::proxy::front::target::{self, TargetError};
@@ -172,7 +172,7 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     record.answered(response.status().as_u16(), error);
     // The line is written, and the request counted, when the response body
     // is over.
-    response.map(|body| LoggedBody::wrap(body, record))
+    response.map(|body| Counted::response(body, record))
 }
 
 /// A request being answered; dropped before its answer (the client left),
@@ -280,7 +280,7 @@ async fn answer(
         );
     }
     let (mut parts, body) = request.into_parts();
-    let body = CountedBody::wrap(
+    let body = Counted::request(
         ClientBody::wrap(body, proxy.body_timeout),
         record.as_deref_mut(),
     );
