@@ -51,6 +51,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
+use crate::common::client_body::ClientBodyError;
 use crate::proxy::back::wire::{
     self, BodyDecoder, Decoded, RequestFraming, ResponseFraming, ResponseHead, WireError,
 };
@@ -357,14 +358,30 @@ enum Socket {
 
 impl Socket {
     /// Reads what the upstream sent into `buf`. With `watch_upload`, a
-    /// failed request body (the client's upload broke off) ends the read
-    /// with its error (kind `Other`) once nothing is to be read.
+    /// failed request body ends the read with its error (kind `Other`): at
+    /// once when the client's body broke off (the upstream may answer the
+    /// truncated request it was left with, and that answer is not the
+    /// client's), else once nothing is to be read (the upstream may have
+    /// answered early and closed, and its answer is the one to forward).
     fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
         watch_upload: bool,
     ) -> Poll<io::Result<usize>> {
+        if watch_upload {
+            if let Self::Split(_, upload @ Upload::Running(_)) = self {
+                if let Poll::Ready(Err(error)) = upload.poll_done(cx) {
+                    if ClientBodyError::in_chain(&error).is_some() {
+                        return Poll::Ready(Err(io::Error::other(error)));
+                    }
+                    // Reported below, once the upstream's answer is read.
+                    if let Upload::Failed(write) = std::mem::replace(upload, Upload::Failed(None)) {
+                        *upload = Upload::Broken(error, write);
+                    }
+                }
+            }
+        }
         if buf.capacity() - buf.len() < READ_SIZE / 8 {
             buf.reserve(READ_SIZE);
         }
@@ -388,40 +405,55 @@ impl Socket {
 enum Upload {
     Running(AbortOnDrop),
     Sent(OwnedWriteHalf),
-    Failed,
+    /// Failed, its error not yet reported.
+    Broken(io::Error, Option<OwnedWriteHalf>),
+    /// Failed and reported. The write half is kept open until the exchange
+    /// is dropped (see [`upload`]).
+    Failed(Option<OwnedWriteHalf>),
 }
 
 impl Upload {
     /// Ready once the body has been sent (or the sending failed).
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Self::Running(task) = self else {
-            return Poll::Ready(match self {
-                Self::Failed => Err(io::Error::other("the request body was not sent whole")),
-                _ => Ok(()),
-            });
-        };
-        let done = ready!(Pin::new(&mut task.0).poll(cx));
-        match done {
-            Ok(Ok(write)) => {
+        let (error, write) = match std::mem::replace(self, Self::Failed(None)) {
+            Self::Running(mut task) => match Pin::new(&mut task.0).poll(cx) {
+                Poll::Pending => {
+                    *self = Self::Running(task);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(Ok(write))) => {
+                    *self = Self::Sent(write);
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(Err(failed))) => (failed.error, Some(failed.write)),
+                Poll::Ready(Err(error)) => (io::Error::other(error), None),
+            },
+            Self::Sent(write) => {
                 *self = Self::Sent(write);
-                Poll::Ready(Ok(()))
+                return Poll::Ready(Ok(()));
             }
-            Ok(Err(error)) => {
-                *self = Self::Failed;
-                Poll::Ready(Err(error))
-            }
-            Err(error) => {
-                *self = Self::Failed;
-                Poll::Ready(Err(io::Error::other(error)))
-            }
-        }
+            Self::Broken(error, write) => (error, write),
+            Self::Failed(write) => (
+                io::Error::other("the request body was not sent whole"),
+                write,
+            ),
+        };
+        *self = Self::Failed(write);
+        Poll::Ready(Err(error))
     }
+}
+
+/// A failed upload: why, and the write half, kept open.
+#[derive(Debug)]
+struct UploadFailed {
+    error: io::Error,
+    write: OwnedWriteHalf,
 }
 
 /// A task aborted with its owner: a request body is not sent on for a
 /// response nobody reads.
 #[derive(Debug)]
-struct AbortOnDrop(JoinHandle<io::Result<OwnedWriteHalf>>);
+struct AbortOnDrop(JoinHandle<Result<OwnedWriteHalf, UploadFailed>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -430,12 +462,26 @@ impl Drop for AbortOnDrop {
 }
 
 /// Sends a request body framed as `framing`; the write half back when it
-/// has gone out whole. Trailers are not sent.
+/// has gone out whole. Trailers are not sent. On failure the write half is
+/// given back too, not closed: closing it would tell the upstream that the
+/// body ended, and it could answer the truncated request before the
+/// exchange sees why (the answer to a request the client did not send).
 async fn upload(
     mut write: OwnedWriteHalf,
+    body: Body,
+    framing: RequestFraming,
+) -> Result<OwnedWriteHalf, UploadFailed> {
+    match send_body(&mut write, body, framing).await {
+        Ok(()) => Ok(write),
+        Err(error) => Err(UploadFailed { error, write }),
+    }
+}
+
+async fn send_body(
+    write: &mut OwnedWriteHalf,
     mut body: Body,
     framing: RequestFraming,
-) -> io::Result<OwnedWriteHalf> {
+) -> io::Result<()> {
     let mut left = match framing {
         RequestFraming::Length(length) => Some(length),
         RequestFraming::Empty | RequestFraming::Chunked => None,
@@ -473,7 +519,7 @@ async fn upload(
         Some(_) => return Err(io::Error::other("the request body ended before its length")),
         None => write.write_all(wire::LAST_CHUNK).await?,
     }
-    Ok(write)
+    Ok(())
 }
 
 /// A response body read from the upstream as the client takes it. At its
