@@ -114,15 +114,26 @@ impl Authority {
     }
 
     /// A CRL from this authority listing `revoked`, valid from an hour ago
-    /// until `valid_for` from now (negative: expired that long ago), as PEM.
+    /// until `valid_for` from now (negative: expired that long ago), as PEM;
+    /// its CRL number is 1.
     pub fn crl(&self, revoked: &[&Identity], valid_for: time::Duration) -> String {
+        self.crl_numbered(revoked, valid_for, 1)
+    }
+
+    /// [`Authority::crl`] with CRL number `number`.
+    pub fn crl_numbered(
+        &self,
+        revoked: &[&Identity],
+        valid_for: time::Duration,
+        number: u64,
+    ) -> String {
         let now = time::OffsetDateTime::now_utc();
         let this_update =
             (now - time::Duration::hours(1)).min(now + valid_for - time::Duration::hours(1));
         let params = CertificateRevocationListParams {
             this_update,
             next_update: now + valid_for,
-            crl_number: SerialNumber::from(1_u64),
+            crl_number: SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs: revoked
                 .iter()

@@ -126,3 +126,47 @@ fn expired_or_broken_crls_refuse() {
         assert!(stderr.contains("tls.bot_crl"), "{stderr}");
     });
 }
+
+/// Two CRLs from the bot CA, the older first (an operator appended the new
+/// one to the file): the newer is the one checked, so the bot it revokes
+/// is refused.
+#[test]
+fn the_newest_crl_of_an_issuer_counts() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let leaked = pki.bot_ca.issue(
+            "leaked.bot.test",
+            &["leaked.bot.test"],
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let files = Files::new(pki);
+        let week = time::Duration::days(7);
+        let crl = files.write(
+            "bot.crl",
+            &format!(
+                "{}{}",
+                pki.bot_ca.crl_numbered(&[], week, 1),
+                pki.bot_ca.crl_numbered(&[&leaked], week, 2)
+            ),
+        );
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let lines = format!("bot_crl = \"{}\"", crl.display());
+        let config = files.config_with("two.toml", port, upstream, "tls", &lines);
+        let proxy = Proxy::start(&config, port);
+        let refused = bot_client_for(pki, &leaked)
+            .get(proxy.url("/"))
+            .send()
+            .await;
+        assert!(
+            refused.is_err(),
+            "revoked in the newer CRL, yet served: {refused:?}"
+        );
+        let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
+        assert_eq!(
+            echoed(&other, "x-client-auth-path").as_deref(),
+            Some("flag"),
+            "{other}"
+        );
+    });
+}

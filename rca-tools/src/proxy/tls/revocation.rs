@@ -43,13 +43,15 @@ impl Revocation {
     /// message names the field, the file and, for the deny list, the line.
     pub(crate) fn load(crl_files: &[PathBuf], deny_list: Option<&Path>) -> anyhow::Result<Self> {
         let mut revocation = Self::default();
+        let mut crls = Vec::new();
         for path in crl_files {
             let bytes = read("tls.bot_crl", path)?;
-            revocation
-                .crls
-                .extend(crls_in("tls.bot_crl", path, &bytes)?);
+            for crl in crls_in("tls.bot_crl", path, &bytes)? {
+                crls.push((path.clone(), crl));
+            }
             revocation.add_to_identity(&bytes);
         }
+        revocation.crls = newest_per_issuer(crls)?;
         if let Some(path) = deny_list {
             let bytes = read("tls.bot_deny_list", path)?;
             revocation.denied = thumbprints_in(path, &bytes)?;
@@ -96,8 +98,56 @@ fn crls_in(
                 path.display()
             )
         })?;
+        // As rustls will read it: webpki takes only version 2 CRLs with a
+        // CRL number and a next update (`openssl ca -gencrl` writes a
+        // version 1 CRL unless `crlnumber` is set).
+        webpki::OwnedCertRevocationList::from_der(crl).map_err(|error| {
+            anyhow::anyhow!(
+                "{field}: {}: rustls cannot use this CRL ({error:?}); it takes version 2 CRLs with a CRL number and a next update (with openssl ca: set crlnumber)",
+                path.display()
+            )
+        })?;
     }
     Ok(crls)
+}
+
+/// Of several CRLs from one issuer, the newest (highest CRL number, else
+/// latest `thisUpdate`): rustls checks a certificate against the first
+/// CRL of its issuer it finds, so an older one listed first would hide a
+/// revocation, or refuse every bot once it expires.
+fn newest_per_issuer(
+    crls: Vec<(PathBuf, CertificateRevocationListDer<'static>)>,
+) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
+    struct Seen {
+        issuer: Vec<u8>,
+        number: Option<Vec<u8>>,
+        this_update: i64,
+        crl: CertificateRevocationListDer<'static>,
+    }
+    let mut newest: Vec<Seen> = Vec::new();
+    for (path, crl) in crls {
+        let (_, parsed) = x509_parser::parse_x509_crl(&crl)
+            .map_err(|error| anyhow::anyhow!("tls.bot_crl: {}: {error}", path.display()))?;
+        let seen = Seen {
+            issuer: parsed.issuer().as_raw().to_vec(),
+            number: parsed.crl_number().map(|number| number.to_bytes_be()),
+            this_update: parsed.last_update().timestamp(),
+            crl: crl.clone(),
+        };
+        let newer = |old: &Seen| match (&seen.number, &old.number) {
+            // Big-endian magnitudes: the longer one is larger.
+            (Some(new), Some(old_number)) => {
+                (new.len(), new.as_slice()) > (old_number.len(), old_number.as_slice())
+            }
+            _ => seen.this_update > old.this_update,
+        };
+        match newest.iter_mut().find(|old| old.issuer == seen.issuer) {
+            Some(old) if newer(old) => *old = seen,
+            Some(_) => {}
+            None => newest.push(seen),
+        }
+    }
+    Ok(newest.into_iter().map(|seen| seen.crl).collect())
 }
 
 /// The thumbprints in a deny list: one per line, blank lines and `#`

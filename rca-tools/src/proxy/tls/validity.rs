@@ -33,7 +33,7 @@ pub(crate) fn of_pem_certificates(file: &'static str, pem: &[u8], out: &mut Vec<
     of_certificates(file, certificates.iter().map(AsRef::as_ref), out);
 }
 
-/// The `nextUpdate` of each CRL (a CRL without one never goes stale).
+/// The `nextUpdate` of each CRL (rustls takes none without one).
 pub(crate) fn of_crls(crls: &[CertificateRevocationListDer<'_>], out: &mut Vec<Expiry>) {
     for der in crls {
         if let Ok((_, crl)) = x509_parser::parse_x509_crl(der) {
