@@ -130,7 +130,9 @@ fn newest_per_issuer(
             .map_err(|error| anyhow::anyhow!("tls.bot_crl: {}: {error}", path.display()))?;
         let seen = Seen {
             issuer: parsed.issuer().as_raw().to_vec(),
-            number: parsed.crl_number().map(|number| number.to_bytes_be()),
+            number: parsed
+                .crl_number()
+                .map(x509_parser::num_bigint::BigUint::to_bytes_be),
             this_update: parsed.last_update().timestamp(),
             crl: crl.clone(),
         };
