@@ -191,7 +191,7 @@ async fn run(
             "stopping: no new connections; requests in flight get up to {grace:?} to finish"
         );
     };
-    let mut proxy = Proxy::new(&config)?;
+    let mut proxy = Proxy::new(&config)?.still_trusted(front.still_trusted());
     if config.admin.is_some() {
         // Counted per request only where they can be read.
         proxy = proxy.metrics(Arc::clone(&metrics));

@@ -22,6 +22,7 @@ use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
 use crate::proxy::front::target::{self, TargetError};
 use crate::proxy::judge::identity::IdentityHeaders;
+use crate::proxy::judge::revoked::StillTrusted;
 use crate::proxy::metrics::Metrics;
 
 /// What every request needs.
@@ -35,6 +36,8 @@ pub struct Proxy {
     /// How long a request body may send nothing (nginx's
     /// `client_body_timeout`).
     pub(crate) body_timeout: Duration,
+    /// Whether bots connected before a reload still verify.
+    pub(crate) still_trusted: Option<StillTrusted>,
 }
 
 /// Where the access log goes.
@@ -73,6 +76,7 @@ impl Proxy {
             access_log: AccessLog::Stdout,
             metrics: None,
             body_timeout: config.limits.body_timeout(),
+            still_trusted: None,
         })
     }
 
@@ -81,6 +85,21 @@ impl Proxy {
     pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Refuses requests of bots connected before a reload that no longer
+    /// verify (see [`StillTrusted`]).
+    #[must_use]
+    pub fn still_trusted(mut self, check: StillTrusted) -> Self {
+        self.still_trusted = Some(check);
+        self
+    }
+
+    /// Whether `peer` may still be served (see [`StillTrusted`]).
+    pub(crate) fn allows(&self, peer: &PeerIdentity) -> bool {
+        self.still_trusted
+            .as_ref()
+            .is_none_or(|check| check.allows(peer))
     }
 
     /// Sends the access log to `log`.
@@ -269,6 +288,9 @@ async fn answer(
     if let (Some(record), Some(host)) = (record.as_mut(), &host) {
         record.host = Some(host.as_str().to_owned());
     }
+    if !proxy.allows(peer) {
+        return revoked(request.version());
+    }
     if proxy.bots_only.covers(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
         if let Some(metrics) = &proxy.metrics {
@@ -389,6 +411,20 @@ fn join_cookie_crumbs(headers: &mut http::HeaderMap) {
     if let Ok(joined) = http::HeaderValue::from_bytes(&joined) {
         headers.insert(header::COOKIE, joined);
     }
+}
+
+/// The answer to a bot revoked since it connected: 403, and over HTTP/1.1
+/// the connection closed (HTTP/2 has no such header; every request on it
+/// gets 403).
+fn revoked(version: http::Version) -> (Response, Option<String>) {
+    let why = "this client certificate was revoked after the connection was made";
+    let mut response = (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+    if version != http::Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    (response, Some(format!("revoked: {why}")))
 }
 
 fn bad_request(why: &str) -> (Response, Option<String>) {

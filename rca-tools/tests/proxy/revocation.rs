@@ -13,8 +13,9 @@ enum Revoke {
 
 /// One bot's key leaks: it is revoked while the proxy runs. Before, it is
 /// served on the flag path and resumes its session; after the SIGHUP, its
-/// next connection, offering the ticket it holds, is refused, and so is a
-/// fresh one; the CA's other bot is still let in.
+/// next connection, offering the ticket it holds, is refused, so is a fresh
+/// one, and its connection still open from before gets 403; the CA's other
+/// bot is still let in.
 #[test]
 fn a_revoked_bot_is_refused_even_with_a_ticket_from_before() {
     for how in [Revoke::Crl, Revoke::DenyList] {
@@ -43,6 +44,9 @@ async fn revoke_under_a_running_proxy(how: Revoke) {
     let log = files.path("diagnostics.log");
     let proxy = Proxy::start_with_diagnostics(&config, port, &log);
 
+    // A connection made before the revocation, kept open (HTTP/2).
+    let kept = bot_client_for(pki, &leaked);
+    assert_eq!(get_status(&kept, &proxy.url("/")).await, 200);
     let tls = bot(pki, &leaked).client_config().expect("bot config");
     let first = get_body(&client_over(&tls), &proxy.url("/")).await;
     assert_eq!(
@@ -79,6 +83,8 @@ async fn revoke_under_a_running_proxy(how: Revoke) {
         with_ticket.is_err(),
         "{how:?}: revoked, yet served: {with_ticket:?}"
     );
+    // Its open connection: refused at its next request.
+    assert_eq!(get_status(&kept, &proxy.url("/")).await, 403, "{how:?}");
     let fresh = bot_client_for(pki, &leaked)
         .get(proxy.url("/"))
         .send()

@@ -139,6 +139,13 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
         let deadline = tokio::time::Instant::now() + wait;
         let forward = loop {
             if !client.read.is_empty() {
+                if !proxy.allows(&client.identity) {
+                    // Revoked since it connected: hyper's path answers.
+                    return Http1Outcome::HandOver {
+                        stream: client.stream,
+                        read: client.read,
+                    };
+                }
                 let mut rewrite = Rewrite {
                     identity: &proxy.headers,
                     bots_only: &proxy.bots_only,

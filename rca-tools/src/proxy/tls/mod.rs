@@ -7,6 +7,7 @@ pub mod sessions;
 pub mod tickets;
 mod validity;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use rustls_req_client_auth::{
 };
 
 use crate::proxy::config::Tls;
+use crate::proxy::judge::revoked::StillTrusted;
 use crate::proxy::metrics::Expiry;
 use crate::proxy::tls::revocation::{DeniedLeaves, Revocation};
 use crate::proxy::tls::sessions::TrustBoundSessions;
@@ -42,6 +44,8 @@ pub struct Front {
     handshake_timeout: Duration,
     /// When what the files hold expires, as last loaded.
     expiries: Arc<RwLock<Vec<Expiry>>>,
+    /// Incremented by each reload, for [`StillTrusted`].
+    generation: Arc<AtomicU64>,
 }
 
 /// What the files hold, checked.
@@ -247,7 +251,13 @@ impl Front {
             tickets,
             handshake_timeout,
             expiries: Arc::new(RwLock::new(loaded.expiries)),
+            generation: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The check that bots connected before a reload still verify.
+    pub fn still_trusted(&self) -> StillTrusted {
+        StillTrusted::new(self.bot_ca.clone(), Arc::clone(&self.generation))
     }
 
     /// When the loaded certificates and CRLs expire (for the metrics).
@@ -301,6 +311,8 @@ impl Front {
             .expiries
             .write()
             .unwrap_or_else(PoisonError::into_inner) = loaded.expiries;
+        // After the swap: open flag-path connections are verified again.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 }
