@@ -80,7 +80,9 @@ impl ProxyProtocol {
             return Err(Refused::Untrusted);
         }
         match tokio::time::timeout(timeout, read_header(tcp)).await {
-            Ok(Ok(Some(client))) => Ok(client),
+            // `::ffff:a.b.c.d` as `a.b.c.d`, as it is logged and forwarded
+            // for a direct client.
+            Ok(Ok(Some(client))) => Ok(SocketAddr::new(client.ip().to_canonical(), client.port())),
             Ok(Ok(None)) => Ok(peer),
             Ok(Err(refused)) => Err(refused),
             Err(_) => Err(Refused::TimedOut(timeout)),

@@ -26,7 +26,10 @@ impl RefusedCertificate {
     /// The end entity `certificate`, sent on a connection to `server_name`.
     pub(crate) fn of(certificate: &CertificateDer<'_>, server_name: Option<&str>) -> Self {
         let (subject, issuer) = match x509_parser::parse_x509_certificate(certificate) {
-            Ok((_, parsed)) => (parsed.subject().to_string(), parsed.issuer().to_string()),
+            Ok((_, parsed)) => (
+                shortened(parsed.subject().to_string()),
+                shortened(parsed.issuer().to_string()),
+            ),
             Err(_) => ("(not X.509)".to_owned(), "(not X.509)".to_owned()),
         };
         Self {
@@ -70,6 +73,17 @@ impl fmt::Display for RefusedCertificate {
             self.thumbprint,
             self.server_name.as_deref().unwrap_or("(none)")
         )
+    }
+}
+
+/// The longest name written, in characters: the certificate was refused,
+/// so its names are whatever the client chose, and a line stays a line.
+const MAX_NAME: usize = 256;
+
+fn shortened(name: String) -> String {
+    match name.char_indices().nth(MAX_NAME) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name,
     }
 }
 

@@ -64,6 +64,10 @@ pub(crate) fn run(paths: &Paths) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cargo-deb release installed when it is missing: pinned, so a newer
+/// one that wants a newer Rust cannot break a build here.
+const CARGO_DEB: &str = "3.8.0";
+
 /// cargo-deb, installed with `cargo install --locked` when it is missing.
 fn ensure_cargo_deb() -> anyhow::Result<()> {
     let found = cmd::cargo()
@@ -75,9 +79,9 @@ fn ensure_cargo_deb() -> anyhow::Result<()> {
         .is_ok_and(|status| status.success());
     if !found {
         eprintln!(
-            "dist: cargo-deb is not installed; installing it (cargo install cargo-deb --locked, a few minutes, once)"
+            "dist: cargo-deb is not installed; installing it (cargo install cargo-deb --version {CARGO_DEB} --locked, a few minutes, once)"
         );
-        cmd::run(cmd::cargo().args(["install", "cargo-deb", "--locked"]))?;
+        cmd::run(cmd::cargo().args(["install", "cargo-deb", "--version", CARGO_DEB, "--locked"]))?;
     }
     Ok(())
 }

@@ -106,6 +106,9 @@ pub struct Metrics {
     crl_next_update: Family<CrlLabels, Gauge<f64, AtomicU64>>,
     /// What the expiry gauges are computed from at each scrape.
     expiries: Mutex<Vec<Expiry>>,
+    /// One scrape at a time: another's clearing of the expiry gauges must
+    /// not show in this one's text.
+    scrape: Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -134,6 +137,7 @@ impl Metrics {
             certificate_expiry: Family::default(),
             crl_next_update: Family::default(),
             expiries: Mutex::new(Vec::new()),
+            scrape: Mutex::new(()),
             registry: Registry::default(),
         };
         registry.register(
@@ -320,6 +324,7 @@ impl Metrics {
         // Cleared first: a file reloaded without a CA drops its gauge.
         self.certificate_expiry.clear();
         self.crl_next_update.clear();
+        let mut seen_names = std::collections::HashSet::new();
         for expiry in expiries.iter() {
             // Seconds, exact within 68 years either way; past that, clamped.
             let left = expiry.at.saturating_sub(now);
@@ -331,19 +336,22 @@ impl Metrics {
                 },
                 f64::from,
             );
-            if expiry.file == "tls.bot_crl" {
-                self.crl_next_update
-                    .get_or_create(&CrlLabels {
-                        issuer: expiry.name.clone(),
-                    })
-                    .set(left);
+            // Two certificates with one name (a CA re-keyed, cross-signed):
+            // the one that expires first.
+            let gauge = if expiry.file == "tls.bot_crl" {
+                self.crl_next_update.get_or_create_owned(&CrlLabels {
+                    issuer: expiry.name.clone(),
+                })
             } else {
                 self.certificate_expiry
-                    .get_or_create(&CertificateLabels {
+                    .get_or_create_owned(&CertificateLabels {
                         file: expiry.file,
                         subject: expiry.name.clone(),
                     })
-                    .set(left);
+            };
+            let seen = seen_names.insert((expiry.file, expiry.name.as_str()));
+            if seen || left < gauge.get() {
+                gauge.set(left);
             }
         }
     }
@@ -351,6 +359,7 @@ impl Metrics {
 
 impl Exposition for Metrics {
     fn encode(&self) -> String {
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
         self.update_expiry_gauges(SystemTime::now());
         encode_registry(&self.registry)
     }
