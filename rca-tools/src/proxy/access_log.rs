@@ -300,6 +300,37 @@ impl Record {
     }
 }
 
+/// The status logged for a request whose client left before the response
+/// (nginx's 499, "client closed request"; never sent).
+pub const CLIENT_LEFT: u16 = 499;
+
+/// A request being served, its record not yet finished. Dropped before
+/// that (the client left, or shutdown's grace ran out and the connection
+/// was aborted), it finishes the record as it stands: with status 499 if
+/// no answer was given, else as cut short.
+#[derive(Debug)]
+pub struct Unfinished(pub Option<Box<Record>>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(record) = &mut self.0 {
+            if record.status == 0 {
+                record.answered(
+                    CLIENT_LEFT,
+                    Some(
+                        "the connection ended before the response (the client left, or \
+                         shutdown's grace ran out)"
+                            .to_owned(),
+                    ),
+                );
+            } else if record.error.is_none() {
+                record.error = Some("the response was cut short".to_owned());
+            }
+            record.finish();
+        }
+    }
+}
+
 fn tls_version(version: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
     match version? {
         rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
 use crate::common::client_body::{ClientBody, ClientBodyError};
-use crate::proxy::access_log::{Counted, Entry, Record};
+use crate::proxy::access_log::{Counted, Entry, Record, Unfinished};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
 use crate::proxy::front::target::{self, TargetError};
@@ -169,7 +169,7 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     // Logged as 499 (nginx's "client closed request") if the client leaves
     // first (an HTTP/2 reset, a closed connection): the request may have
     // reached the upstream all the same.
-    let mut unanswered = Unanswered(record);
+    let mut unanswered = Unfinished(record);
     let (response, error) = match canonical_request(request) {
         Ok(request) => {
             let path = request.uri().path().to_owned();
@@ -193,26 +193,6 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     // is over.
     response.map(|body| Counted::response(body, record))
 }
-
-/// A request being answered; dropped before its answer (the client left),
-/// it writes the access-log line the answer would have.
-struct Unanswered(Option<Box<Record>>);
-
-impl Drop for Unanswered {
-    fn drop(&mut self) {
-        if let Some(record) = &mut self.0 {
-            record.answered(
-                CLIENT_LEFT,
-                Some("the client left before the response".to_owned()),
-            );
-            record.finish();
-        }
-    }
-}
-
-/// The status logged for a request whose client left before the response
-/// (nginx's 499, "client closed request"; never sent).
-pub(crate) const CLIENT_LEFT: u16 = 499;
 
 /// `request` with its target in canonical form ([`crate::proxy::front::target`]):
 /// the form the policy judges and the upstream receives. A target that

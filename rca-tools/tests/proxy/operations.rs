@@ -922,3 +922,62 @@ fn a_stalled_access_log_holds_no_request() {
         assert_eq!(lines, REQUESTS);
     });
 }
+
+/// The proxy's own HTTP/1.1 path logs a request that got no answer, as
+/// hyper's path does: status 499, so a request that may have reached the
+/// upstream is never missing from the log. Whether its client left, or
+/// shutdown's grace ran out while the upstream was still working on it.
+#[test]
+fn unanswered_requests_are_logged_499_on_the_own_path() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let log = files.path("access.log");
+        let config = files.config_with(
+            "grace.toml",
+            port,
+            upstream,
+            "limits",
+            "shutdown_grace_secs = 1",
+        );
+        let mut proxy = Proxy::start_logging(&config, port, &log);
+        // `/slow` answers after 1.5 s. This client waits 200 ms and leaves.
+        let answer = raw_exchange(
+            pki,
+            port,
+            b"http/1.1",
+            b"GET /slow?left HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            Duration::from_millis(200),
+        )
+        .await;
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        // This one waits, but the proxy stops with a grace of 1 s.
+        let waiting = tokio::spawn(async move {
+            raw_exchange(
+                TestPki::shared(),
+                port,
+                b"http/1.1",
+                b"GET /slow?stopped HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                Duration::from_secs(5),
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+        let _ = waiting.await;
+        let text = std::fs::read_to_string(&log).expect("access log");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in &lines {
+            assert_eq!(line["path"], "/slow", "{text}");
+            assert_eq!(line["status"], 499, "{text}");
+            assert_eq!(line["version"], "HTTP/1.1", "{text}");
+        }
+    });
+}

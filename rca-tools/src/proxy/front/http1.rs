@@ -32,13 +32,13 @@ use rustls_req_client_auth::{Http1Connection, Http1Outcome, PeerIdentity, Stoppi
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::fields::HOP_BY_HOP;
-use crate::proxy::access_log::Record;
+use crate::proxy::access_log::{Record, Unfinished};
 use crate::proxy::back::pool::{self, Outgoing, ResponseBody};
 use crate::proxy::back::wire::{self, ResponseFraming, ResponseHead};
 use crate::proxy::front::http1_wire::{
     self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite,
 };
-use crate::proxy::service::{upstream_failure, AccessLog, Proxy, ProxyService, CLIENT_LEFT};
+use crate::proxy::service::{upstream_failure, AccessLog, Proxy, ProxyService};
 
 /// What is read from the client at a time, at least.
 const READ_SIZE: usize = 8 * 1024;
@@ -296,19 +296,22 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         ..
     } = forward;
     let log = proxy.access_log == AccessLog::Stdout;
-    let mut record = (log || proxy.metrics.is_some()).then(|| Record {
-        path,
-        host: Some(host.as_str().to_owned()),
-        log,
-        metrics: proxy.metrics.clone(),
-        ..Record::new(
-            &client.identity,
-            client.remote,
-            method.clone(),
-            "HTTP/1.1",
-            user_agent,
-        )
-    });
+    // Finished below, or when dropped (see `Unfinished`).
+    let mut record = Unfinished((log || proxy.metrics.is_some()).then(|| {
+        Box::new(Record {
+            path,
+            host: Some(host.as_str().to_owned()),
+            log,
+            metrics: proxy.metrics.clone(),
+            ..Record::new(
+                &client.identity,
+                client.remote,
+                method.clone(),
+                "HTTP/1.1",
+                user_agent,
+            )
+        })
+    }));
     let outgoing = Outgoing {
         head,
         resendable: pool::is_safe(&method),
@@ -316,26 +319,14 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         body: None,
     };
     let sent = Instant::now();
-    let exchanged = match unless_client_leaves(
+    // The request may have reached the upstream when the client leaves
+    // before the answer: it is logged (499, by `record`'s drop).
+    let exchanged = unless_client_leaves(
         &mut client.stream,
         &mut client.read,
         proxy.upstream.exchange(outgoing),
     )
-    .await
-    {
-        Ok(exchanged) => exchanged,
-        Err(error) => {
-            // The request may have reached the upstream: it is logged.
-            if let Some(record) = &mut record {
-                record.answered(
-                    CLIENT_LEFT,
-                    Some("the client left before the response".to_owned()),
-                );
-                record.finish();
-            }
-            return Err(error);
-        }
-    };
+    .await?;
     let upstream_time = sent.elapsed();
     // Shutdown may have begun meanwhile: then this response is the last.
     let last = close || client.stopping.is_stopping();
@@ -355,13 +346,13 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
             (status, None, Some(error.to_string()))
         }
     };
-    if let Some(record) = &mut record {
+    if let Some(record) = &mut record.0 {
         record.upstream = Some(upstream_time);
         record.answered(status.as_u16(), error);
     }
     let mut sent_bytes = 0;
     let written = write_response(client, body, &mut sent_bytes).await;
-    if let Some(record) = &mut record {
+    if let Some(mut record) = record.0.take() {
         record.response_body_bytes = sent_bytes;
         record.finish();
     }
