@@ -40,6 +40,15 @@ impl RefusedCertificate {
         }
     }
 
+    /// Notes `certificate` as refused, from a client-certificate verifier
+    /// of the application's own (the normal path's, say) while it refuses
+    /// it: the error of the handshake, if an [`Acceptor`](crate::Acceptor)
+    /// drives it, then names the certificate as it names the flag path's
+    /// refusals (without a server name, which a verifier is not told).
+    pub fn note(certificate: &CertificateDer<'_>) {
+        record(|| Self::of(certificate, None));
+    }
+
     /// The certificate's subject, as RFC 4514 writes it.
     pub fn subject(&self) -> &str {
         &self.subject

@@ -388,3 +388,35 @@ fn the_leaf_pem_header_carries_the_bots_certificate() {
         );
     });
 }
+
+/// A partner refused on the normal path is named too: the certificate's
+/// subject and issuer in the refusal line (here a certificate of another
+/// CA, presented without the flag).
+#[test]
+fn a_refused_partner_is_named() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let log = files.path("diagnostics.log");
+        let proxy =
+            Proxy::start_with_diagnostics(&files.config_with_partners(port, upstream), port, &log);
+        let provider = integration_tests::Provider::AwsLcRs;
+        let mut stranger = integration_tests::config::client_with(
+            pki,
+            provider.crypto(),
+            rustls::DEFAULT_VERSIONS,
+        );
+        stranger.client_auth_cert_resolver =
+            integration_tests::config::resolver(&pki.bot, provider);
+        let refused = client_over(&stranger).get(proxy.url("/")).send().await;
+        assert!(refused.is_err(), "{refused:?}");
+        let text = wait_for_line(&log, "client not authenticated");
+        assert!(text.contains("subject \"CN=crawler.bot.test\""), "{text}");
+        assert!(
+            text.contains("issuer \"CN=test bot CA (flag path)\""),
+            "{text}"
+        );
+    });
+}

@@ -350,6 +350,7 @@ impl ClientCertVerifier for ReloadableVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.current()
             .verify_client_cert(end_entity, intermediates, now)
+            .inspect_err(|_| rustls_req_client_auth::RefusedCertificate::note(end_entity))
     }
 
     fn verify_tls12_signature(
