@@ -316,7 +316,11 @@ impl Front {
         let service = service_fn(move |request: Request<Incoming>| {
             let front = Arc::clone(&front);
             let target = target.clone();
-            async move { Ok::<_, Infallible>(front.relay.forward(request, Scheme::HTTPS, target).await) }
+            // Boxed: hyper moves each request's future into a task of its
+            // own, and a kilobyte inline is copied each time.
+            Box::pin(async move {
+                Ok::<_, Infallible>(front.relay.forward(request, Scheme::HTTPS, target).await)
+            })
         });
         let io = TokioIo::new(tls);
         let served = if h2 {
