@@ -95,8 +95,21 @@ impl ProxyProtocol {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             IpAddr::V4(_) => ip,
         };
-        self.from.iter().any(|net| net.contains(&ip))
+        self.from
+            .iter()
+            .any(|net| net.contains(&ip) || canonical(*net).is_some_and(|net| net.contains(&ip)))
     }
+}
+
+/// `net` if it is written as IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`), as
+/// the IPv4 network it means: peers are matched as IPv4.
+fn canonical(net: IpNet) -> Option<IpNet> {
+    let IpNet::V6(v6) = net else {
+        return None;
+    };
+    let v4 = v6.addr().to_ipv4_mapped()?;
+    let prefix = v6.prefix_len().checked_sub(96)?;
+    ipnet::Ipv4Net::new(v4, prefix).ok().map(IpNet::V4)
 }
 
 /// The header's client address (none for a header without one), its bytes
@@ -230,6 +243,9 @@ mod tests {
         let v1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 40123 443\r\n";
         let (refused, _) = exchange(&["10.0.0.0/8"], &[v1]).await;
         assert!(matches!(refused, Err(Refused::Untrusted)), "{refused:?}");
+        // An IPv4 network written IPv4-mapped is the same network.
+        let (mapped, _) = exchange(&["::ffff:127.0.0.0/104"], &[v1]).await;
+        assert!(mapped.is_ok(), "{mapped:?}");
         // A TLS ClientHello where the header should be.
         let (refused, _) = exchange(&["127.0.0.0/8"], &[b"\x16\x03\x01\x02\x00\x01"]).await;
         assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
