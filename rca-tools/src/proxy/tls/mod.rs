@@ -6,18 +6,17 @@ mod revocation;
 pub mod sessions;
 pub mod tickets;
 mod validity;
+mod wrapped;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::pki_types::CertificateDer;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_req_client_auth::{
     pem, CodePoints, FlagVerifier, FlagsEvent, NormalPathTrust, ServerFlags,
 };
@@ -28,6 +27,7 @@ use crate::proxy::metrics::Expiry;
 use crate::proxy::tls::revocation::{DeniedLeaves, Revocation};
 use crate::proxy::tls::sessions::TrustBoundSessions;
 use crate::proxy::tls::tickets::{FleetTicketer, TicketKeys};
+use crate::proxy::tls::wrapped::{Wrapped, Wrapper};
 
 /// The TLS side of a running proxy: its config and the handles that reload it.
 #[derive(Clone, Debug)]
@@ -36,7 +36,7 @@ pub struct Front {
     pub config: Arc<ServerConfig>,
     identity: Arc<ReloadableIdentity>,
     bot_ca: FlagVerifier,
-    partners: Option<Arc<ReloadableVerifier>>,
+    partners: Option<Arc<Wrapped<ReloadableVerifier>>>,
     partner_trust: NormalPathTrust,
     sessions: Arc<TrustBoundSessions>,
     tickets: Option<Arc<FleetTicketer>>,
@@ -129,10 +129,10 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
     let bots: Arc<dyn ClientCertVerifier> = if revocation.denied.is_empty() {
         bots
     } else {
-        Arc::new(DeniedLeaves {
+        Arc::new(Wrapped(DeniedLeaves {
             inner: bots,
             denied: revocation.denied,
-        })
+        }))
     };
     // The CA file's bytes and the revocation files' name the set: any change
     // to either retires old tickets, so a revoked bot cannot resume.
@@ -196,7 +196,7 @@ impl Front {
         let identity = Arc::new(ReloadableIdentity(RwLock::new(loaded.identity)));
         let (partners, partner_file) = match loaded.partners {
             Some((verifier, file)) => (
-                Some(Arc::new(ReloadableVerifier(RwLock::new(verifier)))),
+                Some(Arc::new(Wrapped(ReloadableVerifier(RwLock::new(verifier))))),
                 Some(file),
             ),
             None => (None, None),
@@ -288,7 +288,7 @@ impl Front {
             );
         }
         if let (Some(current), Some((partners, file))) = (&self.partners, loaded.partners) {
-            *current.0.write().unwrap_or_else(PoisonError::into_inner) = partners;
+            current.0.replace(partners);
             // After the swap: a ticket verified by the old set must not carry
             // the new set's id, and no session verified by it may resume.
             self.partner_trust.set_trust_id(&file);
@@ -322,57 +322,24 @@ impl Front {
 struct ReloadableVerifier(RwLock<Arc<dyn ClientCertVerifier>>);
 
 impl ReloadableVerifier {
-    fn current(&self) -> Arc<dyn ClientCertVerifier> {
-        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    fn replace(&self, verifier: Arc<dyn ClientCertVerifier>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = verifier;
     }
 }
 
-impl ClientCertVerifier for ReloadableVerifier {
-    fn offer_client_auth(&self) -> bool {
-        self.current().offer_client_auth()
+impl Wrapper for ReloadableVerifier {
+    fn inner(&self) -> Arc<dyn ClientCertVerifier> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn client_auth_mandatory(&self) -> bool {
-        self.current().client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+    fn hints(&self) -> &[rustls::DistinguishedName] {
         // No CA names: a reload can change the set, and a borrowed list could
         // not follow it. Partners pick their certificate without the names.
         &[]
     }
 
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        self.current()
-            .verify_client_cert(end_entity, intermediates, now)
-            .inspect_err(|_| rustls_req_client_auth::RefusedCertificate::note(end_entity))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.current().verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.current().verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.current().supported_verify_schemes()
+    fn refused(&self, end_entity: &CertificateDer<'_>) {
+        rustls_req_client_auth::RefusedCertificate::note(end_entity);
     }
 }
 

@@ -12,12 +12,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{CertificateError, DistinguishedName};
 use rustls_req_client_auth::thumbprint_sha256;
+
+use crate::proxy::tls::wrapped::Wrapper;
 
 /// The characters of an `x5t#S256` thumbprint: the SHA-256 of the
 /// certificate's DER in unpadded base64url (RFC 8705 §3.1).
@@ -189,52 +190,20 @@ pub(crate) struct DeniedLeaves {
     pub(crate) denied: HashSet<String>,
 }
 
-impl ClientCertVerifier for DeniedLeaves {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
+impl Wrapper for DeniedLeaves {
+    fn inner(&self) -> Arc<dyn ClientCertVerifier> {
+        Arc::clone(&self.inner)
     }
 
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+    fn hints(&self) -> &[DistinguishedName] {
         self.inner.root_hint_subjects()
     }
 
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        if !self.denied.is_empty() && self.denied.contains(&thumbprint_sha256(end_entity)) {
+    fn check_first(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        if self.denied.contains(&thumbprint_sha256(end_entity)) {
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
-        self.inner
-            .verify_client_cert(end_entity, intermediates, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        Ok(())
     }
 }
 
