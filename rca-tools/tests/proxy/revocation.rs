@@ -90,6 +90,13 @@ async fn revoke_under_a_running_proxy(how: Revoke) {
         .send()
         .await;
     assert!(fresh.is_err(), "{how:?}: revoked, yet served: {fresh:?}");
+    // The alert the bot receives says why.
+    let alert = alert_for(pki, &leaked, proxy.port).await;
+    assert_eq!(
+        alert,
+        Some(rustls::AlertDescription::CertificateRevoked),
+        "{how:?}"
+    );
     // The operator's line says which bot, and why.
     let text = wait_for_line(&log, "subject \"CN=leaked.bot.test\"");
     let refusal = text
@@ -175,4 +182,40 @@ fn the_newest_crl_of_an_issuer_counts() {
             "{other}"
         );
     });
+}
+
+/// The alert `identity`'s bot receives from the proxy on `port` (TLS 1.3:
+/// after its side of the handshake, at its first read), if any.
+async fn alert_for(
+    pki: &TestPki,
+    identity: &Identity,
+    port: u16,
+) -> Option<rustls::AlertDescription> {
+    let config = Arc::new(bot(pki, identity).client_config().expect("bot config"));
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from(SERVER_NAME).expect("name");
+    let mut tls = match tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+    {
+        Ok(tls) => tls,
+        Err(error) => return alert_in(&error),
+    };
+    let _ = tls
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    let mut buf = [0; 1];
+    match tls.read(&mut buf).await {
+        Ok(_) => None,
+        Err(error) => alert_in(&error),
+    }
+}
+
+fn alert_in(error: &std::io::Error) -> Option<rustls::AlertDescription> {
+    match rustls_req_client_auth::find_tls_error(error) {
+        Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
+        _ => None,
+    }
 }
