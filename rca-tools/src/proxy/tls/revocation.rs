@@ -112,15 +112,20 @@ fn crls_in(
     Ok(crls)
 }
 
-/// Of several CRLs from one issuer, the newest (highest CRL number, else
-/// latest `thisUpdate`): rustls checks a certificate against the first
-/// CRL of its issuer it finds, so an older one listed first would hide a
-/// revocation, or refuse every bot once it expires.
+/// Of several CRLs from one issuer and for one scope (the same issuing
+/// distribution point, or none), the newest (highest CRL number, else
+/// latest `thisUpdate`): rustls checks a certificate against the first CRL
+/// of its issuer whose scope covers it, so an older one listed first would
+/// hide a revocation, or refuse every bot once it expires. CRLs of one CA
+/// with different distribution points (a CA that partitions its CRL) each
+/// stay.
 fn newest_per_issuer(
     crls: Vec<(PathBuf, CertificateRevocationListDer<'static>)>,
 ) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
     struct Seen {
         issuer: Vec<u8>,
+        /// The issuing distribution point extension's value, as encoded.
+        scope: Option<Vec<u8>>,
         number: Option<Vec<u8>>,
         this_update: i64,
         crl: CertificateRevocationListDer<'static>,
@@ -131,6 +136,14 @@ fn newest_per_issuer(
             .map_err(|error| anyhow::anyhow!("tls.bot_crl: {}: {error}", path.display()))?;
         let seen = Seen {
             issuer: parsed.issuer().as_raw().to_vec(),
+            scope: parsed
+                .extensions()
+                .iter()
+                .find(|extension| {
+                    extension.oid
+                        == x509_parser::oid_registry::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT
+                })
+                .map(|extension| extension.value.to_vec()),
             number: parsed
                 .crl_number()
                 .map(x509_parser::num_bigint::BigUint::to_bytes_be),
@@ -144,7 +157,10 @@ fn newest_per_issuer(
             }
             _ => seen.this_update > old.this_update,
         };
-        match newest.iter_mut().find(|old| old.issuer == seen.issuer) {
+        match newest
+            .iter_mut()
+            .find(|old| old.issuer == seen.issuer && old.scope == seen.scope)
+        {
             Some(old) if newer(old) => *old = seen,
             Some(_) => {}
             None => newest.push(seen),
@@ -220,6 +236,61 @@ mod tests {
         let bad = format!("{good}sha256:abc\n");
         let error = thumbprints_in(Path::new("deny"), bad.as_bytes()).expect_err("invalid");
         assert!(error.to_string().contains("line 4"), "{error}");
+    }
+
+    /// A CRL of `ca` numbered `number`, for the distribution point `uri`
+    /// (none: the whole CA).
+    fn crl(
+        ca: &rcgen::Issuer<'_, rcgen::KeyPair>,
+        number: u64,
+        uri: Option<&str>,
+    ) -> (PathBuf, CertificateRevocationListDer<'static>) {
+        let now = time::OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + time::Duration::days(1),
+            crl_number: rcgen::SerialNumber::from(number),
+            issuing_distribution_point: uri.map(|uri| rcgen::CrlIssuingDistributionPoint {
+                distribution_point: rcgen::CrlDistributionPoint {
+                    uris: vec![uri.to_owned()],
+                },
+                scope: None,
+            }),
+            revoked_certs: Vec::new(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(ca).expect("CRL");
+        (
+            PathBuf::from(format!("{number}.crl")),
+            CertificateRevocationListDer::from(crl.der().to_vec()),
+        )
+    }
+
+    #[test]
+    fn the_newest_crl_counts_per_issuer_and_distribution_point() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = rcgen::Issuer::new(params, key);
+        let a = Some("http://crl.example/a.crl");
+        let b = Some("http://crl.example/b.crl");
+        let crls = vec![
+            crl(&ca, 1, a),
+            crl(&ca, 2, b),
+            crl(&ca, 3, a),
+            crl(&ca, 4, None),
+            crl(&ca, 5, None),
+        ];
+        let expected = [&crls[1].1, &crls[2].1, &crls[4].1];
+        let kept = newest_per_issuer(crls.clone()).expect("CRLs");
+        assert_eq!(kept.len(), 3, "one per distribution point");
+        for crl in expected {
+            assert!(kept.contains(crl));
+        }
     }
 
     #[test]
