@@ -117,6 +117,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     let limits = FrontLimits {
         max_connections: args.max_connections,
         send_timeout: Duration::from_secs(args.send_timeout_secs),
+        http2_idle_timeout: Duration::from_secs(args.client_idle_timeout_secs),
         ..FrontLimits::default()
     };
     if let Some(address) = args.metrics_listen {

@@ -88,6 +88,11 @@ pub struct Args {
     /// Seconds an idle upstream connection is kept for reuse.
     #[arg(long, default_value_t = 90)]
     pub idle_timeout_secs: u64,
+    /// Seconds a client's HTTP/2 connection may have no request open; then
+    /// it gets a GOAWAY and is closed. (An HTTP/1.1 client connection may
+    /// wait up to 30 s between requests.)
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub client_idle_timeout_secs: u64,
     /// Idle upstream connections kept per server; 0 makes every request
     /// open a new one (for measurements). Default: no limit.
     #[arg(long)]

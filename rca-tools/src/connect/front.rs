@@ -26,6 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::connect::graceful::Watcher;
+use crate::connect::idle::{Streams, WhileOpen};
 use crate::connect::local_ca::LocalCa;
 use crate::connect::relay::{Relay, RelayBody};
 
@@ -43,6 +44,10 @@ pub struct FrontLimits {
     pub max_head_bytes: usize,
     /// Streams of one client HTTP/2 connection at once.
     pub http2_max_concurrent_streams: u32,
+    /// How long a client's HTTP/2 connection may have no stream open; then
+    /// it gets a GOAWAY and is closed. (Between HTTP/1.1 requests the
+    /// header-read timeout applies.)
+    pub http2_idle_timeout: Duration,
     /// Client connections and tunnels at once; beyond, connections wait to
     /// be accepted and tunnels get a 503.
     pub max_connections: usize,
@@ -58,6 +63,7 @@ impl Default for FrontLimits {
             send_timeout: Duration::from_secs(60),
             max_head_bytes: 64 * 1024,
             http2_max_concurrent_streams: 128,
+            http2_idle_timeout: Duration::from_secs(120),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -313,23 +319,50 @@ impl Front {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let front = Arc::clone(&self);
         let target = authority.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let front = Arc::clone(&front);
-            let target = target.clone();
-            // Boxed: hyper moves each request's future into a task of its
-            // own, and a kilobyte inline is copied each time.
-            Box::pin(async move {
-                Ok::<_, Infallible>(front.relay.forward(request, Scheme::HTTPS, target).await)
-            })
-        });
         let io = TokioIo::new(tls);
         let served = if h2 {
+            let streams = Arc::new(Streams::default());
+            let service = {
+                let streams = Arc::clone(&streams);
+                service_fn(move |request: Request<Incoming>| {
+                    let front = Arc::clone(&front);
+                    let target = target.clone();
+                    let open = Streams::open(&streams);
+                    // Boxed: hyper moves each request's future into a task
+                    // of its own, and a kilobyte inline is copied each time.
+                    Box::pin(async move {
+                        let response = front.relay.forward(request, Scheme::HTTPS, target).await;
+                        Ok::<_, Infallible>(response.map(|body| WhileOpen::new(body, open)))
+                    })
+                })
+            };
             let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            // Pings find clients that went away without closing.
             http2
                 .timer(TokioTimer::new())
+                .keep_alive_interval(Some(HTTP2_PING_INTERVAL))
+                .keep_alive_timeout(HTTP2_PING_INTERVAL)
                 .max_concurrent_streams(self.limits.http2_max_concurrent_streams);
-            watcher.watch(http2.serve_connection(io, service)).await
+            let idle = streams.idle_for(self.limits.http2_idle_timeout);
+            let idle = async {
+                idle.await;
+                log::debug!(
+                    "tunnel to {authority}: no request for {:?}; closing",
+                    self.limits.http2_idle_timeout
+                );
+            };
+            watcher
+                .watch_until(http2.serve_connection(io, service), idle)
+                .await
         } else {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let front = Arc::clone(&front);
+                let target = target.clone();
+                // Boxed, as above.
+                Box::pin(async move {
+                    Ok::<_, Infallible>(front.relay.forward(request, Scheme::HTTPS, target).await)
+                })
+            });
             let mut http1 = hyper::server::conn::http1::Builder::new();
             http1
                 .timer(TokioTimer::new())
@@ -342,6 +375,10 @@ impl Front {
         }
     }
 }
+
+/// How often an HTTP/2 client connection is pinged, and how long the
+/// answer may take (as `rca-proxy`'s).
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 
 /// A client connection's slot under `--max-connections`, until a tunnel
 /// takes it over.

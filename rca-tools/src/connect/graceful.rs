@@ -1,7 +1,8 @@
 //! Stopping gracefully: on SIGTERM the listeners stop accepting, every
 //! client connection and tunnel is told to finish the requests in flight
 //! (hyper's `graceful_shutdown`: HTTP/1.1 closes after the current answer,
-//! HTTP/2 sends GOAWAY), and the stop waits for their tasks.
+//! HTTP/2 sends GOAWAY), and the stop waits for their tasks. An idle HTTP/2
+//! connection is closed the same way.
 
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
@@ -19,11 +20,22 @@ impl Watcher {
     /// Runs `connection` to its end, or, once the front stops, until its
     /// requests in flight are answered.
     pub(crate) async fn watch<C: Graceful>(&self, connection: C) -> Result<(), hyper::Error> {
+        self.watch_until(connection, std::future::pending()).await
+    }
+
+    /// As [`Self::watch`], and the connection also finishes its requests
+    /// and closes once `idle` completes.
+    pub(crate) async fn watch_until<C: Graceful>(
+        &self,
+        connection: C,
+        idle: impl std::future::Future<Output = ()>,
+    ) -> Result<(), hyper::Error> {
         let mut stopped = self.stopped.clone();
         tokio::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => return result,
             _ = stopped.wait_for(|stopped| *stopped) => {}
+            () = idle => {}
         }
         connection.as_mut().graceful_shutdown();
         connection.await

@@ -628,3 +628,54 @@ fn no_option_turns_off_server_verification() {
         assert!(!help.contains(word), "{word} in --help: {help}");
     }
 }
+
+/// A client's HTTP/2 connection with no request open is closed after
+/// `--client-idle-timeout-secs` (GOAWAY, then the end of the connection);
+/// one with a download still streaming is not idle, however slowly the
+/// client reads.
+#[test]
+fn an_idle_http2_client_connection_is_closed() {
+    use std::time::{Duration, Instant};
+
+    use http_body_util::BodyExt as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"h2"])).await;
+        let (_connect, port) = files.start_connect(&["--client-idle-timeout-secs", "1"]);
+        let authority = format!("localhost:{}", server.port());
+        let (mut sender, connection) = support::h2_tunnel(&files, port, &authority).await;
+        let get = |path: &str| {
+            http::Request::get(format!("https://{authority}{path}"))
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("request")
+        };
+
+        let response = sender
+            .send_request(get("/download?n=8000000"))
+            .await
+            .expect("download");
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        let first = body.frame().await.expect("a frame").expect("data");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let mut received = first.data_ref().map_or(0, bytes::Bytes::len);
+        while let Some(frame) = body.frame().await {
+            received += frame.expect("data").data_ref().map_or(0, bytes::Bytes::len);
+        }
+        assert_eq!(received, 8_000_000);
+        // Still open: a request right after the download is answered.
+        let response = sender.send_request(get("/again")).await.expect("again");
+        assert_eq!(response.status(), 200);
+        drop(response);
+
+        let idle = Instant::now();
+        let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
+        assert!(matches!(closed, Ok(Ok(Ok(())))), "{closed:?}");
+        assert!(
+            idle.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            idle.elapsed()
+        );
+    });
+}

@@ -445,3 +445,57 @@ pub(crate) fn http_get(url: &str) -> String {
         .expect("curl");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// An HTTP/2 client (hyper's) in a tunnel through `rca-connect` on
+/// `proxy_port` to `authority` (`localhost:PORT`), trusting the local CA:
+/// its request sender, and the connection's task, which ends when
+/// `rca-connect` closes the tunnel.
+pub(crate) async fn h2_tunnel(
+    files: &Files,
+    proxy_port: u16,
+    authority: &str,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    use rustls::pki_types::pem::PemObject as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy_port))
+        .await
+        .expect("connect");
+    tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .await
+        .expect("CONNECT");
+    // The answer's head, byte by byte: the tunnel's bytes follow it.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.expect("the answer to CONNECT"));
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(files.local_ca()).expect("local CA"))
+        .expect("root");
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).expect("server name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS in the tunnel");
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("HTTP/2");
+    (sender, tokio::spawn(connection))
+}
