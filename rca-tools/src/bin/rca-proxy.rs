@@ -110,6 +110,7 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                     ticket_keys: None,
                     partner_ca: None,
                     ticket_lifetime_secs: 6 * 60 * 60,
+                    session_resumption: true,
                     bot_crl: Vec::new(),
                     bot_deny_list: None,
                 },

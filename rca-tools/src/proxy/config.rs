@@ -125,6 +125,11 @@ pub struct Tls {
     /// The ticket lifetime announced to clients, in seconds.
     #[serde(default = "default_ticket_lifetime")]
     pub ticket_lifetime_secs: u32,
+    /// Whether clients may resume sessions (TLS 1.3 tickets, TLS 1.2
+    /// session IDs). `false` makes every handshake a full one, as nginx's
+    /// `ssl_session_tickets off` with `ssl_session_cache off` does.
+    #[serde(default = "resumption_by_default")]
+    pub session_resumption: bool,
 }
 
 impl Tls {
@@ -146,6 +151,39 @@ impl Tls {
             }
         }
     }
+
+    /// The `[tls]` values that can be checked without reading the files:
+    /// the first wrong one's name and what is wrong.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        // RFC 8446 section 4.6.1: at most seven days.
+        if !(1..=604_800).contains(&self.ticket_lifetime_secs) {
+            return Err((
+                "tls.ticket_lifetime_secs",
+                "must be between 1 and 604800 (seven days, RFC 8446)".into(),
+            ));
+        }
+        if !self.session_resumption && self.ticket_keys.is_some() {
+            return Err((
+                "tls.ticket_keys",
+                "is set, but tls.session_resumption = false issues no tickets; remove one of them"
+                    .into(),
+            ));
+        }
+        let known = [
+            rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
+            rustls_req_client_auth::CodePoints::experimental().extension_type,
+        ];
+        if !known.contains(&self.code_point) {
+            return Err((
+                "tls.code_point",
+                format!(
+                    "{} is not a TLS Flags code point this proxy speaks (62, or 65025 for 0xFE01)",
+                    self.code_point
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A path or a list of paths (`bot_crl = "a.crl"` or `["a.crl", "b.crl"]`).
@@ -162,6 +200,10 @@ fn one_or_more<'de, D: serde::Deserializer<'de>>(
         OneOrMore::One(path) => vec![path],
         OneOrMore::More(paths) => paths,
     })
+}
+
+const fn resumption_by_default() -> bool {
+    true
 }
 
 fn default_ticket_lifetime() -> u32 {
@@ -420,26 +462,9 @@ impl Config {
                 format!("must be from 1 to {MAX_TIMEOUT_SECS} (a day)"),
             ));
         }
-        let known = [
-            rustls_req_client_auth::CodePoints::DEFAULT.extension_type,
-            rustls_req_client_auth::CodePoints::experimental().extension_type,
-        ];
-        // RFC 8446 section 4.6.1: at most seven days.
-        if !(1..=604_800).contains(&self.tls.ticket_lifetime_secs) {
-            return Err(field(
-                "tls.ticket_lifetime_secs",
-                "must be between 1 and 604800 (seven days, RFC 8446)".into(),
-            ));
-        }
-        if !known.contains(&self.tls.code_point) {
-            return Err(field(
-                "tls.code_point",
-                format!(
-                    "{} is not a TLS Flags code point this proxy speaks (62, or 65025 for 0xFE01)",
-                    self.tls.code_point
-                ),
-            ));
-        }
+        self.tls
+            .check()
+            .map_err(|(name, message)| field(name, message))?;
         crate::proxy::judge::identity::IdentityHeaders::new(&self.headers)
             .map_err(|(name, message)| field(&format!("headers.{name}"), message))?;
         for (index, prefix) in self.policy.bots_only.iter().enumerate() {

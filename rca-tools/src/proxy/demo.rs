@@ -51,6 +51,7 @@ pub async fn run() -> anyhow::Result<()> {
             ticket_keys: None,
             partner_ca: None,
             ticket_lifetime_secs: 3600,
+            session_resumption: true,
             bot_crl: Vec::new(),
             bot_deny_list: None,
         },

@@ -213,3 +213,46 @@ async fn raw_get(
     let kind = stream.get_ref().1.handshake_kind().expect("handshake done");
     Ok((kind, String::from_utf8_lossy(&response).into_owned()))
 }
+
+/// `tls.session_resumption = false`: a client that would resume (the same
+/// session store, which resumes against a proxy with the default) gets a
+/// full handshake every time, on the flag path and on the normal one.
+#[test]
+fn without_session_resumption_every_handshake_is_full() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let (port_on, port_off) = (free_port(), free_port());
+        let config_on = files.config_with("on.toml", port_on, upstream, "tls", "");
+        let config_off = files.config_with(
+            "off.toml",
+            port_off,
+            upstream,
+            "tls",
+            "session_resumption = false",
+        );
+        let proxy_on = Proxy::start(&config_on, port_on);
+        let proxy_off = Proxy::start(&config_off, port_off);
+        let clients = [
+            bot(pki, &pki.bot).client_config().expect("bot config"),
+            integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs),
+        ];
+        for tls in &clients {
+            let resumed = |echo: &str| echoed(echo, "x-client-session-resumed");
+            let mut on = Vec::new();
+            let mut off = Vec::new();
+            for _ in 0..3 {
+                on.push(resumed(
+                    &get_body(&client_over(tls), &proxy_on.url("/")).await,
+                ));
+                off.push(resumed(
+                    &get_body(&client_over(tls), &proxy_off.url("/")).await,
+                ));
+            }
+            let value = |text: &str| Some(text.to_owned());
+            assert_eq!(on, [value("false"), value("true"), value("true")]);
+            assert_eq!(off, [value("false"), value("false"), value("false")]);
+        }
+    });
+}

@@ -131,6 +131,11 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
         ("[upstream]", "[upstream]\nretries = 3", "retries"),
         ("[upstream]", "[upstream]\nprotocol = \"h3\"", "protocol"),
         ("[tls]", "[tls]\ncode_point = 99", "tls.code_point"),
+        (
+            "[tls]",
+            "[tls]\nsession_resumption = false\nticket_keys = \"ticket.keys\"",
+            "tls.ticket_keys",
+        ),
         ("127.0.0.1:8443", "localhost", "listen"),
         // A value of the wrong type is named by its dotted path too.
         (

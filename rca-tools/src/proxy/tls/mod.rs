@@ -230,7 +230,13 @@ impl Front {
         let partner_trust = flags.normal_path_trust();
         flags.install(&mut config)?;
         let sessions = Arc::new(TrustBoundSessions::new(&partner_file));
-        config.session_storage = sessions.clone();
+        if tls.session_resumption {
+            config.session_storage = sessions.clone();
+        } else {
+            // Nothing to resume from: no session cache, no tickets.
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            config.send_tls13_tickets = 0;
+        }
         let tickets = loaded.ticket_keys.map(|keys| {
             Arc::new(FleetTicketer::new(
                 keys,
