@@ -8,7 +8,8 @@
         Markdown tables: per mode, each server's rate, rate per core and p99
         (medians over rounds), rca-proxy's ratio to each other server over
         all rounds (requests / CPU seconds summed) with the range of the
-        single rounds' ratios; then the idle-connection memory lines.
+        single rounds' ratios; then the idle-connection memory lines and
+        the handshake phases (handshake-phases.py's lines).
 
 Standard library only.
 """
@@ -52,6 +53,7 @@ def parse(mode: str, server: str, round_: str, ticks: str, clk_tck: str) -> None
 def report(path: str) -> None:
     runs = defaultdict(list)
     idle = []
+    phases = []
     with open(path, encoding="utf-8") as results:
         for raw in results:
             raw = raw.strip()
@@ -60,9 +62,11 @@ def report(path: str) -> None:
             line = json.loads(raw)
             if "rss_per_connection_kb" in line:
                 idle.append(line)
+            elif "connections" in line and "round" not in line:
+                phases.append(line)
             else:
                 runs[(line["mode"], line["server"])].append(line)
-    for mode in ("keepalive", "handshakes", "h2"):
+    for mode in ("keepalive", "handshakes", "full", "h2"):
         if not any((mode, server) in runs for server in SERVERS):
             continue
         print(f"\n### {mode}\n")
@@ -95,6 +99,21 @@ def report(path: str) -> None:
             print(
                 f"| {line['label']} | {line['connections']} | {line['rss_before_kb']} | "
                 f"{line['rss_after_kb']} | {line['rss_per_connection_kb']:.1f} |"
+            )
+    if phases:
+        print("\n### where a new connection's time goes (ms, p50 / p99; from a 0.3 s capture)\n")
+        print("| mode | server | connections | resumed | ClientHello → server flight | → client Finished | request → response | response → client's next segment |")
+        print("|---|---|---:|---:|---|---|---|---|")
+        for line in phases:
+            def cell(name):
+                value = line.get(name)
+                return f"{value['p50']:.2f} / {value['p99']:.2f}" if value else "–"
+            share = line.get("resumed_share")
+            resumed = f"{share:.0%}" if share is not None else "–"
+            print(
+                f"| {line['mode']} | {line['server']} | {line['connections']} | {resumed} | "
+                f"{cell('server_hello_ms')} | {cell('client_finished_ms')} | "
+                f"{cell('request_to_response_ms')} | {cell('client_reaction_ms')} |"
             )
 
 
