@@ -1,5 +1,5 @@
 //! `rca-connect` as a real process, with real clients (curl over HTTP/1.1
-//! and HTTP/2, Python's requests, Go's net/http, Node's undici) in front of it and real
+//! and HTTP/2, Python's requests and httpx, Go's net/http, Node's undici) in front of it and real
 //! servers behind it: `rca-proxy` (the flag acknowledged, the bot let in, or
 //! its identity refused), a server that does not know the flag, one that
 //! asks every client for a certificate without acknowledging the flag, and
@@ -25,6 +25,7 @@ fn clients() -> Vec<Client> {
     match clients_dir() {
         Ok(_) => clients.extend([
             Client::PythonRequests,
+            Client::PythonHttpx,
             Client::GoNetHttp,
             Client::NodeUndici,
         ]),
@@ -361,7 +362,7 @@ fn bodies_larger_than_buffers_stream_both_ways() {
         let (connect, port) = files.start_connect(&[]);
         let mut uploads = vec![Client::CurlHttp1, Client::CurlHttp2];
         if clients_dir().is_ok() {
-            uploads.push(Client::PythonRequests);
+            uploads.extend([Client::PythonRequests, Client::PythonHttpx]);
         }
         for client in uploads {
             let url = format!("https://localhost:{proxy_port}/upload");

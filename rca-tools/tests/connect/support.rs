@@ -290,6 +290,7 @@ pub(crate) enum Client {
     CurlHttp1,
     CurlHttp2,
     PythonRequests,
+    PythonHttpx,
     GoNetHttp,
     NodeUndici,
 }
@@ -338,11 +339,14 @@ impl Client {
                 let output = command.arg(url).output().expect("run curl");
                 return curl_answer(&output);
             }
-            Self::PythonRequests => {
+            Self::PythonRequests | Self::PythonHttpx => {
                 let dir = clients_dir().expect("clients");
                 let mut command = Command::new(dir.join("venv/bin/python"));
+                command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/client.py"));
+                if matches!(self, Self::PythonHttpx) {
+                    command.arg("--httpx");
+                }
                 command
-                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/client.py"))
                     .arg(url)
                     .env("HTTPS_PROXY", &proxy)
                     .env("REQUESTS_CA_BUNDLE", &ca);
