@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use rustls::RootCertStore;
 
 use rca_tools::common::admin::serve_admin;
 use rca_tools::common::json_lines;
@@ -20,7 +21,7 @@ use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
 use rca_tools::connect::local_ca::LocalCa;
 use rca_tools::connect::relay::Relay;
-use rca_tools::connect::roots::roots;
+use rca_tools::connect::roots::{roots, RootSource};
 use rca_tools::connect::upstream::{FlagConnector, HostPattern, UpstreamSettings};
 
 #[cfg(feature = "mimalloc")]
@@ -161,7 +162,13 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
             let _ = stopped.wait_for(|stopped| *stopped).await;
         }));
     }
-    tokio::spawn(reload_on_hangup(connector, cert, key));
+    let reloaded = Reloaded {
+        cert,
+        key,
+        roots: args.roots,
+        cas: args.cas.clone(),
+    };
+    tokio::spawn(reload_on_hangup(connector, reloaded));
     rustls_req_client_auth::shutdown_signal().await;
     log::info!("stopping: no new connections; waiting for requests in flight");
     let _ = stop.send(true);
@@ -173,14 +180,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
 /// The upstream connector: the bot identity, the server roots (`--roots`
 /// and `--ca`), the identity allowlist.
 fn connector(args: &Args, identity: &BotIdentity) -> anyhow::Result<FlagConnector> {
-    let mut server_roots = roots(args.roots)?;
-    for ca_file in &args.cas {
-        let extra = rustls_req_client_auth::pem::load_roots(ca_file)?;
-        server_roots.roots.extend(extra.roots);
-    }
-    if server_roots.is_empty() {
-        anyhow::bail!("--roots none needs at least one --ca");
-    }
+    let server_roots = server_roots(args.roots, &args.cas)?;
     let identity_hosts = (!args.identity_hosts.is_empty()).then(|| {
         args.identity_hosts
             .iter()
@@ -197,18 +197,46 @@ fn connector(args: &Args, identity: &BotIdentity) -> anyhow::Result<FlagConnecto
     )
 }
 
-/// SIGHUP: read `--cert` and `--key` again; new connections use them.
-async fn reload_on_hangup(connector: FlagConnector, cert: PathBuf, key: PathBuf) {
+/// The roots servers are verified against: `--roots` and each `--ca`.
+fn server_roots(source: RootSource, cas: &[PathBuf]) -> anyhow::Result<RootCertStore> {
+    let mut server_roots = roots(source)?;
+    for ca_file in cas {
+        let extra = rustls_req_client_auth::pem::load_roots(ca_file)?;
+        server_roots.roots.extend(extra.roots);
+    }
+    if server_roots.is_empty() {
+        anyhow::bail!("--roots none needs at least one --ca");
+    }
+    Ok(server_roots)
+}
+
+/// What SIGHUP reads again: the bot identity and the server roots.
+struct Reloaded {
+    cert: PathBuf,
+    key: PathBuf,
+    roots: RootSource,
+    cas: Vec<PathBuf>,
+}
+
+/// SIGHUP: read `--cert`, `--key`, the system's roots (`--roots system`)
+/// and each `--ca` again; new connections use them. If any of them fails,
+/// nothing changes.
+async fn reload_on_hangup(connector: FlagConnector, files: Reloaded) {
     on_hangup(|| {
-        match BotIdentity::from_pem_files(&cert, &key)
-            .and_then(|identity| connector.replace_identity(&identity).map(|()| identity))
-        {
-            Ok(identity) => log::info!(
-                "reloaded the bot identity {} ({}) for new connections",
-                cert.display(),
+        let reloaded = BotIdentity::from_pem_files(&files.cert, &files.key).and_then(|identity| {
+            let roots = server_roots(files.roots, &files.cas)?;
+            connector.reload(&identity, &roots)?;
+            Ok((identity, roots.len()))
+        });
+        match reloaded {
+            Ok((identity, roots)) => log::info!(
+                "reloaded the bot identity {} ({}) and {roots} server roots for new connections",
+                files.cert.display(),
                 identity.thumbprint()
             ),
-            Err(error) => log::error!("reload refused, keeping the running identity: {error:#}"),
+            Err(error) => {
+                log::error!("reload refused, keeping the running identity and roots: {error:#}");
+            }
         }
         std::future::ready(())
     })

@@ -21,7 +21,8 @@ use crate::connect::roots::RootSource;
 /// the bot certificate, others get nothing. Servers are always verified.
 /// The client's TLS ends here, with certificates from a local CA that
 /// `rca-connect ca` shows how to trust. One JSON line per upstream
-/// connection goes to standard output; SIGHUP reads --cert/--key again.
+/// connection goes to standard output; SIGHUP reads --cert/--key, the system
+/// roots and each --ca again.
 #[derive(Parser, Debug)]
 #[command(name = "rca-connect", version, subcommand_negates_reqs = true)]
 pub struct Args {

@@ -30,7 +30,8 @@ use crate::connect::upstream_io::{Accounting, Stream, UpstreamIo};
 /// What the connections need; see [`FlagConnector::new`].
 #[derive(Clone, Debug)]
 pub struct UpstreamSettings {
-    /// The roots servers are verified against.
+    /// The roots servers are verified against (at first; see
+    /// [`FlagConnector::reload`]).
     pub roots: RootCertStore,
     /// The hosts the bot identity may go to; `None`: any host whose
     /// CertificateRequest acknowledges the flag.
@@ -61,7 +62,8 @@ impl HostPattern {
     }
 }
 
-/// The client configurations; replaced whole when the identity is reloaded.
+/// The client configurations; replaced whole when the identity and roots
+/// are reloaded.
 #[derive(Debug)]
 struct Configs {
     flagged: Arc<ClientConfig>,
@@ -96,13 +98,15 @@ impl FlagConnector {
         })
     }
 
-    /// Uses `identity` for connections made from now on.
+    /// Uses `identity`, and servers verified against `roots`, for
+    /// connections made from now on (SIGHUP); connections already open
+    /// keep what they were made with.
     ///
     /// # Errors
     ///
-    /// As [`FlagConnector::new`]; the running identity is kept.
-    pub fn replace_identity(&self, identity: &BotIdentity) -> anyhow::Result<()> {
-        let configs = configs(identity, &self.settings.roots)?;
+    /// As [`FlagConnector::new`]; the running identity and roots are kept.
+    pub fn reload(&self, identity: &BotIdentity, roots: &RootCertStore) -> anyhow::Result<()> {
+        let configs = configs(identity, roots)?;
         *self.configs.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(configs);
         Ok(())
     }

@@ -680,3 +680,67 @@ fn an_idle_http2_client_connection_is_closed() {
         );
     });
 }
+
+/// SIGHUP reads each `--ca` again: a server whose CA was not trusted (502)
+/// is reached once its CA is in the file and rca-connect was told.
+#[test]
+fn sighup_reloads_the_server_roots() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        // A server under a CA of its own, for the name the client uses.
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "rotated server CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let server_key = rcgen::KeyPair::generate().expect("key");
+        let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+        let mut config = ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .expect("config");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let server = tls_server(config).await;
+        // At first the extra CA file holds another CA.
+        let extra = files.write("extra-ca.pem", &pki.normal_ca.cert_pem);
+        let (connect, port) = files.start_connect(&["--ca", &extra.display().to_string()]);
+        let url = format!("https://localhost:{}/", server.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 502, "{answer:?}");
+        assert!(answer.body.contains("did not verify"), "{}", answer.body);
+
+        files.write("extra-ca.pem", &ca_cert.pem());
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &connect.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let started = std::time::Instant::now();
+        while !std::fs::read_to_string(files.path("connect.err"))
+            .unwrap_or_default()
+            .contains("server roots for new connections")
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "no reload line"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+    });
+}
