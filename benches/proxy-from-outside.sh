@@ -32,7 +32,10 @@
 #
 # Then the memory a fleet sizes by: each server's resident memory before and
 # after 2,000 TLS connections that made one request each and stay idle
-# (benches/idle-connections.py), per connection.
+# (benches/idle-connections.py), per connection, over HTTP/1.1 (mode idle)
+# or HTTP/2 (mode idle-h2, not among the defaults: run it alone, as
+# "... 10 1 idle-h2", since nginx and HAProxy keep the memory the connections
+# before it used and would count it as room for these).
 #
 #   bash benches/proxy-from-outside.sh [seconds per run, default 10] [rounds, default 3] [modes]
 #
@@ -172,7 +175,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 results="$work/results.jsonl"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for mode in $modes; do
-    case $mode in idle | phases) continue ;; esac
+    case $mode in idle | idle-h2 | phases) continue ;; esac
     for round in $(seq "$rounds"); do
         for server in nginx haproxy rca-proxy; do
             url="https://localhost:${port[$server]}/"
@@ -199,6 +202,14 @@ case " $modes " in
     for server in nginx haproxy rca-proxy; do
         python3 benches/idle-connections.py --port "${port[$server]}" --ca "$work/server-ca.pem" \
             --connections $idle_connections --pid "${pid[$server]}" --label "$server"
+    done | tee -a "$results"
+    ;;
+esac
+case " $modes " in
+*" idle-h2 "*)
+    for server in nginx haproxy rca-proxy; do
+        python3 benches/idle-connections.py --port "${port[$server]}" --ca "$work/server-ca.pem" \
+            --connections $idle_connections --pid "${pid[$server]}" --label "$server" --http2
     done | tee -a "$results"
     ;;
 esac
