@@ -157,6 +157,8 @@
 
 #[cfg(feature = "tokio")]
 mod acceptor;
+#[cfg(feature = "axum")]
+mod activity;
 mod auth_path;
 mod bot;
 #[cfg(feature = "axum")]
@@ -195,6 +197,8 @@ mod verifier;
 
 #[cfg(feature = "tokio")]
 pub use acceptor::{AcceptError, Acceptor};
+#[cfg(feature = "axum")]
+pub use activity::{ConnectionActivity, InFlight};
 pub use bot::BotClient;
 pub use client::{ClientFlags, ClientOutcomes, OtherRequests};
 pub use code_points::CodePoints;

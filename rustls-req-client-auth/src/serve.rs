@@ -8,7 +8,6 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +18,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use log::{debug, info, warn};
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 
 use crate::acceptor::{AcceptError, Acceptor};
+use crate::activity::ConnectionActivity;
 use crate::cancelled_requests::{CancelBudget, CancelledRequests};
 use crate::identity::PeerIdentity;
 use crate::log_budget::{LogBudget, Verdict};
@@ -642,7 +642,7 @@ where
         };
         let (continuation, mut continuations) = mpsc::unbounded_channel();
         let upgraded = Upgraded(continuation);
-        let activity = Arc::new(Activity::default());
+        let activity = Arc::new(ConnectionActivity::default());
         let requests = Arc::clone(&activity);
         // HTTP/2: response bodies the client stops taking (flow control) are
         // found here; HTTP/1.1's are found by `SendTimeout`.
@@ -654,7 +654,7 @@ where
             request.extensions_mut().insert(identity.clone());
             request.extensions_mut().insert(ConnectInfo(remote));
             request.extensions_mut().insert(upgraded.clone());
-            let busy = Activity::begin(&requests);
+            let busy = ConnectionActivity::begin(&requests);
             let pending = counting.as_ref().map(CancelBudget::pending);
             let response = service.clone().oneshot(request);
             let watching = watching.clone();
@@ -789,7 +789,7 @@ struct Driver<'a> {
     limits: &'a Limits,
     stalled: Option<&'a StalledStreams>,
     cancels: Option<&'a CancelBudget>,
-    activity: &'a Activity,
+    activity: &'a ConnectionActivity,
     stopping: &'a mut watch::Receiver<bool>,
     /// Shutdown began before hyper got the connection.
     stopping_already: bool,
@@ -927,54 +927,6 @@ impl Upgraded {
         F: Future<Output = ()> + Send + 'static,
     {
         self.0.send(Box::pin(rest)).is_ok()
-    }
-}
-
-/// The requests in flight on one connection, for its idle timeout.
-#[derive(Debug, Default)]
-struct Activity {
-    in_flight: AtomicUsize,
-    /// Counts requests begun, so an idle period is measured from the last one.
-    begun: AtomicUsize,
-    settled: Notify,
-}
-
-/// Marks a request in flight until dropped.
-struct Busy(Arc<Activity>);
-
-impl Activity {
-    fn begin(activity: &Arc<Self>) -> Busy {
-        activity.begun.fetch_add(1, Ordering::SeqCst);
-        activity.in_flight.fetch_add(1, Ordering::SeqCst);
-        Busy(Arc::clone(activity))
-    }
-
-    /// Completes once no request has been in flight for `timeout`.
-    async fn idle_for(&self, timeout: Duration) {
-        loop {
-            loop {
-                let settled = self.settled.notified();
-                if self.in_flight.load(Ordering::SeqCst) == 0 {
-                    break;
-                }
-                settled.await;
-            }
-            let begun = self.begun.load(Ordering::SeqCst);
-            tokio::time::sleep(timeout).await;
-            if self.in_flight.load(Ordering::SeqCst) == 0
-                && self.begun.load(Ordering::SeqCst) == begun
-            {
-                return;
-            }
-        }
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.settled.notify_one();
-        }
     }
 }
 

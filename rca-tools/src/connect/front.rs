@@ -19,14 +19,14 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls_req_client_auth::SendTimeout;
+use rustls_req_client_auth::{ConnectionActivity, SendTimeout};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::connect::graceful::Watcher;
-use crate::connect::idle::{Streams, WhileOpen};
+use crate::connect::idle::WhileOpen;
 use crate::connect::local_ca::LocalCa;
 use crate::connect::relay::{Relay, RelayBody};
 
@@ -321,18 +321,18 @@ impl Front {
         let target = authority.clone();
         let io = TokioIo::new(tls);
         let served = if h2 {
-            let streams = Arc::new(Streams::default());
+            let activity = Arc::new(ConnectionActivity::default());
             let service = {
-                let streams = Arc::clone(&streams);
+                let activity = Arc::clone(&activity);
                 service_fn(move |request: Request<Incoming>| {
                     let front = Arc::clone(&front);
                     let target = target.clone();
-                    let open = Streams::open(&streams);
+                    let in_flight = ConnectionActivity::begin(&activity);
                     // Boxed: hyper moves each request's future into a task
                     // of its own, and a kilobyte inline is copied each time.
                     Box::pin(async move {
                         let response = front.relay.forward(request, Scheme::HTTPS, target).await;
-                        Ok::<_, Infallible>(response.map(|body| WhileOpen::new(body, open)))
+                        Ok::<_, Infallible>(response.map(|body| WhileOpen::new(body, in_flight)))
                     })
                 })
             };
@@ -343,7 +343,7 @@ impl Front {
                 .keep_alive_interval(Some(HTTP2_PING_INTERVAL))
                 .keep_alive_timeout(HTTP2_PING_INTERVAL)
                 .max_concurrent_streams(self.limits.http2_max_concurrent_streams);
-            let idle = streams.idle_for(self.limits.http2_idle_timeout);
+            let idle = activity.idle_for(self.limits.http2_idle_timeout);
             let idle = async {
                 idle.await;
                 log::debug!(

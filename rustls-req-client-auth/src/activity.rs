@@ -1,0 +1,93 @@
+//! The requests in flight on one connection, for its idle timeout. HTTP/2
+//! has no request head to time between requests, so a connection counts as
+//! idle once no request has been in flight for the whole timeout. [`serve`]
+//! uses it for every connection; a server of its own HTTP/2 connections
+//! (`rca-connect`'s tunnels) can hold an [`InFlight`] for as long as a
+//! response streams.
+//!
+//! [`serve`]: crate::serve
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// The requests in flight on one connection.
+#[derive(Debug, Default)]
+pub struct ConnectionActivity {
+    in_flight: AtomicUsize,
+    /// Counts requests begun, so an idle period is measured from the last one.
+    begun: AtomicUsize,
+    settled: Notify,
+}
+
+/// One request in flight, until dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<ConnectionActivity>);
+
+impl ConnectionActivity {
+    /// Marks a request in flight until the returned guard is dropped.
+    pub fn begin(activity: &Arc<Self>) -> InFlight {
+        activity.begun.fetch_add(1, Ordering::SeqCst);
+        activity.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(activity))
+    }
+
+    /// Completes once no request has been in flight for `timeout` (the wait
+    /// starts again whenever one begins within it). One waiter at a time.
+    pub async fn idle_for(&self, timeout: Duration) {
+        loop {
+            loop {
+                // Registered before the check, so a request ending in
+                // between still wakes it.
+                let settled = self.settled.notified();
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                settled.await;
+            }
+            let begun = self.begun.load(Ordering::SeqCst);
+            tokio::time::sleep(timeout).await;
+            if self.in_flight.load(Ordering::SeqCst) == 0
+                && self.begun.load(Ordering::SeqCst) == begun
+            {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.settled.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_only_once_no_request_was_in_flight_for_the_whole_timeout() {
+        let activity = Arc::new(ConnectionActivity::default());
+        let timeout = Duration::from_secs(10);
+        let request = ConnectionActivity::begin(&activity);
+        let idle = tokio::spawn({
+            let activity = Arc::clone(&activity);
+            async move { activity.idle_for(timeout).await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!idle.is_finished(), "idle while a request was in flight");
+        drop(request);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        // A request begun and ended within the timeout starts it again.
+        drop(ConnectionActivity::begin(&activity));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(!idle.is_finished(), "idle 6 s after a request");
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        assert!(idle.is_finished(), "not idle 21 s after the last request");
+    }
+}
