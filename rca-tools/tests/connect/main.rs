@@ -486,23 +486,8 @@ fn sighup_reloads_the_bot_identity() {
         let (connect, port) = files.start_connect(&[]);
         files.write("bot.pem", &pki.normal_client.chain_pem);
         files.write("bot.key", &pki.normal_client.key_pem);
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &connect.0.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
         let rotated = rustls_req_client_auth::thumbprint_sha256(&pki.normal_client.chain[0]);
-        let started = std::time::Instant::now();
-        while !std::fs::read_to_string(files.path("connect.err"))
-            .unwrap_or_default()
-            .contains(&rotated)
-        {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(10),
-                "no reload line"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        files.hang_up(&connect, &rotated);
         let url = format!("https://localhost:{proxy_port}/");
         let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
         assert_eq!(answer.status, 200, "{answer:?}");
@@ -724,22 +709,7 @@ fn sighup_reloads_the_server_roots() {
         assert!(answer.body.contains("did not verify"), "{}", answer.body);
 
         files.write("extra-ca.pem", &ca_cert.pem());
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &connect.0.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let started = std::time::Instant::now();
-        while !std::fs::read_to_string(files.path("connect.err"))
-            .unwrap_or_default()
-            .contains("server roots for new connections")
-        {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(10),
-                "no reload line"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        files.hang_up(&connect, "server roots for new connections");
         let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
         assert_eq!(answer.status, 200, "{answer:?}");
     });

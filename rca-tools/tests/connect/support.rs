@@ -247,6 +247,27 @@ impl Files {
         (Process(child), port)
     }
 
+    /// Sends `connect` SIGHUP and waits (up to 10 s) for its log on
+    /// standard error to say `reloaded`, a text of its reload line.
+    pub(crate) fn hang_up(&self, connect: &Process, reloaded: &str) {
+        let status = Command::new("kill")
+            .args(["-HUP", &connect.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let started = std::time::Instant::now();
+        while !std::fs::read_to_string(self.path("connect.err"))
+            .unwrap_or_default()
+            .contains(reloaded)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no reload line"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The connection log's lines so far (JSON).
     pub(crate) fn connection_log(&self) -> Vec<serde_json::Value> {
         // The log is written in batches, every 100 ms.
