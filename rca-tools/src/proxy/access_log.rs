@@ -97,63 +97,31 @@ impl Entry<'_> {
     /// strings that need no escaping copied, which took a tenth of a
     /// request's instructions through `serde_json`. Whether it could.
     fn write_json(&self, out: &mut Vec<u8>) -> bool {
-        let mut ok = true;
-        out.extend_from_slice(b"{\"time\":\"");
-        push_rfc3339_millis(out, self.time);
-        out.extend_from_slice(b"\",\"remote\":");
-        ok &= push_string(
-            out,
+        let mut fields = JsonFields::new(out);
+        fields.time("time", self.time);
+        fields.text(
+            "remote",
             &crate::proxy::judge::identity::socket_addr_text(self.remote),
         );
-        out.extend_from_slice(b",\"method\":");
-        ok &= push_string(out, self.method);
-        out.extend_from_slice(b",\"host\":");
-        ok &= push_optional(out, self.host);
-        out.extend_from_slice(b",\"path\":");
-        ok &= push_string(out, self.path);
-        out.extend_from_slice(b",\"version\":");
-        ok &= push_string(out, self.version);
-        out.extend_from_slice(b",\"status\":");
-        out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
-        out.extend_from_slice(b",\"auth\":");
-        ok &= push_string(out, self.auth);
-        out.extend_from_slice(b",\"subject\":");
-        ok &= push_optional(out, self.subject);
-        out.extend_from_slice(b",\"x5t#S256\":");
-        ok &= push_optional(out, self.thumbprint);
-        out.extend_from_slice(if self.resumed {
-            b",\"resumed\":true"
-        } else {
-            b",\"resumed\":false"
-        });
-        out.extend_from_slice(b",\"tls_version\":");
-        ok &= push_optional(out, self.tls_version);
-        out.extend_from_slice(b",\"alpn\":");
-        ok &= push_optional(out, self.alpn);
-        out.extend_from_slice(b",\"sni\":");
-        ok &= push_optional(out, self.sni);
-        out.extend_from_slice(b",\"user_agent\":");
-        ok &= push_optional(out, self.user_agent);
-        out.extend_from_slice(b",\"request_body_bytes\":");
-        out.extend_from_slice(
-            itoa::Buffer::new()
-                .format(self.request_body_bytes)
-                .as_bytes(),
-        );
-        out.extend_from_slice(b",\"response_body_bytes\":");
-        out.extend_from_slice(
-            itoa::Buffer::new()
-                .format(self.response_body_bytes)
-                .as_bytes(),
-        );
-        out.extend_from_slice(b",\"duration_ms\":");
-        ok &= serde_json::to_writer(&mut *out, &self.duration_ms).is_ok();
-        out.extend_from_slice(b",\"upstream_ms\":");
-        ok &= serde_json::to_writer(&mut *out, &self.upstream_ms).is_ok();
-        out.extend_from_slice(b",\"error\":");
-        ok &= push_optional(out, self.error);
-        out.push(b'}');
-        ok
+        fields.text("method", self.method);
+        fields.optional("host", self.host);
+        fields.text("path", self.path);
+        fields.text("version", self.version);
+        fields.integer("status", u64::from(self.status));
+        fields.text("auth", self.auth);
+        fields.optional("subject", self.subject);
+        fields.optional("x5t#S256", self.thumbprint);
+        fields.boolean("resumed", self.resumed);
+        fields.optional("tls_version", self.tls_version);
+        fields.optional("alpn", self.alpn);
+        fields.optional("sni", self.sni);
+        fields.optional("user_agent", self.user_agent);
+        fields.integer("request_body_bytes", self.request_body_bytes);
+        fields.integer("response_body_bytes", self.response_body_bytes);
+        fields.serialized("duration_ms", &self.duration_ms);
+        fields.serialized("upstream_ms", &self.upstream_ms);
+        fields.optional("error", self.error);
+        fields.finish()
     }
 
     /// `duration` in milliseconds, for [`Entry::duration_ms`].
@@ -439,6 +407,77 @@ impl<T: Tally> hyper::body::Body for Counted<T> {
 /// Appends `text` as a JSON string: as it is if nothing in it is escaped
 /// (no control character, `"` or `\\`: what `serde_json` escapes), else
 /// through `serde_json`.
+/// One JSON object being appended, field by field, in the order given;
+/// keys are written as they are (they need no escaping). Remembers whether
+/// every value could be written.
+struct JsonFields<'a> {
+    out: &'a mut Vec<u8>,
+    ok: bool,
+    first: bool,
+}
+
+impl<'a> JsonFields<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        Self {
+            out,
+            ok: true,
+            first: true,
+        }
+    }
+
+    fn key(&mut self, key: &str) {
+        self.out.push(if self.first { b'{' } else { b',' });
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn text(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.ok &= push_string(self.out, value);
+    }
+
+    fn optional(&mut self, key: &str, value: Option<&str>) {
+        self.key(key);
+        self.ok &= push_optional(self.out, value);
+    }
+
+    fn integer(&mut self, key: &str, value: u64) {
+        self.key(key);
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.out
+            .extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    fn time(&mut self, key: &str, value: SystemTime) {
+        self.key(key);
+        self.out.push(b'"');
+        push_rfc3339_millis(self.out, value);
+        self.out.push(b'"');
+    }
+
+    /// A value `serde_json` writes (numbers that may be fractions or null).
+    fn serialized(&mut self, key: &str, value: &impl serde::Serialize) {
+        self.key(key);
+        self.ok &= serde_json::to_writer(&mut *self.out, value).is_ok();
+    }
+
+    /// Closes the object; whether every value could be written.
+    fn finish(self) -> bool {
+        if self.first {
+            self.out.push(b'{');
+        }
+        self.out.push(b'}');
+        self.ok
+    }
+}
+
 fn push_string(out: &mut Vec<u8>, text: &str) -> bool {
     if text
         .bytes()
