@@ -23,13 +23,18 @@ fn a_revoked_bot_is_refused_even_with_a_ticket_from_before() {
     }
 }
 
-async fn revoke_under_a_running_proxy(how: Revoke) {
-    let pki = TestPki::shared();
-    let leaked = pki.bot_ca.issue(
+/// A bot of the bot CA whose key leaked: the one each test revokes.
+fn leaked_bot(pki: &TestPki) -> Identity {
+    pki.bot_ca.issue(
         "leaked.bot.test",
         &["leaked.bot.test"],
         rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-    );
+    )
+}
+
+async fn revoke_under_a_running_proxy(how: Revoke) {
+    let pki = TestPki::shared();
+    let leaked = leaked_bot(pki);
     let files = Files::new(pki);
     let crl = files.write("bot.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
     let deny = files.write("denied.txt", "# leaked bot keys\n");
@@ -147,11 +152,7 @@ fn expired_or_broken_crls_refuse() {
 fn the_newest_crl_of_an_issuer_counts() {
     runtime().block_on(async {
         let pki = TestPki::shared();
-        let leaked = pki.bot_ca.issue(
-            "leaked.bot.test",
-            &["leaked.bot.test"],
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        );
+        let leaked = leaked_bot(pki);
         let files = Files::new(pki);
         let week = time::Duration::days(7);
         let crl = files.write(
