@@ -7,3 +7,4 @@ pub mod fields;
 pub mod json_lines;
 pub mod process;
 pub mod timestamp;
+pub mod websocket;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::header;
 use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Empty, Full};
@@ -29,6 +30,7 @@ use crate::connect::graceful::Watcher;
 use crate::connect::idle::WhileOpen;
 use crate::connect::local_ca::LocalCa;
 use crate::connect::relay::{Relay, RelayBody};
+use crate::connect::websocket::is_websocket;
 
 /// The front's limits and timeouts; the defaults are `rca-proxy`'s.
 #[derive(Clone, Debug)]
@@ -222,7 +224,16 @@ impl Front {
                         "a route serves requests for localhost or an IP address only (Host names another name)",
                     );
                 }
-                self.relay.forward(request, scheme, authority).await
+                if is_websocket(&request) && request.headers().contains_key(header::ORIGIN) {
+                    // Browsers send `Origin` with every WebSocket, and no
+                    // CORS guards one: any page could talk to the server
+                    // as the bot.
+                    return own_answer(
+                        StatusCode::FORBIDDEN,
+                        "a route does not open WebSockets for web pages (the handshake has an Origin)",
+                    );
+                }
+                self.send(request, scheme, authority, &watcher.tasks).await
             }
             Mode::Proxy if request.method() == Method::CONNECT => {
                 self.open_tunnel(request, (watcher, &slot))
@@ -237,7 +248,7 @@ impl Front {
                     Some((scheme, authority))
                         if scheme == Scheme::HTTP || scheme == Scheme::HTTPS =>
                     {
-                        self.relay.forward(request, scheme, authority).await
+                        self.send(request, scheme, authority, &watcher.tasks).await
                     }
                     _ => own_answer(
                         StatusCode::BAD_REQUEST,
@@ -355,12 +366,14 @@ impl Front {
                 .watch_until(http2.serve_connection(io, service), idle)
                 .await
         } else {
+            let tasks = watcher.tasks.clone();
             let service = service_fn(move |request: Request<Incoming>| {
                 let front = Arc::clone(&front);
                 let target = target.clone();
+                let tasks = tasks.clone();
                 // Boxed, as above.
                 Box::pin(async move {
-                    Ok::<_, Infallible>(front.relay.forward(request, Scheme::HTTPS, target).await)
+                    Ok::<_, Infallible>(front.send(request, Scheme::HTTPS, target, &tasks).await)
                 })
             });
             let mut http1 = hyper::server::conn::http1::Builder::new();
@@ -368,10 +381,34 @@ impl Front {
                 .timer(TokioTimer::new())
                 .header_read_timeout(self.limits.header_read_timeout)
                 .max_buf_size(self.limits.max_head_bytes.max(8192));
-            watcher.watch(http1.serve_connection(io, service)).await
+            // Upgrades: a WebSocket the server switched to (see `send`).
+            watcher
+                .watch(http1.serve_connection(io, service).with_upgrades())
+                .await
         };
         if let Err(error) = served {
             log::debug!("tunnel to {authority}: {error}");
+        }
+    }
+}
+
+impl Front {
+    /// Sends an HTTP/1.1 request on to `scheme://authority`: a WebSocket
+    /// handshake on a connection of its own (see [`crate::connect::websocket`]),
+    /// whose tunnel runs in `tasks`, any other request through the pool.
+    async fn send(
+        &self,
+        request: Request<Incoming>,
+        scheme: Scheme,
+        authority: Authority,
+        tasks: &TaskTracker,
+    ) -> Response<RelayBody> {
+        if is_websocket(&request) {
+            self.relay
+                .websocket(request, scheme, authority, tasks)
+                .await
+        } else {
+            self.relay.forward(request, scheme, authority).await
         }
     }
 }

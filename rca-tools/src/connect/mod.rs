@@ -4,7 +4,8 @@
 //! → [`relay`] (the request rewritten for the server, the outcome told back)
 //! → [`upstream`] (the flagged, verified, pooled connections, answering with
 //! the [`identity`]; one is an [`upstream_io::UpstreamIo`], begun early by
-//! [`prepared`]) → [`outcome`] or [`failure`], which say what happened.
+//! [`prepared`]) → [`outcome`] or [`failure`], which say what happened. A
+//! WebSocket handshake takes [`websocket`] instead of the pool.
 
 pub mod cli;
 pub mod failure;
@@ -21,3 +22,4 @@ pub mod roots;
 pub mod sessions;
 pub mod upstream;
 pub mod upstream_io;
+pub mod websocket;

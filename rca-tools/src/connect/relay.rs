@@ -33,10 +33,10 @@ pub const OUTCOME_HEADER: &str = "rca-connect-outcome";
 #[derive(Clone, Debug)]
 pub struct Relay {
     client: Client<FlagConnector, axum::body::Body>,
-    connector: FlagConnector,
-    metrics: std::sync::Arc<crate::connect::metrics::ConnectMetrics>,
-    outcome_header: Option<HeaderName>,
-    response_timeout: Duration,
+    pub(crate) connector: FlagConnector,
+    pub(crate) metrics: std::sync::Arc<crate::connect::metrics::ConnectMetrics>,
+    pub(crate) outcome_header: Option<HeaderName>,
+    pub(crate) response_timeout: Duration,
     body_timeout: Duration,
 }
 
@@ -91,17 +91,7 @@ impl Relay {
         authority: Authority,
     ) -> Response<RelayBody> {
         let (mut parts, body) = request.into_parts();
-        let path = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        parts.uri = match Uri::builder()
-            .scheme(scheme.clone())
-            .authority(authority.clone())
-            .path_and_query(path)
-            .build()
-        {
+        parts.uri = match target(&parts.uri, &scheme, &authority) {
             Ok(uri) => uri,
             Err(error) => return self.failure(StatusCode::BAD_REQUEST, &error.to_string(), None),
         };
@@ -159,10 +149,10 @@ impl Relay {
     /// body, a refusal this request's connection saw, a connection not made;
     /// last, a refusal seen on another connection to the server just now
     /// (HTTP/2 keeps only an I/O error's text on the way here).
-    fn failed(
+    pub(crate) fn failed(
         &self,
         (scheme, authority): (&Scheme, &Authority),
-        error: &hyper_util::client::legacy::Error,
+        error: &(dyn std::error::Error + 'static),
     ) -> Response<RelayBody> {
         match ClientBodyError::in_chain(error) {
             Some(body @ ClientBodyError::TimedOut(_)) => {
@@ -205,7 +195,7 @@ impl Relay {
 
     /// The proxy's own answer: `why` as text, and the outcome header if the
     /// connection came about.
-    fn failure(
+    pub(crate) fn failure(
         &self,
         status: StatusCode,
         why: &str,
@@ -228,4 +218,21 @@ impl Relay {
         }
         response
     }
+}
+
+/// `uri`'s path and query at `scheme://authority`.
+pub(crate) fn target(
+    uri: &Uri,
+    scheme: &Scheme,
+    authority: &Authority,
+) -> Result<Uri, http::Error> {
+    let path = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()
 }

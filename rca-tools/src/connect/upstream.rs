@@ -68,7 +68,20 @@ impl HostPattern {
 struct Configs {
     flagged: Arc<ClientConfig>,
     plain: Arc<ClientConfig>,
+    /// As `flagged` and `plain`, offering `http/1.1` only: for WebSocket
+    /// handshakes, which need HTTP/1.1's `Upgrade`.
+    flagged_http1: Arc<ClientConfig>,
+    plain_http1: Arc<ClientConfig>,
     thumbprint: String,
+}
+
+/// The application protocols a new connection offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Offer {
+    /// `h2` and `http/1.1`: connections for the pool.
+    Http,
+    /// `http/1.1` only.
+    Http1,
 }
 
 /// Makes upstream connections for hyper-util's client.
@@ -158,7 +171,8 @@ impl FlagConnector {
         };
         let connector = self.clone();
         let uri = uri.clone();
-        self.prepared.begin(key, connector.connect_new(uri));
+        self.prepared
+            .begin(key, connector.connect_new(uri, Offer::Http));
     }
 
     /// A connection for hyper-util's pool: the one begun ahead for this
@@ -169,10 +183,20 @@ impl FlagConnector {
                 return ready;
             }
         }
-        self.connect_new(uri).await
+        self.connect_new(uri, Offer::Http).await
     }
 
-    async fn connect_new(self, uri: Uri) -> Result<UpstreamIo, ConnectFailure> {
+    /// A new connection to `uri` (`scheme://host:port`) of its own, not
+    /// pooled, that offers only `http/1.1`: for a WebSocket handshake.
+    ///
+    /// # Errors
+    ///
+    /// As a pooled connection's: the target, the connection, the handshake.
+    pub async fn connect_http1(&self, uri: Uri) -> Result<UpstreamIo, ConnectFailure> {
+        self.clone().connect_new(uri, Offer::Http1).await
+    }
+
+    async fn connect_new(self, uri: Uri, offer: Offer) -> Result<UpstreamIo, ConnectFailure> {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
@@ -219,10 +243,11 @@ impl FlagConnector {
         }
         let configs = self.current();
         let flag_sent = self.identity_allowed(&host);
-        let config = if flag_sent {
-            &configs.flagged
-        } else {
-            &configs.plain
+        let config = match (flag_sent, offer) {
+            (true, Offer::Http) => &configs.flagged,
+            (false, Offer::Http) => &configs.plain,
+            (true, Offer::Http1) => &configs.flagged_http1,
+            (false, Offer::Http1) => &configs.plain_http1,
         };
         let server_name = ServerName::try_from(host.clone())
             .map_err(|error| ConnectFailure::Target(format!("{host}: {error}")))?;
@@ -283,17 +308,21 @@ impl tower::Service<Uri> for FlagConnector {
     }
 }
 
-/// The flagged configuration (bot identity for acknowledged requests) and
-/// the plain one (hosts outside the allowlist), both verifying servers
-/// against `roots` and offering `h2` and `http/1.1`.
+/// The flagged configurations (bot identity for acknowledged requests) and
+/// the plain ones (hosts outside the allowlist), all verifying servers
+/// against `roots`, offering `h2` and `http/1.1` or `http/1.1` only. Each
+/// keeps its own sessions.
 fn configs(identity: &BotIdentity, roots: &RootCertStore) -> anyhow::Result<Configs> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let build = |flags: ClientFlags| -> anyhow::Result<Arc<ClientConfig>> {
+    let build = |flags: ClientFlags, offer: Offer| -> anyhow::Result<Arc<ClientConfig>> {
         let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots.clone())
             .with_no_client_auth();
-        config.alpn_protocols = rustls_req_client_auth::http_alpn();
+        config.alpn_protocols = match offer {
+            Offer::Http => rustls_req_client_auth::http_alpn(),
+            Offer::Http1 => vec![b"http/1.1".to_vec()],
+        };
         let outcomes = flags.outcomes();
         config.resumption = Resumption::store(Arc::new(NoResumeAfterEmptyCertificate {
             sessions: ClientSessionMemoryCache::new(256),
@@ -302,9 +331,12 @@ fn configs(identity: &BotIdentity, roots: &RootCertStore) -> anyhow::Result<Conf
         flags.install(&mut config)?;
         Ok(Arc::new(config))
     };
+    let flagged = || ClientFlags::request_client_auth(identity.certified_key());
     Ok(Configs {
-        flagged: build(ClientFlags::request_client_auth(identity.certified_key()))?,
-        plain: build(ClientFlags::without_identity())?,
+        flagged: build(flagged(), Offer::Http)?,
+        plain: build(ClientFlags::without_identity(), Offer::Http)?,
+        flagged_http1: build(flagged(), Offer::Http1)?,
+        plain_http1: build(ClientFlags::without_identity(), Offer::Http1)?,
         thumbprint: identity.thumbprint().to_owned(),
     })
 }

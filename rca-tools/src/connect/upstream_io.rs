@@ -72,6 +72,11 @@ impl UpstreamIo {
         }
     }
 
+    /// What happened on this connection, as the outcome header tells it.
+    pub(crate) fn answered_on(&self) -> &AnsweredOn {
+        &self.connected
+    }
+
     /// The first read has ended, or a write failed before it: log the
     /// connection. A failure after the client sent its certificate and a
     /// request is taken for a refusal of the certificate (in TLS 1.3 that

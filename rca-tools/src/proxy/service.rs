@@ -289,7 +289,7 @@ async fn answer(
     join_cookie_crumbs(&mut parts.headers);
     // Hop-by-hop headers (and those `Connection` names) go first, so a client
     // cannot name the identity headers set next for removal.
-    let upgrade = crate::proxy::back::forward::websocket_upgrade(&parts);
+    let upgrade = crate::common::websocket::websocket_upgrade(&parts.method, &parts.headers);
     let upgrading = upgrade.is_some();
     crate::common::fields::remove_hop_by_hop(&mut parts.headers);
     proxy.headers.apply(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real clients of rca-connect's tests into DIR:
-#   DIR/venv           Python with requests and httpx (requirements.txt)
+#   DIR/venv           Python with requests, httpx and websockets
+#                      (requirements.txt)
 #   DIR/bin/goclient   client.go built with Debian's Go (apt-get golang-go
 #                      when `go` is missing)
 #   DIR/node           undici (npm, pinned below), for client.mjs on the

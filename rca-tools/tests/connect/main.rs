@@ -1,7 +1,8 @@
 //! `rca-connect` as a real process, with real clients (curl over HTTP/1.1
-//! and HTTP/2, Python's requests and httpx, Go's net/http, Node's undici) in front of it and real
-//! servers behind it: `rca-proxy` (the flag acknowledged, the bot let in, or
-//! its identity refused), a server that does not know the flag, one that
+//! and HTTP/2, Python's requests, httpx and websockets, Go's net/http,
+//! Node's undici) in front of it and real servers behind it: `rca-proxy`
+//! (the flag acknowledged, the bot let in, or its identity refused; Python's
+//! WebSocket server behind it), a server that does not know the flag, one that
 //! asks every client for a certificate without acknowledging the flag, and
 //! one whose certificate does not verify. The clients are installed by
 //! `install.sh` (run by `cargo xtask test`).
@@ -712,5 +713,92 @@ fn sighup_reloads_the_server_roots() {
         files.hang_up(&connect, "server roots for new connections");
         let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
         assert_eq!(answer.status, 200, "{answer:?}");
+    });
+}
+
+/// WebSockets go through with the flag: Python's websockets library as the
+/// bot (through a tunnel, and through a route) and as the server behind
+/// rca-proxy, which gives it the bot's identity at the handshake; messages
+/// go both ways. A route refuses a handshake with an `Origin`: a web page's,
+/// which no CORS would stop from talking to the server as the bot.
+#[test]
+fn websockets_go_through_with_the_identity() {
+    let dir = match clients_dir() {
+        Ok(dir) => dir,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let (_server, server) = support::websocket_server(&dir);
+    let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", server);
+    let route = support::free_port();
+    let (_connect, port) = files.start_connect(&[
+        "--route",
+        &format!("127.0.0.1:{route}=https://localhost:{proxy_port}"),
+    ]);
+    let thumbprint = bot_thumbprint(pki);
+    let tunnel = support::websocket_client(
+        &files,
+        (&dir, port),
+        &format!("wss://localhost:{proxy_port}/chat"),
+        None,
+    );
+    assert_eq!(tunnel["status"], 101, "{tunnel}");
+    assert_eq!(tunnel["first"], format!("path=flag;x5t={thumbprint}"));
+    assert_eq!(tunnel["echo"], "hello");
+    let outcome = tunnel["headers"][OUTCOME].as_str().unwrap_or_default();
+    assert!(outcome.starts_with("flag=acknowledged; "), "{outcome}");
+    assert!(
+        outcome.contains(&format!("identity={thumbprint}")),
+        "{outcome}"
+    );
+    // HTTP/2 has no Upgrade: the WebSocket's connection offered HTTP/1.1 only.
+    assert!(outcome.contains("alpn=http/1.1"), "{outcome}");
+    let url = format!("ws://127.0.0.1:{route}/chat");
+    let routed = support::websocket_client(&files, (&dir, port), &url, None);
+    assert_eq!(routed["status"], 101, "{routed}");
+    assert_eq!(routed["first"], format!("path=flag;x5t={thumbprint}"));
+    assert_eq!(routed["echo"], "hello");
+    let page = support::websocket_client(&files, (&dir, port), &url, Some("https://page.example"));
+    assert_eq!(page["status"], 403, "{page}");
+    assert!(
+        page["body"]
+            .as_str()
+            .is_some_and(|body| body.contains("Origin")),
+        "{page}"
+    );
+}
+
+/// A 101 that does not prove the server read the WebSocket handshake (no
+/// `Sec-WebSocket-Accept`) gets 502: what the bot sent next could reach a
+/// server still reading HTTP.
+#[test]
+fn a_switch_without_proof_gets_a_502() {
+    let dir = match clients_dir() {
+        Ok(dir) => dir,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"h2", b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&[]);
+        let url = format!("wss://localhost:{}/switch-without-proof", server.port());
+        let answer = tokio::task::block_in_place(|| {
+            support::websocket_client(&files, (&dir, port), &url, None)
+        });
+        assert_eq!(answer["status"], 502, "{answer}");
+        assert!(
+            answer["body"]
+                .as_str()
+                .is_some_and(|body| body.contains("Sec-WebSocket-Accept")),
+            "{answer}"
+        );
     });
 }

@@ -25,7 +25,8 @@ pub(crate) const CONNECT: &str = env!("CARGO_BIN_EXE_rca-connect");
 type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// The test server's routes: `/upload` counts the request body,
-/// `/download?n=N` streams N bytes, anything else echoes the request (line
+/// `/download?n=N` streams N bytes, `/switch-without-proof` answers 101
+/// without `Sec-WebSocket-Accept`, anything else echoes the request (line
 /// per header, the HTTP version, and the client certificate's thumbprint
 /// when TLS ended here).
 async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Response<EchoBody> {
@@ -61,6 +62,22 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
     }
     if path == "/slow" {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+    if path == "/switch-without-proof" {
+        // A 101 for a WebSocket handshake it never read: no
+        // Sec-WebSocket-Accept.
+        let mut response = Response::new(Full::new(Bytes::new()).boxed());
+        *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(
+            "upgrade",
+            hyper::header::HeaderValue::from_static("websocket"),
+        );
+        headers.insert(
+            "connection",
+            hyper::header::HeaderValue::from_static("upgrade"),
+        );
+        return response;
     }
     let mut echo = format!(
         "{} {}\nversion: {:?}\n",
@@ -523,4 +540,51 @@ pub(crate) async fn h2_tunnel(
             .await
             .expect("HTTP/2");
     (sender, tokio::spawn(connection))
+}
+
+/// The Python WebSocket server of `websocket.py` (the websockets library)
+/// on a free port of 127.0.0.1, from the installed clients in `dir`.
+pub(crate) fn websocket_server(dir: &Path) -> (Process, SocketAddr) {
+    let port = free_port();
+    let child = Command::new(dir.join("venv/bin/python"))
+        .arg(websocket_script())
+        .args(["serve", &port.to_string()])
+        // Quiet about the port probe, a connection without a handshake.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the WebSocket server");
+    let process = Process(child);
+    wait_for_port(port, "the WebSocket server");
+    (process, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+}
+
+/// Opens the WebSocket `url` with Python's websockets library (`wss://`
+/// through the proxy on `proxy_port`, trusting the local CA; `ws://`
+/// direct), with `origin` as a web page's, sends `hello`: its JSON report
+/// (see `websocket.py`).
+pub(crate) fn websocket_client(
+    files: &Files,
+    (dir, proxy_port): (&Path, u16),
+    url: &str,
+    origin: Option<&str>,
+) -> serde_json::Value {
+    let mut command = Command::new(dir.join("venv/bin/python"));
+    command
+        .arg(websocket_script())
+        .args(["connect", url, "hello"])
+        .args(origin)
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))
+        .env("SSL_CERT_FILE", files.local_ca());
+    let output = command.output().expect("run the WebSocket client");
+    assert!(
+        output.status.success(),
+        "websocket.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the WebSocket client's JSON")
+}
+
+fn websocket_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py")
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt as _;
@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::common::client_body::ClientBodyError;
 use crate::common::errors::error_chain;
 use crate::common::fields::remove_hop_by_hop;
+use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::wire::ResponseHead;
 
@@ -182,7 +183,7 @@ impl Upstream {
     }
 
     /// Sends `request` upstream: its hop-by-hop headers already removed and
-    /// the identity headers set. With `upgrade` (from [`websocket_upgrade`]),
+    /// the identity headers set. With `upgrade` (from [`crate::common::websocket::websocket_upgrade`]),
     /// asks the upstream to switch to WebSocket and, if it does, tunnels the
     /// bytes both ways.
     ///
@@ -361,24 +362,7 @@ enum Answer {
     H2c(Response<Incoming>),
 }
 
-/// `websocket` if `request` is a WebSocket opening handshake (RFC 6455
-/// section 4.1: GET, `Connection: upgrade`, `Upgrade: websocket`,
-/// `Sec-WebSocket-Key`). Other upgrades (h2c, ...) are not passed on: after
-/// the switch the proxy would see no more requests to check.
-pub fn websocket_upgrade(request: &http::request::Parts) -> Option<HeaderValue> {
-    let headers = &request.headers;
-    let asks = crate::common::fields::has_token(headers, &header::CONNECTION, "upgrade");
-    let websocket = headers
-        .get(header::UPGRADE)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    (request.method == http::Method::GET
-        && asks
-        && websocket
-        && headers.contains_key(header::SEC_WEBSOCKET_KEY))
-    .then(|| HeaderValue::from_static("websocket"))
-}
-
-/// With `upgrade` (from [`websocket_upgrade`]), asks the upstream to switch:
+/// With `upgrade` (from [`crate::common::websocket::websocket_upgrade`]), asks the upstream to switch:
 /// the client's side of the tunnel to be, and the `Sec-WebSocket-Accept`
 /// that the only 101 passed on must carry (RFC 6455 section 4.2.2).
 fn ask_upgrade(
@@ -388,39 +372,11 @@ fn ask_upgrade(
     let Some(protocol) = upgrade else {
         return (None, None);
     };
-    let accept = request
-        .headers()
-        .get(header::SEC_WEBSOCKET_KEY)
-        .map(|key| websocket_accept(key.as_bytes()));
+    let accept = expected_accept(request.headers());
     let headers = request.headers_mut();
     headers.insert(header::UPGRADE, protocol.clone());
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     (Some(hyper::upgrade::on(request)), accept)
-}
-
-/// Whether a 101's `headers` prove the upstream read the WebSocket
-/// handshake whose key `accept` answers: `Connection: upgrade` and that
-/// `Sec-WebSocket-Accept`. A 101 without them may come from a server that
-/// never switched and goes on reading HTTP from what would be the tunnel:
-/// requests the proxy never judged.
-fn proves_websocket_switch(headers: &HeaderMap, accept: Option<&HeaderValue>) -> bool {
-    accept.is_some_and(|accept| {
-        crate::common::fields::has_token(headers, &header::CONNECTION, "upgrade")
-            && headers.get(header::SEC_WEBSOCKET_ACCEPT) == Some(accept)
-    })
-}
-
-/// The `Sec-WebSocket-Accept` that answers `key` (RFC 6455 section 4.2.2):
-/// base64 of the SHA-1 of the key and the protocol's GUID.
-fn websocket_accept(key: &[u8]) -> HeaderValue {
-    use base64::Engine as _;
-    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
-    context.update(key);
-    context.update(GUID);
-    let accept = base64::engine::general_purpose::STANDARD.encode(context.finish());
-    // Base64 is always a valid header value.
-    HeaderValue::from_str(&accept).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// A request body for h2c without its trailers: a client's trailer section

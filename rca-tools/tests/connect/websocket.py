@@ -1,0 +1,62 @@
+"""A WebSocket bot and server in Python (the websockets library), for
+rca-connect's WebSocket tests.
+
+usage: websocket.py serve PORT
+    Serves plain ws:// on 127.0.0.1:PORT (behind rca-proxy): each connection
+    first gets "path=P;x5t=T" (the identity headers its handshake carried),
+    then every message back.
+usage: websocket.py connect URL MESSAGE [ORIGIN]
+    Opens URL (through HTTPS_PROXY for wss://, its CA from SSL_CERT_FILE, as
+    the guide's recipe does; ws:// goes direct), sends MESSAGE, and prints one
+    JSON object: the server's first message, the echo, the 101's headers; or
+    the status of a refused handshake.
+"""
+import json
+import os
+import ssl
+import sys
+
+
+def serve(port):
+    from websockets.sync.server import serve as websocket_server
+
+    def handler(connection):
+        headers = connection.request.headers
+        connection.send("path={};x5t={}".format(
+            headers.get("x-client-auth-path", ""),
+            headers.get("x-client-cert-x5t-s256", ""),
+        ))
+        for message in connection:
+            connection.send(message)
+
+    with websocket_server(handler, "127.0.0.1", port) as server:
+        server.serve_forever()
+
+
+def connect(url, message, origin):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as websocket_client
+
+    options = {"open_timeout": 30, "proxy": None}
+    if url.startswith("wss://"):
+        options["proxy"] = os.environ["HTTPS_PROXY"]
+        options["ssl"] = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if origin:
+        options["origin"] = origin
+    try:
+        with websocket_client(url, **options) as connection:
+            first = connection.recv(timeout=30)
+            connection.send(message)
+            echo = connection.recv(timeout=30)
+            headers = {name.lower(): value for name, value in connection.response.headers.raw_items()}
+            result = {"status": connection.response.status_code, "first": first, "echo": echo, "headers": headers}
+    except InvalidStatus as refused:
+        response = refused.response
+        result = {"status": response.status_code, "body": response.body.decode("utf-8", "replace")}
+    print(json.dumps(result))
+
+
+if sys.argv[1] == "serve":
+    serve(int(sys.argv[2]))
+else:
+    connect(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
