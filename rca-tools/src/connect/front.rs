@@ -224,13 +224,13 @@ impl Front {
                         "a route serves requests for localhost or an IP address only (Host names another name)",
                     );
                 }
-                if is_websocket(&request) && request.headers().contains_key(header::ORIGIN) {
-                    // Browsers send `Origin` with every WebSocket, and no
-                    // CORS guards one: any page could talk to the server
-                    // as the bot.
+                if from_another_page(&request) {
+                    // A page open in a browser on this machine could
+                    // otherwise send requests (and open WebSockets, which
+                    // no CORS guards) to the server as the bot.
                     return own_answer(
                         StatusCode::FORBIDDEN,
-                        "a route does not open WebSockets for web pages (the handshake has an Origin)",
+                        "a route serves programs, not web pages of other origins (the request has an Origin or Sec-Fetch-Site of another site)",
                     );
                 }
                 self.send(request, scheme, authority, &watcher.tasks).await
@@ -420,6 +420,27 @@ const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// A client connection's slot under `--max-connections`, until a tunnel
 /// takes it over.
 type Slot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+
+/// Whether a browser sent `request` for a page of another origin: a
+/// `Sec-Fetch-Site` (Fetch Metadata) other than `none` (typed in) or
+/// `same-origin`, or an `Origin` (RFC 6454) other than the route's own,
+/// `http://` and the request's `Host`. Programs send neither; browsers send
+/// `Origin` with every WebSocket handshake and cross-origin POST, and
+/// `Sec-Fetch-Site` with every request.
+fn from_another_page(request: &Request<Incoming>) -> bool {
+    let headers = request.headers();
+    let other_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site != "none" && site != "same-origin");
+    let other_origin = headers.get(header::ORIGIN).is_some_and(|origin| {
+        let own = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .map(|host| format!("http://{host}"));
+        own.is_none_or(|own| !origin.as_bytes().eq_ignore_ascii_case(own.as_bytes()))
+    });
+    other_site || other_origin
+}
 
 /// Whether `request` names `localhost` or an IP address as its host (or
 /// none): what a client of a route on this machine sends, and what a page

@@ -446,6 +446,26 @@ fn a_route_serves_clients_that_cannot_use_a_proxy() {
             .output()
             .expect("curl");
         assert_eq!(String::from_utf8_lossy(&output.stdout), "403");
+        // A page of another origin (a browser says so), and one of the
+        // route's own origin.
+        let own_origin = format!("Origin: http://127.0.0.1:{route}");
+        for (header, status) in [
+            ("Origin: https://page.example", "403"),
+            ("Origin: null", "403"),
+            ("Sec-Fetch-Site: cross-site", "403"),
+            ("Sec-Fetch-Site: same-site", "403"),
+            ("Sec-Fetch-Site: same-origin", "200"),
+            ("Sec-Fetch-Site: none", "200"),
+            (own_origin.as_str(), "200"),
+        ] {
+            let output = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "20", "-o", "/dev/null"])
+                .args(["-w", "%{http_code}", "-H", header])
+                .arg(format!("http://127.0.0.1:{route}/routed"))
+                .output()
+                .expect("curl");
+            assert_eq!(String::from_utf8_lossy(&output.stdout), status, "{header}");
+        }
     });
 }
 
