@@ -29,7 +29,8 @@ impl ConnectionOutcome {
     /// The outcome header's value: `flag=` what the server did with the flag
     /// (`acknowledged`, `not-acknowledged`: a CertificateRequest without it,
     /// `no-certificate-request`, `resumed`, `not-sent`), `identity=` the
-    /// `x5t#S256` sent or `none`, the TLS version and ALPN, and `refused` when
+    /// `x5t#S256` sent (resumed: the resumed session's) or `none`, the TLS
+    /// version and ALPN, and `refused` when
     /// the server refused the connection after the handshake.
     pub fn header_value(&self, refused: bool) -> http::HeaderValue {
         let mut value = match &self.tls {
@@ -99,7 +100,8 @@ pub struct TlsOutcome {
     /// config's own, which rca-connect does not have).
     #[serde(skip)]
     pub certificate_sent: bool,
-    /// The `x5t#S256` of the bot certificate, if that was sent.
+    /// The `x5t#S256` of the bot certificate, if that was sent; on a
+    /// resumed session, if the session resumed was authenticated with it.
     pub identity: Option<String>,
 }
 
@@ -110,12 +112,17 @@ impl TlsOutcome {
     }
 }
 
-/// What the handshake of `conn` did with the flag.
+/// What the handshake of `conn` did with the flag; `resumed_identity`: the
+/// identity of the session it offered to resume (see
+/// [`crate::connect::sessions::offered_identity`]), which the server holds
+/// if it resumed it.
 pub(crate) fn tls_outcome(
     conn: &rustls::ClientConnection,
     flag_sent: bool,
     thumbprint: &str,
+    resumed_identity: Option<String>,
 ) -> TlsOutcome {
+    let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
     let state = client_state(conn);
     let sent = state.map_or(SentIdentity::NotRequested, ClientFlagsState::sent_identity);
     TlsOutcome {
@@ -125,7 +132,7 @@ pub(crate) fn tls_outcome(
         alpn: conn
             .alpn_protocol()
             .map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
-        resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        resumed,
         flag_sent,
         certificate_request: state
             .and_then(ClientFlagsState::certificate_request)
@@ -140,7 +147,11 @@ pub(crate) fn tls_outcome(
                 | SentIdentity::ConfigIdentity
                 | SentIdentity::OtherHookIdentity
         ),
-        identity: (sent == SentIdentity::FlagIdentity).then(|| thumbprint.to_owned()),
+        identity: if resumed {
+            resumed_identity
+        } else {
+            (sent == SentIdentity::FlagIdentity).then(|| thumbprint.to_owned())
+        },
     }
 }
 

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::Uri;
-use rustls::client::{ClientSessionMemoryCache, Resumption};
+use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_req_client_auth::ClientFlags;
@@ -24,7 +24,7 @@ use crate::connect::identity::BotIdentity;
 use crate::connect::metrics::ConnectMetrics;
 use crate::connect::outcome::{report, tls_outcome, ConnectionOutcome};
 use crate::connect::prepared::Prepared;
-use crate::connect::sessions::NoResumeAfterEmptyCertificate;
+use crate::connect::sessions::{self, UpstreamSessions};
 use crate::connect::upstream_io::{Accounting, Stream, UpstreamIo};
 
 /// What the connections need; see [`FlagConnector::new`].
@@ -251,7 +251,10 @@ impl FlagConnector {
         };
         let server_name = ServerName::try_from(host.clone())
             .map_err(|error| ConnectFailure::Target(format!("{host}: {error}")))?;
+        sessions::forget_offered();
         let handshake = TlsConnector::from(Arc::clone(config)).connect(server_name, tcp);
+        // Read at once: set while the connection was made, on this thread.
+        let resumed_identity = sessions::offered_identity();
         let tls = match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(error)) => {
@@ -269,7 +272,12 @@ impl FlagConnector {
             }
         };
         let conn = tls.get_ref().1;
-        outcome.tls = Some(tls_outcome(conn, flag_sent, &configs.thumbprint));
+        outcome.tls = Some(tls_outcome(
+            conn,
+            flag_sent,
+            &configs.thumbprint,
+            resumed_identity,
+        ));
         let h2 = conn.alpn_protocol() == Some(b"h2");
         let accounting = self.accounting(&uri);
         Ok(UpstreamIo::new(
@@ -324,10 +332,10 @@ fn configs(identity: &BotIdentity, roots: &RootCertStore) -> anyhow::Result<Conf
             Offer::Http1 => vec![b"http/1.1".to_vec()],
         };
         let outcomes = flags.outcomes();
-        config.resumption = Resumption::store(Arc::new(NoResumeAfterEmptyCertificate {
-            sessions: ClientSessionMemoryCache::new(256),
+        config.resumption = Resumption::store(Arc::new(UpstreamSessions::new(
             outcomes,
-        }));
+            identity.thumbprint(),
+        )));
         flags.install(&mut config)?;
         Ok(Arc::new(config))
     };

@@ -782,6 +782,13 @@ fn websockets_go_through_with_the_identity() {
     assert_eq!(routed["status"], 101, "{routed}");
     assert_eq!(routed["first"], format!("path=flag;x5t={thumbprint}"));
     assert_eq!(routed["echo"], "hello");
+    // A connection of its own again, which resumes the first one's session:
+    // the server holds the identity that session was authenticated with.
+    let outcome = routed["headers"][OUTCOME].as_str().unwrap_or_default();
+    assert!(
+        outcome.starts_with(&format!("flag=resumed; identity={thumbprint}; ")),
+        "{outcome}"
+    );
     let page = support::websocket_client(&files, (&dir, port), &url, Some("https://page.example"));
     assert_eq!(page["status"], 403, "{page}");
     assert!(
