@@ -81,34 +81,48 @@ impl<T: Send + 'static, E: Send + 'static> Prepared<T, E> {
     /// Begins `connect` for `key` unless a connection to it is open or
     /// already begun. One nobody takes within [`Self::FRESH`] is dropped
     /// then, so tunnels that never send a request hold no server's socket.
+    ///
+    /// A connection is dropped only after the lock is let go: dropping one
+    /// ends its [`OpenConnection`], which takes the lock.
     pub fn begin<F>(self: &Arc<Self>, key: String, connect: F)
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let mut state = self.lock();
-        state
-            .waiting
-            .retain(|_, (at, _)| at.elapsed() < Self::FRESH);
-        if state.open.contains_key(&key)
-            || state.waiting.contains_key(&key)
-            || state.waiting.len() >= Self::CAPACITY
-        {
-            return;
-        }
         let (ready, waiting) = oneshot::channel();
         let begun = Instant::now();
-        state.waiting.insert(key.clone(), (begun, waiting));
-        drop(state);
+        let expired: Vec<_> = {
+            let mut state = self.lock();
+            let expired = state
+                .waiting
+                .extract_if(|_, (at, _)| at.elapsed() >= Self::FRESH)
+                .collect();
+            if state.open.contains_key(&key)
+                || state.waiting.contains_key(&key)
+                || state.waiting.len() >= Self::CAPACITY
+            {
+                drop(state);
+                drop(expired);
+                return;
+            }
+            state.waiting.insert(key.clone(), (begun, waiting));
+            expired
+        };
+        drop(expired);
         let prepared = Arc::clone(self);
         tokio::spawn(async move {
             // Nobody waiting any more (taken and given up, or the process
             // stops): the connection is dropped.
             let _ = ready.send(connect.await);
             tokio::time::sleep_until((begun + Self::FRESH).into()).await;
-            let mut state = prepared.lock();
-            if state.waiting.get(&key).is_some_and(|(at, _)| *at == begun) {
-                state.waiting.remove(&key);
-            }
+            let unused = {
+                let mut state = prepared.lock();
+                if state.waiting.get(&key).is_some_and(|(at, _)| *at == begun) {
+                    state.waiting.remove(&key)
+                } else {
+                    None
+                }
+            };
+            drop(unused);
         });
     }
 
@@ -129,5 +143,63 @@ impl<T: Send + 'static, E: Send + 'static> Prepared<T, E> {
             prepared: Arc::clone(self),
             key: key.to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{OpenConnection, Prepared};
+
+    /// A connection that counts itself open, as an upstream connection does.
+    #[derive(Debug)]
+    struct Held(#[allow(dead_code)] OpenConnection<Held, ()>);
+
+    type Counted = Prepared<Held, ()>;
+
+    /// A connection begun ahead that nobody takes is dropped after
+    /// [`Prepared::FRESH`], and with it the count of open connections it
+    /// holds, which takes the lock: the drop must come after the lock is let
+    /// go (before, it came under it, and the worker thread waited on itself
+    /// for ever). Run on a thread of its own, so a deadlock fails the test
+    /// instead of hanging it.
+    #[test]
+    fn an_unused_connection_is_dropped_outside_the_lock() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let prepared = Arc::new(Counted::default());
+                for (round, key) in ["a", "b"].into_iter().enumerate() {
+                    let counted = Arc::clone(&prepared);
+                    prepared.begin(key.to_owned(), async move { Ok(Held(counted.opened(key))) });
+                    // Both the task's drop after FRESH and the sweep of stale
+                    // entries in `begin` (the second round) run.
+                    tokio::time::sleep(Duration::from_secs(11)).await;
+                    assert!(
+                        prepared.lock().open.is_empty(),
+                        "round {round}: {prepared:?}"
+                    );
+                }
+                // Taken in time, it stays open while it lives.
+                let counted = Arc::clone(&prepared);
+                prepared.begin("c".to_owned(), async move { Ok(Held(counted.opened("c"))) });
+                let taken = prepared.take("c").await;
+                assert_eq!(prepared.lock().open.get("c"), Some(&1));
+                drop(taken);
+                assert!(prepared.lock().open.is_empty());
+            });
+            let _ = done.send(());
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "dropping an unused connection deadlocked"
+        );
     }
 }
