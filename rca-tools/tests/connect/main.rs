@@ -829,3 +829,38 @@ fn a_switch_without_proof_gets_a_502() {
         );
     });
 }
+
+/// A tunnel that is never used (here: the client goes away after the 200,
+/// as one that does not trust the local CA does after its failed
+/// handshake) leaves a connection begun ahead that nobody takes. Ten
+/// seconds later it is dropped, and `rca-connect` goes on serving: it
+/// used to stop for good at that moment.
+#[test]
+fn a_tunnel_left_unused_does_not_stop_rca_connect() {
+    use std::io::{Read as _, Write as _};
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&[]);
+        let authority = format!("localhost:{}", server.port());
+        tokio::task::block_in_place(|| {
+            let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .expect("timeout");
+            tcp.write_all(
+                format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes(),
+            )
+            .expect("write");
+            let mut answer = vec![0; 512];
+            let read = tcp.read(&mut answer).unwrap_or(0);
+            let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        });
+        // Past the ten seconds a connection begun ahead waits.
+        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        let url = format!("https://{authority}/after");
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+    });
+}
