@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real clients of rca-connect's tests into DIR:
-#   DIR/venv           Python with requests, httpx and websockets
+#   DIR/venv           Python with requests, httpx, Scrapy and websockets
 #                      (requirements.txt)
 #   DIR/bin/goclient   client.go built with Debian's Go (apt-get golang-go
 #                      when `go` is missing)
@@ -68,6 +68,8 @@ cp "$here/client.mjs" "$dest/node/client.mjs"
 	echo "curl $(curl --version | head -1 | cut -d' ' -f2)"
 	echo "requests $("$dest/venv/bin/python" -c 'import requests; print(requests.__version__)')"
 	echo "httpx $("$dest/venv/bin/python" -c 'import httpx; print(httpx.__version__)')"
+	echo "scrapy $("$dest/venv/bin/python" -c 'import scrapy; print(scrapy.__version__)')"
+	echo "websockets $("$dest/venv/bin/python" -c 'import websockets; print(websockets.__version__)')"
 	echo "go $(go version | cut -d' ' -f3)"
 	echo "node $(node --version) undici $undici"
 } >"$dest/ready.tmp"

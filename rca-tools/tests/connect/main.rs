@@ -1,5 +1,5 @@
 //! `rca-connect` as a real process, with real clients (curl over HTTP/1.1
-//! and HTTP/2, Python's requests, httpx and websockets, Go's net/http,
+//! and HTTP/2, Python's requests, httpx, Scrapy and websockets, Go's net/http,
 //! Node's undici) in front of it and real servers behind it: `rca-proxy`
 //! (the flag acknowledged, the bot let in, or its identity refused; Python's
 //! WebSocket server behind it), a server that does not know the flag, one that
@@ -27,6 +27,7 @@ fn clients() -> Vec<Client> {
         Ok(_) => clients.extend([
             Client::PythonRequests,
             Client::PythonHttpx,
+            Client::PythonScrapy,
             Client::GoNetHttp,
             Client::NodeUndici,
         ]),

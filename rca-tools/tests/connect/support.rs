@@ -329,6 +329,7 @@ pub(crate) enum Client {
     CurlHttp2,
     PythonRequests,
     PythonHttpx,
+    PythonScrapy,
     GoNetHttp,
     NodeUndici,
 }
@@ -392,6 +393,20 @@ impl Client {
                     command.arg(upload.to_string());
                 }
                 command.output().expect("run python")
+            }
+            Self::PythonScrapy => {
+                // The guide's recipe: the proxy from `https_proxy`; Scrapy
+                // verifies no server, so it is given no CA.
+                let dir = clients_dir().expect("clients");
+                Command::new(dir.join("venv/bin/python"))
+                    .arg(
+                        Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join("tests/connect/scrapy_client.py"),
+                    )
+                    .arg(url)
+                    .env("https_proxy", &proxy)
+                    .output()
+                    .expect("run the Scrapy client")
             }
             Self::GoNetHttp => {
                 let dir = clients_dir().expect("clients");
