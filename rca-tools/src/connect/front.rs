@@ -121,13 +121,9 @@ impl Front {
         };
         tokio::pin!(stop);
         loop {
-            let permit = tokio::select! {
-                permit = Arc::clone(&self.slots).acquire_owned() => permit,
-                () = &mut stop => break,
-            };
-            let Ok(permit) = permit else {
-                break;
-            };
+            // Accepted first, then given a slot: a listener waiting for a
+            // connection holds none (the listeners share the slots, and one
+            // idle listener holding the last would starve the others).
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
                 () = &mut stop => break,
@@ -139,6 +135,15 @@ impl Front {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
+            };
+            // Meanwhile this listener accepts no more: the rest wait in
+            // its backlog.
+            let permit = tokio::select! {
+                permit = Arc::clone(&self.slots).acquire_owned() => permit,
+                () = &mut stop => break,
+            };
+            let Ok(permit) = permit else {
+                break;
             };
             let _ = tcp.set_nodelay(true);
             let front = Arc::clone(&self);
@@ -233,7 +238,8 @@ impl Front {
                         "a route serves programs, not web pages of other origins (the request has an Origin or Sec-Fetch-Site of another site)",
                     );
                 }
-                self.send(request, scheme, authority, &watcher.tasks).await
+                self.send(request, scheme, authority, (&watcher.tasks, &slot))
+                    .await
             }
             Mode::Proxy if request.method() == Method::CONNECT => {
                 self.open_tunnel(request, (watcher, &slot))
@@ -248,7 +254,7 @@ impl Front {
                     Some((scheme, authority))
                         if scheme == Scheme::HTTP || scheme == Scheme::HTTPS =>
                     {
-                        self.send(request, scheme, authority, &watcher.tasks).await
+                        self.send(request, scheme, authority, (&watcher.tasks, &slot)).await
                     }
                     _ => own_answer(
                         StatusCode::BAD_REQUEST,
@@ -315,8 +321,9 @@ impl Front {
                     return;
                 }
             };
-            self.serve_tunnel(tls, authority, &watcher).await;
-            drop(permit);
+            // The tunnel's slot, which a WebSocket inside takes over.
+            let slot = Arc::new(Mutex::new(Some(permit)));
+            self.serve_tunnel(tls, authority, (&watcher, slot)).await;
         });
         Response::new(Empty::new().map_err(|never| match never {}).boxed())
     }
@@ -325,7 +332,7 @@ impl Front {
         self: Arc<Self>,
         tls: tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>,
         authority: Authority,
-        watcher: &Watcher,
+        (watcher, slot): (&Watcher, Slot),
     ) {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let front = Arc::clone(&self);
@@ -371,9 +378,11 @@ impl Front {
                 let front = Arc::clone(&front);
                 let target = target.clone();
                 let tasks = tasks.clone();
+                let slot = Arc::clone(&slot);
                 // Boxed, as above.
                 Box::pin(async move {
-                    Ok::<_, Infallible>(front.send(request, Scheme::HTTPS, target, &tasks).await)
+                    let sent = front.send(request, Scheme::HTTPS, target, (&tasks, &slot));
+                    Ok::<_, Infallible>(sent.await)
                 })
             });
             let mut http1 = hyper::server::conn::http1::Builder::new();
@@ -395,21 +404,31 @@ impl Front {
 impl Front {
     /// Sends an HTTP/1.1 request on to `scheme://authority`: a WebSocket
     /// handshake on a connection of its own (see [`crate::connect::websocket`]),
-    /// whose tunnel runs in `tasks`, any other request through the pool.
+    /// any other request through the pool. An open WebSocket runs in
+    /// `tasks` and takes `slot` over: the connection ends as it switches,
+    /// and the tunnel still counts under `--max-connections`.
     async fn send(
         &self,
         request: Request<Incoming>,
         scheme: Scheme,
         authority: Authority,
-        tasks: &TaskTracker,
+        (tasks, slot): (&TaskTracker, &Slot),
     ) -> Response<RelayBody> {
-        if is_websocket(&request) {
-            self.relay
-                .websocket(request, scheme, authority, tasks)
-                .await
-        } else {
-            self.relay.forward(request, scheme, authority).await
+        if !is_websocket(&request) {
+            return self.relay.forward(request, scheme, authority).await;
         }
+        let (answer, tunnel) = self
+            .relay
+            .websocket(request, scheme, authority, tasks)
+            .await;
+        if let Some(tunnel) = tunnel {
+            let permit = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            tasks.spawn(async move {
+                tunnel.await;
+                drop(permit);
+            });
+        }
+        answer
     }
 }
 

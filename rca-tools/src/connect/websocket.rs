@@ -30,22 +30,29 @@ pub fn is_websocket(request: &Request<Incoming>) -> bool {
         && websocket_upgrade(request.method(), request.headers()).is_some()
 }
 
+/// The bytes of an open WebSocket copied both ways until either side
+/// closes: the caller runs it, holding what the connection held.
+pub type Tunnel = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 impl Relay {
-    /// Opens the WebSocket `request` asks for at `scheme://authority`; the
-    /// tunnel, once open, runs in `tasks` (drained at shutdown as any
-    /// connection is).
+    /// Opens the WebSocket `request` asks for at `scheme://authority`: the
+    /// answer for the client and, if the server switched, the tunnel to
+    /// run. The handshake's connection runs in `tasks`.
     pub async fn websocket(
         &self,
         mut request: Request<Incoming>,
         scheme: Scheme,
         authority: Authority,
         tasks: &TaskTracker,
-    ) -> Response<RelayBody> {
+    ) -> (Response<RelayBody>, Option<Tunnel>) {
         let client_side = hyper::upgrade::on(&mut request);
         let (mut parts, _) = request.into_parts();
         let uri = match target(&parts.uri, &scheme, &authority) {
             Ok(uri) => uri,
-            Err(error) => return self.failure(StatusCode::BAD_REQUEST, &error.to_string(), None),
+            Err(error) => {
+                let answer = self.failure(StatusCode::BAD_REQUEST, &error.to_string(), None);
+                return (answer, None);
+            }
         };
         let accept = expected_accept(&parts.headers);
         remove_hop_by_hop(&mut parts.headers);
@@ -64,7 +71,8 @@ impl Relay {
             Ok(io) => io,
             Err(failure) => {
                 self.metrics.request(RequestResult::Failed);
-                return self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+                let answer = self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+                return (answer, None);
             }
         };
         let answered_on = io.answered_on().clone();
@@ -84,7 +92,7 @@ impl Relay {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => {
                 self.metrics.request(RequestResult::Failed);
-                return self.failed((&scheme, &authority), &error);
+                return (self.failed((&scheme, &authority), &error), None);
             }
             Err(_) => {
                 self.metrics.request(RequestResult::TimedOut);
@@ -92,7 +100,7 @@ impl Relay {
                     "{authority} sent no response headers within {:?}",
                     self.response_timeout
                 );
-                return self.failure(StatusCode::GATEWAY_TIMEOUT, &why, None);
+                return (self.failure(StatusCode::GATEWAY_TIMEOUT, &why, None), None);
             }
         };
         self.metrics.request(RequestResult::Answered);
@@ -101,7 +109,8 @@ impl Relay {
             let why = format!(
                 "{authority} answered 101 without the Upgrade: websocket, Connection: upgrade and Sec-WebSocket-Accept of this handshake"
             );
-            return self.failure(StatusCode::BAD_GATEWAY, &why, Some(&answered_on.outcome));
+            let answer = self.failure(StatusCode::BAD_GATEWAY, &why, Some(&answered_on.outcome));
+            return (answer, None);
         }
         let server_side = switched.then(|| hyper::upgrade::on(&mut response));
         let (mut parts, body) = response.into_parts();
@@ -112,7 +121,7 @@ impl Relay {
                 .insert(name.clone(), answered_on.header.clone());
         }
         let Some(server_side) = server_side else {
-            return Response::from_parts(parts, body.boxed());
+            return (Response::from_parts(parts, body.boxed()), None);
         };
         parts
             .headers
@@ -120,7 +129,7 @@ impl Relay {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        tasks.spawn(async move {
+        let tunnel = Box::pin(async move {
             match tokio::try_join!(client_side, server_side) {
                 Ok((client, server)) => {
                     let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
@@ -133,7 +142,9 @@ impl Relay {
                 Err(error) => log::debug!("WebSocket to {authority}: {}", error_chain(&error)),
             }
         });
-        Response::from_parts(parts, Empty::new().map_err(|never| match never {}).boxed())
+        let answer =
+            Response::from_parts(parts, Empty::new().map_err(|never| match never {}).boxed());
+        (answer, Some(tunnel))
     }
 }
 

@@ -865,3 +865,64 @@ fn a_tunnel_left_unused_does_not_stop_rca_connect() {
         assert_eq!(answer.status, 200, "{answer:?}");
     });
 }
+
+/// An open WebSocket counts under `--max-connections` as the connection it
+/// came from did: with one slot, a client waits while a WebSocket is open,
+/// and gets in once it closes.
+#[test]
+fn an_open_websocket_holds_its_connection_slot() {
+    use std::io::BufRead as _;
+    let dir = match clients_dir() {
+        Ok(dir) => dir,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let (_server, server) = support::websocket_server(&dir);
+    let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", server);
+    let route = support::free_port();
+    let (_connect, _port) = files.start_connect(&[
+        "--max-connections",
+        "1",
+        "--route",
+        &format!("127.0.0.1:{route}=https://localhost:{proxy_port}"),
+    ]);
+    let mut held = std::process::Command::new(dir.join("venv/bin/python"))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py"))
+        .args(["connect", &format!("ws://127.0.0.1:{route}/chat"), "hello"])
+        .env("WS_HOLD_SECS", "5")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map(support::Process)
+        .expect("the WebSocket client");
+    let stdout = held.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the WebSocket client's line");
+    assert!(line.contains("\"status\": 101"), "{line}");
+    let status = || {
+        let output = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "2",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg(format!("http://127.0.0.1:{route}/"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // Waits to be accepted, past curl's two seconds.
+    assert_eq!(status(), "000");
+    assert!(held.0.wait().expect("the WebSocket client").success());
+    // The WebSocket server answers a plain GET with 426.
+    assert_eq!(status(), "426");
+}

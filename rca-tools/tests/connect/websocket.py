@@ -9,12 +9,14 @@ usage: websocket.py connect URL MESSAGE [ORIGIN]
     Opens URL (through HTTPS_PROXY for wss://, its CA from SSL_CERT_FILE, as
     the guide's recipe does; ws:// goes direct), sends MESSAGE, and prints one
     JSON object: the server's first message, the echo, the 101's headers; or
-    the status of a refused handshake.
+    the status of a refused handshake. With WS_HOLD_SECS set, it prints that
+    as soon as the echo came, and keeps the WebSocket open that long.
 """
 import json
 import os
 import ssl
 import sys
+import time
 
 
 def serve(port):
@@ -50,6 +52,11 @@ def connect(url, message, origin):
             echo = connection.recv(timeout=30)
             headers = {name.lower(): value for name, value in connection.response.headers.raw_items()}
             result = {"status": connection.response.status_code, "first": first, "echo": echo, "headers": headers}
+            hold = float(os.environ.get("WS_HOLD_SECS", "0"))
+            if hold:
+                print(json.dumps(result), flush=True)
+                time.sleep(hold)
+                return
     except InvalidStatus as refused:
         response = refused.response
         result = {"status": response.status_code, "body": response.body.decode("utf-8", "replace")}
