@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Tls13ClientSessionValue};
 use rustls::pki_types::ServerName;
@@ -56,6 +56,37 @@ thread_local! {
     /// `connect` calls at once), so the connector reads it right after,
     /// with no await between.
     static OFFERED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// What the tickets a connection receives are kept with: the identity its
+/// session was authenticated with (for a resumed one, the resumed
+/// session's), and whether it answered a CertificateRequest with an empty
+/// Certificate (then they are not kept).
+#[derive(Debug)]
+pub(crate) struct TicketTag {
+    pub(crate) identity: Option<String>,
+    pub(crate) answered_empty: bool,
+}
+
+thread_local! {
+    /// The tag of the connection whose bytes this thread is reading: rustls
+    /// stores the tickets they bring within that read.
+    static RECEIVING: RefCell<Option<Arc<TicketTag>>> = const { RefCell::new(None) };
+}
+
+/// Runs `read`, a read from the connection that `tag` describes, keeping
+/// the tickets it brings with `tag`.
+pub(crate) fn receiving<R>(tag: &Arc<TicketTag>, read: impl FnOnce() -> R) -> R {
+    /// Puts back what was there before, also if `read` panics.
+    struct Restore(Option<Arc<TicketTag>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            RECEIVING.with(|receiving| *receiving.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(RECEIVING.with(|receiving| receiving.replace(Some(Arc::clone(tag)))));
+    read()
 }
 
 /// Forgets what an earlier connection made on this thread offered; call it
@@ -118,22 +149,28 @@ impl ClientSessionStore for UpstreamSessions {
         server_name: ServerName<'static>,
         value: rustls::client::Tls13ClientSessionValue,
     ) {
-        // The record is the latest handshake's with this server: the one
-        // that brought this ticket, unless another ended meanwhile (then
-        // with the same server and the same bot certificate).
-        let state = self.outcomes.get(&server_name.to_str());
-        let answered_empty = state.as_ref().is_some_and(|state| {
-            state.certificate_request().is_some() && state.sent_identity() == SentIdentity::Empty
-        });
+        let tag = RECEIVING.with(|receiving| receiving.borrow().clone());
+        // The connection being read brought this ticket; without one (no
+        // such read is known), the latest handshake with this server.
+        let (answered_empty, identity) = if let Some(tag) = tag {
+            (tag.answered_empty, tag.identity.clone())
+        } else {
+            let state = self.outcomes.get(&server_name.to_str());
+            let answered_empty = state.as_ref().is_some_and(|state| {
+                state.certificate_request().is_some()
+                    && state.sent_identity() == SentIdentity::Empty
+            });
+            let identity = state
+                .is_some_and(|state| state.sent_identity() == SentIdentity::FlagIdentity)
+                .then(|| self.thumbprint.clone());
+            (answered_empty, identity)
+        };
         if answered_empty {
             log::debug!(
                 "not keeping a session ticket of {server_name:?}: a CertificateRequest there was answered with an empty Certificate"
             );
             return;
         }
-        let identity = state
-            .is_some_and(|state| state.sent_identity() == SentIdentity::FlagIdentity)
-            .then(|| self.thumbprint.clone());
         let mut tickets = self.tickets.lock().unwrap_or_else(PoisonError::into_inner);
         let Tickets { by_server, servers } = &mut *tickets;
         if !by_server.contains_key(&server_name) {

@@ -20,6 +20,7 @@ use crate::connect::failure::{ConnectFailure, Refusals, Refused, RefusedError};
 use crate::connect::metrics::ConnectMetrics;
 use crate::connect::outcome::{report, AnsweredOn, ConnectionOutcome};
 use crate::connect::prepared::OpenConnection;
+use crate::connect::sessions::{receiving, TicketTag};
 
 pub(crate) enum Stream {
     Plain(TcpStream),
@@ -46,6 +47,8 @@ pub struct UpstreamIo {
     metrics: Arc<ConnectMetrics>,
     /// Whether bytes went out since the handshake (a request).
     wrote: bool,
+    /// What the tickets it receives are kept with (TLS only).
+    ticket_tag: Option<Arc<TicketTag>>,
     /// Counts this connection as open to its server while it lives.
     _open: Option<OpenConnection<UpstreamIo, ConnectFailure>>,
 }
@@ -57,7 +60,14 @@ impl UpstreamIo {
         h2: bool,
         accounting: Accounting,
     ) -> Self {
+        let ticket_tag = outcome.tls.as_ref().map(|tls| {
+            Arc::new(TicketTag {
+                identity: tls.identity.clone(),
+                answered_empty: tls.certificate_request.is_some() && !tls.certificate_sent,
+            })
+        });
         Self {
+            ticket_tag,
             io: TokioIo::new(stream),
             outcome: Some(Box::new(outcome.clone())),
             connected: AnsweredOn {
@@ -160,6 +170,20 @@ impl Connection for UpstreamIo {
 
 impl Read for UpstreamIo {
     fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        // Tickets arrive in reads; they are kept with this connection's tag.
+        match self.ticket_tag.clone() {
+            Some(tag) => receiving(&tag, || self.read_tagged(cx, buf)),
+            None => self.read_tagged(cx, buf),
+        }
+    }
+}
+
+impl UpstreamIo {
+    fn read_tagged(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,

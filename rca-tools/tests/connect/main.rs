@@ -790,6 +790,15 @@ fn websockets_go_through_with_the_identity() {
         outcome.starts_with(&format!("flag=resumed; identity={thumbprint}; ")),
         "{outcome}"
     );
+    // And again, on a ticket the resumed connection brought: it keeps the
+    // identity of the session it resumed.
+    let again = support::websocket_client(&files, (&dir, port), &url, None);
+    assert_eq!(again["first"], format!("path=flag;x5t={thumbprint}"));
+    let outcome = again["headers"][OUTCOME].as_str().unwrap_or_default();
+    assert!(
+        outcome.starts_with(&format!("flag=resumed; identity={thumbprint}; ")),
+        "{outcome}"
+    );
     let page = support::websocket_client(&files, (&dir, port), &url, Some("https://page.example"));
     assert_eq!(page["status"], 403, "{page}");
     assert!(
