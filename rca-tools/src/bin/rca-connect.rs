@@ -211,6 +211,7 @@ fn server_roots(source: RootSource, cas: &[PathBuf]) -> anyhow::Result<RootCertS
 }
 
 /// What SIGHUP reads again: the bot identity and the server roots.
+#[derive(Clone)]
 struct Reloaded {
     cert: PathBuf,
     key: PathBuf,
@@ -220,25 +221,34 @@ struct Reloaded {
 
 /// SIGHUP: read `--cert`, `--key`, the system's roots (`--roots system`)
 /// and each `--ca` again; new connections use them. If any of them fails,
-/// nothing changes.
+/// nothing changes. The files are read on a blocking thread, not on one
+/// that serves connections.
 async fn reload_on_hangup(connector: FlagConnector, files: Reloaded) {
     on_hangup(|| {
-        let reloaded = BotIdentity::from_pem_files(&files.cert, &files.key).and_then(|identity| {
-            let roots = server_roots(files.roots, &files.cas)?;
-            connector.reload(&identity, &roots)?;
-            Ok((identity, roots.len()))
-        });
-        match reloaded {
-            Ok((identity, roots)) => log::info!(
-                "reloaded the bot identity {} ({}) and {roots} server roots for new connections",
-                files.cert.display(),
-                identity.thumbprint()
-            ),
-            Err(error) => {
-                log::error!("reload refused, keeping the running identity and roots: {error:#}");
+        let (connector, files) = (connector.clone(), files.clone());
+        async move {
+            let reloaded = tokio::task::spawn_blocking(move || {
+                let identity = BotIdentity::from_pem_files(&files.cert, &files.key)?;
+                let roots = server_roots(files.roots, &files.cas)?;
+                connector.reload(&identity, &roots)?;
+                anyhow::Ok((files.cert, identity, roots.len()))
+            })
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|reloaded| reloaded);
+            match reloaded {
+                Ok((cert, identity, roots)) => log::info!(
+                    "reloaded the bot identity {} ({}) and {roots} server roots for new connections",
+                    cert.display(),
+                    identity.thumbprint()
+                ),
+                Err(error) => {
+                    log::error!(
+                        "reload refused, keeping the running identity and roots: {error:#}"
+                    );
+                }
             }
         }
-        std::future::ready(())
     })
     .await;
 }

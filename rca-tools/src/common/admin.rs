@@ -3,13 +3,15 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// A tool's metrics, as text.
 pub trait Exposition: Send + Sync + 'static {
@@ -26,16 +28,31 @@ pub fn encode_registry(registry: &Registry) -> String {
     text
 }
 
-/// Serves `GET /metrics` on `listener` until the process ends.
+/// Connections served at once: scrapers are few, and whoever reaches the
+/// address must not hold the proxy's descriptors; more wait in the backlog.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// How long a request head may take to come, also the wait for the next
+/// request on a kept-alive connection; then the connection is closed.
+pub const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `GET /metrics` on `listener` until the process ends, to
+/// [`ADMIN_MAX_CONNECTIONS`] connections at once, each closed once it has
+/// sent no request head for [`ADMIN_HEADER_READ_TIMEOUT`].
 pub async fn serve_admin<M: Exposition>(listener: TcpListener, metrics: Arc<M>) {
+    let slots = Arc::new(Semaphore::new(ADMIN_MAX_CONNECTIONS));
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             // Out of descriptors, say: do not spin.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
+        };
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
         };
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let metrics = Arc::clone(&metrics);
                 async move {
@@ -55,6 +72,8 @@ pub async fn serve_admin<M: Exposition>(listener: TcpListener, metrics: Arc<M>) 
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(ADMIN_HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(tcp), service)
                 .await;
         });

@@ -69,7 +69,12 @@ impl hyper::body::Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let deadline = Instant::now() + self.timeout;
+                // A timeout too long to add (the option allows any) waits
+                // as good as for ever.
+                let now = Instant::now();
+                let deadline = now
+                    .checked_add(self.timeout)
+                    .unwrap_or_else(|| now + std::time::Duration::from_secs(30 * 365 * 86_400));
                 if let Some(idle) = &mut self.idle {
                     idle.as_mut().reset(deadline);
                 }

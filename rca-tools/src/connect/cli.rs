@@ -100,11 +100,11 @@ pub struct Args {
     pub max_idle_per_host: Option<usize>,
     /// Client connections and tunnels at once; beyond, new connections wait
     /// and new tunnels get a 503.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = at_least_one())]
     pub max_connections: usize,
     /// Worker threads; 1 runs everything on the main thread (the least work
     /// per request for one bot's traffic). Default: one per core.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one())]
     pub threads: Option<usize>,
     /// Serve Prometheus metrics on http://ADDRESS/metrics.
     #[arg(long)]
@@ -150,4 +150,9 @@ pub fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String
         return Err(format!("{url:?}: give the server only, without a path"));
     }
     Ok((listen, scheme, authority))
+}
+
+/// A count of 1 or more (0 threads or connections would serve nothing).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }

@@ -297,6 +297,47 @@ fn metrics_on_the_admin_address() {
     });
 }
 
+/// A connection to the admin address that sends no request head is closed
+/// after its header-read timeout (10 s), and more than its limit of
+/// connections wait instead of being served at once: whoever reaches the
+/// address cannot hold the proxy's descriptors.
+#[test]
+fn the_admin_address_closes_silent_connections() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let (port, admin) = (free_port(), free_port());
+        let config = files.config(
+            port,
+            upstream,
+            &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        );
+        let _proxy = Proxy::start(&config, port);
+        let mut silent = Vec::new();
+        for _ in 0..rca_tools::common::admin::ADMIN_MAX_CONNECTIONS {
+            let mut tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, admin))
+                .await
+                .expect("connect");
+            tcp.write_all(b"GET /metr").await.expect("a part of a head");
+            silent.push(tcp);
+        }
+        // All slots taken: a scrape waits.
+        let url = format!("http://127.0.0.1:{admin}/metrics");
+        let person = browser(pki, false);
+        let waited = tokio::time::timeout(Duration::from_secs(3), get_body(&person, &url)).await;
+        assert!(waited.is_err(), "served past the limit");
+        // Closed after the header-read timeout; then scrapes are served.
+        let mut buf = [0; 1];
+        let read = tokio::time::timeout(Duration::from_secs(20), silent[0].read(&mut buf))
+            .await
+            .expect("closed within the 10 s header-read timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        let text = get_body(&person, &url).await;
+        assert!(text.contains("rca_proxy_"), "{text}");
+    });
+}
+
 /// The value of the sample `name` (with its labels) in the exposition
 /// `text`.
 fn sample(text: &str, name: &str) -> Option<f64> {
