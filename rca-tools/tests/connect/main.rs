@@ -744,26 +744,16 @@ fn sighup_reloads_the_server_roots() {
 /// which no CORS would stop from talking to the server as the bot.
 #[test]
 fn websockets_go_through_with_the_identity() {
-    let dir = match clients_dir() {
-        Ok(dir) => dir,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(setup) = WebSocketSetup::start(&[]) else {
+        return;
     };
+    let (dir, files) = (setup.dir.as_path(), &setup.files);
+    let (proxy_port, route, port) = (setup.proxy_port, setup.route, setup.port);
     let pki = TestPki::shared();
-    let files = Files::new(pki);
-    let (_server, server) = support::websocket_server(&dir);
-    let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", server);
-    let route = support::free_port();
-    let (_connect, port) = files.start_connect(&[
-        "--route",
-        &format!("127.0.0.1:{route}=https://localhost:{proxy_port}"),
-    ]);
     let thumbprint = bot_thumbprint(pki);
     let tunnel = support::websocket_client(
-        &files,
-        (&dir, port),
+        files,
+        (dir, port),
         &format!("wss://localhost:{proxy_port}/chat"),
         None,
     );
@@ -779,7 +769,7 @@ fn websockets_go_through_with_the_identity() {
     // HTTP/2 has no Upgrade: the WebSocket's connection offered HTTP/1.1 only.
     assert!(outcome.contains("alpn=http/1.1"), "{outcome}");
     let url = format!("ws://127.0.0.1:{route}/chat");
-    let routed = support::websocket_client(&files, (&dir, port), &url, None);
+    let routed = support::websocket_client(files, (dir, port), &url, None);
     assert_eq!(routed["status"], 101, "{routed}");
     assert_eq!(routed["first"], format!("path=flag;x5t={thumbprint}"));
     assert_eq!(routed["echo"], "hello");
@@ -792,14 +782,14 @@ fn websockets_go_through_with_the_identity() {
     );
     // And again, on a ticket the resumed connection brought: it keeps the
     // identity of the session it resumed.
-    let again = support::websocket_client(&files, (&dir, port), &url, None);
+    let again = support::websocket_client(files, (dir, port), &url, None);
     assert_eq!(again["first"], format!("path=flag;x5t={thumbprint}"));
     let outcome = again["headers"][OUTCOME].as_str().unwrap_or_default();
     assert!(
         outcome.starts_with(&format!("flag=resumed; identity={thumbprint}; ")),
         "{outcome}"
     );
-    let page = support::websocket_client(&files, (&dir, port), &url, Some("https://page.example"));
+    let page = support::websocket_client(files, (dir, port), &url, Some("https://page.example"));
     assert_eq!(page["status"], 403, "{page}");
     assert!(
         page["body"]
@@ -814,12 +804,8 @@ fn websockets_go_through_with_the_identity() {
 /// server still reading HTTP.
 #[test]
 fn a_switch_without_proof_gets_a_502() {
-    let dir = match clients_dir() {
-        Ok(dir) => dir,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(dir) = installed_clients() else {
+        return;
     };
     runtime().block_on(async {
         let pki = TestPki::shared();
@@ -881,24 +867,10 @@ fn a_tunnel_left_unused_does_not_stop_rca_connect() {
 #[test]
 fn an_open_websocket_holds_its_connection_slot() {
     use std::io::BufRead as _;
-    let dir = match clients_dir() {
-        Ok(dir) => dir,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(setup) = WebSocketSetup::start(&["--max-connections", "1"]) else {
+        return;
     };
-    let pki = TestPki::shared();
-    let files = Files::new(pki);
-    let (_server, server) = support::websocket_server(&dir);
-    let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", server);
-    let route = support::free_port();
-    let (_connect, _port) = files.start_connect(&[
-        "--max-connections",
-        "1",
-        "--route",
-        &format!("127.0.0.1:{route}=https://localhost:{proxy_port}"),
-    ]);
+    let (dir, route) = (&setup.dir, setup.route);
     let mut held = std::process::Command::new(dir.join("venv/bin/python"))
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py"))
         .args(["connect", &format!("ws://127.0.0.1:{route}/chat"), "hello"])
@@ -961,4 +933,48 @@ fn numbers_out_of_range_are_refused_or_harmless() {
         assert_eq!(answer.status, 200, "{answer:?}");
         assert_eq!(answer.body, "received 1000");
     });
+}
+
+/// The installed clients' directory, or `None` after saying why the test is
+/// skipped.
+fn installed_clients() -> Option<std::path::PathBuf> {
+    clients_dir()
+        .inspect_err(|why| eprintln!("skipped: {why}"))
+        .ok()
+}
+
+/// Python's WebSocket server behind `rca-proxy`, and `rca-connect` (with
+/// `extra`) routing `127.0.0.1:route` to the proxy; the processes end with
+/// it.
+struct WebSocketSetup {
+    dir: std::path::PathBuf,
+    files: Files,
+    proxy_port: u16,
+    route: u16,
+    /// `rca-connect`'s proxy port.
+    port: u16,
+    _processes: [support::Process; 3],
+}
+
+impl WebSocketSetup {
+    /// `None` (skipped) without the installed clients.
+    fn start(extra: &[&str]) -> Option<Self> {
+        let dir = installed_clients()?;
+        let files = Files::new(TestPki::shared());
+        let (server_process, server) = support::websocket_server(&dir);
+        let (proxy, proxy_port) = files.start_proxy("bot-ca.pem", server);
+        let route = support::free_port();
+        let route_option = format!("127.0.0.1:{route}=https://localhost:{proxy_port}");
+        let mut options = vec!["--route", route_option.as_str()];
+        options.extend_from_slice(extra);
+        let (connect, port) = files.start_connect(&options);
+        Some(Self {
+            dir,
+            files,
+            proxy_port,
+            route,
+            port,
+            _processes: [connect, proxy, server_process],
+        })
+    }
 }
