@@ -26,6 +26,10 @@ use crate::connect::upstream::FlagConnector;
 /// own text.
 pub type RelayBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 
+/// How often a pooled HTTP/2 connection to a server is pinged, and how long
+/// the answer may take (as `rca-proxy`'s to its upstream).
+pub const UPSTREAM_PING_INTERVAL: Duration = Duration::from_secs(20);
+
 /// The default name of the outcome header.
 pub const OUTCOME_HEADER: &str = "rca-connect-outcome";
 
@@ -54,6 +58,12 @@ impl Relay {
     ) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
+            // A pooled HTTP/2 connection that went silent (no reset: a
+            // middlebox dropped it) is found and closed, not handed every
+            // request to the server until TCP gives up.
+            .http2_keep_alive_interval(UPSTREAM_PING_INTERVAL)
+            .http2_keep_alive_timeout(UPSTREAM_PING_INTERVAL)
+            .http2_keep_alive_while_idle(true)
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(idle_timeout)
             .pool_max_idle_per_host(max_idle_per_host)

@@ -978,3 +978,29 @@ impl WebSocketSetup {
         })
     }
 }
+
+/// A pooled HTTP/2 connection to a server that goes silent (a middlebox
+/// dropped it: no reset) is pinged, found dead and closed, so the next
+/// request gets a new connection instead of waiting on the dead one until
+/// the response timeout (60 s) and a 504. Takes the ping interval and its
+/// timeout (20 s each).
+#[test]
+fn a_silent_pooled_connection_is_replaced() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"h2", b"http/1.1"])).await;
+        let relay = support::TcpRelay::start(server).await;
+        let (_connect, port) = files.start_connect(&[]);
+        let url = format!("https://localhost:{}/pooled", relay.port);
+        let first = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(first.status, 200, "{first:?}");
+        assert!(first
+            .header(OUTCOME)
+            .is_some_and(|outcome| outcome.contains("alpn=h2")));
+        relay.silence();
+        tokio::time::sleep(std::time::Duration::from_secs(42)).await;
+        let second = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(second.status, 200, "{second:?}");
+    });
+}

@@ -603,3 +603,75 @@ pub(crate) fn websocket_client(
 fn websocket_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py")
 }
+
+/// A TCP relay on 127.0.0.1 to `target` whose connections can be made to
+/// go silent, as a middlebox that dropped them leaves them: no bytes pass
+/// either way and nothing is closed. Connections made after
+/// [`TcpRelay::silence`] pass.
+pub(crate) struct TcpRelay {
+    pub(crate) port: u16,
+    /// Connections numbered below this are silent.
+    silent_below: Arc<std::sync::atomic::AtomicU64>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl TcpRelay {
+    pub(crate) async fn start(target: SocketAddr) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let silent_below = Arc::new(AtomicU64::new(0));
+        let next = Arc::new(AtomicU64::new(0));
+        let (silent, counter) = (Arc::clone(&silent_below), Arc::clone(&next));
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let id = counter.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pass(client_read, server_write, id, Arc::clone(&silent)));
+                tokio::spawn(pass(server_read, client_write, id, Arc::clone(&silent)));
+            }
+        });
+        Self {
+            port,
+            silent_below,
+            next,
+        }
+    }
+
+    /// The connections open so far go silent.
+    pub(crate) fn silence(&self) {
+        use std::sync::atomic::Ordering;
+        self.silent_below
+            .store(self.next.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` for [`TcpRelay`]'s connection `id`, until it is
+/// silenced: then it holds both open and passes nothing.
+async fn pass(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    id: u64,
+    silent_below: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let Ok(read @ 1..) = from.read(&mut buf).await else {
+            let _ = to.shutdown().await;
+            return;
+        };
+        if id < silent_below.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..read]).await.is_err() {
+            return;
+        }
+    }
+}
