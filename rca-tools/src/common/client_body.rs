@@ -69,12 +69,7 @@ impl hyper::body::Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                // A timeout too long to add (the option allows any) waits
-                // as good as for ever.
-                let now = Instant::now();
-                let deadline = now
-                    .checked_add(self.timeout)
-                    .unwrap_or_else(|| now + std::time::Duration::from_secs(30 * 365 * 86_400));
+                let deadline = Instant::now() + self.timeout;
                 if let Some(idle) = &mut self.idle {
                     idle.as_mut().reset(deadline);
                 }

@@ -74,25 +74,25 @@ pub struct Args {
     #[arg(long)]
     pub no_outcome_header: bool,
     /// Seconds for TCP connect and, again, for each TLS handshake.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = seconds())]
     pub connect_timeout_secs: u64,
     /// Seconds for a server's response headers.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = seconds())]
     pub response_timeout_secs: u64,
     /// Seconds a client's request body may send nothing; then 408.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = seconds())]
     pub body_timeout_secs: u64,
     /// Seconds one write to a client may wait for it to read; then the
     /// connection is closed.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = seconds())]
     pub send_timeout_secs: u64,
     /// Seconds an idle upstream connection is kept for reuse.
-    #[arg(long, default_value_t = 90)]
+    #[arg(long, default_value_t = 90, value_parser = seconds())]
     pub idle_timeout_secs: u64,
     /// Seconds a client's HTTP/2 connection may have no request open; then
     /// it gets a GOAWAY and is closed. (An HTTP/1.1 client connection may
     /// wait up to 30 s between requests.)
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, default_value_t = 120, value_parser = seconds())]
     pub client_idle_timeout_secs: u64,
     /// Idle upstream connections kept per server; 0 makes every request
     /// open a new one (for measurements). Default: no limit.
@@ -155,4 +155,10 @@ pub fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String
 /// A count of 1 or more (0 threads or connections would serve nothing).
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
+/// Seconds, from 1 to a day, as `rca-proxy`'s timeouts: 0 would time out
+/// at once, and timers far in the future overflow the clock's arithmetic.
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::new().range(1..=86_400)
 }

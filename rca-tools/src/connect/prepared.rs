@@ -90,24 +90,24 @@ impl<T: Send + 'static, E: Send + 'static> Prepared<T, E> {
     {
         let (ready, waiting) = oneshot::channel();
         let begun = Instant::now();
-        let expired: Vec<_> = {
+        let (expired, begins) = {
             let mut state = self.lock();
-            let expired = state
+            let expired: Vec<_> = state
                 .waiting
                 .extract_if(|_, (at, _)| at.elapsed() >= Self::FRESH)
                 .collect();
-            if state.open.contains_key(&key)
-                || state.waiting.contains_key(&key)
-                || state.waiting.len() >= Self::CAPACITY
-            {
-                drop(state);
-                drop(expired);
-                return;
+            let begins = !state.open.contains_key(&key)
+                && !state.waiting.contains_key(&key)
+                && state.waiting.len() < Self::CAPACITY;
+            if begins {
+                state.waiting.insert(key.clone(), (begun, waiting));
             }
-            state.waiting.insert(key.clone(), (begun, waiting));
-            expired
+            (expired, begins)
         };
         drop(expired);
+        if !begins {
+            return;
+        }
         let prepared = Arc::clone(self);
         tokio::spawn(async move {
             // Nobody waiting any more (taken and given up, or the process

@@ -20,7 +20,7 @@ use crate::common::fields::remove_hop_by_hop;
 use crate::connect::failure::{ConnectFailure, RefusedError};
 use crate::connect::metrics::RequestResult;
 use crate::connect::outcome::{AnsweredOn, ConnectionOutcome};
-use crate::connect::upstream::FlagConnector;
+use crate::connect::upstream::{default_port, FlagConnector};
 
 /// What the client gets back: the server's body, streamed, or the proxy's
 /// own text.
@@ -177,7 +177,7 @@ impl Relay {
             if let Some(refused) = find_in_chain::<RefusedError>(error) {
                 return Some(std::sync::Arc::clone(&refused.0));
             }
-            let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+            let default_port = default_port(scheme.as_str());
             let host = authority.host();
             let host = host
                 .strip_prefix('[')

@@ -60,7 +60,7 @@ thread_local! {
 
 /// What the tickets a connection receives are kept with: the identity its
 /// session was authenticated with (for a resumed one, the resumed
-/// session's), and whether it answered a CertificateRequest with an empty
+/// session's, which the server keeps, RCA-11), and whether it answered a CertificateRequest with an empty
 /// Certificate (then they are not kept).
 #[derive(Debug)]
 pub(crate) struct TicketTag {
@@ -150,8 +150,10 @@ impl ClientSessionStore for UpstreamSessions {
         value: rustls::client::Tls13ClientSessionValue,
     ) {
         let tag = RECEIVING.with(|receiving| receiving.borrow().clone());
-        // The connection being read brought this ticket; without one (no
-        // such read is known), the latest handshake with this server.
+        // The connection being read brought this ticket. Without one (a
+        // server that sends tickets with its handshake flight, read before
+        // the connection is an `UpstreamIo`), the latest handshake with
+        // this server.
         let (answered_empty, identity) = if let Some(tag) = tag {
             (tag.answered_empty, tag.identity.clone())
         } else {

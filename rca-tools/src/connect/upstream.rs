@@ -210,7 +210,9 @@ impl FlagConnector {
             .and_then(|host| host.strip_suffix(']'))
             .unwrap_or(host)
             .to_owned();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let port = uri
+            .port_u16()
+            .unwrap_or_else(|| default_port(uri.scheme_str().unwrap_or("")));
         let unreachable = |error: String| ConnectFailure::Unreachable {
             host: host.clone(),
             port,
@@ -289,13 +291,20 @@ impl FlagConnector {
     }
 }
 
+/// The port `scheme` (`https` or `http`) implies when a URL gives none.
+pub(crate) fn default_port(scheme: &str) -> u16 {
+    if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    }
+}
+
 /// The server `uri` names, as `scheme://host:port` with the default port
 /// made explicit.
 fn server_key(uri: &Uri) -> Option<String> {
     let scheme = uri.scheme_str()?;
-    let port = uri
-        .port_u16()
-        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let port = uri.port_u16().unwrap_or_else(|| default_port(scheme));
     Some(format!(
         "{scheme}://{}:{port}",
         uri.host()?.to_ascii_lowercase()

@@ -22,6 +22,7 @@ use crate::common::fields::remove_hop_by_hop;
 use crate::common::websocket::{expected_accept, proves_websocket_switch, websocket_upgrade};
 use crate::connect::metrics::RequestResult;
 use crate::connect::relay::{target, Relay, RelayBody};
+use crate::connect::upstream::default_port;
 
 /// Whether `request` opens a WebSocket (HTTP/1.1; see
 /// [`websocket_upgrade`]).
@@ -151,9 +152,8 @@ impl Relay {
 /// The `Host` field for `authority`: without the port when it is the
 /// scheme's default.
 fn host_field(scheme: &Scheme, authority: &Authority) -> String {
-    let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };
     match authority.port_u16() {
-        Some(port) if port == default => authority.host().to_owned(),
+        Some(port) if port == default_port(scheme.as_str()) => authority.host().to_owned(),
         _ => authority.as_str().to_owned(),
     }
 }
