@@ -20,7 +20,7 @@ use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
 use rca_tools::connect::local_ca::LocalCa;
-use rca_tools::connect::relay::Relay;
+use rca_tools::connect::relay::{Relay, RelayTimeouts};
 use rca_tools::connect::roots::{roots, RootSource};
 use rca_tools::connect::upstream::{FlagConnector, HostPattern, UpstreamSettings};
 
@@ -106,10 +106,11 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     let relay = Relay::new(
         connector.clone(),
         (!args.no_outcome_header).then(|| args.outcome_header.clone()),
-        (
-            Duration::from_secs(args.response_timeout_secs),
-            Duration::from_secs(args.body_timeout_secs),
-        ),
+        RelayTimeouts {
+            response: Duration::from_secs(args.response_timeout_secs),
+            request_body: Duration::from_secs(args.body_timeout_secs),
+            response_body: Duration::from_secs(args.read_timeout_secs),
+        },
         (
             Duration::from_secs(args.idle_timeout_secs),
             args.max_idle_per_host.unwrap_or(usize::MAX),

@@ -5,7 +5,6 @@
 //! client's, so it is told apart from the upstream's (400 or 408, not 502)
 //! wherever the exchange reports it ([`ClientBodyError::in_chain`]).
 
-use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -13,7 +12,8 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use hyper::body::{Body as _, Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
+
+use crate::common::read_timeout::IdleTimer;
 
 /// Why a client's request body did not arrive whole.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -37,11 +37,10 @@ impl ClientBodyError {
 /// A request body read with a timeout between frames.
 pub struct ClientBody {
     inner: Body,
-    timeout: Duration,
     /// Armed when the body is first read: the wait for an upstream
     /// connection comes before, and a client that sent `Expect:
     /// 100-continue` sends nothing until then.
-    idle: Option<Pin<Box<Sleep>>>,
+    idle: IdleTimer,
 }
 
 impl ClientBody {
@@ -53,8 +52,7 @@ impl ClientBody {
         }
         Body::new(Self {
             inner: body,
-            timeout,
-            idle: None,
+            idle: IdleTimer::new(timeout),
         })
     }
 }
@@ -69,10 +67,7 @@ impl hyper::body::Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let deadline = Instant::now() + self.timeout;
-                if let Some(idle) = &mut self.idle {
-                    idle.as_mut().reset(deadline);
-                }
+                self.idle.frame_came();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -80,14 +75,8 @@ impl hyper::body::Body for ClientBody {
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                let timeout = self.timeout;
-                let idle = self
-                    .idle
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match idle.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(ClientBodyError::TimedOut(timeout)))),
-                    Poll::Pending => Poll::Pending,
-                }
+                std::task::ready!(self.idle.poll_expired(cx));
+                Poll::Ready(Some(Err(ClientBodyError::TimedOut(self.idle.limit()))))
             }
         }
     }

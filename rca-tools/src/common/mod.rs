@@ -6,5 +6,6 @@ pub mod errors;
 pub mod fields;
 pub mod json_lines;
 pub mod process;
+pub mod read_timeout;
 pub mod timestamp;
 pub mod websocket;

@@ -82,6 +82,11 @@ pub struct Args {
     /// Seconds a client's request body may send nothing; then 408.
     #[arg(long, default_value_t = 60, value_parser = seconds())]
     pub body_timeout_secs: u64,
+    /// Seconds a server's response body may send nothing; then the response
+    /// is cut short (as nginx's proxy_read_timeout). Raise it for
+    /// server-sent events or long polls that stay silent for longer.
+    #[arg(long, default_value_t = 60, value_parser = seconds())]
+    pub read_timeout_secs: u64,
     /// Seconds one write to a client may wait for it to read; then the
     /// connection is closed.
     #[arg(long, default_value_t = 60, value_parser = seconds())]

@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use crate::common::client_body::{ClientBody, ClientBodyError};
 use crate::common::errors::{error_chain, find_in_chain};
 use crate::common::fields::remove_hop_by_hop;
+use crate::common::read_timeout::{ReadTimedOut, ReadTimeout};
 use crate::connect::failure::{ConnectFailure, RefusedError};
 use crate::connect::metrics::RequestResult;
 use crate::connect::outcome::{AnsweredOn, ConnectionOutcome};
@@ -24,7 +25,7 @@ use crate::connect::upstream::{default_port, FlagConnector};
 
 /// What the client gets back: the server's body, streamed, or the proxy's
 /// own text.
-pub type RelayBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+pub type RelayBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
 /// How often a pooled HTTP/2 connection to a server is pinged, and how long
 /// the answer may take (as `rca-proxy`'s to its upstream).
@@ -42,18 +43,30 @@ pub struct Relay {
     pub(crate) outcome_header: Option<HeaderName>,
     pub(crate) response_timeout: Duration,
     body_timeout: Duration,
+    read_timeout: Duration,
+}
+
+/// How long a [`Relay`] waits for each part of an exchange.
+#[derive(Clone, Copy, Debug)]
+pub struct RelayTimeouts {
+    /// For the server's response headers (then 504).
+    pub response: Duration,
+    /// Between two parts of the client's request body (then 408).
+    pub request_body: Duration,
+    /// Between two parts of the server's response body (then the response
+    /// is cut short), as nginx's `proxy_read_timeout`.
+    pub response_body: Duration,
 }
 
 impl Relay {
     /// A relay over `connector`; `outcome_header` names the header that
-    /// tells the client what happened (`None`: no header); the timeouts are
-    /// for the server's response headers and between two parts of the
-    /// client's request body; `pool` is how long an idle upstream connection
-    /// is kept, and how many per server.
+    /// tells the client what happened (`None`: no header); the second pair
+    /// is how long an idle upstream connection is kept, and how many per
+    /// server.
     pub fn new(
         connector: FlagConnector,
         outcome_header: Option<HeaderName>,
-        (response_timeout, body_timeout): (Duration, Duration),
+        timeouts: RelayTimeouts,
         (idle_timeout, max_idle_per_host): (Duration, usize),
     ) -> Self {
         let client = Client::builder(TokioExecutor::new())
@@ -73,8 +86,9 @@ impl Relay {
             metrics: connector.metrics(),
             connector,
             outcome_header,
-            response_timeout,
-            body_timeout,
+            response_timeout: timeouts.response,
+            body_timeout: timeouts.request_body,
+            read_timeout: timeouts.response_body,
         }
     }
 
@@ -122,7 +136,7 @@ impl Relay {
         match sent {
             Ok(Ok(response)) => {
                 metrics.request(RequestResult::Answered);
-                self.answer(response)
+                self.answer(response, &authority)
             }
             Ok(Err(error)) => {
                 metrics.request(RequestResult::Failed);
@@ -142,7 +156,9 @@ impl Relay {
         }
     }
 
-    fn answer(&self, response: Response<Incoming>) -> Response<RelayBody> {
+    /// The server's `response` as the client gets it (see
+    /// [`Relay::response_body`]).
+    fn answer(&self, response: Response<Incoming>, authority: &Authority) -> Response<RelayBody> {
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
         if let Some(name) = &self.outcome_header {
@@ -152,7 +168,22 @@ impl Relay {
                     .insert(name.clone(), connection.header.clone());
             }
         }
-        Response::from_parts(parts, body.boxed())
+        Response::from_parts(parts, self.response_body(body, authority))
+    }
+
+    /// A response `body` from `authority` as the client gets it: cut short
+    /// (and the cut logged) when the server stops sending it for the read
+    /// timeout.
+    pub(crate) fn response_body(&self, body: Incoming, authority: &Authority) -> RelayBody {
+        let authority = authority.clone();
+        ReadTimeout::new(body, self.read_timeout)
+            .map_err(move |error| {
+                if ReadTimedOut::in_chain(&error).is_some() {
+                    log::warn!("the response from {authority} was cut short: it {error}");
+                }
+                error
+            })
+            .boxed()
     }
 
     /// Why a request found no answer, most specific first: the client's

@@ -122,7 +122,8 @@ impl Relay {
                 .insert(name.clone(), answered_on.header.clone());
         }
         let Some(server_side) = server_side else {
-            return (Response::from_parts(parts, body.boxed()), None);
+            let body = self.response_body(body, &authority);
+            return (Response::from_parts(parts, body), None);
         };
         parts
             .headers

@@ -19,7 +19,9 @@ use hyper::body::{Frame, SizeHint};
 use rustls_req_client_auth::PeerIdentity;
 use serde::Serialize;
 
+use crate::common::errors::error_chain;
 use crate::common::json_lines;
+use crate::common::read_timeout::ReadTimedOut;
 use crate::common::timestamp::{push_rfc3339_millis, rfc3339_millis};
 use crate::proxy::metrics::Metrics;
 
@@ -161,7 +163,7 @@ pub struct Record {
     pub request_body: Option<Arc<AtomicU64>>,
     /// See [`Entry::response_body_bytes`].
     pub response_body_bytes: u64,
-    /// Why the proxy answered itself.
+    /// Why the proxy answered itself, or why the response was cut short.
     pub error: Option<String>,
     /// Whether the line is written (the access log is on).
     pub log: bool,
@@ -214,6 +216,21 @@ impl Record {
         self.status = status;
         self.to_headers = self.arrived.1.elapsed();
         self.error = error;
+    }
+
+    /// The upstream's response body failed with `error` after the headers
+    /// went out: the client got what came until then. The line says why;
+    /// a read timeout is counted as the upstream error `read_timeout`.
+    pub fn cut_short(&mut self, error: &(dyn std::error::Error + 'static)) {
+        if ReadTimedOut::in_chain(error).is_some() {
+            if let Some(metrics) = &self.metrics {
+                metrics.upstream_error("read_timeout");
+            }
+        }
+        self.error = Some(format!(
+            "response cut short by the upstream: {}",
+            error_chain(error)
+        ));
     }
 
     /// The line.
@@ -313,6 +330,8 @@ pub trait Tally: Send + Unpin + 'static {
     fn add(&mut self, bytes: u64);
     /// The body is dropped: over, or cut short.
     fn end(&mut self) {}
+    /// The body failed with `error`.
+    fn failed(&mut self, _error: &(dyn std::error::Error + 'static)) {}
 }
 
 /// A request body's bytes, counted as the upstream side reads it into a
@@ -330,6 +349,10 @@ impl Tally for Arc<AtomicU64> {
 impl Tally for Box<Record> {
     fn add(&mut self, bytes: u64) {
         self.response_body_bytes = self.response_body_bytes.saturating_add(bytes);
+    }
+
+    fn failed(&mut self, error: &(dyn std::error::Error + 'static)) {
+        self.cut_short(error);
     }
 
     fn end(&mut self) {
@@ -386,11 +409,18 @@ impl<T: Tally> hyper::body::Body for Counted<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let frame = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &frame {
-            if let Some(data) = frame.data_ref() {
-                let bytes = u64::try_from(data.len()).unwrap_or(u64::MAX);
-                self.tally.add(bytes);
+        match &frame {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let bytes = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    self.tally.add(bytes);
+                }
             }
+            // axum's error only wraps the body's own, which says it all.
+            Poll::Ready(Some(Err(error))) => self
+                .tally
+                .failed(std::error::Error::source(error).unwrap_or(error)),
+            _ => {}
         }
         frame
     }

@@ -234,6 +234,12 @@ pub struct Upstream {
     /// upstream is closing: a POST meeting that close gets 502.
     #[serde(default = "default_upstream_idle_timeout")]
     pub idle_timeout_secs: u64,
+    /// How long the upstream may send nothing in the middle of a response
+    /// body before the proxy cuts the response short and closes the
+    /// connection, in seconds (1 to 86,400; nginx's `proxy_read_timeout`).
+    /// Raise it for server-sent events or long polls that stay silent longer.
+    #[serde(default = "default_upstream_timeout")]
+    pub read_timeout_secs: u64,
     /// How requests reach the upstream: `"http1"` (the default) or `"h2c"`
     /// (HTTP/2 over plain TCP, prior knowledge, many requests on one
     /// connection). WebSocket upgrades always go over HTTP/1.1.
@@ -250,6 +256,7 @@ impl Upstream {
             timeout_secs: default_upstream_timeout(),
             max_connections: default_upstream_connections(),
             idle_timeout_secs: default_upstream_idle_timeout(),
+            read_timeout_secs: default_upstream_timeout(),
             protocol: UpstreamProtocol::default(),
         }
     }
@@ -263,7 +270,8 @@ fn default_upstream_connections() -> usize {
     1024
 }
 
-/// The `[limits]` timeouts and `upstream.idle_timeout_secs` at most: a day
+/// The `[limits]` timeouts, `upstream.idle_timeout_secs` and
+/// `upstream.read_timeout_secs` at most: a day
 /// (more is no use, and timers far in the future overflow the clock's
 /// arithmetic).
 const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
@@ -456,11 +464,22 @@ impl Config {
         if self.upstream.timeout_secs == 0 {
             return Err(field("upstream.timeout_secs", "must be at least 1".into()));
         }
-        if !(1..=MAX_TIMEOUT_SECS).contains(&self.upstream.idle_timeout_secs) {
-            return Err(field(
+        for (name, value) in [
+            (
                 "upstream.idle_timeout_secs",
-                format!("must be from 1 to {MAX_TIMEOUT_SECS} (a day)"),
-            ));
+                self.upstream.idle_timeout_secs,
+            ),
+            (
+                "upstream.read_timeout_secs",
+                self.upstream.read_timeout_secs,
+            ),
+        ] {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
+                return Err(field(
+                    name,
+                    format!("must be from 1 to {MAX_TIMEOUT_SECS} (a day)"),
+                ));
+            }
         }
         self.tls
             .check()

@@ -202,7 +202,7 @@ impl Metrics {
         );
         registry.register(
             "upstream_errors",
-            "Requests the upstream did not answer (unreachable, timeout, busy)",
+            "Requests the upstream did not answer (unreachable, timeout, busy) or whose response body it stopped sending (read_timeout)",
             metrics.upstream_errors.clone(),
         );
         registry.register(

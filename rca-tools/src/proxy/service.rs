@@ -71,6 +71,7 @@ impl Proxy {
                 Duration::from_secs(config.upstream.timeout_secs),
                 config.upstream.max_connections,
                 Duration::from_secs(config.upstream.idle_timeout_secs),
+                Duration::from_secs(config.upstream.read_timeout_secs),
                 config.upstream.protocol,
             ),
             access_log: AccessLog::Stdout,

@@ -593,6 +593,61 @@ fn a_stalled_request_body_gets_408() {
     });
 }
 
+/// A server that stops sending its response body has the response cut
+/// short after `--read-timeout-secs` (here through a route, with a raw
+/// client), over HTTP/1.1 and HTTP/2 to the server: the client sees the
+/// connection close before the body's end, and the log says why.
+#[test]
+fn a_stalled_response_body_is_cut_short() {
+    use std::io::{Read as _, Write as _};
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        for alpn in [&b"http/1.1"[..], &b"h2"[..]] {
+            let files = Files::new(pki);
+            let server = tls_server(plain_tls(pki, &[alpn])).await;
+            let route = support::free_port();
+            let (_connect, _port) = files.start_connect(&[
+                "--read-timeout-secs",
+                "1",
+                "--route",
+                &format!("127.0.0.1:{route}=https://localhost:{}", server.port()),
+            ]);
+            let (answer, ended, took) = tokio::task::block_in_place(|| {
+                let started = std::time::Instant::now();
+                let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("connect");
+                tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .expect("timeout");
+                tcp.write_all(b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    .expect("write");
+                let mut answer = Vec::new();
+                let ended = tcp.read_to_end(&mut answer);
+                (
+                    String::from_utf8_lossy(&answer).into_owned(),
+                    ended,
+                    started.elapsed(),
+                )
+            });
+            let alpn = String::from_utf8_lossy(alpn);
+            assert!(ended.is_ok(), "{alpn}: closed, not left open: {ended:?}");
+            assert!(answer.starts_with("HTTP/1.1 200"), "{alpn}: {answer}");
+            assert!(answer.contains("partial;"), "{alpn}: {answer}");
+            assert!(
+                !answer.ends_with("0\r\n\r\n"),
+                "{alpn}: no last chunk, so the client knows: {answer}"
+            );
+            assert!(
+                took >= std::time::Duration::from_secs(1),
+                "{alpn}: {took:?}"
+            );
+            let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
+            assert!(
+                log.contains("was cut short: it sent nothing of the response body for 1s"),
+                "{alpn}: {log}"
+            );
+        }
+    });
+}
+
 /// `--max-connections 1`: the one connection's slot passes to its tunnel,
 /// so a tunnel still opens; a target with user information is refused.
 #[test]

@@ -25,7 +25,8 @@ pub(crate) const CONNECT: &str = env!("CARGO_BIN_EXE_rca-connect");
 type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// The test server's routes: `/upload` counts the request body,
-/// `/download?n=N` streams N bytes, `/switch-without-proof` answers 101
+/// `/download?n=N` streams N bytes, `/stall` sends part of a body and then
+/// nothing for a minute, `/switch-without-proof` answers 101
 /// without `Sec-WebSocket-Accept`, anything else echoes the request (line
 /// per header, the HTTP version, and the client certificate's thumbprint
 /// when TLS ended here).
@@ -57,6 +58,15 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
                 }
                 left -= size;
             }
+        });
+        return Response::new(body.boxed());
+    }
+    if path == "/stall" {
+        // A body that starts, then stops coming for a minute.
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+        tokio::spawn(async move {
+            let _ = sender.send_data(Bytes::from_static(b"partial;")).await;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         });
         return Response::new(body.boxed());
     }

@@ -17,3 +17,4 @@ mod revocation;
 mod support;
 mod trust_boundary;
 mod upstream_connections;
+mod upstream_read_timeout;

@@ -112,6 +112,16 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
             "timeout_secs = 5\nidle_timeout_secs = 86401",
             "upstream.idle_timeout_secs",
         ),
+        (
+            "timeout_secs = 5",
+            "timeout_secs = 5\nread_timeout_secs = 0",
+            "upstream.read_timeout_secs",
+        ),
+        (
+            "timeout_secs = 5",
+            "timeout_secs = 5\nread_timeout_secs = 86401",
+            "upstream.read_timeout_secs",
+        ),
         ("/api/crawl", "api/crawl", "policy.bots_only[0]"),
         (
             "handshake_timeout_secs = 2",

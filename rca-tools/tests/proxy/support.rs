@@ -81,27 +81,8 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                                 .expect("101");
                             return Ok::<_, Infallible>(response);
                         }
-                        if request.uri().path() == "/stream" {
-                            // A body in two parts; the second only once the test
-                            // has seen the first through the proxy.
-                            let (mut sender, body) =
-                                http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
-                            tokio::spawn(async move {
-                                let _ = sender.send_data(Bytes::from_static(b"first;")).await;
-                                RELEASE.notified().await;
-                                let _ = sender.send_data(Bytes::from_static(b"second")).await;
-                            });
-                            return Ok::<_, Infallible>(Response::new(body.boxed()));
-                        }
-                        if request.uri().path() == "/endless" {
-                            // A body that goes on until nobody takes it.
-                            let (mut sender, body) =
-                                http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
-                            tokio::spawn(async move {
-                                let chunk = Bytes::from_static(&[b'x'; 16 * 1024]);
-                                while sender.send_data(chunk.clone()).await.is_ok() {}
-                            });
-                            return Ok::<_, Infallible>(Response::new(body.boxed()));
+                        if let Some(body) = streamed_body(request.uri().path()) {
+                            return Ok::<_, Infallible>(Response::new(body));
                         }
                         if request.uri().path() == "/trailers" {
                             return Ok::<_, Infallible>(trailers_echo(request).await);
@@ -131,6 +112,54 @@ pub(crate) async fn start_upstream() -> SocketAddr {
         }
     });
     address
+}
+
+/// The upstream's streamed bodies: `/stream` (in two parts, the second once
+/// [`RELEASE`] is notified), `/endless`, `/stall` (a part, then nothing for a
+/// minute) and `/trickle` (five parts, 400 ms apart).
+fn streamed_body(path: &str) -> Option<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    if path == "/stream" {
+        // A body in two parts; the second only once the test
+        // has seen the first through the proxy.
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+        tokio::spawn(async move {
+            let _ = sender.send_data(Bytes::from_static(b"first;")).await;
+            RELEASE.notified().await;
+            let _ = sender.send_data(Bytes::from_static(b"second")).await;
+        });
+        return Some(body.boxed());
+    }
+    if path == "/endless" {
+        // A body that goes on until nobody takes it.
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+        tokio::spawn(async move {
+            let chunk = Bytes::from_static(&[b'x'; 16 * 1024]);
+            while sender.send_data(chunk.clone()).await.is_ok() {}
+        });
+        return Some(body.boxed());
+    }
+    if path == "/stall" {
+        // A body that starts, then stops coming (for a
+        // minute, past any read timeout the tests set).
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+        tokio::spawn(async move {
+            let _ = sender.send_data(Bytes::from_static(b"partial;")).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        return Some(body.boxed());
+    }
+    if path == "/trickle" {
+        // A body in five parts, 400 ms apart.
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+        tokio::spawn(async move {
+            for part in 0..5 {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let _ = sender.send_data(Bytes::from(format!("{part};"))).await;
+            }
+        });
+        return Some(body.boxed());
+    }
+    None
 }
 
 /// The upstream's answer on `/trailers`: the request line and the

@@ -1,7 +1,9 @@
 //! The back side: pooled connections to the upstream (HTTP/1.1, see
 //! [`crate::proxy::back::pool`]; h2c through hyper-util's client), and the rewrite of a
 //! request for it (target, version, hop-by-hop headers). Bodies stream both
-//! ways; nothing is buffered whole.
+//! ways; nothing is buffered whole. A response body the upstream stops
+//! sending for `upstream.read_timeout_secs` is cut short
+//! ([`crate::common::read_timeout`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::common::client_body::ClientBodyError;
 use crate::common::errors::error_chain;
 use crate::common::fields::remove_hop_by_hop;
+use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::wire::ResponseHead;
@@ -79,11 +82,17 @@ pub struct Upstream {
     h2c: Option<Client<HttpConnector, Body>>,
     authority: Authority,
     timeout: Duration,
+    /// How long a response body may send nothing.
+    read_timeout: Duration,
     /// One per upstream connection in use: an exchange holds one from the
     /// request until its response body (or its tunnel) is done.
     connections: Arc<Semaphore>,
     max_connections: usize,
 }
+
+/// A response body from the HTTP/1.1 pool, cut short when the upstream
+/// sends nothing of it for `upstream.read_timeout_secs`.
+pub type UpstreamBody = ReadTimeout<ResponseBody>;
 
 /// Why the upstream gave no response.
 #[derive(Debug, thiserror::Error)]
@@ -103,15 +112,17 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
-    /// A client for `authority` that waits `timeout` for response headers,
-    /// has at most `max_connections` exchanges going at once (over HTTP/1.1
-    /// one connection each; over h2c streams of shared connections) and
-    /// closes connections idle for `idle_timeout`.
+    /// A client for `authority` that waits `timeout` for response headers
+    /// and `read_timeout` for each part of a response body, has at most
+    /// `max_connections` exchanges going at once (over HTTP/1.1 one
+    /// connection each; over h2c streams of shared connections) and closes
+    /// connections idle for `idle_timeout`.
     pub fn new(
         authority: Authority,
         timeout: Duration,
         max_connections: usize,
         idle_timeout: Duration,
+        read_timeout: Duration,
         protocol: UpstreamProtocol,
     ) -> Self {
         let mut connector = HttpConnector::new();
@@ -141,6 +152,7 @@ impl Upstream {
             h2c,
             authority,
             timeout,
+            read_timeout,
             connections: Arc::new(Semaphore::new(max_connections)),
             max_connections,
         }
@@ -235,6 +247,7 @@ impl Upstream {
                     let _slot = &permit;
                     frame
                 });
+                let body = ReadTimeout::new(body, self.read_timeout);
                 return Ok(Response::from_parts(parts, Body::new(body)));
             }
             Answer::Http1(response) => response,
@@ -291,6 +304,7 @@ impl Upstream {
         // The connection holds the exchange's slot until it is back in the
         // pool or closed (see `ResponseBody`).
         body.hold(permit);
+        let body = ReadTimeout::new(body, self.read_timeout);
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 }
@@ -328,7 +342,8 @@ impl Upstream {
     /// Sends an HTTP/1.1 request written already (by the front, see
     /// [`crate::proxy::front::http1`]) and returns the response's head and body,
     /// with the same limits as [`Upstream::send`]: a connection slot, the
-    /// timeout for the response head. The body holds the slot.
+    /// timeout for the response head, the read timeout for the body. The
+    /// body holds the slot.
     ///
     /// # Errors
     ///
@@ -337,7 +352,7 @@ impl Upstream {
     pub async fn exchange(
         &self,
         outgoing: Outgoing,
-    ) -> Result<(ResponseHead, ResponseBody), UpstreamError> {
+    ) -> Result<(ResponseHead, UpstreamBody), UpstreamError> {
         let permit = self.slot().await?;
         let (head, mut body) = tokio::time::timeout(self.timeout, self.http1.exchange(outgoing))
             .await
@@ -352,7 +367,7 @@ impl Upstream {
             ));
         }
         body.hold(permit);
-        Ok((head, body))
+        Ok((head, ReadTimeout::new(body, self.read_timeout)))
     }
 }
 

@@ -33,7 +33,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::fields::HOP_BY_HOP;
 use crate::proxy::access_log::{Record, Unfinished};
-use crate::proxy::back::pool::{self, Outgoing, ResponseBody};
+use crate::proxy::back::forward::UpstreamBody;
+use crate::proxy::back::pool::{self, Outgoing};
 use crate::proxy::back::wire::{self, ResponseFraming, ResponseHead};
 use crate::proxy::front::http1_wire::{
     self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite,
@@ -354,25 +355,52 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     let written = write_response(client, body, &mut sent_bytes).await;
     if let Some(mut record) = record.0.take() {
         record.response_body_bytes = sent_bytes;
+        if let Err(Cut::Upstream(error)) = &written {
+            record.cut_short(error);
+        }
         record.finish();
     }
-    written?;
+    written.map_err(Cut::into_io)?;
     Ok(if last { Last::Yes } else { Last::No })
+}
+
+/// Why a response was not written whole.
+enum Cut {
+    /// The client's connection failed, or the client left.
+    Client(io::Error),
+    /// The upstream's body failed (or stopped coming): the client got what
+    /// came until then, and the connection is closed to say so.
+    Upstream(io::Error),
+}
+
+impl Cut {
+    fn into_io(self) -> io::Error {
+        match self {
+            Self::Client(error) | Self::Upstream(error) => error,
+        }
+    }
+}
+
+impl From<io::Error> for Cut {
+    /// A write or read on the client's connection failed.
+    fn from(error: io::Error) -> Self {
+        Self::Client(error)
+    }
 }
 
 /// Writes the response whose head is in `client.out`, and `body`'s bytes
 /// after it, counting them into `sent_bytes`.
 async fn write_response(
     client: &mut Client,
-    body: Option<(ResponseBody, bool)>,
+    body: Option<(UpstreamBody, bool)>,
     sent_bytes: &mut u64,
-) -> io::Result<()> {
+) -> Result<(), Cut> {
     if let Some((body, chunked)) = body {
         copy_body(client, body, chunked, sent_bytes).await?;
     }
     client.stream.write_all(&client.out).await?;
     client.out.clear();
-    client.stream.flush().await
+    Ok(client.stream.flush().await?)
 }
 
 /// Appends the client's response head for the upstream's `head`: its status
@@ -535,10 +563,10 @@ fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, method: &Metho
 /// caller to write.
 async fn copy_body(
     client: &mut Client,
-    mut body: ResponseBody,
+    mut body: UpstreamBody,
     chunked: bool,
     sent_bytes: &mut u64,
-) -> io::Result<()> {
+) -> Result<(), Cut> {
     loop {
         let frame = if let Poll::Ready(frame) = next_frame_now(&mut body) {
             frame
@@ -558,7 +586,7 @@ async fn copy_body(
             Some(Err(error)) => {
                 // What the client has is cut short: closing says so.
                 client.stream.write_all(&client.out).await?;
-                return Err(error);
+                return Err(Cut::Upstream(error));
             }
         };
         *sent_bytes = sent_bytes.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
@@ -575,7 +603,7 @@ async fn copy_body(
 }
 
 /// The body's next frame if it is there without waiting.
-fn next_frame_now(body: &mut ResponseBody) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+fn next_frame_now(body: &mut UpstreamBody) -> Poll<Option<io::Result<Frame<Bytes>>>> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     Pin::new(body).poll_frame(&mut cx)
 }
