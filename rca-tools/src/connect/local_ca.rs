@@ -133,16 +133,24 @@ impl LocalCa {
     ///
     /// The certificate cannot be issued.
     pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, LocalCaError> {
-        let mut configs = self.configs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(config) = configs.get(host) {
+        // Host names are case-insensitive: one certificate for all spellings.
+        let host = host.to_ascii_lowercase();
+        if let Some(config) = self.configs().get(&host) {
             return Ok(Arc::clone(config));
         }
-        let config = Arc::new(self.issue(host)?);
+        // Issued without the lock, so tunnels to hosts already issued for do
+        // not wait for a signature. Two first tunnels to one host may both
+        // issue; the first kept is used by both.
+        let issued = Arc::new(self.issue(&host)?);
+        let mut configs = self.configs();
         if configs.len() >= MAX_HOSTS {
             configs.clear();
         }
-        configs.insert(host.to_owned(), Arc::clone(&config));
-        Ok(config)
+        Ok(Arc::clone(configs.entry(host).or_insert(issued)))
+    }
+
+    fn configs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ServerConfig>>> {
+        self.configs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn issue(&self, host: &str) -> Result<ServerConfig, LocalCaError> {
@@ -237,4 +245,23 @@ fn host_name() -> String {
 /// `days` before now (after, if negative), for a validity period.
 fn time_days_ago(days: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc() - time::Duration::days(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::LocalCa;
+
+    #[test]
+    fn one_certificate_serves_every_spelling_of_a_host() {
+        let dir = std::env::temp_dir().join(format!("rca-local-ca-{}", std::process::id()));
+        let ca = LocalCa::in_state_dir(&dir).expect("a CA");
+        let lower = ca.server_config("example.com").expect("issued");
+        let upper = ca.server_config("Example.COM").expect("issued");
+        assert!(Arc::ptr_eq(&lower, &upper));
+        let other = ca.server_config("example.org").expect("issued");
+        assert!(!Arc::ptr_eq(&lower, &other));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
