@@ -1,9 +1,10 @@
 //! A client's request body on its way upstream (`rca-proxy`'s and
 //! `rca-connect`'s), with nginx's
 //! `client_body_timeout`: a body that sends nothing for that long fails,
-//! and so does one the client's framing broke. Either failure is the
-//! client's, so it is told apart from the upstream's (400 or 408, not 502)
-//! wherever the exchange reports it ([`ClientBodyError::in_chain`]).
+//! and so does one the client's framing broke, and one longer than a limit
+//! if there is one (nginx's `client_max_body_size`). Each failure is the
+//! client's, so it is told apart from the upstream's (400, 408 or 413, not
+//! 502) wherever the exchange reports it ([`ClientBodyError::in_chain`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,6 +25,9 @@ pub enum ClientBodyError {
     /// Nothing came for the body timeout.
     #[error("the client sent none of the request body for {0:?}")]
     TimedOut(Duration),
+    /// It went on past this many bytes.
+    #[error("the request body is longer than the {0} bytes allowed")]
+    TooLarge(u64),
 }
 
 impl ClientBodyError {
@@ -41,19 +45,32 @@ pub struct ClientBody {
     /// connection comes before, and a client that sent `Expect:
     /// 100-continue` sends nothing until then.
     idle: IdleTimer,
+    /// Bytes the body may have; `None`: any.
+    max_bytes: Option<u64>,
+    received: u64,
 }
 
 impl ClientBody {
-    /// `body`, failing when it sends nothing for `timeout`. A body that is
-    /// over already is returned as it is (no timer for bodiless requests).
-    pub fn wrap(body: Body, timeout: Duration) -> Body {
+    /// `body`, failing when it sends nothing for `timeout` or more than
+    /// `max_bytes` in all. A body that is over already is returned as it
+    /// is (no timer for bodiless requests).
+    pub fn wrap(body: Body, timeout: Duration, max_bytes: Option<u64>) -> Body {
         if body.is_end_stream() {
             return body;
         }
         Body::new(Self {
             inner: body,
             idle: IdleTimer::new(timeout),
+            max_bytes,
+            received: 0,
         })
+    }
+
+    /// Whether `body` says it is longer than `max_bytes`: its declared
+    /// length (`Content-Length`) is, so it can be refused unread.
+    #[must_use]
+    pub fn declared_too_large(body: &Body, max_bytes: Option<u64>) -> bool {
+        max_bytes.is_some_and(|max| body.size_hint().lower() > max)
     }
 }
 
@@ -68,6 +85,13 @@ impl hyper::body::Body for ClientBody {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.idle.frame_came();
+                if let (Some(max), Some(data)) = (self.max_bytes, frame.data_ref()) {
+                    let length = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    self.received = self.received.saturating_add(length);
+                    if self.received > max {
+                        return Poll::Ready(Some(Err(ClientBodyError::TooLarge(max))));
+                    }
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -103,7 +127,7 @@ mod tests {
     async fn a_body_that_stops_coming_fails_after_the_timeout() {
         let (mut sender, body) =
             http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(1);
-        let mut body = ClientBody::wrap(Body::new(body), Duration::from_secs(60));
+        let mut body = ClientBody::wrap(Body::new(body), Duration::from_secs(60), None);
         let feeding = tokio::spawn(async move {
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_secs(59)).await;
@@ -148,7 +172,39 @@ mod tests {
 
     #[test]
     fn a_bodiless_request_gets_no_timer() {
-        let body = ClientBody::wrap(Body::empty(), Duration::from_secs(1));
+        let body = ClientBody::wrap(Body::empty(), Duration::from_secs(1), None);
         assert!(hyper::body::Body::is_end_stream(&body));
+    }
+
+    /// A body may have up to the limit: the byte past it fails.
+    #[tokio::test]
+    async fn a_body_past_the_limit_fails() {
+        for (sent, over) in [(10, false), (11, true)] {
+            let (mut sender, body) =
+                http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(4);
+            let mut body = ClientBody::wrap(Body::new(body), Duration::from_secs(60), Some(10));
+            tokio::spawn(async move {
+                let _ = sender.send_data(bytes::Bytes::from(vec![b'x'; 6])).await;
+                let _ = sender
+                    .send_data(bytes::Bytes::from(vec![b'x'; sent - 6]))
+                    .await;
+            });
+            let mut failed = None;
+            while let Some(frame) = body.frame().await {
+                if let Err(error) = frame {
+                    failed = Some(error);
+                    break;
+                }
+            }
+            let error = failed.map(|error| {
+                let error: &(dyn std::error::Error + 'static) = &*error.into_inner();
+                ClientBodyError::in_chain(error).cloned()
+            });
+            assert_eq!(
+                matches!(error, Some(Some(ClientBodyError::TooLarge(10)))),
+                over,
+                "{sent} bytes: {error:?}"
+            );
+        }
     }
 }

@@ -128,7 +128,7 @@ impl Relay {
             self.response_timeout,
             self.client.request(Request::from_parts(
                 parts,
-                ClientBody::wrap(axum::body::Body::new(body), self.body_timeout),
+                ClientBody::wrap(axum::body::Body::new(body), self.body_timeout, None),
             )),
         )
         .await;
@@ -201,6 +201,9 @@ impl Relay {
             }
             Some(body @ ClientBodyError::Malformed(_)) => {
                 return self.failure(StatusCode::BAD_REQUEST, &body.to_string(), None);
+            }
+            Some(body @ ClientBodyError::TooLarge(_)) => {
+                return self.failure(StatusCode::PAYLOAD_TOO_LARGE, &body.to_string(), None);
             }
             None => {}
         }

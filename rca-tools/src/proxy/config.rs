@@ -309,6 +309,10 @@ pub struct Limits {
     /// Bytes a request head may have (HTTP/1.1; longer gets 431): what an
     /// unfinished head may hold in memory.
     pub max_head_bytes: usize,
+    /// Bytes a request body may have (nginx's `client_max_body_size`); a
+    /// larger one gets 413, before the upstream sees it when its length is
+    /// declared. No limit when left out: bodies stream, never held whole.
+    pub max_body_bytes: Option<u64>,
     /// Connections served at once.
     pub max_connections: usize,
     /// Seconds open connections get to finish on shutdown.
@@ -335,6 +339,7 @@ impl Default for Limits {
             send_timeout_secs: 60,
             body_timeout_secs: 60,
             max_head_bytes: 64 * 1024,
+            max_body_bytes: None,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
             http2_max_concurrent_streams: 128,
@@ -513,6 +518,12 @@ impl Config {
         }
         if limits.max_connections == 0 {
             return Err(field("limits.max_connections", "must be at least 1".into()));
+        }
+        if limits.max_body_bytes == Some(0) {
+            return Err(field(
+                "limits.max_body_bytes",
+                "must be at least 1 (leave it out for no limit)".into(),
+            ));
         }
         if !(8192..=1024 * 1024).contains(&limits.max_head_bytes) {
             return Err(field(

@@ -36,6 +36,8 @@ pub struct Proxy {
     /// How long a request body may send nothing (nginx's
     /// `client_body_timeout`).
     pub(crate) body_timeout: Duration,
+    /// How long a request body may be (nginx's `client_max_body_size`).
+    pub(crate) max_body_bytes: Option<u64>,
     /// Whether bots connected before a reload still verify.
     pub(crate) still_trusted: Option<StillTrusted>,
 }
@@ -77,6 +79,7 @@ impl Proxy {
             access_log: AccessLog::Stdout,
             metrics: None,
             body_timeout: config.limits.body_timeout(),
+            max_body_bytes: config.limits.max_body_bytes,
             still_trusted: None,
         })
     }
@@ -221,6 +224,44 @@ fn canonical_request(mut request: Request) -> Result<Request, (TargetError, Stri
     Ok(request)
 }
 
+/// The host `request` addressed: HTTP/2's `:authority` (or an absolute
+/// target's) over the `Host` header (RFC 9113 section 8.3.1), which may not
+/// name another; or why the request is bad.
+fn addressed_host(request: &Request) -> Result<Option<http::uri::Authority>, &'static str> {
+    let hosts = request.headers().get_all(header::HOST);
+    let mut hosts = hosts.iter();
+    let host_header = hosts.next();
+    if hosts.next().is_some() {
+        return Err("more than one Host header");
+    }
+    let host_header = match host_header.map(|host| host.to_str()) {
+        None => None,
+        Some(Ok(host)) if target::is_host(host) => Some(host),
+        Some(_) => return Err("the Host header is not a host[:port]"),
+    };
+    Ok(match request.uri().authority() {
+        Some(authority) => {
+            if !target::is_host(authority.as_str()) {
+                return Err("the target's authority is not a host[:port]");
+            }
+            if host_header.is_some_and(|host| !host.eq_ignore_ascii_case(authority.as_str())) {
+                return Err("the target's authority and the Host header differ");
+            }
+            // HTTP/2's `:authority` stands alone; HTTP/1.1's absolute form
+            // comes with a `Host` (RFC 9112 section 3.2), which it names.
+            if host_header.is_none() && request.version() != http::Version::HTTP_2 {
+                return Err("an absolute target needs a Host header that names its host");
+            }
+            Some(authority.clone())
+        }
+        None => match host_header.map(str::parse::<http::uri::Authority>) {
+            Some(Ok(authority)) => Some(authority),
+            Some(Err(_)) => return Err("the Host header is not a host[:port]"),
+            None => None,
+        },
+    })
+}
+
 /// `request`, judged and sent upstream; what the log needs of it goes into
 /// `record`.
 async fn answer(
@@ -231,40 +272,9 @@ async fn answer(
     request: Request,
     record: &mut Option<Box<Record>>,
 ) -> (Response, Option<String>) {
-    let hosts = request.headers().get_all(header::HOST);
-    let mut hosts = hosts.iter();
-    let host_header = hosts.next();
-    if hosts.next().is_some() {
-        return bad_request("more than one Host header");
-    }
-    // The host the client addressed: HTTP/2's :authority (or an absolute
-    // target's) over the Host header (RFC 9113 section 8.3.1), which may
-    // not name another.
-    let host_header = match host_header.map(|host| host.to_str()) {
-        None => None,
-        Some(Ok(host)) if target::is_host(host) => Some(host),
-        Some(_) => return bad_request("the Host header is not a host[:port]"),
-    };
-    let host = match request.uri().authority() {
-        Some(authority) => {
-            if !target::is_host(authority.as_str()) {
-                return bad_request("the target's authority is not a host[:port]");
-            }
-            if host_header.is_some_and(|host| !host.eq_ignore_ascii_case(authority.as_str())) {
-                return bad_request("the target's authority and the Host header differ");
-            }
-            // HTTP/2's `:authority` stands alone; HTTP/1.1's absolute form
-            // comes with a `Host` (RFC 9112 section 3.2), which it names.
-            if host_header.is_none() && request.version() != http::Version::HTTP_2 {
-                return bad_request("an absolute target needs a Host header that names its host");
-            }
-            Some(authority.clone())
-        }
-        None => match host_header.map(str::parse::<http::uri::Authority>) {
-            Some(Ok(authority)) => Some(authority),
-            Some(Err(_)) => return bad_request("the Host header is not a host[:port]"),
-            None => None,
-        },
+    let host = match addressed_host(&request) {
+        Ok(host) => host,
+        Err(why) => return bad_request(why),
     };
     if let (Some(record), Some(host)) = (record.as_mut(), &host) {
         record.host = Some(host.as_str().to_owned());
@@ -283,8 +293,20 @@ async fn answer(
         );
     }
     let (mut parts, body) = request.into_parts();
+    if ClientBody::declared_too_large(&body, proxy.max_body_bytes) {
+        // Refused unread: with `Expect: 100-continue` the client does not
+        // even send it; otherwise the connection is closed after the answer.
+        let error = ClientBodyError::TooLarge(proxy.max_body_bytes.unwrap_or_default());
+        return (
+            (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE).into_response(),
+            Some(format!(
+                "{error} (limits.max_body_bytes; declared: {} bytes)",
+                hyper::body::Body::size_hint(&body).lower()
+            )),
+        );
+    }
     let body = Counted::request(
-        ClientBody::wrap(body, proxy.body_timeout),
+        ClientBody::wrap(body, proxy.body_timeout, proxy.max_body_bytes),
         record.as_deref_mut(),
     );
     join_cookie_crumbs(&mut parts.headers);
@@ -369,8 +391,14 @@ pub(crate) fn upstream_failure(
             None,
             "the request body stopped coming\n",
         ),
+        UpstreamError::ClientBody(ClientBodyError::TooLarge(_)) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, None, TOO_LARGE)
+        }
     }
 }
+
+/// The answer to a request body over `limits.max_body_bytes`.
+const TOO_LARGE: &str = "the request body is too large\n";
 
 /// HTTP/2 sends a `Cookie` as crumbs, one field each (RFC 9113 section
 /// 8.2.3), to be joined with `; ` before they go to HTTP/1.1, where

@@ -135,6 +135,11 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
         ),
         (
             "handshake_timeout_secs = 2",
+            "handshake_timeout_secs = 2\nmax_body_bytes = 0",
+            "limits.max_body_bytes",
+        ),
+        (
+            "handshake_timeout_secs = 2",
             "handshake_timeout_secs = 2\nheader_read_timeout_secs = 18446744073709551615",
             "limits.header_read_timeout_secs",
         ),

@@ -1,6 +1,6 @@
 //! What a client's request may cost and how its failures are answered
 //! (issue 19): a bound on an unfinished head, a body timeout, 400 for a
-//! malformed body, no body in answer to HEAD.
+//! malformed body, no body in answer to HEAD; and a bound on the body.
 
 use std::fmt::Write as _;
 
@@ -130,5 +130,93 @@ fn the_proxys_own_answer_to_head_has_no_body() {
             );
             assert_eq!(body.is_empty(), method == "HEAD", "{method}: {answer}");
         }
+    });
+}
+
+/// `limits.max_body_bytes` (nginx's `client_max_body_size`): a body over it
+/// gets 413, unread when its length is declared (HTTP/1.1 and HTTP/2), and
+/// as soon as it passes the limit when it is not (chunked, or an HTTP/2
+/// body without `content-length`); one at the limit is served. The access
+/// log says why, and no upstream error is counted.
+#[test]
+fn a_body_over_the_limit_gets_413() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let (port, admin) = (free_port(), free_port());
+        let config = files.config_with(
+            "max-body.toml",
+            port,
+            upstream,
+            "limits",
+            "max_body_bytes = 1000",
+        );
+        let text = std::fs::read_to_string(&config).expect("config");
+        let config = files.write(
+            "max-body.toml",
+            &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        );
+        let log = files.path("max-body.log");
+        let proxy = Proxy::start_logging(&config, port, &log);
+        let request_to_trailers = |framing: &str, body: &str| {
+            format!("POST /trailers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{framing}\r\n{body}")
+                .into_bytes()
+        };
+        let wait = Duration::from_secs(5);
+        // Declared, over: refused unread.
+        let over = "x".repeat(2000);
+        let answer = raw_within(pki, port, &request_to_trailers("Content-Length: 2000\r\n", &over), wait).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.ends_with("the request body is too large\n"), "{answer}");
+        // At the limit: served (`/trailers` reads it all).
+        let full = "x".repeat(1000);
+        let answer = raw_within(pki, port, &request_to_trailers("Content-Length: 1000\r\n", &full), wait).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // Chunked, over once the second chunk is in.
+        let chunks = format!("2ee\r\n{0}\r\n2ee\r\n{0}\r\n0\r\n\r\n", "y".repeat(750));
+        let answer = raw_within(pki, port, &request_to_trailers("Transfer-Encoding: chunked\r\n", &chunks), wait).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+        // HTTP/2: declared (reqwest sends content-length), and streamed.
+        let client = browser(pki, false);
+        let response = client
+            .post(proxy.url("/trailers"))
+            .body(over.clone())
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), 413);
+        let tls = tls_connect(pki, port, b"h2").await;
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .expect("HTTP/2");
+        let connection = tokio::spawn(connection);
+        let (mut feed, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                if feed.send_data(Bytes::from(vec![b'z'; 400])).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let request = Request::post("https://localhost/trailers")
+            .body(body)
+            .expect("request");
+        let response = sender.send_request(request).await.expect("an answer");
+        assert_eq!(response.status(), 413);
+        connection.abort();
+
+        let text = wait_for_line(&log, "(limits.max_body_bytes; declared: 2000 bytes)");
+        assert!(
+            text.contains("the request body is longer than the 1000 bytes allowed"),
+            "{text}"
+        );
+        let metrics = get_body(&browser(pki, true), &format!("http://127.0.0.1:{admin}/metrics")).await;
+        assert!(!metrics.contains("rca_proxy_upstream_errors_total{"), "{metrics}");
     });
 }
