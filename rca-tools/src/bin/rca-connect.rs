@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Parser;
 use rustls::RootCertStore;
 
-use rca_tools::common::admin::serve_admin;
+use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::common::json_lines;
 use rca_tools::common::process::{init_logging, on_hangup};
 use rca_tools::connect::cli::{Args, Command};
@@ -122,14 +122,20 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         http2_idle_timeout: Duration::from_secs(args.client_idle_timeout_secs),
         ..FrontLimits::default()
     };
+    let readiness = Readiness::new();
     if let Some(address) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|error| {
                 anyhow::anyhow!("--metrics-listen: cannot listen on {address}: {error}")
             })?;
-        log::info!("metrics on http://{}/metrics", listener.local_addr()?);
-        tokio::spawn(serve_admin(listener, connector.metrics()));
+        let address = listener.local_addr()?;
+        log::info!("metrics on http://{address}/metrics, readiness on http://{address}/ready");
+        tokio::spawn(serve_admin(
+            listener,
+            connector.metrics(),
+            readiness.clone(),
+        ));
     }
     let front = Arc::new(Front::new(Arc::clone(&ca), relay, limits));
     let mut listeners = vec![(args.listen, Mode::Proxy)];
@@ -171,6 +177,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     };
     tokio::spawn(reload_on_hangup(connector, reloaded));
     rustls_req_client_auth::shutdown_signal().await;
+    readiness.stopping();
     log::info!("stopping: no new connections; waiting for requests in flight");
     let _ = stop.send(true);
     while served.join_next().await.is_some() {}

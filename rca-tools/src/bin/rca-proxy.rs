@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
-use rca_tools::common::admin::serve_admin;
+use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::proxy::cli::{Args, Subcommand};
 use rca_tools::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
 use rca_tools::proxy::metrics::Metrics;
@@ -175,6 +175,7 @@ async fn run(
         args,
         Arc::clone(&metrics),
     ));
+    let readiness = Readiness::new();
     if let Some(admin) = &config.admin {
         let admin_listener =
             tokio::net::TcpListener::bind(admin.listen)
@@ -182,12 +183,18 @@ async fn run(
                 .map_err(|error| {
                     anyhow::anyhow!("admin.listen: cannot listen on {}: {error}", admin.listen)
                 })?;
-        log::info!("metrics on http://{}/metrics", admin_listener.local_addr()?);
-        tokio::spawn(serve_admin(admin_listener, Arc::clone(&metrics)));
+        let address = admin_listener.local_addr()?;
+        log::info!("metrics on http://{address}/metrics, readiness on http://{address}/ready");
+        tokio::spawn(serve_admin(
+            admin_listener,
+            Arc::clone(&metrics),
+            readiness.clone(),
+        ));
     }
     let grace = config.limits.shutdown_grace();
     let shutdown = async move {
         rustls_req_client_auth::shutdown_signal().await;
+        readiness.stopping();
         log::info!(
             "stopping: no new connections; requests in flight get up to {grace:?} to finish"
         );

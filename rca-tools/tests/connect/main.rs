@@ -521,16 +521,21 @@ fn sighup_reloads_the_bot_identity() {
 }
 
 /// SIGTERM: no new connections, but a request in flight is answered, and
-/// the process then exits 0.
+/// the process then exits 0; `GET /ready` on the metrics address says 200
+/// before and 503 (`stopping`) from the signal on.
 #[test]
 fn sigterm_lets_requests_in_flight_finish() {
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
-        let (mut connect, port) = files.start_connect(&[]);
+        let admin = support::free_port();
+        let (mut connect, port) =
+            files.start_connect(&["--metrics-listen", &format!("127.0.0.1:{admin}")]);
+        let ready = format!("http://127.0.0.1:{admin}/ready");
+        assert_eq!(support::http_get(&ready), "ready\n");
         let url = format!("https://localhost:{}/slow", server.port());
-        let answer = tokio::task::block_in_place(|| {
+        let (answer, draining) = tokio::task::block_in_place(|| {
             std::thread::scope(|scope| {
                 let fetch = scope.spawn(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
                 std::thread::sleep(std::time::Duration::from_millis(500));
@@ -539,10 +544,14 @@ fn sigterm_lets_requests_in_flight_finish() {
                     .status()
                     .expect("kill");
                 assert!(status.success());
-                fetch.join().expect("the client thread")
+                // While the request is in flight: no longer ready.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let draining = support::http_get(&ready);
+                (fetch.join().expect("the client thread"), draining)
             })
         });
         assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(draining, "stopping\n");
         let started = std::time::Instant::now();
         let exit = loop {
             if let Some(exit) = connect.0.try_wait().expect("wait") {

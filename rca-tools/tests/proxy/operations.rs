@@ -471,6 +471,42 @@ fn sigterm_drains_in_flight_requests() {
     });
 }
 
+/// `GET /ready` on the admin address: 200 while the proxy serves, 503 from
+/// SIGTERM on while requests in flight finish, so a load balancer's health
+/// check takes it out of rotation as it drains.
+#[test]
+fn readiness_says_503_once_the_drain_begins() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let (port, admin) = (free_port(), free_port());
+        let config = files.config(
+            port,
+            upstream,
+            &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        );
+        let mut proxy = Proxy::start(&config, port);
+        let checker = browser(pki, true);
+        let ready = format!("http://127.0.0.1:{admin}/ready");
+        assert_eq!(get_status(&checker, &ready).await, 200);
+        assert_eq!(get_body(&checker, &ready).await, "ready\n");
+        let client = browser(pki, false);
+        let url = proxy.url("/slow");
+        let in_flight = tokio::spawn(async move { client.get(url).send().await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.signal("TERM");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(get_status(&checker, &ready).await, 503);
+        let response = in_flight
+            .await
+            .expect("task")
+            .expect("the in-flight request completes");
+        assert_eq!(response.status(), 200);
+        assert!(proxy.wait().success());
+    });
+}
+
 /// SIGHUP, again and again, while requests come on new connections: none fails.
 #[test]
 fn sighup_under_traffic_fails_no_request() {
