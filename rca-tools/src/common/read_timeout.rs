@@ -20,20 +20,27 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-/// Runs out when a body has sent nothing for its limit since its last
-/// frame, counted from the first time it had to wait.
+/// Runs out when a body has waited for its limit without a frame, as
+/// nginx's timeouts between two reads: the wait starts when the body first
+/// has nothing (after its last frame).
 #[derive(Debug)]
 pub struct IdleTimer {
     limit: Duration,
     /// Made the first time the body waits, then moved along.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// A frame came since `sleep` was set: the next wait starts over.
+    stale: bool,
 }
 
 impl IdleTimer {
     /// A timer for `limit`, not armed yet.
     #[must_use]
     pub const fn new(limit: Duration) -> Self {
-        Self { limit, sleep: None }
+        Self {
+            limit,
+            sleep: None,
+            stale: false,
+        }
     }
 
     /// The limit.
@@ -42,22 +49,29 @@ impl IdleTimer {
         self.limit
     }
 
-    /// A frame came: the wait starts over. Free until the body has waited
-    /// once.
+    /// A frame came: the next wait starts over. Reads no clock: a body
+    /// whose frames keep coming costs a flag per frame.
     pub fn frame_came(&mut self) {
-        if let Some(sleep) = &mut self.sleep {
-            sleep.as_mut().reset(Instant::now() + self.limit);
-        }
+        self.stale = true;
     }
 
     /// The body is waiting: ready once it has waited for the limit since
-    /// its last frame (or since its first wait).
+    /// the first time it had nothing after its last frame.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let limit = self.limit;
-        self.sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)))
-            .as_mut()
-            .poll(cx)
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if std::mem::take(&mut self.stale) {
+                    sleep.as_mut().reset(Instant::now() + limit);
+                }
+                sleep
+            }
+            None => {
+                self.stale = false;
+                self.sleep.insert(Box::pin(tokio::time::sleep(limit)))
+            }
+        };
+        sleep.as_mut().poll(cx)
     }
 }
 
@@ -92,6 +106,25 @@ impl<B> ReadTimeout<B> {
             inner: Some(body),
             timer: IdleTimer::new(limit),
         }
+    }
+}
+
+impl<B> ReadTimeout<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// The next frame if it is there now, without starting the wait (for a
+    /// writer that looks before it flushes and then waits with
+    /// `poll_frame`): nothing is armed for what is already buffered.
+    pub fn frame_now(&mut self) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let frame = std::task::ready!(Pin::new(inner).poll_frame(&mut cx));
+        self.timer.frame_came();
+        Poll::Ready(frame.map(|frame| frame.map_err(into_io)))
     }
 }
 
@@ -198,6 +231,21 @@ mod tests {
         assert_eq!(frame.into_data().ok().as_deref(), Some(&b"ok\n"[..]));
         assert!(body.timer.sleep.is_none());
         assert!(body.frame().await.is_none());
+    }
+
+    /// Looking for a frame that is not there yet arms no timer either.
+    #[tokio::test(start_paused = true)]
+    async fn looking_without_waiting_arms_no_timer() {
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, std::io::Error>::new(1);
+        let mut body = ReadTimeout::new(body, Duration::from_secs(1));
+        assert!(body.frame_now().is_pending());
+        assert!(body.timer.sleep.is_none());
+        sender
+            .send_data(Bytes::from_static(b"x"))
+            .await
+            .expect("sent");
+        assert!(body.frame_now().is_ready());
+        assert!(body.timer.sleep.is_none());
     }
 
     /// The body's own errors come through as they are.

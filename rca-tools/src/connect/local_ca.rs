@@ -143,7 +143,7 @@ impl LocalCa {
         // issue; the first kept is used by both.
         let issued = Arc::new(self.issue(&host)?);
         let mut configs = self.configs();
-        if configs.len() >= MAX_HOSTS {
+        if configs.len() >= MAX_HOSTS && !configs.contains_key(&host) {
             configs.clear();
         }
         Ok(Arc::clone(configs.entry(host).or_insert(issued)))

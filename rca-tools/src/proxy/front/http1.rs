@@ -568,7 +568,7 @@ async fn copy_body(
     sent_bytes: &mut u64,
 ) -> Result<(), Cut> {
     loop {
-        let frame = if let Poll::Ready(frame) = next_frame_now(&mut body) {
+        let frame = if let Poll::Ready(frame) = body.frame_now() {
             frame
         } else {
             client.stream.write_all(&client.out).await?;
@@ -600,12 +600,6 @@ async fn copy_body(
         client.out.extend_from_slice(wire::LAST_CHUNK);
     }
     Ok(())
-}
-
-/// The body's next frame if it is there without waiting.
-fn next_frame_now(body: &mut UpstreamBody) -> Poll<Option<io::Result<Frame<Bytes>>>> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    Pin::new(body).poll_frame(&mut cx)
 }
 
 fn push_data(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
