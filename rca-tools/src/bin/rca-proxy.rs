@@ -192,9 +192,19 @@ async fn run(
         ));
     }
     let grace = config.limits.shutdown_grace();
+    let delay = config.limits.shutdown_delay();
     let shutdown = async move {
         rustls_req_client_auth::shutdown_signal().await;
         readiness.stopping();
+        if !delay.is_zero() {
+            log::info!(
+                "stopping in {delay:?} (limits.shutdown_delay_secs): /ready says 503, new connections are still served; a second signal stops at once"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = rustls_req_client_auth::shutdown_signal() => {}
+            }
+        }
         log::info!(
             "stopping: no new connections; requests in flight get up to {grace:?} to finish"
         );

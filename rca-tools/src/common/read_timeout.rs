@@ -59,19 +59,17 @@ impl IdleTimer {
     /// the first time it had nothing after its last frame.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let limit = self.limit;
-        let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if std::mem::take(&mut self.stale) {
-                    sleep.as_mut().reset(Instant::now() + limit);
-                }
-                sleep
+        let stale = std::mem::take(&mut self.stale);
+        if let Some(sleep) = &mut self.sleep {
+            if stale {
+                sleep.as_mut().reset(Instant::now() + limit);
             }
-            None => {
-                self.stale = false;
-                self.sleep.insert(Box::pin(tokio::time::sleep(limit)))
-            }
-        };
-        sleep.as_mut().poll(cx)
+            return sleep.as_mut().poll(cx);
+        }
+        self.sleep
+            .insert(Box::pin(tokio::time::sleep(limit)))
+            .as_mut()
+            .poll(cx)
     }
 }
 

@@ -317,6 +317,11 @@ pub struct Limits {
     pub max_connections: usize,
     /// Seconds open connections get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Seconds between SIGTERM and the drain, while `GET /ready` on the
+    /// admin address already says 503 and new connections are still
+    /// served: time for a load balancer's health check to take the proxy
+    /// out of rotation (0: the drain begins at once).
+    pub shutdown_delay_secs: u64,
     /// Requests one HTTP/2 connection may have in flight at once, and so
     /// upstream exchanges one client connection can hold (nginx's
     /// `http2_max_concurrent_streams`).
@@ -342,6 +347,7 @@ impl Default for Limits {
             max_body_bytes: None,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            shutdown_delay_secs: 0,
             http2_max_concurrent_streams: 128,
             http2_max_cancelled_requests: 100,
             listen_backlog: 4096,
@@ -378,6 +384,11 @@ impl Limits {
     /// As a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// As a duration.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
     }
 }
 
@@ -469,23 +480,6 @@ impl Config {
         if self.upstream.timeout_secs == 0 {
             return Err(field("upstream.timeout_secs", "must be at least 1".into()));
         }
-        for (name, value) in [
-            (
-                "upstream.idle_timeout_secs",
-                self.upstream.idle_timeout_secs,
-            ),
-            (
-                "upstream.read_timeout_secs",
-                self.upstream.read_timeout_secs,
-            ),
-        ] {
-            if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
-                return Err(field(
-                    name,
-                    format!("must be from 1 to {MAX_TIMEOUT_SECS} (a day)"),
-                ));
-            }
-        }
         self.tls
             .check()
             .map_err(|(name, message)| field(name, message))?;
@@ -497,6 +491,14 @@ impl Config {
         }
         let limits = &self.limits;
         for (name, value) in [
+            (
+                "upstream.idle_timeout_secs",
+                self.upstream.idle_timeout_secs,
+            ),
+            (
+                "upstream.read_timeout_secs",
+                self.upstream.read_timeout_secs,
+            ),
             (
                 "limits.handshake_timeout_secs",
                 limits.handshake_timeout_secs,
@@ -518,6 +520,12 @@ impl Config {
         }
         if limits.max_connections == 0 {
             return Err(field("limits.max_connections", "must be at least 1".into()));
+        }
+        if limits.shutdown_delay_secs > MAX_TIMEOUT_SECS {
+            return Err(field(
+                "limits.shutdown_delay_secs",
+                format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
+            ));
         }
         if limits.max_body_bytes == Some(0) {
             return Err(field(

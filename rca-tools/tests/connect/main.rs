@@ -545,8 +545,14 @@ fn sigterm_lets_requests_in_flight_finish() {
                     .expect("kill");
                 assert!(status.success());
                 // While the request is in flight: no longer ready.
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                let draining = support::http_get(&ready);
+                let signalled = std::time::Instant::now();
+                let mut draining = support::http_get(&ready);
+                while draining != "stopping\n"
+                    && signalled.elapsed() < std::time::Duration::from_secs(1)
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    draining = support::http_get(&ready);
+                }
                 (fetch.join().expect("the client thread"), draining)
             })
         });

@@ -83,6 +83,30 @@ fn sighup_reloads_the_bot_ca() {
     });
 }
 
+/// Values out of their range, as edits like [`invalid_edits`]'s.
+const OUT_OF_RANGE: [(&str, &str, &str); 4] = [
+    (
+        "timeout_secs = 5",
+        "timeout_secs = 5\nread_timeout_secs = 0",
+        "upstream.read_timeout_secs",
+    ),
+    (
+        "timeout_secs = 5",
+        "timeout_secs = 5\nread_timeout_secs = 86401",
+        "upstream.read_timeout_secs",
+    ),
+    (
+        "handshake_timeout_secs = 2",
+        "handshake_timeout_secs = 2\nmax_body_bytes = 0",
+        "limits.max_body_bytes",
+    ),
+    (
+        "handshake_timeout_secs = 2",
+        "handshake_timeout_secs = 2\nshutdown_delay_secs = 86401",
+        "limits.shutdown_delay_secs",
+    ),
+];
+
 /// Edits that make the valid configuration `text` invalid, each with what
 /// its error must name.
 fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
@@ -112,16 +136,6 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
             "timeout_secs = 5\nidle_timeout_secs = 86401",
             "upstream.idle_timeout_secs",
         ),
-        (
-            "timeout_secs = 5",
-            "timeout_secs = 5\nread_timeout_secs = 0",
-            "upstream.read_timeout_secs",
-        ),
-        (
-            "timeout_secs = 5",
-            "timeout_secs = 5\nread_timeout_secs = 86401",
-            "upstream.read_timeout_secs",
-        ),
         ("/api/crawl", "api/crawl", "policy.bots_only[0]"),
         (
             "handshake_timeout_secs = 2",
@@ -132,11 +146,6 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
             "handshake_timeout_secs = 2",
             "handshake_timeout_secs = 2\nsend_timeout_secs = 0",
             "limits.send_timeout_secs",
-        ),
-        (
-            "handshake_timeout_secs = 2",
-            "handshake_timeout_secs = 2\nmax_body_bytes = 0",
-            "limits.max_body_bytes",
         ),
         (
             "handshake_timeout_secs = 2",
@@ -174,6 +183,7 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
     ];
     let mut edits: Vec<(String, &'static str)> = replaced
         .into_iter()
+        .chain(OUT_OF_RANGE)
         .map(|(from, to, wanted)| (text.replace(from, to), wanted))
         .collect();
     edits.push((
@@ -472,38 +482,51 @@ fn sigterm_drains_in_flight_requests() {
 }
 
 /// `GET /ready` on the admin address: 200 while the proxy serves, 503 from
-/// SIGTERM on while requests in flight finish, so a load balancer's health
-/// check takes it out of rotation as it drains.
+/// SIGTERM on; with `limits.shutdown_delay_secs` the proxy still serves new
+/// connections for that long (time for a load balancer's health check to
+/// take it out of rotation), then drains and exits.
 #[test]
-fn readiness_says_503_once_the_drain_begins() {
+fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = start_upstream().await;
         let (port, admin) = (free_port(), free_port());
-        let config = files.config(
+        let config = files.config_with(
+            "delay.toml",
             port,
             upstream,
-            &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+            "limits",
+            "shutdown_delay_secs = 3",
+        );
+        let text = std::fs::read_to_string(&config).expect("config");
+        let config = files.write(
+            "delay.toml",
+            &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
         );
         let mut proxy = Proxy::start(&config, port);
         let checker = browser(pki, true);
         let ready = format!("http://127.0.0.1:{admin}/ready");
         assert_eq!(get_status(&checker, &ready).await, 200);
         assert_eq!(get_body(&checker, &ready).await, "ready\n");
-        let client = browser(pki, false);
-        let url = proxy.url("/slow");
-        let in_flight = tokio::spawn(async move { client.get(url).send().await });
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let signalled = Instant::now();
         proxy.signal("TERM");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(get_status(&checker, &ready).await, 503);
-        let response = in_flight
-            .await
-            .expect("task")
-            .expect("the in-flight request completes");
-        assert_eq!(response.status(), 200);
+        while get_status(&checker, &ready).await != 503 {
+            assert!(signalled.elapsed() < Duration::from_secs(2), "still ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Within the delay: a new client on a new connection is served.
+        let answer = get_body(&browser(pki, false), &proxy.url("/")).await;
+        assert!(answer.starts_with("GET /\n"), "{answer}");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(3),
+            "the test was too slow to show the delay"
+        );
         assert!(proxy.wait().success());
+        assert!(
+            signalled.elapsed() >= Duration::from_secs(3),
+            "exited before the delay was over"
+        );
     });
 }
 

@@ -24,9 +24,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Method, StatusCode};
-use hyper::body::{Body as _, Frame};
+use hyper::body::Body as _;
 use log::debug;
 use rustls_req_client_auth::{Http1Connection, Http1Outcome, PeerIdentity, Stopping};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
