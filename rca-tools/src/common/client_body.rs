@@ -4,9 +4,12 @@
 //! and so does one the client's framing broke, and one longer than a limit
 //! if there is one (nginx's `client_max_body_size`). Each failure is the
 //! client's, so it is told apart from the upstream's (400, 408 or 413, not
-//! 502) wherever the exchange reports it ([`ClientBodyError::in_chain`]).
+//! 502) wherever the exchange reports it ([`ClientBodyError::in_chain`]),
+//! or, where it does not (hyper's HTTP/2 client only logs a request body's
+//! error and resets the stream), through a [`ClientBodyFailure`].
 
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,6 +41,19 @@ impl ClientBodyError {
     }
 }
 
+/// Why a [`ClientBody`] failed, kept for whoever reads the exchange's
+/// outcome; clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct ClientBodyFailure(Arc<OnceLock<ClientBodyError>>);
+
+impl ClientBodyFailure {
+    /// The body's failure, if it failed.
+    #[must_use]
+    pub fn get(&self) -> Option<&ClientBodyError> {
+        self.0.get()
+    }
+}
+
 /// A request body read with a timeout between frames.
 pub struct ClientBody {
     inner: Body,
@@ -48,6 +64,7 @@ pub struct ClientBody {
     /// Bytes the body may have; `None`: any.
     max_bytes: Option<u64>,
     received: u64,
+    failure: ClientBodyFailure,
 }
 
 impl ClientBody {
@@ -55,15 +72,33 @@ impl ClientBody {
     /// `max_bytes` in all. A body that is over already is returned as it
     /// is (no timer for bodiless requests).
     pub fn wrap(body: Body, timeout: Duration, max_bytes: Option<u64>) -> Body {
+        Self::watched(body, timeout, max_bytes).0
+    }
+
+    /// [`ClientBody::wrap`], and where its failure will be recorded.
+    pub fn watched(
+        body: Body,
+        timeout: Duration,
+        max_bytes: Option<u64>,
+    ) -> (Body, ClientBodyFailure) {
+        let failure = ClientBodyFailure::default();
         if body.is_end_stream() {
-            return body;
+            return (body, failure);
         }
-        Body::new(Self {
+        let body = Body::new(Self {
             inner: body,
             idle: IdleTimer::new(timeout),
             max_bytes,
             received: 0,
-        })
+            failure: failure.clone(),
+        });
+        (body, failure)
+    }
+
+    /// `error`, recorded.
+    fn fail(&self, error: ClientBodyError) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
+        let _ = self.failure.0.set(error.clone());
+        Poll::Ready(Some(Err(error)))
     }
 
     /// Whether `body` says it is longer than `max_bytes`: its declared
@@ -89,18 +124,18 @@ impl hyper::body::Body for ClientBody {
                     let length = u64::try_from(data.len()).unwrap_or(u64::MAX);
                     self.received = self.received.saturating_add(length);
                     if self.received > max {
-                        return Poll::Ready(Some(Err(ClientBodyError::TooLarge(max))));
+                        return self.fail(ClientBodyError::TooLarge(max));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
-                Poll::Ready(Some(Err(ClientBodyError::Malformed(error.to_string()))))
+                self.fail(ClientBodyError::Malformed(error.to_string()))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 std::task::ready!(self.idle.poll_expired(cx));
-                Poll::Ready(Some(Err(ClientBodyError::TimedOut(self.idle.limit()))))
+                self.fail(ClientBodyError::TimedOut(self.idle.limit()))
             }
         }
     }

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::common::client_body::{ClientBody, ClientBodyError};
+use crate::common::client_body::{ClientBody, ClientBodyError, ClientBodyFailure};
 use crate::common::errors::{error_chain, find_in_chain};
 use crate::common::fields::remove_hop_by_hop;
 use crate::common::read_timeout::{ReadTimedOut, ReadTimeout};
@@ -124,12 +124,11 @@ impl Relay {
         // the target, so the server sees the host the tunnel was made to.
         parts.headers.remove(header::HOST);
         parts.version = Version::HTTP_11;
+        let (body, body_failure) =
+            ClientBody::watched(axum::body::Body::new(body), self.body_timeout, None);
         let sent = tokio::time::timeout(
             self.response_timeout,
-            self.client.request(Request::from_parts(
-                parts,
-                ClientBody::wrap(axum::body::Body::new(body), self.body_timeout, None),
-            )),
+            self.client.request(Request::from_parts(parts, body)),
         )
         .await;
         let metrics = &self.metrics;
@@ -140,7 +139,7 @@ impl Relay {
             }
             Ok(Err(error)) => {
                 metrics.request(RequestResult::Failed);
-                self.failed((&scheme, &authority), &error)
+                self.failed((&scheme, &authority), &error, Some(&body_failure))
             }
             Err(_) => {
                 metrics.request(RequestResult::TimedOut);
@@ -194,8 +193,13 @@ impl Relay {
         &self,
         (scheme, authority): (&Scheme, &Authority),
         error: &(dyn std::error::Error + 'static),
+        body_failure: Option<&ClientBodyFailure>,
     ) -> Response<RelayBody> {
-        match ClientBodyError::in_chain(error) {
+        // hyper's HTTP/2 client keeps a request body's error to itself.
+        let body = body_failure
+            .and_then(ClientBodyFailure::get)
+            .or_else(|| ClientBodyError::in_chain(error));
+        match body {
             Some(body @ ClientBodyError::TimedOut(_)) => {
                 return self.failure(StatusCode::REQUEST_TIMEOUT, &body.to_string(), None);
             }

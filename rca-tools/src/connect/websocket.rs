@@ -93,7 +93,7 @@ impl Relay {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => {
                 self.metrics.request(RequestResult::Failed);
-                return (self.failed((&scheme, &authority), &error), None);
+                return (self.failed((&scheme, &authority), &error, None), None);
             }
             Err(_) => {
                 self.metrics.request(RequestResult::TimedOut);

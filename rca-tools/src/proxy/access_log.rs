@@ -19,6 +19,7 @@ use hyper::body::{Frame, SizeHint};
 use rustls_req_client_auth::PeerIdentity;
 use serde::Serialize;
 
+use crate::common::client_body::ClientBodyFailure;
 use crate::common::errors::error_chain;
 use crate::common::json_lines;
 use crate::common::read_timeout::ReadTimedOut;
@@ -165,6 +166,9 @@ pub struct Record {
     pub response_body_bytes: u64,
     /// Why the proxy answered itself, or why the response was cut short.
     pub error: Option<String>,
+    /// Where the request body records its failure: a response cut short
+    /// because of it is the client's doing, not the upstream's.
+    pub client_body_failure: Option<ClientBodyFailure>,
     /// Whether the line is written (the access log is on).
     pub log: bool,
     /// Where the request is counted, if anywhere.
@@ -197,6 +201,7 @@ impl Record {
             request_body: None,
             response_body_bytes: 0,
             error: None,
+            client_body_failure: None,
             log: true,
             metrics: None,
         }
@@ -222,6 +227,16 @@ impl Record {
     /// went out: the client got what came until then. The line says why;
     /// a read timeout is counted as the upstream error `read_timeout`.
     pub fn cut_short(&mut self, error: &(dyn std::error::Error + 'static)) {
+        let body_failure = self
+            .client_body_failure
+            .as_ref()
+            .and_then(ClientBodyFailure::get);
+        if let Some(body) = body_failure {
+            // The upstream reset the exchange because the client's body
+            // failed (so over h2c).
+            self.error = Some(format!("response cut short: {body}"));
+            return;
+        }
         if ReadTimedOut::in_chain(error).is_some() {
             if let Some(metrics) = &self.metrics {
                 metrics.upstream_error("read_timeout");

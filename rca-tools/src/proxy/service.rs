@@ -305,10 +305,13 @@ async fn answer(
             )),
         );
     }
-    let body = Counted::request(
-        ClientBody::wrap(body, proxy.body_timeout, proxy.max_body_bytes),
-        record.as_deref_mut(),
-    );
+    let (body, body_failure) = ClientBody::watched(body, proxy.body_timeout, proxy.max_body_bytes);
+    if let Some(record) = record.as_deref_mut() {
+        record.client_body_failure = Some(body_failure.clone());
+    }
+    // Read back by the exchange (see `Upstream::send`).
+    parts.extensions.insert(body_failure);
+    let body = Counted::request(body, record.as_deref_mut());
     join_cookie_crumbs(&mut parts.headers);
     // Hop-by-hop headers (and those `Connection` names) go first, so a client
     // cannot name the identity headers set next for removal.

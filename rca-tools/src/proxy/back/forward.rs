@@ -24,7 +24,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::common::client_body::ClientBodyError;
+use crate::common::client_body::{ClientBodyError, ClientBodyFailure};
 use crate::common::errors::error_chain;
 use crate::common::fields::remove_hop_by_hop;
 use crate::common::read_timeout::ReadTimeout;
@@ -218,6 +218,7 @@ impl Upstream {
             .extensions_mut()
             .remove::<rustls_req_client_auth::Upgraded>();
         let (client_side, accept) = ask_upgrade(&mut request, upgrade.as_ref());
+        let body_failure = request.extensions_mut().remove::<ClientBodyFailure>();
         let permit = self.slot().await?;
         let exchange = async {
             match h2c {
@@ -225,13 +226,13 @@ impl Upstream {
                     .request(request.map(without_trailers))
                     .await
                     .map(Answer::H2c)
-                    .map_err(|error| self.failed(&error)),
+                    .map_err(|error| self.failed(&error, body_failure.as_ref())),
                 None => self
                     .http1
                     .send(request)
                     .await
                     .map(Answer::Http1)
-                    .map_err(|error| self.failed(&error)),
+                    .map_err(|error| self.failed(&error, body_failure.as_ref())),
             }
         };
         let answer = tokio::time::timeout(self.timeout, exchange)
@@ -311,9 +312,17 @@ impl Upstream {
 
 impl Upstream {
     /// What an exchange that failed with `error` failed of: the client's
-    /// request body, or the upstream.
-    fn failed(&self, error: &(dyn std::error::Error + 'static)) -> UpstreamError {
-        match ClientBodyError::in_chain(error) {
+    /// request body (as `body_failure` recorded it, or found in `error`),
+    /// or the upstream.
+    fn failed(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        body_failure: Option<&ClientBodyFailure>,
+    ) -> UpstreamError {
+        let body = body_failure
+            .and_then(ClientBodyFailure::get)
+            .or_else(|| ClientBodyError::in_chain(error));
+        match body {
             Some(body) => UpstreamError::ClientBody(body.clone()),
             None => UpstreamError::Unreachable(self.authority.clone(), error_chain(error)),
         }
