@@ -227,8 +227,10 @@ fn canonical_request(mut request: Request) -> Result<Request, (TargetError, Stri
 /// The host `request` addressed: HTTP/2's `:authority` (or an absolute
 /// target's) over the `Host` header (RFC 9113 section 8.3.1), which may not
 /// name another; or why the request is bad.
-fn addressed_host(request: &Request) -> Result<Option<http::uri::Authority>, &'static str> {
-    let hosts = request.headers().get_all(header::HOST);
+fn addressed_host(
+    request: &http::request::Parts,
+) -> Result<Option<http::uri::Authority>, &'static str> {
+    let hosts = request.headers.get_all(header::HOST);
     let mut hosts = hosts.iter();
     let host_header = hosts.next();
     if hosts.next().is_some() {
@@ -239,7 +241,7 @@ fn addressed_host(request: &Request) -> Result<Option<http::uri::Authority>, &'s
         Some(Ok(host)) if target::is_host(host) => Some(host),
         Some(_) => return Err("the Host header is not a host[:port]"),
     };
-    Ok(match request.uri().authority() {
+    Ok(match request.uri.authority() {
         Some(authority) => {
             if !target::is_host(authority.as_str()) {
                 return Err("the target's authority is not a host[:port]");
@@ -249,7 +251,7 @@ fn addressed_host(request: &Request) -> Result<Option<http::uri::Authority>, &'s
             }
             // HTTP/2's `:authority` stands alone; HTTP/1.1's absolute form
             // comes with a `Host` (RFC 9112 section 3.2), which it names.
-            if host_header.is_none() && request.version() != http::Version::HTTP_2 {
+            if host_header.is_none() && request.version != http::Version::HTTP_2 {
                 return Err("an absolute target needs a Host header that names its host");
             }
             Some(authority.clone())
@@ -272,7 +274,10 @@ async fn answer(
     request: Request,
     record: &mut Option<Box<Record>>,
 ) -> (Response, Option<String>) {
-    let host = match addressed_host(&request) {
+    let (mut parts, body) = request.into_parts();
+    // Dropped on every early answer below: see `Unforwarded`.
+    let body = Unforwarded::new(&parts, body);
+    let host = match addressed_host(&parts) {
         Ok(host) => host,
         Err(why) => return bad_request(why),
     };
@@ -280,7 +285,7 @@ async fn answer(
         record.host = Some(host.as_str().to_owned());
     }
     if !proxy.allows(peer) {
-        return revoked(request.version());
+        return revoked(parts.version);
     }
     if proxy.bots_only.covers(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
@@ -292,16 +297,17 @@ async fn answer(
             Some(format!("policy: {why}")),
         );
     }
-    let (mut parts, body) = request.into_parts();
+    let body = body.forward();
     if ClientBody::declared_too_large(&body, proxy.max_body_bytes) {
-        // Refused unread: with `Expect: 100-continue` the client does not
-        // even send it; otherwise the connection is closed after the answer.
+        // Refused before the upstream sees it (and, with `Expect:
+        // 100-continue`, before the client sends it).
+        let declared = hyper::body::Body::size_hint(&body).lower();
+        drop(Unforwarded::new(&parts, body));
         let error = ClientBodyError::TooLarge(proxy.max_body_bytes.unwrap_or_default());
         return (
             (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE).into_response(),
             Some(format!(
-                "{error} (limits.max_body_bytes; declared: {} bytes)",
-                hyper::body::Body::size_hint(&body).lower()
+                "{error} (limits.max_body_bytes; declared: {declared} bytes)"
             )),
         );
     }
@@ -398,6 +404,73 @@ pub(crate) fn upstream_failure(
             (StatusCode::PAYLOAD_TOO_LARGE, None, TOO_LARGE)
         }
     }
+}
+
+/// How long, and how much of, a body the proxy did not forward is read and
+/// thrown away (see [`Unforwarded`]).
+const DISCARD_TIME: Duration = Duration::from_secs(10);
+const DISCARD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A request body the proxy may answer without forwarding (a refusal, a
+/// bad request, one too large). Dropped unforwarded, an HTTP/1.x body is
+/// read and thrown away for up to [`DISCARD_TIME`] and [`DISCARD_BYTES`]
+/// (nginx's discarded body and lingering close): a client still sending it
+/// then reads the answer, where closing with its bytes unread would make
+/// the kernel reset the connection and lose the answer. Not a body the
+/// client was to send only after `100 Continue` (reading it would ask for
+/// it), nor an HTTP/2 one (its stream is reset, not the connection).
+struct Unforwarded {
+    body: Option<Body>,
+    discard: bool,
+}
+
+impl Unforwarded {
+    fn new(parts: &http::request::Parts, body: Body) -> Self {
+        let waits_for_continue = parts
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        Self {
+            discard: parts.version < http::Version::HTTP_2 && !waits_for_continue,
+            body: Some(body),
+        }
+    }
+
+    /// The body, to be forwarded.
+    fn forward(mut self) -> Body {
+        self.body.take().unwrap_or_else(Body::empty)
+    }
+}
+
+impl Drop for Unforwarded {
+    fn drop(&mut self) {
+        let Some(body) = self.body.take() else {
+            return;
+        };
+        if !self.discard || hyper::body::Body::is_end_stream(&body) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn(discard(body)));
+        }
+    }
+}
+
+/// Reads `body` and throws it away, for up to [`DISCARD_TIME`] and
+/// [`DISCARD_BYTES`].
+async fn discard(mut body: Body) {
+    use http_body_util::BodyExt as _;
+    let _ = tokio::time::timeout(DISCARD_TIME, async move {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            let length = frame.data_ref().map_or(0, bytes::Bytes::len);
+            read = read.saturating_add(u64::try_from(length).unwrap_or(u64::MAX));
+            if read > DISCARD_BYTES {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// The answer to a request body over `limits.max_body_bytes`.

@@ -265,3 +265,52 @@ fn a_streamed_body_over_the_limit_gets_413_over_h2c_too() {
         );
     });
 }
+
+/// A client that sends its body without waiting (no `Expect:
+/// 100-continue`, as most HTTP/1.1 clients) reads the proxy's own answer
+/// (413 over `limits.max_body_bytes`, 403 of the bots-only policy) after it
+/// has sent it all: the proxy reads the body on and throws it away rather
+/// than closing with it unread, which made the kernel reset the connection
+/// (the upload failed with a broken pipe) and could lose the answer.
+#[test]
+fn a_client_still_uploading_reads_the_proxys_answer() {
+    const SIZE: usize = 16 * 1024 * 1024;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config_with(
+            "max-body-upload.toml",
+            port,
+            upstream,
+            "limits",
+            "max_body_bytes = 10485760",
+        );
+        let _proxy = Proxy::start(&config, port);
+        for (path, status) in [("/trailers", "413"), ("/api/crawl", "403")] {
+            let mut tls = tls_connect(pki, port, b"http/1.1").await;
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {SIZE}\r\n\r\n"
+            );
+            tls.write_all(head.as_bytes()).await.expect("head");
+            let chunk = vec![b'u'; 64 * 1024];
+            for _ in 0..SIZE / chunk.len() {
+                tls.write_all(&chunk)
+                    .await
+                    .unwrap_or_else(|error| panic!("{path}: the upload broke off: {error}"));
+            }
+            tls.flush().await.expect("flush");
+            let mut answer = vec![0; 256];
+            let read = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut answer))
+                .await
+                .expect("an answer within 10 s")
+                .expect("read");
+            let answer = String::from_utf8_lossy(&answer[..read]);
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{path}: {answer}"
+            );
+        }
+    });
+}
