@@ -189,11 +189,20 @@ fn a_body_over_the_limit_gets_413() {
         assert_eq!(response.version(), reqwest::Version::HTTP_2);
         assert_eq!(response.status(), 413);
         assert_eq!(post_streamed_h2(pki, port).await, 413);
-        let text = wait_for_line(&log, "(limits.max_body_bytes; declared: 2000 bytes)");
-        assert!(
-            text.contains("the request body is longer than the 1000 bytes allowed"),
-            "{text}"
-        );
+        // Each refusal logged with why: two declared, two streamed.
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let refused = text
+                .matches("the request body is longer than the 1000 bytes allowed")
+                .count();
+            let declared = text.matches("(limits.max_body_bytes; declared: 2000 bytes)").count();
+            if (refused, declared) == (4, 2) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let metrics = get_body(&browser(pki, true), &format!("http://127.0.0.1:{admin}/metrics")).await;
         assert!(!metrics.contains("rca_proxy_upstream_errors_total{"), "{metrics}");
     });
