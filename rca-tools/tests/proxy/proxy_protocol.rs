@@ -138,3 +138,106 @@ fn the_client_address_comes_through_haproxy() {
         );
     });
 }
+
+/// The README's health check: HAProxy checks `GET /ready` on the admin
+/// address (`option httpchk`, `check port`) and marks the proxy up; after
+/// SIGTERM, within `limits.shutdown_delay_secs`, it marks it down while the
+/// proxy still runs, so it sends it no new connections before its listener
+/// closes.
+#[test]
+fn haproxy_takes_a_stopping_proxy_out_of_rotation() {
+    let Some(binary) = haproxy() else {
+        eprintln!("skipped: no haproxy (cargo xtask test installs it)");
+        return;
+    };
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let (port, admin, front) = (free_port(), free_port(), free_port());
+        let config = files.config_with(
+            "checked.toml",
+            port,
+            upstream,
+            "limits",
+            "shutdown_delay_secs = 4",
+        );
+        let text = std::fs::read_to_string(&config).expect("config");
+        let config = files.write(
+            "checked.toml",
+            &format!(
+                "{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+                 [proxy_protocol]\nfrom = [\"127.0.0.1\"]\n"
+            ),
+        );
+        let mut proxy = Proxy::start(&config, port);
+        let socket = files.path("haproxy.sock");
+        let haproxy_config = files.write(
+            "haproxy-checked.cfg",
+            &format!(
+                "global\n  stats socket {}\n\
+                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+                 frontend people\n  bind 127.0.0.1:{front}\n  default_backend rca\n\
+                 backend rca\n  option httpchk GET /ready\n\
+                 \x20 server rca1 127.0.0.1:{port} send-proxy-v2 check port {admin} inter 100ms fall 2 rise 1\n",
+                socket.display()
+            ),
+        );
+        let child = Command::new(&binary)
+            .args(["-db", "-f"])
+            .arg(&haproxy_config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haproxy");
+        let _balancer = Balancer(child);
+        integration_tests::local::wait_for_port(front, "haproxy");
+        wait_for_status(&socket, "UP").await;
+        let echo = get_body(
+            &person_from_elsewhere(pki),
+            &format!("https://{SERVER_NAME}:{front}/"),
+        )
+        .await;
+        assert!(echo.starts_with("GET /\n"), "{echo}");
+
+        let signalled = Instant::now();
+        proxy.signal("TERM");
+        wait_for_status(&socket, "DOWN").await;
+        assert!(
+            signalled.elapsed() < Duration::from_secs(4),
+            "marked down only after the delay"
+        );
+        assert!(proxy.child.try_wait().expect("wait").is_none(), "the proxy still runs");
+        assert!(proxy.wait().success());
+    });
+}
+
+/// Waits (up to 10 s) until HAProxy's stats socket says `status` for
+/// backend `rca`'s server.
+async fn wait_for_status(socket: &Path, status: &str) {
+    let started = Instant::now();
+    loop {
+        let stats = tokio::task::block_in_place(|| {
+            use std::io::Read as _;
+            let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+            stream.write_all(b"show stat\n").ok()?;
+            let mut text = String::new();
+            stream.read_to_string(&mut text).ok()?;
+            Some(text)
+        })
+        .unwrap_or_default();
+        // CSV: proxy name, server name, ..., the status in the 18th field.
+        let now = stats
+            .lines()
+            .find(|line| line.starts_with("rca,rca1,"))
+            .and_then(|line| line.split(',').nth(17).map(str::to_owned));
+        if now.as_deref() == Some(status) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "HAProxy says {now:?}, not {status}:\n{stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
