@@ -212,9 +212,9 @@ fn haproxy_takes_a_stopping_proxy_out_of_rotation() {
     });
 }
 
-/// Waits (up to 10 s) until HAProxy's stats socket says `status` for
+/// Waits (up to 10 s) until HAProxy's stats socket says `wanted` for
 /// backend `rca`'s server.
-async fn wait_for_status(socket: &Path, status: &str) {
+async fn wait_for_status(socket: &Path, wanted: &str) {
     let started = Instant::now();
     loop {
         let stats = tokio::task::block_in_place(|| {
@@ -231,12 +231,12 @@ async fn wait_for_status(socket: &Path, status: &str) {
             .lines()
             .find(|line| line.starts_with("rca,rca1,"))
             .and_then(|line| line.split(',').nth(17).map(str::to_owned));
-        if now.as_deref() == Some(status) {
+        if now.as_deref() == Some(wanted) {
             return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "HAProxy says {now:?}, not {status}:\n{stats}"
+            "HAProxy says {now:?}, not {wanted}:\n{stats}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
