@@ -7,6 +7,12 @@
 //! 502) wherever the exchange reports it ([`ClientBodyError::in_chain`]),
 //! or, where it does not (hyper's HTTP/2 client only logs a request body's
 //! error and resets the stream), through a [`ClientBodyFailure`].
+//!
+//! A body that is not read to its end (the upstream was unreachable or too
+//! slow, the proxy answered itself) is read on and thrown away for a while
+//! ([`discard_later`]), as nginx discards one: a client still sending it
+//! then reads the answer, where closing with its bytes unread would make
+//! the kernel reset the connection and lose the answer.
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -15,6 +21,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use hyper::body::{Body as _, Frame, SizeHint};
 
 use crate::common::read_timeout::IdleTimer;
@@ -54,6 +61,50 @@ impl ClientBodyFailure {
     }
 }
 
+/// How long, and how much of, a body that was not read to its end is read
+/// on and thrown away (see [`discard_later`]).
+pub const DISCARD_TIME: Duration = Duration::from_secs(10);
+/// See [`DISCARD_TIME`].
+pub const DISCARD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Whether the body of the request with `parts` may be read and thrown
+/// away when it is not forwarded: over HTTP/1.x (an HTTP/2 stream is reset
+/// alone, not the connection), and not if the client waits for `100
+/// Continue` before it sends the body (reading it would ask for it).
+#[must_use]
+pub fn discardable(parts: &http::request::Parts) -> bool {
+    let waits_for_continue = parts
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    parts.version < http::Version::HTTP_2 && !waits_for_continue
+}
+
+/// Reads `body` and throws it away on a task of its own, for up to
+/// [`DISCARD_TIME`] and [`DISCARD_BYTES`]; nothing if it is over already
+/// or no runtime runs.
+pub fn discard_later(mut body: Body) {
+    if body.is_end_stream() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    drop(runtime.spawn(async move {
+        let _ = tokio::time::timeout(DISCARD_TIME, async move {
+            let mut read = 0u64;
+            while let Some(Ok(frame)) = body.frame().await {
+                let length = frame.data_ref().map_or(0, Bytes::len);
+                read = read.saturating_add(u64::try_from(length).unwrap_or(u64::MAX));
+                if read > DISCARD_BYTES {
+                    return;
+                }
+            }
+        })
+        .await;
+    }));
+}
+
 /// A request body read with a timeout between frames.
 pub struct ClientBody {
     inner: Body,
@@ -65,21 +116,22 @@ pub struct ClientBody {
     max_bytes: Option<u64>,
     received: u64,
     failure: ClientBodyFailure,
+    /// Whether what is left when it is dropped is read and thrown away
+    /// ([`discardable`]).
+    discard_unread: bool,
 }
 
 impl ClientBody {
     /// `body`, failing when it sends nothing for `timeout` or more than
-    /// `max_bytes` in all. A body that is over already is returned as it
-    /// is (no timer for bodiless requests).
-    pub fn wrap(body: Body, timeout: Duration, max_bytes: Option<u64>) -> Body {
-        Self::watched(body, timeout, max_bytes).0
-    }
-
-    /// [`ClientBody::wrap`], and where its failure will be recorded.
+    /// `max_bytes` in all; dropped before its end, it is read on and
+    /// thrown away if `discard_unread` ([`discardable`]). A body that is
+    /// over already is returned as it is (no timer for bodiless requests).
+    /// Also where its failure will be recorded.
     pub fn watched(
         body: Body,
         timeout: Duration,
         max_bytes: Option<u64>,
+        discard_unread: bool,
     ) -> (Body, ClientBodyFailure) {
         let failure = ClientBodyFailure::default();
         if body.is_end_stream() {
@@ -91,6 +143,7 @@ impl ClientBody {
             max_bytes,
             received: 0,
             failure: failure.clone(),
+            discard_unread,
         });
         (body, failure)
     }
@@ -106,6 +159,19 @@ impl ClientBody {
     #[must_use]
     pub fn declared_too_large(body: &Body, max_bytes: Option<u64>) -> bool {
         max_bytes.is_some_and(|max| body.size_hint().lower() > max)
+    }
+}
+
+impl Drop for ClientBody {
+    fn drop(&mut self) {
+        // Not after a broken framing or a stall: nothing more will come.
+        let failed_for_good = matches!(
+            self.failure.get(),
+            Some(ClientBodyError::Malformed(_) | ClientBodyError::TimedOut(_))
+        );
+        if self.discard_unread && !failed_for_good {
+            discard_later(std::mem::take(&mut self.inner));
+        }
     }
 }
 
@@ -162,7 +228,7 @@ mod tests {
     async fn a_body_that_stops_coming_fails_after_the_timeout() {
         let (mut sender, body) =
             http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(1);
-        let mut body = ClientBody::wrap(Body::new(body), Duration::from_secs(60), None);
+        let mut body = ClientBody::watched(Body::new(body), Duration::from_secs(60), None, false).0;
         let feeding = tokio::spawn(async move {
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_secs(59)).await;
@@ -207,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_bodiless_request_gets_no_timer() {
-        let body = ClientBody::wrap(Body::empty(), Duration::from_secs(1), None);
+        let body = ClientBody::watched(Body::empty(), Duration::from_secs(1), None, false).0;
         assert!(hyper::body::Body::is_end_stream(&body));
     }
 
@@ -217,7 +283,8 @@ mod tests {
         for (sent, over) in [(10, false), (11, true)] {
             let (mut sender, body) =
                 http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(4);
-            let mut body = ClientBody::wrap(Body::new(body), Duration::from_secs(60), Some(10));
+            let mut body =
+                ClientBody::watched(Body::new(body), Duration::from_secs(60), Some(10), false).0;
             tokio::spawn(async move {
                 let _ = sender.send_data(bytes::Bytes::from(vec![b'x'; 6])).await;
                 let _ = sender

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::common::client_body::{ClientBody, ClientBodyError, ClientBodyFailure};
+use crate::common::client_body::{discardable, ClientBody, ClientBodyError, ClientBodyFailure};
 use crate::common::errors::{error_chain, find_in_chain};
 use crate::common::fields::remove_hop_by_hop;
 use crate::common::read_timeout::{ReadTimedOut, ReadTimeout};
@@ -115,6 +115,8 @@ impl Relay {
         authority: Authority,
     ) -> Response<RelayBody> {
         let (mut parts, body) = request.into_parts();
+        // Read before the headers and version are rewritten for the server.
+        let discard_unread = discardable(&parts);
         parts.uri = match target(&parts.uri, &scheme, &authority) {
             Ok(uri) => uri,
             Err(error) => return self.failure(StatusCode::BAD_REQUEST, &error.to_string(), None),
@@ -124,8 +126,12 @@ impl Relay {
         // the target, so the server sees the host the tunnel was made to.
         parts.headers.remove(header::HOST);
         parts.version = Version::HTTP_11;
-        let (body, body_failure) =
-            ClientBody::watched(axum::body::Body::new(body), self.body_timeout, None);
+        let (body, body_failure) = ClientBody::watched(
+            axum::body::Body::new(body),
+            self.body_timeout,
+            None,
+            discard_unread,
+        );
         let sent = tokio::time::timeout(
             self.response_timeout,
             self.client.request(Request::from_parts(parts, body)),

@@ -16,7 +16,7 @@ use http::{header, StatusCode};
 use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
-use crate::common::client_body::{ClientBody, ClientBodyError};
+use crate::common::client_body::{discard_later, discardable, ClientBody, ClientBodyError};
 use crate::proxy::access_log::{Counted, Entry, Record, Unfinished};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
@@ -311,7 +311,12 @@ async fn answer(
             )),
         );
     }
-    let (body, body_failure) = ClientBody::watched(body, proxy.body_timeout, proxy.max_body_bytes);
+    let (body, body_failure) = ClientBody::watched(
+        body,
+        proxy.body_timeout,
+        proxy.max_body_bytes,
+        discardable(&parts),
+    );
     if let Some(record) = record.as_deref_mut() {
         record.client_body_failure = Some(body_failure.clone());
     }
@@ -406,19 +411,10 @@ pub(crate) fn upstream_failure(
     }
 }
 
-/// How long, and how much of, a body the proxy did not forward is read and
-/// thrown away (see [`Unforwarded`]).
-const DISCARD_TIME: Duration = Duration::from_secs(10);
-const DISCARD_BYTES: u64 = 64 * 1024 * 1024;
-
 /// A request body the proxy may answer without forwarding (a refusal, a
-/// bad request, one too large). Dropped unforwarded, an HTTP/1.x body is
-/// read and thrown away for up to [`DISCARD_TIME`] and [`DISCARD_BYTES`]
-/// (nginx's discarded body and lingering close): a client still sending it
-/// then reads the answer, where closing with its bytes unread would make
-/// the kernel reset the connection and lose the answer. Not a body the
-/// client was to send only after `100 Continue` (reading it would ask for
-/// it), nor an HTTP/2 one (its stream is reset, not the connection).
+/// bad request, one too large). Dropped unforwarded, it is read and thrown
+/// away for a while if it may be ([`discardable`], [`discard_later`]), so a
+/// client still sending it reads the answer rather than a reset.
 struct Unforwarded {
     body: Option<Body>,
     discard: bool,
@@ -426,12 +422,8 @@ struct Unforwarded {
 
 impl Unforwarded {
     fn new(parts: &http::request::Parts, body: Body) -> Self {
-        let waits_for_continue = parts
-            .headers
-            .get(header::EXPECT)
-            .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         Self {
-            discard: parts.version < http::Version::HTTP_2 && !waits_for_continue,
+            discard: discardable(parts),
             body: Some(body),
         }
     }
@@ -444,33 +436,10 @@ impl Unforwarded {
 
 impl Drop for Unforwarded {
     fn drop(&mut self) {
-        let Some(body) = self.body.take() else {
-            return;
-        };
-        if !self.discard || hyper::body::Body::is_end_stream(&body) {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            drop(runtime.spawn(discard(body)));
+        if let (Some(body), true) = (self.body.take(), self.discard) {
+            discard_later(body);
         }
     }
-}
-
-/// Reads `body` and throws it away, for up to [`DISCARD_TIME`] and
-/// [`DISCARD_BYTES`].
-async fn discard(mut body: Body) {
-    use http_body_util::BodyExt as _;
-    let _ = tokio::time::timeout(DISCARD_TIME, async move {
-        let mut read = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
-            let length = frame.data_ref().map_or(0, bytes::Bytes::len);
-            read = read.saturating_add(u64::try_from(length).unwrap_or(u64::MAX));
-            if read > DISCARD_BYTES {
-                return;
-            }
-        }
-    })
-    .await;
 }
 
 /// The answer to a request body over `limits.max_body_bytes`.

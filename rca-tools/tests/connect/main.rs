@@ -616,6 +616,41 @@ fn a_stalled_request_body_gets_408() {
     });
 }
 
+/// A client uploading a large body to a server that cannot be reached
+/// reads the 502 that names the cause after it has sent it all: the body is
+/// read on and thrown away rather than left unread, which made the kernel
+/// reset the connection (the upload failed) and lose the answer.
+#[test]
+fn a_client_still_uploading_reads_why_there_is_no_answer() {
+    use std::io::{Read as _, Write as _};
+    const SIZE: usize = 16 * 1024 * 1024;
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let route = support::free_port();
+    let nothing = support::free_port();
+    let (_connect, _port) = files.start_connect(&[
+        "--route",
+        &format!("127.0.0.1:{route}=https://localhost:{nothing}"),
+    ]);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    tcp.write_all(
+        format!("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: {SIZE}\r\n\r\n")
+            .as_bytes(),
+    )
+    .expect("head");
+    let chunk = vec![b'u'; 64 * 1024];
+    for _ in 0..SIZE / chunk.len() {
+        tcp.write_all(&chunk)
+            .unwrap_or_else(|error| panic!("the upload broke off: {error}"));
+    }
+    let mut answer = vec![0; 512];
+    let read = tcp.read(&mut answer).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+}
+
 /// A server that stops sending its response body has the response cut
 /// short after `--read-timeout-secs` (here through a route, with a raw
 /// client), over HTTP/1.1 and HTTP/2 to the server: the client sees the

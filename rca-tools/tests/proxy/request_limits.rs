@@ -275,12 +275,34 @@ fn a_streamed_body_over_the_limit_gets_413_over_h2c_too() {
     });
 }
 
-/// A client that sends its body without waiting (no `Expect:
-/// 100-continue`, as most HTTP/1.1 clients) reads the proxy's own answer
-/// (413 over `limits.max_body_bytes`, 403 of the bots-only policy) after it
-/// has sent it all: the proxy reads the body on and throws it away rather
-/// than closing with it unread, which made the kernel reset the connection
-/// (the upload failed with a broken pipe) and could lose the answer.
+/// POSTs `size` bytes to `path` over HTTP/1.1 as most clients do (the whole
+/// body without waiting, no `Expect: 100-continue`), then reads the start of
+/// the answer. Panics if the upload breaks off.
+async fn upload_then_read(pki: &TestPki, port: u16, path: &str, size: usize) -> String {
+    let mut tls = tls_connect(pki, port, b"http/1.1").await;
+    let head = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {size}\r\n\r\n");
+    tls.write_all(head.as_bytes()).await.expect("head");
+    let chunk = vec![b'u'; 64 * 1024];
+    for _ in 0..size / chunk.len() {
+        tls.write_all(&chunk)
+            .await
+            .unwrap_or_else(|error| panic!("{path}: the upload broke off: {error}"));
+    }
+    tls.flush().await.expect("flush");
+    let mut answer = vec![0; 256];
+    let read = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+/// A client that sends its body without waiting reads the answer the proxy
+/// gave without forwarding it all (413 over `limits.max_body_bytes`, 403 of
+/// the bots-only policy, 502 when the upstream is down) after it has sent
+/// it all: the proxy reads the body on and throws it away rather than
+/// closing with it unread, which made the kernel reset the connection (the
+/// upload failed with a broken pipe) and could lose the answer.
 #[test]
 fn a_client_still_uploading_reads_the_proxys_answer() {
     const SIZE: usize = 16 * 1024 * 1024;
@@ -298,28 +320,16 @@ fn a_client_still_uploading_reads_the_proxys_answer() {
         );
         let _proxy = Proxy::start(&config, port);
         for (path, status) in [("/trailers", "413"), ("/api/crawl", "403")] {
-            let mut tls = tls_connect(pki, port, b"http/1.1").await;
-            let head = format!(
-                "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {SIZE}\r\n\r\n"
-            );
-            tls.write_all(head.as_bytes()).await.expect("head");
-            let chunk = vec![b'u'; 64 * 1024];
-            for _ in 0..SIZE / chunk.len() {
-                tls.write_all(&chunk)
-                    .await
-                    .unwrap_or_else(|error| panic!("{path}: the upload broke off: {error}"));
-            }
-            tls.flush().await.expect("flush");
-            let mut answer = vec![0; 256];
-            let read = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut answer))
-                .await
-                .expect("an answer within 10 s")
-                .expect("read");
-            let answer = String::from_utf8_lossy(&answer[..read]);
+            let answer = upload_then_read(pki, port, path, SIZE).await;
             assert!(
                 answer.starts_with(&format!("HTTP/1.1 {status}")),
                 "{path}: {answer}"
             );
         }
+        let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let down = free_port();
+        let _proxy = Proxy::start(&files.config(down, nothing, ""), down);
+        let answer = upload_then_read(pki, down, "/upload", SIZE).await;
+        assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
     });
 }
