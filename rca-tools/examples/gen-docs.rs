@@ -81,7 +81,9 @@ const PROXY_SECTIONS: Sections = &[
             ),
             Tagged(
                 "SIGTERM, SIGINT",
-                "Stop accepting, let requests in flight finish for \
+                "Say 503 on GET /ready (admin.listen); after \
+                             limits.shutdown_delay_secs (0 by default; a second signal cuts it \
+                             short) stop accepting, let requests in flight finish for \
                              limits.shutdown_grace_secs, then exit.",
             ),
         ],

@@ -122,6 +122,9 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         http2_idle_timeout: Duration::from_secs(args.client_idle_timeout_secs),
         ..FrontLimits::default()
     };
+    // The stop handlers are in place before anyone is told rca-connect is
+    // ready: a SIGTERM from then on drains, never kills.
+    let signal = rustls_req_client_auth::shutdown_signal();
     let readiness = Readiness::new();
     if let Some(address) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
@@ -176,7 +179,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         cas: args.cas.clone(),
     };
     tokio::spawn(reload_on_hangup(connector, reloaded));
-    rustls_req_client_auth::shutdown_signal().await;
+    signal.await;
     readiness.stopping();
     log::info!("stopping: no new connections; waiting for requests in flight");
     let _ = stop.send(true);

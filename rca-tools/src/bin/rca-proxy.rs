@@ -175,6 +175,9 @@ async fn run(
         args,
         Arc::clone(&metrics),
     ));
+    // The stop handlers are in place before anyone is told the proxy is
+    // ready: a SIGTERM from then on drains, never kills.
+    let signal = rustls_req_client_auth::shutdown_signal();
     let readiness = Readiness::new();
     if let Some(admin) = &config.admin {
         let admin_listener =
@@ -194,7 +197,7 @@ async fn run(
     let grace = config.limits.shutdown_grace();
     let delay = config.limits.shutdown_delay();
     let shutdown = async move {
-        rustls_req_client_auth::shutdown_signal().await;
+        signal.await;
         readiness.stopping();
         if !delay.is_zero() {
             log::info!(

@@ -68,16 +68,35 @@ pub const DISCARD_TIME: Duration = Duration::from_secs(10);
 pub const DISCARD_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Whether the body of the request with `parts` may be read and thrown
-/// away when it is not forwarded: over HTTP/1.x (an HTTP/2 stream is reset
-/// alone, not the connection), and not if the client waits for `100
-/// Continue` before it sends the body (reading it would ask for it).
+/// away when it is not forwarded ([`Discard`]).
 #[must_use]
-pub fn discardable(parts: &http::request::Parts) -> bool {
+pub fn discardable(parts: &http::request::Parts) -> Discard {
+    if parts.version >= http::Version::HTTP_2 {
+        // A stream is reset alone, not the connection.
+        return Discard::Never;
+    }
     let waits_for_continue = parts
         .headers
         .get(http::header::EXPECT)
         .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    parts.version < http::Version::HTTP_2 && !waits_for_continue
+    if waits_for_continue {
+        Discard::OnceAskedFor
+    } else {
+        Discard::Always
+    }
+}
+
+/// When a request body not read to its end is read on and thrown away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discard {
+    /// An HTTP/1.x body the client sends without waiting.
+    Always,
+    /// An HTTP/1.x body the client sends only after `100 Continue`, which
+    /// the first read of the body asks for: once read, it is on its way;
+    /// never read, reading it would ask for it.
+    OnceAskedFor,
+    /// An HTTP/2 body.
+    Never,
 }
 
 /// Reads `body` and throws it away on a task of its own, for up to
@@ -118,20 +137,24 @@ pub struct ClientBody {
     failure: ClientBodyFailure,
     /// Whether what is left when it is dropped is read and thrown away
     /// ([`discardable`]).
-    discard_unread: bool,
+    discard: Discard,
+    /// Whether it was read (so asked for, after `Expect: 100-continue`).
+    polled: bool,
+    /// Whether it came to its end (hyper's body may not say so itself).
+    ended: bool,
 }
 
 impl ClientBody {
     /// `body`, failing when it sends nothing for `timeout` or more than
     /// `max_bytes` in all; dropped before its end, it is read on and
-    /// thrown away if `discard_unread` ([`discardable`]). A body that is
+    /// thrown away as `discard` says ([`discardable`]). A body that is
     /// over already is returned as it is (no timer for bodiless requests).
     /// Also where its failure will be recorded.
     pub fn watched(
         body: Body,
         timeout: Duration,
         max_bytes: Option<u64>,
-        discard_unread: bool,
+        discard: Discard,
     ) -> (Body, ClientBodyFailure) {
         let failure = ClientBodyFailure::default();
         if body.is_end_stream() {
@@ -143,7 +166,9 @@ impl ClientBody {
             max_bytes,
             received: 0,
             failure: failure.clone(),
-            discard_unread,
+            discard,
+            polled: false,
+            ended: false,
         });
         (body, failure)
     }
@@ -169,7 +194,12 @@ impl Drop for ClientBody {
             self.failure.get(),
             Some(ClientBodyError::Malformed(_) | ClientBodyError::TimedOut(_))
         );
-        if self.discard_unread && !failed_for_good {
+        let discard = match self.discard {
+            Discard::Always => true,
+            Discard::OnceAskedFor => self.polled,
+            Discard::Never => false,
+        };
+        if discard && !self.ended && !failed_for_good {
             discard_later(std::mem::take(&mut self.inner));
         }
     }
@@ -183,6 +213,7 @@ impl hyper::body::Body for ClientBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
+        self.polled = true;
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.idle.frame_came();
@@ -198,7 +229,10 @@ impl hyper::body::Body for ClientBody {
             Poll::Ready(Some(Err(error))) => {
                 self.fail(ClientBodyError::Malformed(error.to_string()))
             }
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
             Poll::Pending => {
                 std::task::ready!(self.idle.poll_expired(cx));
                 self.fail(ClientBodyError::TimedOut(self.idle.limit()))
@@ -222,13 +256,19 @@ mod tests {
     use axum::body::Body;
     use http_body_util::BodyExt as _;
 
-    use super::{ClientBody, ClientBodyError};
+    use super::{ClientBody, ClientBodyError, Discard};
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_stops_coming_fails_after_the_timeout() {
         let (mut sender, body) =
             http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(1);
-        let mut body = ClientBody::watched(Body::new(body), Duration::from_secs(60), None, false).0;
+        let mut body = ClientBody::watched(
+            Body::new(body),
+            Duration::from_secs(60),
+            None,
+            Discard::Never,
+        )
+        .0;
         let feeding = tokio::spawn(async move {
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_secs(59)).await;
@@ -273,7 +313,8 @@ mod tests {
 
     #[test]
     fn a_bodiless_request_gets_no_timer() {
-        let body = ClientBody::watched(Body::empty(), Duration::from_secs(1), None, false).0;
+        let body =
+            ClientBody::watched(Body::empty(), Duration::from_secs(1), None, Discard::Never).0;
         assert!(hyper::body::Body::is_end_stream(&body));
     }
 
@@ -283,8 +324,13 @@ mod tests {
         for (sent, over) in [(10, false), (11, true)] {
             let (mut sender, body) =
                 http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(4);
-            let mut body =
-                ClientBody::watched(Body::new(body), Duration::from_secs(60), Some(10), false).0;
+            let mut body = ClientBody::watched(
+                Body::new(body),
+                Duration::from_secs(60),
+                Some(10),
+                Discard::Never,
+            )
+            .0;
             tokio::spawn(async move {
                 let _ = sender.send_data(bytes::Bytes::from(vec![b'x'; 6])).await;
                 let _ = sender

@@ -116,7 +116,7 @@ impl Relay {
     ) -> Response<RelayBody> {
         let (mut parts, body) = request.into_parts();
         // Read before the headers and version are rewritten for the server.
-        let discard_unread = discardable(&parts);
+        let discard = discardable(&parts);
         parts.uri = match target(&parts.uri, &scheme, &authority) {
             Ok(uri) => uri,
             Err(error) => return self.failure(StatusCode::BAD_REQUEST, &error.to_string(), None),
@@ -130,7 +130,7 @@ impl Relay {
             axum::body::Body::new(body),
             self.body_timeout,
             None,
-            discard_unread,
+            discard,
         );
         let sent = tokio::time::timeout(
             self.response_timeout,

@@ -16,7 +16,9 @@ use http::{header, StatusCode};
 use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
-use crate::common::client_body::{discard_later, discardable, ClientBody, ClientBodyError};
+use crate::common::client_body::{
+    discard_later, discardable, ClientBody, ClientBodyError, Discard,
+};
 use crate::proxy::access_log::{Counted, Entry, Record, Unfinished};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
@@ -182,10 +184,12 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
             }
             answer(proxy, remote, &peer, &path, request, &mut unanswered.0).await
         }
-        Err((why, path)) => {
+        Err((why, path, body)) => {
             if let Some(record) = &mut unanswered.0 {
                 record.path = path;
             }
+            // Read on and thrown away, if it may be.
+            drop(body);
             bad_request(why.reason())
         }
     };
@@ -200,8 +204,9 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
 
 /// `request` with its target in canonical form ([`crate::proxy::front::target`]):
 /// the form the policy judges and the upstream receives. A target that
-/// cannot be made canonical is refused, with its path for the log.
-fn canonical_request(mut request: Request) -> Result<Request, (TargetError, String)> {
+/// cannot be made canonical is refused, with its path for the log (and its
+/// body, still to be dealt with).
+fn canonical_request(mut request: Request) -> Result<Request, (TargetError, String, Unforwarded)> {
     // An absolute target without a path (`http://host`) asks for `/`
     // (RFC 9112 section 3.2.2); CONNECT's authority form is no path.
     let target = match request.uri().path_and_query() {
@@ -209,18 +214,32 @@ fn canonical_request(mut request: Request) -> Result<Request, (TargetError, Stri
         None if request.method() != http::Method::CONNECT && request.uri().host().is_some() => "/",
         None => "",
     };
-    let rewritten = match target::canonical(target) {
-        Ok(Cow::Borrowed(_)) => return Ok(request),
-        Ok(Cow::Owned(rewritten)) => rewritten,
-        Err(why) => return Err((why, request.uri().path().to_owned())),
+    // `None`: canonical already.
+    let rewritten = target::canonical(target).map(|canonical| match canonical {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(rewritten) => Some(rewritten),
+    });
+    let refused = |why, request: Request| {
+        let path = request.uri().path().to_owned();
+        let (parts, body) = request.into_parts();
+        (why, path, Unforwarded::new(&parts, body))
+    };
+    let rewritten = match rewritten {
+        Ok(None) => return Ok(request),
+        Ok(Some(rewritten)) => rewritten,
+        Err(why) => return Err(refused(why, request)),
     };
     let mut parts = request.uri().clone().into_parts();
-    parts.path_and_query = Some(
-        http::uri::PathAndQuery::try_from(rewritten)
-            .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?,
-    );
-    *request.uri_mut() = http::Uri::from_parts(parts)
-        .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?;
+    let uri = http::uri::PathAndQuery::try_from(rewritten)
+        .ok()
+        .and_then(|path| {
+            parts.path_and_query = Some(path);
+            http::Uri::from_parts(parts).ok()
+        });
+    let Some(uri) = uri else {
+        return Err(refused(TargetError::NotOriginForm, request));
+    };
+    *request.uri_mut() = uri;
     Ok(request)
 }
 
@@ -417,13 +436,14 @@ pub(crate) fn upstream_failure(
 /// client still sending it reads the answer rather than a reset.
 struct Unforwarded {
     body: Option<Body>,
+    /// Never read, so only a body sent without waiting for `100 Continue`.
     discard: bool,
 }
 
 impl Unforwarded {
     fn new(parts: &http::request::Parts, body: Body) -> Self {
         Self {
-            discard: discardable(parts),
+            discard: discardable(parts) == Discard::Always,
             body: Some(body),
         }
     }

@@ -497,7 +497,7 @@ fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
             port,
             upstream,
             "limits",
-            "shutdown_delay_secs = 3",
+            "shutdown_delay_secs = 5",
         );
         let text = std::fs::read_to_string(&config).expect("config");
         let config = files.write(
@@ -509,6 +509,8 @@ fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
         let ready = format!("http://127.0.0.1:{admin}/ready");
         assert_eq!(get_status(&checker, &ready).await, 200);
         assert_eq!(get_body(&checker, &ready).await, "ready\n");
+        let answer = get_body(&browser(pki, false), &proxy.url("/")).await;
+        assert!(answer.starts_with("GET /\n"), "{answer}");
         let signalled = Instant::now();
         proxy.signal("TERM");
         while get_status(&checker, &ready).await != 503 {
@@ -519,12 +521,12 @@ fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
         let answer = get_body(&browser(pki, false), &proxy.url("/")).await;
         assert!(answer.starts_with("GET /\n"), "{answer}");
         assert!(
-            signalled.elapsed() < Duration::from_secs(3),
+            signalled.elapsed() < Duration::from_secs(5),
             "the test was too slow to show the delay"
         );
         assert!(proxy.wait().success());
         assert!(
-            signalled.elapsed() >= Duration::from_secs(3),
+            signalled.elapsed() >= Duration::from_secs(5),
             "exited before the delay was over"
         );
     });

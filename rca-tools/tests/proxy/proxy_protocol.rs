@@ -176,7 +176,7 @@ fn haproxy_takes_a_stopping_proxy_out_of_rotation() {
             "haproxy-checked.cfg",
             &format!(
                 "global\n  stats socket {}\n\
-                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  timeout check 2s\n\
                  frontend people\n  bind 127.0.0.1:{front}\n  default_backend rca\n\
                  backend rca\n  option httpchk GET /ready\n\
                  \x20 server rca1 127.0.0.1:{port} send-proxy-v2 check port {admin} inter 100ms fall 2 rise 1\n",

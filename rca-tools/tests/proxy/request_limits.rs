@@ -299,13 +299,17 @@ async fn upload_then_read(pki: &TestPki, port: u16, path: &str, size: usize) -> 
 
 /// A client that sends its body without waiting reads the answer the proxy
 /// gave without forwarding it all (413 over `limits.max_body_bytes`, 403 of
-/// the bots-only policy, 502 when the upstream is down) after it has sent
-/// it all: the proxy reads the body on and throws it away rather than
-/// closing with it unread, which made the kernel reset the connection (the
-/// upload failed with a broken pipe) and could lose the answer.
+/// the bots-only policy, 400 for a target it refuses, 502 when the upstream
+/// is down; and, once it was asked for, a body sent after `100 Continue`)
+/// after it has sent it all: the proxy reads the body on and throws it
+/// away rather than closing with it unread, which made the kernel reset the
+/// connection (the upload failed with a broken pipe) and could lose the
+/// answer.
 #[test]
 fn a_client_still_uploading_reads_the_proxys_answer() {
-    const SIZE: usize = 16 * 1024 * 1024;
+    // More than loopback's socket buffers take: without the fix the
+    // upload broke off after about 4 MiB.
+    const SIZE: usize = 8 * 1024 * 1024;
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
@@ -316,16 +320,49 @@ fn a_client_still_uploading_reads_the_proxys_answer() {
             port,
             upstream,
             "limits",
-            "max_body_bytes = 10485760",
+            "max_body_bytes = 1048576",
         );
         let _proxy = Proxy::start(&config, port);
-        for (path, status) in [("/trailers", "413"), ("/api/crawl", "403")] {
+        for (path, status) in [
+            ("/trailers", "413"),
+            ("/api/crawl", "403"),
+            ("/x%252e", "400"),
+        ] {
             let answer = upload_then_read(pki, port, path, SIZE).await;
             assert!(
                 answer.starts_with(&format!("HTTP/1.1 {status}")),
                 "{path}: {answer}"
             );
         }
+        // A client that waits for `100 Continue` (as curl does for large
+        // bodies) and then sends its body chunked: once asked for, the
+        // body is read on past the limit too.
+        let mut tls = tls_connect(pki, port, b"http/1.1").await;
+        tls.write_all(
+            b"POST /trailers HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .await
+        .expect("head");
+        let mut interim = vec![0; 25];
+        tokio::time::timeout(Duration::from_secs(10), tls.read_exact(&mut interim))
+            .await
+            .expect("100 Continue within 10 s")
+            .expect("read");
+        assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        let chunk = format!("10000\r\n{}\r\n", "c".repeat(0x10000));
+        for _ in 0..SIZE / 0x10000 {
+            tls.write_all(chunk.as_bytes())
+                .await
+                .unwrap_or_else(|error| panic!("100-continue: the upload broke off: {error}"));
+        }
+        tls.write_all(b"0\r\n\r\n").await.expect("last chunk");
+        let mut answer = vec![0; 256];
+        let read = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut answer))
+            .await
+            .expect("an answer within 10 s")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "100-continue: {answer}");
         let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let down = free_port();
         let _proxy = Proxy::start(&files.config(down, nothing, ""), down);
