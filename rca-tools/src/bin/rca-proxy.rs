@@ -196,9 +196,10 @@ async fn run(
     }
     let grace = config.limits.shutdown_grace();
     let delay = config.limits.shutdown_delay();
+    let stopping = readiness.clone();
     let shutdown = async move {
         signal.await;
-        readiness.stopping();
+        stopping.stopping();
         if !delay.is_zero() {
             log::info!(
                 "stopping in {delay:?} (limits.shutdown_delay_secs): /ready says 503, new connections are still served; a second signal stops at once"
@@ -212,7 +213,9 @@ async fn run(
             "stopping: no new connections; requests in flight get up to {grace:?} to finish"
         );
     };
-    let mut proxy = Proxy::new(&config)?.still_trusted(front.still_trusted());
+    let mut proxy = Proxy::new(&config)?
+        .still_trusted(front.still_trusted())
+        .readiness(readiness.clone());
     if config.admin.is_some() {
         // Counted per request only where they can be read.
         proxy = proxy.metrics(Arc::clone(&metrics));

@@ -484,7 +484,8 @@ fn sigterm_drains_in_flight_requests() {
 /// `GET /ready` on the admin address: 200 while the proxy serves, 503 from
 /// SIGTERM on; with `limits.shutdown_delay_secs` the proxy still serves new
 /// connections for that long (time for a load balancer's health check to
-/// take it out of rotation), then drains and exits.
+/// take it out of rotation), closing HTTP/1.1 ones after their response,
+/// then drains and exits.
 #[test]
 fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
     runtime().block_on(async {
@@ -517,9 +518,21 @@ fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
             assert!(signalled.elapsed() < Duration::from_secs(2), "still ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // Within the delay: a new client on a new connection is served.
+        // Within the delay: a new client on a new connection is served,
+        // and an HTTP/1.1 one is told to close its connection (it would
+        // reconnect through the balancer elsewhere), with a body or not.
         let answer = get_body(&browser(pki, false), &proxy.url("/")).await;
         assert!(answer.starts_with("GET /\n"), "{answer}");
+        for request in [
+            &b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi",
+        ] {
+            let answer =
+                raw_exchange(pki, port, b"http/1.1", request, Duration::from_secs(2)).await;
+            let answer = String::from_utf8_lossy(&answer).to_lowercase();
+            assert!(answer.starts_with("http/1.1 200"), "{answer}");
+            assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+        }
         assert!(
             signalled.elapsed() < Duration::from_secs(5),
             "the test was too slow to show the delay"

@@ -329,7 +329,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     .await?;
     let upstream_time = sent.elapsed();
     // Shutdown may have begun meanwhile: then this response is the last.
-    let last = close || client.stopping.is_stopping();
+    let last = close || client.stopping.is_stopping() || proxy.stopping_soon();
     let out = &mut client.out;
     out.clear();
     let (status, body, error) = match exchanged {
