@@ -381,19 +381,13 @@ fn metrics_operators_alert_on() {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = start_upstream().await;
-        let (port, admin) = (free_port(), free_port());
+        let port = free_port();
         let crl = files.write("bot.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
-        let config = files.config_with(
+        let (config, admin) = files.config_with_admin(
             "metrics.toml",
             port,
             upstream,
-            "tls",
-            &format!("bot_crl = \"{}\"", crl.display()),
-        );
-        let text = std::fs::read_to_string(&config).expect("config");
-        let config = files.write(
-            "metrics.toml",
-            &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+            &[("tls", &format!("bot_crl = \"{}\"", crl.display()))],
         );
         let log = files.path("diagnostics.log");
         let proxy = Proxy::start_with_diagnostics(&config, port, &log);
@@ -492,18 +486,12 @@ fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = start_upstream().await;
-        let (port, admin) = (free_port(), free_port());
-        let config = files.config_with(
+        let port = free_port();
+        let (config, admin) = files.config_with_admin(
             "delay.toml",
             port,
             upstream,
-            "limits",
-            "shutdown_delay_secs = 5",
-        );
-        let text = std::fs::read_to_string(&config).expect("config");
-        let config = files.write(
-            "delay.toml",
-            &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+            &[("limits", "shutdown_delay_secs = 5")],
         );
         let mut proxy = Proxy::start(&config, port);
         let checker = browser(pki, true);

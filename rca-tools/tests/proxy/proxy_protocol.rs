@@ -154,21 +154,17 @@ fn haproxy_takes_a_stopping_proxy_out_of_rotation() {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = start_upstream().await;
-        let (port, admin, front) = (free_port(), free_port(), free_port());
-        let config = files.config_with(
+        let (port, front) = (free_port(), free_port());
+        let (config, admin) = files.config_with_admin(
             "checked.toml",
             port,
             upstream,
-            "limits",
-            "shutdown_delay_secs = 4",
+            &[("limits", "shutdown_delay_secs = 4")],
         );
         let text = std::fs::read_to_string(&config).expect("config");
         let config = files.write(
             "checked.toml",
-            &format!(
-                "{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-                 [proxy_protocol]\nfrom = [\"127.0.0.1\"]\n"
-            ),
+            &format!("{text}[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n"),
         );
         let mut proxy = Proxy::start(&config, port);
         let socket = files.path("haproxy.sock");

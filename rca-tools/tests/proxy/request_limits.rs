@@ -144,18 +144,12 @@ fn a_body_over_the_limit_gets_413() {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = start_upstream().await;
-        let (port, admin) = (free_port(), free_port());
-        let config = files.config_with(
+        let port = free_port();
+        let (config, admin) = files.config_with_admin(
             "max-body.toml",
             port,
             upstream,
-            "limits",
-            "max_body_bytes = 1000",
-        );
-        let text = std::fs::read_to_string(&config).expect("config");
-        let config = files.write(
-            "max-body.toml",
-            &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+            &[("limits", "max_body_bytes = 1000")],
         );
         let log = files.path("max-body.log");
         let proxy = Proxy::start_logging(&config, port, &log);
@@ -246,20 +240,15 @@ fn a_streamed_body_over_the_limit_gets_413_over_h2c_too() {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = start_upstream().await;
-        let (port, admin) = (free_port(), free_port());
-        let config = files.config_with(
+        let port = free_port();
+        let (config, admin) = files.config_with_admin(
             "max-body-h2c.toml",
             port,
             upstream,
-            "upstream",
-            "protocol = \"h2c\"",
-        );
-        let text = std::fs::read_to_string(&config)
-            .expect("config")
-            .replace("[limits]\n", "[limits]\nmax_body_bytes = 1000\n");
-        let config = files.write(
-            "max-body-h2c.toml",
-            &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+            &[
+                ("upstream", "protocol = \"h2c\""),
+                ("limits", "max_body_bytes = 1000"),
+            ],
         );
         let _proxy = Proxy::start(&config, port);
         assert_eq!(post_streamed_h2(pki, port).await, 413);

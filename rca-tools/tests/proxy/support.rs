@@ -232,6 +232,27 @@ impl Files {
         self.write(name, &config)
     }
 
+    /// [`Files::config`] with each `(section, lines)` at the top of its
+    /// section and an `[admin]` address, written to `name`: the file and
+    /// the admin port.
+    pub(crate) fn config_with_admin(
+        &self,
+        name: &str,
+        port: u16,
+        upstream: SocketAddr,
+        sections: &[(&str, &str)],
+    ) -> (PathBuf, u16) {
+        let admin = free_port();
+        let mut text = self.config_text(port, upstream);
+        for (section, lines) in sections {
+            let header = format!("[{section}]\n");
+            assert!(text.contains(&header), "the test config has {header}");
+            text = text.replacen(&header, &format!("{header}{lines}\n"), 1);
+        }
+        let text = format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n");
+        (self.write(name, &text), admin)
+    }
+
     fn config_text(&self, port: u16, upstream: SocketAddr) -> String {
         format!(
             "listen = \"127.0.0.1:{port}\"\n\

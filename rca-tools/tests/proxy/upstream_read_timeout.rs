@@ -16,19 +16,15 @@ fn proxy_with_read_timeout(
     protocol: &str,
     log: &Path,
 ) -> (Proxy, u16) {
-    let (port, admin) = (free_port(), free_port());
-    let name = format!("read-timeout-{protocol}.toml");
-    let config = files.config_with(
-        &name,
+    let port = free_port();
+    let (config, admin) = files.config_with_admin(
+        &format!("read-timeout-{protocol}.toml"),
         port,
         upstream,
-        "upstream",
-        &format!("read_timeout_secs = 1\nprotocol = \"{protocol}\""),
-    );
-    let text = std::fs::read_to_string(&config).expect("config");
-    let config = files.write(
-        &name,
-        &format!("{text}[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+        &[(
+            "upstream",
+            &format!("read_timeout_secs = 1\nprotocol = \"{protocol}\""),
+        )],
     );
     (Proxy::start_logging(&config, port, log), admin)
 }
