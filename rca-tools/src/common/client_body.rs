@@ -10,7 +10,7 @@
 //!
 //! A body that is not read to its end (the upstream was unreachable or too
 //! slow, the proxy answered itself) is read on and thrown away for a while
-//! ([`discard_later`]), as nginx discards one: a client still sending it
+//! (`discard_later`), as nginx discards one: a client still sending it
 //! then reads the answer, where closing with its bytes unread would make
 //! the kernel reset the connection and lose the answer.
 
@@ -62,7 +62,7 @@ impl ClientBodyFailure {
 }
 
 /// How long, and how much of, a body that was not read to its end is read
-/// on and thrown away (see [`discard_later`]).
+/// on and thrown away (see `discard_later`).
 pub const DISCARD_TIME: Duration = Duration::from_secs(10);
 /// See [`DISCARD_TIME`].
 pub const DISCARD_BYTES: u64 = 64 * 1024 * 1024;
@@ -102,7 +102,7 @@ pub enum Discard {
 /// Reads `body` and throws it away on a task of its own, for up to
 /// [`DISCARD_TIME`] and [`DISCARD_BYTES`]; nothing if it is over already
 /// or no runtime runs.
-pub fn discard_later(mut body: Body) {
+fn discard_later(mut body: Body) {
     if body.is_end_stream() {
         return;
     }
@@ -148,18 +148,19 @@ impl ClientBody {
     /// `body`, failing when it sends nothing for `timeout` or more than
     /// `max_bytes` in all; dropped before its end, it is read on and
     /// thrown away as `discard` says ([`discardable`]). A body that is
-    /// over already is returned as it is (no timer for bodiless requests).
-    /// Also where its failure will be recorded.
+    /// over already is returned as it is (no timer, nothing allocated for
+    /// bodiless requests). Also where its failure will be recorded, if it
+    /// can fail.
     pub fn watched(
         body: Body,
         timeout: Duration,
         max_bytes: Option<u64>,
         discard: Discard,
-    ) -> (Body, ClientBodyFailure) {
-        let failure = ClientBodyFailure::default();
+    ) -> (Body, Option<ClientBodyFailure>) {
         if body.is_end_stream() {
-            return (body, failure);
+            return (body, None);
         }
+        let failure = ClientBodyFailure::default();
         let body = Body::new(Self {
             inner: body,
             idle: IdleTimer::new(timeout),
@@ -170,7 +171,7 @@ impl ClientBody {
             polled: false,
             ended: false,
         });
-        (body, failure)
+        (body, Some(failure))
     }
 
     /// `error`, recorded.

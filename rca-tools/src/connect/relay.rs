@@ -145,7 +145,7 @@ impl Relay {
             }
             Ok(Err(error)) => {
                 metrics.request(RequestResult::Failed);
-                self.failed((&scheme, &authority), &error, Some(&body_failure))
+                self.failed((&scheme, &authority), &error, body_failure.as_ref())
             }
             Err(_) => {
                 metrics.request(RequestResult::TimedOut);

@@ -17,9 +17,7 @@ use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
 use crate::common::admin::Readiness;
-use crate::common::client_body::{
-    discard_later, discardable, ClientBody, ClientBodyError, Discard,
-};
+use crate::common::client_body::{discardable, ClientBody, ClientBodyError};
 use crate::proxy::access_log::{Counted, Entry, Record, Unfinished};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
 use crate::proxy::config::Config;
@@ -179,11 +177,27 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
         log::error!("a request without its connection's identity: rca-proxy serves through rustls_req_client_auth::serve");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    // Watched from here on: an answer that drops the body unread (a
+    // refusal, a bad request, an upstream that was not reached) leaves it
+    // to be read on and thrown away if it may be (see `ClientBody`).
+    let (parts, body) = request.into_parts();
+    let (body, body_failure) = ClientBody::watched(
+        body,
+        proxy.body_timeout,
+        proxy.max_body_bytes,
+        discardable(&parts),
+    );
+    let mut request = Request::from_parts(parts, body);
+    // Read back by the exchange (see `Upstream::send`).
+    if let Some(failure) = &body_failure {
+        request.extensions_mut().insert(failure.clone());
+    }
     let log = proxy.access_log == AccessLog::Stdout;
     let record = (log || proxy.metrics.is_some()).then(|| {
         Box::new(Record {
             log,
             metrics: proxy.metrics.clone(),
+            client_body_failure: body_failure,
             ..Record::new(
                 &peer,
                 remote,
@@ -206,12 +220,10 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
             }
             answer(proxy, remote, &peer, &path, request, &mut unanswered.0).await
         }
-        Err((why, path, body)) => {
+        Err((why, path)) => {
             if let Some(record) = &mut unanswered.0 {
                 record.path = path;
             }
-            // Read on and thrown away, if it may be.
-            drop(body);
             bad_request(why.reason())
         }
     };
@@ -231,9 +243,8 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
 
 /// `request` with its target in canonical form ([`crate::proxy::front::target`]):
 /// the form the policy judges and the upstream receives. A target that
-/// cannot be made canonical is refused, with its path for the log (and its
-/// body, still to be dealt with).
-fn canonical_request(mut request: Request) -> Result<Request, (TargetError, String, Unforwarded)> {
+/// cannot be made canonical is refused, with its path for the log.
+fn canonical_request(mut request: Request) -> Result<Request, (TargetError, String)> {
     // An absolute target without a path (`http://host`) asks for `/`
     // (RFC 9112 section 3.2.2); CONNECT's authority form is no path.
     let target = match request.uri().path_and_query() {
@@ -241,32 +252,18 @@ fn canonical_request(mut request: Request) -> Result<Request, (TargetError, Stri
         None if request.method() != http::Method::CONNECT && request.uri().host().is_some() => "/",
         None => "",
     };
-    // `None`: canonical already.
-    let rewritten = target::canonical(target).map(|canonical| match canonical {
-        Cow::Borrowed(_) => None,
-        Cow::Owned(rewritten) => Some(rewritten),
-    });
-    let refused = |why, request: Request| {
-        let path = request.uri().path().to_owned();
-        let (parts, body) = request.into_parts();
-        (why, path, Unforwarded::new(&parts, body))
-    };
-    let rewritten = match rewritten {
-        Ok(None) => return Ok(request),
-        Ok(Some(rewritten)) => rewritten,
-        Err(why) => return Err(refused(why, request)),
+    let rewritten = match target::canonical(target) {
+        Ok(Cow::Borrowed(_)) => return Ok(request),
+        Ok(Cow::Owned(rewritten)) => rewritten,
+        Err(why) => return Err((why, request.uri().path().to_owned())),
     };
     let mut parts = request.uri().clone().into_parts();
-    let uri = http::uri::PathAndQuery::try_from(rewritten)
-        .ok()
-        .and_then(|path| {
-            parts.path_and_query = Some(path);
-            http::Uri::from_parts(parts).ok()
-        });
-    let Some(uri) = uri else {
-        return Err(refused(TargetError::NotOriginForm, request));
-    };
-    *request.uri_mut() = uri;
+    parts.path_and_query = Some(
+        http::uri::PathAndQuery::try_from(rewritten)
+            .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?,
+    );
+    *request.uri_mut() = http::Uri::from_parts(parts)
+        .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?;
     Ok(request)
 }
 
@@ -321,8 +318,6 @@ async fn answer(
     record: &mut Option<Box<Record>>,
 ) -> (Response, Option<String>) {
     let (mut parts, body) = request.into_parts();
-    // Dropped on every early answer below: see `Unforwarded`.
-    let body = Unforwarded::new(&parts, body);
     let host = match addressed_host(&parts) {
         Ok(host) => host,
         Err(why) => return bad_request(why),
@@ -343,12 +338,10 @@ async fn answer(
             Some(format!("policy: {why}")),
         );
     }
-    let body = body.forward();
     if ClientBody::declared_too_large(&body, proxy.max_body_bytes) {
         // Refused before the upstream sees it (and, with `Expect:
         // 100-continue`, before the client sends it).
         let declared = hyper::body::Body::size_hint(&body).lower();
-        drop(Unforwarded::new(&parts, body));
         let error = ClientBodyError::TooLarge(proxy.max_body_bytes.unwrap_or_default());
         return (
             (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE).into_response(),
@@ -357,17 +350,6 @@ async fn answer(
             )),
         );
     }
-    let (body, body_failure) = ClientBody::watched(
-        body,
-        proxy.body_timeout,
-        proxy.max_body_bytes,
-        discardable(&parts),
-    );
-    if let Some(record) = record.as_deref_mut() {
-        record.client_body_failure = Some(body_failure.clone());
-    }
-    // Read back by the exchange (see `Upstream::send`).
-    parts.extensions.insert(body_failure);
     let body = Counted::request(body, record.as_deref_mut());
     join_cookie_crumbs(&mut parts.headers);
     // Hop-by-hop headers (and those `Connection` names) go first, so a client
@@ -453,38 +435,6 @@ pub(crate) fn upstream_failure(
         ),
         UpstreamError::ClientBody(ClientBodyError::TooLarge(_)) => {
             (StatusCode::PAYLOAD_TOO_LARGE, None, TOO_LARGE)
-        }
-    }
-}
-
-/// A request body the proxy may answer without forwarding (a refusal, a
-/// bad request, one too large). Dropped unforwarded, it is read and thrown
-/// away for a while if it may be ([`discardable`], [`discard_later`]), so a
-/// client still sending it reads the answer rather than a reset.
-struct Unforwarded {
-    body: Option<Body>,
-    /// Never read, so only a body sent without waiting for `100 Continue`.
-    discard: bool,
-}
-
-impl Unforwarded {
-    fn new(parts: &http::request::Parts, body: Body) -> Self {
-        Self {
-            discard: discardable(parts) == Discard::Always,
-            body: Some(body),
-        }
-    }
-
-    /// The body, to be forwarded.
-    fn forward(mut self) -> Body {
-        self.body.take().unwrap_or_else(Body::empty)
-    }
-}
-
-impl Drop for Unforwarded {
-    fn drop(&mut self) {
-        if let (Some(body), true) = (self.body.take(), self.discard) {
-            discard_later(body);
         }
     }
 }

@@ -587,17 +587,10 @@ fn a_stalled_request_body_gets_408() {
         for alpn in [&b"http/1.1"[..], &b"h2"[..]] {
             let files = Files::new(pki);
             let server = tls_server(plain_tls(pki, &[alpn])).await;
-            let route = support::free_port();
-            let (_connect, _port) = files.start_connect(&[
-                "--body-timeout-secs",
-                "1",
-                "--route",
-                &format!("127.0.0.1:{route}=https://localhost:{}", server.port()),
-            ]);
+            let (_connect, _port, route) =
+                files.start_routed(server.port(), &["--body-timeout-secs", "1"]);
             let answer = tokio::task::block_in_place(|| {
-                let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("connect");
-                tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-                    .expect("timeout");
+                let mut tcp = support::route_client(route);
                 tcp.write_all(
                     b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nx",
                 )
@@ -626,15 +619,8 @@ fn a_client_still_uploading_reads_why_there_is_no_answer() {
     const SIZE: usize = 16 * 1024 * 1024;
     let pki = TestPki::shared();
     let files = Files::new(pki);
-    let route = support::free_port();
-    let nothing = support::free_port();
-    let (_connect, _port) = files.start_connect(&[
-        "--route",
-        &format!("127.0.0.1:{route}=https://localhost:{nothing}"),
-    ]);
-    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("connect");
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .expect("timeout");
+    let (_connect, _port, route) = files.start_routed(support::free_port(), &[]);
+    let mut tcp = support::route_client(route);
     tcp.write_all(
         format!("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: {SIZE}\r\n\r\n")
             .as_bytes(),
@@ -663,18 +649,11 @@ fn a_stalled_response_body_is_cut_short() {
         for alpn in [&b"http/1.1"[..], &b"h2"[..]] {
             let files = Files::new(pki);
             let server = tls_server(plain_tls(pki, &[alpn])).await;
-            let route = support::free_port();
-            let (_connect, _port) = files.start_connect(&[
-                "--read-timeout-secs",
-                "1",
-                "--route",
-                &format!("127.0.0.1:{route}=https://localhost:{}", server.port()),
-            ]);
+            let (_connect, _port, route) =
+                files.start_routed(server.port(), &["--read-timeout-secs", "1"]);
             let (answer, ended, took) = tokio::task::block_in_place(|| {
                 let started = std::time::Instant::now();
-                let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("connect");
-                tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-                    .expect("timeout");
+                let mut tcp = support::route_client(route);
                 tcp.write_all(b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n")
                     .expect("write");
                 let mut answer = Vec::new();
@@ -1072,11 +1051,7 @@ impl WebSocketSetup {
         let files = Files::new(TestPki::shared());
         let (server_process, server) = support::websocket_server(&dir);
         let (proxy, proxy_port) = files.start_proxy("bot-ca.pem", server);
-        let route = support::free_port();
-        let route_option = format!("127.0.0.1:{route}=https://localhost:{proxy_port}");
-        let mut options = vec!["--route", route_option.as_str()];
-        options.extend_from_slice(extra);
-        let (connect, port) = files.start_connect(&options);
+        let (connect, port, route) = files.start_routed(proxy_port, extra);
         Some(Self {
             dir,
             files,

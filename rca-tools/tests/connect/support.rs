@@ -274,6 +274,18 @@ impl Files {
         (Process(child), port)
     }
 
+    /// `rca-connect` with `extra` options and a route from a free port to
+    /// `https://localhost:{server_port}`: the process, its proxy port and
+    /// the route's port.
+    pub(crate) fn start_routed(&self, server_port: u16, extra: &[&str]) -> (Process, u16, u16) {
+        let route = free_port();
+        let route_option = format!("127.0.0.1:{route}=https://localhost:{server_port}");
+        let mut options = vec!["--route", route_option.as_str()];
+        options.extend_from_slice(extra);
+        let (connect, port) = self.start_connect(&options);
+        (connect, port, route)
+    }
+
     /// Sends `connect` SIGHUP and waits (up to 10 s) for its log on
     /// standard error to say `reloaded`, a text of its reload line.
     pub(crate) fn hang_up(&self, connect: &Process, reloaded: &str) {
@@ -511,6 +523,15 @@ pub(crate) fn http_get(url: &str) -> String {
         .output()
         .expect("curl");
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A raw client of the route on `route` (plain HTTP/1.1), whose reads
+/// give up after 10 s.
+pub(crate) fn route_client(route: u16) -> std::net::TcpStream {
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("connect to the route");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("read timeout");
+    tcp
 }
 
 /// An HTTP/2 client (hyper's) in a tunnel through `rca-connect` on
