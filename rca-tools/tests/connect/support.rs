@@ -623,8 +623,7 @@ pub(crate) fn websocket_client(
         .env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))
         .env("SSL_CERT_FILE", files.local_ca());
     let output = command.output().expect("run the WebSocket client");
-    // rca-connect's diagnostics too: the client once timed out waiting for
-    // the handshake's answer, in about one run in twenty, cause not found.
+    // rca-connect's diagnostics too, should the client fail.
     assert!(
         output.status.success(),
         "websocket.py: {}\nrca-connect's standard error:\n{}",
