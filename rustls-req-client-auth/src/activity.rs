@@ -20,6 +20,8 @@ pub struct ConnectionActivity {
     /// Counts requests begun, so an idle period is measured from the last one.
     begun: AtomicUsize,
     settled: Notify,
+    /// Told when the first request begins.
+    first: Notify,
 }
 
 /// One request in flight, until dropped.
@@ -29,9 +31,21 @@ pub struct InFlight(Arc<ConnectionActivity>);
 impl ConnectionActivity {
     /// Marks a request in flight until the returned guard is dropped.
     pub fn begin(activity: &Arc<Self>) -> InFlight {
-        activity.begun.fetch_add(1, Ordering::SeqCst);
         activity.in_flight.fetch_add(1, Ordering::SeqCst);
+        if activity.begun.fetch_add(1, Ordering::SeqCst) == 0 {
+            activity.first.notify_waiters();
+        }
         InFlight(Arc::clone(activity))
+    }
+
+    /// Completes once a request has begun on the connection.
+    pub async fn begun_one(&self) {
+        // Registered before the check, so the first request beginning in
+        // between still wakes it.
+        let first = self.first.notified();
+        if self.begun.load(Ordering::SeqCst) == 0 {
+            first.await;
+        }
     }
 
     /// Completes once no request has been in flight for `timeout` (the wait
@@ -89,5 +103,26 @@ mod tests {
         assert!(!idle.is_finished(), "idle 6 s after a request");
         tokio::time::sleep(Duration::from_secs(15)).await;
         assert!(idle.is_finished(), "not idle 21 s after the last request");
+    }
+
+    /// `begun_one` waits for the first request, and does not wait once one
+    /// has begun, ended or not.
+    #[tokio::test(start_paused = true)]
+    async fn begun_one_waits_for_the_first_request_only() {
+        let activity = Arc::new(ConnectionActivity::default());
+        let first = tokio::spawn({
+            let activity = Arc::clone(&activity);
+            async move { activity.begun_one().await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!first.is_finished(), "no request has begun");
+        drop(ConnectionActivity::begin(&activity));
+        tokio::time::timeout(Duration::from_secs(1), first)
+            .await
+            .expect("woken by the first request")
+            .expect("task");
+        tokio::time::timeout(Duration::from_secs(1), activity.begun_one())
+            .await
+            .expect("a request has begun before");
     }
 }

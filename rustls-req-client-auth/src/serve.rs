@@ -63,8 +63,12 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
         observer: None,
         http1_front: None,
         proxy_protocol: None,
+        drain: None,
     }
 }
+
+/// A future that begins something later, boxed.
+type Signal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Called with the outcome of every connection's TLS handshake (for metrics).
 pub type HandshakeObserver = Arc<dyn Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync>;
@@ -129,6 +133,7 @@ pub struct Serve<S> {
     observer: Option<HandshakeObserver>,
     http1_front: Option<Arc<dyn Http1Front>>,
     proxy_protocol: Option<Arc<ProxyProtocol>>,
+    drain: Option<Signal>,
 }
 
 impl<S> Serve<S> {
@@ -264,6 +269,21 @@ impl<S> Serve<S> {
         self.http1_front = Some(Arc::new(front));
         self
     }
+
+    /// Drains from when `signal` completes until the stop
+    /// ([`Serve::with_graceful_shutdown`]'s signal): new connections are
+    /// still accepted and served, but each connection is asked to close
+    /// once it has begun a request: HTTP/1.1 ones after the response they
+    /// are on (`Connection: close`), or at once when idle between
+    /// requests; HTTP/2 ones get a GOAWAY and finish the streams they have
+    /// open. For a shutdown delay behind a load balancer: while its health
+    /// check takes this server out of rotation, clients on keep-alive
+    /// connections move to the other servers instead of waiting here for
+    /// the stop.
+    pub fn drain_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.drain = Some(Box::pin(signal));
+        self
+    }
 }
 
 /// Serves the requests of an HTTP/1.1 connection it can serve more cheaply
@@ -274,8 +294,9 @@ impl<S> Serve<S> {
 /// A front owns the connection until it returns, so it keeps the limits
 /// hyper would: [`Http1Connection::header_read_timeout`],
 /// [`Http1Connection::idle_timeout`], and [`Http1Connection::stopping`]
-/// (close between requests once shutdown starts). Shutdown's grace period
-/// bounds it as any connection.
+/// (close between requests once shutdown starts, and once draining starts
+/// if it has served a request, whose response then says `Connection:
+/// close`). Shutdown's grace period bounds it as any connection.
 pub trait Http1Front: Send + Sync + 'static {
     /// Serves `connection` until it closes, or hands it over.
     fn serve(
@@ -306,25 +327,45 @@ pub struct Http1Connection {
     /// until the head ends or is this long, within the header-read timeout
     /// already running: hyper's own timeout starts again at the hand-over.
     pub max_head: usize,
-    /// Whether shutdown has started.
+    /// Whether shutdown (or draining) has started.
     pub stopping: Stopping,
 }
 
-/// Whether the server is shutting down.
+/// Whether the server is shutting down, or draining before it does (see
+/// [`Serve::drain_on`]).
 #[derive(Clone, Debug)]
-pub struct Stopping(watch::Receiver<bool>);
+pub struct Stopping {
+    stop: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
+}
 
 impl Stopping {
     /// Whether shutdown has started.
     #[must_use]
     pub fn is_stopping(&self) -> bool {
-        *self.0.borrow()
+        *self.stop.borrow()
     }
 
     /// Completes once shutdown has started.
     pub async fn stopped(&mut self) {
         // An error means the server is gone: stopped as well.
-        let _ = self.0.wait_for(|stopping| *stopping).await;
+        let _ = self.stop.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Whether draining or shutdown has started: a connection that has
+    /// served a request should close after its response.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        *self.drain.borrow() || self.is_stopping()
+    }
+
+    /// Completes once draining or shutdown has started.
+    pub async fn draining(&mut self) {
+        // An error means the server is gone: stopped as well.
+        tokio::select! {
+            _ = self.stop.wait_for(|stopping| *stopping) => {}
+            _ = self.drain.wait_for(|draining| *draining) => {}
+        }
     }
 }
 
@@ -378,9 +419,18 @@ where
             observer,
             http1_front,
             proxy_protocol,
+            drain,
         } = self;
         // `true` once shutdown starts: every connection then closes gracefully.
-        let (stop, stopping) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
+        // `true` once draining starts: every connection closes once it has
+        // served a request.
+        let (drain_begins, draining) = watch::channel(false);
+        let stopping = Stopping {
+            stop: stopped,
+            drain: draining,
+        };
+        let mut drain = drain;
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
@@ -390,6 +440,12 @@ where
             let next = tokio::select! {
                 biased;
                 () = &mut signal => Next::Stop,
+                () = fired(&mut drain), if drain.is_some() => {
+                    debug!("draining: connections close once they have served a request");
+                    drain = None;
+                    let _ = drain_begins.send(true);
+                    continue;
+                }
                 accepted = accept(&listener, &permits) => accepted,
             };
             let (tcp, remote, permit) = match next {
@@ -558,7 +614,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    async fn serve(self, mut tcp: TcpStream, stopping: watch::Receiver<bool>) {
+    async fn serve(self, mut tcp: TcpStream, stopping: Stopping) {
         let Self {
             acceptor,
             service,
@@ -607,7 +663,7 @@ where
                     header_read_timeout: limits.header_read_timeout,
                     idle_timeout: limits.idle_timeout,
                     max_head: limits.max_head,
-                    stopping: Stopping(stopping.clone()),
+                    stopping: stopping.clone(),
                 };
                 match front.serve(connection).await {
                     Http1Outcome::Closed => return,
@@ -629,7 +685,7 @@ where
         remote: SocketAddr,
         service: S,
         limits: Limits,
-        mut stopping: watch::Receiver<bool>,
+        mut stopping: Stopping,
     ) {
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let (stream, read) = if h2 {
@@ -650,6 +706,7 @@ where
         let watching = stalled.clone();
         let cancels = h2.then(|| CancelBudget::new(limits.cancelled_requests));
         let counting = cancels.clone();
+        let per_request_stopping = stopping.clone();
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(identity.clone());
             request.extensions_mut().insert(ConnectInfo(remote));
@@ -658,13 +715,24 @@ where
             let pending = counting.as_ref().map(CancelBudget::pending);
             let response = service.clone().oneshot(request);
             let watching = watching.clone();
+            // HTTP/1.1 only: HTTP/2 draining is the connection's GOAWAY.
+            let draining = (!h2).then(|| per_request_stopping.clone());
             async move {
                 let response = response.await;
                 drop(busy);
                 if let Some(pending) = pending {
                     pending.answered();
                 }
-                response.map(|response| {
+                response.map(|mut response| {
+                    if draining.as_ref().is_some_and(Stopping::is_draining)
+                        && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        // hyper closes the connection after this response.
+                        response.headers_mut().insert(
+                            hyper::header::CONNECTION,
+                            hyper::header::HeaderValue::from_static("close"),
+                        );
+                    }
                     response.map(|body| match &watching {
                         Some(streams) => streams.watch(body),
                         None => Watched::unwatched(body),
@@ -676,7 +744,7 @@ where
         // over meanwhile): HTTP/1.1 serves the request it was handed and
         // closes. A graceful shutdown now would close it before reading
         // that request, which has already left the client's socket.
-        let stopping_already = *stopping.borrow_and_update();
+        let stopping_already = stopping.is_stopping();
         // The protocol follows ALPN: HTTP/2 only where `h2` was negotiated,
         // HTTP/1.1 only on the others (a client speaking HTTP/2 by prior
         // knowledge there gets a 400 and the connection closed; HTTP/1.1 on
@@ -790,7 +858,7 @@ struct Driver<'a> {
     stalled: Option<&'a StalledStreams>,
     cancels: Option<&'a CancelBudget>,
     activity: &'a ConnectionActivity,
-    stopping: &'a mut watch::Receiver<bool>,
+    stopping: &'a mut Stopping,
     /// Shutdown began before hyper got the connection.
     stopping_already: bool,
 }
@@ -844,7 +912,7 @@ impl Driver<'_> {
                         break;
                     }
                 }
-                _ = stopping.changed(), if !closing => {
+                () = time_to_close(stopping, activity), if !closing => {
                     shutdown(served.as_mut());
                     closing = true;
                 }
@@ -882,6 +950,29 @@ const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 async fn until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes once shutdown starts, or once draining has started and the
+/// connection has begun a request (closing one before its first request,
+/// which may be on its way, would lose that request: hyper closes a
+/// connection that has read nothing at once).
+async fn time_to_close(stopping: &mut Stopping, activity: &ConnectionActivity) {
+    let mut drain = stopping.clone();
+    tokio::select! {
+        () = stopping.stopped() => {}
+        () = async {
+            drain.draining().await;
+            activity.begun_one().await;
+        } => {}
+    }
+}
+
+/// Completes when `signal` does, or never without one.
+async fn fired(signal: &mut Option<Signal>) {
+    match signal {
+        Some(signal) => signal.await,
         None => std::future::pending().await,
     }
 }

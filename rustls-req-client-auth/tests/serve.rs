@@ -574,3 +574,137 @@ fn a_request_handed_over_during_shutdown_is_answered() {
             .expect("serve");
     });
 }
+
+/// `drain_on`: from the drain signal on, and before the stop, a connection
+/// closes once it has served a request (an idle HTTP/1.1 keep-alive one at
+/// once, an HTTP/2 one after a GOAWAY), one that has sent nothing yet gets
+/// its first request answered with `connection: close`, and new
+/// connections are still accepted and served.
+#[test]
+fn draining_closes_connections_once_they_have_served() {
+    each_provider_async(|provider| async move {
+        let pki = TestPki::shared();
+        let (server, _, listener, address) = one_port(pki, provider).await;
+        let (drain, draining) = oneshot::channel::<()>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(
+            rustls_req_client_auth::serve(listener, Arc::new(server), app())
+                .drain_on(async {
+                    let _ = draining.await;
+                })
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                }),
+        );
+        let mut kept = Http1Client::connect(pki, provider, address).await;
+        assert_eq!(kept.get().await, (200, false));
+        let (mut h2, h2_connection) = http2_client(pki, provider, address).await;
+        let answer = h2
+            .send_request(get_request())
+            .await
+            .expect("HTTP/2 response");
+        assert_eq!(answer.status(), 200);
+        let mut fresh = Http1Client::connect(pki, provider, address).await;
+
+        let _ = drain.send(());
+        let within = Duration::from_secs(3);
+        tokio::time::timeout(within, kept.connection)
+            .await
+            .expect("the idle HTTP/1.1 connection closed")
+            .expect("task")
+            .expect("a clean close");
+        tokio::time::timeout(within, h2_connection)
+            .await
+            .expect("the HTTP/2 connection closed (GOAWAY)")
+            .expect("task")
+            .expect("a clean close");
+        assert_eq!(fresh.get().await, (200, true));
+        let mut new = Http1Client::connect(pki, provider, address).await;
+        assert_eq!(new.get().await, (200, true));
+        assert!(!done.is_finished(), "draining is not the stop");
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), done)
+            .await
+            .expect("shutdown in time")
+            .expect("server task")
+            .expect("serve");
+    });
+}
+
+/// `GET /` with no body, as hyper's clients send it.
+fn get_request() -> hyper::Request<Empty<bytes::Bytes>> {
+    hyper::Request::get("/")
+        .header("host", SERVER_NAME)
+        .body(Empty::new())
+        .expect("request")
+}
+
+/// A TLS connection to `address` offering `alpn` only, as a browser.
+async fn tls_to(
+    pki: &TestPki,
+    provider: Provider,
+    address: SocketAddr,
+    alpn: &[u8],
+) -> hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut client = config::client(pki, provider);
+    client.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = TcpStream::connect(address).await.expect("connect");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await
+        .expect("handshake");
+    hyper_util::rt::TokioIo::new(tls)
+}
+
+/// hyper's HTTP/1.1 client on a connection of its own, whose task ends when
+/// the server closes it.
+struct Http1Client {
+    sender: hyper::client::conn::http1::SendRequest<Empty<bytes::Bytes>>,
+    connection: tokio::task::JoinHandle<hyper::Result<()>>,
+}
+
+impl Http1Client {
+    async fn connect(pki: &TestPki, provider: Provider, address: SocketAddr) -> Self {
+        let io = tls_to(pki, provider, address, b"http/1.1").await;
+        let (sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .expect("HTTP/1.1");
+        Self {
+            sender,
+            connection: tokio::spawn(connection),
+        }
+    }
+
+    /// `GET /`: the status, and whether the response said `connection: close`.
+    async fn get(&mut self) -> (u16, bool) {
+        let response = self
+            .sender
+            .send_request(get_request())
+            .await
+            .expect("HTTP/1.1 response");
+        let close = response
+            .headers()
+            .get("connection")
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+        let status = response.status().as_u16();
+        response.into_body().collect().await.expect("body");
+        (status, close)
+    }
+}
+
+/// hyper's HTTP/2 client on a connection of its own, and its task.
+async fn http2_client(
+    pki: &TestPki,
+    provider: Provider,
+    address: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let io = tls_to(pki, provider, address, b"h2").await;
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .expect("HTTP/2");
+    (sender, tokio::spawn(connection))
+}
