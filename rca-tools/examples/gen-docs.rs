@@ -81,10 +81,11 @@ const PROXY_SECTIONS: Sections = &[
             ),
             Tagged(
                 "SIGTERM, SIGINT",
-                "Say 503 on GET /ready (admin.listen); after \
+                "Say 503 on GET /ready (admin.listen); during \
                              limits.shutdown_delay_secs (0 by default; a second signal cuts it \
-                             short) stop accepting, let requests in flight finish for \
-                             limits.shutdown_grace_secs, then exit.",
+                             short) serve on, closing each connection once it has served a \
+                             request (HTTP/2: GOAWAY); then stop accepting, let requests in \
+                             flight finish for limits.shutdown_grace_secs, and exit.",
             ),
         ],
     ),

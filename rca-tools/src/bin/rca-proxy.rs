@@ -197,12 +197,16 @@ async fn run(
     let grace = config.limits.shutdown_grace();
     let delay = config.limits.shutdown_delay();
     let stopping = readiness.clone();
+    // Told when the delay begins: connections then close once they have
+    // served a request (HTTP/2 ones get a GOAWAY), so clients go elsewhere.
+    let (drain_begins, drain) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         signal.await;
         stopping.stopping();
         if !delay.is_zero() {
+            let _ = drain_begins.send(());
             log::info!(
-                "stopping in {delay:?} (limits.shutdown_delay_secs): /ready says 503, new connections are still served; a second signal stops at once"
+                "stopping in {delay:?} (limits.shutdown_delay_secs): /ready says 503, new connections are still served, and each connection is closed once it has served a request (HTTP/2: GOAWAY); a second signal stops at once"
             );
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -213,9 +217,7 @@ async fn run(
             "stopping: no new connections; requests in flight get up to {grace:?} to finish"
         );
     };
-    let mut proxy = Proxy::new(&config)?
-        .still_trusted(front.still_trusted())
-        .readiness(readiness.clone());
+    let mut proxy = Proxy::new(&config)?.still_trusted(front.still_trusted());
     if config.admin.is_some() {
         // Counted per request only where they can be read.
         proxy = proxy.metrics(Arc::clone(&metrics));
@@ -245,6 +247,12 @@ async fn run(
             config.limits.http2_max_cancelled_requests,
             std::time::Duration::from_secs(10),
         )
+        .drain_on(async move {
+            // Without a delay the sender goes unused: no draining, the stop.
+            if drain.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
         .with_graceful_shutdown(shutdown)
         .await?;
     log::info!("stopped");

@@ -320,7 +320,9 @@ pub struct Limits {
     /// Seconds between SIGTERM and the drain, while `GET /ready` on the
     /// admin address already says 503 and new connections are still
     /// served: time for a load balancer's health check to take the proxy
-    /// out of rotation (0: the drain begins at once).
+    /// out of rotation (0: the drain begins at once). Meanwhile each
+    /// connection is closed once it has served a request (HTTP/2: GOAWAY),
+    /// so keep-alive clients reconnect through the balancer elsewhere.
     pub shutdown_delay_secs: u64,
     /// Requests one HTTP/2 connection may have in flight at once, and so
     /// upstream exchanges one client connection can hold (nginx's

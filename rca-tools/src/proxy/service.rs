@@ -16,7 +16,6 @@ use http::{header, StatusCode};
 use hyper::body::Incoming;
 use rustls_req_client_auth::PeerIdentity;
 
-use crate::common::admin::Readiness;
 use crate::common::client_body::{discardable, ClientBody, ClientBodyError};
 use crate::proxy::access_log::{Counted, Entry, Record, Unfinished};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
@@ -41,10 +40,6 @@ pub struct Proxy {
     pub(crate) max_body_bytes: Option<u64>,
     /// Whether bots connected before a reload still verify.
     pub(crate) still_trusted: Option<StillTrusted>,
-    /// Whether the proxy is about to stop (`limits.shutdown_delay_secs`):
-    /// then HTTP/1.1 responses close their connection, so keep-alive
-    /// clients reconnect, through the balancer, elsewhere.
-    pub(crate) readiness: Option<Readiness>,
 }
 
 /// Where the access log goes.
@@ -86,7 +81,6 @@ impl Proxy {
             body_timeout: config.limits.body_timeout(),
             max_body_bytes: config.limits.max_body_bytes,
             still_trusted: None,
-            readiness: None,
         })
     }
 
@@ -95,21 +89,6 @@ impl Proxy {
     pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
-    }
-
-    /// Closes HTTP/1.1 connections after their response once `readiness`
-    /// says the proxy is stopping.
-    #[must_use]
-    pub fn readiness(mut self, readiness: Readiness) -> Self {
-        self.readiness = Some(readiness);
-        self
-    }
-
-    /// Whether the proxy is stopping: connections should not be kept.
-    pub(crate) fn stopping_soon(&self) -> bool {
-        self.readiness
-            .as_ref()
-            .is_some_and(|readiness| !readiness.is_ready())
     }
 
     /// Refuses requests of bots connected before a reload that no longer
@@ -211,8 +190,7 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     // first (an HTTP/2 reset, a closed connection): the request may have
     // reached the upstream all the same.
     let mut unanswered = Unfinished(record);
-    let http1 = request.version() < http::Version::HTTP_2;
-    let (mut response, error) = match canonical_request(request) {
+    let (response, error) = match canonical_request(request) {
         Ok(request) => {
             let path = request.uri().path().to_owned();
             if let Some(record) = &mut unanswered.0 {
@@ -227,11 +205,6 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
             bad_request(why.reason())
         }
     };
-    if http1 && proxy.stopping_soon() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-    }
     let Some(mut record) = unanswered.0.take() else {
         return response;
     };

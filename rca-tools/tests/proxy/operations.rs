@@ -533,6 +533,112 @@ fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
     });
 }
 
+/// During `limits.shutdown_delay_secs` the proxy drains: a connection open
+/// before SIGTERM closes once it has served a request (an HTTP/2 one with a
+/// GOAWAY, an idle HTTP/1.1 keep-alive one at once), so its client
+/// reconnects through the balancer elsewhere long before the stop. One that
+/// has sent no request yet keeps its first (it may be on the way), and a
+/// new HTTP/2 connection gets its answer, then a GOAWAY.
+#[test]
+fn the_shutdown_delay_drains_keep_alive_connections() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let drained = |what: &str| format!("{what} was not closed within the delay");
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config_with(
+            "drain.toml",
+            port,
+            upstream,
+            "limits",
+            "shutdown_delay_secs = 6",
+        );
+        let mut proxy = Proxy::start(&config, port);
+        let (mut sender, http2) = h2_connect(pki, port).await;
+        let (status, _) = h2_exchange(&mut sender, http::Request::get(proxy.url("/"))).await;
+        assert_eq!(status, 200);
+        let mut kept = tls_connect(pki, port, b"http/1.1").await;
+        kept.write_all(GET).await.expect("send");
+        let first = read_one_response(&mut kept).await;
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(
+            !first.to_lowercase().contains("connection: close"),
+            "{first}"
+        );
+        let mut fresh = tls_connect(pki, port, b"http/1.1").await;
+
+        let signalled = Instant::now();
+        proxy.signal("TERM");
+        let ended = tokio::time::timeout(Duration::from_secs(3), http2).await;
+        assert!(ended.is_ok(), "{}", drained("the HTTP/2 connection"));
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(3), kept.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "{}",
+            drained("the idle HTTP/1.1 connection")
+        );
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+        // The connection that had sent nothing: its request is answered,
+        // with the close.
+        fresh.write_all(GET).await.expect("send");
+        let mut answer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(3), fresh.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "{}", drained("the HTTP/1.1 connection"));
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+        // A new HTTP/2 connection within the delay.
+        let (mut sender, http2) = h2_connect(pki, port).await;
+        let (status, body) = h2_exchange(&mut sender, http::Request::get(proxy.url("/"))).await;
+        assert_eq!(status, 200, "{body}");
+        let ended = tokio::time::timeout(Duration::from_secs(3), http2).await;
+        assert!(ended.is_ok(), "{}", drained("a new HTTP/2 connection"));
+        assert!(
+            signalled.elapsed() < Duration::from_secs(6),
+            "the test was too slow to show the drain before the stop"
+        );
+        assert!(proxy.wait().success());
+    });
+}
+
+/// One HTTP/1.1 response from `stream`: its head, and its body by
+/// `Content-Length` or to the last chunk.
+async fn read_one_response(
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut answer = Vec::new();
+    loop {
+        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|length| length.trim().parse::<usize>().ok());
+            let done = match length {
+                Some(length) => answer.len() >= end + 4 + length,
+                None => text.ends_with("0\r\n\r\n"),
+            };
+            if done {
+                return String::from_utf8_lossy(&answer).into_owned();
+            }
+        }
+        let mut buf = [0; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("a response within 5 s")
+            .expect("read");
+        assert!(read > 0, "closed: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..read]);
+    }
+}
+
 /// SIGHUP, again and again, while requests come on new connections: none fails.
 #[test]
 fn sighup_under_traffic_fails_no_request() {

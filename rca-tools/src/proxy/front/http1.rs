@@ -110,6 +110,9 @@ struct Client {
     identity: PeerIdentity,
     remote: SocketAddr,
     stopping: Stopping,
+    /// Whether a response went out: from then on draining closes it
+    /// between requests (before, its first request may be on the way).
+    served: bool,
     lines: IdentityLines,
 }
 
@@ -131,6 +134,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
         identity,
         remote,
         stopping,
+        served: false,
         lines: IdentityLines::default(),
     };
     // As hyper's: the wait for a head is bounded from its start.
@@ -191,7 +195,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
                 close(&mut client.stream).await;
                 return Http1Outcome::Closed;
             }
-            Ok(Last::No) => {}
+            Ok(Last::No) => client.served = true,
         }
     }
 }
@@ -199,7 +203,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
 impl Client {
     /// Reads more of a request head, unless `deadline` (`wait` from the
     /// start of the wait) passes first, which closes the connection as
-    /// hyper closes it, or shutdown begins between requests. `false`: the
+    /// hyper closes it, or shutdown (draining, once it has served) begins between requests. `false`: the
     /// connection is over.
     async fn read_head(&mut self, deadline: tokio::time::Instant, wait: Duration) -> bool {
         let between = self.read.is_empty();
@@ -212,7 +216,7 @@ impl Client {
         }
         let more = tokio::select! {
             biased;
-            () = self.stopping.stopped(), if between => {
+            () = time_to_close(&mut self.stopping, self.served), if between => {
                 close(&mut self.stream).await;
                 return false;
             }
@@ -231,6 +235,16 @@ impl Client {
                 false
             }
         }
+    }
+}
+
+/// Completes once shutdown starts or, for a connection that has `served` a
+/// response, once draining starts (see `Serve::drain_on`).
+async fn time_to_close(stopping: &mut Stopping, served: bool) {
+    if served {
+        stopping.draining().await;
+    } else {
+        stopping.stopped().await;
     }
 }
 
@@ -328,8 +342,8 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     )
     .await?;
     let upstream_time = sent.elapsed();
-    // Shutdown may have begun meanwhile: then this response is the last.
-    let last = close || client.stopping.is_stopping() || proxy.stopping_soon();
+    // Shutdown or draining may have begun meanwhile: then this response is the last.
+    let last = close || client.stopping.is_draining();
     let out = &mut client.out;
     out.clear();
     let (status, body, error) = match exchanged {
