@@ -1,6 +1,7 @@
 # Sourced by the proxy benchmarks: the upstream they forward to, a separate
 # nginx process (Debian's package, installed when missing) answering "ok" on
-# 127.0.0.1:18080 without logging, pinned to core 0; and a wait for ports.
+# 127.0.0.1:18080 without logging, pinned to core 0 (under SCHED_BATCH with
+# UPSTREAM_POLICY=batch); and a wait for ports.
 #
 #   start_upstream WORK        (WORK: the run's scratch directory)
 #   stop_upstream WORK
@@ -32,7 +33,12 @@ http {
     server { listen 127.0.0.1:18080; location / { return 200 "ok\n"; } }
 }
 CONF
-    taskset -c 0 nginx -p "$work" -c "$work/upstream.conf"
+    # UPSTREAM_POLICY=batch runs it under SCHED_BATCH: woken by a request,
+    # it then waits for the server in front to yield the core instead of
+    # preempting it (a variant, not the default; see benches/README.md).
+    local policy=()
+    [ "${UPSTREAM_POLICY:-}" = batch ] && policy=(chrt --batch 0)
+    "${policy[@]}" taskset -c 0 nginx -p "$work" -c "$work/upstream.conf"
 }
 
 stop_upstream() {
