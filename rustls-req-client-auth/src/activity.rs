@@ -48,6 +48,18 @@ impl ConnectionActivity {
         }
     }
 
+    /// Completes once no request is in flight.
+    pub async fn quiet(&self) {
+        loop {
+            // Registered before the check, as in `idle_for`.
+            let settled = self.settled.notified();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            settled.await;
+        }
+    }
+
     /// Completes once no request has been in flight for `timeout` (the wait
     /// starts again whenever one begins within it). One waiter at a time.
     pub async fn idle_for(&self, timeout: Duration) {
@@ -75,7 +87,9 @@ impl ConnectionActivity {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.settled.notify_one();
+            // Every waiter: `idle_for` and `quiet` may both wait. Each
+            // registers before it looks, so none misses this.
+            self.0.settled.notify_waiters();
         }
     }
 }
@@ -124,5 +138,35 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), activity.begun_one())
             .await
             .expect("a request has begun before");
+    }
+
+    /// `quiet` waits while a request is in flight, and wakes beside
+    /// `idle_for` when the last one ends.
+    #[tokio::test(start_paused = true)]
+    async fn quiet_waits_for_the_requests_in_flight() {
+        let activity = Arc::new(ConnectionActivity::default());
+        tokio::time::timeout(Duration::from_secs(1), activity.quiet())
+            .await
+            .expect("nothing in flight");
+        let request = ConnectionActivity::begin(&activity);
+        let idle = tokio::spawn({
+            let activity = Arc::clone(&activity);
+            async move { activity.idle_for(Duration::from_secs(10)).await }
+        });
+        let quiet = tokio::spawn({
+            let activity = Arc::clone(&activity);
+            async move { activity.quiet().await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!quiet.is_finished(), "quiet while a request was in flight");
+        drop(request);
+        tokio::time::timeout(Duration::from_secs(1), quiet)
+            .await
+            .expect("woken when the request ended")
+            .expect("task");
+        tokio::time::timeout(Duration::from_secs(11), idle)
+            .await
+            .expect("idle_for woken too")
+            .expect("task");
     }
 }

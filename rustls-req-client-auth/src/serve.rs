@@ -274,12 +274,14 @@ impl<S> Serve<S> {
     /// ([`Serve::with_graceful_shutdown`]'s signal): new connections are
     /// still accepted and served, but each connection is asked to close
     /// once it has begun a request: HTTP/1.1 ones after the response they
-    /// are on (`Connection: close`), or at once when idle between
-    /// requests; HTTP/2 ones get a GOAWAY and finish the streams they have
-    /// open. For a shutdown delay behind a load balancer: while its health
-    /// check takes this server out of rotation, clients on keep-alive
-    /// connections move to the other servers instead of waiting here for
-    /// the stop.
+    /// are on (which says `Connection: close`, unless it is a 101 switching
+    /// protocols), or at once when idle between requests; HTTP/2 ones get
+    /// a GOAWAY and finish the streams they have open. A connection that
+    /// switched protocols (a WebSocket) runs on until the stop and its
+    /// grace period. For a shutdown delay behind a load balancer: while its
+    /// health check takes this server out of rotation, clients on
+    /// keep-alive connections move to the other servers instead of waiting
+    /// here for the stop.
     pub fn drain_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.drain = Some(Box::pin(signal));
         self
@@ -760,6 +762,7 @@ where
             activity: &activity,
             stopping: &mut stopping,
             stopping_already,
+            http2: h2,
         };
         if h2 {
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -861,6 +864,7 @@ struct Driver<'a> {
     stopping: &'a mut Stopping,
     /// Shutdown began before hyper got the connection.
     stopping_already: bool,
+    http2: bool,
 }
 
 impl Driver<'_> {
@@ -880,6 +884,7 @@ impl Driver<'_> {
             activity,
             stopping,
             stopping_already,
+            http2,
         } = self;
         let mut served = std::pin::pin!(served);
         let mut closing = stopping_already;
@@ -895,7 +900,10 @@ impl Driver<'_> {
         // client acknowledges its PING, which a flooding client never does.
         let mut shut_out: Option<tokio::time::Instant> = None;
         loop {
+            // `biased`, the connection first: bytes already there (a
+            // request) are read before a drain or stop can close it idle.
             tokio::select! {
+                biased;
                 ended = served.as_mut() => {
                     if let Err(error) = ended {
                         debug!("{remote}: connection ended with an error: {error}");
@@ -912,7 +920,7 @@ impl Driver<'_> {
                         break;
                     }
                 }
-                () = time_to_close(stopping, activity), if !closing => {
+                () = time_to_close(stopping, activity, http2), if !closing => {
                     shutdown(served.as_mut());
                     closing = true;
                 }
@@ -957,14 +965,19 @@ async fn until(deadline: Option<tokio::time::Instant>) {
 /// Completes once shutdown starts, or once draining has started and the
 /// connection has begun a request (closing one before its first request,
 /// which may be on its way, would lose that request: hyper closes a
-/// connection that has read nothing at once).
-async fn time_to_close(stopping: &mut Stopping, activity: &ConnectionActivity) {
+/// connection that has read nothing at once). An HTTP/1.1 connection
+/// waits until no request is in flight: the response of one that is says
+/// `Connection: close` itself, and a 101 that switches protocols must not.
+async fn time_to_close(stopping: &mut Stopping, activity: &ConnectionActivity, http2: bool) {
     let mut drain = stopping.clone();
     tokio::select! {
         () = stopping.stopped() => {}
         () = async {
             drain.draining().await;
             activity.begun_one().await;
+            if !http2 {
+                activity.quiet().await;
+            }
         } => {}
     }
 }

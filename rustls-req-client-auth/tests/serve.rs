@@ -578,8 +578,8 @@ fn a_request_handed_over_during_shutdown_is_answered() {
 /// `drain_on`: from the drain signal on, and before the stop, a connection
 /// closes once it has served a request (an idle HTTP/1.1 keep-alive one at
 /// once, an HTTP/2 one after a GOAWAY), one that has sent nothing yet gets
-/// its first request answered with `connection: close`, and new
-/// connections are still accepted and served.
+/// its first request answered (HTTP/1.1 with `connection: close`) before it
+/// closes, and new connections are still accepted, served and closed.
 #[test]
 fn draining_closes_connections_once_they_have_served() {
     each_provider_async(|provider| async move {
@@ -605,6 +605,7 @@ fn draining_closes_connections_once_they_have_served() {
             .expect("HTTP/2 response");
         assert_eq!(answer.status(), 200);
         let mut fresh = Http1Client::connect(pki, provider, address).await;
+        let (mut fresh_h2, fresh_h2_connection) = http2_client(pki, provider, address).await;
 
         let _ = drain.send(());
         let within = Duration::from_secs(3);
@@ -619,8 +620,24 @@ fn draining_closes_connections_once_they_have_served() {
             .expect("task")
             .expect("a clean close");
         assert_eq!(fresh.get().await, (200, true));
+        let answer = fresh_h2
+            .send_request(get_request())
+            .await
+            .expect("HTTP/2 response");
+        assert_eq!(answer.status(), 200);
         let mut new = Http1Client::connect(pki, provider, address).await;
         assert_eq!(new.get().await, (200, true));
+        for (what, connection) in [
+            ("HTTP/1.1, begun before", fresh.connection),
+            ("HTTP/2, begun before", fresh_h2_connection),
+            ("HTTP/1.1, new", new.connection),
+        ] {
+            tokio::time::timeout(within, connection)
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not closed after its request"))
+                .expect("task")
+                .expect("a clean close");
+        }
         assert!(!done.is_finished(), "draining is not the stop");
         let _ = stop.send(());
         tokio::time::timeout(Duration::from_secs(10), done)

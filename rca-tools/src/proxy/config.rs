@@ -317,12 +317,14 @@ pub struct Limits {
     pub max_connections: usize,
     /// Seconds open connections get to finish on shutdown.
     pub shutdown_grace_secs: u64,
-    /// Seconds between SIGTERM and the drain, while `GET /ready` on the
-    /// admin address already says 503 and new connections are still
-    /// served: time for a load balancer's health check to take the proxy
-    /// out of rotation (0: the drain begins at once). Meanwhile each
-    /// connection is closed once it has served a request (HTTP/2: GOAWAY),
-    /// so keep-alive clients reconnect through the balancer elsewhere.
+    /// Seconds between SIGTERM and the stop (the listener closing, then
+    /// `shutdown_grace_secs`), while `GET /ready` on the admin address
+    /// already says 503 and new connections are still served: time for a
+    /// load balancer's health check to take the proxy out of rotation (0:
+    /// the stop comes at once). Meanwhile each connection is closed once
+    /// it has served a request (HTTP/2: GOAWAY), so keep-alive clients
+    /// reconnect through the balancer elsewhere; open WebSockets run on
+    /// until the stop.
     pub shutdown_delay_secs: u64,
     /// Requests one HTTP/2 connection may have in flight at once, and so
     /// upstream exchanges one client connection can hold (nginx's

@@ -537,8 +537,9 @@ fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
 /// before SIGTERM closes once it has served a request (an HTTP/2 one with a
 /// GOAWAY, an idle HTTP/1.1 keep-alive one at once), so its client
 /// reconnects through the balancer elsewhere long before the stop. One that
-/// has sent no request yet keeps its first (it may be on the way), and a
-/// new HTTP/2 connection gets its answer, then a GOAWAY.
+/// has sent no request yet keeps its first (it may be on the way), a new
+/// HTTP/2 connection gets its answer, then a GOAWAY, and a WebSocket opens
+/// with a plain 101 (no `close`) and carries bytes.
 #[test]
 fn the_shutdown_delay_drains_keep_alive_connections() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -569,6 +570,7 @@ fn the_shutdown_delay_drains_keep_alive_connections() {
             "{first}"
         );
         let mut fresh = tls_connect(pki, port, b"http/1.1").await;
+        let (mut fresh_http2, fresh_http2_connection) = h2_connect(pki, port).await;
 
         let signalled = Instant::now();
         proxy.signal("TERM");
@@ -593,6 +595,24 @@ fn the_shutdown_delay_drains_keep_alive_connections() {
         let answer = String::from_utf8_lossy(&answer).to_lowercase();
         assert!(answer.starts_with("http/1.1 200"), "{answer}");
         assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+        let (status, body) =
+            h2_exchange(&mut fresh_http2, http::Request::get(proxy.url("/"))).await;
+        assert_eq!(status, 200, "{body}");
+        let ended = tokio::time::timeout(Duration::from_secs(3), fresh_http2_connection).await;
+        assert!(
+            ended.is_ok(),
+            "{}",
+            drained("the HTTP/2 connection begun before")
+        );
+        let (mut tunnel, head) = open_tunnel(pki, port).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(!head.contains("close"), "{head}");
+        let mut greeting = vec![0; "path=none;".len()];
+        tunnel
+            .read_exact(&mut greeting)
+            .await
+            .expect("the upstream's greeting");
+        drop(tunnel);
         // A new HTTP/2 connection within the delay.
         let (mut sender, http2) = h2_connect(pki, port).await;
         let (status, body) = h2_exchange(&mut sender, http::Request::get(proxy.url("/"))).await;

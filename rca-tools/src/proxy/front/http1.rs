@@ -203,8 +203,8 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
 impl Client {
     /// Reads more of a request head, unless `deadline` (`wait` from the
     /// start of the wait) passes first, which closes the connection as
-    /// hyper closes it, or shutdown (draining, once it has served) begins between requests. `false`: the
-    /// connection is over.
+    /// hyper closes it, or shutdown (draining, once it has served) begins
+    /// between requests. `false`: the connection is over.
     async fn read_head(&mut self, deadline: tokio::time::Instant, wait: Duration) -> bool {
         let between = self.read.is_empty();
         if between {
@@ -214,13 +214,15 @@ impl Client {
             self.read = Vec::new();
             self.out = Vec::new();
         }
+        // The read first: a request already there is served (and told to
+        // close) rather than lost to a close between requests.
         let more = tokio::select! {
             biased;
+            more = tokio::time::timeout_at(deadline, read_more(&mut self.stream, &mut self.read)) => more,
             () = time_to_close(&mut self.stopping, self.served), if between => {
                 close(&mut self.stream).await;
                 return false;
             }
-            more = tokio::time::timeout_at(deadline, read_more(&mut self.stream, &mut self.read)) => more,
         };
         match more {
             Ok(Ok(0)) => false,
