@@ -336,38 +336,42 @@ pub struct Http1Connection {
 /// Whether the server is shutting down, or draining before it does (see
 /// [`Serve::drain_on`]).
 #[derive(Clone, Debug)]
-pub struct Stopping {
-    stop: watch::Receiver<bool>,
-    drain: watch::Receiver<bool>,
+pub struct Stopping(watch::Receiver<Phase>);
+
+/// Where the server is in its life; only ever moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Serving,
+    /// Every connection closes once it has served a request.
+    Draining,
+    /// The listener is closed; every connection closes gracefully.
+    Stopping,
 }
 
 impl Stopping {
     /// Whether shutdown has started.
     #[must_use]
     pub fn is_stopping(&self) -> bool {
-        *self.stop.borrow()
+        *self.0.borrow() == Phase::Stopping
     }
 
     /// Completes once shutdown has started.
     pub async fn stopped(&mut self) {
         // An error means the server is gone: stopped as well.
-        let _ = self.stop.wait_for(|stopping| *stopping).await;
+        let _ = self.0.wait_for(|phase| *phase == Phase::Stopping).await;
     }
 
     /// Whether draining or shutdown has started: a connection that has
     /// served a request should close after its response.
     #[must_use]
     pub fn is_draining(&self) -> bool {
-        *self.drain.borrow() || self.is_stopping()
+        *self.0.borrow() >= Phase::Draining
     }
 
     /// Completes once draining or shutdown has started.
     pub async fn draining(&mut self) {
         // An error means the server is gone: stopped as well.
-        tokio::select! {
-            _ = self.stop.wait_for(|stopping| *stopping) => {}
-            _ = self.drain.wait_for(|draining| *draining) => {}
-        }
+        let _ = self.0.wait_for(|phase| *phase >= Phase::Draining).await;
     }
 }
 
@@ -423,15 +427,8 @@ where
             proxy_protocol,
             drain,
         } = self;
-        // `true` once shutdown starts: every connection then closes gracefully.
-        let (stop, stopped) = watch::channel(false);
-        // `true` once draining starts: every connection closes once it has
-        // served a request.
-        let (drain_begins, draining) = watch::channel(false);
-        let stopping = Stopping {
-            stop: stopped,
-            drain: draining,
-        };
+        let (phase, watching) = watch::channel(Phase::Serving);
+        let stopping = Stopping(watching);
         let mut drain = drain;
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         let mut connections = JoinSet::new();
@@ -445,7 +442,7 @@ where
                 () = fired(&mut drain), if drain.is_some() => {
                     debug!("draining: connections close once they have served a request");
                     drain = None;
-                    let _ = drain_begins.send(true);
+                    let _ = phase.send(Phase::Draining);
                     continue;
                 }
                 accepted = accept(&listener, &permits) => accepted,
@@ -482,7 +479,7 @@ where
             "shutting down: waiting up to {:?} for open connections",
             limits.shutdown_grace
         );
-        let _ = stop.send(true);
+        let _ = phase.send(Phase::Stopping);
         let drained = tokio::time::timeout(limits.shutdown_grace, async {
             while connections.join_next().await.is_some() {}
         })
@@ -969,11 +966,15 @@ async fn until(deadline: Option<tokio::time::Instant>) {
 /// waits until no request is in flight: the response of one that is says
 /// `Connection: close` itself, and a 101 that switches protocols must not.
 async fn time_to_close(stopping: &mut Stopping, activity: &ConnectionActivity, http2: bool) {
-    let mut drain = stopping.clone();
+    // One look at the phase while serving, as before there was a drain.
+    stopping.draining().await;
+    if stopping.is_stopping() {
+        return;
+    }
+    let mut stop = stopping.clone();
     tokio::select! {
-        () = stopping.stopped() => {}
+        () = stop.stopped() => {}
         () = async {
-            drain.draining().await;
             activity.begun_one().await;
             if !http2 {
                 activity.quiet().await;
