@@ -45,6 +45,9 @@ pub const BUFFERED_BYTES: usize = 64 * 1024;
 /// are dropped (about two seconds of lines at 30,000 requests a second).
 pub const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 
+/// Room past [`BUFFERED_BYTES`] for the lines logged while the writer wakes.
+const LINE_ROOM: usize = 16 * 1024;
+
 /// How often the writer writes out what is buffered.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -79,10 +82,18 @@ impl Lines {
         self.bytes.len() >= BUFFERED_BYTES
     }
 
-    /// The lines to write and the count of those dropped, leaving none.
+    /// The lines to write and the count of those dropped, leaving none,
+    /// and room for the next batch: grown from empty, the buffer was copied
+    /// at each doubling on the way to [`BUFFERED_BYTES`] (a profile under
+    /// load showed the copies). An idle log keeps no such room.
     fn take(&mut self) -> (Vec<u8>, u64) {
+        let next = if self.bytes.is_empty() {
+            Vec::new()
+        } else {
+            Vec::with_capacity(BUFFERED_BYTES.min(self.limit) + LINE_ROOM)
+        };
         (
-            std::mem::take(&mut self.bytes),
+            std::mem::replace(&mut self.bytes, next),
             std::mem::take(&mut self.dropped),
         )
     }
