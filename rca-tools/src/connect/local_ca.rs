@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -27,6 +28,15 @@ pub const CA_KEY_FILE: &str = "ca.key";
 /// Hosts whose `ServerConfig` is kept; past this the cache starts over (a
 /// crawler visiting many hosts pays one issuance per host again).
 const MAX_HOSTS: usize = 4096;
+
+/// Days an issued certificate is valid.
+const LEAF_DAYS: i64 = 365;
+
+/// How long an issued certificate is used before its host gets a new one:
+/// well within [`LEAF_DAYS`], so an `rca-connect` running for longer than
+/// that never presents an expired certificate (kept for ever, one did after
+/// a year).
+const REISSUE_AFTER: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Why the local CA cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +75,19 @@ pub struct LocalCa {
     /// two local processes, and one key saves a key generation per host.
     leaf_key: KeyPair,
     provider: Arc<rustls::crypto::CryptoProvider>,
-    configs: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    configs: Mutex<HashMap<String, Issued>>,
+}
+
+/// A host's configuration, and when its certificate was issued.
+struct Issued {
+    at: Instant,
+    config: Arc<ServerConfig>,
+}
+
+impl Issued {
+    fn fresh_at(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.at) < REISSUE_AFTER
+    }
 }
 
 impl std::fmt::Debug for LocalCa {
@@ -133,23 +155,44 @@ impl LocalCa {
     ///
     /// The certificate cannot be issued.
     pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, LocalCaError> {
+        self.server_config_at(host, Instant::now())
+    }
+
+    /// [`LocalCa::server_config`] at `now`: a certificate issued up to
+    /// [`REISSUE_AFTER`] before is used again.
+    fn server_config_at(
+        &self,
+        host: &str,
+        now: Instant,
+    ) -> Result<Arc<ServerConfig>, LocalCaError> {
         // Host names are case-insensitive: one certificate for all spellings.
         let host = host.to_ascii_lowercase();
-        if let Some(config) = self.configs().get(&host) {
-            return Ok(Arc::clone(config));
+        if let Some(issued) = self
+            .configs()
+            .get(&host)
+            .filter(|issued| issued.fresh_at(now))
+        {
+            return Ok(Arc::clone(&issued.config));
         }
         // Issued without the lock, so tunnels to hosts already issued for do
-        // not wait for a signature. Two first tunnels to one host may both
-        // issue; the first kept is used by both.
-        let issued = Arc::new(self.issue(&host)?);
+        // not wait for a signature. Two tunnels to one host may both issue;
+        // the first kept is used by both.
+        let config = Arc::new(self.issue(&host)?);
         let mut configs = self.configs();
         if configs.len() >= MAX_HOSTS && !configs.contains_key(&host) {
             configs.clear();
         }
-        Ok(Arc::clone(configs.entry(host).or_insert(issued)))
+        let kept = configs.entry(host).or_insert_with(|| Issued {
+            at: now,
+            config: Arc::clone(&config),
+        });
+        if !kept.fresh_at(now) {
+            *kept = Issued { at: now, config };
+        }
+        Ok(Arc::clone(&kept.config))
     }
 
-    fn configs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ServerConfig>>> {
+    fn configs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Issued>> {
         self.configs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -173,7 +216,7 @@ impl LocalCa {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = time_days_ago(1);
-        params.not_after = time_days_ago(-365);
+        params.not_after = time_days_ago(-LEAF_DAYS);
         let cert = params
             .signed_by(&self.leaf_key, &self.issuer)
             .map_err(|error| failed(error.to_string()))?;
@@ -250,8 +293,9 @@ fn time_days_ago(days: i64) -> time::OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::{Duration, Instant};
 
-    use super::LocalCa;
+    use super::{LocalCa, LEAF_DAYS, REISSUE_AFTER};
 
     #[test]
     fn one_certificate_serves_every_spelling_of_a_host() {
@@ -263,5 +307,33 @@ mod tests {
         let other = ca.server_config("example.org").expect("issued");
         assert!(!Arc::ptr_eq(&lower, &other));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A host's certificate is used again for [`REISSUE_AFTER`], then a new
+    /// one is issued: kept for ever, it expired after a year.
+    #[test]
+    fn a_certificate_is_issued_again_well_before_it_expires() {
+        let dir = tempfile::tempdir().expect("directory");
+        let ca = LocalCa::in_state_dir(dir.path()).expect("a CA");
+        let now = Instant::now();
+        let first = ca.server_config_at("example.com", now).expect("issued");
+        let day = Duration::from_secs(24 * 60 * 60);
+        let later = ca
+            .server_config_at("example.com", now + 29 * day)
+            .expect("kept");
+        assert!(Arc::ptr_eq(&first, &later));
+        let renewed = ca
+            .server_config_at("example.com", now + 31 * day)
+            .expect("issued");
+        assert!(!Arc::ptr_eq(&first, &renewed));
+        // And the new one is kept from then on.
+        let again = ca
+            .server_config_at("example.com", now + 32 * day)
+            .expect("kept");
+        assert!(Arc::ptr_eq(&renewed, &again));
+        assert!(
+            REISSUE_AFTER
+                < Duration::from_secs(u64::try_from(LEAF_DAYS).expect("days") * 86_400) / 2
+        );
     }
 }
