@@ -128,7 +128,11 @@ const CONNECT_SECTIONS: Sections = &[
     (
         "SIGNALS",
         &[
-            Tagged("SIGHUP", "Read --cert and --key again."),
+            Tagged(
+                "SIGHUP",
+                "Read --cert, --key, the system roots, each --ca and the local CA again, \
+                 for new connections and tunnels (if any fails, nothing changes).",
+            ),
             Tagged("SIGTERM, SIGINT", "Stop gracefully."),
         ],
     ),

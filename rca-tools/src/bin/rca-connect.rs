@@ -57,11 +57,32 @@ fn state_dir(args: &Args) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/state/rca-connect"))
 }
 
+/// Where the local CA is: `--local-ca-cert` and `--local-ca-key`, or the
+/// state directory (made there if it is not yet).
+#[derive(Clone, Debug)]
+enum LocalCaSource {
+    Files(PathBuf, PathBuf),
+    StateDir(PathBuf),
+}
+
+impl LocalCaSource {
+    fn of(args: &Args) -> anyhow::Result<Self> {
+        Ok(match (&args.local_ca_cert, &args.local_ca_key) {
+            (Some(cert), Some(key)) => Self::Files(cert.clone(), key.clone()),
+            _ => Self::StateDir(state_dir(args)?),
+        })
+    }
+
+    fn load(&self) -> anyhow::Result<LocalCa> {
+        Ok(match self {
+            Self::Files(cert, key) => LocalCa::from_files(cert, key)?,
+            Self::StateDir(dir) => LocalCa::in_state_dir(dir)?,
+        })
+    }
+}
+
 fn local_ca(args: &Args) -> anyhow::Result<LocalCa> {
-    Ok(match (&args.local_ca_cert, &args.local_ca_key) {
-        (Some(cert), Some(key)) => LocalCa::from_files(cert, key)?,
-        _ => LocalCa::in_state_dir(&state_dir(args)?)?,
-    })
+    LocalCaSource::of(args)?.load()
 }
 
 fn main() -> ExitCode {
@@ -177,8 +198,9 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         key,
         roots: args.roots,
         cas: args.cas.clone(),
+        local_ca: LocalCaSource::of(&args)?,
     };
-    tokio::spawn(reload_on_hangup(connector, reloaded));
+    tokio::spawn(reload_on_hangup(connector, Arc::clone(&front), reloaded));
     signal.await;
     readiness.stopping();
     log::info!("stopping: no new connections; waiting for requests in flight");
@@ -221,41 +243,47 @@ fn server_roots(source: RootSource, cas: &[PathBuf]) -> anyhow::Result<RootCertS
     Ok(server_roots)
 }
 
-/// What SIGHUP reads again: the bot identity and the server roots.
+/// What SIGHUP reads again: the bot identity, the server roots and the
+/// local CA.
 #[derive(Clone)]
 struct Reloaded {
     cert: PathBuf,
     key: PathBuf,
     roots: RootSource,
     cas: Vec<PathBuf>,
+    local_ca: LocalCaSource,
 }
 
-/// SIGHUP: read `--cert`, `--key`, the system's roots (`--roots system`)
-/// and each `--ca` again; new connections use them. If any of them fails,
-/// nothing changes. The files are read on a blocking thread, not on one
+/// SIGHUP: read `--cert`, `--key`, the system's roots (`--roots system`),
+/// each `--ca` and the local CA again; new connections and tunnels use
+/// them. If any of them fails, nothing changes. The files are read on a blocking thread, not on one
 /// that serves connections.
-async fn reload_on_hangup(connector: FlagConnector, files: Reloaded) {
+async fn reload_on_hangup(connector: FlagConnector, front: Arc<Front>, files: Reloaded) {
     on_hangup(|| {
-        let (connector, files) = (connector.clone(), files.clone());
+        let (connector, front, files) = (connector.clone(), Arc::clone(&front), files.clone());
         async move {
             let reloaded = tokio::task::spawn_blocking(move || {
                 let identity = BotIdentity::from_pem_files(&files.cert, &files.key)?;
                 let roots = server_roots(files.roots, &files.cas)?;
+                let ca = files.local_ca.load()?;
                 connector.reload(&identity, &roots)?;
-                anyhow::Ok((files.cert, identity, roots.len()))
+                let ca_path = ca.cert_path().to_owned();
+                front.replace_local_ca(Arc::new(ca));
+                anyhow::Ok((files.cert, identity, ca_path, roots.len()))
             })
             .await
             .map_err(anyhow::Error::from)
             .and_then(|reloaded| reloaded);
             match reloaded {
-                Ok((cert, identity, roots)) => log::info!(
-                    "reloaded the bot identity {} ({}) and {roots} server roots for new connections",
+                Ok((cert, identity, ca_path, roots)) => log::info!(
+                    "reloaded the bot identity {} ({}), the local CA {} and {roots} server roots for new connections",
                     cert.display(),
-                    identity.thumbprint()
+                    identity.thumbprint(),
+                    ca_path.display()
                 ),
                 Err(error) => {
                     log::error!(
-                        "reload refused, keeping the running identity and roots: {error:#}"
+                        "reload refused, keeping the running identity, roots and local CA: {error:#}"
                     );
                 }
             }

@@ -22,7 +22,7 @@ use crate::connect::roots::RootSource;
 /// The client's TLS ends here, with certificates from a local CA that
 /// `rca-connect ca` shows how to trust. One JSON line per upstream
 /// connection goes to standard output; SIGHUP reads --cert/--key, the system
-/// roots and each --ca again.
+/// roots, each --ca and the local CA again.
 #[derive(Parser, Debug)]
 #[command(name = "rca-connect", version, subcommand_negates_reqs = true)]
 pub struct Args {

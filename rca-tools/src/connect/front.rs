@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,7 +75,8 @@ impl Default for FrontLimits {
 /// What every client connection shares.
 #[derive(Debug)]
 pub struct Front {
-    ca: Arc<LocalCa>,
+    /// Replaced whole on SIGHUP ([`Front::replace_local_ca`]).
+    ca: RwLock<Arc<LocalCa>>,
     relay: Relay,
     limits: FrontLimits,
     /// One per client connection or tunnel: a tunnel outlives the
@@ -98,11 +99,21 @@ impl Front {
     pub fn new(ca: Arc<LocalCa>, relay: Relay, limits: FrontLimits) -> Self {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         Self {
-            ca,
+            ca: RwLock::new(ca),
             relay,
             limits,
             slots,
         }
+    }
+
+    /// Ends the tunnels opened from now on with certificates from `ca`
+    /// (SIGHUP); open tunnels keep theirs.
+    pub fn replace_local_ca(&self, ca: Arc<LocalCa>) {
+        *self.ca.write().unwrap_or_else(PoisonError::into_inner) = ca;
+    }
+
+    fn local_ca(&self) -> Arc<LocalCa> {
+        Arc::clone(&self.ca.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Serves `listener` in `mode` until `stop` resolves, then waits up to
@@ -283,7 +294,8 @@ impl Front {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let config = match self.ca.server_config(&host) {
+        let ca = self.local_ca();
+        let config = match ca.server_config(&host) {
             Ok(config) => config,
             Err(error) => return own_answer(StatusCode::BAD_REQUEST, &error.to_string()),
         };
@@ -312,7 +324,7 @@ impl Front {
                 Ok(Err(error)) => {
                     log::info!(
                         "CONNECT {authority}: the client's TLS handshake failed ({error}); does it trust the local CA ({})?",
-                        self.ca.cert_path().display()
+                        ca.cert_path().display()
                     );
                     return;
                 }

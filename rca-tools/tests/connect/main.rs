@@ -829,6 +829,37 @@ fn sighup_reloads_the_server_roots() {
     });
 }
 
+/// SIGHUP reads the local CA again: once its files hold another CA, new
+/// tunnels end with certificates from that one, so a client trusting only
+/// the new CA gets through (before, it took a restart).
+#[test]
+fn sighup_reloads_the_local_ca() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (connect, port) = files.start_connect(&[]);
+        let url = format!("https://localhost:{}/", server.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+
+        // Another CA in the state directory's files, which the client
+        // trusts from now on (`Files::local_ca`).
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "rotated local CA");
+        let cert = params.self_signed(&key).expect("CA");
+        files.write("state/ca.key", &key.serialize_pem());
+        files.write("state/ca.pem", &cert.pem());
+        files.hang_up(&connect, "the local CA");
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+    });
+}
+
 /// WebSockets go through with the flag: Python's websockets library as the
 /// bot (through a tunnel, and through a route) and as the server behind
 /// rca-proxy, which gives it the bot's identity at the handshake; messages
