@@ -19,7 +19,7 @@ use rca_tools::common::process::{init_logging, on_hangup};
 use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
-use rca_tools::connect::local_ca::LocalCa;
+use rca_tools::connect::local_ca::{self, LocalCa};
 use rca_tools::connect::relay::{Relay, RelayTimeouts};
 use rca_tools::connect::roots::{roots, RootSource};
 use rca_tools::connect::upstream::{FlagConnector, HostPattern, UpstreamSettings};
@@ -77,6 +77,19 @@ impl LocalCaSource {
         Ok(match self {
             Self::Files(cert, key) => LocalCa::from_files(cert, key)?,
             Self::StateDir(dir) => LocalCa::in_state_dir(dir)?,
+        })
+    }
+
+    /// As [`LocalCaSource::load`], but never makes a CA: on SIGHUP, files
+    /// gone from the state directory are an error, not a new CA that no
+    /// client trusts.
+    fn reload(&self) -> anyhow::Result<LocalCa> {
+        Ok(match self {
+            Self::Files(cert, key) => LocalCa::from_files(cert, key)?,
+            Self::StateDir(dir) => LocalCa::from_files(
+                &dir.join(local_ca::CA_CERT_FILE),
+                &dir.join(local_ca::CA_KEY_FILE),
+            )?,
         })
     }
 }
@@ -265,7 +278,7 @@ async fn reload_on_hangup(connector: FlagConnector, front: Arc<Front>, files: Re
             let reloaded = tokio::task::spawn_blocking(move || {
                 let identity = BotIdentity::from_pem_files(&files.cert, &files.key)?;
                 let roots = server_roots(files.roots, &files.cas)?;
-                let ca = files.local_ca.load()?;
+                let ca = files.local_ca.reload()?;
                 connector.reload(&identity, &roots)?;
                 let ca_path = ca.cert_path().to_owned();
                 front.replace_local_ca(Arc::new(ca));

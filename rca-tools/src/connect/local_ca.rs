@@ -17,6 +17,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 
@@ -56,6 +57,14 @@ pub enum LocalCaError {
         path: PathBuf,
         /// What rcgen said.
         error: rcgen::Error,
+    },
+    /// The key is not the CA certificate's (a rotation half done).
+    #[error("{key} is not the key of the CA certificate in {cert}")]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
     },
     /// A certificate could not be issued.
     #[error("cannot issue a certificate for {host}: {error}")]
@@ -131,8 +140,23 @@ impl LocalCa {
             move |error| LocalCaError::Invalid { path, error }
         };
         let key = KeyPair::from_pem(&read(key_path)?).map_err(invalid(key_path))?;
-        let issuer =
-            Issuer::from_ca_cert_pem(&read(cert_path)?, key).map_err(invalid(cert_path))?;
+        let cert_pem = read(cert_path)?;
+        // Certificates signed by another key than the one the CA
+        // certificate names verify nowhere: refused here, not at every
+        // client's handshake.
+        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).ok();
+        let names_key = cert_der.as_ref().and_then(|der| {
+            x509_parser::parse_x509_certificate(der)
+                .ok()
+                .map(|(_, cert)| cert.public_key().subject_public_key.data == key.public_key_raw())
+        });
+        if names_key == Some(false) {
+            return Err(LocalCaError::KeyMismatch {
+                cert: cert_path.to_owned(),
+                key: key_path.to_owned(),
+            });
+        }
+        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(invalid(cert_path))?;
         let leaf_key = KeyPair::generate().map_err(invalid(cert_path))?;
         Ok(Self {
             issuer,
@@ -307,6 +331,22 @@ mod tests {
         let other = ca.server_config("example.org").expect("issued");
         assert!(!Arc::ptr_eq(&lower, &other));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A key that is not the CA certificate's (a rotation half done) is
+    /// refused: every certificate it signed would fail every handshake.
+    #[test]
+    fn a_key_of_another_ca_is_refused() {
+        let dir = tempfile::tempdir().expect("directory");
+        LocalCa::in_state_dir(dir.path()).expect("a CA");
+        let other = rcgen::KeyPair::generate().expect("key");
+        let key_path = dir.path().join(super::CA_KEY_FILE);
+        std::fs::write(&key_path, other.serialize_pem()).expect("write");
+        let refused = LocalCa::from_files(&dir.path().join(super::CA_CERT_FILE), &key_path);
+        assert!(
+            matches!(refused, Err(super::LocalCaError::KeyMismatch { .. })),
+            "{refused:?}"
+        );
     }
 
     /// A host's certificate is used again for [`REISSUE_AFTER`], then a new

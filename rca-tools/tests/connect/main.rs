@@ -831,7 +831,9 @@ fn sighup_reloads_the_server_roots() {
 
 /// SIGHUP reads the local CA again: once its files hold another CA, new
 /// tunnels end with certificates from that one, so a client trusting only
-/// the new CA gets through (before, it took a restart).
+/// the new CA gets through (before, it took a restart). A rotation half
+/// done (the new key beside the old certificate) is refused, and the
+/// running CA stays.
 #[test]
 fn sighup_reloads_the_local_ca() {
     runtime().block_on(async {
@@ -853,8 +855,11 @@ fn sighup_reloads_the_local_ca() {
             .push(rcgen::DnType::CommonName, "rotated local CA");
         let cert = params.self_signed(&key).expect("CA");
         files.write("state/ca.key", &key.serialize_pem());
+        files.hang_up(&connect, "is not the key of the CA certificate");
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
         files.write("state/ca.pem", &cert.pem());
-        files.hang_up(&connect, "the local CA");
+        files.hang_up(&connect, "reloaded the bot identity");
         let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
         assert_eq!(answer.status, 200, "{answer:?}");
     });
