@@ -98,10 +98,7 @@ fn the_listen_backlog_is_configurable() {
 #[test]
 fn sighup_names_settings_that_take_a_restart_and_sigterm_says_it_drains() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config(port, upstream, "");
         let log = files.path("diagnostics.log");
         let mut proxy = Proxy::start_with_diagnostics(&config, port, &log);

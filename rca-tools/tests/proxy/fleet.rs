@@ -82,10 +82,7 @@ fn a_fleet_resumes_each_others_sessions() {
 #[test]
 fn a_changed_partner_ca_retires_partner_sessions() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(&files.config_with_partners(port, upstream), port);
         let tls = partner_tls(pki);
         let visit = || async {

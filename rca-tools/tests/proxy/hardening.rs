@@ -9,10 +9,7 @@ use super::support::*;
 fn malformed_client_hello_flood_gets_alerts_and_leaves_memory_flat() {
     use integration_tests::scripted::{ext, ClientScript};
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let flood = |rounds: usize| {
             let pki = &pki;
@@ -68,10 +65,7 @@ fn malformed_client_hello_flood_gets_alerts_and_leaves_memory_flat() {
 #[test]
 fn policy_and_request_checks_hold_against_tricks() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let raw = |request: String| {
             let pki = &pki;

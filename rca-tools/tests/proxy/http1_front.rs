@@ -11,10 +11,7 @@ use crate::support::*;
 #[test]
 fn simple_requests_and_the_rest_share_a_connection_in_order() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let mut tls = tls_connect(pki, port, b"http/1.1").await;
         let requests = "GET /first HTTP/1.1\r\nHost: localhost\r\nX-Client-Auth-Path: flag\r\n\r\n\
@@ -126,10 +123,7 @@ fn dechunked(mut chunks: &str) -> String {
 #[test]
 fn a_client_that_leaves_frees_its_upstream_connection() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config_with(
             "one.toml",
             port,
@@ -164,10 +158,7 @@ fn a_client_that_leaves_frees_its_upstream_connection() {
 #[test]
 fn a_long_head_keeps_the_time_it_began_with() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config_with(
             "long.toml",
             port,

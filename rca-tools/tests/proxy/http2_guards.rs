@@ -24,10 +24,7 @@ async fn answer_to(pki: &TestPki, port: u16, alpn: &[u8], bytes: &[u8]) -> Vec<u
 #[test]
 fn the_protocol_follows_alpn() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         for alpn in [&b"http/1.1"[..], b""] {
             let answer = answer_to(pki, port, alpn, H2_PREFACE).await;
@@ -200,10 +197,7 @@ fn one_connection_holds_at_most_its_streams_upstream() {
 #[test]
 fn cookie_crumbs_are_joined() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let (mut sender, _connection) = h2_connect(pki, port).await;
         let (_, echo) = h2_exchange(

@@ -6,10 +6,7 @@ use super::support::*;
 #[test]
 fn people_and_bots_through_the_proxy() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let mut proxy = Proxy::start(&files.config(port, upstream, ""), port);
 
         // A person over HTTP/2 and HTTP/1.1: anonymous, spoofing stripped.
@@ -90,10 +87,7 @@ fn people_and_bots_through_the_proxy() {
 #[test]
 fn spoofed_headers_in_any_case_over_raw_http1() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
 
         let mut tls = tls_connect(pki, port, b"http/1.1").await;
@@ -136,10 +130,7 @@ fn spoofed_headers_in_any_case_over_raw_http1() {
 #[test]
 fn upgrades_pass_through() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let (mut tls, head) = open_tunnel(pki, port).await;
         assert!(head.starts_with("http/1.1 101"), "{head}");
@@ -155,10 +146,7 @@ fn upgrades_pass_through() {
 #[test]
 fn partners_on_the_normal_path() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(&files.config_with_partners(port, upstream), port);
 
         // A partner without the flag: its own CA, the normal path.
@@ -209,10 +197,7 @@ fn overlapping_partner_and_bot_cas_are_refused() {
 #[test]
 fn h2c_to_the_upstream() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config =
             files.config_with("h2c.toml", port, upstream, "upstream", "protocol = \"h2c\"");
         let proxy = Proxy::start(&config, port);
@@ -256,10 +241,7 @@ fn h2c_to_the_upstream() {
 #[test]
 fn the_log_says_why_a_client_was_not_authenticated() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let log = files.path("diagnostics.log");
         let proxy = Proxy::start_with_diagnostics(&files.config(port, upstream, ""), port, &log);
 
@@ -342,10 +324,7 @@ fn the_log_says_why_a_client_was_not_authenticated() {
 fn the_leaf_pem_header_carries_the_bots_certificate() {
     use rustls::pki_types::pem::PemObject as _;
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config(
             port,
             upstream,
@@ -395,10 +374,7 @@ fn the_leaf_pem_header_carries_the_bots_certificate() {
 #[test]
 fn a_refused_partner_is_named() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let log = files.path("diagnostics.log");
         let proxy =
             Proxy::start_with_diagnostics(&files.config_with_partners(port, upstream), port, &log);

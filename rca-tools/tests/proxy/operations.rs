@@ -34,10 +34,7 @@ fn upstream_down_gives_502_and_the_proxy_stays_up() {
 #[test]
 fn silent_client_is_closed_after_the_handshake_timeout() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (_, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let mut tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
             .await
@@ -53,10 +50,7 @@ fn silent_client_is_closed_after_the_handshake_timeout() {
 #[test]
 fn sighup_reloads_the_bot_ca() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let partner = || bot_client_for(pki, &pki.normal_client);
         assert!(partner().get(proxy.url("/")).send().await.is_err());
@@ -378,10 +372,7 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 #[test]
 fn metrics_operators_alert_on() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let crl = files.write("bot.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
         let (config, admin) = files.config_with_admin(
             "metrics.toml",
@@ -450,10 +441,7 @@ fn metrics_operators_alert_on() {
 #[test]
 fn sigterm_drains_in_flight_requests() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let mut proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let client = browser(pki, false);
         let url = proxy.url("/slow");
@@ -483,10 +471,7 @@ fn sigterm_drains_in_flight_requests() {
 #[test]
 fn readiness_says_503_from_sigterm_on_and_the_delay_keeps_serving() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let (config, admin) = files.config_with_admin(
             "delay.toml",
             port,
@@ -546,10 +531,7 @@ fn the_shutdown_delay_drains_keep_alive_connections() {
     const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let drained = |what: &str| format!("{what} was not closed within the delay");
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config_with(
             "drain.toml",
             port,
@@ -663,10 +645,7 @@ async fn read_one_response(
 #[test]
 fn sighup_under_traffic_fails_no_request() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let url = proxy.url("/");
         let traffic = tokio::spawn({
@@ -699,10 +678,7 @@ fn sighup_under_traffic_fails_no_request() {
 #[test]
 fn idle_sockets_do_not_starve_new_clients() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         // A long handshake timeout: the idle sockets stay for the whole test.
         let config = std::fs::read_to_string(files.config(port, upstream, ""))
             .expect("config")
@@ -735,10 +711,7 @@ fn idle_sockets_do_not_starve_new_clients() {
 #[test]
 fn idle_keep_alive_connections_are_closed() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config_with(
             "idle.toml",
             port,
@@ -769,10 +742,7 @@ fn idle_keep_alive_connections_are_closed() {
 #[test]
 fn clients_that_stop_reading_are_closed_after_the_send_timeout() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config_with(
             "send.toml",
             port,
@@ -804,10 +774,7 @@ fn clients_that_stop_reading_are_closed_after_the_send_timeout() {
 #[test]
 fn http2_streams_the_client_stops_taking_are_closed_after_the_send_timeout() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config_with(
             "stall.toml",
             port,
@@ -838,10 +805,7 @@ fn http2_streams_the_client_stops_taking_are_closed_after_the_send_timeout() {
 #[test]
 fn responses_stream_through() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let mut response = browser(pki, false)
             .get(format!("https://{SERVER_NAME}:{port}/stream"))
@@ -866,10 +830,7 @@ fn responses_stream_through() {
 #[test]
 fn websocket_tunnels_hold_their_slot_and_are_drained() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let mut proxy = Proxy::start(
             &files.config(
                 port,
@@ -913,10 +874,7 @@ fn websocket_tunnels_hold_their_slot_and_are_drained() {
 #[test]
 fn a_busy_upstream_gives_503() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.write(
             "proxy.toml",
             &format!(
@@ -961,10 +919,7 @@ fn a_busy_upstream_gives_503() {
 #[test]
 fn idle_http2_connections_are_closed() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(
             &files.config(port, upstream, "idle_timeout_secs = 1\n"),
             port,
@@ -987,10 +942,7 @@ fn idle_http2_connections_are_closed() {
 #[test]
 fn access_log_has_one_line_per_request() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let log = files.path("access.log");
         let mut proxy = Proxy::start_logging(&files.config(port, upstream, ""), port, &log);
         let person = browser(pki, true);
@@ -1067,10 +1019,7 @@ fn access_log_has_one_line_per_request() {
 #[test]
 fn access_log_says_when_what_and_how_much() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let log = files.path("access.log");
         let mut proxy = Proxy::start_logging(&files.config(port, upstream, ""), port, &log);
         let before = std::time::SystemTime::now();
@@ -1141,10 +1090,7 @@ fn a_stalled_access_log_holds_no_request() {
     /// At about 170 bytes a line, more than twice what a pipe holds (64 KiB).
     const REQUESTS: usize = 1000;
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let mut proxy =
             Proxy::start_with_stdout(&files.config(port, upstream, ""), port, Stdio::piped());
         let person = browser(pki, true);
@@ -1179,10 +1125,7 @@ fn a_stalled_access_log_holds_no_request() {
 #[test]
 fn unanswered_requests_are_logged_499_on_the_own_path() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let log = files.path("access.log");
         let config = files.config_with(
             "grace.toml",

@@ -76,10 +76,7 @@ fn the_client_address_comes_through_haproxy() {
         return;
     };
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config(port, upstream, "[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n");
         let log = files.path("access.log");
         let mut proxy = Proxy::start_logging(&config, port, &log);

@@ -19,10 +19,7 @@ async fn raw_within(pki: &TestPki, port: u16, request: &[u8], wait: Duration) ->
 #[test]
 fn a_head_over_the_limit_gets_431() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let filler = "v".repeat(8 * 1024);
         let mut request = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
@@ -59,10 +56,7 @@ fn a_head_over_the_limit_gets_431() {
 #[test]
 fn a_stalled_body_gets_408_and_a_malformed_one_400() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let admin = free_port();
         let config = files.config(
             port,
@@ -141,10 +135,7 @@ fn the_proxys_own_answer_to_head_has_no_body() {
 #[test]
 fn a_body_over_the_limit_gets_413() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let (config, admin) = files.config_with_admin(
             "max-body.toml",
             port,
@@ -237,10 +228,7 @@ async fn post_streamed_h2(pki: &TestPki, port: u16) -> u16 {
 #[test]
 fn a_streamed_body_over_the_limit_gets_413_over_h2c_too() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let (config, admin) = files.config_with_admin(
             "max-body-h2c.toml",
             port,
@@ -300,10 +288,7 @@ fn a_client_still_uploading_reads_the_proxys_answer() {
     // upload broke off after about 4 MiB.
     const SIZE: usize = 8 * 1024 * 1024;
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let config = files.config_with(
             "max-body-upload.toml",
             port,

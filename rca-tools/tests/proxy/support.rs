@@ -22,6 +22,13 @@ pub(crate) use tokio::net::TcpListener;
 
 pub(crate) const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
 
+/// What most proxy tests start from: the shared PKI, files of their own,
+/// an echoing upstream ([`start_upstream`]) and a free port for the proxy.
+pub(crate) async fn setup() -> (&'static TestPki, Files, SocketAddr, u16) {
+    let pki = TestPki::shared();
+    (pki, Files::new(pki), start_upstream().await, free_port())
+}
+
 /// Lets the upstream's `/stream` response finish.
 pub(crate) static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 

@@ -68,10 +68,7 @@ fn forwarded_line(answer: &str) -> Option<&str> {
 #[test]
 fn targets_reach_the_upstream_in_canonical_form() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let rewritten = [
             ("/api/crawl/..", "/api/"),
@@ -191,10 +188,7 @@ fn routing_headers_are_the_edges_only() {
         ("Front-End-Https", "on-forged"),
     ];
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         let forged = ROUTING
             .iter()
@@ -370,10 +364,7 @@ fn client_trailers_never_reach_the_upstream() {
 #[test]
 fn hosts_are_hosts() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let upstream = start_upstream().await;
-        let port = free_port();
+        let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
         for (target, host) in [
             ("/", "user@localhost"),
