@@ -15,7 +15,7 @@ use rustls::RootCertStore;
 
 use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::common::json_lines;
-use rca_tools::common::process::{init_logging, on_hangup};
+use rca_tools::common::process::{hangups, init_logging, on_hangup};
 use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
@@ -156,8 +156,9 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         http2_idle_timeout: Duration::from_secs(args.client_idle_timeout_secs),
         ..FrontLimits::default()
     };
-    // The stop handlers are in place before anyone is told rca-connect is
-    // ready: a SIGTERM from then on drains, never kills.
+    // The signal handlers are in place before any port opens: from then on
+    // a SIGHUP reloads and a SIGTERM drains, never the default kill.
+    let hangups = hangups();
     let signal = rustls_req_client_auth::shutdown_signal();
     let readiness = Readiness::new();
     if let Some(address) = args.metrics_listen {
@@ -213,7 +214,12 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         cas: args.cas.clone(),
         local_ca: LocalCaSource::of(&args)?,
     };
-    tokio::spawn(reload_on_hangup(connector, Arc::clone(&front), reloaded));
+    tokio::spawn(reload_on_hangup(
+        hangups,
+        connector,
+        Arc::clone(&front),
+        reloaded,
+    ));
     signal.await;
     readiness.stopping();
     log::info!("stopping: no new connections; waiting for requests in flight");
@@ -271,8 +277,13 @@ struct Reloaded {
 /// each `--ca` and the local CA again; new connections and tunnels use
 /// them. If any of them fails, nothing changes. The files are read on a blocking thread, not on one
 /// that serves connections.
-async fn reload_on_hangup(connector: FlagConnector, front: Arc<Front>, files: Reloaded) {
-    on_hangup(|| {
+async fn reload_on_hangup(
+    hangups: Option<tokio::signal::unix::Signal>,
+    connector: FlagConnector,
+    front: Arc<Front>,
+    files: Reloaded,
+) {
+    on_hangup(hangups, || {
         let (connector, front, files) = (connector.clone(), Arc::clone(&front), files.clone());
         async move {
             let reloaded = tokio::task::spawn_blocking(move || {

@@ -161,6 +161,10 @@ async fn run(
     args: Args,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
+    // The signal handlers are in place before the port opens: from then on
+    // a SIGHUP reloads and a SIGTERM drains, never the default kill.
+    let hangups = rca_tools::common::process::hangups();
+    let signal = rustls_req_client_auth::shutdown_signal();
     let listener = rca_tools::common::process::listen(config.listen, config.limits.listen_backlog)
         .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
     log::info!(
@@ -170,14 +174,12 @@ async fn run(
     );
     metrics.set_expiries(front.expiries());
     tokio::spawn(reload_on_hangup(
+        hangups,
         front.clone(),
         config.clone(),
         args,
         Arc::clone(&metrics),
     ));
-    // The stop handlers are in place before anyone is told the proxy is
-    // ready: a SIGTERM from then on drains, never kills.
-    let signal = rustls_req_client_auth::shutdown_signal();
     let readiness = Readiness::new();
     if let Some(admin) = &config.admin {
         let admin_listener =
@@ -263,9 +265,15 @@ async fn run(
 /// its certificate, key, bot CA, partner CA and ticket keys; on any error
 /// keep them all. A changed setting outside `[tls]` takes a restart: it is
 /// named in a warning, and the running value stays.
-async fn reload_on_hangup(front: Front, running: Config, args: Args, metrics: Arc<Metrics>) {
+async fn reload_on_hangup(
+    hangups: Option<tokio::signal::unix::Signal>,
+    front: Front,
+    running: Config,
+    args: Args,
+    metrics: Arc<Metrics>,
+) {
     let mut tls = running.tls.clone();
-    rca_tools::common::process::on_hangup(|| {
+    rca_tools::common::process::on_hangup(hangups, || {
         if let Some(path) = &args.config {
             match Config::load(path) {
                 Ok(mut config) => {

@@ -13,20 +13,29 @@ pub fn init_logging(default_level: &str) {
         .init();
 }
 
-/// Calls `reload` on every SIGHUP, for as long as the process runs; without
-/// a handler (it cannot be installed) it says so once and returns.
-pub async fn on_hangup<F, R>(mut reload: F)
+/// The SIGHUP handler, installed now: from here on a SIGHUP asks for a
+/// reload instead of ending the process (its default action). Install it
+/// before the listeners open, so a reload sent as soon as the port answers
+/// (`systemctl reload` right after start) does not kill the process; a
+/// handler installed later by a spawned task left that window open. `None`,
+/// said once, when it cannot be installed.
+#[must_use]
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::hangup())
+        .inspect_err(|error| log::warn!("cannot install the SIGHUP handler ({error}); no reload"))
+        .ok()
+}
+
+/// Calls `reload` on every SIGHUP that `hangups` ([`hangups`]) receives,
+/// for as long as the process runs.
+pub async fn on_hangup<F, R>(hangups: Option<tokio::signal::unix::Signal>, mut reload: F)
 where
     F: FnMut() -> R,
     R: Future<Output = ()>,
 {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            log::warn!("cannot install the SIGHUP handler ({error}); no reload");
-            return;
-        }
+    let Some(mut hangups) = hangups else {
+        return;
     };
     while hangups.recv().await.is_some() {
         reload().await;

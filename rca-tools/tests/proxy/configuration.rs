@@ -163,3 +163,42 @@ fn proxy_protocol_networks_are_checked() {
         assert!(stderr.contains(names), "{from}: {stderr}");
     }
 }
+
+/// A SIGHUP sent the moment the port answers (a `systemctl reload` right
+/// after the start) is a reload, not the end of the process: the handler
+/// is in place before the listener opens. Installed later, by a task
+/// spawned after it, a SIGHUP in between killed the proxy (the signal's
+/// default action); one run of this suite in about eighty hit it.
+#[test]
+fn a_sighup_as_soon_as_the_port_answers_reloads() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    for round in 0..10 {
+        let port = free_port();
+        let config = files.config(port, upstream, "");
+        let mut child = Command::new(PROXY)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rca-proxy");
+        let started = Instant::now();
+        while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "no port");
+            std::thread::yield_now();
+        }
+        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid"))
+            .expect("a process id");
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("SIGHUP");
+        std::thread::sleep(Duration::from_millis(200));
+        let exited = child.try_wait().expect("wait");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            exited.is_none(),
+            "round {round}: the SIGHUP ended it: {exited:?}"
+        );
+    }
+}
