@@ -1,7 +1,7 @@
 //! Handshake harness shared by the `handshake` criterion bench and the
 //! `handshake-count` driver (instruction counts under callgrind).
 //!
-//! The same code is compiled twice by [`harness!`]: once against the patched
+//! The same code is compiled twice by `harness!`: once against the patched
 //! rustls of the workspace ([`fork`], no extension hook installed) and once
 //! against the pristine pinned rustls ([`vanilla`]). Both get identical
 //! certificates, keys, features and configuration, so the only difference

@@ -39,7 +39,7 @@ pub struct Args {
     /// reaches it acts with the bot's identity).
     #[arg(long, default_value = "127.0.0.1:8118")]
     pub listen: SocketAddr,
-    /// LISTEN=https://host[:port]: also serve every request arriving on
+    /// LISTEN=https://host or LISTEN=https://host:port: also serve every request arriving on
     /// LISTEN to that server, for clients that cannot use a proxy.
     /// Repeatable.
     #[arg(long = "route", value_parser = parse_route)]

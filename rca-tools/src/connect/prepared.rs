@@ -79,7 +79,7 @@ impl<T: Send + 'static, E: Send + 'static> Prepared<T, E> {
     }
 
     /// Begins `connect` for `key` unless a connection to it is open or
-    /// already begun. One nobody takes within [`Self::FRESH`] is dropped
+    /// already begun. One nobody takes within `Self::FRESH` is dropped
     /// then, so tunnels that never send a request hold no server's socket.
     ///
     /// A connection is dropped only after the lock is let go: dropping one

@@ -19,7 +19,7 @@ use rustls_req_client_auth::CodePoints;
 #[derive(Parser, Debug)]
 #[command(name = "rca-probe", version)]
 pub struct Args {
-    /// The server, https://host[:port][/path].
+    /// The server: https://host, with an optional :port and /path.
     pub url: String,
     /// A bot certificate chain (PEM) to present when asked.
     #[arg(long, requires = "key")]

@@ -114,7 +114,7 @@ impl Proxy {
     }
 
     /// The service for [`rustls_req_client_auth::serve`]: every request
-    /// goes through [`forward`].
+    /// goes through `forward`.
     #[must_use]
     pub fn service(self) -> ProxyService {
         ProxyService(Arc::new(self))

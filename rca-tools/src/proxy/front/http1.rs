@@ -1,5 +1,5 @@
 //! The proxy's own HTTP/1.1 path for simple requests (no body, no upgrade;
-//! see [`crate::proxy::front::http1_wire`]): the client's head is read and rewritten
+//! see `front::http1_wire`): the client's head is read and rewritten
 //! straight into the upstream's, the upstream's response head straight into
 //! the client's, and the body is copied across, all in the connection's
 //! task and without building an `http::Request` or a `HeaderMap`. The first

@@ -3,7 +3,7 @@
 //! HTTP/2 alike, since `HeaderMap` names are case-insensitive; also under the
 //! same name spelled with `_`, which CGI-style servers read as `-`) and then
 //! set from the verified connection only. Nothing a client sends can claim an
-//! identity. The certificate's values are made in [`crate::proxy::judge::leaf_values`].
+//! identity. The certificate's values are made in `judge::leaf_values`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -137,7 +137,7 @@ const RESERVED: [&str; 14] = [
 ];
 
 /// The configured header names, parsed once, and the values made for each
-/// client certificate seen (see [`crate::proxy::judge::leaf_values`]).
+/// client certificate seen (see `judge::leaf_values`).
 #[derive(Clone, Debug)]
 pub struct IdentityHeaders {
     path: Option<HeaderName>,

@@ -1,5 +1,5 @@
 //! The bots-only policy: which canonical paths (see
-//! [`crate::proxy::front::target`]) only clients on the flag path may reach, read
+//! `front::target`) only clients on the flag path may reach, read
 //! as the most lenient router could read them without making them shorter.
 
 /// The `policy.bots_only` prefixes, read as [`policy_path`] reads a request's
@@ -38,7 +38,7 @@ impl BotsOnly {
 }
 
 /// `path` as the policy compares it: the most lenient reading of a
-/// canonical target ([`crate::proxy::front::target`]) that never makes it
+/// canonical target (`front::target`) that never makes it
 /// shorter; canonical targets have no dot segment in any reading, so the
 /// `..` resolution here never applies to one. Percent-decoded, `\\` read as `/`,
 /// `;parameters` dropped from each segment, `.` and `..` resolved, empty

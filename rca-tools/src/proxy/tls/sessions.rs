@@ -96,7 +96,7 @@ impl TrustBoundSessions {
 
     /// From now on sessions are verified under `trust`: if that is not the
     /// trust of the cached sessions, they are all dropped, and none is cached
-    /// for `handshake_timeout` (see [`TrustEpoch`]).
+    /// for `handshake_timeout` (see `TrustEpoch`).
     pub fn bind_to_trust(&self, trust: &[u8], handshake_timeout: Duration) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if current.0.bind(trust, handshake_timeout) {

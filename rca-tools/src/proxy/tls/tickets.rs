@@ -149,7 +149,7 @@ impl FleetTicketer {
 
     /// From now on sessions are verified under `trust`: tickets sealed under
     /// another give a full handshake, and after a change none is sealed for
-    /// `handshake_timeout` (see [`TrustEpoch`]).
+    /// `handshake_timeout` (see `TrustEpoch`).
     pub fn bind_to_trust(&self, trust: &[u8], handshake_timeout: Duration) {
         self.trust
             .write()
