@@ -85,6 +85,41 @@ fn tls12_full_and_resumed_events(provider: Provider) {
     assert!(server_log(&second).contains(&Event::Resumed(ProtocolVersion::TLSv1_2, None)));
 }
 
+/// TLS 1.2: a CertificateRequest from the config's verifier is told too (hooks
+/// choose no verifier there), once, and not on the resumption that follows.
+fn tls12_certificate_request_event(provider: Provider) {
+    let pki = TestPki::shared();
+    let mut server = config::server_requesting(
+        pki,
+        provider,
+        config::verifier(&pki.normal_ca, provider, false),
+    );
+    ServerScript::default()
+        .install(&mut server)
+        .expect("the test types are free");
+    let mut client = config::client_with(pki, provider.crypto(), &[&rustls::version::TLS12]);
+    client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
+
+    let [(_, first), (_, second)] = config::connect_twice(&Arc::new(client), &Arc::new(server));
+    assert_eq!(first.protocol_version(), Some(ProtocolVersion::TLSv1_2));
+    let requests = |log: &[Event]| {
+        log.iter()
+            .filter(|event| matches!(event, Event::CertificateRequest(_)))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        requests(&server_log(&first)),
+        [Event::CertificateRequest(ChosenBy::Config)]
+    );
+    assert_eq!(
+        first.peer_certificates(),
+        Some(&pki.normal_client.chain[..])
+    );
+    assert_eq!(second.handshake_kind(), Some(HandshakeKind::Resumed));
+    assert_eq!(requests(&server_log(&second)), []);
+}
+
 /// The CertificateRequest event names whose verifier asks: the config's, this
 /// hook's, or another registration's.
 fn server_is_told_whose_verifier_requests(provider: Provider) {
@@ -259,6 +294,7 @@ provider_tests! {
     server_is_told_full_or_resumed_with_ticket_data => server_is_told_full_or_resumed_with_ticket_data;
     refused_ticket_is_followed_by_a_full_handshake_event => refused_ticket_is_followed_by_a_full_handshake_event;
     tls12_full_and_resumed_events => tls12_full_and_resumed_events;
+    tls12_certificate_request_event => tls12_certificate_request_event;
     server_is_told_whose_verifier_requests => server_is_told_whose_verifier_requests;
     client_is_told_whose_resolver_answered => client_is_told_whose_resolver_answered;
     floor_hook_verifier_stays_mandatory_where_the_config_is => hook_verifier_stays_mandatory_where_the_config_is;

@@ -708,6 +708,12 @@ fn rca12_tls12_certificate_is_the_normal_path(provider: Provider) {
     let who = peer(&s);
     assert_eq!(who.path, AuthPath::Normal);
     assert_eq!(who.chain, Some(&pki.normal_client.chain[..]));
+    // The config's verifier sent the CertificateRequest, and the server's
+    // state says so (what rca-proxy counts).
+    assert_eq!(
+        server_state(&s).expect("installed").certificate_request(),
+        Some(CertificateRequestCause::ServerPolicy)
+    );
 }
 
 fn code_points_must_match_on_both_sides(provider: Provider) {

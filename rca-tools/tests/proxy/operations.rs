@@ -437,6 +437,61 @@ fn metrics_operators_alert_on() {
     });
 }
 
+/// A person's browser that leaves at the partner CA's CertificateRequest
+/// (its user cancels the certificate picker) completes no handshake, yet the
+/// request was sent: counted when sent, under TLS 1.3 and TLS 1.2 alike.
+#[test]
+fn certificate_requests_are_counted_when_sent_in_either_version() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let partner_ca = format!(
+            "partner_ca = \"{}\"",
+            files.path("partner-ca.pem").display()
+        );
+        let (config, admin) = files.config_with_admin(
+            "partners-metrics.toml",
+            port,
+            upstream,
+            &[("tls", &partner_ca)],
+        );
+        let _proxy = Proxy::start(&config, port);
+        let provider = integration_tests::Provider::AwsLcRs;
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let client = integration_tests::config::client_with(pki, provider.crypto(), &[version]);
+            let seen = leave_at_the_server_flight(client, port);
+            assert_eq!(seen, Some(version.version), "the version negotiated");
+        }
+        let url = format!("http://127.0.0.1:{admin}/metrics");
+        let expected = "rca_proxy_certificate_requests_sent_total{reason=\"server_policy\"}";
+        let text = get_body(&browser(pki, false), &url).await;
+        assert_eq!(sample(&text, expected), Some(2.0), "{text}");
+        // Neither completed a handshake with a certificate request.
+        let completed = "rca_proxy_certificate_requests_total{reason=\"server_policy\"}";
+        assert_eq!(sample(&text, completed).unwrap_or(0.0), 0.0, "{text}");
+    });
+}
+
+/// Sends a ClientHello, reads the server's flight until the client has
+/// something to answer, and closes the connection instead of answering: the
+/// version the server chose.
+fn leave_at_the_server_flight(
+    config: rustls::ClientConfig,
+    port: u16,
+) -> Option<rustls::ProtocolVersion> {
+    let name = SERVER_NAME.try_into().expect("a server name");
+    let mut tls = rustls::ClientConnection::new(Arc::new(config), name).expect("a client");
+    let mut tcp = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("a read timeout");
+    tls.write_tls(&mut tcp).expect("the ClientHello");
+    while !tls.wants_write() {
+        let read = tls.read_tls(&mut tcp).expect("the server's flight");
+        assert_ne!(read, 0, "the proxy closed before its flight");
+        tls.process_new_packets().expect("a well-formed flight");
+    }
+    tls.protocol_version()
+}
+
 /// SIGTERM while a request is in flight: it completes, then the proxy exits.
 #[test]
 fn sigterm_drains_in_flight_requests() {

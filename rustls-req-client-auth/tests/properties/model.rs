@@ -419,9 +419,11 @@ impl<'a> Model<'a> {
             mandatory: spec.server.own.mandatory(),
             path: AuthPath::Normal,
         });
-        // The fork has no TLS 1.2 CertificateRequest hook (documented): the
-        // config's resolver answers, whatever `OtherRequests` says, and the
-        // client records no cause.
+        // The fork has no TLS 1.2 CertificateRequest hook on the client
+        // (documented): the config's resolver answers, whatever
+        // `OtherRequests` says, and the client records no cause. The server's
+        // hook is told of the request, which its config's verifier sends.
+        let sent_request = verifier.map(|_| CertificateRequestCause::ServerPolicy);
         let path = match verifier {
             Some(verifier) => Self::verify(verifier, spec.client.config_cert)?,
             None => AuthPath::None,
@@ -433,7 +435,7 @@ impl<'a> Model<'a> {
             path,
             chain: chain_of(path),
             client: self.client_view(None, &no_flags),
-            server: self.server_view(&[], None, false),
+            server: self.server_view(&[], sent_request, false),
         })
     }
 
