@@ -77,7 +77,8 @@ const PROXY_SECTIONS: Sections = &[
                 "Read the configuration file's [tls] section again and swap in \
                              the certificate, key, bot CA, bot CRLs, deny list, partner CA and \
                              ticket keys; on any error keep the running ones. Other settings \
-                             take a restart (systemctl reload rca-proxy sends SIGHUP).",
+                             take a restart; a warning names each one that changed \
+                             (systemctl reload rca-proxy sends SIGHUP).",
             ),
             Tagged(
                 "SIGTERM, SIGINT",

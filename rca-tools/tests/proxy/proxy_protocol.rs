@@ -93,6 +93,8 @@ fn the_client_address_comes_through_haproxy() {
                 "{echo}"
             );
             assert_eq!(echoed(&echo, "x-client-auth-path").as_deref(), Some("none"));
+            let forwarded = echoed(&echo, "forwarded").unwrap_or_default();
+            assert!(forwarded.starts_with("for=127.0.0.2;"), "{echo}");
             let bot = bot(pki, &pki.bot)
                 .reqwest_builder()
                 .expect("bot")
@@ -102,6 +104,8 @@ fn the_client_address_comes_through_haproxy() {
                 .expect("bot");
             let echo = get_body(&bot, &via(balancer_port, "/api/crawl")).await;
             assert_eq!(echoed(&echo, "x-client-auth-path").as_deref(), Some("flag"));
+            let forwarded = echoed(&echo, "forwarded").unwrap_or_default();
+            assert!(forwarded.starts_with("for=127.0.0.2;"), "{echo}");
             assert_eq!(
                 echoed(&echo, "x-forwarded-for").as_deref(),
                 Some("127.0.0.2"),

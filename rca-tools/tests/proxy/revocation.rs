@@ -19,8 +19,28 @@ enum Revoke {
 #[test]
 fn a_revoked_bot_is_refused_even_with_a_ticket_from_before() {
     for how in [Revoke::Crl, Revoke::DenyList] {
-        runtime().block_on(revoke_under_a_running_proxy(how));
+        runtime().block_on(revoke_under_a_running_proxy(how, Sessions::Cache));
     }
+}
+
+/// The same with a fleet's ticket keys (`tls.ticket_keys`: tickets that
+/// carry the session, sealed, not a cache entry), and the CRL in DER among
+/// two CRL files (the other one the partner CA's, in PEM).
+#[test]
+fn a_revoked_bot_is_refused_with_fleet_tickets_and_a_der_crl() {
+    for how in [Revoke::Crl, Revoke::DenyList] {
+        runtime().block_on(revoke_under_a_running_proxy(how, Sessions::TicketKeys));
+    }
+}
+
+/// Where the proxy keeps what a resumption resumes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Sessions {
+    /// Its own session cache (the default), and the bot CA's CRL in PEM.
+    Cache,
+    /// Tickets sealed with `tls.ticket_keys`, and the bot CA's CRL in DER,
+    /// listed with a second CRL file.
+    TicketKeys,
 }
 
 /// A bot of the bot CA whose key leaked: the one each test revokes.
@@ -32,19 +52,47 @@ fn leaked_bot(pki: &TestPki) -> Identity {
     )
 }
 
-async fn revoke_under_a_running_proxy(how: Revoke) {
+async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
+    use base64::Engine as _;
     let pki = TestPki::shared();
     let leaked = leaked_bot(pki);
     let files = Files::new(pki);
-    let crl = files.write("bot.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
+    let write_crl = |revoked: &[&Identity]| {
+        let pem = pki.bot_ca.crl(revoked, time::Duration::days(7));
+        if sessions == Sessions::Cache {
+            return files.write("bot.crl", &pem);
+        }
+        use rustls::pki_types::pem::PemObject as _;
+        let der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
+            .expect("a PEM CRL");
+        let path = files.path("bot.crl.der");
+        std::fs::write(&path, der.as_ref()).expect("write the DER CRL");
+        path
+    };
+    let crl = write_crl(&[]);
     let deny = files.write("denied.txt", "# leaked bot keys\n");
     let upstream = start_upstream().await;
     let port = free_port();
-    let lines = format!(
+    let mut lines = format!(
         "bot_crl = [\"{}\"]\nbot_deny_list = \"{}\"",
         crl.display(),
         deny.display()
     );
+    if sessions == Sessions::TicketKeys {
+        let partners = files.write(
+            "partner.crl",
+            &pki.normal_ca.crl(&[], time::Duration::days(7)),
+        );
+        let key = base64::engine::general_purpose::STANDARD.encode([9; 32]);
+        let keys = files.write("ticket.keys", &format!("{key}\n"));
+        lines = format!(
+            "bot_crl = [\"{}\", \"{}\"]\nbot_deny_list = \"{}\"\nticket_keys = \"{}\"",
+            crl.display(),
+            partners.display(),
+            deny.display(),
+            keys.display()
+        );
+    }
     let config = files.config_with("revocation.toml", port, upstream, "tls", &lines);
     let log = files.path("diagnostics.log");
     let proxy = Proxy::start_with_diagnostics(&config, port, &log);
@@ -68,10 +116,7 @@ async fn revoke_under_a_running_proxy(how: Revoke) {
 
     match how {
         Revoke::Crl => {
-            files.write(
-                "bot.crl",
-                &pki.bot_ca.crl(&[&leaked], time::Duration::days(7)),
-            );
+            write_crl(&[&leaked]);
         }
         Revoke::DenyList => {
             let thumbprint = echoed(&first, "x-client-cert-x5t-s256").expect("thumbprint");
