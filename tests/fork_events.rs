@@ -109,7 +109,7 @@ fn tls12_certificate_request_event(provider: Provider) {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        requests(&server_log(&first)),
+        requests(server_log(&first)),
         [Event::CertificateRequest(ChosenBy::Config)]
     );
     assert_eq!(
@@ -117,7 +117,7 @@ fn tls12_certificate_request_event(provider: Provider) {
         Some(&pki.normal_client.chain[..])
     );
     assert_eq!(second.handshake_kind(), Some(HandshakeKind::Resumed));
-    assert_eq!(requests(&server_log(&second)), []);
+    assert_eq!(requests(server_log(&second)), []);
 }
 
 /// The CertificateRequest event names whose verifier asks: the config's, this

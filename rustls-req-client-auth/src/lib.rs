@@ -180,6 +180,8 @@ pub mod pem;
 #[cfg(feature = "axum")]
 mod proxy_protocol;
 mod refusal;
+#[cfg(feature = "axum")]
+mod refused_request;
 mod request_cause;
 mod rules;
 #[cfg(feature = "axum")]
@@ -211,6 +213,8 @@ pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 pub use one_port::{LiveConfig, OnePortConfig};
 pub use refusal::RefusedCertificate;
+#[cfg(feature = "axum")]
+pub use refused_request::{RefusedRequest, RefusedRequestObserver};
 pub use rustls_tls_flags::{Flag, FlagSet};
 #[cfg(feature = "axum")]
 pub use send_timeout::SendTimeout;

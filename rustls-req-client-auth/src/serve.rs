@@ -28,6 +28,7 @@ use crate::cancelled_requests::{CancelBudget, CancelledRequests};
 use crate::identity::PeerIdentity;
 use crate::log_budget::{LogBudget, Verdict};
 use crate::proxy_protocol::ProxyProtocol;
+use crate::refused_request::{status_answered, RefusedRequest, RefusedRequestObserver};
 use crate::send_timeout::SendTimeout;
 use crate::server::{AuthPath, CertificateRequestCause};
 use crate::stalled_streams::{StalledStreams, Watched};
@@ -61,6 +62,7 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
         service,
         limits: Limits::default(),
         observer: None,
+        refused_requests: None,
         http1_front: None,
         proxy_protocol: None,
         drain: None,
@@ -131,6 +133,7 @@ pub struct Serve<S> {
     service: S,
     limits: Limits,
     observer: Option<HandshakeObserver>,
+    refused_requests: Option<RefusedRequestObserver>,
     http1_front: Option<Arc<dyn Http1Front>>,
     proxy_protocol: Option<Arc<ProxyProtocol>>,
     drain: Option<Signal>,
@@ -241,6 +244,19 @@ impl<S> Serve<S> {
         observer: impl Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync + 'static,
     ) -> Self {
         self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Calls `observer` for every request that hyper answered by itself,
+    /// before the service saw it: an HTTP/1.1 head it could not parse (400),
+    /// one over [`Serve::http1_max_head`] (431) or a target over 64 KiB
+    /// (414). hyper then closes the connection. Without this, an access
+    /// log written by the service misses them.
+    pub fn on_refused_request(
+        mut self,
+        observer: impl Fn(&RefusedRequest<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.refused_requests = Some(Arc::new(observer));
         self
     }
 
@@ -423,6 +439,7 @@ where
             service,
             limits,
             observer,
+            refused_requests,
             http1_front,
             proxy_protocol,
             drain,
@@ -465,6 +482,7 @@ where
                 limits,
                 remote,
                 observer: observer.clone(),
+                refused_requests: refused_requests.clone(),
                 http1_front: http1_front.clone(),
                 proxy_protocol: proxy_protocol.clone(),
             };
@@ -598,6 +616,7 @@ struct Connection<S> {
     limits: Limits,
     remote: SocketAddr,
     observer: Option<HandshakeObserver>,
+    refused_requests: Option<RefusedRequestObserver>,
     http1_front: Option<Arc<dyn Http1Front>>,
     proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
@@ -620,6 +639,7 @@ where
             limits,
             mut remote,
             observer,
+            refused_requests,
             http1_front,
             proxy_protocol,
         } = self;
@@ -670,8 +690,13 @@ where
                 }
             }
         };
+        let client = Client {
+            identity,
+            remote,
+            refused_requests,
+        };
         Box::pin(Self::serve_http(
-            stream, read, identity, remote, service, limits, stopping,
+            stream, read, client, service, limits, stopping,
         ))
         .await;
     }
@@ -680,12 +705,16 @@ where
     async fn serve_http(
         stream: ClientStream,
         read: Vec<u8>,
-        identity: PeerIdentity,
-        remote: SocketAddr,
+        client: Client,
         service: S,
         limits: Limits,
         mut stopping: Stopping,
     ) {
+        let Client {
+            identity,
+            remote,
+            refused_requests,
+        } = client;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let (stream, read) = if h2 {
             match expect_h2_preface(stream, read, remote, limits.header_read_timeout).await {
@@ -706,6 +735,10 @@ where
         let cancels = h2.then(|| CancelBudget::new(limits.cancelled_requests));
         let counting = cancels.clone();
         let per_request_stopping = stopping.clone();
+        // HTTP/1.1 only: h2 resets a stream it cannot read on its own.
+        let reporting = refused_requests
+            .filter(|_| !h2)
+            .map(|report| (report, identity.clone()));
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(identity.clone());
             request.extensions_mut().insert(ConnectInfo(remote));
@@ -753,6 +786,9 @@ where
         let io = TokioIo::new(Replay::new(read, stream));
         let connection = Driver {
             remote,
+            refused_requests: reporting
+                .as_ref()
+                .map(|(report, identity)| (report, identity)),
             limits: &limits,
             stalled: stalled.as_deref(),
             cancels: cancels.as_deref(),
@@ -762,19 +798,7 @@ where
             http2: h2,
         };
         if h2 {
-            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            // HTTP/2 has no header-read timeout; pings find peers that went away.
-            builder
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Some(H2_KEEP_ALIVE))
-                .keep_alive_timeout(H2_KEEP_ALIVE)
-                .max_concurrent_streams(limits.max_concurrent_streams)
-                // h2's and hyper's own reset limits, named: streams reset
-                // before they were accepted, and streams this side reset for
-                // errors.
-                .max_pending_accept_reset_streams(20)
-                .max_local_error_reset_streams(1024);
-            let served = builder.serve_connection(io, per_request);
+            let served = http2_builder(&limits).serve_connection(io, per_request);
             connection
                 .drive(
                     served,
@@ -782,15 +806,9 @@ where
                 )
                 .await;
         } else {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(limits.max_head);
-            if stopping_already {
-                builder.keep_alive(false);
-            }
-            let served = builder.serve_connection(io, per_request).with_upgrades();
+            let served = http1_builder(&limits, stopping_already)
+                .serve_connection(io, per_request)
+                .with_upgrades();
             connection
                 .drive(
                     served,
@@ -805,6 +823,44 @@ where
             rest.await;
         }
     }
+}
+
+/// hyper's HTTP/2 server under `limits`.
+fn http2_builder(limits: &Limits) -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // HTTP/2 has no header-read timeout; pings find peers that went away.
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_KEEP_ALIVE))
+        .keep_alive_timeout(H2_KEEP_ALIVE)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        // h2's and hyper's own reset limits, named: streams reset before
+        // they were accepted, and streams this side reset for errors.
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(1024);
+    builder
+}
+
+/// hyper's HTTP/1.1 server under `limits`; one request only when shutdown
+/// began before hyper got the connection.
+fn http1_builder(limits: &Limits, stopping_already: bool) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head);
+    if stopping_already {
+        builder.keep_alive(false);
+    }
+    builder
+}
+
+/// A connection's client, once its handshake is done, and where to report
+/// the requests hyper refuses from it.
+struct Client {
+    identity: PeerIdentity,
+    remote: SocketAddr,
+    refused_requests: Option<RefusedRequestObserver>,
 }
 
 /// The HTTP/2 client connection preface (RFC 9113 section 3.4).
@@ -854,6 +910,8 @@ async fn expect_h2_preface(
 /// timeout, HTTP/2's stalled streams and cancelled requests.
 struct Driver<'a> {
     remote: SocketAddr,
+    /// Where to report a request hyper answered by itself, and its client.
+    refused_requests: Option<(&'a RefusedRequestObserver, &'a PeerIdentity)>,
     limits: &'a Limits,
     stalled: Option<&'a StalledStreams>,
     cancels: Option<&'a CancelBudget>,
@@ -875,6 +933,7 @@ impl Driver<'_> {
     {
         let Self {
             remote,
+            refused_requests,
             limits,
             stalled,
             cancels,
@@ -904,6 +963,15 @@ impl Driver<'_> {
                 ended = served.as_mut() => {
                     if let Err(error) = ended {
                         debug!("{remote}: connection ended with an error: {error}");
+                        let answered = status_answered(&error);
+                        if let (Some(status), Some((report, peer))) = (answered, refused_requests) {
+                            report(&RefusedRequest {
+                                peer,
+                                remote,
+                                status,
+                                reason: error.to_string(),
+                            });
+                        }
                     }
                     break;
                 }

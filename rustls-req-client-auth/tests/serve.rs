@@ -648,6 +648,81 @@ fn draining_closes_connections_once_they_have_served() {
     });
 }
 
+/// Heads hyper answers by itself (400 unparseable, 431 too large) are
+/// reported with the client and the status, as they reach no service; a
+/// request it serves, and a connection closed without a request, are not.
+#[test]
+fn requests_hyper_refuses_are_reported() {
+    use tokio::io::AsyncWriteExt as _;
+    each_provider_async(|provider| async move {
+        let pki = TestPki::shared();
+        let (server, _, listener, address) = one_port(pki, provider).await;
+        let (reports, mut reported) = tokio::sync::mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(
+            rustls_req_client_auth::serve(listener, Arc::new(server), app())
+                .http1_max_head(8192)
+                .on_refused_request(move |refused| {
+                    let _ = reports.send((
+                        refused.status.as_u16(),
+                        refused.remote.ip(),
+                        refused.peer.path(),
+                        refused.reason.clone(),
+                    ));
+                })
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                }),
+        );
+        let mut fine = Http1Client::connect(pki, provider, address).await;
+        assert_eq!(fine.get().await, (200, false));
+        drop(fine);
+        drop(tls_to(pki, provider, address, b"http/1.1").await);
+
+        let long = format!(
+            "GET / HTTP/1.1\r\nhost: a\r\nx-long: {}\r\n\r\n",
+            "a".repeat(9000)
+        );
+        for (head, status) in [
+            ("GET / HTTP/1.1\r\nhost : a\r\n\r\n".to_owned(), 400),
+            (
+                "GET / HTTP/1.1\r\nhost: a\r\nbad\x01name: b\r\n\r\n".to_owned(),
+                400,
+            ),
+            (long, 431),
+        ] {
+            let mut tls = tls_to(pki, provider, address, b"http/1.1")
+                .await
+                .into_inner();
+            tls.write_all(head.as_bytes()).await.expect("the head");
+            let mut answer = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{answer}"
+            );
+            let (reported_status, ip, path, reason) =
+                tokio::time::timeout(Duration::from_secs(5), reported.recv())
+                    .await
+                    .expect("reported")
+                    .expect("the channel is open");
+            assert_eq!(reported_status, status, "{reason}");
+            assert!(ip.is_loopback());
+            assert_eq!(path, AuthPath::None);
+            assert!(!reason.is_empty());
+        }
+        assert!(reported.try_recv().is_err(), "only the refused heads");
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), done)
+            .await
+            .expect("shutdown in time")
+            .expect("server task")
+            .expect("serve");
+    });
+}
+
 /// `GET /` with no body, as hyper's clients send it.
 fn get_request() -> hyper::Request<Empty<bytes::Bytes>> {
     hyper::Request::get("/")

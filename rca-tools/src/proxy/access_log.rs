@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::Body;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
-use rustls_req_client_auth::PeerIdentity;
+use rustls_req_client_auth::{PeerIdentity, RefusedRequest};
 use serde::Serialize;
 
 use crate::common::client_body::ClientBodyFailure;
@@ -207,6 +207,35 @@ impl Record {
         }
     }
 
+    /// A request the HTTP layer answered by itself, before the proxy saw
+    /// it (an unreadable or oversized head): its method and path were never
+    /// read, so both are logged as `-` (as nginx logs a value it lacks),
+    /// with the status sent and hyper's reason as the error.
+    #[must_use]
+    pub fn of_refused(
+        refused: &RefusedRequest<'_>,
+        log: bool,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        let mut record = Self {
+            path: UNREAD.to_owned(),
+            log,
+            metrics,
+            ..Self::new(
+                refused.peer,
+                refused.remote,
+                http::Method::from_bytes(UNREAD.as_bytes()).unwrap_or_default(),
+                "HTTP/1.1",
+                None,
+            )
+        };
+        record.answered(
+            refused.status.as_u16(),
+            Some(format!("the request head was refused: {}", refused.reason)),
+        );
+        record
+    }
+
     /// The `User-Agent` of a request with `headers`, as logged.
     #[must_use]
     pub fn user_agent_of(headers: &http::HeaderMap) -> Option<String> {
@@ -299,6 +328,9 @@ impl Record {
         }
     }
 }
+
+/// The method and path logged for a request whose head was not read.
+const UNREAD: &str = "-";
 
 /// The status logged for a request whose client left before the response
 /// (nginx's 499, "client closed request"; never sent).

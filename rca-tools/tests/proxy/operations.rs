@@ -467,7 +467,7 @@ fn certificate_requests_are_counted_when_sent_in_either_version() {
         assert_eq!(sample(&text, expected), Some(2.0), "{text}");
         // Neither completed a handshake with a certificate request.
         let completed = "rca_proxy_certificate_requests_total{reason=\"server_policy\"}";
-        assert_eq!(sample(&text, completed).unwrap_or(0.0), 0.0, "{text}");
+        assert!(sample(&text, completed).unwrap_or(0.0) < 0.5, "{text}");
     });
 }
 

@@ -48,6 +48,73 @@ fn a_head_over_the_limit_gets_431() {
     });
 }
 
+/// Heads hyper answers by itself (400 for one it cannot parse, 431 for one
+/// over the limit) never reach the proxy's service, yet each gets its
+/// access-log line, with `-` for the method and path it never read, and
+/// is counted in `requests_total`. Before, neither showed anywhere.
+#[test]
+fn heads_refused_before_the_proxy_are_logged_and_counted() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let (config, admin) = files.config_with_admin("refused.toml", port, upstream, &[]);
+        let log = files.path("access.log");
+        let _proxy = Proxy::start_logging(&config, port, &log);
+        let mut oversized = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
+        for index in 0..10 {
+            let _ = write!(oversized, "x-filler-{index}: {}\r\n", "v".repeat(8 * 1024));
+        }
+        oversized.push_str("\r\n");
+        for (request, status) in [
+            ("GET / HTTP/1.1\r\nHost : localhost\r\n\r\n".to_owned(), 400),
+            (oversized, 431),
+        ] {
+            let answer = raw_within(pki, port, request.as_bytes(), Duration::from_secs(5)).await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{}",
+                &answer[..answer.len().min(200)]
+            );
+        }
+        let started = Instant::now();
+        while std::fs::read_to_string(&log).map_or(0, |text| text.lines().count()) < 2 {
+            assert!(started.elapsed() < Duration::from_secs(5), "no lines");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let text = std::fs::read_to_string(&log).expect("access log");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for (line, status) in lines.iter().zip([400, 431]) {
+            assert_eq!(line["status"], status, "{text}");
+            assert_eq!(line["method"], "-", "{text}");
+            assert_eq!(line["path"], "-", "{text}");
+            assert_eq!(line["auth"], "none", "{text}");
+            assert_eq!(
+                line["remote"]
+                    .as_str()
+                    .map(|remote| remote.starts_with("127.0.0.1:")),
+                Some(true)
+            );
+            assert!(
+                line["error"]
+                    .as_str()
+                    .is_some_and(|error| error.starts_with("the request head was refused: ")),
+                "{text}"
+            );
+        }
+        let metrics = get_body(
+            &browser(pki, false),
+            &format!("http://127.0.0.1:{admin}/metrics"),
+        )
+        .await;
+        let refused =
+            "rca_proxy_requests_total{status_class=\"4xx\",method=\"other\",path=\"none\"} 2";
+        assert!(metrics.lines().any(|line| line == refused), "{metrics}");
+    });
+}
+
 /// A request body that sends nothing for `limits.body_timeout_secs` fails
 /// with 408 and gives its upstream connection back; a malformed chunked
 /// body gets 400, not 502, and is not counted as an upstream error.

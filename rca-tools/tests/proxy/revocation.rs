@@ -52,24 +52,32 @@ fn leaked_bot(pki: &TestPki) -> Identity {
     )
 }
 
+/// The bot CA's CRL listing `revoked`, written as `sessions` has it (PEM
+/// with the cache, DER with ticket keys): its file.
+fn write_bot_crl(
+    pki: &TestPki,
+    files: &Files,
+    revoked: &[&Identity],
+    sessions: Sessions,
+) -> PathBuf {
+    use rustls::pki_types::pem::PemObject as _;
+    let pem = pki.bot_ca.crl(revoked, time::Duration::days(7));
+    if sessions == Sessions::Cache {
+        return files.write("bot.crl", &pem);
+    }
+    let der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
+        .expect("a PEM CRL");
+    let path = files.path("bot.crl.der");
+    std::fs::write(&path, der.as_ref()).expect("write the DER CRL");
+    path
+}
+
 async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     use base64::Engine as _;
     let pki = TestPki::shared();
     let leaked = leaked_bot(pki);
     let files = Files::new(pki);
-    let write_crl = |revoked: &[&Identity]| {
-        let pem = pki.bot_ca.crl(revoked, time::Duration::days(7));
-        if sessions == Sessions::Cache {
-            return files.write("bot.crl", &pem);
-        }
-        use rustls::pki_types::pem::PemObject as _;
-        let der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
-            .expect("a PEM CRL");
-        let path = files.path("bot.crl.der");
-        std::fs::write(&path, der.as_ref()).expect("write the DER CRL");
-        path
-    };
-    let crl = write_crl(&[]);
+    let crl = write_bot_crl(pki, &files, &[], sessions);
     let deny = files.write("denied.txt", "# leaked bot keys\n");
     let upstream = start_upstream().await;
     let port = free_port();
@@ -116,7 +124,7 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
 
     match how {
         Revoke::Crl => {
-            write_crl(&[&leaked]);
+            write_bot_crl(pki, &files, &[&leaked], sessions);
         }
         Revoke::DenyList => {
             let thumbprint = echoed(&first, "x-client-cert-x5t-s256").expect("thumbprint");

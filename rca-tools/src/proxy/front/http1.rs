@@ -81,14 +81,23 @@ impl ProxyService {
     }
 
     /// [`rustls_req_client_auth::serve`] for this service on `listener`,
-    /// with [`ProxyService::http1_front`] installed.
+    /// with [`ProxyService::http1_front`] installed, and the requests hyper
+    /// refuses by itself (unreadable or oversized heads) logged and counted
+    /// as any other.
     pub fn serve(
         self,
         listener: tokio::net::TcpListener,
         config: Arc<rustls::ServerConfig>,
     ) -> rustls_req_client_auth::Serve<Self> {
         let front = self.http1_front();
-        let serve = rustls_req_client_auth::serve(listener, config, self);
+        let log = self.0.access_log == AccessLog::Stdout;
+        let metrics = self.0.metrics.clone();
+        let mut serve = rustls_req_client_auth::serve(listener, config, self);
+        if log || metrics.is_some() {
+            serve = serve.on_refused_request(move |refused| {
+                Record::of_refused(refused, log, metrics.clone()).finish();
+            });
+        }
         match front {
             Some(front) => serve.http1_front(front),
             None => serve,
