@@ -4,8 +4,9 @@
 # rca-proxy run from /usr/bin as the rca-proxy user with the packaged
 # configuration and a throwaway PKI, real HTTPS requests through it (a
 # browser's with curl, a bot's with the installed rca-probe), a reload, a
-# stop, and a purge. Needs root (it installs the package). The service is
-# not started through systemd: CI containers have no systemd as PID 1.
+# stop, and a purge. Needs root (it installs the package). CI's container
+# has no systemd as PID 1: ci/systemd.sh runs the unit under systemd, in a
+# container of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS

@@ -196,6 +196,11 @@ async fn run(
             readiness.clone(),
         ));
     }
+    // Under systemd (the packaged unit is Type=notify), started means
+    // listening; without NOTIFY_SOCKET nothing is sent.
+    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        log::warn!("cannot tell systemd the proxy is ready (READY=1): {error}");
+    }
     let grace = config.limits.shutdown_grace();
     let delay = config.limits.shutdown_delay();
     let stopping = readiness.clone();
@@ -205,6 +210,7 @@ async fn run(
     let shutdown = async move {
         signal.await;
         stopping.stopping();
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         if !delay.is_zero() {
             let _ = drain_begins.send(());
             log::info!(

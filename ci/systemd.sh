@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The packaged rca-proxy.service under systemd itself, which CI's own
+# container lacks (no systemd as PID 1; ci/package.sh runs the binary as the
+# unit would, not the unit): a minimal Debian 12 (debootstrap, with the
+# package installed) is booted with systemd-nspawn on a private network,
+# and a oneshot unit in it (ci/systemd/check.sh) starts the service with
+# all its sandboxing, asks it for a page through the packaged
+# configuration, reloads it, stops it, and powers off. Needs root and the
+# Debian mirror; where the container cannot be made or booted, the step says
+# so and is skipped. Any failure of the service itself fails it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "systemd: $*"; }
+fail() {
+    echo "systemd: FAILED: $*" >&2
+    exit 1
+}
+skip() {
+    say "SKIPPED: $*"
+    exit 0
+}
+[ "$(id -u)" = 0 ] || skip "needs root"
+arch=$(dpkg --print-architecture)
+deb=$(ls -t target/dist/rca-tools_*_"$arch".deb 2>/dev/null | head -1)
+[ -n "$deb" ] || fail "no package in target/dist (the package step makes it)"
+if ! command -v systemd-nspawn >/dev/null || ! command -v debootstrap >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        systemd-container debootstrap >/dev/null 2>&1 ||
+        skip "cannot install systemd-container and debootstrap"
+fi
+root=$(mktemp -d /tmp/rca-systemd.XXXXXX)
+chmod 755 "$root" # the container's /: its users must get through it
+trap 'rm -rf "$root"' EXIT
+mirror=$(sed -n 's|^URIs: \(http[^ ]*/debian\)$|\1|p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+say "debootstrap bookworm from ${mirror:=http://deb.debian.org/debian}"
+timeout 10m debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,adduser,ca-certificates,curl,openssl,busybox \
+    bookworm "$root" "$mirror" >"$root.log" 2>&1 ||
+    skip "debootstrap failed: $(tail -3 "$root.log")"
+rm -f "$root.log"
+# A minimal system has no procps, so no /bin/kill: the unit must not need it.
+[ ! -e "$root/bin/kill" ] || say "note: this system has /bin/kill"
+nspawn=(systemd-nspawn -q --register=no --keep-unit -D "$root")
+cp "$deb" "$root/root/rca-tools.deb"
+"${nspawn[@]}" --pipe dpkg -i /root/rca-tools.deb >/dev/null || fail "dpkg -i in the container"
+install -m 0755 ci/systemd/check.sh "$root/root/check.sh"
+cat >"$root/etc/systemd/system/rca-check.service" <<'UNIT'
+[Unit]
+Description=rca-proxy.service under systemd (ci/systemd.sh)
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/root/check.sh
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -s /etc/systemd/system/rca-check.service "$root/etc/systemd/system/multi-user.target.wants/"
+say "booting the container"
+timeout 3m "${nspawn[@]}" --private-network -b </dev/null >"$root/boot.log" 2>&1 ||
+    true
+result="$root/root/result.txt"
+[ -s "$result" ] || skip "the container did not boot: $(tail -5 "$root/boot.log")"
+cat "$result"
+field() { sed -n "s/^$1: //p" "$result" | head -1; }
+[ "$(field start)" = 0 ] || fail "systemctl start rca-proxy"
+[ "$(field user)" = rca-proxy ] || fail "the service runs as $(field user), not rca-proxy"
+[ "$(field get)" = "hello from the upstream" ] || fail "no page through the service"
+[ "$(field reload)" = 0 ] || fail "systemctl reload rca-proxy"
+[ "$(field reloaded)" -ge 1 ] || fail "the reload did not reach the proxy"
+[ "$(field state-after-reload)" = active ] || fail "not active after the reload"
+[ "$(field get-after-reload)" = "hello from the upstream" ] || fail "no page after the reload"
+[ "$(field stop)" = 0 ] || fail "systemctl stop rca-proxy"
+[ "$(field result)" = success ] || fail "the service stopped with $(field result)"
+say "the packaged unit starts, serves on :443 as rca-proxy, reloads and stops under systemd"

@@ -1,0 +1,44 @@
+#!/bin/sh
+# Runs at boot inside the container ci/systemd.sh boots (a oneshot unit):
+# the packaged rca-proxy.service under systemd itself, with every sandbox
+# setting of the unit in force. Each step writes one "name: value" line to
+# /root/result.txt, which ci/systemd.sh reads once the container is off.
+exec >/root/result.txt 2>&1
+cd /root || exit 1
+say() { echo "$1: $2"; }
+ossl() { openssl "$@" 2>/dev/null; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout ca.key -out ca.pem -subj /CN=systemd-check-ca
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout bot-ca.key -out bot-ca.pem -subj /CN=systemd-check-bot-ca
+ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout site.key -out site.csr -subj /CN=localhost
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
+ossl x509 -req -in site.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -out site.pem -extfile ext
+install -m 0644 site.pem bot-ca.pem /etc/rca-proxy/
+install -m 0640 -g rca-proxy site.key /etc/rca-proxy/
+
+# The upstream the packaged configuration names.
+upstream=$(sed -n 's|^url = "http://\(127\.0\.0\.1:[0-9]*\)".*|\1|p' /etc/rca-proxy/proxy.toml | head -1)
+mkdir -p site && echo "hello from the upstream" >site/index.html
+busybox httpd -p "$upstream" -h /root/site
+
+get() { curl -sS --max-time 10 --cacert ca.pem https://localhost/; }
+systemctl start rca-proxy
+say start $?
+# Type=notify: started means listening, so the first request is answered.
+say user "$(stat -c %U "/proc/$(systemctl show -p MainPID --value rca-proxy)")"
+say get "$(get)"
+systemctl reload rca-proxy
+say reload $?
+sleep 1
+say reloaded "$(journalctl -u rca-proxy --no-pager | grep -c 'reloaded \[tls\]')"
+say state-after-reload "$(systemctl show -p ActiveState --value rca-proxy)"
+say get-after-reload "$(get)"
+systemctl stop rca-proxy
+say stop $?
+say result "$(systemctl show -p Result --value rca-proxy)"
+echo "journal:"
+journalctl -u rca-proxy --no-pager | tail -20
+systemctl poweroff
