@@ -41,6 +41,18 @@ deb=$(sed -n 's/^dist: \(.*\.deb\)$/\1/p' target/package-dist.txt | tail -1)
 [ -f "$deb" ] || fail "cargo xtask dist named no package"
 say "built $deb in $((SECONDS - started)) s"
 
+# The README's other install, from source: the same release build (its
+# target directory), so this takes seconds once the package is built.
+say "cargo install --path rca-tools --locked (the README's from-source install)"
+from_source=$(mktemp -d)
+CARGO_TARGET_DIR=target/dist/build timeout 15m \
+    cargo install --quiet --path rca-tools --locked --root "$from_source"
+for tool in rca-proxy rca-connect rca-probe; do
+    "$from_source/bin/$tool" --version >/dev/null || fail "cargo install gave no working $tool"
+done
+say "from source: $("$from_source/bin/rca-proxy" --version), rca-connect and rca-probe in $from_source/bin"
+rm -rf "$from_source"
+
 dpkg-deb --info "$deb"
 dpkg-deb --contents "$deb"
 contents=$(dpkg-deb --contents "$deb")
