@@ -44,7 +44,8 @@ say "built $deb in $((SECONDS - started)) s"
 # The README's other install, from source: the same release build (its
 # target directory), so this takes seconds once the package is built.
 say "cargo install --path rca-tools --locked (the README's from-source install)"
-from_source=$(mktemp -d)
+from_source=target/dist/from-source
+rm -rf "$from_source"
 CARGO_TARGET_DIR=target/dist/build timeout 15m \
     cargo install --quiet --path rca-tools --locked --root "$from_source"
 for tool in rca-proxy rca-connect rca-probe; do

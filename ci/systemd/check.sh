@@ -6,6 +6,7 @@
 exec >/root/result.txt 2>&1
 cd /root || exit 1
 say() { echo "$1: $2"; }
+say begun 1
 ossl() { openssl "$@" 2>/dev/null; }
 ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout ca.key -out ca.pem -subj /CN=systemd-check-ca
@@ -32,8 +33,12 @@ say user "$(stat -c %U "/proc/$(systemctl show -p MainPID --value rca-proxy)")"
 say get "$(get)"
 systemctl reload rca-proxy
 say reload $?
-sleep 1
-say reloaded "$(journalctl -u rca-proxy --no-pager | grep -c 'reloaded \[tls\]')"
+reloaded() { journalctl -u rca-proxy --no-pager | grep -c 'reloaded \[tls\]'; }
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ "$(reloaded)" -ge 1 ] && break
+    sleep 1
+done
+say reloaded "$(reloaded)"
 say state-after-reload "$(systemctl show -p ActiveState --value rca-proxy)"
 say get-after-reload "$(get)"
 systemctl stop rca-proxy
@@ -41,4 +46,5 @@ say stop $?
 say result "$(systemctl show -p Result --value rca-proxy)"
 echo "journal:"
 journalctl -u rca-proxy --no-pager | tail -20
+say done 1
 systemctl poweroff

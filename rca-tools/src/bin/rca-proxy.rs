@@ -196,11 +196,6 @@ async fn run(
             readiness.clone(),
         ));
     }
-    // Under systemd (the packaged unit is Type=notify), started means
-    // listening; without NOTIFY_SOCKET nothing is sent.
-    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
-        log::warn!("cannot tell systemd the proxy is ready (READY=1): {error}");
-    }
     let grace = config.limits.shutdown_grace();
     let delay = config.limits.shutdown_delay();
     let stopping = readiness.clone();
@@ -240,6 +235,13 @@ async fn run(
             proxy_protocol.from.join(", ")
         );
         serving = serving.proxy_protocol(networks);
+    }
+    // Under systemd (the packaged unit is Type=notify), started means
+    // listening, with nothing left that could fail the start: the ports are
+    // open (the kernel queues connections until the first accept). Without
+    // NOTIFY_SOCKET nothing is sent.
+    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        log::warn!("cannot tell systemd the proxy is ready (READY=1): {error}");
     }
     serving
         .on_handshake(move |outcome| metrics.handshake(outcome))

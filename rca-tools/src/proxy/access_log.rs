@@ -157,6 +157,10 @@ pub struct Record {
     pub status: u16,
     /// From arrival to the response headers.
     pub to_headers: Duration,
+    /// Whether `to_headers` was measured (not for a head refused before the
+    /// proxy saw it, which arrived at an unknown time): only then is it in
+    /// the latency histogram.
+    pub timed: bool,
     /// From sending upstream to the upstream's response headers.
     pub upstream: Option<Duration>,
     /// The request body's bytes, counted as they are read (see
@@ -197,6 +201,7 @@ impl Record {
             arrived: (SystemTime::now(), Instant::now()),
             status: 0,
             to_headers: Duration::ZERO,
+            timed: true,
             upstream: None,
             request_body: None,
             response_body_bytes: 0,
@@ -210,7 +215,9 @@ impl Record {
     /// A request the HTTP layer answered by itself, before the proxy saw
     /// it (an unreadable or oversized head): its method and path were never
     /// read, so both are logged as `-` (as nginx logs a value it lacks),
-    /// with the status sent and hyper's reason as the error.
+    /// with the status sent and hyper's reason as the error. Its `time` is
+    /// when the answer had gone out, its duration 0 and not in the latency
+    /// histogram: when the head began to arrive is not known.
     #[must_use]
     pub fn of_refused(
         refused: &RefusedRequest<'_>,
@@ -219,6 +226,7 @@ impl Record {
     ) -> Self {
         let mut record = Self {
             path: UNREAD.to_owned(),
+            timed: false,
             log,
             metrics,
             ..Self::new(
@@ -319,7 +327,7 @@ impl Record {
                 &self.method,
                 self.status,
                 self.peer.path(),
-                self.to_headers,
+                self.timed.then_some(self.to_headers),
                 self.upstream,
             );
         }

@@ -278,14 +278,15 @@ impl Metrics {
         }
     }
 
-    /// Counts one answered request: `status` after `to_headers`, and the
-    /// upstream's time if it was asked.
+    /// Counts one answered request: `status` after `to_headers` (`None`
+    /// when it was not timed: a head refused before the proxy saw it), and
+    /// the upstream's time if it was asked.
     pub fn request(
         &self,
         method: &http::Method,
         status: u16,
         path: AuthPath,
-        to_headers: Duration,
+        to_headers: Option<Duration>,
         upstream: Option<Duration>,
     ) {
         let path = path_label(path);
@@ -296,9 +297,11 @@ impl Metrics {
                 path: path.clone(),
             })
             .inc();
-        self.request_duration
-            .get_or_create(&PathLabel { path })
-            .observe(to_headers.as_secs_f64());
+        if let Some(to_headers) = to_headers {
+            self.request_duration
+                .get_or_create(&PathLabel { path })
+                .observe(to_headers.as_secs_f64());
+        }
         if let Some(upstream) = upstream {
             self.upstream_duration.observe(upstream.as_secs_f64());
         }
