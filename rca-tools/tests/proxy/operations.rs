@@ -473,7 +473,7 @@ fn certificate_requests_are_counted_when_sent_in_either_version() {
 
 /// Sends a ClientHello, reads the server's flight until the client has
 /// something to send (under TLS 1.3 that may be its middlebox-compatibility
-/// ChangeCipherSpec, after the ServerHello; the server counted its
+/// change-cipher-spec record, after the server hello; the server counted its
 /// CertificateRequest before it sent the ServerHello), and closes the
 /// connection instead: the version the server chose.
 fn leave_at_the_server_flight(
