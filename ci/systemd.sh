@@ -5,7 +5,8 @@
 # package installed) is booted with systemd-nspawn on a private network,
 # and a oneshot unit in it (ci/systemd/check.sh) starts the service with
 # all its sandboxing, asks it for a page through the packaged
-# configuration, reloads it, stops it, and powers off. Needs root and the
+# configuration, reloads it, has a reload refused (a key it cannot read),
+# stops it, lets a broken configuration hit the start limit, and powers off. Needs root and the
 # Debian mirror. Where the container cannot be made or booted (no root, no
 # mirror, no nspawn), the step says SKIPPED and why, unless
 # CI_REQUIRE_SYSTEMD=1, which makes that a failure. Once the check has
@@ -78,6 +79,13 @@ cat "$result"
 [ "$(field reloaded)" -ge 1 ] || fail "the reload did not reach the proxy"
 [ "$(field state-after-reload)" = active ] || fail "not active after the reload"
 [ "$(field get-after-reload)" = "hello from the upstream" ] || fail "no page after the reload"
+[ "$(field bad-reload)" != 0 ] || fail "a reload with an unreadable key said it succeeded"
+[ "$(field state-after-bad-reload)" = active ] || fail "not active after a refused reload"
+[ "$(field get-after-bad-reload)" = "hello from the upstream" ] || fail "no page after a refused reload"
 [ "$(field stop)" = 0 ] || fail "systemctl stop rca-proxy"
 [ "$(field result)" = success ] || fail "the service stopped with $(field result)"
-say "the packaged unit starts, serves on :443 as rca-proxy, reloads and stops under systemd"
+case "$(field broken-start)" in
+"failed/failed after "[1-5]" restarts") ;;
+*) fail "a configuration that does not load: $(field broken-start), not failed for good after five starts" ;;
+esac
+say "the packaged unit starts, serves on :443 as rca-proxy, reloads, refuses a reload it cannot load, stops, and gives up on a configuration that does not load, under systemd"

@@ -41,9 +41,28 @@ done
 say reloaded "$(reloaded)"
 say state-after-reload "$(systemctl show -p ActiveState --value rca-proxy)"
 say get-after-reload "$(get)"
+# A reload whose configuration check fails (a key the service's user
+# cannot read) fails, and the service serves on with what it had.
+chmod 0600 /etc/rca-proxy/site.key
+systemctl reload rca-proxy
+say bad-reload $?
+say state-after-bad-reload "$(systemctl show -p ActiveState --value rca-proxy)"
+say get-after-bad-reload "$(get)"
+chmod 0640 /etc/rca-proxy/site.key
 systemctl stop rca-proxy
 say stop $?
 say result "$(systemctl show -p Result --value rca-proxy)"
+# A configuration that does not load: five failed starts, then it stays
+# failed rather than retrying for ever.
+echo 'listen = "not an address"' >>/etc/rca-proxy/proxy.toml
+systemctl start rca-proxy
+state() { systemctl show -p ActiveState -p SubState --value rca-proxy | paste -sd/; }
+for _ in $(seq 30); do
+    [ "$(state)" = failed/failed ] && break
+    sleep 1
+done
+sleep 4 # a restart would be due 2 s after a failure
+say broken-start "$(state) after $(systemctl show -p NRestarts --value rca-proxy) restarts"
 echo "journal:"
 journalctl -u rca-proxy --no-pager | tail -20
 say done 1

@@ -4,9 +4,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::RootCertStore;
+use rustls::sign::CertifiedKey;
+use rustls::{CertificateError, InconsistentKeys, RootCertStore};
 
 /// Every certificate in the PEM file at `path`, in order (for an identity:
 /// end entity first, then intermediates).
@@ -83,7 +85,8 @@ impl PemError {
         }
     }
 
-    /// A certificate chain and key that do not make an identity.
+    /// A certificate chain (read from `path`) and key that do not make an
+    /// identity.
     pub(crate) fn identity(path: &Path, error: rustls::Error) -> Self {
         Self::new(path, PemProblem::Identity(error))
     }
@@ -108,14 +111,56 @@ impl fmt::Display for PemError {
                 "{path} holds no PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
             ),
             PemProblem::TrustAnchor(error) => {
-                write!(f, "{path} holds a certificate that is not a usable trust anchor: {error}")
+                write!(
+                    f,
+                    "{path} holds a certificate that is not a usable trust anchor: {error}"
+                )
             }
             PemProblem::Identity(error) => write!(
                 f,
-                "{path} and its key do not make a usable identity (does the key belong to the first certificate?): {error}"
+                "{path} and its key do not make a usable identity ({}): {error}",
+                identity_hint(error)
             ),
         }
     }
+}
+
+/// What to fix, for the usual ways a chain and key fail to make an identity.
+fn identity_hint(error: &rustls::Error) -> &'static str {
+    match error {
+        rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch) => {
+            "the key does not belong to the first certificate, which must be the end \
+             entity's own, followed by its intermediates"
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Other(other))
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::UnsupportedCertVersion)
+            ) =>
+        {
+            "the first certificate is not X.509 version 3: `openssl x509 -req` makes \
+             version 1 unless it is given extensions, for example with -extfile"
+        }
+        _ => "does the key belong to the first certificate?",
+    }
+}
+
+/// The identity that `chain` (read from `path`, end entity first) and
+/// `key` make for `provider`, as [`CertifiedKey::from_der`] checks it.
+///
+/// # Errors
+///
+/// They do not make one: the message names `path` and, for the usual
+/// causes (a key of another certificate, a chain in the wrong order, an
+/// X.509 version 1 certificate), what to fix.
+pub fn certified_key(
+    path: impl AsRef<Path>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, PemError> {
+    CertifiedKey::from_der(chain, key, provider)
+        .map_err(|error| PemError::identity(path.as_ref(), error))
 }
 
 /// The cause is part of the message (one line names the file and what is

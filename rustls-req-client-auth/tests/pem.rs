@@ -82,3 +82,95 @@ fn pem_errors_name_the_file_and_the_problem() {
             .is_ok()
     );
 }
+
+/// `pem::certified_key` says what to fix for the usual mistakes: a chain
+/// with its CA first (the key then matches no first certificate), and an
+/// X.509 version 1 certificate (what `openssl x509 -req` makes without
+/// extensions, made here by that command when it is installed).
+#[test]
+fn unusable_identities_say_what_to_fix() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let pki = TestPki::shared();
+    let provider = integration_tests::Provider::AwsLcRs.crypto();
+    let key = || pki.bot.key();
+    let reversed: Vec<_> = pki.bot.chain.iter().rev().cloned().collect();
+    let error = pem::certified_key(dir.path().join("site.pem"), reversed, key(), &provider)
+        .expect_err("the CA first");
+    assert!(
+        error.to_string().contains(
+            "the key does not belong to the first certificate, which must be the end entity's own"
+        ),
+        "{error}"
+    );
+    let in_order = pem::certified_key("site.pem", pki.bot.chain.clone(), key(), &provider);
+    assert!(in_order.is_ok(), "{:?}", in_order.err());
+
+    // Version 1, signed by a CA of its own.
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    let made = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=ca",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "v1.key",
+        "-out",
+        "v1.csr",
+        "-subj",
+        "/CN=localhost",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "v1.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        "v1.pem",
+    ]);
+    if !made {
+        eprintln!("openssl is not installed: the version 1 case is left out");
+        return;
+    }
+    let v1 = dir.path().join("v1.pem");
+    let error = pem::certified_key(
+        &v1,
+        pem::load_certificates(&v1).expect("the certificate"),
+        pem::load_private_key(dir.path().join("v1.key")).expect("the key"),
+        &provider,
+    )
+    .expect_err("version 1");
+    assert!(
+        error.to_string().contains("is not X.509 version 3"),
+        "{error}"
+    );
+}

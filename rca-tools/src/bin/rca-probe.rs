@@ -62,18 +62,13 @@ fn target(args: &Args) -> anyhow::Result<Target> {
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(Arc::new(
-            rustls::sign::CertifiedKey::from_der(
+            pem::certified_key(
+                cert,
                 pem::load_certificates(cert)?,
                 pem::load_private_key(key)?,
                 &provider,
             )
-            .map_err(|error| {
-                anyhow::anyhow!(
-                    "{} and {} do not make an identity: {error}",
-                    cert.display(),
-                    key.display()
-                )
-            })?,
+            .map_err(|error| anyhow::anyhow!("{error} (the key: {})", key.display()))?,
         )),
         _ => None,
     };

@@ -29,13 +29,8 @@ impl BotIdentity {
             .first()
             .map(rustls_req_client_auth::thumbprint_sha256)
             .unwrap_or_default();
-        let certified = CertifiedKey::from_der(chain, private_key, &provider).map_err(|error| {
-            anyhow::anyhow!(
-                "{} and {} do not make an identity: {error}",
-                cert.display(),
-                key.display()
-            )
-        })?;
+        let certified = pem::certified_key(cert, chain, private_key, &provider)
+            .map_err(|error| anyhow::anyhow!("{error} (the key: {})", key.display()))?;
         Ok(Self {
             key: Arc::new(certified),
             thumbprint,

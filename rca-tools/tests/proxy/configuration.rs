@@ -61,6 +61,33 @@ fn a_bot_ca_without_certificates_names_the_field() {
     assert!(stderr.contains("tls.bot_ca"), "{stderr}");
 }
 
+/// A bot's own certificate given as the bot CA (an operator's slip) lets
+/// no bot in: `--check-config` warns, naming the field, the file and the
+/// certificate; the real CA gets no warning.
+#[test]
+fn a_bot_certificate_given_as_the_bot_ca_is_warned_of() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let config = files.config(8443, SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)), "");
+    let out = check(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("not a CA certificate"), "{stderr}");
+    files.write("bot-ca.pem", &pki.bot.chain_pem);
+    let out = check(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not an error: {stderr}"
+    );
+    assert!(
+        stderr.contains("tls.bot_ca: ")
+            && stderr.contains("CN=crawler.bot.test, which is not a CA certificate"),
+        "{stderr}"
+    );
+}
+
 /// The listen backlog is `limits.listen_backlog` (4096 by default), as
 /// `ss` shows it for a listening socket (Send-Q).
 #[test]

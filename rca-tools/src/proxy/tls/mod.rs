@@ -70,12 +70,8 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
     if let Some(leaf) = chain.first() {
         validity::of_certificates("tls.cert", [leaf.as_ref()], &mut expiries);
     }
-    let identity = CertifiedKey::from_der(chain, key, provider).map_err(|error| {
-        anyhow::anyhow!(
-            "tls.cert {} and tls.key {} do not make an identity: {error}",
-            tls.cert.display(),
-            tls.key.display()
-        )
+    let identity = pem::certified_key(&tls.cert, chain, key, provider).map_err(|error| {
+        anyhow::anyhow!("tls.cert and tls.key ({}): {error}", tls.key.display())
     })?;
     let (bot_file, roots) = load_trust("tls.bot_ca", &tls.bot_ca)?;
     validity::of_pem_certificates("tls.bot_ca", &bot_file, &mut expiries);
@@ -170,6 +166,7 @@ fn load_trust(
     };
     let before = read()?;
     let roots = pem::load_roots(path).map_err(|error| anyhow::anyhow!("{field}: {error}"))?;
+    warn_of_leaves(field, path);
     if read()? != before {
         anyhow::bail!(
             "{field}: {} changed while it was read; reload again",
@@ -177,6 +174,30 @@ fn load_trust(
         );
     }
     Ok((before, roots))
+}
+
+/// Warns of each certificate in the trust file at `path` that is not a CA
+/// (no basicConstraints CA:TRUE): a bot's own certificate put there by
+/// mistake lets no client in, since clients' certificates chain to the CA
+/// that issued them, so the proxy would refuse every bot without a word.
+fn warn_of_leaves(field: &str, path: &std::path::Path) {
+    let Ok(certificates) = pem::load_certificates(path) else {
+        return;
+    };
+    for der in &certificates {
+        let Ok((_, certificate)) = x509_parser::parse_x509_certificate(der) else {
+            continue;
+        };
+        if !certificate.is_ca() {
+            log::warn!(
+                "{field}: {} holds {}, which is not a CA certificate (no basicConstraints \
+                 CA:TRUE): no client certificate chains to it; give the CA that issued the \
+                 clients' certificates",
+                path.display(),
+                certificate.subject()
+            );
+        }
+    }
 }
 
 impl Front {
