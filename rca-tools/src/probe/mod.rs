@@ -573,7 +573,9 @@ impl fmt::Display for Report {
             for finding in &report.findings {
                 writeln!(f, "  - {finding}")?;
             }
-            writeln!(f, "  verdict: {}", report.verdict)?;
+            // Not "verdict": a server that honours one code point is fine,
+            // and the other's "does not support" here would read as a fault.
+            writeln!(f, "  on this code point: {}", report.verdict)?;
         }
         write!(f, "\nverdict: {}", self.verdict)
     }

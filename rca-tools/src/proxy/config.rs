@@ -16,6 +16,7 @@ pub use crate::proxy::judge::identity::Headers;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the proxy listens for HTTPS.
+    #[serde(deserialize_with = "socket_address")]
     pub listen: SocketAddr,
     /// The server identity and the trust anchors.
     pub tls: Tls,
@@ -83,7 +84,23 @@ impl ProxyProtocol {
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     /// Where to listen.
+    #[serde(deserialize_with = "socket_address")]
     pub listen: SocketAddr,
+}
+
+/// A listening address, as the file writes it: an IP address and a port.
+/// The standard parser's own error ("invalid socket address syntax") does
+/// not say what it wants, and `:443` or a host name are common slips.
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an IP address and a port, such as \"0.0.0.0:443\", \"[::]:443\" \
+             or \"127.0.0.1:9100\" (no host names, and no port without an address)"
+        ))
+    })
 }
 
 /// `[tls]`.

@@ -30,6 +30,43 @@ fn relative_paths_are_relative_to_the_configuration_file() {
     }
 }
 
+/// A listening address without an IP address (`:443`) or with a host name
+/// is refused with the field and the form it takes.
+#[test]
+fn a_listen_address_that_is_not_one_says_what_it_takes() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    for (field, text) in [("listen", ":443"), ("admin.listen", "localhost:9100")] {
+        let good = files.config(8443, upstream, "[admin]\nlisten = \"127.0.0.1:9100\"\n");
+        let config = std::fs::read_to_string(&good).expect("config");
+        let config = if field == "listen" {
+            config.replacen(
+                "listen = \"127.0.0.1:8443\"",
+                &format!("listen = \"{text}\""),
+                1,
+            )
+        } else {
+            config.replacen(
+                "listen = \"127.0.0.1:9100\"",
+                &format!("listen = \"{text}\""),
+                1,
+            )
+        };
+        let bad = files.write("bad-listen.toml", &config);
+        let out = check(&bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stderr}");
+        assert!(stderr.contains(&format!("{field}: ")), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "\"{text}\" is not an IP address and a port, such as \"0.0.0.0:443\""
+            )),
+            "{stderr}"
+        );
+    }
+}
+
 /// `admin.listen` on the proxy's own address is refused by the check, with
 /// the field named, instead of failing at start.
 #[test]
