@@ -3,7 +3,7 @@
 
 use std::error::Error as StdError;
 
-use rustls::{AlertDescription, Error};
+use rustls::{AlertDescription, CertificateError, Error};
 
 use crate::error::FlagsError;
 
@@ -60,7 +60,61 @@ pub fn describe_tls_error(error: &Error) -> String {
             };
             format!("the peer sent alert {alert:?}{meaning}")
         }
-        Error::InvalidCertificate(reason) => format!("invalid peer certificate: {reason:?}"),
+        Error::InvalidCertificate(reason) => {
+            format!(
+                "invalid peer certificate: {reason:?}{}",
+                certificate_hint(reason)
+            )
+        }
         other => other.to_string(),
+    }
+}
+
+/// What a refusal means in words, where the variant's name does not say it.
+fn certificate_hint(reason: &CertificateError) -> String {
+    match reason {
+        CertificateError::InvalidPurposeContext {
+            required,
+            presented,
+        } => {
+            let presented = if presented.is_empty() {
+                "none".to_owned()
+            } else {
+                presented
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            format!(" (its extended key usage does not allow {required}; it allows: {presented})")
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::{CertificateError, Error, ExtendedKeyPurpose};
+
+    use super::describe_tls_error;
+
+    #[test]
+    fn a_certificate_for_the_wrong_purpose_is_said_in_words() {
+        let error = Error::InvalidCertificate(CertificateError::InvalidPurposeContext {
+            required: ExtendedKeyPurpose::ClientAuth,
+            presented: vec![ExtendedKeyPurpose::ServerAuth],
+        });
+        let text = describe_tls_error(&error);
+        assert!(
+            text.starts_with("invalid peer certificate: InvalidPurposeContext"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "(its extended key usage does not allow client authentication; it allows: \
+                 server authentication)"
+            ),
+            "{text}"
+        );
     }
 }
