@@ -58,13 +58,13 @@ pub struct Args {
     /// The directory of the local CA (made on first start, its key mode
     /// 0600). Default: $XDG_STATE_HOME/rca-connect, else
     /// ~/.local/state/rca-connect.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub state_dir: Option<PathBuf>,
     /// The local CA's certificate, PEM, instead of the state directory's.
-    #[arg(long, requires = "local_ca_key")]
+    #[arg(long, requires = "local_ca_key", global = true)]
     pub local_ca_cert: Option<PathBuf>,
     /// The local CA's key, PEM.
-    #[arg(long, requires = "local_ca_cert")]
+    #[arg(long, requires = "local_ca_cert", global = true)]
     pub local_ca_key: Option<PathBuf>,
     /// The response header that tells the client what the server did with
     /// the flag and which identity was sent.

@@ -133,6 +133,17 @@ fn the_local_ca_key_is_readable_by_its_owner_only() {
             & 0o777
     };
     assert_eq!(mode("state/ca.key"), 0o600);
+    // The local CA's options also after the subcommand, as users write them.
+    let after = std::process::Command::new(CONNECT)
+        .args([
+            "ca",
+            "--state-dir",
+            &files.path("state").display().to_string(),
+        ])
+        .output()
+        .expect("rca-connect ca --state-dir");
+    assert!(after.status.success(), "{after:?}");
+    assert_eq!(after.stdout, output.stdout);
     assert_eq!(mode("state"), 0o700);
     assert_eq!(
         mode("state/ca.pem") & 0o077,
