@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::client::{ClientFlags, ClientOutcomes};
@@ -135,8 +134,12 @@ impl BotClient {
     /// CA was configured.
     pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
         let provider = config_error::provider(self.provider.as_ref())?;
-        let identity = CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), &provider)
-            .map_err(|error| PemError::identity(&self.cert_path, error))?;
+        let identity = pem::certified_key(
+            &self.cert_path,
+            self.chain.clone(),
+            self.key.clone_key(),
+            &provider,
+        )?;
         if self.roots.is_empty() {
             return Err(ConfigError::NoTrustAnchors);
         }

@@ -159,8 +159,12 @@ impl OnePortConfig {
     /// The chain and key as rustls signs with them, checked to belong
     /// together.
     fn certified_key(&self, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, ConfigError> {
-        let certified = CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), provider)
-            .map_err(|error| PemError::identity(&self.cert_path, error))?;
+        let certified = pem::certified_key(
+            &self.cert_path,
+            self.chain.clone(),
+            self.key.clone_key(),
+            provider,
+        )?;
         Ok(Arc::new(certified))
     }
 

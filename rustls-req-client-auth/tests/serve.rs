@@ -657,10 +657,10 @@ fn requests_hyper_refuses_are_reported() {
     each_provider_async(|provider| async move {
         let pki = TestPki::shared();
         let mut server = RefusingServer::start(pki, provider, 8192).await;
-        let mut fine = Http1Client::connect(pki, provider, server.address).await;
+        let mut fine = Http1Client::connect(pki, provider, server.running.address).await;
         assert_eq!(fine.get().await, (200, false));
         drop(fine);
-        drop(tls_to(pki, provider, server.address, b"http/1.1").await);
+        drop(tls_to(pki, provider, server.running.address, b"http/1.1").await);
         // Just over the limit: hyper has read it all when it answers, so
         // the answer is not lost to a reset.
         let long = format!(
@@ -690,15 +690,13 @@ fn requests_hyper_refuses_are_reported() {
 /// A `serve` server with `http1_max_head(max_head)` whose refused
 /// requests are reported on a channel.
 struct RefusingServer {
-    address: SocketAddr,
+    running: Running,
     reported: tokio::sync::mpsc::UnboundedReceiver<(u16, std::net::IpAddr, AuthPath, String)>,
-    stop: oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl RefusingServer {
     async fn start(pki: &TestPki, provider: Provider, max_head: usize) -> Self {
-        let (server, _, listener, address) = one_port(pki, provider).await;
+        let (server, bot_ca, listener, address) = one_port(pki, provider).await;
         let (reports, reported) = tokio::sync::mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let done = tokio::spawn(
@@ -717,10 +715,13 @@ impl RefusingServer {
                 }),
         );
         Self {
-            address,
+            running: Running {
+                address,
+                stop,
+                done,
+                bot_ca,
+            },
             reported,
-            stop,
-            done,
         }
     }
 
@@ -728,7 +729,7 @@ impl RefusingServer {
     /// and reported once so.
     async fn refuses(&mut self, pki: &TestPki, provider: Provider, head: &str, status: u16) {
         use tokio::io::AsyncWriteExt as _;
-        let mut tls = tls_to(pki, provider, self.address, b"http/1.1")
+        let mut tls = tls_to(pki, provider, self.running.address, b"http/1.1")
             .await
             .into_inner();
         // hyper may answer and close before it has read all of a long head.
@@ -754,12 +755,7 @@ impl RefusingServer {
     /// Stops it, once nothing else was reported.
     async fn stop(mut self) {
         assert!(self.reported.try_recv().is_err(), "only the refused heads");
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(10), self.done)
-            .await
-            .expect("shutdown in time")
-            .expect("server task")
-            .expect("serve");
+        self.running.shut_down().await;
     }
 }
 

@@ -1026,10 +1026,7 @@ fn access_log_has_one_line_per_request() {
 
         let text = std::fs::read_to_string(&log).expect("access log");
         assert!(!text.contains("secret"), "{text}");
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect();
+        let lines = json_lines(&text);
         assert_eq!(lines.len(), 3, "{text}");
         let field = |line: &serde_json::Value, name: &str| line[name].clone();
         assert_eq!(field(&lines[0], "path"), "/page");
@@ -1100,10 +1097,7 @@ fn access_log_says_when_what_and_how_much() {
         let text = std::fs::read_to_string(&log).expect("access log");
         // In the order the responses ended, which need not be the order
         // the requests came in: by path.
-        let mut lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect();
+        let mut lines = json_lines(&text);
         assert_eq!(lines.len(), 4, "{text}");
         let order = ["/simple", "/form", "/h2", "/api/crawl"];
         lines.sort_by_key(|line| order.iter().position(|path| line["path"] == *path));
@@ -1218,10 +1212,7 @@ fn unanswered_requests_are_logged_499_on_the_own_path() {
         assert!(proxy.wait().success());
         let _ = waiting.await;
         let text = std::fs::read_to_string(&log).expect("access log");
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect();
+        let lines = json_lines(&text);
         assert_eq!(lines.len(), 2, "{text}");
         for line in &lines {
             assert_eq!(line["path"], "/slow", "{text}");

@@ -81,10 +81,7 @@ fn heads_refused_before_the_proxy_are_logged_and_counted() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let text = std::fs::read_to_string(&log).expect("access log");
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect();
+        let lines = json_lines(&text);
         assert_eq!(lines.len(), 2, "{text}");
         let mut lines: Vec<_> = lines.iter().collect();
         lines.sort_by_key(|line| line["status"].as_u64());

@@ -613,6 +613,13 @@ pub(crate) async fn tls_connect(
         .expect("handshake")
 }
 
+/// Each line of an access log's `text`, parsed as JSON.
+pub(crate) fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
 /// The diagnostics in `log` once they have a line containing `needle`.
 pub(crate) fn wait_for_line(log: &Path, needle: &str) -> String {
     let started = Instant::now();

@@ -166,7 +166,7 @@ fn load_trust(
     };
     let before = read()?;
     let roots = pem::load_roots(path).map_err(|error| anyhow::anyhow!("{field}: {error}"))?;
-    warn_of_leaves(field, path);
+    warn_of_leaves(field, path, &before);
     if read()? != before {
         anyhow::bail!(
             "{field}: {} changed while it was read; reload again",
@@ -176,16 +176,15 @@ fn load_trust(
     Ok((before, roots))
 }
 
-/// Warns of each certificate in the trust file at `path` that is not a CA
-/// (no basicConstraints CA:TRUE): a bot's own certificate put there by
-/// mistake lets no client in, since clients' certificates chain to the CA
-/// that issued them, so the proxy would refuse every bot without a word.
-fn warn_of_leaves(field: &str, path: &std::path::Path) {
-    let Ok(certificates) = pem::load_certificates(path) else {
-        return;
-    };
-    for der in &certificates {
-        let Ok((_, certificate)) = x509_parser::parse_x509_certificate(der) else {
+/// Warns of each certificate in the trust file at `path` (its PEM `bytes`,
+/// as read for the roots) that is not a CA (no basicConstraints CA:TRUE):
+/// a bot's own certificate put there by mistake lets no client in, since
+/// clients' certificates chain to the CA that issued them, so the proxy
+/// would refuse every bot without a word.
+fn warn_of_leaves(field: &str, path: &std::path::Path, bytes: &[u8]) {
+    use rustls::pki_types::pem::PemObject as _;
+    for der in rustls::pki_types::CertificateDer::pem_slice_iter(bytes).flatten() {
+        let Ok((_, certificate)) = x509_parser::parse_x509_certificate(&der) else {
             continue;
         };
         if !certificate.is_ca() {
