@@ -210,7 +210,17 @@ fn man_pages(tool: &Tool, dir: &Path) -> anyhow::Result<()> {
     command.build();
     let name = command.get_name().to_owned();
     let source = format!("{name} {}", command.get_version().unwrap_or_default());
-    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+    let subcommands: Vec<clap::Command> = command
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .map(|sub| {
+            let usage = synopsis(sub, &format!("{name} {}", sub.get_name()));
+            sub.clone().override_usage(usage)
+        })
+        .collect();
+    let usage = synopsis(&command, &name);
+    let command = command.override_usage(usage);
+    for sub in &subcommands {
         clap_mangen::Man::new(sub.clone())
             .manual("rca-tools")
             .source(&source)
@@ -224,6 +234,57 @@ fn man_pages(tool: &Tool, dir: &Path) -> anyhow::Result<()> {
     file.write_all(extra_sections(tool.sections).to_roff().as_bytes())?;
     file.flush()
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The SYNOPSIS line with each option's value named
+/// (`[-c|--config CONFIG]`): clap_mangen's own lists the options bare
+/// (`[-c|--config]`), which reads as if they took no value.
+fn synopsis(command: &clap::Command, name: &str) -> String {
+    let mut words = vec![name.to_owned()];
+    let shown: Vec<&clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| !arg.is_hide_set())
+        .collect();
+    for arg in shown.iter().filter(|arg| !arg.is_positional()) {
+        let flag = match (arg.get_short(), arg.get_long()) {
+            (Some(short), Some(long)) => format!("-{short}|--{long}"),
+            (Some(short), None) => format!("-{short}"),
+            (None, Some(long)) => format!("--{long}"),
+            (None, None) => continue,
+        };
+        let takes_value = arg.get_action().takes_values();
+        let value = match arg.get_value_names() {
+            Some(names) if takes_value => format!(" {}", names.join(" ")),
+            None if takes_value => format!(" {}", arg.get_id().as_str().to_uppercase()),
+            _ => String::new(),
+        };
+        let repeats = matches!(
+            arg.get_action(),
+            clap::ArgAction::Append | clap::ArgAction::Count
+        );
+        let (open, close) = if arg.is_required_set() {
+            ("", "")
+        } else {
+            ("[", "]")
+        };
+        let more = if repeats { "..." } else { "" };
+        words.push(format!("{open}{flag}{value}{close}{more}"));
+    }
+    for arg in shown.iter().filter(|arg| arg.is_positional()) {
+        let value = arg.get_value_names().map_or_else(
+            || arg.get_id().as_str().to_uppercase(),
+            |names| names.join(" "),
+        );
+        words.push(if arg.is_required_set() {
+            format!("<{value}>")
+        } else {
+            format!("[{value}]")
+        });
+    }
+    if command.get_subcommands().any(|sub| !sub.is_hide_set()) {
+        words.push("[COMMAND]".to_owned());
+    }
+    words.join(" ")
 }
 
 fn extra_sections(sections: &[(&str, &[Paragraph])]) -> Roff {

@@ -467,6 +467,10 @@ impl Config {
         let config: Self = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let path = error.path().to_string();
             let message = error.into_inner().to_string();
+            let message = match unit_hint(&path, &message) {
+                Some(hint) => format!("{}: {hint}", message.trim_end()),
+                None => message,
+            };
             match path.as_str() {
                 // The document itself (an unknown top-level table, say).
                 "" | "." => ConfigError::new(&origin, message),
@@ -639,6 +643,23 @@ impl Config {
             }
         }
         changes
+    }
+}
+
+/// What to write instead, when a field whose name carries its unit
+/// (`_secs`, `_bytes`) was given a string: `"60s"` reads naturally to a
+/// user of nginx's configuration, and serde's own "expected u64" does not
+/// say that the unit is already in the name.
+fn unit_hint(path: &str, message: &str) -> Option<&'static str> {
+    if !message.contains("invalid type: string") {
+        return None;
+    }
+    if path.ends_with("_secs") {
+        Some("write a whole number of seconds without quotes, such as 60; the field's name gives the unit")
+    } else if path.ends_with("_bytes") {
+        Some("write a whole number of bytes without quotes, such as 65536; the field's name gives the unit")
+    } else {
+        None
     }
 }
 

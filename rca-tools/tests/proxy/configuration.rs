@@ -85,6 +85,38 @@ fn check_config_catches_the_admin_address_clashing_with_listen() {
     assert!(check(&config).status.success());
 }
 
+/// A duration or a size written with its unit (`"60s"`, as nginx takes
+/// it) is refused with the field and what to write instead: the unit is in
+/// the field's name.
+#[test]
+fn a_unit_in_a_number_field_says_what_to_write() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    for (section, field, value, hint) in [
+        (
+            "limits",
+            "idle_timeout_secs",
+            "\"60s\"",
+            "a whole number of seconds without quotes, such as 60",
+        ),
+        (
+            "limits",
+            "max_head_bytes",
+            "\"64k\"",
+            "a whole number of bytes without quotes, such as 65536",
+        ),
+    ] {
+        let line = format!("{field} = {value}");
+        let config = files.config_with("units.toml", 8443, upstream, section, &line);
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stderr}");
+        assert!(stderr.contains(&format!("{section}.{field}: ")), "{stderr}");
+        assert!(stderr.contains(hint), "{stderr}");
+    }
+}
+
 /// A `bot_ca` that holds no certificate names the field, not only the file.
 #[test]
 fn a_bot_ca_without_certificates_names_the_field() {
