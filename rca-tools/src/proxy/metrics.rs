@@ -187,7 +187,7 @@ impl Metrics {
         );
         registry.register(
             "certificate_expiry_seconds",
-            "Seconds until notAfter of the server certificate and of each CA in tls.bot_ca and tls.partner_ca (negative: expired)",
+            "Seconds until notAfter of each certificate in the server's chain (tls.cert) and of each CA in tls.bot_ca and tls.partner_ca (negative: expired)",
             metrics.certificate_expiry.clone(),
         );
         registry.register(

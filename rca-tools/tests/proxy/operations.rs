@@ -423,6 +423,11 @@ fn metrics_operators_alert_on() {
             "rca_proxy_certificate_expiry_seconds{file=\"tls.cert\",subject=\"CN=localhost\"}",
         );
         assert!(server.is_some_and(|left| left > day), "{text}");
+        // The chain's CA certificate after the leaf too.
+        let server_chain_ca = value(
+            "rca_proxy_certificate_expiry_seconds{file=\"tls.cert\",subject=\"CN=test server CA\"}",
+        );
+        assert!(server_chain_ca.is_some_and(|left| left > day), "{text}");
         let bot_ca = value(
             "rca_proxy_certificate_expiry_seconds{file=\"tls.bot_ca\",subject=\"CN=test bot CA (flag path)\"}",
         );

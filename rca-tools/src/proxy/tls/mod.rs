@@ -67,9 +67,10 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
     let key =
         pem::load_private_key(&tls.key).map_err(|error| anyhow::anyhow!("tls.key: {error}"))?;
     let mut expiries = Vec::new();
-    if let Some(leaf) = chain.first() {
-        validity::of_certificates("tls.cert", [leaf.as_ref()], &mut expiries);
-    }
+    // The whole chain: an intermediate that expires first (a CA's chain
+    // replaced upstream, the file not) breaks every handshake as surely as
+    // the leaf would.
+    validity::of_certificates("tls.cert", chain.iter().map(AsRef::as_ref), &mut expiries);
     let identity = pem::certified_key(&tls.cert, chain, key, provider).map_err(|error| {
         anyhow::anyhow!("tls.cert and tls.key ({}): {error}", tls.key.display())
     })?;
