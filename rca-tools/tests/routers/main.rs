@@ -1,9 +1,10 @@
 //! The differential test of the bots-only policy: `rca-proxy` in front of
 //! real routers (Flask on gunicorn, Starlette on uvicorn, express, Node's
-//! WHATWG `URL`, nginx over HTTP/1.1 and over h2c), each reporting which of
-//! its handlers it dispatched a request to, and a generated corpus of
-//! request-target spellings sent through the proxy by a client without a
-//! bot certificate, over HTTP/1.1 and HTTP/2. No such request may reach a
+//! WHATWG `URL`, nginx over HTTP/1.1 and over h2c, and nginx passing its
+//! decoded `$uri` on to a second nginx: a chain that decodes twice), each
+//! reporting which of its handlers it dispatched a request to, and a
+//! generated corpus of request-target spellings sent through the proxy by a
+//! client without a bot certificate, over HTTP/1.1 and HTTP/2. No such request may reach a
 //! router's handler for the protected prefix `/api/crawl`.
 //!
 //! The routers are installed by `install.sh` beside this file (`cargo xtask

@@ -34,16 +34,18 @@ pub(crate) enum Router {
     NodeUrl,
     Nginx,
     NginxH2c,
+    NginxUri,
 }
 
 impl Router {
-    pub(crate) const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 7] = [
         Self::Flask,
         Self::Starlette,
         Self::Express,
         Self::NodeUrl,
         Self::Nginx,
         Self::NginxH2c,
+        Self::NginxUri,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Router {
             Self::NodeUrl => "node-url",
             Self::Nginx => "nginx",
             Self::NginxH2c => "nginx-h2c",
+            Self::NginxUri => "nginx-uri",
         }
     }
 
@@ -104,15 +107,16 @@ impl Router {
                     .env("NODE_PATH", dir.join("node/node_modules"));
                 command
             }
-            Self::Nginx | Self::NginxH2c => {
-                let template = if matches!(self, Self::Nginx) {
-                    "nginx.conf.template"
-                } else {
-                    "nginx-h2c.conf.template"
+            Self::Nginx | Self::NginxH2c | Self::NginxUri => {
+                let template = match self {
+                    Self::Nginx => "nginx.conf.template",
+                    Self::NginxH2c => "nginx-h2c.conf.template",
+                    _ => "nginx-uri.conf.template",
                 };
                 let config = std::fs::read_to_string(apps.join(template))
                     .expect("nginx template")
-                    .replace("@PORT@", &port.to_string());
+                    .replace("@PORT@", &port.to_string())
+                    .replace("@PREFIX@", &scratch.path().display().to_string());
                 let rendered = scratch.path().join("nginx.conf");
                 std::fs::write(&rendered, config).expect("nginx.conf");
                 let mut command = Command::new(dir.join("bin/nginx"));

@@ -23,7 +23,7 @@
 //! | control characters, raw or encoded (`%00`-`%1F`, `%7F`) | refused | Python's `$` matches before a final `\n` (Starlette routes `/api/crawl%0a` as `/api/crawl`); nginx refuses `%00` |
 //! | `%` not followed by two hex digits | refused | routers disagree on what it is |
 //! | `%25` and two hex digits (`%252e`) | refused | a chain that decodes twice (nginx's `proxy_pass` with `$uri`, say) reads another path; Spring's `StrictHttpFirewall` refuses it too |
-//! | other escapes (`%20`, `%3B`, `%C3%A9`) and `;parameters` | kept | they change no segment boundary; the policy reads each segment decoded and without its parameters |
+//! | other escapes (`%20`, `%3B`, `%3F`, `%C3%A9`) and `;parameters` | kept | they change no segment boundary; the policy reads each segment decoded and without its parameters, and the path also as cut at a decoded `?`, `#` or space (where a hop that decodes again would end it) |
 //!
 //! The query is kept as it came. Everything here is pure: the same target
 //! always gives the same answer.

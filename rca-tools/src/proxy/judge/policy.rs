@@ -1,6 +1,8 @@
 //! The bots-only policy: which canonical paths (see
 //! `front::target`) only clients on the flag path may reach, read
-//! as the most lenient router could read them without making them shorter.
+//! as the most lenient router could read them without making them shorter,
+//! and, where a hop that decodes the path again would end it early, as
+//! that hop's next server reads it too.
 
 /// The `policy.bots_only` prefixes, read as [`policy_path`] reads a request's
 /// path and without a trailing `/`: made once, compared for every request.
@@ -23,11 +25,26 @@ impl BotsOnly {
     /// (`/api/crawl.json`: Rails routes `/api/crawl` as
     /// `/api/crawl(.:format)`, and so do Django REST framework's format
     /// suffixes).
+    ///
+    /// A path that, decoded, holds a `?`, `#` or space (`/api/crawl%3Fx`)
+    /// is also compared as cut there: a hop behind the proxy that decodes
+    /// the path and passes it on (nginx's `proxy_pass` with `$uri`) sends
+    /// the next one `/api/crawl?x`, whose path is `/api/crawl`. Either
+    /// reading under a prefix is enough: the cut one only ever refuses
+    /// more.
     pub(crate) fn covers(&self, path: &str) -> bool {
         if self.0.is_empty() {
             return false;
         }
-        let path = policy_path(path);
+        let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+        let cut = decoded
+            .find(ENDS_A_PATH_ONCE_DECODED)
+            .map(|at| &decoded[..at]);
+        self.covers_reading(&read_decoded(&decoded))
+            || cut.is_some_and(|cut| self.covers_reading(&read_decoded(cut)))
+    }
+
+    fn covers_reading(&self, path: &str) -> bool {
         self.0.iter().any(|prefix| {
             path == *prefix
                 || path
@@ -37,6 +54,11 @@ impl BotsOnly {
     }
 }
 
+/// What ends a path for a server that reads it after a hop decoded it:
+/// the query's `?`, the fragment's `#`, and the space that ends the
+/// request target in an HTTP/1.1 request line.
+const ENDS_A_PATH_ONCE_DECODED: [char; 3] = ['?', '#', ' '];
+
 /// `path` as the policy compares it: the most lenient reading of a
 /// canonical target (`front::target`) that never makes it
 /// shorter; canonical targets have no dot segment in any reading, so the
@@ -45,7 +67,11 @@ impl BotsOnly {
 /// segments collapsed, lower case. So `/API/%63rawl`, `//api/crawl`,
 /// `/x/../api/crawl` and `/api;x/crawl` all compare as `/api/crawl`.
 fn policy_path(path: &str) -> String {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    read_decoded(&percent_encoding::percent_decode_str(path).decode_utf8_lossy())
+}
+
+/// [`policy_path`] of a path already percent-decoded.
+fn read_decoded(decoded: &str) -> String {
     let mut segments: Vec<String> = Vec::new();
     for segment in decoded.replace('\\', "/").split('/') {
         let segment = segment.split(';').next().unwrap_or_default();
@@ -110,6 +136,22 @@ mod tests {
         let s = prefixes(&["/s"]);
         assert!(s.covers("/\u{17f}/x"));
         for path in ["/", "/api", "/api/crawler", "/api/craw", "/privately"] {
+            assert!(!crawl.covers(path), "{path}");
+        }
+        // Read as cut where a decoded `?`, `#` or space would end the path
+        // for a hop that decodes it again; the path as a whole still counts.
+        for path in [
+            "/api/crawl%3Fx=1",
+            "/api/crawl%3f",
+            "/api/crawl%23",
+            "/api/crawl%20x",
+            "/api/crawl%3F/..",
+            "/api/crawl/x%3F",
+            "/private%23/x",
+        ] {
+            assert!(crawl.covers(path), "{path}");
+        }
+        for path in ["/api%3F/crawl", "/api/craw%23l", "/x%20/api/crawl"] {
             assert!(!crawl.covers(path), "{path}");
         }
         let everything = prefixes(&["/"]);
