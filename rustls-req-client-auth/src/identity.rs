@@ -219,7 +219,7 @@ impl LeafCertificate {
         let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
             return leaf;
         };
-        leaf.subject = parsed.subject().to_string();
+        leaf.subject = crate::distinguished_name::distinguished_name(parsed.subject());
         leaf.common_name = parsed
             .subject()
             .iter_common_name()
@@ -244,7 +244,10 @@ impl LeafCertificate {
         leaf
     }
 
-    /// The subject's distinguished name, as `CN=crawler.bot.test, O=...`.
+    /// The subject's distinguished name, as `CN=crawler.bot.test, O=...`:
+    /// the certificate's order, `, ` between RDNs and ` + ` within one, each
+    /// value escaped as RFC 4514 section 2.4 says (`CN=a\, O=b` is one
+    /// common name), so no value can pass for more of the name.
     pub fn subject(&self) -> &str {
         &self.subject
     }

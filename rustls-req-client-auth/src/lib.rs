@@ -167,6 +167,7 @@ pub mod client;
 mod code_points;
 mod config_error;
 mod diagnostics;
+mod distinguished_name;
 mod error;
 mod events;
 #[cfg(feature = "axum")]

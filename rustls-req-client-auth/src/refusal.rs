@@ -12,6 +12,8 @@ use std::fmt;
 
 use rustls::pki_types::CertificateDer;
 
+use crate::distinguished_name::distinguished_name;
+
 /// A certificate the flag path refused, as the refusal line names it; never
 /// the whole certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,8 +29,8 @@ impl RefusedCertificate {
     pub(crate) fn of(certificate: &CertificateDer<'_>, server_name: Option<&str>) -> Self {
         let (subject, issuer) = match x509_parser::parse_x509_certificate(certificate) {
             Ok((_, parsed)) => (
-                shortened(parsed.subject().to_string()),
-                shortened(parsed.issuer().to_string()),
+                shortened(distinguished_name(parsed.subject())),
+                shortened(distinguished_name(parsed.issuer())),
             ),
             Err(_) => ("(not X.509)".to_owned(), "(not X.509)".to_owned()),
         };

@@ -83,6 +83,32 @@ fn people_and_bots_through_the_proxy() {
     });
 }
 
+/// A bot whose one common name reads like more of a name (`a, O=Trusted
+/// Partner, CN=admin`) cannot pass for that name: the subject header
+/// escapes its `,` as RFC 4514 does, so it differs from a certificate that
+/// really has those three attributes.
+#[test]
+fn a_common_name_cannot_pass_for_more_attributes() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let posing = pki.bot_ca.issue(
+            "crawler.example, O=Trusted Partner, CN=admin",
+            &["crawler.example"],
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let client = bot(pki, &posing).reqwest_client().expect("client");
+        let (status, echo) = get_spoofed(&client, &proxy.url("/api/crawl")).await;
+        assert_eq!(status, 200, "{echo}");
+        assert!(
+            echo.contains(
+                "\nx-client-cert-subject: CN=crawler.example\\, O=Trusted Partner\\, CN=admin\n"
+            ),
+            "{echo}"
+        );
+    });
+}
+
 /// Raw HTTP/1.1 over TLS, so header names go out exactly as written.
 #[test]
 fn spoofed_headers_in_any_case_over_raw_http1() {
@@ -121,6 +147,45 @@ fn spoofed_headers_in_any_case_over_raw_http1() {
             "x-original-url",
         ] {
             assert!(!response.contains(forged), "{forged} reached the upstream: {response}");
+        }
+    });
+}
+
+/// Identity headers turned off (`""`) or renamed leave their default names
+/// claimed, and every `x-client-cert-*`: an upstream written against the
+/// defaults never reads a client's own value there.
+#[test]
+fn default_identity_names_stay_claimed_when_turned_off_or_renamed() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let config = files.config(
+            port,
+            upstream,
+            "[headers]\nsans = \"\"\nresumed = \"\"\nsubject = \"x-bot-subject\"\n",
+        );
+        let _proxy = Proxy::start(&config, port);
+        let mut tls = tls_connect(pki, port, b"http/1.1").await;
+        tls.write_all(
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Client-Cert-Sans: DNS:admin.example\r\n\
+              X-Client-Session-Resumed: forged-resumed\r\nX-Client-Cert-Pem: forged-pem\r\n\
+              X-Client-Cert-Subject: CN=forged\r\nx_client_cert_serial: forged-serial\r\n\
+              Connection: close\r\n\r\n",
+        )
+        .await
+        .expect("send");
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        let response = String::from_utf8_lossy(&response).to_lowercase();
+        assert!(response.starts_with("http/1.1 200"), "{response}");
+        assert!(
+            response.contains("\nx-client-auth-path: none\n"),
+            "{response}"
+        );
+        for forged in ["admin.example", "forged", "x-client-cert", "x_client_cert"] {
+            assert!(
+                !response.contains(forged),
+                "{forged} reached the upstream: {response}"
+            );
         }
     });
 }

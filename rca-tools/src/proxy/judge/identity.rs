@@ -53,6 +53,11 @@ impl Default for Headers {
     }
 }
 
+/// The identity headers' default names, claimed whatever the configuration
+/// names (see [`IdentityHeaders::is_claimed`]); `x-client-cert-*` is
+/// claimed as a prefix besides.
+const DEFAULT_NAMES: [&str; 2] = ["x-client-auth-path", "x-client-session-resumed"];
+
 /// Headers about the client or the original request that only an edge may
 /// set; the proxy is the edge, so a client's are dropped (every `x-forwarded-*`
 /// too, `x-forwarded-prefix` among them). It sets `forwarded` and
@@ -200,15 +205,22 @@ impl IdentityHeaders {
     }
 
     /// Whether a client's header `name` is one only the proxy may set: an
-    /// identity header, an edge-only one or any `x-forwarded-*`, in any
+    /// identity header, an identity header's default name, any
+    /// `x-client-cert-*`, an edge-only one or any `x-forwarded-*`, in any
     /// spelling a server could read as one of them.
+    ///
+    /// The default names stay claimed when the operator turns a header off
+    /// (`sans = ""`) or renames it: an upstream written against the
+    /// defaults would otherwise read a client's own value there.
     pub(crate) fn is_claimed(&self, name: &str) -> bool {
         self.managed
             .iter()
             .map(String::as_str)
+            .chain(DEFAULT_NAMES)
             .chain(EDGE_ONLY)
             .any(|canonical| canonically_equal(name, canonical))
             || canonical_starts_with(name, "x-forwarded-")
+            || canonical_starts_with(name, "x-client-cert-")
     }
 
     fn named(&self) -> impl Iterator<Item = (&'static str, &HeaderName)> {
