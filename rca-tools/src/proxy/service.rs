@@ -311,6 +311,18 @@ async fn answer(
             Some(format!("policy: {why}")),
         );
     }
+    if let Some(coding) = unsupported_transfer_coding(&parts.headers) {
+        let why = format!(
+            "the request's transfer coding {coding:?} is not supported: send the body with \
+             Content-Length, or chunked alone"
+        );
+        let mut response = (StatusCode::NOT_IMPLEMENTED, format!("{why}\n")).into_response();
+        // The body was not read: nothing after it can be told apart.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        return (response, Some(format!("bad request: {why}")));
+    }
     if ClientBody::declared_too_large(&body, proxy.max_body_bytes) {
         // Refused before the upstream sees it (and, with `Expect:
         // 100-continue`, before the client sends it).
@@ -435,6 +447,24 @@ fn join_cookie_crumbs(headers: &mut http::HeaderMap) {
     if let Ok(joined) = http::HeaderValue::from_bytes(&joined) {
         headers.insert(header::COOKIE, joined);
     }
+}
+
+/// A transfer coding of the request other than `chunked` (`gzip, chunked`),
+/// which RFC 9112 section 6.1 answers with 501: the body is read
+/// de-chunked and sent on framed anew, so the coding would be dropped and
+/// the upstream would take the compressed bytes for the body itself.
+/// (HTTP/2 has no transfer codings.)
+fn unsupported_transfer_coding(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .split(',')
+                .map(|coding| coding.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("chunked"))
 }
 
 /// The answer to a bot revoked since it connected: 403, and over HTTP/1.1

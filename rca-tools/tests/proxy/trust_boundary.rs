@@ -358,6 +358,53 @@ fn client_trailers_never_reach_the_upstream() {
     });
 }
 
+/// A request body in a transfer coding besides `chunked` (`gzip,
+/// chunked`) gets 501 and never reaches the upstream: de-chunked and framed
+/// anew, its coding would be lost and the compressed bytes read as the
+/// body.
+#[test]
+fn transfer_codings_besides_chunked_are_not_passed_on() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        for coding in [
+            "gzip, chunked",
+            "GZIP,chunked",
+            "chunked, chunked, x-custom, chunked",
+        ] {
+            let answer = raw(
+                pki,
+                port,
+                &format!(
+                    "POST /coded HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: {coding}\r\n\
+                     \r\n5\r\nhello\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                ),
+            )
+            .await;
+            assert!(answer.starts_with("HTTP/1.1 501"), "{coding}: {answer}");
+            assert!(answer.contains("connection: close"), "{coding}: {answer}");
+            assert!(
+                !answer.contains("/coded") && !answer.contains("/after"),
+                "{coding}: {answer}"
+            );
+        }
+        // Chunked alone is passed on (to the path whose upstream reads the
+        // body: one that answers unread closes with a reset, which can
+        // take its answer with it).
+        let answer = raw(
+            pki,
+            port,
+            "POST /trailers HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+             Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    });
+}
+
 /// A `Host` (or an absolute target's authority) is `host[:port]` and
 /// nothing else, and an absolute target names the `Host`'s host: userinfo, a
 /// list and a second host get 400 and never reach `X-Forwarded-Host`.
