@@ -66,7 +66,7 @@ impl ConnectMetrics {
         };
         registry.register(
             "upstream_connections",
-            "Upstream connections made, by what the server did with the flag (acknowledged, not-acknowledged, no-certificate-request, resumed, not-sent)",
+            "Upstream connections made, by what the server did with the flag (acknowledged, not-acknowledged, no-certificate-request, resumed, tls12, not-sent)",
             metrics.connections.clone(),
         );
         registry.register(

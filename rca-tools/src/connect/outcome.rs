@@ -26,9 +26,15 @@ pub struct ConnectionOutcome {
 }
 
 impl ConnectionOutcome {
+    /// The outcome header of rca-connect's own 502 when no connection came
+    /// about (unreachable, the server's certificate not verified, the
+    /// handshake failed): nothing was sent.
+    pub const NO_CONNECTION: http::HeaderValue =
+        http::HeaderValue::from_static("flag=no-connection; identity=none; tls=none");
+
     /// The outcome header's value: `flag=` what the server did with the flag
     /// (`acknowledged`, `not-acknowledged`: a CertificateRequest without it,
-    /// `no-certificate-request`, `resumed`, `not-sent`), `identity=` the
+    /// `no-certificate-request`, `resumed`, `tls12`, `not-sent`), `identity=` the
     /// `x5t#S256` sent (resumed: the resumed session's) or `none`, the TLS
     /// version and ALPN, and `refused` when
     /// the server refused the connection after the handshake.
@@ -53,13 +59,16 @@ impl ConnectionOutcome {
 
     /// What the server did with the flag, in a word: `acknowledged`,
     /// `not-acknowledged` (a CertificateRequest without it),
-    /// `no-certificate-request`, `resumed` (the session's path holds), or
+    /// `no-certificate-request`, `resumed` (the session's path holds),
+    /// `tls12` (the flag is TLS 1.3's, and whether a TLS 1.2 server asked
+    /// for a certificate is not observed, RCA-12; none was sent), or
     /// `not-sent` (plain HTTP, or a host outside the identity allowlist).
     pub fn flag(&self) -> &'static str {
         match &self.tls {
             None => "not-sent",
             Some(tls) => match (tls.flag_sent, tls.resumed, tls.certificate_request) {
                 (false, _, _) => "not-sent",
+                (true, _, _) if tls.version == "TLSv1_2" => "tls12",
                 (true, true, _) => "resumed",
                 (true, false, Some("flag")) => "acknowledged",
                 (true, false, Some(_)) => "not-acknowledged",

@@ -166,14 +166,27 @@ impl Relay {
     fn answer(&self, response: Response<Incoming>, authority: &Authority) -> Response<RelayBody> {
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
+        let answered_on = parts.extensions.get::<AnsweredOn>().cloned();
+        self.set_outcome(&mut parts.headers, answered_on.as_ref());
+        Response::from_parts(parts, self.response_body(body, authority))
+    }
+
+    /// Puts the outcome of the connection a response came on into its
+    /// `headers`, after removing any the server sent under the configured
+    /// name or the default one: a client reads that header as
+    /// rca-connect's word, also when it is turned off or renamed.
+    pub(crate) fn set_outcome(
+        &self,
+        headers: &mut http::HeaderMap,
+        answered_on: Option<&AnsweredOn>,
+    ) {
+        headers.remove(OUTCOME_HEADER);
         if let Some(name) = &self.outcome_header {
-            if let Some(connection) = parts.extensions.get::<AnsweredOn>() {
-                parts
-                    .headers
-                    .insert(name.clone(), connection.header.clone());
+            headers.remove(name);
+            if let Some(answered_on) = answered_on {
+                headers.insert(name.clone(), answered_on.header.clone());
             }
         }
-        Response::from_parts(parts, self.response_body(body, authority))
     }
 
     /// A response `body` from `authority` as the client gets it: cut short
@@ -231,7 +244,13 @@ impl Relay {
                 .recent_refusal(host, authority.port_u16().unwrap_or(default_port))
         };
         if let Some(failure) = find_in_chain::<ConnectFailure>(error) {
-            return self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+            let mut response = self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+            if let Some(name) = &self.outcome_header {
+                response
+                    .headers_mut()
+                    .insert(name.clone(), ConnectionOutcome::NO_CONNECTION.clone());
+            }
+            return response;
         }
         if let Some(refused) = refused() {
             return self.failure(

@@ -97,10 +97,44 @@ impl UpstreamIo {
             return;
         };
         let certificate_sent = outcome.tls.as_ref().is_some_and(|tls| tls.certificate_sent);
+        // A CertificateRequest without the flag's acknowledgement, answered
+        // with no certificate (RCA-2): a server that requires one ends the
+        // connection at the first read, as it would refuse a certificate.
+        let answered_empty = outcome
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.certificate_request.is_some() && !tls.certificate_sent);
         // Before a request went out, an end is the server closing an idle
         // connection (one begun ahead waits up to ten seconds), not a refusal.
         let after_request = certificate_sent && self.wrote;
+        let without_certificate = |how: &str| {
+            format!(
+                "the server asked for a client certificate without acknowledging the \
+                 request_client_auth flag, so none was sent (rca-connect sends the bot \
+                 certificate only where the flag is acknowledged), and it {how}: it requires \
+                 a certificate from every client, which is ordinary mutual TLS rather than the flag"
+            )
+        };
         let (failure, refused) = match result {
+            Ok(0) if answered_empty && self.wrote => (
+                Some(without_certificate("closed the connection before answering")),
+                true,
+            ),
+            Err(error)
+                if answered_empty
+                    && match find_tls_error(error) {
+                        Some(tls) => matches!(tls, rustls::Error::AlertReceived(_)),
+                        None => self.wrote,
+                    } =>
+            {
+                let how = match find_tls_error(error) {
+                    Some(rustls::Error::AlertReceived(alert)) => {
+                        format!("ended the connection with the alert {alert:?}")
+                    }
+                    _ => format!("closed the connection ({error})"),
+                };
+                (Some(without_certificate(&how)), true)
+            }
             Ok(0) if after_request => (
                 Some(
                     "the server closed the connection before answering, after the client sent its certificate: it most likely refused the bot certificate"

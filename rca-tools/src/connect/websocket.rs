@@ -116,11 +116,7 @@ impl Relay {
         let server_side = switched.then(|| hyper::upgrade::on(&mut response));
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
-        if let Some(name) = &self.outcome_header {
-            parts
-                .headers
-                .insert(name.clone(), answered_on.header.clone());
-        }
+        self.set_outcome(&mut parts.headers, Some(&answered_on));
         let Some(server_side) = server_side else {
             let body = self.response_body(body, &authority);
             return (Response::from_parts(parts, body), None);

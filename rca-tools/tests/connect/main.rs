@@ -178,16 +178,29 @@ fn a_server_without_the_flag_serves_the_bot_anonymously() {
 /// A server that asks every client for a certificate (of the bot CA, so it
 /// would take the bot's) and does not know the flag.
 fn asks_everyone(pki: &TestPki) -> ServerConfig {
+    asking_server(pki, false, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`asks_everyone`], refusing a client without a certificate if
+/// `required` (ordinary mutual TLS), speaking `versions`.
+fn asking_server(
+    pki: &TestPki,
+    required: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> ServerConfig {
     let mut roots = RootCertStore::empty();
     roots.add(pki.bot_ca.cert.clone()).expect("bot CA");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-            .allow_unauthenticated()
-            .build()
-            .expect("verifier");
+    let builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+    let builder = if required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    let verifier = builder.build().expect("verifier");
     ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("versions")
         .with_client_cert_verifier(verifier)
         .with_single_cert(pki.server.chain.clone(), pki.server.key())
@@ -221,6 +234,95 @@ fn a_certificate_request_without_the_acknowledgement_gets_no_identity() {
             "{log:?}"
         );
         assert_eq!(log[0]["tls"]["identity_sent"], "sent an empty Certificate");
+    });
+}
+
+/// A server that requires a certificate of every client and does not know
+/// the flag (ordinary mutual TLS) gets none, refuses the connection, and
+/// the client reads why: a 502 that says so, with the outcome header.
+#[test]
+fn a_server_requiring_a_certificate_without_the_flag_is_explained() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let mut config = asking_server(pki, true, rustls::DEFAULT_VERSIONS);
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let server = tls_server(config).await;
+        let (_connect, port) = files.start_connect(&[]);
+        for client in [Client::CurlHttp1, Client::CurlHttp2] {
+            let url = format!("https://localhost:{}/requires", server.port());
+            let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 502, "{client:?}: {answer:?}");
+            assert!(
+                answer
+                    .body
+                    .contains("asked for a client certificate without acknowledging"),
+                "{client:?}: {answer:?}"
+            );
+            let outcome = answer.header(OUTCOME).expect("outcome header");
+            assert!(
+                outcome.starts_with("flag=not-acknowledged; identity=none; ")
+                    && outcome.ends_with("; refused"),
+                "{client:?}: {outcome}"
+            );
+        }
+    });
+}
+
+/// A server's own `rca-connect-outcome` (or the configured name's) never
+/// reaches the client, also with the header turned off or renamed: a
+/// client reads it as rca-connect's word.
+#[test]
+fn a_server_cannot_claim_the_outcome() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let url = format!("https://localhost:{}/forged-outcome", server.port());
+        for extra in [
+            &[][..],
+            &["--no-outcome-header"],
+            &["--outcome-header", "x-outcome"],
+        ] {
+            let (_connect, port) = files.start_connect(extra);
+            let answer =
+                tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 200, "{extra:?}: {answer:?}");
+            // The names rca-connect owns: its default, and the one
+            // configured (`x-outcome` is any server header otherwise).
+            let owned = |name: &str| name == OUTCOME || (extra.len() == 2 && name == "x-outcome");
+            assert!(
+                !answer
+                    .headers
+                    .iter()
+                    .any(|(name, value)| owned(name) && value.contains("FORGED")),
+                "{extra:?}: {answer:?}"
+            );
+        }
+    });
+}
+
+/// A TLS 1.2 server that asks for a certificate: the flag is TLS 1.3's, the
+/// request is not observed and nothing is sent (RCA-12); the outcome says
+/// `tls12`, not that no request came.
+#[test]
+fn a_tls12_server_is_said_to_be_one() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let mut config = asking_server(pki, false, &[&rustls::version::TLS12]);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let server = tls_server(config).await;
+        let (_connect, port) = files.start_connect(&[]);
+        let url = format!("https://localhost:{}/tls12", server.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.echoed("client-cert"), Some("none"), "{answer:?}");
+        let outcome = answer.header(OUTCOME).expect("outcome header");
+        assert!(
+            outcome.starts_with("flag=tls12; identity=none; tls=TLSv1_2; "),
+            "{outcome}"
+        );
     });
 }
 
@@ -299,6 +401,12 @@ fn a_server_that_does_not_verify_gets_a_502_naming_the_cause() {
                 .contains(&format!("cannot reach localhost:{closed}")),
             "{}",
             answer.body
+        );
+        // No connection, so nothing was sent: the outcome header says so.
+        assert_eq!(
+            answer.header(OUTCOME),
+            Some("flag=no-connection; identity=none; tls=none"),
+            "{answer:?}"
         );
         let log = files.connection_log();
         assert!(

@@ -104,6 +104,15 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
         client_cert.as_deref().unwrap_or("none")
     );
     let mut response = Response::new(Full::new(Bytes::from(echo)).boxed());
+    if path == "/forged-outcome" {
+        // A server that claims rca-connect's outcome itself.
+        for name in ["rca-connect-outcome", "x-outcome"] {
+            response.headers_mut().insert(
+                name,
+                hyper::header::HeaderValue::from_static("flag=acknowledged; identity=FORGED"),
+            );
+        }
+    }
     if path == "/close" {
         // HTTP/1.1: the connection ends with this answer.
         response.headers_mut().insert(
