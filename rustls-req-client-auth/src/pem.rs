@@ -20,9 +20,11 @@ pub fn load_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'s
     let path = path.as_ref();
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|error| PemError::new(path, PemProblem::Pem(error)))?;
+        .map_err(|error| {
+            PemError::new(path, PemProblem::Pem(error)).with_hint(Wanted::Certificate)
+        })?;
     if certificates.is_empty() {
-        return Err(PemError::new(path, PemProblem::NoCertificate));
+        return Err(PemError::new(path, PemProblem::NoCertificate).with_hint(Wanted::Certificate));
     }
     Ok(certificates)
 }
@@ -42,6 +44,7 @@ pub fn load_private_key(path: impl AsRef<Path>) -> Result<PrivateKeyDer<'static>
                 other => PemProblem::Pem(other),
             },
         )
+        .with_hint(Wanted::PrivateKey)
     })
 }
 
@@ -66,6 +69,15 @@ pub fn load_roots(path: impl AsRef<Path>) -> Result<RootCertStore, PemError> {
 pub struct PemError {
     path: PathBuf,
     problem: PemProblem,
+    /// What the file holds instead, and what to do, where that is clear.
+    hint: Option<&'static str>,
+}
+
+/// What a file was read for.
+#[derive(Clone, Copy)]
+enum Wanted {
+    Certificate,
+    PrivateKey,
 }
 
 #[derive(Debug)]
@@ -82,7 +94,22 @@ impl PemError {
         Self {
             path: path.to_owned(),
             problem,
+            hint: None,
         }
+    }
+
+    /// Looks at what the file holds instead of what was `wanted` (unless
+    /// it could not be read at all): the usual slips are a certificate and
+    /// key given the other way round, DER instead of PEM, and an encrypted
+    /// key.
+    fn with_hint(mut self, wanted: Wanted) -> Self {
+        if matches!(self.problem, PemProblem::Pem(pem::Error::Io(_))) {
+            return self;
+        }
+        if let Ok(bytes) = std::fs::read(&self.path) {
+            self.hint = hint(&bytes, wanted);
+        }
+        self
     }
 
     /// A certificate chain (read from `path`) and key that do not make an
@@ -97,8 +124,59 @@ impl PemError {
     }
 }
 
+/// What `bytes`, read for a `wanted` thing and found without one, hold
+/// instead, and what to do.
+fn hint(bytes: &[u8], wanted: Wanted) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(bytes);
+    let has = |label: &str| text.contains(&format!("-----BEGIN {label}-----"));
+    if has("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Some(
+            "it holds an encrypted private key, which is not supported: write it out \
+             decrypted with `openssl pkey -in KEY -out KEY.plain` and keep that file \
+             readable by its owner only",
+        );
+    }
+    // DER: an ASN.1 SEQUENCE (0x30) with a long-form length, not text.
+    if bytes.first() == Some(&0x30) && bytes.get(1).is_some_and(|&length| length & 0x80 != 0) {
+        return Some(match wanted {
+            Wanted::Certificate => {
+                "it looks like DER (binary), not PEM: convert it with \
+                 `openssl x509 -inform DER -in FILE -out FILE.pem`"
+            }
+            Wanted::PrivateKey => {
+                "it looks like DER (binary), not PEM: convert it with \
+                 `openssl pkey -inform DER -in FILE -out FILE.pem`"
+            }
+        });
+    }
+    let holds_key = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"]
+        .iter()
+        .any(|label| has(label));
+    match wanted {
+        Wanted::Certificate if holds_key => Some(
+            "it holds a private key: are the certificate and the key files given the \
+             other way round?",
+        ),
+        Wanted::PrivateKey if has("CERTIFICATE") => Some(
+            "it holds a certificate: are the certificate and the key files given the \
+             other way round?",
+        ),
+        _ => None,
+    }
+}
+
 impl fmt::Display for PemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_problem(f)?;
+        match self.hint {
+            Some(hint) => write!(f, "; {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PemError {
+    fn fmt_problem(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.path.display();
         match &self.problem {
             PemProblem::Pem(pem::Error::Io(error)) => write!(f, "cannot read {path}: {error}"),

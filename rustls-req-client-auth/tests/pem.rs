@@ -174,3 +174,68 @@ fn unusable_identities_say_what_to_fix() {
         "{error}"
     );
 }
+
+/// The usual slips with the files say what the file holds instead and what
+/// to do: a certificate and key the other way round, DER for PEM, an
+/// encrypted key (PKCS#8 and the traditional OpenSSL form).
+#[test]
+fn common_slips_say_what_the_file_holds() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let pki = TestPki::shared();
+    let path = |name: &str| dir.path().join(name);
+    fs::write(path("bot.pem"), &pki.bot.chain_pem).expect("write");
+    fs::write(path("bot.key"), &pki.bot.key_pem).expect("write");
+    fs::write(path("bot.der"), pki.bot.chain[0].as_ref()).expect("write");
+    fs::write(path("bot.key.der"), pki.bot.key().secret_der()).expect("write");
+    fs::write(
+        path("pkcs8-encrypted.key"),
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    fs::write(
+        path("traditional-encrypted.key"),
+        "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END EC PRIVATE KEY-----\n",
+    )
+    .expect("write");
+
+    let swapped = "are the certificate and the key files given the other way round?";
+    let certificate = |name: &str| {
+        pem::load_certificates(path(name))
+            .expect_err(name)
+            .to_string()
+    };
+    let key = |name: &str| {
+        pem::load_private_key(path(name))
+            .expect_err(name)
+            .to_string()
+    };
+    for (message, expected) in [
+        (certificate("bot.key"), swapped),
+        (key("bot.pem"), swapped),
+        (
+            certificate("bot.der"),
+            "`openssl x509 -inform DER -in FILE -out FILE.pem`",
+        ),
+        (
+            key("bot.key.der"),
+            "`openssl pkey -inform DER -in FILE -out FILE.pem`",
+        ),
+        (
+            key("pkcs8-encrypted.key"),
+            "an encrypted private key, which is not supported",
+        ),
+        (
+            key("traditional-encrypted.key"),
+            "an encrypted private key, which is not supported",
+        ),
+    ] {
+        assert!(message.contains(expected), "{message}");
+    }
+    // A file that merely is not PEM gets no guess.
+    fs::write(path("text.pem"), "hello\n").expect("write");
+    assert!(
+        !certificate("text.pem").contains("; "),
+        "{}",
+        certificate("text.pem")
+    );
+}
