@@ -193,9 +193,14 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         }
         match &mode {
             Mode::Proxy => log::info!(
-                "proxy on http://{address} (HTTPS_PROXY=http://{address}); bot {} ({}); clients trust {}",
+                "proxy on http://{address} (HTTPS_PROXY=http://{address}); bot {} ({}), sent to {}; clients trust {}",
                 identity.cert_path().display(),
                 identity.thumbprint(),
+                if args.identity_hosts.is_empty() {
+                    "every host that acknowledges the flag".to_owned()
+                } else {
+                    args.identity_hosts.join(", ")
+                },
                 ca.cert_path().display()
             ),
             Mode::Route(scheme, authority) => {
@@ -233,12 +238,17 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
 /// and `--ca`), the identity allowlist.
 fn connector(args: &Args, identity: &BotIdentity) -> anyhow::Result<FlagConnector> {
     let server_roots = server_roots(args.roots, &args.cas)?;
-    let identity_hosts = (!args.identity_hosts.is_empty()).then(|| {
-        args.identity_hosts
+    let identity_hosts = if args.identity_hosts.is_empty() {
+        None
+    } else {
+        let patterns = args
+            .identity_hosts
             .iter()
-            .map(|pattern| HostPattern::new(pattern))
-            .collect()
-    });
+            .map(|pattern| HostPattern::parse(pattern))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| anyhow::anyhow!("--identity-host: {why}"))?;
+        Some(patterns)
+    };
     FlagConnector::new(
         identity,
         UpstreamSettings {

@@ -51,6 +51,35 @@ impl HostPattern {
         Self(pattern.trim_end_matches('.').to_ascii_lowercase())
     }
 
+    /// [`HostPattern::new`], for a pattern that can match a host.
+    ///
+    /// # Errors
+    ///
+    /// `pattern` could never match one: not a host name, `*.` and a
+    /// domain, or an IP address (`*`, `host:port`, `https://host`, a
+    /// space). Matching nothing, it would keep the identity from every host
+    /// without a word.
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let parsed = Self::new(pattern);
+        let host = parsed.0.strip_prefix("*.").unwrap_or(&parsed.0);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|host| host.strip_suffix(']'))
+            .unwrap_or(host);
+        let ip = host.parse::<std::net::IpAddr>().is_ok();
+        let wildcard = parsed.0.starts_with("*.");
+        let is_host = !host.is_empty()
+            && (ip || rustls::pki_types::DnsName::try_from(host).is_ok())
+            && !(wildcard && ip);
+        if !is_host {
+            return Err(format!(
+                "{pattern:?} is not a host name, \"*.\" and a domain, or an IP address \
+                 (no scheme, port, path or spaces; for every host, leave the option out)"
+            ));
+        }
+        Ok(parsed)
+    }
+
     fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         match self.0.strip_prefix("*.") {
@@ -375,6 +404,27 @@ mod tests {
         assert!(below.matches("a.b.EXAMPLE.com"));
         assert!(!below.matches("example.com"));
         assert!(!below.matches("badexample.com"));
+        // Patterns that could never match are refused, not kept silently.
+        for never in [
+            "*",
+            "localhost:8443",
+            "https://localhost",
+            "localhost ",
+            "*.10.0.0.1",
+            "",
+        ] {
+            assert!(HostPattern::parse(never).is_err(), "{never:?}");
+        }
+        for host in [
+            "localhost",
+            "*.example.com",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "a.test.",
+        ] {
+            assert!(HostPattern::parse(host).is_ok(), "{host:?}");
+        }
         assert!(!below.matches(".example.com"));
     }
 }

@@ -1178,6 +1178,29 @@ fn numbers_out_of_range_are_refused() {
     }
 }
 
+/// An `--identity-host` that could never match a host (so the identity
+/// would go nowhere without a word) stops the start, naming the option.
+#[test]
+fn identity_hosts_that_match_nothing_are_refused() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    for pattern in ["*", "localhost:8443", "https://localhost", "localhost "] {
+        let output = std::process::Command::new(CONNECT)
+            .args(["--cert", &files.path("bot.pem").display().to_string()])
+            .args(["--key", &files.path("bot.key").display().to_string()])
+            .args(["--state-dir", &files.path("state").display().to_string()])
+            .args(["--listen", "127.0.0.1:0", "--identity-host", pattern])
+            .output()
+            .expect("rca-connect");
+        assert_eq!(output.status.code(), Some(2), "{pattern:?}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            error.contains(&format!("--identity-host: {pattern:?} is not a host name")),
+            "{error}"
+        );
+    }
+}
+
 /// The installed clients' directory, or `None` after saying why the test is
 /// skipped.
 fn installed_clients() -> Option<std::path::PathBuf> {
