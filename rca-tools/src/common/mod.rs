@@ -5,6 +5,7 @@ pub mod client_body;
 pub mod errors;
 pub mod fields;
 pub mod json_lines;
+pub mod key_file;
 pub mod process;
 pub mod read_timeout;
 pub mod timestamp;

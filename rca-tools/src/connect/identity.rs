@@ -26,6 +26,7 @@ impl BotIdentity {
             pem::load_certificates(cert).map_err(|error| anyhow::anyhow!("--cert: {error}"))?;
         let private_key =
             pem::load_private_key(key).map_err(|error| anyhow::anyhow!("--key: {error}"))?;
+        crate::common::key_file::warn_if_others_can_read(key, "--key: the bot's private key");
         for warning in chain.first().map(leaf_warnings).unwrap_or_default() {
             log::warn!("--cert {}: {warning}", cert.display());
         }

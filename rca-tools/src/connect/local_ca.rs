@@ -107,6 +107,32 @@ impl std::fmt::Debug for LocalCa {
     }
 }
 
+/// How long before the local CA expires its loading warns.
+const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// What to say about a local CA certificate `der` that has expired or
+/// expires within [`EXPIRY_WARNING`]: the clients that trust it then
+/// refuse every site rca-connect answers for, and nothing renews it, since
+/// a new CA must be trusted by the clients anew.
+fn expiry_warning(der: &CertificateDer<'_>) -> Option<String> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    let not_after = certificate.validity().not_after;
+    let left = not_after.timestamp() - x509_parser::time::ASN1Time::now().timestamp();
+    let soon = i64::try_from(EXPIRY_WARNING.as_secs()).unwrap_or(i64::MAX);
+    let when = if left < 0 {
+        "expired"
+    } else if left < soon {
+        "expires"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "it {when} on {not_after}, and clients that trust it refuse rca-connect's sites from then: \
+         move ca.pem and ca.key out of the state directory, start rca-connect to make a new CA, \
+         and have the clients trust the new ca.pem"
+    ))
+}
+
 impl LocalCa {
     /// The CA in `state_dir`, made there first if it is not yet (the
     /// directory with mode 0700, the key with 0600).
@@ -140,6 +166,10 @@ impl LocalCa {
             move |error| LocalCaError::Invalid { path, error }
         };
         let key = KeyPair::from_pem(&read(key_path)?).map_err(invalid(key_path))?;
+        crate::common::key_file::warn_if_others_can_read(
+            key_path,
+            "the local CA's private key (whoever holds it can pose as any site to the clients that trust the CA)",
+        );
         let cert_pem = read(cert_path)?;
         // Certificates signed by another key than the one the CA
         // certificate names verify nowhere: refused here, not at every
@@ -155,6 +185,12 @@ impl LocalCa {
                 cert: cert_path.to_owned(),
                 key: key_path.to_owned(),
             });
+        }
+        if let Some(warning) = cert_der.as_ref().and_then(expiry_warning) {
+            log::warn!(
+                "the local CA certificate {}: {warning}",
+                cert_path.display()
+            );
         }
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(invalid(cert_path))?;
         let leaf_key = KeyPair::generate().map_err(invalid(cert_path))?;
@@ -319,7 +355,27 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::{LocalCa, LEAF_DAYS, REISSUE_AFTER};
+    use super::{expiry_warning, LocalCa, LEAF_DAYS, REISSUE_AFTER};
+
+    /// A CA that has expired or expires within 30 days is warned of; one
+    /// with longer left is not.
+    #[test]
+    fn an_expiring_local_ca_is_warned_of() {
+        let certificate = |days_left: i64| {
+            let mut params = rcgen::CertificateParams::default();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let now = time::OffsetDateTime::now_utc();
+            params.not_before = now - time::Duration::days(400);
+            params.not_after = now + time::Duration::days(days_left);
+            let key = rcgen::KeyPair::generate().expect("key");
+            params.self_signed(&key).expect("certificate").der().clone()
+        };
+        assert!(expiry_warning(&certificate(365)).is_none());
+        let soon = expiry_warning(&certificate(10)).expect("expires soon");
+        assert!(soon.starts_with("it expires on "), "{soon}");
+        let past = expiry_warning(&certificate(-1)).expect("expired");
+        assert!(past.starts_with("it expired on "), "{past}");
+    }
 
     #[test]
     fn one_certificate_serves_every_spelling_of_a_host() {

@@ -1178,6 +1178,106 @@ fn numbers_out_of_range_are_refused() {
     }
 }
 
+/// The openssl recipe of docs/bot-authors.md, run as written: its bot CA
+/// in `rca-proxy`'s `bot_ca`, its bot certificate and key in
+/// `rca-connect`, and the bot gets in on the flag path, with no warning.
+#[test]
+fn the_documented_openssl_recipe_makes_a_working_bot() {
+    let openssl = std::process::Command::new("openssl")
+        .arg("version")
+        .output();
+    if !openssl.is_ok_and(|output| output.status.success()) {
+        eprintln!("skipped: no openssl to run the recipe with");
+        return;
+    }
+    let guide = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/bot-authors.md"
+    ))
+    .expect("docs/bot-authors.md");
+    let after_marker = guide
+        .split_once("<!-- recipe: bot-certificate")
+        .expect("the recipe's marker")
+        .1;
+    let recipe = after_marker
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the recipe's sh block")
+        .0;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let dir = files.path("recipe");
+        std::fs::create_dir(&dir).expect("recipe dir");
+        let ran = std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", recipe])
+            .current_dir(&dir)
+            .output()
+            .expect("bash");
+        assert!(ran.status.success(), "{ran:?}");
+        for name in ["bot.pem", "bot.key"] {
+            std::fs::copy(dir.join(name), files.path(name)).expect("copy");
+        }
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("recipe/bot-ca.pem", upstream);
+        let (_connect, port) = files.start_connect(&[]);
+        let url = format!("https://localhost:{proxy_port}/recipe");
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(
+            answer.echoed("x-client-auth-path"),
+            Some("flag"),
+            "{answer:?}"
+        );
+        assert_eq!(
+            answer.echoed("x-client-cert-subject"),
+            Some("CN=crawler.example"),
+            "{answer:?}"
+        );
+        let stderr = std::fs::read_to_string(files.path("connect.err")).expect("stderr");
+        assert!(!stderr.contains("WARN"), "{stderr}");
+    });
+}
+
+/// A bot key or local CA key other users can read is warned of at start,
+/// naming the file and the fix.
+#[test]
+fn keys_others_can_read_are_warned_of() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    std::fs::set_permissions(
+        files.path("bot.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    {
+        // The local CA's key is made on the first start, with mode 0600:
+        // no warning.
+        let _connect = files.start_connect(&[]);
+    }
+    let warnings = || std::fs::read_to_string(files.path("connect.err")).expect("stderr");
+    assert!(
+        !warnings().contains("can be read by every user"),
+        "{}",
+        warnings()
+    );
+    for key in ["bot.key", "state/ca.key"] {
+        std::fs::set_permissions(files.path(key), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+    }
+    let _connect = files.start_connect(&[]);
+    let text = warnings();
+    for key in ["bot.key", "state/ca.key"] {
+        let path = files.path(key).display().to_string();
+        assert!(
+            text.contains(&format!("{path} can be read by every user"))
+                && text.contains(&format!("chmod 600 {path}")),
+            "{key}: {text}"
+        );
+    }
+}
+
 /// An `--identity-host` that could never match a host (so the identity
 /// would go nowhere without a word) stops the start, naming the option.
 #[test]
