@@ -69,7 +69,11 @@ impl LocalCaSource {
     fn of(args: &Args) -> anyhow::Result<Self> {
         Ok(match (&args.local_ca_cert, &args.local_ca_key) {
             (Some(cert), Some(key)) => Self::Files(cert.clone(), key.clone()),
-            _ => Self::StateDir(state_dir(args)?),
+            (None, None) => Self::StateDir(state_dir(args)?),
+            // clap does not check `requires` for a global option given
+            // before a subcommand (`--local-ca-cert X ca`).
+            (Some(_), None) => anyhow::bail!("--local-ca-cert needs --local-ca-key too"),
+            (None, Some(_)) => anyhow::bail!("--local-ca-key needs --local-ca-cert too"),
         })
     }
 
@@ -109,7 +113,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Ca) = args.command {
-        print_trust_help(&ca);
+        print_trust_help(&ca, args.listen);
         return ExitCode::SUCCESS;
     }
     let runtime = match runtime(args.threads) {
@@ -227,7 +231,17 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     ));
     signal.await;
     readiness.stopping();
-    log::info!("stopping: no new connections; waiting for requests in flight");
+    log::info!(
+        "stopping: no new connections; waiting for requests in flight (again to stop at once)"
+    );
+    // A second Ctrl-C (or SIGTERM) does not wait for the drain, as a user
+    // pressing it twice expects.
+    tokio::spawn(async {
+        rustls_req_client_auth::shutdown_signal().await;
+        log::warn!("stopped at once, by a second signal: requests in flight were cut off");
+        let _ = json_lines::flush_within(Duration::from_millis(500));
+        std::process::exit(130);
+    });
     let _ = stop.send(true);
     while served.join_next().await.is_some() {}
     log::info!("stopped");
@@ -326,23 +340,26 @@ async fn reload_on_hangup(
     .await;
 }
 
-fn print_trust_help(ca: &LocalCa) {
+fn print_trust_help(ca: &LocalCa, listen: std::net::SocketAddr) {
     let path = ca.cert_path().display();
     println!(
         "The local CA certificate: {path}
 
 Clients must trust it for the tunnels rca-connect ends (the real server is
-verified by rca-connect itself). With rca-connect on 127.0.0.1:8118:
+verified by rca-connect itself). With rca-connect on {listen}:
 
-  curl:    curl --proxy http://127.0.0.1:8118 --cacert {path} https://example.com/
-  Python:  export HTTPS_PROXY=http://127.0.0.1:8118 REQUESTS_CA_BUNDLE={path} SSL_CERT_FILE={path}
+  curl:    curl --proxy http://{listen} --cacert {path} https://example.com/
+  Python:  export HTTPS_PROXY=http://{listen} REQUESTS_CA_BUNDLE={path} SSL_CERT_FILE={path}
            (requests reads REQUESTS_CA_BUNDLE, httpx and aiohttp SSL_CERT_FILE)
-  Go:      export HTTPS_PROXY=http://127.0.0.1:8118 SSL_CERT_FILE={path}
+  Go:      export HTTPS_PROXY=http://{listen} SSL_CERT_FILE={path}
            (net/http's ProxyFromEnvironment; crypto/x509 reads SSL_CERT_FILE on Linux)
-  Node:    export HTTPS_PROXY=http://127.0.0.1:8118 NODE_EXTRA_CA_CERTS={path}
+  Node:    export HTTPS_PROXY=http://{listen} NODE_EXTRA_CA_CERTS={path}
            (with an agent that reads HTTPS_PROXY, such as undici's EnvHttpProxyAgent)
 
+The proxy's URL is http://, not https://: clients speak plain HTTP to it,
+and TLS to the site inside the tunnel.
+
 Trust it only in the bot's own environment: whoever holds its key can
-impersonate any site to that client. Its key is next to it, mode 0600."
+impersonate any site to that client. Keep its key readable by its owner only."
     );
 }

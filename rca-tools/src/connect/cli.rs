@@ -37,7 +37,7 @@ pub struct Args {
     pub key: Option<PathBuf>,
     /// Where clients connect (plain HTTP; keep it on loopback: anyone who
     /// reaches it acts with the bot's identity).
-    #[arg(long, default_value = "127.0.0.1:8118")]
+    #[arg(long, default_value = "127.0.0.1:8118", global = true)]
     pub listen: SocketAddr,
     /// LISTEN=https://host or LISTEN=https://host:port: also serve every request arriving on
     /// LISTEN to that server, for clients that cannot use a proxy.

@@ -203,6 +203,9 @@ impl Front {
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout)
             .max_buf_size(self.limits.max_head_bytes.max(8192));
+        if self.speaks_tls(&tcp, peer).await {
+            return;
+        }
         // Under TLS too: a tunnel's bytes go through this stream.
         let tcp = SendTimeout::new(tcp, self.limits.send_timeout);
         let connection = http1
@@ -211,6 +214,28 @@ impl Front {
         if let Err(error) = watcher.watch(connection).await {
             log::debug!("client {peer}: {error}");
         }
+    }
+
+    /// Whether the client opened with a TLS handshake record (`0x16`),
+    /// which the plain-HTTP listener cannot serve: the usual slip is
+    /// `HTTPS_PROXY=https://...`, which the client then reports only as
+    /// a TLS error of its own. Said in the log; the connection is closed.
+    async fn speaks_tls(&self, tcp: &tokio::net::TcpStream, peer: SocketAddr) -> bool {
+        let mut first = [0_u8; 1];
+        let peeked =
+            tokio::time::timeout(self.limits.header_read_timeout, tcp.peek(&mut first)).await;
+        if matches!(peeked, Ok(Ok(1))) && first[0] == 0x16 {
+            let local = tcp
+                .local_addr()
+                .map_or_else(|_| "HOST:PORT".to_owned(), |address| address.to_string());
+            log::warn!(
+                "client {peer} began a TLS handshake on {local}, where rca-connect speaks plain \
+                 HTTP: give the client http://{local}, not https:// (as a proxy, it speaks TLS to \
+                 the site inside the tunnel)"
+            );
+            return true;
+        }
+        false
     }
 
     /// A request on the plain listener.

@@ -259,9 +259,17 @@ impl Relay {
                 Some(&refused.outcome),
             );
         }
+        let chain = error_chain(error);
+        // A plain `http://` URL for a port that speaks TLS: its answer
+        // (an alert, or nothing) is not HTTP.
+        let hint = if scheme == &Scheme::HTTP && chain.contains("invalid HTTP version parsed") {
+            "; the server did not answer in HTTP: if it speaks TLS on that port, use an https:// URL"
+        } else {
+            ""
+        };
         self.failure(
             StatusCode::BAD_GATEWAY,
-            &format!("the request to {authority} failed: {}", error_chain(error)),
+            &format!("the request to {authority} failed: {chain}{hint}"),
             None,
         )
     }

@@ -694,6 +694,60 @@ fn sigterm_lets_requests_in_flight_finish() {
     });
 }
 
+/// A second signal during the drain stops rca-connect at once (status
+/// 130), cutting off a request that would have run on.
+#[test]
+fn a_second_signal_stops_at_once() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (mut connect, port) = files.start_connect(&[]);
+        // A response that starts, then stalls for a minute.
+        let url = format!("https://localhost:{}/stall", server.port());
+        let kill = |pid: u32| {
+            let status = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+        };
+        let exit = tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                // Cut off, so curl itself, not the checking client.
+                let _fetch = scope.spawn(|| {
+                    std::process::Command::new("curl")
+                        .args(["-s", "--max-time", "10", "--proxy"])
+                        .arg(format!("http://127.0.0.1:{port}"))
+                        .arg("--cacert")
+                        .arg(files.local_ca())
+                        .arg(&url)
+                        .output()
+                });
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                kill(connect.0.id());
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                assert!(connect.0.try_wait().expect("wait").is_none(), "draining");
+                kill(connect.0.id());
+                let started = std::time::Instant::now();
+                loop {
+                    if let Some(exit) = connect.0.try_wait().expect("wait") {
+                        break exit;
+                    }
+                    assert!(
+                        started.elapsed() < std::time::Duration::from_secs(3),
+                        "still running after the second signal"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            })
+        });
+        assert_eq!(exit.code(), Some(130), "{exit:?}");
+        let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
+        assert!(log.contains("stopped at once, by a second signal"), "{log}");
+    });
+}
+
 /// A request body that stops arriving gets 408 after `--body-timeout-secs`
 /// (here through a route, with a raw client).
 #[test]
@@ -1276,6 +1330,98 @@ fn keys_others_can_read_are_warned_of() {
             "{key}: {text}"
         );
     }
+}
+
+/// `rca-connect ca` gives its recipes for the `--listen` address given
+/// (before or after `ca`), and a local CA certificate without its key is
+/// refused wherever the option stands.
+#[test]
+fn the_ca_subcommand_takes_the_options_as_given() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let state = files.path("state").display().to_string();
+    for args in [
+        ["ca", "--listen", "127.0.0.1:9911", "--state-dir", &state],
+        ["--listen", "127.0.0.1:9911", "ca", "--state-dir", &state],
+    ] {
+        let output = std::process::Command::new(CONNECT)
+            .args(args)
+            .output()
+            .expect("rca-connect ca");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("curl --proxy http://127.0.0.1:9911 "),
+            "{args:?}: {text}"
+        );
+        assert!(!text.contains("8118"), "{args:?}: {text}");
+    }
+    for args in [
+        ["--local-ca-cert", "ca.pem", "ca", "--state-dir", &state],
+        ["ca", "--local-ca-cert", "ca.pem", "--state-dir", &state],
+    ] {
+        let output = std::process::Command::new(CONNECT)
+            .args(args)
+            .output()
+            .expect("rca-connect ca");
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(error.contains("--local-ca-key"), "{args:?}: {error}");
+    }
+}
+
+/// A client that speaks TLS to the plain-HTTP proxy port (`HTTPS_PROXY=
+/// https://...`) is closed, and the log says what to give it instead.
+#[test]
+fn a_client_speaking_tls_to_the_proxy_port_is_told_in_the_log() {
+    use std::io::{Read as _, Write as _};
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let (_connect, port) = files.start_connect(&[]);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    // The start of a TLS ClientHello record.
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00])
+        .expect("write");
+    // Closed without an answer (a reset, as the bytes were left unread).
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    let expected = format!("give the client http://127.0.0.1:{port}, not https://");
+    let started = std::time::Instant::now();
+    loop {
+        let log = std::fs::read_to_string(files.path("connect.err")).expect("stderr");
+        if log.contains(&expected) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A plain `http://` URL for a port that speaks TLS gets a 502 that says
+/// to use `https://`.
+#[test]
+fn a_plain_url_for_a_tls_port_says_to_use_https() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&[]);
+        let url = format!("http://localhost:{}/", server.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 502, "{answer:?}");
+        assert!(
+            answer
+                .body
+                .contains("if it speaks TLS on that port, use an https:// URL"),
+            "{answer:?}"
+        );
+    });
 }
 
 /// An `--identity-host` that could never match a host (so the identity
