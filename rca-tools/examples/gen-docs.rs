@@ -237,7 +237,7 @@ fn man_pages(tool: &Tool, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The SYNOPSIS line with each option's value named
-/// (`[-c|--config CONFIG]`): clap_mangen's own lists the options bare
+/// (`[-c|--config CONFIG]`): `clap_mangen`'s own lists the options bare
 /// (`[-c|--config]`), which reads as if they took no value.
 fn synopsis(command: &clap::Command, name: &str) -> String {
     let mut words = vec![name.to_owned()];

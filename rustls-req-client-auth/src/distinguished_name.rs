@@ -12,6 +12,8 @@
 //! `\00`. A value that is not a string is `#` and the hex of its content,
 //! which an escaped string never starts with.
 
+use std::fmt::Write as _;
+
 use x509_parser::der_parser::asn1_rs::{Any, Tag};
 use x509_parser::objects::{oid2abbrev, oid_registry};
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
@@ -39,13 +41,12 @@ fn push_attribute(out: &mut String, attribute: &AttributeTypeAndValue<'_>) {
         Err(_) => out.push_str(&attribute.attr_type().to_id_string()),
     }
     out.push('=');
-    match string_value(attribute.attr_value()) {
-        Some(value) => push_escaped(out, &value),
-        None => {
-            out.push('#');
-            for byte in attribute.attr_value().data {
-                out.push_str(&format!("{byte:02X}"));
-            }
+    if let Some(value) = string_value(attribute.attr_value()) {
+        push_escaped(out, &value);
+    } else {
+        out.push('#');
+        for byte in attribute.attr_value().data {
+            let _ = write!(out, "{byte:02X}");
         }
     }
 }
@@ -161,7 +162,7 @@ mod tests {
         assert_eq!(subject_of(&cn("nul\0")), "CN=nul\\00");
     }
 
-    /// BMPString values are text; a type that is not a string is `#` and
+    /// `BMPString` values are text; a type that is not a string is `#` and
     /// hex.
     #[test]
     fn other_value_types() {

@@ -200,11 +200,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
                 "proxy on http://{address} (HTTPS_PROXY=http://{address}); bot {} ({}), sent to {}; clients trust {}",
                 identity.cert_path().display(),
                 identity.thumbprint(),
-                if args.identity_hosts.is_empty() {
-                    "every host that acknowledges the flag".to_owned()
-                } else {
-                    args.identity_hosts.join(", ")
-                },
+                identity_destination(&args.identity_hosts),
                 ca.cert_path().display()
             ),
             Mode::Route(scheme, authority) => {
@@ -234,18 +230,29 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     log::info!(
         "stopping: no new connections; waiting for requests in flight (again to stop at once)"
     );
-    // A second Ctrl-C (or SIGTERM) does not wait for the drain, as a user
-    // pressing it twice expects.
-    tokio::spawn(async {
-        rustls_req_client_auth::shutdown_signal().await;
-        log::warn!("stopped at once, by a second signal: requests in flight were cut off");
-        let _ = json_lines::flush_within(Duration::from_millis(500));
-        std::process::exit(130);
-    });
+    tokio::spawn(stop_at_once_on_a_second_signal());
     let _ = stop.send(true);
     while served.join_next().await.is_some() {}
     log::info!("stopped");
     Ok(())
+}
+
+/// A second Ctrl-C (or SIGTERM) does not wait for the drain, as a user
+/// pressing it twice expects.
+async fn stop_at_once_on_a_second_signal() {
+    rustls_req_client_auth::shutdown_signal().await;
+    log::warn!("stopped at once, by a second signal: requests in flight were cut off");
+    let _ = json_lines::flush_within(Duration::from_millis(500));
+    std::process::exit(130);
+}
+
+/// Where the identity goes, for the start line.
+fn identity_destination(identity_hosts: &[String]) -> String {
+    if identity_hosts.is_empty() {
+        "every host that acknowledges the flag".to_owned()
+    } else {
+        identity_hosts.join(", ")
+    }
 }
 
 /// The upstream connector: the bot identity, the server roots (`--roots`
