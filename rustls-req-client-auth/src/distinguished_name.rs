@@ -9,12 +9,12 @@
 //! ` + ` within one, the same attribute abbreviations), and each value is
 //! escaped as RFC 4514 section 2.4 says: `"`, `+`, `,`, `;`, `<`, `>` and
 //! `\` after a `\`, a leading `#` or space and a trailing space too, NUL as
-//! `\00`. A value that is not a string is `#` and the hex of its content,
-//! which an escaped string never starts with.
+//! `\00`. A value that is not a string is `#` and the hex of its whole
+//! encoding, which an escaped string never starts with.
 
 use std::fmt::Write as _;
 
-use x509_parser::der_parser::asn1_rs::{Any, Tag};
+use x509_parser::der_parser::asn1_rs::{Any, Tag, ToDer as _};
 use x509_parser::objects::{oid2abbrev, oid_registry};
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 
@@ -44,8 +44,11 @@ fn push_attribute(out: &mut String, attribute: &AttributeTypeAndValue<'_>) {
     if let Some(value) = string_value(attribute.attr_value()) {
         push_escaped(out, &value);
     } else {
+        // RFC 4514 section 2.4: the value's whole BER encoding, in hex.
         out.push('#');
-        for byte in attribute.attr_value().data {
+        let value = attribute.attr_value();
+        let encoded = value.to_der_vec().unwrap_or_else(|_| value.data.to_vec());
+        for byte in encoded {
             let _ = write!(out, "{byte:02X}");
         }
     }
@@ -102,7 +105,9 @@ mod tests {
 
     use super::distinguished_name;
 
-    fn subject_of(names: &[(DnType, DnValue)]) -> String {
+    /// The subject of a certificate with `names`, as read here and as
+    /// x509-parser's `Display` writes it.
+    fn both_readings(names: &[(DnType, DnValue)]) -> (String, String) {
         let mut params = CertificateParams::default();
         let mut name = DistinguishedName::new();
         for (kind, value) in names {
@@ -112,7 +117,14 @@ mod tests {
         let key = KeyPair::generate().expect("key");
         let certificate = params.self_signed(&key).expect("certificate");
         let (_, parsed) = x509_parser::parse_x509_certificate(certificate.der()).expect("parse");
-        distinguished_name(parsed.subject())
+        (
+            distinguished_name(parsed.subject()),
+            parsed.subject().to_string(),
+        )
+    }
+
+    fn subject_of(names: &[(DnType, DnValue)]) -> String {
+        both_readings(names).0
     }
 
     /// A plain name reads as x509-parser's `Display` writes it.
@@ -128,20 +140,9 @@ mod tests {
                 DnValue::PrintableString("Example".try_into().expect("printable")),
             ),
         ];
-        let mut params = CertificateParams::default();
-        let mut name = DistinguishedName::new();
-        for (kind, value) in &names {
-            name.push(kind.clone(), value.clone());
-        }
-        params.distinguished_name = name;
-        let key = KeyPair::generate().expect("key");
-        let certificate = params.self_signed(&key).expect("certificate");
-        let (_, parsed) = x509_parser::parse_x509_certificate(certificate.der()).expect("parse");
-        assert_eq!(
-            distinguished_name(parsed.subject()),
-            parsed.subject().to_string()
-        );
-        assert_eq!(subject_of(&names), "CN=crawler.bot.test, O=Example");
+        let (ours, display) = both_readings(&names);
+        assert_eq!(ours, display);
+        assert_eq!(ours, "CN=crawler.bot.test, O=Example");
     }
 
     /// One common name cannot pass for more attributes, nor for a value
@@ -178,7 +179,8 @@ mod tests {
                 DnType::CommonName,
                 DnValue::UniversalString("ab".try_into().expect("universal"))
             )]),
-            "CN=#0000006100000062"
+            // Tag 0x1C (UniversalString), length 8, UCS-4 "ab".
+            "CN=#1C080000006100000062"
         );
     }
 }

@@ -2,6 +2,7 @@
 //! rustls-pki-types), with errors that name the file and what is wrong.
 
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use rustls::crypto::CryptoProvider;
@@ -106,76 +107,16 @@ impl PemError {
         if matches!(self.problem, PemProblem::Pem(pem::Error::Io(_))) {
             return self;
         }
-        if let Ok(bytes) = std::fs::read(&self.path) {
-            self.hint = hint(&bytes, wanted);
+        // The start of the file tells: no need to read a large one whole.
+        let mut start = Vec::new();
+        let read = std::fs::File::open(&self.path)
+            .and_then(|file| file.take(64 * 1024).read_to_end(&mut start));
+        if read.is_ok() {
+            self.hint = hint(&start, wanted);
         }
         self
     }
 
-    /// A certificate chain (read from `path`) and key that do not make an
-    /// identity.
-    pub(crate) fn identity(path: &Path, error: rustls::Error) -> Self {
-        Self::new(path, PemProblem::Identity(error))
-    }
-
-    /// The file the error is about.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-/// What `bytes`, read for a `wanted` thing and found without one, hold
-/// instead, and what to do.
-fn hint(bytes: &[u8], wanted: Wanted) -> Option<&'static str> {
-    let text = String::from_utf8_lossy(bytes);
-    let has = |label: &str| text.contains(&format!("-----BEGIN {label}-----"));
-    if has("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Some(
-            "it holds an encrypted private key, which is not supported: write it out \
-             decrypted with `openssl pkey -in KEY -out KEY.plain` and keep that file \
-             readable by its owner only",
-        );
-    }
-    // DER: an ASN.1 SEQUENCE (0x30) with a long-form length, not text.
-    if bytes.first() == Some(&0x30) && bytes.get(1).is_some_and(|&length| length & 0x80 != 0) {
-        return Some(match wanted {
-            Wanted::Certificate => {
-                "it looks like DER (binary), not PEM: convert it with \
-                 `openssl x509 -inform DER -in FILE -out FILE.pem`"
-            }
-            Wanted::PrivateKey => {
-                "it looks like DER (binary), not PEM: convert it with \
-                 `openssl pkey -inform DER -in FILE -out FILE.pem`"
-            }
-        });
-    }
-    let holds_key = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"]
-        .iter()
-        .any(|label| has(label));
-    match wanted {
-        Wanted::Certificate if holds_key => Some(
-            "it holds a private key: are the certificate and the key files given the \
-             other way round?",
-        ),
-        Wanted::PrivateKey if has("CERTIFICATE") => Some(
-            "it holds a certificate: are the certificate and the key files given the \
-             other way round?",
-        ),
-        _ => None,
-    }
-}
-
-impl fmt::Display for PemError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.fmt_problem(f)?;
-        match self.hint {
-            Some(hint) => write!(f, "; {hint}"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl PemError {
     fn fmt_problem(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.path.display();
         match &self.problem {
@@ -199,6 +140,74 @@ impl PemError {
                 "{path} and its key do not make a usable identity ({}): {error}",
                 identity_hint(error)
             ),
+        }
+    }
+
+    /// A certificate chain (read from `path`) and key that do not make an
+    /// identity.
+    pub(crate) fn identity(path: &Path, error: rustls::Error) -> Self {
+        Self::new(path, PemProblem::Identity(error))
+    }
+
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What `bytes`, read for a `wanted` thing and found without one, hold
+/// instead, and what to do.
+fn hint(bytes: &[u8], wanted: Wanted) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(bytes);
+    let has = |label: &str| text.contains(&format!("-----BEGIN {label}-----"));
+    let encrypted = has("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED");
+    if encrypted && matches!(wanted, Wanted::PrivateKey) {
+        return Some(
+            "it holds an encrypted private key, which is not supported: write it out \
+             decrypted with `openssl pkey -in KEY -out KEY.plain` and keep that file \
+             readable by its owner only",
+        );
+    }
+    // DER: an ASN.1 SEQUENCE (0x30), and no PEM block.
+    if bytes.first() == Some(&0x30) && !text.contains("-----BEGIN ") {
+        return Some(match wanted {
+            Wanted::Certificate => {
+                "it looks like DER (binary), not PEM: convert it with \
+                 `openssl x509 -inform DER -in FILE -out FILE.pem`"
+            }
+            Wanted::PrivateKey => {
+                "it looks like DER (binary), not PEM: convert it with \
+                 `openssl pkey -inform DER -in FILE -out FILE.pem`"
+            }
+        });
+    }
+    let holds_key = [
+        "PRIVATE KEY",
+        "RSA PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "ENCRYPTED PRIVATE KEY",
+    ]
+    .iter()
+    .any(|label| has(label));
+    match wanted {
+        Wanted::Certificate if holds_key => Some(
+            "it holds a private key: are the certificate and the key files given the \
+             other way round?",
+        ),
+        Wanted::PrivateKey if has("CERTIFICATE") => Some(
+            "it holds a certificate: are the certificate and the key files given the \
+             other way round?",
+        ),
+        _ => None,
+    }
+}
+
+impl fmt::Display for PemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_problem(f)?;
+        match self.hint {
+            Some(hint) => write!(f, "; {hint}"),
+            None => Ok(()),
         }
     }
 }

@@ -198,6 +198,8 @@ fn common_slips_say_what_the_file_holds() {
     )
     .expect("write");
 
+    let ed25519 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("an Ed25519 key");
+    fs::write(path("ed25519.key.der"), ed25519.serialize_der()).expect("write");
     let swapped = "are the certificate and the key files given the other way round?";
     let certificate = |name: &str| {
         pem::load_certificates(path(name))
@@ -227,6 +229,13 @@ fn common_slips_say_what_the_file_holds() {
         (
             key("traditional-encrypted.key"),
             "an encrypted private key, which is not supported",
+        ),
+        // An encrypted key given as the certificate: the files swapped.
+        (certificate("pkcs8-encrypted.key"), swapped),
+        // A DER key too small for a long-form length (Ed25519: 48 bytes).
+        (
+            key("ed25519.key.der"),
+            "`openssl pkey -inform DER -in FILE -out FILE.pem`",
         ),
     ] {
         assert!(message.contains(expected), "{message}");

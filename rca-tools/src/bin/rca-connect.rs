@@ -230,17 +230,19 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     log::info!(
         "stopping: no new connections; waiting for requests in flight (again to stop at once)"
     );
-    tokio::spawn(stop_at_once_on_a_second_signal());
+    // Listening for the second signal from here on (the handlers are set
+    // up when `shutdown_signal` is called, not when the task first runs).
+    tokio::spawn(stop_at_once_on(rustls_req_client_auth::shutdown_signal()));
     let _ = stop.send(true);
     while served.join_next().await.is_some() {}
     log::info!("stopped");
     Ok(())
 }
 
-/// A second Ctrl-C (or SIGTERM) does not wait for the drain, as a user
-/// pressing it twice expects.
-async fn stop_at_once_on_a_second_signal() {
-    rustls_req_client_auth::shutdown_signal().await;
+/// A second Ctrl-C (or SIGTERM), `second`, does not wait for the drain,
+/// as a user pressing it twice expects.
+async fn stop_at_once_on(second: impl std::future::Future<Output = ()>) {
+    second.await;
     log::warn!("stopped at once, by a second signal: requests in flight were cut off");
     let _ = json_lines::flush_within(Duration::from_millis(500));
     std::process::exit(130);

@@ -93,6 +93,20 @@ pub enum Mode {
     Route(Scheme, Authority),
 }
 
+/// Logs a client that opened with TLS on a plain-HTTP listener: the usual
+/// slip is `HTTPS_PROXY=https://...`, which the client then reports only as
+/// a TLS error of its own. The connection is closed.
+fn say_tls_is_not_spoken_here(tcp: &tokio::net::TcpStream, peer: SocketAddr) {
+    let local = tcp
+        .local_addr()
+        .map_or_else(|_| "HOST:PORT".to_owned(), |address| address.to_string());
+    log::warn!(
+        "client {peer} began a TLS handshake on {local}, where rca-connect speaks plain HTTP: \
+         give the client http://{local}, not https:// (rca-connect speaks TLS to the site \
+         itself, inside a proxy's tunnel or for a route)"
+    );
+}
+
 impl Front {
     /// A front that ends tunnels with certificates from `ca` and sends
     /// requests through `relay`.
@@ -189,6 +203,15 @@ impl Front {
         (mode, slot): (Mode, Slot),
         watcher: Watcher,
     ) {
+        match self.opening_byte(&tcp, &watcher).await {
+            // A TLS handshake record, which this plain-HTTP listener cannot
+            // serve.
+            Some(0x16) => return say_tls_is_not_spoken_here(&tcp, peer),
+            Some(_) => {}
+            // Nothing within the header timeout, the client gone, or the
+            // stop: no request to serve.
+            None => return,
+        }
         let front = Arc::clone(&self);
         let inner_watcher = watcher.clone();
         let service = service_fn(move |request: Request<Incoming>| {
@@ -203,9 +226,6 @@ impl Front {
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout)
             .max_buf_size(self.limits.max_head_bytes.max(8192));
-        if self.speaks_tls(&tcp, peer).await {
-            return;
-        }
         // Under TLS too: a tunnel's bytes go through this stream.
         let tcp = SendTimeout::new(tcp, self.limits.send_timeout);
         let connection = http1
@@ -216,26 +236,18 @@ impl Front {
         }
     }
 
-    /// Whether the client opened with a TLS handshake record (`0x16`),
-    /// which the plain-HTTP listener cannot serve: the usual slip is
-    /// `HTTPS_PROXY=https://...`, which the client then reports only as
-    /// a TLS error of its own. Said in the log; the connection is closed.
-    async fn speaks_tls(&self, tcp: &tokio::net::TcpStream, peer: SocketAddr) -> bool {
+    /// The first byte the client sends, waited for up to the header read
+    /// timeout and only until the stop; `None` if none comes. (hyper's own
+    /// header timer starts once the connection is handed to it.)
+    async fn opening_byte(&self, tcp: &tokio::net::TcpStream, watcher: &Watcher) -> Option<u8> {
         let mut first = [0_u8; 1];
-        let peeked =
-            tokio::time::timeout(self.limits.header_read_timeout, tcp.peek(&mut first)).await;
-        if matches!(peeked, Ok(Ok(1))) && first[0] == 0x16 {
-            let local = tcp
-                .local_addr()
-                .map_or_else(|_| "HOST:PORT".to_owned(), |address| address.to_string());
-            log::warn!(
-                "client {peer} began a TLS handshake on {local}, where rca-connect speaks plain \
-                 HTTP: give the client http://{local}, not https:// (as a proxy, it speaks TLS to \
-                 the site inside the tunnel)"
-            );
-            return true;
+        let mut stopped = watcher.stopped.clone();
+        tokio::select! {
+            peeked = tokio::time::timeout(self.limits.header_read_timeout, tcp.peek(&mut first)) => {
+                matches!(peeked, Ok(Ok(1))).then_some(first[0])
+            }
+            _ = stopped.wait_for(|stopped| *stopped) => None,
         }
-        false
     }
 
     /// A request on the plain listener.

@@ -28,7 +28,8 @@ pub struct ConnectionOutcome {
 impl ConnectionOutcome {
     /// The outcome header of rca-connect's own 502 when no connection came
     /// about (unreachable, the server's certificate not verified, the
-    /// handshake failed): nothing was sent.
+    /// handshake failed, as a TLS 1.2 server requiring a certificate fails
+    /// it): no certificate and no request were sent.
     pub const NO_CONNECTION: http::HeaderValue =
         http::HeaderValue::from_static("flag=no-connection; identity=none; tls=none");
 
@@ -68,7 +69,7 @@ impl ConnectionOutcome {
             None => "not-sent",
             Some(tls) => match (tls.flag_sent, tls.resumed, tls.certificate_request) {
                 (false, _, _) => "not-sent",
-                (true, _, _) if tls.version == "TLSv1_2" => "tls12",
+                (true, _, _) if tls.protocol == Some(rustls::ProtocolVersion::TLSv1_2) => "tls12",
                 (true, true, _) => "resumed",
                 (true, false, Some("flag")) => "acknowledged",
                 (true, false, Some(_)) => "not-acknowledged",
@@ -93,6 +94,10 @@ pub struct AnsweredOn {
 pub struct TlsOutcome {
     /// `TLSv1_3` or `TLSv1_2`.
     pub version: String,
+    /// The version, to compare (TLS 1.2: the flag does not exist there,
+    /// and a CertificateRequest is not observed, RCA-12).
+    #[serde(skip)]
+    pub protocol: Option<rustls::ProtocolVersion>,
     /// The negotiated ALPN protocol.
     pub alpn: Option<String>,
     /// Whether the session was resumed (then no CertificateRequest comes:
@@ -119,6 +124,13 @@ impl TlsOutcome {
     pub fn acknowledged(&self) -> bool {
         self.certificate_request == Some("flag")
     }
+
+    /// Whether a CertificateRequest was answered with no certificate (one
+    /// without the flag's acknowledgement, RCA-2; TLS 1.3, where requests
+    /// are observed).
+    pub fn answered_empty(&self) -> bool {
+        self.certificate_request.is_some() && !self.certificate_sent
+    }
 }
 
 /// What the handshake of `conn` did with the flag; `resumed_identity`: the
@@ -135,6 +147,7 @@ pub(crate) fn tls_outcome(
     let state = client_state(conn);
     let sent = state.map_or(SentIdentity::NotRequested, ClientFlagsState::sent_identity);
     TlsOutcome {
+        protocol: conn.protocol_version(),
         version: conn
             .protocol_version()
             .map_or_else(String::new, |version| format!("{version:?}")),

@@ -261,8 +261,9 @@ impl Relay {
         }
         let chain = error_chain(error);
         // A plain `http://` URL for a port that speaks TLS: its answer
-        // (an alert, or nothing) is not HTTP.
-        let hint = if scheme == &Scheme::HTTP && chain.contains("invalid HTTP version parsed") {
+        // (an alert) does not parse as HTTP.
+        let unparsable = find_in_chain::<hyper::Error>(error).is_some_and(hyper::Error::is_parse);
+        let hint = if scheme == &Scheme::HTTP && unparsable {
             "; the server did not answer in HTTP: if it speaks TLS on that port, use an https:// URL"
         } else {
             ""

@@ -66,22 +66,27 @@ impl HostPattern {
             .strip_prefix('[')
             .and_then(|host| host.strip_suffix(']'))
             .unwrap_or(host);
-        let ip = host.parse::<std::net::IpAddr>().is_ok();
+        let ip = host.parse::<std::net::IpAddr>().ok();
         let wildcard = parsed.0.starts_with("*.");
         let is_host = !host.is_empty()
-            && (ip || rustls::pki_types::DnsName::try_from(host).is_ok())
-            && !(wildcard && ip);
+            && (ip.is_some() || rustls::pki_types::DnsName::try_from(host).is_ok())
+            && !(wildcard && ip.is_some());
         if !is_host {
             return Err(format!(
                 "{pattern:?} is not a host name, \"*.\" and a domain, or an IP address \
                  (no scheme, port, path or spaces; for every host, leave the option out)"
             ));
         }
-        Ok(parsed)
+        // An address as the connector reads a request's host: no brackets,
+        // one spelling (`[0:0::1]` is `::1`).
+        Ok(ip.map_or(parsed, |ip| Self(ip.to_string())))
     }
 
     fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = host
+            .parse::<std::net::IpAddr>()
+            .map_or(host, |ip| ip.to_string());
         match self.0.strip_prefix("*.") {
             Some(domain) => host
                 .strip_suffix(domain)
@@ -424,6 +429,12 @@ mod tests {
             "a.test.",
         ] {
             assert!(HostPattern::parse(host).is_ok(), "{host:?}");
+        }
+        // An address matches the host as the connector reads it (no
+        // brackets), in any spelling.
+        for pattern in ["::1", "[::1]", "[0:0::1]"] {
+            let parsed = HostPattern::parse(pattern).expect("an address");
+            assert!(parsed.matches("::1") && parsed.matches("0::1"), "{pattern}");
         }
         assert!(!below.matches(".example.com"));
     }

@@ -18,7 +18,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::connect::failure::{ConnectFailure, Refusals, Refused, RefusedError};
 use crate::connect::metrics::ConnectMetrics;
-use crate::connect::outcome::{report, AnsweredOn, ConnectionOutcome};
+use crate::connect::outcome::{report, AnsweredOn, ConnectionOutcome, TlsOutcome};
 use crate::connect::prepared::OpenConnection;
 use crate::connect::sessions::{receiving, TicketTag};
 
@@ -63,7 +63,7 @@ impl UpstreamIo {
         let ticket_tag = outcome.tls.as_ref().map(|tls| {
             Arc::new(TicketTag {
                 identity: tls.identity.clone(),
-                answered_empty: tls.certificate_request.is_some() && !tls.certificate_sent,
+                answered_empty: tls.answered_empty(),
             })
         });
         Self {
@@ -90,7 +90,9 @@ impl UpstreamIo {
     /// The first read has ended, or a write failed before it: log the
     /// connection. A failure after the client sent its certificate and a
     /// request is taken for a refusal of the certificate (in TLS 1.3 that
-    /// is when a server refuses), and becomes a [`Refused`]; any other
+    /// is when a server refuses), and becomes a [`Refused`]; so does an
+    /// alert (or, after a request, a close) after a CertificateRequest
+    /// answered with no certificate: a server that requires one. Any other
     /// failure is logged and passed on as it is.
     fn first_event(&mut self, result: &mut io::Result<usize>) {
         let Some(outcome) = self.outcome.take() else {
@@ -100,19 +102,22 @@ impl UpstreamIo {
         // A CertificateRequest without the flag's acknowledgement, answered
         // with no certificate (RCA-2): a server that requires one ends the
         // connection at the first read, as it would refuse a certificate.
-        let answered_empty = outcome
-            .tls
-            .as_ref()
-            .is_some_and(|tls| tls.certificate_request.is_some() && !tls.certificate_sent);
+        let answered_empty = outcome.tls.as_ref().is_some_and(TlsOutcome::answered_empty);
+        let flag_sent = outcome.tls.as_ref().is_some_and(|tls| tls.flag_sent);
         // Before a request went out, an end is the server closing an idle
         // connection (one begun ahead waits up to ten seconds), not a refusal.
         let after_request = certificate_sent && self.wrote;
         let without_certificate = |how: &str| {
+            let why = if flag_sent {
+                "without acknowledging the request_client_auth flag, so none was sent \
+                 (rca-connect sends the bot certificate only where the flag is acknowledged)"
+            } else {
+                "and none was sent: the host is not among the --identity-host names, so \
+                 neither the flag nor the bot certificate goes to it"
+            };
             format!(
-                "the server asked for a client certificate without acknowledging the \
-                 request_client_auth flag, so none was sent (rca-connect sends the bot \
-                 certificate only where the flag is acknowledged), and it {how}: it requires \
-                 a certificate from every client, which is ordinary mutual TLS rather than the flag"
+                "the server asked for a client certificate {why}, and it {how}: it requires a \
+                 certificate from every client, which is ordinary mutual TLS rather than the flag"
             )
         };
         let (failure, refused) = match result {

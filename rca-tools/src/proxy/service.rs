@@ -311,17 +311,13 @@ async fn answer(
             Some(format!("policy: {why}")),
         );
     }
-    if let Some(coding) = unsupported_transfer_coding(&parts.headers) {
-        let why = format!(
-            "the request's transfer coding {coding:?} is not supported: send the body with \
-             Content-Length, or chunked alone"
-        );
-        let mut response = (StatusCode::NOT_IMPLEMENTED, format!("{why}\n")).into_response();
+    if let Some((status, why)) = transfer_coding_problem(&parts.headers) {
+        let mut response = (status, format!("{why}\n")).into_response();
         // The body was not read: nothing after it can be told apart.
         response
             .headers_mut()
             .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-        return (response, Some(format!("bad request: {why}")));
+        return (response, Some(format!("transfer coding: {why}")));
     }
     if ClientBody::declared_too_large(&body, proxy.max_body_bytes) {
         // Refused before the upstream sees it (and, with `Expect:
@@ -449,22 +445,42 @@ fn join_cookie_crumbs(headers: &mut http::HeaderMap) {
     }
 }
 
-/// A transfer coding of the request other than `chunked` (`gzip, chunked`),
-/// which RFC 9112 section 6.1 answers with 501: the body is read
-/// de-chunked and sent on framed anew, so the coding would be dropped and
-/// the upstream would take the compressed bytes for the body itself.
-/// (HTTP/2 has no transfer codings.)
-fn unsupported_transfer_coding(headers: &http::HeaderMap) -> Option<String> {
-    headers
+/// What is wrong with the request's transfer codings, if anything, and the
+/// status it gets. A coding besides `chunked` (`gzip, chunked`) gets 501,
+/// as RFC 9112 section 6.1 says: the body is read de-chunked and sent on
+/// framed anew, so the coding would be dropped and the upstream would take
+/// the compressed bytes for the body itself. `chunked` twice gets 400
+/// (section 7: a sender never chunks twice): de-chunked once, the body
+/// would go on still chunk-encoded. (hyper refuses a list that does not
+/// end in `chunked`; HTTP/2 has no transfer codings.)
+fn transfer_coding_problem(headers: &http::HeaderMap) -> Option<(StatusCode, String)> {
+    let codings: Vec<String> = headers
         .get_all(header::TRANSFER_ENCODING)
         .iter()
         .flat_map(|value| {
             String::from_utf8_lossy(value.as_bytes())
                 .split(',')
                 .map(|coding| coding.trim().to_owned())
+                .filter(|coding| !coding.is_empty())
                 .collect::<Vec<_>>()
         })
-        .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("chunked"))
+        .collect();
+    let is_chunked = |coding: &&String| coding.eq_ignore_ascii_case("chunked");
+    if let Some(other) = codings.iter().find(|coding| !is_chunked(coding)) {
+        return Some((
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "the request's transfer coding {other:?} is not supported: send the body with \
+                 Content-Length, or chunked alone"
+            ),
+        ));
+    }
+    (codings.iter().filter(is_chunked).count() > 1).then(|| {
+        (
+            StatusCode::BAD_REQUEST,
+            "the request body is chunked more than once".to_owned(),
+        )
+    })
 }
 
 /// The answer to a bot revoked since it connected: 403, and over HTTP/1.1

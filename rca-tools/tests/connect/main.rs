@@ -266,6 +266,19 @@ fn a_server_requiring_a_certificate_without_the_flag_is_explained() {
                 "{client:?}: {outcome}"
             );
         }
+        // Over TLS 1.2 the handshake itself fails: no connection.
+        let mut config = asking_server(pki, true, &[&rustls::version::TLS12]);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let server = tls_server(config).await;
+        let url = format!("https://localhost:{}/requires", server.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 502, "{answer:?}");
+        assert!(answer.body.contains("TLS handshake"), "{answer:?}");
+        assert_eq!(
+            answer.header(OUTCOME),
+            Some("flag=no-connection; identity=none; tls=none"),
+            "{answer:?}"
+        );
     });
 }
 
@@ -724,7 +737,19 @@ fn a_second_signal_stops_at_once() {
                         .arg(&url)
                         .output()
                 });
-                std::thread::sleep(std::time::Duration::from_millis(500));
+                // In flight: the stalled response has begun (its connection is logged).
+                let started = std::time::Instant::now();
+                while !files
+                    .connection_log()
+                    .iter()
+                    .any(|line| line["port"] == server.port())
+                {
+                    assert!(
+                        started.elapsed() < std::time::Duration::from_secs(10),
+                        "no request in flight"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
                 kill(connect.0.id());
                 std::thread::sleep(std::time::Duration::from_millis(300));
                 assert!(connect.0.try_wait().expect("wait").is_none(), "draining");
