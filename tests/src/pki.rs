@@ -86,6 +86,16 @@ impl Authority {
         self.issue_params(params, common_name, usage)
     }
 
+    /// Issues a client leaf for `common_name` (also its DNS name) that
+    /// expires `valid_for` from now (valid from an hour ago).
+    pub fn issue_expiring_in(&self, common_name: &str, valid_for: time::Duration) -> Identity {
+        let mut params = CertificateParams::new(vec![common_name.to_owned()]).expect("leaf params");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + valid_for;
+        self.issue_params(params, common_name, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
     fn issue_params(
         &self,
         mut params: CertificateParams,

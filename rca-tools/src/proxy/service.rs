@@ -483,11 +483,12 @@ fn transfer_coding_problem(headers: &http::HeaderMap) -> Option<(StatusCode, Str
     })
 }
 
-/// The answer to a bot revoked since it connected: 403, and over HTTP/1.1
+/// The answer to a bot whose certificate stopped verifying since it
+/// connected (revoked, expired, its CRL out of date): 403, and over HTTP/1.1
 /// the connection closed (HTTP/2 has no such header; every request on it
 /// gets 403).
 fn revoked(version: http::Version) -> (Response, Option<String>) {
-    let why = "this client certificate was revoked after the connection was made";
+    let why = "this client certificate no longer verifies (revoked, expired, or its CRL out of date) since the connection was made";
     let mut response = (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
     if version != http::Version::HTTP_2 {
         response

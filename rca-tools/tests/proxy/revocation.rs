@@ -170,6 +170,48 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     );
 }
 
+/// A bot whose certificate expires while it is connected gets 403 on its
+/// open connection, and a session it resumes after the expiry (a
+/// resumption verifies nothing) gets 403 too; a new handshake is refused.
+#[test]
+fn a_bot_whose_certificate_expires_is_refused_on_open_and_resumed_connections() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let expiring = pki
+            .bot_ca
+            .issue_expiring_in("expiring.bot.test", time::Duration::seconds(3));
+        let kept = bot_client_for(pki, &expiring);
+        assert_eq!(get_status(&kept, &proxy.url("/")).await, 200);
+        let tls = bot(pki, &expiring).client_config().expect("bot config");
+        let first = get_body(&client_over(&tls), &proxy.url("/")).await;
+        assert_eq!(
+            echoed(&first, "x-client-auth-path").as_deref(),
+            Some("flag"),
+            "{first}"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            get_status(&kept, &proxy.url("/")).await,
+            403,
+            "open connection"
+        );
+        let resumed = client_over(&tls).get(proxy.url("/")).send().await;
+        assert!(
+            resumed
+                .as_ref()
+                .is_ok_and(|response| response.status() == 403)
+                || resumed.is_err(),
+            "expired, yet served on a resumed session: {resumed:?}"
+        );
+        let fresh = bot_client_for(pki, &expiring)
+            .get(proxy.url("/"))
+            .send()
+            .await;
+        assert!(fresh.is_err(), "expired, yet served: {fresh:?}");
+    });
+}
+
 /// An expired CRL refuses every bot (fail closed, as nginx's `ssl_crl`),
 /// and a file that is not a CRL is refused by `--check-config`, naming the
 /// field.
