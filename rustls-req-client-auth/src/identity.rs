@@ -49,6 +49,7 @@ struct Inner {
     chain: Vec<CertificateDer<'static>>,
     leaf: Option<LeafCertificate>,
     restored_from_ticket: bool,
+    resumed: bool,
     client_flags: FlagSet,
     acknowledged: FlagSet,
     certificate_request: Option<CertificateRequestCause>,
@@ -68,6 +69,7 @@ impl PeerIdentity {
             leaf: chain.first().map(LeafCertificate::parse),
             chain,
             restored_from_ticket: state.is_some_and(server::ServerFlagsState::restored_from_ticket),
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
             client_flags: state
                 .map(|state| state.client_flags().clone())
                 .unwrap_or_default(),
@@ -104,6 +106,13 @@ impl PeerIdentity {
     /// Whether the path was restored from a session ticket (RCA-11).
     pub fn restored_from_ticket(&self) -> bool {
         self.0.restored_from_ticket
+    }
+
+    /// Whether the connection resumed a session, in TLS 1.3 or TLS 1.2
+    /// (where no path is restored: the config's own verifier's record
+    /// stands, [`PeerIdentity::restored_from_ticket`] is false).
+    pub fn resumed(&self) -> bool {
+        self.0.resumed
     }
 
     /// The flags the client proposed in its ClientHello (TLS 1.3 only).
@@ -146,6 +155,7 @@ impl fmt::Debug for PeerIdentity {
             .field("leaf", &self.0.leaf)
             .field("chain_len", &self.0.chain.len())
             .field("restored_from_ticket", &self.0.restored_from_ticket)
+            .field("resumed", &self.0.resumed)
             .field("client_flags", &self.0.client_flags)
             .field("acknowledged", &self.0.acknowledged)
             .field("certificate_request", &self.0.certificate_request)
@@ -305,10 +315,11 @@ impl serde::Serialize for PeerIdentity {
                 .map(rustls_tls_flags::Flag::get)
                 .collect::<Vec<_>>()
         };
-        let mut out = serializer.serialize_struct("PeerIdentity", 7)?;
+        let mut out = serializer.serialize_struct("PeerIdentity", 8)?;
         out.serialize_field("path", self.0.path.as_str())?;
         out.serialize_field("leaf", &self.0.leaf)?;
         out.serialize_field("restored_from_ticket", &self.0.restored_from_ticket)?;
+        out.serialize_field("resumed", &self.0.resumed)?;
         out.serialize_field("client_flags", &flags(&self.0.client_flags))?;
         out.serialize_field("acknowledged", &flags(&self.0.acknowledged))?;
         out.serialize_field("version", &self.0.version.map(|v| format!("{v:?}")))?;

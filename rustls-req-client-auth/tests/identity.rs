@@ -156,6 +156,7 @@ fn resumed_identity(provider: Provider) {
     assert!(!first.restored_from_ticket());
     assert_eq!(second.path(), AuthPath::Flag);
     assert!(second.restored_from_ticket());
+    assert!(!first.resumed() && second.resumed());
     assert_eq!(
         second.certificate_request(),
         None,
@@ -191,4 +192,5 @@ fn serde_form_has_the_rfc8705_name() {
     assert_eq!(json["version"], "TLSv1_3");
     assert_eq!(json["alpn"], "h2");
     assert_eq!(json["restored_from_ticket"], false);
+    assert_eq!(json["resumed"], false);
 }

@@ -300,7 +300,7 @@ impl Record {
             auth: self.peer.path().as_str(),
             subject: leaf.map(rustls_req_client_auth::LeafCertificate::subject),
             thumbprint: leaf.map(rustls_req_client_auth::LeafCertificate::thumbprint_sha256),
-            resumed: self.peer.restored_from_ticket(),
+            resumed: self.peer.resumed(),
             tls_version: tls_version(self.peer.version()),
             alpn: self
                 .peer

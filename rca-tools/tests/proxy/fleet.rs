@@ -155,6 +155,13 @@ fn a_partner_whose_ca_left_cannot_resume() {
                     Some("normal"),
                     "{case}: {echo}"
                 );
+                // A resumption in either version is told as one (TLS 1.2's
+                // restores no path, yet resumed all the same).
+                assert_eq!(
+                    echoed(&echo, "x-client-session-resumed").as_deref(),
+                    Some("true"),
+                    "{case}: {echo}"
+                );
 
                 // The partner's CA (the normal CA) leaves the file. Until the
                 // reload is done the session still resumes; then the partner's

@@ -298,11 +298,7 @@ impl IdentityHeaders {
             }
         }
         if let Some(name) = &self.resumed {
-            let resumed = if peer.restored_from_ticket() {
-                "true"
-            } else {
-                "false"
-            };
+            let resumed = if peer.resumed() { "true" } else { "false" };
             sink.put(name, Value::Static(resumed));
         }
         let ip = ip_text(client_ip);
