@@ -28,8 +28,17 @@ use tokio::net::TcpStream;
 const MAX_HEADER: usize = 1024;
 
 /// How long to wait before looking again at a header that has come in
-/// part: `peek` returns at once while any byte is waiting.
+/// part (`peek` returns at once while any byte is waiting): at first, and
+/// at most, doubling in between, so a header sent in pieces is read at
+/// once and one that trickles costs little.
 const PARTIAL_WAIT: Duration = Duration::from_millis(5);
+const PARTIAL_WAIT_MAX: Duration = Duration::from_millis(100);
+
+/// The longest version 1 header, its `\r\n` included.
+const MAX_V1_HEADER: usize = 107;
+
+/// What every version 2 header starts with.
+const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
 
 /// Who may send a PROXY protocol header.
 #[derive(Clone, Debug)]
@@ -116,6 +125,7 @@ fn canonical(net: IpNet) -> Option<IpNet> {
 /// taken off the socket and nothing after them.
 async fn read_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, Refused> {
     let mut buf = vec![0; MAX_HEADER];
+    let mut wait = PARTIAL_WAIT;
     loop {
         let seen = tcp.peek(&mut buf).await.map_err(Refused::Io)?;
         if seen == 0 {
@@ -123,14 +133,15 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, Refused>
                 "missing: the connection closed".to_owned(),
             ));
         }
-        let parsed = HeaderResult::parse(&buf[..seen]);
-        if parsed.is_incomplete() {
+        let parsed = parse(&buf[..seen]);
+        if parsed.is_incomplete() || unfinished_v1(&buf[..seen]) {
             if seen == MAX_HEADER {
                 return Err(Refused::Malformed(format!(
                     "longer than {MAX_HEADER} bytes"
                 )));
             }
-            tokio::time::sleep(PARTIAL_WAIT).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(PARTIAL_WAIT_MAX);
             continue;
         }
         let (length, client) = match parsed {
@@ -145,6 +156,26 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, Refused>
         tcp.read_exact(&mut header).await.map_err(Refused::Io)?;
         return Ok(client);
     }
+}
+
+/// `bytes` parsed as the header they begin: as version 2 when they begin
+/// with its signature (ppp's own dispatch would try version 1 after a
+/// version 2 error, and report that instead of what is wrong).
+fn parse(bytes: &[u8]) -> HeaderResult<'_> {
+    if bytes.starts_with(V2_SIGNATURE) {
+        HeaderResult::V2(v2::Header::try_from(bytes))
+    } else {
+        HeaderResult::parse(bytes)
+    }
+}
+
+/// Whether `bytes` are the start of a version 1 header still short of its
+/// `\r\n`: ppp takes some of these cut points (right after the source
+/// port) for a malformed header rather than an incomplete one.
+fn unfinished_v1(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PROXY ")
+        && bytes.len() < MAX_V1_HEADER
+        && !bytes.windows(2).any(|pair| pair == b"\r\n")
 }
 
 fn v2_client(header: &v2::Header<'_>) -> Option<SocketAddr> {
@@ -209,6 +240,16 @@ mod tests {
         let (client, rest) = exchange(&["127.0.0.0/8"], &[&v1[..10], &v1[10..]]).await;
         assert_eq!(client.expect("v1").to_string(), "192.0.2.7:40123");
         assert_eq!(rest, b"after");
+        // Cut at every point, right after the source port among them.
+        for cut in 1..v1.len() {
+            let (client, rest) = exchange(&["127.0.0.0/8"], &[&v1[..cut], &v1[cut..]]).await;
+            assert_eq!(
+                client.map(|client| client.to_string()).ok().as_deref(),
+                Some("192.0.2.7:40123"),
+                "cut at {cut}"
+            );
+            assert_eq!(rest, b"after", "cut at {cut}");
+        }
 
         let addresses: v2::Addresses = (
             "[2001:db8::7]:40124"
@@ -251,5 +292,23 @@ mod tests {
         assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
         let (refused, _) = exchange(&["127.0.0.0/8"], &[&[b'P'; MAX_HEADER + 10]]).await;
         assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
+        // A version 1 header too long for one, without its end.
+        let (refused, _) = exchange(
+            &["127.0.0.0/8"],
+            &[&[b"PROXY " as &[u8], &[b'1'; 120]].concat()],
+        )
+        .await;
+        assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
+        // A version 2 header of version 3: refused for what is wrong with
+        // it, not as a version 1 header that does not start with PROXY.
+        let mut v3 = V2_SIGNATURE.to_vec();
+        v3.extend_from_slice(&[0x31, 0x11, 0x00, 0x0c]);
+        v3.extend_from_slice(&[0; 12]);
+        let (refused, _) = exchange(&["127.0.0.0/8"], &[&v3]).await;
+        let why = match refused {
+            Err(Refused::Malformed(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(!why.contains("PROXY"), "{why}");
     }
 }
