@@ -293,11 +293,9 @@ mod tests {
         let (refused, _) = exchange(&["127.0.0.0/8"], &[&[b'P'; MAX_HEADER + 10]]).await;
         assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
         // A version 1 header too long for one, without its end.
-        let (refused, _) = exchange(
-            &["127.0.0.0/8"],
-            &[&[b"PROXY " as &[u8], &[b'1'; 120]].concat()],
-        )
-        .await;
+        let mut long = b"PROXY ".to_vec();
+        long.extend_from_slice(&[b'1'; 120]);
+        let (refused, _) = exchange(&["127.0.0.0/8"], &[&long]).await;
         assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
         // A version 2 header of version 3: refused for what is wrong with
         // it, not as a version 1 header that does not start with PROXY.
