@@ -245,6 +245,9 @@ impl Http1Pool {
         let head = loop {
             if received {
                 if let Some(head) = wire::parse_response_head(&mut buf, method)? {
+                    if head.other_transfer_coding {
+                        return Err(WireError::TransferCoding.into());
+                    }
                     break head;
                 }
             }
@@ -1073,6 +1076,35 @@ mod tests {
             matches!(
                 get(&pool).await,
                 Err(PoolError::Wire(WireError::LengthAndEncoding))
+            ),
+            "not refused"
+        );
+        assert_eq!(get(&pool).await.expect("get"), "ok\n");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A response in a transfer coding besides chunked is refused (its
+    /// coding would be lost on the way), and its connection not used again.
+    #[tokio::test]
+    async fn a_response_in_another_transfer_coding_is_refused() {
+        let (address, accepted) = scripted_upstream(|number, tcp| {
+            use std::io::Write as _;
+            while read_head(tcp) {
+                let response: &[u8] = if number == 0 {
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n"
+                };
+                if tcp.write_all(response).is_err() {
+                    return;
+                }
+            }
+        });
+        let pool = pool(address, Duration::from_secs(90));
+        assert!(
+            matches!(
+                get(&pool).await,
+                Err(PoolError::Wire(WireError::TransferCoding))
             ),
             "not refused"
         );

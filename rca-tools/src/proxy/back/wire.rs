@@ -125,6 +125,11 @@ pub enum WireError {
     /// `Transfer-Encoding` in an HTTP/1.0 response (RFC 9112 section 6.1).
     #[error("its HTTP/1.0 response has a Transfer-Encoding")]
     EncodingInHttp10,
+    /// A transfer coding besides `chunked` (`gzip, chunked`): the body is
+    /// passed on de-chunked and framed anew, so the coding would be lost
+    /// and the client would take the coded bytes for the body.
+    #[error("its response has a transfer coding besides chunked, which is not passed on")]
+    TransferCoding,
     /// A `Content-Length` that is not one decimal number (item 5).
     #[error("its response has an invalid Content-Length")]
     InvalidLength,
@@ -167,6 +172,9 @@ pub struct ResponseHead {
     /// The length its `Content-Length` fields give, if they give one (also
     /// for a response to HEAD or a 304, whose body it does not frame).
     pub content_length: Option<u64>,
+    /// Whether its `Transfer-Encoding` names a coding besides `chunked`
+    /// (see [`WireError::TransferCoding`]).
+    pub other_transfer_coding: bool,
     head: Bytes,
     fields: Vec<Field>,
 }
@@ -236,6 +244,8 @@ struct Framing {
     transfer_encoding: bool,
     /// Whether the last coding of all `Transfer-Encoding` values is chunked.
     chunked_last: bool,
+    /// Whether any coding is not chunked.
+    other_coding: bool,
     /// The one length of all `Content-Length` values so far, or the error.
     content_length: Option<Result<u64, WireError>>,
     close: bool,
@@ -244,6 +254,8 @@ struct Framing {
 impl Framing {
     fn transfer_encoding(&mut self, value: &[u8]) {
         self.transfer_encoding = true;
+        self.other_coding |=
+            list_tokens(value).any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
         if let Some(last) = list_tokens(value).last() {
             self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
         }
@@ -324,6 +336,7 @@ fn parse_one(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
         framing,
         reusable,
         content_length: seen.content_length.and_then(Result::ok),
+        other_transfer_coding: seen.other_coding,
         head,
         fields,
     }))
