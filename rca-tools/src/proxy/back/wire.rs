@@ -241,23 +241,28 @@ pub fn parse_response_head(
 /// read (nothing allocated).
 #[derive(Default)]
 struct Framing {
-    transfer_encoding: bool,
-    /// Whether the last coding of all `Transfer-Encoding` values is chunked.
-    chunked_last: bool,
-    /// Whether any coding is not chunked.
-    other_coding: bool,
+    /// What the `Transfer-Encoding` values said, if there were any.
+    codings: Option<Codings>,
     /// The one length of all `Content-Length` values so far, or the error.
     content_length: Option<Result<u64, WireError>>,
     close: bool,
 }
 
+/// The transfer codings of a response, as far as framing it goes.
+#[derive(Clone, Copy, Default)]
+struct Codings {
+    /// Whether the last coding of all `Transfer-Encoding` values is chunked.
+    chunked_last: bool,
+    /// Whether any coding is not chunked.
+    other: bool,
+}
+
 impl Framing {
     fn transfer_encoding(&mut self, value: &[u8]) {
-        self.transfer_encoding = true;
-        self.other_coding |=
-            list_tokens(value).any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
+        let codings = self.codings.get_or_insert_with(Codings::default);
+        codings.other |= list_tokens(value).any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
         if let Some(last) = list_tokens(value).last() {
-            self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
+            codings.chunked_last = last.eq_ignore_ascii_case(b"chunked");
         }
     }
 
@@ -336,7 +341,7 @@ fn parse_one(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
         framing,
         reusable,
         content_length: seen.content_length.and_then(Result::ok),
-        other_transfer_coding: seen.other_coding,
+        other_transfer_coding: seen.codings.is_some_and(|codings| codings.other),
         head,
         fields,
     }))
@@ -349,10 +354,10 @@ fn framing(
     method: &Method,
     http11: bool,
 ) -> Result<ResponseFraming, WireError> {
-    if seen.transfer_encoding && seen.content_length.is_some() {
+    if seen.codings.is_some() && seen.content_length.is_some() {
         return Err(WireError::LengthAndEncoding);
     }
-    if seen.transfer_encoding && !http11 {
+    if seen.codings.is_some() && !http11 {
         return Err(WireError::EncodingInHttp10);
     }
     if status == StatusCode::SWITCHING_PROTOCOLS {
@@ -364,8 +369,8 @@ fn framing(
     {
         return Ok(ResponseFraming::Empty);
     }
-    if seen.transfer_encoding {
-        return Ok(if seen.chunked_last {
+    if let Some(codings) = seen.codings {
+        return Ok(if codings.chunked_last {
             ResponseFraming::Chunked
         } else {
             ResponseFraming::UntilClose
