@@ -210,6 +210,9 @@ pub struct LeafCertificate {
     emails: Vec<String>,
     #[cfg_attr(feature = "serde", serde(rename = "x5t#S256"))]
     thumbprint_sha256: String,
+    /// `notAfter`, seconds since the epoch.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    not_after: Option<i64>,
 }
 
 impl LeafCertificate {
@@ -225,11 +228,13 @@ impl LeafCertificate {
             uris: Vec::new(),
             emails: Vec::new(),
             thumbprint_sha256: thumbprint_sha256(certificate),
+            not_after: None,
         };
         let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
             return leaf;
         };
         leaf.subject = crate::distinguished_name::distinguished_name(parsed.subject());
+        leaf.not_after = Some(parsed.validity().not_after.timestamp());
         leaf.common_name = parsed
             .subject()
             .iter_common_name()
@@ -292,6 +297,13 @@ impl LeafCertificate {
     /// section 3.1, for certificate-bound access tokens.
     pub fn thumbprint_sha256(&self) -> &str {
         &self.thumbprint_sha256
+    }
+
+    /// When the certificate stops being valid (its `notAfter`); `None` for
+    /// one x509-parser cannot read.
+    pub fn not_after(&self) -> Option<std::time::SystemTime> {
+        let seconds = u64::try_from(self.not_after?).ok()?;
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
     }
 }
 

@@ -91,8 +91,9 @@ impl Proxy {
         self
     }
 
-    /// Refuses requests of bots connected before a reload that no longer
-    /// verify (see [`StillTrusted`]).
+    /// Refuses requests of connected bots whose chain no longer verifies:
+    /// after a reload, an expiry or a CRL's `nextUpdate` (see
+    /// [`StillTrusted`]).
     #[must_use]
     pub fn still_trusted(mut self, check: StillTrusted) -> Self {
         self.still_trusted = Some(check);

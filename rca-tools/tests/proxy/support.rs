@@ -635,3 +635,28 @@ pub(crate) fn wait_for_line(log: &Path, needle: &str) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A GET of `/` over a new TLS connection by `tls` to the proxy on `port`
+/// (HTTP/1.1 without ALPN): how the handshake went and the raw response.
+pub(crate) async fn raw_get(
+    tls: &Arc<rustls::ClientConfig>,
+    port: u16,
+) -> std::io::Result<(rustls::HandshakeKind, String)> {
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await?;
+    let mut stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut response = Vec::new();
+    if let Err(error) = stream.read_to_end(&mut response).await {
+        // A refused certificate is an alert before any response; a close
+        // without close_notify after the response is not a refusal.
+        if response.is_empty() {
+            return Err(error);
+        }
+    }
+    let kind = stream.get_ref().1.handshake_kind().expect("handshake done");
+    Ok((kind, String::from_utf8_lossy(&response).into_owned()))
+}

@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use rustls::pki_types::UnixTime;
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls_req_client_auth::{describe_tls_error, FlagVerifier, PeerIdentity};
 
 /// How long a bot's verdict stands before its chain is verified again:
@@ -25,8 +25,13 @@ use rustls_req_client_auth::{describe_tls_error, FlagVerifier, PeerIdentity};
 pub const RECHECK_AFTER: Duration = Duration::from_secs(60);
 
 /// Bots whose verdicts are kept; past this the stale ones are dropped, and
-/// if none is, all are (each is made again at the bot's next request).
+/// if that frees no room, a new bot's verdict is not kept (it is made
+/// again at its next request).
 const CAPACITY: usize = 4096;
+
+/// Chains kept per bot: one, but for a bot seen with intermediates of
+/// another issuance (a CA re-issued) too.
+const CHAINS_PER_BOT: usize = 4;
 
 /// Whether flag-path clients verified at their handshake (or before the
 /// latest reload) still are.
@@ -35,14 +40,20 @@ pub struct StillTrusted {
     verifier: FlagVerifier,
     /// Incremented by each reload.
     generation: Arc<AtomicU64>,
-    /// Verdicts by leaf thumbprint, and until when each stands, for the
-    /// generation they were made in.
+    /// The verdicts of the generation they were made in.
     verdicts: RwLock<(u64, Verdicts)>,
 }
 
-/// Whether each bot (by leaf thumbprint) verified, and until when that
-/// stands.
-type Verdicts = HashMap<String, (bool, Instant)>;
+/// Verdicts by leaf thumbprint, one per chain the leaf came with.
+type Verdicts = HashMap<String, Vec<Verdict>>;
+
+/// Whether one chain verified, and until when that stands.
+#[derive(Debug)]
+struct Verdict {
+    intermediates: Vec<CertificateDer<'static>>,
+    verified: bool,
+    until: Instant,
+}
 
 impl StillTrusted {
     /// Checks against `verifier` (the flag path's live handle), the
@@ -57,7 +68,9 @@ impl StillTrusted {
 
     /// Whether `peer` may be served: a client that is not on the flag path
     /// always may (nothing it has was revoked); a bot whose chain the
-    /// current verifier refuses, now, may not.
+    /// current verifier refuses, now, may not. A verdict stands for at most
+    /// [`RECHECK_AFTER`], and not past the leaf's `notAfter`; a refusal
+    /// too (a clock set right, or a CA's CRL renewed without a reload).
     pub fn allows(&self, peer: &PeerIdentity) -> bool {
         if !peer.is_flag_path() {
             return true;
@@ -66,21 +79,21 @@ impl StillTrusted {
         let Some((leaf, intermediates)) = peer.chain().split_first() else {
             return true;
         };
-        let Some(thumbprint) = peer
-            .leaf()
-            .map(rustls_req_client_auth::LeafCertificate::thumbprint_sha256)
-        else {
+        let Some(leaf_fields) = peer.leaf() else {
             return true;
         };
+        let thumbprint = leaf_fields.thumbprint_sha256();
         {
             let verdicts = self.verdicts.read().unwrap_or_else(PoisonError::into_inner);
             if verdicts.0 == generation {
-                if let Some(&(verdict, until)) = verdicts.1.get(thumbprint) {
-                    // A refusal stands: nothing makes a chain verify again
-                    // short of a reload, which starts a new generation.
-                    if !verdict || Instant::now() < until {
-                        return verdict;
-                    }
+                let now = Instant::now();
+                let standing = verdicts.1.get(thumbprint).and_then(|chains| {
+                    chains.iter().find(|verdict| {
+                        verdict.intermediates == intermediates && now < verdict.until
+                    })
+                });
+                if let Some(verdict) = standing {
+                    return verdict.verified;
                 }
             }
         }
@@ -90,42 +103,82 @@ impl StillTrusted {
                 .verify_client_cert(leaf, intermediates, UnixTime::now());
         if let Err(error) = &verified {
             log::info!(
-                "a connected bot is refused from now on: {thumbprint} (x5t#S256) no longer verifies: {}",
+                "a connected bot is refused: {thumbprint} (x5t#S256) no longer verifies: {}",
                 describe_tls_error(error)
             );
         }
-        let verdict = verified.is_ok();
-        // Verified again after the interval, or once the leaf expires if
-        // that is sooner.
-        let until =
-            Instant::now() + not_after(leaf).map_or(RECHECK_AFTER, |left| left.min(RECHECK_AFTER));
+        let verified = verified.is_ok();
+        let until = Instant::now() + stands_for(leaf_fields.not_after());
         let mut verdicts = self
             .verdicts
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if verdicts.0 != generation {
-            *verdicts = (generation, HashMap::new());
+        match verdicts.0.cmp(&generation) {
+            std::cmp::Ordering::Less => *verdicts = (generation, HashMap::new()),
+            // A reload came in between: this verdict is of the old set.
+            std::cmp::Ordering::Greater => return verified,
+            std::cmp::Ordering::Equal => {}
         }
-        if verdicts.1.len() >= CAPACITY {
+        let map = &mut verdicts.1;
+        if !map.contains_key(thumbprint) && map.len() >= CAPACITY {
             let now = Instant::now();
-            verdicts
-                .1
-                .retain(|_, (verdict, until)| !*verdict || now < *until);
-            if verdicts.1.len() >= CAPACITY {
-                verdicts.1.clear();
+            map.retain(|_, chains| chains.iter().any(|verdict| now < verdict.until));
+            if map.len() >= CAPACITY {
+                return verified;
             }
         }
-        verdicts.1.insert(thumbprint.to_owned(), (verdict, until));
-        verdict
+        let chains = map.entry(thumbprint.to_owned()).or_default();
+        chains.retain(|verdict| verdict.intermediates != intermediates);
+        if chains.len() >= CHAINS_PER_BOT {
+            chains.remove(0);
+        }
+        chains.push(Verdict {
+            intermediates: intermediates.to_vec(),
+            verified,
+            until,
+        });
+        verified
     }
 }
 
-/// How long until `leaf`'s `notAfter` (zero once past); `None` if it
-/// cannot be read.
-fn not_after(leaf: &rustls::pki_types::CertificateDer<'_>) -> Option<Duration> {
-    let (_, certificate) = x509_parser::parse_x509_certificate(leaf).ok()?;
-    let left = certificate.validity().not_after.timestamp()
-        - x509_parser::time::ASN1Time::now().timestamp();
-    // One second past `notAfter`: webpki still takes the certificate at it.
-    Some(Duration::from_secs(u64::try_from(left + 1).unwrap_or(0)))
+/// How long a verdict made now stands: [`RECHECK_AFTER`], or less if the
+/// leaf expires sooner (until a second past its `notAfter`, when webpki
+/// stops taking it).
+fn stands_for(not_after: Option<SystemTime>) -> Duration {
+    let Some(not_after) = not_after else {
+        return RECHECK_AFTER;
+    };
+    let left = not_after
+        .checked_add(Duration::from_secs(1))
+        .and_then(|end| end.duration_since(SystemTime::now()).ok())
+        .unwrap_or(Duration::ZERO);
+    left.min(RECHECK_AFTER)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::{stands_for, RECHECK_AFTER};
+
+    /// A verdict stands for the interval, or until just past the leaf's
+    /// expiry when that is sooner; not at all once it has passed.
+    #[test]
+    fn verdicts_stand_until_the_interval_or_the_expiry() {
+        let now = SystemTime::now();
+        assert_eq!(stands_for(None), RECHECK_AFTER);
+        assert_eq!(
+            stands_for(Some(now + Duration::from_secs(3600))),
+            RECHECK_AFTER
+        );
+        let soon = stands_for(Some(now + Duration::from_secs(10)));
+        assert!(
+            soon > Duration::from_secs(10) && soon <= Duration::from_secs(11),
+            "{soon:?}"
+        );
+        assert_eq!(
+            stands_for(Some(now - Duration::from_secs(10))),
+            Duration::ZERO
+        );
+    }
 }

@@ -282,7 +282,8 @@ impl Front {
         })
     }
 
-    /// The check that bots connected before a reload still verify.
+    /// The check that connected bots still verify (after a reload, and as
+    /// time passes).
     pub fn still_trusted(&self) -> StillTrusted {
         StillTrusted::new(self.bot_ca.clone(), Arc::clone(&self.generation))
     }
