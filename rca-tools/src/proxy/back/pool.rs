@@ -916,7 +916,7 @@ mod tests {
     /// An upstream on a thread of its own running `script` on each
     /// connection in turn (with its number, from 0); counts connections.
     fn scripted_upstream(
-        script: fn(usize, &mut std::net::TcpStream),
+        script: impl Fn(usize, &mut std::net::TcpStream) + Send + 'static,
     ) -> (SocketAddr, Arc<AtomicUsize>) {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let address = listener.local_addr().expect("address");
@@ -1058,40 +1058,43 @@ mod tests {
     /// connection is not used again.
     #[tokio::test]
     async fn an_ambiguous_response_is_refused_and_its_connection_closed() {
-        let (address, accepted) = scripted_upstream(|number, tcp| {
-            use std::io::Write as _;
-            while read_head(tcp) {
-                let response: &[u8] = if number == 0 {
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"
-                } else {
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n"
-                };
-                if tcp.write_all(response).is_err() {
-                    return;
-                }
-            }
-        });
-        let pool = pool(address, Duration::from_secs(90));
+        let (error, served, accepted) = refused_then_served(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        )
+        .await;
         assert!(
-            matches!(
-                get(&pool).await,
-                Err(PoolError::Wire(WireError::LengthAndEncoding))
-            ),
+            matches!(error, Some(PoolError::Wire(WireError::LengthAndEncoding))),
             "not refused"
         );
-        assert_eq!(get(&pool).await.expect("get"), "ok\n");
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(served, "ok\n");
+        assert_eq!(accepted, 2);
     }
 
     /// A response in a transfer coding besides chunked is refused (its
     /// coding would be lost on the way), and its connection not used again.
     #[tokio::test]
     async fn a_response_in_another_transfer_coding_is_refused() {
-        let (address, accepted) = scripted_upstream(|number, tcp| {
+        let (error, served, accepted) = refused_then_served(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        )
+        .await;
+        assert!(
+            matches!(error, Some(PoolError::Wire(WireError::TransferCoding))),
+            "not refused"
+        );
+        assert_eq!(served, "ok\n");
+        assert_eq!(accepted, 2);
+    }
+
+    /// Two GETs from an upstream whose first connection answers with
+    /// `first` and every later one with `ok`: the first GET's error, the
+    /// second's body, and how many connections the upstream accepted.
+    async fn refused_then_served(first: &'static [u8]) -> (Option<PoolError>, String, usize) {
+        let (address, accepted) = scripted_upstream(move |number, tcp| {
             use std::io::Write as _;
             while read_head(tcp) {
                 let response: &[u8] = if number == 0 {
-                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+                    first
                 } else {
                     b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n"
                 };
@@ -1101,15 +1104,9 @@ mod tests {
             }
         });
         let pool = pool(address, Duration::from_secs(90));
-        assert!(
-            matches!(
-                get(&pool).await,
-                Err(PoolError::Wire(WireError::TransferCoding))
-            ),
-            "not refused"
-        );
-        assert_eq!(get(&pool).await.expect("get"), "ok\n");
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        let error = get(&pool).await.err();
+        let served = get(&pool).await.expect("get");
+        (error, served, accepted.load(Ordering::SeqCst))
     }
 
     /// The upstream answers after the request head and reads the body on:
