@@ -3,6 +3,7 @@
 //! SIGHUP, both also closing the sessions the bot was given before.
 
 use super::support::*;
+use rustls_req_client_auth::AuthPath;
 
 /// How a test revokes the leaked bot.
 #[derive(Clone, Copy, Debug)]
@@ -175,51 +176,85 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
 /// resumption verifies nothing); a new handshake is refused.
 #[test]
 fn a_bot_whose_certificate_expires_is_refused_on_open_and_resumed_connections() {
-    runtime().block_on(async {
-        let (pki, files, upstream, port) = setup().await;
-        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
-        let expiring = pki
-            .bot_ca
-            .issue_expiring_in("expiring.bot.test", time::Duration::seconds(8));
-        let expires = std::time::Instant::now() + Duration::from_secs(8);
-        // HTTP/1.1 (the raw exchanges below speak it).
-        let mut config = bot(pki, &expiring).client_config().expect("bot config");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let tls = Arc::new(config);
-        // One connection, kept open, and a session resumed before the expiry.
-        let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .expect("connect");
-        let mut kept = tokio_rustls::TlsConnector::from(Arc::clone(&tls))
-            .connect(SERVER_NAME.try_into().expect("name"), tcp)
-            .await
-            .expect("handshake");
-        let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        assert!(one_exchange(&mut kept, request)
-            .await
-            .starts_with("HTTP/1.1 200"));
-        let (kind, answer) = raw_get(&tls, port).await.expect("resumed");
-        assert_eq!(kind, rustls::HandshakeKind::Resumed, "{answer}");
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    runtime().block_on(expiring_client_is_refused(AuthPath::Flag));
+}
 
-        tokio::time::sleep_until((expires + Duration::from_secs(2)).into()).await;
-        let answer = one_exchange(&mut kept, request).await;
-        assert!(
-            answer.starts_with("HTTP/1.1 403"),
-            "open connection: {answer}"
-        );
-        let (kind, answer) = raw_get(&tls, port).await.expect("resumed");
-        assert_eq!(kind, rustls::HandshakeKind::Resumed, "{answer}");
-        assert!(
-            answer.starts_with("HTTP/1.1 403"),
-            "resumed session: {answer}"
-        );
-        let fresh = bot_client_for(pki, &expiring)
-            .get(proxy.url("/"))
-            .send()
-            .await;
-        assert!(fresh.is_err(), "expired, yet served: {fresh:?}");
-    });
+/// The same for a partner (the normal path, `tls.partner_ca`).
+#[test]
+fn a_partner_whose_certificate_expires_is_refused_on_open_and_resumed_connections() {
+    runtime().block_on(expiring_client_is_refused(AuthPath::Normal));
+}
+
+/// A client of `path` with a certificate valid for 8 s: served before the
+/// expiry on one connection kept open and on a resumed session, refused
+/// (403) on both after it, and refused a new handshake.
+async fn expiring_client_is_refused(path: AuthPath) {
+    let (pki, files, upstream, port) = setup().await;
+    let flag = path == AuthPath::Flag;
+    let config = if flag {
+        files.config(port, upstream, "")
+    } else {
+        files.config_with_partners(port, upstream)
+    };
+    let _proxy = Proxy::start(&config, port);
+    let (ca, name) = if flag {
+        (&pki.bot_ca, "expiring.bot.test")
+    } else {
+        (&pki.normal_ca, "expiring.partner.test")
+    };
+    let expiring = ca.issue_expiring_in(name, time::Duration::seconds(8));
+    let expires = std::time::Instant::now() + Duration::from_secs(8);
+    // Each call a new session store; HTTP/1.1 (the raw exchanges below
+    // speak it).
+    let client_config = || {
+        let mut config = if flag {
+            bot(pki, &expiring).client_config().expect("bot config")
+        } else {
+            let mut partner = partner_tls(pki);
+            partner.client_auth_cert_resolver = integration_tests::config::resolver(
+                &expiring,
+                integration_tests::Provider::AwsLcRs,
+            );
+            partner
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    };
+    let tls = client_config();
+    // One connection, kept open, and a session resumed before the expiry.
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .expect("connect");
+    let mut kept = tokio_rustls::TlsConnector::from(Arc::clone(&tls))
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await
+        .expect("handshake");
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let answer = one_exchange(&mut kept, request).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{path:?}: {answer}");
+    assert_eq!(
+        echoed(&answer, "x-client-auth-path").as_deref(),
+        Some(path.as_str()),
+        "{answer}"
+    );
+    let (kind, answer) = raw_get(&tls, port).await.expect("resumed");
+    assert_eq!(kind, rustls::HandshakeKind::Resumed, "{path:?}: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{path:?}: {answer}");
+
+    tokio::time::sleep_until((expires + Duration::from_secs(2)).into()).await;
+    let answer = one_exchange(&mut kept, request).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "{path:?}, open connection: {answer}"
+    );
+    let (kind, answer) = raw_get(&tls, port).await.expect("resumed");
+    assert_eq!(kind, rustls::HandshakeKind::Resumed, "{path:?}: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "{path:?}, resumed session: {answer}"
+    );
+    let fresh = raw_get(&client_config(), port).await;
+    assert!(fresh.is_err(), "{path:?}: expired, yet served: {fresh:?}");
 }
 
 /// Writes `request` on `stream` and reads one response (its head and a

@@ -5,8 +5,8 @@
 //! the bot keeps it busy, and so would a session resumed after the bot's
 //! certificate expired or after the CRLs' `nextUpdate` passed (time moves
 //! on without a reload, and a resumption verifies nothing). So each
-//! flag-path client's certificate chain is verified again with the
-//! verifier in force: at its first request after a reload, and at least
+//! flag-path client's certificate chain (and each partner's, on the normal
+//! path) is verified again with its path's verifier in force: at its first request after a reload, and at least
 //! once every [`RECHECK_AFTER`]; a refused one gets 403 and its connection
 //! is closed.
 
@@ -16,7 +16,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls_req_client_auth::{describe_tls_error, FlagVerifier, PeerIdentity};
+use rustls::server::danger::ClientCertVerifier;
+use rustls_req_client_auth::{describe_tls_error, AuthPath, FlagVerifier, PeerIdentity};
 
 /// How long a bot's verdict stands before its chain is verified again:
 /// how late, at most, an expired certificate or an out-of-date CRL is
@@ -33,11 +34,13 @@ const CAPACITY: usize = 4096;
 /// another issuance (a CA re-issued) too.
 const CHAINS_PER_BOT: usize = 4;
 
-/// Whether flag-path clients verified at their handshake (or before the
-/// latest reload) still are.
+/// Whether clients verified at their handshake (or before the latest
+/// reload), bots and partners, still are.
 #[derive(Debug)]
 pub struct StillTrusted {
     verifier: FlagVerifier,
+    /// The normal path's verifier (partners), if there is one.
+    partners: Option<Arc<dyn ClientCertVerifier>>,
     /// Incremented by each reload.
     generation: Arc<AtomicU64>,
     /// The verdicts of the generation they were made in.
@@ -50,6 +53,7 @@ type Verdicts = HashMap<String, Vec<Verdict>>;
 /// Whether one chain verified, and until when that stands.
 #[derive(Debug)]
 struct Verdict {
+    path: AuthPath,
     intermediates: Vec<CertificateDer<'static>>,
     verified: bool,
     until: Instant,
@@ -61,20 +65,32 @@ impl StillTrusted {
     pub fn new(verifier: FlagVerifier, generation: Arc<AtomicU64>) -> Self {
         Self {
             verifier,
+            partners: None,
             generation,
             verdicts: RwLock::new((0, HashMap::new())),
         }
     }
 
-    /// Whether `peer` may be served: a client that is not on the flag path
-    /// always may (nothing it has was revoked); a bot whose chain the
+    /// Checks partners (the normal path) too, against `partners`, the
+    /// verifier a reload replaces.
+    #[must_use]
+    pub fn with_partners(mut self, partners: Arc<dyn ClientCertVerifier>) -> Self {
+        self.partners = Some(partners);
+        self
+    }
+
+    /// Whether `peer` may be served: an anonymous client always may; a bot
+    /// (or a partner, with partners configured) whose chain its path's
     /// current verifier refuses, now, may not. A verdict stands for at most
     /// [`RECHECK_AFTER`], and not past the leaf's `notAfter`; a refusal
     /// too (a clock set right, or a CA's CRL renewed without a reload).
     pub fn allows(&self, peer: &PeerIdentity) -> bool {
-        if !peer.is_flag_path() {
-            return true;
-        }
+        let path = peer.path();
+        let partners = match (path, &self.partners) {
+            (AuthPath::Flag, _) => None,
+            (AuthPath::Normal, Some(partners)) => Some(partners),
+            _ => return true,
+        };
         let generation = self.generation.load(Ordering::Acquire);
         let Some((leaf, intermediates)) = peer.chain().split_first() else {
             return true;
@@ -89,7 +105,9 @@ impl StillTrusted {
                 let now = Instant::now();
                 let standing = verdicts.1.get(thumbprint).and_then(|chains| {
                     chains.iter().find(|verdict| {
-                        verdict.intermediates == intermediates && now < verdict.until
+                        verdict.path == path
+                            && verdict.intermediates == intermediates
+                            && now < verdict.until
                     })
                 });
                 if let Some(verdict) = standing {
@@ -97,13 +115,21 @@ impl StillTrusted {
                 }
             }
         }
-        let verified =
-            self.verifier
+        let now = UnixTime::now();
+        let verified = match partners {
+            None => self
+                .verifier
                 .current()
-                .verify_client_cert(leaf, intermediates, UnixTime::now());
+                .verify_client_cert(leaf, intermediates, now)
+                .map(|_| ()),
+            Some(partners) => partners
+                .verify_client_cert(leaf, intermediates, now)
+                .map(|_| ()),
+        };
         if let Err(error) = &verified {
+            let who = if partners.is_some() { "partner" } else { "bot" };
             log::info!(
-                "a connected bot is refused: {thumbprint} (x5t#S256) no longer verifies: {}",
+                "a connected {who} is refused: {thumbprint} (x5t#S256) no longer verifies: {}",
                 describe_tls_error(error)
             );
         }
@@ -128,11 +154,12 @@ impl StillTrusted {
             }
         }
         let chains = map.entry(thumbprint.to_owned()).or_default();
-        chains.retain(|verdict| verdict.intermediates != intermediates);
+        chains.retain(|verdict| verdict.path != path || verdict.intermediates != intermediates);
         if chains.len() >= CHAINS_PER_BOT {
             chains.remove(0);
         }
         chains.push(Verdict {
+            path,
             intermediates: intermediates.to_vec(),
             verified,
             until,

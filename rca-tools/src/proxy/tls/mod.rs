@@ -285,7 +285,14 @@ impl Front {
     /// The check that connected bots still verify (after a reload, and as
     /// time passes).
     pub fn still_trusted(&self) -> StillTrusted {
-        StillTrusted::new(self.bot_ca.clone(), Arc::clone(&self.generation))
+        let check = StillTrusted::new(self.bot_ca.clone(), Arc::clone(&self.generation));
+        match &self.partners {
+            Some(partners) => {
+                let partners: Arc<dyn ClientCertVerifier> = partners.clone();
+                check.with_partners(partners)
+            }
+            None => check,
+        }
     }
 
     /// When the loaded certificates and CRLs expire (for the metrics).
@@ -339,7 +346,8 @@ impl Front {
             .expiries
             .write()
             .unwrap_or_else(PoisonError::into_inner) = loaded.expiries;
-        // After the swap: open flag-path connections are verified again.
+        // After the swap: open connections of bots and partners are
+        // verified again.
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
