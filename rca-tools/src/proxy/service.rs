@@ -455,28 +455,23 @@ fn join_cookie_crumbs(headers: &mut http::HeaderMap) {
 /// would go on still chunk-encoded. (hyper refuses a list that does not
 /// end in `chunked`; HTTP/2 has no transfer codings.)
 fn transfer_coding_problem(headers: &http::HeaderMap) -> Option<(StatusCode, String)> {
-    let codings: Vec<String> = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|value| {
-            String::from_utf8_lossy(value.as_bytes())
-                .split(',')
-                .map(|coding| coding.trim().to_owned())
-                .filter(|coding| !coding.is_empty())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let is_chunked = |coding: &&String| coding.eq_ignore_ascii_case("chunked");
-    if let Some(other) = codings.iter().find(|coding| !is_chunked(coding)) {
+    let values = headers.get_all(header::TRANSFER_ENCODING);
+    let codings = || {
+        values
+            .iter()
+            .flat_map(|value| crate::common::fields::list_tokens(value.as_bytes()))
+    };
+    if let Some(other) = codings().find(|coding| !coding.eq_ignore_ascii_case(b"chunked")) {
         return Some((
             StatusCode::NOT_IMPLEMENTED,
             format!(
-                "the request's transfer coding {other:?} is not supported: send the body with \
-                 Content-Length, or chunked alone"
+                "the request's transfer coding {:?} is not supported: send the body with \
+                 Content-Length, or chunked alone",
+                String::from_utf8_lossy(other)
             ),
         ));
     }
-    (codings.iter().filter(is_chunked).count() > 1).then(|| {
+    (codings().count() > 1).then(|| {
         (
             StatusCode::BAD_REQUEST,
             "the request body is chunked more than once".to_owned(),
