@@ -255,6 +255,12 @@ async fn expiring_client_is_refused(path: AuthPath) {
     );
     let fresh = raw_get(&client_config(), port).await;
     assert!(fresh.is_err(), "{path:?}: expired, yet served: {fresh:?}");
+    // The alert a new handshake gets says why.
+    assert_eq!(
+        alert_with(client_config(), port).await,
+        Some(rustls::AlertDescription::CertificateExpired),
+        "{path:?}"
+    );
 }
 
 /// Writes `request` on `stream` and reads one response (its head and a
@@ -364,6 +370,14 @@ async fn alert_for(
     port: u16,
 ) -> Option<rustls::AlertDescription> {
     let config = Arc::new(bot(pki, identity).client_config().expect("bot config"));
+    alert_with(config, port).await
+}
+
+/// As [`alert_for`], for a client of `config`.
+async fn alert_with(
+    config: Arc<rustls::ClientConfig>,
+    port: u16,
+) -> Option<rustls::AlertDescription> {
     let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
         .await
         .expect("connect");
