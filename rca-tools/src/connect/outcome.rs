@@ -46,7 +46,7 @@ impl ConnectionOutcome {
                 "flag={}; identity={}; tls={}; alpn={}",
                 self.flag(),
                 tls.identity.as_deref().unwrap_or("none"),
-                tls.version,
+                TlsOutcome::version(tls.protocol),
                 tls.alpn.as_deref().unwrap_or("none")
             ),
         };
@@ -92,11 +92,10 @@ pub struct AnsweredOn {
 /// The TLS part of a [`ConnectionOutcome`].
 #[derive(Clone, Debug, Serialize)]
 pub struct TlsOutcome {
-    /// `TLSv1_3` or `TLSv1_2`.
-    pub version: String,
-    /// The version, to compare (TLS 1.2: the flag does not exist there,
-    /// and a CertificateRequest is not observed, RCA-12).
-    #[serde(skip)]
+    /// The version (TLS 1.2: the flag does not exist there, and a
+    /// CertificateRequest is not observed, RCA-12); `TLSv1_3` or `TLSv1_2`
+    /// in the log and the header.
+    #[serde(rename = "version", serialize_with = "version_text")]
     pub protocol: Option<rustls::ProtocolVersion>,
     /// The negotiated ALPN protocol.
     pub alpn: Option<String>,
@@ -120,6 +119,11 @@ pub struct TlsOutcome {
 }
 
 impl TlsOutcome {
+    /// `protocol` as the log and the header write it (`TLSv1_3`).
+    fn version(protocol: Option<rustls::ProtocolVersion>) -> String {
+        protocol.map_or_else(String::new, |version| format!("{version:?}"))
+    }
+
     /// Whether the server acknowledged the flag.
     pub fn acknowledged(&self) -> bool {
         self.certificate_request == Some("flag")
@@ -148,9 +152,6 @@ pub(crate) fn tls_outcome(
     let sent = state.map_or(SentIdentity::NotRequested, ClientFlagsState::sent_identity);
     TlsOutcome {
         protocol: conn.protocol_version(),
-        version: conn
-            .protocol_version()
-            .map_or_else(String::new, |version| format!("{version:?}")),
         alpn: conn
             .alpn_protocol()
             .map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
@@ -175,6 +176,16 @@ pub(crate) fn tls_outcome(
             (sent == SentIdentity::FlagIdentity).then(|| thumbprint.to_owned())
         },
     }
+}
+
+/// [`TlsOutcome::protocol`] as the JSON log line writes it.
+// serde's `serialize_with` hands the field over by reference.
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
+fn version_text<S: serde::Serializer>(
+    protocol: &Option<rustls::ProtocolVersion>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&TlsOutcome::version(*protocol))
 }
 
 /// One JSON line per upstream connection, on standard output.

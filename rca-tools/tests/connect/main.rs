@@ -336,6 +336,8 @@ fn a_tls12_server_is_said_to_be_one() {
             outcome.starts_with("flag=tls12; identity=none; tls=TLSv1_2; "),
             "{outcome}"
         );
+        let log = files.connection_log();
+        assert_eq!(log[0]["tls"]["version"], "TLSv1_2", "{log:?}");
     });
 }
 
