@@ -1,6 +1,7 @@
 //! The fork's explicit events and its floor under a hook's verifier, in real
 //! handshakes: the server hook is told whether a handshake is full or resumed
-//! (with its ticket data) and whose verifier sends a CertificateRequest; the
+//! (with its ticket data), what a session offered for resumption restores, and
+//! whose verifier sends a CertificateRequest; the
 //! client hook is told whose resolver answered it; and a hook's verifier never
 //! authenticates less than the configured one demands.
 //! Nothing here knows about TLS Flags.
@@ -290,7 +291,67 @@ fn hook_verifier_cannot_switch_client_authentication_off(provider: Provider) {
     assert_eq!(s.peer_certificates(), Some(&pki.normal_client.chain[..]));
 }
 
+/// The session a client offers is shown to the hooks with the certificate
+/// chain it would restore, in TLS 1.3 and in TLS 1.2 alike, so a hook can
+/// refuse a session whose client certificate has since expired.
+fn offered_session_shows_the_client_chain(provider: Provider) {
+    let pki = TestPki::shared();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let mut server = config::server_requesting(
+            pki,
+            provider,
+            config::verifier(&pki.normal_ca, provider, false),
+        );
+        ServerScript::default()
+            .install(&mut server)
+            .expect("the test types are free");
+        let mut client = config::client_with(pki, provider.crypto(), &[version]);
+        client.client_auth_cert_resolver = config::resolver(&pki.normal_client, provider);
+
+        let [_, (_, second)] = config::connect_twice(&Arc::new(client), &Arc::new(server));
+        assert_eq!(second.handshake_kind(), Some(HandshakeKind::Resumed));
+        let log = server_log(&second);
+        assert!(
+            log.contains(&Event::Offered(
+                version.version,
+                Some(pki.normal_client.chain.clone())
+            )),
+            "{log:?}"
+        );
+    }
+}
+
+/// TLS 1.2: a session a hook refuses leads to a full handshake, as in TLS 1.3.
+fn tls12_refused_session_is_followed_by_a_full_handshake(provider: Provider) {
+    let pki = TestPki::shared();
+    let mut server = config::server(pki, provider);
+    ServerScript {
+        refuse_resumption: true,
+        ..ServerScript::default()
+    }
+    .install(&mut server)
+    .expect("the test types are free");
+    let server = Arc::new(server);
+    let client = Arc::new(config::client_with(
+        pki,
+        provider.crypto(),
+        &[&rustls::version::TLS12],
+    ));
+
+    let [_, (_, second)] = config::connect_twice(&client, &server);
+    assert_eq!(second.handshake_kind(), Some(HandshakeKind::Full));
+    let log = server_log(&second);
+    assert!(
+        log.contains(&Event::Offered(ProtocolVersion::TLSv1_2, None)),
+        "{log:?}"
+    );
+    assert!(log.contains(&Event::FullHandshake(ProtocolVersion::TLSv1_2)));
+    assert!(!log.iter().any(|e| matches!(e, Event::Resumed(..))));
+}
+
 provider_tests! {
+    offered_session_shows_the_client_chain => offered_session_shows_the_client_chain;
+    tls12_refused_session_is_followed_by_a_full_handshake => tls12_refused_session_is_followed_by_a_full_handshake;
     server_is_told_full_or_resumed_with_ticket_data => server_is_told_full_or_resumed_with_ticket_data;
     refused_ticket_is_followed_by_a_full_handshake_event => refused_ticket_is_followed_by_a_full_handshake_event;
     tls12_full_and_resumed_events => tls12_full_and_resumed_events;

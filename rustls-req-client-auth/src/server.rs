@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 use log::debug;
 
 use rustls::hooks::{
-    ChosenBy, HandshakeMessage, HookError, RawExtension, Received, RegistrationError, Sending,
-    ServerConnectionHook, ServerEvent, ServerHooks,
+    ChosenBy, HandshakeMessage, HookError, OfferedTicket, RawExtension, Received,
+    RegistrationError, Sending, ServerConnectionHook, ServerEvent, ServerHooks,
 };
 use rustls::pki_types::{CertificateDer, DnsName};
 use rustls::server::danger::ClientCertVerifier;
@@ -563,11 +563,27 @@ impl ServerConnectionHook for ServerFlagsHook {
         Some(ticket::encode(self.state.ticket_record()))
     }
 
-    fn accept_ticket(&mut self, ticket_data: Option<&[u8]>) -> bool {
+    fn accept_ticket(&mut self, offered: &OfferedTicket<'_>) -> bool {
+        // A session restores the client's chain unverified: once its leaf has
+        // expired, a full handshake verifies the certificate the client holds
+        // now (and refuses it if it is still the expired one), instead of an
+        // application refusing every resumption of a session that renews its
+        // own tickets.
+        if let Some(leaf) = offered.peer_certificates.and_then(<[_]>::first) {
+            if !ticket::still_valid(leaf, offered.now) {
+                debug!("tls_flags: session of a client whose certificate has expired refused; full handshake");
+                return false;
+            }
+        }
+        if offered.version != ProtocolVersion::TLSv1_3 {
+            // TLS 1.2 sessions carry no record: the config's verifier
+            // checked them (RCA-12).
+            return true;
+        }
         // RCA-11: a ticket keeps the path it was issued on; one without our
         // record (or with a damaged one) is not used, so it cannot lead to a
         // more privileged state.
-        match ticket_data.and_then(ticket::decode) {
+        match offered.data.and_then(ticket::decode) {
             Some(ticket::Record::Flag(trust))
                 if trust != self.policy.verifier.trusted().fingerprint =>
             {

@@ -1,8 +1,10 @@
 //! What a session ticket remembers for this crate: which trust path
 //! authenticated the client (RCA-11), so a resumed connection reports the
 //! same, and for either path with a certificate which trust anchors verified
-//! it, so a ticket issued before that path's CA set was replaced is not used.
+//! it, so a ticket issued before that path's CA set was replaced is not used;
+//! and whether a session's client certificate is still valid.
 
+use rustls::pki_types::{CertificateDer, UnixTime};
 use sha2::{Digest, Sha256};
 
 use crate::auth_path::AuthPath;
@@ -95,6 +97,17 @@ pub(crate) fn decode(data: &[u8]) -> Option<Record> {
         }
         _ => None,
     }
+}
+
+/// Whether `leaf`, the client certificate a session would restore, is still
+/// within its `notAfter` at `now`. One x509-parser cannot read is taken as
+/// expired: the full handshake that follows verifies it anew.
+pub(crate) fn still_valid(leaf: &CertificateDer<'_>, now: UnixTime) -> bool {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(leaf) else {
+        return false;
+    };
+    let not_after = parsed.validity().not_after.timestamp();
+    i64::try_from(now.as_secs()).is_ok_and(|now| now <= not_after)
 }
 
 #[cfg(test)]

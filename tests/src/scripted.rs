@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use rustls::client::ResolvesClientCert;
 use rustls::hooks::{
     ChosenBy, ClientConnectionHook, ClientEvent, ClientHooks, EchPlacement, HandshakeMessage,
-    HookError, RawExtension, Received, Sending, ServerConnectionHook, ServerEvent, ServerHooks,
+    HookError, OfferedTicket, RawExtension, Received, Sending, ServerConnectionHook, ServerEvent,
+    ServerHooks,
 };
-use rustls::pki_types::{DnsName, ServerName};
+use rustls::pki_types::{CertificateDer, DnsName, ServerName};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{AlertDescription, Error, ProtocolVersion};
 
@@ -74,6 +75,9 @@ pub enum Event {
     ResolverAsked,
     /// `accept_ticket()` with this ticket data.
     Resumption(Option<Vec<u8>>),
+    /// `accept_ticket()` for a session of this version whose client presented
+    /// this chain (`None`: no certificate).
+    Offered(ProtocolVersion, Option<Vec<CertificateDer<'static>>>),
     /// `ServerEvent::FullHandshake`.
     FullHandshake(ProtocolVersion),
     /// `ServerEvent::Resumed` with this ticket data.
@@ -373,9 +377,13 @@ impl ServerConnectionHook for ScriptedServer {
         self.script.ticket_data.clone()
     }
 
-    fn accept_ticket(&mut self, ticket_data: Option<&[u8]>) -> bool {
+    fn accept_ticket(&mut self, ticket: &OfferedTicket<'_>) -> bool {
         self.log
-            .push(Event::Resumption(ticket_data.map(<[u8]>::to_vec)));
+            .push(Event::Resumption(ticket.data.map(<[u8]>::to_vec)));
+        self.log.push(Event::Offered(
+            ticket.version,
+            ticket.peer_certificates.map(<[_]>::to_vec),
+        ));
         !self.script.refuse_resumption
     }
 

@@ -172,8 +172,8 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
 }
 
 /// A bot whose certificate expires while it is connected gets 403 on its
-/// open connection, and on a session it resumes after the expiry (a
-/// resumption verifies nothing); a new handshake is refused.
+/// open connections, a resumed one included (a resumption verifies nothing);
+/// a new handshake is refused, also one that offers the old session.
 #[test]
 fn a_bot_whose_certificate_expires_is_refused_on_open_and_resumed_connections() {
     runtime().block_on(expiring_client_is_refused(AuthPath::Flag));
@@ -186,8 +186,9 @@ fn a_partner_whose_certificate_expires_is_refused_on_open_and_resumed_connection
 }
 
 /// A client of `path` with a certificate valid for 8 s: served before the
-/// expiry on one connection kept open and on a resumed session, refused
-/// (403) on both after it, and refused a new handshake.
+/// expiry on a full and on a resumed connection, both kept open; refused
+/// (403) on both after it; and refused a new handshake, also one offering
+/// its session (the session is not resumed once its certificate expired).
 async fn expiring_client_is_refused(path: AuthPath) {
     let (pki, files, upstream, port) = setup().await;
     let flag = path == AuthPath::Flag;
@@ -221,14 +222,9 @@ async fn expiring_client_is_refused(path: AuthPath) {
         Arc::new(config)
     };
     let tls = client_config();
-    // One connection, kept open, and a session resumed before the expiry.
-    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-        .await
-        .expect("connect");
-    let mut kept = tokio_rustls::TlsConnector::from(Arc::clone(&tls))
-        .connect(SERVER_NAME.try_into().expect("name"), tcp)
-        .await
-        .expect("handshake");
+    // One connection, kept open, and a session resumed before the expiry,
+    // kept open too.
+    let mut kept = open(&tls, port).await;
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let answer = one_exchange(&mut kept, request).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{path:?}: {answer}");
@@ -237,8 +233,14 @@ async fn expiring_client_is_refused(path: AuthPath) {
         Some(path.as_str()),
         "{answer}"
     );
-    let (kind, answer) = raw_get(&tls, port).await.expect("resumed");
-    assert_eq!(kind, rustls::HandshakeKind::Resumed, "{path:?}: {answer}");
+    let mut resumed = open(&tls, port).await;
+    let kind = resumed.get_ref().1.handshake_kind();
+    let answer = one_exchange(&mut resumed, request).await;
+    assert_eq!(
+        kind,
+        Some(rustls::HandshakeKind::Resumed),
+        "{path:?}: {answer}"
+    );
     assert!(answer.starts_with("HTTP/1.1 200"), "{path:?}: {answer}");
 
     tokio::time::sleep_until((expires + Duration::from_secs(2)).into()).await;
@@ -247,11 +249,19 @@ async fn expiring_client_is_refused(path: AuthPath) {
         answer.starts_with("HTTP/1.1 403"),
         "{path:?}, open connection: {answer}"
     );
-    let (kind, answer) = raw_get(&tls, port).await.expect("resumed");
-    assert_eq!(kind, rustls::HandshakeKind::Resumed, "{path:?}: {answer}");
+    let answer = one_exchange(&mut resumed, request).await;
     assert!(
         answer.starts_with("HTTP/1.1 403"),
         "{path:?}, resumed session: {answer}"
+    );
+    // The client offers its session again: it is not resumed, and the full
+    // handshake refuses the expired certificate.
+    let again = raw_get(&tls, port).await;
+    assert!(again.is_err(), "{path:?}: expired, yet resumed: {again:?}");
+    assert_eq!(
+        alert_with(Arc::clone(&tls), port).await,
+        Some(rustls::AlertDescription::CertificateExpired),
+        "{path:?}, offering its session"
     );
     let fresh = raw_get(&client_config(), port).await;
     assert!(fresh.is_err(), "{path:?}: expired, yet served: {fresh:?}");
@@ -261,6 +271,20 @@ async fn expiring_client_is_refused(path: AuthPath) {
         Some(rustls::AlertDescription::CertificateExpired),
         "{path:?}"
     );
+}
+
+/// A TLS connection to the proxy on `port` with `tls`.
+async fn open(
+    tls: &Arc<rustls::ClientConfig>,
+    port: u16,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .expect("connect");
+    tokio_rustls::TlsConnector::from(Arc::clone(tls))
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await
+        .expect("handshake")
 }
 
 /// Writes `request` on `stream` and reads one response (its head and a
