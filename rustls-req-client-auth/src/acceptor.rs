@@ -9,6 +9,7 @@ use std::time::Duration;
 use log::debug;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -86,7 +87,31 @@ impl Acceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let handshake = tokio::time::timeout(self.handshake_timeout, self.tls.accept(io));
+        self.accept_until(io, self.deadline()).await
+    }
+
+    /// When a handshake that starts now must be done.
+    pub(crate) fn deadline(&self) -> Instant {
+        // A timeout too large to add is no timeout, as `tokio::time::timeout`
+        // takes it: a year is as good as forever for a handshake.
+        Instant::now()
+            + self
+                .handshake_timeout
+                .min(Duration::from_secs(365 * 24 * 3600))
+    }
+
+    /// As [`Acceptor::accept`], with the handshake to be done by `deadline`:
+    /// a server that read a PROXY protocol header first gives the handshake
+    /// what is left of one timeout, not a second one.
+    pub(crate) async fn accept_until<IO>(
+        &self,
+        io: IO,
+        deadline: Instant,
+    ) -> Result<(TlsStream<IO>, PeerIdentity), AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let handshake = tokio::time::timeout_at(deadline, self.tls.accept(io));
         let (accepted, refused) = crate::refusal::collecting(handshake).await;
         let stream = match accepted {
             Ok(Ok(stream)) => stream,

@@ -268,8 +268,8 @@ impl<S> Serve<S> {
     /// flag to reach it. Only connections from `from` may send one, and
     /// each of them must; any other connection is closed. A header that
     /// names no client (a balancer's health check: v2 `LOCAL`, v1
-    /// `UNKNOWN`) leaves the balancer's address. The header must come
-    /// within the handshake timeout.
+    /// `UNKNOWN`) leaves the balancer's address. The header and the TLS
+    /// handshake after it must both be done within one handshake timeout.
     pub fn proxy_protocol(mut self, from: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
         self.proxy_protocol = Some(Arc::new(ProxyProtocol {
             from: from.into_iter().collect(),
@@ -643,6 +643,9 @@ where
             http1_front,
             proxy_protocol,
         } = self;
+        // One handshake timeout covers the PROXY protocol header and the TLS
+        // handshake after it.
+        let handshake_deadline = acceptor.deadline();
         if let Some(protocol) = &proxy_protocol {
             match Box::pin(protocol.read(&mut tcp, remote, acceptor.timeout())).await {
                 Ok(client) => remote = client,
@@ -659,7 +662,10 @@ where
         // every connection, idle ones too.
         let accepted = Box::pin(async {
             let accepted = acceptor
-                .accept(SendTimeout::new(tcp, limits.send_timeout))
+                .accept_until(
+                    SendTimeout::new(tcp, limits.send_timeout),
+                    handshake_deadline,
+                )
                 .await;
             accepted.map(|(stream, identity)| (Box::new(stream), identity))
         })

@@ -238,3 +238,42 @@ async fn wait_for_status(socket: &Path, wanted: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// One `handshake_timeout_secs` (2 s in the test configuration) covers the
+/// PROXY protocol header and the TLS handshake after it: a balancer's
+/// connection that sends its header slowly and then no ClientHello is closed
+/// 2 s after it opened, not 2 s after its header (which gave a client twice
+/// the timeout). No HAProxy needed: the test speaks the header itself.
+#[test]
+fn one_handshake_timeout_covers_the_header_and_the_handshake() {
+    runtime().block_on(async {
+        let (_pki, files, upstream, port) = setup().await;
+        let config = files.config(port, upstream, "[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n");
+        let _proxy = Proxy::start(&config, port);
+
+        let opened = std::time::Instant::now();
+        let mut tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .expect("connect");
+        tcp.write_all(b"PROXY TCP4 192.0.2.1 ")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tcp.write_all(b"127.0.0.1 50000 443\r\n")
+            .await
+            .expect("the header's rest is read");
+        // No ClientHello: the proxy closes the connection when the one
+        // timeout runs out.
+        let mut buf = [0; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await;
+        let after = opened.elapsed();
+        assert!(
+            matches!(closed, Ok(Ok(0) | Err(_))),
+            "the connection was not closed: {closed:?}"
+        );
+        assert!(
+            after >= Duration::from_millis(1900) && after < Duration::from_secs(3),
+            "closed {after:?} after it opened; the header took 1.5 s of the 2 s"
+        );
+    });
+}
