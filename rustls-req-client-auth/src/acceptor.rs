@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use log::debug;
 use rustls::ServerConfig;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -111,16 +111,17 @@ impl Acceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let handshake = tokio::time::timeout_at(deadline, self.tls.accept(io));
+        let handshake = tokio::time::timeout_at(deadline, self.tls.accept(io).into_fallible());
         let (accepted, refused) = crate::refusal::collecting(handshake).await;
         let stream = match accepted {
             Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => {
+            Ok(Err((error, io))) => {
                 let error = match refused {
                     Some(certificate) => AcceptError::Refused(error, Box::new(certificate)),
                     None => AcceptError::Handshake(error),
                 };
                 debug!("tls_flags: handshake failed: {error}");
+                close_after_alert(io).await;
                 return Err(error);
             }
             Err(_elapsed) => {
@@ -135,6 +136,38 @@ impl Acceptor {
         debug!("tls_flags: handshake done: {identity}");
         Ok((stream, identity))
     }
+}
+
+/// How long a connection whose handshake failed is read on after the alert,
+/// at most, and how much of what the client still sends is thrown away.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Closes a connection whose handshake failed so that the client gets the
+/// alert: in TLS 1.3 a client sends its request as soon as its side of the
+/// handshake is done, and a socket closed with that request unread is reset
+/// by the kernel, so the client's write failed with a broken pipe, or the
+/// reset discarded the alert, before it could read why it was refused (half
+/// of refused bots saw no alert through reqwest). So the server says it is
+/// done writing and reads on until the client closes, for at most
+/// [`LINGER`] and [`LINGER_BYTES`].
+async fn close_after_alert<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+    let drain = async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        // On the heap, and only here: a buffer in the future would enlarge
+        // every handshake's state.
+        let mut buffer = vec![0; 4096];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match io.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => discarded += read,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 impl fmt::Debug for Acceptor {

@@ -391,6 +391,66 @@ fn acceptor_yields_stream_and_identity() {
     });
 }
 
+/// A refused client reads the server's alert even when it went on writing
+/// (in TLS 1.3 a client sends its request as soon as its side of the
+/// handshake is done): the acceptor closes without a reset, so neither the
+/// client's later writes fail with a broken pipe nor is its alert lost.
+#[test]
+fn a_refused_client_that_keeps_writing_still_reads_the_alert() {
+    use tokio::io::AsyncWriteExt;
+    each_provider_async(|provider| async move {
+        let pki = TestPki::shared();
+        let mut server = config::server(pki, provider);
+        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+            .install(&mut server)
+            .expect("TLS Flags registers its extension type");
+        let acceptor = Acceptor::new(Arc::new(server));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let accepted = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            acceptor.accept(tcp).await
+        });
+        // A certificate of a CA the flag path does not trust.
+        let bot = bot_client(pki, provider, &pki.normal_client);
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let mut client = connector
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("the client's side of the handshake");
+        let request = vec![b'x'; 16 * 1024];
+        client.write_all(&request).await.expect("first write");
+        // Long enough for the refusal, and for a reset to arrive.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client
+            .write_all(&request)
+            .await
+            .expect("a write after the refusal is not reset");
+        let mut buf = [0; 16];
+        let read = client.read(&mut buf).await.expect_err("refused");
+        assert_eq!(
+            find_tls_error(&read),
+            Some(&rustls::Error::AlertReceived(
+                rustls::AlertDescription::UnknownCA
+            )),
+            "{read}"
+        );
+        drop(client);
+        let refused = accepted.await.expect("task");
+        assert!(
+            matches!(
+                refused,
+                Err(rustls_req_client_auth::AcceptError::Refused(..))
+            ),
+            "{refused:?}"
+        );
+    });
+}
+
 /// An `Http1Front` that answers `GET /front` itself (with the client's
 /// path) and hands anything else to hyper with what it read.
 struct Front;
