@@ -132,7 +132,9 @@
 //!   the handshake becomes a full one. Nor is a session, TLS 1.3 or 1.2,
 //!   whose client certificate has expired (by the `ServerConfig`'s time
 //!   provider): the full handshake verifies the certificate the client holds
-//!   now, so a bot that renewed its certificate gets in at once.
+//!   now, so a bot that renewed its certificate gets in at once. (A config
+//!   whose own verifier accepts expired certificates on purpose loses
+//!   resumption for those clients, not their access.)
 //! - **TLS 1.2** (RCA-12): the flag has no effect; the client sends it (it
 //!   cannot know the version in advance), the server ignores it, and a TLS 1.2
 //!   ServerHello carrying `tls_flags` is refused (TF-5).

@@ -75,17 +75,19 @@ impl fmt::Display for Refused {
 impl ProxyProtocol {
     /// Reads the header `tcp` from `peer` starts with; the client address it
     /// carries, or `peer` for a header that names none (a balancer's own
-    /// health check: v2 `LOCAL`, v1 `UNKNOWN`).
+    /// health check: v2 `LOCAL`, v1 `UNKNOWN`). It must be done by
+    /// `deadline`, `timeout` after the connection came (said in the error).
     pub(crate) async fn read(
         &self,
         tcp: &mut TcpStream,
         peer: SocketAddr,
+        deadline: tokio::time::Instant,
         timeout: Duration,
     ) -> Result<SocketAddr, Refused> {
         if !self.allows(peer.ip()) {
             return Err(Refused::Untrusted);
         }
-        match tokio::time::timeout(timeout, read_header(tcp)).await {
+        match tokio::time::timeout_at(deadline, read_header(tcp)).await {
             // `::ffff:a.b.c.d` as `a.b.c.d`, as it is logged and forwarded
             // for a direct client.
             Ok(Ok(Some(client))) => Ok(SocketAddr::new(client.ip().to_canonical(), client.port())),
@@ -223,7 +225,9 @@ mod tests {
                 .map(|net| net.parse().expect("network"))
                 .collect(),
         };
-        let read = protocol.read(&mut tcp, peer, Duration::from_secs(5)).await;
+        let timeout = Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let read = protocol.read(&mut tcp, peer, deadline, timeout).await;
         let mut rest = Vec::new();
         if read.is_ok() {
             tcp.read_to_end(&mut rest).await.expect("rest");

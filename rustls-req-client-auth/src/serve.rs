@@ -162,7 +162,8 @@ impl<S> Serve<S> {
     /// within how long, before its connection is closed with a GOAWAY.
     pub const DEFAULT_MAX_CANCELLED_REQUESTS: (u32, Duration) = (100, Duration::from_secs(10));
 
-    /// How long a client may take to complete the TLS handshake
+    /// How long a client may take to complete the TLS handshake, and to send
+    /// the PROXY protocol header before it where one is read
     /// ([`Acceptor::DEFAULT_HANDSHAKE_TIMEOUT`] unless set).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.acceptor = self.acceptor.handshake_timeout(timeout);
@@ -647,7 +648,8 @@ where
         // handshake after it.
         let handshake_deadline = acceptor.deadline();
         if let Some(protocol) = &proxy_protocol {
-            match Box::pin(protocol.read(&mut tcp, remote, acceptor.timeout())).await {
+            let header = protocol.read(&mut tcp, remote, handshake_deadline, acceptor.timeout());
+            match Box::pin(header).await {
                 Ok(client) => remote = client,
                 Err(refused) => {
                     budgeted_info(&PROXY_PROTOCOL_REFUSED, remote, &refused);

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use log::debug;
 
 use rustls::hooks::{
-    ChosenBy, HandshakeMessage, HookError, OfferedTicket, RawExtension, Received,
+    ChosenBy, HandshakeMessage, HookError, OfferedSession, RawExtension, Received,
     RegistrationError, Sending, ServerConnectionHook, ServerEvent, ServerHooks,
 };
 use rustls::pki_types::{CertificateDer, DnsName};
@@ -483,8 +483,9 @@ impl ServerConnectionHook for ServerFlagsHook {
         match *event {
             ServerEvent::FullHandshake { .. } => self.state.resumed = None,
             ServerEvent::Resumed { ticket_data, .. } => {
-                // accept_ticket refused tickets without a record (TLS 1.2
-                // tickets carry none: the config's verifier checked them).
+                // accept_ticket refused TLS 1.3 tickets without a record;
+                // TLS 1.2 sessions carry none (the config's verifier checked
+                // them).
                 self.state.resumed = ticket_data.and_then(ticket::decode);
                 if let Some(record) = self.state.resumed {
                     debug!(
@@ -563,7 +564,7 @@ impl ServerConnectionHook for ServerFlagsHook {
         Some(ticket::encode(self.state.ticket_record()))
     }
 
-    fn accept_ticket(&mut self, offered: &OfferedTicket<'_>) -> bool {
+    fn accept_ticket(&mut self, offered: &OfferedSession<'_>) -> bool {
         // A session restores the client's chain unverified: once its leaf has
         // expired, a full handshake verifies the certificate the client holds
         // now (and refuses it if it is still the expired one), instead of an

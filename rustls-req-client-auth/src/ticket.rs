@@ -100,8 +100,11 @@ pub(crate) fn decode(data: &[u8]) -> Option<Record> {
 }
 
 /// Whether `leaf`, the client certificate a session would restore, is still
-/// within its `notAfter` at `now`. One x509-parser cannot read is taken as
-/// expired: the full handshake that follows verifies it anew.
+/// within its `notAfter` at `now`, by webpki's rule (valid through the second
+/// of `notAfter`). One x509-parser cannot read is taken as expired: the full
+/// handshake that follows verifies it anew. Only the leaf: the chain a client
+/// sent may carry certificates that verification did not use, and the CA
+/// set's own changes retire tickets by their trust fingerprint.
 pub(crate) fn still_valid(leaf: &CertificateDer<'_>, now: UnixTime) -> bool {
     let Ok((_, parsed)) = x509_parser::parse_x509_certificate(leaf) else {
         return false;
@@ -113,6 +116,22 @@ pub(crate) fn still_valid(leaf: &CertificateDer<'_>, now: UnixTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_is_valid_through_the_second_of_its_not_after() {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["bot.test".to_owned()]).expect("params");
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let leaf = params.self_signed(&key).expect("certificate");
+        // 2030-01-01T00:00:00Z
+        let not_after = 1_893_456_000;
+        let at = |seconds| UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
+        assert!(still_valid(leaf.der(), at(not_after - 1)));
+        assert!(still_valid(leaf.der(), at(not_after)));
+        assert!(!still_valid(leaf.der(), at(not_after + 1)));
+        assert!(!still_valid(&CertificateDer::from(vec![0x30, 0]), at(0)));
+    }
 
     #[test]
     fn round_trip() {

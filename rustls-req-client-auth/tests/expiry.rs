@@ -163,9 +163,14 @@ fn expired_bot_is_refused(provider: Provider) {
 }
 
 /// TLS 1.2 (no flags there, RCA-12): a partner of the config's own verifier,
-/// whose session (a ticket or a session id) is refused once its certificate
-/// expired.
+/// whose session (a session id, then a ticket) is refused once its
+/// certificate expired.
 fn tls12_expired_partner_is_refused(provider: Provider) {
+    tls12_expired_partner_is_refused_with(provider, false);
+    tls12_expired_partner_is_refused_with(provider, true);
+}
+
+fn tls12_expired_partner_is_refused_with(provider: Provider, tickets: bool) {
     let pki = TestPki::shared();
     let clock = Clock::now();
     let mut server = config::server_requesting(
@@ -177,6 +182,9 @@ fn tls12_expired_partner_is_refused(provider: Provider) {
         .install(&mut server)
         .expect("TLS Flags registers its extension type");
     server.time_provider = Arc::<Clock>::clone(&clock);
+    if tickets {
+        server.ticketer = provider.ticketer();
+    }
     let server = Arc::new(server);
     let valid_for = time::Duration::try_from(VALID_FOR).expect("an hour");
     let expiring = pki
@@ -188,10 +196,19 @@ fn tls12_expired_partner_is_refused(provider: Provider) {
 
     connect_once(&partner, &server);
     let s = connect_once(&partner, &server);
-    assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
+    assert_eq!(
+        s.handshake_kind(),
+        Some(HandshakeKind::Resumed),
+        "tickets: {tickets}"
+    );
     assert_eq!(PeerIdentity::of(&s).path(), AuthPath::Normal);
 
     clock.advance(VALID_FOR + Duration::from_secs(60));
     let (mut c, mut s) = connect(&partner, &server);
     handshake(&mut c, &mut s).assert_alert(Side::Server, AlertDescription::CertificateExpired);
+    assert_eq!(
+        s.handshake_kind(),
+        Some(HandshakeKind::Full),
+        "tickets: {tickets}"
+    );
 }

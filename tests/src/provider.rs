@@ -29,6 +29,16 @@ impl Provider {
         })
     }
 
+    /// The provider's session ticketer (TLS 1.2 tickets, and TLS 1.3 tickets
+    /// in place of the default stateful ones).
+    pub fn ticketer(self) -> Arc<dyn rustls::server::ProducesTickets> {
+        match self {
+            Self::Ring => rustls::crypto::ring::Ticketer::new(),
+            Self::AwsLcRs => rustls::crypto::aws_lc_rs::Ticketer::new(),
+        }
+        .expect("a ticketer")
+    }
+
     /// A group of the provider's defaults that a client of the same provider
     /// sends no key share for (the last of its defaults), so a server limited
     /// to it answers with a HelloRetryRequest. secp384r1 was, until rustls

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rustls::client::ResolvesClientCert;
 use rustls::hooks::{
     ChosenBy, ClientConnectionHook, ClientEvent, ClientHooks, EchPlacement, HandshakeMessage,
-    HookError, OfferedTicket, RawExtension, Received, Sending, ServerConnectionHook, ServerEvent,
+    HookError, OfferedSession, RawExtension, Received, Sending, ServerConnectionHook, ServerEvent,
     ServerHooks,
 };
 use rustls::pki_types::{CertificateDer, DnsName, ServerName};
@@ -377,12 +377,12 @@ impl ServerConnectionHook for ScriptedServer {
         self.script.ticket_data.clone()
     }
 
-    fn accept_ticket(&mut self, ticket: &OfferedTicket<'_>) -> bool {
+    fn accept_ticket(&mut self, session: &OfferedSession<'_>) -> bool {
         self.log
-            .push(Event::Resumption(ticket.data.map(<[u8]>::to_vec)));
+            .push(Event::Resumption(session.data.map(<[u8]>::to_vec)));
         self.log.push(Event::Offered(
-            ticket.version,
-            ticket.peer_certificates.map(<[_]>::to_vec),
+            session.version,
+            session.peer_certificates.map(<[_]>::to_vec),
         ));
         !self.script.refuse_resumption
     }

@@ -247,8 +247,14 @@ async fn wait_for_status(socket: &Path, wanted: &str) {
 #[test]
 fn one_handshake_timeout_covers_the_header_and_the_handshake() {
     runtime().block_on(async {
-        let (_pki, files, upstream, port) = setup().await;
-        let config = files.config(port, upstream, "[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n");
+        let (pki, files, upstream, port) = setup().await;
+        let (config, admin) = files.config_with_admin("proxy-protocol.toml", port, upstream, &[]);
+        let config_text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            format!("{config_text}[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n"),
+        )
+        .expect("config");
         let _proxy = Proxy::start(&config, port);
 
         let opened = std::time::Instant::now();
@@ -274,6 +280,16 @@ fn one_handshake_timeout_covers_the_header_and_the_handshake() {
         assert!(
             after >= Duration::from_millis(1900) && after < Duration::from_secs(3),
             "closed {after:?} after it opened; the header took 1.5 s of the 2 s"
+        );
+        // The header was read: it was the handshake that timed out.
+        let metrics = get_body(
+            &browser(pki, false),
+            &format!("http://127.0.0.1:{admin}/metrics"),
+        )
+        .await;
+        assert!(
+            metrics.contains("rca_proxy_handshake_failures_total{reason=\"timeout\"} 1"),
+            "{metrics}"
         );
     });
 }

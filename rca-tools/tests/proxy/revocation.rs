@@ -257,7 +257,11 @@ async fn expiring_client_is_refused(path: AuthPath) {
     // The client offers its session again: it is not resumed, and the full
     // handshake refuses the expired certificate.
     let again = raw_get(&tls, port).await;
-    assert!(again.is_err(), "{path:?}: expired, yet resumed: {again:?}");
+    assert_eq!(
+        again.as_ref().err().and_then(alert_in),
+        Some(rustls::AlertDescription::CertificateExpired),
+        "{path:?}: expired, yet resumed: {again:?}"
+    );
     assert_eq!(
         alert_with(Arc::clone(&tls), port).await,
         Some(rustls::AlertDescription::CertificateExpired),

@@ -2,11 +2,13 @@
 //! CRLs, deny list or bot CA set apply to new handshakes, and (through the
 //! trust id) to sessions resumed from tickets; a connection that is already
 //! open would keep working, HTTP/1.1 keep-alive or HTTP/2 for as long as
-//! the bot keeps it busy, and so would a session resumed after the bot's
-//! certificate expired or after the CRLs' `nextUpdate` passed (time moves
-//! on without a reload, and a resumption verifies nothing). So each
-//! flag-path client's certificate chain (and each partner's, on the normal
-//! path) is verified again with its path's verifier in force: at its first request after a reload, and at least
+//! the bot keeps it busy (also after its certificate expired: a session
+//! whose leaf has expired is no longer resumed, but one resumed before
+//! stays open), and so would a session resumed after the CRLs' `nextUpdate`
+//! passed (time moves on without a reload, and a resumption verifies
+//! nothing). So each flag-path client's certificate chain (and each
+//! partner's, on the normal path) is verified again with its path's
+//! verifier in force: at its first request after a reload, and at least
 //! once every [`RECHECK_AFTER`]; a refused one gets 403 and its connection
 //! is closed.
 
