@@ -62,12 +62,73 @@ pub fn describe_tls_error(error: &Error) -> String {
         }
         Error::InvalidCertificate(reason) => {
             format!(
-                "invalid peer certificate: {reason:?}{}",
-                certificate_hint(reason)
+                "invalid peer certificate: {}",
+                describe_certificate_error(reason)
             )
         }
         other => other.to_string(),
     }
+}
+
+/// Why a certificate was refused: rustls's name for it (without the
+/// `Context` its detailed variants carry, so the name is the same with or
+/// without details) and the details in words, with dates as dates.
+fn describe_certificate_error(reason: &CertificateError) -> String {
+    match reason {
+        CertificateError::ExpiredContext { time, not_after } => format!(
+            "Expired (not valid after {}; the time is {})",
+            date(*not_after),
+            date(*time)
+        ),
+        CertificateError::NotValidYetContext { time, not_before } => format!(
+            "NotValidYet (not valid before {}; the time is {})",
+            date(*not_before),
+            date(*time)
+        ),
+        CertificateError::ExpiredRevocationListContext { time, next_update } => format!(
+            "ExpiredRevocationList (the CRL's nextUpdate was {}; the time is {}: a newer CRL is needed)",
+            date(*next_update),
+            date(*time)
+        ),
+        CertificateError::NotValidForNameContext { expected, presented } => {
+            let presented = if presented.is_empty() {
+                "no name".to_owned()
+            } else {
+                presented
+                    .iter()
+                    .map(|name| plain_name(name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "NotValidForName (it is for {presented}, not {})",
+                expected.to_str()
+            )
+        }
+        CertificateError::UnknownIssuer => {
+            "UnknownIssuer (its chain leads to no CA this side trusts)".to_owned()
+        }
+        other => format!("{other:?}{}", certificate_hint(other)),
+    }
+}
+
+/// A name webpki presents as `DnsName("a.example")`: `a.example`.
+fn plain_name(presented: &str) -> &str {
+    presented
+        .split_once("(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .unwrap_or(presented)
+}
+
+/// `at` as a date, in UTC (as the certificate tools write them).
+fn date(at: rustls::pki_types::UnixTime) -> String {
+    i64::try_from(at.as_secs())
+        .ok()
+        .and_then(|seconds| x509_parser::time::ASN1Time::from_timestamp(seconds).ok())
+        .map_or_else(
+            || format!("{} s after 1970", at.as_secs()),
+            |time| time.to_string(),
+        )
 }
 
 /// What a refusal means in words, where the variant's name does not say it.
@@ -96,7 +157,47 @@ fn certificate_hint(reason: &CertificateError) -> String {
 mod tests {
     use rustls::{CertificateError, Error, ExtendedKeyPurpose};
 
+    use rustls::pki_types::{ServerName, UnixTime};
+
     use super::describe_tls_error;
+
+    fn at(seconds: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds))
+    }
+
+    #[test]
+    fn dates_and_names_are_said_in_words() {
+        // 2024-02-01T00:00:00Z and 2026-12-05T00:00:00Z
+        let expired = Error::InvalidCertificate(CertificateError::ExpiredContext {
+            time: at(1_796_428_800),
+            not_after: at(1_706_745_600),
+        });
+        let text = describe_tls_error(&expired);
+        assert!(
+            text.starts_with("invalid peer certificate: Expired (not valid after "),
+            "{text}"
+        );
+        assert!(text.contains("2024") && text.contains("2026"), "{text}");
+        assert!(!text.contains("UnixTime"), "{text}");
+
+        let wrong_name = Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("localhost").expect("name"),
+            presented: vec![
+                "DnsName(\"other.example\")".to_owned(),
+                "b.example".to_owned(),
+            ],
+        });
+        assert_eq!(
+            describe_tls_error(&wrong_name),
+            "invalid peer certificate: NotValidForName (it is for other.example, b.example, not localhost)"
+        );
+        let unknown =
+            describe_tls_error(&Error::InvalidCertificate(CertificateError::UnknownIssuer));
+        assert!(
+            unknown.starts_with("invalid peer certificate: UnknownIssuer ("),
+            "{unknown}"
+        );
+    }
 
     #[test]
     fn a_certificate_for_the_wrong_purpose_is_said_in_words() {

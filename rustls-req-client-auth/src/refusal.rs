@@ -1,6 +1,7 @@
-//! Which certificate the flag path refused, so the line an operator reads
-//! names the bot (subject, issuer, `x5t#S256`, the server name it asked
-//! for) rather than only the address and `UnknownIssuer`.
+//! Which certificate the flag path (or the application's own verifier)
+//! refused, so the line an operator reads names the client (subject, issuer,
+//! `x5t#S256`, the server name it asked for, the path that refused it)
+//! rather than only the address and `UnknownIssuer`.
 //!
 //! The verifier runs inside a poll of the handshake, on the task that
 //! drives it; [`Acceptor::accept`](crate::Acceptor::accept) gives that task
@@ -12,20 +13,23 @@ use std::fmt;
 
 use rustls::pki_types::CertificateDer;
 
+use crate::auth_path::AuthPath;
 use crate::distinguished_name::distinguished_name;
 
-/// A certificate the flag path refused, as the refusal line names it; never
-/// the whole certificate.
+/// A certificate the flag path (or an application's own verifier) refused,
+/// as the refusal line names it; never the whole certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefusedCertificate {
     subject: String,
     issuer: String,
     thumbprint: String,
     server_name: Option<String>,
+    path: AuthPath,
 }
 
 impl RefusedCertificate {
-    /// The end entity `certificate`, sent on a connection to `server_name`.
+    /// The end entity `certificate`, sent on a connection to `server_name`
+    /// and refused by the flag path's verifier.
     pub(crate) fn of(certificate: &CertificateDer<'_>, server_name: Option<&str>) -> Self {
         let (subject, issuer) = match x509_parser::parse_x509_certificate(certificate) {
             Ok((_, parsed)) => (
@@ -39,6 +43,7 @@ impl RefusedCertificate {
             issuer,
             thumbprint: crate::thumbprint::thumbprint_sha256(certificate),
             server_name: server_name.map(str::to_owned),
+            path: AuthPath::Flag,
         }
     }
 
@@ -46,9 +51,21 @@ impl RefusedCertificate {
     /// of the application's own (the normal path's, say) while it refuses
     /// it: the error of the handshake, if an [`Acceptor`](crate::Acceptor)
     /// drives it, then names the certificate as it names the flag path's
-    /// refusals (without a server name, which a verifier is not told).
+    /// refusals, on the normal path, with the server name the client asked
+    /// for (where [`ServerFlags`](crate::ServerFlags) is installed, which
+    /// tells it).
     pub fn note(certificate: &CertificateDer<'_>) {
-        record(|| Self::of(certificate, None));
+        #[cfg(feature = "tokio")]
+        let _outside_an_acceptor = REFUSED.try_with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let refused = Self {
+                path: AuthPath::Normal,
+                ..Self::of(certificate, slot.server_name.as_deref())
+            };
+            slot.refused = Some(refused);
+        });
+        #[cfg(not(feature = "tokio"))]
+        let _ = certificate;
     }
 
     /// The certificate's subject, as RFC 4514 writes it.
@@ -70,6 +87,14 @@ impl RefusedCertificate {
     pub fn server_name(&self) -> Option<&str> {
         self.server_name.as_deref()
     }
+
+    /// The path whose verifier refused it: [`AuthPath::Flag`] for a client
+    /// that set `request_client_auth`, [`AuthPath::Normal`] for one refused
+    /// by the application's own verifier (noted with
+    /// [`RefusedCertificate::note`]).
+    pub fn path(&self) -> AuthPath {
+        self.path
+    }
 }
 
 impl fmt::Display for RefusedCertificate {
@@ -78,11 +103,15 @@ impl fmt::Display for RefusedCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "subject {:?}, issuer {:?}, x5t#S256 {}, SNI {:?}",
+            "subject {:?}, issuer {:?}, x5t#S256 {}, {}, SNI {:?}",
             self.subject,
             self.issuer,
             self.thumbprint,
-            self.server_name.as_deref().unwrap_or("(none)")
+            match self.path {
+                AuthPath::Flag => "on the flag path (it set request_client_auth)",
+                _ => "on the normal path (no request_client_auth flag: the server's own CAs)",
+            },
+            self.server_name.as_deref().unwrap_or("(none)"),
         )
     }
 }
@@ -98,18 +127,40 @@ fn shortened(name: String) -> String {
     }
 }
 
+/// What the handshake an [`Acceptor`](crate::Acceptor) drives has told
+/// about a refusal so far.
+#[cfg(feature = "tokio")]
+#[derive(Default)]
+struct Slot {
+    /// The server name the client asked for, told by the TLS Flags hook
+    /// (a verifier of the application's own is not told it).
+    server_name: Option<String>,
+    refused: Option<RefusedCertificate>,
+}
+
 #[cfg(feature = "tokio")]
 tokio::task_local! {
-    static REFUSED: std::cell::RefCell<Option<RefusedCertificate>>;
+    static REFUSED: std::cell::RefCell<Slot>;
 }
 
 /// Keeps the certificate `refused` makes for the handshake being driven, if
 /// it is driven by an [`Acceptor`](crate::Acceptor).
 pub(crate) fn record(refused: impl FnOnce() -> RefusedCertificate) {
     #[cfg(feature = "tokio")]
-    let _outside_an_acceptor = REFUSED.try_with(|slot| *slot.borrow_mut() = Some(refused()));
+    let _outside_an_acceptor = REFUSED.try_with(|slot| slot.borrow_mut().refused = Some(refused()));
     #[cfg(not(feature = "tokio"))]
     let _ = refused;
+}
+
+/// Keeps the server name of the handshake being driven, for a refusal of
+/// the normal path's verifier ([`RefusedCertificate::note`]).
+pub(crate) fn remember_server_name(server_name: &str) {
+    #[cfg(feature = "tokio")]
+    let _outside_an_acceptor = REFUSED.try_with(|slot| {
+        slot.borrow_mut().server_name = Some(server_name.to_owned());
+    });
+    #[cfg(not(feature = "tokio"))]
+    let _ = server_name;
 }
 
 /// Drives `handshake` with a slot for a refused certificate; its output and
@@ -119,9 +170,9 @@ pub(crate) async fn collecting<F: std::future::Future>(
     handshake: F,
 ) -> (F::Output, Option<RefusedCertificate>) {
     REFUSED
-        .scope(std::cell::RefCell::new(None), async {
+        .scope(std::cell::RefCell::new(Slot::default()), async {
             let output = handshake.await;
-            let refused = REFUSED.with(|slot| slot.borrow_mut().take());
+            let refused = REFUSED.with(|slot| slot.borrow_mut().refused.take());
             (output, refused)
         })
         .await
@@ -142,5 +193,6 @@ mod tests {
         .to_string();
         assert!(line.contains("subject \"CN=a\\nfake line\""), "{line}");
         assert!(line.ends_with("SNI \"(none)\""), "{line}");
+        assert!(line.contains(", on the flag path ("), "{line}");
     }
 }

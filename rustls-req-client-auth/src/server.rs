@@ -265,6 +265,9 @@ impl ServerFlags {
 
 impl ServerHooks for ServerFlags {
     fn new_connection(&self, server_name: Option<&DnsName<'_>>) -> Box<dyn ServerConnectionHook> {
+        if let Some(name) = server_name {
+            crate::refusal::remember_server_name(name.as_ref());
+        }
         Box::new(ServerFlagsHook {
             policy: self.clone(),
             server_name: server_name.map(|name| Box::from(name.as_ref())),

@@ -419,14 +419,60 @@ fn failure_reason(error: &AcceptError) -> String {
     }
     match error.tls_error() {
         Some(rustls::Error::InvalidCertificate(reason)) => {
-            // The variant's name, without its details (bounded cardinality).
+            // The variant's name, without its details (bounded cardinality),
+            // and without the `Context` of the variants that carry them: an
+            // expired certificate is `certificate_expired` whichever variant
+            // the verifier chose.
             let name = format!("{reason:?}");
             let name = name.split(['(', ' ', '{']).next().unwrap_or("other");
+            let name = name.strip_suffix("Context").unwrap_or(name);
             format!("certificate_{}", name.to_lowercase())
         }
         Some(rustls::Error::NoCertificatesPresented) => "certificate_missing".into(),
         Some(rustls::Error::AlertReceived(_)) => "alert_received".into(),
         Some(_) => "tls_other".into(),
         None => "io".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::pki_types::UnixTime;
+    use rustls::CertificateError;
+    use rustls_req_client_auth::AcceptError;
+
+    use super::failure_reason;
+
+    fn refused(reason: CertificateError) -> String {
+        let error = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(reason),
+        );
+        failure_reason(&AcceptError::Handshake(error))
+    }
+
+    #[test]
+    fn certificate_reasons_are_named_without_their_details() {
+        let now = UnixTime::now();
+        assert_eq!(
+            refused(CertificateError::ExpiredContext {
+                time: now,
+                not_after: now
+            }),
+            "certificate_expired"
+        );
+        assert_eq!(refused(CertificateError::Expired), "certificate_expired");
+        assert_eq!(
+            refused(CertificateError::NotValidYetContext {
+                time: now,
+                not_before: now
+            }),
+            "certificate_notvalidyet"
+        );
+        assert_eq!(
+            refused(CertificateError::UnknownIssuer),
+            "certificate_unknownissuer"
+        );
+        assert_eq!(refused(CertificateError::Revoked), "certificate_revoked");
     }
 }

@@ -375,6 +375,7 @@ fn the_log_says_why_a_client_was_not_authenticated() {
             "issuer \"CN=test client CA (normal path)\"",
             &format!("x5t#S256 {thumbprint}"),
             "SNI \"localhost\"",
+            ", on the flag path (",
         ] {
             assert!(refusal.contains(part), "{part} in {refusal}");
         }
@@ -459,5 +460,9 @@ fn a_refused_partner_is_named() {
             text.contains("issuer \"CN=test bot CA (flag path)\""),
             "{text}"
         );
+        // Which path refused it, and the name the client asked for (a
+        // verifier of the application's own is not told it; the hook is).
+        assert!(text.contains(", on the normal path ("), "{text}");
+        assert!(text.contains("SNI \"localhost\""), "{text}");
     });
 }
