@@ -185,6 +185,113 @@ fn the_proxy_honours_the_flag() {
         );
         assert_eq!(report["second"]["resumed"], true, "{}", probed.text);
         assert_eq!(report["second"]["certificate_request"], false);
+        assert_eq!(report["with_flag"]["identity_accepted"], true);
+    });
+}
+
+/// A server that asks every client for a certificate of its own CAs, over
+/// `versions`, the answer optional or `mandatory`.
+fn asking_server(
+    pki: &TestPki,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    mandatory: bool,
+) -> ServerConfig {
+    let provider = Provider::AwsLcRs;
+    ServerConfig::builder_with_provider(provider.crypto())
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_client_cert_verifier(config::verifier(&pki.normal_ca, provider, mandatory))
+        .with_single_cert(pki.server.chain.clone(), pki.server.key())
+        .expect("server identity")
+}
+
+/// TLS 1.2 (nginx 1.22's default with `ssl_verify_client optional`): the
+/// probe sees the CertificateRequest there too (it said "no
+/// CertificateRequest"), keeps the bot's identity to itself (the request does
+/// not acknowledge the flag), and says that the flag needs TLS 1.3.
+#[test]
+fn a_tls12_server_that_asks_everyone_is_seen_asking() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let address = serve(asking_server(pki, &[&rustls::version::TLS12], false)).await;
+        let probed = probe(
+            pki,
+            address.port(),
+            &[
+                "--code-point",
+                "62",
+                "--cert",
+                "BOT_CERT",
+                "--key",
+                "BOT_KEY",
+            ],
+        )
+        .await;
+        assert_eq!(probed.code, Some(1), "{}", probed.text);
+        let report = &probed.json["code_points"][0];
+        for connection in ["without_flag", "with_flag"] {
+            assert_eq!(report[connection]["version"], "TLSv1_2", "{}", probed.text);
+            assert_eq!(
+                report[connection]["certificate_request"], true,
+                "{}",
+                probed.text
+            );
+            assert_eq!(report[connection]["acknowledged"], false);
+            assert_eq!(report[connection]["sent"], "sent an empty Certificate");
+        }
+        for finding in [
+            "browsers would see a certificate picker",
+            "negotiated TLS 1.2, where the flag does nothing (RCA-12)",
+        ] {
+            assert!(probed.text.contains(finding), "{finding}: {}", probed.text);
+        }
+    });
+}
+
+/// A server that demands a certificate of everyone (ordinary mutual TLS),
+/// in TLS 1.3 and in TLS 1.2: said so, not "could not connect".
+#[test]
+fn a_server_that_demands_a_certificate_is_said_to() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        for versions in [&[&rustls::version::TLS13], &[&rustls::version::TLS12]] {
+            let address = serve(asking_server(pki, versions, true)).await;
+            let probed = probe(pki, address.port(), &["--code-point", "62"]).await;
+            assert_eq!(probed.code, Some(1), "{}", probed.text);
+            let report = &probed.json["code_points"][0];
+            assert_eq!(
+                report["without_flag"]["certificate_required"], true,
+                "{}",
+                probed.text
+            );
+            assert!(
+                probed
+                    .text
+                    .contains("demands a certificate of every client (ordinary mutual TLS)"),
+                "{}",
+                probed.text
+            );
+        }
+    });
+}
+
+/// A port that answers in plain HTTP: the probe says TLS is not spoken
+/// there (it said "received corrupt message of type `InvalidContentType`").
+#[test]
+fn a_plain_http_port_is_said_to_speak_no_tls() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let upstream = serve_plain_http().await;
+        let probed = probe(pki, upstream.port(), &["--code-point", "62"]).await;
+        assert_eq!(probed.code, Some(4), "{}", probed.text);
+        let error = probed.json["code_points"][0]["with_flag"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            error.contains("the peer does not speak TLS here (plain HTTP on this port?)"),
+            "{error}"
+        );
     });
 }
 

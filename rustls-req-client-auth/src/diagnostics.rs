@@ -66,6 +66,9 @@ pub fn describe_tls_error(error: &Error) -> String {
                 describe_certificate_error(reason)
             )
         }
+        Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            format!("{error}: the peer does not speak TLS here (plain HTTP on this port?)")
+        }
         other => other.to_string(),
     }
 }

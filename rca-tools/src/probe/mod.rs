@@ -115,6 +115,13 @@ pub struct Connection {
     /// answered the first request with an alert, or closed the connection
     /// without an answer.
     pub identity_refused: bool,
+    /// Whether the server accepted the flag identity the probe sent: it
+    /// answered the request after the handshake.
+    pub identity_accepted: bool,
+    /// Whether the server refused the empty Certificate the probe answered
+    /// a request without the flag's acknowledgement with: it demands a
+    /// certificate of every client (ordinary mutual TLS).
+    pub certificate_required: bool,
     /// Why the connection failed, if it did.
     pub error: Option<String>,
     /// The rule the server broke, if the failure was one.
@@ -214,32 +221,12 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
         misbehaves = true;
         findings.push("a CertificateRequest under a PSK (resumption) breaks RCA-11".into());
     }
-    if without_flag.certificate_request {
-        findings.push(
-            "every client gets a CertificateRequest, flag or not: browsers would see a certificate picker"
-                .into(),
-        );
-    }
-    match (with_flag.certificate_request, with_flag.acknowledged) {
-        (true, true) => findings.push(
-            "with the flag: a CertificateRequest that acknowledges it (the draft's behaviour)".into(),
-        ),
-        (true, false) if !without_flag.certificate_request => findings.push(
-            "with the flag: a CertificateRequest without the acknowledgement (as Cloudflare's 2023 servers did)"
-                .into(),
-        ),
-        _ => {}
-    }
-    if second.version.is_some() {
-        findings.push(if second.resumed {
-            "the second connection resumed the session".into()
-        } else {
-            "the second connection was a full handshake".into()
-        });
-    }
-    let connected = [&without_flag, &with_flag]
-        .iter()
-        .any(|connection| connection.version.is_some() || connection.rule_broken.is_some());
+    findings.extend(what_the_requests_mean(&without_flag, &with_flag, &second));
+    let connected = [&without_flag, &with_flag].iter().any(|connection| {
+        connection.version.is_some()
+            || connection.rule_broken.is_some()
+            || connection.certificate_request
+    });
     let flag_request = with_flag.certificate_request
         && (with_flag.acknowledged || !without_flag.certificate_request);
     if with_flag.identity_refused {
@@ -269,9 +256,61 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
     }
 }
 
-/// What the resolver was asked, recorded for the report.
+/// What the three connections' certificate requests (or their absence) mean
+/// for people and bots.
+fn what_the_requests_mean(
+    without_flag: &Connection,
+    with_flag: &Connection,
+    second: &Connection,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    if without_flag.certificate_request {
+        findings.push(
+            "every client gets a CertificateRequest, flag or not: browsers would see a certificate picker"
+                .into(),
+        );
+    }
+    if without_flag.certificate_required || with_flag.certificate_required {
+        findings.push(
+            "the server demands a certificate of every client (ordinary mutual TLS): it refused the \
+             empty Certificate the probe answers a request that does not acknowledge the flag with \
+             (as rca-connect does, so the bot's identity goes only where the flag takes it)"
+                .into(),
+        );
+    }
+    if with_flag.version.as_deref() == Some("TLSv1_2") {
+        findings.push(
+            "the server negotiated TLS 1.2, where the flag does nothing (RCA-12): it needs TLS 1.3"
+                .into(),
+        );
+    }
+    match (with_flag.certificate_request, with_flag.acknowledged) {
+        (true, true) => findings.push(
+            "with the flag: a CertificateRequest that acknowledges it (the draft's behaviour)".into(),
+        ),
+        (true, false) if !without_flag.certificate_request => findings.push(
+            "with the flag: a CertificateRequest without the acknowledgement (as Cloudflare's 2023 servers did)"
+                .into(),
+        ),
+        _ => {}
+    }
+    if second.version.is_some() {
+        findings.push(if second.resumed {
+            "the second connection resumed the session".into()
+        } else {
+            "the second connection was a full handshake".into()
+        });
+    }
+    findings
+}
+
+/// What the resolvers were asked on the current connection, recorded for
+/// the report.
 #[derive(Debug, Default)]
 struct Asked {
+    /// A CertificateRequest came (seen here in TLS 1.2 too, where the flags
+    /// hook is not told of it).
+    requested: bool,
     ca_names: Vec<Vec<u8>>,
     schemes: Vec<SignatureScheme>,
 }
@@ -290,6 +329,7 @@ impl ResolvesClientCert for RecordingIdentity {
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
         let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+        asked.requested = true;
         asked.ca_names = root_hint_subjects
             .iter()
             .map(|name| name.to_vec())
@@ -323,14 +363,21 @@ fn client_config(target: &Target, points: CodePoints, flag: bool) -> Result<Prob
             .with_custom_certificate_verifier(Arc::new(NoServerVerification(provider))),
     };
     let asked = Arc::new(Mutex::new(Asked::default()));
-    let recording = Arc::new(RecordingIdentity {
-        identity: target.identity.clone(),
+    // The identity answers only a CertificateRequest that acknowledges the
+    // flag, as `rca-connect` answers: any other request (without the flag,
+    // in TLS 1.2, or one that ignores it) gets an empty Certificate, so the
+    // bot's identity goes nowhere the flag did not take it.
+    let anonymous = Arc::new(RecordingIdentity {
+        identity: None,
         asked: Arc::clone(&asked),
     });
-    let mut config = builder.with_client_cert_resolver(recording.clone());
+    let mut config = builder.with_client_cert_resolver(anonymous);
     config.alpn_protocols = rustls_req_client_auth::http_alpn();
     let flags = if flag {
-        ClientFlags::request_client_auth_with(recording)
+        ClientFlags::request_client_auth_with(Arc::new(RecordingIdentity {
+            identity: target.identity.clone(),
+            asked: Arc::clone(&asked),
+        }))
     } else {
         ClientFlags::without_identity()
     };
@@ -365,6 +412,7 @@ async fn exchange(
     probing: &Probing,
     report: &mut Connection,
 ) -> Result<(), String> {
+    *probing.asked.lock().unwrap_or_else(PoisonError::into_inner) = Asked::default();
     let server_name = ServerName::try_from(target.host.clone())
         .map_err(|error| format!("{} is not a server name: {error}", target.host))?;
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
@@ -378,6 +426,18 @@ async fn exchange(
             if let Some(flags) = find_tls_error(&error).and_then(FlagsError::from_rustls) {
                 report.rule_broken = Some(flags.rule().to_owned());
             }
+            // A server that demands a certificate of everyone refuses the
+            // empty one in the handshake (TLS 1.2); its request still counts.
+            if probing
+                .asked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .requested
+            {
+                report.certificate_request = true;
+                report.sent = Some(SentIdentity::Empty.to_string());
+                report.certificate_required = demands_a_certificate(find_tls_error(&error));
+            }
             return Err(
                 find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error)
             );
@@ -385,6 +445,44 @@ async fn exchange(
     };
     record(stream.get_ref().1, probing, report);
     // One request: a server that refuses the certificate says so now.
+    let answer = first_answer(target, &mut stream).await;
+    record(stream.get_ref().1, probing, report);
+    let identity_sent = matches!(
+        client_state(stream.get_ref().1)
+            .map(rustls_req_client_auth::client::ClientFlagsState::sent_identity),
+        Some(SentIdentity::FlagIdentity | SentIdentity::ConfigIdentity)
+    );
+    match answer {
+        Ok(status) => {
+            // TLS 1.3: a refusal comes after the client's Finished, as an
+            // alert or as a close before any answer.
+            report.identity_refused = identity_sent && status.is_none();
+            report.identity_accepted = identity_sent && status.is_some();
+            report.http_status = status;
+            Ok(())
+        }
+        Err(error) => {
+            let alert = matches!(
+                find_tls_error(&error),
+                Some(rustls::Error::AlertReceived(_))
+            );
+            report.identity_refused =
+                identity_sent && (alert || error.kind() == std::io::ErrorKind::UnexpectedEof);
+            report.certificate_required = !identity_sent
+                && report.certificate_request
+                && demands_a_certificate(find_tls_error(&error));
+            Err(find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error))
+        }
+    }
+}
+
+/// Sends one HTTP/1.1 request (or, over HTTP/2, the connection preface)
+/// and reads the answer's first line (or whether SETTINGS came); `None` for
+/// a close before any answer.
+async fn first_answer(
+    target: &Target,
+    stream: &mut tokio_rustls::client::TlsStream<TcpStream>,
+) -> std::io::Result<Option<String>> {
     let host = if target.host.contains(':') {
         format!("[{}]", target.host)
     } else {
@@ -400,68 +498,53 @@ async fn exchange(
         target.path
     );
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    let answer = async {
-        let mut head = vec![0; 256];
-        if h2 {
-            // The HTTP/2 preface and an empty SETTINGS frame; a server that
-            // accepted the client answers with its SETTINGS, one that refused
-            // its certificate with an alert.
-            stream
-                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
-                .await?;
-            let read = stream.read(&mut head).await?;
-            if read == 0 {
-                return Ok(None);
-            }
-            let settings = head.get(3) == Some(&4) && read >= 9;
-            return Ok::<_, std::io::Error>(Some(
-                if settings {
-                    "HTTP/2 SETTINGS received"
-                } else {
-                    "HTTP/2: no SETTINGS frame"
-                }
-                .to_owned(),
-            ));
-        }
-        stream.write_all(request.as_bytes()).await?;
+    let mut head = vec![0; 256];
+    if h2 {
+        // The HTTP/2 preface and an empty SETTINGS frame; a server that
+        // accepted the client answers with its SETTINGS, one that refused
+        // its certificate with an alert.
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await?;
         let read = stream.read(&mut head).await?;
         if read == 0 {
             return Ok(None);
         }
-        let head = head.get(..read).unwrap_or_default();
-        Ok(Some(
-            String::from_utf8_lossy(head)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-        ))
-    };
-    let answer = answer.await;
-    record(stream.get_ref().1, probing, report);
-    let identity_sent = matches!(
-        client_state(stream.get_ref().1)
-            .map(rustls_req_client_auth::client::ClientFlagsState::sent_identity),
-        Some(SentIdentity::FlagIdentity | SentIdentity::ConfigIdentity)
-    );
-    match answer {
-        Ok(status) => {
-            // TLS 1.3: a refusal comes after the client's Finished, as an
-            // alert or as a close before any answer.
-            report.identity_refused = identity_sent && status.is_none();
-            report.http_status = status;
-            Ok(())
-        }
-        Err(error) => {
-            let alert = matches!(
-                find_tls_error(&error),
-                Some(rustls::Error::AlertReceived(_))
-            );
-            report.identity_refused =
-                identity_sent && (alert || error.kind() == std::io::ErrorKind::UnexpectedEof);
-            Err(find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error))
-        }
+        let settings = head.get(3) == Some(&4) && read >= 9;
+        return Ok(Some(
+            if settings {
+                "HTTP/2 SETTINGS received"
+            } else {
+                "HTTP/2: no SETTINGS frame"
+            }
+            .to_owned(),
+        ));
     }
+    stream.write_all(request.as_bytes()).await?;
+    let read = stream.read(&mut head).await?;
+    if read == 0 {
+        return Ok(None);
+    }
+    let head = head.get(..read).unwrap_or_default();
+    Ok(Some(
+        String::from_utf8_lossy(head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+/// Whether `error` is a server's refusal of an empty Certificate: TLS 1.3's
+/// `certificate_required`, or the `handshake_failure` TLS 1.2 servers send.
+fn demands_a_certificate(error: Option<&rustls::Error>) -> bool {
+    matches!(
+        error,
+        Some(rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::HandshakeFailure
+        ))
+    )
 }
 
 fn record(conn: &rustls::ClientConnection, probing: &Probing, report: &mut Connection) {
@@ -472,15 +555,23 @@ fn record(conn: &rustls::ClientConnection, probing: &Probing, report: &mut Conne
         .alpn_protocol()
         .map(|alpn| String::from_utf8_lossy(alpn).into_owned());
     report.resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+    let asked = probing.asked.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(state) = client_state(conn) {
         report.certificate_request = state.certificate_request().is_some();
         report.acknowledged = state.certificate_request() == Some(CertificateRequestCause::Flag);
         report.sent = match state.sent_identity() {
-            SentIdentity::NotRequested => None,
+            // TLS 1.2: the hook is not told; the resolver, if asked, answered
+            // with nothing (see `client_config`, and below).
+            SentIdentity::NotRequested | SentIdentity::NotObserved => None,
             sent => Some(sent.to_string()),
         };
     }
-    let asked = probing.asked.lock().unwrap_or_else(PoisonError::into_inner);
+    if asked.requested && !report.certificate_request {
+        // TLS 1.2, where flags do nothing (RCA-12): the request is the
+        // server's own policy.
+        report.certificate_request = true;
+        report.sent = Some(SentIdentity::Empty.to_string());
+    }
     if report.certificate_request {
         report.ca_names = asked
             .ca_names
@@ -584,6 +675,9 @@ impl fmt::Display for Report {
 impl fmt::Display for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(version) = &self.version else {
+            if self.certificate_request {
+                f.write_str("CertificateRequest without the flag; sent an empty Certificate; ")?;
+            }
             return write!(f, "failed: {}", self.error.as_deref().unwrap_or("?"));
         };
         write!(
@@ -610,6 +704,9 @@ impl fmt::Display for Connection {
         }
         match (&self.http_status, &self.error) {
             (_, Some(error)) => write!(f, "; then refused: {error}"),
+            (Some(status), None) if self.identity_accepted => {
+                write!(f, "; identity accepted ({status})")
+            }
             (Some(status), None) => write!(f, "; {status}"),
             (None, None) if self.identity_refused => {
                 f.write_str("; then closed without an answer: identity refused")
