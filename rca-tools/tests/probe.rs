@@ -457,6 +457,32 @@ fn a_server_that_acknowledges_an_unsent_flag_misbehaves() {
     });
 }
 
+/// Without `--ca` the server is verified against Mozilla's roots (as
+/// `rca-connect` does; it was a usage error): a server of a private CA is
+/// then refused, and the error says why.
+#[test]
+fn without_ca_the_public_roots_verify_the_server() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let address = serve(config::server(pki, Provider::AwsLcRs)).await;
+        let url = format!("https://localhost:{}/", address.port());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(PROBE)
+                .args([url.as_str(), "--code-point", "62", "--json"])
+                .output()
+                .expect("run rca-probe")
+        })
+        .await
+        .expect("probe task");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(4), "{text}");
+        assert!(
+            text.contains("invalid peer certificate: UnknownIssuer"),
+            "{text}"
+        );
+    });
+}
+
 #[test]
 fn nothing_listening_could_not_connect() {
     let port = free_port();

@@ -11,17 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use rustls::RootCertStore;
 
 use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::common::json_lines;
 use rca_tools::common::process::{hangups, init_logging, on_hangup};
+use rca_tools::common::roots::{server_roots, RootSource};
 use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
 use rca_tools::connect::local_ca::{self, LocalCa};
 use rca_tools::connect::relay::{Relay, RelayTimeouts};
-use rca_tools::connect::roots::{roots, RootSource};
 use rca_tools::connect::upstream::{FlagConnector, HostPattern, UpstreamSettings};
 
 #[cfg(feature = "mimalloc")]
@@ -280,19 +279,6 @@ fn connector(args: &Args, identity: &BotIdentity) -> anyhow::Result<FlagConnecto
             connect_timeout: Duration::from_secs(args.connect_timeout_secs),
         },
     )
-}
-
-/// The roots servers are verified against: `--roots` and each `--ca`.
-fn server_roots(source: RootSource, cas: &[PathBuf]) -> anyhow::Result<RootCertStore> {
-    let mut server_roots = roots(source)?;
-    for ca_file in cas {
-        let extra = rustls_req_client_auth::pem::load_roots(ca_file)?;
-        server_roots.roots.extend(extra.roots);
-    }
-    if server_roots.is_empty() {
-        anyhow::bail!("--roots none needs at least one --ca");
-    }
-    Ok(server_roots)
 }
 
 /// What SIGHUP reads again: the bot identity, the server roots and the

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use rca_tools::common::roots::server_roots;
 use rca_tools::probe::cli::Args;
 use rca_tools::probe::{probe, Target, Trust};
 use rustls_req_client_auth::{pem, CodePoints};
@@ -52,12 +53,10 @@ fn target(args: &Args) -> anyhow::Result<Target> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let trust = match (&args.ca, args.insecure_skip_server_verification) {
-        (Some(ca), _) => Trust::Roots(pem::load_roots(ca)?),
-        (None, true) => Trust::SkipVerification,
-        (None, false) => anyhow::bail!(
-            "give --ca FILE to verify the server, or --insecure-skip-server-verification"
-        ),
+    let trust = if args.insecure_skip_server_verification {
+        Trust::SkipVerification
+    } else {
+        Trust::Roots(server_roots(args.roots, &args.cas)?)
     };
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let identity = match (&args.cert, &args.key) {

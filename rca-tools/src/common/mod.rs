@@ -8,5 +8,6 @@ pub mod json_lines;
 pub mod key_file;
 pub mod process;
 pub mod read_timeout;
+pub mod roots;
 pub mod timestamp;
 pub mod websocket;

@@ -11,8 +11,8 @@ use clap::Parser;
 use http::uri::{Authority, Scheme};
 use http::HeaderName;
 
+use crate::common::roots::RootSource;
 use crate::connect::relay::OUTCOME_HEADER;
-use crate::connect::roots::RootSource;
 
 /// A local forward proxy for bots. Point any HTTP client at it
 /// (HTTPS_PROXY=http://127.0.0.1:8118, curl -x, requests' proxies, Go's

@@ -18,7 +18,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod prepared;
 pub mod relay;
-pub mod roots;
+
 pub mod sessions;
 pub mod upstream;
 pub mod upstream_io;

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use rustls_req_client_auth::CodePoints;
 
+use crate::common::roots::RootSource;
+
 /// Connects to a server with and without the request_client_auth TLS flag, on
 /// each code point, and reports what it does: CertificateRequests (and so
 /// certificate pickers for browsers), acknowledgements, the CAs and signature
@@ -27,9 +29,14 @@ pub struct Args {
     /// The bot's private key (PEM).
     #[arg(long, requires = "cert")]
     pub key: Option<PathBuf>,
-    /// The CA certificates to verify the server with (PEM).
-    #[arg(long, conflicts_with = "insecure_skip_server_verification")]
-    pub ca: Option<PathBuf>,
+    /// Which roots verify the server: mozilla (compiled in), system, or none
+    /// (only --ca).
+    #[arg(long, value_enum, default_value = "mozilla")]
+    pub roots: RootSource,
+    /// More CA certificates to verify the server with, PEM (a private CA).
+    /// Repeatable.
+    #[arg(long = "ca", conflicts_with = "insecure_skip_server_verification")]
+    pub cas: Vec<PathBuf>,
     /// Accept any server certificate. For diagnostics only: the answers then
     /// come from whoever is on the path.
     #[arg(long)]

@@ -1,4 +1,7 @@
-//! The roots servers are verified against.
+//! The roots servers are verified against, for the tools that verify
+//! servers (`rca-connect`, `rca-probe`).
+
+use std::path::PathBuf;
 
 use rustls::RootCertStore;
 
@@ -29,6 +32,24 @@ pub fn roots(source: RootSource) -> anyhow::Result<RootCertStore> {
         RootSource::None => {}
     }
     Ok(roots)
+}
+
+/// The roots servers are verified against: `--roots` and each `--ca`.
+///
+/// # Errors
+///
+/// The system's store could not be read, a `--ca` file holds no certificate,
+/// or there is no root at all (`--roots none` without `--ca`).
+pub fn server_roots(source: RootSource, cas: &[PathBuf]) -> anyhow::Result<RootCertStore> {
+    let mut server_roots = roots(source)?;
+    for ca_file in cas {
+        let extra = rustls_req_client_auth::pem::load_roots(ca_file)?;
+        server_roots.roots.extend(extra.roots);
+    }
+    if server_roots.is_empty() {
+        anyhow::bail!("--roots none needs at least one --ca");
+    }
+    Ok(server_roots)
 }
 
 /// Where the server roots come from.
