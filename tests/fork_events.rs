@@ -45,10 +45,8 @@ fn server_is_told_full_or_resumed_with_ticket_data(provider: Provider) {
     assert!(!second.iter().any(|e| matches!(e, Event::FullHandshake(_))));
 }
 
-/// A ticket a hook refuses leads to a full handshake, and the event says so,
-/// although the hook was asked about the ticket.
-fn refused_ticket_is_followed_by_a_full_handshake_event(provider: Provider) {
-    let pki = TestPki::shared();
+/// A server whose hook refuses every session offered for resumption.
+fn refusing_server(pki: &TestPki, provider: Provider) -> Arc<rustls::ServerConfig> {
     let mut server = config::server(pki, provider);
     ServerScript {
         refuse_resumption: true,
@@ -56,10 +54,16 @@ fn refused_ticket_is_followed_by_a_full_handshake_event(provider: Provider) {
     }
     .install(&mut server)
     .expect("the test types are free");
-    let server = Arc::new(server);
+    Arc::new(server)
+}
+
+/// A ticket a hook refuses leads to a full handshake, and the event says so,
+/// although the hook was asked about the ticket.
+fn refused_ticket_is_followed_by_a_full_handshake_event(provider: Provider) {
+    let pki = TestPki::shared();
     let client = Arc::new(config::client(pki, provider));
 
-    let [_, (_, s)] = config::connect_twice(&client, &server);
+    let [_, (_, s)] = config::connect_twice(&client, &refusing_server(pki, provider));
     let log = server_log(&s);
     assert!(log.contains(&Event::Resumption(None)), "{log:?}");
     assert!(log.contains(&Event::FullHandshake(ProtocolVersion::TLSv1_3)));
@@ -324,21 +328,13 @@ fn offered_session_shows_the_client_chain(provider: Provider) {
 /// TLS 1.2: a session a hook refuses leads to a full handshake, as in TLS 1.3.
 fn tls12_refused_session_is_followed_by_a_full_handshake(provider: Provider) {
     let pki = TestPki::shared();
-    let mut server = config::server(pki, provider);
-    ServerScript {
-        refuse_resumption: true,
-        ..ServerScript::default()
-    }
-    .install(&mut server)
-    .expect("the test types are free");
-    let server = Arc::new(server);
     let client = Arc::new(config::client_with(
         pki,
         provider.crypto(),
         &[&rustls::version::TLS12],
     ));
 
-    let [_, (_, second)] = config::connect_twice(&client, &server);
+    let [_, (_, second)] = config::connect_twice(&client, &refusing_server(pki, provider));
     assert_eq!(second.handshake_kind(), Some(HandshakeKind::Full));
     let log = server_log(&second);
     assert!(

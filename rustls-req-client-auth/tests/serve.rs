@@ -358,23 +358,41 @@ fn silent_client_is_dropped_after_the_handshake_timeout() {
     });
 }
 
+/// An [`Acceptor`] of a flag-path server on a loopback port, accepting one
+/// connection: the address, and the task that yields what `accept` gave.
+async fn accept_one_bot(
+    pki: &'static TestPki,
+    provider: Provider,
+) -> (
+    SocketAddr,
+    tokio::task::JoinHandle<
+        Result<
+            (tokio_rustls::server::TlsStream<TcpStream>, PeerIdentity),
+            rustls_req_client_auth::AcceptError,
+        >,
+    >,
+) {
+    let mut server = config::server(pki, provider);
+    ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+        .install(&mut server)
+        .expect("TLS Flags registers its extension type");
+    let acceptor = Acceptor::new(Arc::new(server));
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let accepted = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        acceptor.accept(tcp).await
+    });
+    (address, accepted)
+}
+
 #[test]
 fn acceptor_yields_stream_and_identity() {
     each_provider_async(|provider| async move {
         let pki = TestPki::shared();
-        let mut server = config::server(pki, provider);
-        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-            .install(&mut server)
-            .expect("TLS Flags registers its extension type");
-        let acceptor = Acceptor::new(Arc::new(server));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
-        let accepted = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.expect("accept");
-            acceptor.accept(tcp).await
-        });
+        let (address, accepted) = accept_one_bot(pki, provider).await;
         let bot = bot_client(pki, provider, &pki.bot);
         let connector =
             tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
@@ -400,19 +418,7 @@ fn a_refused_client_that_keeps_writing_still_reads_the_alert() {
     use tokio::io::AsyncWriteExt;
     each_provider_async(|provider| async move {
         let pki = TestPki::shared();
-        let mut server = config::server(pki, provider);
-        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
-            .install(&mut server)
-            .expect("TLS Flags registers its extension type");
-        let acceptor = Acceptor::new(Arc::new(server));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
-        let accepted = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.expect("accept");
-            acceptor.accept(tcp).await
-        });
+        let (address, accepted) = accept_one_bot(pki, provider).await;
         // A certificate of a CA the flag path does not trust.
         let bot = bot_client(pki, provider, &pki.normal_client);
         let connector =
