@@ -180,13 +180,22 @@ impl UpstreamIo {
     }
 
     /// A write's result, seen by [`UpstreamIo::first_event`] if it failed
-    /// before the first read ended.
-    fn written(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    /// before the first read ended: with the server's alert in its place if
+    /// one is waiting to be read.
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         if let Poll::Ready(Ok(1..)) = written {
             self.wrote = true;
         }
         match written {
             Poll::Ready(Err(error)) if self.outcome.is_some() => {
+                let error = match find_tls_error(&error) {
+                    Some(_) => error,
+                    None => pending_alert(Pin::new(self.io.inner_mut()), cx).unwrap_or(error),
+                };
                 let mut result = Err(error);
                 self.first_event(&mut result);
                 Poll::Ready(result)
@@ -255,7 +264,7 @@ impl Write for UpstreamIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.io).poll_write(cx, buf);
-        self.written(written)
+        self.written(cx, written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -276,7 +285,27 @@ impl Write for UpstreamIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        self.written(written)
+        self.written(cx, written)
+    }
+}
+
+/// The alert a server sent before it closed or reset the connection, if it
+/// waits unread: a write that fails (a broken pipe, a reset) says only that
+/// the connection is gone, while the alert says why (in TLS 1.3 a server
+/// refuses a client certificate after the client's side of the handshake is
+/// done, and one that closes with the client's request unread makes the
+/// kernel reset the connection; the alert queued before the reset can still
+/// be read). Reads what is there without waiting; what it reads is lost,
+/// but the connection is over.
+fn pending_alert(stream: Pin<&mut Stream>, cx: &mut Context<'_>) -> Option<io::Error> {
+    if matches!(*stream, Stream::Plain(_)) {
+        return None;
+    }
+    let mut scratch = [0u8; 512];
+    let mut buf = ReadBuf::new(&mut scratch);
+    match stream.poll_read(cx, &mut buf) {
+        Poll::Ready(Err(error)) if find_tls_error(&error).is_some() => Some(error),
+        _ => None,
     }
 }
 
@@ -317,5 +346,74 @@ impl AsyncWrite for Stream {
             Self::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
             Self::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use integration_tests::config;
+    use integration_tests::pki::SERVER_NAME;
+    use integration_tests::{Provider, TestPki};
+    use rustls_req_client_auth::{ClientFlags, ServerFlags};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A server that refuses the bot's certificate and closes at once, with
+    /// what the client sent after its handshake unread: the kernel resets
+    /// the connection, and the client's next write fails with no word of
+    /// the alert, which is still there to be read.
+    #[tokio::test]
+    async fn the_alert_behind_a_failed_write_is_read() {
+        let pki = TestPki::shared();
+        let provider = Provider::AwsLcRs;
+        let mut server = config::server(pki, provider);
+        ServerFlags::request_client_auth(config::verifier(&pki.bot_ca, provider, true))
+            .install(&mut server)
+            .expect("TLS Flags registers its extension type");
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            // tokio-rustls alone: the alert, then the socket dropped.
+            let refused = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server))
+                .accept(tcp)
+                .await;
+            assert!(refused.is_err());
+        });
+        let mut client = config::client(pki, provider);
+        // A certificate of a CA the flag path does not trust.
+        ClientFlags::request_client_auth(config::certified_key(&pki.normal_client, provider))
+            .install(&mut client)
+            .expect("TLS Flags registers its extension type");
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client))
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("the client's side of the handshake");
+        let mut stream = Stream::Tls(Box::new(tls));
+        let request = vec![b'x'; 16 * 1024];
+        stream.write_all(&request).await.expect("first write");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let failed = stream.write_all(&request).await;
+        let error = failed.expect_err("the connection was reset");
+        assert!(find_tls_error(&error).is_none(), "{error}");
+        let alert =
+            std::future::poll_fn(|cx| Poll::Ready(pending_alert(Pin::new(&mut stream), cx)))
+                .await
+                .expect("an alert waits");
+        assert_eq!(
+            find_tls_error(&alert),
+            Some(&rustls::Error::AlertReceived(
+                rustls::AlertDescription::UnknownCA
+            )),
+            "{alert}"
+        );
     }
 }
