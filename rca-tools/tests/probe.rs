@@ -490,4 +490,49 @@ fn nothing_listening_could_not_connect() {
     let probed = runtime().block_on(probe(pki, port, &[]));
     assert_eq!(probed.code, Some(4), "{}", probed.text);
     assert_eq!(probed.json["verdict"], "could_not_connect");
+    // Both code points are in the report, each connection with the error.
+    let code_points = probed.json["code_points"].as_array().expect("code points");
+    assert_eq!(code_points.len(), 2, "{}", probed.text);
+    for report in code_points {
+        for connection in ["without_flag", "with_flag", "second"] {
+            assert!(
+                report[connection]["error"]
+                    .as_str()
+                    .is_some_and(|error| error.starts_with("cannot connect to")),
+                "{}",
+                probed.text
+            );
+        }
+    }
+}
+
+/// A server that takes the connection and never answers: one timeout (10
+/// s), not one per connection and code point (60 s before).
+#[test]
+fn a_silent_server_costs_one_timeout() {
+    runtime().block_on(async {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                held.push(tcp);
+            }
+        });
+        let started = std::time::Instant::now();
+        let probed = probe(TestPki::shared(), port, &[]).await;
+        assert_eq!(probed.code, Some(4), "{}", probed.text);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(25),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            probed.json["code_points"][1]["second"]["error"], "no answer within 10s",
+            "{}",
+            probed.text
+        );
+    });
 }

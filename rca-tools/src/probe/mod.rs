@@ -126,6 +126,10 @@ pub struct Connection {
     pub error: Option<String>,
     /// The rule the server broke, if the failure was one.
     pub rule_broken: Option<String>,
+    /// No TCP connection, or no answer at all in time: the other
+    /// connections are not tried (they would fail the same way, slowly).
+    #[serde(skip)]
+    unreachable: bool,
 }
 
 /// One code point's account.
@@ -158,9 +162,17 @@ pub struct Report {
 
 /// Runs the probe.
 pub async fn probe(target: &Target) -> Report {
-    let mut code_points = Vec::new();
+    let mut code_points: Vec<CodePointReport> = Vec::new();
     for points in &target.code_points {
-        code_points.push(probe_code_point(target, *points).await);
+        let report = match code_points.last() {
+            // Unreachable on one code point is unreachable on all.
+            Some(last) if last.without_flag.unreachable => CodePointReport {
+                extension_type: points.extension_type,
+                ..last.clone()
+            },
+            _ => probe_code_point(target, *points).await,
+        };
+        code_points.push(report);
     }
     let verdicts: Vec<_> = code_points.iter().map(|report| report.verdict).collect();
     let verdict = if verdicts.contains(&Verdict::Misbehaves) {
@@ -189,11 +201,22 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
         client_config(target, points, false),
         client_config(target, points, true),
     ) {
-        (Ok(plain), Ok(flagged)) => (
-            connect(target, &plain, false).await,
-            connect(target, &flagged, true).await,
-            connect(target, &flagged, true).await,
-        ),
+        (Ok(plain), Ok(flagged)) => {
+            let without_flag = connect(target, &plain, false).await;
+            if without_flag.unreachable {
+                let failed = Connection {
+                    flag_sent: true,
+                    ..without_flag.clone()
+                };
+                (without_flag, failed.clone(), failed)
+            } else {
+                (
+                    without_flag,
+                    connect(target, &flagged, true).await,
+                    connect(target, &flagged, true).await,
+                )
+            }
+        }
         (Err(error), _) | (_, Err(error)) => {
             let failed = Connection {
                 error: Some(error),
@@ -401,7 +424,10 @@ async fn connect(target: &Target, probing: &Probing, flag_sent: bool) -> Connect
     let error = match result {
         Ok(Ok(())) => return report,
         Ok(Err(error)) => error,
-        Err(_) => format!("no answer within {CONNECTION_TIMEOUT:?}"),
+        Err(_) => {
+            report.unreachable = report.version.is_none();
+            format!("no answer within {CONNECTION_TIMEOUT:?}")
+        }
     };
     report.error = Some(error);
     report
@@ -417,7 +443,10 @@ async fn exchange(
         .map_err(|error| format!("{} is not a server name: {error}", target.host))?;
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
-        .map_err(|error| format!("cannot connect to {}:{}: {error}", target.host, target.port))?;
+        .map_err(|error| {
+            report.unreachable = true;
+            format!("cannot connect to {}:{}: {error}", target.host, target.port)
+        })?;
     let connector = TlsConnector::from(Arc::clone(&probing.config));
     let handshake = connector.connect(server_name, tcp).await;
     let mut stream = match handshake {
