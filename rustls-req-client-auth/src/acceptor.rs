@@ -79,6 +79,10 @@ impl Acceptor {
     /// Runs the TLS handshake on `io`; on success, the stream and who the
     /// client is.
     ///
+    /// A failed handshake's connection is closed so that the client reads
+    /// the alert: the server stops writing and reads on (and discards) until
+    /// the client closes, for at most a second, before the error is returned.
+    ///
     /// # Errors
     ///
     /// [`AcceptError`]: the handshake failed (the client was refused, or it
