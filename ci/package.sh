@@ -67,6 +67,12 @@ for path in ./usr/bin/rca-proxy ./usr/bin/rca-connect ./usr/bin/rca-probe \
     grep -q " $path\$" <<<"$contents" || fail "the package lacks $path"
 done
 
+# The summary is one line under 80 characters (cargo-deb takes the crate's
+# description; a longer one was wrapped into the long description, cut off).
+summary=$(dpkg-deb -f "$deb" Description | head -1)
+[ "${#summary}" -lt 80 ] || fail "the package summary has ${#summary} characters: $summary"
+say "summary: $summary"
+
 # lintian: every finding is shown. Errors fail the step except those listed
 # here with the reason they do not apply to a package built outside Debian's
 # archive:

@@ -121,6 +121,19 @@ impl PemError {
         let path = self.path.display();
         match &self.problem {
             PemProblem::Pem(pem::Error::Io(error)) => write!(f, "cannot read {path}: {error}"),
+            // pki-types gives the marker and the line as bytes: said as text.
+            PemProblem::Pem(pem::Error::MissingSectionEnd { end_marker }) => write!(
+                f,
+                "{path} is not valid PEM: a block has no `-----END {}-----` line (is the file \
+                 cut short?)",
+                String::from_utf8_lossy(end_marker)
+            ),
+            PemProblem::Pem(pem::Error::IllegalSectionStart { line }) => write!(
+                f,
+                "{path} is not valid PEM: the line {:?} does not start a block the way \
+                 `-----BEGIN LABEL-----` does",
+                String::from_utf8_lossy(line)
+            ),
             PemProblem::Pem(error) => write!(f, "{path} is not valid PEM: {error}"),
             PemProblem::NoCertificate => {
                 write!(f, "{path} holds no PEM CERTIFICATE block")

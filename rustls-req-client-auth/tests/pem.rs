@@ -40,6 +40,17 @@ fn pem_errors_name_the_file_and_the_problem() {
         "{} is not valid PEM",
         path("broken.pem").display()
     )));
+    // The markers pki-types reports as bytes are said as text: a file cut
+    // short (a copy that did not finish) names the line that is missing.
+    let key = &pki.bot.key_pem;
+    fs::write(path("cut.key"), &key[..key.len() / 2]).expect("write");
+    let cut = pem::load_private_key(path("cut.key")).expect_err("cut short");
+    assert!(
+        message(&cut)
+            .contains("a block has no `-----END PRIVATE KEY-----` line (is the file cut short?)"),
+        "{}",
+        message(&cut)
+    );
     let no_key = pem::load_private_key(path("bot.pem")).expect_err("no key");
     assert!(message(&no_key).starts_with(&format!(
         "{} holds no PEM private key",

@@ -140,6 +140,12 @@ impl Metrics {
             scrape: Mutex::new(()),
             registry: Registry::default(),
         };
+        // Both results from the start, at 0: an alert on `increase()` of the
+        // failures sees the first one (a series that appears at 1 has no
+        // increase).
+        for result in ["success", "failure"] {
+            drop(metrics.reloads.get_or_create(&ResultLabel { result }));
+        }
         registry.register(
             "handshakes",
             "Completed TLS handshakes by authentication path (flag, normal, none)",

@@ -310,6 +310,10 @@ fn metrics_on_the_admin_address() {
             "rca_proxy_handshake_failures_total{reason=\"certificate_unknownissuer\"} 1",
             "rca_proxy_policy_refusals_total 1",
             "rca_proxy_upstream_errors_total{reason=\"unreachable\"} 2",
+            // Before any reload, both results at 0 (an alert on the
+            // failures' increase sees the first one).
+            "rca_proxy_reloads_total{result=\"success\"} 0",
+            "rca_proxy_reloads_total{result=\"failure\"} 0",
         ] {
             assert!(text.contains(line), "no {line:?} in:\n{text}");
         }

@@ -169,8 +169,28 @@ fn newest_per_issuer(
     Ok(newest.into_iter().map(|seen| seen.crl).collect())
 }
 
-/// The thumbprints in a deny list: one per line, blank lines and `#`
-/// comments ignored.
+/// An `x5t#S256` thumbprint written as OpenSSL prints a SHA-256 fingerprint
+/// (`openssl x509 -noout -fingerprint -sha256`: 64 hex digits, with or
+/// without colons, `sha256 Fingerprint=` before them or not), as the
+/// thumbprint it is: what operators who know nginx have at hand.
+fn from_openssl_fingerprint(entry: &str) -> Option<String> {
+    use base64::Engine as _;
+    let hex = entry
+        .split_once('=')
+        .filter(|(label, _)| label.trim().eq_ignore_ascii_case("sha256 fingerprint"))
+        .map_or(entry, |(_, hex)| hex)
+        .replace(':', "");
+    if hex.len() != 64 || !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let digest = (0..32)
+        .map(|at| u8::from_str_radix(hex.get(at * 2..at * 2 + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// The thumbprints in a deny list: one per line (`x5t#S256`, or the SHA-256
+/// fingerprint as OpenSSL prints it), blank lines and `#` comments ignored.
 fn thumbprints_in(path: &Path, bytes: &[u8]) -> anyhow::Result<HashSet<String>> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("tls.bot_deny_list: {} is not UTF-8 text", path.display()))?;
@@ -178,6 +198,10 @@ fn thumbprints_in(path: &Path, bytes: &[u8]) -> anyhow::Result<HashSet<String>> 
     for (index, line) in text.lines().enumerate() {
         let entry = line.split('#').next().unwrap_or_default().trim();
         if entry.is_empty() {
+            continue;
+        }
+        if let Some(thumbprint) = from_openssl_fingerprint(entry) {
+            denied.insert(thumbprint);
             continue;
         }
         let well_formed = entry.len() == THUMBPRINT_LENGTH
@@ -188,7 +212,8 @@ fn thumbprints_in(path: &Path, bytes: &[u8]) -> anyhow::Result<HashSet<String>> 
             anyhow::bail!(
                 "tls.bot_deny_list: {} line {}: {entry:?} is not an x5t#S256 thumbprint \
                  (43 characters of unpadded base64url, as in the x-client-cert-x5t-s256 header \
-                 and the access log)",
+                 and the access log) nor a SHA-256 fingerprint (`openssl x509 -in BOT.pem \
+                 -noout -fingerprint -sha256`)",
                 path.display(),
                 index + 1
             );
@@ -228,12 +253,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_openssl_fingerprint_is_the_certificates_thumbprint() {
+        let leaf = &integration_tests::TestPki::shared().bot.chain[0];
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
+        // As `openssl x509 -noout -fingerprint -sha256` prints it.
+        let printed = format!(
+            "sha256 Fingerprint={}",
+            digest
+                .as_ref()
+                .iter()
+                .map(|byte| format!("{byte:02X}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        );
+        assert_eq!(
+            from_openssl_fingerprint(&printed),
+            Some(thumbprint_sha256(leaf))
+        );
+    }
+
+    #[test]
     fn deny_lists_take_comments_and_name_the_bad_line() {
         let good =
             "# leaked 2026-12-01\n\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA  # crawler-7\n";
         let denied = thumbprints_in(Path::new("deny"), good.as_bytes()).expect("valid");
         assert_eq!(denied.len(), 1);
         let bad = format!("{good}sha256:abc\n");
+        // OpenSSL's fingerprint of the same digest, in each spelling.
+        let zeros = ["00"; 32].join(":");
+        for spelling in [
+            zeros.clone(),
+            zeros.replace(':', ""),
+            format!("sha256 Fingerprint={zeros}"),
+            format!("SHA256 Fingerprint={}", zeros.to_lowercase()),
+        ] {
+            let denied = thumbprints_in(Path::new("deny"), spelling.as_bytes()).expect("valid");
+            assert!(
+                denied.contains("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                "{spelling}: {denied:?}"
+            );
+        }
         let error = thumbprints_in(Path::new("deny"), bad.as_bytes()).expect_err("invalid");
         assert!(error.to_string().contains("line 4"), "{error}");
     }
