@@ -58,7 +58,9 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
-        println!("{origin}: the configuration is valid");
+        // On standard error, as `nginx -t` says it: standard output is the
+        // access log's (JSON lines), also under ExecStartPre and ExecReload.
+        eprintln!("rca-proxy: {origin}: the configuration is valid");
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Runtime::new() {

@@ -3,14 +3,55 @@
 //! read its files again, and listening sockets with a chosen backlog.
 
 use std::future::Future;
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 /// Logs to standard error, at `default_level` unless `RUST_LOG` says
-/// otherwise; each line carries an RFC 3339 timestamp.
+/// otherwise; each line carries an RFC 3339 timestamp, or, when standard
+/// error is the journal's stream, the line's syslog priority instead.
 pub fn init_logging(default_level: &str) {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .format_timestamp_millis()
-        .init();
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
+    if stderr_is_the_journal() {
+        // journald reads a `<N>` prefix as the line's priority (so
+        // `journalctl -p err` finds errors) and stamps the time itself.
+        builder.format(|buf, record| {
+            let priority = match record.level() {
+                log::Level::Error => 3,
+                log::Level::Warn => 4,
+                log::Level::Info => 6,
+                log::Level::Debug | log::Level::Trace => 7,
+            };
+            writeln!(
+                buf,
+                "<{priority}>{} {}: {}",
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        });
+    } else {
+        builder.format_timestamp_millis();
+    }
+    builder.init();
+}
+
+/// Whether standard error is a stream to the journal: systemd sets
+/// `JOURNAL_STREAM` to that stream's device and inode (`DEV:INO`) for a
+/// service whose output goes there; an inherited variable with a standard
+/// error sent elsewhere does not match.
+fn stderr_is_the_journal() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((device, inode)) = stream.split_once(':') else {
+        return false;
+    };
+    let Ok(stderr) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    device.parse::<u64>() == Ok(stderr.dev()) && inode.parse::<u64>() == Ok(stderr.ino())
 }
 
 /// The SIGHUP handler, installed now: from here on a SIGHUP asks for a

@@ -218,6 +218,50 @@ fn invalid_configuration_names_the_field() {
 /// The configuration rca-tools/README.md shows for a real deployment is valid
 /// as written, once the files it names exist: the docs cannot drift from the
 /// fields the proxy accepts.
+/// Under systemd, standard error is the journal's stream (`JOURNAL_STREAM`
+/// names its device and inode): each diagnostic line then carries its
+/// priority as `<N>`, which journald reads (`journalctl -p err` finds the
+/// errors), and no timestamp of its own. A variable naming another stream
+/// changes nothing.
+#[test]
+fn diagnostics_carry_their_priority_to_the_journal() {
+    use std::os::unix::fs::MetadataExt as _;
+    let files = Files::new(TestPki::shared());
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    for journal in [true, false] {
+        let port = free_port();
+        let log = files.path(if journal { "journal.log" } else { "plain.log" });
+        let file = std::fs::File::create(&log).expect("log file");
+        let metadata = file.metadata().expect("metadata");
+        let inode = if journal {
+            metadata.ino()
+        } else {
+            metadata.ino() + 1
+        };
+        let mut command = Command::new(PROXY);
+        command
+            .env_remove("RUST_LOG")
+            .env("JOURNAL_STREAM", format!("{}:{inode}", metadata.dev()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file));
+        let proxy = Proxy::spawn(command, &files.config(port, upstream, ""), port);
+        let text = wait_for_line(&log, "listening on");
+        let line = text
+            .lines()
+            .find(|line| line.contains("listening on"))
+            .unwrap_or_default();
+        if journal {
+            assert!(
+                line.starts_with("<6>INFO rca_proxy: listening on"),
+                "{line}"
+            );
+        } else {
+            assert!(line.starts_with('['), "{line}");
+        }
+        drop(proxy);
+    }
+}
+
 #[test]
 fn the_readme_configuration_is_valid() {
     use base64::Engine as _;

@@ -315,7 +315,7 @@ impl Proxy {
         Self::spawn(command, config, port)
     }
 
-    fn spawn(mut command: Command, config: &Path, port: u16) -> Self {
+    pub(crate) fn spawn(mut command: Command, config: &Path, port: u16) -> Self {
         let child = command
             .arg("--config")
             .arg(config)
