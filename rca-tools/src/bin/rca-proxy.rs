@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::proxy::cli::{Args, Subcommand};
 use rca_tools::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
-use rca_tools::proxy::metrics::Metrics;
+use rca_tools::proxy::metrics::{Expiry, Metrics};
 use rca_tools::proxy::service::Proxy;
 use rca_tools::proxy::tls::Front;
 
@@ -310,9 +310,7 @@ async fn reload_on_hangup(
         match reloaded {
             Ok(()) => {
                 metrics.set_expiries(front.expiries());
-                log::info!(
-                    "reloaded [tls]: the certificate, key, bot CA, bot CRLs, bot deny list, partner CA and ticket keys"
-                );
+                log::info!("{}", reloaded_line(&tls, &front.expiries()));
             }
             Err(error) => {
                 log::error!("reload refused, keeping the running certificates: {error:#}");
@@ -321,4 +319,33 @@ async fn reload_on_hangup(
         std::future::ready(())
     })
     .await;
+}
+
+/// The line a reload that took logs: what it read, of what is configured,
+/// and which server certificate is now served, until when (the serial an
+/// operator would otherwise look up with `openssl s_client`).
+fn reloaded_line(tls: &rca_tools::proxy::config::Tls, expiries: &[Expiry]) -> String {
+    let mut read = vec!["the certificate and key", "the bot CA"];
+    if !tls.bot_crl.is_empty() {
+        read.push("the bot CRLs");
+    }
+    if tls.bot_deny_list.is_some() {
+        read.push("the bot deny list");
+    }
+    if tls.partner_ca.is_some() {
+        read.push("the partner CA");
+    }
+    if tls.ticket_keys.is_some() {
+        read.push("the ticket keys");
+    }
+    let served = expiries
+        .iter()
+        .find(|expiry| expiry.file == "tls.cert")
+        .map(|leaf| {
+            let until = jiff::Timestamp::from_second(leaf.at)
+                .map_or_else(|_| leaf.at.to_string(), |at| at.to_string());
+            format!("; serving {:?}, valid until {until}", leaf.name)
+        })
+        .unwrap_or_default();
+    format!("reloaded [tls]: {}{served}", read.join(", "))
 }

@@ -210,6 +210,18 @@ fn sighup_names_settings_that_take_a_restart_and_sigterm_says_it_drains() {
             "{diagnostics}"
         );
         assert!(diagnostics.contains("takes a restart"), "{diagnostics}");
+        // What it read, of what is configured, and the certificate served.
+        let reloaded = diagnostics
+            .lines()
+            .find(|line| line.contains("reloaded [tls]"))
+            .unwrap_or_default();
+        assert!(
+            reloaded.contains(
+                "reloaded [tls]: the certificate and key, the bot CA; serving \"CN=localhost\", valid until "
+            ),
+            "{reloaded}"
+        );
+        assert!(!reloaded.contains("partner CA"), "{reloaded}");
         // Still the old upstream.
         let echo = get_body(&browser(pki, true), &proxy.url("/still")).await;
         assert!(echo.starts_with("GET /still"), "{echo}");
