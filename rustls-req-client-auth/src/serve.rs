@@ -41,7 +41,10 @@ use crate::stalled_streams::{StalledStreams, Watched};
 /// carries the connection's [`PeerIdentity`](crate::PeerIdentity) and `ConnectInfo<SocketAddr>`
 /// in its extensions (extract them with [`PeerIdentity`](crate::PeerIdentity), [`crate::Bot`] or
 /// axum's `ConnectInfo`), and an [`Upgraded`] handle for work that outlives
-/// an HTTP upgrade (a WebSocket tunnel).
+/// an HTTP upgrade (a WebSocket tunnel). A response with `Connection: close`
+/// ends its connection after it on either protocol: over HTTP/2, which has
+/// no such header, with a GOAWAY once the streams in flight are answered
+/// (the header is not sent).
 ///
 /// ```no_run
 /// # async fn demo(config: std::sync::Arc<rustls::ServerConfig>) -> std::io::Result<()> {
@@ -743,6 +746,11 @@ where
         let cancels = h2.then(|| CancelBudget::new(limits.cancelled_requests));
         let counting = cancels.clone();
         let per_request_stopping = stopping.clone();
+        // HTTP/2: a response with `Connection: close` (which HTTP/2 does not
+        // have) asks for the connection's end, as it does over HTTP/1.1: a
+        // GOAWAY once in-flight streams are answered.
+        let close_asked = h2.then(|| Arc::new(tokio::sync::Notify::new()));
+        let asking = close_asked.clone();
         // HTTP/1.1 only: h2 resets a stream it cannot read on its own.
         let reporting = refused_requests
             .filter(|_| !h2)
@@ -757,22 +765,15 @@ where
             let watching = watching.clone();
             // HTTP/1.1 only: HTTP/2 draining is the connection's GOAWAY.
             let draining = (!h2).then(|| per_request_stopping.clone());
+            let asking = asking.clone();
             async move {
                 let response = response.await;
                 drop(busy);
                 if let Some(pending) = pending {
                     pending.answered();
                 }
-                response.map(|mut response| {
-                    if draining.as_ref().is_some_and(Stopping::is_draining)
-                        && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
-                    {
-                        // hyper closes the connection after this response.
-                        response.headers_mut().insert(
-                            hyper::header::CONNECTION,
-                            hyper::header::HeaderValue::from_static("close"),
-                        );
-                    }
+                response.map(|response| {
+                    let response = closing(response, draining.as_ref(), asking.as_deref());
                     response.map(|body| match &watching {
                         Some(streams) => streams.watch(body),
                         None => Watched::unwatched(body),
@@ -804,6 +805,7 @@ where
             stopping: &mut stopping,
             stopping_already,
             http2: h2,
+            close_asked: close_asked.as_deref(),
         };
         if h2 {
             let served = http2_builder(&limits).serve_connection(io, per_request);
@@ -928,13 +930,16 @@ struct Driver<'a> {
     /// Shutdown began before hyper got the connection.
     stopping_already: bool,
     http2: bool,
+    /// HTTP/2: told when a response asked to close the connection.
+    close_asked: Option<&'a tokio::sync::Notify>,
 }
 
 impl Driver<'_> {
     /// Runs `served` (hyper's connection, HTTP/1.1 or HTTP/2) to its end,
     /// closing it gracefully (`shutdown`) when the server stops, the
-    /// connection has been idle too long or its client cancelled too many
-    /// requests, and at once when an HTTP/2 response stalled.
+    /// connection has been idle too long, its client cancelled too many
+    /// requests or an HTTP/2 response asked to close it, and at once when an
+    /// HTTP/2 response stalled.
     async fn drive<C>(self, served: C, shutdown: impl Fn(std::pin::Pin<&mut C>))
     where
         C: Future<Output = Result<(), hyper::Error>>,
@@ -949,6 +954,7 @@ impl Driver<'_> {
             stopping,
             stopping_already,
             http2,
+            close_asked,
         } = self;
         let mut served = std::pin::pin!(served);
         let mut closing = stopping_already;
@@ -1013,6 +1019,11 @@ impl Driver<'_> {
                     debug!("{remote}: closed after its GOAWAY");
                     break;
                 }
+                () = notified(close_asked), if !closing => {
+                    debug!("{remote}: a response asked to close the connection; GOAWAY");
+                    shutdown(served.as_mut());
+                    closing = true;
+                }
                 () = activity.idle_for(limits.idle_timeout), if !closing => {
                     debug!("{remote}: no request for {:?}; closing", limits.idle_timeout);
                     shutdown(served.as_mut());
@@ -1057,6 +1068,51 @@ async fn time_to_close(stopping: &mut Stopping, activity: &ConnectionActivity, h
             }
         } => {}
     }
+}
+
+/// Completes when `notify` is told, or never without one.
+async fn notified(notify: Option<&tokio::sync::Notify>) {
+    match notify {
+        Some(notify) => notify.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `response` as it leaves, about its connection's end: over HTTP/1.1, with
+/// `Connection: close` while `draining` (hyper closes the connection after
+/// it; not on a 101, whose connection switches protocols); over HTTP/2, its
+/// `Connection: close` taken off and told to `asking`, which sends the
+/// GOAWAY HTTP/2 has instead.
+fn closing<B>(
+    mut response: Response<B>,
+    draining: Option<&Stopping>,
+    asking: Option<&tokio::sync::Notify>,
+) -> Response<B> {
+    if let Some(asking) = asking {
+        if asks_to_close(response.headers()) {
+            response.headers_mut().remove(hyper::header::CONNECTION);
+            asking.notify_one();
+        }
+    }
+    if draining.is_some_and(Stopping::is_draining)
+        && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
+    {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// Whether a response's `Connection` field has the `close` option.
+fn asks_to_close(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|option| option.trim().eq_ignore_ascii_case("close"))
 }
 
 /// Completes when `signal` does, or never without one.

@@ -300,7 +300,7 @@ async fn answer(
         record.host = Some(host.as_str().to_owned());
     }
     if !proxy.allows(peer) {
-        return revoked(parts.version);
+        return revoked();
     }
     if proxy.bots_only.covers(path) && !peer.is_flag_path() {
         let why = "this path is for bots authenticated with a client certificate on the request_client_auth TLS flag";
@@ -480,17 +480,16 @@ fn transfer_coding_problem(headers: &http::HeaderMap) -> Option<(StatusCode, Str
 }
 
 /// The answer to a bot whose certificate stopped verifying since it
-/// connected (revoked, expired, its CRL out of date): 403, and over HTTP/1.1
-/// the connection closed (HTTP/2 has no such header; every request on it
-/// gets 403).
-fn revoked(version: http::Version) -> (Response, Option<String>) {
+/// connected (revoked, expired, its CRL out of date): 403, and the
+/// connection closed after it, so the bot's next request makes a new
+/// handshake, whose alert says why (over HTTP/2 the serving layer turns
+/// `Connection: close` into a GOAWAY; the header is not sent).
+fn revoked() -> (Response, Option<String>) {
     let why = "this client certificate no longer verifies (revoked, expired, or its CRL out of date) since the connection was made";
     let mut response = (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
-    if version != http::Version::HTTP_2 {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-    }
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     (response, Some(format!("revoked: {why}")))
 }
 

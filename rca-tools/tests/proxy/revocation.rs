@@ -144,6 +144,22 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     );
     // Its open connection: refused at its next request.
     assert_eq!(get_status(&kept, &proxy.url("/")).await, 403, "{how:?}");
+    // ... and closed after it (HTTP/2: a GOAWAY), so the bot's next request
+    // makes a new handshake, which is refused with the alert that says why.
+    // (hyper's graceful GOAWAY waits for a PING's answer, and a request
+    // sent meanwhile is still answered: the first few may get 403 too.)
+    let mut next = kept.get(proxy.url("/")).send().await;
+    for _ in 0..10 {
+        if next.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        next = kept.get(proxy.url("/")).send().await;
+    }
+    assert!(
+        next.is_err(),
+        "{how:?}: its old connection still answers: {next:?}"
+    );
     let fresh = bot_client_for(pki, &leaked)
         .get(proxy.url("/"))
         .send()
