@@ -146,16 +146,7 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     assert_eq!(get_status(&kept, &proxy.url("/")).await, 403, "{how:?}");
     // ... and closed after it (HTTP/2: a GOAWAY), so the bot's next request
     // makes a new handshake, which is refused with the alert that says why.
-    // (hyper's graceful GOAWAY waits for a PING's answer, and a request
-    // sent meanwhile is still answered: the first few may get 403 too.)
-    let mut next = kept.get(proxy.url("/")).send().await;
-    for _ in 0..10 {
-        if next.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        next = kept.get(proxy.url("/")).send().await;
-    }
+    let next = next_refused(&kept, &proxy.url("/")).await;
     assert!(
         next.is_err(),
         "{how:?}: its old connection still answers: {next:?}"
@@ -291,6 +282,21 @@ async fn expiring_client_is_refused(path: AuthPath) {
         Some(rustls::AlertDescription::CertificateExpired),
         "{path:?}"
     );
+}
+
+/// The answer to `client`'s GET of `url` once its connection has closed, or
+/// the last of ten tries 100 ms apart: hyper's graceful GOAWAY waits for a
+/// PING's answer, and a request sent meanwhile is still answered.
+async fn next_refused(client: &reqwest::Client, url: &str) -> reqwest::Result<reqwest::Response> {
+    let mut next = client.get(url).send().await;
+    for _ in 0..10 {
+        if next.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        next = client.get(url).send().await;
+    }
+    next
 }
 
 /// A TLS connection to the proxy on `port` with `tls`.
