@@ -480,6 +480,53 @@ fn without_ca_the_public_roots_verify_the_server() {
             text.contains("invalid peer certificate: UnknownIssuer"),
             "{text}"
         );
+        // The same against the proxy, which asks flagged clients for a
+        // certificate before its own certificate is checked (TLS 1.3): the
+        // request the probe never answered does not make it "connected".
+        let proxy = start_proxy(pki, &pki.bot_ca.cert_pem).await;
+        let url = format!("https://localhost:{}/", proxy.port);
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(PROBE)
+                .args([url.as_str(), "--code-point", "62", "--json"])
+                .output()
+                .expect("run rca-probe")
+        })
+        .await
+        .expect("probe task");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(4), "{text}");
+        assert!(text.contains("\"could_not_connect\""), "{text}");
+    });
+}
+
+/// A server that honours the flag and refuses a flagged client that sends
+/// no certificate (its flag path's policy, RCA-14) is not said to demand a
+/// certificate of every client.
+#[test]
+fn a_flag_path_that_requires_a_certificate_is_not_mutual_tls_for_all() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let mut config = config::server(pki, Provider::AwsLcRs);
+        rustls_req_client_auth::ServerFlags::request_client_auth(config::verifier(
+            &pki.bot_ca,
+            Provider::AwsLcRs,
+            true,
+        ))
+        .require_certificate()
+        .install(&mut config)
+        .expect("TLS Flags registers its extension type");
+        let address = serve(config).await;
+        let probed = probe(pki, address.port(), &["--code-point", "62"]).await;
+        let report = &probed.json["code_points"][0];
+        assert_eq!(report["with_flag"]["acknowledged"], true, "{}", probed.text);
+        assert_eq!(report["with_flag"]["certificate_required"], false);
+        assert!(
+            !probed
+                .text
+                .contains("demands a certificate of every client"),
+            "{}",
+            probed.text
+        );
     });
 }
 

@@ -125,7 +125,7 @@ impl Acceptor {
                     None => AcceptError::Handshake(error),
                 };
                 debug!("tls_flags: handshake failed: {error}");
-                close_after_alert(io).await;
+                close_after_alert(io, deadline).await;
                 return Err(error);
             }
             Err(_elapsed) => {
@@ -154,8 +154,9 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// reset discarded the alert, before it could read why it was refused (half
 /// of refused bots saw no alert through reqwest). So the server says it is
 /// done writing and reads on until the client closes, for at most
-/// [`LINGER`] and [`LINGER_BYTES`].
-async fn close_after_alert<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+/// [`LINGER`] and [`LINGER_BYTES`], and not past the handshake's `deadline`
+/// (the configured timeout stays the longest a connection can take).
+async fn close_after_alert<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO, deadline: Instant) {
     let drain = async {
         if io.shutdown().await.is_err() {
             return;
@@ -171,7 +172,7 @@ async fn close_after_alert<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
             }
         }
     };
-    let _ = tokio::time::timeout(LINGER, drain).await;
+    let _ = tokio::time::timeout_at(deadline.min(Instant::now() + LINGER), drain).await;
 }
 
 impl fmt::Debug for Acceptor {

@@ -1300,3 +1300,50 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hyper::header::{HeaderValue, CONNECTION};
+
+    use super::*;
+
+    #[test]
+    fn close_is_an_option_of_the_connection_field() {
+        let with = |values: &[&'static str]| {
+            let mut headers = hyper::HeaderMap::new();
+            for value in values {
+                headers.append(CONNECTION, HeaderValue::from_static(value));
+            }
+            asks_to_close(&headers)
+        };
+        assert!(with(&["close"]));
+        assert!(with(&["keep-alive, Close"]));
+        assert!(with(&["upgrade", " close "]));
+        assert!(!with(&[]));
+        assert!(!with(&["closed"]));
+        assert!(!with(&["keep-alive, x-close"]));
+    }
+
+    #[tokio::test]
+    async fn only_http2_turns_close_into_a_goaway() {
+        let response = || {
+            let mut response = Response::new(());
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            response
+        };
+        // HTTP/2: the header goes, the connection is told.
+        let asking = tokio::sync::Notify::new();
+        let sent = closing(response(), None, Some(&asking));
+        assert!(sent.headers().get(CONNECTION).is_none());
+        let told = tokio::time::timeout(Duration::from_millis(10), asking.notified()).await;
+        assert!(told.is_ok());
+        // HTTP/1.1: hyper closes after it; the header stays.
+        let sent = closing(response(), None, None);
+        assert_eq!(
+            sent.headers().get(CONNECTION),
+            Some(&HeaderValue::from_static("close"))
+        );
+    }
+}

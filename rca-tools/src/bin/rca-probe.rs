@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use rca_tools::common::roots::server_roots;
+use rca_tools::common::roots::{server_roots, RootSource};
 use rca_tools::probe::cli::Args;
 use rca_tools::probe::{probe, Target, Trust};
 use rustls_req_client_auth::{pem, CodePoints};
@@ -56,7 +56,13 @@ fn target(args: &Args) -> anyhow::Result<Target> {
     let trust = if args.insecure_skip_server_verification {
         Trust::SkipVerification
     } else {
-        Trust::Roots(server_roots(args.roots, &args.cas)?)
+        // --ca alone pins the server to those CAs, as it always has.
+        let source = args.roots.unwrap_or(if args.cas.is_empty() {
+            RootSource::Mozilla
+        } else {
+            RootSource::None
+        });
+        Trust::Roots(server_roots(source, &args.cas)?)
     };
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let identity = match (&args.cert, &args.key) {

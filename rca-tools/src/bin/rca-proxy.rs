@@ -322,8 +322,8 @@ async fn reload_on_hangup(
 }
 
 /// The line a reload that took logs: what it read, of what is configured,
-/// and which server certificate is now served, until when (the serial an
-/// operator would otherwise look up with `openssl s_client`).
+/// and which server certificate is now served (its subject and `notAfter`,
+/// which an operator would otherwise look up with `openssl s_client`).
 fn reloaded_line(tls: &rca_tools::proxy::config::Tls, expiries: &[Expiry]) -> String {
     let mut read = vec!["the certificate and key", "the bot CA"];
     if !tls.bot_crl.is_empty() {

@@ -194,7 +194,15 @@ impl UpstreamIo {
             Poll::Ready(Err(error)) if self.outcome.is_some() => {
                 let error = match find_tls_error(&error) {
                     Some(_) => error,
-                    None => pending_alert(Pin::new(self.io.inner_mut()), cx).unwrap_or(error),
+                    // In `receiving`, as every read: a ticket in what it
+                    // reads is kept with this connection's tag.
+                    None => match self.ticket_tag.clone() {
+                        Some(tag) => {
+                            receiving(&tag, || pending_alert(Pin::new(self.io.inner_mut()), cx))
+                        }
+                        None => pending_alert(Pin::new(self.io.inner_mut()), cx),
+                    }
+                    .unwrap_or(error),
                 };
                 let mut result = Err(error);
                 self.first_event(&mut result);

@@ -30,10 +30,11 @@ pub struct Args {
     #[arg(long, requires = "cert")]
     pub key: Option<PathBuf>,
     /// Which roots verify the server: mozilla (compiled in), system, or none
-    /// (only --ca).
-    #[arg(long, value_enum, default_value = "mozilla")]
-    pub roots: RootSource,
-    /// More CA certificates to verify the server with, PEM (a private CA).
+    /// (only --ca). Default: mozilla, or none when --ca is given, so --ca
+    /// alone pins the server (the bot identity goes to no other).
+    #[arg(long, value_enum)]
+    pub roots: Option<RootSource>,
+    /// CA certificates to verify the server with, PEM (a private CA).
     /// Repeatable.
     #[arg(long = "ca", conflicts_with = "insecure_skip_server_verification")]
     pub cas: Vec<PathBuf>,

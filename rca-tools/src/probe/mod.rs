@@ -248,7 +248,7 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
     let connected = [&without_flag, &with_flag].iter().any(|connection| {
         connection.version.is_some()
             || connection.rule_broken.is_some()
-            || connection.certificate_request
+            || connection.certificate_required
     });
     let flag_request = with_flag.certificate_request
         && (with_flag.acknowledged || !without_flag.certificate_request);
@@ -456,16 +456,19 @@ async fn exchange(
                 report.rule_broken = Some(flags.rule().to_owned());
             }
             // A server that demands a certificate of everyone refuses the
-            // empty one in the handshake (TLS 1.2); its request still counts.
-            if probing
+            // empty one in the handshake (TLS 1.2): its request counts. Only
+            // then: in TLS 1.3 the request comes before the server's own
+            // certificate, which the probe may refuse itself, having sent
+            // nothing.
+            let requested = probing
                 .asked
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .requested
-            {
+                .requested;
+            if requested && demands_a_certificate(find_tls_error(&error)) {
                 report.certificate_request = true;
                 report.sent = Some(SentIdentity::Empty.to_string());
-                report.certificate_required = demands_a_certificate(find_tls_error(&error));
+                report.certificate_required = true;
             }
             return Err(
                 find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error)
@@ -497,8 +500,12 @@ async fn exchange(
             );
             report.identity_refused =
                 identity_sent && (alert || error.kind() == std::io::ErrorKind::UnexpectedEof);
+            // A request that acknowledged the flag and refuses an empty
+            // answer is the flag path's own policy (RCA-14), not mutual TLS
+            // for everyone.
             report.certificate_required = !identity_sent
                 && report.certificate_request
+                && !report.acknowledged
                 && demands_a_certificate(find_tls_error(&error));
             Err(find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error))
         }
@@ -705,7 +712,7 @@ impl fmt::Display for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(version) = &self.version else {
             if self.certificate_request {
-                f.write_str("CertificateRequest without the flag; sent an empty Certificate; ")?;
+                f.write_str("CertificateRequest without the flag's acknowledgement; sent an empty Certificate; ")?;
             }
             return write!(f, "failed: {}", self.error.as_deref().unwrap_or("?"));
         };
@@ -717,11 +724,11 @@ impl fmt::Display for Connection {
         if self.resumed {
             f.write_str(", resumed")?;
         }
-        match (self.certificate_request, self.acknowledged) {
-            (false, _) => f.write_str("; no CertificateRequest")?,
-            (true, true) => f.write_str("; CertificateRequest acknowledging the flag")?,
-            (true, false) => f.write_str("; CertificateRequest without the flag")?,
-        }
+        f.write_str(match (self.certificate_request, self.acknowledged) {
+            (false, _) => "; no CertificateRequest",
+            (true, true) => "; CertificateRequest acknowledging the flag",
+            (true, false) => "; CertificateRequest without the flag's acknowledgement",
+        })?;
         if !self.ca_names.is_empty() {
             write!(f, " (CAs: {})", self.ca_names.join("; "))?;
         }

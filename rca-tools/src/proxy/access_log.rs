@@ -129,11 +129,11 @@ impl Entry<'_> {
 
     /// `duration` in milliseconds, for [`Entry::duration_ms`].
     pub fn millis(duration: Duration) -> f64 {
-        // In whole microseconds, so the line says 0.619, not
+        // In microseconds, rounded, so the line says 0.619, not
         // 0.6189089999999999 (the float of nanoseconds divided).
-        match u32::try_from(duration.as_micros()) {
+        match u32::try_from(duration.as_nanos().saturating_add(500) / 1000) {
             Ok(micros) => f64::from(micros) / 1000.0,
-            // Over an hour: whole milliseconds do.
+            // Over 71 minutes (a u32 of microseconds): whole milliseconds do.
             Err(_) => (duration.as_secs_f64() * 1000.0).round(),
         }
     }
@@ -624,10 +624,10 @@ mod tests {
     }
 
     #[test]
-    fn durations_are_whole_microseconds() {
+    fn durations_are_rounded_to_microseconds() {
         let written = |duration| serde_json::to_string(&Entry::millis(duration)).expect("json");
-        assert_eq!(written(Duration::from_nanos(618_908)), "0.618");
-        assert_eq!(written(Duration::from_nanos(1_386_583)), "1.386");
+        assert_eq!(written(Duration::from_nanos(618_908)), "0.619");
+        assert_eq!(written(Duration::from_nanos(1_386_483)), "1.386");
         assert_eq!(written(Duration::from_millis(3)), "3.0");
         assert_eq!(written(Duration::from_secs(7200)), "7200000.0");
     }

@@ -215,9 +215,6 @@ fn invalid_configuration_names_the_field() {
     }
 }
 
-/// The configuration rca-tools/README.md shows for a real deployment is valid
-/// as written, once the files it names exist: the docs cannot drift from the
-/// fields the proxy accepts.
 /// Under systemd, standard error is the journal's stream (`JOURNAL_STREAM`
 /// names its device and inode): each diagnostic line then carries its
 /// priority as `<N>`, which journald reads (`journalctl -p err` finds the
@@ -244,24 +241,47 @@ fn diagnostics_carry_their_priority_to_the_journal() {
             .env("JOURNAL_STREAM", format!("{}:{inode}", metadata.dev()))
             .stdout(Stdio::null())
             .stderr(Stdio::from(file));
-        let proxy = Proxy::spawn(command, &files.config(port, upstream, ""), port);
+        let config = files.config(port, upstream, "");
+        let proxy = Proxy::spawn(command, &config, port);
         let text = wait_for_line(&log, "listening on");
         let line = text
             .lines()
             .find(|line| line.contains("listening on"))
+            .unwrap_or_default();
+        // A warning: a reload that finds a setting changed which takes a
+        // restart.
+        let edited = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            edited.replace("timeout_secs = 5", "timeout_secs = 6"),
+        )
+        .expect("config");
+        proxy.signal("HUP");
+        let text = wait_for_line(&log, "takes a restart");
+        let warning = text
+            .lines()
+            .find(|line| line.contains("takes a restart"))
             .unwrap_or_default();
         if journal {
             assert!(
                 line.starts_with("<6>INFO rca_proxy: listening on"),
                 "{line}"
             );
+            assert!(
+                warning.starts_with("<4>WARN rca_proxy: reload:"),
+                "{warning}"
+            );
         } else {
             assert!(line.starts_with('['), "{line}");
+            assert!(warning.starts_with('['), "{warning}");
         }
         drop(proxy);
     }
 }
 
+/// The configuration rca-tools/README.md shows for a real deployment is valid
+/// as written, once the files it names exist: the docs cannot drift from the
+/// fields the proxy accepts.
 #[test]
 fn the_readme_configuration_is_valid() {
     use base64::Engine as _;
