@@ -8,6 +8,7 @@
 //! with the rule it breaks.
 
 pub mod cli;
+mod verdict;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -225,50 +226,7 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
             (failed.clone(), failed.clone(), failed)
         }
     };
-    let mut findings = Vec::new();
-    let mut misbehaves = false;
-    for (label, connection) in [
-        ("without the flag", &without_flag),
-        ("with the flag", &with_flag),
-        ("on the second connection", &second),
-    ] {
-        if let Some(rule) = &connection.rule_broken {
-            misbehaves = true;
-            findings.push(format!(
-                "{label}: the server broke {rule}: {}",
-                connection.error.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    if second.resumed && second.certificate_request {
-        misbehaves = true;
-        findings.push("a CertificateRequest under a PSK (resumption) breaks RCA-11".into());
-    }
-    findings.extend(what_the_requests_mean(&without_flag, &with_flag, &second));
-    let connected = [&without_flag, &with_flag].iter().any(|connection| {
-        connection.version.is_some()
-            || connection.rule_broken.is_some()
-            || connection.certificate_required
-    });
-    let flag_request = with_flag.certificate_request
-        && (with_flag.acknowledged || !without_flag.certificate_request);
-    if with_flag.identity_refused {
-        findings.push(format!(
-            "with the flag: the server refused the identity sent ({})",
-            with_flag.error.as_deref().unwrap_or("no answer")
-        ));
-    }
-    let verdict = if misbehaves {
-        Verdict::Misbehaves
-    } else if !connected {
-        Verdict::CouldNotConnect
-    } else if flag_request && with_flag.identity_refused {
-        Verdict::IdentityRefused
-    } else if flag_request {
-        Verdict::Honours
-    } else {
-        Verdict::NotSupported
-    };
+    let (findings, verdict) = verdict::judge(&without_flag, &with_flag, &second);
     CodePointReport {
         extension_type: points.extension_type,
         without_flag,
@@ -277,54 +235,6 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
         findings,
         verdict,
     }
-}
-
-/// What the three connections' certificate requests (or their absence) mean
-/// for people and bots.
-fn what_the_requests_mean(
-    without_flag: &Connection,
-    with_flag: &Connection,
-    second: &Connection,
-) -> Vec<String> {
-    let mut findings = Vec::new();
-    if without_flag.certificate_request {
-        findings.push(
-            "every client gets a CertificateRequest, flag or not: browsers would see a certificate picker"
-                .into(),
-        );
-    }
-    if without_flag.certificate_required || with_flag.certificate_required {
-        findings.push(
-            "the server demands a certificate of every client (ordinary mutual TLS): it refused the \
-             empty Certificate the probe answers a request that does not acknowledge the flag with \
-             (as rca-connect does, so the bot's identity goes only where the flag takes it)"
-                .into(),
-        );
-    }
-    if with_flag.version.as_deref() == Some("TLSv1_2") {
-        findings.push(
-            "the server negotiated TLS 1.2, where the flag does nothing (RCA-12): it needs TLS 1.3"
-                .into(),
-        );
-    }
-    match (with_flag.certificate_request, with_flag.acknowledged) {
-        (true, true) => findings.push(
-            "with the flag: a CertificateRequest that acknowledges it (the draft's behaviour)".into(),
-        ),
-        (true, false) if !without_flag.certificate_request => findings.push(
-            "with the flag: a CertificateRequest without the acknowledgement (as Cloudflare's 2023 servers did)"
-                .into(),
-        ),
-        _ => {}
-    }
-    if second.version.is_some() {
-        findings.push(if second.resumed {
-            "the second connection resumed the session".into()
-        } else {
-            "the second connection was a full handshake".into()
-        });
-    }
-    findings
 }
 
 /// What the resolvers were asked on the current connection, recorded for

@@ -1,0 +1,169 @@
+//! What `rca-probe`'s three connections on one code point mean: the
+//! findings, said in words, and the verdict. No I/O here: the connections'
+//! accounts in, the judgement out.
+
+use super::{Connection, Verdict};
+
+/// The findings and the verdict for one code point's connections: without
+/// the flag, with it, and with it again (resuming where the server allows).
+pub(super) fn judge(
+    without_flag: &Connection,
+    with_flag: &Connection,
+    second: &Connection,
+) -> (Vec<String>, Verdict) {
+    let mut findings = Vec::new();
+    let mut misbehaves = false;
+    for (label, connection) in [
+        ("without the flag", without_flag),
+        ("with the flag", with_flag),
+        ("on the second connection", second),
+    ] {
+        if let Some(rule) = &connection.rule_broken {
+            misbehaves = true;
+            findings.push(format!(
+                "{label}: the server broke {rule}: {}",
+                connection.error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if second.resumed && second.certificate_request {
+        misbehaves = true;
+        findings.push("a CertificateRequest under a PSK (resumption) breaks RCA-11".into());
+    }
+    findings.extend(what_the_requests_mean(without_flag, with_flag, second));
+    let connected = [without_flag, with_flag].iter().any(|connection| {
+        connection.version.is_some()
+            || connection.rule_broken.is_some()
+            || connection.certificate_required
+    });
+    let flag_request = with_flag.certificate_request
+        && (with_flag.acknowledged || !without_flag.certificate_request);
+    if with_flag.identity_refused {
+        findings.push(format!(
+            "with the flag: the server refused the identity sent ({})",
+            with_flag.error.as_deref().unwrap_or("no answer")
+        ));
+    }
+    let verdict = if misbehaves {
+        Verdict::Misbehaves
+    } else if !connected {
+        Verdict::CouldNotConnect
+    } else if flag_request && with_flag.identity_refused {
+        Verdict::IdentityRefused
+    } else if flag_request {
+        Verdict::Honours
+    } else {
+        Verdict::NotSupported
+    };
+    (findings, verdict)
+}
+
+/// What the three connections' certificate requests (or their absence) mean
+/// for people and bots.
+fn what_the_requests_mean(
+    without_flag: &Connection,
+    with_flag: &Connection,
+    second: &Connection,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    if without_flag.certificate_request {
+        findings.push(
+            "every client gets a CertificateRequest, flag or not: browsers would see a certificate picker"
+                .into(),
+        );
+    }
+    if without_flag.certificate_required || with_flag.certificate_required {
+        findings.push(
+            "the server demands a certificate of every client (ordinary mutual TLS): it refused the \
+             empty Certificate the probe answers a request that does not acknowledge the flag with \
+             (as rca-connect does, so the bot's identity goes only where the flag takes it)"
+                .into(),
+        );
+    }
+    if with_flag.version.as_deref() == Some("TLSv1_2") {
+        findings.push(
+            "the server negotiated TLS 1.2, where the flag does nothing (RCA-12): it needs TLS 1.3"
+                .into(),
+        );
+    }
+    match (with_flag.certificate_request, with_flag.acknowledged) {
+        (true, true) => findings.push(
+            "with the flag: a CertificateRequest that acknowledges it (the draft's behaviour)".into(),
+        ),
+        (true, false) if !without_flag.certificate_request => findings.push(
+            "with the flag: a CertificateRequest without the acknowledgement (as Cloudflare's 2023 servers did)"
+                .into(),
+        ),
+        _ => {}
+    }
+    if second.version.is_some() {
+        findings.push(if second.resumed {
+            "the second connection resumed the session".into()
+        } else {
+            "the second connection was a full handshake".into()
+        });
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn over(version: &str) -> Connection {
+        Connection {
+            version: Some(version.to_owned()),
+            ..Connection::default()
+        }
+    }
+
+    fn asked(mut connection: Connection, acknowledged: bool) -> Connection {
+        connection.certificate_request = true;
+        connection.acknowledged = acknowledged;
+        connection
+    }
+
+    #[test]
+    fn an_acknowledged_request_on_the_flag_only_honours_it() {
+        let (findings, verdict) = judge(
+            &over("TLSv1_3"),
+            &asked(over("TLSv1_3"), true),
+            &over("TLSv1_3"),
+        );
+        assert_eq!(verdict, Verdict::Honours);
+        assert!(findings.iter().any(|f| f.contains("the draft's behaviour")));
+    }
+
+    #[test]
+    fn a_server_that_could_not_be_verified_is_not_connected() {
+        // In TLS 1.3 the request came before the server's certificate,
+        // which the probe refused: no version, nothing the server refused.
+        let failed = Connection {
+            error: Some("invalid peer certificate: UnknownIssuer".to_owned()),
+            ..Connection::default()
+        };
+        let (_, verdict) = judge(&failed, &failed, &failed);
+        assert_eq!(verdict, Verdict::CouldNotConnect);
+    }
+
+    #[test]
+    fn tls12_asking_everyone_does_not_support_the_flag() {
+        let (findings, verdict) = judge(
+            &asked(over("TLSv1_2"), false),
+            &asked(over("TLSv1_2"), false),
+            &over("TLSv1_2"),
+        );
+        assert_eq!(verdict, Verdict::NotSupported);
+        assert!(findings.iter().any(|f| f.contains("certificate picker")));
+        assert!(findings.iter().any(|f| f.contains("RCA-12")));
+    }
+
+    #[test]
+    fn a_request_under_a_psk_misbehaves() {
+        let mut second = asked(over("TLSv1_3"), true);
+        second.resumed = true;
+        let (findings, verdict) = judge(&over("TLSv1_3"), &asked(over("TLSv1_3"), true), &second);
+        assert_eq!(verdict, Verdict::Misbehaves);
+        assert!(findings.iter().any(|f| f.contains("RCA-11")));
+    }
+}
