@@ -47,6 +47,9 @@ pub struct UpstreamIo {
     metrics: Arc<ConnectMetrics>,
     /// Whether bytes went out since the handshake (a request).
     wrote: bool,
+    /// A write that failed while the server's alert may still be on its way
+    /// through the reactor, and how many times it was waited for.
+    failed_write: Option<(io::Error, u8)>,
     /// What the tickets it receives are kept with (TLS only).
     ticket_tag: Option<Arc<TicketTag>>,
     /// Counts this connection as open to its server while it lives.
@@ -76,6 +79,7 @@ impl UpstreamIo {
             },
             h2,
             wrote: false,
+            failed_write: None,
             refusals: accounting.refusals,
             metrics: accounting.metrics,
             _open: accounting.open,
@@ -194,21 +198,49 @@ impl UpstreamIo {
             Poll::Ready(Err(error)) if self.outcome.is_some() => {
                 let error = match find_tls_error(&error) {
                     Some(_) => error,
-                    // In `receiving`, as every read: a ticket in what it
-                    // reads is kept with this connection's tag.
-                    None => match self.ticket_tag.clone() {
-                        Some(tag) => {
-                            receiving(&tag, || pending_alert(Pin::new(self.io.inner_mut()), cx))
+                    None => match self.alert_behind(cx, 0) {
+                        Poll::Ready(alert) => alert.unwrap_or(error),
+                        Poll::Pending => {
+                            self.failed_write = Some((error, 1));
+                            return Poll::Pending;
                         }
-                        None => pending_alert(Pin::new(self.io.inner_mut()), cx),
-                    }
-                    .unwrap_or(error),
+                    },
                 };
                 let mut result = Err(error);
                 self.first_event(&mut result);
                 Poll::Ready(result)
             }
             other => other,
+        }
+    }
+
+    /// A write that failed before and waits for the alert behind it: the
+    /// alert, or the write's own error once the socket has said all it has
+    /// (or after [`ALERT_WAITS`] wake-ups without it).
+    fn failed_again(&mut self, cx: &mut Context<'_>) -> Option<Poll<io::Result<usize>>> {
+        let (error, waits) = self.failed_write.take()?;
+        let error = match self.alert_behind(cx, waits) {
+            Poll::Ready(alert) => alert.unwrap_or(error),
+            Poll::Pending => {
+                self.failed_write = Some((error, waits + 1));
+                return Some(Poll::Pending);
+            }
+        };
+        let mut result = Err(error);
+        self.first_event(&mut result);
+        Some(Poll::Ready(result))
+    }
+
+    /// [`pending_alert`], in `receiving` as every read (a ticket in what it
+    /// reads is kept with this connection's tag); ready with nothing after
+    /// [`ALERT_WAITS`] waits.
+    fn alert_behind(&mut self, cx: &mut Context<'_>, waits: u8) -> Poll<Option<io::Error>> {
+        if waits >= ALERT_WAITS {
+            return Poll::Ready(None);
+        }
+        match self.ticket_tag.clone() {
+            Some(tag) => receiving(&tag, || pending_alert(Pin::new(self.io.inner_mut()), cx)),
+            None => pending_alert(Pin::new(self.io.inner_mut()), cx),
         }
     }
 }
@@ -271,6 +303,9 @@ impl Write for UpstreamIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(failed) = self.failed_again(cx) {
+            return failed;
+        }
         let written = Pin::new(&mut self.io).poll_write(cx, buf);
         self.written(cx, written)
     }
@@ -292,6 +327,9 @@ impl Write for UpstreamIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(failed) = self.failed_again(cx) {
+            return failed;
+        }
         let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
         self.written(cx, written)
     }
@@ -303,19 +341,24 @@ impl Write for UpstreamIo {
 /// refuses a client certificate after the client's side of the handshake is
 /// done, and one that closes with the client's request unread makes the
 /// kernel reset the connection; the alert queued before the reset can still
-/// be read). Reads what is there without waiting; what it reads is lost,
-/// but the connection is over.
-fn pending_alert(stream: Pin<&mut Stream>, cx: &mut Context<'_>) -> Option<io::Error> {
+/// be read). What it reads is lost, but the connection is over. Pending
+/// while the reactor has not yet seen what the socket holds (the write
+/// failed inside the same poll): the read's waker brings the write back.
+fn pending_alert(stream: Pin<&mut Stream>, cx: &mut Context<'_>) -> Poll<Option<io::Error>> {
     if matches!(*stream, Stream::Plain(_)) {
-        return None;
+        return Poll::Ready(None);
     }
     let mut scratch = [0u8; 512];
     let mut buf = ReadBuf::new(&mut scratch);
     match stream.poll_read(cx, &mut buf) {
-        Poll::Ready(Err(error)) if find_tls_error(&error).is_some() => Some(error),
-        _ => None,
+        Poll::Ready(Err(error)) if find_tls_error(&error).is_some() => Poll::Ready(Some(error)),
+        Poll::Ready(_) => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
     }
 }
+
+/// How many wake-ups a failed write waits for the alert behind it.
+const ALERT_WAITS: u8 = 3;
 
 impl AsyncRead for Stream {
     fn poll_read(
@@ -412,10 +455,9 @@ mod tests {
         let failed = stream.write_all(&request).await;
         let error = failed.expect_err("the connection was reset");
         assert!(find_tls_error(&error).is_none(), "{error}");
-        let alert =
-            std::future::poll_fn(|cx| Poll::Ready(pending_alert(Pin::new(&mut stream), cx)))
-                .await
-                .expect("an alert waits");
+        let alert = std::future::poll_fn(|cx| pending_alert(Pin::new(&mut stream), cx))
+            .await
+            .expect("an alert waits");
         assert_eq!(
             find_tls_error(&alert),
             Some(&rustls::Error::AlertReceived(

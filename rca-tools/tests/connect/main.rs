@@ -207,6 +207,44 @@ fn asking_server(
         .expect("config")
 }
 
+/// A server that honours the flag, refuses the bot's certificate (its CA is
+/// another) and drops the connection at once, with no lingering close (as
+/// many servers do; the kernel then resets it): the 502 names the alert,
+/// whichever of the request's write and the first read meets the reset.
+/// It said "closed the connection ... (Broken pipe)" when the write did.
+#[test]
+fn a_refusal_followed_by_a_reset_is_named_by_its_alert() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let mut roots = RootCertStore::empty();
+        roots.add(pki.normal_ca.cert.clone()).expect("another CA");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .expect("verifier");
+        let mut config = plain_tls(pki, &[b"h2", b"http/1.1"]);
+        rustls_req_client_auth::ServerFlags::request_client_auth(verifier)
+            .install(&mut config)
+            .expect("TLS Flags registers its extension type");
+        let upstream = tls_server(config).await;
+        let (_connect, port) = files.start_connect(&[]);
+        for client in [Client::CurlHttp1, Client::CurlHttp2] {
+            for _ in 0..3 {
+                let url = format!("https://localhost:{}/", upstream.port());
+                let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
+                assert_eq!(answer.status, 502, "{client:?}: {answer:?}");
+                assert!(
+                    answer.body.contains("alert UnknownCA"),
+                    "{client:?}: {}\n{}",
+                    answer.body,
+                    std::fs::read_to_string(files.path("connect.err")).unwrap_or_default()
+                );
+            }
+        }
+    });
+}
+
 /// A server that asks every client for a certificate and does not
 /// acknowledge the flag: the bot identity is not sent, though the server
 /// would have taken it (RCA-2).
