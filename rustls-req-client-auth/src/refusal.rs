@@ -134,7 +134,7 @@ fn shortened(name: String) -> String {
 struct Slot {
     /// The server name the client asked for, told by the TLS Flags hook
     /// (a verifier of the application's own is not told it).
-    server_name: Option<String>,
+    server_name: Option<std::sync::Arc<str>>,
     refused: Option<RefusedCertificate>,
 }
 
@@ -154,10 +154,10 @@ pub(crate) fn record(refused: impl FnOnce() -> RefusedCertificate) {
 
 /// Keeps the server name of the handshake being driven, for a refusal of
 /// the normal path's verifier ([`RefusedCertificate::note`]).
-pub(crate) fn remember_server_name(server_name: &str) {
+pub(crate) fn remember_server_name(server_name: &std::sync::Arc<str>) {
     #[cfg(feature = "tokio")]
     let _outside_an_acceptor = REFUSED.try_with(|slot| {
-        slot.borrow_mut().server_name = Some(server_name.to_owned());
+        slot.borrow_mut().server_name = Some(std::sync::Arc::clone(server_name));
     });
     #[cfg(not(feature = "tokio"))]
     let _ = server_name;

@@ -265,12 +265,15 @@ impl ServerFlags {
 
 impl ServerHooks for ServerFlags {
     fn new_connection(&self, server_name: Option<&DnsName<'_>>) -> Box<dyn ServerConnectionHook> {
-        if let Some(name) = server_name {
-            crate::refusal::remember_server_name(name.as_ref());
+        // One copy of the name, shared by the hook, the flag path's verifier
+        // and the refusal slot of an `Acceptor`.
+        let server_name: Option<Arc<str>> = server_name.map(|name| Arc::from(name.as_ref()));
+        if let Some(name) = &server_name {
+            crate::refusal::remember_server_name(name);
         }
         Box::new(ServerFlagsHook {
             policy: self.clone(),
-            server_name: server_name.map(|name| Box::from(name.as_ref())),
+            server_name,
             state: ServerFlagsState {
                 client_flags: None,
                 acknowledged: FlagSet::new(),
@@ -407,7 +410,7 @@ fn log_refusal(error: &FlagsError) {
 struct ServerFlagsHook {
     policy: ServerFlags,
     /// The server name the client asked for, for a refusal's line.
-    server_name: Option<Box<str>>,
+    server_name: Option<Arc<str>>,
     state: ServerFlagsState,
 }
 

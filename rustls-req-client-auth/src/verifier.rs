@@ -16,7 +16,7 @@ pub(crate) struct FlagPathVerifier {
     pub(crate) inner: Arc<dyn ClientCertVerifier>,
     pub(crate) certificate_required: bool,
     /// The server name of the connection (SNI), for a refusal's line.
-    pub(crate) server_name: Option<Box<str>>,
+    pub(crate) server_name: Option<Arc<str>>,
 }
 
 impl ClientCertVerifier for FlagPathVerifier {
