@@ -6,7 +6,8 @@
 # and a oneshot unit in it (ci/systemd/check.sh) starts the service with
 # all its sandboxing, asks it for a page through the packaged
 # configuration, reloads it, has a reload refused (a key it cannot read),
-# stops it, lets a broken configuration hit the start limit, and powers off. Needs root and the
+# writes the access log to a file and rotates it with the packaged
+# logrotate configuration, stops it, lets a broken configuration hit the start limit, and powers off. Needs root and the
 # Debian mirror. Where the container cannot be made or booted (no root, no
 # mirror, no nspawn), the step says SKIPPED and why, unless
 # CI_REQUIRE_SYSTEMD=1, which makes that a failure. Once the check has
@@ -41,7 +42,7 @@ trap 'rm -rf "$root" "$root.log"' EXIT
 mirror=$({ sed -n 's|^URIs: \(http[^ ]*/debian\)$|\1|p' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true; } | head -1)
 say "debootstrap bookworm from ${mirror:=http://deb.debian.org/debian}"
 timeout 10m debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,adduser,ca-certificates,curl,openssl,busybox \
+    --include=systemd,systemd-sysv,dbus,adduser,ca-certificates,curl,openssl,busybox,logrotate \
     bookworm "$root" "$mirror" >"$root.log" 2>&1 ||
     skip "debootstrap failed: $(tail -3 "$root.log")"
 # A minimal system has no procps, so no /bin/kill: the unit must not need it.
@@ -82,10 +83,14 @@ cat "$result"
 [ "$(field bad-reload)" != 0 ] || fail "a reload with an unreadable key said it succeeded"
 [ "$(field state-after-bad-reload)" = active ] || fail "not active after a refused reload"
 [ "$(field get-after-bad-reload)" = "hello from the upstream" ] || fail "no page after a refused reload"
+[ "$(field log-restart)" = 0 ] || fail "systemctl restart rca-proxy with log.access naming a file"
+[ "$(field log-owner)" = rca-proxy ] || fail "the access log file: $(field log-owner), not owned by rca-proxy"
+[ "$(field log-rotate)" = 0 ] || fail "logrotate -f /etc/logrotate.d/rca-proxy"
+[ "$(field log-lines)" = 1/1 ] || fail "after logrotate, lines in access.log/access.log.1: $(field log-lines), not 1/1"
 [ "$(field stop)" = 0 ] || fail "systemctl stop rca-proxy"
 [ "$(field result)" = success ] || fail "the service stopped with $(field result)"
 case "$(field broken-start)" in
 "failed/failed after "[1-5]" restarts") ;;
 *) fail "a configuration that does not load: $(field broken-start), not failed for good after five starts" ;;
 esac
-say "the packaged unit starts, serves on :443 as rca-proxy, reloads, refuses a reload it cannot load, stops, and gives up on a configuration that does not load, under systemd"
+say "the packaged unit starts, serves on :443 as rca-proxy, reloads, refuses a reload it cannot load, logs to a file that logrotate rotates, stops, and gives up on a configuration that does not load, under systemd"

@@ -49,6 +49,26 @@ say bad-reload $?
 say state-after-bad-reload "$(systemctl show -p ActiveState --value rca-proxy)"
 say get-after-bad-reload "$(get)"
 chmod 0640 /etc/rca-proxy/site.key
+# The access log in a file of the unit's LogsDirectory, rotated by the
+# packaged logrotate configuration (which signals the proxy to reopen it).
+printf '\n[log]\naccess = "/var/log/rca-proxy/access.log"\n' >>/etc/rca-proxy/proxy.toml
+systemctl restart rca-proxy
+say log-restart $?
+lines() { grep -c '"status":200' "$1" 2>/dev/null || true; }
+wait_lines() {
+    for _ in $(seq 30); do
+        [ "$(lines "$1")" = "$2" ] && break
+        sleep 0.2
+    done
+}
+get >/dev/null
+wait_lines /var/log/rca-proxy/access.log 1
+say log-owner "$(stat -c %U /var/log/rca-proxy/access.log 2>&1)"
+logrotate -f /etc/logrotate.d/rca-proxy
+say log-rotate $?
+get >/dev/null
+wait_lines /var/log/rca-proxy/access.log 1
+say log-lines "$(lines /var/log/rca-proxy/access.log)/$(lines /var/log/rca-proxy/access.log.1)"
 systemctl stop rca-proxy
 say stop $?
 say result "$(systemctl show -p Result --value rca-proxy)"

@@ -14,7 +14,7 @@ use clap::Parser;
 
 use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::common::json_lines;
-use rca_tools::common::process::{hangups, init_logging, on_hangup};
+use rca_tools::common::process::{hangups, init_logging, on_each_signal};
 use rca_tools::common::roots::{server_roots, RootSource};
 use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
@@ -302,7 +302,7 @@ async fn reload_on_hangup(
     front: Arc<Front>,
     files: Reloaded,
 ) {
-    on_hangup(hangups, || {
+    on_each_signal(hangups, || {
         let (connector, front, files) = (connector.clone(), Arc::clone(&front), files.clone());
         async move {
             let reloaded = tokio::task::spawn_blocking(move || {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::proxy::cli::{Args, Subcommand};
-use rca_tools::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
+use rca_tools::proxy::config::{
+    AccessLogTarget, Config, Headers, Limits, Log, Policy, Tls, Upstream,
+};
 use rca_tools::proxy::metrics::{Expiry, Metrics};
 use rca_tools::proxy::service::Proxy;
 use rca_tools::proxy::tls::Front;
@@ -57,6 +59,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let AccessLogTarget::File(path) = &config.log.access {
+        // Checked by --check-config too (as `nginx -t` opens its logs).
+        if let Err(error) = rca_tools::common::json_lines::to_file(path) {
+            eprintln!(
+                "rca-proxy: {origin}: log.access: cannot open {} to append to: {error}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
     if args.check_config {
         // On standard error, as `nginx -t` says it: standard output is the
         // access log's (JSON lines), also under ExecStartPre and ExecReload.
@@ -82,9 +94,7 @@ fn main() -> ExitCode {
     // last lines are written.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     if !rca_tools::common::json_lines::flush_within(std::time::Duration::from_secs(2)) {
-        eprintln!(
-            "rca-proxy: standard output took no access-log lines for 2 s; the last ones are lost"
-        );
+        eprintln!("rca-proxy: the access log took no lines for 2 s; the last ones are lost");
     }
     match ran {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,6 +134,7 @@ fn configuration(args: &Args) -> anyhow::Result<(Config, String)> {
                 limits: Limits::default(),
                 admin: None,
                 proxy_protocol: None,
+                log: Log::default(),
             };
             (config, "command line".to_owned())
         }
@@ -164,8 +175,10 @@ async fn run(
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
     // The signal handlers are in place before the port opens: from then on
-    // a SIGHUP reloads and a SIGTERM drains, never the default kill.
+    // a SIGHUP reloads, a SIGUSR1 reopens the access log, a SIGTERM drains,
+    // never the default kill.
     let hangups = rca_tools::common::process::hangups();
+    let reopens = rca_tools::common::process::reopen_requests();
     let signal = rustls_req_client_auth::shutdown_signal();
     let listener = rca_tools::common::process::listen(config.listen, config.limits.listen_backlog)
         .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
@@ -182,6 +195,7 @@ async fn run(
         args,
         Arc::clone(&metrics),
     ));
+    tokio::spawn(reopen_on_request(reopens, config.log.access.clone()));
     let readiness = Readiness::new();
     if let Some(admin) = &config.admin {
         let admin_listener =
@@ -274,7 +288,8 @@ async fn run(
 /// SIGHUP: read the configuration file again (flags still win) and swap in
 /// its certificate, key, bot CA, partner CA and ticket keys; on any error
 /// keep them all. A changed setting outside `[tls]` takes a restart: it is
-/// named in a warning, and the running value stays.
+/// named in a warning, and the running value stays. The access log file is
+/// reopened, as on SIGUSR1.
 async fn reload_on_hangup(
     hangups: Option<tokio::signal::unix::Signal>,
     front: Front,
@@ -283,7 +298,8 @@ async fn reload_on_hangup(
     metrics: Arc<Metrics>,
 ) {
     let mut tls = running.tls.clone();
-    rca_tools::common::process::on_hangup(hangups, || {
+    rca_tools::common::process::on_each_signal(hangups, || {
+        reopen_access_log(&running.log.access);
         if let Some(path) = &args.config {
             match Config::load(path) {
                 Ok(mut config) => {
@@ -319,6 +335,30 @@ async fn reload_on_hangup(
         std::future::ready(())
     })
     .await;
+}
+
+/// SIGUSR1: [`reopen_access_log`].
+async fn reopen_on_request(reopens: Option<tokio::signal::unix::Signal>, target: AccessLogTarget) {
+    rca_tools::common::process::on_each_signal(reopens, || {
+        reopen_access_log(&target);
+        std::future::ready(())
+    })
+    .await;
+}
+
+/// Opens the access log's file again by its name (after logrotate moved
+/// it), and says so; nothing for standard output.
+fn reopen_access_log(target: &AccessLogTarget) {
+    let AccessLogTarget::File(path) = target else {
+        return;
+    };
+    match rca_tools::common::json_lines::reopen() {
+        Ok(()) => log::info!("access log: reopened {}", path.display()),
+        Err(error) => log::error!(
+            "access log: cannot reopen {} ({error}); lines still go to the file opened before",
+            path.display()
+        ),
+    }
 }
 
 /// The line a reload that took logs: what it read, of what is configured,

@@ -1,9 +1,10 @@
-//! Lines (JSON, one per event) on standard output, buffered and written out
-//! together, as nginx's `access_log ... buffer=` does: every
+//! Lines (JSON, one per event) on standard output or appended to a file
+//! ([`to_file`], reopened by [`reopen`] after logrotate moved it), buffered
+//! and written out together, as nginx's `access_log ... buffer=` does: every
 //! [`FLUSH_INTERVAL`], when [`BUFFERED_BYTES`] have gathered, and at exit
 //! ([`flush`]). The writing is done by a thread of its own, started with the
-//! first line, so a request never waits for standard output: if it stalls (a
-//! full pipe, a log shipper that stopped reading), up to
+//! first line, so a request never waits for the output: if it stalls (a
+//! full pipe, a log shipper that stopped reading, a slow disk), up to
 //! [`MAX_BUFFERED_BYTES`] of lines wait (besides the batch the writer is
 //! blocked on), later ones are dropped and counted, and a warning on standard
 //! error says how many were lost. At exit, [`flush_within`] waits a bounded
@@ -12,7 +13,10 @@
 //! `rca-proxy`'s access log and `rca-connect`'s connection log both write
 //! here.
 
+use std::fs::File;
 use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -41,7 +45,7 @@ pub fn push_json(value: &impl serde::Serialize) {
 /// Bytes of lines that wake the writer before [`FLUSH_INTERVAL`] is up.
 pub const BUFFERED_BYTES: usize = 64 * 1024;
 
-/// Bytes of lines that may wait for a stalled standard output; lines beyond
+/// Bytes of lines that may wait for a stalled output; lines beyond
 /// are dropped (about two seconds of lines at 30,000 requests a second).
 pub const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 
@@ -101,9 +105,104 @@ impl Lines {
 
 static LINES: Mutex<Lines> = Mutex::new(Lines::new(MAX_BUFFERED_BYTES));
 
-/// Held while a batch is written (taken before [`LINES`], never after), so
-/// batches reach standard output in the order their lines were logged.
-static TURN: Mutex<()> = Mutex::new(());
+/// Where batches go. Held while a batch is written (taken before [`LINES`],
+/// never after), so batches reach it in the order their lines were logged,
+/// and a reopened file gets none of the lines before the reopening.
+static OUTPUT: Mutex<Output> = Mutex::new(Output::Stdout);
+
+/// Where the lines go.
+#[derive(Debug)]
+enum Output {
+    Stdout,
+    /// Appended to, as nginx appends to its `access_log` file.
+    File {
+        path: PathBuf,
+        file: File,
+        /// Whether the last write failed (said once, until one succeeds).
+        failing: bool,
+    },
+}
+
+impl Output {
+    /// Writes `lines` out; a failure loses them, as with `println!`.
+    fn write(&mut self, lines: &[u8]) {
+        match self {
+            Self::Stdout => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(lines).and_then(|()| stdout.flush());
+            }
+            Self::File {
+                path,
+                file,
+                failing,
+            } => {
+                let written = file.write_all(lines);
+                // Said when the writes begin to fail, and when they recover.
+                match (written, *failing) {
+                    (Ok(()), true) => {
+                        log::info!("access log: {} takes lines again", path.display());
+                    }
+                    (Err(error), false) => log::warn!(
+                        "access log: cannot write to {}: {error}; lines are lost until it takes them again",
+                        path.display()
+                    ),
+                    _ => return,
+                }
+                *failing = !*failing;
+            }
+        }
+    }
+}
+
+/// Opens `path` to append lines to, creating it readable by its owner and
+/// group only (the lines name clients).
+fn open_for_lines(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+}
+
+/// Sends the lines from now on to the file at `path`, appended to (created
+/// if missing), instead of standard output.
+///
+/// # Errors
+///
+/// The file cannot be opened for appending; the lines still go where they went.
+pub fn to_file(path: &Path) -> std::io::Result<()> {
+    let file = open_for_lines(path)?;
+    let mut output = OUTPUT.lock().unwrap_or_else(PoisonError::into_inner);
+    write_out(&mut output);
+    *output = Output::File {
+        path: path.to_owned(),
+        file,
+        failing: false,
+    };
+    Ok(())
+}
+
+/// Opens the file given to [`to_file`] again, by its path: after logrotate
+/// renamed it, lines go to a new file there (the lines buffered until now
+/// go to the old one). Nothing to do for standard output.
+///
+/// # Errors
+///
+/// The file cannot be opened; the lines still go to the old one.
+pub fn reopen() -> std::io::Result<()> {
+    let mut output = OUTPUT.lock().unwrap_or_else(PoisonError::into_inner);
+    write_out(&mut output);
+    if let Output::File {
+        path,
+        file,
+        failing,
+    } = &mut *output
+    {
+        *file = open_for_lines(path)?;
+        *failing = false;
+    }
+    Ok(())
+}
 
 /// Wakes the writer thread, starting it the first time.
 fn writer() -> &'static SyncSender<()> {
@@ -129,7 +228,7 @@ fn writer() -> &'static SyncSender<()> {
     })
 }
 
-/// Writes out every line buffered so far, waiting up to `limit` for standard
+/// Writes out every line buffered so far, waiting up to `limit` for the
 /// output to take them (a stalled one must not keep a stopping process
 /// alive); whether it did.
 pub fn flush_within(limit: Duration) -> bool {
@@ -146,17 +245,19 @@ pub fn flush_within(limit: Duration) -> bool {
 /// Writes out every line buffered so far, on the calling thread (the writer
 /// thread's work; see [`flush_within`] for the last lines at exit).
 pub fn flush() {
-    let _turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    write_out(&mut OUTPUT.lock().unwrap_or_else(PoisonError::into_inner));
+}
+
+/// Writes the buffered lines to `output` (held locked by the caller).
+fn write_out(output: &mut Output) {
     let (lines, dropped) = LINES.lock().unwrap_or_else(PoisonError::into_inner).take();
     if dropped > 0 {
         log::warn!(
-            "access log: {dropped} lines dropped: standard output was not taking them ({MAX_BUFFERED_BYTES} bytes were waiting)"
+            "access log: {dropped} lines dropped: the output was not taking them ({MAX_BUFFERED_BYTES} bytes were waiting)"
         );
     }
     if !lines.is_empty() {
-        // Like `println!`, a failing standard output loses the lines.
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&lines).and_then(|()| stdout.flush());
+        output.write(&lines);
     }
 }
 

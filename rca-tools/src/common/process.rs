@@ -68,18 +68,30 @@ pub fn hangups() -> Option<tokio::signal::unix::Signal> {
         .ok()
 }
 
-/// Calls `reload` on every SIGHUP that `hangups` ([`hangups`]) receives,
-/// for as long as the process runs.
-pub async fn on_hangup<F, R>(hangups: Option<tokio::signal::unix::Signal>, mut reload: F)
+/// SIGUSR1, which asks to reopen log files (nginx's signal for it, which
+/// logrotate's recipes send); `None`, with a warning, if the handler cannot
+/// be installed.
+pub fn reopen_requests() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::user_defined1())
+        .inspect_err(|error| {
+            log::warn!("cannot install the SIGUSR1 handler ({error}); log files are reopened on SIGHUP only");
+        })
+        .ok()
+}
+
+/// Calls `act` on every signal that `signals` ([`hangups`],
+/// [`reopen_requests`]) receives, for as long as the process runs.
+pub async fn on_each_signal<F, R>(signals: Option<tokio::signal::unix::Signal>, mut act: F)
 where
     F: FnMut() -> R,
     R: Future<Output = ()>,
 {
-    let Some(mut hangups) = hangups else {
+    let Some(mut signals) = signals else {
         return;
     };
-    while hangups.recv().await.is_some() {
-        reload().await;
+    while signals.recv().await.is_some() {
+        act().await;
     }
 }
 

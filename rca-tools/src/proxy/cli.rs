@@ -14,7 +14,8 @@ use clap::Parser;
 /// everyone else gets no CertificateRequest. The verified identity goes to
 /// the upstream in headers clients cannot forge. SIGHUP reloads the
 /// certificate, key, bot CA, bot CRLs and deny list, partner CA and ticket
-/// keys; SIGTERM or Ctrl-C stops it gracefully.
+/// keys (and reopens the access log file); SIGUSR1 reopens the access log
+/// file (for logrotate); SIGTERM or Ctrl-C stops it gracefully.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "rca-proxy", version)]
 pub struct Args {

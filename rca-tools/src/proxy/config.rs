@@ -37,6 +37,58 @@ pub struct Config {
     /// The PROXY protocol from a layer-4 load balancer, if any.
     #[serde(default)]
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// Where the access log goes.
+    #[serde(default)]
+    pub log: Log,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// Where the access log's JSON lines go.
+    #[serde(default)]
+    pub access: AccessLogTarget,
+}
+
+/// `log.access`: `"stdout"` (the default: the journal, under systemd),
+/// `"off"`, or a file, as nginx's `access_log` takes `off` or a path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AccessLogTarget {
+    /// Standard output.
+    #[default]
+    Stdout,
+    /// Nowhere (the metrics still count every request).
+    Off,
+    /// Appended to this file, reopened on SIGUSR1 and SIGHUP (for
+    /// logrotate); relative to the configuration file's directory.
+    File(PathBuf),
+}
+
+impl TryFrom<String> for AccessLogTarget {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "stdout" => Ok(Self::Stdout),
+            "off" => Ok(Self::Off),
+            "" => Err(
+                "name a file (\"/var/log/rca-proxy/access.log\"), or \"stdout\" or \"off\"".into(),
+            ),
+            _ => Ok(Self::File(PathBuf::from(text))),
+        }
+    }
+}
+
+impl From<AccessLogTarget> for String {
+    fn from(target: AccessLogTarget) -> Self {
+        match target {
+            AccessLogTarget::Stdout => "stdout".into(),
+            AccessLogTarget::Off => "off".into(),
+            AccessLogTarget::File(path) => path.display().to_string(),
+        }
+    }
 }
 
 /// `[proxy_protocol]`: every connection starts with a PROXY protocol header
@@ -478,9 +530,13 @@ impl Config {
             }
         })?;
         let mut config = config;
-        config
-            .tls
-            .resolve_relative_to(path.parent().unwrap_or(Path::new(".")));
+        let dir = path.parent().unwrap_or(Path::new("."));
+        config.tls.resolve_relative_to(dir);
+        if let AccessLogTarget::File(file) = &mut config.log.access {
+            if file.is_relative() {
+                *file = dir.join(&*file);
+            }
+        }
         config.validate(&origin)?;
         Ok(config)
     }
@@ -718,6 +774,27 @@ mod restart_tests {
                 "tls.code_point (62 -> 65025)",
             ],
             "{changes:?}"
+        );
+    }
+
+    /// `log.access`: the two words, or a file; a change of it is named on
+    /// SIGHUP like any setting that takes a restart.
+    #[test]
+    fn the_access_log_target() {
+        let base = "listen = \"127.0.0.1:8443\"\n[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\nbot_ca = \"ca.pem\"\n[upstream]\nurl = \"http://127.0.0.1:8080\"\n";
+        let with = |access: &str| config(&format!("{base}[log]\naccess = \"{access}\"\n"));
+        assert_eq!(config(base).log.access, AccessLogTarget::Stdout);
+        assert_eq!(with("stdout").log.access, AccessLogTarget::Stdout);
+        assert_eq!(with("off").log.access, AccessLogTarget::Off);
+        assert_eq!(
+            with("./stdout").log.access,
+            AccessLogTarget::File("./stdout".into())
+        );
+        let empty = toml::from_str::<Config>(&format!("{base}[log]\naccess = \"\"\n"));
+        assert!(empty.is_err_and(|error| error.to_string().contains("name a file")));
+        assert_eq!(
+            config(base).restart_only_changes(&with("/var/log/rca-proxy/access.log")),
+            ["log.access (\"stdout\" -> \"/var/log/rca-proxy/access.log\")"]
         );
     }
 }

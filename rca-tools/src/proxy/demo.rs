@@ -23,8 +23,8 @@ use rustls::sign::CertifiedKey;
 use rustls_req_client_auth::{pem, BotClient, ClientFlags};
 use tokio::net::TcpListener;
 
-use crate::proxy::config::{Config, Headers, Limits, Policy, Tls, Upstream};
-use crate::proxy::service::{AccessLog, Proxy};
+use crate::proxy::config::{AccessLogTarget, Config, Headers, Limits, Log, Policy, Tls, Upstream};
+use crate::proxy::service::Proxy;
 use crate::proxy::tls::Front;
 
 /// Runs the demo; `Err` if a client was not treated as it should be.
@@ -67,10 +67,14 @@ pub async fn run() -> anyhow::Result<()> {
         limits: Limits::default(),
         admin: None,
         proxy_protocol: None,
+        // The demo prints its own account.
+        log: Log {
+            access: AccessLogTarget::Off,
+        },
     };
     config.validate("the demo's configuration")?;
     let front = Front::new(&config.tls, config.limits.handshake_timeout(), None)?;
-    let proxy = Proxy::new(&config)?.access_log(AccessLog::Off);
+    let proxy = Proxy::new(&config)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         proxy

@@ -19,7 +19,7 @@ use rustls_req_client_auth::PeerIdentity;
 use crate::common::client_body::{discardable, ClientBody, ClientBodyError};
 use crate::proxy::access_log::{Counted, Entry, Record, Unfinished};
 use crate::proxy::back::forward::{Upstream, UpstreamError};
-use crate::proxy::config::Config;
+use crate::proxy::config::{AccessLogTarget, Config};
 use crate::proxy::front::target::{self, TargetError};
 use crate::proxy::judge::identity::IdentityHeaders;
 use crate::proxy::judge::revoked::StillTrusted;
@@ -45,11 +45,13 @@ pub struct Proxy {
 /// Where the access log goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLog {
-    /// One JSON line per request on standard output, buffered and written
-    /// by a thread of its own: call [`crate::common::json_lines::flush_within`]
-    /// before exiting for the last lines (as `rca-proxy` does).
-    Stdout,
-    /// Nowhere (the demo prints its own account).
+    /// One JSON line per request through [`crate::common::json_lines`]
+    /// (standard output, or the file given to its `to_file`), buffered and
+    /// written by a thread of its own: call
+    /// [`crate::common::json_lines::flush_within`] before exiting for the
+    /// last lines (as `rca-proxy` does).
+    On,
+    /// Nowhere (`log.access = "off"`).
     Off,
 }
 
@@ -76,7 +78,11 @@ impl Proxy {
                 Duration::from_secs(config.upstream.read_timeout_secs),
                 config.upstream.protocol,
             ),
-            access_log: AccessLog::Stdout,
+            access_log: if config.log.access == AccessLogTarget::Off {
+                AccessLog::Off
+            } else {
+                AccessLog::On
+            },
             metrics: None,
             body_timeout: config.limits.body_timeout(),
             max_body_bytes: config.limits.max_body_bytes,
@@ -172,7 +178,7 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     if let Some(failure) = &body_failure {
         request.extensions_mut().insert(failure.clone());
     }
-    let log = proxy.access_log == AccessLog::Stdout;
+    let log = proxy.access_log == AccessLog::On;
     let record = (log || proxy.metrics.is_some()).then(|| {
         Box::new(Record {
             log,

@@ -4,6 +4,7 @@
 //! in any letter case and repeated, HTTP/2), the bots-only policy, an upstream
 //! that is down, configuration errors, SIGHUP reload and SIGTERM.
 
+mod access_log_file;
 mod configuration;
 mod fleet;
 mod hardening;

@@ -188,6 +188,13 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
         format!("{text}\n[headers]\nsubject = \"x-forwarded-for\"\n"),
         "headers.subject",
     ));
+    edits.push((format!("{text}\n[log]\naccess = \"\"\n"), "log.access"));
+    // A file that cannot be opened is caught by the check, as `nginx -t`
+    // catches it.
+    edits.push((
+        format!("{text}\n[log]\naccess = \"no-such-directory/access.log\"\n"),
+        "log.access",
+    ));
     edits
 }
 

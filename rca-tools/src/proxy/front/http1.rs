@@ -90,7 +90,7 @@ impl ProxyService {
         config: Arc<rustls::ServerConfig>,
     ) -> rustls_req_client_auth::Serve<Self> {
         let front = self.http1_front();
-        let log = self.0.access_log == AccessLog::Stdout;
+        let log = self.0.access_log == AccessLog::On;
         let metrics = self.0.metrics.clone();
         let mut serve = rustls_req_client_auth::serve(listener, config, self);
         if log || metrics.is_some() {
@@ -320,7 +320,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         user_agent,
         ..
     } = forward;
-    let log = proxy.access_log == AccessLog::Stdout;
+    let log = proxy.access_log == AccessLog::On;
     // Finished below, or when dropped (see `Unfinished`).
     let mut record = Unfinished((log || proxy.metrics.is_some()).then(|| {
         Box::new(Record {

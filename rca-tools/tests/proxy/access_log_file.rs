@@ -1,0 +1,129 @@
+//! `log.access` naming a file: the access log's lines are appended there
+//! (not to standard output), and after logrotate renames the file, SIGUSR1
+//! (as nginx takes it) or SIGHUP reopens it by its name.
+
+use crate::support::*;
+
+/// Starts the proxy with `config`, standard output in `stdout` and the
+/// diagnostics in `diagnostics`.
+fn start(config: &Path, port: u16, stdout: &Path, diagnostics: &Path) -> Proxy {
+    let mut command = Command::new(PROXY);
+    command
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(stdout).expect("stdout file"))
+        .stderr(std::fs::File::create(diagnostics).expect("diagnostics file"));
+    Proxy::spawn(command, config, port)
+}
+
+/// The paths of the JSON lines in `file`, once it has `count` of them.
+async fn logged_paths(file: &Path, count: usize) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.lines().count() >= count {
+            return json_lines(&text)
+                .iter()
+                .map(|line| line["path"].as_str().unwrap_or_default().to_owned())
+                .collect();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} has not {count} lines: {text}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn the_access_log_file_is_reopened_after_rotation() {
+    use std::os::unix::fs::PermissionsExt as _;
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        // Relative to the configuration file's directory.
+        let config = files.config(port, upstream, "[log]\naccess = \"access-file.log\"\n");
+        let log = files.path("access-file.log");
+        let _ = std::fs::remove_file(&log);
+        let (stdout, diagnostics) = (files.path("stdout.txt"), files.path("diagnostics.txt"));
+        let mut proxy = start(&config, port, &stdout, &diagnostics);
+        let person = browser(pki, true);
+        let bot = bot_client_for(pki, &pki.bot);
+
+        assert_eq!(get_status(&person, &proxy.url("/one")).await, 200);
+        assert_eq!(get_status(&bot, &proxy.url("/api/crawl")).await, 200);
+        assert_eq!(logged_paths(&log, 2).await, ["/one", "/api/crawl"]);
+        let mode = std::fs::metadata(&log)
+            .expect("log file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o007, 0, "readable by others: {mode:o}");
+
+        // logrotate's way: rename, then signal (`postrotate`).
+        for (signal, rotated, path) in [
+            ("USR1", "access-file.log.1", "/two"),
+            ("HUP", "access-file.log.2", "/three"),
+        ] {
+            std::fs::rename(&log, files.path(rotated)).expect("rotate");
+            proxy.signal(signal);
+            wait_for_line(
+                &diagnostics,
+                &format!("access log: reopened {}", log.display()),
+            );
+            // Later lines go to the new file; the old one is left as it was.
+            assert_eq!(get_status(&person, &proxy.url(path)).await, 200);
+            assert_eq!(logged_paths(&log, 1).await, [path]);
+        }
+        assert_eq!(
+            logged_paths(&files.path("access-file.log.1"), 2).await,
+            ["/one", "/api/crawl"]
+        );
+        assert_eq!(
+            logged_paths(&files.path("access-file.log.2"), 1).await,
+            ["/two"]
+        );
+
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+        assert_eq!(logged_paths(&log, 1).await, ["/three"]);
+        let printed = std::fs::read_to_string(&stdout).expect("stdout");
+        assert!(
+            printed.is_empty(),
+            "access lines on standard output: {printed}"
+        );
+    });
+}
+
+/// A name that cannot be opened again keeps the file opened before, and
+/// says so.
+#[test]
+fn a_failed_reopen_keeps_the_file_opened_before() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let dir = files.path("logs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("log directory");
+        let log = dir.join("access.log");
+        let config = files.config(port, upstream, "[log]\naccess = \"logs/access.log\"\n");
+        let (stdout, diagnostics) = (files.path("stdout-2.txt"), files.path("diagnostics-2.txt"));
+        let proxy = start(&config, port, &stdout, &diagnostics);
+        let person = browser(pki, true);
+        assert_eq!(get_status(&person, &proxy.url("/before")).await, 200);
+        assert_eq!(logged_paths(&log, 1).await, ["/before"]);
+
+        // Renamed, and a directory in its place: no one (root neither) can
+        // open that to append to.
+        std::fs::rename(&log, dir.join("access.log.1")).expect("rotate");
+        std::fs::create_dir(&log).expect("a directory in the way");
+        proxy.signal("USR1");
+        let said = wait_for_line(&diagnostics, "cannot reopen");
+        assert!(
+            said.contains("lines still go to the file opened before"),
+            "{said}"
+        );
+        assert_eq!(get_status(&person, &proxy.url("/after")).await, 200);
+        assert_eq!(
+            logged_paths(&dir.join("access.log.1"), 2).await,
+            ["/before", "/after"]
+        );
+    });
+}
