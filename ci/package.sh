@@ -67,6 +67,28 @@ for path in ./usr/bin/rca-proxy ./usr/bin/rca-connect ./usr/bin/rca-probe \
     grep -q " $path\$" <<<"$contents" || fail "the package lacks $path"
 done
 
+# The Markdown docs are installed side by side: every relative link in
+# them must name a file installed beside them (xtask/src/installed_docs.rs
+# rewrites the repository's links). Read from the package itself: images
+# that leave /usr/share/doc out of installs would hide them.
+docs_root=$(mktemp -d)
+dpkg-deb -x "$deb" "$docs_root"
+doc="$docs_root/usr/share/doc/rca-tools"
+for name in README.md bot-authors.md SPECIFICATION.md; do
+    [ -f "$doc/$name" ] || { rm -rf "$docs_root"; fail "the package lacks /usr/share/doc/rca-tools/$name"; }
+done
+links=0
+for md in "$doc"/*.md; do
+    while IFS= read -r target; do
+        file=${target%%#*}
+        [ -n "$file" ] || continue
+        links=$((links + 1))
+        [ -e "$doc/$file" ] || { rm -rf "$docs_root"; fail "$(basename "$md") links to $target, not installed beside it"; }
+    done < <(grep -o '](\([^) ]*\))' "$md" | sed 's/^](\(.*\))$/\1/' | grep -Ev '^(mailto:|[a-z]+://)' || true)
+done
+rm -rf "$docs_root"
+say "installed docs: README.md, bot-authors.md, SPECIFICATION.md; $links links between them, all resolve"
+
 # The summary is one line under 80 characters (cargo-deb takes the crate's
 # description; a longer one was wrapped into the long description, cut off).
 summary=$(dpkg-deb -f "$deb" Description | head -1)

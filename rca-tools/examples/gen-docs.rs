@@ -49,7 +49,8 @@ use Paragraph::{Tagged, Text};
 
 const SEE_ALSO_README: Paragraph = Text(
     "/usr/share/doc/rca-tools/README.md (every configuration field, reloading, \
-     revocation, logs and metrics), /usr/share/doc/rca-tools/bot-authors.md",
+     revocation, logs and metrics), /usr/share/doc/rca-tools/bot-authors.md, \
+     /usr/share/doc/rca-tools/SPECIFICATION.md (the protocol's rules)",
 );
 
 /// `rca-proxy`: the packaged service's files, its signals, output and exit status.
@@ -67,6 +68,15 @@ const PROXY_SECTIONS: Sections = &[
                 "The systemd unit: runs as the rca-proxy user with only \
                              CAP_NET_BIND_SERVICE, checks the configuration before each start.",
             ),
+            Tagged(
+                "/var/log/rca-proxy",
+                "The one directory the packaged service may write to: for the access \
+                             log, when log.access names a file there.",
+            ),
+            Tagged(
+                "/etc/logrotate.d/rca-proxy",
+                "Rotates /var/log/rca-proxy/*.log daily, then sends SIGUSR1.",
+            ),
         ],
     ),
     (
@@ -78,7 +88,13 @@ const PROXY_SECTIONS: Sections = &[
                              the certificate, key, bot CA, bot CRLs, deny list, partner CA and \
                              ticket keys; on any error keep the running ones. Other settings \
                              take a restart; a warning names each one that changed \
-                             (systemctl reload rca-proxy sends SIGHUP).",
+                             (systemctl reload rca-proxy sends SIGHUP). Reopen the access log \
+                             file, as SIGUSR1 does.",
+            ),
+            Tagged(
+                "SIGUSR1",
+                "Reopen the access log file (log.access) by its name, after \
+                             logrotate renamed it; on failure keep writing to the old one.",
             ),
             Tagged(
                 "SIGTERM, SIGINT",
@@ -93,9 +109,9 @@ const PROXY_SECTIONS: Sections = &[
     (
         "OUTPUT",
         &[Text(
-            "One JSON line per request on standard output (the access log); \
-                         diagnostics on standard error, at the level RUST_LOG sets \
-                         (default info).",
+            "One JSON line per request on standard output (the access log), or in \
+                         the file log.access names; diagnostics on standard error, at the \
+                         level RUST_LOG sets (default info).",
         )],
     ),
     (

@@ -2,7 +2,9 @@
 //! rca-probe, in `target/dist/`.
 //!
 //! The fork first (the workspace patches rustls to it), then the man pages
-//! and completions (`rca-tools/examples/gen-docs.rs`), the release binaries
+//! and completions (`rca-tools/examples/gen-docs.rs`), the Markdown docs
+//! with their links made to work where they are installed
+//! (`installed_docs`), the release binaries
 //! and cargo-deb, which reads `[package.metadata.deb]` in
 //! `rca-tools/Cargo.toml` and the files in `packaging/`.
 
@@ -15,6 +17,7 @@ use anyhow::{bail, Context};
 
 use crate::cmd;
 use crate::fork;
+use crate::installed_docs;
 use crate::paths::{shown, Paths};
 
 /// The crate whose binaries and metadata make the package.
@@ -45,6 +48,7 @@ pub(crate) fn run(paths: &Paths) -> anyhow::Result<()> {
             .arg(&docs),
     )?;
     gzip_man_pages(&docs.join("man"))?;
+    installed_docs::write(&paths.root, &docs.join("doc"))?;
 
     eprintln!(
         "dist: release build of rca-proxy, rca-connect and rca-probe (in {})",

@@ -9,6 +9,7 @@ mod dist;
 mod downstream;
 mod fork;
 mod fuzz;
+mod installed_docs;
 mod paths;
 mod rebase;
 mod summary;
