@@ -59,6 +59,8 @@ dpkg-deb --contents "$deb"
 contents=$(dpkg-deb --contents "$deb")
 for path in ./usr/bin/rca-proxy ./usr/bin/rca-connect ./usr/bin/rca-probe \
     ./etc/rca-proxy/proxy.toml ./usr/lib/systemd/system/rca-proxy.service \
+    ./usr/lib/systemd/system/rca-connect.service ./etc/default/rca-connect \
+    ./etc/logrotate.d/rca-proxy \
     ./usr/share/man/man1/rca-proxy.1.gz ./usr/share/man/man1/rca-connect.1.gz \
     ./usr/share/man/man1/rca-probe.1.gz ./usr/share/doc/rca-tools/copyright \
     ./usr/share/bash-completion/completions/rca-proxy \
@@ -131,17 +133,23 @@ say "apt-get install ./$deb"
 DEBIAN_FRONTEND=noninteractive timeout 5m apt-get install -y -qq --no-install-recommends "./$deb" >/dev/null
 
 say "systemd-analyze verify"
-timeout 60 systemd-analyze verify /usr/lib/systemd/system/rca-proxy.service
-# The hardening as systemd scores it (0 best, 10 worst); for the log.
-timeout 60 systemd-analyze security --offline=yes /usr/lib/systemd/system/rca-proxy.service 2>/dev/null |
-    tail -1 || true
-
-getent passwd rca-proxy >/dev/null || fail "no rca-proxy user"
-say "user: $(getent passwd rca-proxy)"
-[ "$(stat -c '%U:%G %a' /etc/rca-proxy)" = "root:rca-proxy 750" ] ||
-    fail "/etc/rca-proxy is $(stat -c '%U:%G %a' /etc/rca-proxy), not root:rca-proxy 750"
-dpkg-query -W -f='${Conffiles}\n' rca-tools | grep -q '/etc/rca-proxy/proxy.toml' ||
-    fail "proxy.toml is not a conffile"
+for service in rca-proxy rca-connect; do
+    timeout 60 systemd-analyze verify "/usr/lib/systemd/system/$service.service"
+    # The hardening as systemd scores it (0 best, 10 worst); for the log.
+    timeout 60 systemd-analyze security --offline=yes "/usr/lib/systemd/system/$service.service" 2>/dev/null |
+        tail -1 || true
+    getent passwd "$service" >/dev/null || fail "no $service user"
+    say "user: $(getent passwd "$service")"
+    [ "$(stat -c '%U:%G %a' "/etc/$service")" = "root:$service 750" ] ||
+        fail "/etc/$service is $(stat -c '%U:%G %a' "/etc/$service"), not root:$service 750"
+    if systemctl is-enabled "$service" >/dev/null 2>&1; then
+        fail "the package enabled $service.service"
+    fi
+done
+for conffile in /etc/rca-proxy/proxy.toml /etc/default/rca-connect /etc/logrotate.d/rca-proxy; do
+    dpkg-query -W -f='${Conffiles}\n' rca-tools | grep -q " *$conffile " ||
+        fail "$conffile is not a conffile"
+done
 # Images that leave manual pages out of every install (Debian's slim ones:
 # a path-exclude in /etc/dpkg/dpkg.cfg.d) get the packaged page checked
 # instead; anywhere else it must be installed where man finds it.
@@ -155,10 +163,7 @@ else
     [ "$man_page" = /usr/share/man/man1/rca-proxy.1.gz ] || fail "man -w rca-proxy: $man_page"
     man rca-proxy 2>/dev/null | grep -q 'SIGHUP' || fail "man rca-proxy does not render"
 fi
-if systemctl is-enabled rca-proxy >/dev/null 2>&1; then
-    fail "the package enabled rca-proxy.service"
-fi
-say "installed: $(/usr/bin/rca-proxy --version), $man_page, service not enabled"
+say "installed: $(/usr/bin/rca-proxy --version), $man_page, services not enabled"
 
 # A throwaway PKI with the names the packaged configuration uses: the
 # server's chain and key, and the bot CA; a bot certificate for rca-probe.
@@ -252,6 +257,8 @@ dpkg --purge rca-tools >/dev/null
 [ ! -e /usr/bin/rca-proxy ] || fail "purge left /usr/bin/rca-proxy"
 [ ! -e /etc/rca-proxy ] || fail "purge left /etc/rca-proxy: $(ls -la /etc/rca-proxy)"
 ! dpkg-statoverride --list /etc/rca-proxy >/dev/null || fail "purge left the statoverride"
-say "purged (the rca-proxy user stays, as Debian's packages leave system users)"
+[ ! -e /etc/rca-connect ] || fail "purge left /etc/rca-connect: $(ls -la /etc/rca-connect)"
+! dpkg-statoverride --list /etc/rca-connect >/dev/null || fail "purge left the statoverride of /etc/rca-connect"
+say "purged (the rca-proxy and rca-connect users stay, as Debian's packages leave system users)"
 
 say "ok in $((SECONDS - started)) s: $deb built, checked, installed, run, purged"

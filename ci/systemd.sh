@@ -7,7 +7,8 @@
 # all its sandboxing, asks it for a page through the packaged
 # configuration, reloads it, has a reload refused (a key it cannot read),
 # writes the access log to a file and rotates it with the packaged
-# logrotate configuration, stops it, lets a broken configuration hit the start limit, and powers off. Needs root and the
+# logrotate configuration, starts rca-connect.service and fetches the page
+# through it as a bot, stops it, lets a broken configuration hit the start limit, and powers off. Needs root and the
 # Debian mirror. Where the container cannot be made or booted (no root, no
 # mirror, no nspawn), the step says SKIPPED and why, unless
 # CI_REQUIRE_SYSTEMD=1, which makes that a failure. Once the check has
@@ -87,10 +88,21 @@ cat "$result"
 [ "$(field log-owner)" = rca-proxy ] || fail "the access log file: $(field log-owner), not owned by rca-proxy"
 [ "$(field log-rotate)" = 0 ] || fail "logrotate -f /etc/logrotate.d/rca-proxy"
 [ "$(field log-lines)" = 1/1 ] || fail "after logrotate, lines in access.log/access.log.1: $(field log-lines), not 1/1"
+[ "$(field connect-start)" = 0 ] || fail "systemctl start rca-connect"
+[ "$(field connect-user)" = rca-connect ] || fail "rca-connect runs as $(field connect-user), not rca-connect"
+[ "$(field connect-ca)" = "rca-connect:rca-connect 640" ] ||
+    fail "the local CA certificate is $(field connect-ca), not rca-connect:rca-connect 640"
+[ "$(field connect-get)" = "hello from the upstream" ] || fail "no page through rca-connect.service"
+case "$(field connect-outcome)" in
+*refused | "flag=acknowledged; identity=none"*) fail "through rca-connect.service: $(field connect-outcome)" ;;
+"flag=acknowledged; identity="*) ;;
+*) fail "through rca-connect.service, the flag was not acknowledged: $(field connect-outcome)" ;;
+esac
+[ "$(field connect-stop)" = 0 ] || fail "systemctl stop rca-connect"
 [ "$(field stop)" = 0 ] || fail "systemctl stop rca-proxy"
 [ "$(field result)" = success ] || fail "the service stopped with $(field result)"
 case "$(field broken-start)" in
 "failed/failed after "[1-5]" restarts") ;;
 *) fail "a configuration that does not load: $(field broken-start), not failed for good after five starts" ;;
 esac
-say "the packaged unit starts, serves on :443 as rca-proxy, reloads, refuses a reload it cannot load, logs to a file that logrotate rotates, stops, and gives up on a configuration that does not load, under systemd"
+say "the packaged unit starts, serves on :443 as rca-proxy, reloads, refuses a reload it cannot load, logs to a file that logrotate rotates, serves a bot through rca-connect.service, stops, and gives up on a configuration that does not load, under systemd"

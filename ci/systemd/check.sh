@@ -66,9 +66,40 @@ wait_lines /var/log/rca-proxy/access.log 1
 say log-owner "$(stat -c %U /var/log/rca-proxy/access.log 2>&1)"
 logrotate -f /etc/logrotate.d/rca-proxy
 say log-rotate $?
+# The proxy makes the file again when SIGUSR1 has it reopen the name.
+for _ in $(seq 50); do
+    [ -e /var/log/rca-proxy/access.log ] && break
+    sleep 0.2
+done
 get >/dev/null
 wait_lines /var/log/rca-proxy/access.log 1
 say log-lines "$(lines /var/log/rca-proxy/access.log)/$(lines /var/log/rca-proxy/access.log.1)"
+# rca-connect.service on the same host, as a bot's clients use it: a bot
+# certificate from the bot CA in /etc/rca-connect, the site's CA to verify
+# rca-proxy, curl through it; the outcome header says the flag was
+# acknowledged and which identity went.
+ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout bot.key -out bot.csr -subj /CN=systemd-check-bot
+printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >bot-ext
+ossl x509 -req -in bot.csr -CA bot-ca.pem -CAkey bot-ca.key -CAcreateserial -days 2 \
+    -out bot.pem -extfile bot-ext
+# A minimal debootstrap has no /etc/hosts (an installed system has one):
+# rca-connect resolves localhost through it, as any program but curl does.
+grep -qs '^127\.0\.0\.1[[:space:]].*localhost' /etc/hosts || echo '127.0.0.1 localhost' >>/etc/hosts
+install -m 0644 bot.pem ca.pem /etc/rca-connect/
+install -o rca-connect -g rca-connect -m 0600 bot.key /etc/rca-connect/
+sed -i 's|^RCA_CONNECT_OPTIONS=.*|RCA_CONNECT_OPTIONS="--cert /etc/rca-connect/bot.pem --key /etc/rca-connect/bot.key --ca /etc/rca-connect/ca.pem"|' \
+    /etc/default/rca-connect
+systemctl start rca-connect
+say connect-start $?
+say connect-user "$(stat -c %U "/proc/$(systemctl show -p MainPID --value rca-connect)")"
+say connect-ca "$(stat -c '%U:%G %a' /var/lib/rca-connect/ca.pem 2>&1)"
+body=$(curl -sS --max-time 10 --proxy http://127.0.0.1:8118 --cacert /var/lib/rca-connect/ca.pem \
+    -D connect-headers.txt https://localhost/)
+say connect-get "$body"
+say connect-outcome "$(tr -d '\r' <connect-headers.txt | grep -i '^rca-connect-outcome:' | cut -d' ' -f2-)"
+systemctl stop rca-connect
+say connect-stop $?
 systemctl stop rca-proxy
 say stop $?
 say result "$(systemctl show -p Result --value rca-proxy)"

@@ -140,8 +140,28 @@ const PROXY_SECTIONS: Sections = &[
     ),
 ];
 
-/// `rca-connect`: its signals and environment.
+/// `rca-connect`: the packaged service's files, its signals and environment.
 const CONNECT_SECTIONS: Sections = &[
+    (
+        "FILES",
+        &[
+            Tagged(
+                "/etc/default/rca-connect",
+                "RCA_CONNECT_OPTIONS, the options the packaged service runs with \
+                 (the bot's --cert and --key, in /etc/rca-connect).",
+            ),
+            Tagged(
+                "/usr/lib/systemd/system/rca-connect.service",
+                "The systemd unit (not enabled on install): runs as the rca-connect \
+                 user with no capabilities and --state-dir /var/lib/rca-connect.",
+            ),
+            Tagged(
+                "/var/lib/rca-connect/ca.pem",
+                "The packaged service's local CA certificate, readable by the \
+                 rca-connect group: the clients of its users trust it.",
+            ),
+        ],
+    ),
     (
         "SIGNALS",
         &[

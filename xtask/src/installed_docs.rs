@@ -40,11 +40,28 @@ pub(crate) fn write(root: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// `text` (the file at `source`, relative to the repository) with its
 /// inline links (`[text](target)`) to other files rewritten for the
-/// installed layout; links to web pages and within the file stay.
+/// installed layout; links to web pages and within the file stay, and so
+/// does code (fenced blocks and `code spans`) and images.
 fn rewrite_links(text: &str, source: &Path) -> String {
     let dir = source.parent().unwrap_or(Path::new(""));
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    let mut fenced = false;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || line.trim_start().starts_with("```") {
+            out.push_str(line);
+        } else {
+            rewrite_line(line, dir, &mut out);
+        }
+    }
+    out
+}
+
+/// One line of prose, to `out` (see [`rewrite_links`]).
+fn rewrite_line(line: &str, dir: &Path, out: &mut String) {
+    let mut rest = line;
     while let Some(link) = next_link(rest) {
         out.push_str(&rest[..link.start]);
         let (file, fragment) = link
@@ -73,7 +90,6 @@ fn rewrite_links(text: &str, source: &Path) -> String {
         rest = &rest[link.end..];
     }
     out.push_str(rest);
-    out
 }
 
 /// An inline link to a relative file, found in a text.
@@ -87,8 +103,9 @@ struct Link<'a> {
     target: &'a str,
 }
 
-/// The first inline link in `text` whose target is a file by a relative
-/// path (not a URL, not `#fragment` alone).
+/// The first inline link in `text` (one line) whose target is a file by a
+/// relative path (not a URL, not `#fragment` alone), outside code spans
+/// and not an image.
 fn next_link(text: &str) -> Option<Link<'_>> {
     let mut from = 0;
     while let Some(found) = text[from..].find("](") {
@@ -107,7 +124,10 @@ fn next_link(text: &str) -> Option<Link<'_>> {
             && !target.contains("://")
             && !target.starts_with('#')
             && !target.starts_with("mailto:");
-        if relative_file && !link_text.contains(']') {
+        // An odd number of backticks before it: inside a code span.
+        let in_code = text[..start].matches('`').count() % 2 == 1;
+        let image = text[..start].ends_with('!');
+        if relative_file && !link_text.contains(']') && !in_code && !image {
             return Some(Link {
                 start,
                 end: middle + 3 + length,
@@ -169,8 +189,17 @@ mod tests {
     }
 
     #[test]
-    fn urls_fragments_and_code_stay() {
-        let text = "[a](https://example.com/x.md) [b](#websockets) `v[0](x y)` [c]()";
+    fn urls_fragments_code_and_images_stay() {
+        let text = "[a](https://example.com/x.md) [b](#websockets) `v[0](x)` [c]() \
+                    ![d](e.png)\n```\n[f](../docs/bot-authors.md)\n```\n";
         assert_eq!(rewrite_links(text, Path::new("docs/bot-authors.md")), text);
+        // After a code span, links count again.
+        assert_eq!(
+            rewrite_links(
+                "`x` [g](../docs/bot-authors.md)",
+                Path::new("rca-tools/README.md")
+            ),
+            "`x` [g](bot-authors.md)"
+        );
     }
 }

@@ -14,7 +14,9 @@ use clap::Parser;
 
 use rca_tools::common::admin::{serve_admin, Readiness};
 use rca_tools::common::json_lines;
-use rca_tools::common::process::{hangups, init_logging, on_each_signal};
+use rca_tools::common::process::{
+    hangups, init_logging, notify_ready, notify_stopping, on_each_signal,
+};
 use rca_tools::common::roots::{server_roots, RootSource};
 use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
@@ -153,12 +155,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
             args.max_idle_per_host.unwrap_or(usize::MAX),
         ),
     );
-    let limits = FrontLimits {
-        max_connections: args.max_connections,
-        send_timeout: Duration::from_secs(args.send_timeout_secs),
-        http2_idle_timeout: Duration::from_secs(args.client_idle_timeout_secs),
-        ..FrontLimits::default()
-    };
+    let limits = front_limits(&args);
     // The signal handlers are in place before any port opens: from then on
     // a SIGHUP reloads and a SIGTERM drains, never the default kill.
     let hangups = hangups();
@@ -224,8 +221,11 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         Arc::clone(&front),
         reloaded,
     ));
+    // Every listener is open: a `Type=notify` unit has started.
+    notify_ready();
     signal.await;
     readiness.stopping();
+    notify_stopping();
     log::info!(
         "stopping: no new connections; waiting for requests in flight (again to stop at once)"
     );
@@ -236,6 +236,16 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     while served.join_next().await.is_some() {}
     log::info!("stopped");
     Ok(())
+}
+
+/// The limits on clients the options set.
+fn front_limits(args: &Args) -> FrontLimits {
+    FrontLimits {
+        max_connections: args.max_connections,
+        send_timeout: Duration::from_secs(args.send_timeout_secs),
+        http2_idle_timeout: Duration::from_secs(args.client_idle_timeout_secs),
+        ..FrontLimits::default()
+    }
 }
 
 /// A second Ctrl-C (or SIGTERM), `second`, does not wait for the drain,

@@ -60,12 +60,17 @@ fn main() -> ExitCode {
         }
     };
     if let AccessLogTarget::File(path) = &config.log.access {
-        // Checked by --check-config too (as `nginx -t` opens its logs).
-        if let Err(error) = rca_tools::common::json_lines::to_file(path) {
-            eprintln!(
-                "rca-proxy: {origin}: log.access: cannot open {} to append to: {error}",
-                path.display()
-            );
+        // Checked by --check-config too, as `nginx -t` checks its logs, but
+        // without creating the file: run as root, it would leave one the
+        // service's user cannot open.
+        let opened = if args.check_config {
+            rca_tools::common::json_lines::check_file(path)
+        } else {
+            rca_tools::common::json_lines::to_file(path)
+                .map_err(|error| format!("cannot open {} to append to: {error}", path.display()))
+        };
+        if let Err(error) = opened {
+            eprintln!("rca-proxy: {origin}: log.access: {error}");
             return ExitCode::from(2);
         }
     }
@@ -221,7 +226,7 @@ async fn run(
     let shutdown = async move {
         signal.await;
         stopping.stopping();
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        rca_tools::common::process::notify_stopping();
         if !delay.is_zero() {
             let _ = drain_begins.send(());
             log::info!(
@@ -256,9 +261,7 @@ async fn run(
     // listening, with nothing left that could fail the start: the ports are
     // open (the kernel queues connections until the first accept). Without
     // NOTIFY_SOCKET nothing is sent.
-    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
-        log::warn!("cannot tell systemd the proxy is ready (READY=1): {error}");
-    }
+    rca_tools::common::process::notify_ready();
     serving
         .on_handshake(move |outcome| metrics.handshake(outcome))
         .handshake_timeout(config.limits.handshake_timeout())
@@ -347,18 +350,21 @@ async fn reopen_on_request(reopens: Option<tokio::signal::unix::Signal>, target:
 }
 
 /// Opens the access log's file again by its name (after logrotate moved
-/// it), and says so; nothing for standard output.
+/// it), and says so; nothing for standard output. On a thread of its own:
+/// it waits for a write in progress and writes out what is buffered, which
+/// a stalled disk would make a runtime thread wait for.
 fn reopen_access_log(target: &AccessLogTarget) {
     let AccessLogTarget::File(path) = target else {
         return;
     };
-    match rca_tools::common::json_lines::reopen() {
+    let path = path.clone();
+    tokio::task::spawn_blocking(move || match rca_tools::common::json_lines::reopen() {
         Ok(()) => log::info!("access log: reopened {}", path.display()),
         Err(error) => log::error!(
             "access log: cannot reopen {} ({error}); lines still go to the file opened before",
             path.display()
         ),
-    }
+    });
 }
 
 /// The line a reload that took logs: what it read, of what is configured,

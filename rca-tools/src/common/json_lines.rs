@@ -136,7 +136,13 @@ impl Output {
                 file,
                 failing,
             } => {
-                let written = file.write_all(lines);
+                // A failed write may have left half a line: the first
+                // write after one starts on a line of its own.
+                let written = if *failing {
+                    file.write_all(b"\n").and_then(|()| file.write_all(lines))
+                } else {
+                    file.write_all(lines)
+                };
                 // Said when the writes begin to fail, and when they recover.
                 match (written, *failing) {
                     (Ok(()), true) => {
@@ -162,6 +168,39 @@ fn open_for_lines(path: &Path) -> std::io::Result<File> {
         .create(true)
         .mode(0o640)
         .open(path)
+}
+
+/// Checks that the lines could go to the file at `path`, creating nothing
+/// (a check run as root must not leave a file the service's user cannot
+/// open): an existing file must open for appending, a missing one needs
+/// its directory.
+///
+/// # Errors
+///
+/// What stands in the way, in words.
+pub fn check_file(path: &Path) -> Result<(), String> {
+    match std::fs::OpenOptions::new().append(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if dir.is_dir() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "cannot create {}: its directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                ))
+            }
+        }
+        Err(error) => Err(format!(
+            "cannot open {} to append to: {error}",
+            path.display()
+        )),
+    }
 }
 
 /// Sends the lines from now on to the file at `path`, appended to (created

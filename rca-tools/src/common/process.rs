@@ -95,6 +95,21 @@ where
     }
 }
 
+/// Tells systemd (a `Type=notify` unit) that the service is ready: call it
+/// once every port is open, with nothing left that could fail the start.
+/// Without `NOTIFY_SOCKET` (not under systemd) nothing is sent.
+pub fn notify_ready() {
+    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        log::warn!("cannot tell systemd the service is ready (READY=1): {error}");
+    }
+}
+
+/// Tells systemd the service is stopping, so `systemctl status` says so
+/// while requests drain.
+pub fn notify_stopping() {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+}
+
 /// A listening socket on `address` whose kernel queue holds `backlog`
 /// connections not yet accepted (`bind` in std and tokio asks for 128), with
 /// `SO_REUSEADDR` as tokio sets it, so a restart finds the port free.
