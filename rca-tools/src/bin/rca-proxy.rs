@@ -38,6 +38,20 @@ fn main() -> ExitCode {
         };
     }
     rca_tools::common::process::init_logging("info");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rca-proxy: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The signal handlers first, before the files are read: from then on a
+    // SIGHUP or a SIGUSR1 (logrotate's) waits for the proxy to act on it,
+    // never the default kill.
+    let signals = {
+        let _entered = runtime.enter();
+        Signals::install()
+    };
     let (config, origin) = match configuration(&args) {
         Ok(config) => config,
         Err(error) => {
@@ -80,18 +94,11 @@ fn main() -> ExitCode {
         eprintln!("rca-proxy: {origin}: the configuration is valid");
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("rca-proxy: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     // `block_on` polls its future on this thread, not on a worker: the accept
     // loop runs in a task, so that accepting and serving a connection take no
     // wake-up across threads.
     let ran = runtime.block_on(async move {
-        tokio::spawn(run(config, front, args, metrics))
+        tokio::spawn(run(config, front, args, metrics, signals))
             .await
             .unwrap_or_else(|error| Err(anyhow::anyhow!("the proxy's task failed: {error}")))
     });
@@ -173,18 +180,39 @@ fn apply_flags(args: &Args, config: &mut Config) {
         .extend(args.bots_only.iter().cloned());
 }
 
+/// The signals the proxy acts on, their handlers installed.
+struct Signals {
+    /// SIGHUP: reload.
+    hangups: Option<tokio::signal::unix::Signal>,
+    /// SIGUSR1: reopen the access log.
+    reopens: Option<tokio::signal::unix::Signal>,
+    /// SIGTERM or SIGINT: drain and stop.
+    stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+impl Signals {
+    /// Installs the handlers (inside the runtime).
+    fn install() -> Self {
+        Self {
+            hangups: rca_tools::common::process::hangups(),
+            reopens: rca_tools::common::process::reopen_requests(),
+            stop: Box::pin(rustls_req_client_auth::shutdown_signal()),
+        }
+    }
+}
+
 async fn run(
     config: Config,
     front: Front,
     args: Args,
     metrics: Arc<Metrics>,
+    signals: Signals,
 ) -> anyhow::Result<()> {
-    // The signal handlers are in place before the port opens: from then on
-    // a SIGHUP reloads, a SIGUSR1 reopens the access log, a SIGTERM drains,
-    // never the default kill.
-    let hangups = rca_tools::common::process::hangups();
-    let reopens = rca_tools::common::process::reopen_requests();
-    let signal = rustls_req_client_auth::shutdown_signal();
+    let Signals {
+        hangups,
+        reopens,
+        stop: signal,
+    } = signals;
     let listener = rca_tools::common::process::listen(config.listen, config.limits.listen_backlog)
         .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
     log::info!(

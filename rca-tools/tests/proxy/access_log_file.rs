@@ -159,3 +159,22 @@ fn the_check_creates_no_log_file() {
     assert!(out.status.success(), "{out:?}");
     assert!(!log.exists(), "the check made {}", log.display());
 }
+
+/// SIGUSR1 to a proxy logging to standard output (logrotate's recipe run
+/// while no file is configured) changes nothing: it does not kill it.
+#[test]
+fn sigusr1_without_a_log_file_is_harmless() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let mut proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let person = browser(pki, true);
+        assert_eq!(get_status(&person, &proxy.url("/")).await, 200);
+        proxy.signal("USR1");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            proxy.child.try_wait().expect("wait").is_none(),
+            "SIGUSR1 ended it"
+        );
+        assert_eq!(get_status(&person, &proxy.url("/")).await, 200);
+    });
+}
