@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -105,6 +106,22 @@ impl Lines {
 
 static LINES: Mutex<Lines> = Mutex::new(Lines::new(MAX_BUFFERED_BYTES));
 
+/// Lines lost since the start: dropped past [`MAX_BUFFERED_BYTES`], or in a
+/// batch the output did not take (a full disk, a closed pipe).
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+/// How many lines were lost since the start (see [`LOST`]), for a metric.
+pub fn lines_lost() -> u64 {
+    LOST.load(Ordering::Relaxed)
+}
+
+/// Counts the lines of a batch the output did not take.
+fn lose(lines: &[u8]) {
+    // Each line ends in one newline (JSON escapes any within it).
+    let count = memchr::memchr_iter(b'\n', lines).count();
+    LOST.fetch_add(u64::try_from(count).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
 /// Where batches go. Held while a batch is written (taken before [`LINES`],
 /// never after), so batches reach it in the order their lines were logged,
 /// and a reopened file gets none of the lines before the reopening.
@@ -129,7 +146,13 @@ impl Output {
         match self {
             Self::Stdout => {
                 let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(lines).and_then(|()| stdout.flush());
+                if stdout
+                    .write_all(lines)
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    lose(lines);
+                }
             }
             Self::File {
                 path,
@@ -143,6 +166,9 @@ impl Output {
                 } else {
                     file.write_all(lines)
                 };
+                if written.is_err() {
+                    lose(lines);
+                }
                 // Said when the writes begin to fail, and when they recover.
                 match (written, *failing) {
                     (Ok(()), true) => {
@@ -291,6 +317,7 @@ pub fn flush() {
 fn write_out(output: &mut Output) {
     let (lines, dropped) = LINES.lock().unwrap_or_else(PoisonError::into_inner).take();
     if dropped > 0 {
+        LOST.fetch_add(dropped, Ordering::Relaxed);
         log::warn!(
             "access log: {dropped} lines dropped: the output was not taking them ({MAX_BUFFERED_BYTES} bytes were waiting)"
         );

@@ -104,6 +104,8 @@ pub struct Metrics {
     reloads: Family<ResultLabel, Counter>,
     certificate_expiry: Family<CertificateLabels, Gauge<f64, AtomicU64>>,
     crl_next_update: Family<CrlLabels, Gauge<f64, AtomicU64>>,
+    /// Brought up to [`crate::common::json_lines::lines_lost`] at each scrape.
+    access_log_lines_lost: Counter,
     /// What the expiry gauges are computed from at each scrape.
     expiries: Mutex<Vec<Expiry>>,
     /// One scrape at a time: another's clearing of the expiry gauges must
@@ -136,6 +138,7 @@ impl Metrics {
             reloads: Family::default(),
             certificate_expiry: Family::default(),
             crl_next_update: Family::default(),
+            access_log_lines_lost: Counter::default(),
             expiries: Mutex::new(Vec::new()),
             scrape: Mutex::new(()),
             registry: Registry::default(),
@@ -186,21 +189,7 @@ impl Metrics {
             "Time from sending a request upstream to its response headers (or failure)",
             metrics.upstream_duration.clone(),
         );
-        registry.register(
-            "reloads",
-            "SIGHUP reloads of the [tls] files, by result (success, failure)",
-            metrics.reloads.clone(),
-        );
-        registry.register(
-            "certificate_expiry_seconds",
-            "Seconds until notAfter of each certificate in the server's chain (tls.cert) and of each CA in tls.bot_ca and tls.partner_ca (negative: expired)",
-            metrics.certificate_expiry.clone(),
-        );
-        registry.register(
-            "crl_next_update_seconds",
-            "Seconds until nextUpdate of each CRL in tls.bot_crl (negative: stale, and every bot is refused)",
-            metrics.crl_next_update.clone(),
-        );
+        metrics.register_operations(&mut registry);
         registry.register(
             "handshake_failures",
             "Failed TLS handshakes by reason (certificate errors of the flag path, alerts, timeouts)",
@@ -220,6 +209,31 @@ impl Metrics {
             registry,
             ..metrics
         }
+    }
+
+    /// Registers what an operator watches beside the traffic: reloads,
+    /// expiries, lost access-log lines.
+    fn register_operations(&self, registry: &mut Registry) {
+        registry.register(
+            "reloads",
+            "SIGHUP reloads of the [tls] files, by result (success, failure)",
+            self.reloads.clone(),
+        );
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until notAfter of each certificate in the server's chain (tls.cert) and of each CA in tls.bot_ca and tls.partner_ca (negative: expired)",
+            self.certificate_expiry.clone(),
+        );
+        registry.register(
+            "crl_next_update_seconds",
+            "Seconds until nextUpdate of each CRL in tls.bot_crl (negative: stale, and every bot is refused)",
+            self.crl_next_update.clone(),
+        );
+        registry.register(
+            "access_log_lines_lost",
+            "Access-log lines lost: dropped while the output stalled, or not taken by it (a full disk, a closed pipe)",
+            self.access_log_lines_lost.clone(),
+        );
     }
 
     /// Counts one handshake outcome.
@@ -370,6 +384,11 @@ impl Exposition for Metrics {
     fn encode(&self) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
         self.update_expiry_gauges(SystemTime::now());
+        let lost = crate::common::json_lines::lines_lost();
+        let counted = self.access_log_lines_lost.get();
+        if lost > counted {
+            self.access_log_lines_lost.inc_by(lost - counted);
+        }
         encode_registry(&self.registry)
     }
 }

@@ -178,3 +178,40 @@ fn sigusr1_without_a_log_file_is_harmless() {
         assert_eq!(get_status(&person, &proxy.url("/")).await, 200);
     });
 }
+
+/// A log file that takes no lines (`/dev/full`: every write fails, as on a
+/// full disk) loses them, says so once on standard error, and counts them
+/// in `rca_proxy_access_log_lines_lost_total`; the requests are served.
+#[test]
+fn lines_a_full_disk_does_not_take_are_counted_as_lost() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let (config, admin) = files.config_with_admin("full-disk.toml", port, upstream, &[]);
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, format!("{text}[log]\naccess = \"/dev/full\"\n")).expect("config");
+        let diagnostics = files.path("diagnostics-full.txt");
+        let proxy = start(&config, port, &files.path("stdout-full.txt"), &diagnostics);
+        let person = browser(pki, true);
+        for _ in 0..3 {
+            assert_eq!(get_status(&person, &proxy.url("/")).await, 200);
+        }
+        let said = wait_for_line(&diagnostics, "access log: cannot write to /dev/full");
+        assert_eq!(said.matches("cannot write to").count(), 1, "{said}");
+        let started = Instant::now();
+        loop {
+            let text = get_body(&person, &format!("http://127.0.0.1:{admin}/metrics")).await;
+            let lost = text
+                .lines()
+                .find_map(|line| line.strip_prefix("rca_proxy_access_log_lines_lost_total "))
+                .and_then(|value| value.trim().parse::<f64>().ok());
+            if lost == Some(3.0) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{lost:?}: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
