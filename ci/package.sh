@@ -146,6 +146,8 @@ for service in rca-proxy rca-connect; do
         fail "the package enabled $service.service"
     fi
 done
+[ "$(stat -c '%U:%G %a' /var/log/rca-proxy 2>&1)" = "rca-proxy:rca-proxy 750" ] ||
+    fail "/var/log/rca-proxy is $(stat -c '%U:%G %a' /var/log/rca-proxy 2>&1), not rca-proxy:rca-proxy 750"
 for conffile in /etc/rca-proxy/proxy.toml /etc/default/rca-connect /etc/logrotate.d/rca-proxy; do
     dpkg-query -W -f='${Conffiles}\n' rca-tools | grep -q " *$conffile " ||
         fail "$conffile is not a conffile"
@@ -258,6 +260,7 @@ dpkg --purge rca-tools >/dev/null
 [ ! -e /etc/rca-proxy ] || fail "purge left /etc/rca-proxy: $(ls -la /etc/rca-proxy)"
 ! dpkg-statoverride --list /etc/rca-proxy >/dev/null || fail "purge left the statoverride"
 [ ! -e /etc/rca-connect ] || fail "purge left /etc/rca-connect: $(ls -la /etc/rca-connect)"
+[ ! -e /var/log/rca-proxy ] || fail "purge left /var/log/rca-proxy"
 ! dpkg-statoverride --list /etc/rca-connect >/dev/null || fail "purge left the statoverride of /etc/rca-connect"
 say "purged (the rca-proxy and rca-connect users stay, as Debian's packages leave system users)"
 

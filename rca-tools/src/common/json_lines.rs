@@ -196,10 +196,11 @@ fn open_for_lines(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// Checks that the lines could go to the file at `path`, creating nothing
-/// (a check run as root must not leave a file the service's user cannot
-/// open): an existing file must open for appending, a missing one needs
-/// its directory.
+/// Checks that the lines could go to the file at `path` without creating
+/// it (a check run as root must not leave a file the service's user cannot
+/// open): an existing file must open for appending; for a missing one, a
+/// file must be creatable in its directory (a probe file is made there and
+/// removed).
 ///
 /// # Errors
 ///
@@ -212,14 +213,26 @@ pub fn check_file(path: &Path) -> Result<(), String> {
                 .parent()
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            if dir.is_dir() {
-                Ok(())
-            } else {
-                Err(format!(
+            if !dir.is_dir() {
+                return Err(format!(
                     "cannot create {}: its directory {} does not exist",
                     path.display(),
                     dir.display()
-                ))
+                ));
+            }
+            // Whether this user may make a file there: by making one (of
+            // another name) and taking it away at once.
+            let probe = dir.join(format!(".rca-proxy-check-{}", std::process::id()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+            {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&probe);
+                    Ok(())
+                }
+                Err(error) => Err(format!("cannot create {}: {error}", path.display())),
             }
         }
         Err(error) => Err(format!(

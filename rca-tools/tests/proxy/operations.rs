@@ -195,6 +195,12 @@ fn invalid_edits(text: &str) -> Vec<(String, &'static str)> {
         format!("{text}\n[log]\naccess = \"no-such-directory/access.log\"\n"),
         "log.access",
     ));
+    // A directory no one may make a file in (root neither): caught without
+    // making the file, by a probe.
+    edits.push((
+        format!("{text}\n[log]\naccess = \"/proc/rca-proxy-access.log\"\n"),
+        "log.access",
+    ));
     edits
 }
 
