@@ -106,6 +106,18 @@ fn local_ca(args: &Args) -> anyhow::Result<LocalCa> {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging("info");
+    if let Some(Command::Ca) = args.command {
+        return match ca_certificate(&args) {
+            Ok(path) => {
+                print_trust_help(&path, args.listen);
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("rca-connect: local CA: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let ca = match local_ca(&args) {
         Ok(ca) => Arc::new(ca),
         Err(error) => {
@@ -113,10 +125,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Ca) = args.command {
-        print_trust_help(&ca, args.listen);
-        return ExitCode::SUCCESS;
-    }
     let runtime = match runtime(args.threads) {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -345,8 +353,28 @@ async fn reload_on_hangup(
     .await;
 }
 
-fn print_trust_help(ca: &LocalCa, listen: std::net::SocketAddr) {
-    let path = ca.cert_path().display();
+/// The local CA's certificate for `rca-connect ca`: read where it is,
+/// without its key, so a user who may read only the certificate (the
+/// packaged service's `rca-connect` group) is told too; made first, with its
+/// key, where the state directory has none yet.
+fn ca_certificate(args: &Args) -> anyhow::Result<PathBuf> {
+    let cert = match LocalCaSource::of(args)? {
+        LocalCaSource::Files(cert, _) => cert,
+        LocalCaSource::StateDir(dir) => {
+            let cert = dir.join(local_ca::CA_CERT_FILE);
+            if cert.exists() {
+                cert
+            } else {
+                LocalCa::in_state_dir(&dir)?.cert_path().to_owned()
+            }
+        }
+    };
+    rustls_req_client_auth::pem::load_certificates(&cert)?;
+    Ok(cert)
+}
+
+fn print_trust_help(path: &std::path::Path, listen: std::net::SocketAddr) {
+    let path = path.display();
     println!(
         "The local CA certificate: {path}
 

@@ -1435,6 +1435,45 @@ fn the_ca_subcommand_takes_the_options_as_given() {
     }
 }
 
+/// `rca-connect ca` reads only the certificate of a CA that exists: a user
+/// who may read `ca.pem` but not `ca.key` (the packaged service's group) is
+/// told how to trust it, and nothing is made.
+#[test]
+fn the_ca_subcommand_needs_only_the_certificate() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let state = files.path("state-cert-only");
+    let _ = std::fs::remove_dir_all(&state);
+    let state_arg = state.display().to_string();
+    let made = std::process::Command::new(CONNECT)
+        .args(["ca", "--state-dir", &state_arg])
+        .output()
+        .expect("rca-connect ca");
+    assert!(made.status.success(), "{made:?}");
+    // The key out of reach; the certificate stays.
+    std::fs::remove_file(state.join("ca.key")).expect("ca.key made");
+    let output = std::process::Command::new(CONNECT)
+        .args(["ca", "--state-dir", &state_arg])
+        .output()
+        .expect("rca-connect ca");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(&format!("--cacert {}", state.join("ca.pem").display())),
+        "{text}"
+    );
+    assert!(!state.join("ca.key").exists(), "a key was made again");
+    // A certificate file that holds none is said to.
+    std::fs::write(state.join("ca.pem"), "not a certificate\n").expect("ca.pem");
+    let broken = std::process::Command::new(CONNECT)
+        .args(["ca", "--state-dir", &state_arg])
+        .output()
+        .expect("rca-connect ca");
+    assert_eq!(broken.status.code(), Some(2), "{broken:?}");
+    let error = String::from_utf8_lossy(&broken.stderr);
+    assert!(error.contains("ca.pem"), "{error}");
+}
+
 /// A client that speaks TLS to the plain-HTTP proxy port (`HTTPS_PROXY=
 /// https://...`) is closed, and the log says what to give it instead.
 #[test]
