@@ -362,10 +362,13 @@ fn ca_certificate(args: &Args) -> anyhow::Result<PathBuf> {
         LocalCaSource::Files(cert, _) => cert,
         LocalCaSource::StateDir(dir) => {
             let cert = dir.join(local_ca::CA_CERT_FILE);
-            if cert.exists() {
-                cert
-            } else {
-                LocalCa::in_state_dir(&dir)?.cert_path().to_owned()
+            match cert.try_exists() {
+                Ok(true) => cert,
+                Ok(false) => LocalCa::in_state_dir(&dir)?.cert_path().to_owned(),
+                Err(error) => anyhow::bail!(
+                    "cannot read {}: {error} (the packaged service's local CA is for the rca-connect group: join it, then log in again)",
+                    cert.display()
+                ),
             }
         }
     };

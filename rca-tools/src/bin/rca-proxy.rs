@@ -45,13 +45,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // The signal handlers first, before the files are read: from then on a
-    // SIGHUP or a SIGUSR1 (logrotate's) waits for the proxy to act on it,
-    // never the default kill.
-    let signals = {
+    // SIGHUP's and SIGUSR1's (logrotate's) handlers first, before the files
+    // are read: from then on they wait for the proxy to act on them, never
+    // the default kill. SIGTERM's comes once the files are read, so a start
+    // stuck on one still stops on it; a configuration check needs none.
+    let signals = (!args.check_config).then(|| {
         let _entered = runtime.enter();
         Signals::install()
-    };
+    });
     let (config, origin) = match configuration(&args) {
         Ok(config) => config,
         Err(error) => {
@@ -98,6 +99,7 @@ fn main() -> ExitCode {
     // loop runs in a task, so that accepting and serving a connection take no
     // wake-up across threads.
     let ran = runtime.block_on(async move {
+        let signals = signals.unwrap_or_else(Signals::install);
         tokio::spawn(run(config, front, args, metrics, signals))
             .await
             .unwrap_or_else(|error| Err(anyhow::anyhow!("the proxy's task failed: {error}")))
@@ -180,14 +182,13 @@ fn apply_flags(args: &Args, config: &mut Config) {
         .extend(args.bots_only.iter().cloned());
 }
 
-/// The signals the proxy acts on, their handlers installed.
+/// The signals the proxy acts on besides SIGTERM and SIGINT, their handlers
+/// installed.
 struct Signals {
     /// SIGHUP: reload.
     hangups: Option<tokio::signal::unix::Signal>,
     /// SIGUSR1: reopen the access log.
     reopens: Option<tokio::signal::unix::Signal>,
-    /// SIGTERM or SIGINT: drain and stop.
-    stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
 impl Signals {
@@ -196,7 +197,6 @@ impl Signals {
         Self {
             hangups: rca_tools::common::process::hangups(),
             reopens: rca_tools::common::process::reopen_requests(),
-            stop: Box::pin(rustls_req_client_auth::shutdown_signal()),
         }
     }
 }
@@ -208,11 +208,9 @@ async fn run(
     metrics: Arc<Metrics>,
     signals: Signals,
 ) -> anyhow::Result<()> {
-    let Signals {
-        hangups,
-        reopens,
-        stop: signal,
-    } = signals;
+    let Signals { hangups, reopens } = signals;
+    // In place before the port opens: from then on a SIGTERM drains.
+    let signal = rustls_req_client_auth::shutdown_signal();
     let listener = rca_tools::common::process::listen(config.listen, config.limits.listen_backlog)
         .map_err(|error| anyhow::anyhow!("listen: cannot listen on {}: {error}", config.listen))?;
     log::info!(

@@ -83,6 +83,9 @@ impl Lines {
         if !written || self.bytes.len() > self.limit {
             self.bytes.truncate(start);
             self.dropped += 1;
+            // Counted now, not when the stalled output takes the next batch:
+            // the metric must rise while the stall lasts.
+            LOST.fetch_add(1, Ordering::Relaxed);
         }
         self.bytes.len() >= BUFFERED_BYTES
     }
@@ -110,7 +113,8 @@ static LINES: Mutex<Lines> = Mutex::new(Lines::new(MAX_BUFFERED_BYTES));
 /// batch the output did not take (a full disk, a closed pipe).
 static LOST: AtomicU64 = AtomicU64::new(0);
 
-/// How many lines were lost since the start (see [`LOST`]), for a metric.
+/// How many lines were lost since the start: dropped while the output
+/// stalled, or in a batch it did not take. For a metric.
 pub fn lines_lost() -> u64 {
     LOST.load(Ordering::Relaxed)
 }
@@ -232,6 +236,8 @@ pub fn check_file(path: &Path) -> Result<(), String> {
                     let _ = std::fs::remove_file(&probe);
                     Ok(())
                 }
+                // Left by a check that was killed: made there all the same.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
                 Err(error) => Err(format!("cannot create {}: {error}", path.display())),
             }
         }
@@ -330,7 +336,6 @@ pub fn flush() {
 fn write_out(output: &mut Output) {
     let (lines, dropped) = LINES.lock().unwrap_or_else(PoisonError::into_inner).take();
     if dropped > 0 {
-        LOST.fetch_add(dropped, Ordering::Relaxed);
         log::warn!(
             "access log: {dropped} lines dropped: the output was not taking them ({MAX_BUFFERED_BYTES} bytes were waiting)"
         );

@@ -215,3 +215,77 @@ fn lines_a_full_disk_does_not_take_are_counted_as_lost() {
         }
     });
 }
+
+/// The SIGHUP and SIGUSR1 handlers are in place before the configuration is
+/// read: a start held up on it (here, a FIFO no one has written yet) lives
+/// through both and then serves (SIGHUP then reloads, reading the file
+/// again). SIGTERM still ends a start held up there.
+#[test]
+fn signals_during_a_start_do_not_kill_it() {
+    use std::os::unix::process::ExitStatusExt as _;
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let text = std::fs::read_to_string(files.config(port, upstream, "")).expect("config");
+        let fifo = files.path("held-up.toml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        let mut command = Command::new(PROXY);
+        command
+            .arg("--config")
+            .arg(&fifo)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().expect("start rca-proxy");
+        // Long enough for it to reach the FIFO's open; it waits there.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for signal in ["HUP", "USR1"] {
+            let sent = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "a signal ended the start"
+        );
+        // Once for the start and, once it serves, once for the reload the
+        // SIGHUP asked for (two writes at once would read as one file).
+        let write_once = |fifo: PathBuf, text: String| {
+            std::thread::spawn(move || std::fs::write(&fifo, &text).expect("write the FIFO"))
+        };
+        write_once(fifo.clone(), text.clone())
+            .join()
+            .expect("writer");
+        integration_tests::local::wait_for_port(port, "rca-proxy");
+        let proxy = Proxy { child, port };
+        write_once(fifo.clone(), text.clone())
+            .join()
+            .expect("writer");
+        assert_eq!(get_status(&browser(pki, true), &proxy.url("/")).await, 200);
+        drop(proxy);
+
+        // SIGTERM while the configuration is being read: stopped.
+        let mut child = command.spawn().expect("start rca-proxy");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "SIGTERM did not stop it"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(status.signal(), Some(15), "{status:?}");
+    });
+}
