@@ -372,7 +372,11 @@ fn ca_certificate(args: &Args) -> anyhow::Result<PathBuf> {
             }
         }
     };
-    rustls_req_client_auth::pem::load_certificates(&cert)?;
+    let chain = rustls_req_client_auth::pem::load_certificates(&cert)?;
+    // As loading the whole CA warns.
+    if let Some(warning) = chain.first().and_then(local_ca::expiry_warning) {
+        log::warn!("the local CA certificate {}: {warning}", cert.display());
+    }
     Ok(cert)
 }
 

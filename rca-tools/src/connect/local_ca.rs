@@ -111,10 +111,10 @@ impl std::fmt::Debug for LocalCa {
 const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// What to say about a local CA certificate `der` that has expired or
-/// expires within [`EXPIRY_WARNING`]: the clients that trust it then
+/// expires within 30 days: the clients that trust it then
 /// refuse every site rca-connect answers for, and nothing renews it, since
 /// a new CA must be trusted by the clients anew.
-fn expiry_warning(der: &CertificateDer<'_>) -> Option<String> {
+pub fn expiry_warning(der: &CertificateDer<'_>) -> Option<String> {
     let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
     let not_after = certificate.validity().not_after;
     let left = not_after.timestamp() - x509_parser::time::ASN1Time::now().timestamp();

@@ -1463,6 +1463,20 @@ fn the_ca_subcommand_needs_only_the_certificate() {
         "{text}"
     );
     assert!(!state.join("ca.key").exists(), "a key was made again");
+    // A CA about to expire is warned of, as when the whole CA is loaded.
+    let mut params = rcgen::CertificateParams::default();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(10);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let expiring = params.self_signed(&key).expect("certificate");
+    std::fs::write(state.join("ca.pem"), expiring.pem()).expect("ca.pem");
+    let warned = std::process::Command::new(CONNECT)
+        .args(["ca", "--state-dir", &state_arg])
+        .output()
+        .expect("rca-connect ca");
+    assert!(warned.status.success(), "{warned:?}");
+    let said = String::from_utf8_lossy(&warned.stderr);
+    assert!(said.contains("expires on"), "{said}");
     // A certificate file that holds none is said to.
     std::fs::write(state.join("ca.pem"), "not a certificate\n").expect("ca.pem");
     let broken = std::process::Command::new(CONNECT)
