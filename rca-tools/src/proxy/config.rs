@@ -201,6 +201,14 @@ pub struct Tls {
     pub session_resumption: bool,
 }
 
+/// `path`, if relative, made relative to `dir` (the configuration file's
+/// directory): every path in the file is read this way.
+fn resolve_relative_to(path: &mut PathBuf, dir: &Path) {
+    if path.is_relative() {
+        *path = dir.join(&*path);
+    }
+}
+
 impl Tls {
     /// Makes the relative paths relative to `dir` (the configuration
     /// file's directory), as nginx reads paths relative to its prefix: the
@@ -215,9 +223,7 @@ impl Tls {
             self.bot_deny_list.as_mut(),
         ];
         for path in paths.into_iter().flatten().chain(&mut self.bot_crl) {
-            if path.is_relative() {
-                *path = dir.join(&*path);
-            }
+            resolve_relative_to(path, dir);
         }
     }
 
@@ -533,9 +539,7 @@ impl Config {
         let dir = path.parent().unwrap_or(Path::new("."));
         config.tls.resolve_relative_to(dir);
         if let AccessLogTarget::File(file) = &mut config.log.access {
-            if file.is_relative() {
-                *file = dir.join(&*file);
-            }
+            resolve_relative_to(file, dir);
         }
         config.validate(&origin)?;
         Ok(config)
