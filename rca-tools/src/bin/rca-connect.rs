@@ -358,13 +358,14 @@ async fn reload_on_hangup(
 /// packaged service's `rca-connect` group) is told too; made first, with its
 /// key, where the state directory has none yet.
 fn ca_certificate(args: &Args) -> anyhow::Result<PathBuf> {
-    let cert = match LocalCaSource::of(args)? {
-        LocalCaSource::Files(cert, _) => cert,
+    let (cert, key) = match LocalCaSource::of(args)? {
+        LocalCaSource::Files(cert, key) => (cert, key),
         LocalCaSource::StateDir(dir) => {
             let cert = dir.join(local_ca::CA_CERT_FILE);
+            let key = dir.join(local_ca::CA_KEY_FILE);
             match cert.try_exists() {
-                Ok(true) => cert,
-                Ok(false) => LocalCa::in_state_dir(&dir)?.cert_path().to_owned(),
+                Ok(true) => (cert, key),
+                Ok(false) => (LocalCa::in_state_dir(&dir)?.cert_path().to_owned(), key),
                 Err(error) => anyhow::bail!(
                     "cannot read {}: {error} (the packaged service's local CA is for the rca-connect group: join it, then log in again)",
                     cert.display()
@@ -373,6 +374,16 @@ fn ca_certificate(args: &Args) -> anyhow::Result<PathBuf> {
         }
     };
     let chain = rustls_req_client_auth::pem::load_certificates(&cert)?;
+    // The key may be out of this user's reach (the service's group reads
+    // only the certificate), but a key that is not there at all means the
+    // proxy will not start with this CA: say so now, not at its start.
+    if key.try_exists().is_ok_and(|exists| !exists) {
+        log::warn!(
+            "{} has no key beside it ({} is missing): rca-connect will not start with this CA until the key is back, or both files are removed so that it makes a new CA (which clients must then trust instead)",
+            cert.display(),
+            key.display()
+        );
+    }
     // As loading the whole CA warns.
     if let Some(warning) = chain.first().and_then(local_ca::expiry_warning) {
         log::warn!("the local CA certificate {}: {warning}", cert.display());

@@ -1463,6 +1463,9 @@ fn the_ca_subcommand_needs_only_the_certificate() {
         "{text}"
     );
     assert!(!state.join("ca.key").exists(), "a key was made again");
+    // Missing, not merely unreadable: the service could not start with it.
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("ca.key is missing"), "{said}");
     // A CA about to expire is warned of, as when the whole CA is loaded.
     let mut params = rcgen::CertificateParams::default();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
