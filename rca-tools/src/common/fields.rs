@@ -1,6 +1,7 @@
 //! Header fields as both tools read them: the hop-by-hop ones (RFC 9110
-//! section 7.6.1) that never cross a proxy, names compared the way an
-//! upstream that reads `_` as `-` compares them, and comma-separated lists.
+//! section 7.6.1) that never cross a proxy, names compared the way a
+//! CGI-style upstream compares them (any character but a letter or a digit
+//! read as `-`), and comma-separated lists.
 
 use http::header::{self, HeaderMap, HeaderName};
 
@@ -13,8 +14,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let mut found: Vec<HeaderName> = Vec::new();
     for (name, value) in headers.iter() {
         let text = name.as_str();
-        let hop_by_hop =
-            HOP_BY_HOP.contains(&text) || (text.contains('_') && is_connection_field(text));
+        let hop_by_hop = HOP_BY_HOP.contains(&text)
+            || (!is_plain_name(text) && is_connection_field(text));
         if !hop_by_hop {
             continue;
         }
@@ -49,9 +50,10 @@ pub const HOP_BY_HOP: [&str; 10] = [
 ];
 
 /// Whether a client's field `name` belongs to its connection: hop-by-hop or
-/// `Content-Length`, in any letter case, and also spelled with `_`
-/// (`Content_Length`), which an upstream that reads `_` as `-` would take
-/// for the real one. None goes up as sent: the proxy writes its own framing.
+/// `Content-Length`, in any letter case, and also spelled with `_` or any
+/// other symbol for `-` (`Content_Length`, `Content.Length`), which a
+/// CGI-style upstream would take for the real one. None goes up as sent:
+/// the proxy writes its own framing.
 pub fn is_connection_field(name: &str) -> bool {
     HOP_BY_HOP
         .iter()
@@ -83,9 +85,30 @@ pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
         .any(|value| list_has_token(value.as_bytes(), token.as_bytes()))
 }
 
-/// `name` as CGI-style servers see it: lower case, `_` read as `-`.
+/// `name` as CGI-style servers see it: lower case, and every character but a
+/// letter or a digit read as `-`. CGI (RFC 3875 section 4.1.18) turns `-`
+/// into `_`; lighttpd turns every other character into `_` as well, and PHP
+/// turns `.` and ` ` into `_` in `$_SERVER`, so `X.Client.Cert.Subject`
+/// reaches such an application as `HTTP_X_CLIENT_CERT_SUBJECT`.
 pub fn canonical(name: &str) -> String {
-    name.to_ascii_lowercase().replace('_', "-")
+    name.bytes().map(|byte| char::from(canonical_byte(byte))).collect()
+}
+
+/// One byte of a name as [`canonical`] reads it.
+fn canonical_byte(byte: u8) -> u8 {
+    if byte.is_ascii_alphanumeric() {
+        byte.to_ascii_lowercase()
+    } else {
+        b'-'
+    }
+}
+
+/// Whether `name` is its own [`canonical`] reading already (letters in
+/// lower case, digits and `-`), as nearly every name `http` hands over is:
+/// then an exact comparison is the whole test.
+fn is_plain_name(name: &str) -> bool {
+    name.bytes()
+        .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
 }
 
 /// Whether `name`, read as [`canonical`] reads it, starts with `prefix` (a
@@ -96,10 +119,7 @@ pub fn canonical_starts_with(name: &str, prefix: &str) -> bool {
         && name
             .bytes()
             .zip(prefix.bytes())
-            .all(|(byte, wanted)| match byte {
-                b'_' => wanted == b'-',
-                byte => byte.to_ascii_lowercase() == wanted,
-            })
+            .all(|(byte, wanted)| canonical_byte(byte) == wanted)
 }
 
 /// Whether `name` reads as the canonical name `canonical`.

@@ -151,6 +151,63 @@ fn spoofed_headers_in_any_case_over_raw_http1() {
     });
 }
 
+/// Names a CGI-style server reads as identity or edge-only headers (lighttpd
+/// turns every symbol into `_`, PHP `.`), and other edges' certificate
+/// headers, never reach the upstream: over HTTP/2 and HTTP/1.1 from reqwest,
+/// and over raw HTTP/1.1 (the proxy's own path), as sent.
+#[test]
+fn names_cgi_servers_or_other_edges_read_as_identity_never_reach_the_upstream() {
+    const FORGED: [(&str, &str); 16] = [
+        ("X.Client.Cert.Subject", "CN=forged-1"),
+        ("X~Client~Cert~X5t~S256", "forged-2"),
+        ("X!Client!Auth!Path", "forged-3"),
+        ("X|Client|Session|Resumed", "forged-4"),
+        ("X.Real.IP", "forged-5"),
+        ("X+Original+URL", "/forged-6"),
+        ("Client-Cert", ":Zm9yZ2VkLTc=:"),
+        ("Client-Cert-Chain", ":Zm9yZ2VkLTg=:"),
+        ("X-Client-Cert", "forged-9"),
+        ("X-ARR-ClientCert", "forged-10"),
+        ("X-Amzn-Mtls-Clientcert-Subject", "CN=forged-11"),
+        ("SSL_CLIENT_VERIFY", "SUCCESS-forged-12"),
+        ("SSL_CLIENT_S_DN", "CN=forged-13"),
+        ("X-SSL-Client-DN", "CN=forged-14"),
+        ("X-Client-DN", "CN=forged-15"),
+        ("X-Client-Verify", "SUCCESS-forged-16"),
+    ];
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let mut echoes = Vec::new();
+        for http1_only in [false, true] {
+            let mut request = browser(pki, http1_only).get(proxy.url("/"));
+            for (name, value) in FORGED {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.expect("response");
+            assert_eq!(response.status(), 200);
+            echoes.push(response.text().await.expect("body"));
+        }
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
+        for (name, value) in FORGED {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        raw.push_str("Connection: close\r\n\r\n");
+        let mut tls = tls_connect(pki, port, b"http/1.1").await;
+        tls.write_all(raw.as_bytes()).await.expect("send");
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        let response = String::from_utf8_lossy(&response).into_owned();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        echoes.push(response);
+        for echo in echoes {
+            assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
+            assert!(!echo.contains("forged"), "a forged value reached the upstream: {echo}");
+            assert!(!echo.contains("Zm9yZ2Vk"), "{echo}");
+        }
+    });
+}
+
 /// Identity headers turned off (`""`) or renamed leave their default names
 /// claimed, and every `x-client-cert-*`: an upstream written against the
 /// defaults never reads a client's own value there.

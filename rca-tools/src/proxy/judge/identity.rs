@@ -1,7 +1,8 @@
 //! The identity headers: the names the upstream reads, removed from every
 //! incoming request (any letter case, any number of times, HTTP/1.1 and
 //! HTTP/2 alike, since `HeaderMap` names are case-insensitive; also under the
-//! same name spelled with `_`, which CGI-style servers read as `-`) and then
+//! same name spelled with `_`, `.` or any other symbol for `-`, which
+//! CGI-style servers read as the same name) and then
 //! set from the verified connection only. Nothing a client sends can claim an
 //! identity. The certificate's values are made in `judge::leaf_values`.
 
@@ -123,6 +124,34 @@ const EDGE_ONLY: [&str; 44] = [
     "proxy",
 ];
 
+/// Other edges' names for the client certificate and its verification, which
+/// an application moved from behind them may still read: RFC 9440's
+/// `Client-Cert` and `Client-Cert-Chain`, IIS ARR's `X-ARR-ClientCert`, and
+/// the names nginx and HAProxy setups commonly forward `$ssl_client_*` under.
+/// A client's are dropped, but unlike [`EDGE_ONLY`] an operator may give an
+/// identity header one of these names, so that such an application reads the
+/// verified value.
+const CERTIFICATE_CONVENTIONS: [&str; 6] = [
+    "client-cert",
+    "client-cert-chain",
+    "x-arr-clientcert",
+    "x-client-dn",
+    "x-client-verify",
+    "x-client-cert",
+];
+
+/// Prefixes of the same kind: `X-Client-Cert*` (this proxy's own defaults
+/// among them), `SSL_CLIENT_*` (mod_ssl's variables, forwarded as headers),
+/// `X-SSL-*` (HAProxy's examples: `X-SSL-Client-DN`, `X-SSL-Client-Verify`),
+/// AWS load balancers' `X-Amzn-Mtls-Clientcert*`, and every `X-Forwarded-*`.
+const CLAIMED_PREFIXES: [&str; 5] = [
+    "x-client-cert",
+    "ssl-client-",
+    "x-ssl-",
+    "x-amzn-mtls-clientcert",
+    "x-forwarded-",
+];
+
 /// Names an identity header may not have: they mean something to HTTP itself.
 const RESERVED: [&str; 14] = [
     "host",
@@ -205,9 +234,9 @@ impl IdentityHeaders {
     }
 
     /// Whether a client's header `name` is one only the proxy may set: an
-    /// identity header, an identity header's default name, any
-    /// `x-client-cert-*`, an edge-only one or any `x-forwarded-*`, in any
-    /// spelling a server could read as one of them.
+    /// identity header, an identity header's default name, an edge-only one,
+    /// another edge's certificate header or one of the [`CLAIMED_PREFIXES`],
+    /// in any spelling a server could read as one of them.
     ///
     /// The default names stay claimed when the operator turns a header off
     /// (`sans = ""`) or renames it: an upstream written against the
@@ -218,9 +247,11 @@ impl IdentityHeaders {
             .map(String::as_str)
             .chain(DEFAULT_NAMES)
             .chain(EDGE_ONLY)
+            .chain(CERTIFICATE_CONVENTIONS)
             .any(|canonical| canonically_equal(name, canonical))
-            || canonical_starts_with(name, "x-forwarded-")
-            || canonical_starts_with(name, "x-client-cert-")
+            || CLAIMED_PREFIXES
+                .iter()
+                .any(|prefix| canonical_starts_with(name, prefix))
     }
 
     fn named(&self) -> impl Iterator<Item = (&'static str, &HeaderName)> {
@@ -461,6 +492,46 @@ mod tests {
         }
     }
 
+    /// Every spelling a CGI-style server reads as a claimed name is claimed
+    /// (lighttpd makes every symbol `_`, PHP `.`), as are other edges'
+    /// certificate headers; names that merely resemble them are not.
+    #[test]
+    fn names_are_claimed_in_every_spelling_a_cgi_server_reads() {
+        let headers =
+            super::IdentityHeaders::new(&super::Headers::default()).expect("default names");
+        for name in [
+            "x.client.cert.subject",
+            "x~client~cert~x5t~s256",
+            "x!client!auth!path",
+            "x|client|session|resumed",
+            "x.real.ip",
+            "x+original+url",
+            "x'forwarded'for",
+            "client-cert",
+            "client_cert_chain",
+            "x-client-cert",
+            "x-arr-clientcert",
+            "x-amzn-mtls-clientcert-subject",
+            "ssl_client_verify",
+            "ssl_client_s_dn",
+            "x-ssl-client-dn",
+            "x-client-dn",
+            "x-client-verify",
+        ] {
+            assert!(headers.is_claimed(name), "{name}");
+        }
+        for name in [
+            "x-client-auth",
+            "x-clientcert",
+            "client-certs-wanted",
+            "x-real-ipv6",
+            "accept",
+            "user-agent",
+        ] {
+            assert!(!headers.is_claimed(name), "{name}");
+        }
+    }
+
     /// The allocation-free comparisons read names exactly as `canonical` does.
     #[test]
     fn canonical_comparisons_agree_with_canonical() {
@@ -475,6 +546,10 @@ mod tests {
             "X-FORWARDED-",
             "x-forwarded",
             "forwarded",
+            "X.Client.Auth.Path",
+            "x~client!auth|path",
+            "x-client-auth-path.",
+            "x-forwarded.for",
             "",
         ];
         let targets = ["x-client-auth-path", "x-forwarded-", "forwarded", ""];
