@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real routers of rca-tools' differential test into DIR:
 #   DIR/bin/nginx    -> Debian's nginx (apt-get, only when it is missing)
+#   DIR/bin/lighttpd -> Debian's lighttpd (likewise), for its CGI
 #   DIR/bin/node     -> the machine's node
 #   DIR/venv         Flask, gunicorn, Starlette, uvicorn (requirements.txt)
 #   DIR/node         express (package.json + package-lock.json, `npm ci`)
@@ -31,7 +32,7 @@ stamp=$(cat "$here/install.sh" "$here/requirements.txt" "$here/package.json" \
 	"$here/package-lock.json" | sha256sum | cut -c1-16)
 
 installed() {
-	[[ -x $dest/bin/nginx && -x $dest/bin/node ]] &&
+	[[ -x $dest/bin/nginx && -x $dest/bin/node && -x $dest/bin/lighttpd ]] &&
 		[[ -x $dest/venv/bin/gunicorn && -x $dest/venv/bin/uvicorn ]] &&
 		[[ -f $dest/node/node_modules/express/package.json ]]
 }
@@ -42,10 +43,11 @@ fi
 rm -f -- "$dest/ready"
 : >"$log"
 
-# --- nginx (Debian) ----------------------------------------------------------
-find_nginx() {
+# --- nginx and lighttpd (Debian) -----------------------------------------------
+# The first binary of these paths that exists.
+find_bin() {
 	local p
-	for p in "$(command -v nginx 2>/dev/null || true)" /usr/sbin/nginx; do
+	for p in "$@"; do
 		if [[ -n $p && -x $p ]]; then
 			printf '%s\n' "$p"
 			return 0
@@ -60,13 +62,40 @@ cleanup() {
 	if [[ -n $policy_added ]]; then rm -f -- "$policy"; fi
 }
 trap cleanup EXIT
+updated=
 
-if ! nginx_bin=$(find_nginx); then
-	[[ $EUID -eq 0 ]] || die "nginx is missing and installing it needs root (apt-get)"
-	command -v apt-get >/dev/null || die "nginx is missing and there is no apt-get"
+# apt-get install PACKAGE, as root, with the package's init script kept from
+# starting its service on port 80.
+apt_install() {
+	[[ $EUID -eq 0 ]] || die "$1 is missing and installing it needs root (apt-get)"
+	command -v apt-get >/dev/null || die "$1 is missing and there is no apt-get"
 	export DEBIAN_FRONTEND=noninteractive
-	echo "+ apt-get update" >>"$log"
-	apt-get update >>"$log" 2>&1 || die "apt-get update failed (no network?); see $log"
+	if [[ -z $updated ]]; then
+		echo "+ apt-get update" >>"$log"
+		apt-get update >>"$log" 2>&1 || die "apt-get update failed (no network?); see $log"
+		updated=1
+	fi
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		policy_added=1
+	fi
+	echo "+ apt-get install $1" >>"$log"
+	apt-get install -y --no-install-recommends "$1" >>"$log" 2>&1 ||
+		die "apt-get install $1 failed (no network?); see $log"
+	cleanup
+	policy_added=
+	# If something started the distro's service anyway, stop it (it is ours).
+	local pid_file=/run/$2.pid
+	if [[ -s $pid_file ]]; then
+		pid=$(cat "$pid_file")
+		if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+			kill -QUIT "$pid" 2>/dev/null || true
+		fi
+	fi
+}
+
+if ! nginx_bin=$(find_bin "$(command -v nginx 2>/dev/null || true)" /usr/sbin/nginx); then
 	# In bookworm the binary is in `nginx` itself (nginx-light is only `nginx`
 	# plus the echo module); nginx-light is the fallback where `nginx` is not.
 	pkg=nginx
@@ -74,31 +103,25 @@ if ! nginx_bin=$(find_nginx); then
 	if [[ $candidate != *"Candidate: "[0-9]* ]]; then
 		pkg=nginx-light
 	fi
-	# Keep the package's init script from starting nginx on port 80.
-	if [[ ! -e $policy ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod 755 "$policy"
-		policy_added=1
-	fi
-	echo "+ apt-get install $pkg" >>"$log"
-	apt-get install -y --no-install-recommends "$pkg" >>"$log" 2>&1 ||
-		die "apt-get install $pkg failed (no network?); see $log"
-	cleanup
-	policy_added=
-	# If something started the distro's service anyway, stop it (it is ours).
-	if [[ -s /run/nginx.pid ]]; then
-		pid=$(cat /run/nginx.pid)
-		if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-			kill -QUIT "$pid" 2>/dev/null || true
-		fi
-	fi
-	nginx_bin=$(find_nginx) || die "apt-get installed $pkg but there is no nginx binary"
+	apt_install "$pkg" nginx
+	nginx_bin=$(find_bin /usr/sbin/nginx "$(command -v nginx 2>/dev/null || true)") ||
+		die "apt-get installed $pkg but there is no nginx binary"
 fi
 "$nginx_bin" -V 2>&1 | grep -q -- '--with-http_v2_module' ||
 	die "$nginx_bin has no http_v2 module (needed by nginx-h2c.conf.template)"
 mkdir -p -- "$dest/bin"
 ln -sfn -- "$nginx_bin" "$dest/bin/nginx"
 nginx_version=$("$nginx_bin" -v 2>&1 | sed -n 's|.*nginx/\([^ ]*\).*|\1|p')
+
+# lighttpd, for its CGI: it hands a request header to a CGI program with
+# every character but a letter or a digit turned into `_`.
+if ! lighttpd_bin=$(find_bin /usr/sbin/lighttpd "$(command -v lighttpd 2>/dev/null || true)"); then
+	apt_install lighttpd lighttpd
+	lighttpd_bin=$(find_bin /usr/sbin/lighttpd) ||
+		die "apt-get installed lighttpd but there is no lighttpd binary"
+fi
+ln -sfn -- "$lighttpd_bin" "$dest/bin/lighttpd"
+lighttpd_version=$("$lighttpd_bin" -v 2>&1 | sed -n 's|^lighttpd/\([^ ]*\).*|\1|p')
 
 # --- Python ------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is missing"
@@ -128,6 +151,7 @@ installed || die "installation incomplete; see $log"
 {
 	echo "stamp $stamp"
 	echo "nginx $nginx_version"
+	echo "lighttpd $lighttpd_version"
 	"$dest/venv/bin/python" - <<'EOF'
 import platform
 from importlib.metadata import version

@@ -7,6 +7,11 @@
 //! client without a bot certificate, over HTTP/1.1 and HTTP/2. No such request may reach a
 //! router's handler for the protected prefix `/api/crawl`.
 //!
+//! The same routers' install puts lighttpd beside them: its CGI reads a
+//! header name with any symbol for `-`, so a generated corpus of spellings
+//! of every header the proxy claims goes to a CGI program behind the proxy,
+//! which must see none of them.
+//!
 //! The routers are installed by `install.sh` beside this file (`cargo xtask
 //! test` runs it, and runs this test only when it succeeded, with
 //! `--ignored`): `RCA_ROUTERS_DIR` names the folder, `target/routers` by
@@ -17,6 +22,7 @@
 mod support;
 
 mod corpus;
+mod names;
 mod routers;
 
 use support::*;
@@ -117,5 +123,68 @@ fn no_forwarded_spelling_reaches_a_bots_only_handler() {
             breaches.len(),
             breaches.join("\n")
         );
+    });
+}
+
+/// How many forged headers go in one request (lighttpd takes 8 KiB of
+/// header fields by default).
+const NAMES_PER_REQUEST: usize = 25;
+
+#[test]
+#[ignore = "needs lighttpd: run by `cargo xtask test` after tests/routers/install.sh"]
+fn no_spelling_of_a_claimed_name_reaches_a_cgi_program() {
+    let installed = routers::installed();
+    let spellings = names::spellings();
+    assert!(spellings.len() >= 1000, "a large corpus: {}", spellings.len());
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let cgi = routers::start_cgi(&installed);
+        let port = free_port();
+        let proxy = Proxy::start(&files.config_with("cgi.toml", port, cgi.address(), "upstream", ""), port);
+        // The CGI program sees the proxy's own headers.
+        let bot = bot_client_for(pki, &pki.bot);
+        let environment = get_body(&bot, &proxy.url("/env.cgi")).await;
+        assert!(environment.contains("\nHTTP_X_CLIENT_AUTH_PATH=flag\n"), "{environment}");
+        let browser = browser(pki, false);
+        let mut leaks = Vec::new();
+        let mut answered = 0;
+        for (batch, names) in spellings.chunks(NAMES_PER_REQUEST).enumerate() {
+            let forged = |index: usize| format!("forged-{}", batch * NAMES_PER_REQUEST + index);
+            // HTTP/1.1 as written, then HTTP/2 (names in lower case).
+            let mut raw = String::from("GET /env.cgi HTTP/1.1\r\nHost: localhost\r\n");
+            for (index, name) in names.iter().enumerate() {
+                raw.push_str(&format!("{name}: {}\r\n", forged(index)));
+            }
+            raw.push_str("Connection: close\r\n\r\n");
+            let mut tls = tls_connect(pki, port, b"http/1.1").await;
+            tls.write_all(raw.as_bytes()).await.expect("send");
+            let mut response = Vec::new();
+            let _ = tls.read_to_end(&mut response).await;
+            let http1 = String::from_utf8_lossy(&response).into_owned();
+            let mut request = browser.get(proxy.url("/env.cgi"));
+            for (index, name) in names.iter().enumerate() {
+                request = request.header(name.as_str(), forged(index));
+            }
+            let response = request.send().await.expect("HTTP/2 request");
+            assert_eq!(response.status(), 200, "HTTP/2, batch {batch}: {names:?}");
+            let http2 = response.text().await.expect("body");
+            for (protocol, text) in [("HTTP/1.1", &http1), ("HTTP/2", &http2)] {
+                assert!(
+                    text.contains("HTTP_X_CLIENT_AUTH_PATH=none\n"),
+                    "{protocol}, batch {batch}: {names:?}\n{text}"
+                );
+                answered += 1;
+                for line in text.lines().filter(|line| line.contains("forged-")) {
+                    leaks.push(format!("{protocol}: {line} (batch {batch}: {names:?})"));
+                }
+            }
+        }
+        eprintln!(
+            "{} spellings in {answered} requests; {} reached the CGI program",
+            spellings.len(),
+            leaks.len()
+        );
+        assert!(leaks.is_empty(), "{}", leaks.join("\n"));
     });
 }

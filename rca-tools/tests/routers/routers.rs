@@ -137,22 +137,59 @@ impl Router {
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("start {}: {error}", self.name()));
-        let running = Running {
+        Running {
             child,
             port,
             _scratch: scratch,
-        };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{} did not listen on {port}",
-                self.name()
-            );
-            std::thread::sleep(Duration::from_millis(25));
         }
-        running
+        .listening(self.name())
     }
+}
+
+/// lighttpd running one CGI program, `/env.cgi`, which answers with the
+/// environment lighttpd gave it: each request header as `HTTP_<NAME>`, with
+/// every character of the name but a letter or a digit turned into `_`.
+pub(crate) fn start_cgi(installed: &Installed) -> Running {
+    let scratch = tempfile::tempdir().expect("scratch folder");
+    let port = free_port();
+    let www = scratch.path().join("www");
+    std::fs::create_dir(&www).expect("www");
+    let program = www.join("env.cgi");
+    std::fs::write(
+        &program,
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nexec env\n",
+    )
+    .expect("env.cgi");
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("env.cgi mode");
+    let config = scratch.path().join("lighttpd.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "server.document-root = \"{www}\"\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\n\
+             server.errorlog = \"{errors}\"\nserver.modules = (\"mod_cgi\")\ncgi.assign = (\".cgi\" => \"\")\n",
+            www = www.display(),
+            errors = scratch.path().join("error.log").display(),
+        ),
+    )
+    .expect("lighttpd.conf");
+    let child = Command::new(installed.0.join("bin/lighttpd"))
+        .arg("-D")
+        .arg("-f")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("start lighttpd: {error}"));
+    Running {
+        child,
+        port,
+        _scratch: scratch,
+    }
+    .listening("lighttpd")
 }
 
 /// A router's process; killed when dropped.
@@ -165,6 +202,20 @@ pub(crate) struct Running {
 impl Running {
     pub(crate) fn address(&self) -> std::net::SocketAddr {
         (std::net::Ipv4Addr::LOCALHOST, self.port).into()
+    }
+
+    /// Itself, once its port takes connections.
+    fn listening(self, name: &str) -> Self {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{name} did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        self
     }
 }
 
