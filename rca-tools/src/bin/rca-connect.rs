@@ -17,7 +17,7 @@ use rca_tools::common::json_lines;
 use rca_tools::common::process::{
     hangups, init_logging, notify_ready, notify_stopping, on_each_signal,
 };
-use rca_tools::common::roots::{server_roots, RootSource};
+use rca_tools::common::roots::{remove_ca, server_roots, RootSource};
 use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
@@ -149,7 +149,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         anyhow::bail!("--cert and --key are needed");
     };
     let identity = BotIdentity::from_pem_files(&cert, &key)?;
-    let connector = connector(&args, &identity)?;
+    let connector = connector(&args, &identity, &ca)?;
     let relay = Relay::new(
         connector.clone(),
         (!args.no_outcome_header).then(|| args.outcome_header.clone()),
@@ -275,9 +275,9 @@ fn identity_destination(identity_hosts: &[String]) -> String {
 }
 
 /// The upstream connector: the bot identity, the server roots (`--roots`
-/// and `--ca`), the identity allowlist.
-fn connector(args: &Args, identity: &BotIdentity) -> anyhow::Result<FlagConnector> {
-    let server_roots = server_roots(args.roots, &args.cas)?;
+/// and `--ca`, never the local CA), the identity allowlist.
+fn connector(args: &Args, identity: &BotIdentity, ca: &LocalCa) -> anyhow::Result<FlagConnector> {
+    let server_roots = roots_without(args.roots, &args.cas, ca)?;
     let identity_hosts = if args.identity_hosts.is_empty() {
         None
     } else {
@@ -297,6 +297,31 @@ fn connector(args: &Args, identity: &BotIdentity) -> anyhow::Result<FlagConnecto
             connect_timeout: Duration::from_secs(args.connect_timeout_secs),
         },
     )
+}
+
+/// The server roots (`--roots` and each `--ca`) without the local CA, which
+/// signs what the tunnels show clients and never vouches for a server; a
+/// warning says when it was among them, and an error when nothing else was.
+fn roots_without(
+    source: RootSource,
+    cas: &[PathBuf],
+    ca: &LocalCa,
+) -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = server_roots(source, cas)?;
+    if remove_ca(&mut roots, ca.certificate())? == 0 {
+        return Ok(roots);
+    }
+    let how = "--roots system reads SSL_CERT_FILE and SSL_CERT_DIR, so leave them unset for rca-connect (they are for its clients), and name no --ca with its key";
+    let ca_path = ca.cert_path().display();
+    if roots.is_empty() {
+        anyhow::bail!(
+            "the only server roots were the local CA ({ca_path}), which never vouches for a server: {how}"
+        );
+    }
+    log::warn!(
+        "the local CA ({ca_path}) was among the server roots and is left out, since it never vouches for a server: {how}"
+    );
+    Ok(roots)
 }
 
 /// What SIGHUP reads again: the bot identity, the server roots and the
@@ -325,8 +350,8 @@ async fn reload_on_hangup(
         async move {
             let reloaded = tokio::task::spawn_blocking(move || {
                 let identity = BotIdentity::from_pem_files(&files.cert, &files.key)?;
-                let roots = server_roots(files.roots, &files.cas)?;
                 let ca = files.local_ca.reload()?;
+                let roots = roots_without(files.roots, &files.cas, &ca)?;
                 connector.reload(&identity, &roots)?;
                 let ca_path = ca.cert_path().to_owned();
                 front.replace_local_ca(Arc::new(ca));
@@ -408,7 +433,9 @@ verified by rca-connect itself). With rca-connect on {listen}:
            (with an agent that reads HTTPS_PROXY, such as undici's EnvHttpProxyAgent)
 
 The proxy's URL is http://, not https://: clients speak plain HTTP to it,
-and TLS to the site inside the tunnel.
+and TLS to the site inside the tunnel. Set these in the clients' environment,
+not rca-connect's: its --roots system would read SSL_CERT_FILE too (it never
+trusts the local CA for a server, and says so).
 
 Trust it only in the bot's own environment: whoever holds its key can
 impersonate any site to that client. Keep its key readable by its owner only."

@@ -80,6 +80,7 @@ pub enum LocalCaError {
 pub struct LocalCa {
     issuer: Issuer<'static, KeyPair>,
     cert_path: PathBuf,
+    cert_der: CertificateDer<'static>,
     /// One key for every issued certificate: the tunnel's TLS is between
     /// two local processes, and one key saves a key generation per host.
     leaf_key: KeyPair,
@@ -193,14 +194,26 @@ impl LocalCa {
             );
         }
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(invalid(cert_path))?;
+        // rcgen read a certificate from the PEM, so this finds one.
+        let cert_der = cert_der.ok_or_else(|| LocalCaError::Invalid {
+            path: cert_path.to_owned(),
+            error: rcgen::Error::CouldNotParseCertificate,
+        })?;
         let leaf_key = KeyPair::generate().map_err(invalid(cert_path))?;
         Ok(Self {
             issuer,
             cert_path: cert_path.to_owned(),
+            cert_der,
             leaf_key,
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             configs: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The CA certificate, which must never be a root for servers (see
+    /// [`crate::common::roots::remove_ca`]).
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        &self.cert_der
     }
 
     /// The CA certificate's file, for the client to trust.

@@ -1067,6 +1067,73 @@ fn sighup_reloads_the_server_roots() {
     });
 }
 
+/// The local CA never vouches for a server: named by a `--ca`, it is left
+/// out with a warning, and a server with a certificate it signed is refused
+/// (the bot's identity is not sent there); the only root, through
+/// `SSL_CERT_FILE` under `--roots system` as `rca-connect ca` tells clients
+/// to set it, it stops the start with an error that says so.
+#[test]
+fn the_local_ca_never_vouches_for_a_server() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let state = files.path("state");
+        let made = std::process::Command::new(CONNECT)
+            .args(["ca", "--state-dir", &state.display().to_string()])
+            .output()
+            .expect("rca-connect ca");
+        assert!(made.status.success(), "{made:?}");
+        let ca_pem = state.join("ca.pem");
+        // A server with a certificate from the local CA, for the name the
+        // client uses.
+        let issuer = rcgen::Issuer::from_ca_cert_pem(
+            &std::fs::read_to_string(&ca_pem).expect("ca.pem"),
+            rcgen::KeyPair::from_pem(&std::fs::read_to_string(state.join("ca.key")).expect("ca.key"))
+                .expect("ca.key"),
+        )
+        .expect("the local CA");
+        let server_key = rcgen::KeyPair::generate().expect("key");
+        let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+        let mut config = ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .expect("config");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let server = tls_server(config).await;
+        let (_connect, port) = files.start_connect(&["--ca", &ca_pem.display().to_string()]);
+        let warned = std::fs::read_to_string(files.path("connect.err")).expect("connect.err");
+        assert!(warned.contains("was among the server roots and is left out"), "{warned}");
+        let url = format!("https://localhost:{}/", server.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 502, "{answer:?}");
+        assert!(answer.body.contains("did not verify"), "{}", answer.body);
+
+        let refused = std::process::Command::new(CONNECT)
+            .args(["--cert", &files.path("bot.pem").display().to_string()])
+            .args(["--key", &files.path("bot.key").display().to_string()])
+            .args(["--roots", "system", "--state-dir", &state.display().to_string()])
+            .args(["--listen", &format!("127.0.0.1:{}", support::free_port())])
+            .env("SSL_CERT_FILE", &ca_pem)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .expect("rca-connect");
+        assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains("the only server roots were the local CA"), "{said}");
+        assert!(said.contains("SSL_CERT_FILE"), "{said}");
+    });
+}
+
 /// SIGHUP reads the local CA again: once its files hold another CA, new
 /// tunnels end with certificates from that one, so a client trusting only
 /// the new CA gets through (before, it took a restart). A rotation half
