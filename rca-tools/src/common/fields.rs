@@ -85,6 +85,34 @@ pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
         .any(|value| list_has_token(value.as_bytes(), token.as_bytes()))
 }
 
+/// Names HTTP itself gives a meaning (framing, the connection, the host,
+/// credentials): a header a tool sets of its own may not have one.
+pub const HTTP_OWN_NAMES: [&str; 14] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "proxy-connection",
+];
+
+/// Whether `name`, in any spelling [`canonical`] reads as the same, is one
+/// of [`HTTP_OWN_NAMES`] or a `Proxy-*` one.
+pub fn is_http_own_name(name: &str) -> bool {
+    HTTP_OWN_NAMES
+        .iter()
+        .any(|own| canonically_equal(name, own))
+        || canonical_starts_with(name, "proxy-")
+}
+
 /// `name` as CGI-style servers see it: lower case, and every character but a
 /// letter or a digit read as `-`. CGI (RFC 3875 section 4.1.18) turns `-`
 /// into `_`; lighttpd turns every other character into `_` as well, and PHP

@@ -68,7 +68,7 @@ pub struct Args {
     pub local_ca_key: Option<PathBuf>,
     /// The response header that tells the client what the server did with
     /// the flag and which identity was sent.
-    #[arg(long, default_value = OUTCOME_HEADER)]
+    #[arg(long, default_value = OUTCOME_HEADER, value_parser = outcome_header_name)]
     pub outcome_header: HeaderName,
     /// Send no outcome header.
     #[arg(long)]
@@ -164,6 +164,41 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 
 /// Seconds, from 1 to a day, as `rca-proxy`'s timeouts: 0 would time out
 /// at once, and timers far in the future overflow the clock's arithmetic.
+/// Names a response needs for itself, besides those HTTP gives a meaning
+/// to: replaced by the outcome, they would break redirects, cookies,
+/// caching or content decoding for every client.
+const RESPONSE_OWN_NAMES: [&str; 14] = [
+    "date",
+    "location",
+    "set-cookie",
+    "content-encoding",
+    "content-range",
+    "content-location",
+    "etag",
+    "last-modified",
+    "cache-control",
+    "expires",
+    "vary",
+    "www-authenticate",
+    "retry-after",
+    "strict-transport-security",
+];
+
+/// `--outcome-header`: a header name that no response needs for itself.
+fn outcome_header_name(name: &str) -> Result<HeaderName, String> {
+    let parsed = HeaderName::try_from(name).map_err(|_| format!("{name:?} is not a header name"))?;
+    if crate::common::fields::is_http_own_name(parsed.as_str())
+        || RESPONSE_OWN_NAMES
+            .iter()
+            .any(|own| crate::common::fields::canonically_equal(parsed.as_str(), own))
+    {
+        return Err(format!(
+            "{name} is a header responses need for themselves; choose a name of your own, such as {OUTCOME_HEADER}"
+        ));
+    }
+    Ok(parsed)
+}
+
 fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::builder::RangedU64ValueParser::new().range(1..=86_400)
 }

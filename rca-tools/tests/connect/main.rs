@@ -1425,6 +1425,24 @@ fn the_documented_openssl_recipe_makes_a_working_bot() {
     });
 }
 
+/// An outcome header named after one responses need (framing, redirects,
+/// cookies) is refused at start, with the reason; a name of one's own runs.
+#[test]
+fn an_outcome_header_responses_need_is_refused() {
+    for name in ["content-length", "Transfer_Encoding", "connection", "location", "set-cookie", "date", "proxy-status"] {
+        let refused = std::process::Command::new(CONNECT)
+            .args(["--outcome-header", name, "--help"])
+            .output()
+            .expect("rca-connect");
+        assert_eq!(refused.status.code(), Some(2), "{name}: {refused:?}");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains("responses need for themselves"), "{name}: {said}");
+    }
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let (_connect, _port) = files.start_connect(&["--outcome-header", "x-bot-outcome"]);
+}
+
 /// A bot key or local CA key other users can read is warned of at start,
 /// naming the file and the fix.
 #[test]

@@ -13,7 +13,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rustls_req_client_auth::PeerIdentity;
 use serde::Deserialize;
 
-use crate::common::fields::{canonical, canonical_starts_with, canonically_equal};
+use crate::common::fields::{
+    canonical, canonical_starts_with, canonically_equal, is_http_own_name,
+};
 use crate::proxy::judge::leaf_values::LeafValuesCache;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -152,23 +154,6 @@ const CLAIMED_PREFIXES: [&str; 5] = [
     "x-forwarded-",
 ];
 
-/// Names an identity header may not have: they mean something to HTTP itself.
-const RESERVED: [&str; 14] = [
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "upgrade",
-    "cookie",
-    "authorization",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "proxy-connection",
-];
 
 /// The configured header names, parsed once, and the values made for each
 /// client certificate seen (see `judge::leaf_values`).
@@ -222,7 +207,7 @@ impl IdentityHeaders {
             {
                 return Err((field, format!("{name} is used for another header")));
             }
-            if RESERVED.contains(&canonical.as_str()) || canonical.starts_with("proxy-") {
+            if is_http_own_name(&canonical) {
                 return Err((field, format!("{name} is an HTTP header of its own")));
             }
             seen.push(canonical);
