@@ -105,6 +105,10 @@ fn local_ca(args: &Args) -> anyhow::Result<LocalCa> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(clash) = args.address_clash() {
+        eprintln!("rca-connect: {clash}");
+        return ExitCode::from(2);
+    }
     init_logging("info");
     if let Some(Command::Ca) = args.command {
         return match ca_certificate(&args) {

@@ -37,7 +37,7 @@ pub struct Args {
     pub key: Option<PathBuf>,
     /// Where clients connect (plain HTTP; keep it on loopback: anyone who
     /// reaches it acts with the bot's identity).
-    #[arg(long, default_value = "127.0.0.1:8118", global = true)]
+    #[arg(long, default_value = "127.0.0.1:8118", global = true, value_parser = listen_address)]
     pub listen: SocketAddr,
     /// LISTEN=https://host or LISTEN=https://host:port: also serve every request arriving on
     /// LISTEN to that server, for clients that cannot use a proxy.
@@ -112,8 +112,35 @@ pub struct Args {
     #[arg(long, value_parser = at_least_one())]
     pub threads: Option<usize>,
     /// Serve Prometheus metrics on http://ADDRESS/metrics.
-    #[arg(long)]
+    #[arg(long, value_parser = listen_address)]
     pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Args {
+    /// Two listeners on one address (`--listen`, a `--route`,
+    /// `--metrics-listen`), named, which the operating system would only
+    /// call "Address already in use".
+    ///
+    /// # Errors
+    ///
+    /// The clash, with both options named.
+    pub fn address_clash(&self) -> Result<(), String> {
+        let mut taken: Vec<(SocketAddr, String)> = vec![(self.listen, "--listen".to_owned())];
+        let routes = self
+            .routes
+            .iter()
+            .map(|(listen, _, authority)| (*listen, format!("--route {listen}={authority}")));
+        let metrics = self
+            .metrics_listen
+            .map(|address| (address, "--metrics-listen".to_owned()));
+        for (address, option) in routes.chain(metrics) {
+            if let Some((_, other)) = taken.iter().find(|(used, _)| *used == address) {
+                return Err(format!("{option} listens on {address}, as {other} does: give each its own address"));
+            }
+            taken.push((address, option));
+        }
+        Ok(())
+    }
 }
 
 /// What else `rca-connect` does.
@@ -133,9 +160,7 @@ pub fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String
     let (listen, url) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?}: expected LISTEN=https://host"))?;
-    let listen = listen
-        .parse()
-        .map_err(|error| format!("{listen:?} is not an address: {error}"))?;
+    let listen = listen_address(listen)?;
     let uri: http::Uri = url
         .parse()
         .map_err(|error| format!("{url:?} is not a URL: {error}"))?;
@@ -155,6 +180,15 @@ pub fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String
         return Err(format!("{url:?}: give the server only, without a path"));
     }
     Ok((listen, scheme, authority))
+}
+
+/// An address to listen on: an IP address and a port. A host name is not
+/// taken (`localhost` may name both loopback addresses, or another), and
+/// the message says what to write instead.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("{text:?} is not an IP address and a port, such as 127.0.0.1:8118 or [::1]:8118 (a host name is not taken)")
+    })
 }
 
 /// A count of 1 or more (0 threads or connections would serve nothing).

@@ -232,7 +232,7 @@ impl Front {
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
         if let Err(error) = watcher.watch(connection).await {
-            log::debug!("client {peer}: {error}");
+            log_client_error(&format!("client {peer}"), &error);
         }
     }
 
@@ -445,7 +445,7 @@ impl Front {
                 .await
         };
         if let Err(error) = served {
-            log::debug!("tunnel to {authority}: {error}");
+            log_client_error(&format!("tunnel to {authority}"), &error);
         }
     }
 }
@@ -532,6 +532,22 @@ fn local_host(request: &Request<Incoming>) -> bool {
 }
 
 /// rca-connect's own answer, as text.
+/// How a client's connection ended with `error`: a request that did not
+/// parse (hyper answered 400 or 431 with no text) at info level, with what
+/// a target must look like; the rest (a client that went away) at debug.
+fn log_client_error(who: &str, error: &hyper::Error) {
+    if error.is_parse_too_large() {
+        log::info!("{who}: 431, the request head was larger than allowed ({error})");
+    } else if error.is_parse() {
+        log::info!(
+            "{who}: 400, the request was not valid HTTP/1.1 ({error}); a CONNECT target is host:port, \
+             with an internationalized host name in its ASCII form (xn--...)"
+        );
+    } else {
+        log::debug!("{who}: {error}");
+    }
+}
+
 fn own_answer(status: StatusCode, text: &str) -> Response<RelayBody> {
     let mut response = Response::new(
         Full::new(Bytes::from(format!("rca-connect: {text}\n")))

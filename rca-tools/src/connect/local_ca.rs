@@ -66,6 +66,10 @@ pub enum LocalCaError {
         /// The key file.
         key: PathBuf,
     },
+    /// The certificate is not a CA's: clients would refuse every
+    /// certificate it signed, and blame the tunnel.
+    #[error("{0}: not a CA certificate (it needs basicConstraints CA:TRUE): clients would refuse every certificate it signs; give a CA's certificate and key, or leave --local-ca-cert out to have one made")]
+    NotCa(PathBuf),
     /// A certificate could not be issued.
     #[error("cannot issue a certificate for {host}: {error}")]
     Issue {
@@ -147,6 +151,7 @@ impl LocalCa {
         if !cert_path.exists() && !key_path.exists() {
             create(state_dir, &cert_path, &key_path)?;
         }
+        warn_if_others_can_write(state_dir);
         Self::from_files(&cert_path, &key_path)
     }
 
@@ -176,11 +181,15 @@ impl LocalCa {
         // certificate names verify nowhere: refused here, not at every
         // client's handshake.
         let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).ok();
-        let names_key = cert_der.as_ref().and_then(|der| {
-            x509_parser::parse_x509_certificate(der)
-                .ok()
-                .map(|(_, cert)| cert.public_key().subject_public_key.data == key.public_key_raw())
-        });
+        let parsed = cert_der
+            .as_ref()
+            .and_then(|der| x509_parser::parse_x509_certificate(der).ok());
+        let names_key = parsed
+            .as_ref()
+            .map(|(_, cert)| cert.public_key().subject_public_key.data == key.public_key_raw());
+        if parsed.as_ref().is_some_and(|(_, cert)| !cert.is_ca()) {
+            return Err(LocalCaError::NotCa(cert_path.to_owned()));
+        }
         if names_key == Some(false) {
             return Err(LocalCaError::KeyMismatch {
                 cert: cert_path.to_owned(),
@@ -307,6 +316,23 @@ impl LocalCa {
 
 /// Makes the CA: directory 0700, key 0600 (written before the certificate,
 /// and never readable by anyone else, not even for a moment).
+/// A state directory other users may write to (one made before, by hand)
+/// lets them put a CA of their own in the local CA's place; said at once.
+fn warn_if_others_can_write(state_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(metadata) = fs::metadata(state_dir) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        log::warn!(
+            "the local CA's directory {} can be written by every user on this machine (mode {mode:04o}), \
+             who can then put a CA of their own in its place: chmod 700 {0}",
+            state_dir.display()
+        );
+    }
+}
+
 fn create(state_dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), LocalCaError> {
     let file_error = |path: &Path| {
         let path = path.to_owned();

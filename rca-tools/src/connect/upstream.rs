@@ -71,6 +71,12 @@ impl HostPattern {
         let is_host = !host.is_empty()
             && (ip.is_some() || rustls::pki_types::DnsName::try_from(host).is_ok())
             && !(wildcard && ip.is_some());
+        if !is_host && !pattern.is_ascii() {
+            return Err(format!(
+                "{pattern:?} is not a host name as clients send it: write an internationalized \
+                 name in its ASCII form (xn--...), as curl and browsers send it"
+            ));
+        }
         if !is_host {
             return Err(format!(
                 "{pattern:?} is not a host name, \"*.\" and a domain, or an IP address \

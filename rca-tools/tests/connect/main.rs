@@ -1520,6 +1520,77 @@ fn the_ca_subcommand_takes_the_options_as_given() {
     }
 }
 
+/// Mistakes on the command line are named with what to write instead, not
+/// left to the operating system's words or to a failure at each client.
+#[test]
+fn command_line_mistakes_say_what_to_write() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let path = |name: &str| files.path(name).display().to_string();
+    let port = support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let route = format!("{listen}=https://localhost");
+    let cases: [(Vec<&str>, &str); 5] = [
+        (vec!["--listen", "localhost:8118"], "is not an IP address and a port"),
+        (vec!["--metrics-listen", "localhost:9090"], "such as 127.0.0.1:8118"),
+        (vec!["--listen", &listen, "--route", &route], "as --listen does"),
+        (vec!["--identity-host", "bücher.example"], "xn--"),
+        (vec!["--local-ca-cert", "bot.pem", "--local-ca-key", "bot.key"], "not a CA certificate"),
+    ];
+    for (extra, said) in cases {
+        let output = std::process::Command::new(CONNECT)
+            .args(["--cert", &path("bot.pem"), "--key", &path("bot.key")])
+            .args(["--roots", "none", "--ca", &path("server-ca.pem")])
+            .args(["--state-dir", &path("state-mistakes")])
+            .args(&extra)
+            .current_dir(files.path(""))
+            .output()
+            .expect("rca-connect");
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {output:?}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(error.contains(said), "{extra:?}: {error}");
+    }
+    // A state directory every user may write to is warned of.
+    let open_dir = files.path("state-open");
+    std::fs::create_dir(&open_dir).expect("state-open");
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let output = std::process::Command::new(CONNECT)
+        .args(["ca", "--state-dir", &open_dir.display().to_string()])
+        .output()
+        .expect("rca-connect ca");
+    assert!(output.status.success(), "{output:?}");
+    let warned = String::from_utf8_lossy(&output.stderr);
+    assert!(warned.contains("can be written by every user"), "{warned}");
+    assert!(warned.contains("chmod 700"), "{warned}");
+}
+
+/// A CONNECT target that does not parse (a host name not in ASCII) gets
+/// hyper's 400, and the log says why, at the default level.
+#[test]
+fn an_unparsable_connect_target_is_logged() {
+    use std::io::{Read as _, Write as _};
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let (_connect, port) = files.start_connect(&[]);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+    tcp.write_all("CONNECT bücher.example:443 HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes())
+        .expect("send");
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    assert!(answer.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&answer));
+    let started = std::time::Instant::now();
+    loop {
+        let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
+        if log.contains("400, the request was not valid HTTP/1.1") {
+            assert!(log.contains("xn--"), "{log}");
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{log}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `rca-connect ca` reads only the certificate of a CA that exists: a user
 /// who may read `ca.pem` but not `ca.key` (the packaged service's group) is
 /// told how to trust it, and nothing is made.
