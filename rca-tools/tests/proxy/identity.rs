@@ -190,7 +190,10 @@ fn names_cgi_servers_or_other_edges_read_as_identity_never_reach_the_upstream() 
         }
         let mut raw = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
         for (name, value) in FORGED {
-            raw.push_str(&format!("{name}: {value}\r\n"));
+            raw.push_str(name);
+            raw.push_str(": ");
+            raw.push_str(value);
+            raw.push_str("\r\n");
         }
         raw.push_str("Connection: close\r\n\r\n");
         let mut tls = tls_connect(pki, port, b"http/1.1").await;

@@ -154,7 +154,10 @@ fn no_spelling_of_a_claimed_name_reaches_a_cgi_program() {
             // HTTP/1.1 as written, then HTTP/2 (names in lower case).
             let mut raw = String::from("GET /env.cgi HTTP/1.1\r\nHost: localhost\r\n");
             for (index, name) in names.iter().enumerate() {
-                raw.push_str(&format!("{name}: {}\r\n", forged(index)));
+                raw.push_str(name);
+                raw.push_str(": ");
+                raw.push_str(&forged(index));
+                raw.push_str("\r\n");
             }
             raw.push_str("Connection: close\r\n\r\n");
             let mut tls = tls_connect(pki, port, b"http/1.1").await;

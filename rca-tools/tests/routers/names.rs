@@ -105,8 +105,8 @@ pub(crate) fn spellings() -> Vec<String> {
                 .bytes()
                 .map(|byte| {
                     if byte == b'-' {
-                        let pick = usize::try_from(next() % SYMBOLS.len() as u64).unwrap_or(0);
-                        SYMBOLS[pick]
+                        let pick = next().to_le_bytes()[0];
+                        SYMBOLS[usize::from(pick) % SYMBOLS.len()]
                     } else {
                         byte
                     }

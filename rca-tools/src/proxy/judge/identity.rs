@@ -143,7 +143,7 @@ const CERTIFICATE_CONVENTIONS: [&str; 6] = [
 ];
 
 /// Prefixes of the same kind: `X-Client-Cert*` (this proxy's own defaults
-/// among them), `SSL_CLIENT_*` (mod_ssl's variables, forwarded as headers),
+/// among them), `SSL_CLIENT_*` (`mod_ssl`'s variables, forwarded as headers),
 /// `X-SSL-*` (HAProxy's examples: `X-SSL-Client-DN`, `X-SSL-Client-Verify`),
 /// AWS load balancers' `X-Amzn-Mtls-Clientcert*`, and every `X-Forwarded-*`.
 const CLAIMED_PREFIXES: [&str; 5] = [
