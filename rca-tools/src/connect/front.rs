@@ -269,6 +269,17 @@ impl Front {
         }
         match mode {
             Mode::Route(scheme, authority) => {
+                let headers = request.headers();
+                if headers.get_all(header::HOST).iter().nth(1).is_some()
+                    || headers.get_all(header::ORIGIN).iter().nth(1).is_some()
+                {
+                    // RFC 9112 section 3.2: one Host; and the checks below
+                    // read one Host and one Origin.
+                    return own_answer(
+                        StatusCode::BAD_REQUEST,
+                        "a request may have one Host and one Origin header",
+                    );
+                }
                 if !local_host(&request) {
                     // A page whose name was rebound to this address must
                     // not reach the server with the bot's identity.
@@ -531,7 +542,6 @@ fn local_host(request: &Request<Incoming>) -> bool {
             .is_ok()
 }
 
-/// rca-connect's own answer, as text.
 /// How a client's connection ended with `error`: a request that did not
 /// parse (hyper answered 400 or 431 with no text) at info level, with what
 /// a target must look like; the rest (a client that went away) at debug.
@@ -548,6 +558,7 @@ fn log_client_error(who: &str, error: &hyper::Error) {
     }
 }
 
+/// rca-connect's own answer, as text.
 fn own_answer(status: StatusCode, text: &str) -> Response<RelayBody> {
     let mut response = Response::new(
         Full::new(Bytes::from(format!("rca-connect: {text}\n")))

@@ -639,6 +639,25 @@ fn a_route_serves_clients_that_cannot_use_a_proxy() {
                 .expect("curl");
             assert_eq!(String::from_utf8_lossy(&output.stdout), status, "{header}");
         }
+        // Two Hosts or two Origins (which the checks above read one of),
+        // as written (curl sends one Host of its own).
+        for extra in [
+            "Host: rebound.example\r\n".to_owned(),
+            format!("{own_origin}\r\nOrigin: https://page.example\r\n"),
+        ] {
+            use std::io::{Read as _, Write as _};
+            let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("route");
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                .expect("timeout");
+            write!(
+                tcp,
+                "GET /routed HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n"
+            )
+            .expect("send");
+            let mut answer = String::new();
+            let _ = tcp.read_to_string(&mut answer);
+            assert!(answer.starts_with("HTTP/1.1 400"), "{extra}: {answer}");
+        }
     });
 }
 
