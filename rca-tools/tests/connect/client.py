@@ -5,7 +5,7 @@ usage: client.py [--httpx] URL [UPLOAD_BYTES]
 The proxy comes from HTTPS_PROXY, the local CA from REQUESTS_CA_BUNDLE:
 requests reads both from the environment, as a bot author would set them;
 the httpx client is given them as the guide's recipe does
-(`httpx.Client(proxy=..., verify=CA)`). Prints one JSON object: status,
+(`httpx.Client(proxy=..., verify=ssl.create_default_context(cafile=CA))`). Prints one JSON object: status,
 headers, body (the first 4 KiB) and the number of body bytes.
 """
 import json
@@ -33,11 +33,13 @@ def with_requests(url, size):
 
 
 def with_httpx(url, size):
+    import ssl
+
     import httpx
 
     client = httpx.Client(
         proxy=os.environ["HTTPS_PROXY"],
-        verify=os.environ["REQUESTS_CA_BUNDLE"],
+        verify=ssl.create_default_context(cafile=os.environ["REQUESTS_CA_BUNDLE"]),
         timeout=60,
     )
     if size:
