@@ -14,8 +14,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let mut found: Vec<HeaderName> = Vec::new();
     for (name, value) in headers.iter() {
         let text = name.as_str();
-        let hop_by_hop = HOP_BY_HOP.contains(&text)
-            || (!is_plain_name(text) && is_connection_field(text));
+        let hop_by_hop =
+            HOP_BY_HOP.contains(&text) || (!is_plain_name(text) && is_connection_field(text));
         if !hop_by_hop {
             continue;
         }
@@ -119,7 +119,9 @@ pub fn is_http_own_name(name: &str) -> bool {
 /// turns `.` and ` ` into `_` in `$_SERVER`, so `X.Client.Cert.Subject`
 /// reaches such an application as `HTTP_X_CLIENT_CERT_SUBJECT`.
 pub fn canonical(name: &str) -> String {
-    name.bytes().map(|byte| char::from(canonical_byte(byte))).collect()
+    name.bytes()
+        .map(|byte| char::from(canonical_byte(byte)))
+        .collect()
 }
 
 /// One byte of a name as [`canonical`] reads it.

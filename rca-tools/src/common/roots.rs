@@ -93,7 +93,9 @@ mod tests {
     fn ca(name: &str, key: &rcgen::KeyPair) -> CertificateDer<'static> {
         let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         params.self_signed(key).expect("CA").der().clone()
     }
 

@@ -135,7 +135,9 @@ impl Args {
             .map(|address| (address, "--metrics-listen".to_owned()));
         for (address, option) in routes.chain(metrics) {
             if let Some((_, other)) = taken.iter().find(|(used, _)| *used == address) {
-                return Err(format!("{option} listens on {address}, as {other} does: give each its own address"));
+                return Err(format!(
+                    "{option} listens on {address}, as {other} does: give each its own address"
+                ));
             }
             taken.push((address, option));
         }
@@ -220,7 +222,8 @@ const RESPONSE_OWN_NAMES: [&str; 14] = [
 
 /// `--outcome-header`: a header name that no response needs for itself.
 fn outcome_header_name(name: &str) -> Result<HeaderName, String> {
-    let parsed = HeaderName::try_from(name).map_err(|_| format!("{name:?} is not a header name"))?;
+    let parsed =
+        HeaderName::try_from(name).map_err(|_| format!("{name:?} is not a header name"))?;
     if crate::common::fields::is_http_own_name(parsed.as_str())
         || RESPONSE_OWN_NAMES
             .iter()

@@ -1107,8 +1107,10 @@ fn the_local_ca_never_vouches_for_a_server() {
         // client uses.
         let issuer = rcgen::Issuer::from_ca_cert_pem(
             &std::fs::read_to_string(&ca_pem).expect("ca.pem"),
-            rcgen::KeyPair::from_pem(&std::fs::read_to_string(state.join("ca.key")).expect("ca.key"))
-                .expect("ca.key"),
+            rcgen::KeyPair::from_pem(
+                &std::fs::read_to_string(state.join("ca.key")).expect("ca.key"),
+            )
+            .expect("ca.key"),
         )
         .expect("the local CA");
         let server_key = rcgen::KeyPair::generate().expect("key");
@@ -1131,7 +1133,10 @@ fn the_local_ca_never_vouches_for_a_server() {
         let server = tls_server(config).await;
         let (_connect, port) = files.start_connect(&["--ca", &ca_pem.display().to_string()]);
         let warned = std::fs::read_to_string(files.path("connect.err")).expect("connect.err");
-        assert!(warned.contains("was among the server roots and is left out"), "{warned}");
+        assert!(
+            warned.contains("was among the server roots and is left out"),
+            "{warned}"
+        );
         let url = format!("https://localhost:{}/", server.port());
         let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
         assert_eq!(answer.status, 502, "{answer:?}");
@@ -1140,7 +1145,12 @@ fn the_local_ca_never_vouches_for_a_server() {
         let refused = std::process::Command::new(CONNECT)
             .args(["--cert", &files.path("bot.pem").display().to_string()])
             .args(["--key", &files.path("bot.key").display().to_string()])
-            .args(["--roots", "system", "--state-dir", &state.display().to_string()])
+            .args([
+                "--roots",
+                "system",
+                "--state-dir",
+                &state.display().to_string(),
+            ])
             .args(["--listen", &format!("127.0.0.1:{}", support::free_port())])
             .env("SSL_CERT_FILE", &ca_pem)
             .env_remove("SSL_CERT_DIR")
@@ -1148,7 +1158,10 @@ fn the_local_ca_never_vouches_for_a_server() {
             .expect("rca-connect");
         assert_eq!(refused.status.code(), Some(2), "{refused:?}");
         let said = String::from_utf8_lossy(&refused.stderr);
-        assert!(said.contains("the only server roots were the local CA"), "{said}");
+        assert!(
+            said.contains("the only server roots were the local CA"),
+            "{said}"
+        );
         assert!(said.contains("SSL_CERT_FILE"), "{said}");
     });
 }
@@ -1448,14 +1461,25 @@ fn the_documented_openssl_recipe_makes_a_working_bot() {
 /// cookies) is refused at start, with the reason; a name of one's own runs.
 #[test]
 fn an_outcome_header_responses_need_is_refused() {
-    for name in ["content-length", "Transfer_Encoding", "connection", "location", "set-cookie", "date", "proxy-status"] {
+    for name in [
+        "content-length",
+        "Transfer_Encoding",
+        "connection",
+        "location",
+        "set-cookie",
+        "date",
+        "proxy-status",
+    ] {
         let refused = std::process::Command::new(CONNECT)
             .args(["--outcome-header", name, "--help"])
             .output()
             .expect("rca-connect");
         assert_eq!(refused.status.code(), Some(2), "{name}: {refused:?}");
         let said = String::from_utf8_lossy(&refused.stderr);
-        assert!(said.contains("responses need for themselves"), "{name}: {said}");
+        assert!(
+            said.contains("responses need for themselves"),
+            "{name}: {said}"
+        );
     }
     let pki = TestPki::shared();
     let files = Files::new(pki);
@@ -1550,11 +1574,23 @@ fn command_line_mistakes_say_what_to_write() {
     let listen = format!("127.0.0.1:{port}");
     let route = format!("{listen}=https://localhost");
     let cases: [(Vec<&str>, &str); 5] = [
-        (vec!["--listen", "localhost:8118"], "is not an IP address and a port"),
-        (vec!["--metrics-listen", "localhost:9090"], "such as 127.0.0.1:8118"),
-        (vec!["--listen", &listen, "--route", &route], "as --listen does"),
+        (
+            vec!["--listen", "localhost:8118"],
+            "is not an IP address and a port",
+        ),
+        (
+            vec!["--metrics-listen", "localhost:9090"],
+            "such as 127.0.0.1:8118",
+        ),
+        (
+            vec!["--listen", &listen, "--route", &route],
+            "as --listen does",
+        ),
         (vec!["--identity-host", "bücher.example"], "xn--"),
-        (vec!["--local-ca-cert", "bot.pem", "--local-ca-key", "bot.key"], "not a CA certificate"),
+        (
+            vec!["--local-ca-cert", "bot.pem", "--local-ca-key", "bot.key"],
+            "not a CA certificate",
+        ),
     ];
     for (extra, said) in cases {
         let output = std::process::Command::new(CONNECT)
@@ -1592,12 +1628,17 @@ fn an_unparsable_connect_target_is_logged() {
     let files = Files::new(pki);
     let (_connect, port) = files.start_connect(&[]);
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
     tcp.write_all("CONNECT bücher.example:443 HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes())
         .expect("send");
     let mut answer = Vec::new();
     let _ = tcp.read_to_end(&mut answer);
-    assert!(answer.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     let started = std::time::Instant::now();
     loop {
         let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
@@ -1605,7 +1646,10 @@ fn an_unparsable_connect_target_is_logged() {
             assert!(log.contains("xn--"), "{log}");
             break;
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{log}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{log}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

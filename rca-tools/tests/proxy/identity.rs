@@ -205,7 +205,10 @@ fn names_cgi_servers_or_other_edges_read_as_identity_never_reach_the_upstream() 
         echoes.push(response);
         for echo in echoes {
             assert!(echo.contains("\nx-client-auth-path: none\n"), "{echo}");
-            assert!(!echo.contains("forged"), "a forged value reached the upstream: {echo}");
+            assert!(
+                !echo.contains("forged"),
+                "a forged value reached the upstream: {echo}"
+            );
             assert!(!echo.contains("Zm9yZ2Vk"), "{echo}");
         }
     });

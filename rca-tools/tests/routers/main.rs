@@ -135,17 +135,27 @@ const NAMES_PER_REQUEST: usize = 25;
 fn no_spelling_of_a_claimed_name_reaches_a_cgi_program() {
     let installed = routers::installed();
     let spellings = names::spellings();
-    assert!(spellings.len() >= 1000, "a large corpus: {}", spellings.len());
+    assert!(
+        spellings.len() >= 1000,
+        "a large corpus: {}",
+        spellings.len()
+    );
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let cgi = routers::start_cgi(&installed);
         let port = free_port();
-        let proxy = Proxy::start(&files.config_with("cgi.toml", port, cgi.address(), "upstream", ""), port);
+        let proxy = Proxy::start(
+            &files.config_with("cgi.toml", port, cgi.address(), "upstream", ""),
+            port,
+        );
         // The CGI program sees the proxy's own headers.
         let bot = bot_client_for(pki, &pki.bot);
         let environment = get_body(&bot, &proxy.url("/env.cgi")).await;
-        assert!(environment.contains("\nHTTP_X_CLIENT_AUTH_PATH=flag\n"), "{environment}");
+        assert!(
+            environment.contains("\nHTTP_X_CLIENT_AUTH_PATH=flag\n"),
+            "{environment}"
+        );
         let browser = browser(pki, false);
         let mut leaks = Vec::new();
         let mut answered = 0;

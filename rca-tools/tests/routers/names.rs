@@ -129,7 +129,11 @@ fn letter_case(name: &str, which: usize) -> String {
             let mut after_symbol = true;
             name.chars()
                 .map(|c| {
-                    let spelled = if after_symbol { c.to_ascii_uppercase() } else { c };
+                    let spelled = if after_symbol {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    };
                     after_symbol = !c.is_ascii_alphanumeric();
                     spelled
                 })

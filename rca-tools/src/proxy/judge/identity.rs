@@ -154,7 +154,6 @@ const CLAIMED_PREFIXES: [&str; 5] = [
     "x-forwarded-",
 ];
 
-
 /// The configured header names, parsed once, and the values made for each
 /// client certificate seen (see `judge::leaf_values`).
 #[derive(Clone, Debug)]
