@@ -133,7 +133,11 @@ impl Args {
         let metrics = self
             .metrics_listen
             .map(|address| (address, "--metrics-listen".to_owned()));
-        for (address, option) in routes.chain(metrics) {
+        // Port 0 is any free port: several such listeners never clash.
+        for (address, option) in routes
+            .chain(metrics)
+            .filter(|(address, _)| address.port() != 0)
+        {
             if let Some((_, other)) = taken.iter().find(|(used, _)| *used == address) {
                 return Err(format!(
                     "{option} listens on {address}, as {other} does: give each its own address"
@@ -198,8 +202,6 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
-/// Seconds, from 1 to a day, as `rca-proxy`'s timeouts: 0 would time out
-/// at once, and timers far in the future overflow the clock's arithmetic.
 /// Names a response needs for itself, besides those HTTP gives a meaning
 /// to: replaced by the outcome, they would break redirects, cookies,
 /// caching or content decoding for every client.
@@ -224,10 +226,12 @@ const RESPONSE_OWN_NAMES: [&str; 14] = [
 fn outcome_header_name(name: &str) -> Result<HeaderName, String> {
     let parsed =
         HeaderName::try_from(name).map_err(|_| format!("{name:?} is not a header name"))?;
-    if crate::common::fields::is_http_own_name(parsed.as_str())
-        || RESPONSE_OWN_NAMES
-            .iter()
-            .any(|own| crate::common::fields::canonically_equal(parsed.as_str(), own))
+    // Not `is_http_own_name`: its `Proxy-*` prefix is about requests, and
+    // RFC 9209's `Proxy-Status` is a fine name for a proxy's outcome.
+    if crate::common::fields::HTTP_OWN_NAMES
+        .iter()
+        .chain(&RESPONSE_OWN_NAMES)
+        .any(|own| crate::common::fields::canonically_equal(parsed.as_str(), own))
     {
         return Err(format!(
             "{name} is a header responses need for themselves; choose a name of your own, such as {OUTCOME_HEADER}"
@@ -236,6 +240,8 @@ fn outcome_header_name(name: &str) -> Result<HeaderName, String> {
     Ok(parsed)
 }
 
+/// Seconds, from 1 to a day, as `rca-proxy`'s timeouts: 0 would time out
+/// at once, and timers far in the future overflow the clock's arithmetic.
 fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::builder::RangedU64ValueParser::new().range(1..=86_400)
 }

@@ -232,7 +232,7 @@ impl Front {
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
         if let Err(error) = watcher.watch(connection).await {
-            log_client_error(&format!("client {peer}"), &error);
+            log_client_error(format_args!("client {peer}"), &error, CONNECT_HINT);
         }
     }
 
@@ -270,14 +270,15 @@ impl Front {
         match mode {
             Mode::Route(scheme, authority) => {
                 let headers = request.headers();
-                if headers.get_all(header::HOST).iter().nth(1).is_some()
-                    || headers.get_all(header::ORIGIN).iter().nth(1).is_some()
-                {
+                let repeated = [header::HOST, header::ORIGIN, SEC_FETCH_SITE]
+                    .iter()
+                    .any(|name| headers.get_all(name).iter().nth(1).is_some());
+                if repeated {
                     // RFC 9112 section 3.2: one Host; and the checks below
-                    // read one Host and one Origin.
+                    // read one of each.
                     return own_answer(
                         StatusCode::BAD_REQUEST,
-                        "a request may have one Host and one Origin header",
+                        "a request may have one Host, one Origin and one Sec-Fetch-Site header",
                     );
                 }
                 if !local_host(&request) {
@@ -456,7 +457,7 @@ impl Front {
                 .await
         };
         if let Err(error) = served {
-            log_client_error(&format!("tunnel to {authority}"), &error);
+            log_client_error(format_args!("tunnel to {authority}"), &error, "");
         }
     }
 }
@@ -500,6 +501,9 @@ const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// takes it over.
 type Slot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
 
+/// Fetch Metadata's header: where the request came from, as a browser says.
+const SEC_FETCH_SITE: http::HeaderName = http::HeaderName::from_static("sec-fetch-site");
+
 /// Whether a browser sent `request` for a page of another origin: a
 /// `Sec-Fetch-Site` (Fetch Metadata) other than `none` (typed in) or
 /// `same-origin`, or an `Origin` (RFC 6454) other than the route's own,
@@ -509,7 +513,7 @@ type Slot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
 fn from_another_page(request: &Request<Incoming>) -> bool {
     let headers = request.headers();
     let other_site = headers
-        .get("sec-fetch-site")
+        .get(SEC_FETCH_SITE)
         .is_some_and(|site| site != "none" && site != "same-origin");
     let other_origin = headers.get(header::ORIGIN).is_some_and(|origin| {
         let own = headers
@@ -542,17 +546,21 @@ fn local_host(request: &Request<Incoming>) -> bool {
             .is_ok()
 }
 
+/// What a target on the proxy port must look like, for the log line of a
+/// request that did not parse there.
+const CONNECT_HINT: &str = "; a CONNECT target is host:port, with an internationalized host name in its ASCII form (xn--...)";
+
 /// How a client's connection ended with `error`: a request that did not
-/// parse (hyper answered 400 or 431 with no text) at info level, with what
-/// a target must look like; the rest (a client that went away) at debug.
-fn log_client_error(who: &str, error: &hyper::Error) {
+/// parse (hyper answered 400, 414 or 431 with no text) at info level, with
+/// `hint` on what to send instead; the rest (a client that went away) at
+/// debug.
+fn log_client_error(who: std::fmt::Arguments<'_>, error: &hyper::Error, hint: &str) {
     if error.is_parse_too_large() {
-        log::info!("{who}: 431, the request head was larger than allowed ({error})");
-    } else if error.is_parse() {
         log::info!(
-            "{who}: 400, the request was not valid HTTP/1.1 ({error}); a CONNECT target is host:port, \
-             with an internationalized host name in its ASCII form (xn--...)"
+            "{who}: 414 or 431, the request's target or head was larger than allowed ({error})"
         );
+    } else if error.is_parse() {
+        log::info!("{who}: 400, the request was not valid HTTP/1.1 ({error}){hint}");
     } else {
         log::debug!("{who}: {error}");
     }

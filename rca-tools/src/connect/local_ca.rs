@@ -68,7 +68,7 @@ pub enum LocalCaError {
     },
     /// The certificate is not a CA's: clients would refuse every
     /// certificate it signed, and blame the tunnel.
-    #[error("{0}: not a CA certificate (it needs basicConstraints CA:TRUE): clients would refuse every certificate it signs; give a CA's certificate and key, or leave --local-ca-cert out to have one made")]
+    #[error("{0}: not a CA certificate (its basicConstraints say CA:FALSE): clients would refuse every certificate it signs; give a CA's certificate and key, or leave --local-ca-cert out to have one made")]
     NotCa(PathBuf),
     /// A certificate could not be issued.
     #[error("cannot issue a certificate for {host}: {error}")]
@@ -187,7 +187,13 @@ impl LocalCa {
         let names_key = parsed
             .as_ref()
             .map(|(_, cert)| cert.public_key().subject_public_key.data == key.public_key_raw());
-        if parsed.as_ref().is_some_and(|(_, cert)| !cert.is_ca()) {
+        // Only an explicit CA:FALSE (a leaf, such as a bot certificate): an
+        // old self-signed CA without basicConstraints is still a root to
+        // OpenSSL and webpki.
+        let not_ca = parsed.as_ref().is_some_and(|(_, cert)| {
+            matches!(cert.basic_constraints(), Ok(Some(constraints)) if !constraints.value.ca)
+        });
+        if not_ca {
             return Err(LocalCaError::NotCa(cert_path.to_owned()));
         }
         if names_key == Some(false) {
@@ -314,25 +320,31 @@ impl LocalCa {
     }
 }
 
-/// Makes the CA: directory 0700, key 0600 (written before the certificate,
-/// and never readable by anyone else, not even for a moment).
-/// A state directory other users may write to (one made before, by hand)
-/// lets them put a CA of their own in the local CA's place; said at once.
+/// A state directory others may write to (every user, or its group; one
+/// made before, by hand) lets them put a CA of their own in the local CA's
+/// place; said at once.
 fn warn_if_others_can_write(state_dir: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     let Ok(metadata) = fs::metadata(state_dir) else {
         return;
     };
     let mode = metadata.permissions().mode() & 0o7777;
-    if mode & 0o002 != 0 {
-        log::warn!(
-            "the local CA's directory {} can be written by every user on this machine (mode {mode:04o}), \
-             who can then put a CA of their own in its place: chmod 700 {0}",
-            state_dir.display()
-        );
-    }
+    let who = if mode & 0o002 != 0 {
+        "every user on this machine"
+    } else if mode & 0o020 != 0 {
+        "its group"
+    } else {
+        return;
+    };
+    log::warn!(
+        "the local CA's directory {} can be written by {who} (mode {mode:04o}), \
+         who can then put a CA of their own in its place: chmod go-w {0}",
+        state_dir.display()
+    );
 }
 
+/// Makes the CA: directory 0700, key 0600 (written before the certificate,
+/// and never readable by anyone else, not even for a moment).
 fn create(state_dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), LocalCaError> {
     let file_error = |path: &Path| {
         let path = path.to_owned();

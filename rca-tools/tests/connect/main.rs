@@ -639,11 +639,12 @@ fn a_route_serves_clients_that_cannot_use_a_proxy() {
                 .expect("curl");
             assert_eq!(String::from_utf8_lossy(&output.stdout), status, "{header}");
         }
-        // Two Hosts or two Origins (which the checks above read one of),
-        // as written (curl sends one Host of its own).
+        // Two Hosts, Origins or Sec-Fetch-Sites (which the checks above read
+        // one of), as written (curl sends one Host of its own).
         for extra in [
             "Host: rebound.example\r\n".to_owned(),
             format!("{own_origin}\r\nOrigin: https://page.example\r\n"),
+            "Sec-Fetch-Site: none\r\nSec-Fetch-Site: cross-site\r\n".to_owned(),
         ] {
             use std::io::{Read as _, Write as _};
             let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route)).expect("route");
@@ -1131,16 +1132,33 @@ fn the_local_ca_never_vouches_for_a_server() {
         .expect("config");
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let server = tls_server(config).await;
-        let (_connect, port) = files.start_connect(&["--ca", &ca_pem.display().to_string()]);
+        let url = format!("https://localhost:{}/", server.port());
+        {
+            let (_connect, port) = files.start_connect(&["--ca", &ca_pem.display().to_string()]);
+            let warned = std::fs::read_to_string(files.path("connect.err")).expect("connect.err");
+            assert!(
+                warned.contains("was among the server roots and is left out"),
+                "{warned}"
+            );
+            let answer =
+                tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 502, "{answer:?}");
+            assert!(answer.body.contains("did not verify"), "{}", answer.body);
+        }
+        // The same when a SIGHUP finds it in a --ca file.
+        let extra = files.write("extra-ca.pem", &pki.normal_ca.cert_pem);
+        let (connect, port) = files.start_connect(&["--ca", &extra.display().to_string()]);
+        std::fs::copy(&ca_pem, &extra).expect("the local CA into the --ca file");
+        files.hang_up(&connect, "reloaded the bot identity");
         let warned = std::fs::read_to_string(files.path("connect.err")).expect("connect.err");
         assert!(
             warned.contains("was among the server roots and is left out"),
             "{warned}"
         );
-        let url = format!("https://localhost:{}/", server.port());
         let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
         assert_eq!(answer.status, 502, "{answer:?}");
         assert!(answer.body.contains("did not verify"), "{}", answer.body);
+        drop(connect);
 
         let refused = std::process::Command::new(CONNECT)
             .args(["--cert", &files.path("bot.pem").display().to_string()])
@@ -1468,7 +1486,6 @@ fn an_outcome_header_responses_need_is_refused() {
         "location",
         "set-cookie",
         "date",
-        "proxy-status",
     ] {
         let refused = std::process::Command::new(CONNECT)
             .args(["--outcome-header", name, "--help"])
@@ -1588,19 +1605,30 @@ fn command_line_mistakes_say_what_to_write() {
         ),
         (vec!["--identity-host", "bücher.example"], "xn--"),
         (
-            vec!["--local-ca-cert", "bot.pem", "--local-ca-key", "bot.key"],
+            vec!["--local-ca-cert", "leaf.pem", "--local-ca-key", "leaf.key"],
             "not a CA certificate",
         ),
     ];
+    // A leaf that says CA:FALSE, as a bot's certificate may.
+    let leaf_key = rcgen::KeyPair::generate().expect("key");
+    let mut leaf = rcgen::CertificateParams::new(vec!["leaf.example".to_owned()]).expect("params");
+    leaf.is_ca = rcgen::IsCa::ExplicitNoCa;
+    let leaf = leaf.self_signed(&leaf_key).expect("leaf");
+    files.write("leaf.pem", &leaf.pem());
+    files.write("leaf.key", &leaf_key.serialize_pem());
+    let unused = format!("127.0.0.1:{}", support::free_port());
     for (extra, said) in cases {
-        let output = std::process::Command::new(CONNECT)
+        let mut command = std::process::Command::new(CONNECT);
+        command
             .args(["--cert", &path("bot.pem"), "--key", &path("bot.key")])
             .args(["--roots", "none", "--ca", &path("server-ca.pem")])
             .args(["--state-dir", &path("state-mistakes")])
             .args(&extra)
-            .current_dir(files.path(""))
-            .output()
-            .expect("rca-connect");
+            .current_dir(files.path(""));
+        if !extra.contains(&"--listen") {
+            command.args(["--listen", &unused]);
+        }
+        let output = output_within(command, std::time::Duration::from_secs(20));
         assert_eq!(output.status.code(), Some(2), "{extra:?}: {output:?}");
         let error = String::from_utf8_lossy(&output.stderr);
         assert!(error.contains(said), "{extra:?}: {error}");
@@ -1616,7 +1644,26 @@ fn command_line_mistakes_say_what_to_write() {
     assert!(output.status.success(), "{output:?}");
     let warned = String::from_utf8_lossy(&output.stderr);
     assert!(warned.contains("can be written by every user"), "{warned}");
-    assert!(warned.contains("chmod 700"), "{warned}");
+    assert!(warned.contains("chmod go-w"), "{warned}");
+}
+
+/// What `command` printed and how it ended; killed if it still runs after
+/// `limit` (a mistake it should have refused would otherwise hang the test).
+fn output_within(
+    mut command: std::process::Command,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() && started.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output")
 }
 
 /// A CONNECT target that does not parse (a host name not in ASCII) gets

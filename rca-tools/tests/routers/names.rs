@@ -6,75 +6,30 @@
 
 use std::collections::BTreeSet;
 
-/// The names the proxy claims, as its README lists them (prefixes with a
-/// name under them).
-const CLAIMED: [&str; 62] = [
-    // Identity headers, their defaults, and names under the claimed prefixes.
-    "x-client-auth-path",
-    "x-client-session-resumed",
-    "x-client-cert-subject",
-    "x-client-cert-sans",
-    "x-client-cert-x5t-s256",
-    "x-client-cert-pem",
-    "x-client-cert",
-    "x-forwarded-for",
-    "x-forwarded-prefix",
-    "x-forwarded-client-cert",
-    // Other edges' certificate headers.
-    "client-cert",
-    "client-cert-chain",
-    "x-arr-clientcert",
-    "x-client-dn",
-    "x-client-verify",
-    "ssl-client-verify",
-    "ssl-client-s-dn",
-    "x-ssl-client-dn",
-    "x-amzn-mtls-clientcert-subject",
-    // Edge-only headers.
-    "forwarded",
-    "x-forwarded",
-    "forwarded-for",
-    "x-real-ip",
-    "true-client-ip",
-    "client-ip",
-    "x-client-ip",
-    "x-cluster-client-ip",
-    "cf-connecting-ip",
-    "fastly-client-ip",
-    "x-ssl-client-cert",
-    "ssl-client-cert",
-    "script-name",
-    "path-info",
-    "path-translated",
-    "request-uri",
-    "request-method",
-    "query-string",
-    "remote-user",
-    "remote-addr",
-    "remote-host",
-    "remote-ident",
-    "auth-type",
-    "server-name",
-    "server-port",
-    "server-protocol",
-    "gateway-interface",
-    "document-root",
-    "https",
-    "x-script-name",
-    "x-original-url",
-    "x-original-uri",
-    "x-original-path",
-    "x-original-host",
-    "x-rewrite-url",
-    "x-envoy-original-path",
-    "x-remote-user",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-scheme",
-    "x-url-scheme",
-    "proxy",
-];
+/// The names the proxy claims, from its own lists (a name under each
+/// claimed prefix), and its identity headers' default names.
+fn claimed() -> Vec<String> {
+    use rca_tools::proxy::judge::identity::{
+        Headers, CERTIFICATE_CONVENTIONS, CLAIMED_PREFIXES, DEFAULT_NAMES, EDGE_ONLY,
+    };
+    let defaults = Headers::default();
+    let mut names: Vec<String> = DEFAULT_NAMES
+        .iter()
+        .chain(&EDGE_ONLY)
+        .chain(&CERTIFICATE_CONVENTIONS)
+        .map(|name| (*name).to_owned())
+        .collect();
+    names.extend(CLAIMED_PREFIXES.iter().map(|prefix| {
+        let separator = if prefix.ends_with('-') { "" } else { "-" };
+        format!("{prefix}{separator}subject")
+    }));
+    names.extend(
+        [defaults.subject, defaults.sans, defaults.thumbprint]
+            .into_iter()
+            .filter(|name| !name.is_empty()),
+    );
+    names
+}
 
 /// The symbols RFC 9110's `tchar` allows in a name besides letters and
 /// digits.
@@ -91,7 +46,7 @@ pub(crate) fn spellings() -> Vec<String> {
         seed
     };
     let mut all = BTreeSet::new();
-    for name in CLAIMED {
+    for name in claimed() {
         for (index, &symbol) in SYMBOLS.iter().enumerate() {
             let spelled: String = name
                 .bytes()

@@ -57,9 +57,9 @@ impl Default for Headers {
 }
 
 /// The identity headers' default names, claimed whatever the configuration
-/// names (see [`IdentityHeaders::is_claimed`]); `x-client-cert-*` is
-/// claimed as a prefix besides.
-const DEFAULT_NAMES: [&str; 2] = ["x-client-auth-path", "x-client-session-resumed"];
+/// names, as every `x-client-cert*` is (see [`CLAIMED_PREFIXES`]): an
+/// upstream written against the defaults never reads a client's value there.
+pub const DEFAULT_NAMES: [&str; 2] = ["x-client-auth-path", "x-client-session-resumed"];
 
 /// Headers about the client or the original request that only an edge may
 /// set; the proxy is the edge, so a client's are dropped (every `x-forwarded-*`
@@ -73,7 +73,7 @@ const DEFAULT_NAMES: [&str; 2] = ["x-client-auth-path", "x-client-session-resume
 /// header from 127.0.0.1), the prefixes and original URLs that framework
 /// middlewares and IIS-style rewriters route by, method overrides, scheme
 /// hints, and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`).
-const EDGE_ONLY: [&str; 44] = [
+pub const EDGE_ONLY: [&str; 44] = [
     // The client's address and certificate.
     "forwarded",
     "x-forwarded",
@@ -131,9 +131,10 @@ const EDGE_ONLY: [&str; 44] = [
 /// `Client-Cert` and `Client-Cert-Chain`, IIS ARR's `X-ARR-ClientCert`, and
 /// the names nginx and HAProxy setups commonly forward `$ssl_client_*` under.
 /// A client's are dropped, but unlike [`EDGE_ONLY`] an operator may give an
-/// identity header one of these names, so that such an application reads the
-/// verified value.
-const CERTIFICATE_CONVENTIONS: [&str; 6] = [
+/// identity header one of these names (the proxy's values keep their own
+/// formats: `Client-Cert` then holds the proxy's subject or PEM, not RFC
+/// 9440's byte sequence).
+pub const CERTIFICATE_CONVENTIONS: [&str; 6] = [
     "client-cert",
     "client-cert-chain",
     "x-arr-clientcert",
@@ -146,7 +147,7 @@ const CERTIFICATE_CONVENTIONS: [&str; 6] = [
 /// among them), `SSL_CLIENT_*` (`mod_ssl`'s variables, forwarded as headers),
 /// `X-SSL-*` (HAProxy's examples: `X-SSL-Client-DN`, `X-SSL-Client-Verify`),
 /// AWS load balancers' `X-Amzn-Mtls-Clientcert*`, and every `X-Forwarded-*`.
-const CLAIMED_PREFIXES: [&str; 5] = [
+pub const CLAIMED_PREFIXES: [&str; 5] = [
     "x-client-cert",
     "ssl-client-",
     "x-ssl-",
