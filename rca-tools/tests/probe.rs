@@ -480,6 +480,18 @@ fn without_ca_the_public_roots_verify_the_server() {
             text.contains("invalid peer certificate: UnknownIssuer"),
             "{text}"
         );
+        // The text report says what to give for a private CA.
+        let url = format!("https://localhost:{}/", address.port());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(PROBE)
+                .args([url.as_str(), "--code-point", "62"])
+                .output()
+                .expect("run rca-probe")
+        })
+        .await
+        .expect("probe task");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("give that CA with --ca FILE"), "{text}");
         // The same against the proxy, which asks flagged clients for a
         // certificate before its own certificate is checked (TLS 1.3): the
         // request the probe never answered does not make it "connected".
@@ -528,6 +540,62 @@ fn a_flag_path_that_requires_a_certificate_is_not_mutual_tls_for_all() {
             probed.text
         );
     });
+}
+
+/// A port that is not one is a usage error (2), not a probe of port 443;
+/// an IPv6 server is shown in brackets.
+#[test]
+fn a_url_with_a_port_that_is_not_one_is_refused() {
+    for url in [
+        "https://localhost:99999/",
+        "https://localhost:0/",
+        "https://localhost:8443x/",
+        "https://localhost:/",
+        "https://[::1]:70000/",
+    ] {
+        let out = Command::new(PROBE)
+            .arg(url)
+            .output()
+            .expect("run rca-probe");
+        assert_eq!(out.status.code(), Some(2), "{url}: {out:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("is not a port (1 to 65535)"), "{url}: {said}");
+    }
+    let port = free_port();
+    let out = Command::new(PROBE)
+        .arg(format!("https://[::1]:{port}/"))
+        .args(["--code-point", "62"])
+        .output()
+        .expect("run rca-probe");
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("rca-probe [::1]:{port}\n")),
+        "{text}"
+    );
+}
+
+/// A bot certificate sent to a server that is not verified is warned of.
+#[test]
+fn a_certificate_without_server_verification_is_warned_of() {
+    let pki = TestPki::shared();
+    let files = PemFiles::new(pki);
+    let port = free_port();
+    let out = Command::new(PROBE)
+        .arg(format!("https://localhost:{port}/"))
+        .args(["--code-point", "62", "--insecure-skip-server-verification"])
+        .arg("--cert")
+        .arg(files.path("bot.pem"))
+        .arg("--key")
+        .arg(files.path("bot.key"))
+        .output()
+        .expect("run rca-probe");
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("goes to whatever server answers, unverified"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -111,6 +111,13 @@ fn describe_certificate_error(reason: &CertificateError) -> String {
         CertificateError::UnknownIssuer => {
             "UnknownIssuer (its chain leads to no CA this side trusts)".to_owned()
         }
+        CertificateError::Other(other)
+            if other.0.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity) =>
+        {
+            "CaUsedAsEndEntity (it is a CA's certificate, basicConstraints CA:TRUE, as \
+             `openssl req -x509` makes by default; a peer presents one a CA issued)"
+                .to_owned()
+        }
         other => format!("{other:?}{}", certificate_hint(other)),
     }
 }
@@ -199,6 +206,13 @@ mod tests {
         assert!(
             unknown.starts_with("invalid peer certificate: UnknownIssuer ("),
             "{unknown}"
+        );
+        let ca = describe_tls_error(&Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(std::sync::Arc::new(webpki::Error::CaUsedAsEndEntity)),
+        )));
+        assert!(
+            ca.starts_with("invalid peer certificate: CaUsedAsEndEntity (it is a CA's certificate"),
+            "{ca}"
         );
     }
 

@@ -39,6 +39,29 @@ fn main() -> ExitCode {
     ExitCode::from(report.verdict.exit_code())
 }
 
+/// The URL's port, 443 if it names none; a port that is not one (`:99999`,
+/// `:8443x`, `:0`, a bare `:`) is an error, not a probe of port 443.
+fn port(uri: &http::Uri, url: &str) -> anyhow::Result<u16> {
+    let Some(authority) = uri.authority() else {
+        return Ok(443);
+    };
+    let host_and_port = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, rest)| rest);
+    // After an IPv6 literal's `]`, whose own colons are not a port's.
+    let after_host = host_and_port
+        .rfind(']')
+        .map_or(host_and_port, |end| &host_and_port[end + 1..]);
+    let Some((_, port)) = after_host.rsplit_once(':') else {
+        return Ok(443);
+    };
+    port.parse::<u16>()
+        .ok()
+        .filter(|port| *port != 0)
+        .ok_or_else(|| anyhow::anyhow!("{url}: {port:?} is not a port (1 to 65535)"))
+}
+
 fn target(args: &Args) -> anyhow::Result<Target> {
     let uri: http::Uri = args
         .url
@@ -54,6 +77,11 @@ fn target(args: &Args) -> anyhow::Result<Target> {
         .trim_end_matches(']')
         .to_owned();
     let trust = if args.insecure_skip_server_verification {
+        if args.cert.is_some() {
+            eprintln!(
+                "rca-probe: warning: --insecure-skip-server-verification with --cert: the bot certificate goes to whatever server answers, unverified"
+            );
+        }
         Trust::SkipVerification
     } else {
         // --ca alone pins the server to those CAs, as it always has.
@@ -86,7 +114,7 @@ fn target(args: &Args) -> anyhow::Result<Target> {
     };
     Ok(Target {
         host,
-        port: uri.port_u16().unwrap_or(443),
+        port: port(&uri, &args.url)?,
         path: uri
             .path_and_query()
             .map_or("/", |pq| pq.as_str())

@@ -191,7 +191,11 @@ pub async fn probe(target: &Target) -> Report {
         Verdict::NotSupported
     };
     Report {
-        server: format!("{}:{}", target.host, target.port),
+        server: if target.host.contains(':') {
+            format!("[{}]:{}", target.host, target.port)
+        } else {
+            format!("{}:{}", target.host, target.port)
+        },
         code_points,
         verdict,
     }
@@ -614,7 +618,26 @@ impl fmt::Display for Report {
             // and the other's "does not support" here would read as a fault.
             writeln!(f, "  on this code point: {}", report.verdict)?;
         }
-        write!(f, "\nverdict: {}", self.verdict)
+        write!(f, "\nverdict: {}", self.verdict)?;
+        if self.verdict == Verdict::CouldNotConnect && self.certificate_not_trusted() {
+            write!(
+                f,
+                "\n(a server with a certificate from a private CA: give that CA with --ca FILE)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    /// Whether a connection failed on the server's certificate chain, which
+    /// `--ca` may mend.
+    fn certificate_not_trusted(&self) -> bool {
+        self.code_points
+            .iter()
+            .flat_map(|report| [&report.without_flag, &report.with_flag, &report.second])
+            .filter_map(|connection| connection.error.as_deref())
+            .any(|error| error.contains("UnknownIssuer") || error.contains("CaUsedAsEndEntity"))
     }
 }
 
