@@ -374,6 +374,92 @@ fn a_server_that_never_asks_does_not_support_it() {
     });
 }
 
+/// The extension types a ClientHello in `record` (one TLS record) offers;
+/// empty for anything else.
+fn client_hello_extensions(record: &[u8]) -> Vec<u16> {
+    let read = || -> Option<Vec<u16>> {
+        // Record header (5), handshake header (4), version (2), random (32).
+        let mut at = 5 + 4 + 2 + 32;
+        let session_id = usize::from(*record.get(at)?);
+        at += 1 + session_id;
+        let suites = usize::from(u16::from_be_bytes([*record.get(at)?, *record.get(at + 1)?]));
+        at += 2 + suites;
+        let compression = usize::from(*record.get(at)?);
+        at += 1 + compression + 2;
+        let mut types = Vec::new();
+        while at + 4 <= record.len() {
+            types.push(u16::from_be_bytes([record[at], record[at + 1]]));
+            at += 4 + usize::from(u16::from_be_bytes([record[at + 2], record[at + 3]]));
+        }
+        Some(types)
+    };
+    read().unwrap_or_default()
+}
+
+/// A middlebox in front of `server`: it reads each ClientHello and closes
+/// the connection when it offers extension `dropped`, as filters that know
+/// only the extensions they were written for do; the rest it relays.
+async fn dropping_middlebox(server: SocketAddr, dropped: u16) -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut header = [0; 5];
+                if client.read_exact(&mut header).await.is_err() {
+                    return;
+                }
+                let mut record = header.to_vec();
+                record.resize(
+                    5 + usize::from(u16::from_be_bytes([header[3], header[4]])),
+                    0,
+                );
+                if client.read_exact(&mut record[5..]).await.is_err() {
+                    return;
+                }
+                if client_hello_extensions(&record).contains(&dropped) {
+                    return;
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await else {
+                    return;
+                };
+                if upstream.write_all(&record).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    address
+}
+
+/// A path that closes on every flagged ClientHello (a server that does not
+/// ignore the unknown extension) misbehaves: bots setting the flag cannot
+/// connect, which "does not support it" would hide.
+#[test]
+fn a_path_that_drops_flagged_hellos_misbehaves() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let server = serve(config::server(pki, Provider::AwsLcRs)).await;
+        let middlebox = dropping_middlebox(server, 62).await;
+        let probed = probe(pki, middlebox.port(), &["--code-point", "62"]).await;
+        assert_eq!(probed.code, Some(3), "{}", probed.text);
+        assert_eq!(probed.json["verdict"], "misbehaves", "{}", probed.text);
+        let report = &probed.json["code_points"][0];
+        assert_eq!(
+            report["without_flag"]["version"], "TLSv1_3",
+            "{}",
+            probed.text
+        );
+        assert!(
+            probed.text.contains("rejects the TLS Flags extension"),
+            "{}",
+            probed.text
+        );
+    });
+}
+
 #[test]
 fn a_server_that_asks_everyone_shows_the_picker_problem() {
     runtime().block_on(async {

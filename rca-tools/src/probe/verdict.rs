@@ -26,6 +26,14 @@ pub(super) fn judge(
             ));
         }
     }
+    if let Some(failure) = fails_only_with_the_flag(without_flag, with_flag) {
+        misbehaves = true;
+        findings.push(format!(
+            "with the flag the handshake failed ({failure}) where it succeeded without: the server, or \
+             something on the path, rejects the TLS Flags extension instead of ignoring it as an unknown \
+             extension (RFC 8446 section 4.2), so bots that set the flag cannot connect"
+        ));
+    }
     if second.resumed && second.certificate_request {
         misbehaves = true;
         findings.push("a CertificateRequest under a PSK (resumption) breaks RCA-11".into());
@@ -56,6 +64,24 @@ pub(super) fn judge(
         Verdict::NotSupported
     };
     (findings, verdict)
+}
+
+/// Why the flagged handshake failed, when the one without the flag did not
+/// and nothing else explains it (no CertificateRequest, no rule the probe
+/// saw broken, no identity refused after the handshake).
+fn fails_only_with_the_flag<'a>(
+    without_flag: &Connection,
+    with_flag: &'a Connection,
+) -> Option<&'a str> {
+    let explained = with_flag.version.is_some()
+        || with_flag.certificate_request
+        || with_flag.certificate_required
+        || with_flag.rule_broken.is_some()
+        || with_flag.identity_refused;
+    if without_flag.version.is_none() || explained {
+        return None;
+    }
+    with_flag.error.as_deref()
 }
 
 /// What the three connections' certificate requests (or their absence) mean
@@ -156,6 +182,26 @@ mod tests {
         assert_eq!(verdict, Verdict::NotSupported);
         assert!(findings.iter().any(|f| f.contains("certificate picker")));
         assert!(findings.iter().any(|f| f.contains("RCA-12")));
+    }
+
+    #[test]
+    fn a_handshake_that_fails_only_with_the_flag_misbehaves() {
+        let reset = Connection {
+            error: Some("Connection reset by peer (os error 104)".to_owned()),
+            flag_sent: true,
+            ..Connection::default()
+        };
+        let (findings, verdict) = judge(&over("TLSv1_3"), &reset, &reset);
+        assert_eq!(verdict, Verdict::Misbehaves);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.contains("rejects the TLS Flags extension")),
+            "{findings:?}"
+        );
+        // Failing both ways is not the flag's doing.
+        let (_, verdict) = judge(&reset, &reset, &reset);
+        assert_eq!(verdict, Verdict::CouldNotConnect);
     }
 
     #[test]
