@@ -509,6 +509,27 @@ fn a_server_that_asks_on_the_flag_without_acknowledging() {
             "{}",
             probed.text
         );
+        // Given a certificate, the probe says it was not sent.
+        let probed = probe(
+            pki,
+            address.port(),
+            &[
+                "--code-point",
+                "0xfe01",
+                "--cert",
+                "BOT_CERT",
+                "--key",
+                "BOT_KEY",
+            ],
+        )
+        .await;
+        assert!(
+            probed
+                .text
+                .contains("the certificate given with --cert was not sent"),
+            "{}",
+            probed.text
+        );
     });
 }
 

@@ -230,7 +230,14 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
             (failed.clone(), failed.clone(), failed)
         }
     };
-    let (findings, verdict) = verdict::judge(&without_flag, &with_flag, &second);
+    let (mut findings, verdict) = verdict::judge(&without_flag, &with_flag, &second);
+    if target.identity.is_some() && with_flag.certificate_request && !with_flag.acknowledged {
+        findings.push(
+            "the certificate given with --cert was not sent: the request did not acknowledge the flag, \
+             and the probe, like rca-connect, sends the identity only to one that does"
+                .to_owned(),
+        );
+    }
     CodePointReport {
         extension_type: points.extension_type,
         without_flag,
