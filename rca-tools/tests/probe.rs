@@ -756,5 +756,13 @@ fn a_silent_server_costs_one_timeout() {
             "{}",
             probed.text
         );
+        // --timeout-secs sets that wait.
+        let probed = probe(TestPki::shared(), port, &["--timeout-secs", "1"]).await;
+        assert_eq!(probed.code, Some(4), "{}", probed.text);
+        assert_eq!(
+            probed.json["code_points"][0]["without_flag"]["error"], "no answer within 1s",
+            "{}",
+            probed.text
+        );
     });
 }

@@ -122,5 +122,6 @@ fn target(args: &Args) -> anyhow::Result<Target> {
         trust,
         identity,
         code_points,
+        timeout: std::time::Duration::from_secs(args.timeout_secs),
     })
 }

@@ -48,6 +48,11 @@ pub struct Args {
     /// The report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Seconds each connection may take, from TCP connect to the first
+    /// answer; a server that takes connections and never answers costs one
+    /// such wait, not one per connection.
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=300))]
+    pub timeout_secs: u64,
 }
 
 /// `--code-point`'s value: 62, or 65025 written in decimal or hex.

@@ -28,9 +28,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// How long each connection may take, from TCP connect to the first answer.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What to probe, and how.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -46,6 +43,9 @@ pub struct Target {
     pub identity: Option<Arc<CertifiedKey>>,
     /// The code points to try.
     pub code_points: Vec<CodePoints>,
+    /// How long each connection may take, from TCP connect to the first
+    /// answer (`--timeout-secs`).
+    pub timeout: Duration,
 }
 
 /// How the server's certificate is checked.
@@ -340,14 +340,13 @@ async fn connect(target: &Target, probing: &Probing, flag_sent: bool) -> Connect
         flag_sent,
         ..Connection::default()
     };
-    let result =
-        tokio::time::timeout(CONNECTION_TIMEOUT, exchange(target, probing, &mut report)).await;
+    let result = tokio::time::timeout(target.timeout, exchange(target, probing, &mut report)).await;
     let error = match result {
         Ok(Ok(())) => return report,
         Ok(Err(error)) => error,
         Err(_) => {
             report.unreachable = report.version.is_none();
-            format!("no answer within {CONNECTION_TIMEOUT:?}")
+            format!("no answer within {:?}", target.timeout)
         }
     };
     report.error = Some(error);
