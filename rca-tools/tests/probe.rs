@@ -659,6 +659,7 @@ fn a_url_with_a_port_that_is_not_one_is_refused() {
         "https://localhost:8443x/",
         "https://localhost:/",
         "https://[::1]:70000/",
+        "https://localhost:+8443/",
     ] {
         let out = Command::new(PROBE)
             .arg(url)

@@ -50,14 +50,22 @@ fn port(uri: &http::Uri, url: &str) -> anyhow::Result<u16> {
         .rsplit_once('@')
         .map_or(authority.as_str(), |(_, rest)| rest);
     // After an IPv6 literal's `]`, whose own colons are not a port's.
-    let after_host = host_and_port
-        .rfind(']')
-        .map_or(host_and_port, |end| &host_and_port[end + 1..]);
+    let after_host = match host_and_port.rfind(']') {
+        Some(end) => {
+            let rest = &host_and_port[end + 1..];
+            if !rest.is_empty() && !rest.starts_with(':') {
+                anyhow::bail!("{url}: {rest:?} after the address is not a port");
+            }
+            rest
+        }
+        None => host_and_port,
+    };
     let Some((_, port)) = after_host.rsplit_once(':') else {
         return Ok(443);
     };
-    port.parse::<u16>()
-        .ok()
+    Some(port)
+        .filter(|port| !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|port| port.parse::<u16>().ok())
         .filter(|port| *port != 0)
         .ok_or_else(|| anyhow::anyhow!("{url}: {port:?} is not a port (1 to 65535)"))
 }

@@ -49,8 +49,9 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Seconds each connection may take, from TCP connect to the first
-    /// answer; a server that takes connections and never answers costs one
-    /// such wait, not one per connection.
+    /// answer. A server that takes connections and never answers costs one
+    /// such wait; one that never answers flagged ClientHellos, one per
+    /// flagged connection.
     #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=300))]
     pub timeout_secs: u64,
 }

@@ -131,6 +131,12 @@ pub struct Connection {
     /// connections are not tried (they would fail the same way, slowly).
     #[serde(skip)]
     unreachable: bool,
+    /// The server ended the handshake on the ClientHello: an alert, a reset
+    /// or a close, with no CertificateRequest and no rule broken. Not a
+    /// timeout, a refused TCP connection or the probe's own refusal of the
+    /// server's certificate.
+    #[serde(skip)]
+    pub(crate) hello_rejected: bool,
 }
 
 /// One code point's account.
@@ -191,11 +197,7 @@ pub async fn probe(target: &Target) -> Report {
         Verdict::NotSupported
     };
     Report {
-        server: if target.host.contains(':') {
-            format!("[{}]:{}", target.host, target.port)
-        } else {
-            format!("{}:{}", target.host, target.port)
-        },
+        server: server_text(target),
         code_points,
         verdict,
     }
@@ -365,7 +367,7 @@ async fn exchange(
         .await
         .map_err(|error| {
             report.unreachable = true;
-            format!("cannot connect to {}:{}: {error}", target.host, target.port)
+            format!("cannot connect to {}: {error}", server_text(target))
         })?;
     let connector = TlsConnector::from(Arc::clone(&probing.config));
     let handshake = connector.connect(server_name, tcp).await;
@@ -390,6 +392,8 @@ async fn exchange(
                 report.sent = Some(SentIdentity::Empty.to_string());
                 report.certificate_required = true;
             }
+            report.hello_rejected =
+                !requested && report.rule_broken.is_none() && ended_by_the_server(&error);
             return Err(
                 find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error)
             );
@@ -429,6 +433,15 @@ async fn exchange(
                 && demands_a_certificate(find_tls_error(&error));
             Err(find_tls_error(&error).map_or_else(|| error.to_string(), describe_tls_error))
         }
+    }
+}
+
+/// `host:port` as a URL writes it (an IPv6 address in brackets).
+fn server_text(target: &Target) -> String {
+    if target.host.contains(':') {
+        format!("[{}]:{}", target.host, target.port)
+    } else {
+        format!("{}:{}", target.host, target.port)
     }
 }
 
@@ -493,6 +506,21 @@ async fn first_answer(
 
 /// Whether `error` is a server's refusal of an empty Certificate: TLS 1.3's
 /// `certificate_required`, or the `handshake_failure` TLS 1.2 servers send.
+/// Whether the server ended a handshake: an alert it sent, or a reset or
+/// close; not an error of the probe's own (a certificate it refused).
+fn ended_by_the_server(error: &std::io::Error) -> bool {
+    match find_tls_error(error) {
+        Some(rustls::Error::AlertReceived(_)) => true,
+        Some(_) => false,
+        None => matches!(
+            error.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+        ),
+    }
+}
+
 fn demands_a_certificate(error: Option<&rustls::Error>) -> bool {
     matches!(
         error,
@@ -625,7 +653,7 @@ impl fmt::Display for Report {
             writeln!(f, "  on this code point: {}", report.verdict)?;
         }
         write!(f, "\nverdict: {}", self.verdict)?;
-        if self.verdict == Verdict::CouldNotConnect && self.certificate_not_trusted() {
+        if self.verdict == Verdict::CouldNotConnect && self.issuer_unknown() {
             write!(
                 f,
                 "\n(a server with a certificate from a private CA: give that CA with --ca FILE)"
@@ -636,14 +664,15 @@ impl fmt::Display for Report {
 }
 
 impl Report {
-    /// Whether a connection failed on the server's certificate chain, which
-    /// `--ca` may mend.
-    fn certificate_not_trusted(&self) -> bool {
+    /// Whether a connection failed on the server's chain leading to no
+    /// trusted CA, which `--ca` may mend (a CA's own certificate served as
+    /// the server's it may not: that description says what to do).
+    fn issuer_unknown(&self) -> bool {
         self.code_points
             .iter()
             .flat_map(|report| [&report.without_flag, &report.with_flag, &report.second])
             .filter_map(|connection| connection.error.as_deref())
-            .any(|error| error.contains("UnknownIssuer") || error.contains("CaUsedAsEndEntity"))
+            .any(|error| error.contains("UnknownIssuer"))
     }
 }
 

@@ -26,12 +26,12 @@ pub(super) fn judge(
             ));
         }
     }
-    if let Some(failure) = fails_only_with_the_flag(without_flag, with_flag) {
+    if let Some(failure) = fails_only_with_the_flag(without_flag, with_flag, second) {
         misbehaves = true;
         findings.push(format!(
             "with the flag the handshake failed ({failure}) where it succeeded without: the server, or \
              something on the path, rejects the TLS Flags extension instead of ignoring it as an unknown \
-             extension (RFC 8446 section 4.2), so bots that set the flag cannot connect"
+             extension (RFC 8446 section 9.3), so bots that set the flag cannot connect"
         ));
     }
     if second.resumed && second.certificate_request {
@@ -66,19 +66,17 @@ pub(super) fn judge(
     (findings, verdict)
 }
 
-/// Why the flagged handshake failed, when the one without the flag did not
-/// and nothing else explains it (no CertificateRequest, no rule the probe
-/// saw broken, no identity refused after the handshake).
+/// Why the flagged handshakes failed, when the one without the flag did
+/// not: both flagged ones ended by the server on the ClientHello (an alert,
+/// a reset or a close; no CertificateRequest, no rule broken), so one flaky
+/// connection, a timeout or the probe's own refusal of a certificate is
+/// not taken for a server that rejects the extension.
 fn fails_only_with_the_flag<'a>(
     without_flag: &Connection,
     with_flag: &'a Connection,
+    second: &Connection,
 ) -> Option<&'a str> {
-    let explained = with_flag.version.is_some()
-        || with_flag.certificate_request
-        || with_flag.certificate_required
-        || with_flag.rule_broken.is_some()
-        || with_flag.identity_refused;
-    if without_flag.version.is_none() || explained {
+    if without_flag.version.is_none() || !with_flag.hello_rejected || !second.hello_rejected {
         return None;
     }
     with_flag.error.as_deref()
@@ -189,6 +187,7 @@ mod tests {
         let reset = Connection {
             error: Some("Connection reset by peer (os error 104)".to_owned()),
             flag_sent: true,
+            hello_rejected: true,
             ..Connection::default()
         };
         let (findings, verdict) = judge(&over("TLSv1_3"), &reset, &reset);
@@ -202,6 +201,24 @@ mod tests {
         // Failing both ways is not the flag's doing.
         let (_, verdict) = judge(&reset, &reset, &reset);
         assert_eq!(verdict, Verdict::CouldNotConnect);
+        // Nor is one flagged connection that failed while the other
+        // connected, or failures the server did not cause (a timeout, no
+        // TCP connection, a certificate the probe refused).
+        let (_, verdict) = judge(&over("TLSv1_3"), &reset, &over("TLSv1_3"));
+        assert_eq!(verdict, Verdict::NotSupported);
+        for error in [
+            "no answer within 10s",
+            "cannot connect to localhost:1: Connection refused (os error 111)",
+            "invalid peer certificate: UnknownIssuer",
+        ] {
+            let failed = Connection {
+                error: Some(error.to_owned()),
+                flag_sent: true,
+                ..Connection::default()
+            };
+            let (_, verdict) = judge(&over("TLSv1_3"), &failed, &failed);
+            assert_eq!(verdict, Verdict::NotSupported, "{error}");
+        }
     }
 
     #[test]

@@ -97,6 +97,12 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                         if request.uri().path() == "/slow" {
                             tokio::time::sleep(Duration::from_millis(1500)).await;
                         }
+                        if request.uri().path() == "/form" {
+                            // Read before the answer, so the proxy has sent
+                            // (and counted) the whole body by the time the
+                            // response ends and its log line is written.
+                            let _ = request.body_mut().collect().await;
+                        }
                         let mut echo = format!("{} {}\n", request.method(), request.uri());
                         for (name, value) in request.headers() {
                             echo.push_str(name.as_str());
