@@ -16,7 +16,9 @@ use integration_tests::local::runtime;
 use integration_tests::TestPki;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use support::{clients_dir, plain_server, plain_tls, tls_server, Client, Files, CONNECT};
+use support::{
+    clients_dir, plain_server, plain_tls, tls_server, tls_server_signed_by, Client, Files, CONNECT,
+};
 
 const OUTCOME: &str = "rca-connect-outcome";
 
@@ -1054,24 +1056,7 @@ fn sighup_reloads_the_server_roots() {
             .push(rcgen::DnType::CommonName, "rotated server CA");
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let server_key = rcgen::KeyPair::generate().expect("key");
-        let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("params")
-            .signed_by(&server_key, &issuer)
-            .expect("server certificate");
-        let mut config = ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![server_cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
-        )
-        .expect("config");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let server = tls_server(config).await;
+        let server = tls_server_signed_by(&issuer).await;
         // At first the extra CA file holds another CA.
         let extra = files.write("extra-ca.pem", &pki.normal_ca.cert_pem);
         let (connect, port) = files.start_connect(&["--ca", &extra.display().to_string()]);
@@ -1114,24 +1099,7 @@ fn the_local_ca_never_vouches_for_a_server() {
             .expect("ca.key"),
         )
         .expect("the local CA");
-        let server_key = rcgen::KeyPair::generate().expect("key");
-        let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("params")
-            .signed_by(&server_key, &issuer)
-            .expect("server certificate");
-        let mut config = ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![server_cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
-        )
-        .expect("config");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let server = tls_server(config).await;
+        let server = tls_server_signed_by(&issuer).await;
         let url = format!("https://localhost:{}/", server.port());
         {
             let (_connect, port) = files.start_connect(&["--ca", &ca_pem.display().to_string()]);

@@ -145,6 +145,31 @@ pub(crate) async fn plain_server() -> SocketAddr {
     address
 }
 
+/// A server for `localhost` (HTTP/1.1) with a certificate `issuer` signed,
+/// as [`tls_server`] serves it.
+pub(crate) async fn tls_server_signed_by<K: rcgen::SigningKey>(
+    issuer: &rcgen::Issuer<'_, K>,
+) -> SocketAddr {
+    let server_key = rcgen::KeyPair::generate().expect("key");
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, issuer)
+        .expect("server certificate");
+    let mut config = ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![server_cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+    )
+    .expect("config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls_server(config).await
+}
+
 /// A TLS server with the echo routes and `config` (a server that does not
 /// know the flag, one that asks every client for a certificate, one whose
 /// certificate does not verify).
