@@ -1654,19 +1654,11 @@ fn an_unparsable_connect_target_is_logged() {
         "{}",
         String::from_utf8_lossy(&answer)
     );
-    let started = std::time::Instant::now();
-    loop {
-        let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
-        if log.contains("400, the request was not valid HTTP/1.1") {
-            assert!(log.contains("xn--"), "{log}");
-            break;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let log = files.wait_for_diagnostics(
+        "400, the request was not valid HTTP/1.1",
+        std::time::Duration::from_secs(5),
+    );
+    assert!(log.contains("xn--"), "{log}");
 }
 
 /// `rca-connect ca` reads only the certificate of a CA that exists: a user
@@ -1744,18 +1736,7 @@ fn a_client_speaking_tls_to_the_proxy_port_is_told_in_the_log() {
     let _ = tcp.read_to_end(&mut rest);
     assert!(rest.is_empty(), "{rest:?}");
     let expected = format!("give the client http://127.0.0.1:{port}, not https://");
-    let started = std::time::Instant::now();
-    loop {
-        let log = std::fs::read_to_string(files.path("connect.err")).expect("stderr");
-        if log.contains(&expected) {
-            break;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    files.wait_for_diagnostics(&expected, std::time::Duration::from_secs(5));
 }
 
 /// A plain `http://` URL for a port that speaks TLS gets a 502 that says

@@ -328,16 +328,20 @@ impl Files {
             .status()
             .expect("kill");
         assert!(status.success());
+        self.wait_for_diagnostics(reloaded, Duration::from_secs(10));
+    }
+
+    /// `rca-connect`'s standard error once it says `needle`, waited for up
+    /// to `within` (its lines come from other threads, a little later).
+    pub(crate) fn wait_for_diagnostics(&self, needle: &str, within: Duration) -> String {
         let started = std::time::Instant::now();
-        while !std::fs::read_to_string(self.path("connect.err"))
-            .unwrap_or_default()
-            .contains(reloaded)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no reload line"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        loop {
+            let log = std::fs::read_to_string(self.path("connect.err")).unwrap_or_default();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(started.elapsed() < within, "no {needle:?} in: {log}");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
