@@ -22,6 +22,7 @@ use rca_tools::connect::cli::{Args, Command};
 use rca_tools::connect::front::{Front, FrontLimits, Mode};
 use rca_tools::connect::identity::BotIdentity;
 use rca_tools::connect::local_ca::{self, LocalCa};
+use rca_tools::connect::proxy_auth::ProxyCredentials;
 use rca_tools::connect::relay::{Relay, RelayTimeouts};
 use rca_tools::connect::upstream::{FlagConnector, HostPattern, UpstreamSettings};
 
@@ -188,6 +189,13 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         ));
     }
     let front = Arc::new(Front::new(Arc::clone(&ca), relay, limits));
+    let credentials = proxy_credentials(args.proxy_auth_file.as_deref())?;
+    if credentials.is_some() && !args.routes.is_empty() {
+        log::warn!(
+            "--proxy-auth-file covers the proxy port only: every local user who can connect to a --route acts with the bot's identity"
+        );
+    }
+    front.require_proxy_credentials(credentials);
     let mut listeners = vec![(args.listen, Mode::Proxy)];
     for (listen, scheme, authority) in &args.routes {
         listeners.push((*listen, Mode::Route(scheme.clone(), authority.clone())));
@@ -198,23 +206,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         let listener = rca_tools::common::process::listen(listen, 1024)
             .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
         let address = listener.local_addr()?;
-        if !address.ip().is_loopback() {
-            log::warn!(
-                "listening on {address}, not on loopback: whoever reaches it sends requests with the bot's identity"
-            );
-        }
-        match &mode {
-            Mode::Proxy => log::info!(
-                "proxy on http://{address} (HTTPS_PROXY=http://{address}); bot {} ({}), sent to {}; clients trust {}",
-                identity.cert_path().display(),
-                identity.thumbprint(),
-                identity_destination(&args.identity_hosts),
-                ca.cert_path().display()
-            ),
-            Mode::Route(scheme, authority) => {
-                log::info!("route http://{address} -> {scheme}://{authority}");
-            }
-        }
+        say_where_it_listens(&args, address, &mode, (&identity, &ca));
         let mut stopped = stopped.clone();
         served.spawn(Arc::clone(&front).serve(listener, mode, async move {
             let _ = stopped.wait_for(|stopped| *stopped).await;
@@ -226,6 +218,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         roots: args.roots,
         cas: args.cas.clone(),
         local_ca: LocalCaSource::of(&args)?,
+        proxy_auth_file: args.proxy_auth_file.clone(),
     };
     tokio::spawn(reload_on_hangup(
         hangups,
@@ -328,8 +321,49 @@ fn roots_without(
     Ok(roots)
 }
 
-/// What SIGHUP reads again: the bot identity, the server roots and the
-/// local CA.
+/// The line that says what a listener at `address` serves, and a warning
+/// when whoever reaches it off loopback acts as the bot.
+fn say_where_it_listens(
+    args: &Args,
+    address: std::net::SocketAddr,
+    mode: &Mode,
+    (identity, ca): (&BotIdentity, &LocalCa),
+) {
+    if !address.ip().is_loopback() {
+        let who = if args.proxy_auth_file.is_some() && matches!(mode, Mode::Proxy) {
+            "whoever reaches it with the proxy credentials (sent in clear text) sends requests with the bot's identity"
+        } else {
+            "whoever reaches it sends requests with the bot's identity"
+        };
+        log::warn!("listening on {address}, not on loopback: {who}");
+    }
+    match mode {
+        Mode::Proxy => log::info!(
+            "proxy on http://{address} (HTTPS_PROXY=http://{}{address}); bot {} ({}), sent to {}; clients trust {}",
+            if args.proxy_auth_file.is_some() { "USER:PASSWORD@" } else { "" },
+            identity.cert_path().display(),
+            identity.thumbprint(),
+            identity_destination(&args.identity_hosts),
+            ca.cert_path().display()
+        ),
+        Mode::Route(scheme, authority) => {
+            log::info!("route http://{address} -> {scheme}://{authority}");
+        }
+    }
+}
+
+/// `--proxy-auth-file`, read (on SIGHUP again).
+fn proxy_credentials(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Arc<ProxyCredentials>>> {
+    Ok(path
+        .map(ProxyCredentials::from_file)
+        .transpose()?
+        .map(Arc::new))
+}
+
+/// What SIGHUP reads again: the bot identity, the server roots, the
+/// local CA and the proxy credentials.
 #[derive(Clone)]
 struct Reloaded {
     cert: PathBuf,
@@ -337,6 +371,7 @@ struct Reloaded {
     roots: RootSource,
     cas: Vec<PathBuf>,
     local_ca: LocalCaSource,
+    proxy_auth_file: Option<PathBuf>,
 }
 
 /// SIGHUP: read `--cert`, `--key`, the system's roots (`--roots system`),
@@ -356,17 +391,22 @@ async fn reload_on_hangup(
                 let identity = BotIdentity::from_pem_files(&files.cert, &files.key)?;
                 let ca = files.local_ca.reload()?;
                 let roots = roots_without(files.roots, &files.cas, &ca)?;
+                let credentials = proxy_credentials(files.proxy_auth_file.as_deref())?;
                 connector.reload(&identity, &roots)?;
                 let ca_path = ca.cert_path().to_owned();
                 front.replace_local_ca(Arc::new(ca));
-                anyhow::Ok((files.cert, identity, ca_path, roots.len()))
+                let users = credentials.as_ref().map_or_else(String::new, |credentials| {
+                    format!(", {} proxy credentials", credentials.len())
+                });
+                front.require_proxy_credentials(credentials);
+                anyhow::Ok((files.cert, identity, ca_path, (roots.len(), users)))
             })
             .await
             .map_err(anyhow::Error::from)
             .and_then(|reloaded| reloaded);
             match reloaded {
-                Ok((cert, identity, ca_path, roots)) => log::info!(
-                    "reloaded the bot identity {} ({}), the local CA {} and {roots} server roots for new connections",
+                Ok((cert, identity, ca_path, (roots, users))) => log::info!(
+                    "reloaded the bot identity {} ({}), the local CA {} and {roots} server roots{users} for new connections",
                     cert.display(),
                     identity.thumbprint(),
                     ca_path.display()

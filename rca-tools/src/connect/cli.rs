@@ -36,9 +36,17 @@ pub struct Args {
     #[arg(long, required = true)]
     pub key: Option<PathBuf>,
     /// Where clients connect (plain HTTP; keep it on loopback: anyone who
-    /// reaches it acts with the bot's identity).
+    /// reaches it acts with the bot's identity, unless --proxy-auth-file
+    /// asks for credentials).
     #[arg(long, default_value = "127.0.0.1:8118", global = true, value_parser = listen_address)]
     pub listen: SocketAddr,
+    /// Require credentials of clients of --listen: the file holds one
+    /// user:password per line, and clients give one in the proxy URL
+    /// (http://user:password@127.0.0.1:8118). Without it, every local user
+    /// who can connect acts with the bot's identity. Routes take no
+    /// credentials. Read again on SIGHUP.
+    #[arg(long)]
+    pub proxy_auth_file: Option<PathBuf>,
     /// LISTEN=https://host or LISTEN=https://host:port: also serve every request arriving on
     /// LISTEN to that server, for clients that cannot use a proxy.
     /// Repeatable.

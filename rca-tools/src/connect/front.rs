@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::connect::graceful::Watcher;
 use crate::connect::idle::WhileOpen;
 use crate::connect::local_ca::LocalCa;
+use crate::connect::proxy_auth::ProxyCredentials;
 use crate::connect::relay::{Relay, RelayBody};
 use crate::connect::websocket::is_websocket;
 
@@ -77,6 +78,9 @@ impl Default for FrontLimits {
 pub struct Front {
     /// Replaced whole on SIGHUP ([`Front::replace_local_ca`]).
     ca: RwLock<Arc<LocalCa>>,
+    /// What a client of the proxy port must give (`--proxy-auth-file`);
+    /// replaced whole on SIGHUP.
+    credentials: RwLock<Option<Arc<ProxyCredentials>>>,
     relay: Relay,
     limits: FrontLimits,
     /// One per client connection or tunnel: a tunnel outlives the
@@ -114,6 +118,7 @@ impl Front {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         Self {
             ca: RwLock::new(ca),
+            credentials: RwLock::new(None),
             relay,
             limits,
             slots,
@@ -124,6 +129,46 @@ impl Front {
     /// (SIGHUP); open tunnels keep theirs.
     pub fn replace_local_ca(&self, ca: Arc<LocalCa>) {
         *self.ca.write().unwrap_or_else(PoisonError::into_inner) = ca;
+    }
+
+    /// Requires `credentials` of every `CONNECT` and absolute-form request
+    /// from now on (`None`: none); open tunnels stay open.
+    pub fn require_proxy_credentials(&self, credentials: Option<Arc<ProxyCredentials>>) {
+        *self
+            .credentials
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = credentials;
+    }
+
+    /// Whether a request on the proxy port may use the bot's identity:
+    /// `None` if so, else the 407 to answer (RFC 9110 section 15.5.8).
+    fn refuse_without_credentials(
+        &self,
+        request: &Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Option<Response<RelayBody>> {
+        let credentials = self
+            .credentials
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let refusal = credentials.check(request.headers()).err()?;
+        log::info!(
+            "client {peer}: 407 for {} {}: {refusal} (--proxy-auth-file {})",
+            request.method(),
+            request.uri(),
+            credentials.path().display()
+        );
+        self.relay.metrics.proxy_auth_refusal();
+        let mut answer = own_answer(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            "this proxy needs credentials: give them in the proxy URL (http://user:password@host:port)",
+        );
+        answer.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"rca-connect\", charset=\"UTF-8\""),
+        );
+        Some(answer)
     }
 
     fn local_ca(&self) -> Arc<LocalCa> {
@@ -219,7 +264,13 @@ impl Front {
             let mode = mode.clone();
             let watcher = inner_watcher.clone();
             let slot = Arc::clone(&slot);
-            async move { Ok::<_, Infallible>(front.plain_request(request, mode, (watcher, slot)).await) }
+            async move {
+                Ok::<_, Infallible>(
+                    front
+                        .plain_request(request, (mode, peer), (watcher, slot))
+                        .await,
+                )
+            }
         });
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
@@ -254,9 +305,14 @@ impl Front {
     async fn plain_request(
         self: Arc<Self>,
         request: Request<Incoming>,
-        mode: Mode,
+        (mode, peer): (Mode, SocketAddr),
         (watcher, slot): (Watcher, Slot),
     ) -> Response<RelayBody> {
+        if matches!(mode, Mode::Proxy) {
+            if let Some(refused) = self.refuse_without_credentials(&request, peer) {
+                return refused;
+            }
+        }
         if request
             .uri()
             .authority()

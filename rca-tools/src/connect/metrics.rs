@@ -1,6 +1,7 @@
 //! `rca-connect`'s counters, served with `--metrics-listen` (see
 //! [`crate::common::admin`]): what servers did with the flag, refusals of
-//! the bot identity, and requests by result.
+//! the bot identity, clients refused for their proxy credentials, and
+//! requests by result.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -26,6 +27,7 @@ pub struct ConnectMetrics {
     connections: Family<FlagLabel, Counter>,
     connection_failures: Counter,
     refusals: Counter,
+    proxy_auth_refusals: Counter,
     requests: Family<ResultLabel, Counter>,
     /// The three `requests` counters, looked up once: every request counts.
     answered: Counter,
@@ -59,6 +61,7 @@ impl ConnectMetrics {
             connections: Family::default(),
             connection_failures: Counter::default(),
             refusals: Counter::default(),
+            proxy_auth_refusals: Counter::default(),
             requests: Family::default(),
             answered: Counter::default(),
             failed: Counter::default(),
@@ -78,6 +81,11 @@ impl ConnectMetrics {
             "identity_refusals",
             "Upstream connections on which the server refused the bot certificate",
             metrics.refusals.clone(),
+        );
+        registry.register(
+            "proxy_auth_refusals",
+            "Requests on the proxy port refused with 407: no credentials, or not those of --proxy-auth-file",
+            metrics.proxy_auth_refusals.clone(),
         );
         registry.register(
             "requests",
@@ -113,6 +121,11 @@ impl ConnectMetrics {
         if refused {
             self.refusals.inc();
         }
+    }
+
+    /// Counts one request refused for its proxy credentials.
+    pub fn proxy_auth_refusal(&self) {
+        self.proxy_auth_refusals.inc();
     }
 
     /// Counts one request by how it ended.

@@ -17,6 +17,7 @@ pub mod local_ca;
 pub mod metrics;
 pub mod outcome;
 pub mod prepared;
+pub mod proxy_auth;
 pub mod relay;
 
 pub mod sessions;

@@ -1848,3 +1848,160 @@ fn a_silent_pooled_connection_is_replaced() {
         assert_eq!(second.status, 200, "{second:?}");
     });
 }
+
+/// One raw request on the proxy port, and the answer's head.
+fn raw_proxy_head(port: u16, request: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    tcp.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+        match tcp.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => answer.extend_from_slice(&chunk[..read]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// `--proxy-auth-file`: every real client gets in with `user:password@` in
+/// its proxy URL, and the server never sees the credentials; a `CONNECT`
+/// or absolute-form request without them, or with wrong ones, gets 407
+/// with a `Proxy-Authenticate` challenge, a log line that names the user
+/// and not the password, and a count; SIGHUP reads the file again.
+#[test]
+fn proxy_credentials_guard_the_proxy_port() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
+        let auth = files.write("proxy-auth", "# the bot's clients\ncrawler:s3cret\n");
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let metrics = support::free_port();
+        let (connect, port) = files.start_connect(&[
+            "--proxy-auth-file",
+            &auth.display().to_string(),
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics}"),
+        ]);
+        let url = format!("https://localhost:{proxy_port}/hello");
+        let with_credentials = format!("http://crawler:s3cret@127.0.0.1:{port}");
+        for client in clients() {
+            let answer = tokio::task::block_in_place(|| {
+                client.fetch_through(&files, &with_credentials, &url, 0)
+            });
+            assert_eq!(answer.status, 200, "{client:?}: {answer:?}");
+            assert_eq!(
+                answer.echoed("x-client-auth-path"),
+                Some("flag"),
+                "{client:?}"
+            );
+            assert_eq!(
+                answer.echoed("proxy-authorization"),
+                None,
+                "{client:?}: {answer:?}"
+            );
+        }
+
+        // No credentials: a CONNECT and an absolute-form request.
+        let refused = raw_proxy_head(
+            port,
+            &format!(
+                "CONNECT localhost:{proxy_port} HTTP/1.1\r\nHost: localhost:{proxy_port}\r\n\r\n"
+            ),
+        );
+        assert!(refused.starts_with("HTTP/1.1 407"), "{refused}");
+        assert!(
+            refused
+                .to_ascii_lowercase()
+                .contains("proxy-authenticate: basic realm=\"rca-connect\""),
+            "{refused}"
+        );
+        let refused = raw_proxy_head(
+            port,
+            &format!("GET http://{upstream}/hello HTTP/1.1\r\nHost: {upstream}\r\n\r\n"),
+        );
+        assert!(refused.starts_with("HTTP/1.1 407"), "{refused}");
+        // Wrong credentials, from curl: the tunnel is refused.
+        let wrong = format!("http://crawler:not-it@127.0.0.1:{port}");
+        let curl = |proxy: &str| {
+            std::process::Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "10",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_connect}",
+                ])
+                .args(["--proxy", proxy, "--cacert"])
+                .arg(files.local_ca())
+                .arg(&url)
+                .output()
+                .expect("curl")
+        };
+        let output = tokio::task::block_in_place(|| curl(&wrong));
+        assert!(!output.status.success(), "{output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "407", "{output:?}");
+        let log = files.wait_for_diagnostics(
+            "wrong proxy credentials for user \"crawler\"",
+            std::time::Duration::from_secs(5),
+        );
+        assert!(log.contains("407 for CONNECT"), "{log}");
+        assert!(log.contains("no proxy credentials"), "{log}");
+        assert!(!log.contains("not-it"), "the password is not logged: {log}");
+        let text = support::http_get(&format!("http://127.0.0.1:{metrics}/metrics"));
+        assert!(
+            text.contains("rca_connect_proxy_auth_refusals_total 3"),
+            "{text}"
+        );
+
+        // SIGHUP reads the file again: the old password is refused.
+        files.write("proxy-auth", "crawler:n3w\nsecond:pw\n");
+        files.hang_up(&connect, "2 proxy credentials");
+        let output = tokio::task::block_in_place(|| curl(&with_credentials));
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "407", "{output:?}");
+        let renewed = format!("http://second:pw@127.0.0.1:{port}");
+        let answer = tokio::task::block_in_place(|| {
+            Client::CurlHttp2.fetch_through(&files, &renewed, &url, 0)
+        });
+        assert_eq!(answer.status, 200, "{answer:?}");
+    });
+}
+
+/// With `--proxy-auth-file`, routes still take no credentials: said at
+/// start. A file that is not `user:password` lines is refused at start,
+/// with its line.
+#[test]
+fn proxy_credentials_are_checked_at_start() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let auth = files.write("proxy-auth-routes", "crawler:s3cret\n");
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (_connect, _port, _route) =
+        files.start_routed(443, &["--proxy-auth-file", &auth.display().to_string()]);
+    files.wait_for_diagnostics(
+        "--proxy-auth-file covers the proxy port only",
+        std::time::Duration::from_secs(5),
+    );
+    let bad = files.write("proxy-auth-bad", "crawler:s3cret\njust-a-password\n");
+    let mut command = std::process::Command::new(CONNECT);
+    command
+        .args(["--cert", &files.path("bot.pem").display().to_string()])
+        .args(["--key", &files.path("bot.key").display().to_string()])
+        .args(["--state-dir", &files.path("state").display().to_string()])
+        .args(["--listen", "127.0.0.1:0", "--proxy-auth-file"])
+        .arg(&bad);
+    let output = output_within(command, std::time::Duration::from_secs(20));
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 2: expected user:password"),
+        "{stderr}"
+    );
+}

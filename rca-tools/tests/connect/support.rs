@@ -414,7 +414,24 @@ impl Client {
     /// Sends one request for `url` through the proxy on `proxy_port`
     /// (`upload`: POST that many bytes), as a bot author would.
     pub(crate) fn fetch(self, files: &Files, proxy_port: u16, url: &str, upload: usize) -> Answer {
-        let proxy = format!("http://127.0.0.1:{proxy_port}");
+        self.fetch_through(
+            files,
+            &format!("http://127.0.0.1:{proxy_port}"),
+            url,
+            upload,
+        )
+    }
+
+    /// As [`Client::fetch`], through the proxy URL `proxy` (which may hold
+    /// `user:password@`).
+    pub(crate) fn fetch_through(
+        self,
+        files: &Files,
+        proxy: &str,
+        url: &str,
+        upload: usize,
+    ) -> Answer {
+        let proxy = proxy.to_owned();
         let ca = files.local_ca().display().to_string();
         let output = match self {
             Self::CurlHttp1 | Self::CurlHttp2 => {
