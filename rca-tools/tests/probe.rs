@@ -767,3 +767,34 @@ fn a_silent_server_costs_one_timeout() {
         );
     });
 }
+
+/// Given a `--ca` that did not issue the server's certificate, the hint
+/// says to give the right one, not to give one.
+#[test]
+fn a_wrong_ca_gets_its_own_hint() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let address = serve(config::server(pki, Provider::AwsLcRs)).await;
+        let files = PemFiles::new(pki);
+        let wrong_ca = files.path("bot-ca.pem");
+        let url = format!("https://localhost:{}/", address.port());
+        let out = tokio::task::spawn_blocking(move || {
+            let out = Command::new(PROBE)
+                .args([url.as_str(), "--code-point", "62", "--ca"])
+                .arg(&wrong_ca)
+                .output()
+                .expect("run rca-probe");
+            drop(files);
+            out
+        })
+        .await
+        .expect("probe task");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(4), "{text}");
+        assert!(
+            text.contains("leads to none of the CAs given with --ca"),
+            "{text}"
+        );
+        assert!(!text.contains("give that CA with --ca FILE"), "{text}");
+    });
+}

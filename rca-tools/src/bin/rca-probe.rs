@@ -35,8 +35,21 @@ fn main() -> ExitCode {
         }
     } else {
         println!("{report}");
+        if report.could_not_connect_for_an_unknown_issuer() {
+            println!("{}", unknown_issuer_hint(&args));
+        }
     }
     ExitCode::from(report.verdict.exit_code())
+}
+
+/// What to do about a server whose chain leads to no trusted CA: give its
+/// CA, or, when one was given, the right one.
+fn unknown_issuer_hint(args: &Args) -> &'static str {
+    if args.cas.is_empty() {
+        "(a server with a certificate from a private CA: give that CA with --ca FILE)"
+    } else {
+        "(the server's chain leads to none of the CAs given with --ca: give the CA that issued the server's certificate)"
+    }
 }
 
 /// The URL's port, 443 if it names none; a port that is not one (`:99999`,
@@ -113,23 +126,17 @@ fn target(args: &Args) -> anyhow::Result<Target> {
         )),
         _ => None,
     };
-    let code_points = match args.code_point {
-        Some(extension_type) => vec![CodePoints {
+    let mut target = Target::new(host, port(&uri, &args.url)?, trust);
+    if let Some(extension_type) = args.code_point {
+        target.code_points = vec![CodePoints {
             extension_type,
             ..CodePoints::DEFAULT
-        }],
-        None => vec![CodePoints::DEFAULT, CodePoints::experimental()],
-    };
-    Ok(Target {
-        host,
-        port: port(&uri, &args.url)?,
-        path: uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned(),
-        trust,
-        identity,
-        code_points,
-        timeout: std::time::Duration::from_secs(args.timeout_secs),
-    })
+        }];
+    }
+    uri.path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .clone_into(&mut target.path);
+    target.identity = identity;
+    target.timeout = std::time::Duration::from_secs(args.timeout_secs);
+    Ok(target)
 }

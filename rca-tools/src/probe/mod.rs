@@ -28,8 +28,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// What to probe, and how.
+/// What to probe, and how: made by [`Target::new`], then its fields set
+/// (more may come, so it is not built as a literal).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Target {
     /// The host name (for SNI and certificate checks) or IP address.
     pub host: String,
@@ -46,6 +48,23 @@ pub struct Target {
     /// How long each connection may take, from TCP connect to the first
     /// answer (`--timeout-secs`).
     pub timeout: Duration,
+}
+
+impl Target {
+    /// `host:port`, verified by `trust`, as `rca-probe` probes it by
+    /// default: `/`, no bot identity, both code points, 10 s per
+    /// connection.
+    pub fn new(host: impl Into<String>, port: u16, trust: Trust) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            path: "/".to_owned(),
+            trust,
+            identity: None,
+            code_points: vec![CodePoints::DEFAULT, CodePoints::experimental()],
+            timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// How the server's certificate is checked.
@@ -652,27 +671,23 @@ impl fmt::Display for Report {
             // and the other's "does not support" here would read as a fault.
             writeln!(f, "  on this code point: {}", report.verdict)?;
         }
-        write!(f, "\nverdict: {}", self.verdict)?;
-        if self.verdict == Verdict::CouldNotConnect && self.issuer_unknown() {
-            write!(
-                f,
-                "\n(a server with a certificate from a private CA: give that CA with --ca FILE)"
-            )?;
-        }
-        Ok(())
+        write!(f, "\nverdict: {}", self.verdict)
     }
 }
 
 impl Report {
-    /// Whether a connection failed on the server's chain leading to no
-    /// trusted CA, which `--ca` may mend (a CA's own certificate served as
-    /// the server's it may not: that description says what to do).
-    fn issuer_unknown(&self) -> bool {
-        self.code_points
-            .iter()
-            .flat_map(|report| [&report.without_flag, &report.with_flag, &report.second])
-            .filter_map(|connection| connection.error.as_deref())
-            .any(|error| error.contains("UnknownIssuer"))
+    /// Whether no connection came about because the server's chain leads
+    /// to no trusted CA, which `--ca` may mend (a CA's own certificate
+    /// served as the server's it may not: that description says what to
+    /// do).
+    pub fn could_not_connect_for_an_unknown_issuer(&self) -> bool {
+        self.verdict == Verdict::CouldNotConnect
+            && self
+                .code_points
+                .iter()
+                .flat_map(|report| [&report.without_flag, &report.with_flag, &report.second])
+                .filter_map(|connection| connection.error.as_deref())
+                .any(|error| error.contains("UnknownIssuer"))
     }
 }
 
