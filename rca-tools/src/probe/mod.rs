@@ -252,13 +252,10 @@ async fn probe_code_point(target: &Target, points: CodePoints) -> CodePointRepor
         }
     };
     let (mut findings, verdict) = verdict::judge(&without_flag, &with_flag, &second);
-    if target.identity.is_some() && with_flag.certificate_request && !with_flag.acknowledged {
-        findings.push(
-            "the certificate given with --cert was not sent: the request did not acknowledge the flag, \
-             and the probe, like rca-connect, sends the identity only to one that does"
-                .to_owned(),
-        );
-    }
+    findings.extend(verdict::identity_withheld(
+        &with_flag,
+        target.identity.is_some(),
+    ));
     CodePointReport {
         extension_type: points.extension_type,
         without_flag,

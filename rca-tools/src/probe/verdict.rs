@@ -4,6 +4,18 @@
 
 use super::{Connection, Verdict};
 
+/// The finding for a bot certificate given (`--cert`) and not sent: the
+/// flagged connection's CertificateRequest did not acknowledge the flag,
+/// and the probe, as rca-connect, sends the identity only to one that does
+/// (RCA-9). Not a fault of the server's: a finding, not a verdict.
+pub(super) fn identity_withheld(with_flag: &Connection, identity_given: bool) -> Option<String> {
+    (identity_given && with_flag.certificate_request && !with_flag.acknowledged).then(|| {
+        "the certificate given with --cert was not sent: the request did not acknowledge the flag, \
+         and the probe, like rca-connect, sends the identity only to one that does"
+            .to_owned()
+    })
+}
+
 /// The findings and the verdict for one code point's connections: without
 /// the flag, with it, and with it again (resuming where the server allows).
 pub(super) fn judge(
