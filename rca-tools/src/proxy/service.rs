@@ -18,7 +18,7 @@ use rustls_req_client_auth::PeerIdentity;
 
 use crate::common::client_body::{discardable, ClientBody, ClientBodyError};
 use crate::proxy::access_log::{Counted, Entry, Record, Unfinished};
-use crate::proxy::back::forward::{Upstream, UpstreamError};
+use crate::proxy::back::forward::{TunnelEnds, Upstream, UpstreamError};
 use crate::proxy::config::{AccessLogTarget, Config};
 use crate::proxy::front::target::{self, TargetError};
 use crate::proxy::judge::identity::IdentityHeaders;
@@ -39,7 +39,7 @@ pub struct Proxy {
     /// How long a request body may be (nginx's `client_max_body_size`).
     pub(crate) max_body_bytes: Option<u64>,
     /// Whether bots connected before a reload still verify.
-    pub(crate) still_trusted: Option<StillTrusted>,
+    pub(crate) still_trusted: Option<Arc<StillTrusted>>,
 }
 
 /// Where the access log goes.
@@ -102,7 +102,7 @@ impl Proxy {
     /// [`StillTrusted`]).
     #[must_use]
     pub fn still_trusted(mut self, check: StillTrusted) -> Self {
-        self.still_trusted = Some(check);
+        self.still_trusted = Some(Arc::new(check));
         self
     }
 
@@ -356,6 +356,11 @@ async fn answer(
             parts.headers.insert(header::HOST, host);
         }
     }
+    if let (true, Some(check)) = (upgrading, &proxy.still_trusted) {
+        if check.watches(peer) {
+            parts.extensions.insert(tunnel_ends(check, peer));
+        }
+    }
     let sent = Instant::now();
     let forwarded = proxy
         .upstream
@@ -386,6 +391,23 @@ async fn answer(
             (response, Some(error.to_string()))
         }
     }
+}
+
+/// What ends `peer`'s tunnel (a WebSocket): its certificate refused by
+/// `check`, at a reload or when its verdict's time is up.
+fn tunnel_ends(check: &Arc<StillTrusted>, peer: &PeerIdentity) -> TunnelEnds {
+    let (check, peer) = (Arc::clone(check), peer.clone());
+    TunnelEnds::new(move || {
+        let (check, peer) = (Arc::clone(&check), peer.clone());
+        Box::pin(async move {
+            check.until_refused(&peer).await;
+            log::info!(
+                "closed a WebSocket tunnel of {} (x5t#S256): its certificate no longer verifies",
+                peer.leaf()
+                    .map_or("a client", |leaf| leaf.thumbprint_sha256())
+            );
+        })
+    })
 }
 
 /// The answer to a request the upstream gave no response for: its status,

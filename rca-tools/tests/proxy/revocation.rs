@@ -122,6 +122,8 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
         Some("true"),
         "{how:?}: the bot holds a ticket: {second}"
     );
+    // A WebSocket opened before, which carries no requests to refuse.
+    let mut tunnel = open_websocket(open(&http1_bot(pki, &leaked), proxy.port).await).await;
 
     match how {
         Revoke::Crl => {
@@ -137,6 +139,9 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     }
     proxy.signal("HUP");
     wait_for_line(&log, "reloaded [tls]");
+    // The tunnel is closed at the reload.
+    assert_closed(&mut tunnel, &format!("{how:?}")).await;
+    wait_for_line(&log, "closed a WebSocket tunnel");
     let with_ticket = client_over(&tls).get(proxy.url("/")).send().await;
     assert!(
         with_ticket.is_err(),
@@ -249,8 +254,11 @@ async fn expiring_client_is_refused(path: AuthPath) {
         "{path:?}: {answer}"
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{path:?}: {answer}");
+    // And a WebSocket, which carries no requests to refuse.
+    let mut tunnel = open_websocket(open(&client_config(), port).await).await;
 
     tokio::time::sleep_until((expires + Duration::from_secs(2)).into()).await;
+    assert_closed(&mut tunnel, &format!("{path:?}, WebSocket")).await;
     let answer = one_exchange(&mut kept, request).await;
     assert!(
         answer.starts_with("HTTP/1.1 403"),
@@ -297,6 +305,70 @@ async fn next_refused(client: &reqwest::Client, url: &str) -> reqwest::Result<re
         next = client.get(url).send().await;
     }
     next
+}
+
+/// `identity`'s flag-path TLS configuration, offering HTTP/1.1 only.
+fn http1_bot(pki: &TestPki, identity: &Identity) -> Arc<rustls::ClientConfig> {
+    let mut config = bot(pki, identity).client_config().expect("bot config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// A WebSocket through the proxy on `stream` (HTTP/1.1): its 101, then
+/// the upstream's greeting, then a few bytes echoed.
+async fn open_websocket(
+    mut stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    stream
+        .write_all(
+            b"GET /socket HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    let mut received = Vec::new();
+    let greeting = b"path=";
+    while !(received.windows(4).any(|window| window == b"\r\n\r\n") && received.ends_with(b";")) {
+        let mut buf = [0; 512];
+        let read = stream.read(&mut buf).await.expect("read");
+        assert!(read > 0, "closed: {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&buf[..read]);
+    }
+    let text = String::from_utf8_lossy(&received).into_owned();
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(
+        text.contains(std::str::from_utf8(greeting).unwrap_or_default()),
+        "{text}"
+    );
+    stream.write_all(b"ping").await.expect("send");
+    let mut echo = [0; 4];
+    stream.read_exact(&mut echo).await.expect("echo");
+    assert_eq!(&echo, b"ping");
+    stream
+}
+
+/// That the proxy closes `tunnel` within 5 s: what is sent is no longer
+/// echoed, and the read ends.
+async fn assert_closed(
+    tunnel: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    what: &str,
+) {
+    let _ = tunnel.write_all(b"after").await;
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0; 64];
+        loop {
+            match tunnel.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(read) => {
+                    if buf[..read].windows(5).any(|window| window == b"after") {
+                        return Some(read);
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(read, Ok(None), "{what}: the tunnel still carries bytes");
 }
 
 /// A TLS connection to the proxy on `port` with `tls`.

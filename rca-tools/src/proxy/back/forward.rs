@@ -32,6 +32,30 @@ use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::wire::ResponseHead;
 
+/// What ends a tunnel before either side closes it, put in the upgrade
+/// request's extensions: it makes, when the tunnel opens, a future that
+/// resolves once the client may no longer use it (its certificate revoked,
+/// denied or expired since, see [`crate::proxy::judge::revoked`]). A tunnel
+/// carries no requests to be refused, so this is its only check.
+#[derive(Clone)]
+pub struct TunnelEnds(Arc<dyn Fn() -> TunnelEnd + Send + Sync>);
+
+/// The future a [`TunnelEnds`] makes.
+pub type TunnelEnd = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl TunnelEnds {
+    /// Ends tunnels when the future `watch` makes resolves.
+    pub fn new(watch: impl Fn() -> TunnelEnd + Send + Sync + 'static) -> Self {
+        Self(Arc::new(watch))
+    }
+}
+
+impl std::fmt::Debug for TunnelEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TunnelEnds")
+    }
+}
+
 /// `upstream.protocol`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -217,6 +241,7 @@ impl Upstream {
         let connection = request
             .extensions_mut()
             .remove::<rustls_req_client_auth::Upgraded>();
+        let ends = request.extensions_mut().remove::<TunnelEnds>();
         let (client_side, accept) = ask_upgrade(&mut request, upgrade.as_ref());
         let body_failure = request.extensions_mut().remove::<ClientBodyFailure>();
         let permit = self.slot().await?;
@@ -285,7 +310,7 @@ impl Upstream {
                 ));
             };
             let tunnel = async move {
-                tunnel(client_side, upstream_side).await;
+                tunnel(client_side, upstream_side, ends).await;
                 drop(permit);
             };
             match connection {
@@ -419,8 +444,13 @@ fn without_trailers(body: Body) -> Body {
 
 /// Copies bytes both ways between the client's upgraded connection and the
 /// upstream's switched one (after what the upstream sent with its 101)
-/// until either side closes.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, (mut upstream, early): (TcpStream, Bytes)) {
+/// until either side closes, or `ends` says the client may no longer use
+/// it; then both connections are closed.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    (mut upstream, early): (TcpStream, Bytes),
+    ends: Option<TunnelEnds>,
+) {
     let mut client = match client.await {
         Ok(client) => TokioIo::new(client),
         Err(error) => {
@@ -432,7 +462,18 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, (mut upstream, early): (TcpSt
         log::debug!("upgraded connection ended: {error}");
         return;
     }
-    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        log::debug!("upgraded connection ended: {error}");
+    let ended = async {
+        match ends {
+            Some(ends) => (ends.0)().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+            if let Err(error) = copied {
+                log::debug!("upgraded connection ended: {error}");
+            }
+        }
+        () = ended => {}
     }
 }

@@ -10,7 +10,9 @@
 //! partner's, on the normal path) is verified again with its path's
 //! verifier in force: at its first request after a reload, and at least
 //! once every [`RECHECK_AFTER`]; a refused one gets 403 and its connection
-//! is closed.
+//! is closed. A WebSocket tunnel has no requests: it is checked at each
+//! reload and whenever its verdict's time is up
+//! ([`StillTrusted::until_refused`]), and closed once refused.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +38,26 @@ const CAPACITY: usize = 4096;
 /// another issuance (a CA re-issued) too.
 const CHAINS_PER_BOT: usize = 4;
 
+/// The reloads so far, counted, and told to whoever waits for the next
+/// (a tunnel, which has no request to be checked at).
+#[derive(Debug, Default)]
+pub struct Generation {
+    count: AtomicU64,
+    reloaded: tokio::sync::Notify,
+}
+
+impl Generation {
+    /// Counts a reload (after its swap) and wakes the tunnels waiting.
+    pub fn advance(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.reloaded.notify_waiters();
+    }
+
+    fn current(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+}
+
 /// Whether clients verified at their handshake (or before the latest
 /// reload), bots and partners, still are.
 #[derive(Debug)]
@@ -43,8 +65,7 @@ pub struct StillTrusted {
     verifier: FlagVerifier,
     /// The normal path's verifier (partners), if there is one.
     partners: Option<Arc<dyn ClientCertVerifier>>,
-    /// Incremented by each reload.
-    generation: Arc<AtomicU64>,
+    generation: Arc<Generation>,
     /// The verdicts of the generation they were made in.
     verdicts: RwLock<(u64, Verdicts)>,
 }
@@ -64,7 +85,7 @@ struct Verdict {
 impl StillTrusted {
     /// Checks against `verifier` (the flag path's live handle), the
     /// verdicts made anew when `generation` moves on.
-    pub fn new(verifier: FlagVerifier, generation: Arc<AtomicU64>) -> Self {
+    pub fn new(verifier: FlagVerifier, generation: Arc<Generation>) -> Self {
         Self {
             verifier,
             partners: None,
@@ -93,7 +114,7 @@ impl StillTrusted {
             (AuthPath::Normal, Some(partners)) => Some(partners),
             _ => return true,
         };
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.generation.current();
         let Some((leaf, intermediates)) = peer.chain().split_first() else {
             return true;
         };
@@ -167,6 +188,46 @@ impl StillTrusted {
             until,
         });
         verified
+    }
+}
+
+impl StillTrusted {
+    /// Whether [`StillTrusted::allows`] could ever refuse `peer`: a bot, or
+    /// a partner with partners checked; never an anonymous client.
+    pub fn watches(&self, peer: &PeerIdentity) -> bool {
+        let checked_path = match peer.path() {
+            AuthPath::Flag => true,
+            AuthPath::Normal => self.partners.is_some(),
+            AuthPath::None => false,
+        };
+        checked_path && peer.leaf().is_some()
+    }
+
+    /// Resolves once `peer` is refused (for a tunnel, which has no request
+    /// to be refused at): checked again at each reload and whenever its
+    /// verdict's time is up (at most [`RECHECK_AFTER`], and just past the
+    /// leaf's `notAfter`). Never, for a peer it does not
+    /// [`StillTrusted::watches`].
+    pub async fn until_refused(&self, peer: &PeerIdentity) {
+        if !self.watches(peer) {
+            return std::future::pending().await;
+        }
+        loop {
+            // Made before the check: a reload during it still wakes this.
+            let reloaded = self.generation.reloaded.notified();
+            if !self.allows(peer) {
+                return;
+            }
+            let stands = stands_for(
+                peer.leaf()
+                    .and_then(rustls_req_client_auth::LeafCertificate::not_after),
+            );
+            tokio::select! {
+                () = reloaded => {}
+                // Not a busy loop where a verdict stands no time at all.
+                () = tokio::time::sleep(stands.max(Duration::from_secs(1))) => {}
+            }
+        }
     }
 }
 

@@ -8,7 +8,6 @@ pub mod tickets;
 mod validity;
 mod wrapped;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use rustls_req_client_auth::{
 };
 
 use crate::proxy::config::Tls;
-use crate::proxy::judge::revoked::StillTrusted;
+use crate::proxy::judge::revoked::{Generation, StillTrusted};
 use crate::proxy::metrics::Expiry;
 use crate::proxy::tls::revocation::{DeniedLeaves, Revocation};
 use crate::proxy::tls::sessions::TrustBoundSessions;
@@ -44,8 +43,8 @@ pub struct Front {
     handshake_timeout: Duration,
     /// When what the files hold expires, as last loaded.
     expiries: Arc<RwLock<Vec<Expiry>>>,
-    /// Incremented by each reload, for [`StillTrusted`].
-    generation: Arc<AtomicU64>,
+    /// Advanced by each reload, for [`StillTrusted`].
+    generation: Arc<Generation>,
 }
 
 /// What the files hold, checked.
@@ -278,7 +277,7 @@ impl Front {
             tickets,
             handshake_timeout,
             expiries: Arc::new(RwLock::new(loaded.expiries)),
-            generation: Arc::new(AtomicU64::new(0)),
+            generation: Arc::new(Generation::default()),
         })
     }
 
@@ -348,7 +347,7 @@ impl Front {
             .unwrap_or_else(PoisonError::into_inner) = loaded.expiries;
         // After the swap: open connections of bots and partners are
         // verified again.
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.generation.advance();
         Ok(())
     }
 }
