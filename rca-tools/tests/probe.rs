@@ -275,6 +275,62 @@ fn a_server_that_demands_a_certificate_is_said_to() {
     });
 }
 
+/// A server that asks every client for a certificate and, as nginx with
+/// `ssl_verify_client on` does in TLS 1.3, completes the handshake without
+/// one and answers its request with 400: the probe says it likely demands a
+/// certificate of everyone.
+#[test]
+fn a_server_that_answers_400_without_a_certificate_is_said_to_demand_one() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let address =
+            serve_refusing_anonymous(asking_server(pki, &[&rustls::version::TLS13], false)).await;
+        let probed = probe(pki, address.port(), &["--code-point", "62"]).await;
+        let report = &probed.json["code_points"][0];
+        assert_eq!(
+            report["without_flag"]["http_status"], "HTTP/1.1 400 Bad Request",
+            "{}",
+            probed.text
+        );
+        assert!(
+            probed
+                .text
+                .contains("it likely demands a certificate of every client in HTTP"),
+            "{}",
+            probed.text
+        );
+    });
+}
+
+/// Serves `config` on loopback as nginx's `ssl_verify_client on` does: a
+/// 400 to a client that sent no certificate, a 200 to one that did.
+async fn serve_refusing_anonymous(config: ServerConfig) -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let acceptor = Acceptor::new(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok((mut tls, _)) = acceptor.accept(tcp).await {
+                    let mut request = [0; 1024];
+                    let _ = tls.read(&mut request).await;
+                    let answer: &[u8] = if tls.get_ref().1.peer_certificates().is_some() {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    } else {
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 38\r\nconnection: close\r\n\r\nNo required SSL certificate was sent\r\n"
+                    };
+                    let _ = tls.write_all(answer).await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    address
+}
+
 /// A port that answers in plain HTTP: the probe says TLS is not spoken
 /// there (it said "received corrupt message of type `InvalidContentType`").
 #[test]

@@ -94,6 +94,11 @@ fn fails_only_with_the_flag<'a>(
     with_flag.error.as_deref()
 }
 
+/// Whether an HTTP/1.x status line is a 400.
+fn is_bad_request(status_line: &str) -> bool {
+    status_line.starts_with("HTTP/1.") && status_line.split(' ').nth(1) == Some("400")
+}
+
 /// What the three connections' certificate requests (or their absence) mean
 /// for people and bots.
 fn what_the_requests_mean(
@@ -113,6 +118,20 @@ fn what_the_requests_mean(
             "the server demands a certificate of every client (ordinary mutual TLS): it refused the \
              empty Certificate the probe answers a request that does not acknowledge the flag with \
              (as rca-connect does, so the bot's identity goes only where the flag takes it)"
+                .into(),
+        );
+    }
+    if without_flag.certificate_request
+        && !without_flag.certificate_required
+        && without_flag
+            .http_status
+            .as_deref()
+            .is_some_and(is_bad_request)
+    {
+        findings.push(
+            "after the empty Certificate the server answered 400: it likely demands a certificate of \
+             every client in HTTP rather than in TLS (nginx's `ssl_verify_client on` answers \
+             \"400 No required SSL certificate was sent\")"
                 .into(),
         );
     }
@@ -240,5 +259,20 @@ mod tests {
         let (findings, verdict) = judge(&over("TLSv1_3"), &asked(over("TLSv1_3"), true), &second);
         assert_eq!(verdict, Verdict::Misbehaves);
         assert!(findings.iter().any(|f| f.contains("RCA-11")));
+    }
+
+    /// Only an HTTP/1.x status line with the status 400 reads as one.
+    #[test]
+    fn only_a_400_status_line_is_a_bad_request() {
+        for (line, bad) in [
+            ("HTTP/1.1 400 Bad Request", true),
+            ("HTTP/1.0 400", true),
+            ("HTTP/1.1 200 OK", false),
+            ("HTTP/1.1 4000 x", false),
+            ("HTTP/2 SETTINGS received", false),
+            ("", false),
+        ] {
+            assert_eq!(is_bad_request(line), bad, "{line:?}");
+        }
     }
 }
