@@ -413,7 +413,7 @@ async fn reload_on_hangup(
                 ),
                 Err(error) => {
                     log::error!(
-                        "reload refused, keeping the running identity, roots and local CA: {error:#}"
+                        "reload refused, keeping the running identity, roots, local CA and proxy credentials: {error:#}"
                     );
                 }
             }

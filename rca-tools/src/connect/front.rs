@@ -29,7 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::connect::graceful::Watcher;
 use crate::connect::idle::WhileOpen;
 use crate::connect::local_ca::LocalCa;
-use crate::connect::proxy_auth::ProxyCredentials;
+use crate::connect::proxy_auth::{Credential, ProxyCredentials};
 use crate::connect::relay::{Relay, RelayBody};
 use crate::connect::websocket::is_websocket;
 
@@ -140,35 +140,63 @@ impl Front {
             .unwrap_or_else(PoisonError::into_inner) = credentials;
     }
 
-    /// Whether a request on the proxy port may use the bot's identity:
-    /// `None` if so, else the 407 to answer (RFC 9110 section 15.5.8).
-    fn refuse_without_credentials(
+    /// Whether a request on the proxy port may use the bot's identity: the
+    /// credential it gave (`None` when none are required), or the 407 to
+    /// answer (RFC 9110 section 15.5.8). The log line names the target's
+    /// host, never its user information or query, and the user only if the
+    /// file has it.
+    fn admit(
         &self,
         request: &Request<Incoming>,
         peer: SocketAddr,
-    ) -> Option<Response<RelayBody>> {
-        let credentials = self
-            .credentials
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()?;
-        let refusal = credentials.check(request.headers()).err()?;
+    ) -> Result<Option<Credential>, Box<Response<RelayBody>>> {
+        let Some(credentials) = self.credentials() else {
+            return Ok(None);
+        };
+        let refusal = match credentials.check(request.headers()) {
+            Ok(credential) => return Ok(Some(credential)),
+            Err(refusal) => refusal,
+        };
+        let target = request.uri().authority().map_or("", Authority::as_str);
         log::info!(
-            "client {peer}: 407 for {} {}: {refusal} (--proxy-auth-file {})",
+            "client {peer}: 407 for {} {target}: {refusal} (--proxy-auth-file {})",
             request.method(),
-            request.uri(),
             credentials.path().display()
         );
         self.relay.metrics.proxy_auth_refusal();
-        let mut answer = own_answer(
-            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-            "this proxy needs credentials: give them in the proxy URL (http://user:password@host:port)",
-        );
+        let mut answer = own_answer(StatusCode::PROXY_AUTHENTICATION_REQUIRED, refusal.advice());
         answer.headers_mut().insert(
             header::PROXY_AUTHENTICATE,
             http::HeaderValue::from_static("Basic realm=\"rca-connect\", charset=\"UTF-8\""),
         );
-        Some(answer)
+        Err(Box::new(answer))
+    }
+
+    fn credentials(&self) -> Option<Arc<ProxyCredentials>> {
+        self.credentials
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A 403 for a request in a tunnel opened with `credential` that a
+    /// reload has since removed from the file; `None` while it is there.
+    /// (An HTTP/1.1 tunnel is closed after it; an HTTP/2 one refuses each
+    /// request until its idle timeout closes it.)
+    fn withdrawn(&self, credential: Option<Credential>) -> Option<Response<RelayBody>> {
+        let credential = credential?;
+        let credentials = self.credentials()?;
+        if credentials.holds(credential) {
+            return None;
+        }
+        log::info!(
+            "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests",
+            credentials.path().display()
+        );
+        Some(own_answer(
+            StatusCode::FORBIDDEN,
+            "the proxy credentials this tunnel was opened with are no longer accepted; connect again with current ones",
+        ))
     }
 
     fn local_ca(&self) -> Arc<LocalCa> {
@@ -308,11 +336,6 @@ impl Front {
         (mode, peer): (Mode, SocketAddr),
         (watcher, slot): (Watcher, Slot),
     ) -> Response<RelayBody> {
-        if matches!(mode, Mode::Proxy) {
-            if let Some(refused) = self.refuse_without_credentials(&request, peer) {
-                return refused;
-            }
-        }
         if request
             .uri()
             .authority()
@@ -323,6 +346,13 @@ impl Front {
                 "the target has user information (user@host), which rca-connect does not forward",
             );
         }
+        let credential = match mode {
+            Mode::Proxy => match self.admit(&request, peer) {
+                Ok(credential) => credential,
+                Err(refused) => return *refused,
+            },
+            Mode::Route(..) => None,
+        };
         match mode {
             Mode::Route(scheme, authority) => {
                 let headers = request.headers();
@@ -358,7 +388,7 @@ impl Front {
                     .await
             }
             Mode::Proxy if request.method() == Method::CONNECT => {
-                self.open_tunnel(request, (watcher, &slot))
+                self.open_tunnel(request, credential, (watcher, &slot))
             }
             Mode::Proxy => {
                 let target = request
@@ -386,6 +416,7 @@ impl Front {
     fn open_tunnel(
         self: Arc<Self>,
         request: Request<Incoming>,
+        credential: Option<Credential>,
         (watcher, slot): (Watcher, &Slot),
     ) -> Response<RelayBody> {
         let Some(authority) = request.uri().authority().cloned() else {
@@ -440,7 +471,8 @@ impl Front {
             };
             // The tunnel's slot, which a WebSocket inside takes over.
             let slot = Arc::new(Mutex::new(Some(permit)));
-            self.serve_tunnel(tls, authority, (&watcher, slot)).await;
+            self.serve_tunnel(tls, (authority, credential), (&watcher, slot))
+                .await;
         });
         Response::new(Empty::new().map_err(|never| match never {}).boxed())
     }
@@ -448,7 +480,7 @@ impl Front {
     async fn serve_tunnel(
         self: Arc<Self>,
         tls: tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>,
-        authority: Authority,
+        (authority, credential): (Authority, Option<Credential>),
         (watcher, slot): (&Watcher, Slot),
     ) {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -466,6 +498,11 @@ impl Front {
                     // Boxed: hyper moves each request's future into a task
                     // of its own, and a kilobyte inline is copied each time.
                     Box::pin(async move {
+                        if let Some(refused) = front.withdrawn(credential) {
+                            return Ok::<_, Infallible>(
+                                refused.map(|body| WhileOpen::new(body, in_flight)),
+                            );
+                        }
                         let response = front.relay.forward(request, Scheme::HTTPS, target).await;
                         Ok::<_, Infallible>(response.map(|body| WhileOpen::new(body, in_flight)))
                     })
@@ -498,6 +535,12 @@ impl Front {
                 let slot = Arc::clone(&slot);
                 // Boxed, as above.
                 Box::pin(async move {
+                    if let Some(mut refused) = front.withdrawn(credential) {
+                        refused
+                            .headers_mut()
+                            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                        return Ok::<_, Infallible>(refused);
+                    }
                     let sent = front.send(request, Scheme::HTTPS, target, (&tasks, &slot));
                     Ok::<_, Infallible>(sent.await)
                 })

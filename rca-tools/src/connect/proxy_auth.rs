@@ -6,9 +6,9 @@
 //! `http://user:password@127.0.0.1:8118`.
 //!
 //! The file holds one `user:password` per line; blank lines and lines
-//! beginning with `#` are skipped. Only SHA-256 digests of the lines are
-//! kept, compared in constant time, so neither the time a refusal takes nor
-//! the process's memory gives a password away.
+//! beginning with `#` are skipped. No password is kept in clear: only the
+//! SHA-256 of each line, compared at a fixed length in constant time, and
+//! the user names, which are not secret and make the log line useful.
 
 use std::path::{Path, PathBuf};
 
@@ -18,36 +18,64 @@ use base64::Engine as _;
 use http::HeaderMap;
 
 /// The credentials read from one file.
-#[derive(Debug)]
 pub struct ProxyCredentials {
     path: PathBuf,
     /// SHA-256 of each `user:password` line.
-    digests: Vec<[u8; 32]>,
+    digests: Vec<Credential>,
+    /// The user name of each line.
+    users: Vec<String>,
+}
+
+/// One accepted credential, as kept: the SHA-256 of its `user:password`. A
+/// tunnel remembers the one it was opened with, so a reload that removes
+/// it refuses the tunnel's later requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Credential([u8; 32]);
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential")
+    }
+}
+
+impl std::fmt::Debug for ProxyCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyCredentials")
+            .field("path", &self.path)
+            .field("credentials", &self.digests.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the file was not taken.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProxyCredentialsError {
     /// It could not be read.
     #[error("--proxy-auth-file {0}: {1}")]
     Read(PathBuf, std::io::Error),
-    /// A line is not `user:password`.
-    #[error("--proxy-auth-file {0}, line {1}: expected user:password (a user name without ':', then ':' and the password)")]
-    NotACredential(PathBuf, usize),
+    /// A line is not `user:password`, or would never match what a client
+    /// sends; the message says what to change.
+    #[error("--proxy-auth-file {0}, line {1}: {2}")]
+    Line(PathBuf, usize, &'static str),
     /// It holds no credential, which would refuse every client.
     #[error("--proxy-auth-file {0} holds no user:password line")]
     Empty(PathBuf),
 }
 
-/// Why a request was refused (407), for the log line.
+/// Why a request was refused (407), for the log line and the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// No `Proxy-Authorization` header.
     Missing,
     /// Not one `Basic` header whose value decodes to `user:password`.
     Malformed,
-    /// Well formed, but not a line of the file; the user name it gave.
-    Wrong(String),
+    /// A user of the file, with another password.
+    WrongPassword(String),
+    /// A user name the file does not have; only its length is kept (a
+    /// client given `http://TOKEN@host` sends the token as the user).
+    UnknownUser(usize),
 }
 
 impl std::fmt::Display for Refusal {
@@ -59,7 +87,23 @@ impl std::fmt::Display for Refusal {
             Self::Malformed => {
                 f.write_str("Proxy-Authorization is not one Basic user:password credential")
             }
-            Self::Wrong(user) => write!(f, "wrong proxy credentials for user {user:?}"),
+            Self::WrongPassword(user) => write!(f, "wrong password for user {user:?}"),
+            Self::UnknownUser(length) => {
+                write!(f, "a user name of {length} bytes that is not in the file")
+            }
+        }
+    }
+}
+
+impl Refusal {
+    /// What the client is told to do about it.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Self::Missing => "this proxy needs credentials: give them in the proxy URL (http://user:password@host:port)",
+            Self::Malformed => "give one user:password in the proxy URL (http://user:password@host:port); the proxy takes HTTP Basic only",
+            Self::WrongPassword(_) | Self::UnknownUser(_) => {
+                "these proxy credentials are not in --proxy-auth-file; in the proxy URL, percent-encode @ : / % in the user and password"
+            }
         }
     }
 }
@@ -69,35 +113,39 @@ impl ProxyCredentials {
     ///
     /// # Errors
     ///
-    /// The file cannot be read, a line is not `user:password`, or it has no
+    /// The file cannot be read, a line is not `user:password` (or has
+    /// blanks at its ends, which a client would not send), or it has no
     /// credential at all.
     pub fn from_file(path: &Path) -> Result<Self, ProxyCredentialsError> {
         crate::common::key_file::warn_if_others_can_read(path, "--proxy-auth-file");
         let text = std::fs::read_to_string(path)
             .map_err(|error| ProxyCredentialsError::Read(path.to_owned(), error))?;
-        let mut digests = Vec::new();
+        let mut credentials = Self {
+            path: path.to_owned(),
+            digests: Vec::new(),
+            users: Vec::new(),
+        };
         for (number, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r');
+            let line = if number == 0 {
+                line.trim_start_matches('\u{feff}')
+            } else {
+                line
+            };
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            match line.split_once(':') {
-                Some((user, _)) if !user.is_empty() => digests.push(sha256(line.as_bytes())),
-                _ => {
-                    return Err(ProxyCredentialsError::NotACredential(
-                        path.to_owned(),
-                        number + 1,
-                    ))
-                }
-            }
+            let user = credential_line(line)
+                .map_err(|why| ProxyCredentialsError::Line(path.to_owned(), number + 1, why))?;
+            credentials
+                .digests
+                .push(Credential(sha256(line.as_bytes())));
+            credentials.users.push(user.to_owned());
         }
-        if digests.is_empty() {
+        if credentials.digests.is_empty() {
             return Err(ProxyCredentialsError::Empty(path.to_owned()));
         }
-        Ok(Self {
-            path: path.to_owned(),
-            digests,
-        })
+        Ok(credentials)
     }
 
     /// The file the credentials came from.
@@ -117,32 +165,56 @@ impl ProxyCredentials {
     }
 
     /// Whether `headers` hold one `Proxy-Authorization: Basic` credential
-    /// that is a line of the file. Every line is compared, so the time taken
-    /// does not say which one matched.
+    /// that is a line of the file: the one it is. Every line is compared,
+    /// so the time taken does not say which one matched.
     ///
     /// # Errors
     ///
-    /// Why not, for the log line.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+    /// Why not, for the log line and the answer.
+    pub fn check(&self, headers: &HeaderMap) -> Result<Credential, Refusal> {
         let mut values = headers.get_all(http::header::PROXY_AUTHORIZATION).iter();
         let value = values.next().ok_or(Refusal::Missing)?;
         if values.next().is_some() {
             return Err(Refusal::Malformed);
         }
         let credential = basic_credential(value.as_bytes()).ok_or(Refusal::Malformed)?;
-        let given = sha256(&credential);
-        let matched = self.digests.iter().fold(false, |matched, digest| {
-            verify_slices_are_equal(digest, &given).is_ok() | matched
-        });
-        if matched {
-            return Ok(());
+        let given = Credential(sha256(&credential));
+        if self.holds(given) {
+            return Ok(given);
         }
         let user = credential
             .split(|byte| *byte == b':')
             .next()
             .unwrap_or_default();
-        Err(Refusal::Wrong(String::from_utf8_lossy(user).into_owned()))
+        let known = self.users.iter().find(|known| known.as_bytes() == user);
+        Err(known.map_or(Refusal::UnknownUser(user.len()), |user| {
+            Refusal::WrongPassword(user.clone())
+        }))
     }
+
+    /// Whether `credential` is still one of the file's (after a reload).
+    pub fn holds(&self, credential: Credential) -> bool {
+        self.digests.iter().fold(false, |matched, digest| {
+            verify_slices_are_equal(&digest.0, &credential.0).is_ok() | matched
+        })
+    }
+}
+
+/// The user name of a `user:password` line, or what is wrong with it.
+fn credential_line(line: &str) -> Result<&str, &'static str> {
+    let Some((user, password)) = line.split_once(':') else {
+        return Err("expected user:password (a user name without ':', then ':' and the password)");
+    };
+    if user.is_empty() {
+        return Err("the user name is empty: expected user:password");
+    }
+    if password.is_empty() {
+        return Err("the password is empty: expected user:password");
+    }
+    if line.trim() != line {
+        return Err("the line begins or ends with blanks, which would be part of the user name or the password: remove them");
+    }
+    Ok(user)
 }
 
 /// The decoded `user:password` of a `Basic` credential (the scheme's name
@@ -199,28 +271,36 @@ mod tests {
 
     #[test]
     fn a_line_of_the_file_is_taken_in_any_scheme_case() {
-        let file = credentials("# bots\n\ncrawler:s3cret:with:colons\r\nother:pw\n").expect("file");
+        let file = credentials("\u{feff}# bots\n\ncrawler:s3cret:with:colons\r\nother:pw\n")
+            .expect("file");
         assert_eq!(file.len(), 2);
-        assert_eq!(
-            file.check(&with(&[&basic("crawler:s3cret:with:colons")])),
-            Ok(())
-        );
-        assert_eq!(file.check(&with(&[&basic("other:pw")])), Ok(()));
+        let taken = file
+            .check(&with(&[&basic("crawler:s3cret:with:colons")]))
+            .expect("taken");
+        assert!(file.holds(taken));
+        assert!(file.check(&with(&[&basic("other:pw")])).is_ok());
         let lower = basic("other:pw").replacen("Basic", "bAsIc", 1);
-        assert_eq!(file.check(&with(&[&lower])), Ok(()));
+        assert!(file.check(&with(&[&lower])).is_ok());
+        let reloaded = credentials("other:pw\n").expect("file");
+        assert!(!reloaded.holds(taken), "a removed line no longer holds");
     }
 
     #[test]
-    fn anything_else_is_refused_with_a_reason() {
+    fn anything_else_is_refused_with_a_reason_that_keeps_secrets() {
         let file = credentials("crawler:s3cret\n").expect("file");
         assert_eq!(file.check(&HeaderMap::new()), Err(Refusal::Missing));
         assert_eq!(
             file.check(&with(&[&basic("crawler:wrong")])),
-            Err(Refusal::Wrong("crawler".to_owned()))
+            Err(Refusal::WrongPassword("crawler".to_owned()))
         );
         assert_eq!(
-            file.check(&with(&[&basic("crawler:s3cret "),])),
-            Err(Refusal::Wrong("crawler".to_owned()))
+            file.check(&with(&[&basic("crawler:s3cret ")])),
+            Err(Refusal::WrongPassword("crawler".to_owned()))
+        );
+        // A token given as the user name is not logged.
+        assert_eq!(
+            file.check(&with(&[&basic("0123456789abcdef:")])),
+            Err(Refusal::UnknownUser(16))
         );
         for malformed in [
             "Bearer abc".to_owned(),
@@ -239,18 +319,25 @@ mod tests {
     }
 
     #[test]
-    fn a_file_without_credentials_is_refused_with_its_line() {
+    fn a_file_that_would_never_match_is_refused_with_its_line() {
         assert!(matches!(
             credentials("# only a comment\n\n"),
             Err(ProxyCredentialsError::Empty(_))
         ));
-        assert!(matches!(
-            credentials("ok:pw\njust-a-password\n"),
-            Err(ProxyCredentialsError::NotACredential(_, 2))
-        ));
-        assert!(matches!(
-            credentials(":no-user\n"),
-            Err(ProxyCredentialsError::NotACredential(_, 1))
-        ));
+        for (text, line, why) in [
+            ("ok:pw\njust-a-password\n", 2, "expected user:password"),
+            (":no-user\n", 1, "user name is empty"),
+            ("user:\n", 1, "password is empty"),
+            ("user:pw \n", 1, "blanks"),
+            (" user:pw\n", 1, "blanks"),
+        ] {
+            match credentials(text) {
+                Err(ProxyCredentialsError::Line(_, number, message)) => {
+                    assert_eq!(number, line, "{text:?}");
+                    assert!(message.contains(why), "{text:?}: {message}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
     }
 }

@@ -356,8 +356,13 @@ async fn answer(
             parts.headers.insert(header::HOST, host);
         }
     }
-    if let (true, Some(check)) = (upgrading, &proxy.still_trusted) {
-        if check.watches(peer) {
+    if upgrading {
+        // A tunnel carries no requests to refuse: it is watched instead.
+        if let Some(check) = proxy
+            .still_trusted
+            .as_ref()
+            .filter(|check| check.watches(peer))
+        {
             parts.extensions.insert(tunnel_ends(check, peer));
         }
     }

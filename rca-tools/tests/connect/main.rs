@@ -1849,6 +1849,19 @@ fn a_silent_pooled_connection_is_replaced() {
     });
 }
 
+/// Raw requests on one connection to the proxy port (the last with
+/// `Connection: close`), and everything answered until it closes.
+fn raw_proxy_answer(port: u16, requests: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    tcp.write_all(requests.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// One raw request on the proxy port, and the answer's head.
 fn raw_proxy_head(port: u16, request: &str) -> String {
     use std::io::{Read as _, Write as _};
@@ -1949,7 +1962,7 @@ fn proxy_credentials_guard_the_proxy_port() {
         assert!(!output.status.success(), "{output:?}");
         assert_eq!(String::from_utf8_lossy(&output.stdout), "407", "{output:?}");
         let log = files.wait_for_diagnostics(
-            "wrong proxy credentials for user \"crawler\"",
+            "wrong password for user \"crawler\"",
             std::time::Duration::from_secs(5),
         );
         assert!(log.contains("407 for CONNECT"), "{log}");
@@ -1971,6 +1984,63 @@ fn proxy_credentials_guard_the_proxy_port() {
             Client::CurlHttp2.fetch_through(&files, &renewed, &url, 0)
         });
         assert_eq!(answer.status, 200, "{answer:?}");
+    });
+}
+
+/// With `--proxy-auth-file`, each request on a connection is judged (a 407,
+/// then an absolute-form request with credentials, whose server never sees
+/// them), and a tunnel opened with a credential that a reload removes gets
+/// 403 for its next request.
+#[test]
+fn each_request_is_judged_and_a_removed_credential_ends_its_tunnel() {
+    use base64::Engine as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
+        let auth = files.write("proxy-auth-tunnel", "crawler:s3cret\n");
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let (connect, port) =
+            files.start_connect(&["--proxy-auth-file", &auth.display().to_string()]);
+        // On one connection each request is judged: a 407, then an
+        // absolute-form request with credentials, whose server never sees
+        // them.
+        let basic = format!(
+            "Proxy-Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode("crawler:s3cret")
+        );
+        let both = raw_proxy_answer(
+            port,
+            &format!(
+                "GET http://{upstream}/hello HTTP/1.1\r\nHost: {upstream}\r\n\r\n\
+                 GET http://{upstream}/hello HTTP/1.1\r\nHost: {upstream}\r\n{basic}Connection: close\r\n\r\n"
+            ),
+        );
+        let second = both.find("HTTP/1.1 200").unwrap_or_else(|| panic!("{both}"));
+        assert!(both.starts_with("HTTP/1.1 407"), "{both}");
+        assert!(!both[second..].to_ascii_lowercase().contains("proxy-authorization"), "{both}");
+        // A tunnel opened with credentials a reload then removes: its next
+        // request is refused.
+        let authority = format!("localhost:{proxy_port}");
+        let (mut tunnel, _connection) =
+            support::h2_tunnel_with(&files, port, &authority, &basic).await;
+        let request = || {
+            http::Request::get(format!("https://{authority}/hello"))
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("request")
+        };
+        let before = tunnel.send_request(request()).await.expect("answer");
+        assert_eq!(before.status(), 200);
+
+        files.write("proxy-auth-tunnel", "second:pw\n");
+        files.hang_up(&connect, "1 proxy credentials");
+        let after = tunnel.send_request(request()).await.expect("answer");
+        assert_eq!(after.status(), 403);
+        files.wait_for_diagnostics(
+            "a tunnel's proxy credentials are no longer in --proxy-auth-file",
+            std::time::Duration::from_secs(5),
+        );
     });
 }
 

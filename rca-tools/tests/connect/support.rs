@@ -601,14 +601,30 @@ pub(crate) async fn h2_tunnel(
     hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
     tokio::task::JoinHandle<hyper::Result<()>>,
 ) {
+    h2_tunnel_with(files, proxy_port, authority, "").await
+}
+
+/// As [`h2_tunnel`], with `extra` (header lines, each ending in CRLF) on
+/// the `CONNECT`.
+pub(crate) async fn h2_tunnel_with(
+    files: &Files,
+    proxy_port: u16,
+    authority: &str,
+    extra: &str,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
     use rustls::pki_types::pem::PemObject as _;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy_port))
         .await
         .expect("connect");
-    tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
-        .await
-        .expect("CONNECT");
+    tcp.write_all(
+        format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{extra}\r\n").as_bytes(),
+    )
+    .await
+    .expect("CONNECT");
     // The answer's head, byte by byte: the tunnel's bytes follow it.
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {

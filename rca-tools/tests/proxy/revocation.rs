@@ -34,6 +34,44 @@ fn a_revoked_bot_is_refused_with_fleet_tickets_and_a_der_crl() {
     }
 }
 
+/// A reload that denies one bot closes that bot's WebSocket only: an
+/// anonymous client's and another bot's stay open and carry bytes.
+#[test]
+fn only_the_refused_clients_tunnel_is_closed() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let leaked = leaked_bot(pki);
+        let files = Files::new(pki);
+        let deny = files.write("denied-tunnels.txt", "");
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let line = format!("bot_deny_list = \"{}\"", deny.display());
+        let config = files.config_with("tunnels.toml", port, upstream, "tls", &line);
+        let log = files.path("tunnels.log");
+        let proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let mut denied = open_websocket(open(&http1_bot(pki, &leaked), port).await).await;
+        let mut other_bot = open_websocket(open(&http1_bot(pki, &pki.bot), port).await).await;
+        let mut anonymous = open_websocket(tls_connect(pki, port, b"http/1.1").await).await;
+        let thumbprint = rustls_req_client_auth::thumbprint_sha256(&leaked.chain[0]);
+        files.write("denied-tunnels.txt", &format!("{thumbprint}\n"));
+        proxy.signal("HUP");
+        wait_for_line(&log, "reloaded [tls]");
+        assert_closed(&mut denied, "the denied bot").await;
+        for (tunnel, who) in [
+            (&mut other_bot, "another bot"),
+            (&mut anonymous, "anonymous"),
+        ] {
+            tunnel.write_all(b"pong").await.expect("send");
+            let mut echo = [0; 4];
+            tokio::time::timeout(Duration::from_secs(5), tunnel.read_exact(&mut echo))
+                .await
+                .unwrap_or_else(|_| panic!("{who}: no echo"))
+                .unwrap_or_else(|error| panic!("{who}: {error}"));
+            assert_eq!(&echo, b"pong", "{who}");
+        }
+    });
+}
+
 /// Where the proxy keeps what a resumption resumes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Sessions {

@@ -108,18 +108,26 @@ impl StillTrusted {
     /// [`RECHECK_AFTER`], and not past the leaf's `notAfter`; a refusal
     /// too (a clock set right, or a CA's CRL renewed without a reload).
     pub fn allows(&self, peer: &PeerIdentity) -> bool {
+        self.verdict(peer).0
+    }
+
+    /// As [`StillTrusted::allows`], and until when that answer stands: at
+    /// most [`RECHECK_AFTER`], less when a verdict made earlier (by another
+    /// connection of the same bot) was used.
+    fn verdict(&self, peer: &PeerIdentity) -> (bool, Instant) {
+        let forever = Instant::now() + RECHECK_AFTER;
         let path = peer.path();
         let partners = match (path, &self.partners) {
             (AuthPath::Flag, _) => None,
             (AuthPath::Normal, Some(partners)) => Some(partners),
-            _ => return true,
+            _ => return (true, forever),
         };
         let generation = self.generation.current();
         let Some((leaf, intermediates)) = peer.chain().split_first() else {
-            return true;
+            return (true, forever);
         };
         let Some(leaf_fields) = peer.leaf() else {
-            return true;
+            return (true, forever);
         };
         let thumbprint = leaf_fields.thumbprint_sha256();
         {
@@ -134,7 +142,7 @@ impl StillTrusted {
                     })
                 });
                 if let Some(verdict) = standing {
-                    return verdict.verified;
+                    return (verdict.verified, verdict.until);
                 }
             }
         }
@@ -165,7 +173,7 @@ impl StillTrusted {
         match verdicts.0.cmp(&generation) {
             std::cmp::Ordering::Less => *verdicts = (generation, HashMap::new()),
             // A reload came in between: this verdict is of the old set.
-            std::cmp::Ordering::Greater => return verified,
+            std::cmp::Ordering::Greater => return (verified, Instant::now()),
             std::cmp::Ordering::Equal => {}
         }
         let map = &mut verdicts.1;
@@ -173,7 +181,7 @@ impl StillTrusted {
             let now = Instant::now();
             map.retain(|_, chains| chains.iter().any(|verdict| now < verdict.until));
             if map.len() >= CAPACITY {
-                return verified;
+                return (verified, until);
             }
         }
         let chains = map.entry(thumbprint.to_owned()).or_default();
@@ -187,7 +195,7 @@ impl StillTrusted {
             verified,
             until,
         });
-        verified
+        (verified, until)
     }
 }
 
@@ -215,17 +223,15 @@ impl StillTrusted {
         loop {
             // Made before the check: a reload during it still wakes this.
             let reloaded = self.generation.reloaded.notified();
-            if !self.allows(peer) {
+            let (allowed, until) = self.verdict(peer);
+            if !allowed {
                 return;
             }
-            let stands = stands_for(
-                peer.leaf()
-                    .and_then(rustls_req_client_auth::LeafCertificate::not_after),
-            );
+            // Not a busy loop where a verdict stands no time at all.
+            let until = until.max(Instant::now() + Duration::from_secs(1));
             tokio::select! {
                 () = reloaded => {}
-                // Not a busy loop where a verdict stands no time at all.
-                () = tokio::time::sleep(stands.max(Duration::from_secs(1))) => {}
+                () = tokio::time::sleep_until(until.into()) => {}
             }
         }
     }
