@@ -75,12 +75,34 @@ const BEFORE: &[&str] = &[
     "/x/%c0%ae%c0%ae",
     "/..",
     "/../..",
+    "/index.php",
+    "/INDEX.PHP",
+    "/blog/index.php",
+    "/index.php%2f",
+    "/index.php/.",
+    "/app.cgi",
+    "/%25%32%65%25%32%65",
+    "/x/%25%32%65%25%32%65",
+    "/x/%252%65%252%65",
+    "/%ff",
+    "/%c0%af",
 ];
 
 /// Spellings of the segment `api`.
 const API: &[&str] = &[
-    "ap%C4%B1", "AP%C4%B0", "api", "API", "Api", "%61pi", "%41PI", "ap%69", "api;x", "api;",
+    "ap%C4%B1",
+    "AP%C4%B0",
+    "api",
+    "API",
+    "Api",
+    "%61pi",
+    "%41PI",
+    "ap%69",
+    "api;x",
+    "api;",
     "api%3b",
+    "%25%36%31pi",
+    "ap%ff%69",
 ];
 
 /// What separates `api` from `crawl`.
@@ -107,6 +129,11 @@ const SEPARATOR: &[&str] = &[
     "/crawl/../",
     "/%2e%2e/api/",
     "%252f",
+    "%25%32%66",
+    "%252%66",
+    "%25%32f",
+    "%c0%af",
+    "/%80/",
 ];
 
 /// Spellings of the segment `crawl`.
@@ -192,6 +219,12 @@ const AFTER: &[&str] = &[
     ".json",
     "%2ejson",
     "%2Exml/x",
+    "%25%32%65%25%32%65",
+    "%25%32%66..",
+    "%80",
+    "%ed%a0%80",
+    "%e0%80%af",
+    "/x%fe",
 ];
 
 /// Headers that servers or middlewares read to re-route a request, with

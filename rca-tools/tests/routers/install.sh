@@ -2,8 +2,9 @@
 # Installs the real routers of rca-tools' differential test into DIR:
 #   DIR/bin/nginx    -> Debian's nginx (apt-get, only when it is missing)
 #   DIR/bin/lighttpd -> Debian's lighttpd (likewise), for its CGI
+#   DIR/bin/php      -> Debian's php-cli (likewise), for its built-in server
 #   DIR/bin/node     -> the machine's node
-#   DIR/venv         Flask, gunicorn, Starlette, uvicorn (requirements.txt)
+#   DIR/venv         Flask, Bottle, gunicorn, Starlette, uvicorn (requirements.txt)
 #   DIR/node         express (package.json + package-lock.json, `npm ci`)
 #   DIR/ready        written last: `name version` per line
 #   DIR/install.log  what apt-get, pip and npm printed
@@ -32,7 +33,7 @@ stamp=$(cat "$here/install.sh" "$here/requirements.txt" "$here/package.json" \
 	"$here/package-lock.json" | sha256sum | cut -c1-16)
 
 installed() {
-	[[ -x $dest/bin/nginx && -x $dest/bin/node && -x $dest/bin/lighttpd ]] &&
+	[[ -x $dest/bin/nginx && -x $dest/bin/node && -x $dest/bin/lighttpd && -x $dest/bin/php ]] &&
 		[[ -x $dest/venv/bin/gunicorn && -x $dest/venv/bin/uvicorn ]] &&
 		[[ -f $dest/node/node_modules/express/package.json ]]
 }
@@ -123,6 +124,17 @@ fi
 ln -sfn -- "$lighttpd_bin" "$dest/bin/lighttpd"
 lighttpd_version=$("$lighttpd_bin" -v 2>&1 | sed -n 's|^lighttpd/\([^ ]*\).*|\1|p')
 
+# PHP's command line, for its built-in server in front of a front controller
+# (php/index.php): it hands `/index.php/api/crawl` to the script with
+# PATH_INFO `/api/crawl`.
+if ! php_bin=$(find_bin /usr/bin/php "$(command -v php 2>/dev/null || true)"); then
+	apt_install php-cli php
+	php_bin=$(find_bin /usr/bin/php) ||
+		die "apt-get installed php-cli but there is no php binary"
+fi
+ln -sfn -- "$php_bin" "$dest/bin/php"
+php_version=$("$php_bin" -r 'echo PHP_VERSION;' 2>>"$log") || die "$php_bin does not run; see $log"
+
 # --- Python ------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is missing"
 if ! "$dest/venv/bin/python" -c '' 2>/dev/null; then
@@ -152,11 +164,12 @@ installed || die "installation incomplete; see $log"
 	echo "stamp $stamp"
 	echo "nginx $nginx_version"
 	echo "lighttpd $lighttpd_version"
+	echo "php $php_version"
 	"$dest/venv/bin/python" - <<'EOF'
 import platform
 from importlib.metadata import version
 print("python", platform.python_version())
-for name in ("flask", "werkzeug", "gunicorn", "starlette", "uvicorn", "h11"):
+for name in ("flask", "werkzeug", "gunicorn", "starlette", "uvicorn", "h11", "bottle"):
     print(name, version(name))
 EOF
 	"$node_bin" - "$dest/node/node_modules" <<'EOF'

@@ -1,7 +1,8 @@
 //! The differential test of the bots-only policy: `rca-proxy` in front of
 //! real routers (Flask on gunicorn, Starlette on uvicorn, express, Node's
-//! WHATWG `URL`, nginx over HTTP/1.1 and over h2c, and nginx passing its
-//! decoded `$uri` on to a second nginx: a chain that decodes twice), each
+//! WHATWG `URL`, nginx over HTTP/1.1 and over h2c, nginx passing its
+//! decoded `$uri` on to a second nginx: a chain that decodes twice, Bottle
+//! on gunicorn, and a PHP front controller on PHP's built-in server), each
 //! reporting which of its handlers it dispatched a request to, and a
 //! generated corpus of request-target spellings sent through the proxy by a
 //! client without a bot certificate, over HTTP/1.1 and HTTP/2. No such request may reach a

@@ -35,10 +35,12 @@ pub(crate) enum Router {
     Nginx,
     NginxH2c,
     NginxUri,
+    Bottle,
+    Php,
 }
 
 impl Router {
-    pub(crate) const ALL: [Self; 7] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Flask,
         Self::Starlette,
         Self::Express,
@@ -46,6 +48,8 @@ impl Router {
         Self::Nginx,
         Self::NginxH2c,
         Self::NginxUri,
+        Self::Bottle,
+        Self::Php,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -57,6 +61,8 @@ impl Router {
             Self::Nginx => "nginx",
             Self::NginxH2c => "nginx-h2c",
             Self::NginxUri => "nginx-uri",
+            Self::Bottle => "bottle",
+            Self::Php => "php",
         }
     }
 
@@ -72,15 +78,27 @@ impl Router {
         let port = free_port();
         let scratch = tempfile::tempdir().expect("scratch folder");
         let mut command = match self {
-            Self::Flask => {
+            Self::Flask | Self::Bottle => {
                 let mut command = Command::new(dir.join("venv/bin/gunicorn"));
                 command.args([
                     "-w",
                     "1",
                     "-b",
                     &format!("127.0.0.1:{port}"),
-                    "flask_app:app",
+                    if matches!(self, Self::Flask) {
+                        "flask_app:app"
+                    } else {
+                        "bottle_app:app"
+                    },
                 ]);
+                command
+            }
+            Self::Php => {
+                let mut command = Command::new(dir.join("bin/php"));
+                command
+                    .args(["-S", &format!("127.0.0.1:{port}"), "-t", "php"])
+                    // Its access log goes to standard error.
+                    .stderr(Stdio::null());
                 command
             }
             Self::Starlette => {

@@ -22,7 +22,8 @@
 //! | a segment that reads as `.` or `..` once decoded or without its `;parameters` (`..;x`, `.%3b`) | refused | Tomcat-style servers drop `;parameters` and would resolve it; no browser sends it |
 //! | control characters, raw or encoded (`%00`-`%1F`, `%7F`) | refused | Python's `$` matches before a final `\n` (Starlette routes `/api/crawl%0a` as `/api/crawl`); nginx refuses `%00` |
 //! | `%` not followed by two hex digits | refused | routers disagree on what it is |
-//! | `%25` and two hex digits (`%252e`) | refused | a chain that decodes twice (nginx's `proxy_pass` with `$uri`, say) reads another path; Spring's `StrictHttpFirewall` refuses it too |
+//! | `%25` and two hex digits (`%252e`), also once the digits are decoded (`%25%32%65`) | refused | a chain that decodes twice (nginx's `proxy_pass` with `$uri`, say) reads another path; Spring's `StrictHttpFirewall` refuses it too |
+//! | escapes that decode to bytes that are not UTF-8 (`%ff`, `%c0%af`) | refused | Bottle drops such bytes (`/api/crawl%ff` is `/api/crawl` to it), others keep or replace them; browsers never send them |
 //! | other escapes (`%20`, `%3B`, `%3F`, `%C3%A9`) and `;parameters` | kept | they change no segment boundary; the policy reads each segment decoded and without its parameters, and the path also as cut at a decoded `?`, `#` or space (where a hop that decodes again would end it) |
 //!
 //! The query is kept as it came. Everything here is pure: the same target
@@ -46,6 +47,9 @@ pub(crate) enum TargetError {
     /// `;parameters`, which the proxy cannot resolve the way every
     /// upstream would.
     HiddenDotSegment,
+    /// Escapes that decode to bytes that are not UTF-8: routers drop,
+    /// replace or keep them, and so read different paths.
+    NotUtf8,
 }
 
 impl TargetError {
@@ -59,6 +63,7 @@ impl TargetError {
             Self::HiddenDotSegment => {
                 "the path has a segment that reads as '.' or '..' once decoded or without its ;parameters"
             }
+            Self::NotUtf8 => "the path's percent-escapes decode to bytes that are not UTF-8",
         }
     }
 }
@@ -82,6 +87,16 @@ pub(crate) fn canonical(target: &str) -> Result<Cow<'_, str>, TargetError> {
         return Ok(Cow::Borrowed(target));
     }
     let decoded = decode_unreserved(path)?;
+    // Decoding hex digits can complete an escape of an escape the raw
+    // path did not hold (`%25%32%66` is `%252f`).
+    if holds_double_encoding(&decoded) {
+        return Err(TargetError::DoubleEncoding);
+    }
+    if std::str::from_utf8(&percent_encoding::percent_decode_str(&decoded).collect::<Vec<u8>>())
+        .is_err()
+    {
+        return Err(TargetError::NotUtf8);
+    }
     let mut canonical = resolve_segments(&decoded);
     for segment in canonical.split('/') {
         if hides_dot_segment(segment) {
@@ -155,6 +170,13 @@ fn decode_unreserved(path: &str) -> Result<String, TargetError> {
         }
     }
     Ok(out)
+}
+
+/// Whether `path` holds `%25` followed by two hex digits.
+fn holds_double_encoding(path: &str) -> bool {
+    path.as_bytes()
+        .windows(5)
+        .any(|window| window[..3].eq_ignore_ascii_case(b"%25") && hex_pair(&window[3..]).is_some())
 }
 
 /// The stage that merges empty segments and resolves `.` and `..` (RFC 3986
@@ -245,7 +267,7 @@ fn is_unreserved(byte: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{canonical, is_host, TargetError};
+    use super::{canonical, holds_double_encoding, is_host, TargetError};
 
     #[test]
     fn hosts_are_names_or_addresses_with_a_port() {
@@ -355,6 +377,21 @@ mod tests {
             ("/api/crawl/.;x", TargetError::HiddenDotSegment),
             ("/api/crawl/..%3b", TargetError::HiddenDotSegment),
             ("/api/crawl/%2e%2e%3Bx/", TargetError::HiddenDotSegment),
+            // The hex digits of an escaped escape, themselves escaped.
+            ("/api%25%32%66crawl", TargetError::DoubleEncoding),
+            ("/api%252%66crawl", TargetError::DoubleEncoding),
+            ("/%25%36%31pi/crawl/x", TargetError::DoubleEncoding),
+            (
+                "/x/%25%32%65%25%32%65/api/crawl",
+                TargetError::DoubleEncoding,
+            ),
+            // Not UTF-8 once decoded: a lone byte, an overlong '/', a
+            // surrogate.
+            ("/api/crawl%ff", TargetError::NotUtf8),
+            ("/api/cr%80awl/x", TargetError::NotUtf8),
+            ("/api%c0%af/crawl", TargetError::NotUtf8),
+            ("/%e0%80%afapi/crawl", TargetError::NotUtf8),
+            ("/api/crawl%ed%a0%80", TargetError::NotUtf8),
         ] {
             assert_eq!(canonical(target), Err(error), "{target}");
         }
@@ -369,9 +406,41 @@ mod tests {
             "/a/b/c/../../..",
             "/a%25/b",
             "/a%25zz",
+            "/a%25%7a%7a",
+            "/%C3%A9t%C3%A9",
         ] {
             let once = canonical(target).expect("canonical").into_owned();
             assert_eq!(canonical(&once).as_deref(), Ok(once.as_str()), "{target}");
         }
+    }
+
+    /// The same over every target of up to four pieces that spell escapes,
+    /// escapes of escapes, their hex digits, dots and separators: whatever
+    /// is taken comes out canonical, and with no escaped escape left.
+    #[test]
+    fn every_generated_target_canonicalizes_to_a_fixed_point() {
+        const PIECES: [&str; 14] = [
+            "%25", "%32", "%66", "%2", "a", "/", "%2e", ".", "%", "f", "2", "%5c", "%3b", ";",
+        ];
+        let mut targets = vec![String::from("/")];
+        for _ in 0..4 {
+            let longer: Vec<String> = targets
+                .iter()
+                .flat_map(|target| PIECES.iter().map(move |piece| format!("{target}{piece}")))
+                .collect();
+            targets.extend(longer);
+            targets.dedup();
+        }
+        let mut taken = 0;
+        for target in &targets {
+            let Ok(once) = canonical(target) else {
+                continue;
+            };
+            taken += 1;
+            let once = once.into_owned();
+            assert!(!holds_double_encoding(&once), "{target} -> {once}");
+            assert_eq!(canonical(&once).as_deref(), Ok(once.as_str()), "{target}");
+        }
+        assert!(taken > 1000, "{taken} of {}", targets.len());
     }
 }

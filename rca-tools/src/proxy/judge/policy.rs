@@ -2,21 +2,35 @@
 //! `front::target`) only clients on the flag path may reach, read
 //! as the most lenient router could read them without making them shorter,
 //! and, where a hop that decodes the path again would end it early, as
-//! that hop's next server reads it too.
+//! that hop's next server reads it too; also the rest after a script
+//! segment (`/index.php/api/crawl`, as PHP front controllers route it) and,
+//! for prefixes with punctuation, with punctuation read as `_` (as `CherryPy` reads it).
 
 /// The `policy.bots_only` prefixes, read as [`policy_path`] reads a request's
 /// path and without a trailing `/`: made once, compared for every request.
 #[derive(Debug)]
-pub(crate) struct BotsOnly(Vec<String>);
+pub(crate) struct BotsOnly {
+    prefixes: Vec<String>,
+    /// The prefixes that hold punctuation, with it read as `_` (see
+    /// [`fold_punctuation`]).
+    punctuated: Vec<String>,
+}
 
 impl BotsOnly {
     pub(crate) fn new(prefixes: &[String]) -> Self {
-        Self(
-            prefixes
-                .iter()
-                .map(|prefix| policy_path(prefix).trim_end_matches('/').to_owned())
-                .collect(),
-        )
+        let prefixes: Vec<String> = prefixes
+            .iter()
+            .map(|prefix| policy_path(prefix).trim_end_matches('/').to_owned())
+            .collect();
+        let punctuated = prefixes
+            .iter()
+            .map(|prefix| fold_punctuation(prefix))
+            .filter(|folded| folded.contains('_'))
+            .collect();
+        Self {
+            prefixes,
+            punctuated,
+        }
     }
 
     /// Whether `path` is under a prefix, compared the way the most lenient
@@ -33,7 +47,7 @@ impl BotsOnly {
     /// reading under a prefix is enough: the cut one only ever refuses
     /// more.
     pub(crate) fn covers(&self, path: &str) -> bool {
-        if self.0.is_empty() {
+        if self.prefixes.is_empty() {
             return false;
         }
         let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
@@ -44,14 +58,69 @@ impl BotsOnly {
             || cut.is_some_and(|cut| self.covers_reading(&read_decoded(cut)))
     }
 
+    /// Whether one reading of a path is under a prefix: as it is, after a
+    /// script segment (see [`after_scripts`]), or, for prefixes with
+    /// punctuation, with its punctuation read as `_`.
     fn covers_reading(&self, path: &str) -> bool {
-        self.0.iter().any(|prefix| {
-            path == *prefix
-                || path
-                    .strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.starts_with(['/', '.']))
-        })
+        self.covers_as_read(path) || after_scripts(path).any(|rest| self.covers_as_read(rest))
     }
+
+    fn covers_as_read(&self, path: &str) -> bool {
+        let under = |path: &str, prefix: &str, suffixes: &[char]| {
+            path == prefix
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with(suffixes))
+        };
+        self.prefixes
+            .iter()
+            .any(|prefix| under(path, prefix, &['/', '.']))
+            || (!self.punctuated.is_empty() && {
+                let folded = fold_punctuation(path);
+                self.punctuated
+                    .iter()
+                    .any(|prefix| under(&folded, prefix, &['/']))
+            })
+    }
+}
+
+/// What a file name ends with when a server runs it as a script and hands
+/// it the rest of the path as `PATH_INFO`: Apache's `AcceptPathInfo`, PHP's
+/// built-in server and nginx's `fastcgi_split_path_info` do, and PHP front
+/// controllers (Laravel, Symfony) route `/index.php/api/crawl` as
+/// `/api/crawl`.
+const SCRIPT_EXTENSIONS: [&str; 16] = [
+    ".php", ".php3", ".php4", ".php5", ".php7", ".php8", ".phtml", ".phar", ".cgi", ".fcgi", ".pl",
+    ".asp", ".aspx", ".asmx", ".ashx", ".dll",
+];
+
+/// Each rest of `path` (a policy path, in lower case) after a segment that
+/// names a script: `/api/crawl` of `/index.php/api/crawl`.
+fn after_scripts(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').filter_map(move |(at, _)| {
+        let segment = &path[..at];
+        let name = segment.rsplit('/').next().unwrap_or_default();
+        let script = !name.is_empty()
+            && SCRIPT_EXTENSIONS
+                .iter()
+                .any(|extension| name.len() > extension.len() && name.ends_with(extension));
+        script.then(|| &path[at..])
+    })
+}
+
+/// `path` with every ASCII punctuation character but `/` read as `_`, as
+/// `CherryPy`'s default dispatcher reads each segment before it looks up the
+/// handler (`/api/crawl-v2` and `/api/crawl.v2` reach `crawl_v2`).
+fn fold_punctuation(path: &str) -> String {
+    path.chars()
+        .map(|letter| {
+            if letter.is_ascii_punctuation() && letter != '/' {
+                '_'
+            } else {
+                letter
+            }
+        })
+        .collect()
 }
 
 /// What ends a path for a server that reads it after a hop decoded it:
@@ -153,6 +222,39 @@ mod tests {
         }
         for path in ["/api%3F/crawl", "/api/craw%23l", "/x%20/api/crawl"] {
             assert!(!crawl.covers(path), "{path}");
+        }
+        // After a script that takes the rest as PATH_INFO (PHP front
+        // controllers); punctuation read as `_` for prefixes that have some
+        // (CherryPy).
+        for path in [
+            "/index.php/api/crawl",
+            "/blog/INDEX.PHP/api/crawl/x",
+            "/app.cgi/api/crawl",
+            "/index.php/private",
+        ] {
+            assert!(crawl.covers(path), "{path}");
+        }
+        for path in [
+            "/index.php",
+            "/index.php/api",
+            "/php/api/crawl",
+            "/.php/api/crawl",
+        ] {
+            assert!(!crawl.covers(path), "{path}");
+        }
+        let versioned = prefixes(&["/api/crawl_v2"]);
+        for path in [
+            "/api/crawl_v2",
+            "/api/crawl-v2",
+            "/api/crawl.v2/x",
+            "/api/crawl!v2",
+            "/api/crawl%2Bv2",
+            "/index.php/api/crawl~v2",
+        ] {
+            assert!(versioned.covers(path), "{path}");
+        }
+        for path in ["/api/crawl", "/api/crawlv2", "/api/crawl-v3"] {
+            assert!(!versioned.covers(path), "{path}");
         }
         let everything = prefixes(&["/"]);
         assert!(everything.covers("/") && everything.covers("/a/b"));
