@@ -261,6 +261,39 @@ const ABSOLUTE: &[&str] = &[
     "http://localhost//api/crawl",
 ];
 
+/// The second protected prefix, with punctuation in it: CherryPy reads
+/// every ASCII punctuation character of a segment as `_`.
+pub(crate) const PUNCTUATED_PREFIX: &str = "/api/crawl_v2";
+
+/// Spellings of [`PUNCTUATED_PREFIX`]: every ASCII punctuation character in
+/// place of its `_`, raw where a target may hold it and percent-encoded, in
+/// two letter cases, alone and with something after it.
+fn punctuated() -> impl Iterator<Item = Probe> {
+    (b'!'..=b'~')
+        .filter(u8::is_ascii_punctuation)
+        .flat_map(|symbol| {
+            let raw = (symbol != b'#' && symbol != b'?' && symbol != b'%')
+                .then(|| char::from(symbol).to_string());
+            [
+                raw,
+                Some(format!("%{symbol:02X}")),
+                Some(format!("%{symbol:02x}")),
+            ]
+        })
+        .flatten()
+        .flat_map(|symbol| {
+            ["crawl", "CRAWL"].into_iter().flat_map(move |crawl| {
+                let symbol = symbol.clone();
+                ["", "/", "/x", ".json"]
+                    .into_iter()
+                    .map(move |after| Probe {
+                        target: format!("/api/{crawl}{symbol}v2{after}"),
+                        headers: &[],
+                    })
+            })
+        })
+}
+
 fn spelled(before: &str, api: &str, separator: &str, crawl: &str, after: &str) -> Probe {
     Probe {
         target: format!("{before}/{api}{separator}{crawl}{after}"),
@@ -323,6 +356,7 @@ pub(crate) fn targets() -> Vec<Probe> {
             });
         }
     }
+    corpus.extend(punctuated());
     for target in ABSOLUTE {
         corpus.insert(Probe {
             target: (*target).to_owned(),

@@ -4,7 +4,7 @@
 #   DIR/bin/lighttpd -> Debian's lighttpd (likewise), for its CGI
 #   DIR/bin/php      -> Debian's php-cli (likewise), for its built-in server
 #   DIR/bin/node     -> the machine's node
-#   DIR/venv         Flask, Bottle, gunicorn, Starlette, uvicorn (requirements.txt)
+#   DIR/venv         Flask, Bottle, CherryPy, gunicorn, Starlette, uvicorn (requirements.txt)
 #   DIR/node         express (package.json + package-lock.json, `npm ci`)
 #   DIR/ready        written last: `name version` per line
 #   DIR/install.log  what apt-get, pip and npm printed
@@ -169,7 +169,7 @@ installed || die "installation incomplete; see $log"
 import platform
 from importlib.metadata import version
 print("python", platform.python_version())
-for name in ("flask", "werkzeug", "gunicorn", "starlette", "uvicorn", "h11", "bottle"):
+for name in ("flask", "werkzeug", "gunicorn", "starlette", "uvicorn", "h11", "bottle", "cherrypy", "cheroot"):
     print(name, version(name))
 EOF
 	"$node_bin" - "$dest/node/node_modules" <<'EOF'

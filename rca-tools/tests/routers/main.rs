@@ -2,7 +2,8 @@
 //! real routers (Flask on gunicorn, Starlette on uvicorn, express, Node's
 //! WHATWG `URL`, nginx over HTTP/1.1 and over h2c, nginx passing its
 //! decoded `$uri` on to a second nginx: a chain that decodes twice, Bottle
-//! on gunicorn, and a PHP front controller on PHP's built-in server), each
+//! on gunicorn, a PHP front controller on PHP's built-in server, and
+//! CherryPy, for which a second prefix with punctuation is protected), each
 //! reporting which of its handlers it dispatched a request to, and a
 //! generated corpus of request-target spellings sent through the proxy by a
 //! client without a bot certificate, over HTTP/1.1 and HTTP/2. No such request may reach a
@@ -80,6 +81,19 @@ fn no_forwarded_spelling_reaches_a_bots_only_handler() {
                 "upstream",
                 &format!("protocol = \"{protocol}\""),
             );
+            // Also a prefix with punctuation, which CherryPy reads in any
+            // punctuation (`crawl-v2` is `crawl_v2` to it).
+            let text = std::fs::read_to_string(&config).expect("config");
+            let protected = text.replacen(
+                "bots_only = [\"/api/crawl\"]",
+                &format!(
+                    "bots_only = [\"/api/crawl\", \"{}\"]",
+                    corpus::PUNCTUATED_PREFIX
+                ),
+                1,
+            );
+            assert_ne!(text, protected, "the test config protects /api/crawl");
+            std::fs::write(&config, protected).expect("config");
             let proxy = Proxy::start(&config, port);
             // The routers route as expected: a bot reaches the handler, a
             // browser is refused there and served elsewhere.

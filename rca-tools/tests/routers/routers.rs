@@ -37,10 +37,11 @@ pub(crate) enum Router {
     NginxUri,
     Bottle,
     Php,
+    CherryPy,
 }
 
 impl Router {
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 10] = [
         Self::Flask,
         Self::Starlette,
         Self::Express,
@@ -50,6 +51,7 @@ impl Router {
         Self::NginxUri,
         Self::Bottle,
         Self::Php,
+        Self::CherryPy,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -63,6 +65,7 @@ impl Router {
             Self::NginxUri => "nginx-uri",
             Self::Bottle => "bottle",
             Self::Php => "php",
+            Self::CherryPy => "cherrypy",
         }
     }
 
@@ -91,6 +94,11 @@ impl Router {
                         "bottle_app:app"
                     },
                 ]);
+                command
+            }
+            Self::CherryPy => {
+                let mut command = Command::new(dir.join("venv/bin/python"));
+                command.arg("cherrypy_app.py");
                 command
             }
             Self::Php => {
