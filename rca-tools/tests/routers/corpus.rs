@@ -261,7 +261,7 @@ const ABSOLUTE: &[&str] = &[
     "http://localhost//api/crawl",
 ];
 
-/// The second protected prefix, with punctuation in it: CherryPy reads
+/// The second protected prefix, with punctuation in it: `CherryPy` reads
 /// every ASCII punctuation character of a segment as `_`.
 pub(crate) const PUNCTUATED_PREFIX: &str = "/api/crawl_v2";
 
