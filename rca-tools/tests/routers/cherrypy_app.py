@@ -3,9 +3,9 @@ rca-tools' differential test.
 
 Pinned (requirements.txt): CherryPy 18.10.0 with cheroot 11.1.2. Its default
 dispatcher finds a handler by attribute, each path segment with every ASCII
-punctuation character read as `_`: `/api/crawl-v2` and `/api/crawl.v2` reach
-`api.crawl_v2`. So it has two bots-only handlers, `/api/crawl` and
-`/api/crawl_v2` (the test's proxy protects both).
+punctuation character read as `_`: `/api/v2-crawl`, `/api/v2.crawl` and
+`/api/v2;crawl` reach `api.v2_crawl`. So it has two bots-only handlers,
+`/api/crawl` and `/api/v2_crawl` (the test's proxy protects both).
 
 Run from this folder:
     PORT=8010 PYTHONDONTWRITEBYTECODE=1 <dir>/venv/bin/python cherrypy_app.py
@@ -47,7 +47,7 @@ class Bots:
 
 class Api:
     crawl = Bots()
-    crawl_v2 = Bots()
+    v2_crawl = Bots()
 
     @cherrypy.expose
     def index(self, *args, **kwargs):

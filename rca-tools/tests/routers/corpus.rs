@@ -81,6 +81,9 @@ const BEFORE: &[&str] = &[
     "/index.php%2f",
     "/index.php/.",
     "/app.cgi",
+    "/site.wsgi",
+    "/app.py",
+    "/x/../site.wsgi",
     "/%25%32%65%25%32%65",
     "/x/%25%32%65%25%32%65",
     "/x/%252%65%252%65",
@@ -263,7 +266,7 @@ const ABSOLUTE: &[&str] = &[
 
 /// The second protected prefix, with punctuation in it: `CherryPy` reads
 /// every ASCII punctuation character of a segment as `_`.
-pub(crate) const PUNCTUATED_PREFIX: &str = "/api/crawl_v2";
+pub(crate) const PUNCTUATED_PREFIX: &str = "/api/v2_crawl";
 
 /// Spellings of [`PUNCTUATED_PREFIX`]: every ASCII punctuation character in
 /// place of its `_`, raw where a target may hold it and percent-encoded, in
@@ -282,12 +285,12 @@ fn punctuated() -> impl Iterator<Item = Probe> {
         })
         .flatten()
         .flat_map(|symbol| {
-            ["crawl", "CRAWL"].into_iter().flat_map(move |crawl| {
+            ["v2", "V2"].into_iter().flat_map(move |version| {
                 let symbol = symbol.clone();
                 ["", "/", "/x", ".json"]
                     .into_iter()
                     .map(move |after| Probe {
-                        target: format!("/api/{crawl}{symbol}v2{after}"),
+                        target: format!("/api/{version}{symbol}crawl{after}"),
                         headers: &[],
                     })
             })

@@ -82,7 +82,7 @@ fn no_forwarded_spelling_reaches_a_bots_only_handler() {
                 &format!("protocol = \"{protocol}\""),
             );
             // Also a prefix with punctuation, which CherryPy reads in any
-            // punctuation (`crawl-v2` is `crawl_v2` to it).
+            // punctuation (`v2-crawl` and `v2;crawl` are `v2_crawl` to it).
             let text = std::fs::read_to_string(&config).expect("config");
             let protected = text.replacen(
                 "bots_only = [\"/api/crawl\"]",

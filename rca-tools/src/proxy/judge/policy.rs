@@ -54,8 +54,11 @@ impl BotsOnly {
         let cut = decoded
             .find(ENDS_A_PATH_ONCE_DECODED)
             .map(|at| &decoded[..at]);
-        self.covers_reading(&read_decoded(&decoded))
-            || cut.is_some_and(|cut| self.covers_reading(&read_decoded(cut)))
+        self.covers_reading(&read_decoded(&decoded, Parameters::Dropped))
+            || cut.is_some_and(|cut| self.covers_reading(&read_decoded(cut, Parameters::Dropped)))
+            // CherryPy keeps `;v2` and reads it as `_v2`.
+            || (!self.punctuated.is_empty()
+                && self.covers_reading(&read_decoded(&decoded, Parameters::Kept)))
     }
 
     /// Whether one reading of a path is under a prefix: as it is, after a
@@ -84,33 +87,27 @@ impl BotsOnly {
     }
 }
 
-/// What a file name ends with when a server runs it as a script and hands
-/// it the rest of the path as `PATH_INFO`: Apache's `AcceptPathInfo`, PHP's
-/// built-in server and nginx's `fastcgi_split_path_info` do, and PHP front
-/// controllers (Laravel, Symfony) route `/index.php/api/crawl` as
-/// `/api/crawl`.
-const SCRIPT_EXTENSIONS: [&str; 16] = [
-    ".php", ".php3", ".php4", ".php5", ".php7", ".php8", ".phtml", ".phar", ".cgi", ".fcgi", ".pl",
-    ".asp", ".aspx", ".asmx", ".ashx", ".dll",
-];
-
-/// Each rest of `path` (a policy path, in lower case) after a segment that
-/// names a script: `/api/crawl` of `/index.php/api/crawl`.
+/// Each rest of `path` (a policy path) after a segment that may name a
+/// script: one with an extension (`index.php`, `site.wsgi`, `app.py`,
+/// `run.cgi`). Servers hand the rest to such a script as `PATH_INFO`
+/// (Apache's `AcceptPathInfo` with `mod_php`, `mod_wsgi` or CGI, PHP's
+/// built-in server, nginx's `fastcgi_split_path_info`), and front
+/// controllers (Laravel, Symfony, Flask under `mod_wsgi`) route it:
+/// `/index.php/api/crawl` as `/api/crawl`. Any extension, since the list of
+/// handlers a site maps is its own.
 fn after_scripts(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').filter_map(move |(at, _)| {
-        let segment = &path[..at];
-        let name = segment.rsplit('/').next().unwrap_or_default();
-        let script = !name.is_empty()
-            && SCRIPT_EXTENSIONS
-                .iter()
-                .any(|extension| name.len() > extension.len() && name.ends_with(extension));
+        let name = path[..at].rsplit('/').next().unwrap_or_default();
+        let script = name
+            .rfind('.')
+            .is_some_and(|dot| dot > 0 && dot + 1 < name.len());
         script.then(|| &path[at..])
     })
 }
 
 /// `path` with every ASCII punctuation character but `/` read as `_`, as
 /// `CherryPy`'s default dispatcher reads each segment before it looks up the
-/// handler (`/api/crawl-v2` and `/api/crawl.v2` reach `crawl_v2`).
+/// handler (`/api/v2-crawl` and `/api/v2.crawl` reach `v2_crawl`).
 fn fold_punctuation(path: &str) -> String {
     path.chars()
         .map(|letter| {
@@ -136,14 +133,20 @@ const ENDS_A_PATH_ONCE_DECODED: [char; 3] = ['?', '#', ' '];
 /// segments collapsed, lower case. So `/API/%63rawl`, `//api/crawl`,
 /// `/x/../api/crawl` and `/api;x/crawl` all compare as `/api/crawl`.
 fn policy_path(path: &str) -> String {
-    read_decoded(&percent_encoding::percent_decode_str(path).decode_utf8_lossy())
+    read_decoded(
+        &percent_encoding::percent_decode_str(path).decode_utf8_lossy(),
+        Parameters::Dropped,
+    )
 }
 
 /// [`policy_path`] of a path already percent-decoded.
-fn read_decoded(decoded: &str) -> String {
+fn read_decoded(decoded: &str, parameters: Parameters) -> String {
     let mut segments: Vec<String> = Vec::new();
     for segment in decoded.replace('\\', "/").split('/') {
-        let segment = segment.split(';').next().unwrap_or_default();
+        let segment = match parameters {
+            Parameters::Dropped => segment.split(';').next().unwrap_or_default(),
+            Parameters::Kept => segment,
+        };
         match segment {
             "" | "." => {}
             ".." => {
@@ -153,6 +156,16 @@ fn read_decoded(decoded: &str) -> String {
         }
     }
     format!("/{}", segments.join("/"))
+}
+
+/// What a reading does with a segment's `;parameters`.
+#[derive(Clone, Copy)]
+enum Parameters {
+    /// Drops them, as Tomcat-style servers do.
+    Dropped,
+    /// Keeps them, as part of the name (`CherryPy` reads `crawl;v2` as
+    /// `crawl_v2`).
+    Kept,
 }
 
 /// `segment` in lower case, with the four non-ASCII letters whose case
@@ -230,6 +243,8 @@ mod tests {
             "/index.php/api/crawl",
             "/blog/INDEX.PHP/api/crawl/x",
             "/app.cgi/api/crawl",
+            "/site.wsgi/api/crawl",
+            "/app.py/api/crawl",
             "/index.php/private",
         ] {
             assert!(crawl.covers(path), "{path}");
@@ -250,6 +265,10 @@ mod tests {
             "/api/crawl!v2",
             "/api/crawl%2Bv2",
             "/index.php/api/crawl~v2",
+            // `;` too, which other readings take for parameters.
+            "/api/crawl;v2",
+            "/api/crawl%3Bv2/x",
+            "/x/../api/crawl;v2",
         ] {
             assert!(versioned.covers(path), "{path}");
         }
