@@ -3,6 +3,7 @@
 #   DIR/bin/nginx    -> Debian's nginx (apt-get, only when it is missing)
 #   DIR/bin/lighttpd -> Debian's lighttpd (likewise), for its CGI
 #   DIR/bin/php      -> Debian's php-cli (likewise), for its built-in server
+#   DIR/bin/apache2  -> Debian's apache2 with mod_wsgi and mod_php (likewise)
 #   DIR/bin/node     -> the machine's node
 #   DIR/venv         Flask, Bottle, CherryPy, gunicorn, Starlette, uvicorn (requirements.txt)
 #   DIR/node         express (package.json + package-lock.json, `npm ci`)
@@ -34,6 +35,7 @@ stamp=$(cat "$here/install.sh" "$here/requirements.txt" "$here/package.json" \
 
 installed() {
 	[[ -x $dest/bin/nginx && -x $dest/bin/node && -x $dest/bin/lighttpd && -x $dest/bin/php ]] &&
+		[[ -x $dest/bin/apache2 ]] &&
 		[[ -x $dest/venv/bin/gunicorn && -x $dest/venv/bin/uvicorn ]] &&
 		[[ -f $dest/node/node_modules/express/package.json ]]
 }
@@ -135,6 +137,20 @@ fi
 ln -sfn -- "$php_bin" "$dest/bin/php"
 php_version=$("$php_bin" -r 'echo PHP_VERSION;' 2>>"$log") || die "$php_bin does not run; see $log"
 
+# Apache httpd with mod_php, mod_wsgi and CGI (apache/httpd.conf.template):
+# each hands a script the rest of the path as PATH_INFO.
+if [[ ! -x /usr/sbin/apache2 || ! -f /usr/lib/apache2/modules/mod_wsgi.so ||
+	! -f /usr/lib/apache2/modules/libphp8.2.so ]]; then
+	apt_install apache2 apache2
+	apt_install libapache2-mod-wsgi-py3 apache2
+	apt_install libapache2-mod-php8.2 apache2
+fi
+[[ -x /usr/sbin/apache2 && -f /usr/lib/apache2/modules/mod_wsgi.so &&
+	-f /usr/lib/apache2/modules/libphp8.2.so ]] ||
+	die "apt-get installed apache2 but not with mod_wsgi and mod_php 8.2"
+ln -sfn -- /usr/sbin/apache2 "$dest/bin/apache2"
+apache_version=$(/usr/sbin/apache2 -v 2>>"$log" | sed -n 's|^Server version: Apache/\([^ ]*\).*|\1|p')
+
 # --- Python ------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is missing"
 if ! "$dest/venv/bin/python" -c '' 2>/dev/null; then
@@ -165,6 +181,7 @@ installed || die "installation incomplete; see $log"
 	echo "nginx $nginx_version"
 	echo "lighttpd $lighttpd_version"
 	echo "php $php_version"
+	echo "apache $apache_version"
 	"$dest/venv/bin/python" - <<'EOF'
 import platform
 from importlib.metadata import version

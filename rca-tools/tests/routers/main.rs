@@ -2,8 +2,9 @@
 //! real routers (Flask on gunicorn, Starlette on uvicorn, express, Node's
 //! WHATWG `URL`, nginx over HTTP/1.1 and over h2c, nginx passing its
 //! decoded `$uri` on to a second nginx: a chain that decodes twice, Bottle
-//! on gunicorn, a PHP front controller on PHP's built-in server, and
-//! `CherryPy`, for which a second prefix with punctuation is protected), each
+//! on gunicorn, a PHP front controller on PHP's built-in server,
+//! `CherryPy`, for which a second prefix with punctuation is protected, and
+//! Apache running PHP, WSGI and CGI scripts that take `PATH_INFO`), each
 //! reporting which of its handlers it dispatched a request to, and a
 //! generated corpus of request-target spellings sent through the proxy by a
 //! client without a bot certificate, over HTTP/1.1 and HTTP/2. No such request may reach a

@@ -38,10 +38,11 @@ pub(crate) enum Router {
     Bottle,
     Php,
     CherryPy,
+    Apache,
 }
 
 impl Router {
-    pub(crate) const ALL: [Self; 10] = [
+    pub(crate) const ALL: [Self; 11] = [
         Self::Flask,
         Self::Starlette,
         Self::Express,
@@ -52,6 +53,7 @@ impl Router {
         Self::Bottle,
         Self::Php,
         Self::CherryPy,
+        Self::Apache,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Router {
             Self::Bottle => "bottle",
             Self::Php => "php",
             Self::CherryPy => "cherrypy",
+            Self::Apache => "apache",
         }
     }
 
@@ -101,6 +104,7 @@ impl Router {
                 command.arg("cherrypy_app.py");
                 command
             }
+            Self::Apache => apache(dir, &apps, port, scratch.path()),
             Self::Php => {
                 let mut command = Command::new(dir.join("bin/php"));
                 command
@@ -170,6 +174,42 @@ impl Router {
         }
         .listening(self.name())
     }
+}
+
+/// Apache httpd in the foreground on `port`, from `apache/httpd.conf.template`
+/// with its scripts in `prefix/www`: `index.php` (the PHP front controller),
+/// `site.wsgi` and `app.py`. The folders are opened to all, since Apache
+/// started as root serves as `nobody`.
+fn apache(dir: &Path, apps: &Path, port: u16, prefix: &Path) -> Command {
+    use std::os::unix::fs::PermissionsExt as _;
+    let www = prefix.join("www");
+    std::fs::create_dir(&www).expect("www");
+    for (from, to) in [
+        ("php/index.php", "index.php"),
+        ("apache/site.wsgi", "site.wsgi"),
+        ("apache/app.py", "app.py"),
+    ] {
+        std::fs::copy(apps.join(from), www.join(to)).expect("script");
+    }
+    for (path, mode) in [
+        (prefix, 0o755),
+        (&*www, 0o755),
+        (&*www.join("app.py"), 0o755),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("mode");
+    }
+    let config = std::fs::read_to_string(apps.join("apache/httpd.conf.template"))
+        .expect("httpd template")
+        .replace("@PORT@", &port.to_string())
+        .replace("@PREFIX@", &prefix.display().to_string());
+    let rendered = prefix.join("httpd.conf");
+    std::fs::write(&rendered, config).expect("httpd.conf");
+    let mut command = Command::new(dir.join("bin/apache2"));
+    command.arg("-DFOREGROUND").arg("-f").arg(&rendered);
+    // A process group of its own: stopping, Apache signals its whole group,
+    // which would otherwise be this test's (and cargo's).
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command
 }
 
 /// lighttpd running one CGI program, `/env.cgi`, which answers with the
