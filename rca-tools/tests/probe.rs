@@ -23,6 +23,17 @@ const PROXY: &str = env!("CARGO_BIN_EXE_rca-proxy");
 
 /// Serves `config` on loopback: each connection gets one HTTP/1.1 200.
 async fn serve(config: ServerConfig) -> SocketAddr {
+    serve_answering(config, |_| OK).await
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// Serves `config` on loopback: each connection gets one answer, the one
+/// `answer` gives for it.
+async fn serve_answering(
+    config: ServerConfig,
+    answer: fn(&rustls::ServerConnection) -> &'static [u8],
+) -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -35,11 +46,7 @@ async fn serve(config: ServerConfig) -> SocketAddr {
                 if let Ok((mut tls, _)) = acceptor.accept(tcp).await {
                     let mut request = [0; 1024];
                     let _ = tls.read(&mut request).await;
-                    let _ = tls
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
+                    let _ = tls.write_all(answer(tls.get_ref().1)).await;
                     let _ = tls.shutdown().await;
                 }
             });
@@ -305,30 +312,14 @@ fn a_server_that_answers_400_without_a_certificate_is_said_to_demand_one() {
 /// Serves `config` on loopback as nginx's `ssl_verify_client on` does: a
 /// 400 to a client that sent no certificate, a 200 to one that did.
 async fn serve_refusing_anonymous(config: ServerConfig) -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let acceptor = Acceptor::new(Arc::new(config));
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok((mut tls, _)) = acceptor.accept(tcp).await {
-                    let mut request = [0; 1024];
-                    let _ = tls.read(&mut request).await;
-                    let answer: &[u8] = if tls.get_ref().1.peer_certificates().is_some() {
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    } else {
-                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 38\r\nconnection: close\r\n\r\nNo required SSL certificate was sent\r\n"
-                    };
-                    let _ = tls.write_all(answer).await;
-                    let _ = tls.shutdown().await;
-                }
-            });
+    serve_answering(config, |connection| {
+        if connection.peer_certificates().is_some() {
+            OK
+        } else {
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 38\r\nconnection: close\r\n\r\nNo required SSL certificate was sent\r\n"
         }
-    });
-    address
+    })
+    .await
 }
 
 /// A port that answers in plain HTTP: the probe says TLS is not spoken

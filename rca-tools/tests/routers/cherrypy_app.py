@@ -35,39 +35,24 @@ def _reply(handler):
     return f"handler={handler}\nrouter={ROUTER}\npath={_esc(cherrypy.request.path_info)}\n"
 
 
-class Bots:
-    @cherrypy.expose
-    def index(self, *args, **kwargs):
-        return _reply("bots")
+def _handlers(handler, **children):
+    """An object CherryPy dispatches to: `index` and `default` answer as
+    `handler`, and each of `children` is the object for that segment."""
 
     @cherrypy.expose
-    def default(self, *args, **kwargs):
-        return _reply("bots")
+    def answer(self, *args, **kwargs):
+        return _reply(handler)
+
+    return type(handler, (), {"index": answer, "default": answer, **children})()
 
 
-class Api:
-    crawl = Bots()
-    v2_crawl = Bots()
-
-    @cherrypy.expose
-    def index(self, *args, **kwargs):
-        return _reply("public")
-
-    @cherrypy.expose
-    def default(self, *args, **kwargs):
-        return _reply("public")
-
-
-class Root:
-    api = Api()
-
-    @cherrypy.expose
-    def index(self, *args, **kwargs):
-        return _reply("public")
-
-    @cherrypy.expose
-    def default(self, *args, **kwargs):
-        return _reply("public")
+def root():
+    """api.crawl and api.v2_crawl are the bots-only handlers; the rest is
+    public."""
+    return _handlers(
+        "public",
+        api=_handlers("public", crawl=_handlers("bots"), v2_crawl=_handlers("bots")),
+    )
 
 
 def _none(status, message, traceback, version):
@@ -88,4 +73,4 @@ if __name__ == "__main__":
         }
     )
     # No redirect to add or drop a trailing slash instead of a dispatch.
-    cherrypy.quickstart(Root(), "/", {"/": {"tools.trailing_slash.on": False}})
+    cherrypy.quickstart(root(), "/", {"/": {"tools.trailing_slash.on": False}})
