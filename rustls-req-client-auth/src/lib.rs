@@ -217,6 +217,8 @@ pub use events::FlagsEvent;
 #[cfg(feature = "axum")]
 pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
+#[cfg(feature = "axum")]
+pub use log_budget::{LogBudget, Verdict as LogVerdict};
 pub use one_port::{LiveConfig, OnePortConfig};
 pub use refusal::RefusedCertificate;
 #[cfg(feature = "axum")]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// The lines of one kind logged in the current second.
 #[derive(Debug)]
-pub(crate) struct LogBudget(Mutex<Window>);
+pub struct LogBudget(Mutex<Window>);
 
 #[derive(Debug)]
 struct Window {
@@ -24,18 +24,29 @@ struct Window {
 
 /// What to do with one line.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Log it; `left_out` lines of its kind were not logged before it.
-    Log { left_out: u64 },
+pub enum Verdict {
+    /// Log it.
+    Log {
+        /// Lines of its kind that were not logged before it.
+        left_out: u64,
+    },
     /// Leave it out (it is counted).
     LeaveOut,
 }
 
+impl Default for LogBudget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LogBudget {
     /// Lines of one kind logged per second at most.
-    pub(crate) const PER_SECOND: u32 = 10;
+    pub const PER_SECOND: u32 = 10;
 
-    pub(crate) const fn new() -> Self {
+    /// A budget with nothing spent, for a `static`.
+    #[must_use]
+    pub const fn new() -> Self {
         Self(Mutex::new(Window {
             started: None,
             logged: 0,
@@ -44,7 +55,7 @@ impl LogBudget {
     }
 
     /// Whether a line due `now` may be logged.
-    pub(crate) fn spend(&self, now: Instant) -> Verdict {
+    pub fn spend(&self, now: Instant) -> Verdict {
         // The window is valid whatever a panicking holder did.
         let mut window = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let expired = window

@@ -20,7 +20,7 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls_req_client_auth::{ConnectionActivity, SendTimeout};
+use rustls_req_client_auth::{ConnectionActivity, LogBudget, LogVerdict, SendTimeout};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -158,11 +158,20 @@ impl Front {
             Err(refusal) => refusal,
         };
         let target = request.uri().authority().map_or("", Authority::as_str);
-        log::info!(
-            "client {peer}: 407 for {} {target}: {refusal} (--proxy-auth-file {})",
-            request.method(),
-            credentials.path().display()
-        );
+        // A client can ask for 407s as fast as it likes: at most a few
+        // lines a second, and the next says how many were left out.
+        if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+            log::info!(
+                "client {peer}: 407 for {} {target}: {refusal} (--proxy-auth-file {}){}",
+                request.method(),
+                credentials.path().display(),
+                if left_out > 0 {
+                    format!("; {left_out} more 407s before this one were not logged")
+                } else {
+                    String::new()
+                }
+            );
+        }
         self.relay.metrics.proxy_auth_refusal();
         let mut answer = own_answer(StatusCode::PROXY_AUTHENTICATION_REQUIRED, refusal.advice());
         answer.headers_mut().insert(
@@ -595,6 +604,9 @@ impl Front {
 /// How often an HTTP/2 client connection is pinged, and how long the
 /// answer may take (as `rca-proxy`'s).
 const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
+
+/// The 407 lines logged in the current second.
+static REFUSALS_LOGGED: LogBudget = LogBudget::new();
 
 /// A client connection's slot under `--max-connections`, until a tunnel
 /// takes it over.
