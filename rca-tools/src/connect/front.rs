@@ -198,10 +198,12 @@ impl Front {
         if credentials.holds(credential) {
             return None;
         }
-        log::info!(
-            "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests",
-            credentials.path().display()
-        );
+        if let LogVerdict::Log { .. } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+            log::info!(
+                "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests",
+                credentials.path().display()
+            );
+        }
         Some(own_answer(
             StatusCode::FORBIDDEN,
             "the proxy credentials this tunnel was opened with are no longer accepted; connect again with current ones",
@@ -605,7 +607,8 @@ impl Front {
 /// answer may take (as `rca-proxy`'s).
 const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 
-/// The 407 lines logged in the current second.
+/// The lines about refused proxy credentials (407, and 403 in a tunnel)
+/// logged in the current second.
 static REFUSALS_LOGGED: LogBudget = LogBudget::new();
 
 /// A client connection's slot under `--max-connections`, until a tunnel
