@@ -113,21 +113,21 @@ impl StillTrusted {
 
     /// As [`StillTrusted::allows`], and until when that answer stands: at
     /// most [`RECHECK_AFTER`], less when a verdict made earlier (by another
-    /// connection of the same bot) was used.
-    fn verdict(&self, peer: &PeerIdentity) -> (bool, Instant) {
-        let forever = Instant::now() + RECHECK_AFTER;
+    /// connection of the same bot) was used; `None` for a client it never
+    /// checks (no clock read on that path, which every request takes).
+    fn verdict(&self, peer: &PeerIdentity) -> (bool, Option<Instant>) {
         let path = peer.path();
         let partners = match (path, &self.partners) {
             (AuthPath::Flag, _) => None,
             (AuthPath::Normal, Some(partners)) => Some(partners),
-            _ => return (true, forever),
+            _ => return (true, None),
         };
         let generation = self.generation.current();
         let Some((leaf, intermediates)) = peer.chain().split_first() else {
-            return (true, forever);
+            return (true, None);
         };
         let Some(leaf_fields) = peer.leaf() else {
-            return (true, forever);
+            return (true, None);
         };
         let thumbprint = leaf_fields.thumbprint_sha256();
         {
@@ -142,7 +142,7 @@ impl StillTrusted {
                     })
                 });
                 if let Some(verdict) = standing {
-                    return (verdict.verified, verdict.until);
+                    return (verdict.verified, Some(verdict.until));
                 }
             }
         }
@@ -173,7 +173,7 @@ impl StillTrusted {
         match verdicts.0.cmp(&generation) {
             std::cmp::Ordering::Less => *verdicts = (generation, HashMap::new()),
             // A reload came in between: this verdict is of the old set.
-            std::cmp::Ordering::Greater => return (verified, Instant::now()),
+            std::cmp::Ordering::Greater => return (verified, Some(Instant::now())),
             std::cmp::Ordering::Equal => {}
         }
         let map = &mut verdicts.1;
@@ -181,7 +181,7 @@ impl StillTrusted {
             let now = Instant::now();
             map.retain(|_, chains| chains.iter().any(|verdict| now < verdict.until));
             if map.len() >= CAPACITY {
-                return (verified, until);
+                return (verified, Some(until));
             }
         }
         let chains = map.entry(thumbprint.to_owned()).or_default();
@@ -195,7 +195,7 @@ impl StillTrusted {
             verified,
             until,
         });
-        (verified, until)
+        (verified, Some(until))
     }
 }
 
@@ -228,7 +228,10 @@ impl StillTrusted {
                 return;
             }
             // Not a busy loop where a verdict stands no time at all.
-            let until = until.max(Instant::now() + Duration::from_secs(1));
+            let now = Instant::now();
+            let until = until
+                .unwrap_or(now + RECHECK_AFTER)
+                .max(now + Duration::from_secs(1));
             tokio::select! {
                 () = reloaded => {}
                 () = tokio::time::sleep_until(until.into()) => {}
