@@ -188,19 +188,7 @@ fn names_cgi_servers_or_other_edges_read_as_identity_never_reach_the_upstream() 
             assert_eq!(response.status(), 200);
             echoes.push(response.text().await.expect("body"));
         }
-        let mut raw = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
-        for (name, value) in FORGED {
-            raw.push_str(name);
-            raw.push_str(": ");
-            raw.push_str(value);
-            raw.push_str("\r\n");
-        }
-        raw.push_str("Connection: close\r\n\r\n");
-        let mut tls = tls_connect(pki, port, b"http/1.1").await;
-        tls.write_all(raw.as_bytes()).await.expect("send");
-        let mut response = Vec::new();
-        let _ = tls.read_to_end(&mut response).await;
-        let response = String::from_utf8_lossy(&response).into_owned();
+        let response = get_with_headers(pki, port, "/", &FORGED).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         echoes.push(response);
         for echo in echoes {

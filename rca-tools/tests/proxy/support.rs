@@ -531,13 +531,32 @@ pub(crate) async fn open_tunnel(
 /// `GET /` with `Connection: close` over raw HTTP/1.1 to the proxy on
 /// `port`: the whole answer, read until the proxy closes.
 pub(crate) async fn get_and_close(pki: &TestPki, port: u16) -> String {
+    let none: [(&str, &str); 0] = [];
+    get_with_headers(pki, port, "/", &none).await
+}
+
+/// `GET path` over raw HTTP/1.1 to the proxy on `port`, with `headers`
+/// written as given (any spelling of a name) and `Connection: close`: the
+/// whole answer, read until the proxy closes.
+pub(crate) async fn get_with_headers(
+    pki: &TestPki,
+    port: u16,
+    path: &str,
+    headers: &[(impl AsRef<str>, impl AsRef<str>)],
+) -> String {
+    let mut raw = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n");
+    for (name, value) in headers {
+        raw.push_str(name.as_ref());
+        raw.push_str(": ");
+        raw.push_str(value.as_ref());
+        raw.push_str("\r\n");
+    }
+    raw.push_str("Connection: close\r\n\r\n");
     let mut tls = tls_connect(pki, port, b"http/1.1").await;
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("send");
-    let mut answer = String::new();
-    tls.read_to_string(&mut answer).await.expect("read");
-    answer
+    tls.write_all(raw.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// An HTTP/2 client (hyper's, default settings) on a TLS connection to the

@@ -178,19 +178,12 @@ fn no_spelling_of_a_claimed_name_reaches_a_cgi_program() {
         for (batch, names) in spellings.chunks(NAMES_PER_REQUEST).enumerate() {
             let forged = |index: usize| format!("forged-{}", batch * NAMES_PER_REQUEST + index);
             // HTTP/1.1 as written, then HTTP/2 (names in lower case).
-            let mut raw = String::from("GET /env.cgi HTTP/1.1\r\nHost: localhost\r\n");
-            for (index, name) in names.iter().enumerate() {
-                raw.push_str(name);
-                raw.push_str(": ");
-                raw.push_str(&forged(index));
-                raw.push_str("\r\n");
-            }
-            raw.push_str("Connection: close\r\n\r\n");
-            let mut tls = tls_connect(pki, port, b"http/1.1").await;
-            tls.write_all(raw.as_bytes()).await.expect("send");
-            let mut response = Vec::new();
-            let _ = tls.read_to_end(&mut response).await;
-            let http1 = String::from_utf8_lossy(&response).into_owned();
+            let headers: Vec<(&String, String)> = names
+                .iter()
+                .enumerate()
+                .map(|(index, name)| (name, forged(index)))
+                .collect();
+            let http1 = get_with_headers(pki, port, "/env.cgi", &headers).await;
             let mut request = browser.get(proxy.url("/env.cgi"));
             for (index, name) in names.iter().enumerate() {
                 request = request.header(name.as_str(), forged(index));
