@@ -25,9 +25,10 @@
 //! | `%25` and two hex digits (`%252e`), also once the digits are decoded (`%25%32%65`) | refused | a chain that decodes twice (nginx's `proxy_pass` with `$uri`, say) reads another path; Spring's `StrictHttpFirewall` refuses it too |
 //! | escapes that decode to bytes that are not UTF-8 (`%ff`, `%c0%af`) | refused | Bottle drops such bytes (`/api/crawl%ff` is `/api/crawl` to it), others keep or replace them; browsers never send them |
 //! | other escapes (`%20`, `%3B`, `%3F`, `%C3%A9`) and `;parameters` | kept | they change no segment boundary; the policy reads each segment decoded and without its parameters, and the path also as cut at a decoded `?`, `#` or space (where a hop that decodes again would end it) |
+//! | raw bytes that are not ASCII (`/café`), in the path or the query | percent-encoded (`/caf%C3%A9`) | RFC 3986 allows none; `http` takes them as sent, and gunicorn, waitress and Tomcat answer 400 to them, while every router reads the escapes as the same characters |
 //!
-//! The query is kept as it came. Everything here is pure: the same target
-//! always gives the same answer.
+//! The query is otherwise kept as it came. Everything here is pure: the
+//! same target always gives the same answer.
 
 use std::borrow::Cow;
 
@@ -83,7 +84,7 @@ pub(crate) fn canonical(target: &str) -> Result<Cow<'_, str>, TargetError> {
     if !path.starts_with('/') {
         return Err(TargetError::NotOriginForm);
     }
-    if is_plain(path) {
+    if is_plain(path) && query.is_ascii() {
         return Ok(Cow::Borrowed(target));
     }
     let decoded = decode_unreserved(path)?;
@@ -103,28 +104,52 @@ pub(crate) fn canonical(target: &str) -> Result<Cow<'_, str>, TargetError> {
             return Err(TargetError::HiddenDotSegment);
         }
     }
-    if canonical == path {
+    if canonical == path && query.is_ascii() {
         return Ok(Cow::Borrowed(target));
     }
-    canonical.push_str(query);
+    push_ascii(&mut canonical, query);
     Ok(Cow::Owned(canonical))
 }
 
+/// `text` onto `out` with every byte that is not ASCII percent-encoded.
+fn push_ascii(out: &mut String, text: &str) {
+    for character in text.chars() {
+        if character.is_ascii() {
+            out.push(character);
+        } else {
+            let mut bytes = [0; 4];
+            for &byte in character.encode_utf8(&mut bytes).as_bytes() {
+                push_escape(out, byte);
+            }
+        }
+    }
+}
+
+/// `byte` as `%XX`, in the upper-case hex RFC 3986 section 2.1 recommends.
+fn push_escape(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(char::from(HEX[usize::from(byte >> 4)]));
+    out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+}
+
 /// Whether `path` is canonical as it is, found without allocating: no
-/// escape, no `\`, no control character, no empty segment and no segment
-/// starting with `.`. The hot path for every request.
+/// escape, no `\`, no control character, nothing that is not ASCII, no
+/// empty segment and no segment starting with `.`. The hot path for every
+/// request.
 fn is_plain(path: &str) -> bool {
     let bytes = path.as_bytes();
     !bytes
         .iter()
-        .any(|&byte| matches!(byte, b'%' | b'\\') || byte.is_ascii_control())
+        .any(|&byte| matches!(byte, b'%' | b'\\') || byte.is_ascii_control() || !byte.is_ascii())
         && !bytes
             .windows(2)
             .any(|pair| pair[0] == b'/' && matches!(pair[1], b'/' | b'.'))
 }
 
 /// The stage that decodes: escapes of unreserved characters decoded, `\`,
-/// `%5C` and `%2F` made `/`, other escapes kept as sent.
+/// `%5C` and `%2F` made `/`, other escapes kept as sent, bytes that are not
+/// ASCII escaped.
 fn decode_unreserved(path: &str) -> Result<String, TargetError> {
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
@@ -157,12 +182,18 @@ fn decode_unreserved(path: &str) -> Result<String, TargetError> {
                 at += 1;
             }
             byte if byte.is_ascii_control() => return Err(TargetError::ControlCharacter),
+            byte if !byte.is_ascii() => {
+                push_escape(&mut out, byte);
+                at += 1;
+            }
             _ => {
-                // Copy up to the next byte this loop must look at; never
-                // splits a UTF-8 sequence, since those bytes are not ASCII.
+                // Copy up to the next byte this loop must look at: the
+                // copied bytes are ASCII, so no UTF-8 sequence is split.
                 let end = bytes[at..]
                     .iter()
-                    .position(|&byte| matches!(byte, b'%' | b'\\') || byte.is_ascii_control())
+                    .position(|&byte| {
+                        matches!(byte, b'%' | b'\\') || byte.is_ascii_control() || !byte.is_ascii()
+                    })
                     .map_or(bytes.len(), |offset| at + offset);
                 out.push_str(path.get(at..end).unwrap_or_default());
                 at = end;
@@ -351,6 +382,15 @@ mod tests {
             ("/caf%c3%a9/..", "/"),
             ("/.well-known/x", "/.well-known/x"),
             ("/api;x/../crawl", "/crawl"),
+            // Raw bytes that are not ASCII, in the path and the query.
+            ("/caf\u{e9}", "/caf%C3%A9"),
+            ("/ap\u{131}/crawl", "/ap%C4%B1/crawl"),
+            ("/x/../caf\u{e9}/%c3%a9", "/caf%C3%A9/%c3%a9"),
+            (
+                "/api/crawl?q=\u{e9}&r=%C3%A9",
+                "/api/crawl?q=%C3%A9&r=%C3%A9",
+            ),
+            ("/caf\u{e9}?q=\u{1f600}", "/caf%C3%A9?q=%F0%9F%98%80"),
         ] {
             assert_eq!(canonical(target).as_deref(), Ok(expected), "{target}");
         }
@@ -408,6 +448,7 @@ mod tests {
             "/a%25zz",
             "/a%25%7a%7a",
             "/%C3%A9t%C3%A9",
+            "/\u{e9}t\u{e9}/./x?\u{e9}=\u{e9}",
         ] {
             let once = canonical(target).expect("canonical").into_owned();
             assert_eq!(canonical(&once).as_deref(), Ok(once.as_str()), "{target}");
@@ -419,8 +460,9 @@ mod tests {
     /// is taken comes out canonical, and with no escaped escape left.
     #[test]
     fn every_generated_target_canonicalizes_to_a_fixed_point() {
-        const PIECES: [&str; 14] = [
+        const PIECES: [&str; 15] = [
             "%25", "%32", "%66", "%2", "a", "/", "%2e", ".", "%", "f", "2", "%5c", "%3b", ";",
+            "\u{e9}",
         ];
         let mut targets = vec![String::from("/")];
         for _ in 0..4 {
