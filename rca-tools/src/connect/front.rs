@@ -79,8 +79,9 @@ pub struct Front {
     /// Replaced whole on SIGHUP ([`Front::replace_local_ca`]).
     ca: RwLock<Arc<LocalCa>>,
     /// What a client of the proxy port must give (`--proxy-auth-file`);
-    /// replaced whole on SIGHUP.
-    credentials: RwLock<Option<Arc<ProxyCredentials>>>,
+    /// replaced whole on SIGHUP. A channel, so that a WebSocket opened with
+    /// a credential a reload removes can be told (see [`withdrawal`]).
+    credentials: watch::Sender<Option<Arc<ProxyCredentials>>>,
     relay: Relay,
     limits: FrontLimits,
     /// One per client connection or tunnel: a tunnel outlives the
@@ -118,7 +119,7 @@ impl Front {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         Self {
             ca: RwLock::new(ca),
-            credentials: RwLock::new(None),
+            credentials: watch::Sender::new(None),
             relay,
             limits,
             slots,
@@ -132,12 +133,11 @@ impl Front {
     }
 
     /// Requires `credentials` of every `CONNECT` and absolute-form request
-    /// from now on (`None`: none); open tunnels stay open.
+    /// from now on (`None`: none). A tunnel opened with a credential that
+    /// is no longer among them gets 403 for its next request, and its open
+    /// WebSockets are closed.
     pub fn require_proxy_credentials(&self, credentials: Option<Arc<ProxyCredentials>>) {
-        *self
-            .credentials
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = credentials;
+        self.credentials.send_replace(credentials);
     }
 
     /// Whether a request on the proxy port may use the bot's identity: the
@@ -182,10 +182,7 @@ impl Front {
     }
 
     fn credentials(&self) -> Option<Arc<ProxyCredentials>> {
-        self.credentials
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.credentials.borrow().clone()
     }
 
     /// A 403 for a request in a tunnel opened with `credential` that a
@@ -395,7 +392,7 @@ impl Front {
                         "a route serves programs, not web pages of other origins (the request has an Origin or Sec-Fetch-Site of another site)",
                     );
                 }
-                self.send(request, scheme, authority, (&watcher.tasks, &slot))
+                self.send(request, (scheme, authority), None, (&watcher.tasks, &slot))
                     .await
             }
             Mode::Proxy if request.method() == Method::CONNECT => {
@@ -411,7 +408,9 @@ impl Front {
                     Some((scheme, authority))
                         if scheme == Scheme::HTTP || scheme == Scheme::HTTPS =>
                     {
-                        self.send(request, scheme, authority, (&watcher.tasks, &slot)).await
+                        let to = (scheme, authority);
+                        self.send(request, to, credential, (&watcher.tasks, &slot))
+                            .await
                     }
                     _ => own_answer(
                         StatusCode::BAD_REQUEST,
@@ -552,7 +551,8 @@ impl Front {
                             .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
                         return Ok::<_, Infallible>(refused);
                     }
-                    let sent = front.send(request, Scheme::HTTPS, target, (&tasks, &slot));
+                    let to = (Scheme::HTTPS, target);
+                    let sent = front.send(request, to, credential, (&tasks, &slot));
                     Ok::<_, Infallible>(sent.await)
                 })
             });
@@ -577,12 +577,14 @@ impl Front {
     /// handshake on a connection of its own (see [`crate::connect::websocket`]),
     /// any other request through the pool. An open WebSocket runs in
     /// `tasks` and takes `slot` over: the connection ends as it switches,
-    /// and the tunnel still counts under `--max-connections`.
+    /// and the tunnel still counts under `--max-connections`. It is closed
+    /// once a reload removes `credential`, the proxy credential it was
+    /// opened with.
     async fn send(
         &self,
         request: Request<Incoming>,
-        scheme: Scheme,
-        authority: Authority,
+        (scheme, authority): (Scheme, Authority),
+        credential: Option<Credential>,
         (tasks, slot): (&TaskTracker, &Slot),
     ) -> Response<RelayBody> {
         if !is_websocket(&request) {
@@ -594,13 +596,45 @@ impl Front {
             .await;
         if let Some(tunnel) = tunnel {
             let permit = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let withdrawn = withdrawal(self.credentials.subscribe(), credential);
             tasks.spawn(async move {
-                tunnel.await;
+                tokio::select! {
+                    () = tunnel => {}
+                    path = withdrawn => log::info!(
+                        "a WebSocket's proxy credentials are no longer in --proxy-auth-file {}: closed",
+                        path.display()
+                    ),
+                }
                 drop(permit);
             });
         }
         answer
     }
+}
+
+/// Resolves, with the file's path, once the credentials `reloads` carries
+/// no longer hold `credential`; never when there is none (no
+/// `--proxy-auth-file`, or a route's request).
+async fn withdrawal(
+    mut reloads: watch::Receiver<Option<Arc<ProxyCredentials>>>,
+    credential: Option<Credential>,
+) -> std::path::PathBuf {
+    if let Some(credential) = credential {
+        loop {
+            let withdrawn = reloads
+                .borrow_and_update()
+                .as_ref()
+                .filter(|credentials| !credentials.holds(credential))
+                .map(|credentials| credentials.path().to_owned());
+            if let Some(path) = withdrawn {
+                return path;
+            }
+            if reloads.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 /// How often an HTTP/2 client connection is pinged, and how long the

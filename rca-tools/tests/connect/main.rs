@@ -1330,9 +1330,10 @@ fn an_open_websocket_holds_its_connection_slot() {
         .spawn()
         .map(support::Process)
         .expect("the WebSocket client");
-    let stdout = held.0.stdout.take().expect("stdout");
+    // Kept open until the client ends: it prints a second line then.
+    let mut stdout = std::io::BufReader::new(held.0.stdout.take().expect("stdout"));
     let mut line = String::new();
-    std::io::BufReader::new(stdout)
+    stdout
         .read_line(&mut line)
         .expect("the WebSocket client's line");
     assert!(line.contains("\"status\": 101"), "{line}");
@@ -1801,14 +1802,19 @@ struct WebSocketSetup {
     route: u16,
     /// `rca-connect`'s proxy port.
     port: u16,
-    _processes: [support::Process; 3],
+    processes: [support::Process; 3],
 }
 
 impl WebSocketSetup {
     /// `None` (skipped) without the installed clients.
     fn start(extra: &[&str]) -> Option<Self> {
+        Self::start_in(Files::new(TestPki::shared()), extra)
+    }
+
+    /// As [`WebSocketSetup::start`], in `files` (which may hold files that
+    /// `extra` names).
+    fn start_in(files: Files, extra: &[&str]) -> Option<Self> {
         let dir = installed_clients()?;
-        let files = Files::new(TestPki::shared());
         let (server_process, server) = support::websocket_server(&dir);
         let (proxy, proxy_port) = files.start_proxy("bot-ca.pem", server);
         let (connect, port, route) = files.start_routed(proxy_port, extra);
@@ -1818,7 +1824,7 @@ impl WebSocketSetup {
             proxy_port,
             route,
             port,
-            _processes: [connect, proxy, server_process],
+            processes: [connect, proxy, server_process],
         })
     }
 }
@@ -2042,6 +2048,65 @@ fn each_request_is_judged_and_a_removed_credential_ends_its_tunnel() {
             std::time::Duration::from_secs(5),
         );
     });
+}
+
+/// A WebSocket opened in a tunnel with proxy credentials is closed when a
+/// reload removes them: it carries no requests that could get the 403, and
+/// it speaks as the bot. Before, it ran on until either end closed it.
+#[test]
+fn a_websocket_ends_when_its_proxy_credential_is_removed() {
+    use std::io::BufRead as _;
+    let files = Files::new(TestPki::shared());
+    let auth = files.write("proxy-auth-websocket", "crawler:s3cret\n");
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let Some(setup) =
+        WebSocketSetup::start_in(files, &["--proxy-auth-file", &auth.display().to_string()])
+    else {
+        return;
+    };
+    let (dir, files) = (&setup.dir, &setup.files);
+    let mut held = std::process::Command::new(dir.join("venv/bin/python"))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py"))
+        .args([
+            "connect",
+            &format!("wss://localhost:{}/chat", setup.proxy_port),
+            "hello",
+        ])
+        .env(
+            "HTTPS_PROXY",
+            format!("http://crawler:s3cret@127.0.0.1:{}", setup.port),
+        )
+        .env("SSL_CERT_FILE", files.local_ca())
+        .env("WS_HOLD_SECS", "30")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map(support::Process)
+        .expect("the WebSocket client");
+    let mut lines = std::io::BufReader::new(held.0.stdout.take().expect("stdout")).lines();
+    let mut next_line = || {
+        lines
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("the WebSocket client ended early"))
+    };
+    let opened = next_line();
+    assert!(opened.contains("\"status\": 101"), "{opened}");
+    let started = std::time::Instant::now();
+    files.write("proxy-auth-websocket", "second:pw\n");
+    files.hang_up(&setup.processes[0], "1 proxy credentials");
+    // Printed as soon as the server side closed it; `false` after 30 s.
+    let closed = next_line();
+    assert_eq!(closed, "{\"closed\": true}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    files.wait_for_diagnostics(
+        "a WebSocket's proxy credentials are no longer in --proxy-auth-file",
+        std::time::Duration::from_secs(5),
+    );
+    assert!(held.0.wait().expect("the WebSocket client").success());
 }
 
 /// With `--proxy-auth-file`, routes still take no credentials: said at

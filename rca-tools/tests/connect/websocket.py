@@ -10,7 +10,9 @@ usage: websocket.py connect URL MESSAGE [ORIGIN]
     the guide's recipe does; ws:// goes direct), sends MESSAGE, and prints one
     JSON object: the server's first message, the echo, the 101's headers; or
     the status of a refused handshake. With WS_HOLD_SECS set, it prints that
-    as soon as the echo came, and keeps the WebSocket open that long.
+    as soon as the echo came, keeps the WebSocket open that long, and then
+    prints {"closed": true} if the other side closed it meanwhile (at once),
+    else {"closed": false}.
 """
 import asyncio
 import json
@@ -65,7 +67,12 @@ async def connect_async(url, message, origin):
             hold = float(os.environ.get("WS_HOLD_SECS", "0"))
             if hold:
                 print(json.dumps(result), flush=True)
-                await asyncio.sleep(hold)
+                try:
+                    await asyncio.wait_for(connection.wait_closed(), hold)
+                    closed = True
+                except asyncio.TimeoutError:
+                    closed = False
+                print(json.dumps({"closed": closed}), flush=True)
                 return
     except InvalidStatus as refused:
         response = refused.response
