@@ -2,7 +2,8 @@
 //! categories of trick (dot segments plain and encoded, encoded `/` and `\`,
 //! backslashes, `;parameters`, control characters raw-encoded, empty
 //! segments, case, encoded unreserved characters, query and fragment
-//! markers, double encoding, overlong UTF-8, absolute form) placed before,
+//! markers, double encoding, overlong UTF-8, raw characters that are not
+//! ASCII, absolute form) placed before,
 //! inside and after the prefix, in every pairing of two places and in
 //! seeded random triples; and headers that re-route a request upstream.
 //! Then the clients that send it through the proxy: raw HTTP/1.1 over
@@ -89,6 +90,9 @@ const BEFORE: &[&str] = &[
     "/x/%252%65%252%65",
     "/%ff",
     "/%c0%af",
+    // Raw bytes that are not ASCII, which the proxy escapes.
+    "/caf\u{e9}/..",
+    "/\u{e9}",
 ];
 
 /// Spellings of the segment `api`.
@@ -106,6 +110,11 @@ const API: &[&str] = &[
     "api%3b",
     "%25%36%31pi",
     "ap%ff%69",
+    // Raw: dotless and dotted I, and a fullwidth `a` (which a router that
+    // folds Unicode compatibility forms, NFKC, reads as `a`).
+    "ap\u{131}",
+    "AP\u{130}",
+    "\u{ff41}pi",
 ];
 
 /// What separates `api` from `crawl`.
@@ -137,6 +146,9 @@ const SEPARATOR: &[&str] = &[
     "%25%32f",
     "%c0%af",
     "/%80/",
+    // Raw fullwidth solidus and division slash.
+    "\u{ff0f}",
+    "\u{2215}",
 ];
 
 /// Spellings of the segment `crawl`.
@@ -228,6 +240,10 @@ const AFTER: &[&str] = &[
     "%ed%a0%80",
     "%e0%80%af",
     "/x%fe",
+    "\u{e9}",
+    "/\u{e9}",
+    "?\u{e9}",
+    "\u{301}",
 ];
 
 /// Headers that servers or middlewares read to re-route a request, with
