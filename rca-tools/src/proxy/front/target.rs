@@ -113,14 +113,11 @@ pub(crate) fn canonical(target: &str) -> Result<Cow<'_, str>, TargetError> {
 
 /// `text` onto `out` with every byte that is not ASCII percent-encoded.
 fn push_ascii(out: &mut String, text: &str) {
-    for character in text.chars() {
-        if character.is_ascii() {
-            out.push(character);
+    for &byte in text.as_bytes() {
+        if byte.is_ascii() {
+            out.push(char::from(byte));
         } else {
-            let mut bytes = [0; 4];
-            for &byte in character.encode_utf8(&mut bytes).as_bytes() {
-                push_escape(out, byte);
-            }
+            push_escape(out, byte);
         }
     }
 }
