@@ -64,48 +64,59 @@ impl BotsOnly {
     /// Whether one reading of a path is under a prefix: as it is, after a
     /// script segment (see [`after_scripts`]), or, for prefixes with
     /// punctuation, with its punctuation read as `_`.
+    ///
+    /// The path is folded once, not once per script segment: a path of
+    /// many `a.b/` segments would otherwise cost time quadratic in its
+    /// length (a 64 KiB head took 1.3 s of CPU).
     fn covers_reading(&self, path: &str) -> bool {
-        self.covers_as_read(path) || after_scripts(path).any(|rest| self.covers_as_read(rest))
-    }
-
-    fn covers_as_read(&self, path: &str) -> bool {
-        let under = |path: &str, prefix: &str, suffixes: &[char]| {
-            path == prefix
-                || path
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with(suffixes))
+        let folded = (!self.punctuated.is_empty()).then(|| fold_punctuation(path));
+        // Folding keeps every byte offset (ASCII punctuation becomes `_`),
+        // so a rest of `path` starts at the same offset in `folded`.
+        let covers_from = |at: usize| {
+            let rest = path.get(at..).unwrap_or_default();
+            self.prefixes
+                .iter()
+                .any(|prefix| under(rest, prefix, &['/', '.']))
+                || folded.as_deref().is_some_and(|folded| {
+                    let rest = folded.get(at..).unwrap_or_default();
+                    self.punctuated
+                        .iter()
+                        .any(|prefix| under(rest, prefix, &['/']))
+                })
         };
-        self.prefixes
-            .iter()
-            .any(|prefix| under(path, prefix, &['/', '.']))
-            || (!self.punctuated.is_empty() && {
-                let folded = fold_punctuation(path);
-                self.punctuated
-                    .iter()
-                    .any(|prefix| under(&folded, prefix, &['/']))
-            })
+        covers_from(0) || after_scripts(path).any(covers_from)
     }
 }
 
-/// Each rest of `path` (a policy path) after a segment that may name a
-/// script: one with an extension (`index.php`, `site.wsgi`, `app.py`,
+/// Whether `path` is `prefix` or under it, the next character one of
+/// `suffixes`.
+fn under(path: &str, prefix: &str, suffixes: &[char]) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(suffixes))
+}
+
+/// Where each rest of `path` (a policy path) starts after a segment that
+/// may name a script: one with an extension (`index.php`, `site.wsgi`, `app.py`,
 /// `run.cgi`). Servers hand the rest to such a script as `PATH_INFO`
 /// (Apache's `AcceptPathInfo` with `mod_php`, `mod_wsgi` or CGI, PHP's
 /// built-in server, nginx's `fastcgi_split_path_info`), and front
 /// controllers (Laravel, Symfony, Flask under `mod_wsgi`) route it:
 /// `/index.php/api/crawl` as `/api/crawl`. Any extension, since the list of
 /// handlers a site maps is its own.
-fn after_scripts(path: &str) -> impl Iterator<Item = &str> {
+fn after_scripts(path: &str) -> impl Iterator<Item = usize> + '_ {
     path.match_indices('/').filter_map(move |(at, _)| {
         let name = path[..at].rsplit('/').next().unwrap_or_default();
         let script = name
             .rfind('.')
             .is_some_and(|dot| dot > 0 && dot + 1 < name.len());
-        script.then(|| &path[at..])
+        script.then_some(at)
     })
 }
 
-/// `path` with every ASCII punctuation character but `/` read as `_`, as
+/// `path` with every ASCII punctuation character but `/` read as `_` (each
+/// byte offset kept), as
 /// `CherryPy`'s default dispatcher reads each segment before it looks up the
 /// handler (`/api/v2-crawl` and `/api/v2.crawl` reach `v2_crawl`).
 fn fold_punctuation(path: &str) -> String {
@@ -278,6 +289,19 @@ mod tests {
         let everything = prefixes(&["/"]);
         assert!(everything.covers("/") && everything.covers("/a/b"));
         assert!(!prefixes(&[]).covers("/api/crawl"));
+    }
+
+    /// A path of many script-like segments, as a 64 KiB head can hold, is
+    /// read in time linear in its length with a punctuated prefix too (it
+    /// was folded once per segment: 1.3 s of CPU for one request). Its
+    /// rests are still judged: the protected path at the end is found.
+    #[test]
+    fn many_script_segments_are_judged_in_one_pass() {
+        let versioned = BotsOnly::new(&["/api/crawl".to_owned(), "/api/v2_crawl".to_owned()]);
+        let many = "/a.b".repeat(16_000);
+        assert!(!versioned.covers(&many));
+        assert!(versioned.covers(&format!("{many}/api/v2-crawl")));
+        assert!(versioned.covers(&format!("{many}/api/crawl")));
     }
 
     #[test]
