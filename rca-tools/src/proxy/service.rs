@@ -235,16 +235,23 @@ fn canonical_request(mut request: Request) -> Result<Request, (TargetError, Stri
     let rewritten = match target::canonical(target) {
         Ok(Cow::Borrowed(_)) => return Ok(request),
         Ok(Cow::Owned(rewritten)) => rewritten,
-        Err(why) => return Err((why, request.uri().path().to_owned())),
+        Err(why) => return Err((why, refused_path(&request))),
     };
     let mut parts = request.uri().clone().into_parts();
     parts.path_and_query = Some(
         http::uri::PathAndQuery::try_from(rewritten)
-            .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?,
+            .map_err(|_| (TargetError::NotOriginForm, refused_path(&request)))?,
     );
     *request.uri_mut() = http::Uri::from_parts(parts)
-        .map_err(|_| (TargetError::NotOriginForm, request.uri().path().to_owned()))?;
+        .map_err(|_| (TargetError::NotOriginForm, refused_path(&request)))?;
     Ok(request)
+}
+
+/// The path of a request whose target was refused, as the access log
+/// shows it: escaped where it is not ASCII (see
+/// [`target::escape_non_ascii`]).
+fn refused_path(request: &Request) -> String {
+    target::escape_non_ascii(request.uri().path()).into_owned()
 }
 
 /// The host `request` addressed: HTTP/2's `:authority` (or an absolute

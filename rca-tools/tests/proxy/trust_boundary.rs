@@ -166,6 +166,40 @@ fn targets_reach_the_upstream_in_canonical_form() {
     });
 }
 
+/// A refused target is logged with what is not ASCII escaped: a client's
+/// right-to-left override or line separator never reaches a log viewer as
+/// a character. A target too long once escaped is refused as that.
+#[test]
+fn refused_targets_are_logged_in_ascii() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let log = files.path("access.log");
+        let mut proxy = Proxy::start_logging(&files.config(port, upstream, ""), port, &log);
+        let answer = raw(
+            pki,
+            port,
+            "GET /\u{202e}\u{2028}x%zz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        let accented = format!("/{}", "\u{e9}".repeat(20_000));
+        let answer = raw(
+            pki,
+            port,
+            &format!("GET {accented} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("longer than 65,534 bytes"), "{answer}");
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+        let text = std::fs::read_to_string(&log).expect("access log");
+        let lines = json_lines(&text);
+        assert_eq!(lines[0]["path"], "/%E2%80%AE%E2%80%A8x%zz", "{text}");
+        assert!(text.is_ascii());
+    });
+}
+
 /// Request headers that CGI/WSGI servers and framework middlewares read to
 /// re-route a request or to learn who it is for never reach the upstream,
 /// in any case and spelled with `_` or `-`, on both HTTP/1.1 paths and over

@@ -51,7 +51,14 @@ pub(crate) enum TargetError {
     /// Escapes that decode to bytes that are not UTF-8: routers drop,
     /// replace or keep them, and so read different paths.
     NotUtf8,
+    /// Longer than [`MAX_TARGET`] in canonical form (escaping what is not
+    /// ASCII makes a target up to three times as long).
+    TooLong,
 }
+
+/// The longest target `http` takes (its `PathAndQuery` holds at most
+/// `u16::MAX - 1` bytes).
+pub(crate) const MAX_TARGET: usize = 65_534;
 
 impl TargetError {
     /// The reason, as the 400's body and the access log give it.
@@ -65,6 +72,9 @@ impl TargetError {
                 "the path has a segment that reads as '.' or '..' once decoded or without its ;parameters"
             }
             Self::NotUtf8 => "the path's percent-escapes decode to bytes that are not UTF-8",
+            Self::TooLong => {
+                "the request target is longer than 65,534 bytes once its bytes that are not ASCII are percent-encoded"
+            }
         }
     }
 }
@@ -108,7 +118,22 @@ pub(crate) fn canonical(target: &str) -> Result<Cow<'_, str>, TargetError> {
         return Ok(Cow::Borrowed(target));
     }
     push_ascii(&mut canonical, query);
+    if canonical.len() > MAX_TARGET {
+        return Err(TargetError::TooLong);
+    }
     Ok(Cow::Owned(canonical))
+}
+
+/// `text` with every byte that is not ASCII percent-encoded: how a path
+/// that was refused is logged, so that a client's bidirectional overrides
+/// or line separators never reach a log viewer as characters.
+pub(crate) fn escape_non_ascii(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() * 3);
+    push_ascii(&mut out, text);
+    Cow::Owned(out)
 }
 
 /// `text` onto `out` with every byte that is not ASCII percent-encoded.
@@ -432,6 +457,16 @@ mod tests {
         ] {
             assert_eq!(canonical(target), Err(error), "{target}");
         }
+        let long = format!("/{}", "\u{e9}".repeat(20_000));
+        for (target, error) in [
+            (long.as_str(), TargetError::TooLong),
+            (&long[..30_001], TargetError::TooLong),
+        ] {
+            assert_eq!(canonical(target), Err(error), "{target}");
+        }
+        // 10,000 of them escape to 60,000 bytes, which `http` takes.
+        let escaped = canonical(&long[..20_001]).expect("canonical");
+        assert!(http::uri::PathAndQuery::try_from(escaped.as_ref()).is_ok());
     }
 
     /// Canonical form is a fixed point: rewriting it again changes nothing.
