@@ -376,8 +376,11 @@ struct Reloaded {
 
 /// SIGHUP: read `--cert`, `--key`, the system's roots (`--roots system`),
 /// each `--ca` and the local CA again; new connections and tunnels use
-/// them. If any of them fails, nothing changes. The files are read on a blocking thread, not on one
-/// that serves connections.
+/// them. If any of them fails, none of them changes. The proxy credentials
+/// are read on their own first and fail closed (see
+/// [`ProxyCredentials::reload`]): removing one must not wait on a key
+/// being rotated. The files are read on a blocking thread, not on one that
+/// serves connections.
 async fn reload_on_hangup(
     hangups: Option<tokio::signal::unix::Signal>,
     connector: FlagConnector,
@@ -388,38 +391,54 @@ async fn reload_on_hangup(
         let (connector, front, files) = (connector.clone(), Arc::clone(&front), files.clone());
         async move {
             let reloaded = tokio::task::spawn_blocking(move || {
+                if let Some(path) = &files.proxy_auth_file {
+                    reload_proxy_credentials(&front, path);
+                }
                 let identity = BotIdentity::from_pem_files(&files.cert, &files.key)?;
                 let ca = files.local_ca.reload()?;
                 let roots = roots_without(files.roots, &files.cas, &ca)?;
-                let credentials = proxy_credentials(files.proxy_auth_file.as_deref())?;
                 connector.reload(&identity, &roots)?;
                 let ca_path = ca.cert_path().to_owned();
                 front.replace_local_ca(Arc::new(ca));
-                let users = credentials.as_ref().map_or_else(String::new, |credentials| {
-                    format!(", {} proxy credentials", credentials.len())
-                });
-                front.require_proxy_credentials(credentials);
-                anyhow::Ok((files.cert, identity, ca_path, (roots.len(), users)))
+                anyhow::Ok((files.cert, identity, ca_path, roots.len()))
             })
             .await
             .map_err(anyhow::Error::from)
             .and_then(|reloaded| reloaded);
             match reloaded {
-                Ok((cert, identity, ca_path, (roots, users))) => log::info!(
-                    "reloaded the bot identity {} ({}), the local CA {} and {roots} server roots{users} for new connections",
+                Ok((cert, identity, ca_path, roots)) => log::info!(
+                    "reloaded the bot identity {} ({}), the local CA {} and {roots} server roots for new connections",
                     cert.display(),
                     identity.thumbprint(),
                     ca_path.display()
                 ),
                 Err(error) => {
                     log::error!(
-                        "reload refused, keeping the running identity, roots, local CA and proxy credentials: {error:#}"
+                        "reload refused, keeping the running identity, roots and local CA: {error:#}"
                     );
                 }
             }
         }
     })
     .await;
+}
+
+/// Reads `--proxy-auth-file` again and requires what it holds now, even
+/// when it has a problem (logged): a bad line is left out, and a file that
+/// is gone or holds no credential admits no one.
+fn reload_proxy_credentials(front: &Front, path: &std::path::Path) {
+    let (credentials, problem) = ProxyCredentials::reload(path);
+    match problem {
+        None => log::info!("reloaded {} proxy credentials from --proxy-auth-file {}", credentials.len(), path.display()),
+        Some(problem) if credentials.is_empty() => log::error!(
+            "{problem}: every request on the proxy port gets 407 until the file holds a user:password line and rca-connect is reloaded"
+        ),
+        Some(problem) => log::error!(
+            "{problem}: left out; {} proxy credentials from the other lines are required",
+            credentials.len()
+        ),
+    }
+    front.require_proxy_credentials(Some(Arc::new(credentials)));
 }
 
 /// The local CA's certificate for `rca-connect ca`: read where it is,

@@ -117,14 +117,41 @@ impl ProxyCredentials {
     /// blanks at its ends, which a client would not send), or it has no
     /// credential at all.
     pub fn from_file(path: &Path) -> Result<Self, ProxyCredentialsError> {
+        let (credentials, problem) = Self::read(path);
+        match problem {
+            Some(problem) => Err(problem),
+            None => Ok(credentials),
+        }
+    }
+
+    /// Reads `path` again (SIGHUP), failing closed: what it returns admits
+    /// only lines the file holds now. A file that cannot be read or holds
+    /// no credential admits no one, and a line that is not `user:password`
+    /// is left out; the problem comes back to be logged. (Keeping the
+    /// running credentials instead would keep one the operator meant to
+    /// remove, as any edit with a slip in it would.)
+    pub fn reload(path: &Path) -> (Self, Option<ProxyCredentialsError>) {
+        Self::read(path)
+    }
+
+    /// The file's credentials, and its first problem.
+    fn read(path: &Path) -> (Self, Option<ProxyCredentialsError>) {
         crate::common::key_file::warn_if_others_can_read(path, "--proxy-auth-file");
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| ProxyCredentialsError::Read(path.to_owned(), error))?;
         let mut credentials = Self {
             path: path.to_owned(),
             digests: Vec::new(),
             users: Vec::new(),
         };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                return (
+                    credentials,
+                    Some(ProxyCredentialsError::Read(path.to_owned(), error)),
+                )
+            }
+        };
+        let mut problem = None;
         for (number, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r');
             let line = if number == 0 {
@@ -135,17 +162,26 @@ impl ProxyCredentials {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let user = credential_line(line)
-                .map_err(|why| ProxyCredentialsError::Line(path.to_owned(), number + 1, why))?;
-            credentials
-                .digests
-                .push(Credential(sha256(line.as_bytes())));
-            credentials.users.push(user.to_owned());
+            match credential_line(line) {
+                Ok(user) => {
+                    credentials
+                        .digests
+                        .push(Credential(sha256(line.as_bytes())));
+                    credentials.users.push(user.to_owned());
+                }
+                Err(why) => {
+                    problem.get_or_insert(ProxyCredentialsError::Line(
+                        path.to_owned(),
+                        number + 1,
+                        why,
+                    ));
+                }
+            }
         }
         if credentials.digests.is_empty() {
-            return Err(ProxyCredentialsError::Empty(path.to_owned()));
+            problem.get_or_insert(ProxyCredentialsError::Empty(path.to_owned()));
         }
-        Ok(credentials)
+        (credentials, problem)
     }
 
     /// The file the credentials came from.
@@ -158,8 +194,9 @@ impl ProxyCredentials {
         self.digests.len()
     }
 
-    /// Whether the file held none (never: [`ProxyCredentials::from_file`]
-    /// refuses such a file).
+    /// Whether the file held none: never from
+    /// [`ProxyCredentials::from_file`], which refuses such a file; from
+    /// [`ProxyCredentials::reload`], a file that admits no one.
     pub fn is_empty(&self) -> bool {
         self.digests.is_empty()
     }
@@ -316,6 +353,43 @@ mod tests {
         }
         let good = basic("crawler:s3cret");
         assert_eq!(file.check(&with(&[&good, &good])), Err(Refusal::Malformed));
+    }
+
+    /// A reload admits only what the file holds now: its good lines when
+    /// another is bad, and no one when it holds none or is gone.
+    #[test]
+    fn a_reload_fails_closed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("auth");
+        std::fs::write(&path, "crawler:s3cret\nother:pw\n").expect("write");
+        let first = ProxyCredentials::from_file(&path).expect("file");
+        let other = first.check(&with(&[&basic("other:pw")])).expect("taken");
+        let crawler = first
+            .check(&with(&[&basic("crawler:s3cret")]))
+            .expect("taken");
+
+        std::fs::write(&path, "crawler:s3cret\nnew-line-without-colon\n").expect("write");
+        let (reloaded, problem) = ProxyCredentials::reload(&path);
+        assert!(matches!(
+            problem,
+            Some(ProxyCredentialsError::Line(_, 2, _))
+        ));
+        assert!(reloaded.holds(crawler) && !reloaded.holds(other));
+
+        for text in ["# all removed\n", ""] {
+            std::fs::write(&path, text).expect("write");
+            let (reloaded, problem) = ProxyCredentials::reload(&path);
+            assert!(matches!(problem, Some(ProxyCredentialsError::Empty(_))));
+            assert!(reloaded.is_empty() && !reloaded.holds(crawler));
+        }
+        std::fs::remove_file(&path).expect("remove");
+        let (reloaded, problem) = ProxyCredentials::reload(&path);
+        assert!(matches!(problem, Some(ProxyCredentialsError::Read(..))));
+        assert!(reloaded.is_empty());
+        assert_eq!(
+            reloaded.check(&with(&[&basic("crawler:s3cret")])),
+            Err(Refusal::UnknownUser(7))
+        );
     }
 
     #[test]

@@ -2050,6 +2050,51 @@ fn each_request_is_judged_and_a_removed_credential_ends_its_tunnel() {
     });
 }
 
+/// A reload removes a proxy credential even when the rest of it is refused
+/// (here the bot's key, mid-rotation, does not match its certificate), and
+/// a file left with no credential admits no one: the credentials fail
+/// closed. Before, both kept every running credential.
+#[test]
+fn a_removed_credential_is_refused_whatever_else_the_reload_finds() {
+    use base64::Engine as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let auth = files.write("proxy-auth-closed", "crawler:s3cret\nother:pw\n");
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let (connect, port) =
+            files.start_connect(&["--proxy-auth-file", &auth.display().to_string()]);
+        let status = |credential: &str| {
+            let basic = base64::engine::general_purpose::STANDARD.encode(credential);
+            let answer = raw_proxy_answer(
+                port,
+                &format!(
+                    "GET http://{upstream}/hello HTTP/1.1\r\nHost: {upstream}\r\n\
+                     Proxy-Authorization: Basic {basic}\r\nConnection: close\r\n\r\n"
+                ),
+            );
+            answer.get(..12).unwrap_or_default().to_owned()
+        };
+        assert_eq!(status("other:pw"), "HTTP/1.1 200");
+
+        files.write("bot.key", &pki.server.key_pem);
+        files.write("proxy-auth-closed", "crawler:s3cret\n");
+        files.hang_up(&connect, "reload refused, keeping the running identity");
+        files.wait_for_diagnostics(
+            "reloaded 1 proxy credentials",
+            std::time::Duration::from_secs(5),
+        );
+        assert_eq!(status("other:pw"), "HTTP/1.1 407");
+        // The running identity is kept: the bot still gets through.
+        assert_eq!(status("crawler:s3cret"), "HTTP/1.1 200");
+
+        files.write("proxy-auth-closed", "# every credential removed\n");
+        files.hang_up(&connect, "every request on the proxy port gets 407");
+        assert_eq!(status("crawler:s3cret"), "HTTP/1.1 407");
+    });
+}
+
 /// A WebSocket opened in a tunnel with proxy credentials is closed when a
 /// reload removes them: it carries no requests that could get the 403, and
 /// it speaks as the bot. Before, it ran on until either end closed it.
