@@ -32,6 +32,7 @@ use crate::connect::local_ca::LocalCa;
 use crate::connect::proxy_auth::{Credential, ProxyCredentials};
 use crate::connect::relay::{Relay, RelayBody};
 use crate::connect::websocket::is_websocket;
+use crate::connect::withdrawal::{withdrawal, UntilWithdrawn};
 
 /// The front's limits and timeouts; the defaults are `rca-proxy`'s.
 #[derive(Clone, Debug)]
@@ -79,7 +80,7 @@ pub struct Front {
     /// Replaced whole on SIGHUP ([`Front::replace_local_ca`]).
     ca: RwLock<Arc<LocalCa>>,
     /// What a client of the proxy port must give (`--proxy-auth-file`);
-    /// replaced whole on SIGHUP. A channel, so that a WebSocket opened with
+    /// replaced whole on SIGHUP. A channel, so that what is under way with
     /// a credential a reload removes can be told (see [`withdrawal`]).
     credentials: watch::Sender<Option<Arc<ProxyCredentials>>>,
     relay: Relay,
@@ -134,8 +135,8 @@ impl Front {
 
     /// Requires `credentials` of every `CONNECT` and absolute-form request
     /// from now on (`None`: none). A tunnel opened with a credential that
-    /// is no longer among them gets 403 for its next request, and its open
-    /// WebSockets are closed.
+    /// is no longer among them gets 403 for its next request, and what it
+    /// has under way (responses, uploads, WebSockets) is cut off.
     pub fn require_proxy_credentials(&self, credentials: Option<Arc<ProxyCredentials>>) {
         self.credentials.send_replace(credentials);
     }
@@ -513,7 +514,8 @@ impl Front {
                                 refused.map(|body| WhileOpen::new(body, in_flight)),
                             );
                         }
-                        let response = front.relay.forward(request, Scheme::HTTPS, target).await;
+                        let to = (Scheme::HTTPS, target);
+                        let response = front.forward_admitted(request, to, credential).await;
                         Ok::<_, Infallible>(response.map(|body| WhileOpen::new(body, in_flight)))
                     })
                 })
@@ -588,7 +590,9 @@ impl Front {
         (tasks, slot): (&TaskTracker, &Slot),
     ) -> Response<RelayBody> {
         if !is_websocket(&request) {
-            return self.relay.forward(request, scheme, authority).await;
+            return self
+                .forward_admitted(request, (scheme, authority), credential)
+                .await;
         }
         let (answer, tunnel) = self
             .relay
@@ -610,31 +614,45 @@ impl Front {
         }
         answer
     }
+
+    /// Forwards a request admitted with `credential` (see [`Front::send`]),
+    /// cut off if a reload removes it first: a 403 while the server has not
+    /// answered, an error in the response body after (the HTTP/2 stream
+    /// reset, the HTTP/1.1 connection closed), which also ends an upload
+    /// still under way.
+    async fn forward_admitted(
+        &self,
+        request: Request<Incoming>,
+        (scheme, authority): (Scheme, Authority),
+        credential: Option<Credential>,
+    ) -> Response<RelayBody> {
+        if credential.is_none() {
+            return self.relay.forward(request, scheme, authority).await;
+        }
+        let mut withdrawn = withdrawal(self.credentials.subscribe(), credential);
+        let response = tokio::select! {
+            response = self.relay.forward(request, scheme, authority) => response,
+            path = &mut withdrawn => {
+                log_cut_off(&path);
+                return own_answer(
+                    StatusCode::FORBIDDEN,
+                    "the proxy credentials this request was admitted with were removed; send it again with current ones",
+                );
+            }
+        };
+        response.map(|body| UntilWithdrawn::new(body, withdrawn, log_cut_off).boxed())
+    }
 }
 
-/// Resolves, with the file's path, once the credentials `reloads` carries
-/// no longer hold `credential`; never when there is none (no
-/// `--proxy-auth-file`, or a route's request).
-async fn withdrawal(
-    mut reloads: watch::Receiver<Option<Arc<ProxyCredentials>>>,
-    credential: Option<Credential>,
-) -> std::path::PathBuf {
-    if let Some(credential) = credential {
-        loop {
-            let withdrawn = reloads
-                .borrow_and_update()
-                .as_ref()
-                .filter(|credentials| !credentials.holds(credential))
-                .map(|credentials| credentials.path().to_owned());
-            if let Some(path) = withdrawn {
-                return path;
-            }
-            if reloads.changed().await.is_err() {
-                break;
-            }
-        }
+/// The line for a request cut off when its credential was removed, within
+/// the refusals' budget.
+fn log_cut_off(path: &std::path::Path) {
+    if let LogVerdict::Log { .. } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+        log::info!(
+            "a request's proxy credentials are no longer in --proxy-auth-file {}: cut off",
+            path.display()
+        );
     }
-    std::future::pending().await
 }
 
 /// How often an HTTP/2 client connection is pinged, and how long the

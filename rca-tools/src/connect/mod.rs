@@ -5,7 +5,8 @@
 //! → [`upstream`] (the flagged, verified, pooled connections, answering with
 //! the [`identity`]; one is an [`upstream_io::UpstreamIo`], begun early by
 //! [`prepared`]) → [`outcome`] or [`failure`], which say what happened. A
-//! WebSocket handshake takes [`websocket`] instead of the pool.
+//! WebSocket handshake takes [`websocket`] instead of the pool. What a
+//! proxy credential admitted ends when a reload removes it ([`withdrawal`]).
 
 pub mod cli;
 pub mod failure;
@@ -19,8 +20,8 @@ pub mod outcome;
 pub mod prepared;
 pub mod proxy_auth;
 pub mod relay;
-
 pub mod sessions;
 pub mod upstream;
 pub mod upstream_io;
 pub mod websocket;
+mod withdrawal;

@@ -2095,6 +2095,84 @@ fn a_removed_credential_is_refused_whatever_else_the_reload_finds() {
     });
 }
 
+/// What is under way in a tunnel when a reload removes its credential is
+/// cut off: an upload still being sent gets 403, and a response still
+/// coming ends in an error. Before, both ran on as the bot until they
+/// ended of themselves.
+#[test]
+fn a_removed_credential_cuts_off_what_is_under_way() {
+    use base64::Engine as _;
+    use bytes::Bytes;
+    use http_body_util::channel::Channel;
+    use http_body_util::BodyExt as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"h2", b"http/1.1"])).await;
+        let auth = files.write("proxy-auth-under-way", "crawler:s3cret\n");
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let (connect, port) =
+            files.start_connect(&["--proxy-auth-file", &auth.display().to_string()]);
+        let basic = format!(
+            "Proxy-Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode("crawler:s3cret")
+        );
+        let authority = format!("localhost:{}", server.port());
+        let (mut tunnel, _connection) = support::h2_tunnel_with::<
+            Channel<Bytes, std::convert::Infallible>,
+        >(&files, port, &authority, &basic)
+        .await;
+        // A response that sends a part, then nothing for a minute.
+        let (no_more, empty) = Channel::new(1);
+        drop(no_more);
+        let stalled = tunnel
+            .send_request(
+                http::Request::get(format!("https://{authority}/stall"))
+                    .body(empty)
+                    .expect("request"),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(stalled.status(), 200);
+        let mut stalled = stalled.into_body();
+        let first = stalled.frame().await.expect("a frame").expect("data");
+        assert_eq!(first.data_ref().map(Bytes::as_ref), Some(&b"partial;"[..]));
+        // An upload whose end is never sent.
+        let (mut more, upload) = Channel::new(1);
+        more.send_data(Bytes::from_static(b"first part"))
+            .await
+            .expect("send");
+        let uploading = tokio::spawn(
+            tunnel.send_request(
+                http::Request::post(format!("https://{authority}/upload"))
+                    .body(upload)
+                    .expect("request"),
+            ),
+        );
+        // Admitted and on its way before the reload.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+        files.write("proxy-auth-under-way", "second:pw\n");
+        files.hang_up(&connect, "1 proxy credentials");
+        let within = std::time::Duration::from_secs(10);
+        let uploaded = tokio::time::timeout(within, uploading)
+            .await
+            .expect("the upload cut off")
+            .expect("task")
+            .expect("answer");
+        assert_eq!(uploaded.status(), 403);
+        let rest = tokio::time::timeout(within, stalled.frame())
+            .await
+            .expect("the response cut off");
+        assert!(matches!(rest, Some(Err(_))), "{rest:?}");
+        files.wait_for_diagnostics(
+            "a request's proxy credentials are no longer in --proxy-auth-file",
+            std::time::Duration::from_secs(5),
+        );
+        drop(more);
+    });
+}
+
 /// A WebSocket opened in a tunnel with proxy credentials is closed when a
 /// reload removes them: it carries no requests that could get the 403, and
 /// it speaks as the bot. Before, it ran on until either end closed it.

@@ -605,16 +605,20 @@ pub(crate) async fn h2_tunnel(
 }
 
 /// As [`h2_tunnel`], with `extra` (header lines, each ending in CRLF) on
-/// the `CONNECT`.
-pub(crate) async fn h2_tunnel_with(
+/// the `CONNECT`, and request bodies of type `B`.
+pub(crate) async fn h2_tunnel_with<B>(
     files: &Files,
     proxy_port: u16,
     authority: &str,
     extra: &str,
 ) -> (
-    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    hyper::client::conn::http2::SendRequest<B>,
     tokio::task::JoinHandle<hyper::Result<()>>,
-) {
+)
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use rustls::pki_types::pem::PemObject as _;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy_port))
