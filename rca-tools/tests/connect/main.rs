@@ -1898,12 +1898,11 @@ fn proxy_credentials_guard_the_proxy_port() {
         let files = Files::new(pki);
         let upstream = plain_server().await;
         let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
-        let auth = files.write("proxy-auth", "# the bot's clients\ncrawler:s3cret\n");
-        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let auth = files.proxy_auth_file("proxy-auth", "# the bot's clients\ncrawler:s3cret\n");
         let metrics = support::free_port();
         let (connect, port) = files.start_connect(&[
             "--proxy-auth-file",
-            &auth.display().to_string(),
+            &auth,
             "--metrics-listen",
             &format!("127.0.0.1:{metrics}"),
         ]);
@@ -1999,23 +1998,18 @@ fn proxy_credentials_guard_the_proxy_port() {
 /// 403 for its next request.
 #[test]
 fn each_request_is_judged_and_a_removed_credential_ends_its_tunnel() {
-    use base64::Engine as _;
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = plain_server().await;
         let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
-        let auth = files.write("proxy-auth-tunnel", "crawler:s3cret\n");
-        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let auth = files.proxy_auth_file("proxy-auth-tunnel", "crawler:s3cret\n");
         let (connect, port) =
-            files.start_connect(&["--proxy-auth-file", &auth.display().to_string()]);
+            files.start_connect(&["--proxy-auth-file", &auth]);
         // On one connection each request is judged: a 407, then an
         // absolute-form request with credentials, whose server never sees
         // them.
-        let basic = format!(
-            "Proxy-Authorization: Basic {}\r\n",
-            base64::engine::general_purpose::STANDARD.encode("crawler:s3cret")
-        );
+        let basic = support::proxy_authorization("crawler:s3cret");
         let both = raw_proxy_answer(
             port,
             &format!(
@@ -2056,22 +2050,19 @@ fn each_request_is_judged_and_a_removed_credential_ends_its_tunnel() {
 /// closed. Before, both kept every running credential.
 #[test]
 fn a_removed_credential_is_refused_whatever_else_the_reload_finds() {
-    use base64::Engine as _;
     runtime().block_on(async {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let upstream = plain_server().await;
-        let auth = files.write("proxy-auth-closed", "crawler:s3cret\nother:pw\n");
-        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let (connect, port) =
-            files.start_connect(&["--proxy-auth-file", &auth.display().to_string()]);
+        let auth = files.proxy_auth_file("proxy-auth-closed", "crawler:s3cret\nother:pw\n");
+        let (connect, port) = files.start_connect(&["--proxy-auth-file", &auth]);
         let status = |credential: &str| {
-            let basic = base64::engine::general_purpose::STANDARD.encode(credential);
+            let basic = support::proxy_authorization(credential);
             let answer = raw_proxy_answer(
                 port,
                 &format!(
                     "GET http://{upstream}/hello HTTP/1.1\r\nHost: {upstream}\r\n\
-                     Proxy-Authorization: Basic {basic}\r\nConnection: close\r\n\r\n"
+                     {basic}Connection: close\r\n\r\n"
                 ),
             );
             answer.get(..12).unwrap_or_default().to_owned()
@@ -2101,7 +2092,6 @@ fn a_removed_credential_is_refused_whatever_else_the_reload_finds() {
 /// ended of themselves.
 #[test]
 fn a_removed_credential_cuts_off_what_is_under_way() {
-    use base64::Engine as _;
     use bytes::Bytes;
     use http_body_util::channel::Channel;
     use http_body_util::BodyExt as _;
@@ -2109,14 +2099,9 @@ fn a_removed_credential_cuts_off_what_is_under_way() {
         let pki = TestPki::shared();
         let files = Files::new(pki);
         let server = tls_server(plain_tls(pki, &[b"h2", b"http/1.1"])).await;
-        let auth = files.write("proxy-auth-under-way", "crawler:s3cret\n");
-        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let (connect, port) =
-            files.start_connect(&["--proxy-auth-file", &auth.display().to_string()]);
-        let basic = format!(
-            "Proxy-Authorization: Basic {}\r\n",
-            base64::engine::general_purpose::STANDARD.encode("crawler:s3cret")
-        );
+        let auth = files.proxy_auth_file("proxy-auth-under-way", "crawler:s3cret\n");
+        let (connect, port) = files.start_connect(&["--proxy-auth-file", &auth]);
+        let basic = support::proxy_authorization("crawler:s3cret");
         let authority = format!("localhost:{}", server.port());
         let (mut tunnel, _connection) = support::h2_tunnel_with::<
             Channel<Bytes, std::convert::Infallible>,
@@ -2180,11 +2165,8 @@ fn a_removed_credential_cuts_off_what_is_under_way() {
 fn a_websocket_ends_when_its_proxy_credential_is_removed() {
     use std::io::BufRead as _;
     let files = Files::new(TestPki::shared());
-    let auth = files.write("proxy-auth-websocket", "crawler:s3cret\n");
-    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let Some(setup) =
-        WebSocketSetup::start_in(files, &["--proxy-auth-file", &auth.display().to_string()])
-    else {
+    let auth = files.proxy_auth_file("proxy-auth-websocket", "crawler:s3cret\n");
+    let Some(setup) = WebSocketSetup::start_in(files, &["--proxy-auth-file", &auth]) else {
         return;
     };
     let (dir, files) = (&setup.dir, &setup.files);
@@ -2239,10 +2221,8 @@ fn a_websocket_ends_when_its_proxy_credential_is_removed() {
 fn proxy_credentials_are_checked_at_start() {
     let pki = TestPki::shared();
     let files = Files::new(pki);
-    let auth = files.write("proxy-auth-routes", "crawler:s3cret\n");
-    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let (_connect, _port, _route) =
-        files.start_routed(443, &["--proxy-auth-file", &auth.display().to_string()]);
+    let auth = files.proxy_auth_file("proxy-auth-routes", "crawler:s3cret\n");
+    let (_connect, _port, _route) = files.start_routed(443, &["--proxy-auth-file", &auth]);
     files.wait_for_diagnostics(
         "--proxy-auth-file covers the proxy port only",
         std::time::Duration::from_secs(5),

@@ -255,6 +255,15 @@ impl Files {
         self.path("state/ca.pem")
     }
 
+    /// `text` as a `--proxy-auth-file` named `name`, readable by its owner
+    /// only (as the README's recipe makes it): its path.
+    pub(crate) fn proxy_auth_file(&self, name: &str, text: &str) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.write(name, text);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        path.display().to_string()
+    }
+
     /// `rca-proxy` on a free port letting in bots of `bot_ca` (a file
     /// name here), in front of `upstream`.
     pub(crate) fn start_proxy(&self, bot_ca: &str, upstream: SocketAddr) -> (Process, u16) {
@@ -661,6 +670,16 @@ where
             .await
             .expect("HTTP/2");
     (sender, tokio::spawn(connection))
+}
+
+/// A `Proxy-Authorization` field line (with its CRLF) giving `credential`
+/// (`user:password`) by HTTP Basic.
+pub(crate) fn proxy_authorization(credential: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Proxy-Authorization: Basic {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(credential)
+    )
 }
 
 /// The Python WebSocket server of `websocket.py` (the websockets library)
