@@ -162,11 +162,22 @@ impl Relay {
     }
 
     /// The server's `response` as the client gets it (see
-    /// [`Relay::response_body`]).
+    /// [`Relay::response_body`]); a 502 for a switch of protocols nobody
+    /// asked for (WebSocket handshakes go through [`Relay::websocket`]).
     fn answer(&self, response: Response<Incoming>, authority: &Authority) -> Response<RelayBody> {
         let (mut parts, body) = response.into_parts();
-        remove_hop_by_hop(&mut parts.headers);
         let answered_on = parts.extensions.get::<AnsweredOn>().cloned();
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+            let why = format!("{authority} answered 101 to a request that asked for no upgrade");
+            let outcome = answered_on.map(|answered_on| answered_on.outcome.header_value(false));
+            return self.failure(StatusCode::BAD_GATEWAY, &why, outcome);
+        }
+        // A body framed by chunks has no length of its own to pass on: the
+        // server's `Content-Length` beside it would frame the client's copy
+        // wrongly (RFC 9112 section 6.3).
+        if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
         self.set_outcome(&mut parts.headers, answered_on.as_ref());
         Response::from_parts(parts, self.response_body(body, authority))
     }
@@ -191,10 +202,21 @@ impl Relay {
 
     /// A response `body` from `authority` as the client gets it: cut short
     /// (and the cut logged) when the server stops sending it for the read
-    /// timeout.
+    /// timeout, and with no outcome header of the server's in its trailers.
     pub(crate) fn response_body(&self, body: Incoming, authority: &Authority) -> RelayBody {
         let authority = authority.clone();
+        let renamed = self.outcome_header.clone();
         ReadTimeout::new(body, self.read_timeout)
+            .map_frame(move |frame| match frame.into_trailers() {
+                Ok(mut trailers) => {
+                    trailers.remove(OUTCOME_HEADER);
+                    if let Some(name) = &renamed {
+                        trailers.remove(name);
+                    }
+                    hyper::body::Frame::trailers(trailers)
+                }
+                Err(frame) => frame,
+            })
             .map_err(move |error| {
                 if ReadTimedOut::in_chain(&error).is_some() {
                     log::warn!("the response from {authority} was cut short: it {error}");
@@ -256,7 +278,7 @@ impl Relay {
             return self.failure(
                 StatusCode::BAD_GATEWAY,
                 &format!("{authority}: {}", refused.reason),
-                Some(&refused.outcome),
+                Some(refused.outcome.header_value(true)),
             );
         }
         let chain = error_chain(error);
@@ -281,7 +303,7 @@ impl Relay {
         &self,
         status: StatusCode,
         why: &str,
-        outcome: Option<&ConnectionOutcome>,
+        outcome: Option<HeaderValue>,
     ) -> Response<RelayBody> {
         log::warn!("{status}: {why}");
         let mut response = Response::new(
@@ -296,7 +318,7 @@ impl Relay {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         if let (Some(name), Some(outcome)) = (&self.outcome_header, outcome) {
-            headers.insert(name.clone(), outcome.header_value(true));
+            headers.insert(name.clone(), outcome);
         }
         response
     }

@@ -110,7 +110,9 @@ impl Relay {
             let why = format!(
                 "{authority} answered 101 without the Upgrade: websocket, Connection: upgrade and Sec-WebSocket-Accept of this handshake"
             );
-            let answer = self.failure(StatusCode::BAD_GATEWAY, &why, Some(&answered_on.outcome));
+            // The connection was not refused: the server's switch was wrong.
+            let outcome = answered_on.outcome.header_value(false);
+            let answer = self.failure(StatusCode::BAD_GATEWAY, &why, Some(outcome));
             return (answer, None);
         }
         let server_side = switched.then(|| hyper::upgrade::on(&mut response));

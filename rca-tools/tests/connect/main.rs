@@ -1277,6 +1277,63 @@ fn a_switch_without_proof_gets_a_502() {
     });
 }
 
+/// What a server sends that would mislead the client is not passed on as
+/// sent: a forged outcome header in trailers is dropped (the others stay),
+/// a `Content-Length` beside chunked framing is dropped (the client got the
+/// body cut to that length, with a 200), and a 101 to a
+/// request that asked for no upgrade is a 502.
+#[test]
+fn what_a_server_sends_to_mislead_is_not_passed_on() {
+    use http_body_util::BodyExt as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"h2", b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&[]);
+        let authority = format!("localhost:{}", server.port());
+        let (mut tunnel, _connection) = support::h2_tunnel(&files, port, &authority).await;
+        let answer = tunnel
+            .send_request(
+                http::Request::get(format!("https://{authority}/trailers"))
+                    .body(http_body_util::Empty::new())
+                    .expect("request"),
+            )
+            .await
+            .expect("answer");
+        let collected = answer.into_body().collect().await.expect("body");
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        assert_eq!(
+            trailers.get("x-checksum").map(http::HeaderValue::as_bytes),
+            Some(&b"1"[..])
+        );
+        assert!(trailers.get(OUTCOME).is_none(), "{trailers:?}");
+        assert_eq!(&collected.to_bytes()[..], b"body;");
+
+        let framed_twice = support::raw_tls_server(
+            plain_tls(pki, &[b"http/1.1"]),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
+              c\r\nhello, world\r\n0\r\n\r\n",
+        )
+        .await;
+        let url = format!("https://localhost:{}/", framed_twice.port());
+        for client in [Client::CurlHttp1, Client::CurlHttp2] {
+            let answer = tokio::task::block_in_place(|| client.fetch(&files, port, &url, 0));
+            assert_eq!(answer.status, 200, "{client:?}: {answer:?}");
+            assert_eq!(answer.body, "hello, world", "{client:?}: {answer:?}");
+            assert_ne!(answer.header("content-length"), Some("5"), "{answer:?}");
+        }
+
+        // HTTP/1.1: HTTP/2 has no 101.
+        let http1 = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let url = format!("https://localhost:{}/switch-without-proof", http1.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(answer.status, 502, "{answer:?}");
+        assert!(answer.body.contains("asked for no upgrade"), "{answer:?}");
+        let outcome = answer.header(OUTCOME).unwrap_or_default();
+        assert!(!outcome.contains("refused"), "{outcome}");
+    });
+}
+
 /// A tunnel that is never used (here: the client goes away after the 200,
 /// as one that does not trust the local CA does after its failed
 /// handshake) leaves a connection begun ahead that nobody takes. Ten

@@ -26,7 +26,8 @@ type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// The test server's routes: `/upload` counts the request body,
 /// `/download?n=N` streams N bytes, `/stall` sends part of a body and then
-/// nothing for a minute, `/switch-without-proof` answers 101
+/// nothing for a minute, `/trailers` sends a body and then trailers (one of
+/// them a forged outcome), `/switch-without-proof` answers 101
 /// without `Sec-WebSocket-Accept`, anything else echoes the request (line
 /// per header, the HTTP version, and the client certificate's thumbprint
 /// when TLS ended here).
@@ -40,35 +41,8 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
         }
         return Response::new(Full::new(Bytes::from(format!("received {received}"))).boxed());
     }
-    if path == "/download" {
-        let total: usize = request
-            .uri()
-            .query()
-            .and_then(|query| query.strip_prefix("n="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
-        tokio::spawn(async move {
-            let chunk = Bytes::from(vec![b'd'; 64 * 1024]);
-            let mut left = total;
-            while left > 0 {
-                let size = chunk.len().min(left);
-                if sender.send_data(chunk.slice(..size)).await.is_err() {
-                    return;
-                }
-                left -= size;
-            }
-        });
-        return Response::new(body.boxed());
-    }
-    if path == "/stall" {
-        // A body that starts, then stops coming for a minute.
-        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
-        tokio::spawn(async move {
-            let _ = sender.send_data(Bytes::from_static(b"partial;")).await;
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        });
-        return Response::new(body.boxed());
+    if let Some(streamed) = streamed(&path, request.uri().query()) {
+        return streamed;
     }
     if path == "/slow" {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -121,6 +95,54 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
         );
     }
     response
+}
+
+/// The routes whose bodies come in parts: `/download`, `/stall` and
+/// `/trailers` (see [`echo`]).
+fn streamed(path: &str, query: Option<&str>) -> Option<Response<EchoBody>> {
+    if path == "/download" {
+        let total: usize = query
+            .and_then(|query| query.strip_prefix("n="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
+        tokio::spawn(async move {
+            let chunk = Bytes::from(vec![b'd'; 64 * 1024]);
+            let mut left = total;
+            while left > 0 {
+                let size = chunk.len().min(left);
+                if sender.send_data(chunk.slice(..size)).await.is_err() {
+                    return;
+                }
+                left -= size;
+            }
+        });
+        return Some(Response::new(body.boxed()));
+    }
+    if path == "/stall" {
+        // A body that starts, then stops coming for a minute.
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+        tokio::spawn(async move {
+            let _ = sender.send_data(Bytes::from_static(b"partial;")).await;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        });
+        return Some(Response::new(body.boxed()));
+    }
+    if path == "/trailers" {
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(2);
+        tokio::spawn(async move {
+            let _ = sender.send_data(Bytes::from_static(b"body;")).await;
+            let mut trailers = hyper::HeaderMap::new();
+            trailers.insert("x-checksum", hyper::header::HeaderValue::from_static("1"));
+            trailers.insert(
+                "rca-connect-outcome",
+                hyper::header::HeaderValue::from_static("flag=acknowledged; identity=FORGED"),
+            );
+            let _ = sender.send_trailers(trailers).await;
+        });
+        return Some(Response::new(body.boxed()));
+    }
+    None
 }
 
 /// A plain HTTP server (HTTP/1.1 and h2c) with the echo routes: the
@@ -199,6 +221,38 @@ pub(crate) async fn tls_server(config: ServerConfig) -> SocketAddr {
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
+            });
+        }
+    });
+    address
+}
+
+/// A TLS server (`config`) that answers each connection's first request
+/// head with `answer` as written, then closes: for responses hyper's
+/// server would never send.
+pub(crate) async fn raw_tls_server(config: ServerConfig, answer: &'static [u8]) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read_u8().await {
+                        Ok(byte) => head.push(byte),
+                        Err(_) => return,
+                    }
+                }
+                let _ = tls.write_all(answer).await;
+                let _ = tls.shutdown().await;
             });
         }
     });
