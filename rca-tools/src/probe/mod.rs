@@ -659,10 +659,11 @@ impl fmt::Display for Report {
                 ("with the flag", &report.with_flag),
                 ("second, flagged", &report.second),
             ] {
-                writeln!(f, "  {label:<18} {connection}")?;
+                let connection = connection.to_string();
+                writeln!(f, "  {label:<18} {}", printable(&connection))?;
             }
             for finding in &report.findings {
-                writeln!(f, "  - {finding}")?;
+                writeln!(f, "  - {}", printable(finding))?;
             }
             // Not "verdict": a server that honours one code point is fine,
             // and the other's "does not support" here would read as a fault.
@@ -670,6 +671,32 @@ impl fmt::Display for Report {
         }
         write!(f, "\nverdict: {}", self.verdict)
     }
+}
+
+/// `text` with what a terminal would act on escaped (`\u{1b}`): control
+/// characters and the marks that reorder text. What the server sent (its
+/// status line, its CA names, its alerts' descriptions) is in the report,
+/// and a server could otherwise rewrite the lines before it, the verdict
+/// among them.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let acts = |character: char| {
+        character.is_control()
+            || matches!(character, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(acts) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|character| {
+                if acts(character) {
+                    character.escape_unicode().to_string()
+                } else {
+                    character.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 impl Report {
@@ -741,5 +768,29 @@ impl fmt::Display for Verdict {
             Self::Misbehaves => "misbehaves",
             Self::CouldNotConnect => "could not connect",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{printable, Connection};
+
+    /// What a server sends reaches the text report with nothing a terminal
+    /// would act on: an escape sequence that sets the title and moves the
+    /// cursor, a bell, a carriage return, a right-to-left override.
+    #[test]
+    fn server_text_is_printed_escaped() {
+        let connection = Connection {
+            version: Some("TLSv1_3".into()),
+            http_status: Some("HTTP/1.1 200 \u{1b}]0;owned\u{7}\u{1b}[1A\rverdict: honours".into()),
+            ca_names: vec!["CN=\u{202e}AC dab".into()],
+            ..Connection::default()
+        };
+        let shown = connection.to_string();
+        let printed = printable(&shown);
+        assert!(!printed.chars().any(char::is_control), "{printed}");
+        assert!(printed.contains("\\u{1b}]0;owned\\u{7}"), "{printed}");
+        assert!(printed.contains("\\u{202e}AC dab"), "{printed}");
+        assert_eq!(printable("HTTP/1.1 200 OK"), "HTTP/1.1 200 OK");
     }
 }
