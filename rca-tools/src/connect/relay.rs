@@ -178,6 +178,7 @@ impl Relay {
         if parts.headers.contains_key(header::TRANSFER_ENCODING) {
             parts.headers.remove(header::CONTENT_LENGTH);
         }
+        remove_hop_by_hop(&mut parts.headers);
         self.set_outcome(&mut parts.headers, answered_on.as_ref());
         Response::from_parts(parts, self.response_body(body, authority))
     }

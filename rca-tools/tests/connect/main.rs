@@ -1280,8 +1280,9 @@ fn a_switch_without_proof_gets_a_502() {
 /// What a server sends that would mislead the client is not passed on as
 /// sent: a forged outcome header in trailers is dropped (the others stay),
 /// a `Content-Length` beside chunked framing is dropped (the client got the
-/// body cut to that length, with a 200), and a 101 to a
-/// request that asked for no upgrade is a 502.
+/// body cut to that length, with a 200), hop-by-hop fields stay on the
+/// server's hop (a change once dropped them from every pooled response),
+/// and a 101 to a request that asked for no upgrade is a 502.
 #[test]
 fn what_a_server_sends_to_mislead_is_not_passed_on() {
     use http_body_util::BodyExt as _;
@@ -1321,6 +1322,33 @@ fn what_a_server_sends_to_mislead_is_not_passed_on() {
             assert_eq!(answer.status, 200, "{client:?}: {answer:?}");
             assert_eq!(answer.body, "hello, world", "{client:?}: {answer:?}");
             assert_ne!(answer.header("content-length"), Some("5"), "{answer:?}");
+        }
+
+        // Hop-by-hop fields stay on the server's hop, and so do those its
+        // `Connection` names.
+        let hop_by_hop = support::raw_tls_server(
+            plain_tls(pki, &[b"http/1.1"]),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: x-hop\r\nX-Hop: 1\r\n\
+              Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic realm=\"server\"\r\n\
+              Upgrade: h2c\r\nX-Kept: 1\r\n\r\nok",
+        )
+        .await;
+        let url = format!("https://localhost:{}/", hop_by_hop.port());
+        let answer = tokio::task::block_in_place(|| Client::CurlHttp1.fetch(&files, port, &url, 0));
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (200, "ok"),
+            "{answer:?}"
+        );
+        assert_eq!(answer.header("x-kept"), Some("1"), "{answer:?}");
+        for name in [
+            "x-hop",
+            "keep-alive",
+            "proxy-authenticate",
+            "upgrade",
+            "connection",
+        ] {
+            assert!(answer.header(name).is_none(), "{name}: {answer:?}");
         }
 
         // HTTP/1.1: HTTP/2 has no 101.
