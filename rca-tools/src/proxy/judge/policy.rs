@@ -72,6 +72,9 @@ impl BotsOnly {
         let folded = (!self.punctuated.is_empty()).then(|| fold_punctuation(path));
         // Folding keeps every byte offset (ASCII punctuation becomes `_`),
         // so a rest of `path` starts at the same offset in `folded`.
+        debug_assert!(folded
+            .as_deref()
+            .is_none_or(|folded| folded.len() == path.len()));
         let covers_from = |at: usize| {
             let rest = path.get(at..).unwrap_or_default();
             self.prefixes
@@ -197,7 +200,7 @@ fn fold_case(segment: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{policy_path, BotsOnly};
+    use super::{fold_punctuation, policy_path, BotsOnly};
 
     #[test]
     fn bots_only_prefixes_end_on_segment_boundaries() {
@@ -302,6 +305,36 @@ mod tests {
         assert!(!versioned.covers(&many));
         assert!(versioned.covers(&format!("{many}/api/v2-crawl")));
         assert!(versioned.covers(&format!("{many}/api/crawl")));
+    }
+
+    /// Folding keeps every byte offset, so the fold of a rest is the rest
+    /// of the fold: over generated paths with punctuation, script segments
+    /// and characters that are not ASCII (which `covers` reads at the same
+    /// offsets in both).
+    #[test]
+    fn folding_keeps_every_offset() {
+        const PIECES: [&str; 9] = [
+            "/", "a", ".", "-", ";", "\u{e9}", "\u{131}", "_", "\u{ff0e}",
+        ];
+        let mut paths = vec![String::from("/")];
+        for _ in 0..5 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|path| PIECES.iter().map(move |piece| format!("{path}{piece}")))
+                .collect();
+            paths.extend(longer);
+        }
+        for path in &paths {
+            let folded = fold_punctuation(path);
+            assert_eq!(folded.len(), path.len(), "{path}");
+            for (at, _) in path.match_indices('/') {
+                assert_eq!(
+                    fold_punctuation(&path[at..]),
+                    folded[at..],
+                    "{path} at {at}"
+                );
+            }
+        }
     }
 
     #[test]
