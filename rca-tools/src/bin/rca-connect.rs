@@ -352,7 +352,8 @@ fn say_where_it_listens(
     }
 }
 
-/// `--proxy-auth-file`, read (on SIGHUP again).
+/// `--proxy-auth-file`, read at start, where any problem stops
+/// `rca-connect` (a reload reads it with [`ProxyCredentials::reload`]).
 fn proxy_credentials(
     path: Option<&std::path::Path>,
 ) -> anyhow::Result<Option<Arc<ProxyCredentials>>> {

@@ -166,11 +166,7 @@ impl Front {
                 "client {peer}: 407 for {} {target}: {refusal} (--proxy-auth-file {}){}",
                 request.method(),
                 credentials.path().display(),
-                if left_out > 0 {
-                    format!("; {left_out} more 407s before this one were not logged")
-                } else {
-                    String::new()
-                }
+                lines_left_out(left_out)
             );
         }
         self.relay.metrics.proxy_auth_refusal();
@@ -196,10 +192,11 @@ impl Front {
         if credentials.holds(credential) {
             return None;
         }
-        if let LogVerdict::Log { .. } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+        if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
             log::info!(
-                "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests",
-                credentials.path().display()
+                "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests{}",
+                credentials.path().display(),
+                lines_left_out(left_out)
             );
         }
         Some(own_answer(
@@ -600,14 +597,18 @@ impl Front {
             .await;
         if let Some(tunnel) = tunnel {
             let permit = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-            let withdrawn = withdrawal(self.credentials.subscribe(), credential);
+            // A route's or an unguarded port's WebSocket has no credential
+            // to lose, and nothing to watch.
+            let withdrawn = credential
+                .is_some()
+                .then(|| withdrawal(self.credentials.subscribe(), credential));
             tasks.spawn(async move {
-                tokio::select! {
-                    () = tunnel => {}
-                    path = withdrawn => log::info!(
-                        "a WebSocket's proxy credentials are no longer in --proxy-auth-file {}: closed",
-                        path.display()
-                    ),
+                match withdrawn {
+                    None => tunnel.await,
+                    Some(withdrawn) => tokio::select! {
+                        () = tunnel => {}
+                        path = withdrawn => log_closed_websocket(&path),
+                    },
                 }
                 drop(permit);
             });
@@ -618,8 +619,8 @@ impl Front {
     /// Forwards a request admitted with `credential` (see [`Front::send`]),
     /// cut off if a reload removes it first: a 403 while the server has not
     /// answered, an error in the response body after (the HTTP/2 stream
-    /// reset, the HTTP/1.1 connection closed), which also ends an upload
-    /// still under way.
+    /// reset, the HTTP/1.1 connection closed), and an error in the request
+    /// body whenever it comes, which ends an upload still under way.
     async fn forward_admitted(
         &self,
         request: Request<Incoming>,
@@ -629,29 +630,66 @@ impl Front {
         if credential.is_none() {
             return self.relay.forward(request, scheme, authority).await;
         }
+        let http1 = request.version() < http::Version::HTTP_2;
+        let upload = withdrawal(self.credentials.subscribe(), credential);
+        let request = request.map(|body| UntilWithdrawn::new(body, upload, log_cut_off));
         let mut withdrawn = withdrawal(self.credentials.subscribe(), credential);
         let response = tokio::select! {
             response = self.relay.forward(request, scheme, authority) => response,
             path = &mut withdrawn => {
                 log_cut_off(&path);
-                return own_answer(
+                // The request may have reached the server all the same.
+                let mut refused = own_answer(
                     StatusCode::FORBIDDEN,
-                    "the proxy credentials this request was admitted with were removed; send it again with current ones",
+                    "the proxy credentials this request was admitted with were removed before the server answered; whether the server acted on it is not known",
                 );
+                if http1 {
+                    refused
+                        .headers_mut()
+                        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
+                return refused;
             }
         };
-        response.map(|body| UntilWithdrawn::new(body, withdrawn, log_cut_off).boxed())
+        response.map(|body| {
+            UntilWithdrawn::new(body, withdrawn, log_cut_off)
+                .map_err(std::io::Error::other)
+                .boxed()
+        })
     }
 }
 
 /// The line for a request cut off when its credential was removed, within
 /// the refusals' budget.
 fn log_cut_off(path: &std::path::Path) {
-    if let LogVerdict::Log { .. } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+    if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
         log::info!(
-            "a request's proxy credentials are no longer in --proxy-auth-file {}: cut off",
-            path.display()
+            "a request's proxy credentials are no longer in --proxy-auth-file {}: cut off{}",
+            path.display(),
+            lines_left_out(left_out)
         );
+    }
+}
+
+/// The line for a WebSocket closed when its credential was removed,
+/// within the refusals' budget.
+fn log_closed_websocket(path: &std::path::Path) {
+    if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+        log::info!(
+            "a WebSocket's proxy credentials are no longer in --proxy-auth-file {}: closed{}",
+            path.display(),
+            lines_left_out(left_out)
+        );
+    }
+}
+
+/// What a line within the refusals' budget adds when lines before it were
+/// left out.
+fn lines_left_out(left_out: u64) -> String {
+    if left_out > 0 {
+        format!("; {left_out} more lines about refused proxy credentials before this one were not logged")
+    } else {
+        String::new()
     }
 }
 

@@ -6,7 +6,7 @@
 //! the [`identity`]; one is an [`upstream_io::UpstreamIo`], begun early by
 //! [`prepared`]) → [`outcome`] or [`failure`], which say what happened. A
 //! WebSocket handshake takes [`websocket`] instead of the pool. What a
-//! proxy credential admitted ends when a reload removes it ([`withdrawal`]).
+//! proxy credential admitted ends when a reload removes it (`withdrawal`).
 
 pub mod cli;
 pub mod failure;

@@ -108,12 +108,16 @@ impl Relay {
     /// Sends `request` to `scheme://authority` (its own path and query),
     /// and gives back the answer, or a 502 (504 on a timeout) that says why
     /// there is none.
-    pub async fn forward(
+    pub async fn forward<B>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
         scheme: Scheme,
         authority: Authority,
-    ) -> Response<RelayBody> {
+    ) -> Response<RelayBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let (mut parts, body) = request.into_parts();
         // Read before the headers and version are rewritten for the server.
         let discard = discardable(&parts);

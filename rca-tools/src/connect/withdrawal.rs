@@ -17,7 +17,6 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::watch;
 
 use crate::connect::proxy_auth::{Credential, ProxyCredentials};
-use crate::connect::relay::RelayBody;
 
 /// Resolves, with the file's path, once a reload removes a credential.
 pub(crate) type Withdrawal = Pin<Box<dyn Future<Output = PathBuf> + Send + Sync>>;
@@ -49,19 +48,22 @@ pub(crate) fn withdrawal(
     })
 }
 
-/// A response body that ends in an error once its credential is withdrawn:
-/// hyper then resets the HTTP/2 stream, or closes the HTTP/1.1 connection,
-/// and the request to the server is dropped with it.
-pub(crate) struct UntilWithdrawn {
-    body: RelayBody,
+/// A body that ends in an error once its credential is withdrawn. A
+/// response's: hyper then resets the client's HTTP/2 stream, or closes its
+/// HTTP/1.1 connection, and the exchange with the server is dropped with
+/// it. A request's: the upload to the server stops there, also when the
+/// server answered before it ended, or the client stopped reading the
+/// answer (hyper polls a response body only as it can write it).
+pub(crate) struct UntilWithdrawn<B> {
+    body: B,
     /// `None` once it resolved: the body is over.
     withdrawn: Option<Withdrawal>,
     /// Told the file's path when the body is cut off (a log line).
     on_cut: fn(&Path),
 }
 
-impl UntilWithdrawn {
-    pub(crate) fn new(body: RelayBody, withdrawn: Withdrawal, on_cut: fn(&Path)) -> Self {
+impl<B> UntilWithdrawn<B> {
+    pub(crate) fn new(body: B, withdrawn: Withdrawal, on_cut: fn(&Path)) -> Self {
         Self {
             body,
             withdrawn: Some(withdrawn),
@@ -70,25 +72,31 @@ impl UntilWithdrawn {
     }
 }
 
-impl Body for UntilWithdrawn {
+impl<B> Body for UntilWithdrawn<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
     type Data = Bytes;
-    type Error = std::io::Error;
+    type Error = axum::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         context: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
         let Some(withdrawn) = self.withdrawn.as_mut() else {
             return Poll::Ready(None);
         };
         if let Poll::Ready(path) = withdrawn.as_mut().poll(context) {
             self.withdrawn = None;
             (self.on_cut)(&path);
-            return Poll::Ready(Some(Err(std::io::Error::other(
-                "the proxy credentials this request was admitted with were removed",
-            ))));
+            return Poll::Ready(Some(Err(
+                "the proxy credentials this request was admitted with were removed".into(),
+            )));
         }
-        Pin::new(&mut self.body).poll_frame(context)
+        Pin::new(&mut self.body)
+            .poll_frame(context)
+            .map(|frame| frame.map(|frame| frame.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -100,7 +108,7 @@ impl Body for UntilWithdrawn {
     }
 }
 
-impl std::fmt::Debug for UntilWithdrawn {
+impl<B> std::fmt::Debug for UntilWithdrawn<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UntilWithdrawn").finish_non_exhaustive()
     }

@@ -24,7 +24,13 @@ pub(crate) const CONNECT: &str = env!("CARGO_BIN_EXE_rca-connect");
 
 type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// How the uploads to the test server's `/answer-first` ended: `ended` or
+/// `failed`, and after how many bytes.
+pub(crate) static ANSWER_FIRST_UPLOADS: std::sync::Mutex<Vec<String>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// The test server's routes: `/upload` counts the request body,
+/// `/answer-first` answers at once and reads the body after,
 /// `/download?n=N` streams N bytes, `/stall` sends part of a body and then
 /// nothing for a minute, `/trailers` sends a body and then trailers (one of
 /// them a forged outcome), `/switch-without-proof` answers 101
@@ -43,6 +49,26 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
     }
     if let Some(streamed) = streamed(&path, request.uri().query()) {
         return streamed;
+    }
+    if path == "/answer-first" {
+        // Answers at once and reads the upload after: how it ended goes
+        // into `ANSWER_FIRST_UPLOADS`.
+        let mut body = request.into_body();
+        tokio::spawn(async move {
+            let mut received = 0usize;
+            let ended = loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => received += frame.data_ref().map_or(0, Bytes::len),
+                    Some(Err(_)) => break "failed",
+                    None => break "ended",
+                }
+            };
+            ANSWER_FIRST_UPLOADS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(format!("{ended} after {received} bytes"));
+        });
+        return Response::new(Full::new(Bytes::from_static(b"answered")).boxed());
     }
     if path == "/slow" {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
