@@ -6,6 +6,7 @@ pub mod errors;
 pub mod fields;
 pub mod json_lines;
 pub mod key_file;
+pub mod printable;
 pub mod process;
 pub mod read_timeout;
 pub mod roots;

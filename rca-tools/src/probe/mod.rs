@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::common::printable::printable;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -659,6 +660,8 @@ impl fmt::Display for Report {
                 ("with the flag", &report.with_flag),
                 ("second, flagged", &report.second),
             ] {
+                // What the server sent is in it (its status line, its CA
+                // names): it could otherwise rewrite the terminal's lines.
                 let connection = connection.to_string();
                 writeln!(f, "  {label:<18} {}", printable(&connection))?;
             }
@@ -671,32 +674,6 @@ impl fmt::Display for Report {
         }
         write!(f, "\nverdict: {}", self.verdict)
     }
-}
-
-/// `text` with what a terminal would act on escaped (`\u{1b}`): control
-/// characters and the marks that reorder text. What the server sent (its
-/// status line, its CA names, its alerts' descriptions) is in the report,
-/// and a server could otherwise rewrite the lines before it, the verdict
-/// among them.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let acts = |character: char| {
-        character.is_control()
-            || matches!(character, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(acts) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(
-        text.chars()
-            .map(|character| {
-                if acts(character) {
-                    character.escape_unicode().to_string()
-                } else {
-                    character.to_string()
-                }
-            })
-            .collect(),
-    )
 }
 
 impl Report {
@@ -773,7 +750,8 @@ impl fmt::Display for Verdict {
 
 #[cfg(test)]
 mod tests {
-    use super::{printable, Connection};
+    use super::Connection;
+    use crate::common::printable::printable;
 
     /// What a server sends reaches the text report with nothing a terminal
     /// would act on: an escape sequence that sets the title and moves the

@@ -118,7 +118,9 @@ impl Entry<'_> {
         fields.optional("tls_version", self.tls_version);
         fields.optional("alpn", self.alpn);
         fields.optional("sni", self.sni);
-        fields.optional("user_agent", self.user_agent);
+        // The client's own text: escaped where a log viewer would act on it.
+        let user_agent = self.user_agent.map(crate::common::printable::printable);
+        fields.optional("user_agent", user_agent.as_deref());
         fields.integer("request_body_bytes", self.request_body_bytes);
         fields.integer("response_body_bytes", self.response_body_bytes);
         fields.serialized("duration_ms", &self.duration_ms);

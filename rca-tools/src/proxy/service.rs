@@ -209,7 +209,11 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
             if let Some(record) = &mut unanswered.0 {
                 record.path = path;
             }
-            bad_request(why.reason())
+            if why == TargetError::TooLong {
+                refused_target(StatusCode::URI_TOO_LONG, why.reason())
+            } else {
+                bad_request(why.reason())
+            }
         }
     };
     let Some(mut record) = unanswered.0.take() else {
@@ -534,8 +538,20 @@ fn revoked() -> (Response, Option<String>) {
 }
 
 fn bad_request(why: &str) -> (Response, Option<String>) {
+    refused_target(StatusCode::BAD_REQUEST, why)
+}
+
+/// The proxy's own answer `status` to a request it refuses, with `why` as
+/// its text and for the log.
+fn refused_target(status: StatusCode, why: &str) -> (Response, Option<String>) {
     (
-        (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
-        Some(format!("bad request: {why}")),
+        (status, format!("{why}\n")).into_response(),
+        Some(format!(
+            "{}: {why}",
+            status
+                .canonical_reason()
+                .unwrap_or("refused")
+                .to_ascii_lowercase()
+        )),
     )
 }

@@ -166,9 +166,10 @@ fn targets_reach_the_upstream_in_canonical_form() {
     });
 }
 
-/// A refused target is logged with what is not ASCII escaped: a client's
-/// right-to-left override or line separator never reaches a log viewer as
-/// a character. A target too long once escaped is refused as that.
+/// A refused target is logged with what is not ASCII escaped, and a user
+/// agent with what a viewer acts on escaped: a client's right-to-left
+/// override, line separator or escape sequence never reaches a log viewer
+/// as a character. A target too long once escaped gets 414.
 #[test]
 fn refused_targets_are_logged_in_ascii() {
     runtime().block_on(async {
@@ -178,7 +179,8 @@ fn refused_targets_are_logged_in_ascii() {
         let answer = raw(
             pki,
             port,
-            "GET /\u{202e}\u{2028}x%zz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /\u{202e}\u{2028}x%zz HTTP/1.1\r\nHost: localhost\r\n\
+             User-Agent: bot\u{202e}\u{2028}x\r\nConnection: close\r\n\r\n",
         )
         .await;
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
@@ -189,13 +191,16 @@ fn refused_targets_are_logged_in_ascii() {
             &format!("GET {accented} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
         )
         .await;
-        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
         assert!(answer.contains("longer than 65,534 bytes"), "{answer}");
         proxy.signal("TERM");
         assert!(proxy.wait().success());
         let text = std::fs::read_to_string(&log).expect("access log");
         let lines = json_lines(&text);
-        assert_eq!(lines[0]["path"], "/%E2%80%AE%E2%80%A8x%zz", "{text}");
+        let first = &lines[0];
+        assert_eq!(first["path"], "/%E2%80%AE%E2%80%A8x%zz", "{first}");
+        // The client's user agent too, as a log viewer would not act on it.
+        assert_eq!(first["user_agent"], "bot\\u{202e}\\u{2028}x", "{first}");
         assert!(text.is_ascii());
     });
 }
