@@ -7,8 +7,9 @@ use http::header::{self, HeaderMap, HeaderName};
 
 /// RFC 9110 section 7.6.1: headers for one connection, not to be forwarded,
 /// and those the `Connection` header names (also `HTTP2-Settings`, which only
-/// means something with an h2c upgrade).
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+/// means something with an h2c upgrade). The names removed come back: what
+/// `Connection` named also binds the trailer section that follows.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) -> Vec<HeaderName> {
     // One pass over the (few) headers present, rather than a removal per
     // name: this runs twice for every request.
     let mut found: Vec<HeaderName> = Vec::new();
@@ -28,10 +29,38 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             found.extend(named);
         }
     }
-    for name in found {
+    for name in &found {
         headers.remove(name);
     }
+    found
 }
+
+/// Removes from a message's `trailers` what a trailer section may not
+/// carry (RFC 9110 section 6.5.1): hop-by-hop fields, those the header
+/// section's `Connection` named (`connection_named`, as
+/// [`remove_hop_by_hop`] returned them), and the fields that frame, route or
+/// describe the content. A recipient that merged them into the header
+/// section would be misled; an HTTP/2 client resets a stream with some.
+pub fn remove_from_trailers(trailers: &mut HeaderMap, connection_named: &[HeaderName]) {
+    remove_hop_by_hop(trailers);
+    for name in connection_named {
+        trailers.remove(name);
+    }
+    for name in NOT_IN_TRAILERS {
+        trailers.remove(name);
+    }
+}
+
+/// Fields that frame, route or describe a message's content, which only its
+/// header section may carry.
+const NOT_IN_TRAILERS: [&str; 6] = [
+    "content-length",
+    "host",
+    "content-type",
+    "content-encoding",
+    "content-range",
+    "max-forwards",
+];
 
 /// The hop-by-hop headers of RFC 9110 section 7.6.1 (and the legacy and h2c
 /// ones), removed whether `Connection` names them or not: the one list both

@@ -29,10 +29,10 @@ use tokio_util::task::TaskTracker;
 use crate::connect::graceful::Watcher;
 use crate::connect::idle::WhileOpen;
 use crate::connect::local_ca::LocalCa;
-use crate::connect::proxy_auth::{Credential, ProxyCredentials};
+use crate::connect::proxy_auth::ProxyCredentials;
 use crate::connect::relay::{Relay, RelayBody};
 use crate::connect::websocket::is_websocket;
-use crate::connect::withdrawal::{withdrawal, UntilWithdrawn};
+use crate::connect::withdrawal::{withdrawal, Admissions, Admitted, UntilWithdrawn};
 
 /// The front's limits and timeouts; the defaults are `rca-proxy`'s.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ pub struct Front {
     /// What a client of the proxy port must give (`--proxy-auth-file`);
     /// replaced whole on SIGHUP. A channel, so that what is under way with
     /// a credential a reload removes can be told (see [`withdrawal`]).
-    credentials: watch::Sender<Option<Arc<ProxyCredentials>>>,
+    credentials: watch::Sender<Admissions>,
     relay: Relay,
     limits: FrontLimits,
     /// One per client connection or tunnel: a tunnel outlives the
@@ -120,7 +120,7 @@ impl Front {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         Self {
             ca: RwLock::new(ca),
-            credentials: watch::Sender::new(None),
+            credentials: watch::Sender::new(Admissions::default()),
             relay,
             limits,
             slots,
@@ -138,7 +138,8 @@ impl Front {
     /// is no longer among them gets 403 for its next request, and what it
     /// has under way (responses, uploads, WebSockets) is cut off.
     pub fn require_proxy_credentials(&self, credentials: Option<Arc<ProxyCredentials>>) {
-        self.credentials.send_replace(credentials);
+        self.credentials
+            .send_modify(|admissions| admissions.replace(credentials));
     }
 
     /// Whether a request on the proxy port may use the bot's identity: the
@@ -150,12 +151,14 @@ impl Front {
         &self,
         request: &Request<Incoming>,
         peer: SocketAddr,
-    ) -> Result<Option<Credential>, Box<Response<RelayBody>>> {
-        let Some(credentials) = self.credentials() else {
+    ) -> Result<Option<Admitted>, Box<Response<RelayBody>>> {
+        // One generation's credentials, checked and remembered together.
+        let admissions = self.credentials.borrow().clone();
+        let Some(credentials) = admissions.credentials() else {
             return Ok(None);
         };
         let refusal = match credentials.check(request.headers()) {
-            Ok(credential) => return Ok(Some(credential)),
+            Ok(credential) => return Ok(Some(admissions.admit(credential))),
             Err(refusal) => refusal,
         };
         let target = request.uri().authority().map_or("", Authority::as_str);
@@ -178,24 +181,18 @@ impl Front {
         Err(Box::new(answer))
     }
 
-    fn credentials(&self) -> Option<Arc<ProxyCredentials>> {
-        self.credentials.borrow().clone()
-    }
-
-    /// A 403 for a request in a tunnel opened with `credential` that a
-    /// reload has since removed from the file; `None` while it is there.
-    /// (An HTTP/1.1 tunnel is closed after it; an HTTP/2 one refuses each
-    /// request until its idle timeout closes it.)
-    fn withdrawn(&self, credential: Option<Credential>) -> Option<Response<RelayBody>> {
-        let credential = credential?;
-        let credentials = self.credentials()?;
-        if credentials.holds(credential) {
-            return None;
-        }
+    /// A 403 for a request in a tunnel opened with a credential that a
+    /// reload has since removed from the file (see
+    /// [`Admissions::withdraws`]); `None` while it holds. (An HTTP/1.1
+    /// tunnel is closed after it; an HTTP/2 one refuses each request until
+    /// its idle timeout closes it.)
+    fn withdrawn(&self, admitted: Option<Admitted>) -> Option<Response<RelayBody>> {
+        let admitted = admitted?;
+        let path = self.credentials.borrow().withdraws(admitted)?.to_owned();
         if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
             log::info!(
                 "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests{}",
-                credentials.path().display(),
+                path.display(),
                 lines_left_out(left_out)
             );
         }
@@ -424,7 +421,7 @@ impl Front {
     fn open_tunnel(
         self: Arc<Self>,
         request: Request<Incoming>,
-        credential: Option<Credential>,
+        credential: Option<Admitted>,
         (watcher, slot): (Watcher, &Slot),
     ) -> Response<RelayBody> {
         let Some(authority) = request.uri().authority().cloned() else {
@@ -488,7 +485,7 @@ impl Front {
     async fn serve_tunnel(
         self: Arc<Self>,
         tls: tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>,
-        (authority, credential): (Authority, Option<Credential>),
+        (authority, credential): (Authority, Option<Admitted>),
         (watcher, slot): (&Watcher, Slot),
     ) {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -583,7 +580,7 @@ impl Front {
         &self,
         request: Request<Incoming>,
         (scheme, authority): (Scheme, Authority),
-        credential: Option<Credential>,
+        credential: Option<Admitted>,
         (tasks, slot): (&TaskTracker, &Slot),
     ) -> Response<RelayBody> {
         if !is_websocket(&request) {
@@ -591,17 +588,24 @@ impl Front {
                 .forward_admitted(request, (scheme, authority), credential)
                 .await;
         }
-        let (answer, tunnel) = self
-            .relay
-            .websocket(request, scheme, authority, tasks)
-            .await;
+        // A handshake still under way when its credential goes gets the
+        // 403 of any request not answered yet.
+        // A route's or an unguarded port's WebSocket has no credential to
+        // lose, and nothing to watch.
+        let mut withdrawn = credential
+            .is_some()
+            .then(|| withdrawal(self.credentials.subscribe(), credential));
+        let switching = self.relay.websocket(request, scheme, authority, tasks);
+        let (answer, tunnel) = match withdrawn.as_mut() {
+            Some(withdrawn) => tokio::select! {
+                biased;
+                path = withdrawn => return unanswered_when_withdrawn(&path, true),
+                switched = switching => switched,
+            },
+            None => switching.await,
+        };
         if let Some(tunnel) = tunnel {
             let permit = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-            // A route's or an unguarded port's WebSocket has no credential
-            // to lose, and nothing to watch.
-            let withdrawn = credential
-                .is_some()
-                .then(|| withdrawal(self.credentials.subscribe(), credential));
             tasks.spawn(async move {
                 match withdrawn {
                     None => tunnel.await,
@@ -625,7 +629,7 @@ impl Front {
         &self,
         request: Request<Incoming>,
         (scheme, authority): (Scheme, Authority),
-        credential: Option<Credential>,
+        credential: Option<Admitted>,
     ) -> Response<RelayBody> {
         if credential.is_none() {
             return self.relay.forward(request, scheme, authority).await;
@@ -635,21 +639,11 @@ impl Front {
         let request = request.map(|body| UntilWithdrawn::new(body, upload, log_cut_off));
         let mut withdrawn = withdrawal(self.credentials.subscribe(), credential);
         let response = tokio::select! {
+            // When both are ready (the upload cut off, so the request
+            // failed), the withdrawal is what happened.
+            biased;
+            path = &mut withdrawn => return unanswered_when_withdrawn(&path, http1),
             response = self.relay.forward(request, scheme, authority) => response,
-            path = &mut withdrawn => {
-                log_cut_off(&path);
-                // The request may have reached the server all the same.
-                let mut refused = own_answer(
-                    StatusCode::FORBIDDEN,
-                    "the proxy credentials this request was admitted with were removed before the server answered; whether the server acted on it is not known",
-                );
-                if http1 {
-                    refused
-                        .headers_mut()
-                        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-                }
-                return refused;
-            }
         };
         response.map(|body| {
             UntilWithdrawn::new(body, withdrawn, log_cut_off)
@@ -657,6 +651,24 @@ impl Front {
                 .boxed()
         })
     }
+}
+
+/// The 403 for a request whose credential a reload removed before the
+/// server answered it, which may have reached the server all the same; an
+/// HTTP/1.1 connection (`http1`) is closed after it, as a tunnel's other
+/// refusals close it.
+fn unanswered_when_withdrawn(path: &std::path::Path, http1: bool) -> Response<RelayBody> {
+    log_cut_off(path);
+    let mut refused = own_answer(
+        StatusCode::FORBIDDEN,
+        "the proxy credentials this request was admitted with were removed before the server answered; whether the server acted on it is not known",
+    );
+    if http1 {
+        refused
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    refused
 }
 
 /// The line for a request cut off when its credential was removed, within

@@ -29,7 +29,7 @@ pub struct ProxyCredentials {
 /// One accepted credential, as kept: the SHA-256 of its `user:password`. A
 /// tunnel remembers the one it was opened with, so a reload that removes
 /// it refuses the tunnel's later requests.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Credential([u8; 32]);
 
 impl std::fmt::Debug for Credential {
@@ -227,6 +227,11 @@ impl ProxyCredentials {
         Err(known.map_or(Refusal::UnknownUser(user.len()), |user| {
             Refusal::WrongPassword(user.clone())
         }))
+    }
+
+    /// The file's credentials.
+    pub fn iter(&self) -> impl Iterator<Item = Credential> + '_ {
+        self.digests.iter().copied()
     }
 
     /// Whether `credential` is still one of the file's (after a reload).

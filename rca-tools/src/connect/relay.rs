@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::common::client_body::{discardable, ClientBody, ClientBodyError, ClientBodyFailure};
 use crate::common::errors::{error_chain, find_in_chain};
-use crate::common::fields::remove_hop_by_hop;
+use crate::common::fields::{remove_from_trailers, remove_hop_by_hop};
 use crate::common::read_timeout::{ReadTimedOut, ReadTimeout};
 use crate::connect::failure::{ConnectFailure, RefusedError};
 use crate::connect::metrics::RequestResult;
@@ -182,9 +182,9 @@ impl Relay {
         if parts.headers.contains_key(header::TRANSFER_ENCODING) {
             parts.headers.remove(header::CONTENT_LENGTH);
         }
-        remove_hop_by_hop(&mut parts.headers);
+        let connection_named = remove_hop_by_hop(&mut parts.headers);
         self.set_outcome(&mut parts.headers, answered_on.as_ref());
-        Response::from_parts(parts, self.response_body(body, authority))
+        Response::from_parts(parts, self.response_body(body, authority, connection_named))
     }
 
     /// Puts the outcome of the connection a response came on into its
@@ -207,13 +207,22 @@ impl Relay {
 
     /// A response `body` from `authority` as the client gets it: cut short
     /// (and the cut logged) when the server stops sending it for the read
-    /// timeout, and with no outcome header of the server's in its trailers.
-    pub(crate) fn response_body(&self, body: Incoming, authority: &Authority) -> RelayBody {
+    /// timeout, and with its trailers rid of what they may not carry (see
+    /// [`remove_from_trailers`]; `connection_named`: what the header
+    /// section's `Connection` named) and of any outcome header of the
+    /// server's.
+    pub(crate) fn response_body(
+        &self,
+        body: Incoming,
+        authority: &Authority,
+        connection_named: Vec<HeaderName>,
+    ) -> RelayBody {
         let authority = authority.clone();
         let renamed = self.outcome_header.clone();
         ReadTimeout::new(body, self.read_timeout)
             .map_frame(move |frame| match frame.into_trailers() {
                 Ok(mut trailers) => {
+                    remove_from_trailers(&mut trailers, &connection_named);
                     trailers.remove(OUTCOME_HEADER);
                     if let Some(name) = &renamed {
                         trailers.remove(name);

@@ -117,10 +117,10 @@ impl Relay {
         }
         let server_side = switched.then(|| hyper::upgrade::on(&mut response));
         let (mut parts, body) = response.into_parts();
-        remove_hop_by_hop(&mut parts.headers);
+        let connection_named = remove_hop_by_hop(&mut parts.headers);
         self.set_outcome(&mut parts.headers, Some(&answered_on));
         let Some(server_side) = server_side else {
-            let body = self.response_body(body, &authority);
+            let body = self.response_body(body, &authority, connection_named);
             return (Response::from_parts(parts, body), None);
         };
         parts

@@ -5,7 +5,14 @@
 //! further request that could be refused, so it is watched here and cut
 //! off when the credential goes: otherwise it would speak as the bot for
 //! as long as its client liked.
+//!
+//! A removal counts even if a later reload puts the same line back before
+//! anything under way looked (a stalled upload is looked at only when it
+//! moves again): each reload has a generation, and what was admitted
+//! remembers the one it was admitted under ([`Admitted`]), so it ends if
+//! any reload since removed its credential ([`Admissions`]).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -18,28 +25,97 @@ use tokio::sync::watch;
 
 use crate::connect::proxy_auth::{Credential, ProxyCredentials};
 
-/// Resolves, with the file's path, once a reload removes a credential.
+/// The credentials a client of the proxy port must give, as the last
+/// reload left them, and what reloads have removed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Admissions {
+    credentials: Option<Arc<ProxyCredentials>>,
+    /// How many times the credentials were set, the start included.
+    generation: u64,
+    /// Each credential a reload removed, with the last generation that
+    /// removed it (a few entries: one per line ever removed).
+    removed: Arc<HashMap<Credential, u64>>,
+}
+
+/// A credential a request or tunnel was admitted with, and under which
+/// generation of [`Admissions`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Admitted {
+    pub(crate) credential: Credential,
+    generation: u64,
+}
+
+impl Admissions {
+    /// The credentials required now (`None`: none).
+    pub(crate) fn credentials(&self) -> Option<&Arc<ProxyCredentials>> {
+        self.credentials.as_ref()
+    }
+
+    /// `credential`, checked against these admissions, as admitted now.
+    pub(crate) fn admit(&self, credential: Credential) -> Admitted {
+        Admitted {
+            credential,
+            generation: self.generation,
+        }
+    }
+
+    /// The next generation: `credentials` required, and every credential
+    /// of the last that they lack recorded as removed.
+    pub(crate) fn replace(&mut self, credentials: Option<Arc<ProxyCredentials>>) {
+        self.generation += 1;
+        if let Some(before) = &self.credentials {
+            let gone: Vec<Credential> = before
+                .iter()
+                .filter(|credential| {
+                    !credentials
+                        .as_ref()
+                        .is_some_and(|now| now.holds(*credential))
+                })
+                .collect();
+            if !gone.is_empty() {
+                let removed = Arc::make_mut(&mut self.removed);
+                for credential in gone {
+                    removed.insert(credential, self.generation);
+                }
+            }
+        }
+        self.credentials = credentials;
+    }
+
+    /// The file that no longer admits `admitted`: one a reload since its
+    /// admission removed it from (even if a later one put it back), or
+    /// that lacks it now; `None` while it holds.
+    pub(crate) fn withdraws(&self, admitted: Admitted) -> Option<&Path> {
+        let credentials = self.credentials.as_ref()?;
+        let removed_since = self
+            .removed
+            .get(&admitted.credential)
+            .is_some_and(|&generation| generation > admitted.generation);
+        (removed_since || !credentials.holds(admitted.credential)).then(|| credentials.path())
+    }
+}
+
+/// Resolves, with the file's path, once `admissions` withdraws `admitted`
+/// (see [`Admissions::withdraws`]); never when there is nothing admitted
+/// (no `--proxy-auth-file`, or a route's request).
 pub(crate) type Withdrawal = Pin<Box<dyn Future<Output = PathBuf> + Send + Sync>>;
 
-/// Resolves, with the file's path, once the credentials `reloads` carries
-/// no longer hold `credential`; never when there is none (no
-/// `--proxy-auth-file`, or a route's request).
+/// See [`Withdrawal`].
 pub(crate) fn withdrawal(
-    mut reloads: watch::Receiver<Option<Arc<ProxyCredentials>>>,
-    credential: Option<Credential>,
+    mut admissions: watch::Receiver<Admissions>,
+    admitted: Option<Admitted>,
 ) -> Withdrawal {
     Box::pin(async move {
-        if let Some(credential) = credential {
+        if let Some(admitted) = admitted {
             loop {
-                let withdrawn = reloads
+                let withdrawn = admissions
                     .borrow_and_update()
-                    .as_ref()
-                    .filter(|credentials| !credentials.holds(credential))
-                    .map(|credentials| credentials.path().to_owned());
+                    .withdraws(admitted)
+                    .map(Path::to_owned);
                 if let Some(path) = withdrawn {
                     return path;
                 }
-                if reloads.changed().await.is_err() {
+                if admissions.changed().await.is_err() {
                     break;
                 }
             }

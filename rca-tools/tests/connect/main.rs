@@ -1279,6 +1279,8 @@ fn a_switch_without_proof_gets_a_502() {
 
 /// What a server sends that would mislead the client is not passed on as
 /// sent: a forged outcome header in trailers is dropped (the others stay),
+/// and so are fields a trailer section may not carry (an HTTP/2 client
+/// reset the stream for some),
 /// a `Content-Length` beside chunked framing is dropped (the client got the
 /// body cut to that length, with a 200), hop-by-hop fields stay on the
 /// server's hop (a change once dropped them from every pooled response),
@@ -1309,6 +1311,33 @@ fn what_a_server_sends_to_mislead_is_not_passed_on() {
         );
         assert!(trailers.get(OUTCOME).is_none(), "{trailers:?}");
         assert_eq!(&collected.to_bytes()[..], b"body;");
+        // An HTTP/1.1 server's trailers lose what a trailer section may not
+        // carry, and what its `Connection` named.
+        let trailing = support::raw_tls_server(
+            plain_tls(pki, &[b"http/1.1"]),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: x-hop\r\n\r\n\
+              5\r\nhello\r\n0\r\nX-Hop: 1\r\nContent-Length: 5\r\nHost: elsewhere\r\n\
+              Proxy-Authenticate: Basic\r\nX-After: 1\r\n\r\n",
+        )
+        .await;
+        let trailing = format!("localhost:{}", trailing.port());
+        let (mut to_trailing, _trailing_connection) =
+            support::h2_tunnel(&files, port, &trailing).await;
+        let answer = to_trailing
+            .send_request(
+                http::Request::get(format!("https://{trailing}/"))
+                    .body(http_body_util::Empty::new())
+                    .expect("request"),
+            )
+            .await
+            .expect("answer");
+        let collected = answer.into_body().collect().await.expect("body");
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        assert!(trailers.contains_key("x-after"), "{trailers:?}");
+        for name in ["x-hop", "content-length", "host", "proxy-authenticate"] {
+            assert!(!trailers.contains_key(name), "{name}: {trailers:?}");
+        }
+        assert_eq!(&collected.to_bytes()[..], b"hello");
 
         let framed_twice = support::raw_tls_server(
             plain_tls(pki, &[b"http/1.1"]),
@@ -2284,6 +2313,58 @@ fn a_removed_credential_cuts_off_what_is_under_way() {
             std::time::Duration::from_secs(5),
         );
         drop((more, more_after));
+    });
+}
+
+/// A credential removed and put back at once still ends what was admitted
+/// with it before the removal: a response still coming, and the tunnel's
+/// next request (403); new tunnels with it work. Before, a second reload
+/// hid the first from what had not looked in between.
+#[test]
+fn a_credential_removed_and_put_back_still_ends_what_it_admitted() {
+    use bytes::Bytes;
+    use http_body_util::BodyExt as _;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"h2", b"http/1.1"])).await;
+        let both = "crawler:s3cret\nother:pw\n";
+        let auth = files.proxy_auth_file("proxy-auth-put-back", both);
+        let (connect, port) = files.start_connect(&["--proxy-auth-file", &auth]);
+        let basic = support::proxy_authorization("crawler:s3cret");
+        let authority = format!("localhost:{}", server.port());
+        let request = |path: &str| {
+            http::Request::get(format!("https://{authority}{path}"))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .expect("request")
+        };
+        let (mut tunnel, _connection) =
+            support::h2_tunnel_with(&files, port, &authority, &basic).await;
+        let stalled = tunnel
+            .send_request(request("/stall"))
+            .await
+            .expect("answer");
+        assert_eq!(stalled.status(), 200);
+        let mut stalled = stalled.into_body();
+        stalled.frame().await.expect("a frame").expect("data");
+
+        files.write("proxy-auth-put-back", "other:pw\n");
+        files.hang_up(&connect, "reloaded 1 proxy credentials");
+        files.write("proxy-auth-put-back", both);
+        files.hang_up(&connect, "reloaded 2 proxy credentials");
+        let rest = tokio::time::timeout(std::time::Duration::from_secs(10), stalled.frame())
+            .await
+            .expect("the response cut off");
+        assert!(matches!(rest, Some(Err(_))), "{rest:?}");
+        let next = tunnel
+            .send_request(request("/hello"))
+            .await
+            .expect("answer");
+        assert_eq!(next.status(), 403);
+        let (mut again, _again_connection) =
+            support::h2_tunnel_with(&files, port, &authority, &basic).await;
+        let fresh = again.send_request(request("/hello")).await.expect("answer");
+        assert_eq!(fresh.status(), 200);
     });
 }
 
