@@ -131,6 +131,24 @@ pub(crate) async fn start_upstream() -> SocketAddr {
 /// [`RELEASE`] is notified), `/endless`, `/stall` (a part, then nothing for a
 /// minute) and `/trickle` (five parts, 400 ms apart).
 fn streamed_body(path: &str) -> Option<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    if path == "/response-trailers" {
+        // A body, then trailers with fields a trailer section may not carry.
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(2);
+        tokio::spawn(async move {
+            let _ = sender.send_data(Bytes::from_static(b"body")).await;
+            let mut trailers = http::HeaderMap::new();
+            for (name, value) in [
+                ("x-kept", "1"),
+                ("content-length", "4"),
+                ("host", "elsewhere"),
+                ("proxy-authenticate", "Basic"),
+            ] {
+                trailers.insert(name, http::HeaderValue::from_static(value));
+            }
+            let _ = sender.send_trailers(trailers).await;
+        });
+        return Some(body.boxed());
+    }
     if path == "/stream" {
         // A body in two parts; the second only once the test
         // has seen the first through the proxy.

@@ -401,6 +401,40 @@ fn client_trailers_never_reach_the_upstream() {
     });
 }
 
+/// An h2c upstream's trailers reach the client without the fields a
+/// trailer section may not carry (framing, routing, hop-by-hop), as its
+/// headers reach it without hop-by-hop ones.
+#[test]
+fn upstream_trailers_lose_what_trailers_may_not_carry() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config_with(
+            "h2c-trailers.toml",
+            port,
+            upstream,
+            "upstream",
+            "protocol = \"h2c\"",
+        );
+        let _proxy = Proxy::start(&config, port);
+        let (mut sender, _connection) = h2_connect(pki, port).await;
+        let request = http::Request::get(format!("https://localhost:{port}/response-trailers"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+        let collected = response.into_body().collect().await.expect("body");
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        assert!(trailers.contains_key("x-kept"), "{trailers:?}");
+        for name in ["content-length", "host", "proxy-authenticate"] {
+            assert!(!trailers.contains_key(name), "{name}: {trailers:?}");
+        }
+        assert_eq!(&collected.to_bytes()[..], b"body");
+    });
+}
+
 /// A request body in a transfer coding besides `chunked` (`gzip,
 /// chunked`) gets 501 and never reaches the upstream: de-chunked and framed
 /// anew, its coding would be lost and the compressed bytes read as the

@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::common::client_body::{ClientBodyError, ClientBodyFailure};
 use crate::common::errors::error_chain;
-use crate::common::fields::remove_hop_by_hop;
+use crate::common::fields::{remove_from_trailers, remove_hop_by_hop};
 use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
@@ -266,12 +266,19 @@ impl Upstream {
         let response = match answer {
             Answer::H2c(response) => {
                 let (mut parts, body) = response.into_parts();
-                remove_hop_by_hop(&mut parts.headers);
+                let connection_named = remove_hop_by_hop(&mut parts.headers);
                 // The exchange holds its slot until the body has been read
-                // or dropped.
+                // or dropped. Its trailers lose what a trailer section may
+                // not carry, as its headers lost the hop-by-hop fields.
                 let body = body.map_frame(move |frame| {
                     let _slot = &permit;
-                    frame
+                    match frame.into_trailers() {
+                        Ok(mut trailers) => {
+                            remove_from_trailers(&mut trailers, &connection_named);
+                            hyper::body::Frame::trailers(trailers)
+                        }
+                        Err(frame) => frame,
+                    }
                 });
                 let body = ReadTimeout::new(body, self.read_timeout);
                 return Ok(Response::from_parts(parts, Body::new(body)));
