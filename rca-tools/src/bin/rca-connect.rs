@@ -429,6 +429,9 @@ async fn reload_on_hangup(
 /// is gone or holds no credential admits no one.
 fn reload_proxy_credentials(front: &Front, path: &std::path::Path) {
     let (credentials, problem) = ProxyCredentials::reload(path);
+    let credentials = Arc::new(credentials);
+    // Applied before it is logged: a reader of the log may act on it.
+    front.require_proxy_credentials(Some(Arc::clone(&credentials)));
     match problem {
         None => log::info!("reloaded {} proxy credentials from --proxy-auth-file {}", credentials.len(), path.display()),
         Some(problem) if credentials.is_empty() => log::error!(
@@ -439,7 +442,6 @@ fn reload_proxy_credentials(front: &Front, path: &std::path::Path) {
             credentials.len()
         ),
     }
-    front.require_proxy_credentials(Some(Arc::new(credentials)));
 }
 
 /// The local CA's certificate for `rca-connect ca`: read where it is,

@@ -51,15 +51,26 @@ pub fn remove_from_trailers(trailers: &mut HeaderMap, connection_named: &[Header
     }
 }
 
-/// Fields that frame, route or describe a message's content, which only its
-/// header section may carry.
-const NOT_IN_TRAILERS: [&str; 6] = [
+/// Fields that frame, route, authenticate, set state or describe content
+/// or how to store it, which only a header section may carry (RFC 9110
+/// section 6.5.1; hyper's own HTTP/1.1 encoder refuses several of them in
+/// trailers). Others (`grpc-status`, checksums) pass.
+const NOT_IN_TRAILERS: [&str; 15] = [
     "content-length",
     "host",
     "content-type",
     "content-encoding",
     "content-range",
+    "content-location",
     "max-forwards",
+    "authorization",
+    "www-authenticate",
+    "set-cookie",
+    "cache-control",
+    "expires",
+    "vary",
+    "location",
+    "retry-after",
 ];
 
 /// The hop-by-hop headers of RFC 9110 section 7.6.1 (and the legacy and h2c

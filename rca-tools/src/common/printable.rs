@@ -35,6 +35,11 @@ fn acts(character: char) -> bool {
             '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
             // Line and paragraph separators.
             | '\u{2028}' | '\u{2029}'
+            // Characters that show as nothing: a soft hyphen, zero-width
+            // spaces and joiners, invisible operators, a byte order mark,
+            // tags.
+            | '\u{ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+            | '\u{e0000}'..='\u{e007f}'
         )
 }
 
@@ -49,6 +54,10 @@ mod tests {
         assert_eq!(
             printable("a\u{1b}]0;t\u{7}\r\u{202e}b\u{2028}c\u{9b}"),
             "a\\u{1b}]0;t\\u{7}\\u{d}\\u{202e}b\\u{2028}c\\u{9b}"
+        );
+        assert_eq!(
+            printable("x\u{200b}y\u{feff}\u{e0041}"),
+            "x\\u{200b}y\\u{feff}\\u{e0041}"
         );
     }
 }

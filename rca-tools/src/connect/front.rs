@@ -137,9 +137,16 @@ impl Front {
     /// from now on (`None`: none). A tunnel opened with a credential that
     /// is no longer among them gets 403 for its next request, and what it
     /// has under way (responses, uploads, WebSockets) is cut off.
+    ///
+    /// Whether credentials are required at all is for the start: what was
+    /// admitted while none were required is not withdrawn when some are
+    /// (`rca-connect` reloads always require some).
     pub fn require_proxy_credentials(&self, credentials: Option<Arc<ProxyCredentials>>) {
-        self.credentials
-            .send_modify(|admissions| admissions.replace(credentials));
+        // Made outside the channel's lock, which every admission and woken
+        // watcher reads; reloads come one at a time.
+        let mut admissions = self.credentials.borrow().clone();
+        admissions.replace(credentials);
+        self.credentials.send_replace(admissions);
     }
 
     /// Whether a request on the proxy port may use the bot's identity: the
@@ -189,7 +196,7 @@ impl Front {
     fn withdrawn(&self, admitted: Option<Admitted>) -> Option<Response<RelayBody>> {
         let admitted = admitted?;
         let path = self.credentials.borrow().withdraws(admitted)?.to_owned();
-        if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+        if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
             log::info!(
                 "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests{}",
                 path.display(),
@@ -636,7 +643,8 @@ impl Front {
         }
         let http1 = request.version() < http::Version::HTTP_2;
         let upload = withdrawal(self.credentials.subscribe(), credential);
-        let request = request.map(|body| UntilWithdrawn::new(body, upload, log_cut_off));
+        // Its cut is not logged: the 403 or the response's cut says so.
+        let request = request.map(|body| UntilWithdrawn::new(body, upload, |_| {}));
         let mut withdrawn = withdrawal(self.credentials.subscribe(), credential);
         let response = tokio::select! {
             // When both are ready (the upload cut off, so the request
@@ -674,7 +682,7 @@ fn unanswered_when_withdrawn(path: &std::path::Path, http1: bool) -> Response<Re
 /// The line for a request cut off when its credential was removed, within
 /// the refusals' budget.
 fn log_cut_off(path: &std::path::Path) {
-    if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+    if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
         log::info!(
             "a request's proxy credentials are no longer in --proxy-auth-file {}: cut off{}",
             path.display(),
@@ -686,7 +694,7 @@ fn log_cut_off(path: &std::path::Path) {
 /// The line for a WebSocket closed when its credential was removed,
 /// within the refusals' budget.
 fn log_closed_websocket(path: &std::path::Path) {
-    if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+    if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
         log::info!(
             "a WebSocket's proxy credentials are no longer in --proxy-auth-file {}: closed{}",
             path.display(),
@@ -695,11 +703,11 @@ fn log_closed_websocket(path: &std::path::Path) {
     }
 }
 
-/// What a line within the refusals' budget adds when lines before it were
-/// left out.
+/// What a line within a log budget adds when lines before it were left
+/// out.
 fn lines_left_out(left_out: u64) -> String {
     if left_out > 0 {
-        format!("; {left_out} more lines about refused proxy credentials before this one were not logged")
+        format!("; {left_out} more lines like it before this one were not logged")
     } else {
         String::new()
     }
@@ -709,9 +717,14 @@ fn lines_left_out(left_out: u64) -> String {
 /// answer may take (as `rca-proxy`'s).
 const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 
-/// The lines about refused proxy credentials (407, and 403 in a tunnel)
-/// logged in the current second.
+/// The lines about refused proxy credentials (407s) logged in the current
+/// second.
 static REFUSALS_LOGGED: LogBudget = LogBudget::new();
+
+/// The lines about what a removed credential had admitted (a tunnel's 403,
+/// a request or WebSocket cut off), on a budget of their own: a client
+/// asking for 407s must not hide them.
+static CUTS_LOGGED: LogBudget = LogBudget::new();
 
 /// A client connection's slot under `--max-connections`, until a tunnel
 /// takes it over.

@@ -125,11 +125,20 @@ impl Relay {
             Ok(uri) => uri,
             Err(error) => return self.failure(StatusCode::BAD_REQUEST, &error.to_string(), None),
         };
-        remove_hop_by_hop(&mut parts.headers);
+        let connection_named = remove_hop_by_hop(&mut parts.headers);
         // The client sets `Host` (HTTP/1.1) or `:authority` (HTTP/2) from
         // the target, so the server sees the host the tunnel was made to.
         parts.headers.remove(header::HOST);
         parts.version = Version::HTTP_11;
+        // The client's trailers lose what a trailer section may not carry,
+        // as its headers lost the hop-by-hop fields.
+        let body = body.map_frame(move |frame| match frame.into_trailers() {
+            Ok(mut trailers) => {
+                remove_from_trailers(&mut trailers, &connection_named);
+                hyper::body::Frame::trailers(trailers)
+            }
+            Err(frame) => frame,
+        });
         let (body, body_failure) = ClientBody::watched(
             axum::body::Body::new(body),
             self.body_timeout,

@@ -33,7 +33,9 @@ pub(crate) struct Admissions {
     /// How many times the credentials were set, the start included.
     generation: u64,
     /// Each credential a reload removed, with the last generation that
-    /// removed it (a few entries: one per line ever removed).
+    /// removed it: one entry per line ever removed, kept for the process's
+    /// life (32 bytes and a number each; what was admitted before a removal
+    /// may live as long as a WebSocket does).
     removed: Arc<HashMap<Credential, u64>>,
 }
 

@@ -1277,16 +1277,13 @@ fn a_switch_without_proof_gets_a_502() {
     });
 }
 
-/// What a server sends that would mislead the client is not passed on as
-/// sent: a forged outcome header in trailers is dropped (the others stay),
-/// and so are fields a trailer section may not carry (an HTTP/2 client
-/// reset the stream for some),
-/// a `Content-Length` beside chunked framing is dropped (the client got the
-/// body cut to that length, with a 200), hop-by-hop fields stay on the
-/// server's hop (a change once dropped them from every pooled response),
-/// and a 101 to a request that asked for no upgrade is a 502.
+/// Trailers lose what a trailer section may not carry, both ways: a
+/// server's forged outcome header (the other fields stay), the fields an
+/// HTTP/1.1 server's `Connection` named, hop-by-hop, framing and routing
+/// fields (an HTTP/2 client reset the stream for some), and a client's
+/// `Host`, `Content-Length` and `Authorization` on the way to the server.
 #[test]
-fn what_a_server_sends_to_mislead_is_not_passed_on() {
+fn trailers_lose_what_a_trailer_section_may_not_carry() {
     use http_body_util::BodyExt as _;
     runtime().block_on(async {
         let pki = TestPki::shared();
@@ -1311,13 +1308,46 @@ fn what_a_server_sends_to_mislead_is_not_passed_on() {
         );
         assert!(trailers.get(OUTCOME).is_none(), "{trailers:?}");
         assert_eq!(&collected.to_bytes()[..], b"body;");
+        // A client's trailers lose what a trailer section may not carry.
+        let (mut to_server, _server_connection) = support::h2_tunnel_with::<
+            http_body_util::channel::Channel<bytes::Bytes, std::convert::Infallible>,
+        >(&files, port, &authority, "")
+        .await;
+        let (mut sending, body) = http_body_util::channel::Channel::new(2);
+        let asked = tokio::spawn(
+            to_server.send_request(
+                http::Request::post(format!("https://{authority}/request-trailers"))
+                    .body(body)
+                    .expect("request"),
+            ),
+        );
+        sending
+            .send_data(bytes::Bytes::from_static(b"abc"))
+            .await
+            .expect("data");
+        let mut trailers = http::HeaderMap::new();
+        for (name, value) in [
+            ("x-checksum", "1"),
+            ("host", "elsewhere"),
+            ("content-length", "3"),
+            ("authorization", "Basic eDp5"),
+        ] {
+            trailers.insert(name, http::HeaderValue::from_static(value));
+        }
+        sending.send_trailers(trailers).await.expect("trailers");
+        drop(sending);
+        let answer = asked.await.expect("task").expect("answer");
+        let names = answer.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&names[..], b"x-checksum\n");
+
         // An HTTP/1.1 server's trailers lose what a trailer section may not
         // carry, and what its `Connection` named.
         let trailing = support::raw_tls_server(
             plain_tls(pki, &[b"http/1.1"]),
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: x-hop\r\n\r\n\
               5\r\nhello\r\n0\r\nX-Hop: 1\r\nContent-Length: 5\r\nHost: elsewhere\r\n\
-              Proxy-Authenticate: Basic\r\nX-After: 1\r\n\r\n",
+              Proxy-Authenticate: Basic\r\nTE: trailers\r\nKeep-Alive: 1\r\nSet-Cookie: a=b\r\n\
+              X-After: 1\r\n\r\n",
         )
         .await;
         let trailing = format!("localhost:{}", trailing.port());
@@ -1334,11 +1364,32 @@ fn what_a_server_sends_to_mislead_is_not_passed_on() {
         let collected = answer.into_body().collect().await.expect("body");
         let trailers = collected.trailers().cloned().unwrap_or_default();
         assert!(trailers.contains_key("x-after"), "{trailers:?}");
-        for name in ["x-hop", "content-length", "host", "proxy-authenticate"] {
+        for name in [
+            "x-hop",
+            "content-length",
+            "host",
+            "proxy-authenticate",
+            "te",
+            "keep-alive",
+            "set-cookie",
+        ] {
             assert!(!trailers.contains_key(name), "{name}: {trailers:?}");
         }
         assert_eq!(&collected.to_bytes()[..], b"hello");
+    });
+}
 
+/// What a server sends that would mislead the client is not passed on as
+/// sent: a `Content-Length` beside chunked framing is dropped (the client
+/// got the body cut to that length, with a 200), hop-by-hop fields stay on
+/// the server's hop (a change once dropped them from every pooled
+/// response), and a 101 to a request that asked for no upgrade is a 502.
+#[test]
+fn what_a_server_sends_to_mislead_is_not_passed_on() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let (_connect, port) = files.start_connect(&[]);
         let framed_twice = support::raw_tls_server(
             plain_tls(pki, &[b"http/1.1"]),
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\

@@ -31,6 +31,7 @@ pub(crate) static ANSWER_FIRST_UPLOADS: std::sync::Mutex<Vec<String>> =
 
 /// The test server's routes: `/upload` counts the request body,
 /// `/answer-first` answers at once and reads the body after,
+/// `/request-trailers` names the request's trailers,
 /// `/download?n=N` streams N bytes, `/stall` sends part of a body and then
 /// nothing for a minute, `/trailers` sends a body and then trailers (one of
 /// them a forged outcome), `/switch-without-proof` answers 101
@@ -49,6 +50,21 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
     }
     if let Some(streamed) = streamed(&path, request.uri().query()) {
         return streamed;
+    }
+    if path == "/request-trailers" {
+        // The names of the request's trailers, one a line.
+        let mut names = String::new();
+        if let Ok(body) = request.into_body().collect().await {
+            for name in body
+                .trailers()
+                .into_iter()
+                .flat_map(|trailers| trailers.keys())
+            {
+                names.push_str(name.as_str());
+                names.push('\n');
+            }
+        }
+        return Response::new(Full::new(Bytes::from(names)).boxed());
     }
     if path == "/answer-first" {
         // Answers at once and reads the upload after: how it ended goes

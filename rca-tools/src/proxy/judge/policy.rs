@@ -317,12 +317,13 @@ mod tests {
             "/", "a", ".", "-", ";", "\u{e9}", "\u{131}", "_", "\u{ff0e}",
         ];
         let mut paths = vec![String::from("/")];
+        let mut round = paths.clone();
         for _ in 0..5 {
-            let longer: Vec<String> = paths
+            round = round
                 .iter()
                 .flat_map(|path| PIECES.iter().map(move |piece| format!("{path}{piece}")))
                 .collect();
-            paths.extend(longer);
+            paths.extend(round.iter().cloned());
         }
         for path in &paths {
             let folded = fold_punctuation(path);
