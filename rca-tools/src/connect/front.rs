@@ -596,9 +596,8 @@ impl Front {
                 .await;
         }
         // A handshake still under way when its credential goes gets the
-        // 403 of any request not answered yet.
-        // A route's or an unguarded port's WebSocket has no credential to
-        // lose, and nothing to watch.
+        // 403 of any request not answered yet. A route's or an unguarded
+        // port's WebSocket has no credential to lose, and nothing to watch.
         let mut withdrawn = credential
             .is_some()
             .then(|| withdrawal(self.credentials.subscribe(), credential));
@@ -680,7 +679,7 @@ fn unanswered_when_withdrawn(path: &std::path::Path, http1: bool) -> Response<Re
 }
 
 /// The line for a request cut off when its credential was removed, within
-/// the refusals' budget.
+/// the cut-off lines' budget.
 fn log_cut_off(path: &std::path::Path) {
     if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
         log::info!(
@@ -692,7 +691,7 @@ fn log_cut_off(path: &std::path::Path) {
 }
 
 /// The line for a WebSocket closed when its credential was removed,
-/// within the refusals' budget.
+/// within the cut-off lines' budget.
 fn log_closed_websocket(path: &std::path::Path) {
     if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
         log::info!(
