@@ -1277,6 +1277,27 @@ fn a_switch_without_proof_gets_a_502() {
     });
 }
 
+/// `GET path` from `authority` in an HTTP/2 tunnel of its own through
+/// `rca-connect` on `port`: the whole answer, trailers included.
+async fn h2_get_collected(
+    files: &Files,
+    port: u16,
+    authority: &str,
+    path: &str,
+) -> http_body_util::Collected<bytes::Bytes> {
+    use http_body_util::BodyExt as _;
+    let (mut tunnel, _connection) = support::h2_tunnel(files, port, authority).await;
+    let answer = tunnel
+        .send_request(
+            http::Request::get(format!("https://{authority}{path}"))
+                .body(http_body_util::Empty::new())
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    answer.into_body().collect().await.expect("body")
+}
+
 /// Trailers lose what a trailer section may not carry, both ways: a
 /// server's forged outcome header (the other fields stay), the fields an
 /// HTTP/1.1 server's `Connection` named, hop-by-hop, framing and routing
@@ -1291,16 +1312,7 @@ fn trailers_lose_what_a_trailer_section_may_not_carry() {
         let server = tls_server(plain_tls(pki, &[b"h2", b"http/1.1"])).await;
         let (_connect, port) = files.start_connect(&[]);
         let authority = format!("localhost:{}", server.port());
-        let (mut tunnel, _connection) = support::h2_tunnel(&files, port, &authority).await;
-        let answer = tunnel
-            .send_request(
-                http::Request::get(format!("https://{authority}/trailers"))
-                    .body(http_body_util::Empty::new())
-                    .expect("request"),
-            )
-            .await
-            .expect("answer");
-        let collected = answer.into_body().collect().await.expect("body");
+        let collected = h2_get_collected(&files, port, &authority, "/trailers").await;
         let trailers = collected.trailers().cloned().unwrap_or_default();
         assert_eq!(
             trailers.get("x-checksum").map(http::HeaderValue::as_bytes),
@@ -1351,17 +1363,7 @@ fn trailers_lose_what_a_trailer_section_may_not_carry() {
         )
         .await;
         let trailing = format!("localhost:{}", trailing.port());
-        let (mut to_trailing, _trailing_connection) =
-            support::h2_tunnel(&files, port, &trailing).await;
-        let answer = to_trailing
-            .send_request(
-                http::Request::get(format!("https://{trailing}/"))
-                    .body(http_body_util::Empty::new())
-                    .expect("request"),
-            )
-            .await
-            .expect("answer");
-        let collected = answer.into_body().collect().await.expect("body");
+        let collected = h2_get_collected(&files, port, &trailing, "/").await;
         let trailers = collected.trailers().cloned().unwrap_or_default();
         assert!(trailers.contains_key("x-after"), "{trailers:?}");
         for name in [

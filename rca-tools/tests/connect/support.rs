@@ -238,35 +238,22 @@ pub(crate) async fn tls_server_signed_by<K: rcgen::SigningKey>(
 /// know the flag, one that asks every client for a certificate, one whose
 /// certificate does not verify).
 pub(crate) async fn tls_server(config: ServerConfig) -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let client_cert = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(rustls_req_client_auth::thumbprint_sha256);
-                let service = hyper::service::service_fn(move |request| {
-                    let client_cert = client_cert.clone();
-                    async move { Ok::<_, Infallible>(echo(request, client_cert).await) }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    address
+    serve_tls(config, |tls| async move {
+        let client_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(rustls_req_client_auth::thumbprint_sha256);
+        let service = hyper::service::service_fn(move |request| {
+            let client_cert = client_cert.clone();
+            async move { Ok::<_, Infallible>(echo(request, client_cert).await) }
+        });
+        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+    })
+    .await
 }
 
 /// A TLS server (`config`) that answers each connection's first request
@@ -274,27 +261,43 @@ pub(crate) async fn tls_server(config: ServerConfig) -> SocketAddr {
 /// server would never send.
 pub(crate) async fn raw_tls_server(config: ServerConfig, answer: &'static [u8]) -> SocketAddr {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    serve_tls(config, move |mut tls| async move {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            match tls.read_u8().await {
+                Ok(byte) => head.push(byte),
+                Err(_) => return,
+            }
+        }
+        let _ = tls.write_all(answer).await;
+        let _ = tls.shutdown().await;
+    })
+    .await
+}
+
+/// Accepts TLS connections on a free port of 127.0.0.1 with `config` and
+/// hands each, its handshake done, to `serve`, each in a task of its own.
+async fn serve_tls<F, Serving>(config: ServerConfig, serve: F) -> SocketAddr
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Serving
+        + Send
+        + Sync
+        + 'static,
+    Serving: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let serve = Arc::new(serve);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
+            let (acceptor, serve) = (acceptor.clone(), Arc::clone(&serve));
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    match tls.read_u8().await {
-                        Ok(byte) => head.push(byte),
-                        Err(_) => return,
-                    }
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    serve(tls).await;
                 }
-                let _ = tls.write_all(answer).await;
-                let _ = tls.shutdown().await;
             });
         }
     });
