@@ -61,6 +61,13 @@ struct Probed {
     text: String,
 }
 
+impl Probed {
+    /// Asserts that the text report says `needle`, showing it if not.
+    fn assert_says(&self, needle: &str) {
+        assert!(self.text.contains(needle), "{}", self.text);
+    }
+}
+
 /// Runs the probe (JSON) against `port`, trusting the test server CA.
 async fn probe(pki: &TestPki, port: u16, extra: &[&str]) -> Probed {
     let files = PemFiles::new(pki);
@@ -271,13 +278,7 @@ fn a_server_that_demands_a_certificate_is_said_to() {
                 "{}",
                 probed.text
             );
-            assert!(
-                probed
-                    .text
-                    .contains("demands a certificate of every client (ordinary mutual TLS)"),
-                "{}",
-                probed.text
-            );
+            probed.assert_says("demands a certificate of every client (ordinary mutual TLS)");
         }
     });
 }
@@ -299,13 +300,7 @@ fn a_server_that_answers_400_without_a_certificate_is_said_to_demand_one() {
             "{}",
             probed.text
         );
-        assert!(
-            probed
-                .text
-                .contains("it likely demands a certificate of every client in HTTP"),
-            "{}",
-            probed.text
-        );
+        probed.assert_says("it likely demands a certificate of every client in HTTP");
     });
 }
 
@@ -499,11 +494,7 @@ fn a_path_that_drops_flagged_hellos_misbehaves() {
             "{}",
             probed.text
         );
-        assert!(
-            probed.text.contains("rejects the TLS Flags extension"),
-            "{}",
-            probed.text
-        );
+        probed.assert_says("rejects the TLS Flags extension");
     });
 }
 
@@ -521,13 +512,7 @@ fn a_server_that_asks_everyone_shows_the_picker_problem() {
         assert_eq!(probed.code, Some(1), "{}", probed.text);
         let report = &probed.json["code_points"][0];
         assert_eq!(report["without_flag"]["certificate_request"], true);
-        assert!(
-            probed
-                .text
-                .contains("browsers would see a certificate picker"),
-            "{}",
-            probed.text
-        );
+        probed.assert_says("browsers would see a certificate picker");
     });
 }
 
@@ -551,11 +536,7 @@ fn a_server_that_asks_on_the_flag_without_acknowledging() {
         assert_eq!(report["without_flag"]["certificate_request"], false);
         assert_eq!(report["with_flag"]["certificate_request"], true);
         assert_eq!(report["with_flag"]["acknowledged"], false);
-        assert!(
-            probed.text.contains("Cloudflare's 2023 servers"),
-            "{}",
-            probed.text
-        );
+        probed.assert_says("Cloudflare's 2023 servers");
         // Given a certificate, the probe says it was not sent.
         let probed = probe(
             pki,
@@ -570,13 +551,7 @@ fn a_server_that_asks_on_the_flag_without_acknowledging() {
             ],
         )
         .await;
-        assert!(
-            probed
-                .text
-                .contains("the certificate given with --cert was not sent"),
-            "{}",
-            probed.text
-        );
+        probed.assert_says("the certificate given with --cert was not sent");
     });
 }
 
