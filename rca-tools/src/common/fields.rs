@@ -35,15 +35,33 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) -> Vec<HeaderName> {
     found
 }
 
-/// Removes from a message's `trailers` what a trailer section may not
-/// carry (RFC 9110 section 6.5.1): hop-by-hop fields, those the header
-/// section's `Connection` named (`connection_named`, as
-/// [`remove_hop_by_hop`] returned them), and the fields that frame, route or
-/// describe the content. A recipient that merged them into the header
-/// section would be misled; an HTTP/2 client resets a stream with some.
-pub fn remove_from_trailers(trailers: &mut HeaderMap, connection_named: &[HeaderName]) {
+/// A body `frame` as it goes on: trailers rid of what a trailer section may
+/// not carry (RFC 9110 section 6.5.1), which are hop-by-hop fields, those
+/// in `dropped` (what the header section's `Connection` named, as
+/// [`remove_hop_by_hop`] returned them, and any the caller adds), and the
+/// fields that frame, route or describe the content. A recipient that
+/// merged them into the header section would be misled; an HTTP/2 client
+/// resets a stream with some. Data frames pass as they are.
+pub fn filter_trailers<'a, D>(
+    frame: hyper::body::Frame<D>,
+    dropped: impl IntoIterator<Item = &'a HeaderName>,
+) -> hyper::body::Frame<D> {
+    match frame.into_trailers() {
+        Ok(mut trailers) => {
+            remove_from_trailers(&mut trailers, dropped);
+            hyper::body::Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    }
+}
+
+/// See [`filter_trailers`].
+fn remove_from_trailers<'a>(
+    trailers: &mut HeaderMap,
+    dropped: impl IntoIterator<Item = &'a HeaderName>,
+) {
     remove_hop_by_hop(trailers);
-    for name in connection_named {
+    for name in dropped {
         trailers.remove(name);
     }
     for name in NOT_IN_TRAILERS {

@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::common::client_body::{discardable, ClientBody, ClientBodyError, ClientBodyFailure};
 use crate::common::errors::{error_chain, find_in_chain};
-use crate::common::fields::{remove_from_trailers, remove_hop_by_hop};
+use crate::common::fields::{filter_trailers, remove_hop_by_hop};
 use crate::common::read_timeout::{ReadTimedOut, ReadTimeout};
 use crate::connect::failure::{ConnectFailure, RefusedError};
 use crate::connect::metrics::RequestResult;
@@ -132,13 +132,7 @@ impl Relay {
         parts.version = Version::HTTP_11;
         // The client's trailers lose what a trailer section may not carry,
         // as its headers lost the hop-by-hop fields.
-        let body = body.map_frame(move |frame| match frame.into_trailers() {
-            Ok(mut trailers) => {
-                remove_from_trailers(&mut trailers, &connection_named);
-                hyper::body::Frame::trailers(trailers)
-            }
-            Err(frame) => frame,
-        });
+        let body = body.map_frame(move |frame| filter_trailers(frame, &connection_named));
         let (body, body_failure) = ClientBody::watched(
             axum::body::Body::new(body),
             self.body_timeout,
@@ -217,7 +211,7 @@ impl Relay {
     /// A response `body` from `authority` as the client gets it: cut short
     /// (and the cut logged) when the server stops sending it for the read
     /// timeout, and with its trailers rid of what they may not carry (see
-    /// [`remove_from_trailers`]; `connection_named`: what the header
+    /// [`filter_trailers`]; `connection_named`: what the header
     /// section's `Connection` named) and of any outcome header of the
     /// server's.
     pub(crate) fn response_body(
@@ -227,18 +221,12 @@ impl Relay {
         connection_named: Vec<HeaderName>,
     ) -> RelayBody {
         let authority = authority.clone();
+        let outcome = [HeaderName::from_static(OUTCOME_HEADER)];
         let renamed = self.outcome_header.clone();
         ReadTimeout::new(body, self.read_timeout)
-            .map_frame(move |frame| match frame.into_trailers() {
-                Ok(mut trailers) => {
-                    remove_from_trailers(&mut trailers, &connection_named);
-                    trailers.remove(OUTCOME_HEADER);
-                    if let Some(name) = &renamed {
-                        trailers.remove(name);
-                    }
-                    hyper::body::Frame::trailers(trailers)
-                }
-                Err(frame) => frame,
+            .map_frame(move |frame| {
+                let dropped = connection_named.iter().chain(&outcome).chain(&renamed);
+                filter_trailers(frame, dropped)
             })
             .map_err(move |error| {
                 if ReadTimedOut::in_chain(&error).is_some() {

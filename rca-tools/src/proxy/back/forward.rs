@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::common::client_body::{ClientBodyError, ClientBodyFailure};
 use crate::common::errors::error_chain;
-use crate::common::fields::{remove_from_trailers, remove_hop_by_hop};
+use crate::common::fields::{filter_trailers, remove_hop_by_hop};
 use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
@@ -272,13 +272,7 @@ impl Upstream {
                 // not carry, as its headers lost the hop-by-hop fields.
                 let body = body.map_frame(move |frame| {
                     let _slot = &permit;
-                    match frame.into_trailers() {
-                        Ok(mut trailers) => {
-                            remove_from_trailers(&mut trailers, &connection_named);
-                            hyper::body::Frame::trailers(trailers)
-                        }
-                        Err(frame) => frame,
-                    }
+                    filter_trailers(frame, &connection_named)
                 });
                 let body = ReadTimeout::new(body, self.read_timeout);
                 return Ok(Response::from_parts(parts, Body::new(body)));
