@@ -196,13 +196,7 @@ impl Front {
     fn withdrawn(&self, admitted: Option<Admitted>) -> Option<Response<RelayBody>> {
         let admitted = admitted?;
         let path = self.credentials.borrow().withdraws(admitted)?.to_owned();
-        if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
-            log::info!(
-                "a tunnel's proxy credentials are no longer in --proxy-auth-file {}: 403 to its requests{}",
-                path.display(),
-                lines_left_out(left_out)
-            );
-        }
+        log_withdrawn("a tunnel", &path, "403 to its requests");
         Some(own_answer(
             StatusCode::FORBIDDEN,
             "the proxy credentials this tunnel was opened with are no longer accepted; connect again with current ones",
@@ -617,7 +611,7 @@ impl Front {
                     None => tunnel.await,
                     Some(withdrawn) => tokio::select! {
                         () = tunnel => {}
-                        path = withdrawn => log_closed_websocket(&path),
+                        path = withdrawn => log_withdrawn("a WebSocket", &path, "closed"),
                     },
                 }
                 drop(permit);
@@ -678,24 +672,18 @@ fn unanswered_when_withdrawn(path: &std::path::Path, http1: bool) -> Response<Re
     refused
 }
 
-/// The line for a request cut off when its credential was removed, within
-/// the cut-off lines' budget.
+/// The line for a request cut off when its credential was removed.
 fn log_cut_off(path: &std::path::Path) {
-    if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
-        log::info!(
-            "a request's proxy credentials are no longer in --proxy-auth-file {}: cut off{}",
-            path.display(),
-            lines_left_out(left_out)
-        );
-    }
+    log_withdrawn("a request", path, "cut off");
 }
 
-/// The line for a WebSocket closed when its credential was removed,
-/// within the cut-off lines' budget.
-fn log_closed_websocket(path: &std::path::Path) {
+/// The line, within the cut-off lines' budget, for `what` (a tunnel, a
+/// request, a WebSocket) whose credential a reload removed from `path`,
+/// and what became of it.
+fn log_withdrawn(what: &str, path: &std::path::Path, became: &str) {
     if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
         log::info!(
-            "a WebSocket's proxy credentials are no longer in --proxy-auth-file {}: closed{}",
+            "{what}'s proxy credentials are no longer in --proxy-auth-file {}: {became}{}",
             path.display(),
             lines_left_out(left_out)
         );
