@@ -640,12 +640,18 @@ impl Front {
         let request = request.map(|body| UntilWithdrawn::new(body, upload, |_| {}));
         let mut withdrawn = withdrawal(self.credentials.subscribe(), credential);
         let response = tokio::select! {
-            // When both are ready (the upload cut off, so the request
-            // failed), the withdrawal is what happened.
             biased;
             path = &mut withdrawn => return unanswered_when_withdrawn(&path, http1),
             response = self.relay.forward(request, scheme, authority) => response,
         };
+        // A reload between the two polls above can cut the upload, and so
+        // fail the request (a 400 of the relay's), before the withdrawal
+        // is seen: it is what happened, so it is what the client is told.
+        tokio::select! {
+            biased;
+            path = &mut withdrawn => return unanswered_when_withdrawn(&path, http1),
+            () = std::future::ready(()) => {}
+        }
         response.map(|body| {
             UntilWithdrawn::new(body, withdrawn, log_cut_off)
                 .map_err(std::io::Error::other)
