@@ -644,13 +644,18 @@ impl Front {
             path = &mut withdrawn => return unanswered_when_withdrawn(&path, http1),
             response = self.relay.forward(request, scheme, authority) => response,
         };
-        // A reload between the two polls above can cut the upload, and so
-        // fail the request (a 400 of the relay's), before the withdrawal
-        // is seen: it is what happened, so it is what the client is told.
-        tokio::select! {
-            biased;
-            path = &mut withdrawn => return unanswered_when_withdrawn(&path, http1),
-            () = std::future::ready(()) => {}
+        // A reload can cut the upload, and so fail the request (a 400 of
+        // the relay's), before the withdrawal above is woken: it is what
+        // happened, so it is what the client is told. Read from the
+        // channel's value, which a reload sets before it wakes anyone.
+        let withdrawn_now = credential.and_then(|admitted| {
+            let admissions = self.credentials.borrow();
+            admissions
+                .withdraws(admitted)
+                .map(std::path::Path::to_owned)
+        });
+        if let Some(path) = withdrawn_now {
+            return unanswered_when_withdrawn(&path, http1);
         }
         response.map(|body| {
             UntilWithdrawn::new(body, withdrawn, log_cut_off)
