@@ -146,7 +146,12 @@ impl Front {
         // watcher reads; reloads come one at a time.
         let mut admissions = self.credentials.borrow().clone();
         admissions.replace(credentials);
+        let credentials = admissions.credentials().cloned();
         self.credentials.send_replace(admissions);
+        // After the swap, so no new admission can make a removed
+        // credential's pool again (one admitted before it may, until the
+        // next reload; its idle connections close at the idle timeout).
+        self.relay.keep_pools_of(credentials.as_deref());
     }
 
     /// Whether a request on the proxy port may use the bot's identity: the
@@ -631,9 +636,9 @@ impl Front {
         (scheme, authority): (Scheme, Authority),
         credential: Option<Admitted>,
     ) -> Response<RelayBody> {
-        if credential.is_none() {
+        let Some(admitted) = credential else {
             return self.relay.forward(request, scheme, authority).await;
-        }
+        };
         let http1 = request.version() < http::Version::HTTP_2;
         let upload = withdrawal(self.credentials.subscribe(), credential);
         // Its cut is not logged: the 403 or the response's cut says so.
@@ -642,7 +647,7 @@ impl Front {
         let response = tokio::select! {
             biased;
             path = &mut withdrawn => return unanswered_when_withdrawn(&path, http1),
-            response = self.relay.forward(request, scheme, authority) => response,
+            response = self.relay.forward_as(admitted.credential, request, scheme, authority) => response,
         };
         // A reload can cut the upload, and so fail the request (a 400 of
         // the relay's), before the withdrawal above is woken: it is what

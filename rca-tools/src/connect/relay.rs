@@ -3,6 +3,8 @@
 //! both ways, and the outcome of the upstream connection told to the client
 //! in a header; a 502 whose text names the cause when there is no answer.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,6 +23,7 @@ use crate::common::read_timeout::{ReadTimedOut, ReadTimeout};
 use crate::connect::failure::{ConnectFailure, RefusedError};
 use crate::connect::metrics::RequestResult;
 use crate::connect::outcome::{AnsweredOn, ConnectionOutcome};
+use crate::connect::proxy_auth::{Credential, ProxyCredentials};
 use crate::connect::upstream::{default_port, FlagConnector};
 
 /// What the client gets back: the server's body, streamed, or the proxy's
@@ -34,10 +37,29 @@ pub const UPSTREAM_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// The default name of the outcome header.
 pub const OUTCOME_HEADER: &str = "rca-connect-outcome";
 
+/// The pooled, flag-setting client.
+type PooledClient = Client<FlagConnector, axum::body::Body>;
+
 /// Sends requests on through the pooled, flag-setting client.
+///
+/// Each `--proxy-auth-file` credential has a pool of its own: a request
+/// goes out only on a connection that carried its own user's requests
+/// before. A server that answers one request twice (or reads one request
+/// as two, as a smuggled request makes it) leaves the extra answer on its
+/// connection for the next request there; in a pool shared by every
+/// local client, that next request could be another user's, who would get
+/// an answer meant for someone else, and whose own answer could go to the
+/// next. Requests admitted without a credential (routes, a port that
+/// requires none) share one pool.
 #[derive(Clone, Debug)]
 pub struct Relay {
-    client: Client<FlagConnector, axum::body::Body>,
+    client: PooledClient,
+    /// One pool per credential (see above), made at its first request and
+    /// dropped when a reload removes the credential.
+    pools: Arc<Mutex<HashMap<Credential, PooledClient>>>,
+    /// How long an idle upstream connection is kept, and how many per
+    /// server, in each pool.
+    idle: (Duration, usize),
     pub(crate) connector: FlagConnector,
     pub(crate) metrics: std::sync::Arc<crate::connect::metrics::ConnectMetrics>,
     pub(crate) outcome_header: Option<HeaderName>,
@@ -60,29 +82,19 @@ pub struct RelayTimeouts {
 
 impl Relay {
     /// A relay over `connector`; `outcome_header` names the header that
-    /// tells the client what happened (`None`: no header); the second pair
-    /// is how long an idle upstream connection is kept, and how many per
-    /// server.
+    /// tells the client what happened (`None`: no header); `idle` is how
+    /// long an idle upstream connection is kept, and how many per server,
+    /// in each pool.
     pub fn new(
         connector: FlagConnector,
         outcome_header: Option<HeaderName>,
         timeouts: RelayTimeouts,
-        (idle_timeout, max_idle_per_host): (Duration, usize),
+        idle: (Duration, usize),
     ) -> Self {
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            // A pooled HTTP/2 connection that went silent (no reset: a
-            // middlebox dropped it) is found and closed, not handed every
-            // request to the server until TCP gives up.
-            .http2_keep_alive_interval(UPSTREAM_PING_INTERVAL)
-            .http2_keep_alive_timeout(UPSTREAM_PING_INTERVAL)
-            .http2_keep_alive_while_idle(true)
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(idle_timeout)
-            .pool_max_idle_per_host(max_idle_per_host)
-            .build(connector.clone());
         Self {
-            client,
+            client: pooled_client(&connector, idle),
+            pools: Arc::default(),
+            idle,
             metrics: connector.metrics(),
             connector,
             outcome_header,
@@ -107,9 +119,59 @@ impl Relay {
 
     /// Sends `request` to `scheme://authority` (its own path and query),
     /// and gives back the answer, or a 502 (504 on a timeout) that says why
-    /// there is none.
+    /// there is none. It goes out on the pool of requests admitted without
+    /// a credential; see [`Relay::forward_as`].
     pub async fn forward<B>(
         &self,
+        request: Request<B>,
+        scheme: Scheme,
+        authority: Authority,
+    ) -> Response<RelayBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        self.forward_on(&self.client, request, scheme, authority)
+            .await
+    }
+
+    /// As [`Relay::forward`], on the pool of `credential`'s requests only.
+    pub async fn forward_as<B>(
+        &self,
+        credential: Credential,
+        request: Request<B>,
+        scheme: Scheme,
+        authority: Authority,
+    ) -> Response<RelayBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let client = self.pool_of(credential);
+        self.forward_on(&client, request, scheme, authority).await
+    }
+
+    /// The pool of `credential`'s requests, made if it has none yet.
+    fn pool_of(&self, credential: Credential) -> PooledClient {
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        pools
+            .entry(credential)
+            .or_insert_with(|| pooled_client(&self.connector, self.idle))
+            .clone()
+    }
+
+    /// Drops the pools of credentials `credentials` no longer hold (all,
+    /// for `None`): their idle connections close, and a credential put
+    /// back later starts on new ones. Requests under way keep theirs.
+    pub fn keep_pools_of(&self, credentials: Option<&ProxyCredentials>) {
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        pools.retain(|credential, _| credentials.is_some_and(|now| now.holds(*credential)));
+    }
+
+    /// See [`Relay::forward`].
+    async fn forward_on<B>(
+        &self,
+        client: &PooledClient,
         request: Request<B>,
         scheme: Scheme,
         authority: Authority,
@@ -141,7 +203,7 @@ impl Relay {
         );
         let sent = tokio::time::timeout(
             self.response_timeout,
-            self.client.request(Request::from_parts(parts, body)),
+            client.request(Request::from_parts(parts, body)),
         )
         .await;
         let metrics = &self.metrics;
@@ -333,6 +395,26 @@ impl Relay {
         }
         response
     }
+}
+
+/// A pool of connections made by `connector`, each kept `idle.0` when idle,
+/// at most `idle.1` idle ones per server.
+fn pooled_client(
+    connector: &FlagConnector,
+    (idle_timeout, max_idle_per_host): (Duration, usize),
+) -> PooledClient {
+    Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        // A pooled HTTP/2 connection that went silent (no reset: a
+        // middlebox dropped it) is found and closed, not handed every
+        // request to the server until TCP gives up.
+        .http2_keep_alive_interval(UPSTREAM_PING_INTERVAL)
+        .http2_keep_alive_timeout(UPSTREAM_PING_INTERVAL)
+        .http2_keep_alive_while_idle(true)
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(idle_timeout)
+        .pool_max_idle_per_host(max_idle_per_host)
+        .build(connector.clone())
 }
 
 /// `uri`'s path and query at `scheme://authority`.

@@ -2211,6 +2211,66 @@ fn each_request_is_judged_and_a_removed_credential_ends_its_tunnel() {
     });
 }
 
+/// Each `--proxy-auth-file` user has a pool of upstream connections of its
+/// own: a user's request never goes out on a connection that carried
+/// another's (where a server that answered one request twice would hand
+/// the other user the extra answer), over HTTP/1.1 and HTTP/2 alike; a
+/// user's own requests still share one. A reload that removes a user
+/// leaves the others' pools as they were, and drops the removed user's.
+#[test]
+fn each_proxy_user_has_upstream_connections_of_its_own() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let auth = files.proxy_auth_file("proxy-auth-pools", "alice:one\nbob:two\n");
+        let (connect, port) = files.start_connect(&["--proxy-auth-file", &auth]);
+        let alice = format!("http://alice:one@127.0.0.1:{port}");
+        let bob = format!("http://bob:two@127.0.0.1:{port}");
+        let mut servers = Vec::new();
+        for alpn in [&b"http/1.1"[..], b"h2"] {
+            servers.push(support::first_on_connection_server(plain_tls(pki, &[alpn])).await);
+        }
+        let first_on_connection = |server: std::net::SocketAddr, proxy: &str, path: &str| {
+            let url = format!("https://localhost:{}{path}", server.port());
+            let answer = tokio::task::block_in_place(|| {
+                Client::CurlHttp1.fetch_through(&files, proxy, &url, 0)
+            });
+            assert_eq!(answer.status, 200, "{answer:?}");
+            answer.body
+        };
+        for &server in &servers {
+            for (proxy, path, first) in [
+                (&alice, "/alice-1", "/alice-1"),
+                (&alice, "/alice-2", "/alice-1"),
+                (&bob, "/bob-1", "/bob-1"),
+                (&alice, "/alice-3", "/alice-1"),
+                (&bob, "/bob-2", "/bob-1"),
+            ] {
+                assert_eq!(first_on_connection(server, proxy, path), first, "{server}");
+            }
+        }
+        files.write("proxy-auth-pools", "bob:two\n");
+        files.hang_up(&connect, "1 proxy credentials");
+        for &server in &servers {
+            assert_eq!(
+                first_on_connection(server, &bob, "/bob-3"),
+                "/bob-1",
+                "{server}"
+            );
+        }
+        // Put back, a user starts on new connections: its pool went with it.
+        files.write("proxy-auth-pools", "bob:two\nalice:one\n");
+        files.hang_up(&connect, "2 proxy credentials");
+        for &server in &servers {
+            assert_eq!(
+                first_on_connection(server, &alice, "/alice-4"),
+                "/alice-4",
+                "{server}"
+            );
+        }
+    });
+}
+
 /// A reload removes a proxy credential even when the rest of it is refused
 /// (here the bot's key, mid-rotation, does not match its certificate), and
 /// a file left with no credential admits no one: the credentials fail

@@ -256,6 +256,26 @@ pub(crate) async fn tls_server(config: ServerConfig) -> SocketAddr {
     .await
 }
 
+/// A TLS server (`config`) that answers every request with the path of the
+/// first request its connection carried: which requests shared a
+/// connection, as a server that answered one request twice would show it
+/// (the extra answer goes to the next request on that connection).
+pub(crate) async fn first_on_connection_server(config: ServerConfig) -> SocketAddr {
+    serve_tls(config, |tls| async move {
+        let first = Arc::new(std::sync::OnceLock::<String>::new());
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let first = first
+                .get_or_init(|| request.uri().path().to_owned())
+                .clone();
+            async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(first)))) }
+        });
+        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+    })
+    .await
+}
+
 /// A TLS server (`config`) that answers each connection's first request
 /// head with `answer` as written, then closes: for responses hyper's
 /// server would never send.
