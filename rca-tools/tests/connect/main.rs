@@ -2531,6 +2531,63 @@ fn a_websocket_ends_when_its_proxy_credential_is_removed() {
     assert!(held.0.wait().expect("the WebSocket client").success());
 }
 
+/// A WebSocket handshake the server has not answered when a reload removes
+/// its proxy credential gets the 403 of any request not answered yet: the
+/// server here reads the handshake and holds its answer until the end.
+#[test]
+fn a_websocket_handshake_not_answered_when_its_credential_goes_gets_403() {
+    use tokio::io::AsyncReadExt as _;
+    runtime().block_on(async {
+        let files = Files::new(TestPki::shared());
+        let auth = files.proxy_auth_file("proxy-auth-handshake", "crawler:s3cret\n");
+        let (connect, port) = files.start_connect(&["--proxy-auth-file", &auth]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let server = listener.local_addr().expect("address");
+        let (read, mut handshake_read) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+        tokio::spawn(async move {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                match tcp.read_u8().await {
+                    Ok(byte) => head.push(byte),
+                    Err(_) => return,
+                }
+            }
+            let _ = read.send(head).await;
+            // Held, never answered, until the test ends.
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            drop(tcp);
+        });
+        let basic = support::proxy_authorization("crawler:s3cret");
+        let request = format!(
+            "GET http://{server}/chat HTTP/1.1\r\nHost: {server}\r\n{basic}\
+             Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        let client = tokio::task::spawn_blocking(move || raw_proxy_head(port, &request));
+        let head = tokio::time::timeout(std::time::Duration::from_secs(10), handshake_read.recv())
+            .await
+            .expect("the handshake reached the server")
+            .expect("the handshake");
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(head.contains("upgrade: websocket"), "{head}");
+        assert!(!head.contains("proxy-authorization"), "{head}");
+
+        files.write("proxy-auth-handshake", "second:pw\n");
+        files.hang_up(&connect, "1 proxy credentials");
+        let answer = client.await.expect("the client");
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        files.wait_for_diagnostics(
+            "a request's proxy credentials are no longer in --proxy-auth-file",
+            std::time::Duration::from_secs(5),
+        );
+    });
+}
+
 /// With `--proxy-auth-file`, routes still take no credentials: said at
 /// start. A file that is not `user:password` lines is refused at start,
 /// with its line.
