@@ -405,6 +405,14 @@ pub struct Limits {
     /// upstream exchanges one client connection can hold (nginx's
     /// `http2_max_concurrent_streams`).
     pub http2_max_concurrent_streams: u32,
+    /// Requests from one client address (an IPv6 client's /64) that may be
+    /// in progress upstream at once; more get 503 at once, as with nginx's
+    /// `limit_conn`. Without it one client could hold every upstream
+    /// connection (a few HTTP/2 connections whose streams never read their
+    /// responses), and everyone else would wait. Behind a NAT many people
+    /// share one address: raise it there. At `upstream.max_connections` or
+    /// above it limits nothing.
+    pub max_upstream_per_client: usize,
     /// Requests an HTTP/2 client may cancel before their response within
     /// 10 s before its connection is closed with a GOAWAY (rapid reset).
     pub http2_max_cancelled_requests: u32,
@@ -428,6 +436,7 @@ impl Default for Limits {
             shutdown_grace_secs: 10,
             shutdown_delay_secs: 0,
             http2_max_concurrent_streams: 128,
+            max_upstream_per_client: 256,
             http2_max_cancelled_requests: 100,
             listen_backlog: 4096,
         }
@@ -605,6 +614,13 @@ impl Config {
         }
         if limits.max_connections == 0 {
             return Err(field("limits.max_connections", "must be at least 1".into()));
+        }
+        if limits.max_upstream_per_client == 0 {
+            return Err(field(
+                "limits.max_upstream_per_client",
+                "must be at least 1 (at upstream.max_connections or above it limits nothing)"
+                    .into(),
+            ));
         }
         if limits.shutdown_delay_secs > MAX_TIMEOUT_SECS {
             return Err(field(

@@ -96,6 +96,7 @@ pub struct Metrics {
     handshake_failures: Family<ReasonLabel, Counter>,
     upstream_errors: Family<ReasonLabel, Counter>,
     policy_refusals: Counter,
+    client_limit_refusals: Counter,
     flags_received: Counter,
     certificate_requests_sent: Family<ReasonLabel, Counter>,
     requests: Family<RequestLabels, Counter>,
@@ -130,6 +131,7 @@ impl Metrics {
             handshake_failures: Family::default(),
             upstream_errors: Family::default(),
             policy_refusals: Counter::default(),
+            client_limit_refusals: Counter::default(),
             flags_received: Counter::default(),
             certificate_requests_sent: Family::default(),
             requests: Family::default(),
@@ -205,6 +207,11 @@ impl Metrics {
             "Requests refused because the path is for verified bots only",
             metrics.policy_refusals.clone(),
         );
+        registry.register(
+            "client_limit_refusals",
+            "Requests answered 503 because their client address had limits.max_upstream_per_client requests in progress upstream already",
+            metrics.client_limit_refusals.clone(),
+        );
         Self {
             registry,
             ..metrics
@@ -279,6 +286,12 @@ impl Metrics {
     /// Counts a request refused by the bots-only policy.
     pub fn policy_refusal(&self) {
         self.policy_refusals.inc();
+    }
+
+    /// Counts a request refused because its client address had all the
+    /// upstream exchanges it may.
+    pub fn client_limit_refusal(&self) {
+        self.client_limit_refusals.inc();
     }
 
     /// Counts what the flags did during a handshake, as it happens.

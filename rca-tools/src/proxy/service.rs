@@ -77,6 +77,10 @@ impl Proxy {
                 Duration::from_secs(config.upstream.idle_timeout_secs),
                 Duration::from_secs(config.upstream.read_timeout_secs),
                 config.upstream.protocol,
+            )
+            .max_per_client(
+                Some(config.limits.max_upstream_per_client)
+                    .filter(|&max| max < config.upstream.max_connections),
             ),
             access_log: if config.log.access == AccessLogTarget::Off {
                 AccessLog::Off
@@ -380,7 +384,7 @@ async fn answer(
     let sent = Instant::now();
     let forwarded = proxy
         .upstream
-        .send(http::Request::from_parts(parts, body), upgrade)
+        .send(http::Request::from_parts(parts, body), upgrade, remote.ip())
         .await;
     if let Some(record) = record {
         record.upstream = Some(sent.elapsed());
@@ -388,10 +392,7 @@ async fn answer(
     match forwarded {
         Ok(response) => (response, None),
         Err(error) => {
-            let (status, kind, body) = upstream_failure(&error);
-            if let (Some(metrics), Some(kind)) = (&proxy.metrics, kind) {
-                metrics.upstream_error(kind);
-            }
+            let (status, body) = upstream_failure(proxy, &error);
             let mut response = Response::builder()
                 .status(status)
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
@@ -426,13 +427,26 @@ fn tunnel_ends(check: &Arc<StillTrusted>, peer: &PeerIdentity) -> TunnelEnds {
     })
 }
 
-/// The answer to a request the upstream gave no response for: its status,
-/// the kind of upstream error the metrics count (none when the client's
-/// body failed), and a body that says why. The details (the upstream's
-/// address, the error) go to the log only.
-pub(crate) fn upstream_failure(
-    error: &UpstreamError,
-) -> (StatusCode, Option<&'static str>, &'static str) {
+/// The answer to a request the upstream gave no response for: its status
+/// and a body that says why, the failure counted in `proxy`'s metrics.
+/// The details (the upstream's address, the error) go to the log only.
+pub(crate) fn upstream_failure(proxy: &Proxy, error: &UpstreamError) -> (StatusCode, &'static str) {
+    let (status, kind, text) = failure_answer(error);
+    if let Some(metrics) = &proxy.metrics {
+        if let Some(kind) = kind {
+            metrics.upstream_error(kind);
+        }
+        if matches!(error, UpstreamError::ClientBusy(..)) {
+            metrics.client_limit_refusal();
+        }
+    }
+    (status, text)
+}
+
+/// See [`upstream_failure`]: the status, the kind of upstream error the
+/// metrics count (none when the client's body failed, or the client had
+/// its share of exchanges already), the body.
+fn failure_answer(error: &UpstreamError) -> (StatusCode, Option<&'static str>, &'static str) {
     match error {
         UpstreamError::TimedOut(..) => (
             StatusCode::GATEWAY_TIMEOUT,
@@ -448,6 +462,11 @@ pub(crate) fn upstream_failure(
             StatusCode::SERVICE_UNAVAILABLE,
             Some("busy"),
             "the upstream is busy; try again later\n",
+        ),
+        UpstreamError::ClientBusy(..) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "too many requests from this address are in progress; try again later\n",
         ),
         UpstreamError::ClientBody(ClientBodyError::Malformed(_)) => (
             StatusCode::BAD_REQUEST,

@@ -191,6 +191,80 @@ fn one_connection_holds_at_most_its_streams_upstream() {
     });
 }
 
+/// One client address has at most `limits.max_upstream_per_client`
+/// requests in progress upstream at once (here 4): the rest get 503 at
+/// once and are counted, and another address is served meanwhile; the
+/// slots come back as the exchanges end. Found by an outside attack: nine
+/// HTTP/2 connections of 128 streams whose responses were never read held
+/// all 1,024 upstream connections, and every other client waited for a
+/// minute and got 503.
+#[test]
+fn one_client_address_holds_at_most_its_share_of_the_upstream() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let (upstream, count) = counting_upstream(Duration::from_secs(3)).await;
+        let port = free_port();
+        let (config, admin) = files.config_with_admin(
+            "share.toml",
+            port,
+            upstream,
+            &[("limits", "max_upstream_per_client = 4")],
+        );
+        let _proxy = Proxy::start(&config, port);
+        let mut connections = Vec::new();
+        let mut requests = Vec::new();
+        for _ in 0..3 {
+            let (sender, connection) = h2_connect(pki, port).await;
+            connections.push(connection);
+            for _ in 0..4 {
+                let mut sender = sender.clone();
+                requests.push(tokio::spawn(async move {
+                    let response = send_work(&mut sender, port).await?;
+                    Some(response.await.ok()?.status().as_u16())
+                }));
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(count.load(Ordering::SeqCst), 4, "exchanges of one address");
+        // Another address (all of 127.0.0.0/8 is this machine) is served.
+        let other = reqwest::Client::builder()
+            .tls_backend_preconfigured(integration_tests::config::client(
+                pki,
+                integration_tests::Provider::AwsLcRs,
+            ))
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .build()
+            .expect("client");
+        let url = format!("https://localhost:{port}/work");
+        assert_eq!(get_status(&other, &url).await, 200);
+        let mut statuses = Vec::new();
+        for request in requests {
+            statuses.push(request.await.expect("request"));
+        }
+        let served = statuses
+            .iter()
+            .filter(|&&status| status == Some(200))
+            .count();
+        let refused = statuses
+            .iter()
+            .filter(|&&status| status == Some(503))
+            .count();
+        assert_eq!((served, refused), (4, 8), "{statuses:?}");
+        // Given back: this address is served again.
+        assert_eq!(get_status(&browser(pki, false), &url).await, 200);
+        let text = get_body(
+            &browser(pki, false),
+            &format!("http://127.0.0.1:{admin}/metrics"),
+        )
+        .await;
+        assert!(
+            text.contains("rca_proxy_client_limit_refusals_total 8"),
+            "{text}"
+        );
+    });
+}
+
 /// HTTP/2 cookie crumbs (RFC 9113 section 8.2.3) reach an HTTP/1.1
 /// upstream as one `cookie` field joined with `; `; before, they arrived as
 /// several, which gunicorn and werkzeug join with `,`.

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::common::client_body::{ClientBodyError, ClientBodyFailure};
 use crate::common::errors::error_chain;
@@ -30,6 +30,7 @@ use crate::common::fields::{filter_trailers, remove_hop_by_hop};
 use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
+use crate::proxy::back::slots::{ClientSlots, ExchangeSlot};
 use crate::proxy::back::wire::ResponseHead;
 
 /// What ends a tunnel before either side closes it, put in the upgrade
@@ -112,6 +113,9 @@ pub struct Upstream {
     /// request until its response body (or its tunnel) is done.
     connections: Arc<Semaphore>,
     max_connections: usize,
+    /// The exchanges each client address may have going at once (see
+    /// [`crate::proxy::back::slots`]); `None`: no limit.
+    per_client: Option<Arc<ClientSlots>>,
 }
 
 /// A response body from the HTTP/1.1 pool, cut short when the upstream
@@ -130,6 +134,10 @@ pub enum UpstreamError {
     /// All its connections were in use for longer than the timeout.
     #[error("all {1} connections to the upstream {0} stayed in use for {2:?}")]
     Busy(Authority, usize, Duration),
+    /// The client's address has as many exchanges going as it may
+    /// (`limits.max_upstream_per_client`).
+    #[error("the client {0} has {1} requests in progress upstream already (limits.max_upstream_per_client)")]
+    ClientBusy(std::net::IpAddr, usize),
     /// The client's request body failed on the way: the client's doing.
     #[error(transparent)]
     ClientBody(ClientBodyError),
@@ -179,7 +187,16 @@ impl Upstream {
             read_timeout,
             connections: Arc::new(Semaphore::new(max_connections)),
             max_connections,
+            per_client: None,
         }
+    }
+
+    /// Lets each client address have at most `max` exchanges going at once
+    /// (`None`: no limit); beyond, [`UpstreamError::ClientBusy`] at once.
+    #[must_use]
+    pub fn max_per_client(mut self, max: Option<usize>) -> Self {
+        self.per_client = max.map(ClientSlots::new);
+        self
     }
 
     /// Points `request` at the upstream: over h2c an absolute target and no
@@ -231,6 +248,7 @@ impl Upstream {
         &self,
         mut request: Request<Body>,
         upgrade: Option<HeaderValue>,
+        client: std::net::IpAddr,
     ) -> Result<Response<Body>, UpstreamError> {
         // An upgrade needs HTTP/1.1 (h2c has no `Upgrade`; RFC 8441's
         // extended CONNECT is not spoken here).
@@ -244,7 +262,7 @@ impl Upstream {
         let ends = request.extensions_mut().remove::<TunnelEnds>();
         let (client_side, accept) = ask_upgrade(&mut request, upgrade.as_ref());
         let body_failure = request.extensions_mut().remove::<ClientBodyFailure>();
-        let permit = self.slot().await?;
+        let permit = self.slot(client).await?;
         let exchange = async {
             match h2c {
                 Some(h2c) => h2c
@@ -354,18 +372,29 @@ impl Upstream {
         }
     }
 
-    /// A connection slot, waited for up to the timeout. A free one is taken
-    /// without arming a timer.
-    async fn slot(&self) -> Result<OwnedSemaphorePermit, UpstreamError> {
+    /// Slots for an exchange of `client`'s: its address's, refused at once
+    /// when it has none left, then a connection slot, waited for up to the
+    /// timeout (a free one is taken without arming a timer).
+    async fn slot(&self, client: std::net::IpAddr) -> Result<ExchangeSlot, UpstreamError> {
+        let client_slot = match &self.per_client {
+            Some(slots) => Some(
+                slots
+                    .take(client)
+                    .ok_or_else(|| UpstreamError::ClientBusy(client, slots.max()))?,
+            ),
+            None => None,
+        };
         if let Ok(permit) = Arc::clone(&self.connections).try_acquire_owned() {
-            return Ok(permit);
+            return Ok(ExchangeSlot::new(permit, client_slot));
         }
         let busy =
             || UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout);
-        tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
-            .await
-            .map_err(|_| busy())?
-            .map_err(|_| busy())
+        let permit =
+            tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
+                .await
+                .map_err(|_| busy())?
+                .map_err(|_| busy())?;
+        Ok(ExchangeSlot::new(permit, client_slot))
     }
 
     /// Whether requests go up over h2c (then the HTTP/1.1 front is not used).
@@ -387,8 +416,9 @@ impl Upstream {
     pub async fn exchange(
         &self,
         outgoing: Outgoing,
+        client: std::net::IpAddr,
     ) -> Result<(ResponseHead, UpstreamBody), UpstreamError> {
-        let permit = self.slot().await?;
+        let permit = self.slot(client).await?;
         let (head, mut body) = tokio::time::timeout(self.timeout, self.http1.exchange(outgoing))
             .await
             .map_err(|_| UpstreamError::TimedOut(self.authority.clone(), self.timeout))?

@@ -3,4 +3,5 @@
 
 pub mod forward;
 pub mod pool;
+pub mod slots;
 pub mod wire;

@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::proxy::back::slots::ExchangeSlot;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use http::Uri;
@@ -47,7 +48,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
@@ -536,12 +536,12 @@ pub struct ResponseBody {
     buf: BytesMut,
     reusable: bool,
     pool: Arc<Http1Pool>,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<ExchangeSlot>,
 }
 
 impl ResponseBody {
     /// Keeps `permit` until the connection is back in the pool or gone.
-    pub fn hold(&mut self, permit: OwnedSemaphorePermit) {
+    pub fn hold(&mut self, permit: ExchangeSlot) {
         if self.socket.is_some() {
             self.permit = Some(permit);
         }

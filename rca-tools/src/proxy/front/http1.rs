@@ -349,7 +349,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     let exchanged = unless_client_leaves(
         &mut client.stream,
         &mut client.read,
-        proxy.upstream.exchange(outgoing),
+        proxy.upstream.exchange(outgoing, client.remote.ip()),
     )
     .await?;
     let upstream_time = sent.elapsed();
@@ -363,10 +363,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
             (head.status, Some((body, chunked)), None)
         }
         Err(error) => {
-            let (status, kind, text) = upstream_failure(&error);
-            if let (Some(metrics), Some(kind)) = (&proxy.metrics, kind) {
-                metrics.upstream_error(kind);
-            }
+            let (status, text) = upstream_failure(proxy, &error);
             write_plain(out, status, text, &method, last);
             (status, None, Some(error.to_string()))
         }
