@@ -264,7 +264,8 @@ fn refused_path(request: &Request) -> String {
 
 /// The host `request` addressed: HTTP/2's `:authority` (or an absolute
 /// target's) over the `Host` header (RFC 9113 section 8.3.1), which may not
-/// name another; or why the request is bad.
+/// name another; `None` for HTTP/1.0 without `Host`; or why the request is
+/// bad.
 fn addressed_host(
     request: &http::request::Parts,
 ) -> Result<Option<http::uri::Authority>, &'static str> {
@@ -297,6 +298,13 @@ fn addressed_host(
         None => match host_header.map(str::parse::<http::uri::Authority>) {
             Some(Ok(authority)) => Some(authority),
             Some(Err(_)) => return Err("the Host header is not a host[:port]"),
+            // An HTTP/2 client always knows the host it connected for
+            // (RFC 9113 section 8.3.1); sent on, the request would carry
+            // the upstream's own address as its host, which an upstream
+            // may trust as a local request's.
+            None if request.version == http::Version::HTTP_2 => {
+                return Err("an HTTP/2 request must name its host in :authority or Host");
+            }
             None => None,
         },
     })

@@ -286,3 +286,26 @@ fn cookie_crumbs_are_joined() {
         assert_eq!(echo.matches("\ncookie: ").count(), 1, "{echo}");
     });
 }
+
+/// An HTTP/2 request that names no host (no `:authority`, no `Host`) gets
+/// 400: sent on, it would carry the upstream's own address as its host
+/// (found by an outside attack). With either, it is served.
+#[test]
+fn an_http2_request_without_a_host_is_refused() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
+        let (mut sender, _connection) = h2_connect(pki, port).await;
+        let (status, _) = h2_exchange(&mut sender, Request::get("/")).await;
+        assert_eq!(status, 400);
+        let (status, echo) =
+            h2_exchange(&mut sender, Request::get("/").header("host", "localhost")).await;
+        assert_eq!(status, 200, "{echo}");
+        let (status, _) = h2_exchange(
+            &mut sender,
+            Request::get(format!("https://localhost:{port}/")),
+        )
+        .await;
+        assert_eq!(status, 200);
+    });
+}
