@@ -9,9 +9,17 @@ use std::net::SocketAddr;
 /// Logs to standard error, at `default_level` unless `RUST_LOG` says
 /// otherwise; each line carries an RFC 3339 timestamp, or, when standard
 /// error is the journal's stream, the line's syslog priority instead.
+///
+/// rustls's own records are kept to errors by default: its warnings are
+/// about what a peer sent (an illegal SNI, an unexpected message), so any
+/// client could write them as fast as it can connect, unbounded, and
+/// journald's rate limit would then drop the lines that matter. What
+/// became of such a handshake is in the tools' own lines, which are
+/// bounded. `RUST_LOG=rustls=warn` brings them back.
 pub fn init_logging(default_level: &str) {
+    let default_filter = format!("{default_level},{PEER_DRIVEN_LOGS}");
     let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
     if stderr_is_the_journal() {
         // journald reads a `<N>` prefix as the line's priority (so
         // `journalctl -p err` finds errors) and stamps the time itself.
@@ -35,6 +43,9 @@ pub fn init_logging(default_level: &str) {
     }
     builder.init();
 }
+
+/// The default levels of the libraries whose warnings a peer drives.
+const PEER_DRIVEN_LOGS: &str = "rustls=error";
 
 /// Whether standard error is a stream to the journal: systemd sets
 /// `JOURNAL_STREAM` to that stream's device and inode (`DEV:INO`) for a

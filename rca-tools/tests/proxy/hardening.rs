@@ -131,3 +131,33 @@ fn policy_and_request_checks_hold_against_tricks() {
         );
     });
 }
+
+/// What a client sends cannot fill the proxy's standard error through
+/// rustls's own warnings: 30 handshakes with an illegal SNI (openssl's
+/// `-servername` sends any bytes) wrote 30 `Illegal SNI hostname` lines,
+/// one per connection and unbounded (found by an outside trial), which
+/// journald's rate limit would answer by dropping the proxy's own lines.
+/// `RUST_LOG=rustls=warn` still shows them.
+#[test]
+fn a_client_cannot_flood_the_log_through_rustls_warnings() {
+    runtime().block_on(async {
+        let (_pki, files, upstream, port) = setup().await;
+        let log = files.path("diagnostics.log");
+        let _proxy = Proxy::start_with_diagnostics(&files.config(port, upstream, ""), port, &log);
+        for attempt in 0..30 {
+            let output = tokio::task::block_in_place(|| {
+                std::process::Command::new("openssl")
+                    .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+                    .args(["-servername", &format!("bad_sni!{attempt}")])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .expect("openssl")
+            });
+            let said = String::from_utf8_lossy(&output.stdout);
+            assert!(said.contains("CONNECTED"), "{said}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let lines = std::fs::read_to_string(&log).expect("diagnostics");
+        assert_eq!(lines.matches("Illegal SNI").count(), 0, "{lines}");
+    });
+}
