@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 /// client could write them as fast as it can connect, unbounded, and
 /// journald's rate limit would then drop the lines that matter. What
 /// became of such a handshake is in the tools' own lines, which are
-/// bounded. `RUST_LOG=rustls=warn` brings them back.
+/// bounded. `RUST_LOG=info,rustls::=warn` brings them back.
 pub fn init_logging(default_level: &str) {
     let default_filter = format!("{default_level},{PEER_DRIVEN_LOGS}");
     let mut builder =
@@ -45,7 +45,10 @@ pub fn init_logging(default_level: &str) {
 }
 
 /// The default levels of the libraries whose warnings a peer drives.
-const PEER_DRIVEN_LOGS: &str = "rustls=error";
+/// env_logger matches a directive as a prefix of the record's target, so
+/// `rustls` would also take in `rustls_req_client_auth`'s refusal lines;
+/// rustls's targets are its module paths, all under `rustls::`.
+const PEER_DRIVEN_LOGS: &str = "rustls::=error";
 
 /// Whether standard error is a stream to the journal: systemd sets
 /// `JOURNAL_STREAM` to that stream's device and inode (`DEV:INO`) for a

@@ -137,7 +137,7 @@ fn policy_and_request_checks_hold_against_tricks() {
 /// `-servername` sends any bytes) wrote 30 `Illegal SNI hostname` lines,
 /// one per connection and unbounded (found by an outside trial), which
 /// journald's rate limit would answer by dropping the proxy's own lines.
-/// `RUST_LOG=rustls=warn` still shows them.
+/// `RUST_LOG=info,rustls::=warn` still shows them.
 #[test]
 fn a_client_cannot_flood_the_log_through_rustls_warnings() {
     runtime().block_on(async {
