@@ -92,6 +92,10 @@ fn main() -> ExitCode {
     if args.check_config {
         // On standard error, as `nginx -t` says it: standard output is the
         // access log's (JSON lines), also under ExecStartPre and ExecReload.
+        // What has lapsed is valid, and refuses clients: said, not failed.
+        for lapsed in front.lapsed(i64::MIN, now_seconds()) {
+            eprintln!("rca-proxy: {origin}: warning: {lapsed}");
+        }
         eprintln!("rca-proxy: {origin}: the configuration is valid");
         return ExitCode::SUCCESS;
     }
@@ -219,6 +223,7 @@ async fn run(
         config.upstream.url
     );
     metrics.set_expiries(front.expiries());
+    tokio::spawn(warn_of_lapses(front.clone()));
     tokio::spawn(reload_on_hangup(
         hangups,
         front.clone(),
@@ -356,6 +361,9 @@ async fn reload_on_hangup(
             Ok(()) => {
                 metrics.set_expiries(front.expiries());
                 log::info!("{}", reloaded_line(&tls, &front.expiries()));
+                for lapsed in front.lapsed(i64::MIN, now_seconds()) {
+                    log::warn!("{lapsed}");
+                }
             }
             Err(error) => {
                 log::error!("reload refused, keeping the running certificates: {error:#}");
@@ -364,6 +372,26 @@ async fn reload_on_hangup(
         std::future::ready(())
     })
     .await;
+}
+
+/// Says what of the loaded files has lapsed at start, then each thing as
+/// it lapses (checked every 30 s; a reload says what it loaded lapsed).
+async fn warn_of_lapses(front: Front) {
+    let mut since = i64::MIN;
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        ticks.tick().await;
+        let now = now_seconds();
+        for lapsed in front.lapsed(since, now) {
+            log::warn!("{lapsed}");
+        }
+        since = now;
+    }
+}
+
+/// Seconds since the epoch.
+fn now_seconds() -> i64 {
+    jiff::Timestamp::now().as_second()
 }
 
 /// SIGUSR1: [`reopen_access_log`].

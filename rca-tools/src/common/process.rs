@@ -45,7 +45,7 @@ pub fn init_logging(default_level: &str) {
 }
 
 /// The default levels of the libraries whose warnings a peer drives.
-/// env_logger matches a directive as a prefix of the record's target, so
+/// `env_logger` matches a directive as a prefix of the record's target, so
 /// `rustls` would also take in `rustls_req_client_auth`'s refusal lines;
 /// rustls's targets are its module paths, all under `rustls::`.
 const PEER_DRIVEN_LOGS: &str = "rustls::=error";

@@ -565,3 +565,70 @@ fn alert_in(error: &std::io::Error) -> Option<rustls::AlertDescription> {
         _ => None,
     }
 }
+
+/// CRL slips an operator makes are said at load, not found one refused bot
+/// at a time (found by an outside trial: both passed `--check-config` and
+/// a reload, then every bot was refused). A CRL of another CA covers none
+/// of the bot CA's bots, which would all be refused: `--check-config` and
+/// the start fail, naming the CA. A CRL past its `nextUpdate` is valid
+/// and refuses every bot: `--check-config` warns, and so do the start and
+/// a reload that loads it.
+#[test]
+fn crl_slips_are_said_at_load() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let crl = files.write("bot.crl", &pki.normal_ca.crl(&[], time::Duration::days(7)));
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let lines = format!("bot_crl = \"{}\"", crl.display());
+        let config = files.config_with("slips.toml", port, upstream, "tls", &lines);
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("tls.bot_crl: no CRL is issued by the bot CA"),
+            "{stderr}"
+        );
+
+        files.write("bot.crl", &pki.bot_ca.crl(&[], -time::Duration::hours(1)));
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("warning: tls.bot_crl: the CRL of")
+                && stderr.contains("passed its nextUpdate at"),
+            "{stderr}"
+        );
+        let log = files.path("diagnostics.log");
+        let proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let text = wait_for_line(&log, "every bot under that CA is refused");
+        let said = text
+            .lines()
+            .find(|line| line.contains("every bot under that CA is refused"))
+            .unwrap_or_default();
+        assert!(said.contains("WARN"), "{text}");
+
+        // A fresh CRL, then a stale one again by SIGHUP: said again.
+        files.write("bot.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
+        proxy.signal("HUP");
+        wait_for_line(&log, "reloaded");
+        files.write("bot.crl", &pki.bot_ca.crl(&[], -time::Duration::hours(2)));
+        proxy.signal("HUP");
+        let mut stale_lines = 0;
+        for _ in 0..50 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            stale_lines = text.matches("passed its nextUpdate").count();
+            if stale_lines >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            stale_lines,
+            2,
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    });
+}

@@ -169,6 +169,31 @@ fn newest_per_issuer(
     Ok(newest.into_iter().map(|seen| seen.crl).collect())
 }
 
+/// The subject of each CA in `bot_file` (PEM) that no CRL of `crls` is
+/// issued by. With CRLs configured, rustls refuses every certificate of a
+/// chain whose revocation status no CRL gives (RCA-9's fail-closed), the
+/// one a trust anchor issued included: every bot under such a CA would be
+/// refused, which a CRL from the wrong CA (or one CA's CRL left out) does
+/// without a word at load.
+pub(crate) fn cas_without_crl(
+    bot_file: &[u8],
+    crls: &[CertificateRevocationListDer<'_>],
+) -> Vec<String> {
+    let issuers: Vec<Vec<u8>> = crls
+        .iter()
+        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
+        .map(|(_, crl)| crl.issuer().as_raw().to_vec())
+        .collect();
+    CertificateDer::pem_slice_iter(bot_file)
+        .filter_map(Result::ok)
+        .filter_map(|der| {
+            let (_, ca) = x509_parser::parse_x509_certificate(&der).ok()?;
+            let subject = ca.subject();
+            (!issuers.iter().any(|issuer| issuer == subject.as_raw())).then(|| subject.to_string())
+        })
+        .collect()
+}
+
 /// An `x5t#S256` thumbprint written as OpenSSL prints a SHA-256 fingerprint
 /// (`openssl x509 -noout -fingerprint -sha256`: 64 hex digits, with or
 /// without colons, `sha256 Fingerprint=` before them or not), as the
