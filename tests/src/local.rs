@@ -80,3 +80,27 @@ impl PemFiles {
         path
     }
 }
+
+/// `promtool check metrics` (Prometheus's own parser and lint of its
+/// naming conventions; Debian's `prometheus` package, found through
+/// `RCA_PROMTOOL` or at `/usr/bin/promtool`) on `text`: what it said, or
+/// `None` where it is not installed.
+pub fn promtool_check_metrics(text: &str) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let promtool = std::env::var_os("RCA_PROMTOOL")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(std::path::PathBuf::from("/usr/bin/promtool")))
+        .filter(|path| path.exists())?;
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).expect("write to promtool");
+    }
+    Some(child.wait_with_output().expect("promtool"))
+}

@@ -30,6 +30,9 @@ pub(crate) fn run(paths: &Paths, skip_fork_unit_tests: bool) -> anyhow::Result<(
     if let Some(haproxy) = haproxy(paths, &mut tally) {
         workspace.env("RCA_HAPROXY", haproxy);
     }
+    if let Some(promtool) = promtool(paths, &mut tally) {
+        workspace.env("RCA_PROMTOOL", promtool);
+    }
     tally.run("workspace tests", &mut workspace)?;
     routing_differential(paths, &mut tally)?;
     tally.run(
@@ -88,6 +91,22 @@ fn haproxy(paths: &Paths, tally: &mut Tally) -> Option<String> {
     const LABEL: &str = "rca-proxy behind HAProxy (PROXY protocol, tests/proxy)";
     let script = paths.root.join("rca-tools/tests/proxy/install.sh");
     match install(&script, None) {
+        Ok(stdout) => stdout.lines().last().map(str::to_owned),
+        Err(reason) => {
+            tally.skip(LABEL, &reason);
+            None
+        }
+    }
+}
+
+/// promtool, Prometheus's checker of the tools' `/metrics` (taken out of
+/// Debian's package into the target directory): its path, or none (and the
+/// reason in the summary) where it cannot be had.
+fn promtool(paths: &Paths, tally: &mut Tally) -> Option<String> {
+    const LABEL: &str = "rca-proxy's and rca-connect's /metrics through promtool";
+    let dir = paths.target_dir().join("promtool");
+    let script = paths.root.join("rca-tools/tests/promtool/install.sh");
+    match install(&script, Some(&dir)) {
         Ok(stdout) => stdout.lines().last().map(str::to_owned),
         Err(reason) => {
             tally.skip(LABEL, &reason);

@@ -1,5 +1,7 @@
 //! The admin listener both long-running tools may have: plain HTTP,
-//! `GET /metrics` in the Prometheus text format (`OpenMetrics`), and
+//! `GET /metrics` in the Prometheus text format (`OpenMetrics` to a scraper
+//! that asks for it, as Prometheus does; the classic format 0.0.4
+//! otherwise, which `promtool check metrics` and older parsers read), and
 //! `GET /ready` for load balancers' and orchestrators' health checks: 200
 //! while the tool serves, 503 from the moment it begins to stop, so a
 //! checker takes it out of rotation while it drains.
@@ -89,7 +91,7 @@ pub async fn serve_admin<M: Exposition>(
         tokio::spawn(async move {
             let _slot = slot;
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                let response = answer(request.uri().path(), &*metrics, &readiness);
+                let response = answer(&request, &*metrics, &readiness);
                 async move { Ok::<_, Infallible>(response) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
@@ -101,9 +103,9 @@ pub async fn serve_admin<M: Exposition>(
     }
 }
 
-/// The admin listener's answer for `path`.
-fn answer<M: Exposition>(
-    path: &str,
+/// The admin listener's answer to `request`.
+fn answer<M: Exposition, B>(
+    request: &hyper::Request<B>,
     metrics: &M,
     readiness: &Readiness,
 ) -> hyper::Response<Full<Bytes>> {
@@ -113,16 +115,141 @@ fn answer<M: Exposition>(
             .header("content-type", "text/plain; charset=utf-8")
             .body(Full::new(Bytes::from_static(text.as_bytes())))
     };
-    let response = match path {
-        "/metrics" => hyper::Response::builder()
+    if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD) {
+        let refused = text(405, "only GET and HEAD here\n").map(|mut response| {
+            response.headers_mut().insert(
+                hyper::header::ALLOW,
+                hyper::header::HeaderValue::from_static("GET, HEAD"),
+            );
+            response
+        });
+        return refused.unwrap_or_default();
+    }
+    let response = match request.uri().path() {
+        "/metrics" if asks_for_openmetrics(request.headers()) => hyper::Response::builder()
             .header(
                 "content-type",
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )
             .body(Full::new(Bytes::from(metrics.encode()))),
+        "/metrics" => hyper::Response::builder()
+            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .body(Full::new(Bytes::from(classic_text(&metrics.encode())))),
         "/ready" if readiness.is_ready() => text(200, "ready\n"),
         "/ready" => text(503, "stopping\n"),
         _ => text(404, "only /metrics and /ready here\n"),
     };
     response.unwrap_or_default()
+}
+
+/// Whether a scraper's `Accept` names `OpenMetrics` (Prometheus's does,
+/// first); anything else gets the classic text format, as Prometheus's own
+/// client libraries answer.
+fn asks_for_openmetrics(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut parameters = range.split(';').map(str::trim);
+            let names_it = parameters
+                .next()
+                .is_some_and(|media| media.eq_ignore_ascii_case("application/openmetrics-text"));
+            // `q=0` refuses it (RFC 9110 section 12.4.2).
+            let refused = parameters.any(|parameter| {
+                parameter
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            names_it && !refused
+        })
+}
+
+/// `openmetrics` (as [`encode_registry`] writes it) in the classic text
+/// format 0.0.4: the same samples, a counter family named by its `_total`
+/// sample as 0.0.4 names it, no `# UNIT` or `# EOF` lines. Only what the
+/// encoder writes is handled; the tools use no exemplars or info metrics.
+#[must_use]
+pub fn classic_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|kind| {
+            let rest = line.strip_prefix(kind)?;
+            let (name, after) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{kind}{name}_total {after}"))
+        });
+        match renamed {
+            Some(renamed) => text.push_str(&renamed),
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_by_their_total_and_the_rest_is_kept() {
+        let openmetrics = "# HELP rca_reloads Reloads by result.\n\
+                           # TYPE rca_reloads counter\n\
+                           rca_reloads_total{result=\"success\"} 1\n\
+                           # HELP rca_duration_seconds Time.\n\
+                           # TYPE rca_duration_seconds histogram\n\
+                           # UNIT rca_duration_seconds seconds\n\
+                           rca_duration_seconds_sum 0.5\n\
+                           rca_duration_seconds_count 1\n\
+                           rca_duration_seconds_bucket{le=\"+Inf\"} 1\n\
+                           # HELP rca_expiry_seconds Until.\n\
+                           # TYPE rca_expiry_seconds gauge\n\
+                           rca_expiry_seconds 12\n\
+                           # EOF\n";
+        assert_eq!(
+            classic_text(openmetrics),
+            "# HELP rca_reloads_total Reloads by result.\n\
+             # TYPE rca_reloads_total counter\n\
+             rca_reloads_total{result=\"success\"} 1\n\
+             # HELP rca_duration_seconds Time.\n\
+             # TYPE rca_duration_seconds histogram\n\
+             rca_duration_seconds_sum 0.5\n\
+             rca_duration_seconds_count 1\n\
+             rca_duration_seconds_bucket{le=\"+Inf\"} 1\n\
+             # HELP rca_expiry_seconds Until.\n\
+             # TYPE rca_expiry_seconds gauge\n\
+             rca_expiry_seconds 12\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_goes_to_whoever_asks_for_it() {
+        let asks = |accept: &str| {
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert(
+                hyper::header::ACCEPT,
+                hyper::header::HeaderValue::from_str(accept).expect("value"),
+            );
+            asks_for_openmetrics(&headers)
+        };
+        // Prometheus 2.x's scrape Accept.
+        assert!(asks(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!asks("*/*"));
+        assert!(!asks("text/plain;version=0.0.4"));
+        assert!(!asks("application/openmetrics-text; q=0"));
+        assert!(!asks_for_openmetrics(&hyper::HeaderMap::new()));
+    }
 }

@@ -2617,3 +2617,47 @@ fn proxy_credentials_are_checked_at_start() {
         "{stderr}"
     );
 }
+
+/// `rca-connect`'s `/metrics` passes `promtool check metrics` (Prometheus's
+/// parser and its lint of the naming conventions) after traffic, a refusal
+/// and a reload; left out where promtool is not installed.
+#[test]
+fn connect_metrics_pass_promtool() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = plain_server().await;
+        let (_proxy, proxy_port) = files.start_proxy("bot-ca.pem", upstream);
+        let auth = files.proxy_auth_file("proxy-auth-metrics", "crawler:s3cret\n");
+        let metrics = support::free_port();
+        let (connect, port) = files.start_connect(&[
+            "--proxy-auth-file",
+            &auth,
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics}"),
+        ]);
+        let url = format!("https://localhost:{proxy_port}/hello");
+        let proxy = format!("http://crawler:s3cret@127.0.0.1:{port}");
+        let answer = tokio::task::block_in_place(|| {
+            Client::CurlHttp1.fetch_through(&files, &proxy, &url, 0)
+        });
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let refused = raw_proxy_head(
+            port,
+            &format!("CONNECT localhost:{proxy_port} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+        );
+        assert!(refused.starts_with("HTTP/1.1 407"), "{refused}");
+        files.hang_up(&connect, "1 proxy credentials");
+        let text = support::http_get(&format!("http://127.0.0.1:{metrics}/metrics"));
+        let Some(checked) =
+            tokio::task::block_in_place(|| integration_tests::local::promtool_check_metrics(&text))
+        else {
+            eprintln!("connect_metrics_pass_promtool: no promtool (RCA_PROMTOOL); left out");
+            return;
+        };
+        assert!(
+            checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(),
+            "promtool check metrics: {checked:?}\n{text}"
+        );
+    });
+}

@@ -1307,3 +1307,66 @@ fn unanswered_requests_are_logged_499_on_the_own_path() {
         }
     });
 }
+
+/// `/metrics` as Prometheus's own tools read it: `promtool check metrics`
+/// (its parser and its lint of the naming conventions) finds nothing in
+/// the classic text format, which anything that does not ask for
+/// `OpenMetrics` gets; a scraper that asks for `OpenMetrics` (Prometheus)
+/// gets that; and only GET and HEAD are answered. Before, `OpenMetrics`
+/// went to everyone and promtool failed on every counter (found by an
+/// outside trial).
+#[test]
+fn metrics_pass_promtool() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let (config, admin) = files.config_with_admin("promtool.toml", port, upstream, &[]);
+        let proxy = Proxy::start(&config, port);
+        let person = browser(pki, true);
+        assert_eq!(get_status(&person, &proxy.url("/")).await, 200);
+        assert_eq!(get_status(&person, &proxy.url("/api/crawl")).await, 403);
+        let bot = bot_client_for(pki, &pki.bot);
+        assert_eq!(get_status(&bot, &proxy.url("/api/crawl")).await, 200);
+        proxy.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let url = format!("http://127.0.0.1:{admin}/metrics");
+        let classic = person.get(&url).send().await.expect("metrics");
+        let kind = classic.headers()[reqwest::header::CONTENT_TYPE].clone();
+        assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
+        let text = classic.text().await.expect("text");
+        assert!(
+            text.contains("# TYPE rca_proxy_reloads_total counter"),
+            "{text}"
+        );
+        let Some(checked) =
+            tokio::task::block_in_place(|| integration_tests::local::promtool_check_metrics(&text))
+        else {
+            eprintln!("metrics_pass_promtool: no promtool (RCA_PROMTOOL); left out");
+            return;
+        };
+        assert!(
+            checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(),
+            "promtool check metrics: {checked:?}\n{text}"
+        );
+
+        let openmetrics = person
+            .get(&url)
+            .header(
+                reqwest::header::ACCEPT,
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            )
+            .send()
+            .await
+            .expect("metrics");
+        let kind = openmetrics.headers()[reqwest::header::CONTENT_TYPE].clone();
+        assert!(kind
+            .to_str()
+            .is_ok_and(|kind| kind.starts_with("application/openmetrics-text")));
+        let text = openmetrics.text().await.expect("text");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(text.contains("# TYPE rca_proxy_reloads counter"), "{text}");
+
+        let posted = person.post(&url).send().await.expect("answer");
+        assert_eq!(posted.status(), 405);
+    });
+}
