@@ -26,6 +26,12 @@ use crate::common::read_timeout::ReadTimedOut;
 use crate::common::timestamp::{push_rfc3339_millis, rfc3339_millis};
 use crate::proxy::metrics::Metrics;
 
+/// Text a client or a bot's CA chose, which may be absent: written with the
+/// characters a log viewer acts on escaped (see [`printable`]).
+///
+/// [`printable`]: crate::common::printable::printable
+pub type ClientText<'a> = Option<&'a str>;
+
 /// One request, as logged.
 #[derive(Debug, Serialize)]
 pub struct Entry<'a> {
@@ -49,7 +55,7 @@ pub struct Entry<'a> {
     pub auth: &'static str,
     /// The leaf's subject, for authenticated clients.
     #[serde(serialize_with = "serialize_printable")]
-    pub subject: Option<&'a str>,
+    pub subject: ClientText<'a>,
     /// The leaf's `x5t#S256` thumbprint, for authenticated clients.
     #[serde(rename = "x5t#S256")]
     pub thumbprint: Option<&'a str>,
@@ -63,7 +69,7 @@ pub struct Entry<'a> {
     pub sni: Option<&'a str>,
     /// The `User-Agent` header.
     #[serde(serialize_with = "serialize_printable")]
-    pub user_agent: Option<&'a str>,
+    pub user_agent: ClientText<'a>,
     /// Bytes of request body read from the client.
     pub request_body_bytes: u64,
     /// Bytes of response body sent to the client.
@@ -606,7 +612,7 @@ fn serialize_time<S: serde::Serializer>(
 }
 
 fn serialize_printable<S: serde::Serializer>(
-    text: &Option<&str>,
+    text: &ClientText<'_>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     text.map(crate::common::printable::printable)
