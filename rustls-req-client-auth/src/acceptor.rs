@@ -195,6 +195,16 @@ pub enum AcceptError {
     Refused(io::Error, Box<RefusedCertificate>),
     /// The client did not complete the handshake in this time.
     TimedOut(Duration),
+    /// The connection was closed before its handshake, for its PROXY
+    /// protocol header (`Serve::proxy_protocol`): `reason` is `untrusted`
+    /// (not from an allowed network), `malformed`, `timeout` or `io`;
+    /// `detail` says what was wrong.
+    ProxyProtocol {
+        /// Why, in one word (for a metric's label).
+        reason: &'static str,
+        /// What was wrong (for the log).
+        detail: String,
+    },
 }
 
 impl AcceptError {
@@ -202,7 +212,7 @@ impl AcceptError {
     pub fn tls_error(&self) -> Option<&rustls::Error> {
         match self {
             Self::Handshake(error) | Self::Refused(error, _) => crate::find_tls_error(error),
-            Self::TimedOut(_) => None,
+            Self::TimedOut(_) | Self::ProxyProtocol { .. } => None,
         }
     }
 
@@ -211,7 +221,7 @@ impl AcceptError {
     pub fn refused_certificate(&self) -> Option<&RefusedCertificate> {
         match self {
             Self::Refused(_, certificate) => Some(certificate),
-            Self::Handshake(_) | Self::TimedOut(_) => None,
+            Self::Handshake(_) | Self::TimedOut(_) | Self::ProxyProtocol { .. } => None,
         }
     }
 
@@ -236,6 +246,7 @@ impl fmt::Display for AcceptError {
             Self::TimedOut(timeout) => {
                 write!(f, "TLS handshake did not complete in {timeout:?}")
             }
+            Self::ProxyProtocol { detail, .. } => f.write_str(detail),
             Self::Handshake(error) | Self::Refused(error, _) => {
                 match self.tls_error() {
                     Some(tls) => write!(
@@ -258,7 +269,7 @@ impl std::error::Error for AcceptError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Handshake(error) | Self::Refused(error, _) => Some(error),
-            Self::TimedOut(_) => None,
+            Self::TimedOut(_) | Self::ProxyProtocol { .. } => None,
         }
     }
 }

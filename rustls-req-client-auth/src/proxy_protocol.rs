@@ -56,6 +56,18 @@ pub(crate) enum Refused {
     Io(io::Error),
 }
 
+impl Refused {
+    /// Why, in one word: `untrusted`, `malformed`, `timeout` or `io`.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Self::Untrusted => "untrusted",
+            Self::Malformed(_) => "malformed",
+            Self::TimedOut(_) => "timeout",
+            Self::Io(_) => "io",
+        }
+    }
+}
+
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -656,6 +656,12 @@ where
                 Ok(client) => remote = client,
                 Err(refused) => {
                     budgeted_info(&PROXY_PROTOCOL_REFUSED, remote, &refused);
+                    if let Some(observer) = &observer {
+                        observer(Err(&AcceptError::ProxyProtocol {
+                            reason: refused.reason(),
+                            detail: refused.to_string(),
+                        }));
+                    }
                     return;
                 }
             }

@@ -194,7 +194,7 @@ impl Metrics {
         metrics.register_operations(&mut registry);
         registry.register(
             "handshake_failures",
-            "Failed TLS handshakes by reason (certificate errors of the flag path, alerts, timeouts)",
+            "Failed TLS handshakes by reason (certificate errors of the flag path, alerts, timeouts), and connections closed before one for their PROXY protocol header (proxy_protocol_untrusted, _malformed, _timeout, _io)",
             metrics.handshake_failures.clone(),
         );
         registry.register(
@@ -448,6 +448,9 @@ fn method_class(method: &http::Method) -> &'static str {
 fn failure_reason(error: &AcceptError) -> String {
     if matches!(error, AcceptError::TimedOut(_)) {
         return "timeout".into();
+    }
+    if let AcceptError::ProxyProtocol { reason, .. } = error {
+        return format!("proxy_protocol_{reason}");
     }
     if let Some(flags) = error.flags_error() {
         return format!(

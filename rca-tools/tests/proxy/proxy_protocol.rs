@@ -293,3 +293,43 @@ fn one_handshake_timeout_covers_the_header_and_the_handshake() {
         );
     });
 }
+
+/// Connections closed for their PROXY protocol header are counted, by
+/// reason, with the failed handshakes: one from outside the balancers'
+/// networks (`proxy_protocol_untrusted`), one from a balancer without a
+/// header (a ClientHello where the header should be:
+/// `proxy_protocol_malformed`). Before, only the log's bounded lines said
+/// so (found by an outside trial).
+#[test]
+fn refused_proxy_protocol_connections_are_counted() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let admin = free_port();
+        let config = files.config(
+            port,
+            upstream,
+            &format!(
+                "[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n"
+            ),
+        );
+        let proxy = Proxy::start(&config, port);
+        let untrusted = person_from_elsewhere(pki).get(proxy.url("/")).send().await;
+        assert!(untrusted.is_err(), "{untrusted:?}");
+        let headerless = browser(pki, true).get(proxy.url("/")).send().await;
+        assert!(headerless.is_err(), "{headerless:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let text = get_body(
+            &browser(pki, true),
+            &format!("http://127.0.0.1:{admin}/metrics"),
+        )
+        .await;
+        // At least one each: a client may try a refused connection again.
+        for reason in ["proxy_protocol_untrusted", "proxy_protocol_malformed"] {
+            let name = format!("rca_proxy_handshake_failures_total{{reason=\"{reason}\"}} ");
+            let count = text
+                .lines()
+                .find_map(|line| line.strip_prefix(&name)?.parse::<f64>().ok());
+            assert!(count.is_some_and(|count| count >= 1.0), "{name} in:\n{text}");
+        }
+    });
+}
