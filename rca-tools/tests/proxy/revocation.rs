@@ -213,6 +213,21 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
         .find(|line| line.contains("CN=leaked.bot.test"))
         .unwrap_or_default();
     assert!(refusal.contains("Revoked"), "{how:?}: {refusal}");
+    // So does the line for its open connection's refusal: the names the
+    // handshake's refusal lines give (it gave only the thumbprint).
+    let connected = text
+        .lines()
+        .find(|line| line.contains("a connected bot is refused"))
+        .unwrap_or_default();
+    for name in [
+        "subject \"CN=leaked.bot.test\"",
+        "issuer \"CN=test bot CA (flag path)\"",
+        "x5t#S256 ",
+        "SNI \"localhost\"",
+        "Revoked",
+    ] {
+        assert!(connected.contains(name), "{how:?}: {name} in {connected}");
+    }
     let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
     assert_eq!(
         echoed(&other, "x-client-auth-path").as_deref(),
