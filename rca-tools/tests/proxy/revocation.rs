@@ -206,15 +206,26 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
         Some(rustls::AlertDescription::CertificateRevoked),
         "{how:?}"
     );
-    // The operator's line says which bot, and why.
-    let text = wait_for_line(&log, "subject \"CN=leaked.bot.test\"");
+    // The operator's lines say which bot, and why.
+    lines_name_the_revoked_bot(&log, how);
+    let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
+    assert_eq!(
+        echoed(&other, "x-client-auth-path").as_deref(),
+        Some("flag"),
+        "{other}"
+    );
+}
+
+/// The operator's lines after `how` revoked the leaked bot: the handshake's
+/// refusal names it and says why, and so does the line for its open
+/// connection's refusal (which gave only the thumbprint).
+fn lines_name_the_revoked_bot(log: &Path, how: Revoke) {
+    let text = wait_for_line(log, "subject \"CN=leaked.bot.test\"");
     let refusal = text
         .lines()
         .find(|line| line.contains("CN=leaked.bot.test"))
         .unwrap_or_default();
     assert!(refusal.contains("Revoked"), "{how:?}: {refusal}");
-    // So does the line for its open connection's refusal: the names the
-    // handshake's refusal lines give (it gave only the thumbprint).
     let connected = text
         .lines()
         .find(|line| line.contains("a connected bot is refused"))
@@ -228,12 +239,6 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     ] {
         assert!(connected.contains(name), "{how:?}: {name} in {connected}");
     }
-    let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
-    assert_eq!(
-        echoed(&other, "x-client-auth-path").as_deref(),
-        Some("flag"),
-        "{other}"
-    );
 }
 
 /// A bot whose certificate expires while it is connected gets 403 on its
