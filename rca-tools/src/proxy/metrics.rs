@@ -41,6 +41,12 @@ struct ResultLabel {
     result: &'static str,
 }
 
+/// The build a process runs, for `rca_proxy_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
 /// A certificate a configured file holds.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CertificateLabels {
@@ -103,6 +109,11 @@ pub struct Metrics {
     request_duration: Family<PathLabel, Histogram, fn() -> Histogram>,
     upstream_duration: Histogram,
     reloads: Family<ResultLabel, Counter>,
+    /// 1 if the last reload took, 0 if it was refused (1 before any).
+    last_reload_successful: Gauge,
+    /// When the files last loaded (the start, or a reload that took).
+    last_reload_success: Gauge,
+    build_info: Family<BuildLabels, Gauge>,
     certificate_expiry: Family<CertificateLabels, Gauge<f64, AtomicU64>>,
     crl_next_update: Family<CrlLabels, Gauge<f64, AtomicU64>>,
     /// Brought up to [`crate::common::json_lines::lines_lost`] at each scrape.
@@ -138,6 +149,9 @@ impl Metrics {
             request_duration: Family::new_with_constructor(latency_histogram),
             upstream_duration: latency_histogram(),
             reloads: Family::default(),
+            last_reload_successful: Gauge::default(),
+            last_reload_success: Gauge::default(),
+            build_info: Family::default(),
             certificate_expiry: Family::default(),
             crl_next_update: Family::default(),
             access_log_lines_lost: Counter::default(),
@@ -145,12 +159,7 @@ impl Metrics {
             scrape: Mutex::new(()),
             registry: Registry::default(),
         };
-        // Both results from the start, at 0: an alert on `increase()` of the
-        // failures sees the first one (a series that appears at 1 has no
-        // increase).
-        for result in ["success", "failure"] {
-            drop(metrics.reloads.get_or_create(&ResultLabel { result }));
-        }
+        metrics.set_initial_values();
         registry.register(
             "handshakes",
             "Completed TLS handshakes by authentication path (flag, normal, none)",
@@ -218,6 +227,36 @@ impl Metrics {
         }
     }
 
+    /// The series an alert needs before their first event, at 0, and the
+    /// gauges that hold from the start.
+    fn set_initial_values(&self) {
+        // Both results from the start, at 0: an alert on `increase()` of the
+        // failures sees the first one (a series that appears at 1 has no
+        // increase).
+        for result in ["success", "failure"] {
+            drop(self.reloads.get_or_create(&ResultLabel { result }));
+        }
+        // So with the reasons most alerts watch, each from 0.
+        for reason in UPSTREAM_ERROR_REASONS {
+            drop(self.upstream_errors.get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            }));
+        }
+        for reason in WATCHED_HANDSHAKE_FAILURES {
+            drop(self.handshake_failures.get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            }));
+        }
+        self.last_reload_successful.set(1);
+        self.last_reload_success
+            .set(unix_seconds(SystemTime::now()));
+        self.build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+    }
+
     /// Registers what an operator watches beside the traffic: reloads,
     /// expiries, lost access-log lines.
     fn register_operations(&self, registry: &mut Registry) {
@@ -225,6 +264,21 @@ impl Metrics {
             "reloads",
             "SIGHUP reloads of the [tls] files, by result (success, failure)",
             self.reloads.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "Whether the last SIGHUP reload took (1) or was refused (0), as Prometheus's own; 1 before any",
+            self.last_reload_successful.clone(),
+        );
+        registry.register(
+            "config_last_reload_success_timestamp_seconds",
+            "When the [tls] files were last loaded: the start, or the last reload that took",
+            self.last_reload_success.clone(),
+        );
+        registry.register(
+            "build_info",
+            "Always 1; the version of rca-proxy this process runs, in the label",
+            self.build_info.clone(),
         );
         registry.register(
             "certificate_expiry_seconds",
@@ -344,6 +398,11 @@ impl Metrics {
     pub fn reload(&self, succeeded: bool) {
         let result = if succeeded { "success" } else { "failure" };
         self.reloads.get_or_create(&ResultLabel { result }).inc();
+        self.last_reload_successful.set(i64::from(succeeded));
+        if succeeded {
+            self.last_reload_success
+                .set(unix_seconds(SystemTime::now()));
+        }
     }
 
     /// What the expiry gauges show from now on (after a start or reload).
@@ -445,6 +504,26 @@ fn method_class(method: &http::Method) -> &'static str {
 }
 
 /// A short, bounded label for why a handshake failed.
+/// The reasons of `rca_proxy_upstream_errors_total`, shown from 0.
+const UPSTREAM_ERROR_REASONS: [&str; 4] = ["unreachable", "timeout", "busy", "read_timeout"];
+
+/// The reasons of `rca_proxy_handshake_failures_total` alerts most often
+/// watch, shown from 0 (the rest appear when they first happen).
+const WATCHED_HANDSHAKE_FAILURES: [&str; 5] = [
+    "timeout",
+    "certificate_unknownissuer",
+    "certificate_expired",
+    "certificate_revoked",
+    "certificate_missing",
+];
+
+/// Whole seconds since the epoch (0 before it).
+fn unix_seconds(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+    })
+}
+
 fn failure_reason(error: &AcceptError) -> String {
     if matches!(error, AcceptError::TimedOut(_)) {
         return "timeout".into();

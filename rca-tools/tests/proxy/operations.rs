@@ -1368,5 +1368,32 @@ fn metrics_pass_promtool() {
 
         let posted = person.post(&url).send().await.expect("answer");
         assert_eq!(posted.status(), 405);
+
+        // What alerts watch is there from the start, at 0; the build says
+        // its version; the last reload's result is a gauge, as Prometheus's.
+        for sample in [
+            "rca_proxy_upstream_errors_total{reason=\"busy\"} 0",
+            "rca_proxy_handshake_failures_total{reason=\"certificate_revoked\"} 0",
+            "rca_proxy_config_last_reload_successful 1",
+            concat!(
+                "rca_proxy_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\"} 1"
+            ),
+        ] {
+            assert!(text.contains(sample), "{sample} in:\n{text}");
+        }
+        files.write("bot-ca.pem", "not a certificate\n");
+        proxy.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = get_body(&person, &url).await;
+        assert!(
+            text.contains("rca_proxy_config_last_reload_successful 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rca_proxy_config_last_reload_success_timestamp_seconds "),
+            "{text}"
+        );
     });
 }
