@@ -47,6 +47,22 @@ impl RefusedCertificate {
         }
     }
 
+    /// `certificate` (an end entity, sent on a connection to `server_name`
+    /// on `path`) named as a refusal line names it: for an application that
+    /// refuses a client after its handshake (a revocation since, say), so
+    /// one search of the log finds both kinds of line.
+    #[must_use]
+    pub fn named(
+        certificate: &CertificateDer<'_>,
+        server_name: Option<&str>,
+        path: AuthPath,
+    ) -> Self {
+        Self {
+            path,
+            ..Self::of(certificate, server_name)
+        }
+    }
+
     /// Notes `certificate` as refused, from a client-certificate verifier
     /// of the application's own (the normal path's, say) while it refuses
     /// it: the error of the handshake, if an [`Acceptor`](crate::Acceptor)

@@ -75,7 +75,8 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
 /// A future that begins something later, boxed.
 type Signal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Called with the outcome of every connection's TLS handshake (for metrics).
+/// Called with the outcome of every connection's TLS handshake, and of each
+/// closed for its PROXY protocol header (for metrics).
 pub type HandshakeObserver = Arc<dyn Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync>;
 
 fn with_default_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
@@ -242,7 +243,11 @@ impl<S> Serve<S> {
     }
 
     /// Calls `observer` with the outcome of every TLS handshake: the client's
-    /// identity, or why the handshake failed.
+    /// identity, or why the handshake failed. With
+    /// [`Serve::proxy_protocol`], also with each connection closed for its
+    /// PROXY protocol header before any handshake
+    /// ([`AcceptError::ProxyProtocol`]: from outside the allowed networks,
+    /// a port scan say, or a malformed header).
     pub fn on_handshake(
         mut self,
         observer: impl Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync + 'static,

@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         // On standard error, as `nginx -t` says it: standard output is the
         // access log's (JSON lines), also under ExecStartPre and ExecReload.
         // What has lapsed is valid, and refuses clients: said, not failed.
-        for lapsed in front.lapsed(i64::MIN, now_seconds()) {
+        for lapsed in front.lapses(now_seconds(), true) {
             eprintln!("rca-proxy: {origin}: warning: {lapsed}");
         }
         eprintln!("rca-proxy: {origin}: the configuration is valid");
@@ -361,7 +361,7 @@ async fn reload_on_hangup(
             Ok(()) => {
                 metrics.set_expiries(front.expiries());
                 log::info!("{}", reloaded_line(&tls, &front.expiries()));
-                for lapsed in front.lapsed(i64::MIN, now_seconds()) {
+                for lapsed in front.lapses(now_seconds(), true) {
                     log::warn!("{lapsed}");
                 }
             }
@@ -377,15 +377,12 @@ async fn reload_on_hangup(
 /// Says what of the loaded files has lapsed at start, then each thing as
 /// it lapses (checked every 30 s; a reload says what it loaded lapsed).
 async fn warn_of_lapses(front: Front) {
-    let mut since = i64::MIN;
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(30));
     loop {
         ticks.tick().await;
-        let now = now_seconds();
-        for lapsed in front.lapsed(since, now) {
+        for lapsed in front.lapses(now_seconds(), false) {
             log::warn!("{lapsed}");
         }
-        since = now;
     }
 }
 

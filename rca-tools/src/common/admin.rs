@@ -142,29 +142,40 @@ fn answer<M: Exposition, B>(
     response.unwrap_or_default()
 }
 
-/// Whether a scraper's `Accept` names `OpenMetrics` (Prometheus's does,
-/// first); anything else gets the classic text format, as Prometheus's own
-/// client libraries answer.
+/// Whether a scraper's `Accept` prefers `OpenMetrics`: it names it with a
+/// weight above 0 and at least that of `text/plain` (Prometheus's names it
+/// first); anything else (no `Accept`, `*/*`) gets the classic text format,
+/// as Prometheus's own client libraries answer. Media types and the `q`
+/// name are compared case-insensitively (RFC 9110 section 12.5.1); a weight
+/// that does not parse counts as 0.
 fn asks_for_openmetrics(headers: &hyper::HeaderMap) -> bool {
-    headers
+    let (mut openmetrics, mut classic) = (0.0_f32, 0.0_f32);
+    let ranges = headers
         .get_all(hyper::header::ACCEPT)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|range| {
-            let mut parameters = range.split(';').map(str::trim);
-            let names_it = parameters
-                .next()
-                .is_some_and(|media| media.eq_ignore_ascii_case("application/openmetrics-text"));
-            // `q=0` refuses it (RFC 9110 section 12.4.2).
-            let refused = parameters.any(|parameter| {
-                parameter
-                    .strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
+        .flat_map(|value| value.split(','));
+    for range in ranges {
+        let mut parameters = range.split(';');
+        let media = parameters.next().unwrap_or_default().trim();
+        let weight = parameters
+            .filter_map(|parameter| parameter.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, value)| {
+                value
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|weight| (0.0..=1.0).contains(weight))
+                    .unwrap_or(0.0)
             });
-            names_it && !refused
-        })
+        if media.eq_ignore_ascii_case("application/openmetrics-text") {
+            openmetrics = openmetrics.max(weight);
+        } else if media.eq_ignore_ascii_case("text/plain") {
+            classic = classic.max(weight);
+        }
+    }
+    openmetrics > 0.0 && openmetrics >= classic
 }
 
 /// `openmetrics` (as [`encode_registry`] writes it) in the classic text
@@ -180,6 +191,16 @@ pub fn classic_text(openmetrics: &str) -> String {
     let mut text = String::with_capacity(openmetrics.len());
     for line in openmetrics.lines() {
         if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        // 0.0.4 names OpenMetrics' `unknown` type `untyped`.
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.strip_suffix(" unknown"))
+        {
+            text.push_str("# TYPE ");
+            text.push_str(name);
+            text.push_str(" untyped\n");
             continue;
         }
         let renamed = ["# HELP ", "# TYPE "].iter().find_map(|kind| {
@@ -199,7 +220,7 @@ pub fn classic_text(openmetrics: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -250,6 +271,37 @@ mod tests {
         assert!(!asks("*/*"));
         assert!(!asks("text/plain;version=0.0.4"));
         assert!(!asks("application/openmetrics-text; q=0"));
+        assert!(!asks("application/openmetrics-text; Q=0"));
+        assert!(!asks("application/openmetrics-text;q=NaN"));
+        assert!(!asks(
+            "text/plain;version=0.0.4;q=1, application/openmetrics-text;q=0.1"
+        ));
+        assert!(asks("APPLICATION/OpenMetrics-Text"));
         assert!(!asks_for_openmetrics(&hyper::HeaderMap::new()));
+    }
+
+    /// What the classic format cannot say, checked on the tools' real
+    /// registries without promtool: only counters, gauges and histograms,
+    /// and no help text with a backslash (0.0.4 and `OpenMetrics` escape it
+    /// differently).
+    pub(crate) fn assert_classic_text_is_plain(openmetrics: &str) {
+        let text = classic_text(openmetrics);
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let kind = rest.rsplit(' ').next().unwrap_or_default();
+                assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            }
+            if line.starts_with("# HELP ") {
+                assert!(!line.contains('\\'), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_is_untyped() {
+        assert_eq!(
+            classic_text("# TYPE x unknown\nx 1\n# EOF\n"),
+            "# TYPE x untyped\nx 1\n"
+        );
     }
 }

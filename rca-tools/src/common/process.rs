@@ -15,11 +15,16 @@ use std::net::SocketAddr;
 /// client could write them as fast as it can connect, unbounded, and
 /// journald's rate limit would then drop the lines that matter. What
 /// became of such a handshake is in the tools' own lines, which are
-/// bounded. `RUST_LOG=info,rustls::=warn` brings them back.
+/// bounded. This holds under any `RUST_LOG` that does not name rustls
+/// (`RUST_LOG=debug` too); `RUST_LOG=info,rustls::=warn` brings them back.
 pub fn init_logging(default_level: &str) {
-    let default_filter = format!("{default_level},{PEER_DRIVEN_LOGS}");
     let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
+    let chosen = std::env::var("RUST_LOG").unwrap_or_default();
+    if !names_rustls(&chosen) {
+        // Added to what `RUST_LOG` (or the default) said.
+        builder.parse_filters(PEER_DRIVEN_LOGS);
+    }
     if stderr_is_the_journal() {
         // journald reads a `<N>` prefix as the line's priority (so
         // `journalctl -p err` finds errors) and stamps the time itself.
@@ -49,6 +54,19 @@ pub fn init_logging(default_level: &str) {
 /// `rustls` would also take in `rustls_req_client_auth`'s refusal lines;
 /// rustls's targets are its module paths, all under `rustls::`.
 const PEER_DRIVEN_LOGS: &str = "rustls::=error";
+
+/// Whether the `RUST_LOG` directives `filter` name rustls's own records
+/// (`rustls`, `rustls::...`), so its choice stands.
+fn names_rustls(filter: &str) -> bool {
+    filter
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|directive| directive.split('=').next())
+        .map(str::trim)
+        .any(|name| name == "rustls" || name.starts_with("rustls::"))
+}
 
 /// Whether standard error is a stream to the journal: systemd sets
 /// `JOURNAL_STREAM` to that stream's device and inode (`DEV:INO`) for a
@@ -140,4 +158,21 @@ pub fn listen(address: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::
     socket.set_reuseaddr(true)?;
     socket.bind(address)?;
     socket.listen(backlog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_directive_for_rustls_itself_names_it() {
+        assert!(names_rustls("info,rustls::=warn"));
+        assert!(names_rustls("rustls=debug"));
+        assert!(names_rustls("debug, rustls::server = trace"));
+        assert!(!names_rustls("debug"));
+        assert!(!names_rustls("rustls_req_client_auth=debug,info"));
+        assert!(!names_rustls(""));
+        // A `/regex` after the directives is not a directive.
+        assert!(!names_rustls("info/rustls"));
+    }
 }

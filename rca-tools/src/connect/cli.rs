@@ -107,8 +107,10 @@ pub struct Args {
     /// wait up to 30 s between requests.)
     #[arg(long, default_value_t = 120, value_parser = seconds())]
     pub client_idle_timeout_secs: u64,
-    /// Idle upstream connections kept per server; 0 makes every request
-    /// open a new one (for measurements). Default: no limit.
+    /// Idle upstream connections kept per server (per server and
+    /// `--proxy-auth-file` line, each of which has a pool of its own); 0
+    /// makes every request open a new one (for measurements). Default: no
+    /// limit.
     #[arg(long)]
     pub max_idle_per_host: Option<usize>,
     /// Client connections and tunnels at once; beyond, new connections wait

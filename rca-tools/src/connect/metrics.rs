@@ -143,3 +143,15 @@ impl Exposition for ConnectMetrics {
         encode_registry(&self.registry)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::common::admin::Exposition as _;
+
+    #[test]
+    fn the_classic_text_of_every_metric_is_plain() {
+        crate::common::admin::tests::assert_classic_text_is_plain(
+            &super::ConnectMetrics::new().encode(),
+        );
+    }
+}

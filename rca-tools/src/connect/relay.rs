@@ -164,8 +164,14 @@ impl Relay {
     /// for `None`): their idle connections close, and a credential put
     /// back later starts on new ones. Requests under way keep theirs.
     pub fn keep_pools_of(&self, credentials: Option<&ProxyCredentials>) {
+        // A set made before the lock, which every request takes: no scan
+        // of the file's lines per pool under it (and no need for the
+        // constant-time comparison: these are the proxy's own digests).
+        let kept: std::collections::HashSet<Credential> = credentials
+            .map(|now| now.iter().collect())
+            .unwrap_or_default();
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
-        pools.retain(|credential, _| credentials.is_some_and(|now| now.holds(*credential)));
+        pools.retain(|credential, _| kept.contains(credential));
     }
 
     /// See [`Relay::forward`].

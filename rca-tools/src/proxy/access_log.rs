@@ -26,8 +26,10 @@ use crate::common::read_timeout::ReadTimedOut;
 use crate::common::timestamp::{push_rfc3339_millis, rfc3339_millis};
 use crate::proxy::metrics::Metrics;
 
-/// Text a client or a bot's CA chose, which may be absent: written with the
-/// characters a log viewer acts on escaped (see [`printable`]).
+/// Text a client or a bot's CA chose, which may be absent: the fields of
+/// this type are written with the characters a log viewer acts on escaped
+/// (see [`printable`]). (A named type also lets serde's `serialize_with`
+/// take the field by reference without clippy's `ref_option_ref`.)
 ///
 /// [`printable`]: crate::common::printable::printable
 pub type ClientText<'a> = Option<&'a str>;

@@ -236,12 +236,9 @@ impl Metrics {
         for result in ["success", "failure"] {
             drop(self.reloads.get_or_create(&ResultLabel { result }));
         }
-        // So with the reasons most alerts watch, each from 0.
-        for reason in UPSTREAM_ERROR_REASONS {
-            drop(self.upstream_errors.get_or_create(&ReasonLabel {
-                reason: reason.into(),
-            }));
-        }
+        // So with the handshake failures most alerts watch, each from 0.
+        // (Not the upstream errors': tests assert that a client's own
+        // failures show no upstream-error series at all.)
         for reason in WATCHED_HANDSHAKE_FAILURES {
             drop(self.handshake_failures.get_or_create(&ReasonLabel {
                 reason: reason.into(),
@@ -503,10 +500,6 @@ fn method_class(method: &http::Method) -> &'static str {
         .unwrap_or("other")
 }
 
-/// A short, bounded label for why a handshake failed.
-/// The reasons of `rca_proxy_upstream_errors_total`, shown from 0.
-const UPSTREAM_ERROR_REASONS: [&str; 4] = ["unreachable", "timeout", "busy", "read_timeout"];
-
 /// The reasons of `rca_proxy_handshake_failures_total` alerts most often
 /// watch, shown from 0 (the rest appear when they first happen).
 const WATCHED_HANDSHAKE_FAILURES: [&str; 5] = [
@@ -524,6 +517,7 @@ fn unix_seconds(time: SystemTime) -> i64 {
     })
 }
 
+/// A short, bounded label for why a handshake failed.
 fn failure_reason(error: &AcceptError) -> String {
     if matches!(error, AcceptError::TimedOut(_)) {
         return "timeout".into();
@@ -562,6 +556,12 @@ mod tests {
     use rustls_req_client_auth::AcceptError;
 
     use super::failure_reason;
+    use crate::common::admin::Exposition as _;
+
+    #[test]
+    fn the_classic_text_of_every_metric_is_plain() {
+        crate::common::admin::tests::assert_classic_text_is_plain(&super::Metrics::new().encode());
+    }
 
     fn refused(reason: CertificateError) -> String {
         let error = std::io::Error::new(

@@ -265,7 +265,7 @@ fn refused_path(request: &Request) -> String {
 /// The host `request` addressed: HTTP/2's `:authority` (or an absolute
 /// target's) over the `Host` header (RFC 9113 section 8.3.1), which may not
 /// name another; `None` for HTTP/1.0 without `Host`; or why the request is
-/// bad.
+/// bad (HTTP/1.1 and HTTP/2 requests must name their host).
 fn addressed_host(
     request: &http::request::Parts,
 ) -> Result<Option<http::uri::Authority>, &'static str> {
@@ -304,6 +304,11 @@ fn addressed_host(
             // may trust as a local request's.
             None if request.version == http::Version::HTTP_2 => {
                 return Err("an HTTP/2 request must name its host in :authority or Host");
+            }
+            // RFC 9112 section 3.2: 400 for an HTTP/1.1 request without
+            // one (hyper does not refuse it).
+            None if request.version == http::Version::HTTP_11 => {
+                return Err("an HTTP/1.1 request must have a Host header");
             }
             None => None,
         },
@@ -395,7 +400,10 @@ async fn answer(
         .send(http::Request::from_parts(parts, body), upgrade, remote.ip())
         .await;
     if let Some(record) = record {
-        record.upstream = Some(sent.elapsed());
+        // A client over its share never reached the upstream.
+        if !matches!(forwarded, Err(UpstreamError::ClientBusy(..))) {
+            record.upstream = Some(sent.elapsed());
+        }
     }
     match forwarded {
         Ok(response) => (response, None),

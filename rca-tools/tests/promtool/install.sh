@@ -24,6 +24,7 @@ if [[ ! -x $promtool ]]; then
 	mkdir -p "$dir"
 	log=$(mktemp)
 	work=$(mktemp -d)
+	trap 'rm -rf "$work" "$log"' EXIT
 	if ! (cd "$work" && { apt-get -o DPkg::Lock::Timeout=300 download prometheus ||
 		{ [[ $(id -u) -eq 0 ]] && apt-get -o DPkg::Lock::Timeout=300 update && apt-get download prometheus; }; }) >"$log" 2>&1; then
 		tail -n 5 "$log" >&2
@@ -31,7 +32,6 @@ if [[ ! -x $promtool ]]; then
 	fi
 	dpkg-deb -x "$work"/prometheus_*.deb "$work/tree" || die "cannot unpack the prometheus package"
 	install -D -m 0755 "$work/tree/usr/bin/promtool" "$promtool"
-	rm -rf "$work" "$log"
 fi
 "$promtool" --version >/dev/null 2>&1 || die "$promtool does not run"
 printf '%s\n' "$promtool"

@@ -142,22 +142,43 @@ fn policy_and_request_checks_hold_against_tricks() {
 fn a_client_cannot_flood_the_log_through_rustls_warnings() {
     runtime().block_on(async {
         let (_pki, files, upstream, port) = setup().await;
-        let log = files.path("diagnostics.log");
-        let _proxy = Proxy::start_with_diagnostics(&files.config(port, upstream, ""), port, &log);
-        for attempt in 0..30 {
-            let output = tokio::task::block_in_place(|| {
-                std::process::Command::new("openssl")
-                    .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-                    .args(["-servername", &format!("bad_sni!{attempt}")])
-                    .stdin(std::process::Stdio::null())
-                    .output()
-                    .expect("openssl")
-            });
-            let said = String::from_utf8_lossy(&output.stdout);
-            assert!(said.contains("CONNECTED"), "{said}");
+        let config = files.config(port, upstream, "");
+        // The default level, and an operator's `RUST_LOG=debug`.
+        for rust_log in [None, Some("debug")] {
+            let log = files.path("diagnostics.log");
+            let file = std::fs::File::create(&log).expect("diagnostics file");
+            let mut command = std::process::Command::new(PROXY);
+            command
+                .env_remove("RUST_LOG")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::from(file));
+            if let Some(filter) = rust_log {
+                command.env("RUST_LOG", filter);
+            }
+            let proxy = Proxy::spawn(command, &config, port);
+            for attempt in 0..30 {
+                let output = tokio::task::block_in_place(|| {
+                    std::process::Command::new("openssl")
+                        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+                        .args(["-servername", &format!("bad_sni!{attempt}")])
+                        .stdin(std::process::Stdio::null())
+                        .output()
+                        .expect("openssl")
+                });
+                let said = String::from_utf8_lossy(&output.stdout);
+                assert!(said.contains("CONNECTED"), "{said}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(proxy);
+            let lines = std::fs::read_to_string(&log).expect("diagnostics");
+            assert_eq!(
+                lines.matches("Illegal SNI").count(),
+                0,
+                "{rust_log:?}: {lines}"
+            );
+            if rust_log.is_some() {
+                assert!(lines.contains("DEBUG"), "{lines}");
+            }
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let lines = std::fs::read_to_string(&log).expect("diagnostics");
-        assert_eq!(lines.matches("Illegal SNI").count(), 0, "{lines}");
     });
 }

@@ -192,8 +192,9 @@ fn one_connection_holds_at_most_its_streams_upstream() {
 }
 
 /// One client address has at most `limits.max_upstream_per_client`
-/// requests in progress upstream at once (here 4): the rest get 503 at
-/// once and are counted, and another address is served meanwhile; the
+/// requests in progress upstream at once (here 4), over HTTP/2 and
+/// HTTP/1.1 alike: the rest get 503 at once and are counted (not as
+/// upstream time), and another address is served meanwhile; the
 /// slots come back as the exchanges end. Found by an outside attack: nine
 /// HTTP/2 connections of 128 streams whose responses were never read held
 /// all 1,024 upstream connections, and every other client waited for a
@@ -225,8 +226,16 @@ fn one_client_address_holds_at_most_its_share_of_the_upstream() {
                 }));
             }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = std::time::Instant::now();
+        while count.load(Ordering::SeqCst) < 4 && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(count.load(Ordering::SeqCst), 4, "exchanges of one address");
+        // The same address over HTTP/1.1 (the proxy's own path for a
+        // simple GET) has no share left either.
+        let url = format!("https://localhost:{port}/work");
+        assert_eq!(get_status(&browser(pki, true), &url).await, 503);
         // Another address (all of 127.0.0.0/8 is this machine) is served.
         let other = reqwest::Client::builder()
             .tls_backend_preconfigured(integration_tests::config::client(
@@ -236,7 +245,6 @@ fn one_client_address_holds_at_most_its_share_of_the_upstream() {
             .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
             .build()
             .expect("client");
-        let url = format!("https://localhost:{port}/work");
         assert_eq!(get_status(&other, &url).await, 200);
         let mut statuses = Vec::new();
         for request in requests {
@@ -259,7 +267,12 @@ fn one_client_address_holds_at_most_its_share_of_the_upstream() {
         )
         .await;
         assert!(
-            text.contains("rca_proxy_client_limit_refusals_total 8"),
+            text.contains("rca_proxy_client_limit_refusals_total 9"),
+            "{text}"
+        );
+        // The refused requests never went upstream: no upstream time.
+        assert!(
+            text.contains("rca_proxy_upstream_duration_seconds_count 6"),
             "{text}"
         );
     });
@@ -289,9 +302,11 @@ fn cookie_crumbs_are_joined() {
 
 /// An HTTP/2 request that names no host (no `:authority`, no `Host`) gets
 /// 400: sent on, it would carry the upstream's own address as its host
-/// (found by an outside attack). With either, it is served.
+/// (found by an outside attack). With either, it is served. So does an
+/// HTTP/1.1 request without `Host` (RFC 9112 section 3.2; found by a
+/// review); HTTP/1.0 has none to give, and is served.
 #[test]
-fn an_http2_request_without_a_host_is_refused() {
+fn a_request_without_a_host_is_refused() {
     runtime().block_on(async {
         let (pki, files, upstream, port) = setup().await;
         let _proxy = Proxy::start(&files.config(port, upstream, ""), port);
@@ -307,5 +322,21 @@ fn an_http2_request_without_a_host_is_refused() {
         )
         .await;
         assert_eq!(status, 200);
+        for (request, status) in [
+            (
+                &b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+                "HTTP/1.1 400",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+                "HTTP/1.1 400",
+            ),
+            (b"GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 200"),
+        ] {
+            let answer =
+                raw_exchange(pki, port, b"http/1.1", request, Duration::from_secs(3)).await;
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with(status), "{answer}");
+        }
     });
 }

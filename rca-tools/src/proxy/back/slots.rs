@@ -68,11 +68,12 @@ pub struct ClientSlot {
 }
 
 impl ClientSlots {
-    /// At most `max` exchanges per client address at once.
+    /// At most `max` exchanges per client address at once (at least one:
+    /// with none, every request would be refused).
     #[must_use]
     pub fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
-            max,
+            max: max.max(1),
             held: Mutex::default(),
         })
     }

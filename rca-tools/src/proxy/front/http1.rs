@@ -32,7 +32,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::fields::HOP_BY_HOP;
 use crate::proxy::access_log::{Record, Unfinished};
-use crate::proxy::back::forward::UpstreamBody;
+use crate::proxy::back::forward::{UpstreamBody, UpstreamError};
 use crate::proxy::back::pool::{self, Outgoing};
 use crate::proxy::back::wire::{self, ResponseFraming, ResponseHead};
 use crate::proxy::front::http1_wire::{
@@ -357,6 +357,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     let last = close || client.stopping.is_draining();
     let out = &mut client.out;
     out.clear();
+    let went_upstream = !matches!(exchanged, Err(UpstreamError::ClientBusy(..)));
     let (status, body, error) = match exchanged {
         Ok((head, body)) => {
             let chunked = write_response_head(out, &head, &method, last);
@@ -369,7 +370,8 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         }
     };
     if let Some(record) = &mut record.0 {
-        record.upstream = Some(upstream_time);
+        // A client over its share never reached the upstream.
+        record.upstream = went_upstream.then_some(upstream_time);
         record.answered(status.as_u16(), error);
     }
     let mut sent_bytes = 0;

@@ -159,16 +159,12 @@ impl StillTrusted {
         };
         if let Err(error) = &verified {
             let who = if partners.is_some() { "partner" } else { "bot" };
-            // Named as the handshake's refusal lines name a certificate
-            // (quoted with escapes), so one search finds both.
-            let issuer = x509_parser::parse_x509_certificate(leaf).map_or_else(
-                |_| "?".to_owned(),
-                |(_, parsed)| parsed.issuer().to_string(),
-            );
+            // Named as the handshake's refusal lines name a certificate, so
+            // one search finds both.
+            let named =
+                rustls_req_client_auth::RefusedCertificate::named(leaf, peer.server_name(), path);
             log::info!(
-                "a connected {who} is refused: subject {:?}, issuer {issuer:?}, x5t#S256 {thumbprint}, SNI {:?}: it no longer verifies: {}",
-                leaf_fields.subject(),
-                peer.server_name().unwrap_or("(none)"),
+                "a connected {who} is refused: {named}: it no longer verifies: {}",
                 describe_tls_error(error)
             );
         }

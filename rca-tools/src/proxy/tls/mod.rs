@@ -8,6 +8,7 @@ pub mod tickets;
 mod validity;
 mod wrapped;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub struct Front {
     handshake_timeout: Duration,
     /// When what the files hold expires, as last loaded.
     expiries: Arc<RwLock<Vec<Expiry>>>,
+    /// Up to when (seconds since the epoch) lapses were said, for
+    /// [`Front::lapses`].
+    warned_until: Arc<AtomicI64>,
     /// Advanced by each reload, for [`StillTrusted`].
     generation: Arc<Generation>,
 }
@@ -294,6 +298,7 @@ impl Front {
             tickets,
             handshake_timeout,
             expiries: Arc::new(RwLock::new(loaded.expiries)),
+            warned_until: Arc::new(AtomicI64::new(i64::MIN)),
             generation: Arc::new(Generation::default()),
         })
     }
@@ -320,10 +325,13 @@ impl Front {
     }
 
     /// A warning for each certificate or CRL of the files as last loaded
-    /// that lapsed after `since` and by `now` (seconds since the epoch;
-    /// `i64::MIN` for every one that has).
+    /// that has lapsed by `now` (seconds since the epoch): every one with
+    /// `all` (after a load), else those that lapsed since the last call, so
+    /// a periodic check and a reload say each once.
     #[must_use]
-    pub fn lapsed(&self, since: i64, now: i64) -> Vec<String> {
+    pub fn lapses(&self, now: i64, all: bool) -> Vec<String> {
+        let since = self.warned_until.swap(now, Ordering::Relaxed);
+        let since = if all { i64::MIN } else { since };
         let expiries = self.expiries.read().unwrap_or_else(PoisonError::into_inner);
         validity::lapsed(&expiries, since, now)
     }
