@@ -532,6 +532,11 @@ static NOT_AUTHENTICATED: LogBudget = LogBudget::new();
 /// causes one per connection.
 static PROXY_PROTOCOL_REFUSED: LogBudget = LogBudget::new();
 
+/// The lines for HTTP/2 connections closed for cancelling too many
+/// requests: a client can cause one per connection (found by an outside
+/// attack: 104 lines in 10 s from one small script).
+static RAPID_RESETS: LogBudget = LogBudget::new();
+
 /// Logs why `remote`, which tried to authenticate, was not: at info, since
 /// that is what an operator looks for when a bot is not let in (the other
 /// failed handshakes, timeouts, scanners and malformed hellos, are noise at
@@ -1015,10 +1020,14 @@ impl Driver<'_> {
                     closing = true;
                 }
                 () = exhausted(cancels), if shut_out.is_none() => {
-                    info!(
-                        "{remote}: it cancelled more than {} requests within {:?} \
-                         (HTTP/2 rapid reset?); closing with GOAWAY",
-                        limits.cancelled_requests.max, limits.cancelled_requests.within
+                    budgeted_info(
+                        &RAPID_RESETS,
+                        remote,
+                        &format_args!(
+                            "it cancelled more than {} requests within {:?} \
+                             (HTTP/2 rapid reset?); closing with GOAWAY",
+                            limits.cancelled_requests.max, limits.cancelled_requests.within
+                        ),
                     );
                     if !closing {
                         shutdown(served.as_mut());

@@ -61,6 +61,13 @@ impl Authority {
         }
     }
 
+    /// Another authority of the same name and key algorithm with a key of
+    /// its own: this one after a re-key, or an impostor.
+    #[must_use]
+    pub fn rekeyed(&self, common_name: &str) -> Self {
+        Self::new(common_name, self.algorithm)
+    }
+
     /// Issues a leaf for `names` (DNS subject alternative names, or IP
     /// addresses where a name parses as one) with `usage`.
     pub fn issue(

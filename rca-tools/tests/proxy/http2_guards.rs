@@ -340,3 +340,44 @@ fn a_request_without_a_host_is_refused() {
         }
     });
 }
+
+/// The line for a connection shut out for rapid reset is bounded as the
+/// refusal lines are (10 a second): a client can cause one per connection,
+/// and 30 connections at once wrote 30 lines (found by an outside attack).
+#[test]
+fn rapid_reset_lines_are_bounded() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let (upstream, _count) = counting_upstream(Duration::from_millis(500)).await;
+        let port = free_port();
+        let config = files.config_with(
+            "reset-lines.toml",
+            port,
+            upstream,
+            "limits",
+            "http2_max_cancelled_requests = 3",
+        );
+        let log = files.path("diagnostics.log");
+        let _proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let mut connections = Vec::new();
+        for _ in 0..30 {
+            connections.push(tokio::spawn(async move {
+                let (mut sender, connection) = h2_connect(TestPki::shared(), port).await;
+                for _ in 0..10 {
+                    let Some(response) = send_work(&mut sender, port).await else {
+                        break;
+                    };
+                    let _ = tokio::time::timeout(Duration::from_millis(20), response).await;
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+            }));
+        }
+        for connection in connections {
+            connection.await.expect("connection");
+        }
+        let text = wait_for_line(&log, "rapid reset?");
+        let lines = text.matches("rapid reset?").count();
+        assert!((1..=12).contains(&lines), "{lines} lines:\n{text}");
+    });
+}

@@ -589,8 +589,9 @@ fn alert_in(error: &std::io::Error) -> Option<rustls::AlertDescription> {
 /// CRL slips an operator makes are said at load, not found one refused bot
 /// at a time (found by an outside trial: both passed `--check-config` and
 /// a reload, then every bot was refused). A CRL of another CA covers none
-/// of the bot CA's bots, which would all be refused: `--check-config` and
-/// the start fail, naming the CA. A CRL past its `nextUpdate` is valid
+/// of the bot CA's bots, which would all be refused, and one under the bot
+/// CA's name signed by another key is refused at each handshake:
+/// `--check-config` and the start fail, naming the CA. A CRL past its `nextUpdate` is valid
 /// and refuses every bot: `--check-config` warns, and so do the start and
 /// a reload that loads it.
 #[test]
@@ -608,6 +609,17 @@ fn crl_slips_are_said_at_load() {
         assert!(!out.status.success(), "{stderr}");
         assert!(
             stderr.contains("tls.bot_crl: no CRL is issued by the bot CA"),
+            "{stderr}"
+        );
+        // The bot CA's name, another key (a CA re-keyed): refused too
+        // (found by an outside attack: it passed, then refused every bot).
+        let impostor = pki.bot_ca.rekeyed("test bot CA (flag path)");
+        files.write("bot.crl", &impostor.crl(&[], time::Duration::days(7)));
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("is not signed by the key of that CA"),
             "{stderr}"
         );
 

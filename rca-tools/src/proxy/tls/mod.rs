@@ -109,23 +109,7 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         None => None,
     };
     let revocation = Revocation::load(&tls.bot_crl, tls.bot_deny_list.as_deref())?;
-    if !revocation.crls.is_empty() {
-        let uncovered = revocation::cas_without_crl(&bot_file, &revocation.crls);
-        if !uncovered.is_empty() {
-            anyhow::bail!(
-                "tls.bot_crl: no CRL is issued by the bot CA {} (tls.bot_ca {}): with CRLs \
-                 configured, a certificate whose revocation status no CRL gives is refused, so \
-                 every bot under that CA would be; add the CA's own CRL (a CRL of another CA \
-                 covers none of its bots)",
-                uncovered
-                    .iter()
-                    .map(|subject| format!("{subject:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                tls.bot_ca.display()
-            );
-        }
-    }
+    revocation::check_against_bot_cas(&revocation.crls, &bot_file, &tls.bot_ca)?;
     validity::of_crls(&revocation.crls, &mut expiries);
     let mut bots =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));

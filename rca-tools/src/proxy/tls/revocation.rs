@@ -169,6 +169,49 @@ fn newest_per_issuer(
     Ok(newest.into_iter().map(|seen| seen.crl).collect())
 }
 
+/// The CRLs `crls` checked against the bot CAs of `bot_file` (PEM, read from
+/// `bot_ca`) at load: each CA needs a CRL of its own, signed by its key
+/// (see [`cas_without_crl`] and [`crls_not_signed_by_their_ca`]); without
+/// CRLs there is nothing to check.
+pub(crate) fn check_against_bot_cas(
+    crls: &[CertificateRevocationListDer<'_>],
+    bot_file: &[u8],
+    bot_ca: &Path,
+) -> anyhow::Result<()> {
+    if !crls.is_empty() {
+        let unsigned = crls_not_signed_by_their_ca(bot_file, crls);
+        if !unsigned.is_empty() {
+            anyhow::bail!(
+                "tls.bot_crl: the CRL of {} is not signed by the key of that CA in tls.bot_ca {} \
+                 (a CA re-keyed, or a CRL of another CA with the same name): rustls would refuse \
+                 it at each handshake, and with it every bot under that CA",
+                unsigned
+                    .iter()
+                    .map(|issuer| format!("{issuer:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                bot_ca.display()
+            );
+        }
+        let uncovered = cas_without_crl(bot_file, crls);
+        if !uncovered.is_empty() {
+            anyhow::bail!(
+                "tls.bot_crl: no CRL is issued by the bot CA {} (tls.bot_ca {}): with CRLs \
+                 configured, a certificate whose revocation status no CRL gives is refused, so \
+                 every bot under that CA would be; add the CA's own CRL (a CRL of another CA \
+                 covers none of its bots)",
+                uncovered
+                    .iter()
+                    .map(|subject| format!("{subject:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                bot_ca.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The subject of each CA in `bot_file` (PEM) that no CRL of `crls` is
 /// issued by. With CRLs configured, rustls refuses every certificate of a
 /// chain whose revocation status no CRL gives (RCA-9's fail-closed), the
@@ -190,6 +233,39 @@ pub(crate) fn cas_without_crl(
             let (_, ca) = x509_parser::parse_x509_certificate(&der).ok()?;
             let subject = ca.subject();
             (!issuers.iter().any(|issuer| issuer == subject.as_raw())).then(|| subject.to_string())
+        })
+        .collect()
+}
+
+/// The issuer of each CRL of `crls` that names a CA of `bot_file` (PEM) as
+/// its issuer but is not signed by that CA's key (a CA re-keyed, a CRL of
+/// an impostor of the same name): rustls refuses such a CRL at each
+/// handshake, and with it every bot under that CA, without a word at load.
+/// CRLs of intermediate CAs, whose keys the file does not hold, are left to
+/// the handshakes.
+pub(crate) fn crls_not_signed_by_their_ca(
+    bot_file: &[u8],
+    crls: &[CertificateRevocationListDer<'_>],
+) -> Vec<String> {
+    let cas: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
+        .filter_map(Result::ok)
+        .collect();
+    let cas: Vec<_> = cas
+        .iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, ca)| ca)
+        .collect();
+    crls.iter()
+        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
+        .filter_map(|(_, crl)| {
+            let named: Vec<_> = cas
+                .iter()
+                .filter(|ca| ca.subject().as_raw() == crl.issuer().as_raw())
+                .collect();
+            let signed = named
+                .iter()
+                .any(|ca| crl.verify_signature(ca.public_key()).is_ok());
+            (!named.is_empty() && !signed).then(|| crl.issuer().to_string())
         })
         .collect()
 }
