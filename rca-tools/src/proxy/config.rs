@@ -313,6 +313,8 @@ pub struct Upstream {
     /// body before the proxy cuts the response short and closes the
     /// connection, in seconds (1 to 86,400; nginx's `proxy_read_timeout`).
     /// Raise it for server-sent events or long polls that stay silent longer.
+    /// A WebSocket tunnel the upstream sends nothing on for as long is
+    /// closed too, as nginx closes its tunnels.
     #[serde(default = "default_upstream_timeout")]
     pub read_timeout_secs: u64,
     /// How requests reach the upstream: `"http1"` (the default) or `"h2c"`

@@ -664,3 +664,42 @@ fn crl_slips_are_said_at_load() {
         );
     });
 }
+
+/// A tunnel the upstream sends nothing on for `upstream.read_timeout_secs`
+/// (here 2 s) is closed, as nginx's `proxy_read_timeout` closes its
+/// WebSockets; one the upstream keeps answering on stays open. Before, an
+/// idle tunnel held its upstream connection and its client's share for
+/// as long as the client liked, and four addresses held every upstream
+/// connection that way (found by an outside attack).
+#[test]
+fn a_tunnel_the_upstream_is_silent_on_is_closed() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let config = files.config_with(
+            "tunnel.toml",
+            port,
+            upstream,
+            "upstream",
+            "read_timeout_secs = 2",
+        );
+        let _proxy = Proxy::start(&config, port);
+        let mut tunnel = open_websocket(open(&http1_bot(pki, &pki.bot), port).await).await;
+        // Answered every second for 4 s: open.
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            tunnel.write_all(b"ping").await.expect("send");
+            let mut echo = [0; 4];
+            tokio::time::timeout(Duration::from_secs(2), tunnel.read_exact(&mut echo))
+                .await
+                .expect("an echo in time")
+                .expect("echo");
+            assert_eq!(&echo, b"ping");
+        }
+        // Then nothing for 3 s: closed.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_closed(&mut tunnel, "silent for 3 s").await;
+    });
+}

@@ -15,13 +15,11 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::common::client_body::{ClientBodyError, ClientBodyFailure};
@@ -31,6 +29,7 @@ use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::slots::{ClientSlots, ExchangeSlot};
+use crate::proxy::back::tunnel::tunnel;
 use crate::proxy::back::wire::ResponseHead;
 
 /// What ends a tunnel before either side closes it, put in the upgrade
@@ -48,6 +47,11 @@ impl TunnelEnds {
     /// Ends tunnels when the future `watch` makes resolves.
     pub fn new(watch: impl Fn() -> TunnelEnd + Send + Sync + 'static) -> Self {
         Self(Arc::new(watch))
+    }
+
+    /// The future for a tunnel that opens now.
+    pub(crate) fn watch(&self) -> TunnelEnd {
+        (self.0)()
     }
 }
 
@@ -328,8 +332,9 @@ impl Upstream {
                     "it switched protocols before the request body was sent".into(),
                 ));
             };
+            let read_timeout = self.read_timeout;
             let tunnel = async move {
-                tunnel(client_side, upstream_side, ends).await;
+                tunnel(client_side, upstream_side, ends, read_timeout).await;
                 drop(permit);
             };
             match connection {
@@ -471,40 +476,4 @@ fn without_trailers(body: Body) -> Body {
             frame
         }
     }))
-}
-
-/// Copies bytes both ways between the client's upgraded connection and the
-/// upstream's switched one (after what the upstream sent with its 101)
-/// until either side closes, or `ends` says the client may no longer use
-/// it; then both connections are closed.
-async fn tunnel(
-    client: hyper::upgrade::OnUpgrade,
-    (mut upstream, early): (TcpStream, Bytes),
-    ends: Option<TunnelEnds>,
-) {
-    let mut client = match client.await {
-        Ok(client) => TokioIo::new(client),
-        Err(error) => {
-            log::debug!("upgrade failed: {error}");
-            return;
-        }
-    };
-    if let Err(error) = client.write_all(&early).await {
-        log::debug!("upgraded connection ended: {error}");
-        return;
-    }
-    let ended = async {
-        match ends {
-            Some(ends) => (ends.0)().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-            if let Err(error) = copied {
-                log::debug!("upgraded connection ended: {error}");
-            }
-        }
-        () = ended => {}
-    }
 }

@@ -4,4 +4,5 @@
 pub mod forward;
 pub mod pool;
 pub mod slots;
+pub mod tunnel;
 pub mod wire;
