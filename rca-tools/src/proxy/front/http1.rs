@@ -358,6 +358,8 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     let out = &mut client.out;
     out.clear();
     let went_upstream = !matches!(exchanged, Err(UpstreamError::ClientBusy(..)));
+    // The proxy's own answer's text counts as body sent, as through hyper.
+    let mut own_text = 0;
     let (status, body, error) = match exchanged {
         Ok((head, body)) => {
             let chunked = write_response_head(out, &head, &method, last);
@@ -366,6 +368,9 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         Err(error) => {
             let (status, text) = upstream_failure(proxy, &error);
             write_plain(out, status, text, &method, last);
+            if method != Method::HEAD {
+                own_text = u64::try_from(text.len()).unwrap_or(u64::MAX);
+            }
             (status, None, Some(error.to_string()))
         }
     };
@@ -374,7 +379,7 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         record.upstream = went_upstream.then_some(upstream_time);
         record.answered(status.as_u16(), error);
     }
-    let mut sent_bytes = 0;
+    let mut sent_bytes = own_text;
     let written = write_response(client, body, &mut sent_bytes).await;
     if let Some(mut record) = record.0.take() {
         record.response_body_bytes = sent_bytes;
