@@ -30,36 +30,8 @@ use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::slots::{ClientSlots, ExchangeSlot};
 use crate::proxy::back::tunnel::tunnel;
+pub use crate::proxy::back::tunnel::{TunnelEnd, TunnelEnds};
 use crate::proxy::back::wire::ResponseHead;
-
-/// What ends a tunnel before either side closes it, put in the upgrade
-/// request's extensions: it makes, when the tunnel opens, a future that
-/// resolves once the client may no longer use it (its certificate revoked,
-/// denied or expired since, see [`crate::proxy::judge::revoked`]). A tunnel
-/// carries no requests to be refused, so this is its only check.
-#[derive(Clone)]
-pub struct TunnelEnds(Arc<dyn Fn() -> TunnelEnd + Send + Sync>);
-
-/// The future a [`TunnelEnds`] makes.
-pub type TunnelEnd = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-impl TunnelEnds {
-    /// Ends tunnels when the future `watch` makes resolves.
-    pub fn new(watch: impl Fn() -> TunnelEnd + Send + Sync + 'static) -> Self {
-        Self(Arc::new(watch))
-    }
-
-    /// The future for a tunnel that opens now.
-    pub(crate) fn watch(&self) -> TunnelEnd {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for TunnelEnds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TunnelEnds")
-    }
-}
 
 /// `upstream.protocol`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

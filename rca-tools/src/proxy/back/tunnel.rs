@@ -22,7 +22,34 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::proxy::back::forward::TunnelEnds;
+/// What ends a tunnel before either side closes it, put in the upgrade
+/// request's extensions: it makes, when the tunnel opens, a future that
+/// resolves once the client may no longer use it (its certificate revoked,
+/// denied or expired since, see [`crate::proxy::judge::revoked`]). A tunnel
+/// carries no requests to be refused, so this is its only check.
+#[derive(Clone)]
+pub struct TunnelEnds(Arc<dyn Fn() -> TunnelEnd + Send + Sync>);
+
+/// The future a [`TunnelEnds`] makes.
+pub type TunnelEnd = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl TunnelEnds {
+    /// Ends tunnels when the future `watch` makes resolves.
+    pub fn new(watch: impl Fn() -> TunnelEnd + Send + Sync + 'static) -> Self {
+        Self(Arc::new(watch))
+    }
+
+    /// The future for a tunnel that opens now.
+    pub(crate) fn watch(&self) -> TunnelEnd {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for TunnelEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TunnelEnds")
+    }
+}
 
 /// Copies bytes both ways between the client's upgraded connection and the
 /// upstream's switched one (after what the upstream sent with its 101)
