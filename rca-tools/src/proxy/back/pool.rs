@@ -38,7 +38,6 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::proxy::back::slots::ExchangeSlot;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use http::Uri;
@@ -52,6 +51,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
 use crate::common::client_body::ClientBodyError;
+use crate::proxy::back::slots::ExchangeSlot;
 use crate::proxy::back::wire::{
     self, BodyDecoder, Decoded, RequestFraming, ResponseFraming, ResponseHead, WireError,
 };
