@@ -647,7 +647,7 @@ impl Front {
         let response = tokio::select! {
             biased;
             path = &mut withdrawn => return unanswered_when_withdrawn(&path, http1),
-            response = self.relay.forward_as(admitted.credential, request, scheme, authority) => response,
+            response = self.relay.forward_as(Some(admitted.credential), request, scheme, authority) => response,
         };
         // A reload can cut the upload, and so fail the request (a 400 of
         // the relay's), before the withdrawal above is woken: it is what

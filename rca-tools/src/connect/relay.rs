@@ -131,28 +131,15 @@ impl Relay {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        self.forward_on(&self.client, request, scheme, authority)
-            .await
+        self.forward_as(None, request, scheme, authority).await
     }
 
-    /// As [`Relay::forward`], on the pool of `credential`'s requests only.
-    pub async fn forward_as<B>(
-        &self,
-        credential: Credential,
-        request: Request<B>,
-        scheme: Scheme,
-        authority: Authority,
-    ) -> Response<RelayBody>
-    where
-        B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<axum::BoxError>,
-    {
-        let client = self.pool_of(credential);
-        self.forward_on(&client, request, scheme, authority).await
-    }
-
-    /// The pool of `credential`'s requests, made if it has none yet.
-    fn pool_of(&self, credential: Credential) -> PooledClient {
+    /// The pool of `credential`'s requests, made if it has none yet; the
+    /// shared one for `None`.
+    fn pool_of(&self, credential: Option<Credential>) -> PooledClient {
+        let Some(credential) = credential else {
+            return self.client.clone();
+        };
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
         pools
             .entry(credential)
@@ -174,10 +161,11 @@ impl Relay {
         pools.retain(|credential, _| kept.contains(credential));
     }
 
-    /// See [`Relay::forward`].
-    async fn forward_on<B>(
+    /// As [`Relay::forward`], on the pool of `credential`'s requests only
+    /// (`None`: the shared one).
+    pub async fn forward_as<B>(
         &self,
-        client: &PooledClient,
+        credential: Option<Credential>,
         request: Request<B>,
         scheme: Scheme,
         authority: Authority,
@@ -209,7 +197,8 @@ impl Relay {
         );
         let sent = tokio::time::timeout(
             self.response_timeout,
-            client.request(Request::from_parts(parts, body)),
+            self.pool_of(credential)
+                .request(Request::from_parts(parts, body)),
         )
         .await;
         let metrics = &self.metrics;
