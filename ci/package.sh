@@ -93,7 +93,7 @@ say "installed docs: README.md, bot-authors.md, SPECIFICATION.md; $links links b
 
 # The summary is one line under 80 characters (cargo-deb takes the crate's
 # description; a longer one was wrapped into the long description, cut off).
-summary=$(dpkg-deb -f "$deb" Description | head -1)
+summary=$(dpkg-deb -f "$deb" Description | sed -n 1p)
 [ "${#summary}" -lt 80 ] || fail "the package summary has ${#summary} characters: $summary"
 say "summary: $summary"
 
@@ -149,7 +149,7 @@ done
 [ "$(stat -c '%U:%G %a' /var/log/rca-proxy 2>&1)" = "rca-proxy:rca-proxy 750" ] ||
     fail "/var/log/rca-proxy is $(stat -c '%U:%G %a' /var/log/rca-proxy 2>&1), not rca-proxy:rca-proxy 750"
 for conffile in /etc/rca-proxy/proxy.toml /etc/default/rca-connect /etc/logrotate.d/rca-proxy; do
-    dpkg-query -W -f='${Conffiles}\n' rca-tools | grep -q " *$conffile " ||
+    dpkg-query -W -f='${Conffiles}\n' rca-tools | grep " *$conffile " >/dev/null ||
         fail "$conffile is not a conffile"
 done
 # Images that leave manual pages out of every install (Debian's slim ones:
@@ -158,12 +158,12 @@ done
 if grep -qs '^path-exclude=/usr/share/man/' /etc/dpkg/dpkg.cfg.d/*; then
     say "this image excludes manual pages from installs; rendering the packaged one"
     page=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/man/man1/rca-proxy.1.gz | gunzip)
-    man -l - <<<"$page" 2>/dev/null | grep -q 'SIGHUP' || fail "the packaged rca-proxy.1 does not render"
+    man -l - <<<"$page" 2>/dev/null | grep 'SIGHUP' >/dev/null || fail "the packaged rca-proxy.1 does not render"
     man_page="(manual pages excluded by this image)"
 else
     man_page=$(man -w rca-proxy 2>&1) || true
     [ "$man_page" = /usr/share/man/man1/rca-proxy.1.gz ] || fail "man -w rca-proxy: $man_page"
-    man rca-proxy 2>/dev/null | grep -q 'SIGHUP' || fail "man rca-proxy does not render"
+    man rca-proxy 2>/dev/null | grep 'SIGHUP' >/dev/null || fail "man rca-proxy does not render"
 fi
 say "installed: $(/usr/bin/rca-proxy --version), $man_page, services not enabled"
 
@@ -202,7 +202,7 @@ free_port() {
 }
 # The packaged listen address (:443, which takes the capability) when it is
 # free here; else a free port.
-if ss -Hltn 'sport = :443' | grep -q .; then
+if ss -Hltn 'sport = :443' | grep . >/dev/null; then
     port=$(free_port)
 else
     port=443
@@ -221,7 +221,7 @@ proxy=$!
 pids+=("$proxy")
 for _ in $(seq 100); do
     curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$upstream_port/" &&
-        ss -Hltn "sport = :$port" | grep -q . && break
+        ss -Hltn "sport = :$port" | grep . >/dev/null && break
     kill -0 "$proxy" 2>/dev/null || fail "rca-proxy exited: $(cat "$pki/proxy.err")"
     sleep 0.1
 done

@@ -65,7 +65,7 @@ cp "$here/client.mjs" "$dest/node/client.mjs"
 
 {
 	echo "stamp $stamp"
-	echo "curl $(curl --version | head -1 | cut -d' ' -f2)"
+	echo "curl $(curl --version | sed -n 1p | cut -d' ' -f2)"
 	echo "requests $("$dest/venv/bin/python" -c 'import requests; print(requests.__version__)')"
 	echo "httpx $("$dest/venv/bin/python" -c 'import httpx; print(httpx.__version__)')"
 	echo "scrapy $("$dest/venv/bin/python" -c 'import scrapy; print(scrapy.__version__)')"

@@ -110,7 +110,7 @@ if ! nginx_bin=$(find_bin "$(command -v nginx 2>/dev/null || true)" /usr/sbin/ng
 	nginx_bin=$(find_bin /usr/sbin/nginx "$(command -v nginx 2>/dev/null || true)") ||
 		die "apt-get installed $pkg but there is no nginx binary"
 fi
-"$nginx_bin" -V 2>&1 | grep -q -- '--with-http_v2_module' ||
+"$nginx_bin" -V 2>&1 | grep -- '--with-http_v2_module' >/dev/null ||
 	die "$nginx_bin has no http_v2 module (needed by nginx-h2c.conf.template)"
 mkdir -p -- "$dest/bin"
 ln -sfn -- "$nginx_bin" "$dest/bin/nginx"
