@@ -205,6 +205,9 @@ pub enum AcceptError {
         /// What was wrong (for the log).
         detail: String,
     },
+    /// The connection was closed before its handshake because its client
+    /// address already had this many open (`Serve::max_connections_per_client`).
+    ClientLimit(usize),
 }
 
 impl AcceptError {
@@ -212,7 +215,7 @@ impl AcceptError {
     pub fn tls_error(&self) -> Option<&rustls::Error> {
         match self {
             Self::Handshake(error) | Self::Refused(error, _) => crate::find_tls_error(error),
-            Self::TimedOut(_) | Self::ProxyProtocol { .. } => None,
+            Self::TimedOut(_) | Self::ProxyProtocol { .. } | Self::ClientLimit(_) => None,
         }
     }
 
@@ -221,7 +224,10 @@ impl AcceptError {
     pub fn refused_certificate(&self) -> Option<&RefusedCertificate> {
         match self {
             Self::Refused(_, certificate) => Some(certificate),
-            Self::Handshake(_) | Self::TimedOut(_) | Self::ProxyProtocol { .. } => None,
+            Self::Handshake(_)
+            | Self::TimedOut(_)
+            | Self::ProxyProtocol { .. }
+            | Self::ClientLimit(_) => None,
         }
     }
 
@@ -247,6 +253,12 @@ impl fmt::Display for AcceptError {
                 write!(f, "TLS handshake did not complete in {timeout:?}")
             }
             Self::ProxyProtocol { detail, .. } => f.write_str(detail),
+            Self::ClientLimit(max) => write!(
+                f,
+                "closed before its TLS handshake: this client address has {max} connections \
+                 open already (the most one address may have; behind a load balancer, \
+                 pass the client's address with the PROXY protocol)"
+            ),
             Self::Handshake(error) | Self::Refused(error, _) => {
                 match self.tls_error() {
                     Some(tls) => write!(
@@ -269,7 +281,7 @@ impl std::error::Error for AcceptError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Handshake(error) | Self::Refused(error, _) => Some(error),
-            Self::TimedOut(_) | Self::ProxyProtocol { .. } => None,
+            Self::TimedOut(_) | Self::ProxyProtocol { .. } | Self::ClientLimit(_) => None,
         }
     }
 }

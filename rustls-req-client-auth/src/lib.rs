@@ -169,6 +169,7 @@ mod bot;
 #[cfg(feature = "axum")]
 mod cancelled_requests;
 pub mod client;
+mod client_slots;
 mod code_points;
 mod config_error;
 mod diagnostics;
@@ -209,6 +210,7 @@ pub use acceptor::{AcceptError, Acceptor};
 pub use activity::{ConnectionActivity, InFlight};
 pub use bot::BotClient;
 pub use client::{ClientFlags, ClientOutcomes, OtherRequests};
+pub use client_slots::{ClientSlot, ClientSlots};
 pub use code_points::CodePoints;
 pub use config_error::ConfigError;
 pub use diagnostics::{describe_tls_error, find_tls_error};

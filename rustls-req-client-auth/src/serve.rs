@@ -25,6 +25,7 @@ use tower::{Service, ServiceExt};
 use crate::acceptor::{AcceptError, Acceptor};
 use crate::activity::ConnectionActivity;
 use crate::cancelled_requests::{CancelBudget, CancelledRequests};
+use crate::client_slots::{ClientSlot, ClientSlots};
 use crate::identity::PeerIdentity;
 use crate::log_budget::{LogBudget, Verdict};
 use crate::proxy_protocol::ProxyProtocol;
@@ -105,6 +106,7 @@ struct Limits {
     idle_timeout: Duration,
     shutdown_grace: Duration,
     max_connections: usize,
+    max_connections_per_client: Option<usize>,
     max_concurrent_streams: u32,
     cancelled_requests: CancelledRequests,
     max_head: usize,
@@ -118,6 +120,7 @@ impl Default for Limits {
             idle_timeout: Serve::<()>::DEFAULT_IDLE_TIMEOUT,
             shutdown_grace: Serve::<()>::DEFAULT_SHUTDOWN_GRACE,
             max_connections: Serve::<()>::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: None,
             max_concurrent_streams: Serve::<()>::DEFAULT_MAX_CONCURRENT_STREAMS,
             max_head: Serve::<()>::DEFAULT_MAX_HEAD,
             cancelled_requests: CancelledRequests {
@@ -242,12 +245,28 @@ impl<S> Serve<S> {
         self
     }
 
+    /// How many connections one client address may have open at once (at
+    /// least one; by default as many as [`Serve::max_connections`]), counted
+    /// per IPv4 address or IPv6 /64 ([`ClientSlots`]), after the PROXY
+    /// protocol header where one is read. A connection beyond it is closed
+    /// before its handshake, and the handshake observer is told
+    /// ([`AcceptError::ClientLimit`]). Without it, one address can open every
+    /// connection the server serves and lock everyone else out; nginx's
+    /// `limit_conn` is the same guard. Behind a load balancer that does not
+    /// pass the client's address, every connection is the balancer's.
+    pub fn max_connections_per_client(mut self, max: usize) -> Self {
+        self.limits.max_connections_per_client = Some(max.max(1));
+        self
+    }
+
     /// Calls `observer` with the outcome of every TLS handshake: the client's
     /// identity, or why the handshake failed. With
     /// [`Serve::proxy_protocol`], also with each connection closed for its
     /// PROXY protocol header before any handshake
     /// ([`AcceptError::ProxyProtocol`]: from outside the allowed networks,
-    /// a port scan say, or a malformed header).
+    /// a port scan say, or a malformed header), and with
+    /// [`Serve::max_connections_per_client`], with each connection closed
+    /// for its address's limit ([`AcceptError::ClientLimit`]).
     pub fn on_handshake(
         mut self,
         observer: impl Fn(Result<&PeerIdentity, &AcceptError>) + Send + Sync + 'static,
@@ -457,6 +476,7 @@ where
         let stopping = Stopping(watching);
         let mut drain = drain;
         let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let client_slots = limits.max_connections_per_client.map(ClientSlots::new);
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         loop {
@@ -494,6 +514,7 @@ where
                 refused_requests: refused_requests.clone(),
                 http1_front: http1_front.clone(),
                 proxy_protocol: proxy_protocol.clone(),
+                client_slots: client_slots.clone(),
             };
             let stopping = stopping.clone();
             connections.spawn(async move {
@@ -536,6 +557,31 @@ static PROXY_PROTOCOL_REFUSED: LogBudget = LogBudget::new();
 /// requests: a client can cause one per connection (found by an outside
 /// attack: 104 lines in 10 s from one small script).
 static RAPID_RESETS: LogBudget = LogBudget::new();
+
+/// The lines for connections closed for their client's connection limit:
+/// an address at its limit causes one per connection it tries.
+static CLIENT_LIMIT: LogBudget = LogBudget::new();
+
+/// A connection slot of `remote`'s address where they are counted (`Ok(None)`
+/// where not), or `Err` (logged and observed) where it has all it may.
+fn client_slot(
+    slots: Option<&Arc<ClientSlots>>,
+    remote: SocketAddr,
+    observer: Option<&HandshakeObserver>,
+) -> Result<Option<ClientSlot>, ()> {
+    let Some(slots) = slots else {
+        return Ok(None);
+    };
+    if let Some(slot) = slots.take(remote.ip()) {
+        return Ok(Some(slot));
+    }
+    let refused = AcceptError::ClientLimit(slots.max());
+    budgeted_info(&CLIENT_LIMIT, remote, &refused);
+    if let Some(observer) = observer {
+        observer(Err(&refused));
+    }
+    Err(())
+}
 
 /// Logs why `remote`, which tried to authenticate, was not: at info, since
 /// that is what an operator looks for when a bot is not let in (the other
@@ -633,6 +679,7 @@ struct Connection<S> {
     refused_requests: Option<RefusedRequestObserver>,
     http1_front: Option<Arc<dyn Http1Front>>,
     proxy_protocol: Option<Arc<ProxyProtocol>>,
+    client_slots: Option<Arc<ClientSlots>>,
 }
 
 impl<S, B> Connection<S>
@@ -656,6 +703,7 @@ where
             refused_requests,
             http1_front,
             proxy_protocol,
+            client_slots,
         } = self;
         // One handshake timeout covers the PROXY protocol header and the TLS
         // handshake after it.
@@ -676,6 +724,9 @@ where
                 }
             }
         }
+        let Ok(_client_slot) = client_slot(client_slots.as_ref(), remote, observer.as_ref()) else {
+            return;
+        };
         // Under TLS, so every socket write that makes progress ends a wait
         // (above it, rustls's buffer could hide a slow but steady reader).
         // The handshake's and hyper's states are boxed, each while it runs:

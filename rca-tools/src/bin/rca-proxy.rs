@@ -205,6 +205,22 @@ impl Signals {
     }
 }
 
+/// The admin listener (`/metrics`, `/ready`) on `listen`, served by a task
+/// of its own.
+async fn start_admin(
+    listen: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("admin.listen: cannot listen on {listen}: {error}"))?;
+    let address = listener.local_addr()?;
+    log::info!("metrics on http://{address}/metrics, readiness on http://{address}/ready");
+    tokio::spawn(serve_admin(listener, metrics, readiness));
+    Ok(())
+}
+
 async fn run(
     config: Config,
     front: Front,
@@ -234,19 +250,7 @@ async fn run(
     tokio::spawn(reopen_on_request(reopens, config.log.access.clone()));
     let readiness = Readiness::new();
     if let Some(admin) = &config.admin {
-        let admin_listener =
-            tokio::net::TcpListener::bind(admin.listen)
-                .await
-                .map_err(|error| {
-                    anyhow::anyhow!("admin.listen: cannot listen on {}: {error}", admin.listen)
-                })?;
-        let address = admin_listener.local_addr()?;
-        log::info!("metrics on http://{address}/metrics, readiness on http://{address}/ready");
-        tokio::spawn(serve_admin(
-            admin_listener,
-            Arc::clone(&metrics),
-            readiness.clone(),
-        ));
+        start_admin(admin.listen, Arc::clone(&metrics), readiness.clone()).await?;
     }
     let grace = config.limits.shutdown_grace();
     let delay = config.limits.shutdown_delay();
@@ -287,6 +291,9 @@ async fn run(
             proxy_protocol.from.join(", ")
         );
         serving = serving.proxy_protocol(networks);
+    }
+    if let Some(max) = config.limits.max_connections_per_client {
+        serving = serving.max_connections_per_client(max);
     }
     // Under systemd (the packaged unit is Type=notify), started means
     // listening, with nothing left that could fail the start: the ports are

@@ -392,6 +392,15 @@ pub struct Limits {
     pub max_body_bytes: Option<u64>,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 client's /64) may have open
+    /// at once, counted after the PROXY protocol header (nginx's
+    /// `limit_conn`); one more is closed before its TLS handshake. Without
+    /// it (the default: no cap but `max_connections`) one address can open
+    /// every connection the proxy serves and lock everyone else out. Behind
+    /// a NAT many people share one address (a browser keeps up to six
+    /// connections to a site); behind a layer-4 balancer without
+    /// `[proxy_protocol]` every connection is the balancer's.
+    pub max_connections_per_client: Option<usize>,
     /// Seconds open connections get to finish on shutdown.
     pub shutdown_grace_secs: u64,
     /// Seconds between SIGTERM and the stop (the listener closing, then
@@ -435,6 +444,7 @@ impl Default for Limits {
             max_head_bytes: 64 * 1024,
             max_body_bytes: None,
             max_connections: 10_000,
+            max_connections_per_client: None,
             shutdown_grace_secs: 10,
             shutdown_delay_secs: 0,
             http2_max_concurrent_streams: 128,
@@ -446,6 +456,61 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The sizes and counts: the first that is out of range, by dotted
+    /// name, and why.
+    fn check_sizes(&self) -> Result<(), (&'static str, String)> {
+        if self.max_connections == 0 {
+            return Err(("limits.max_connections", "must be at least 1".into()));
+        }
+        if self.max_connections_per_client == Some(0) {
+            return Err((
+                "limits.max_connections_per_client",
+                "must be at least 1 (leave it out for no cap but limits.max_connections)".into(),
+            ));
+        }
+        if self.max_upstream_per_client == 0 {
+            return Err((
+                "limits.max_upstream_per_client",
+                "must be at least 1 (at upstream.max_connections or above it limits nothing)"
+                    .into(),
+            ));
+        }
+        if self.shutdown_delay_secs > MAX_TIMEOUT_SECS {
+            return Err((
+                "limits.shutdown_delay_secs",
+                format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
+            ));
+        }
+        if self.max_body_bytes == Some(0) {
+            return Err((
+                "limits.max_body_bytes",
+                "must be at least 1 (leave it out for no limit)".into(),
+            ));
+        }
+        if !(8192..=1024 * 1024).contains(&self.max_head_bytes) {
+            return Err((
+                "limits.max_head_bytes",
+                "must be from 8192 to 1048576".into(),
+            ));
+        }
+        for (name, value) in [
+            (
+                "limits.http2_max_concurrent_streams",
+                self.http2_max_concurrent_streams,
+            ),
+            (
+                "limits.http2_max_cancelled_requests",
+                self.http2_max_cancelled_requests,
+            ),
+            ("limits.listen_backlog", self.listen_backlog),
+        ] {
+            if value == 0 {
+                return Err((name, "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+
     /// As durations.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs)
@@ -614,49 +679,9 @@ impl Config {
                 ));
             }
         }
-        if limits.max_connections == 0 {
-            return Err(field("limits.max_connections", "must be at least 1".into()));
-        }
-        if limits.max_upstream_per_client == 0 {
-            return Err(field(
-                "limits.max_upstream_per_client",
-                "must be at least 1 (at upstream.max_connections or above it limits nothing)"
-                    .into(),
-            ));
-        }
-        if limits.shutdown_delay_secs > MAX_TIMEOUT_SECS {
-            return Err(field(
-                "limits.shutdown_delay_secs",
-                format!("must be at most {MAX_TIMEOUT_SECS} (a day)"),
-            ));
-        }
-        if limits.max_body_bytes == Some(0) {
-            return Err(field(
-                "limits.max_body_bytes",
-                "must be at least 1 (leave it out for no limit)".into(),
-            ));
-        }
-        if !(8192..=1024 * 1024).contains(&limits.max_head_bytes) {
-            return Err(field(
-                "limits.max_head_bytes",
-                "must be from 8192 to 1048576".into(),
-            ));
-        }
-        for (name, value) in [
-            (
-                "limits.http2_max_concurrent_streams",
-                limits.http2_max_concurrent_streams,
-            ),
-            (
-                "limits.http2_max_cancelled_requests",
-                limits.http2_max_cancelled_requests,
-            ),
-            ("limits.listen_backlog", limits.listen_backlog),
-        ] {
-            if value == 0 {
-                return Err(field(name, "must be at least 1".into()));
-            }
-        }
+        limits
+            .check_sizes()
+            .map_err(|(name, message)| field(name, message))?;
         if let Some(proxy_protocol) = &self.proxy_protocol {
             proxy_protocol
                 .networks()

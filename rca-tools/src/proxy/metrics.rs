@@ -203,7 +203,7 @@ impl Metrics {
         metrics.register_operations(&mut registry);
         registry.register(
             "handshake_failures",
-            "Failed TLS handshakes by reason (certificate errors of the flag path, alerts, timeouts), and connections closed before one for their PROXY protocol header (proxy_protocol_untrusted, _malformed, _timeout, _io)",
+            "Failed TLS handshakes by reason (certificate errors of the flag path, alerts, timeouts), and connections closed before one for their PROXY protocol header (proxy_protocol_untrusted, _malformed, _timeout, _io) or because their address had limits.max_connections_per_client open (client_connection_limit)",
             metrics.handshake_failures.clone(),
         );
         registry.register(
@@ -524,6 +524,9 @@ fn failure_reason(error: &AcceptError) -> String {
     }
     if let AcceptError::ProxyProtocol { reason, .. } = error {
         return format!("proxy_protocol_{reason}");
+    }
+    if matches!(error, AcceptError::ClientLimit(_)) {
+        return "client_connection_limit".into();
     }
     if let Some(flags) = error.flags_error() {
         return format!(

@@ -5,6 +5,7 @@
 //! that is down, configuration errors, SIGHUP reload and SIGTERM.
 
 mod access_log_file;
+mod client_connections;
 mod configuration;
 mod fleet;
 mod hardening;

@@ -110,7 +110,7 @@ fn sighup_reloads_the_bot_ca() {
 }
 
 /// Values out of their range, as edits like [`invalid_edits`]'s.
-const OUT_OF_RANGE: [(&str, &str, &str); 4] = [
+const OUT_OF_RANGE: [(&str, &str, &str); 5] = [
     (
         "timeout_secs = 5",
         "timeout_secs = 5\nread_timeout_secs = 0",
@@ -130,6 +130,11 @@ const OUT_OF_RANGE: [(&str, &str, &str); 4] = [
         "handshake_timeout_secs = 2",
         "handshake_timeout_secs = 2\nshutdown_delay_secs = 86401",
         "limits.shutdown_delay_secs",
+    ),
+    (
+        "handshake_timeout_secs = 2",
+        "handshake_timeout_secs = 2\nmax_connections_per_client = 0",
+        "limits.max_connections_per_client",
     ),
 ];
 

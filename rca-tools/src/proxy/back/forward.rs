@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
+use rustls_req_client_auth::ClientSlots;
 use tokio::sync::Semaphore;
 
 use crate::common::client_body::{ClientBodyError, ClientBodyFailure};
@@ -28,7 +29,7 @@ use crate::common::fields::{filter_trailers, remove_hop_by_hop};
 use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
-use crate::proxy::back::slots::{ClientSlots, ExchangeSlot};
+use crate::proxy::back::slots::ExchangeSlot;
 use crate::proxy::back::tunnel::tunnel;
 pub use crate::proxy::back::tunnel::{TunnelEnd, TunnelEnds};
 use crate::proxy::back::wire::ResponseHead;
