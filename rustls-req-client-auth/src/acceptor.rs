@@ -237,11 +237,17 @@ impl AcceptError {
     }
 
     /// Whether the client's certificate was refused: the verifier rejected
-    /// the one it presented, or it presented none where one was required.
+    /// the one it presented (its own fault, or a CRL of its chain that could
+    /// not be used: every certificate under that CA is refused until an
+    /// operator mends it), or it presented none where one was required.
     pub fn is_certificate_refused(&self) -> bool {
         matches!(
             self.tls_error(),
-            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+            Some(
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::InvalidCertRevocationList(_)
+                    | rustls::Error::NoCertificatesPresented
+            )
         )
     }
 }

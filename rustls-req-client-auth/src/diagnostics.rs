@@ -66,6 +66,20 @@ pub fn describe_tls_error(error: &Error) -> String {
                 describe_certificate_error(reason)
             )
         }
+        Error::InvalidCertRevocationList(reason) => {
+            let meaning = match reason {
+                rustls::CertRevocationListError::IssuerInvalidForCrl => {
+                    ": the CA that issued it has a key usage without cRLSign, so it may not \
+                     sign CRLs; every certificate under that CA is refused"
+                }
+                rustls::CertRevocationListError::BadSignature => {
+                    ": it is not signed by the key of the CA it names; every certificate \
+                     under that CA is refused"
+                }
+                _ => "; every certificate it would be checked against is refused",
+            };
+            format!("a CRL could not be used: {reason:?}{meaning}")
+        }
         Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
             format!("{error}: the peer does not speak TLS here (plain HTTP on this port?)")
         }

@@ -61,6 +61,37 @@ impl Authority {
         }
     }
 
+    /// An intermediate CA under this one, of the same key algorithm; its
+    /// leaves' chains end with it. Without `crl_sign` its certificate's key
+    /// usage leaves out cRLSign, and the CRLs it signs are made anyway: a
+    /// CA set up for certificates only, then asked for a CRL.
+    #[must_use]
+    pub fn intermediate(&self, common_name: &str, crl_sign: bool) -> Self {
+        let key = KeyPair::generate_for(self.algorithm).expect("generate CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = if crl_sign {
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign]
+        } else {
+            vec![KeyUsagePurpose::KeyCertSign]
+        };
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("sign intermediate CA");
+        // rcgen signs CRLs only for an issuer it knows may; the certificate
+        // above says what the CA may do.
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        Self {
+            cert: cert.der().clone(),
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+            algorithm: self.algorithm,
+        }
+    }
+
     /// Another authority of the same name and key algorithm with a key of
     /// its own: this one after a re-key, or an impostor.
     #[must_use]

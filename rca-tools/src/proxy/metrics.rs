@@ -545,6 +545,13 @@ fn failure_reason(error: &AcceptError) -> String {
             let name = name.strip_suffix("Context").unwrap_or(name);
             format!("certificate_{}", name.to_lowercase())
         }
+        Some(rustls::Error::InvalidCertRevocationList(reason)) => {
+            // A CRL of the client's chain that rustls could not use (its
+            // signature, its issuer's key usage): the variant's name.
+            let name = format!("{reason:?}");
+            let name = name.split(['(', ' ', '{']).next().unwrap_or("other");
+            format!("crl_{}", name.to_lowercase())
+        }
         Some(rustls::Error::NoCertificatesPresented) => "certificate_missing".into(),
         Some(rustls::Error::AlertReceived(_)) => "alert_received".into(),
         Some(_) => "tls_other".into(),

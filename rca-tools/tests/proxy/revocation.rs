@@ -665,6 +665,105 @@ fn crl_slips_are_said_at_load() {
     });
 }
 
+/// A CA whose certificate's key usage leaves out cRLSign cannot vouch for
+/// its CRLs: rustls refuses such a CRL at each handshake, and with it every
+/// bot the CA issued. Where the CA is in `tls.bot_ca`, `--check-config`
+/// says so, naming it. An intermediate's certificate is only seen at a
+/// handshake: there each refused bot is logged at the default level with
+/// the reason, and counted (`crl_issuerinvalidforcrl`). Before, both were
+/// silent: the load checks passed, and the refusal went to debug.
+#[test]
+fn a_crl_of_a_ca_that_may_not_sign_crls_is_said() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let intermediate = pki.bot_ca.intermediate("test bot intermediate CA", false);
+        let root_crl = files.write("root.crl", &pki.bot_ca.crl(&[], time::Duration::days(7)));
+        let intermediate_crl = files.write(
+            "intermediate.crl",
+            &intermediate.crl(&[], time::Duration::days(7)),
+        );
+        let upstream = start_upstream().await;
+        let port = free_port();
+
+        // As a trust anchor in tls.bot_ca: said at load.
+        let anchor = files.write("intermediate-anchor.pem", &intermediate.cert_pem);
+        let lines = format!(
+            "bot_ca = \"{}\"\nbot_crl = \"{}\"",
+            anchor.display(),
+            intermediate_crl.display()
+        );
+        let config = files.config_with("anchor.toml", port, upstream, "tls", &lines);
+        let text = std::fs::read_to_string(&config).expect("config");
+        let first_bot_ca = text.find("bot_ca = ").expect("the test config's bot_ca");
+        let second_bot_ca = text[first_bot_ca + 1..]
+            .find("bot_ca = ")
+            .map(|at| at + first_bot_ca + 1)
+            .expect("the added bot_ca");
+        let line_end = text[second_bot_ca..]
+            .find('\n')
+            .map_or(text.len(), |at| at + second_bot_ca + 1);
+        std::fs::write(
+            &config,
+            format!("{}{}", &text[..second_bot_ca], &text[line_end..]),
+        )
+        .expect("config");
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("cRLSign") && stderr.contains("test bot intermediate CA"),
+            "{stderr}"
+        );
+
+        // Under the bot CA: refused at the handshake, logged and counted.
+        let lines = format!(
+            "bot_crl = [\"{}\", \"{}\"]",
+            root_crl.display(),
+            intermediate_crl.display()
+        );
+        let (config, admin) =
+            files.config_with_admin("chain.toml", port, upstream, &[("tls", &lines)]);
+        let out = check(&config);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = files.path("diagnostics.log");
+        let proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let bot = intermediate.issue(
+            "chained.bot.test",
+            &["chained.bot.test"],
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let refused = bot_client_for(pki, &bot).get(proxy.url("/")).send().await;
+        assert!(refused.is_err(), "served: {refused:?}");
+        let text = wait_for_line(&log, "client not authenticated");
+        let line = text
+            .lines()
+            .find(|line| line.contains("client not authenticated"))
+            .unwrap_or_default();
+        assert!(
+            line.contains("IssuerInvalidForCrl")
+                && line.contains("cRLSign")
+                && line.contains("chained.bot.test"),
+            "{line}"
+        );
+        let metrics = get_body(
+            &browser(pki, false),
+            &format!("http://127.0.0.1:{admin}/metrics"),
+        )
+        .await;
+        assert!(
+            metrics.contains(
+                "rca_proxy_handshake_failures_total{reason=\"crl_issuerinvalidforcrl\"} 1\n"
+            ),
+            "{metrics}"
+        );
+    });
+}
+
 /// A tunnel the upstream sends nothing on for `upstream.read_timeout_secs`
 /// (here 2 s) is closed, as nginx's `proxy_read_timeout` closes its
 /// WebSockets; one the upstream keeps answering on stays open. Before, an

@@ -193,6 +193,21 @@ pub(crate) fn check_against_bot_cas(
                 bot_ca.display()
             );
         }
+        let not_crl_signers = crl_issuers_without_crl_sign(bot_file, crls);
+        if !not_crl_signers.is_empty() {
+            anyhow::bail!(
+                "tls.bot_crl: the bot CA {} (tls.bot_ca {}) has a key usage without cRLSign, so \
+                 it may not sign CRLs: rustls would refuse its CRL at each handshake, and with it \
+                 every bot under that CA; issue the CA again with cRLSign in its key usage (or \
+                 sign its CRLs with a CRL issuer it names)",
+                not_crl_signers
+                    .iter()
+                    .map(|subject| format!("{subject:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                bot_ca.display()
+            );
+        }
         let uncovered = cas_without_crl(bot_file, crls);
         if !uncovered.is_empty() {
             anyhow::bail!(
@@ -266,6 +281,35 @@ pub(crate) fn crls_not_signed_by_their_ca(
                 .iter()
                 .any(|ca| crl.verify_signature(ca.public_key()).is_ok());
             (!named.is_empty() && !signed).then(|| crl.issuer().to_string())
+        })
+        .collect()
+}
+
+/// The subject of each CA in `bot_file` (PEM) that issued a CRL of `crls`
+/// while its certificate's key usage leaves out cRLSign: RFC 5280 section
+/// 4.2.1.3 forbids it that use, and rustls (webpki) refuses such a CRL at
+/// each handshake, and with it every bot under the CA. A CA without a key
+/// usage extension may sign anything, as webpki takes it.
+pub(crate) fn crl_issuers_without_crl_sign(
+    bot_file: &[u8],
+    crls: &[CertificateRevocationListDer<'_>],
+) -> Vec<String> {
+    let issuers: Vec<Vec<u8>> = crls
+        .iter()
+        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
+        .map(|(_, crl)| crl.issuer().as_raw().to_vec())
+        .collect();
+    CertificateDer::pem_slice_iter(bot_file)
+        .filter_map(Result::ok)
+        .filter_map(|der| {
+            let (_, ca) = x509_parser::parse_x509_certificate(&der).ok()?;
+            let subject = ca.subject();
+            let issued_a_crl = issuers.iter().any(|issuer| issuer == subject.as_raw());
+            let may_not_sign_crls = matches!(
+                ca.key_usage(),
+                Ok(Some(usage)) if !usage.value.crl_sign()
+            );
+            (issued_a_crl && may_not_sign_crls).then(|| subject.to_string())
         })
         .collect()
 }
