@@ -262,8 +262,8 @@ impl fmt::Display for AcceptError {
             Self::ClientLimit(max) => write!(
                 f,
                 "closed before its TLS handshake: this client address has {max} connections \
-                 open already (the most one address may have; behind a load balancer, \
-                 pass the client's address with the PROXY protocol)"
+                 open already, the most one address may have (if the address is a load \
+                 balancer's, have it pass its clients' addresses with the PROXY protocol)"
             ),
             Self::Handshake(error) | Self::Refused(error, _) => {
                 match self.tls_error() {

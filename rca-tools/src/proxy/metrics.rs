@@ -536,27 +536,29 @@ fn failure_reason(error: &AcceptError) -> String {
     }
     match error.tls_error() {
         Some(rustls::Error::InvalidCertificate(reason)) => {
-            // The variant's name, without its details (bounded cardinality),
-            // and without the `Context` of the variants that carry them: an
-            // expired certificate is `certificate_expired` whichever variant
-            // the verifier chose.
-            let name = format!("{reason:?}");
-            let name = name.split(['(', ' ', '{']).next().unwrap_or("other");
-            let name = name.strip_suffix("Context").unwrap_or(name);
-            format!("certificate_{}", name.to_lowercase())
+            format!("certificate_{}", variant_name(reason))
         }
+        // A CRL of the client's chain that rustls could not use (its
+        // signature, its issuer's key usage).
         Some(rustls::Error::InvalidCertRevocationList(reason)) => {
-            // A CRL of the client's chain that rustls could not use (its
-            // signature, its issuer's key usage): the variant's name.
-            let name = format!("{reason:?}");
-            let name = name.split(['(', ' ', '{']).next().unwrap_or("other");
-            format!("crl_{}", name.to_lowercase())
+            format!("crl_{}", variant_name(reason))
         }
         Some(rustls::Error::NoCertificatesPresented) => "certificate_missing".into(),
         Some(rustls::Error::AlertReceived(_)) => "alert_received".into(),
         Some(_) => "tls_other".into(),
         None => "io".into(),
     }
+}
+
+/// The name of `reason`'s variant in lower case, without its details
+/// (bounded cardinality) and without the `Context` of the variants that
+/// carry them: an expired certificate is `expired` whichever variant the
+/// verifier chose.
+fn variant_name(reason: &impl std::fmt::Debug) -> String {
+    let name = format!("{reason:?}");
+    let name = name.split(['(', ' ', '{']).next().unwrap_or("other");
+    let name = name.strip_suffix("Context").unwrap_or(name);
+    name.to_lowercase()
 }
 
 #[cfg(test)]
