@@ -161,6 +161,33 @@ impl Authority {
         }
     }
 
+    /// Issues a client leaf for `common_name` (also its DNS name) whose
+    /// CRL distribution point is `crl_uri`: a CRL of this authority scoped
+    /// to that point ([`Authority::crl_scoped`]) covers it.
+    pub fn issue_in_scope(&self, common_name: &str, crl_uri: &str) -> Identity {
+        let mut params = CertificateParams::new(vec![common_name.to_owned()]).expect("leaf params");
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: vec![crl_uri.to_owned()],
+        }];
+        self.issue_params(params, common_name, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// [`Authority::crl_numbered`] scoped to the distribution point `uri`
+    /// (its issuing distribution point extension), valid for a week.
+    pub fn crl_scoped(&self, revoked: &[&Identity], number: u64, uri: &str) -> String {
+        let mut params = Self::crl_params(revoked, time::Duration::days(7), number);
+        params.issuing_distribution_point = Some(rcgen::CrlIssuingDistributionPoint {
+            distribution_point: rcgen::CrlDistributionPoint {
+                uris: vec![uri.to_owned()],
+            },
+            scope: None,
+        });
+        params
+            .signed_by(&self.issuer)
+            .and_then(|crl| crl.pem())
+            .expect("sign CRL")
+    }
+
     /// A CRL from this authority listing `revoked`, valid from an hour ago
     /// until `valid_for` from now (negative: expired that long ago), as PEM;
     /// its CRL number is 1.
@@ -175,10 +202,22 @@ impl Authority {
         valid_for: time::Duration,
         number: u64,
     ) -> String {
+        Self::crl_params(revoked, valid_for, number)
+            .signed_by(&self.issuer)
+            .and_then(|crl| crl.pem())
+            .expect("sign CRL")
+    }
+
+    /// What [`Authority::crl_numbered`] signs.
+    fn crl_params(
+        revoked: &[&Identity],
+        valid_for: time::Duration,
+        number: u64,
+    ) -> CertificateRevocationListParams {
         let now = time::OffsetDateTime::now_utc();
         let this_update =
             (now - time::Duration::hours(1)).min(now + valid_for - time::Duration::hours(1));
-        let params = CertificateRevocationListParams {
+        CertificateRevocationListParams {
             this_update,
             next_update: now + valid_for,
             crl_number: SerialNumber::from(number),
@@ -193,11 +232,7 @@ impl Authority {
                 })
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
-        };
-        params
-            .signed_by(&self.issuer)
-            .and_then(|crl| crl.pem())
-            .expect("sign CRL")
+        }
     }
 
     /// A root store holding only this authority.

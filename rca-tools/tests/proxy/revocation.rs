@@ -542,6 +542,55 @@ fn the_newest_crl_of_an_issuer_counts() {
     });
 }
 
+/// An older CRL of the bot CA scoped to a distribution point, listed
+/// before a newer full CRL: the newer one revokes a bot in that scope, and
+/// the bot is refused. rustls takes the first CRL whose scope covers a
+/// certificate, so the proxy puts each CA's CRLs newest first; before, the
+/// older, narrower one decided and the revoked bot was let in (found by an
+/// outside attack).
+#[test]
+fn a_newer_full_crl_is_not_hidden_by_an_older_scoped_one() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let point = "http://crl.example/bots.crl";
+        let revoked = pki.bot_ca.issue_in_scope("scoped.revoked.bot.test", point);
+        let kept = pki.bot_ca.issue_in_scope("scoped.kept.bot.test", point);
+        let crl = files.write(
+            "bot.crl",
+            &format!(
+                "{}{}",
+                pki.bot_ca.crl_scoped(&[], 2, point),
+                pki.bot_ca
+                    .crl_numbered(&[&revoked], time::Duration::days(7), 3)
+            ),
+        );
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let lines = format!("bot_crl = \"{}\"", crl.display());
+        let config = files.config_with("scoped.toml", port, upstream, "tls", &lines);
+        let proxy = Proxy::start(&config, port);
+        let refused = bot_client_for(pki, &revoked)
+            .get(proxy.url("/"))
+            .send()
+            .await;
+        assert!(
+            refused.is_err(),
+            "revoked in the newer full CRL, yet served: {refused:?}"
+        );
+        assert_eq!(
+            alert_for(pki, &revoked, port).await,
+            Some(rustls::AlertDescription::CertificateRevoked)
+        );
+        let other = get_body(&bot_client_for(pki, &kept), &proxy.url("/")).await;
+        assert_eq!(
+            echoed(&other, "x-client-auth-path").as_deref(),
+            Some("flag"),
+            "{other}"
+        );
+    });
+}
+
 /// The alert `identity`'s bot receives from the proxy on `port` (TLS 1.3:
 /// after its side of the handshake, at its first read), if any.
 async fn alert_for(

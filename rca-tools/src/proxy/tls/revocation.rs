@@ -118,7 +118,9 @@ fn crls_in(
 /// of its issuer whose scope covers it, so an older one listed first would
 /// hide a revocation, or refuse every bot once it expires. CRLs of one CA
 /// with different distribution points (a CA that partitions its CRL) each
-/// stay.
+/// stay, newest first: a CA's full CRL covers every scope, so an older
+/// partition's CRL listed before a newer full one would hide what only the
+/// full one revokes (found by an outside attack: a revoked bot let in).
 fn newest_per_issuer(
     crls: Vec<(PathBuf, CertificateRevocationListDer<'static>)>,
 ) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
@@ -166,6 +168,20 @@ fn newest_per_issuer(
             None => newest.push(seen),
         }
     }
+    // Each issuer's CRLs newest first (a total order: big-endian numbers
+    // compare by length, then bytes; a CRL without a number, which rustls
+    // does not load anyway, after those with one).
+    newest.sort_by(|a, b| {
+        let number = |seen: &Seen| {
+            seen.number
+                .as_ref()
+                .map(|number| (number.len(), number.clone()))
+        };
+        a.issuer
+            .cmp(&b.issuer)
+            .then_with(|| number(b).cmp(&number(a)))
+            .then_with(|| b.this_update.cmp(&a.this_update))
+    });
     Ok(newest.into_iter().map(|seen| seen.crl).collect())
 }
 
@@ -489,12 +505,14 @@ mod tests {
             crl(&ca, 4, None),
             crl(&ca, 5, None),
         ];
-        let expected = [&crls[1].1, &crls[2].1, &crls[4].1];
+        // One per distribution point, the newest first: rustls takes the
+        // first whose scope covers a certificate.
+        let expected = vec![crls[4].1.clone(), crls[2].1.clone(), crls[1].1.clone()];
         let kept = newest_per_issuer(crls.clone()).expect("CRLs");
-        assert_eq!(kept.len(), 3, "one per distribution point");
-        for crl in expected {
-            assert!(kept.contains(crl));
-        }
+        assert_eq!(kept, expected);
+        let mut reversed = crls;
+        reversed.reverse();
+        assert_eq!(newest_per_issuer(reversed).expect("CRLs"), expected);
     }
 
     #[test]
