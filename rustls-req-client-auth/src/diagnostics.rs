@@ -76,9 +76,22 @@ pub fn describe_tls_error(error: &Error) -> String {
                     ": it is not signed by the key of the CA it names; every certificate \
                      under that CA is refused"
                 }
+                rustls::CertRevocationListError::UnsupportedSignatureAlgorithmContext {
+                    ..
+                }
+                | rustls::CertRevocationListError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+                    ..
+                } => {
+                    ": it is signed with an algorithm rustls does not accept (SHA-1, say); \
+                     every certificate under its CA is refused"
+                }
                 _ => "; every certificate it would be checked against is refused",
             };
-            format!("a CRL could not be used: {reason:?}{meaning}")
+            // The variant's name only: the details of some are lists of
+            // algorithm identifiers as bytes, over a thousand characters.
+            let debug = format!("{reason:?}");
+            let name = debug.split(['(', ' ', '{']).next().unwrap_or("Other");
+            format!("a CRL could not be used: {name}{meaning}")
         }
         Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
             format!("{error}: the peer does not speak TLS here (plain HTTP on this port?)")

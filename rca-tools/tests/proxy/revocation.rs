@@ -542,6 +542,98 @@ fn the_newest_crl_of_an_issuer_counts() {
     });
 }
 
+/// A bot CA (made by openssl) and its CRL signed with `digest`, as
+/// `openssl ca -gencrl` makes them: the CA's and the CRL's files.
+fn openssl_ca_and_crl(dir: &Path, digest: &str) -> (PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("index.txt"), "").expect("index");
+    std::fs::write(dir.join("crlnumber"), "01\n").expect("crlnumber");
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = bots\n[bots]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_crl_days = 7\n",
+    )
+    .expect("ca.cnf");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=openssl bot CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "ca", "-config", "ca.cnf", "-gencrl", "-keyfile", "ca.key", "-cert", "ca.pem", "-md",
+        digest, "-out", "ca.crl",
+    ]);
+    (dir.join("ca.pem"), dir.join("ca.crl"))
+}
+
+/// The load checks judge a CRL's signature algorithm as rustls does: one
+/// signed with ECDSA and SHA-512, which x509-parser cannot check and
+/// rustls takes, passes (it was called "not signed by the key of that CA");
+/// one signed with SHA-1, which x509-parser takes and rustls refuses at
+/// every handshake, is an error naming the algorithm (it passed, and every
+/// bot was refused). Both found by an outside attack.
+#[test]
+fn crl_signature_algorithms_are_judged_as_rustls_judges_them() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        for (digest, accepted) in [("sha512", true), ("sha1", false)] {
+            let dir = files.path(digest);
+            std::fs::create_dir_all(&dir).expect("dir");
+            let (ca, crl) = openssl_ca_and_crl(&dir, digest);
+            let lines = format!(
+                "bot_ca = \"{}\"\nbot_crl = \"{}\"",
+                ca.display(),
+                crl.display()
+            );
+            let config =
+                files.config_with(&format!("{digest}.toml"), port, upstream, "tls", &lines);
+            // The test configuration's own bot_ca follows the one above.
+            let text = std::fs::read_to_string(&config).expect("config");
+            let own = format!("bot_ca = \"{}\"\n", files.path("bot-ca.pem").display());
+            std::fs::write(&config, text.replacen(&own, "", 1)).expect("config");
+            let out = check(&config);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.success(), accepted, "{digest}: {stderr}");
+            if !accepted {
+                assert!(
+                    stderr.contains("sha1WithRSAEncryption") || stderr.contains("ecdsa-with-SHA1"),
+                    "{stderr}"
+                );
+            }
+        }
+    });
+}
+
 /// An older CRL of the bot CA scoped to a distribution point, listed
 /// before a newer full CRL: the newer one revokes a bot in that scope, and
 /// the bot is refused. rustls takes the first CRL whose scope covers a
@@ -671,6 +763,27 @@ fn crl_slips_are_said_at_load() {
             stderr.contains("is not signed by the key of that CA"),
             "{stderr}"
         );
+
+        // Both, and both CAs in tls.bot_ca (a rollover): rustls can use
+        // only one of the two CRLs, so the other CA's bots would be refused
+        // (found by an outside attack: it passed every check).
+        files.write(
+            "bot.crl",
+            &format!(
+                "{}{}",
+                pki.bot_ca.crl(&[], time::Duration::days(7)),
+                impostor.crl(&[], time::Duration::days(7))
+            ),
+        );
+        files.write(
+            "bot-ca.pem",
+            &format!("{}{}", pki.bot_ca.cert_pem, impostor.cert_pem),
+        );
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("have different keys"), "{stderr}");
+        files.write("bot-ca.pem", &pki.bot_ca.cert_pem);
 
         files.write("bot.crl", &pki.bot_ca.crl(&[], -time::Duration::hours(1)));
         let out = check(&config);

@@ -93,23 +93,74 @@ fn crls_in(
         anyhow::bail!("{field}: {} holds no X509 CRL block", path.display());
     }
     for crl in &crls {
-        x509_parser::parse_x509_crl(crl).map_err(|error| {
+        let (_, parsed) = x509_parser::parse_x509_crl(crl).map_err(|error| {
             anyhow::anyhow!(
                 "{field}: {} is not a certificate revocation list (PEM or DER): {error}",
                 path.display()
             )
         })?;
-        // As rustls will read it: webpki takes only version 2 CRLs with a
-        // CRL number and a next update (`openssl ca -gencrl` writes a
-        // version 1 CRL unless `crlnumber` is set).
+        let algorithm = parsed.signature_algorithm.algorithm.to_id_string();
+        if let Some(name) = refused_signature_algorithm(&algorithm) {
+            anyhow::bail!(
+                "{field}: {}: the CRL of {} is signed with {name}, which rustls does not accept: \
+                 every bot under that CA would be refused; sign it with SHA-256 or better (with \
+                 openssl ca: default_md = sha256)",
+                path.display(),
+                parsed.issuer()
+            );
+        }
+        // As rustls will read it.
         webpki::OwnedCertRevocationList::from_der(crl).map_err(|error| {
             anyhow::anyhow!(
-                "{field}: {}: rustls cannot use this CRL ({error:?}); it takes version 2 CRLs with a CRL number and a next update (with openssl ca: set crlnumber)",
-                path.display()
+                "{field}: {}: rustls cannot use this CRL ({error:?}){}",
+                path.display(),
+                unusable_crl_remedy(&error)
             )
         })?;
     }
     Ok(crls)
+}
+
+/// The name of the signature algorithm `oid` (dotted) if rustls refuses
+/// it outright: those on MD5 and SHA-1. x509-parser's own check takes
+/// `sha1WithRSAEncryption`, and webpki loads such a CRL and refuses it only
+/// at each handshake (found by an outside attack).
+fn refused_signature_algorithm(oid: &str) -> Option<&'static str> {
+    match oid {
+        "1.2.840.113549.1.1.4" => Some("md5WithRSAEncryption"),
+        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => Some("sha1WithRSAEncryption"),
+        "1.2.840.10045.4.1" => Some("ecdsa-with-SHA1"),
+        "1.2.840.10040.4.3" => Some("dsa-with-sha1"),
+        _ => None,
+    }
+}
+
+/// What to do about a CRL webpki will not load, where there is one thing
+/// to do (found by an outside attack: every such error was told to set
+/// `crlnumber`, which mends only the first two).
+fn unusable_crl_remedy(error: &webpki::Error) -> &'static str {
+    match error {
+        // `openssl ca -gencrl` writes a version 1 CRL unless `crlnumber` is set.
+        webpki::Error::UnsupportedCrlVersion | webpki::Error::InvalidCrlNumber => {
+            "; it takes version 2 CRLs with a CRL number and a next update (with openssl ca: \
+             set crlnumber)"
+        }
+        webpki::Error::TrailingData(_) => {
+            "; a DER file holds one CRL: give each its own file, or put them in one PEM file"
+        }
+        webpki::Error::UnsupportedIndirectCrl => {
+            "; indirect CRLs (issued for another CA) are not supported: give each CA's own CRL"
+        }
+        webpki::Error::UnsupportedDeltaCrl => {
+            "; delta CRLs are not supported: give the CA's full CRL"
+        }
+        webpki::Error::UnsupportedCrlIssuingDistributionPoint
+        | webpki::Error::UnsupportedRevocationReasonsPartitioning => {
+            "; its issuing distribution point is of a kind rustls does not take (it takes a \
+             full name, without onlySomeReasons or attribute certificates)"
+        }
+        _ => "",
+    }
 }
 
 /// Of several CRLs from one issuer and for one scope (the same issuing
@@ -195,6 +246,21 @@ pub(crate) fn check_against_bot_cas(
     bot_ca: &Path,
 ) -> anyhow::Result<()> {
     if !crls.is_empty() {
+        let shared = names_with_several_keys(bot_file);
+        if !shared.is_empty() {
+            anyhow::bail!(
+                "tls.bot_ca {}: the CAs named {} have different keys (a CA and its re-keyed \
+                 successor?); rustls picks a CRL by its issuer's name, so with tls.bot_crl set \
+                 the bots of all but one of them would be refused (BadSignature): keep one of \
+                 them in tls.bot_ca while CRLs are checked, or give the new CA a name of its own",
+                bot_ca.display(),
+                shared
+                    .iter()
+                    .map(|subject| format!("{subject:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let unsigned = crls_not_signed_by_their_ca(bot_file, crls);
         if !unsigned.is_empty() {
             anyhow::bail!(
@@ -214,8 +280,7 @@ pub(crate) fn check_against_bot_cas(
             anyhow::bail!(
                 "tls.bot_crl: the bot CA {} (tls.bot_ca {}) has a key usage without cRLSign, so \
                  it may not sign CRLs: rustls would refuse its CRL at each handshake, and with it \
-                 every bot under that CA; issue the CA again with cRLSign in its key usage (or \
-                 sign its CRLs with a CRL issuer it names)",
+                 every bot under that CA; issue the CA again with cRLSign in its key usage",
                 not_crl_signers
                     .iter()
                     .map(|subject| format!("{subject:?}"))
@@ -293,12 +358,47 @@ pub(crate) fn crls_not_signed_by_their_ca(
                 .iter()
                 .filter(|ca| ca.subject().as_raw() == crl.issuer().as_raw())
                 .collect();
-            let signed = named
-                .iter()
-                .any(|ca| crl.verify_signature(ca.public_key()).is_ok());
+            // Only a signature that fails to verify counts: an algorithm
+            // x509-parser does not know (ECDSA with SHA-512, which rustls
+            // takes) is left to the handshakes (found by an outside attack:
+            // such a CRL was called "not signed by the key of that CA").
+            let signed = named.iter().any(|ca| {
+                !matches!(
+                    crl.verify_signature(ca.public_key()),
+                    Err(x509_parser::error::X509Error::SignatureVerificationError)
+                )
+            });
             (!named.is_empty() && !signed).then(|| crl.issuer().to_string())
         })
         .collect()
+}
+
+/// The subjects that more than one CA of `bot_file` (PEM) has, with keys
+/// of their own: rustls (webpki) checks a certificate against the first CRL
+/// whose issuer has its issuer's name and does not try another when that
+/// CRL's signature fails, so only one of such CAs can have its CRL used.
+pub(crate) fn names_with_several_keys(bot_file: &[u8]) -> Vec<String> {
+    let cas: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
+        .filter_map(Result::ok)
+        .collect();
+    let mut seen: Vec<(Vec<u8>, Vec<u8>, String)> = Vec::new();
+    let mut shared = Vec::new();
+    for der in &cas {
+        let Ok((_, ca)) = x509_parser::parse_x509_certificate(der) else {
+            continue;
+        };
+        let subject = ca.subject().as_raw().to_vec();
+        let key = ca.public_key().raw.to_vec();
+        let name = ca.subject().to_string();
+        let another_key = seen
+            .iter()
+            .any(|(other, other_key, _)| *other == subject && *other_key != key);
+        if another_key && !shared.contains(&name) {
+            shared.push(name.clone());
+        }
+        seen.push((subject, key, name));
+    }
+    shared
 }
 
 /// The subject of each CA in `bot_file` (PEM) that issued a CRL of `crls`
@@ -513,6 +613,29 @@ mod tests {
         let mut reversed = crls;
         reversed.reverse();
         assert_eq!(newest_per_issuer(reversed).expect("CRLs"), expected);
+    }
+
+    /// Two DER CRLs in one file are refused with what to do instead, not
+    /// with the advice for version 1 CRLs (found by an outside attack).
+    #[test]
+    fn an_unusable_crl_gets_its_own_remedy() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::Issuer::new(params, key);
+        let (_, first) = crl(&ca, 1, None);
+        let (_, second) = crl(&ca, 2, None);
+        let both = [first.as_ref(), second.as_ref()].concat();
+        let error = crls_in("tls.bot_crl", Path::new("two.der"), &both).expect_err("two in DER");
+        let text = error.to_string();
+        assert!(text.contains("TrailingData"), "{text}");
+        assert!(text.contains("a DER file holds one CRL"), "{text}");
+        assert!(!text.contains("crlnumber"), "{text}");
+        assert_eq!(
+            refused_signature_algorithm("1.2.840.113549.1.1.5"),
+            Some("sha1WithRSAEncryption")
+        );
+        assert_eq!(refused_signature_algorithm("1.2.840.10045.4.3.2"), None);
     }
 
     #[test]
