@@ -414,6 +414,11 @@ async fn answer(
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(Body::from(body))
                 .unwrap_or_else(|_| status.into_response());
+            if let Some(seconds) = retry_after(status) {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, http::HeaderValue::from_static(seconds));
+            }
             if upgrading {
                 // The client may already be sending frames for the tunnel
                 // it asked for: they must not be read as requests.
@@ -457,6 +462,15 @@ pub(crate) fn upstream_failure(proxy: &Proxy, error: &UpstreamError) -> (StatusC
         }
     }
     (status, text)
+}
+
+/// The `Retry-After` of the proxy's own answer with `status`, in seconds:
+/// its 503s (the upstream busy, or the client over its share) pass as the
+/// exchanges in progress end, and crawlers and API clients wait for what
+/// `Retry-After` says before they try again (RFC 9110 section 10.2.3)
+/// rather than at once.
+pub(crate) fn retry_after(status: StatusCode) -> Option<&'static str> {
+    (status == StatusCode::SERVICE_UNAVAILABLE).then_some("1")
 }
 
 /// See [`upstream_failure`]: the status, the kind of upstream error the

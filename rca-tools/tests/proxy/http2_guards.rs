@@ -221,8 +221,14 @@ fn one_client_address_holds_at_most_its_share_of_the_upstream() {
             for _ in 0..4 {
                 let mut sender = sender.clone();
                 requests.push(tokio::spawn(async move {
-                    let response = send_work(&mut sender, port).await?;
-                    Some(response.await.ok()?.status().as_u16())
+                    let response = send_work(&mut sender, port).await?.await.ok()?;
+                    let status = response.status().as_u16();
+                    if status == 503 {
+                        // When to try again, over HTTP/2 too.
+                        let retry = response.headers().get("retry-after")?;
+                        assert_eq!(retry.as_bytes(), b"1");
+                    }
+                    Some(status)
                 }));
             }
         }

@@ -1073,6 +1073,13 @@ fn a_busy_upstream_gives_503() {
         let client = browser(pki, true);
         let busy = client.get(proxy.url("/")).send().await.expect("an answer");
         assert_eq!(busy.status(), 503);
+        // When to try again, for the crawlers and API clients that wait.
+        assert_eq!(
+            busy.headers()
+                .get("retry-after")
+                .map(reqwest::header::HeaderValue::as_bytes),
+            Some(b"1".as_slice())
+        );
         assert_eq!(
             busy.text().await.expect("body"),
             "the upstream is busy; try again later\n"

@@ -38,7 +38,7 @@ use crate::proxy::back::wire::{self, ResponseFraming, ResponseHead};
 use crate::proxy::front::http1_wire::{
     self, Forward, HandOver, HeadEnd, IdentityLines, Reading, Rewrite,
 };
-use crate::proxy::service::{upstream_failure, AccessLog, Proxy, ProxyService};
+use crate::proxy::service::{retry_after, upstream_failure, AccessLog, Proxy, ProxyService};
 
 /// What is read from the client at a time, at least.
 const READ_SIZE: usize = 8 * 1024;
@@ -573,6 +573,11 @@ fn write_plain(out: &mut Vec<u8>, status: StatusCode, text: &str, method: &Metho
     write_status_line(out, status);
     write_date(out);
     out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\n");
+    if let Some(seconds) = retry_after(status) {
+        out.extend_from_slice(b"retry-after: ");
+        out.extend_from_slice(seconds.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let length = u64::try_from(text.len()).unwrap_or(u64::MAX);
     wire::write_framing(out, wire::RequestFraming::Length(length));
     if last {
