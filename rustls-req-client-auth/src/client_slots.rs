@@ -15,6 +15,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// What each client address holds (connections, exchanges: whatever the
 /// owner counts), and how many it may.
+///
+/// ```
+/// use rustls_req_client_auth::ClientSlots;
+///
+/// let slots = ClientSlots::new(2);
+/// let client = "2001:db8::1".parse().expect("an address");
+/// let first = slots.take(client).expect("within the limit");
+/// let _second = slots.take(client).expect("within the limit");
+/// // Another address in the same /64 is the same client.
+/// assert!(slots.take("2001:db8::2".parse().expect("an address")).is_none());
+/// drop(first); // the slot comes back
+/// assert!(slots.take(client).is_some());
+/// ```
 #[derive(Debug)]
 pub struct ClientSlots {
     max: usize,
