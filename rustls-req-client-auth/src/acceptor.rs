@@ -183,7 +183,9 @@ impl fmt::Debug for Acceptor {
     }
 }
 
-/// Why [`Acceptor::accept`] yielded no connection.
+/// Why a connection was closed before it was served: the handshake's
+/// failures ([`Acceptor::accept`]), and what `Serve` closes before a
+/// handshake (the PROXY protocol header, the per-client limit).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AcceptError {
@@ -261,9 +263,10 @@ impl fmt::Display for AcceptError {
             Self::ProxyProtocol { detail, .. } => f.write_str(detail),
             Self::ClientLimit(max) => write!(
                 f,
-                "closed before its TLS handshake: this client address has {max} connections \
-                 open already, the most one address may have (if the address is a load \
-                 balancer's, have it pass its clients' addresses with the PROXY protocol)"
+                "closed before its TLS handshake: this client (its address; for IPv6, its /64) \
+                 has {max} connections open already, the most one client may have (if the \
+                 address is a load balancer's, have it pass its clients' addresses with the \
+                 PROXY protocol)"
             ),
             Self::Handshake(error) | Self::Refused(error, _) => {
                 match self.tls_error() {

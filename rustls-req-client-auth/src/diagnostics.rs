@@ -35,6 +35,16 @@ pub fn find_tls_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a Err
     None
 }
 
+/// The name of an error's variant, as rustls's `Debug` writes it, without
+/// its details and without the `Context` suffix of the variants that carry
+/// them: `Expired` for both `Expired` and `ExpiredContext { .. }`. A
+/// bounded name for a metric's label or a short log line.
+pub fn variant_name(error: &impl std::fmt::Debug) -> String {
+    let debug = format!("{error:?}");
+    let name = debug.split(['(', ' ', '{']).next().unwrap_or("Other");
+    name.strip_suffix("Context").unwrap_or(name).to_owned()
+}
+
 /// A one-line account of a TLS error: for a TLS Flags rule, the rule and the
 /// alert; for an alert from the peer, what it usually means for a bot.
 pub fn describe_tls_error(error: &Error) -> String {
@@ -89,9 +99,7 @@ pub fn describe_tls_error(error: &Error) -> String {
             };
             // The variant's name only: the details of some are lists of
             // algorithm identifiers as bytes, over a thousand characters.
-            let debug = format!("{reason:?}");
-            let name = debug.split(['(', ' ', '{']).next().unwrap_or("Other");
-            format!("a CRL could not be used: {name}{meaning}")
+            format!("a CRL could not be used: {}{meaning}", variant_name(reason))
         }
         Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
             format!("{error}: the peer does not speak TLS here (plain HTTP on this port?)")

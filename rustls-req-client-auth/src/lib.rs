@@ -213,7 +213,7 @@ pub use client::{ClientFlags, ClientOutcomes, OtherRequests};
 pub use client_slots::{ClientSlot, ClientSlots};
 pub use code_points::CodePoints;
 pub use config_error::ConfigError;
-pub use diagnostics::{describe_tls_error, find_tls_error};
+pub use diagnostics::{describe_tls_error, find_tls_error, variant_name};
 pub use error::FlagsError;
 pub use events::FlagsEvent;
 #[cfg(feature = "axum")]

@@ -456,9 +456,9 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The sizes and counts: the first that is out of range, by dotted
-    /// name, and why.
-    fn check_sizes(&self) -> Result<(), (&'static str, String)> {
+    /// The counts, sizes and the shutdown delay: the first that is out of
+    /// range, by dotted name, and why.
+    fn check_bounds(&self) -> Result<(), (&'static str, String)> {
         if self.max_connections == 0 {
             return Err(("limits.max_connections", "must be at least 1".into()));
         }
@@ -680,7 +680,7 @@ impl Config {
             }
         }
         limits
-            .check_sizes()
+            .check_bounds()
             .map_err(|(name, message)| field(name, message))?;
         if let Some(proxy_protocol) = &self.proxy_protocol {
             proxy_protocol

@@ -550,15 +550,10 @@ fn failure_reason(error: &AcceptError) -> String {
     }
 }
 
-/// The name of `reason`'s variant in lower case, without its details
-/// (bounded cardinality) and without the `Context` of the variants that
-/// carry them: an expired certificate is `expired` whichever variant the
-/// verifier chose.
+/// The name of `reason`'s variant in lower case (bounded cardinality): an
+/// expired certificate is `expired` whichever variant the verifier chose.
 fn variant_name(reason: &impl std::fmt::Debug) -> String {
-    let name = format!("{reason:?}");
-    let name = name.split(['(', ' ', '{']).next().unwrap_or("other");
-    let name = name.strip_suffix("Context").unwrap_or(name);
-    name.to_lowercase()
+    rustls_req_client_auth::variant_name(reason).to_lowercase()
 }
 
 #[cfg(test)]

@@ -263,6 +263,25 @@ impl Files {
         self.write(name, &config)
     }
 
+    /// [`Files::config_with`] `lines` in `[tls]`, written to `name`, with
+    /// `bot_ca` as `tls.bot_ca` instead of the test PKI's bot CA.
+    pub(crate) fn config_with_bot_ca(
+        &self,
+        name: &str,
+        port: u16,
+        upstream: SocketAddr,
+        bot_ca: &Path,
+        lines: &str,
+    ) -> PathBuf {
+        let config = self.config_with(name, port, upstream, "tls", lines);
+        let text = std::fs::read_to_string(&config).expect("config");
+        let own = format!("bot_ca = \"{}\"\n", self.path("bot-ca.pem").display());
+        assert!(text.contains(&own), "the test config has {own}");
+        let replaced = format!("bot_ca = \"{}\"\n", bot_ca.display());
+        std::fs::write(&config, text.replacen(&own, &replaced, 1)).expect("config");
+        config
+    }
+
     /// [`Files::config`] with each `(section, lines)` at the top of its
     /// section and an `[admin]` address, written to `name`: the file and
     /// the admin port.

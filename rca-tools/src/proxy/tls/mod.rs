@@ -2,6 +2,7 @@
 //! configured files, both replaceable while the proxy runs (SIGHUP) without
 //! dropping established connections.
 
+mod crl_checks;
 mod revocation;
 pub mod sessions;
 pub mod tickets;
@@ -108,8 +109,16 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         }
         None => None,
     };
+    if !tls.bot_crl.is_empty() {
+        crl_checks::check_bot_ca_names(&bot_file, &tls.bot_ca)?;
+    }
     let revocation = Revocation::load(&tls.bot_crl, tls.bot_deny_list.as_deref())?;
-    revocation::check_against_bot_cas(&revocation.crls, &bot_file, &tls.bot_ca)?;
+    crl_checks::check_against_bot_cas(
+        &revocation.crls,
+        &bot_file,
+        &tls.bot_ca,
+        &provider.signature_verification_algorithms,
+    )?;
     validity::of_crls(&revocation.crls, &mut expiries);
     let mut bots =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));

@@ -52,7 +52,7 @@ impl Revocation {
             }
             revocation.add_to_identity(&bytes);
         }
-        revocation.crls = newest_per_issuer(crls)?;
+        revocation.crls = current_per_issuer(crls)?;
         if let Some(path) = deny_list {
             let bytes = read("tls.bot_deny_list", path)?;
             revocation.denied = thumbprints_in(path, &bytes)?;
@@ -99,12 +99,12 @@ fn crls_in(
                 path.display()
             )
         })?;
-        let algorithm = parsed.signature_algorithm.algorithm.to_id_string();
-        if let Some(name) = refused_signature_algorithm(&algorithm) {
+        // webpki reads a version 1 CRL (`openssl ca -gencrl` writes one
+        // unless `crlnumber` is set) as malformed, without saying why.
+        if parsed.version().is_none() {
             anyhow::bail!(
-                "{field}: {}: the CRL of {} is signed with {name}, which rustls does not accept: \
-                 every bot under that CA would be refused; sign it with SHA-256 or better (with \
-                 openssl ca: default_md = sha256)",
+                "{field}: {}: the CRL of {} is a version 1 CRL, which rustls does not take: it \
+                 takes version 2 CRLs, with a CRL number (with openssl ca: set crlnumber)",
                 path.display(),
                 parsed.issuer()
             );
@@ -119,20 +119,6 @@ fn crls_in(
         })?;
     }
     Ok(crls)
-}
-
-/// The name of the signature algorithm `oid` (dotted) if rustls refuses
-/// it outright: those on MD5 and SHA-1. x509-parser's own check takes
-/// `sha1WithRSAEncryption`, and webpki loads such a CRL and refuses it only
-/// at each handshake (found by an outside attack).
-fn refused_signature_algorithm(oid: &str) -> Option<&'static str> {
-    match oid {
-        "1.2.840.113549.1.1.4" => Some("md5WithRSAEncryption"),
-        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => Some("sha1WithRSAEncryption"),
-        "1.2.840.10045.4.1" => Some("ecdsa-with-SHA1"),
-        "1.2.840.10040.4.3" => Some("dsa-with-sha1"),
-        _ => None,
-    }
 }
 
 /// What to do about a CRL webpki will not load, where there is one thing
@@ -163,32 +149,28 @@ fn unusable_crl_remedy(error: &webpki::Error) -> &'static str {
     }
 }
 
-/// Of several CRLs from one issuer and for one scope (the same issuing
-/// distribution point, or none), the newest (highest CRL number, else
-/// latest `thisUpdate`): rustls checks a certificate against the first CRL
-/// of its issuer whose scope covers it, so an older one listed first would
-/// hide a revocation, or refuse every bot once it expires. CRLs of one CA
-/// with different distribution points (a CA that partitions its CRL) each
-/// stay, newest first: a CA's full CRL covers every scope, so an older
-/// partition's CRL listed before a newer full one would hide what only the
-/// full one revokes (found by an outside attack: a revoked bot let in).
-fn newest_per_issuer(
+/// One CRL per issuer: of several from one CA, the current one (the
+/// highest CRL number, else the latest `thisUpdate`).
+///
+/// rustls (webpki) checks a certificate against the first CRL of its
+/// issuer whose scope covers it, and takes a CRL scoped to a distribution
+/// point as covering every certificate that names none. So CRLs of one CA
+/// with different scopes (a partition's beside the full one, a CA's
+/// authority revocation list) are refused: whichever came first would
+/// decide, and an older or narrower one would hide a revocation (found by
+/// two outside attacks, the second against an ordering that tried to pick
+/// the right one). So are CRLs whose numbers and dates disagree (a CA
+/// whose numbering started again): which is current cannot be told.
+fn current_per_issuer(
     crls: Vec<(PathBuf, CertificateRevocationListDer<'static>)>,
 ) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
-    struct Seen {
-        issuer: Vec<u8>,
-        /// The issuing distribution point extension's value, as encoded.
-        scope: Option<Vec<u8>>,
-        number: Option<Vec<u8>>,
-        this_update: i64,
-        crl: CertificateRevocationListDer<'static>,
-    }
-    let mut newest: Vec<Seen> = Vec::new();
+    let mut issued: Vec<Issued> = Vec::new();
     for (path, crl) in crls {
         let (_, parsed) = x509_parser::parse_x509_crl(&crl)
             .map_err(|error| anyhow::anyhow!("tls.bot_crl: {}: {error}", path.display()))?;
-        let seen = Seen {
+        let issued_now = Issued {
             issuer: parsed.issuer().as_raw().to_vec(),
+            issuer_name: parsed.issuer().to_string(),
             scope: parsed
                 .extensions()
                 .iter()
@@ -197,237 +179,92 @@ fn newest_per_issuer(
                         == x509_parser::oid_registry::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT
                 })
                 .map(|extension| extension.value.to_vec()),
+            // Big-endian magnitudes without leading zeros: the longer is
+            // the larger, then byte by byte.
             number: parsed
                 .crl_number()
-                .map(x509_parser::num_bigint::BigUint::to_bytes_be),
+                .map(x509_parser::num_bigint::BigUint::to_bytes_be)
+                .map(|number| (number.len(), number)),
             this_update: parsed.last_update().timestamp(),
+            path,
             crl: crl.clone(),
         };
-        let newer = |old: &Seen| match (&seen.number, &old.number) {
-            // Big-endian magnitudes: the longer one is larger.
-            (Some(new), Some(old_number)) => {
-                (new.len(), new.as_slice()) > (old_number.len(), old_number.as_slice())
+        drop(parsed);
+        issued.push(issued_now);
+    }
+    let mut current: Vec<&Issued> = Vec::new();
+    for crl in &issued {
+        match current.iter_mut().find(|kept| kept.issuer == crl.issuer) {
+            None => current.push(crl),
+            Some(kept) => {
+                if kept.scope != crl.scope {
+                    anyhow::bail!(
+                        "tls.bot_crl: {} and {} are CRLs of {:?} with different scopes (issuing \
+                         distribution points, or one with and one without): rustls checks a \
+                         certificate against the first CRL of its issuer whose scope covers it, \
+                         so an older or narrower one could hide a revocation; give one CRL per \
+                         CA, its full CRL",
+                        kept.path.display(),
+                        crl.path.display(),
+                        crl.issuer_name
+                    );
+                }
+                if crl.newer_than(kept)? {
+                    *kept = crl;
+                }
             }
-            _ => seen.this_update > old.this_update,
-        };
-        match newest
-            .iter_mut()
-            .find(|old| old.issuer == seen.issuer && old.scope == seen.scope)
-        {
-            Some(old) if newer(old) => *old = seen,
-            Some(_) => {}
-            None => newest.push(seen),
         }
     }
-    // Each issuer's CRLs newest first (a total order: big-endian numbers
-    // compare by length, then bytes; a CRL without a number, which rustls
-    // does not load anyway, after those with one).
-    newest.sort_by(|a, b| {
-        let number = |seen: &Seen| {
-            seen.number
-                .as_ref()
-                .map(|number| (number.len(), number.clone()))
+    Ok(current.into_iter().map(|kept| kept.crl.clone()).collect())
+}
+
+/// A CRL as [`current_per_issuer`] weighs it.
+struct Issued {
+    issuer: Vec<u8>,
+    issuer_name: String,
+    /// The issuing distribution point extension's value, as encoded.
+    scope: Option<Vec<u8>>,
+    number: Option<(usize, Vec<u8>)>,
+    this_update: i64,
+    path: PathBuf,
+    crl: CertificateRevocationListDer<'static>,
+}
+
+impl Issued {
+    /// Whether `self` replaces `other`, a CRL of the same issuer and scope;
+    /// an error where their numbers and dates disagree, or nothing tells
+    /// them apart.
+    fn newer_than(&self, other: &Self) -> anyhow::Result<bool> {
+        if self.crl == other.crl {
+            return Ok(false);
+        }
+        let by_date = self.this_update.cmp(&other.this_update);
+        let by_number = match (&self.number, &other.number) {
+            (Some(mine), Some(theirs)) => mine.cmp(theirs),
+            _ => std::cmp::Ordering::Equal,
         };
-        a.issuer
-            .cmp(&b.issuer)
-            .then_with(|| number(b).cmp(&number(a)))
-            .then_with(|| b.this_update.cmp(&a.this_update))
-    });
-    Ok(newest.into_iter().map(|seen| seen.crl).collect())
-}
-
-/// The CRLs `crls` checked against the bot CAs of `bot_file` (PEM, read from
-/// `bot_ca`) at load: each CA needs a CRL of its own, signed by its key
-/// (see [`cas_without_crl`] and [`crls_not_signed_by_their_ca`]); without
-/// CRLs there is nothing to check.
-pub(crate) fn check_against_bot_cas(
-    crls: &[CertificateRevocationListDer<'_>],
-    bot_file: &[u8],
-    bot_ca: &Path,
-) -> anyhow::Result<()> {
-    if !crls.is_empty() {
-        let shared = names_with_several_keys(bot_file);
-        if !shared.is_empty() {
+        let disagree = by_number.is_ne() && by_date.is_ne() && by_number != by_date;
+        if disagree || (by_number.is_eq() && by_date.is_eq()) {
             anyhow::bail!(
-                "tls.bot_ca {}: the CAs named {} have different keys (a CA and its re-keyed \
-                 successor?); rustls picks a CRL by its issuer's name, so with tls.bot_crl set \
-                 the bots of all but one of them would be refused (BadSignature): keep one of \
-                 them in tls.bot_ca while CRLs are checked, or give the new CA a name of its own",
-                bot_ca.display(),
-                shared
-                    .iter()
-                    .map(|subject| format!("{subject:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "tls.bot_crl: {} and {} are CRLs of {:?} {}: which is current cannot be told; \
+                 give only the current one",
+                other.path.display(),
+                self.path.display(),
+                self.issuer_name,
+                if disagree {
+                    "whose CRL numbers and thisUpdate dates disagree (a CA whose numbering \
+                     started again?)"
+                } else {
+                    "with the same CRL number and thisUpdate"
+                }
             );
         }
-        let unsigned = crls_not_signed_by_their_ca(bot_file, crls);
-        if !unsigned.is_empty() {
-            anyhow::bail!(
-                "tls.bot_crl: the CRL of {} is not signed by the key of that CA in tls.bot_ca {} \
-                 (a CA re-keyed, or a CRL of another CA with the same name): rustls would refuse \
-                 it at each handshake, and with it every bot under that CA",
-                unsigned
-                    .iter()
-                    .map(|issuer| format!("{issuer:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                bot_ca.display()
-            );
-        }
-        let not_crl_signers = crl_issuers_without_crl_sign(bot_file, crls);
-        if !not_crl_signers.is_empty() {
-            anyhow::bail!(
-                "tls.bot_crl: the bot CA {} (tls.bot_ca {}) has a key usage without cRLSign, so \
-                 it may not sign CRLs: rustls would refuse its CRL at each handshake, and with it \
-                 every bot under that CA; issue the CA again with cRLSign in its key usage",
-                not_crl_signers
-                    .iter()
-                    .map(|subject| format!("{subject:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                bot_ca.display()
-            );
-        }
-        let uncovered = cas_without_crl(bot_file, crls);
-        if !uncovered.is_empty() {
-            anyhow::bail!(
-                "tls.bot_crl: no CRL is issued by the bot CA {} (tls.bot_ca {}): with CRLs \
-                 configured, a certificate whose revocation status no CRL gives is refused, so \
-                 every bot under that CA would be; add the CA's own CRL (a CRL of another CA \
-                 covers none of its bots)",
-                uncovered
-                    .iter()
-                    .map(|subject| format!("{subject:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                bot_ca.display()
-            );
-        }
+        Ok(if by_number.is_ne() {
+            by_number.is_gt()
+        } else {
+            by_date.is_gt()
+        })
     }
-    Ok(())
-}
-
-/// The subject of each CA in `bot_file` (PEM) that no CRL of `crls` is
-/// issued by. With CRLs configured, rustls refuses every certificate of a
-/// chain whose revocation status no CRL gives (RCA-9's fail-closed), the
-/// one a trust anchor issued included: every bot under such a CA would be
-/// refused, which a CRL from the wrong CA (or one CA's CRL left out) does
-/// without a word at load.
-pub(crate) fn cas_without_crl(
-    bot_file: &[u8],
-    crls: &[CertificateRevocationListDer<'_>],
-) -> Vec<String> {
-    let issuers: Vec<Vec<u8>> = crls
-        .iter()
-        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
-        .map(|(_, crl)| crl.issuer().as_raw().to_vec())
-        .collect();
-    CertificateDer::pem_slice_iter(bot_file)
-        .filter_map(Result::ok)
-        .filter_map(|der| {
-            let (_, ca) = x509_parser::parse_x509_certificate(&der).ok()?;
-            let subject = ca.subject();
-            (!issuers.iter().any(|issuer| issuer == subject.as_raw())).then(|| subject.to_string())
-        })
-        .collect()
-}
-
-/// The issuer of each CRL of `crls` that names a CA of `bot_file` (PEM) as
-/// its issuer but is not signed by that CA's key (a CA re-keyed, a CRL of
-/// an impostor of the same name): rustls refuses such a CRL at each
-/// handshake, and with it every bot under that CA, without a word at load.
-/// CRLs of intermediate CAs, whose keys the file does not hold, are left to
-/// the handshakes.
-pub(crate) fn crls_not_signed_by_their_ca(
-    bot_file: &[u8],
-    crls: &[CertificateRevocationListDer<'_>],
-) -> Vec<String> {
-    let cas: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
-        .filter_map(Result::ok)
-        .collect();
-    let cas: Vec<_> = cas
-        .iter()
-        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
-        .map(|(_, ca)| ca)
-        .collect();
-    crls.iter()
-        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
-        .filter_map(|(_, crl)| {
-            let named: Vec<_> = cas
-                .iter()
-                .filter(|ca| ca.subject().as_raw() == crl.issuer().as_raw())
-                .collect();
-            // Only a signature that fails to verify counts: an algorithm
-            // x509-parser does not know (ECDSA with SHA-512, which rustls
-            // takes) is left to the handshakes (found by an outside attack:
-            // such a CRL was called "not signed by the key of that CA").
-            let signed = named.iter().any(|ca| {
-                !matches!(
-                    crl.verify_signature(ca.public_key()),
-                    Err(x509_parser::error::X509Error::SignatureVerificationError)
-                )
-            });
-            (!named.is_empty() && !signed).then(|| crl.issuer().to_string())
-        })
-        .collect()
-}
-
-/// The subjects that more than one CA of `bot_file` (PEM) has, with keys
-/// of their own: rustls (webpki) checks a certificate against the first CRL
-/// whose issuer has its issuer's name and does not try another when that
-/// CRL's signature fails, so only one of such CAs can have its CRL used.
-pub(crate) fn names_with_several_keys(bot_file: &[u8]) -> Vec<String> {
-    let cas: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
-        .filter_map(Result::ok)
-        .collect();
-    let mut seen: Vec<(Vec<u8>, Vec<u8>, String)> = Vec::new();
-    let mut shared = Vec::new();
-    for der in &cas {
-        let Ok((_, ca)) = x509_parser::parse_x509_certificate(der) else {
-            continue;
-        };
-        let subject = ca.subject().as_raw().to_vec();
-        let key = ca.public_key().raw.to_vec();
-        let name = ca.subject().to_string();
-        let another_key = seen
-            .iter()
-            .any(|(other, other_key, _)| *other == subject && *other_key != key);
-        if another_key && !shared.contains(&name) {
-            shared.push(name.clone());
-        }
-        seen.push((subject, key, name));
-    }
-    shared
-}
-
-/// The subject of each CA in `bot_file` (PEM) that issued a CRL of `crls`
-/// while its certificate's key usage leaves out cRLSign: RFC 5280 section
-/// 4.2.1.3 forbids it that use, and rustls (webpki) refuses such a CRL at
-/// each handshake, and with it every bot under the CA. A CA without a key
-/// usage extension may sign anything, as webpki takes it.
-pub(crate) fn crl_issuers_without_crl_sign(
-    bot_file: &[u8],
-    crls: &[CertificateRevocationListDer<'_>],
-) -> Vec<String> {
-    let issuers: Vec<Vec<u8>> = crls
-        .iter()
-        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
-        .map(|(_, crl)| crl.issuer().as_raw().to_vec())
-        .collect();
-    CertificateDer::pem_slice_iter(bot_file)
-        .filter_map(Result::ok)
-        .filter_map(|der| {
-            let (_, ca) = x509_parser::parse_x509_certificate(&der).ok()?;
-            let subject = ca.subject();
-            let issued_a_crl = issuers.iter().any(|issuer| issuer == subject.as_raw());
-            let may_not_sign_crls = matches!(
-                ca.key_usage(),
-                Ok(Some(usage)) if !usage.value.crl_sign()
-            );
-            (issued_a_crl && may_not_sign_crls).then(|| subject.to_string())
-        })
-        .collect()
 }
 
 /// An `x5t#S256` thumbprint written as OpenSSL prints a SHA-256 fingerprint
@@ -559,15 +396,16 @@ mod tests {
     }
 
     /// A CRL of `ca` numbered `number`, for the distribution point `uri`
-    /// (none: the whole CA).
+    /// (none: the whole CA), issued `hours_ago`.
     fn crl(
         ca: &rcgen::Issuer<'_, rcgen::KeyPair>,
         number: u64,
         uri: Option<&str>,
+        hours_ago: i64,
     ) -> (PathBuf, CertificateRevocationListDer<'static>) {
         let now = time::OffsetDateTime::now_utc();
         let params = rcgen::CertificateRevocationListParams {
-            this_update: now,
+            this_update: now - time::Duration::hours(hours_ago),
             next_update: now + time::Duration::days(1),
             crl_number: rcgen::SerialNumber::from(number),
             issuing_distribution_point: uri.map(|uri| rcgen::CrlIssuingDistributionPoint {
@@ -586,56 +424,87 @@ mod tests {
         )
     }
 
-    #[test]
-    fn the_newest_crl_counts_per_issuer_and_distribution_point() {
+    /// A CA named `name` for the CRL tests.
+    fn crl_issuer(name: &str) -> rcgen::Issuer<'static, rcgen::KeyPair> {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.key_usages = vec![
             rcgen::KeyUsagePurpose::KeyCertSign,
             rcgen::KeyUsagePurpose::CrlSign,
         ];
-        let ca = rcgen::Issuer::new(params, key);
-        let a = Some("http://crl.example/a.crl");
-        let b = Some("http://crl.example/b.crl");
+        rcgen::Issuer::new(params, key)
+    }
+
+    #[test]
+    fn one_crl_per_issuer_the_current_one_in_any_order() {
+        let ca = crl_issuer("CRL test CA");
         let crls = vec![
-            crl(&ca, 1, a),
-            crl(&ca, 2, b),
-            crl(&ca, 3, a),
-            crl(&ca, 4, None),
-            crl(&ca, 5, None),
+            crl(&ca, 1, None, 3),
+            crl(&ca, 3, None, 1),
+            crl(&ca, 2, None, 2),
         ];
-        // One per distribution point, the newest first: rustls takes the
-        // first whose scope covers a certificate.
-        let expected = vec![crls[4].1.clone(), crls[2].1.clone(), crls[1].1.clone()];
-        let kept = newest_per_issuer(crls.clone()).expect("CRLs");
-        assert_eq!(kept, expected);
+        let current = vec![crls[1].1.clone()];
+        assert_eq!(current_per_issuer(crls.clone()).expect("CRLs"), current);
         let mut reversed = crls;
         reversed.reverse();
-        assert_eq!(newest_per_issuer(reversed).expect("CRLs"), expected);
+        assert_eq!(current_per_issuer(reversed).expect("CRLs"), current);
+        let other = crl_issuer("another CRL test CA");
+        let both = vec![crl(&ca, 1, None, 1), crl(&other, 7, None, 1)];
+        assert_eq!(current_per_issuer(both).expect("CRLs").len(), 2);
+    }
+
+    /// CRLs of one CA with different scopes are refused, whatever their
+    /// numbers and order: rustls would take the first whose scope covers a
+    /// certificate (and a scoped one covers every certificate that names no
+    /// distribution point). Found by two outside attacks: an older
+    /// partition's CRL listed first hid a revocation of the newer full
+    /// CRL, and so did one with a higher number of its own sequence once
+    /// the proxy sorted them.
+    #[test]
+    fn crls_of_one_ca_with_different_scopes_are_refused() {
+        let ca = crl_issuer("CRL test CA");
+        let a = Some("http://crl.example/a.crl");
+        let b = Some("http://crl.example/b.crl");
+        for crls in [
+            vec![crl(&ca, 2, a, 2), crl(&ca, 3, None, 1)],
+            vec![crl(&ca, 80, a, 2), crl(&ca, 3, None, 1)],
+            vec![crl(&ca, 3, None, 1), crl(&ca, 80, a, 2)],
+            vec![crl(&ca, 1, a, 1), crl(&ca, 2, b, 1)],
+        ] {
+            let error = current_per_issuer(crls).expect_err("two scopes");
+            assert!(error.to_string().contains("different scopes"), "{error}");
+        }
+    }
+
+    /// A newer CRL with a lower number (a CA whose numbering started
+    /// again) is not silently dropped for the older one: which is current
+    /// cannot be told (found by an outside attack).
+    #[test]
+    fn crls_whose_numbers_and_dates_disagree_are_refused() {
+        let ca = crl_issuer("CRL test CA");
+        let error = current_per_issuer(vec![crl(&ca, 1, None, 1), crl(&ca, 256, None, 5)])
+            .expect_err("disagree");
+        assert!(error.to_string().contains("disagree"), "{error}");
     }
 
     /// Two DER CRLs in one file are refused with what to do instead, not
     /// with the advice for version 1 CRLs (found by an outside attack).
     #[test]
     fn an_unusable_crl_gets_its_own_remedy() {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = rcgen::Issuer::new(params, key);
-        let (_, first) = crl(&ca, 1, None);
-        let (_, second) = crl(&ca, 2, None);
+        let ca = crl_issuer("CRL test CA");
+        let (_, first) = crl(&ca, 1, None, 1);
+        let (_, second) = crl(&ca, 2, None, 1);
         let both = [first.as_ref(), second.as_ref()].concat();
         let error = crls_in("tls.bot_crl", Path::new("two.der"), &both).expect_err("two in DER");
         let text = error.to_string();
         assert!(text.contains("TrailingData"), "{text}");
         assert!(text.contains("a DER file holds one CRL"), "{text}");
         assert!(!text.contains("crlnumber"), "{text}");
-        assert_eq!(
-            refused_signature_algorithm("1.2.840.113549.1.1.5"),
-            Some("sha1WithRSAEncryption")
-        );
-        assert_eq!(refused_signature_algorithm("1.2.840.10045.4.3.2"), None);
     }
 
     #[test]

@@ -1,0 +1,256 @@
+//! The load-time checks of `tls.bot_crl` against `tls.bot_ca`: what rustls
+//! (webpki) would refuse at every handshake, and with it every bot under a
+//! CA, said at `--check-config`, start and reload instead.
+//!
+//! Each check judges as webpki does: a CRL's signature with the crypto
+//! provider's own algorithms (not another library's list), its issuer by
+//! name as webpki picks it. A trust anchor's key usage is not checked,
+//! since webpki does not check it either.
+
+use std::path::Path;
+
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+use x509_parser::asn1_rs::{Any, FromDer};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::revocation_list::CertificateRevocationList;
+
+/// `crls` checked against the bot CAs of `bot_file` (PEM, read from
+/// `bot_ca`), with the signature algorithms rustls will verify them with:
+/// every CRL signed with an algorithm rustls takes; each bot CA's CRL
+/// signed by its key; a CRL for each bot CA. Without CRLs there is nothing
+/// to check. ([`check_bot_ca_names`] comes first.)
+///
+/// # Errors
+///
+/// The first check that fails, naming the CAs and what to do.
+pub(crate) fn check_against_bot_cas(
+    crls: &[CertificateRevocationListDer<'_>],
+    bot_file: &[u8],
+    bot_ca: &Path,
+    algorithms: &WebPkiSupportedAlgorithms,
+) -> anyhow::Result<()> {
+    if crls.is_empty() {
+        return Ok(());
+    }
+    let ders: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
+        .filter_map(Result::ok)
+        .collect();
+    let cas: Vec<X509Certificate<'_>> = ders
+        .iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, ca)| ca)
+        .collect();
+    let parsed: Vec<CertificateRevocationList<'_>> = crls
+        .iter()
+        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
+        .map(|(_, crl)| crl)
+        .collect();
+    for crl in &parsed {
+        let algorithm = signature_algorithm(crl).unwrap_or_default();
+        if !algorithms
+            .all
+            .iter()
+            .any(|known| known.signature_alg_id().as_ref() == algorithm)
+        {
+            anyhow::bail!(
+                "tls.bot_crl: the CRL of {:?} is signed with {}, which rustls does not accept: \
+                 every bot under that CA would be refused; sign it with SHA-256 or better \
+                 (with openssl ca: default_md = sha256)",
+                crl.issuer().to_string(),
+                algorithm_name(crl)
+            );
+        }
+    }
+    for crl in &parsed {
+        let Some(ca) = cas
+            .iter()
+            .find(|ca| ca.subject().as_raw() == crl.issuer().as_raw())
+        else {
+            // An intermediate's: its key is known only at a handshake.
+            continue;
+        };
+        match signature_check(crl, ca, algorithms) {
+            Signature::Valid => {}
+            Signature::Invalid => anyhow::bail!(
+                "tls.bot_crl: the CRL of {:?} is not signed by the key of that CA in tls.bot_ca \
+                 {} (a CA re-keyed, or a CRL of another CA with the same name): rustls would \
+                 refuse it at each handshake, and with it every bot under that CA",
+                crl.issuer().to_string(),
+                bot_ca.display()
+            ),
+            Signature::NotForThisKey => anyhow::bail!(
+                "tls.bot_crl: the CRL of {:?} is signed with {}, which rustls does not take with \
+                 that CA's key (tls.bot_ca {}): every bot under that CA would be refused",
+                crl.issuer().to_string(),
+                algorithm_name(crl),
+                bot_ca.display()
+            ),
+        }
+    }
+    let uncovered: Vec<String> = cas
+        .iter()
+        .filter(|ca| {
+            !parsed
+                .iter()
+                .any(|crl| crl.issuer().as_raw() == ca.subject().as_raw())
+        })
+        .map(|ca| ca.subject().to_string())
+        .collect();
+    if !uncovered.is_empty() {
+        anyhow::bail!(
+            "tls.bot_crl: no CRL is issued by the bot CA {} (tls.bot_ca {}): with CRLs \
+             configured, a certificate whose revocation status no CRL gives is refused, so \
+             every bot under that CA would be; add the CA's own CRL (a CRL of another CA \
+             covers none of its bots)",
+            quoted(&uncovered),
+            bot_ca.display()
+        );
+    }
+    Ok(())
+}
+
+/// The name of `crl`'s signature algorithm (`ecdsa-with-SHA1`), or its
+/// dotted identifier where neither x509-parser's registry nor the list of
+/// the weak ones CAs still use (the ones an operator meets here) has it.
+fn algorithm_name(crl: &CertificateRevocationList<'_>) -> String {
+    let oid = &crl.signature_algorithm.algorithm;
+    let dotted = oid.to_id_string();
+    let weak = match dotted.as_str() {
+        "1.2.840.113549.1.1.4" => Some("md5WithRSAEncryption"),
+        "1.2.840.113549.1.1.5" => Some("sha1WithRSAEncryption"),
+        "1.2.840.113549.1.1.14" => Some("sha224WithRSAEncryption"),
+        "1.2.840.10045.4.1" => Some("ecdsa-with-SHA1"),
+        "1.2.840.10045.4.3.1" => Some("ecdsa-with-SHA224"),
+        "1.2.840.10040.4.3" => Some("dsa-with-sha1"),
+        _ => None,
+    };
+    weak.map_or_else(
+        || {
+            x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+                .map_or(dotted.clone(), str::to_owned)
+        },
+        str::to_owned,
+    )
+}
+
+/// With CRLs configured, no two bot CAs of `bot_file` (PEM, read from
+/// `bot_ca`) may share a name with different keys: rustls picks a CRL by
+/// its issuer's name. Checked before the CRLs are read, whose choice of
+/// one per issuer could not tell such CAs' CRLs apart.
+///
+/// # Errors
+///
+/// The names shared, and what to do.
+pub(crate) fn check_bot_ca_names(bot_file: &[u8], bot_ca: &Path) -> anyhow::Result<()> {
+    let ders: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
+        .filter_map(Result::ok)
+        .collect();
+    let cas: Vec<X509Certificate<'_>> = ders
+        .iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, ca)| ca)
+        .collect();
+    let shared = names_with_several_keys(&cas);
+    if shared.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "tls.bot_ca {}: the CAs named {} have different keys (a CA and its re-keyed \
+         successor?); rustls picks a CRL by its issuer's name, so with tls.bot_crl set the \
+         bots of all but one of them would be refused (BadSignature): keep one of them in \
+         tls.bot_ca while CRLs are checked, or give the new CA a name of its own",
+        bot_ca.display(),
+        quoted(&shared)
+    )
+}
+
+/// `names` quoted and joined with commas.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| format!("{name:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The subjects that more than one CA of `cas` has, with keys of their own:
+/// rustls (webpki) checks a certificate against the first CRL whose issuer
+/// has its issuer's name and does not try another when that CRL's signature
+/// fails, so only one of such CAs can have its CRL used.
+fn names_with_several_keys(cas: &[X509Certificate<'_>]) -> Vec<String> {
+    let mut shared = Vec::new();
+    for (index, ca) in cas.iter().enumerate() {
+        let another_key = cas[..index].iter().any(|other| {
+            other.subject().as_raw() == ca.subject().as_raw()
+                && other.public_key().raw != ca.public_key().raw
+        });
+        let name = ca.subject().to_string();
+        if another_key && !shared.contains(&name) {
+            shared.push(name);
+        }
+    }
+    shared
+}
+
+/// How a CRL's signature stands with its CA's key.
+enum Signature {
+    Valid,
+    Invalid,
+    /// No algorithm rustls has is for this signature algorithm and this
+    /// kind of key (a P-256 key's CRL signed with RSA, say).
+    NotForThisKey,
+}
+
+/// `crl`'s signature checked with `ca`'s key, as webpki checks it: the
+/// algorithms whose identifiers are the CRL's signature algorithm and the
+/// key's algorithm, as encoded.
+fn signature_check(
+    crl: &CertificateRevocationList<'_>,
+    ca: &X509Certificate<'_>,
+    algorithms: &WebPkiSupportedAlgorithms,
+) -> Signature {
+    let (Some(signature_algorithm), Some(key_algorithm)) =
+        (signature_algorithm(crl), key_algorithm(ca))
+    else {
+        return Signature::NotForThisKey;
+    };
+    let key = ca.public_key().subject_public_key.data.as_ref();
+    let signature = crl.signature_value.data.as_ref();
+    let message = crl.tbs_cert_list.as_ref();
+    let mut candidates = algorithms
+        .all
+        .iter()
+        .filter(|known| {
+            known.signature_alg_id().as_ref() == signature_algorithm
+                && known.public_key_alg_id().as_ref() == key_algorithm
+        })
+        .peekable();
+    if candidates.peek().is_none() {
+        return Signature::NotForThisKey;
+    }
+    if candidates.any(|known| known.verify_signature(key, message, signature).is_ok()) {
+        Signature::Valid
+    } else {
+        Signature::Invalid
+    }
+}
+
+/// The contents of `crl`'s `signatureAlgorithm` (an `AlgorithmIdentifier`
+/// without its outer tag and length, as webpki compares them).
+fn signature_algorithm<'a>(crl: &CertificateRevocationList<'a>) -> Option<&'a [u8]> {
+    // CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue }
+    let (_, list) = Any::from_der(crl.as_raw()).ok()?;
+    let (after_tbs, _) = Any::from_der(list.data).ok()?;
+    let (_, algorithm) = Any::from_der(after_tbs).ok()?;
+    Some(algorithm.data)
+}
+
+/// The contents of the `AlgorithmIdentifier` of `ca`'s key.
+fn key_algorithm<'c>(ca: &'c X509Certificate<'_>) -> Option<&'c [u8]> {
+    // SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey }
+    let (_, info) = Any::from_der(ca.public_key().raw).ok()?;
+    let (_, algorithm) = Any::from_der(info.data).ok()?;
+    Some(algorithm.data)
+}
