@@ -204,10 +204,35 @@ mod tests {
 
     use rustls::pki_types::{ServerName, UnixTime};
 
-    use super::describe_tls_error;
+    use super::{describe_tls_error, variant_name};
 
     fn at(seconds: u64) -> UnixTime {
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds))
+    }
+
+    /// A CRL that cannot be used is said by its variant's name and what it
+    /// means, never with the details some variants carry (lists of
+    /// algorithm identifiers: over a thousand characters in a log line).
+    #[test]
+    fn unusable_crls_are_said_briefly() {
+        let unsupported = rustls::CertRevocationListError::UnsupportedSignatureAlgorithmContext {
+            signature_algorithm_id: vec![6; 600],
+            supported_algorithms: Vec::new(),
+        };
+        let text = describe_tls_error(&Error::InvalidCertRevocationList(unsupported.clone()));
+        assert!(
+            text.starts_with("a CRL could not be used: UnsupportedSignatureAlgorithm: "),
+            "{text}"
+        );
+        assert!(text.len() < 200, "{text}");
+        assert_eq!(variant_name(&unsupported), "UnsupportedSignatureAlgorithm");
+        let text = describe_tls_error(&Error::InvalidCertRevocationList(
+            rustls::CertRevocationListError::IssuerInvalidForCrl,
+        ));
+        assert!(
+            text.contains("IssuerInvalidForCrl") && text.contains("cRLSign"),
+            "{text}"
+        );
     }
 
     #[test]
