@@ -2,7 +2,8 @@
 //! axum app (people and bots on one port, the identity in the handler, the
 //! bots-only extractor, CORS preflights), reqwest and hyper-rustls bots from
 //! `BotClient`, the client's outcome record, ALPN, the handshake timeout,
-//! reloading the bot CA set, and graceful shutdown.
+//! reloading the bot CA set, the per-client connection limit, and graceful
+//! shutdown.
 
 use std::future::IntoFuture as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -355,6 +356,68 @@ fn silent_client_is_dropped_after_the_handshake_timeout() {
             .expect("closed by the server within the timeout");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
         running.shut_down().await;
+    });
+}
+
+/// `Serve::max_connections_per_client`: one client address's connection
+/// beyond the limit is closed before its handshake and reported to the
+/// handshake observer as `AcceptError::ClientLimit`; once one of its
+/// connections closes, the address may connect again.
+#[test]
+fn a_client_over_its_connection_limit_is_closed_and_reported() {
+    each_provider_async(|provider| async move {
+        let pki = TestPki::shared();
+        let (server, _bot_ca, listener, address) = one_port(pki, provider).await;
+        let limited = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&limited);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(
+            rustls_req_client_auth::serve(listener, Arc::new(server), app())
+                .max_connections_per_client(1)
+                .on_handshake(move |outcome| {
+                    if matches!(
+                        outcome,
+                        Err(rustls_req_client_auth::AcceptError::ClientLimit(1))
+                    ) {
+                        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                })
+                .shutdown_grace(Duration::from_secs(2))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                }),
+        );
+        let held = tls_to(pki, provider, address, b"http/1.1").await;
+        let mut client = config::client(pki, provider);
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let refused = connector
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await;
+        assert!(
+            refused.is_err(),
+            "a second connection of one address was served"
+        );
+        assert_eq!(limited.load(std::sync::atomic::Ordering::SeqCst), 1);
+        drop(held);
+        let started = std::time::Instant::now();
+        loop {
+            let tcp = TcpStream::connect(address).await.expect("connect");
+            let again = connector
+                .connect(SERVER_NAME.try_into().expect("name"), tcp)
+                .await;
+            if again.is_ok() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the slot did not come back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = stop.send(());
+        done.await.expect("task").expect("served");
     });
 }
 
