@@ -41,6 +41,8 @@ pub struct Authority {
     issuer: Issuer<'static, KeyPair>,
     /// The key algorithm of the CA and of the leaves it issues.
     algorithm: &'static rcgen::SignatureAlgorithm,
+    /// The CA certificate's serial number, for its issuer's CRLs.
+    serial: SerialNumber,
 }
 
 impl Authority {
@@ -52,12 +54,15 @@ impl Authority {
             .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let serial = serial_of(&key);
+        params.serial_number = Some(serial.clone());
         let cert = params.self_signed(&key).expect("self-sign CA");
         Self {
             cert: cert.der().clone(),
             cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
             algorithm,
+            serial,
         }
     }
 
@@ -78,6 +83,8 @@ impl Authority {
         } else {
             vec![KeyUsagePurpose::KeyCertSign]
         };
+        let serial = serial_of(&key);
+        params.serial_number = Some(serial.clone());
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("sign intermediate CA");
@@ -89,6 +96,7 @@ impl Authority {
             cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
             algorithm: self.algorithm,
+            serial,
         }
     }
 
@@ -141,11 +149,7 @@ impl Authority {
         usage: ExtendedKeyUsagePurpose,
     ) -> Identity {
         let key = KeyPair::generate_for(self.algorithm).expect("generate leaf key");
-        // Random, as the key is: its last 16 bytes, positive.
-        let raw = key.public_key_raw();
-        let mut serial = raw[raw.len().saturating_sub(16)..].to_vec();
-        serial[0] &= 0x7f;
-        let serial = SerialNumber::from_slice(&serial);
+        let serial = serial_of(&key);
         params.serial_number = Some(serial.clone());
         params
             .distinguished_name
@@ -175,7 +179,8 @@ impl Authority {
     /// [`Authority::crl_numbered`] scoped to the distribution point `uri`
     /// (its issuing distribution point extension), valid for a week.
     pub fn crl_scoped(&self, revoked: &[&Identity], number: u64, uri: &str) -> String {
-        let mut params = Self::crl_params(revoked, time::Duration::days(7), number);
+        let serials = revoked.iter().map(|identity| identity.serial.clone());
+        let mut params = Self::crl_params(serials.collect(), time::Duration::days(7), number);
         params.issuing_distribution_point = Some(rcgen::CrlIssuingDistributionPoint {
             distribution_point: rcgen::CrlDistributionPoint {
                 uris: vec![uri.to_owned()],
@@ -195,6 +200,15 @@ impl Authority {
         self.crl_numbered(revoked, valid_for, 1)
     }
 
+    /// A CRL from this authority revoking the CA `revoked` (one it
+    /// issued, see [`Authority::intermediate`]), valid for a week.
+    pub fn crl_revoking_ca(&self, revoked: &Authority) -> String {
+        Self::crl_params(vec![revoked.serial.clone()], time::Duration::days(7), 1)
+            .signed_by(&self.issuer)
+            .and_then(|crl| crl.pem())
+            .expect("sign CRL")
+    }
+
     /// [`Authority::crl`] with CRL number `number`.
     pub fn crl_numbered(
         &self,
@@ -202,7 +216,8 @@ impl Authority {
         valid_for: time::Duration,
         number: u64,
     ) -> String {
-        Self::crl_params(revoked, valid_for, number)
+        let serials = revoked.iter().map(|identity| identity.serial.clone());
+        Self::crl_params(serials.collect(), valid_for, number)
             .signed_by(&self.issuer)
             .and_then(|crl| crl.pem())
             .expect("sign CRL")
@@ -210,7 +225,7 @@ impl Authority {
 
     /// What [`Authority::crl_numbered`] signs.
     fn crl_params(
-        revoked: &[&Identity],
+        revoked: Vec<SerialNumber>,
         valid_for: time::Duration,
         number: u64,
     ) -> CertificateRevocationListParams {
@@ -223,9 +238,9 @@ impl Authority {
             crl_number: SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs: revoked
-                .iter()
-                .map(|identity| RevokedCertParams {
-                    serial_number: identity.serial.clone(),
+                .into_iter()
+                .map(|serial_number| RevokedCertParams {
+                    serial_number,
                     revocation_time: this_update,
                     reason_code: Some(RevocationReason::KeyCompromise),
                     invalidity_date: None,
@@ -241,6 +256,15 @@ impl Authority {
         roots.add(self.cert.clone()).expect("add trust anchor");
         roots
     }
+}
+
+/// A serial number as random as `key`: its public key's last 16 bytes,
+/// positive.
+fn serial_of(key: &KeyPair) -> SerialNumber {
+    let raw = key.public_key_raw();
+    let mut serial = raw[raw.len().saturating_sub(16)..].to_vec();
+    serial[0] &= 0x7f;
+    SerialNumber::from_slice(&serial)
 }
 
 /// Everything a client/server test needs.

@@ -674,6 +674,57 @@ fn crls_of_one_ca_with_different_scopes_are_refused() {
     });
 }
 
+/// An intermediate CA its root's CRL revokes: with the root alone in
+/// `tls.bot_ca`, the bots under it are refused; listed in `tls.bot_ca`
+/// beside the root (an nginx-style bundle) it would be a trust anchor,
+/// whose revocation rustls never checks, so the load refuses that, naming
+/// it. Found by an outside attack: the bundle let the revoked CA's bots in.
+#[test]
+fn a_revoked_intermediate_is_not_taken_as_a_bot_ca() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let intermediate = pki.bot_ca.intermediate("revoked bot intermediate CA", true);
+        let bot = intermediate.issue(
+            "under.revoked.intermediate.test",
+            &["under.revoked.intermediate.test"],
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let crls = files.write(
+            "bot.crl",
+            &format!(
+                "{}{}",
+                pki.bot_ca.crl_revoking_ca(&intermediate),
+                intermediate.crl(&[], time::Duration::days(7))
+            ),
+        );
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let lines = format!("bot_crl = \"{}\"", crls.display());
+
+        let bundle = files.write(
+            "bundle.pem",
+            &format!("{}{}", pki.bot_ca.cert_pem, intermediate.cert_pem),
+        );
+        let config = files.config_with_bot_ca("bundle.toml", port, upstream, &bundle, &lines);
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("revoked bot intermediate CA")
+                && stderr.contains("revoked by its issuer's CRL"),
+            "{stderr}"
+        );
+
+        let config = files.config_with("root.toml", port, upstream, "tls", &lines);
+        let _proxy = Proxy::start(&config, port);
+        assert_eq!(
+            alert_for(pki, &bot, port).await,
+            Some(rustls::AlertDescription::CertificateRevoked)
+        );
+    });
+}
+
 /// The alert `identity`'s bot receives from the proxy on `port` (TLS 1.3:
 /// after its side of the handshake, at its first read), if any.
 async fn alert_for(

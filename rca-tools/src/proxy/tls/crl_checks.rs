@@ -89,6 +89,21 @@ pub(crate) fn check_against_bot_cas(
             ),
         }
     }
+    let revoked = anchors_revoked(&cas, &parsed);
+    if !revoked.is_empty() {
+        anyhow::bail!(
+            "tls.bot_ca {}: {} revoked by its issuer's CRL in tls.bot_crl, yet listed as a bot \
+             CA: rustls takes every certificate in tls.bot_ca as a trust anchor and never checks \
+             an anchor's revocation, so the bots under it would be let in; remove it from \
+             tls.bot_ca (give only the root there, the intermediates come with the bots' chains)",
+            bot_ca.display(),
+            if revoked.len() == 1 {
+                format!("{} is", quoted(&revoked))
+            } else {
+                format!("{} are", quoted(&revoked))
+            }
+        );
+    }
     let uncovered: Vec<String> = cas
         .iter()
         .filter(|ca| {
@@ -164,6 +179,30 @@ pub(crate) fn check_bot_ca_names(bot_file: &[u8], bot_ca: &Path) -> anyhow::Resu
         bot_ca.display(),
         quoted(&shared)
     )
+}
+
+/// The subject of each CA of `cas` that a CRL of `crls` by its issuer
+/// revokes (by the issuer's name and the serial number). webpki ends a
+/// chain at the first trust anchor it reaches, so an intermediate listed
+/// in `tls.bot_ca` beside its root (an nginx-style bundle) is an anchor
+/// whose own revocation is never checked (found by an outside attack:
+/// bots under a revoked intermediate were let in; `openssl verify
+/// -crl_check_all` refuses them).
+fn anchors_revoked(
+    cas: &[X509Certificate<'_>],
+    crls: &[CertificateRevocationList<'_>],
+) -> Vec<String> {
+    cas.iter()
+        .filter(|ca| {
+            crls.iter()
+                .filter(|crl| crl.issuer().as_raw() == ca.issuer().as_raw())
+                .any(|crl| {
+                    crl.iter_revoked_certificates()
+                        .any(|revoked| revoked.raw_serial() == ca.raw_serial())
+                })
+        })
+        .map(|ca| ca.subject().to_string())
+        .collect()
 }
 
 /// `names` quoted and joined with commas.

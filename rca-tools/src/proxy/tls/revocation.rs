@@ -160,7 +160,10 @@ fn unusable_crl_remedy(error: &webpki::Error) -> &'static str {
 /// decide, and an older or narrower one would hide a revocation (found by
 /// two outside attacks, the second against an ordering that tried to pick
 /// the right one). So are CRLs whose numbers and dates disagree (a CA
-/// whose numbering started again): which is current cannot be told.
+/// whose numbering started again): which is current cannot be told. And
+/// so are CRLs of one name signed by different keys (their authority key
+/// identifiers differ): two CAs of one name, of which rustls could use
+/// only one's CRL.
 fn current_per_issuer(
     crls: Vec<(PathBuf, CertificateRevocationListDer<'static>)>,
 ) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
@@ -171,14 +174,14 @@ fn current_per_issuer(
         let issued_now = Issued {
             issuer: parsed.issuer().as_raw().to_vec(),
             issuer_name: parsed.issuer().to_string(),
-            scope: parsed
-                .extensions()
-                .iter()
-                .find(|extension| {
-                    extension.oid
-                        == x509_parser::oid_registry::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT
-                })
-                .map(|extension| extension.value.to_vec()),
+            scope: extension_value(
+                &parsed,
+                &x509_parser::oid_registry::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT,
+            ),
+            signer: extension_value(
+                &parsed,
+                &x509_parser::oid_registry::OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER,
+            ),
             // Big-endian magnitudes without leading zeros: the longer is
             // the larger, then byte by byte.
             number: parsed
@@ -197,6 +200,19 @@ fn current_per_issuer(
         match current.iter_mut().find(|kept| kept.issuer == crl.issuer) {
             None => current.push(crl),
             Some(kept) => {
+                if let (Some(one), Some(other)) = (&kept.signer, &crl.signer) {
+                    if one != other {
+                        anyhow::bail!(
+                            "tls.bot_crl: {} and {} are CRLs of two CAs named {:?} with \
+                             different keys (their authority key identifiers differ): rustls \
+                             picks a CRL by its issuer's name, so the bots of one of them would \
+                             be refused (BadSignature); give the CAs names of their own",
+                            kept.path.display(),
+                            crl.path.display(),
+                            crl.issuer_name
+                        );
+                    }
+                }
                 if kept.scope != crl.scope {
                     anyhow::bail!(
                         "tls.bot_crl: {} and {} are CRLs of {:?} with different scopes (issuing \
@@ -218,12 +234,26 @@ fn current_per_issuer(
     Ok(current.into_iter().map(|kept| kept.crl.clone()).collect())
 }
 
+/// The value of `crl`'s extension `oid`, as encoded, if it has one.
+fn extension_value(
+    crl: &x509_parser::revocation_list::CertificateRevocationList<'_>,
+    oid: &x509_parser::oid_registry::Oid<'_>,
+) -> Option<Vec<u8>> {
+    crl.extensions()
+        .iter()
+        .find(|extension| extension.oid == *oid)
+        .map(|extension| extension.value.to_vec())
+}
+
 /// A CRL as [`current_per_issuer`] weighs it.
 struct Issued {
     issuer: Vec<u8>,
     issuer_name: String,
     /// The issuing distribution point extension's value, as encoded.
     scope: Option<Vec<u8>>,
+    /// The authority key identifier extension's value, as encoded: which
+    /// key signed it, where the CRL says.
+    signer: Option<Vec<u8>>,
     number: Option<(usize, Vec<u8>)>,
     this_update: i64,
     path: PathBuf,
@@ -479,6 +509,19 @@ mod tests {
             let error = current_per_issuer(crls).expect_err("two scopes");
             assert!(error.to_string().contains("different scopes"), "{error}");
         }
+    }
+
+    /// CRLs of two CAs of one name (intermediates under different roots,
+    /// say) are refused at load: rustls would use only one of them, and the
+    /// other CA's bots would be refused as if its CRL were forged (found by
+    /// an outside attack: one was dropped without a word).
+    #[test]
+    fn crls_of_two_cas_of_one_name_are_refused() {
+        let one = crl_issuer("CRL test CA");
+        let other = crl_issuer("CRL test CA");
+        let error = current_per_issuer(vec![crl(&one, 1, None, 1), crl(&other, 5, None, 1)])
+            .expect_err("two keys");
+        assert!(error.to_string().contains("different keys"), "{error}");
     }
 
     /// A newer CRL with a lower number (a CA whose numbering started
