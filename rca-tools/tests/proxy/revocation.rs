@@ -725,6 +725,54 @@ fn a_revoked_intermediate_is_not_taken_as_a_bot_ca() {
     });
 }
 
+/// A bot denied by its thumbprint is refused in its ECDSA twin too: the
+/// same certificate with the other valid form of its signature (`s`
+/// replaced by `n - s`), which its holder can make without any key and
+/// which has a thumbprint of its own. Found by an outside attack: the twin
+/// was let in, and kept its open connection across the reload.
+#[test]
+fn a_denied_bot_is_refused_in_its_ecdsa_twin_too() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let leaked = leaked_bot(pki);
+        let denied = rustls_req_client_auth::thumbprint_sha256(&leaked.chain[0]);
+        let deny = files.write("denied.txt", &format!("{denied}\n"));
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let lines = format!("bot_deny_list = \"{}\"", deny.display());
+        let config = files.config_with("twins.toml", port, upstream, "tls", &lines);
+        let _proxy = Proxy::start(&config, port);
+        let twins = rca_tools::proxy::tls::ecdsa_twins::ecdsa_twins(&leaked.chain[0]);
+        assert!(!twins.is_empty(), "the test PKI signs with ECDSA");
+        let mut alerts = Vec::new();
+        for twin in twins {
+            let twin = rustls::pki_types::CertificateDer::from(twin);
+            assert_ne!(rustls_req_client_auth::thumbprint_sha256(&twin), denied);
+            let chain = vec![twin, leaked.chain[1].clone()];
+            let client = BotClient::from_der(chain, leaked.key())
+                .trust(pki.server_ca.roots())
+                .crypto_provider(integration_tests::Provider::AwsLcRs.crypto())
+                .client_config()
+                .expect("bot config");
+            alerts.push(alert_with(Arc::new(client), port).await);
+        }
+        // Each is refused as revoked: the twin for the CA's own curve is a
+        // valid certificate (let in before), and the others (other curves'
+        // orders) have the denied one among their own twins.
+        assert!(
+            alerts
+                .iter()
+                .all(|alert| *alert == Some(rustls::AlertDescription::CertificateRevoked)),
+            "{alerts:?}"
+        );
+        assert_eq!(
+            alert_for(pki, &leaked, port).await,
+            Some(rustls::AlertDescription::CertificateRevoked)
+        );
+    });
+}
+
 /// The alert `identity`'s bot receives from the proxy on `port` (TLS 1.3:
 /// after its side of the handshake, at its first read), if any.
 async fn alert_for(

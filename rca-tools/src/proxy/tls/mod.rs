@@ -3,6 +3,7 @@
 //! dropping established connections.
 
 mod crl_checks;
+pub mod ecdsa_twins;
 mod revocation;
 pub mod sessions;
 pub mod tickets;

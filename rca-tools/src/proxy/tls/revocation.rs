@@ -18,6 +18,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{CertificateError, DistinguishedName};
 use rustls_req_client_auth::thumbprint_sha256;
 
+use crate::proxy::tls::ecdsa_twins::ecdsa_twins;
 use crate::proxy::tls::wrapped::Wrapper;
 
 /// The characters of an `x5t#S256` thumbprint: the SHA-256 of the
@@ -369,7 +370,14 @@ impl Wrapper for DeniedLeaves {
     }
 
     fn check_first(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-        if self.denied.contains(&thumbprint_sha256(end_entity)) {
+        // Its ECDSA twins too: anyone holding a certificate can make them,
+        // each with a thumbprint of its own.
+        let denied = self.denied.contains(&thumbprint_sha256(end_entity))
+            || ecdsa_twins(end_entity).into_iter().any(|twin| {
+                self.denied
+                    .contains(&thumbprint_sha256(&CertificateDer::from(twin)))
+            });
+        if denied {
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
         Ok(())
