@@ -89,23 +89,11 @@ pub(crate) fn check_against_bot_cas(
             ),
         }
     }
-    let revoked = anchors_revoked(&cas, &parsed);
-    if !revoked.is_empty() {
-        anyhow::bail!(
-            "tls.bot_ca {}: {} revoked by its issuer's CRL in tls.bot_crl, yet listed as a bot \
-             CA: rustls takes every certificate in tls.bot_ca as a trust anchor and never checks \
-             an anchor's revocation, so the bots under it would be let in; remove it from \
-             tls.bot_ca (give only the root there, the intermediates come with the bots' chains)",
-            bot_ca.display(),
-            if revoked.len() == 1 {
-                format!("{} is", quoted(&revoked))
-            } else {
-                format!("{} are", quoted(&revoked))
-            }
-        );
-    }
+    // A revoked CA is left out of the anchors (see `drop_revoked_anchors`):
+    // it needs no CRL of its own.
     let uncovered: Vec<String> = cas
         .iter()
+        .filter(|ca| !is_revoked(ca, &parsed))
         .filter(|ca| {
             !parsed
                 .iter()
@@ -181,28 +169,66 @@ pub(crate) fn check_bot_ca_names(bot_file: &[u8], bot_ca: &Path) -> anyhow::Resu
     )
 }
 
-/// The subject of each CA of `cas` that a CRL of `crls` by its issuer
-/// revokes (by the issuer's name and the serial number). webpki ends a
-/// chain at the first trust anchor it reaches, so an intermediate listed
-/// in `tls.bot_ca` beside its root (an nginx-style bundle) is an anchor
-/// whose own revocation is never checked (found by an outside attack:
-/// bots under a revoked intermediate were let in; `openssl verify
-/// -crl_check_all` refuses them).
-fn anchors_revoked(
-    cas: &[X509Certificate<'_>],
-    crls: &[CertificateRevocationList<'_>],
-) -> Vec<String> {
-    cas.iter()
-        .filter(|ca| {
-            crls.iter()
-                .filter(|crl| crl.issuer().as_raw() == ca.issuer().as_raw())
-                .any(|crl| {
-                    crl.iter_revoked_certificates()
-                        .any(|revoked| revoked.raw_serial() == ca.raw_serial())
-                })
+/// Leaves out of `roots` each CA of `bot_file` (PEM, read from `bot_ca`)
+/// that a CRL of `crls` by its issuer revokes, with a warning naming it;
+/// how many were left out. webpki ends a chain at the first trust anchor
+/// it reaches and never checks an anchor's revocation, so an intermediate
+/// listed in `tls.bot_ca` beside its root (an nginx-style bundle) would go
+/// on letting its bots in after its root's CRL revokes it (found by an
+/// outside attack; `openssl verify -crl_check_all` refuses them). Left
+/// out, its bots chain to the root, whose CRL refuses them, or to nothing.
+/// Leaving it out rather than refusing the load makes a revocation take
+/// effect at the reload that brings it.
+pub(crate) fn drop_revoked_anchors(
+    roots: &mut rustls::RootCertStore,
+    bot_file: &[u8],
+    crls: &[CertificateRevocationListDer<'_>],
+    bot_ca: &Path,
+) -> usize {
+    let parsed: Vec<CertificateRevocationList<'_>> = crls
+        .iter()
+        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
+        .map(|(_, crl)| crl)
+        .collect();
+    let mut dropped = 0;
+    for der in CertificateDer::pem_slice_iter(bot_file).filter_map(Result::ok) {
+        let Ok((_, ca)) = x509_parser::parse_x509_certificate(&der) else {
+            continue;
+        };
+        if !is_revoked(&ca, &parsed) {
+            continue;
+        }
+        let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) else {
+            continue;
+        };
+        let before = roots.roots.len();
+        roots.roots.retain(|kept| {
+            kept.subject != anchor.subject
+                || kept.subject_public_key_info != anchor.subject_public_key_info
+        });
+        if roots.roots.len() < before {
+            dropped += before - roots.roots.len();
+            log::warn!(
+                "tls.bot_ca {}: {:?} is revoked by its issuer's CRL in tls.bot_crl, so it is left \
+                 out of the bot CAs and the bots under it are refused (rustls never checks a \
+                 trust anchor's revocation); take it out of tls.bot_ca",
+                bot_ca.display(),
+                ca.subject().to_string()
+            );
+        }
+    }
+    dropped
+}
+
+/// Whether a CRL of `crls` by `ca`'s issuer revokes it (by the issuer's
+/// name and the serial number).
+fn is_revoked(ca: &X509Certificate<'_>, crls: &[CertificateRevocationList<'_>]) -> bool {
+    crls.iter()
+        .filter(|crl| crl.issuer().as_raw() == ca.issuer().as_raw())
+        .any(|crl| {
+            crl.iter_revoked_certificates()
+                .any(|revoked| revoked.raw_serial() == ca.raw_serial())
         })
-        .map(|ca| ca.subject().to_string())
-        .collect()
 }
 
 /// `names` quoted and joined with commas.

@@ -121,6 +121,8 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         &provider.signature_verification_algorithms,
     )?;
     validity::of_crls(&revocation.crls, &mut expiries);
+    let mut roots = roots;
+    crl_checks::drop_revoked_anchors(&mut roots, &bot_file, &revocation.crls, &tls.bot_ca);
     let mut bots =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
     let fields = if revocation.crls.is_empty() {
