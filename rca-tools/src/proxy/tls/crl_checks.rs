@@ -170,8 +170,9 @@ pub(crate) fn check_bot_ca_names(bot_file: &[u8], bot_ca: &Path) -> anyhow::Resu
 }
 
 /// Leaves out of `roots` each CA of `bot_file` (PEM, read from `bot_ca`)
-/// that a CRL of `crls` by its issuer revokes, with a warning naming it;
-/// how many were left out. webpki ends a chain at the first trust anchor
+/// that a CRL of `crls` by its issuer revokes, with a warning naming it,
+/// and warns of each other CA there that is not a root; how many were
+/// left out. webpki ends a chain at the first trust anchor
 /// it reaches and never checks an anchor's revocation, so an intermediate
 /// listed in `tls.bot_ca` beside its root (an nginx-style bundle) would go
 /// on letting its bots in after its root's CRL revokes it (found by an
@@ -185,6 +186,9 @@ pub(crate) fn drop_revoked_anchors(
     crls: &[CertificateRevocationListDer<'_>],
     bot_ca: &Path,
 ) -> usize {
+    if crls.is_empty() {
+        return 0;
+    }
     let parsed: Vec<CertificateRevocationList<'_>> = crls
         .iter()
         .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
@@ -196,6 +200,19 @@ pub(crate) fn drop_revoked_anchors(
             continue;
         };
         if !is_revoked(&ca, &parsed) {
+            if ca.issuer().as_raw() != ca.subject().as_raw() {
+                // Its issuer could revoke it (or a copy of it signed by
+                // another CA, found by an outside attack) without a word.
+                log::warn!(
+                    "tls.bot_ca {}: {:?} is not a root CA (its issuer is {:?}): as a trust \
+                     anchor its own revocation is never checked, so if its issuer revokes it \
+                     (or another certificate of its name and key), its bots are still let in; \
+                     give only root CAs in tls.bot_ca when CRLs are used",
+                    bot_ca.display(),
+                    ca.subject().to_string(),
+                    ca.issuer().to_string()
+                );
+            }
             continue;
         }
         let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) else {
