@@ -208,12 +208,7 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     );
     // The operator's lines say which bot, and why.
     lines_name_the_revoked_bot(&log, how);
-    let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
-    assert_eq!(
-        echoed(&other, "x-client-auth-path").as_deref(),
-        Some("flag"),
-        "{other}"
-    );
+    assert_served_as_bot(pki, &pki.bot, &proxy.url("/")).await;
 }
 
 /// The operator's lines after `how` revoked the leaked bot: the handshake's
@@ -533,12 +528,7 @@ fn the_newest_crl_of_an_issuer_counts() {
             refused.is_err(),
             "revoked in the newer CRL, yet served: {refused:?}"
         );
-        let other = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
-        assert_eq!(
-            echoed(&other, "x-client-auth-path").as_deref(),
-            Some("flag"),
-            "{other}"
-        );
+        assert_served_as_bot(pki, &pki.bot, &proxy.url("/")).await;
     });
 }
 
@@ -665,12 +655,7 @@ fn crls_of_one_ca_with_different_scopes_are_refused() {
             alert_for(pki, &revoked, port).await,
             Some(rustls::AlertDescription::CertificateRevoked)
         );
-        let other = get_body(&bot_client_for(pki, &kept), &proxy.url("/")).await;
-        assert_eq!(
-            echoed(&other, "x-client-auth-path").as_deref(),
-            Some("flag"),
-            "{other}"
-        );
+        assert_served_as_bot(pki, &kept, &proxy.url("/")).await;
     });
 }
 
@@ -728,12 +713,7 @@ fn a_revoked_intermediate_is_not_taken_as_a_bot_ca() {
                 config.display()
             );
             // The root's own bots are served.
-            let served = get_body(&bot_client_for(pki, &pki.bot), &proxy.url("/")).await;
-            assert_eq!(
-                echoed(&served, "x-client-auth-path").as_deref(),
-                Some("flag"),
-                "{served}"
-            );
+            assert_served_as_bot(pki, &pki.bot, &proxy.url("/")).await;
         }
     });
 }
@@ -784,6 +764,16 @@ fn a_denied_bot_is_refused_in_its_ecdsa_twin_too() {
             Some(rustls::AlertDescription::CertificateRevoked)
         );
     });
+}
+
+/// `identity`'s bot is served at `url`, on the flag path.
+async fn assert_served_as_bot(pki: &TestPki, identity: &Identity, url: &str) {
+    let served = get_body(&bot_client_for(pki, identity), url).await;
+    assert_eq!(
+        echoed(&served, "x-client-auth-path").as_deref(),
+        Some("flag"),
+        "{served}"
+    );
 }
 
 /// The alert `identity`'s bot receives from the proxy on `port` (TLS 1.3:
@@ -970,12 +960,7 @@ fn a_crl_of_a_ca_that_may_not_sign_crls_is_said() {
         );
         {
             let proxy = Proxy::start(&config, port);
-            let served = get_body(&bot_client_for(pki, &bot), &proxy.url("/")).await;
-            assert_eq!(
-                echoed(&served, "x-client-auth-path").as_deref(),
-                Some("flag"),
-                "{served}"
-            );
+            assert_served_as_bot(pki, &bot, &proxy.url("/")).await;
         }
 
         // Under the bot CA: refused at the handshake, logged and counted.

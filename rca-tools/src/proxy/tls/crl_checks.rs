@@ -1,4 +1,6 @@
-//! The load-time checks of `tls.bot_crl` against `tls.bot_ca`: what rustls
+//! The load-time checks of `tls.bot_crl` against `tls.bot_ca`, the flag
+//! path's own trust anchors (RCA-10), with which rustls verifies bots and
+//! refuses a revoked one with `certificate_revoked`: what rustls
 //! (webpki) would refuse at every handshake, and with it every bot under a
 //! CA, said at `--check-config`, start and reload instead.
 //!
@@ -34,19 +36,9 @@ pub(crate) fn check_against_bot_cas(
     if crls.is_empty() {
         return Ok(());
     }
-    let ders: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
-        .filter_map(Result::ok)
-        .collect();
-    let cas: Vec<X509Certificate<'_>> = ders
-        .iter()
-        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
-        .map(|(_, ca)| ca)
-        .collect();
-    let parsed: Vec<CertificateRevocationList<'_>> = crls
-        .iter()
-        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
-        .map(|(_, crl)| crl)
-        .collect();
+    let ders = ders_in(bot_file);
+    let cas = parsed_cas(&ders);
+    let parsed = parsed_crls(crls);
     for crl in &parsed {
         let algorithm = signature_algorithm(crl).unwrap_or_default();
         if !algorithms
@@ -147,15 +139,8 @@ fn algorithm_name(crl: &CertificateRevocationList<'_>) -> String {
 ///
 /// The names shared, and what to do.
 pub(crate) fn check_bot_ca_names(bot_file: &[u8], bot_ca: &Path) -> anyhow::Result<()> {
-    let ders: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(bot_file)
-        .filter_map(Result::ok)
-        .collect();
-    let cas: Vec<X509Certificate<'_>> = ders
-        .iter()
-        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
-        .map(|(_, ca)| ca)
-        .collect();
-    let shared = names_with_several_keys(&cas);
+    let ders = ders_in(bot_file);
+    let shared = names_with_several_keys(&parsed_cas(&ders));
     if shared.is_empty() {
         return Ok(());
     }
@@ -171,8 +156,7 @@ pub(crate) fn check_bot_ca_names(bot_file: &[u8], bot_ca: &Path) -> anyhow::Resu
 
 /// Leaves out of `roots` each CA of `bot_file` (PEM, read from `bot_ca`)
 /// that a CRL of `crls` by its issuer revokes, with a warning naming it,
-/// and warns of each other CA there that is not a root; how many were
-/// left out. webpki ends a chain at the first trust anchor
+/// and warns of each other CA there that is not a root. webpki ends a chain at the first trust anchor
 /// it reaches and never checks an anchor's revocation, so an intermediate
 /// listed in `tls.bot_ca` beside its root (an nginx-style bundle) would go
 /// on letting its bots in after its root's CRL revokes it (found by an
@@ -185,20 +169,13 @@ pub(crate) fn drop_revoked_anchors(
     bot_file: &[u8],
     crls: &[CertificateRevocationListDer<'_>],
     bot_ca: &Path,
-) -> usize {
+) {
     if crls.is_empty() {
-        return 0;
+        return;
     }
-    let parsed: Vec<CertificateRevocationList<'_>> = crls
-        .iter()
-        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
-        .map(|(_, crl)| crl)
-        .collect();
-    let mut dropped = 0;
-    for der in CertificateDer::pem_slice_iter(bot_file).filter_map(Result::ok) {
-        let Ok((_, ca)) = x509_parser::parse_x509_certificate(&der) else {
-            continue;
-        };
+    let parsed = parsed_crls(crls);
+    let ders = ders_in(bot_file);
+    for ca in parsed_cas(&ders) {
         if !is_revoked(&ca, &parsed) {
             if ca.issuer().as_raw() != ca.subject().as_raw() {
                 // Its issuer could revoke it (or a copy of it signed by
@@ -215,6 +192,7 @@ pub(crate) fn drop_revoked_anchors(
             }
             continue;
         }
+        let der = CertificateDer::from(ca.as_raw());
         let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) else {
             continue;
         };
@@ -224,7 +202,6 @@ pub(crate) fn drop_revoked_anchors(
                 || kept.subject_public_key_info != anchor.subject_public_key_info
         });
         if roots.roots.len() < before {
-            dropped += before - roots.roots.len();
             log::warn!(
                 "tls.bot_ca {}: {:?} is revoked by its issuer's CRL in tls.bot_crl, so it is left \
                  out of the bot CAs and the bots under it are refused (rustls never checks a \
@@ -234,7 +211,32 @@ pub(crate) fn drop_revoked_anchors(
             );
         }
     }
-    dropped
+}
+
+/// The certificates of the PEM file `bot_file` that decode.
+fn ders_in(bot_file: &[u8]) -> Vec<CertificateDer<'_>> {
+    CertificateDer::pem_slice_iter(bot_file)
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// The certificates of `ders` x509-parser reads.
+fn parsed_cas<'a>(ders: &'a [CertificateDer<'_>]) -> Vec<X509Certificate<'a>> {
+    ders.iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, ca)| ca)
+        .collect()
+}
+
+/// The CRLs of `crls` x509-parser reads (each was read once already, when
+/// it was loaded).
+fn parsed_crls<'a>(
+    crls: &'a [CertificateRevocationListDer<'_>],
+) -> Vec<CertificateRevocationList<'a>> {
+    crls.iter()
+        .filter_map(|crl| x509_parser::parse_x509_crl(crl).ok())
+        .map(|(_, crl)| crl)
+        .collect()
 }
 
 /// Whether a CRL of `crls` by `ca`'s issuer revokes it (by the issuer's

@@ -10,13 +10,15 @@
 //! made for each curve rustls verifies whose order is above `s`; the ones
 //! for the wrong curve are certificates nobody can present.
 
+use std::sync::LazyLock;
+
 use rustls::pki_types::CertificateDer;
 use x509_parser::asn1_rs::{Any, FromDer};
 use x509_parser::num_bigint::BigUint;
 
-/// The orders of the curves rustls verifies ECDSA signatures on, big-endian
+/// The orders of the curves rustls verifies ECDSA signatures on, in hex
 /// (SEC 2, sections 2.4.2, 2.5.1 and 2.6.1).
-const CURVE_ORDERS: [&str; 3] = [
+const CURVE_ORDERS_HEX: [&str; 3] = [
     // P-256
     "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
     // P-384
@@ -26,6 +28,15 @@ const CURVE_ORDERS: [&str; 3] = [
     "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\
      fa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
 ];
+
+/// [`CURVE_ORDERS_HEX`] as numbers, read once rather than at every
+/// handshake the deny list checks.
+static CURVE_ORDERS: LazyLock<Vec<BigUint>> = LazyLock::new(|| {
+    CURVE_ORDERS_HEX
+        .iter()
+        .filter_map(|hex| BigUint::parse_bytes(hex.as_bytes(), 16))
+        .collect()
+});
 
 /// The certificates that differ from `certificate` only by the other
 /// valid form of its ECDSA signature; none where it is not signed with
@@ -37,8 +48,7 @@ pub fn ecdsa_twins(certificate: &CertificateDer<'_>) -> Vec<Vec<u8>> {
     let s = BigUint::from_bytes_be(parts.s);
     CURVE_ORDERS
         .iter()
-        .filter_map(|hex| BigUint::parse_bytes(hex.as_bytes(), 16))
-        .filter(|order| s > BigUint::ZERO && s < *order)
+        .filter(|order| s > BigUint::ZERO && s < **order)
         .map(|order| parts.with_s(&(order - &s)))
         .collect()
 }

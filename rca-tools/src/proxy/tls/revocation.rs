@@ -193,7 +193,6 @@ fn current_per_issuer(
             path,
             crl: crl.clone(),
         };
-        drop(parsed);
         issued.push(issued_now);
     }
     let mut current: Vec<&Issued> = Vec::new();
