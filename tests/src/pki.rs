@@ -209,6 +209,44 @@ impl Authority {
             .expect("sign CRL")
     }
 
+    /// An empty CRL signed by this authority's key whose issuer is its
+    /// name `common_name` encoded as a `PrintableString`: the same name as
+    /// the CA certificate's (a `UTF8String`, as rcgen writes it) when
+    /// printed, another name to rustls, which compares names as encoded.
+    pub fn crl_naming_issuer_as_printable_string(&self, common_name: &str) -> String {
+        let mut params = CertificateParams::default();
+        let printable =
+            rcgen::string::PrintableString::try_from(common_name).expect("a PrintableString name");
+        params.distinguished_name.push(
+            DnType::CommonName,
+            rcgen::DnValue::PrintableString(printable),
+        );
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let issuer = Issuer::from_params(&params, self.issuer.key());
+        Self::crl_params(Vec::new(), time::Duration::days(7), 1)
+            .signed_by(&issuer)
+            .and_then(|crl| crl.pem())
+            .expect("sign CRL")
+    }
+
+    /// An empty authority revocation list of this authority (its issuing
+    /// distribution point `uri`, for CA certificates only), valid for a
+    /// week.
+    pub fn authority_revocation_list(&self, uri: &str) -> String {
+        let mut params = Self::crl_params(Vec::new(), time::Duration::days(7), 1);
+        params.issuing_distribution_point = Some(rcgen::CrlIssuingDistributionPoint {
+            distribution_point: rcgen::CrlDistributionPoint {
+                uris: vec![uri.to_owned()],
+            },
+            scope: Some(rcgen::CrlScope::CaCertsOnly),
+        });
+        params
+            .signed_by(&self.issuer)
+            .and_then(|crl| crl.pem())
+            .expect("sign CRL")
+    }
+
     /// [`Authority::crl`] with CRL number `number`.
     pub fn crl_numbered(
         &self,

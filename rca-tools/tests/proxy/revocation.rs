@@ -534,7 +534,7 @@ fn the_newest_crl_of_an_issuer_counts() {
 
 /// A bot CA (made by openssl) and its CRL signed with `digest`, as
 /// `openssl ca -gencrl` makes them: the CA's and the CRL's files.
-fn openssl_ca_and_crl(dir: &Path, digest: &str) -> (PathBuf, PathBuf) {
+fn openssl_ca_and_crl(dir: &Path, digest: &str, crl_number: &str) -> (PathBuf, PathBuf) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -547,8 +547,9 @@ fn openssl_ca_and_crl(dir: &Path, digest: &str) -> (PathBuf, PathBuf) {
             String::from_utf8_lossy(&out.stderr)
         );
     };
+    std::fs::create_dir_all(dir).expect("dir");
     std::fs::write(dir.join("index.txt"), "").expect("index");
-    std::fs::write(dir.join("crlnumber"), "01\n").expect("crlnumber");
+    std::fs::write(dir.join("crlnumber"), format!("{crl_number}\n")).expect("crlnumber");
     std::fs::write(
         dir.join("ca.cnf"),
         "[ca]\ndefault_ca = bots\n[bots]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
@@ -598,8 +599,7 @@ fn crl_signature_algorithms_are_judged_as_rustls_judges_them() {
         let port = free_port();
         for (digest, accepted) in [("sha512", true), ("sha1", false)] {
             let dir = files.path(digest);
-            std::fs::create_dir_all(&dir).expect("dir");
-            let (ca, crl) = openssl_ca_and_crl(&dir, digest);
+            let (ca, crl) = openssl_ca_and_crl(&dir, digest, "01");
             let lines = format!("bot_crl = \"{}\"", crl.display());
             let name = format!("{digest}.toml");
             let config = files.config_with_bot_ca(&name, port, upstream, &ca, &lines);
@@ -612,6 +612,88 @@ fn crl_signature_algorithms_are_judged_as_rustls_judges_them() {
                     "{stderr}"
                 );
             }
+        }
+    });
+}
+
+/// CRLs that would refuse bots at every handshake are said at load
+/// (found by an outside attack: each passed in silence). An authority
+/// revocation list alone, or a partition's CRL, is a warning (a root may
+/// issue only intermediates), and the bot CA's own bots are refused as
+/// warned. A CRL under the bot CA's name encoded otherwise is named as
+/// such. A CRL under the bot CA's name signed by another key, left out
+/// for a newer one (CRLs without authority key identifiers, made with
+/// `openssl ca`), is an error naming its file.
+#[test]
+fn crls_that_would_refuse_bots_are_said_at_load() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let upstream = start_upstream().await;
+        let port = free_port();
+        let point = "http://crl.example/bot-ca.crl";
+        let crl = files.write("bot.crl", &pki.bot_ca.authority_revocation_list(point));
+        let lines = format!("bot_crl = \"{}\"", crl.display());
+        let config = files.config_with("scopes.toml", port, upstream, "tls", &lines);
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("covers only CA certificates (an authority revocation list)"),
+            "{stderr}"
+        );
+        let proxy = Proxy::start(&config, port);
+        assert_eq!(
+            alert_for(pki, &pki.bot, port).await,
+            Some(rustls::AlertDescription::UnknownCA)
+        );
+        drop(proxy);
+
+        files.write("bot.crl", &pki.bot_ca.crl_scoped(&[], 2, point));
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "is a partition's, scoped to the distribution point {point:?}"
+            )),
+            "{stderr}"
+        );
+
+        files.write(
+            "bot.crl",
+            &pki.bot_ca
+                .crl_naming_issuer_as_printable_string("test bot CA (flag path)"),
+        );
+        let out = check(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("no CRL is issued by the bot CA")
+                && stderr.contains("a CRL names that CA with its name encoded otherwise"),
+            "{stderr}"
+        );
+
+        let (ca, current) = openssl_ca_and_crl(&files.path("ca"), "sha256", "02");
+        let (_, other_key) = openssl_ca_and_crl(&files.path("namesake"), "sha256", "01");
+        for (first, second) in [(&current, &other_key), (&other_key, &current)] {
+            let lines = format!(
+                "bot_crl = [\"{}\", \"{}\"]",
+                first.display(),
+                second.display()
+            );
+            let config = files.config_with_bot_ca("namesakes.toml", port, upstream, &ca, &lines);
+            let out = check(&config);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "tls.bot_crl: {} holds a CRL of \"CN=openssl bot CA\" that is not signed by \
+                     the key of that CA",
+                    other_key.display()
+                )),
+                "{stderr}"
+            );
         }
     });
 }

@@ -9,26 +9,30 @@
 //! name as webpki picks it. A trust anchor's key usage is not checked,
 //! since webpki does not check it either.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
 use x509_parser::asn1_rs::{Any, FromDer};
 use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::revocation_list::CertificateRevocationList;
 
-/// `crls` checked against the bot CAs of `bot_file` (PEM, read from
-/// `bot_ca`), with the signature algorithms rustls will verify them with:
-/// every CRL signed with an algorithm rustls takes; each bot CA's CRL
-/// signed by its key; a CRL for each bot CA. Without CRLs there is nothing
-/// to check. ([`check_bot_ca_names`] comes first.)
+/// `crls`, the CRLs rustls is given (one per issuer, picked from `given`,
+/// every CRL read, with its file), checked against the bot CAs of
+/// `bot_file` (PEM, read from `bot_ca`), with the signature algorithms
+/// rustls will verify them with: every CRL signed with an algorithm rustls
+/// takes; each bot CA's CRL signed by its key, and no CRL left out under a
+/// bot CA's name signed by another; a CRL for each bot CA. Without CRLs
+/// there is nothing to check. ([`check_bot_ca_names`] comes first.)
 ///
 /// # Errors
 ///
 /// The first check that fails, naming the CAs and what to do.
 pub(crate) fn check_against_bot_cas(
     crls: &[CertificateRevocationListDer<'_>],
+    given: &[(PathBuf, CertificateRevocationListDer<'_>)],
     bot_file: &[u8],
     bot_ca: &Path,
     algorithms: &WebPkiSupportedAlgorithms,
@@ -38,6 +42,7 @@ pub(crate) fn check_against_bot_cas(
     }
     let ders = ders_in(bot_file);
     let cas = parsed_cas(&ders);
+    check_left_out_signers(crls, given, &cas, bot_ca, algorithms)?;
     let parsed = parsed_crls(crls);
     for crl in &parsed {
         let algorithm = signature_algorithm(crl).unwrap_or_default();
@@ -94,14 +99,69 @@ pub(crate) fn check_against_bot_cas(
         .map(|ca| ca.subject().to_string())
         .collect();
     if !uncovered.is_empty() {
+        // rustls compares names as encoded: the same name in another
+        // string type (a PrintableString CA, a UTF8String CRL issuer)
+        // names another CA, and printed, the two look alike.
+        let encoded_otherwise = parsed
+            .iter()
+            .any(|crl| uncovered.contains(&crl.issuer().to_string()));
         anyhow::bail!(
             "tls.bot_crl: no CRL is issued by the bot CA {} (tls.bot_ca {}): with CRLs \
              configured, a certificate whose revocation status no CRL gives is refused, so \
              every bot under that CA would be; add the CA's own CRL (a CRL of another CA \
-             covers none of its bots)",
+             covers none of its bots){}",
             quoted(&uncovered),
-            bot_ca.display()
+            bot_ca.display(),
+            if encoded_otherwise {
+                "; a CRL names that CA with its name encoded otherwise (string types such as \
+                 PrintableString and UTF8String differ, and rustls compares names as encoded): \
+                 issue the CRL with the issuer name exactly as the CA certificate's subject"
+            } else {
+                ""
+            }
         );
+    }
+    Ok(())
+}
+
+/// The CRLs of `given` left out for a newer one of their issuer's that
+/// are signed by another key than that of the bot CA of their name. The
+/// one picked would be checked, but one left out was said nothing of,
+/// while the CA whose it is (an intermediate of the same name, a CA's
+/// successor) would have its bots refused (`BadSignature`): rustls picks a
+/// CRL by its issuer's name (found by an outside attack, with CRLs that
+/// carry no authority key identifier, which would tell the keys apart).
+fn check_left_out_signers(
+    crls: &[CertificateRevocationListDer<'_>],
+    given: &[(PathBuf, CertificateRevocationListDer<'_>)],
+    cas: &[X509Certificate<'_>],
+    bot_ca: &Path,
+    algorithms: &WebPkiSupportedAlgorithms,
+) -> anyhow::Result<()> {
+    let left_out = given
+        .iter()
+        .filter(|(_, crl)| !crls.iter().any(|kept| kept.as_ref() == crl.as_ref()));
+    for (path, crl) in left_out {
+        let Ok((_, crl)) = x509_parser::parse_x509_crl(crl) else {
+            continue;
+        };
+        let Some(ca) = cas
+            .iter()
+            .find(|ca| ca.subject().as_raw() == crl.issuer().as_raw())
+        else {
+            continue;
+        };
+        if matches!(signature_check(&crl, ca, algorithms), Signature::Invalid) {
+            anyhow::bail!(
+                "tls.bot_crl: {} holds a CRL of {:?} that is not signed by the key of that CA \
+                 in tls.bot_ca {} (a CA re-keyed, or another CA of the same name): rustls \
+                 picks a CRL by its issuer's name, so the bots of the CA that signed it would \
+                 be refused; take it out, or give that CA a name of its own",
+                path.display(),
+                crl.issuer().to_string(),
+                bot_ca.display()
+            );
+        }
     }
     Ok(())
 }
@@ -210,6 +270,72 @@ pub(crate) fn drop_revoked_anchors(
                 ca.subject().to_string()
             );
         }
+    }
+}
+
+/// Warns of each CRL of `crls` (one per issuer, see `current_per_issuer`)
+/// whose scope leaves some of its issuer's certificates out: with CRLs
+/// configured, rustls refuses a certificate whose revocation status no CRL
+/// gives (`UnknownRevocationStatus`). An authority revocation list alone
+/// refuses the bots a CA issues directly, a CRL of end-entity certificates
+/// alone the intermediates under it, a partition's CRL the bots whose
+/// certificates name another distribution point. Each may be what a CA
+/// needs (a root that issues only intermediates has only an authority
+/// revocation list), so it is a warning, said at load instead of found
+/// one refused bot at a time (found by an outside attack).
+pub(crate) fn warn_of_narrow_scopes(crls: &[CertificateRevocationListDer<'_>]) {
+    for crl in parsed_crls(crls) {
+        let Some(scope) =
+            crl.extensions()
+                .iter()
+                .find_map(|extension| match extension.parsed_extension() {
+                    ParsedExtension::IssuingDistributionPoint(scope) => Some(scope.clone()),
+                    _ => None,
+                })
+        else {
+            continue;
+        };
+        let issuer = crl.issuer().to_string();
+        if scope.only_contains_ca_certs {
+            log::warn!(
+                "tls.bot_crl: the CRL of {issuer:?} covers only CA certificates (an authority \
+                 revocation list): bots that CA issues directly are refused, their revocation \
+                 status unknown; that is right only if it issues intermediates alone, whose own \
+                 CRLs must then be in tls.bot_crl"
+            );
+        } else if scope.only_contains_user_certs {
+            log::warn!(
+                "tls.bot_crl: the CRL of {issuer:?} covers only end-entity certificates: an \
+                 intermediate CA under it is refused, its revocation status unknown, and with \
+                 it every bot under that intermediate; give the CA's full CRL if it issues \
+                 intermediates"
+            );
+        }
+        if let Some(point) = &scope.distribution_point {
+            log::warn!(
+                "tls.bot_crl: the CRL of {issuer:?} is a partition's, scoped to the distribution \
+                 point {}: a certificate of that CA naming another distribution point is \
+                 refused, its revocation status unknown; give the CA's full CRL if its \
+                 certificates name several",
+                point_names(point)
+            );
+        }
+    }
+}
+
+/// The names of a distribution point, as an operator finds them in the
+/// certificates' CRL distribution points.
+fn point_names(point: &DistributionPointName<'_>) -> String {
+    match point {
+        DistributionPointName::FullName(names) => names
+            .iter()
+            .map(|name| match name {
+                GeneralName::URI(uri) => format!("{uri:?}"),
+                other => format!("{other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        DistributionPointName::NameRelativeToCRLIssuer(relative) => format!("{relative:?}"),
     }
 }
 

@@ -116,10 +116,12 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
     let revocation = Revocation::load(&tls.bot_crl, tls.bot_deny_list.as_deref())?;
     crl_checks::check_against_bot_cas(
         &revocation.crls,
+        &revocation.given,
         &bot_file,
         &tls.bot_ca,
         &provider.signature_verification_algorithms,
     )?;
+    crl_checks::warn_of_narrow_scopes(&revocation.crls);
     validity::of_crls(&revocation.crls, &mut expiries);
     let mut roots = roots;
     crl_checks::drop_revoked_anchors(&mut roots, &bot_file, &revocation.crls, &tls.bot_ca);

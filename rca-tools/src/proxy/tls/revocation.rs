@@ -29,7 +29,10 @@ const THUMBPRINT_LENGTH: usize = 43;
 /// were read from (which go into the trust id).
 #[derive(Debug, Default)]
 pub(crate) struct Revocation {
+    /// One CRL per issuer, the current one: what rustls is given.
     pub(crate) crls: Vec<CertificateRevocationListDer<'static>>,
+    /// Every CRL as read, with its file: what the load checks judge.
+    pub(crate) given: Vec<(PathBuf, CertificateRevocationListDer<'static>)>,
     pub(crate) denied: HashSet<String>,
     /// Every file's bytes, each with its length in front.
     pub(crate) identity: Vec<u8>,
@@ -53,6 +56,7 @@ impl Revocation {
             }
             revocation.add_to_identity(&bytes);
         }
+        revocation.given.clone_from(&crls);
         revocation.crls = current_per_issuer(crls)?;
         if let Some(path) = deny_list {
             let bytes = read("tls.bot_deny_list", path)?;
