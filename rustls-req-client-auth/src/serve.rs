@@ -70,6 +70,7 @@ pub fn serve<S>(listener: TcpListener, config: Arc<ServerConfig>, service: S) ->
         http1_front: None,
         proxy_protocol: None,
         drain: None,
+        grace_ran_out: None,
     }
 }
 
@@ -144,7 +145,11 @@ pub struct Serve<S> {
     http1_front: Option<Arc<dyn Http1Front>>,
     proxy_protocol: Option<Arc<ProxyProtocol>>,
     drain: Option<Signal>,
+    grace_ran_out: Option<GraceRanOut>,
 }
+
+/// See [`Serve::on_grace_ran_out`].
+type GraceRanOut = Box<dyn FnOnce(usize) + Send>;
 
 impl<S> Serve<S> {
     /// How long a client may take to send a request's headers (HTTP/1.1).
@@ -314,6 +319,17 @@ impl<S> Serve<S> {
         self
     }
 
+    /// Calls `observer` once shutdown's grace period
+    /// ([`Serve::shutdown_grace`]) has run out with connections still open,
+    /// with their number, just before they are closed. A request cut off
+    /// then is not a client that left: a service that logs requests whose
+    /// connection ended before the answer (nginx's 499) can tell the two
+    /// apart from this.
+    pub fn on_grace_ran_out(mut self, observer: impl FnOnce(usize) + Send + 'static) -> Self {
+        self.grace_ran_out = Some(Box::new(observer));
+        self
+    }
+
     /// Drains from when `signal` completes until the stop
     /// ([`Serve::with_graceful_shutdown`]'s signal): new connections are
     /// still accepted and served, but each connection is asked to close
@@ -471,6 +487,7 @@ where
             http1_front,
             proxy_protocol,
             drain,
+            grace_ran_out,
         } = self;
         let (phase, watching) = watch::channel(Phase::Serving);
         let stopping = Stopping(watching);
@@ -538,6 +555,9 @@ where
                 connections.len(),
                 limits.shutdown_grace
             );
+            if let Some(observer) = grace_ran_out {
+                observer(connections.len());
+            }
             connections.abort_all();
             while connections.join_next().await.is_some() {}
         }

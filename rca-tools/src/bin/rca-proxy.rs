@@ -308,6 +308,7 @@ async fn run(
         .send_timeout(config.limits.send_timeout())
         .max_connections(config.limits.max_connections)
         .shutdown_grace(config.limits.shutdown_grace())
+        .on_grace_ran_out(|_| rca_tools::proxy::access_log::grace_ran_out())
         .http1_max_head(config.limits.max_head_bytes)
         .http2_max_concurrent_streams(config.limits.http2_max_concurrent_streams)
         .http2_max_cancelled_requests(

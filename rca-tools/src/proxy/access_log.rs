@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -364,27 +364,47 @@ const UNREAD: &str = "-";
 /// (nginx's 499, "client closed request"; never sent).
 pub const CLIENT_LEFT: u16 = 499;
 
+/// Whether shutdown's grace period has run out: the connections still open
+/// are being closed, and a request cut off now is the proxy's doing.
+static GRACE_RAN_OUT: AtomicBool = AtomicBool::new(false);
+
+/// Marks shutdown's grace period as run out, before the connections still
+/// open are closed (`Serve::on_grace_ran_out`): the requests cut off then
+/// are logged with `error` saying so, not as clients that left. Their
+/// status stays 499, as nginx logs a request it could not answer at all.
+pub fn grace_ran_out() {
+    GRACE_RAN_OUT.store(true, Ordering::Relaxed);
+}
+
 /// A request being served, its record not yet finished. Dropped before
 /// that (the client left, or shutdown's grace ran out and the connection
-/// was aborted), it finishes the record as it stands: with status 499 if
-/// no answer was given, else as cut short.
+/// was closed), it finishes the record as it stands: with status 499 if
+/// no answer was given, else as cut short, and `error` saying which.
 #[derive(Debug)]
 pub struct Unfinished(pub Option<Box<Record>>);
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
         if let Some(record) = &mut self.0 {
+            let at_shutdown = GRACE_RAN_OUT.load(Ordering::Relaxed);
             if record.status == 0 {
-                record.answered(
-                    CLIENT_LEFT,
-                    Some(
-                        "the connection ended before the response (the client left, or \
-                         shutdown's grace ran out)"
-                            .to_owned(),
-                    ),
-                );
+                let why = if at_shutdown {
+                    "shutdown's grace ran out before the response \
+                     (limits.shutdown_grace_secs): the proxy closed the connection"
+                } else {
+                    "the connection ended before the response (the client left)"
+                };
+                record.answered(CLIENT_LEFT, Some(why.to_owned()));
             } else if record.error.is_none() {
-                record.error = Some("the response was cut short".to_owned());
+                record.error = Some(
+                    if at_shutdown {
+                        "the response was cut short: shutdown's grace ran out \
+                         (limits.shutdown_grace_secs)"
+                    } else {
+                        "the response was cut short"
+                    }
+                    .to_owned(),
+                );
             }
             record.finish();
         }

@@ -1302,7 +1302,8 @@ fn a_stalled_access_log_holds_no_request() {
 /// The proxy's own HTTP/1.1 path logs a request that got no answer, as
 /// hyper's path does: status 499, so a request that may have reached the
 /// upstream is never missing from the log. Whether its client left, or
-/// shutdown's grace ran out while the upstream was still working on it.
+/// shutdown's grace ran out while the upstream was still working on it,
+/// which `error` tells apart.
 #[test]
 fn unanswered_requests_are_logged_499_on_the_own_path() {
     runtime().block_on(async {
@@ -1349,6 +1350,22 @@ fn unanswered_requests_are_logged_499_on_the_own_path() {
             assert_eq!(line["status"], 499, "{text}");
             assert_eq!(line["version"], "HTTP/1.1", "{text}");
         }
+        // Told apart by `error`: the one its client left, the one the proxy
+        // closed when its grace ran out (both said the same before).
+        let errors: Vec<&str> = lines
+            .iter()
+            .map(|line| line["error"].as_str().unwrap_or_default())
+            .collect();
+        assert!(
+            errors.contains(&"the connection ended before the response (the client left)"),
+            "{text}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|error| error.starts_with("shutdown's grace ran out before the response")),
+            "{text}"
+        );
     });
 }
 

@@ -201,9 +201,7 @@ impl StillTrusted {
         });
         (verified, Some(until))
     }
-}
 
-impl StillTrusted {
     /// Whether [`StillTrusted::allows`] could ever refuse `peer`: a bot, or
     /// a partner with partners checked; never an anonymous client.
     pub fn watches(&self, peer: &PeerIdentity) -> bool {
