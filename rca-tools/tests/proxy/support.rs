@@ -494,7 +494,9 @@ pub(crate) async fn get_body(client: &reqwest::Client, url: &str) -> String {
         .get(url)
         .send()
         .await
-        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+        // The whole chain: reqwest's own line says only "error sending
+        // request", not what failed under it.
+        .unwrap_or_else(|error| panic!("GET {url}: {error:?}"))
         .text()
         .await
         .expect("body")

@@ -28,7 +28,7 @@ use crate::common::errors::error_chain;
 use crate::common::fields::{filter_trailers, remove_hop_by_hop};
 use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
-use crate::proxy::back::pool::{Http1Pool, Outgoing, ResponseBody};
+use crate::proxy::back::pool::{resendable, Http1Pool, Outgoing, ResponseBody};
 use crate::proxy::back::slots::ExchangeSlot;
 use crate::proxy::back::tunnel::tunnel;
 pub use crate::proxy::back::tunnel::{TunnelEnd, TunnelEnds};
@@ -242,8 +242,7 @@ impl Upstream {
         let permit = self.slot(client).await?;
         let exchange = async {
             match h2c {
-                Some(h2c) => h2c
-                    .request(request.map(without_trailers))
+                Some(h2c) => send_h2c(h2c, request)
                     .await
                     .map(Answer::H2c)
                     .map_err(|error| self.failed(&error, body_failure.as_ref())),
@@ -435,6 +434,54 @@ fn ask_upgrade(
     headers.insert(header::UPGRADE, protocol.clone());
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     (Some(hyper::upgrade::on(request)), accept)
+}
+
+/// Sends `request` over h2c, and once more on a new stream if the upstream
+/// turned it away with a GOAWAY before processing it (its stream above the
+/// GOAWAY's last stream id: RFC 9113 section 6.8 says it may be retried).
+/// hyper's client fails such a request instead of retrying it (hyper issue
+/// 2500), so an upstream that retires its connections from time to time
+/// (nginx after `keepalive_requests`, 1,000) cost a few requests in a
+/// thousand a 502 under load (found by an outside attack: 468 of 12,000).
+/// Only a request that may be sent again at all is (see
+/// `pool::resendable`: a GET, HEAD or OPTIONS without a body), as over
+/// HTTP/1.1: a body streamed once is gone.
+async fn send_h2c(
+    h2c: &Client<HttpConnector, Body>,
+    request: Request<Body>,
+) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+    let again = resendable(&request).then(|| bodiless_copy(&request));
+    let first = h2c.request(request.map(without_trailers)).await;
+    match (first, again) {
+        (Err(error), Some(again)) if is_turned_away(&error) => {
+            log::debug!("the upstream turned a request away with a GOAWAY; sending it again");
+            h2c.request(again).await
+        }
+        (first, _) => first,
+    }
+}
+
+/// A copy of `request`, which has no body, for sending again.
+fn bodiless_copy(request: &Request<Body>) -> Request<Body> {
+    let mut copy = Request::new(Body::empty());
+    copy.method_mut().clone_from(request.method());
+    copy.uri_mut().clone_from(request.uri());
+    *copy.version_mut() = request.version();
+    copy.headers_mut().clone_from(request.headers());
+    copy
+}
+
+/// Whether `error` says the upstream turned the request away with a GOAWAY
+/// (h2 gives the GOAWAY's error to the streams above its last stream id).
+fn is_turned_away(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return h2.is_go_away() && h2.is_remote();
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// A request body for h2c without its trailers: a client's trailer section

@@ -689,7 +689,7 @@ pub fn is_safe(method: &http::Method) -> bool {
 }
 
 /// Whether `request` may be sent again: safe, no body, not an upgrade.
-fn resendable(request: &http::Request<Body>) -> bool {
+pub(crate) fn resendable(request: &http::Request<Body>) -> bool {
     is_safe(request.method())
         && request.body().is_end_stream()
         && !request.headers().contains_key(http::header::UPGRADE)

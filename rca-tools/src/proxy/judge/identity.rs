@@ -73,7 +73,7 @@ pub const DEFAULT_NAMES: [&str; 2] = ["x-client-auth-path", "x-client-session-re
 /// header from 127.0.0.1), the prefixes and original URLs that framework
 /// middlewares and IIS-style rewriters route by, method overrides, scheme
 /// hints, and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`).
-pub const EDGE_ONLY: [&str; 44] = [
+pub const EDGE_ONLY: [&str; 49] = [
     // The client's address and certificate.
     "forwarded",
     "x-forwarded",
@@ -124,6 +124,14 @@ pub const EDGE_ONLY: [&str; 44] = [
     "front-end-https",
     // httpoxy.
     "proxy",
+    // The user another edge authenticated, by names of their own (see
+    // `CLAIMED_PREFIXES` for the prefixed ones): Authelia's, and the auth
+    // proxy header of Grafana and others.
+    "remote-groups",
+    "remote-name",
+    "remote-email",
+    "x-webauth-user",
+    "x-authenticated-userid",
 ];
 
 /// Other edges' names for the client certificate and its verification, which
@@ -147,12 +155,29 @@ pub const CERTIFICATE_CONVENTIONS: [&str; 6] = [
 /// among them), `SSL_CLIENT_*` (`mod_ssl`'s variables, forwarded as headers),
 /// `X-SSL-*` (HAProxy's examples: `X-SSL-Client-DN`, `X-SSL-Client-Verify`),
 /// AWS load balancers' `X-Amzn-Mtls-Clientcert*`, and every `X-Forwarded-*`.
-pub const CLAIMED_PREFIXES: [&str; 5] = [
+/// Then the user that identity-aware edges authenticated, which an
+/// application moved from behind one may still read (found by an outside
+/// attack: a client's own went through): Cloudflare Access's
+/// `Cf-Access-*`, Google IAP's `X-Goog-Authenticated-User-*` and
+/// `X-Goog-Iap-*`, Azure App Service's `X-MS-Client-Principal*` and
+/// `X-MS-Token-*`, the `X-Auth-Request-*` of oauth2-proxy and nginx's
+/// `auth_request` setups, Pomerium's `X-Pomerium-*`, authentik's
+/// `X-Authentik-*`, and Kong's `X-Consumer-*`.
+pub const CLAIMED_PREFIXES: [&str; 14] = [
     "x-client-cert",
     "ssl-client-",
     "x-ssl-",
     "x-amzn-mtls-clientcert",
     "x-forwarded-",
+    "cf-access-",
+    "x-goog-authenticated-user-",
+    "x-goog-iap-",
+    "x-ms-client-principal",
+    "x-ms-token-",
+    "x-auth-request-",
+    "x-pomerium-",
+    "x-authentik-",
+    "x-consumer-",
 ];
 
 /// The configured header names, parsed once, and the values made for each
