@@ -492,7 +492,10 @@ where
         let (phase, watching) = watch::channel(Phase::Serving);
         let stopping = Stopping(watching);
         let mut drain = drain;
-        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        // tokio's semaphore holds at most `MAX_PERMITS`; more would panic.
+        let permits = Arc::new(Semaphore::new(
+            limits.max_connections.min(Semaphore::MAX_PERMITS),
+        ));
         let client_slots = limits.max_connections_per_client.map(ClientSlots::new);
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);

@@ -142,6 +142,12 @@ pub fn notify_stopping() {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
 }
 
+/// The most connections a tool's count may allow: Linux's default ceiling
+/// on a process's open files (`fs.nr_open`). A larger count could never be
+/// reached, and one beyond what tokio's semaphore holds made the tool panic
+/// at start (found by an outside attack).
+pub const MAX_CONNECTIONS: usize = 1 << 20;
+
 /// A listening socket on `address` whose kernel queue holds `backlog`
 /// connections not yet accepted (`bind` in std and tokio asks for 128), with
 /// `SO_REUSEADDR` as tokio sets it, so a restart finds the port free.

@@ -115,11 +115,11 @@ pub struct Args {
     pub max_idle_per_host: Option<usize>,
     /// Client connections and tunnels at once; beyond, new connections wait
     /// and new tunnels get a 503.
-    #[arg(long, default_value_t = 1024, value_parser = at_least_one())]
+    #[arg(long, default_value_t = 1024, value_parser = count_up_to(crate::common::process::MAX_CONNECTIONS))]
     pub max_connections: usize,
     /// Worker threads; 1 runs everything on the main thread (the least work
     /// per request for one bot's traffic). Default: one per core.
-    #[arg(long, value_parser = at_least_one())]
+    #[arg(long, value_parser = count_up_to(MAX_THREADS))]
     pub threads: Option<usize>,
     /// Serve Prometheus metrics on http://ADDRESS/metrics.
     #[arg(long, value_parser = listen_address)]
@@ -207,9 +207,15 @@ fn listen_address(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// A count of 1 or more (0 threads or connections would serve nothing).
-fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
-    clap::builder::RangedU64ValueParser::new().range(1..)
+/// The most worker threads `--threads` takes: far more than any machine's
+/// cores, far fewer than the system refuses to start (it panicked).
+const MAX_THREADS: usize = 1024;
+
+/// A count from 1 (0 threads or connections would serve nothing) to `max`
+/// (beyond, the runtime could not start: found by an outside attack, it
+/// panicked).
+fn count_up_to(max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=u64::try_from(max).unwrap_or(u64::MAX))
 }
 
 /// Names a response needs for itself, besides those HTTP gives a meaning

@@ -106,11 +106,13 @@ fn say_tls_is_not_spoken_here(tcp: &tokio::net::TcpStream, peer: SocketAddr) {
     let local = tcp
         .local_addr()
         .map_or_else(|_| "HOST:PORT".to_owned(), |address| address.to_string());
-    log::warn!(
-        "client {peer} began a TLS handshake on {local}, where rca-connect speaks plain HTTP: \
-         give the client http://{local}, not https:// (rca-connect speaks TLS to the site \
-         itself, inside a proxy's tunnel or for a route)"
-    );
+    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) {
+        log::warn!(
+            "client {peer} began a TLS handshake on {local}, where rca-connect speaks plain HTTP: \
+             give the client http://{local}, not https:// (rca-connect speaks TLS to the site \
+             itself, inside a proxy's tunnel or for a route){left_out}"
+        );
+    }
 }
 
 impl Front {
@@ -176,12 +178,11 @@ impl Front {
         let target = request.uri().authority().map_or("", Authority::as_str);
         // A client can ask for 407s as fast as it likes: at most a few
         // lines a second, and the next says how many were left out.
-        if let LogVerdict::Log { left_out } = REFUSALS_LOGGED.spend(std::time::Instant::now()) {
+        if let Some(left_out) = within(&REFUSALS_LOGGED) {
             log::info!(
-                "client {peer}: 407 for {} {target}: {refusal} (--proxy-auth-file {}){}",
+                "client {peer}: 407 for {} {target}: {refusal} (--proxy-auth-file {}){left_out}",
                 request.method(),
                 credentials.path().display(),
-                lines_left_out(left_out)
             );
         }
         self.relay.metrics.proxy_auth_refusal();
@@ -238,7 +239,10 @@ impl Front {
             let (tcp, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    log::warn!("accept: {error}");
+                    // Out of file descriptors, this comes back every pause.
+                    if let Some(left_out) = within(&ACCEPT_ERRORS_LOGGED) {
+                        log::warn!("accept: {error}{left_out}");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -265,6 +269,11 @@ impl Front {
                     .await;
             });
         }
+        // Closed now, not after the grace period: a client that connects
+        // during it is refused at once and goes elsewhere, instead of
+        // waiting in the backlog for an answer that never comes (found by
+        // an outside attack).
+        drop(listener);
         let _ = stopping.send(true);
         tasks.close();
         if tokio::time::timeout(self.limits.shutdown_grace, tasks.wait())
@@ -469,14 +478,21 @@ impl Front {
             let tls = match tokio::time::timeout(self.limits.handshake_timeout, accept).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
-                    log::info!(
-                        "CONNECT {authority}: the client's TLS handshake failed ({error}); does it trust the local CA ({})?",
-                        ca.cert_path().display()
-                    );
+                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) {
+                        log::info!(
+                            "CONNECT {authority}: the client's TLS handshake failed ({error}); does it trust the local CA ({})?{left_out}",
+                            ca.cert_path().display()
+                        );
+                    }
                     return;
                 }
                 Err(_) => {
-                    log::info!("CONNECT {authority}: no TLS handshake within {:?}", self.limits.handshake_timeout);
+                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) {
+                        log::info!(
+                            "CONNECT {authority}: no TLS handshake within {:?}{left_out}",
+                            self.limits.handshake_timeout
+                        );
+                    }
                     return;
                 }
             };
@@ -697,11 +713,10 @@ fn log_cut_off(path: &std::path::Path) {
 /// request, a WebSocket) whose credential a reload removed from `path`,
 /// and what became of it.
 fn log_withdrawn(what: &str, path: &std::path::Path, became: &str) {
-    if let LogVerdict::Log { left_out } = CUTS_LOGGED.spend(std::time::Instant::now()) {
+    if let Some(left_out) = within(&CUTS_LOGGED) {
         log::info!(
-            "{what}'s proxy credentials are no longer in --proxy-auth-file {}: {became}{}",
+            "{what}'s proxy credentials are no longer in --proxy-auth-file {}: {became}{left_out}",
             path.display(),
-            lines_left_out(left_out)
         );
     }
 }
@@ -728,6 +743,18 @@ static REFUSALS_LOGGED: LogBudget = LogBudget::new();
 /// a request or WebSocket cut off), on a budget of their own: a client
 /// asking for 407s must not hide them.
 static CUTS_LOGGED: LogBudget = LogBudget::new();
+
+/// The lines about what a client sent that rca-connect cannot serve (TLS
+/// on the plain port, a request that does not parse, a failed or missing
+/// TLS handshake in a tunnel), on a budget of their own: any client, with
+/// or without credentials, can make one a connection (found by an outside
+/// attack: 20,000 lines a second), and journald's rate limit would answer
+/// a flood by dropping the lines that matter.
+static CLIENT_SLIPS_LOGGED: LogBudget = LogBudget::new();
+
+/// The lines about failed accepts: out of file descriptors, one came every
+/// 50 ms pause.
+static ACCEPT_ERRORS_LOGGED: LogBudget = LogBudget::new();
 
 /// A client connection's slot under `--max-connections`, until a tunnel
 /// takes it over.
@@ -787,14 +814,28 @@ const CONNECT_HINT: &str = "; a CONNECT target is host:port, with an internation
 /// `hint` on what to send instead; the rest (a client that went away) at
 /// debug.
 fn log_client_error(who: std::fmt::Arguments<'_>, error: &hyper::Error, hint: &str) {
+    if !error.is_parse() {
+        log::debug!("{who}: {error}");
+        return;
+    }
+    let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) else {
+        return;
+    };
     if error.is_parse_too_large() {
         log::info!(
-            "{who}: 414 or 431, the request's target or head was larger than allowed ({error})"
+            "{who}: 414 or 431, the request's target or head was larger than allowed ({error}){left_out}"
         );
-    } else if error.is_parse() {
-        log::info!("{who}: 400, the request was not valid HTTP/1.1 ({error}){hint}");
     } else {
-        log::debug!("{who}: {error}");
+        log::info!("{who}: 400, the request was not valid HTTP/1.1 ({error}){hint}{left_out}");
+    }
+}
+
+/// Whether a line on `budget` may be logged now, and if so what it adds
+/// for the lines like it left out before ([`lines_left_out`]).
+fn within(budget: &LogBudget) -> Option<String> {
+    match budget.spend(std::time::Instant::now()) {
+        LogVerdict::Log { left_out } => Some(lines_left_out(left_out)),
+        LogVerdict::LeaveOut => None,
     }
 }
 

@@ -459,8 +459,14 @@ impl Limits {
     /// The counts, sizes and the shutdown delay: the first that is out of
     /// range, by dotted name, and why.
     fn check_bounds(&self) -> Result<(), (&'static str, String)> {
-        if self.max_connections == 0 {
-            return Err(("limits.max_connections", "must be at least 1".into()));
+        if !(1..=crate::common::process::MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err((
+                "limits.max_connections",
+                format!(
+                    "must be from 1 to {}",
+                    crate::common::process::MAX_CONNECTIONS
+                ),
+            ));
         }
         if self.max_connections_per_client == Some(0) {
             return Err((
@@ -632,10 +638,13 @@ impl Config {
             |name: &str, message: String| ConfigError::new(origin, format!("{name}: {message}"));
         crate::proxy::back::forward::upstream_authority(&self.upstream.url)
             .map_err(|message| field("upstream.url", message))?;
-        if self.upstream.max_connections == 0 {
+        if !(1..=crate::common::process::MAX_CONNECTIONS).contains(&self.upstream.max_connections) {
             return Err(field(
                 "upstream.max_connections",
-                "must be at least 1".into(),
+                format!(
+                    "must be from 1 to {}",
+                    crate::common::process::MAX_CONNECTIONS
+                ),
             ));
         }
         if self.upstream.timeout_secs == 0 {

@@ -714,7 +714,7 @@ fn sighup_reloads_the_bot_identity() {
     });
 }
 
-/// SIGTERM: no new connections, but a request in flight is answered, and
+/// SIGTERM: no new connections (refused at once), but a request in flight is answered, and
 /// the process then exits 0; `GET /ready` on the metrics address says 200
 /// before and 503 (`stopping`) from the signal on.
 #[test]
@@ -747,6 +747,15 @@ fn sigterm_lets_requests_in_flight_finish() {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                     draining = support::http_get(&ready);
                 }
+                // A new client is refused at once, not left waiting in the
+                // backlog (found by an outside attack): while the request
+                // is still in flight (it ends a second after the signal).
+                let mut refused = false;
+                while !refused && signalled.elapsed() < std::time::Duration::from_millis(700) {
+                    refused = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                assert!(refused, "a connection was accepted while draining");
                 (fetch.join().expect("the client thread"), draining)
             })
         });
@@ -1527,8 +1536,59 @@ fn an_open_websocket_holds_its_connection_slot() {
     assert_eq!(status(), "426");
 }
 
+/// The lines any client can cause, with or without proxy credentials (TLS
+/// spoken on the plain port, a request that does not parse), are bounded
+/// per second, and the next one out says how many were left out. Found by
+/// an outside attack: one line a connection, 20,000 a second.
+#[test]
+fn lines_any_client_can_cause_are_bounded() {
+    use std::io::{Read as _, Write as _};
+    const CONNECTIONS: usize = 200;
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let (_connect, port) = files.start_connect(&[]);
+    let started = std::time::Instant::now();
+    let slip = |index: usize| {
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let opening: &[u8] = if index.is_multiple_of(2) {
+            // A TLS handshake record's header.
+            &[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00]
+        } else {
+            b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n"
+        };
+        tcp.write_all(opening).expect("write");
+        let _ = tcp.read_to_end(&mut Vec::new());
+    };
+    for index in 0..CONNECTIONS {
+        slip(index);
+    }
+    let seconds = started.elapsed().as_secs();
+    // A second later, one more: its line says how many were left out.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    slip(0);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
+    let lines = log
+        .lines()
+        .filter(|line| {
+            line.contains("began a TLS handshake") || line.contains("not valid HTTP/1.1")
+        })
+        .count();
+    let bound = usize::try_from(10 * (seconds + 3)).unwrap_or(usize::MAX);
+    assert!(
+        (1..=bound).contains(&lines),
+        "{lines} lines for {CONNECTIONS} connections in {seconds} s:\n{log}"
+    );
+    assert!(
+        log.contains("more lines like it before this one were not logged"),
+        "{log}"
+    );
+}
+
 /// Zero threads or connections is refused with the option named (it would
-/// serve nothing), and so are timeouts of 0 or more than a day (as
+/// serve nothing), and so are more than the system could start, timeouts of 0 or more than a day (as
 /// `rca-proxy`'s; a timer that far off overflows the clock's arithmetic).
 #[test]
 fn numbers_out_of_range_are_refused() {
@@ -1536,6 +1596,10 @@ fn numbers_out_of_range_are_refused() {
     for (option, value) in [
         ("--threads", "0"),
         ("--max-connections", "0"),
+        // More than the system could start: each panicked (found by an
+        // outside attack).
+        ("--threads", "100000"),
+        ("--max-connections", "2305843009213693952"),
         ("--body-timeout-secs", huge.as_str()),
         ("--connect-timeout-secs", "0"),
         ("--response-timeout-secs", "86401"),

@@ -110,7 +110,7 @@ fn sighup_reloads_the_bot_ca() {
 }
 
 /// Values out of their range, as edits like [`invalid_edits`]'s.
-const OUT_OF_RANGE: [(&str, &str, &str); 5] = [
+const OUT_OF_RANGE: [(&str, &str, &str); 7] = [
     (
         "timeout_secs = 5",
         "timeout_secs = 5\nread_timeout_secs = 0",
@@ -135,6 +135,18 @@ const OUT_OF_RANGE: [(&str, &str, &str); 5] = [
         "handshake_timeout_secs = 2",
         "handshake_timeout_secs = 2\nmax_connections_per_client = 0",
         "limits.max_connections_per_client",
+    ),
+    // Beyond what the proxy's semaphores hold: it passed, then the start
+    // panicked (found by an outside attack on rca-connect's like option).
+    (
+        "timeout_secs = 5",
+        "timeout_secs = 5\nmax_connections = 2305843009213693952",
+        "upstream.max_connections",
+    ),
+    (
+        "handshake_timeout_secs = 2",
+        "handshake_timeout_secs = 2\nmax_connections = 2305843009213693952",
+        "limits.max_connections",
     ),
 ];
 
