@@ -110,7 +110,7 @@ fn sighup_reloads_the_bot_ca() {
 }
 
 /// Values out of their range, as edits like [`invalid_edits`]'s.
-const OUT_OF_RANGE: [(&str, &str, &str); 7] = [
+const OUT_OF_RANGE: [(&str, &str, &str); 9] = [
     (
         "timeout_secs = 5",
         "timeout_secs = 5\nread_timeout_secs = 0",
@@ -147,6 +147,17 @@ const OUT_OF_RANGE: [(&str, &str, &str); 7] = [
         "handshake_timeout_secs = 2",
         "handshake_timeout_secs = 2\nmax_connections = 2305843009213693952",
         "limits.max_connections",
+    ),
+    // No ceiling before (found by an outside review).
+    (
+        "timeout_secs = 5",
+        "timeout_secs = 100000000",
+        "upstream.timeout_secs",
+    ),
+    (
+        "handshake_timeout_secs = 2",
+        "handshake_timeout_secs = 2\nshutdown_grace_secs = 100000000",
+        "limits.shutdown_grace_secs",
     ),
 ];
 
