@@ -11,4 +11,5 @@ pub mod process;
 pub mod read_timeout;
 pub mod roots;
 pub mod timestamp;
+pub mod tunnel_copy;
 pub mod websocket;

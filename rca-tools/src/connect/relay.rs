@@ -65,7 +65,8 @@ pub struct Relay {
     pub(crate) outcome_header: Option<HeaderName>,
     pub(crate) response_timeout: Duration,
     body_timeout: Duration,
-    read_timeout: Duration,
+    /// How long a response body, or a WebSocket's server, may send nothing.
+    pub(crate) read_timeout: Duration,
 }
 
 /// How long a [`Relay`] waits for each part of an exchange.

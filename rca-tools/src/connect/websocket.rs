@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::common::errors::error_chain;
 use crate::common::fields::remove_hop_by_hop;
+use crate::common::tunnel_copy::{copy_both_ways, Copied};
 use crate::common::websocket::{expected_accept, proves_websocket_switch, websocket_upgrade};
 use crate::connect::metrics::RequestResult;
 use crate::connect::relay::{target, Relay, RelayBody};
@@ -129,23 +130,39 @@ impl Relay {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        let tunnel = Box::pin(async move {
-            match tokio::try_join!(client_side, server_side) {
-                Ok((client, server)) => {
-                    let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
-                    if let Err(error) =
-                        tokio::io::copy_bidirectional(&mut client, &mut server).await
-                    {
-                        log::debug!("WebSocket to {authority} ended: {error}");
-                    }
-                }
-                Err(error) => log::debug!("WebSocket to {authority}: {}", error_chain(&error)),
-            }
-        });
+        let tunnel = switched_tunnel(client_side, server_side, authority, self.read_timeout);
         let answer =
             Response::from_parts(parts, Empty::new().map_err(|never| match never {}).boxed());
         (answer, Some(tunnel))
     }
+}
+
+/// The tunnel of a WebSocket the server switched to: the bytes copied both
+/// ways until either side closes, or the server sends nothing for
+/// `read_timeout`.
+fn switched_tunnel(
+    client_side: hyper::upgrade::OnUpgrade,
+    server_side: hyper::upgrade::OnUpgrade,
+    authority: Authority,
+    read_timeout: std::time::Duration,
+) -> Tunnel {
+    Box::pin(async move {
+        match tokio::try_join!(client_side, server_side) {
+            Ok((client, server)) => {
+                let mut client = TokioIo::new(client);
+                match copy_both_ways(&mut client, TokioIo::new(server), read_timeout).await {
+                    Copied::Closed(Err(error)) => {
+                        log::debug!("WebSocket to {authority} ended: {error}");
+                    }
+                    Copied::Closed(Ok(_)) => {}
+                    Copied::ServerSilent => log::info!(
+                        "closed a WebSocket to {authority}: it sent nothing for {read_timeout:?} (--read-timeout-secs)"
+                    ),
+                }
+            }
+            Err(error) => log::debug!("WebSocket to {authority}: {}", error_chain(&error)),
+        }
+    })
 }
 
 /// The `Host` field for `authority`: without the port when it is the

@@ -1536,6 +1536,44 @@ fn an_open_websocket_holds_its_connection_slot() {
     assert_eq!(status(), "426");
 }
 
+/// A WebSocket whose server sends nothing for `--read-timeout-secs` is
+/// closed, as `rca-proxy` closes its tunnels: an idle one held its
+/// connection slot for ever (found by an outside attack: still open after
+/// 200 s with every timeout at 5 s).
+#[test]
+fn a_websocket_the_server_is_silent_on_is_closed() {
+    use std::io::BufRead as _;
+    let Some(setup) = WebSocketSetup::start(&["--read-timeout-secs", "1"]) else {
+        return;
+    };
+    let (dir, route) = (&setup.dir, setup.route);
+    let mut held = std::process::Command::new(dir.join("venv/bin/python"))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py"))
+        .args(["connect", &format!("ws://127.0.0.1:{route}/chat"), "hello"])
+        .env("WS_HOLD_SECS", "4")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map(support::Process)
+        .expect("the WebSocket client");
+    let mut stdout = std::io::BufReader::new(held.0.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout
+        .read_line(&mut line)
+        .expect("the WebSocket client's line");
+    assert!(line.contains("\"status\": 101"), "{line}");
+    line.clear();
+    stdout
+        .read_line(&mut line)
+        .expect("the WebSocket client's second line");
+    assert!(line.contains("\"closed\": true"), "{line}");
+    assert!(held.0.wait().expect("the WebSocket client").success());
+    let log = std::fs::read_to_string(setup.files.path("connect.err")).unwrap_or_default();
+    assert!(
+        log.contains("closed a WebSocket to") && log.contains("--read-timeout-secs"),
+        "{log}"
+    );
+}
+
 /// The lines any client can cause, with or without proxy credentials (TLS
 /// spoken on the plain port, a request that does not parse), are bounded
 /// per second, and the next one out says how many were left out. Found by

@@ -10,17 +10,15 @@
 //! with tunnels they never used (found by an outside attack). WebSocket
 //! servers that ping (most do, every 20 to 30 s) keep theirs open.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+
+use crate::common::tunnel_copy::{copy_both_ways, Copied};
 
 /// What ends a tunnel before either side closes it, put in the upgrade
 /// request's extensions: it makes, when the tunnel opens, a future that
@@ -73,86 +71,20 @@ pub(crate) async fn tunnel(
         log::debug!("upgraded connection ended: {error}");
         return;
     }
-    let started = Instant::now();
-    let last_read = Arc::new(AtomicU64::new(0));
-    let mut upstream = Stamped {
-        inner: upstream,
-        started,
-        last_read: Arc::clone(&last_read),
-    };
     let ended = async {
         match ends {
             Some(ends) => ends.watch().await,
             None => std::future::pending().await,
         }
     };
-    let silent = async {
-        loop {
-            let read_at = started + Duration::from_millis(last_read.load(Ordering::Relaxed));
-            let deadline = read_at + read_timeout;
-            if Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    };
     tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-            if let Err(error) = copied {
-                log::debug!("upgraded connection ended: {error}");
+        copied = copy_both_ways(&mut client, upstream, read_timeout) => match copied {
+            Copied::Closed(Err(error)) => log::debug!("upgraded connection ended: {error}"),
+            Copied::Closed(Ok(_)) => {}
+            Copied::ServerSilent => {
+                log::debug!("closed a tunnel: the upstream sent nothing for {read_timeout:?}");
             }
-        }
+        },
         () = ended => {}
-        () = silent => {
-            log::debug!("closed a tunnel: the upstream sent nothing for {read_timeout:?}");
-        }
-    }
-}
-
-/// The upstream's side of a tunnel, noting when it last gave bytes (in
-/// milliseconds since `started`).
-struct Stamped {
-    inner: TcpStream,
-    started: Instant,
-    last_read: Arc<AtomicU64>,
-}
-
-impl AsyncRead for Stamped {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(context, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let since = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.last_read.store(since, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Stamped {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(context, buf)
-    }
-
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(context)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(context)
     }
 }
