@@ -129,7 +129,7 @@ pub struct Args {
 impl Args {
     /// Two listeners on one address (`--listen`, a `--route`,
     /// `--metrics-listen`), named, which the operating system would only
-    /// call "Address already in use".
+    /// call "Address already in use"; or a route to one of them.
     ///
     /// # Errors
     ///
@@ -154,6 +154,42 @@ impl Args {
                 ));
             }
             taken.push((address, option));
+        }
+        self.route_to_itself(&taken)
+    }
+
+    /// A `--route` whose server is one of rca-connect's own listeners
+    /// (`listeners`, with their options): each request to it would come
+    /// back as a new one, until every connection slot was taken (found by
+    /// an outside attack: one request took all 1,024 and the proxy hung
+    /// for a minute). Told by the address as written: an IP address or
+    /// `localhost` with the listener's port, where the listener takes that
+    /// address (or every one).
+    fn route_to_itself(&self, listeners: &[(SocketAddr, String)]) -> Result<(), String> {
+        for (_, scheme, authority) in &self.routes {
+            let port = authority
+                .port_u16()
+                .unwrap_or_else(|| crate::connect::upstream::default_port(scheme.as_str()));
+            let host = authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost");
+            let named: Option<std::net::IpAddr> = host.parse().ok();
+            let reaches = |listener: &SocketAddr| {
+                listener.port() == port
+                    && (listener.ip().is_unspecified()
+                        || named == Some(listener.ip())
+                        || (loopback && listener.ip().is_loopback()))
+            };
+            if let Some((listener, option)) =
+                listeners.iter().find(|(listener, _)| reaches(listener))
+            {
+                return Err(format!(
+                    "--route ...={scheme}://{authority} points at rca-connect's own {listener} \
+                     ({option}): each request would come back to it; give the server's address"
+                ));
+            }
         }
         Ok(())
     }
@@ -194,6 +230,16 @@ pub fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String
     }
     if uri.path() != "/" && !uri.path().is_empty() {
         return Err(format!("{url:?}: give the server only, without a path"));
+    }
+    // Each was taken and dropped, or failed only at the first request
+    // (found by an outside attack).
+    if uri.query().is_some() || url.contains('#') {
+        return Err(format!(
+            "{url:?}: give the server only, without a query or fragment"
+        ));
+    }
+    if authority.host().is_empty() {
+        return Err(format!("{url:?} has no host"));
     }
     Ok((listen, scheme, authority))
 }

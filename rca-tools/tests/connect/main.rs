@@ -1828,7 +1828,16 @@ fn command_line_mistakes_say_what_to_write() {
     let port = support::free_port();
     let listen = format!("127.0.0.1:{port}");
     let route = format!("{listen}=https://localhost");
-    let cases: [(Vec<&str>, &str); 5] = [
+    // A route to itself, and URLs that were taken and failed later (found
+    // by an outside attack: the first took every connection slot).
+    let looped_port = support::free_port();
+    let looped = format!("127.0.0.1:{looped_port}=http://localhost:{looped_port}");
+    let queried = format!("127.0.0.1:{}=https://localhost?x=1", support::free_port());
+    let hostless = format!("127.0.0.1:{}=https://:443", support::free_port());
+    let cases: [(Vec<&str>, &str); 8] = [
+        (vec!["--route", &looped], "points at rca-connect's own"),
+        (vec!["--route", &queried], "without a query or fragment"),
+        (vec!["--route", &hostless], "has no host"),
         (
             vec!["--listen", "localhost:8118"],
             "is not an IP address and a port",
