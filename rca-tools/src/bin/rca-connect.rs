@@ -292,6 +292,7 @@ fn connector(args: &Args, identity: &BotIdentity, ca: &LocalCa) -> anyhow::Resul
             roots: server_roots,
             identity_hosts,
             connect_timeout: Duration::from_secs(args.connect_timeout_secs),
+            max_connections: args.max_upstream_connections,
         },
     )
 }

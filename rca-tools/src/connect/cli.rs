@@ -117,6 +117,12 @@ pub struct Args {
     /// and new tunnels get a 503.
     #[arg(long, default_value_t = 1024, value_parser = count_up_to(crate::common::process::MAX_CONNECTIONS))]
     pub max_connections: usize,
+    /// Connections to servers open at once, idle pooled ones included; one
+    /// more waits up to --connect-timeout-secs for a place, then its
+    /// request gets a 503 (an HTTP/1.1 server takes a connection for each
+    /// request in flight).
+    #[arg(long, default_value_t = 4096, value_parser = count_up_to(crate::common::process::MAX_CONNECTIONS))]
+    pub max_upstream_connections: usize,
     /// Worker threads; 1 runs everything on the main thread (the least work
     /// per request for one bot's traffic). Default: one per core.
     #[arg(long, value_parser = count_up_to(MAX_THREADS))]

@@ -42,6 +42,12 @@ pub enum ConnectFailure {
         /// What rustls said.
         error: String,
     },
+    /// No place for another connection to a server within the connect
+    /// timeout: this many are open (see `--max-upstream-connections`).
+    #[error(
+        "rca-connect has {0} connections to servers open already (--max-upstream-connections); try again"
+    )]
+    Busy(usize),
 }
 
 /// The server refused the connection after the handshake: in TLS 1.3 a

@@ -335,7 +335,13 @@ impl Relay {
                 .recent_refusal(host, authority.port_u16().unwrap_or(default_port))
         };
         if let Some(failure) = find_in_chain::<ConnectFailure>(error) {
-            let mut response = self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+            // rca-connect's own limit, not the server's doing.
+            let status = if matches!(failure, ConnectFailure::Busy(_)) {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let mut response = self.failure(status, &failure.to_string(), None);
             if let Some(name) = &self.outcome_header {
                 response
                     .headers_mut()

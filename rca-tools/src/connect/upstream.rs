@@ -36,8 +36,12 @@ pub struct UpstreamSettings {
     /// The hosts the bot identity may go to; `None`: any host whose
     /// CertificateRequest acknowledges the flag.
     pub identity_hosts: Option<Vec<HostPattern>>,
-    /// For TCP connect, and again for the TLS handshake.
+    /// For TCP connect, and again for the TLS handshake (and at most this
+    /// long for a free place under `max_connections`).
     pub connect_timeout: Duration,
+    /// Connections to servers open at once, pooled idle ones included
+    /// (`--max-upstream-connections`).
+    pub max_connections: usize,
 }
 
 /// A host name, or `*.` and a domain (any name below it, not the domain
@@ -132,6 +136,9 @@ pub struct FlagConnector {
     refusals: Arc<Refusals>,
     metrics: Arc<ConnectMetrics>,
     prepared: Arc<Prepared<UpstreamIo, ConnectFailure>>,
+    /// A place for each connection to a server (see
+    /// [`UpstreamSettings::max_connections`]).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl FlagConnector {
@@ -142,7 +149,11 @@ impl FlagConnector {
     /// The identity and roots do not make a client configuration.
     pub fn new(identity: &BotIdentity, settings: UpstreamSettings) -> anyhow::Result<Self> {
         let configs = configs(identity, &settings.roots)?;
+        let slots = settings
+            .max_connections
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             configs: Arc::new(RwLock::new(Arc::new(configs))),
             settings: Arc::new(settings),
             refusals: Arc::default(),
@@ -171,12 +182,32 @@ impl FlagConnector {
     }
 
     /// What a new connection to `uri` reports to.
-    fn accounting(&self, uri: &Uri) -> Accounting {
+    fn accounting(&self, uri: &Uri, slot: tokio::sync::OwnedSemaphorePermit) -> Accounting {
         Accounting {
             refusals: Arc::clone(&self.refusals),
             metrics: Arc::clone(&self.metrics),
             open: server_key(uri).map(|key| self.prepared.opened(&key)),
+            slot,
         }
+    }
+
+    /// A place for one more connection to a server: at once if one is
+    /// free, else within the connect timeout. Without a cap, one client
+    /// connection's 128 HTTP/2 streams to an HTTP/1.1 server opened 128
+    /// connections, and a few such clients took every file descriptor, so
+    /// that the proxy served no one (found by an outside attack).
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ConnectFailure> {
+        if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
+            return Ok(slot);
+        }
+        let busy = || ConnectFailure::Busy(self.settings.max_connections);
+        tokio::time::timeout(
+            self.settings.connect_timeout,
+            Arc::clone(&self.slots).acquire_owned(),
+        )
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())
     }
 
     /// The counters of its connections (and of the requests a
@@ -258,6 +289,7 @@ impl FlagConnector {
             port,
             error,
         };
+        let slot = self.slot().await?;
         let timeout = self.settings.connect_timeout;
         let mut outcome = ConnectionOutcome {
             host: host.clone(),
@@ -275,7 +307,7 @@ impl FlagConnector {
             };
         let _ = tcp.set_nodelay(true);
         if !https {
-            let accounting = self.accounting(&uri);
+            let accounting = self.accounting(&uri, slot);
             return Ok(UpstreamIo::new(
                 Stream::Plain(tcp),
                 outcome,
@@ -321,7 +353,7 @@ impl FlagConnector {
             resumed_identity,
         ));
         let h2 = conn.alpn_protocol() == Some(b"h2");
-        let accounting = self.accounting(&uri);
+        let accounting = self.accounting(&uri, slot);
         Ok(UpstreamIo::new(
             Stream::Tls(Box::new(tls)),
             outcome,

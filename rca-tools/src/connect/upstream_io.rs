@@ -33,6 +33,8 @@ pub(crate) struct Accounting {
     pub(crate) refusals: Arc<Refusals>,
     pub(crate) metrics: Arc<ConnectMetrics>,
     pub(crate) open: Option<OpenConnection<UpstreamIo, ConnectFailure>>,
+    /// Its place under `--max-upstream-connections`, while it lives.
+    pub(crate) slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// One upstream connection: its outcome, logged once its first read ends
@@ -54,6 +56,8 @@ pub struct UpstreamIo {
     ticket_tag: Option<Arc<TicketTag>>,
     /// Counts this connection as open to its server while it lives.
     _open: Option<OpenConnection<UpstreamIo, ConnectFailure>>,
+    /// Its place under `--max-upstream-connections`, while it lives.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl UpstreamIo {
@@ -83,6 +87,7 @@ impl UpstreamIo {
             refusals: accounting.refusals,
             metrics: accounting.metrics,
             _open: accounting.open,
+            _slot: accounting.slot,
         }
     }
 

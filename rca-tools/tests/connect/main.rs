@@ -1574,6 +1574,54 @@ fn a_websocket_the_server_is_silent_on_is_closed() {
     );
 }
 
+/// `--max-upstream-connections` caps the connections to servers: with two
+/// places and two slow requests to an HTTP/1.1 server holding them, more
+/// requests wait `--connect-timeout-secs` for a place and get 503, saying
+/// why. Without the cap, one client's HTTP/2 streams to an HTTP/1.1
+/// server each opened a connection, and a few clients took every file
+/// descriptor (found by an outside attack).
+#[test]
+fn connections_to_servers_are_capped() {
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"http/1.1"])).await;
+        let (_connect, port) = files.start_connect(&[
+            "--max-upstream-connections",
+            "2",
+            "--connect-timeout-secs",
+            "1",
+        ]);
+        let url = format!("https://localhost:{}/slow", server.port());
+        let answers = tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let fetches: Vec<_> = (0..4)
+                    .map(|_| scope.spawn(|| Client::CurlHttp1.fetch(&files, port, &url, 0)))
+                    .collect();
+                fetches
+                    .into_iter()
+                    .map(|fetch| fetch.join().expect("a client thread"))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let answered = answers.iter().filter(|answer| answer.status == 200).count();
+        let busy: Vec<_> = answers
+            .iter()
+            .filter(|answer| answer.status == 503)
+            .collect();
+        assert!(
+            answered >= 2 && !busy.is_empty() && answered + busy.len() == 4,
+            "{answers:?}"
+        );
+        for answer in busy {
+            assert!(
+                answer.body.contains("--max-upstream-connections"),
+                "{answer:?}"
+            );
+        }
+    });
+}
+
 /// The lines any client can cause, with or without proxy credentials (TLS
 /// spoken on the plain port, a request that does not parse), are bounded
 /// per second, and the next one out says how many were left out. Found by
