@@ -1059,6 +1059,12 @@ impl Driver<'_> {
         // graceful close alone would go on accepting streams until the
         // client acknowledges its PING, which a flooding client never does.
         let mut shut_out: Option<tokio::time::Instant> = None;
+        // Made once: made anew at each turn of the loop, its timer started
+        // again whenever another branch woke it, and the stall check wakes
+        // it every quarter of the send timeout, so an idle HTTP/2
+        // connection answering pings was never closed (found by an outside
+        // trial).
+        let mut idle = std::pin::pin!(activity.idle_for(limits.idle_timeout));
         loop {
             // `biased`, the connection first: bytes already there (a
             // request) are read before a drain or stop can close it idle.
@@ -1118,7 +1124,7 @@ impl Driver<'_> {
                     shutdown(served.as_mut());
                     closing = true;
                 }
-                () = activity.idle_for(limits.idle_timeout), if !closing => {
+                () = idle.as_mut(), if !closing => {
                     debug!("{remote}: no request for {:?}; closing", limits.idle_timeout);
                     shutdown(served.as_mut());
                     closing = true;

@@ -1147,6 +1147,36 @@ fn idle_http2_connections_are_closed() {
     });
 }
 
+/// The idle timeout closes an HTTP/2 connection whatever the send timeout
+/// says: its timer started again whenever the check for stalled streams
+/// (every quarter of the send timeout) woke the connection's loop, so with
+/// the defaults (120 s idle, 60 s send) an idle connection answering pings
+/// was never closed, and a few such clients held every connection slot
+/// (found by an outside trial).
+#[test]
+fn idle_http2_connections_are_closed_whatever_the_send_timeout() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let proxy = Proxy::start(
+            &files.config(
+                port,
+                upstream,
+                "idle_timeout_secs = 3\nsend_timeout_secs = 2\n",
+            ),
+            port,
+        );
+        let (mut sender, connection) = h2_connect(pki, port).await;
+        let request = Request::get(proxy.url("/"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+        drop(response);
+        let closed = tokio::time::timeout(Duration::from_secs(15), connection).await;
+        assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
+    });
+}
+
 /// One JSON line per request with the identity and the timing, written while
 /// the proxy runs; the query stays out.
 #[test]
