@@ -710,18 +710,44 @@ impl Config {
     }
 
     /// `admin.listen` must not take the proxy's own socket (it would fail
-    /// at start, after the check said yes).
+    /// at start, after the check said yes), and the upstream must not be
+    /// either of the proxy's own listeners: requests would come back to
+    /// it, or the admin endpoints (`/metrics`, `/ready`) would be served on
+    /// the public port (found by an outside trial). Told by the address as
+    /// written: an IP address, or `localhost` for a loopback listener.
     fn validate_admin(&self, origin: &str) -> Result<(), ConfigError> {
-        match &self.admin {
-            Some(admin) if overlaps(admin.listen, self.listen) => Err(ConfigError::new(
-                origin,
-                format!(
-                    "admin.listen: {} is (or includes) the proxy's own listen address {}; give the admin listener another port",
-                    admin.listen, self.listen
-                ),
-            )),
-            _ => Ok(()),
+        if let Some(admin) = &self.admin {
+            if overlaps(admin.listen, self.listen) {
+                return Err(ConfigError::new(
+                    origin,
+                    format!(
+                        "admin.listen: {} is (or includes) the proxy's own listen address {}; give the admin listener another port",
+                        admin.listen, self.listen
+                    ),
+                ));
+            }
         }
+        let own = std::iter::once(("listen", self.listen)).chain(
+            self.admin
+                .iter()
+                .map(|admin| ("admin.listen", admin.listen)),
+        );
+        let upstream = crate::proxy::back::forward::upstream_authority(&self.upstream.url).ok();
+        for (name, listener) in own {
+            if upstream
+                .as_ref()
+                .is_some_and(|upstream| names(upstream, listener))
+            {
+                return Err(ConfigError::new(
+                    origin,
+                    format!(
+                        "upstream.url: {} is the proxy's own {name} {listener}; give the application's address",
+                        self.upstream.url
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -805,6 +831,23 @@ fn leaves_of(name: &str, value: &serde_json::Value, leaves: &mut Vec<(String, St
 
 /// Whether two listen addresses would take the same socket: the same port,
 /// and the same address or one of them unspecified (`0.0.0.0`, `::`).
+/// Whether `upstream` (as written) reaches `listener`: its port, and an IP
+/// address the listener takes, or `localhost` for a loopback or wildcard
+/// listener.
+fn names(upstream: &http::uri::Authority, listener: SocketAddr) -> bool {
+    let port = upstream.port_u16().unwrap_or(80);
+    let host = upstream
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let address: Option<std::net::IpAddr> = host.parse().ok();
+    let local = host.eq_ignore_ascii_case("localhost")
+        || address.is_some_and(|address| address.is_loopback() || address.is_unspecified());
+    port == listener.port()
+        && (address == Some(listener.ip())
+            || (local && (listener.ip().is_loopback() || listener.ip().is_unspecified())))
+}
+
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }

@@ -110,7 +110,7 @@ fn sighup_reloads_the_bot_ca() {
 }
 
 /// Values out of their range, as edits like [`invalid_edits`]'s.
-const OUT_OF_RANGE: [(&str, &str, &str); 9] = [
+const OUT_OF_RANGE: [(&str, &str, &str); 10] = [
     (
         "timeout_secs = 5",
         "timeout_secs = 5\nread_timeout_secs = 0",
@@ -147,6 +147,12 @@ const OUT_OF_RANGE: [(&str, &str, &str); 9] = [
         "handshake_timeout_secs = 2",
         "handshake_timeout_secs = 2\nmax_connections = 2305843009213693952",
         "limits.max_connections",
+    ),
+    // The proxy's own listener (found by an outside trial).
+    (
+        "http://127.0.0.1:8080",
+        "http://localhost:8443",
+        "upstream.url",
     ),
     // No ceiling before (found by an outside review).
     (

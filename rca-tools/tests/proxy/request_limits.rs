@@ -48,6 +48,38 @@ fn a_head_over_the_limit_gets_431() {
     });
 }
 
+/// A `limits.max_head_bytes` below 16 KiB holds on the proxy's own path
+/// (a plain GET) as on hyper's (a POST): a head over it gets 431 on both.
+/// Before, the own path served GET heads up to 16 KiB whatever the
+/// setting (found by an outside trial).
+#[test]
+fn a_small_head_limit_holds_for_plain_gets_too() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let _proxy = Proxy::start(
+            &files.config(port, upstream, "max_head_bytes = 8192\n"),
+            port,
+        );
+        let filler = "v".repeat(10 * 1024);
+        for method in ["GET", "POST"] {
+            let body = if method == "POST" {
+                "Content-Length: 0\r\n"
+            } else {
+                ""
+            };
+            let request = format!(
+                "{method} / HTTP/1.1\r\nHost: localhost\r\nx-filler: {filler}\r\n{body}Connection: close\r\n\r\n"
+            );
+            let answer = raw_within(pki, port, request.as_bytes(), Duration::from_secs(5)).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 431"),
+                "{method}: {}",
+                &answer[..answer.len().min(200)]
+            );
+        }
+    });
+}
+
 /// Heads hyper answers by itself (400 for one it cannot parse, 431 for one
 /// over the limit) never reach the proxy's service, yet each gets its
 /// access-log line, with `-` for the method and path it never read, and

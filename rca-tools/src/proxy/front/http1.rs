@@ -166,7 +166,7 @@ async fn serve(proxy: &Proxy, connection: Http1Connection) -> Http1Outcome {
                     client_ip: remote.ip(),
                     lines: &mut client.lines,
                 };
-                match http1_wire::read_request(&client.read, &mut rewrite) {
+                match http1_wire::read_request(&client.read, &mut rewrite, max_head) {
                     Reading::Partial => {}
                     Reading::Forward(forward) => break forward,
                     Reading::HandOver(why) => {
