@@ -96,8 +96,14 @@ fn main() -> ExitCode {
         for lapsed in front.lapses(now_seconds(), true) {
             eprintln!("rca-proxy: {origin}: warning: {lapsed}");
         }
+        if let Some(shortfall) = config.open_file_shortfall() {
+            eprintln!("rca-proxy: {origin}: warning: {shortfall}");
+        }
         eprintln!("rca-proxy: {origin}: the configuration is valid");
         return ExitCode::SUCCESS;
+    }
+    if let Some(shortfall) = config.open_file_shortfall() {
+        log::warn!("{origin}: {shortfall}");
     }
     // `block_on` polls its future on this thread, not on a worker: the accept
     // loop runs in a task, so that accepting and serving a connection take no

@@ -142,6 +142,39 @@ pub fn notify_stopping() {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
 }
 
+/// The process's limit on open files (its soft `RLIMIT_NOFILE`), as
+/// Linux reports it in `/proc/self/limits`; `None` where that cannot be
+/// read, or there is no limit.
+#[must_use]
+pub fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What to say when `needed` open files (a tool's connection counts, each
+/// a file, and a few more) are more than the process may open: nginx says
+/// the same of its `worker_connections`. Past the limit, accepting fails
+/// and connections to the upstream cannot be opened, so clients already
+/// connected fail too (found by an outside trial).
+#[must_use]
+pub fn open_file_shortfall(needed: usize, counts: &str) -> Option<String> {
+    let limit = open_file_limit()?;
+    let needed = u64::try_from(needed).unwrap_or(u64::MAX);
+    (limit < needed).then(|| {
+        format!(
+            "the open-file limit ({limit}) is below the {needed} files {counts} may need: \
+             raise it (LimitNOFILE= in the unit, ulimit -n in a shell) or lower them"
+        )
+    })
+}
+
 /// The most connections a tool's count may allow: Linux's default ceiling
 /// on a process's open files (`fs.nr_open`). A larger count could never be
 /// reached, and one beyond what tokio's semaphore holds made the tool panic

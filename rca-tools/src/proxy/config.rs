@@ -709,6 +709,28 @@ impl Config {
         self.validate_admin(origin)
     }
 
+    /// Whether the process may open fewer files than the connection counts
+    /// need (the clients', the upstream's, the admin listener's, and a few
+    /// for listeners, logs and certificates): what to say if so.
+    #[must_use]
+    pub fn open_file_shortfall(&self) -> Option<String> {
+        let admin = if self.admin.is_some() {
+            crate::common::admin::ADMIN_MAX_CONNECTIONS
+        } else {
+            0
+        };
+        let needed = self
+            .limits
+            .max_connections
+            .saturating_add(self.upstream.max_connections)
+            .saturating_add(admin)
+            .saturating_add(64);
+        crate::common::process::open_file_shortfall(
+            needed,
+            "limits.max_connections and upstream.max_connections",
+        )
+    }
+
     /// `admin.listen` must not take the proxy's own socket (it would fail
     /// at start, after the check said yes), and the upstream must not be
     /// either of the proxy's own listeners: requests would come back to

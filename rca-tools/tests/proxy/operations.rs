@@ -294,6 +294,73 @@ fn invalid_configuration_names_the_field() {
     }
 }
 
+/// An open-file limit below what the connection counts need is warned of by
+/// `--check-config` (and at start), as nginx warns of its
+/// `worker_connections`: past it, accepting fails and connected clients'
+/// requests get 502 (found by an outside trial, under `ulimit -n 64`).
+#[test]
+fn an_open_file_limit_below_the_connection_counts_is_warned_of() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    let config = files.config(8443, upstream, "");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(r#"ulimit -n 256 && exec "$0" --check-config --config "$1""#)
+        .arg(PROXY)
+        .arg(&config)
+        .output()
+        .expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: the open-file limit (256) is below"),
+        "{stderr}"
+    );
+}
+
+/// Out of file descriptors, failed accepts are said once and then every 10
+/// s, not at every retry (ten lines a second before, found by an outside
+/// trial), and the proxy says when it accepts again.
+#[test]
+fn failed_accepts_are_said_without_flooding() {
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+    let port = free_port();
+    let config = files.config(port, upstream, "");
+    let log = files.path("diagnostics.log");
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg(r#"ulimit -n 40 && exec "$0" "$@""#)
+        .arg(PROXY)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")));
+    let _proxy = Proxy::spawn(command, &config, port);
+    let held: Vec<_> = (0..60)
+        .filter_map(|_| std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = std::fs::read_to_string(&log).expect("log");
+    let failed = text.matches("accept failed").count();
+    assert!((1..=2).contains(&failed), "{failed} lines:\n{text}");
+    drop(held);
+    // Accepted again once descriptors are free: the backlog's connections
+    // first, then this one.
+    let started = Instant::now();
+    loop {
+        let _probe = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+        let text = std::fs::read_to_string(&log).expect("log");
+        if text.contains("accepting connections again") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Under systemd, standard error is the journal's stream (`JOURNAL_STREAM`
 /// names its device and inode): each diagnostic line then carries its
 /// priority as `<N>`, which journald reads (`journalctl -p err` finds the
