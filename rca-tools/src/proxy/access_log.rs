@@ -280,6 +280,16 @@ impl Record {
         self.error = error;
     }
 
+    /// The client's connection failed with `error` (it read nothing for the
+    /// send timeout, or went away) before the whole response went out: the
+    /// line says so, where it said nothing and looked served (found by an
+    /// outside trial).
+    pub fn cut_by_client(&mut self, error: &std::io::Error) {
+        if self.error.is_none() {
+            self.error = Some(format!("the response was cut short: {error}"));
+        }
+    }
+
     /// The upstream's response body failed with `error` after the headers
     /// went out: the client got what came until then. The line says why;
     /// a read timeout is counted as the upstream error `read_timeout`.
@@ -427,6 +437,10 @@ pub trait Tally: Send + Unpin + 'static {
     fn end(&mut self) {}
     /// The body failed with `error`.
     fn failed(&mut self, _error: &(dyn std::error::Error + 'static)) {}
+    /// The body is dropped before its end was read: the client's
+    /// connection went first (it left, or read nothing for the send
+    /// timeout), or nothing is sent of it (a HEAD).
+    fn dropped_early(&mut self) {}
 }
 
 /// A request body's bytes, counted as the upstream side reads it into a
@@ -450,6 +464,20 @@ impl Tally for Box<Record> {
         self.cut_short(error);
     }
 
+    fn dropped_early(&mut self) {
+        // A HEAD's body, and a 204's or 304's, are never sent.
+        if self.error.is_none()
+            && self.method != http::Method::HEAD
+            && !matches!(self.status, 204 | 304)
+        {
+            self.error = Some(
+                "the response was cut short: the client's connection ended first (it left, or \
+                 read nothing for the send timeout)"
+                    .to_owned(),
+            );
+        }
+    }
+
     fn end(&mut self) {
         self.finish();
     }
@@ -459,6 +487,8 @@ impl Tally for Box<Record> {
 pub struct Counted<T: Tally> {
     inner: Body,
     tally: T,
+    /// Whether its end (or a failure) was read.
+    over: bool,
 }
 
 impl Counted<Arc<AtomicU64>> {
@@ -475,6 +505,7 @@ impl Counted<Arc<AtomicU64>> {
         Body::new(Self {
             inner: body,
             tally: count,
+            over: false,
         })
     }
 }
@@ -485,12 +516,16 @@ impl Counted<Box<Record>> {
         Body::new(Self {
             inner: body,
             tally: record,
+            over: false,
         })
     }
 }
 
 impl<T: Tally> Drop for Counted<T> {
     fn drop(&mut self) {
+        if !self.over && !hyper::body::Body::is_end_stream(&self.inner) {
+            self.tally.dropped_early();
+        }
         self.tally.end();
     }
 }
@@ -512,10 +547,13 @@ impl<T: Tally> hyper::body::Body for Counted<T> {
                 }
             }
             // axum's error only wraps the body's own, which says it all.
-            Poll::Ready(Some(Err(error))) => self
-                .tally
-                .failed(std::error::Error::source(error).unwrap_or(error)),
-            _ => {}
+            Poll::Ready(Some(Err(error))) => {
+                let error = std::error::Error::source(error).unwrap_or(error);
+                self.tally.failed(error);
+                self.over = true;
+            }
+            Poll::Ready(None) => self.over = true,
+            Poll::Pending => {}
         }
         frame
     }

@@ -1043,6 +1043,66 @@ fn clients_that_stop_reading_are_closed_after_the_send_timeout() {
     });
 }
 
+/// A response cut short because its client read nothing for the send
+/// timeout says so in the access log, on the proxy's own path (a GET) and
+/// on hyper's (a POST). Before, the own path logged a clean 200 (found by
+/// an outside trial).
+#[test]
+fn responses_cut_by_a_client_that_stopped_reading_say_so() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let config = files.config_with(
+            "cut.toml",
+            port,
+            upstream,
+            "limits",
+            "send_timeout_secs = 1",
+        );
+        let log = files.path("access.log");
+        let _proxy = Proxy::start_logging(&config, port, &log);
+        for request in [
+            "GET /endless HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "POST /endless HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let mut stalled = tls_connect(pki, port, b"http/1.1").await;
+            stalled.write_all(request.as_bytes()).await.expect("send");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            drop(stalled);
+        }
+        // Responses read whole say nothing: over HTTP/2 and HTTP/1.1, a
+        // POST, a HEAD.
+        for http1_only in [false, true] {
+            let client = browser(pki, http1_only);
+            let url = format!("https://localhost:{port}/whole");
+            let got = client.post(&url).body("hello").send().await.expect("POST");
+            got.text().await.expect("body");
+            let got = client.get(&url).send().await.expect("GET");
+            got.text().await.expect("body");
+            let got = client.head(&url).send().await.expect("HEAD");
+            got.text().await.expect("body");
+        }
+        let started = Instant::now();
+        let text = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().count() >= 8 || started.elapsed() > Duration::from_secs(10) {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let lines = json_lines(&text);
+        assert_eq!(lines.len(), 8, "{text}");
+        for line in &lines {
+            let error = line["error"].as_str().unwrap_or_default();
+            if line["path"] == "/endless" {
+                assert!(error.starts_with("the response was cut short"), "{text}");
+            } else {
+                assert!(line["error"].is_null(), "{text}");
+            }
+        }
+        assert!(text.contains("the client read nothing for 1s"), "{text}");
+    });
+}
+
 /// An HTTP/2 client that goes on reading its connection but stops taking a
 /// response (it grants the stream no more flow-control window) is closed
 /// once that response has waited `send_timeout_secs`: with one connection

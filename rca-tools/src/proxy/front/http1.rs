@@ -383,8 +383,10 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
     let written = write_response(client, body, &mut sent_bytes).await;
     if let Some(mut record) = record.0.take() {
         record.response_body_bytes = sent_bytes;
-        if let Err(Cut::Upstream(error)) = &written {
-            record.cut_short(error);
+        match &written {
+            Err(Cut::Upstream(error)) => record.cut_short(error),
+            Err(Cut::Client(error)) => record.cut_by_client(error),
+            Ok(()) => {}
         }
         record.finish();
     }
