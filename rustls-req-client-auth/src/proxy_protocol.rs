@@ -156,9 +156,29 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, Refused>
             continue;
         }
         let (length, client) = match parsed {
-            HeaderResult::V2(Ok(header)) => (header.len(), v2_client(&header)),
+            HeaderResult::V2(Ok(header)) => {
+                // ppp reads TLVs only when asked: one running past the
+                // header's end was taken (found by an outside trial).
+                if let Some(Err(error)) = header.tlvs().find(Result::is_err) {
+                    return Err(Refused::Malformed(format!(
+                        "version 2 header with a malformed TLV: {error}"
+                    )));
+                }
+                (header.len(), v2_client(&header))
+            }
             HeaderResult::V1(Ok(header)) => (header.header.len(), v1_client(&header)),
-            HeaderResult::V2(Err(error)) => return Err(Refused::Malformed(error.to_string())),
+            HeaderResult::V2(Err(v2::ParseError::Version(byte))) => {
+                // ppp prints the version's whole byte, in hex ("30").
+                return Err(Refused::Malformed(format!(
+                    "version 2 signature with version {} (only 2 exists)",
+                    byte >> 4
+                )));
+            }
+            HeaderResult::V2(Err(error)) => {
+                return Err(Refused::Malformed(format!(
+                    "malformed version 2 header: {error}"
+                )))
+            }
             HeaderResult::V1(Err(error)) => {
                 return Err(Refused::Malformed(format!("missing or malformed: {error}")))
             }
@@ -325,5 +345,33 @@ mod tests {
             !why.contains("PROXY") && why.to_lowercase().contains("version"),
             "{why}"
         );
+    }
+
+    /// A version 2 header whose TLV runs past its end is refused, and one
+    /// of another version is told by its number (found by an outside
+    /// trial: the first was taken, the second said "version 30").
+    #[tokio::test]
+    async fn broken_version_2_headers_are_told_apart() {
+        let mut truncated = v2::PROTOCOL_PREFIX.to_vec();
+        // PROXY over TCP/IPv4, 12 bytes of addresses and a TLV header that
+        // claims 10 bytes it does not have.
+        truncated.extend_from_slice(&[0x21, 0x11, 0x00, 0x0f]);
+        truncated.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90, 0x01, 0xbb]);
+        truncated.extend_from_slice(&[0xea, 0x00, 0x0a]);
+        let (refused, _) = exchange(&["127.0.0.0/8"], &[&truncated]).await;
+        let why = match refused {
+            Err(Refused::Malformed(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(why.contains("TLV"), "{why}");
+        let mut v3 = v2::PROTOCOL_PREFIX.to_vec();
+        v3.extend_from_slice(&[0x31, 0x11, 0x00, 0x0c]);
+        v3.extend_from_slice(&[0; 12]);
+        let (refused, _) = exchange(&["127.0.0.0/8"], &[&v3]).await;
+        let why = match refused {
+            Err(Refused::Malformed(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(why.contains("with version 3 "), "{why}");
     }
 }
