@@ -149,7 +149,7 @@ pub struct Serve<S> {
 }
 
 /// See [`Serve::on_grace_ran_out`].
-type GraceRanOut = Box<dyn FnOnce(usize) + Send>;
+type GraceRanOut = Box<dyn FnOnce(usize) + Send + Sync>;
 
 impl<S> Serve<S> {
     /// How long a client may take to send a request's headers (HTTP/1.1).
@@ -325,7 +325,10 @@ impl<S> Serve<S> {
     /// then is not a client that left: a service that logs requests whose
     /// connection ended before the answer (nginx's 499) can tell the two
     /// apart from this.
-    pub fn on_grace_ran_out(mut self, observer: impl FnOnce(usize) + Send + 'static) -> Self {
+    pub fn on_grace_ran_out(
+        mut self,
+        observer: impl FnOnce(usize) + Send + Sync + 'static,
+    ) -> Self {
         self.grace_ran_out = Some(Box::new(observer));
         self
     }
@@ -611,7 +614,7 @@ impl AcceptFailures {
 
     fn recovered(&mut self) {
         if self.logged.take().is_some() {
-            warn!("accepting connections again");
+            info!("accepting connections again");
             self.since = 0;
         }
     }

@@ -111,6 +111,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging("info");
+    rca_tools::common::process::raise_open_file_limit();
     if let Some(Command::Ca) = args.command {
         return match ca_certificate(&args) {
             Ok(path) => {
@@ -165,10 +166,20 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
         },
         (
             Duration::from_secs(args.idle_timeout_secs),
-            args.max_idle_per_host.unwrap_or(usize::MAX),
+            args.max_idle_per_host,
         ),
     );
     let limits = front_limits(&args);
+    let needed = args
+        .max_connections
+        .saturating_add(args.max_upstream_connections)
+        .saturating_add(64);
+    if let Some(shortfall) = rca_tools::common::process::open_file_shortfall(
+        needed,
+        "--max-connections and --max-upstream-connections",
+    ) {
+        log::warn!("{shortfall}");
+    }
     // The signal handlers are in place before any port opens: from then on
     // a SIGHUP reloads and a SIGTERM drains, never the default kill.
     let hangups = hangups();

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         };
     }
     rca_tools::common::process::init_logging("info");
+    rca_tools::common::process::raise_open_file_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

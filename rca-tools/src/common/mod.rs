@@ -6,6 +6,8 @@ pub mod errors;
 pub mod fields;
 pub mod json_lines;
 pub mod key_file;
+pub mod own_address;
+pub mod permits;
 pub mod printable;
 pub mod process;
 pub mod read_timeout;

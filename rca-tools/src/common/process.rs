@@ -142,20 +142,37 @@ pub fn notify_stopping() {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
 }
 
-/// The process's limit on open files (its soft `RLIMIT_NOFILE`), as
-/// Linux reports it in `/proc/self/limits`; `None` where that cannot be
-/// read, or there is no limit.
+/// The process's limit on open files (its soft `RLIMIT_NOFILE`); `None`
+/// for no limit.
 #[must_use]
 pub fn open_file_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits
-        .lines()
-        .find(|line| line.starts_with("Max open files"))?;
-    line.trim_start_matches("Max open files")
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+/// Raises the process's open-file limit to its hard limit, as Go's runtime
+/// does at start (and nginx's `worker_rlimit_nofile` where configured): a
+/// shell's soft limit (often 1,024) is far below what a proxy's connection
+/// counts need, and the hard one (often 524,288) is what the system
+/// allows. Each connection is a descriptor this process polls with epoll,
+/// so no `select` limit applies. The limit in force afterwards, or what
+/// stopped the raise, goes to the debug log.
+pub fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_none() || limit.current == limit.maximum {
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => log::debug!(
+            "open-file limit raised to the hard limit {:?}",
+            limit.maximum
+        ),
+        Err(error) => log::debug!("open-file limit not raised: {error}"),
+    }
 }
 
 /// What to say when `needed` open files (a tool's connection counts, each

@@ -109,10 +109,12 @@ pub struct Args {
     pub client_idle_timeout_secs: u64,
     /// Idle upstream connections kept per server (per server and
     /// `--proxy-auth-file` line, each of which has a pool of its own); 0
-    /// makes every request open a new one (for measurements). Default: no
-    /// limit.
-    #[arg(long)]
-    pub max_idle_per_host: Option<usize>,
+    /// makes every request open a new one (for measurements). Bounded, so
+    /// that a burst of requests to one HTTP/1.1 server does not leave its
+    /// connections idle in the pool holding places under
+    /// --max-upstream-connections that other servers need.
+    #[arg(long, default_value_t = 64)]
+    pub max_idle_per_host: usize,
     /// Client connections and tunnels at once; beyond, new connections wait
     /// and new tunnels get a 503.
     #[arg(long, default_value_t = 1024, value_parser = count_up_to(crate::common::process::MAX_CONNECTIONS))]
@@ -168,25 +170,15 @@ impl Args {
     /// (`listeners`, with their options): each request to it would come
     /// back as a new one, until every connection slot was taken (found by
     /// an outside attack: one request took all 1,024 and the proxy hung
-    /// for a minute). Told by the address as written: an IP address or
-    /// `localhost` with the listener's port, where the listener takes that
-    /// address (or every one).
+    /// for a minute). Told by the address as written (see
+    /// [`crate::common::own_address::reaches`]).
     fn route_to_itself(&self, listeners: &[(SocketAddr, String)]) -> Result<(), String> {
         for (_, scheme, authority) in &self.routes {
             let port = authority
                 .port_u16()
                 .unwrap_or_else(|| crate::connect::upstream::default_port(scheme.as_str()));
-            let host = authority
-                .host()
-                .trim_start_matches('[')
-                .trim_end_matches(']');
-            let loopback = host.eq_ignore_ascii_case("localhost");
-            let named: Option<std::net::IpAddr> = host.parse().ok();
             let reaches = |listener: &SocketAddr| {
-                listener.port() == port
-                    && (listener.ip().is_unspecified()
-                        || named == Some(listener.ip())
-                        || (loopback && listener.ip().is_loopback()))
+                crate::common::own_address::reaches(authority.host(), port, *listener)
             };
             if let Some((listener, option)) =
                 listeners.iter().find(|(listener, _)| reaches(listener))

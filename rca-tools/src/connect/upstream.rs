@@ -197,17 +197,9 @@ impl FlagConnector {
     /// connections, and a few such clients took every file descriptor, so
     /// that the proxy served no one (found by an outside attack).
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ConnectFailure> {
-        if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
-            return Ok(slot);
-        }
-        let busy = || ConnectFailure::Busy(self.settings.max_connections);
-        tokio::time::timeout(
-            self.settings.connect_timeout,
-            Arc::clone(&self.slots).acquire_owned(),
-        )
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())
+        crate::common::permits::take_within(&self.slots, self.settings.connect_timeout)
+            .await
+            .ok_or(ConnectFailure::Busy(self.settings.max_connections))
     }
 
     /// The counters of its connections (and of the requests a

@@ -286,7 +286,11 @@ impl Record {
     /// outside trial).
     pub fn cut_by_client(&mut self, error: &std::io::Error) {
         if self.error.is_none() {
-            self.error = Some(format!("the response was cut short: {error}"));
+            self.error = Some(if at_shutdown() {
+                cut_short_without_a_reason()
+            } else {
+                format!("the response was cut short: {error}")
+            });
         }
     }
 
@@ -386,6 +390,24 @@ pub fn grace_ran_out() {
     GRACE_RAN_OUT.store(true, Ordering::Relaxed);
 }
 
+/// Whether shutdown's grace has run out (see [`grace_ran_out`]).
+fn at_shutdown() -> bool {
+    GRACE_RAN_OUT.load(Ordering::Relaxed)
+}
+
+/// Why a response whose body was dropped before its end, with no error of
+/// its own, was cut short: shutdown's grace ran out, or else the client's
+/// connection ended first (it left, or read nothing for the send timeout).
+fn cut_short_without_a_reason() -> String {
+    if at_shutdown() {
+        "the response was cut short: shutdown's grace ran out (limits.shutdown_grace_secs)"
+    } else {
+        "the response was cut short: the client's connection ended first (it left, or read \
+         nothing for the send timeout)"
+    }
+    .to_owned()
+}
+
 /// A request being served, its record not yet finished. Dropped before
 /// that (the client left, or shutdown's grace ran out and the connection
 /// was closed), it finishes the record as it stands: with status 499 if
@@ -396,7 +418,7 @@ pub struct Unfinished(pub Option<Box<Record>>);
 impl Drop for Unfinished {
     fn drop(&mut self) {
         if let Some(record) = &mut self.0 {
-            let at_shutdown = GRACE_RAN_OUT.load(Ordering::Relaxed);
+            let at_shutdown = at_shutdown();
             if record.status == 0 {
                 let why = if at_shutdown {
                     "shutdown's grace ran out before the response \
@@ -406,15 +428,7 @@ impl Drop for Unfinished {
                 };
                 record.answered(CLIENT_LEFT, Some(why.to_owned()));
             } else if record.error.is_none() {
-                record.error = Some(
-                    if at_shutdown {
-                        "the response was cut short: shutdown's grace ran out \
-                         (limits.shutdown_grace_secs)"
-                    } else {
-                        "the response was cut short"
-                    }
-                    .to_owned(),
-                );
+                record.error = Some(cut_short_without_a_reason());
             }
             record.finish();
         }
@@ -475,11 +489,7 @@ impl Tally for Box<Record> {
             && self.method != http::Method::HEAD
             && !matches!(self.status, 204 | 304)
         {
-            self.error = Some(
-                "the response was cut short: the client's connection ended first (it left, or \
-                 read nothing for the send timeout)"
-                    .to_owned(),
-            );
+            self.error = Some(cut_short_without_a_reason());
         }
     }
 

@@ -756,10 +756,11 @@ impl Config {
         );
         let upstream = crate::proxy::back::forward::upstream_authority(&self.upstream.url).ok();
         for (name, listener) in own {
-            if upstream
-                .as_ref()
-                .is_some_and(|upstream| names(upstream, listener))
-            {
+            let reaches = |upstream: &http::uri::Authority| {
+                let port = upstream.port_u16().unwrap_or(80);
+                crate::common::own_address::reaches(upstream.host(), port, listener)
+            };
+            if upstream.as_ref().is_some_and(reaches) {
                 return Err(ConfigError::new(
                     origin,
                     format!(
@@ -853,23 +854,6 @@ fn leaves_of(name: &str, value: &serde_json::Value, leaves: &mut Vec<(String, St
 
 /// Whether two listen addresses would take the same socket: the same port,
 /// and the same address or one of them unspecified (`0.0.0.0`, `::`).
-/// Whether `upstream` (as written) reaches `listener`: its port, and an IP
-/// address the listener takes, or `localhost` for a loopback or wildcard
-/// listener.
-fn names(upstream: &http::uri::Authority, listener: SocketAddr) -> bool {
-    let port = upstream.port_u16().unwrap_or(80);
-    let host = upstream
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let address: Option<std::net::IpAddr> = host.parse().ok();
-    let local = host.eq_ignore_ascii_case("localhost")
-        || address.is_some_and(|address| address.is_loopback() || address.is_unspecified());
-    port == listener.port()
-        && (address == Some(listener.ip())
-            || (local && (listener.ip().is_loopback() || listener.ip().is_unspecified())))
-}
-
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }

@@ -749,12 +749,14 @@ fn sigterm_lets_requests_in_flight_finish() {
                 }
                 // A new client is refused at once, not left waiting in the
                 // backlog (found by an outside attack): while the request
-                // is still in flight (it ends a second after the signal).
-                let mut refused = false;
-                while !refused && signalled.elapsed() < std::time::Duration::from_millis(700) {
-                    refused = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
+                // is still in flight.
+                let refused = loop {
+                    let refused = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
+                    if refused || fetch.is_finished() {
+                        break refused;
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(20));
-                }
+                };
                 assert!(refused, "a connection was accepted while draining");
                 (fetch.join().expect("the client thread"), draining)
             })
@@ -1575,7 +1577,7 @@ fn a_websocket_the_server_is_silent_on_is_closed() {
 }
 
 /// `--max-upstream-connections` caps the connections to servers: with two
-/// places and two slow requests to an HTTP/1.1 server holding them, more
+/// places and two slow requests (5 s) to an HTTP/1.1 server holding them, more
 /// requests wait `--connect-timeout-secs` for a place and get 503, saying
 /// why. Without the cap, one client's HTTP/2 streams to an HTTP/1.1
 /// server each opened a connection, and a few clients took every file
@@ -1592,7 +1594,8 @@ fn connections_to_servers_are_capped() {
             "--connect-timeout-secs",
             "1",
         ]);
-        let url = format!("https://localhost:{}/slow", server.port());
+        // Held 5 s: the two places stay taken however late a client starts.
+        let url = format!("https://localhost:{}/slower", server.port());
         let answers = tokio::task::block_in_place(|| {
             std::thread::scope(|scope| {
                 let fetches: Vec<_> = (0..4)

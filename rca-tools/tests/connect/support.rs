@@ -89,6 +89,9 @@ async fn echo(request: Request<Incoming>, client_cert: Option<String>) -> Respon
     if path == "/slow" {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     }
+    if path == "/slower" {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
     if path == "/switch-without-proof" {
         // A 101 for a WebSocket handshake it never read: no
         // Sec-WebSocket-Accept.

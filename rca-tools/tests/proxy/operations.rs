@@ -328,7 +328,8 @@ fn invalid_configuration_names_the_field() {
 /// An open-file limit below what the connection counts need is warned of by
 /// `--check-config` (and at start), as nginx warns of its
 /// `worker_connections`: past it, accepting fails and connected clients'
-/// requests get 502 (found by an outside trial, under `ulimit -n 64`).
+/// requests get 502 (found by an outside trial, under `ulimit -n 64`). A
+/// soft limit is raised to the hard one first.
 #[test]
 fn an_open_file_limit_below_the_connection_counts_is_warned_of() {
     let pki = TestPki::shared();
@@ -348,6 +349,25 @@ fn an_open_file_limit_below_the_connection_counts_is_warned_of() {
         stderr.contains("warning: the open-file limit (256) is below"),
         "{stderr}"
     );
+    // A soft limit below the counts is raised to the hard one first, as
+    // Go's runtime does (here, where the hard one is enough).
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(4)?.parse::<u64>().ok());
+    if hard.is_some_and(|hard| hard >= 12_000) {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(r#"ulimit -S -n 256 && exec "$0" --check-config --config "$1""#)
+            .arg(PROXY)
+            .arg(&config)
+            .output()
+            .expect("bash");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("open-file limit"), "{stderr}");
+    }
 }
 
 /// Out of file descriptors, failed accepts are said once and then every 10
@@ -1134,6 +1154,54 @@ fn responses_cut_by_a_client_that_stopped_reading_say_so() {
             }
         }
         assert!(text.contains("the client read nothing for 1s"), "{text}");
+    });
+}
+
+/// A response still streaming when shutdown's grace runs out says so in
+/// the access log, over HTTP/2 (hyper's path) as over HTTP/1.1 (the own
+/// path): hyper's path said the client had left (found by a review).
+#[test]
+fn a_response_cut_when_shutdowns_grace_runs_out_says_so() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let config = files.config_with(
+            "grace.toml",
+            port,
+            upstream,
+            "limits",
+            "shutdown_grace_secs = 1",
+        );
+        let log = files.path("access.log");
+        let mut proxy = Proxy::start_logging(&config, port, &log);
+        let mut readers = Vec::new();
+        for http1_only in [false, true] {
+            let response = browser(pki, http1_only)
+                .get(proxy.url("/endless"))
+                .send()
+                .await
+                .expect("response");
+            assert_eq!(response.status(), 200);
+            readers.push(tokio::spawn(async move {
+                let mut response = response;
+                while let Ok(Some(_)) = response.chunk().await {}
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proxy.signal("TERM");
+        assert!(proxy.wait().success());
+        for reader in readers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
+        let text = std::fs::read_to_string(&log).expect("access log");
+        let lines = json_lines(&text);
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in &lines {
+            let error = line["error"].as_str().unwrap_or_default();
+            assert!(
+                error.starts_with("the response was cut short: shutdown's grace ran out"),
+                "{text}"
+            );
+        }
     });
 }
 

@@ -10,13 +10,15 @@ use std::collections::BTreeSet;
 /// claimed prefix), and its identity headers' default names.
 fn claimed() -> Vec<String> {
     use rca_tools::proxy::judge::identity::{
-        Headers, CERTIFICATE_CONVENTIONS, CLAIMED_PREFIXES, DEFAULT_NAMES, EDGE_ONLY,
+        Headers, AUTHENTICATED_USER_NAMES, CERTIFICATE_CONVENTIONS, CLAIMED_PREFIXES,
+        DEFAULT_NAMES, EDGE_ONLY,
     };
     let defaults = Headers::default();
     let mut names: Vec<String> = DEFAULT_NAMES
         .iter()
         .chain(&EDGE_ONLY)
         .chain(&CERTIFICATE_CONVENTIONS)
+        .chain(&AUTHENTICATED_USER_NAMES)
         .map(|name| (*name).to_owned())
         .collect();
     names.extend(CLAIMED_PREFIXES.iter().map(|prefix| {

@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 use crate::common::client_body::{ClientBodyError, ClientBodyFailure};
 use crate::common::errors::error_chain;
 use crate::common::fields::{filter_trailers, remove_hop_by_hop};
+use crate::common::permits::take_within;
 use crate::common::read_timeout::ReadTimeout;
 use crate::common::websocket::{expected_accept, proves_websocket_switch};
 use crate::proxy::back::pool::{resendable, Http1Pool, Outgoing, ResponseBody};
@@ -361,16 +362,11 @@ impl Upstream {
             ),
             None => None,
         };
-        if let Ok(permit) = Arc::clone(&self.connections).try_acquire_owned() {
-            return Ok(ExchangeSlot::new(permit, client_slot));
-        }
-        let busy =
-            || UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout);
-        let permit =
-            tokio::time::timeout(self.timeout, Arc::clone(&self.connections).acquire_owned())
-                .await
-                .map_err(|_| busy())?
-                .map_err(|_| busy())?;
+        let permit = take_within(&self.connections, self.timeout)
+            .await
+            .ok_or_else(|| {
+                UpstreamError::Busy(self.authority.clone(), self.max_connections, self.timeout)
+            })?;
         Ok(ExchangeSlot::new(permit, client_slot))
     }
 
@@ -436,7 +432,7 @@ fn ask_upgrade(
     (Some(hyper::upgrade::on(request)), accept)
 }
 
-/// Sends `request` over h2c, and once more on a new stream if the upstream
+/// Sends `request` over h2c, and again on a new stream if the upstream
 /// turned it away with a GOAWAY before processing it (its stream above the
 /// GOAWAY's last stream id: RFC 9113 section 6.8 says it may be retried).
 /// hyper's client fails such a request instead of retrying it (hyper issue
@@ -450,15 +446,22 @@ async fn send_h2c(
     h2c: &Client<HttpConnector, Body>,
     request: Request<Body>,
 ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-    let again = resendable(&request).then(|| bodiless_copy(&request));
-    let first = h2c.request(request.map(without_trailers)).await;
-    match (first, again) {
-        (Err(error), Some(again)) if is_turned_away(&error) => {
+    /// A request turned away again (a new connection that is itself
+    /// retired at once) is sent again up to this many times in all.
+    const RESENDS: usize = 2;
+    let template = resendable(&request).then(|| bodiless_copy(&request));
+    let mut answer = h2c.request(request.map(without_trailers)).await;
+    if let Some(template) = template {
+        for _ in 0..RESENDS {
+            match &answer {
+                Err(error) if is_turned_away(error) => {}
+                _ => break,
+            }
             log::debug!("the upstream turned a request away with a GOAWAY; sending it again");
-            h2c.request(again).await
+            answer = h2c.request(bodiless_copy(&template)).await;
         }
-        (first, _) => first,
     }
+    answer
 }
 
 /// A copy of `request`, which has no body, for sending again.
@@ -472,12 +475,24 @@ fn bodiless_copy(request: &Request<Body>) -> Request<Body> {
 }
 
 /// Whether `error` says the upstream turned the request away with a GOAWAY
-/// (h2 gives the GOAWAY's error to the streams above its last stream id).
+/// (h2 gives the GOAWAY's error to the streams above its last stream id),
+/// or its connection was lost under it (closed just as the request went
+/// out: a retired connection's close can overtake a stream, as over
+/// HTTP/1.1, where such a request is sent again too). Not a stream the
+/// upstream reset (`RST_STREAM`), which it may have acted on.
 fn is_turned_away(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(error) = cause {
         if let Some(h2) = error.downcast_ref::<h2::Error>() {
-            return h2.is_go_away() && h2.is_remote();
+            return (h2.is_go_away() && h2.is_remote()) || h2.is_io();
+        }
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            if hyper.is_canceled() || hyper.is_closed() || hyper.is_incomplete_message() {
+                return true;
+            }
+        }
+        if error.is::<std::io::Error>() {
+            return true;
         }
         cause = error.source();
     }

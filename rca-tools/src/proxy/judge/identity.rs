@@ -73,7 +73,7 @@ pub const DEFAULT_NAMES: [&str; 2] = ["x-client-auth-path", "x-client-session-re
 /// header from 127.0.0.1), the prefixes and original URLs that framework
 /// middlewares and IIS-style rewriters route by, method overrides, scheme
 /// hints, and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`).
-pub const EDGE_ONLY: [&str; 49] = [
+pub const EDGE_ONLY: [&str; 44] = [
     // The client's address and certificate.
     "forwarded",
     "x-forwarded",
@@ -124,9 +124,15 @@ pub const EDGE_ONLY: [&str; 49] = [
     "front-end-https",
     // httpoxy.
     "proxy",
-    // The user another edge authenticated, by names of their own (see
-    // `CLAIMED_PREFIXES` for the prefixed ones): Authelia's, and the auth
-    // proxy header of Grafana and others.
+];
+
+/// The user another edge authenticated, by names of their own (see
+/// [`CLAIMED_PREFIXES`] for the prefixed ones): Authelia's, the auth proxy
+/// header of Grafana and others, Kong's. A client's are dropped (found by
+/// an outside attack: they went through), but unlike [`EDGE_ONLY`] an
+/// operator may give an identity header one of these names, for an
+/// application that reads its user there.
+pub const AUTHENTICATED_USER_NAMES: [&str; 5] = [
     "remote-groups",
     "remote-name",
     "remote-email",
@@ -258,6 +264,7 @@ impl IdentityHeaders {
             .chain(DEFAULT_NAMES)
             .chain(EDGE_ONLY)
             .chain(CERTIFICATE_CONVENTIONS)
+            .chain(AUTHENTICATED_USER_NAMES)
             .any(|canonical| canonically_equal(name, canonical))
             || CLAIMED_PREFIXES
                 .iter()
