@@ -442,7 +442,11 @@ impl Front {
         let Some(authority) = request.uri().authority().cloned() else {
             return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
         };
-        if authority.port_u16().is_none() {
+        // The authority form alone (RFC 9110 section 9.3.6), with a host
+        // name or an IP address: `http://host:port`, `:443` and `*.host`
+        // were taken, and then failed or made the local CA issue a
+        // wildcard (found by an outside attack).
+        if authority.port_u16().is_none() || request.uri().scheme().is_some() {
             return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
         }
         let host = authority
@@ -450,6 +454,12 @@ impl Front {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
+        if rustls::pki_types::ServerName::try_from(host.as_str()).is_err() {
+            return own_answer(
+                StatusCode::BAD_REQUEST,
+                "CONNECT needs host:port, with a host name or an IP address",
+            );
+        }
         let ca = self.local_ca();
         let config = match ca.server_config(&host) {
             Ok(config) => config,
@@ -610,6 +620,14 @@ impl Front {
                 .forward_admitted(request, (scheme, authority), credential)
                 .await;
         }
+        // Its body was never sent on, and the server waited for it until
+        // the response timeout (found by an outside attack).
+        if !hyper::body::Body::is_end_stream(request.body()) {
+            return own_answer(
+                StatusCode::BAD_REQUEST,
+                "a WebSocket handshake carries no body",
+            );
+        }
         // A handshake still under way when its credential goes gets the
         // 403 of any request not answered yet. A route's or an unguarded
         // port's WebSocket has no credential to lose, and nothing to watch.
@@ -652,6 +670,16 @@ impl Front {
         (scheme, authority): (Scheme, Authority),
         credential: Option<Admitted>,
     ) -> Response<RelayBody> {
+        // A tunnel is opened on the proxy port; one asked for inside a
+        // tunnel (or on a route) went to the server as a CONNECT, and its
+        // 200 closed the client's tunnel without a word (found by an
+        // outside attack).
+        if request.method() == Method::CONNECT {
+            return own_answer(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "CONNECT is taken on the proxy port only, not inside a tunnel or on a route",
+            );
+        }
         let Some(admitted) = credential else {
             return self.relay.forward(request, scheme, authority).await;
         };

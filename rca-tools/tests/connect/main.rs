@@ -1625,6 +1625,51 @@ fn connections_to_servers_are_capped() {
     });
 }
 
+/// Requests rca-connect cannot carry are refused at once with a status
+/// that says so (found by an outside attack): a CONNECT target that is
+/// not `host:port` (`http://host:port`, a wildcard: taken, then failed or
+/// made the local CA issue a wildcard), a CONNECT on a route (sent to the
+/// server, whose 200 closed the client's connection without a word), and
+/// a WebSocket handshake with a body (the server waited for the body until
+/// the response timeout).
+#[test]
+fn requests_rca_connect_cannot_carry_are_refused_at_once() {
+    use std::io::{Read as _, Write as _};
+    let pki = TestPki::shared();
+    let files = Files::new(pki);
+    let route_port = support::free_port();
+    let route = format!("127.0.0.1:{route_port}=https://localhost:1");
+    let (_connect, port) = files.start_connect(&["--route", &route]);
+    let status_of = |to: u16, request: &str| {
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", to)).expect("connect");
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        tcp.write_all(request.as_bytes()).expect("write");
+        let mut answer = vec![0; 12];
+        tcp.read_exact(&mut answer).expect("a status line");
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    for target in ["http://localhost:443", "*.localhost:443"] {
+        let answer = status_of(
+            port,
+            &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+        );
+        assert_eq!(answer, "HTTP/1.1 400", "{target}");
+    }
+    let answer = status_of(
+        route_port,
+        "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n",
+    );
+    assert_eq!(answer, "HTTP/1.1 405");
+    let answer = status_of(
+        route_port,
+        "GET /chat HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Content-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(answer, "HTTP/1.1 400");
+}
+
 /// The lines any client can cause, with or without proxy credentials (TLS
 /// spoken on the plain port, a request that does not parse), are bounded
 /// per second, and the next one out says how many were left out. Found by
