@@ -73,6 +73,12 @@ impl TryFrom<String> for AccessLogTarget {
         match text.as_str() {
             "stdout" => Ok(Self::Stdout),
             "off" => Ok(Self::Off),
+            // Not a file of that name next to the configuration, which it
+            // became without a word (found by an outside trial).
+            "stderr" | "/dev/stderr" => Err(
+                "standard error carries the diagnostics: give the access log \"stdout\", \"off\" or a file (\"./stderr\" for a file of that name)"
+                    .into(),
+            ),
             "" => Err(
                 "name a file (\"/var/log/rca-proxy/access.log\"), or \"stdout\" or \"off\"".into(),
             ),
@@ -907,6 +913,8 @@ mod restart_tests {
         );
         let empty = toml::from_str::<Config>(&format!("{base}[log]\naccess = \"\"\n"));
         assert!(empty.is_err_and(|error| error.to_string().contains("name a file")));
+        let stderr = toml::from_str::<Config>(&format!("{base}[log]\naccess = \"stderr\"\n"));
+        assert!(stderr.is_err_and(|error| error.to_string().contains("./stderr")));
         assert_eq!(
             config(base).restart_only_changes(&with("/var/log/rca-proxy/access.log")),
             ["log.access (\"stdout\" -> \"/var/log/rca-proxy/access.log\")"]
