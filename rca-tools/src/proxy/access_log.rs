@@ -471,9 +471,8 @@ impl Tally for Arc<AtomicU64> {
 /// off), with the bytes sent until then.
 impl Tally for Box<Record> {
     fn add(&mut self, bytes: u64) {
-        // A HEAD's answer has no body on the wire, whatever its own text
-        // (hyper's HTTP/2 side reads it and sends none: 28 bytes were
-        // logged for a HEAD's 502, found by an outside trial).
+        // A HEAD's answer has no body on the wire (the service sends its
+        // own answers' text for no HEAD).
         if self.method != http::Method::HEAD {
             self.response_body_bytes = self.response_body_bytes.saturating_add(bytes);
         }

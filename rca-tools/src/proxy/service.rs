@@ -182,6 +182,7 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
     if let Some(failure) = &body_failure {
         request.extensions_mut().insert(failure.clone());
     }
+    let head = request.method() == http::Method::HEAD;
     let log = proxy.access_log == AccessLog::On;
     let record = (log || proxy.metrics.is_some()).then(|| {
         Box::new(Record {
@@ -219,6 +220,15 @@ async fn forward(proxy: &Proxy, request: Request) -> Response {
                 bad_request(why.reason())
             }
         }
+    };
+    // A HEAD's answer has no content. hyper's HTTP/2 side sends what the
+    // body holds, and the proxy's own answers hold their text: curl
+    // called the stream a PROTOCOL_ERROR and nghttp closed the connection
+    // (found by an outside trial). The headers stay, as a GET's would be.
+    let response = if head {
+        response.map(|_| axum::body::Body::empty())
+    } else {
+        response
     };
     let Some(mut record) = unanswered.0.take() else {
         return response;

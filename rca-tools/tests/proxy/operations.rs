@@ -64,8 +64,9 @@ fn the_own_answers_body_is_counted() {
 }
 
 /// A HEAD's own answer sends no body, and the access log counts none, over
-/// HTTP/2 as over HTTP/1.1: HTTP/2 logged the 28 bytes of the 502's text
-/// it never sent (found by an outside trial).
+/// HTTP/2 as over HTTP/1.1: HTTP/2 sent the 28 bytes of the 502's text,
+/// which curl calls a protocol error, and logged them (found by outside
+/// trials).
 #[test]
 fn a_heads_own_answer_counts_no_body() {
     runtime().block_on(async {
@@ -83,11 +84,21 @@ fn a_heads_own_answer_counts_no_body() {
                 .expect("an answer from the proxy");
             assert_eq!(response.status(), 502);
         }
+        // Over HTTP/2 no DATA frame follows the headers: curl called the
+        // stream a PROTOCOL_ERROR when the 502's text came.
+        let curl = Command::new("curl")
+            .args(["-sS", "-k", "-I", "--http2", "--max-time", "5"])
+            .arg(proxy.url("/"))
+            .output()
+            .expect("curl");
+        let said = String::from_utf8_lossy(&curl.stdout);
+        assert!(curl.status.success(), "{curl:?}");
+        assert!(said.starts_with("HTTP/2 502"), "{said}");
         proxy.signal("TERM");
         assert!(proxy.wait().success());
         let text = std::fs::read_to_string(&log).expect("access log");
         let lines = json_lines(&text);
-        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
         for line in lines {
             assert_eq!(line["response_body_bytes"].as_u64(), Some(0), "{text}");
         }
