@@ -220,7 +220,7 @@ pub use events::FlagsEvent;
 pub use extract::{Bot, MissingIdentity, NotABot};
 pub use identity::{thumbprint_sha256, LeafCertificate, PeerIdentity};
 #[cfg(feature = "axum")]
-pub use log_budget::{LogBudget, Verdict as LogVerdict};
+pub use log_budget::{AcceptFailures, LogBudget, Verdict as LogVerdict};
 pub use one_port::{LiveConfig, OnePortConfig};
 pub use refusal::RefusedCertificate;
 #[cfg(feature = "axum")]

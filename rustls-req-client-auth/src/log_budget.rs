@@ -76,6 +76,59 @@ impl LogBudget {
     }
 }
 
+/// The lines about failed accepts (out of file descriptors, say), which a
+/// server retries every so often: the first logged, then one line every
+/// 10 s while they go on, with how many there were, and one when
+/// accepting works again. A [`LogBudget`] would still write ten lines a
+/// second for as long as it lasted (found by an outside trial); [`serve`]
+/// uses this, and so can another accept loop.
+///
+/// [`serve`]: crate::serve
+#[derive(Debug, Default)]
+pub struct AcceptFailures {
+    /// When the last line was written, while failures go on.
+    logged: Option<std::time::Instant>,
+    /// Failures since that line.
+    since: u64,
+}
+
+impl AcceptFailures {
+    /// How often a line is written while failures go on.
+    pub const EVERY: Duration = Duration::from_secs(10);
+
+    /// An accept failed with `error`: logged (at warn) if it is the first
+    /// or the last line was 10 s ago.
+    pub fn failed(&mut self, error: &std::io::Error) {
+        self.since += 1;
+        let now = std::time::Instant::now();
+        if self
+            .logged
+            .is_some_and(|logged| now.duration_since(logged) < Self::EVERY)
+        {
+            return;
+        }
+        if self.logged.is_some() {
+            log::warn!(
+                "accept failed: {error}; {} failures in the last {:?}, retrying every 100 ms",
+                self.since,
+                Self::EVERY
+            );
+        } else {
+            log::warn!("accept failed: {error}; retrying every 100 ms");
+        }
+        self.logged = Some(now);
+        self.since = 0;
+    }
+
+    /// An accept worked: said (at info) if failures were logged.
+    pub fn recovered(&mut self) {
+        if self.logged.take().is_some() {
+            log::info!("accepting connections again");
+            self.since = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};

@@ -501,7 +501,7 @@ where
         ));
         let client_slots = limits.max_connections_per_client.map(ClientSlots::new);
         let mut connections = JoinSet::new();
-        let mut accept_failures = AcceptFailures::default();
+        let mut accept_failures = crate::log_budget::AcceptFailures::default();
         let mut signal = std::pin::pin!(signal);
         loop {
             while connections.try_join_next().is_some() {}
@@ -572,51 +572,6 @@ where
             while connections.join_next().await.is_some() {}
         }
         Ok(())
-    }
-}
-
-/// Failed accepts (out of file descriptors, say), retried every 100 ms:
-/// the first logged, then one line every 10 s while they go on, with how
-/// many there were, and one when accepting works again (found by an
-/// outside trial: ten lines a second, for as long as it lasted).
-#[derive(Debug, Default)]
-struct AcceptFailures {
-    /// When the last line was written, while failures go on.
-    logged: Option<std::time::Instant>,
-    /// Failures since that line.
-    since: u64,
-}
-
-impl AcceptFailures {
-    const EVERY: Duration = Duration::from_secs(10);
-
-    fn failed(&mut self, error: &io::Error) {
-        self.since += 1;
-        let now = std::time::Instant::now();
-        if self
-            .logged
-            .is_some_and(|logged| now.duration_since(logged) < Self::EVERY)
-        {
-            return;
-        }
-        if self.logged.is_some() {
-            warn!(
-                "accept failed: {error}; {} failures in the last {:?}, retrying every 100 ms",
-                self.since,
-                Self::EVERY
-            );
-        } else {
-            warn!("accept failed: {error}; retrying every 100 ms");
-        }
-        self.logged = Some(now);
-        self.since = 0;
-    }
-
-    fn recovered(&mut self) {
-        if self.logged.take().is_some() {
-            info!("accepting connections again");
-            self.since = 0;
-        }
     }
 }
 

@@ -172,7 +172,7 @@ async fn run(args: Args, ca: Arc<LocalCa>) -> anyhow::Result<()> {
     let limits = front_limits(&args);
     let needed = args
         .max_connections
-        .saturating_add(args.max_upstream_connections)
+        .saturating_add(args.max_upstream_connections.unwrap_or(0))
         .saturating_add(64);
     if let Some(shortfall) = rca_tools::common::process::open_file_shortfall(
         needed,

@@ -20,7 +20,9 @@ use tokio::time::Instant;
 pub enum Copied {
     /// Either side closed (or failed), with the bytes each way if cleanly.
     Closed(std::io::Result<(u64, u64)>),
-    /// The server sent nothing for the read timeout.
+    /// Nothing came from the server for the read timeout: it sent
+    /// nothing, or the client took nothing, so that the copy stopped
+    /// reading from the server.
     ServerSilent,
 }
 

@@ -122,9 +122,12 @@ pub struct Args {
     /// Connections to servers open at once, idle pooled ones included; one
     /// more waits up to --connect-timeout-secs for a place, then its
     /// request gets a 503 (an HTTP/1.1 server takes a connection for each
-    /// request in flight).
-    #[arg(long, default_value_t = 4096, value_parser = count_up_to(crate::common::process::MAX_CONNECTIONS))]
-    pub max_upstream_connections: usize,
+    /// request in flight). No cap by default: idle connections keep their
+    /// places until --idle-timeout-secs, so a cap meant for bursts also
+    /// refuses new servers after one (found by an outside trial); set it
+    /// with --max-idle-per-host and --idle-timeout-secs in mind.
+    #[arg(long, value_parser = count_up_to(crate::common::process::MAX_CONNECTIONS))]
+    pub max_upstream_connections: Option<usize>,
     /// Worker threads; 1 runs everything on the main thread (the least work
     /// per request for one bot's traffic). Default: one per core.
     #[arg(long, value_parser = count_up_to(MAX_THREADS))]
@@ -239,7 +242,22 @@ pub fn parse_route(text: &str) -> Result<(SocketAddr, Scheme, Authority), String
     if authority.host().is_empty() {
         return Err(format!("{url:?} has no host"));
     }
+    // A port written must be one: `:65536` and `:` went to the scheme's
+    // default port, `:0` nowhere (found by an outside attack).
+    if written_port(&authority).is_some() && authority.port_u16().is_none_or(|port| port == 0) {
+        return Err(format!("{url:?}: the port must be from 1 to 65535"));
+    }
     Ok((listen, scheme, authority))
+}
+
+/// The port `authority` writes after its host, if it writes one (an empty
+/// one, or one `http` does not take as a number, included).
+pub(crate) fn written_port(authority: &Authority) -> Option<&str> {
+    let after_host = authority
+        .as_str()
+        .rsplit_once(']')
+        .map_or(authority.as_str(), |(_, rest)| rest);
+    after_host.rsplit_once(':').map(|(_, port)| port)
 }
 
 /// An address to listen on: an IP address and a port. A host name is not

@@ -228,6 +228,7 @@ impl Front {
             tasks: tasks.clone(),
         };
         tokio::pin!(stop);
+        let mut accept_failures = rustls_req_client_auth::AcceptFailures::default();
         loop {
             // Accepted first, then given a slot: a listener waiting for a
             // connection holds none (the listeners share the slots, and one
@@ -240,13 +241,12 @@ impl Front {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, this comes back every pause.
-                    if let Some(left_out) = within(&ACCEPT_ERRORS_LOGGED) {
-                        log::warn!("accept: {error}{left_out}");
-                    }
+                    accept_failures.failed(&error);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
+            accept_failures.recovered();
             // Meanwhile this listener accepts no more: the rest wait in
             // its backlog.
             let permit = tokio::select! {
@@ -446,14 +446,30 @@ impl Front {
         // name or an IP address: `http://host:port`, `:443` and `*.host`
         // were taken, and then failed or made the local CA issue a
         // wildcard (found by an outside attack).
-        if authority.port_u16().is_none() || request.uri().scheme().is_some() {
+        let port_digits = crate::connect::cli::written_port(&authority)
+            .is_some_and(|port| !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()));
+        if !port_digits
+            || authority.port_u16().is_none_or(|port| port == 0)
+            || request.uri().scheme().is_some()
+        {
             return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
         }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        // Brackets hold an IPv6 address, nothing else (`[localhost]` was
+        // taken as `localhost`).
+        let written = authority.host();
+        let host = match written
+            .strip_prefix('[')
+            .and_then(|host| host.strip_suffix(']'))
+        {
+            Some(inner) if inner.parse::<std::net::Ipv6Addr>().is_ok() => inner.to_owned(),
+            Some(_) => {
+                return own_answer(
+                    StatusCode::BAD_REQUEST,
+                    "CONNECT needs host:port, with brackets only around an IPv6 address",
+                )
+            }
+            None => written.to_owned(),
+        };
         if rustls::pki_types::ServerName::try_from(host.as_str()).is_err() {
             return own_answer(
                 StatusCode::BAD_REQUEST,
@@ -779,10 +795,6 @@ static CUTS_LOGGED: LogBudget = LogBudget::new();
 /// attack: 20,000 lines a second), and journald's rate limit would answer
 /// a flood by dropping the lines that matter.
 static CLIENT_SLIPS_LOGGED: LogBudget = LogBudget::new();
-
-/// The lines about failed accepts: out of file descriptors, one came every
-/// 50 ms pause.
-static ACCEPT_ERRORS_LOGGED: LogBudget = LogBudget::new();
 
 /// A client connection's slot under `--max-connections`, until a tunnel
 /// takes it over.

@@ -40,8 +40,8 @@ pub struct UpstreamSettings {
     /// long for a free place under `max_connections`).
     pub connect_timeout: Duration,
     /// Connections to servers open at once, pooled idle ones included
-    /// (`--max-upstream-connections`).
-    pub max_connections: usize,
+    /// (`--max-upstream-connections`); `None`: no cap.
+    pub max_connections: Option<usize>,
 }
 
 /// A host name, or `*.` and a domain (any name below it, not the domain
@@ -151,6 +151,7 @@ impl FlagConnector {
         let configs = configs(identity, &settings.roots)?;
         let slots = settings
             .max_connections
+            .unwrap_or(tokio::sync::Semaphore::MAX_PERMITS)
             .min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Self {
             slots: Arc::new(tokio::sync::Semaphore::new(slots)),
@@ -199,7 +200,9 @@ impl FlagConnector {
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ConnectFailure> {
         crate::common::permits::take_within(&self.slots, self.settings.connect_timeout)
             .await
-            .ok_or(ConnectFailure::Busy(self.settings.max_connections))
+            .ok_or(ConnectFailure::Busy(
+                self.settings.max_connections.unwrap_or_default(),
+            ))
     }
 
     /// The counters of its connections (and of the requests a

@@ -73,7 +73,15 @@ impl Relay {
             Ok(io) => io,
             Err(failure) => {
                 self.metrics.request(RequestResult::Failed);
-                let answer = self.failure(StatusCode::BAD_GATEWAY, &failure.to_string(), None);
+                // rca-connect's own cap, as for any request (found by an
+                // outside attack: a WebSocket got 502).
+                let status = if matches!(failure, crate::connect::failure::ConnectFailure::Busy(_))
+                {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
+                let answer = self.failure(status, &failure.to_string(), None);
                 return (answer, None);
             }
         };
@@ -156,7 +164,8 @@ fn switched_tunnel(
                     }
                     Copied::Closed(Ok(_)) => {}
                     Copied::ServerSilent => log::info!(
-                        "closed a WebSocket to {authority}: it sent nothing for {read_timeout:?} (--read-timeout-secs)"
+                        "closed a WebSocket to {authority}: nothing came from it for {read_timeout:?} \
+                         (--read-timeout-secs): it sent nothing, or the client took nothing"
                     ),
                 }
             }

@@ -70,7 +70,9 @@ impl TryFrom<String> for AccessLogTarget {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, String> {
-        match text.as_str() {
+        // The words in any case and spacing (`"OFF"`, `" stderr"` became
+        // files of those names, found by an outside trial).
+        match text.trim().to_ascii_lowercase().as_str() {
             "stdout" => Ok(Self::Stdout),
             "off" => Ok(Self::Off),
             // Not a file of that name next to the configuration, which it
@@ -913,8 +915,12 @@ mod restart_tests {
         );
         let empty = toml::from_str::<Config>(&format!("{base}[log]\naccess = \"\"\n"));
         assert!(empty.is_err_and(|error| error.to_string().contains("name a file")));
-        let stderr = toml::from_str::<Config>(&format!("{base}[log]\naccess = \"stderr\"\n"));
-        assert!(stderr.is_err_and(|error| error.to_string().contains("./stderr")));
+        for stderr in ["stderr", "STDERR", " stderr "] {
+            let refused =
+                toml::from_str::<Config>(&format!("{base}[log]\naccess = \"{stderr}\"\n"));
+            assert!(refused.is_err_and(|error| error.to_string().contains("./stderr")));
+        }
+        assert_eq!(with("OFF").log.access, AccessLogTarget::Off);
         assert_eq!(
             config(base).restart_only_changes(&with("/var/log/rca-proxy/access.log")),
             ["log.access (\"stdout\" -> \"/var/log/rca-proxy/access.log\")"]

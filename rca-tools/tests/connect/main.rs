@@ -1649,7 +1649,13 @@ fn requests_rca_connect_cannot_carry_are_refused_at_once() {
         tcp.read_exact(&mut answer).expect("a status line");
         String::from_utf8_lossy(&answer).into_owned()
     };
-    for target in ["http://localhost:443", "*.localhost:443"] {
+    for target in [
+        "http://localhost:443",
+        "*.localhost:443",
+        "[localhost]:443",
+        "localhost:0",
+        "localhost:+443",
+    ] {
         let answer = status_of(
             port,
             &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
@@ -1680,8 +1686,18 @@ fn lines_any_client_can_cause_are_bounded() {
     const CONNECTIONS: usize = 200;
     let pki = TestPki::shared();
     let files = Files::new(pki);
-    let (_connect, port) = files.start_connect(&[]);
+    let route_port = support::free_port();
+    let route = format!("127.0.0.1:{route_port}=http://127.0.0.1:1");
+    let (_connect, port) = files.start_connect(&["--route", &route]);
     let started = std::time::Instant::now();
+    // rca-connect's own failure answers too: 200 requests to a server that
+    // is not there (one 502 line each before).
+    for _ in 0..CONNECTIONS {
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", route_port)).expect("connect");
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("write");
+        let _ = tcp.read_to_end(&mut Vec::new());
+    }
     let slip = |index: usize| {
         let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
         tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
@@ -1710,6 +1726,14 @@ fn lines_any_client_can_cause_are_bounded() {
             line.contains("began a TLS handshake") || line.contains("not valid HTTP/1.1")
         })
         .count();
+    let failures = log
+        .lines()
+        .filter(|line| line.contains("502 Bad Gateway"))
+        .count();
+    assert!(
+        (1..=usize::try_from(10 * (seconds + 3)).unwrap_or(usize::MAX)).contains(&failures),
+        "{failures} failure lines for {CONNECTIONS} requests:\n{log}"
+    );
     let bound = usize::try_from(10 * (seconds + 3)).unwrap_or(usize::MAX);
     assert!(
         (1..=bound).contains(&lines),
@@ -1930,8 +1954,13 @@ fn command_line_mistakes_say_what_to_write() {
     let looped = format!("127.0.0.1:{looped_port}=http://localhost:{looped_port}");
     let queried = format!("127.0.0.1:{}=https://localhost?x=1", support::free_port());
     let hostless = format!("127.0.0.1:{}=https://:443", support::free_port());
-    let cases: [(Vec<&str>, &str); 8] = [
+    let overflowing = format!("127.0.0.1:{}=https://localhost:65536", support::free_port());
+    let cases: [(Vec<&str>, &str); 9] = [
         (vec!["--route", &looped], "points at rca-connect's own"),
+        (
+            vec!["--route", &overflowing],
+            "the port must be from 1 to 65535",
+        ),
         (vec!["--route", &queried], "without a query or fragment"),
         (vec!["--route", &hostless], "has no host"),
         (

@@ -1212,6 +1212,11 @@ fn a_response_cut_when_shutdowns_grace_runs_out_says_so() {
                 error.starts_with("the response was cut short: shutdown's grace ran out"),
                 "{text}"
             );
+            // With what was sent until then (the own path logged 0).
+            assert!(
+                line["response_body_bytes"].as_u64().unwrap_or_default() > 0,
+                "{text}"
+            );
         }
     });
 }

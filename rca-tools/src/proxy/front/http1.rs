@@ -379,10 +379,19 @@ async fn answer(proxy: &Proxy, client: &mut Client, forward: Forward) -> io::Res
         record.upstream = went_upstream.then_some(upstream_time);
         record.answered(status.as_u16(), error);
     }
-    let mut sent_bytes = own_text;
-    let written = write_response(client, body, &mut sent_bytes).await;
+    // Counted into the record as they go: a response cut off when
+    // shutdown's grace runs out is logged (by `record`'s drop) with what
+    // was sent (0 before, found by an outside trial).
+    let mut untracked = own_text;
+    let sent_bytes = match record.0.as_mut() {
+        Some(record) => {
+            record.response_body_bytes = own_text;
+            &mut record.response_body_bytes
+        }
+        None => &mut untracked,
+    };
+    let written = write_response(client, body, sent_bytes).await;
     if let Some(mut record) = record.0.take() {
-        record.response_body_bytes = sent_bytes;
         match &written {
             Err(Cut::Upstream(error)) => record.cut_short(error),
             Err(Cut::Client(error)) => record.cut_by_client(error),
