@@ -333,14 +333,7 @@ mod tests {
         assert!(matches!(refused, Err(Refused::Malformed(_))), "{refused:?}");
         // A version 2 header of version 3: refused for what is wrong with
         // it, not as a version 1 header that does not start with PROXY.
-        let mut v3 = v2::PROTOCOL_PREFIX.to_vec();
-        v3.extend_from_slice(&[0x31, 0x11, 0x00, 0x0c]);
-        v3.extend_from_slice(&[0; 12]);
-        let (refused, _) = exchange(&["127.0.0.0/8"], &[&v3]).await;
-        let why = match refused {
-            Err(Refused::Malformed(why)) => why,
-            other => panic!("{other:?}"),
-        };
+        let why = malformed(&version_3_header()).await;
         assert!(
             !why.contains("PROXY") && why.to_lowercase().contains("version"),
             "{why}"
@@ -358,20 +351,25 @@ mod tests {
         truncated.extend_from_slice(&[0x21, 0x11, 0x00, 0x0f]);
         truncated.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90, 0x01, 0xbb]);
         truncated.extend_from_slice(&[0xea, 0x00, 0x0a]);
-        let (refused, _) = exchange(&["127.0.0.0/8"], &[&truncated]).await;
-        let why = match refused {
+        let why = malformed(&truncated).await;
+        assert!(why.contains("TLV"), "{why}");
+        let why = malformed(&version_3_header()).await;
+        assert!(why.contains("with version 3 "), "{why}");
+    }
+
+    /// Why `header`, from an allowed peer, is refused as malformed.
+    async fn malformed(header: &[u8]) -> String {
+        match exchange(&["127.0.0.0/8"], &[header]).await.0 {
             Err(Refused::Malformed(why)) => why,
             other => panic!("{other:?}"),
-        };
-        assert!(why.contains("TLV"), "{why}");
+        }
+    }
+
+    /// A version 2 signature with version 3 in it (PROXY over TCP/IPv4).
+    fn version_3_header() -> Vec<u8> {
         let mut v3 = v2::PROTOCOL_PREFIX.to_vec();
         v3.extend_from_slice(&[0x31, 0x11, 0x00, 0x0c]);
         v3.extend_from_slice(&[0; 12]);
-        let (refused, _) = exchange(&["127.0.0.0/8"], &[&v3]).await;
-        let why = match refused {
-            Err(Refused::Malformed(why)) => why,
-            other => panic!("{other:?}"),
-        };
-        assert!(why.contains("with version 3 "), "{why}");
+        v3
     }
 }

@@ -38,24 +38,9 @@ fn upstream_down_gives_502_and_the_proxy_stays_up() {
 #[test]
 fn the_own_answers_body_is_counted() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let port = free_port();
-        let log = files.path("access.log");
-        let mut proxy = Proxy::start_logging(&files.config(port, nothing, ""), port, &log);
-        for http1_only in [true, false] {
-            let response = browser(pki, http1_only)
-                .get(proxy.url("/"))
-                .send()
-                .await
-                .expect("an answer from the proxy");
-            assert_eq!(response.status(), 502);
-        }
-        proxy.signal("TERM");
-        assert!(proxy.wait().success());
-        let text = std::fs::read_to_string(&log).expect("access log");
-        let lines = json_lines(&text);
+        let files = Files::new(TestPki::shared());
+        let (proxy, log) = own_502s(&files, reqwest::Method::GET).await;
+        let (text, lines) = lines_after_stop(proxy, &log);
         assert_eq!(lines.len(), 2, "{text}");
         for line in lines {
             assert_eq!(line["response_body_bytes"].as_u64(), Some(28), "{text}");
@@ -70,20 +55,8 @@ fn the_own_answers_body_is_counted() {
 #[test]
 fn a_heads_own_answer_counts_no_body() {
     runtime().block_on(async {
-        let pki = TestPki::shared();
-        let files = Files::new(pki);
-        let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let port = free_port();
-        let log = files.path("access.log");
-        let mut proxy = Proxy::start_logging(&files.config(port, nothing, ""), port, &log);
-        for http1_only in [true, false] {
-            let response = browser(pki, http1_only)
-                .head(proxy.url("/"))
-                .send()
-                .await
-                .expect("an answer from the proxy");
-            assert_eq!(response.status(), 502);
-        }
+        let files = Files::new(TestPki::shared());
+        let (proxy, log) = own_502s(&files, reqwest::Method::HEAD).await;
         // Over HTTP/2 no DATA frame follows the headers: curl called the
         // stream a PROTOCOL_ERROR when the 502's text came.
         let curl = Command::new("curl")
@@ -94,15 +67,42 @@ fn a_heads_own_answer_counts_no_body() {
         let said = String::from_utf8_lossy(&curl.stdout);
         assert!(curl.status.success(), "{curl:?}");
         assert!(said.starts_with("HTTP/2 502"), "{said}");
-        proxy.signal("TERM");
-        assert!(proxy.wait().success());
-        let text = std::fs::read_to_string(&log).expect("access log");
-        let lines = json_lines(&text);
+        let (text, lines) = lines_after_stop(proxy, &log);
         assert_eq!(lines.len(), 3, "{text}");
         for line in lines {
             assert_eq!(line["response_body_bytes"].as_u64(), Some(0), "{text}");
         }
     });
+}
+
+/// A proxy whose upstream is not there, logging to the returned file, after
+/// a `method` request over HTTP/1.1 and one over HTTP/2, each answered 502
+/// by the proxy itself.
+async fn own_502s(files: &Files, method: reqwest::Method) -> (Proxy, PathBuf) {
+    let pki = TestPki::shared();
+    let nothing = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    let port = free_port();
+    let log = files.path("access.log");
+    let proxy = Proxy::start_logging(&files.config(port, nothing, ""), port, &log);
+    for http1_only in [true, false] {
+        let response = browser(pki, http1_only)
+            .request(method.clone(), proxy.url("/"))
+            .send()
+            .await
+            .expect("an answer from the proxy");
+        assert_eq!(response.status(), 502);
+    }
+    (proxy, log)
+}
+
+/// The access log `log` of `proxy` once it stopped (SIGTERM), whole and
+/// as JSON lines.
+fn lines_after_stop(mut proxy: Proxy, log: &Path) -> (String, Vec<serde_json::Value>) {
+    proxy.signal("TERM");
+    assert!(proxy.wait().success());
+    let text = std::fs::read_to_string(log).expect("access log");
+    let lines = json_lines(&text);
+    (text, lines)
 }
 
 #[test]
