@@ -1495,26 +1495,12 @@ fn a_tunnel_left_unused_does_not_stop_rca_connect() {
 /// and gets in once it closes.
 #[test]
 fn an_open_websocket_holds_its_connection_slot() {
-    use std::io::BufRead as _;
     let Some(setup) = WebSocketSetup::start(&["--max-connections", "1"]) else {
         return;
     };
-    let (dir, route) = (&setup.dir, setup.route);
-    let mut held = std::process::Command::new(dir.join("venv/bin/python"))
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py"))
-        .args(["connect", &format!("ws://127.0.0.1:{route}/chat"), "hello"])
-        .env("WS_HOLD_SECS", "5")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map(support::Process)
-        .expect("the WebSocket client");
+    let route = setup.route;
     // Kept open until the client ends: it prints a second line then.
-    let mut stdout = std::io::BufReader::new(held.0.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout
-        .read_line(&mut line)
-        .expect("the WebSocket client's line");
-    assert!(line.contains("\"status\": 101"), "{line}");
+    let (mut held, _stdout) = held_websocket(&setup, 5);
     let status = || {
         let output = std::process::Command::new("curl")
             .args([
@@ -1538,21 +1524,25 @@ fn an_open_websocket_holds_its_connection_slot() {
     assert_eq!(status(), "426");
 }
 
-/// A WebSocket whose server sends nothing for `--read-timeout-secs` is
-/// closed, as `rca-proxy` closes its tunnels: an idle one held its
-/// connection slot for ever (found by an outside attack: still open after
-/// 200 s with every timeout at 5 s).
-#[test]
-fn a_websocket_the_server_is_silent_on_is_closed() {
+/// The Python WebSocket client, connected through `setup`'s route and
+/// holding its WebSocket open for `hold_secs` (it has printed the 101), and
+/// the rest of what it prints: one more line once it ends.
+fn held_websocket(
+    setup: &WebSocketSetup,
+    hold_secs: u32,
+) -> (
+    support::Process,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
     use std::io::BufRead as _;
-    let Some(setup) = WebSocketSetup::start(&["--read-timeout-secs", "1"]) else {
-        return;
-    };
-    let (dir, route) = (&setup.dir, setup.route);
-    let mut held = std::process::Command::new(dir.join("venv/bin/python"))
+    let mut held = std::process::Command::new(setup.dir.join("venv/bin/python"))
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect/websocket.py"))
-        .args(["connect", &format!("ws://127.0.0.1:{route}/chat"), "hello"])
-        .env("WS_HOLD_SECS", "4")
+        .args([
+            "connect",
+            &format!("ws://127.0.0.1:{}/chat", setup.route),
+            "hello",
+        ])
+        .env("WS_HOLD_SECS", hold_secs.to_string())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .map(support::Process)
@@ -1563,7 +1553,21 @@ fn a_websocket_the_server_is_silent_on_is_closed() {
         .read_line(&mut line)
         .expect("the WebSocket client's line");
     assert!(line.contains("\"status\": 101"), "{line}");
-    line.clear();
+    (held, stdout)
+}
+
+/// A WebSocket whose server sends nothing for `--read-timeout-secs` is
+/// closed, as `rca-proxy` closes its tunnels: an idle one held its
+/// connection slot for ever (found by an outside attack: still open after
+/// 200 s with every timeout at 5 s).
+#[test]
+fn a_websocket_the_server_is_silent_on_is_closed() {
+    use std::io::BufRead as _;
+    let Some(setup) = WebSocketSetup::start(&["--read-timeout-secs", "1"]) else {
+        return;
+    };
+    let (mut held, mut stdout) = held_websocket(&setup, 4);
+    let mut line = String::new();
     stdout
         .read_line(&mut line)
         .expect("the WebSocket client's second line");

@@ -347,15 +347,7 @@ fn an_open_file_limit_below_the_connection_counts_is_warned_of() {
     let files = Files::new(pki);
     let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
     let config = files.config(8443, upstream, "");
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(r#"ulimit -n 256 && exec "$0" --check-config --config "$1""#)
-        .arg(PROXY)
-        .arg(&config)
-        .output()
-        .expect("bash");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = checked_under("ulimit -n 256", &config);
     assert!(
         stderr.contains("warning: the open-file limit (256) is below"),
         "{stderr}"
@@ -368,17 +360,26 @@ fn an_open_file_limit_below_the_connection_counts_is_warned_of() {
         .find(|line| line.starts_with("Max open files"))
         .and_then(|line| line.split_whitespace().nth(4)?.parse::<u64>().ok());
     if hard.is_some_and(|hard| hard >= 12_000) {
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(r#"ulimit -S -n 256 && exec "$0" --check-config --config "$1""#)
-            .arg(PROXY)
-            .arg(&config)
-            .output()
-            .expect("bash");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+        let stderr = checked_under("ulimit -S -n 256", &config);
         assert!(!stderr.contains("open-file limit"), "{stderr}");
     }
+}
+
+/// What `--check-config` of `config` says on standard error after the
+/// shell's `ulimit` command `limit`; it must pass.
+fn checked_under(limit: &str, config: &Path) -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            r#"{limit} && exec "$0" --check-config --config "$1""#
+        ))
+        .arg(PROXY)
+        .arg(config)
+        .output()
+        .expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
 }
 
 /// Out of file descriptors, failed accepts are said once and then every 10
