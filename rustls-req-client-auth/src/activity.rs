@@ -1,16 +1,20 @@
 //! The requests in flight on one connection, for its idle timeout. HTTP/2
 //! has no request head to time between requests, so a connection counts as
-//! idle once no request has been in flight for the whole timeout. [`serve`]
+//! idle once no request has been in flight for the whole timeout. A request
+//! is in flight until its response body ends ([`WhileOpen`]), so a long
+//! download or event stream never makes its connection idle. [`serve`]
 //! uses it for every connection; a server of its own HTTP/2 connections
-//! (`rca-connect`'s tunnels) can hold an [`InFlight`] for as long as a
-//! response streams.
+//! (`rca-connect`'s tunnels) can use it the same way.
 //!
 //! [`serve`]: crate::serve
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::Notify;
 
 /// The requests in flight on one connection.
@@ -91,6 +95,48 @@ impl Drop for InFlight {
             // registers before it looks, so none misses this.
             self.0.settled.notify_waiters();
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request in flight ([`InFlight`]) until
+    /// it is dropped: hyper drops it once it has sent the last frame, or when
+    /// the client resets the stream or closes the connection.
+    #[derive(Debug)]
+    pub struct WhileOpen<B> {
+        #[pin]
+        body: B,
+        _in_flight: InFlight,
+    }
+}
+
+impl<B> WhileOpen<B> {
+    /// `body`, with its request kept in flight while it is open.
+    pub fn new(body: B, in_flight: InFlight) -> Self {
+        Self {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl<B: Body> Body for WhileOpen<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        self.project().body.poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

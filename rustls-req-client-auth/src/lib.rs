@@ -207,7 +207,7 @@ mod verifier;
 #[cfg(feature = "tokio")]
 pub use acceptor::{AcceptError, Acceptor};
 #[cfg(feature = "axum")]
-pub use activity::{ConnectionActivity, InFlight};
+pub use activity::{ConnectionActivity, InFlight, WhileOpen};
 pub use bot::BotClient;
 pub use client::{ClientFlags, ClientOutcomes, OtherRequests};
 pub use client_slots::{ClientSlot, ClientSlots};

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 
 use crate::acceptor::{AcceptError, Acceptor};
-use crate::activity::ConnectionActivity;
+use crate::activity::{ConnectionActivity, WhileOpen};
 use crate::cancelled_requests::{CancelBudget, CancelledRequests};
 use crate::client_slots::{ClientSlot, ClientSlots};
 use crate::identity::PeerIdentity;
@@ -205,7 +205,8 @@ impl<S> Serve<S> {
     /// How long a connection may go without a request in flight before it is
     /// closed gracefully (HTTP/2: GOAWAY, so a client that only answers pings
     /// does not hold its connection forever; HTTP/1.1: closed between
-    /// requests). Responses still streaming are let finish.
+    /// requests). A request is in flight until its response body ends, so a
+    /// long download or event stream keeps its connection.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.limits.idle_timeout = timeout;
         self
@@ -865,15 +866,20 @@ where
             let asking = asking.clone();
             async move {
                 let response = response.await;
-                drop(busy);
                 if let Some(pending) = pending {
                     pending.answered();
                 }
+                // In flight until its body ends, not only until its head:
+                // a download or event stream longer than the idle timeout
+                // got its HTTP/2 connection a GOAWAY halfway.
                 response.map(|response| {
                     let response = closing(response, draining.as_ref(), asking.as_deref());
-                    response.map(|body| match &watching {
-                        Some(streams) => streams.watch(body),
-                        None => Watched::unwatched(body),
+                    response.map(|body| {
+                        let watched = match &watching {
+                            Some(streams) => streams.watch(body),
+                            None => Watched::unwatched(body),
+                        };
+                        WhileOpen::new(watched, busy)
                     })
                 })
             }

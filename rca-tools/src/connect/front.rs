@@ -20,14 +20,13 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls_req_client_auth::{ConnectionActivity, LogBudget, LogVerdict, SendTimeout};
+use rustls_req_client_auth::{ConnectionActivity, LogBudget, LogVerdict, SendTimeout, WhileOpen};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::connect::graceful::Watcher;
-use crate::connect::idle::WhileOpen;
 use crate::connect::local_ca::LocalCa;
 use crate::connect::proxy_auth::ProxyCredentials;
 use crate::connect::relay::{Relay, RelayBody};
@@ -541,6 +540,10 @@ impl Front {
         let target = authority.clone();
         let io = TokioIo::new(tls);
         let served = if h2 {
+            // HTTP/2 has no request head to time between requests, so a
+            // tunnel with no stream open would keep its slot until the
+            // client closed it; a request counts until its response body
+            // ends (`WhileOpen`), so a long download never looks idle.
             let activity = Arc::new(ConnectionActivity::default());
             let service = {
                 let activity = Arc::clone(&activity);

@@ -13,7 +13,6 @@ pub mod failure;
 pub mod front;
 pub mod graceful;
 pub mod identity;
-mod idle;
 pub mod local_ca;
 pub mod metrics;
 pub mod outcome;

@@ -1429,6 +1429,47 @@ fn idle_http2_connections_are_closed_whatever_the_send_timeout() {
     });
 }
 
+/// A response still streaming keeps its HTTP/2 connection busy: a body
+/// longer than `limits.idle_timeout_secs` (`/trickle`, 2 s against 1 s)
+/// does not get its connection a GOAWAY halfway, and the next request goes
+/// on the same connection. The idle time counted from the response's head,
+/// not its end, so a download or event stream lost its connection.
+#[test]
+fn a_response_still_streaming_keeps_its_http2_connection_busy() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let proxy = Proxy::start(
+            &files.config(port, upstream, "idle_timeout_secs = 1\n"),
+            port,
+        );
+        let (mut sender, connection) = h2_connect(pki, port).await;
+        let get = |path: &str| {
+            Request::get(proxy.url(path))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .expect("request")
+        };
+        let response = sender
+            .send_request(get("/trickle"))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 200);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the whole body");
+        assert_eq!(body.to_bytes(), "0;1;2;3;4;");
+
+        let next = sender.send_request(get("/")).await;
+        let next = next.expect("the connection was closed under a streaming response");
+        assert_eq!(next.status(), 200);
+        drop(next);
+        // Idle from here, and closed as before.
+        let closed = tokio::time::timeout(Duration::from_secs(15), connection).await;
+        assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
+    });
+}
+
 /// One JSON line per request with the identity and the timing, written while
 /// the proxy runs; the query stays out.
 #[test]
