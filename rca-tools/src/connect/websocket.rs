@@ -164,8 +164,8 @@ fn switched_tunnel(
                     }
                     Copied::Closed(Ok(_)) => {}
                     Copied::ServerSilent => log::info!(
-                        "closed a WebSocket to {authority}: nothing came from it for {read_timeout:?} \
-                         (--read-timeout-secs): it sent nothing, or the client took nothing"
+                        "closed a WebSocket to {authority}: it sent nothing for {read_timeout:?} \
+                         (--read-timeout-secs)"
                     ),
                 }
             }
