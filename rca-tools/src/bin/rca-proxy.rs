@@ -16,6 +16,7 @@ use rca_tools::proxy::config::{
 };
 use rca_tools::proxy::metrics::{Expiry, Metrics};
 use rca_tools::proxy::service::Proxy;
+use rca_tools::proxy::tls::file_changes::{changes_said, TlsFiles};
 use rca_tools::proxy::tls::Front;
 
 #[cfg(feature = "mimalloc")]
@@ -337,8 +338,9 @@ async fn run(
 /// SIGHUP: read the configuration file again (flags still win) and swap in
 /// its certificate, key, bot CA, partner CA and ticket keys; on any error
 /// keep them all. A changed setting outside `[tls]` takes a restart: it is
-/// named in a warning, and the running value stays. The access log file is
-/// reopened, as on SIGUSR1.
+/// named in a warning, and the running value stays. The line of a reload
+/// that took names the `[tls]` files whose contents changed. The access log
+/// file is reopened, as on SIGUSR1.
 async fn reload_on_hangup(
     hangups: Option<tokio::signal::unix::Signal>,
     front: Front,
@@ -347,6 +349,7 @@ async fn reload_on_hangup(
     metrics: Arc<Metrics>,
 ) {
     let mut tls = running.tls.clone();
+    let mut files = TlsFiles::read(&tls);
     rca_tools::common::process::on_each_signal(hangups, || {
         reopen_access_log(&running.log.access);
         if let Some(path) = &args.config {
@@ -370,12 +373,19 @@ async fn reload_on_hangup(
                 }
             }
         }
+        let read = TlsFiles::read(&tls);
         let reloaded = front.reload(&tls);
         metrics.reload(reloaded.is_ok());
         match reloaded {
             Ok(()) => {
                 metrics.set_expiries(front.expiries());
-                log::info!("{}", reloaded_line(&tls, &front.expiries()));
+                let changed = read.changed_since(&files);
+                files = read;
+                log::info!(
+                    "{}{}",
+                    reloaded_line(&tls, &front.expiries()),
+                    changes_said(&changed)
+                );
                 for lapsed in front.lapses(now_seconds(), true) {
                     log::warn!("{lapsed}");
                 }

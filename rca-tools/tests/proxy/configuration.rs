@@ -222,6 +222,11 @@ fn sighup_names_settings_that_take_a_restart_and_sigterm_says_it_drains() {
             "{reloaded}"
         );
         assert!(!reloaded.contains("partner CA"), "{reloaded}");
+        // No `[tls]` file was touched, and the line says so.
+        assert!(
+            reloaded.ends_with("; no file changed since the last load"),
+            "{reloaded}"
+        );
         // Still the old upstream.
         let echo = get_body(&browser(pki, true), &proxy.url("/still")).await;
         assert!(echo.starts_with("GET /still"), "{echo}");

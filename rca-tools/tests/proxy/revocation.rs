@@ -176,7 +176,18 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
         }
     }
     proxy.signal("HUP");
-    wait_for_line(&log, "reloaded [tls]");
+    let diagnostics = wait_for_line(&log, "reloaded [tls]");
+    // The line names the file that changed, and no other.
+    let changed = match how {
+        Revoke::Crl => "changed since the last load: tls.bot_crl (",
+        Revoke::DenyList => "changed since the last load: tls.bot_deny_list (",
+    };
+    let reloaded = diagnostics
+        .lines()
+        .find(|line| line.contains("reloaded [tls]"))
+        .unwrap_or_default();
+    assert!(reloaded.contains(changed), "{how:?}: {reloaded}");
+    assert!(!reloaded.contains("tls.bot_ca"), "{how:?}: {reloaded}");
     // The tunnel is closed at the reload.
     assert_closed(&mut tunnel, &format!("{how:?}")).await;
     wait_for_line(&log, "closed a WebSocket tunnel");

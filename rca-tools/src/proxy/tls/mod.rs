@@ -4,6 +4,7 @@
 
 mod crl_checks;
 pub mod ecdsa_twins;
+pub mod file_changes;
 mod revocation;
 pub mod sessions;
 pub mod tickets;
