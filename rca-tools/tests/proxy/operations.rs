@@ -1380,23 +1380,7 @@ fn a_busy_upstream_gives_503() {
 /// open and would answer pings.
 #[test]
 fn idle_http2_connections_are_closed() {
-    runtime().block_on(async {
-        let (pki, files, upstream, port) = setup().await;
-        let proxy = Proxy::start(
-            &files.config(port, upstream, "idle_timeout_secs = 1\n"),
-            port,
-        );
-        let (mut sender, connection) = h2_connect(pki, port).await;
-        let request = Request::get(proxy.url("/"))
-            .body(http_body_util::Empty::<Bytes>::new())
-            .expect("request");
-        let response = sender.send_request(request).await.expect("response");
-        assert_eq!(response.status(), 200);
-        drop(response);
-        // Idle from here: the proxy closes the connection after about a second.
-        let closed = tokio::time::timeout(Duration::from_secs(15), connection).await;
-        assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
-    });
+    runtime().block_on(closed_idle_after_one_request("idle_timeout_secs = 1\n"));
 }
 
 /// The idle timeout closes an HTTP/2 connection whatever the send timeout
@@ -1407,26 +1391,20 @@ fn idle_http2_connections_are_closed() {
 /// (found by an outside trial).
 #[test]
 fn idle_http2_connections_are_closed_whatever_the_send_timeout() {
-    runtime().block_on(async {
-        let (pki, files, upstream, port) = setup().await;
-        let proxy = Proxy::start(
-            &files.config(
-                port,
-                upstream,
-                "idle_timeout_secs = 3\nsend_timeout_secs = 2\n",
-            ),
-            port,
-        );
-        let (mut sender, connection) = h2_connect(pki, port).await;
-        let request = Request::get(proxy.url("/"))
-            .body(http_body_util::Empty::<Bytes>::new())
-            .expect("request");
-        let response = sender.send_request(request).await.expect("response");
-        assert_eq!(response.status(), 200);
-        drop(response);
-        let closed = tokio::time::timeout(Duration::from_secs(15), connection).await;
-        assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
-    });
+    runtime().block_on(closed_idle_after_one_request(
+        "idle_timeout_secs = 3\nsend_timeout_secs = 2\n",
+    ));
+}
+
+/// One request on an HTTP/2 connection to a proxy with `limits`, then
+/// nothing: the proxy closes the connection after its idle timeout.
+async fn closed_idle_after_one_request(limits: &str) {
+    let (pki, files, upstream, port) = setup().await;
+    let proxy = Proxy::start(&files.config(port, upstream, limits), port);
+    let (mut sender, connection) = h2_connect(pki, port).await;
+    let response = sender.send_request(h2_get(&proxy, "/")).await;
+    assert_eq!(response.expect("response").status(), 200);
+    closed_when_idle(connection).await;
 }
 
 /// A response still streaming keeps its HTTP/2 connection busy: a body
@@ -1443,15 +1421,8 @@ fn a_response_still_streaming_keeps_its_http2_connection_busy() {
             port,
         );
         let (mut sender, connection) = h2_connect(pki, port).await;
-        let get = |path: &str| {
-            Request::get(proxy.url(path))
-                .body(http_body_util::Empty::<Bytes>::new())
-                .expect("request")
-        };
-        let response = sender
-            .send_request(get("/trickle"))
-            .await
-            .expect("response");
+        let response = sender.send_request(h2_get(&proxy, "/trickle")).await;
+        let response = response.expect("response");
         assert_eq!(response.status(), 200);
         let body = response
             .into_body()
@@ -1460,14 +1431,27 @@ fn a_response_still_streaming_keeps_its_http2_connection_busy() {
             .expect("the whole body");
         assert_eq!(body.to_bytes(), "0;1;2;3;4;");
 
-        let next = sender.send_request(get("/")).await;
+        let next = sender.send_request(h2_get(&proxy, "/")).await;
         let next = next.expect("the connection was closed under a streaming response");
         assert_eq!(next.status(), 200);
         drop(next);
         // Idle from here, and closed as before.
-        let closed = tokio::time::timeout(Duration::from_secs(15), connection).await;
-        assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
+        closed_when_idle(connection).await;
     });
+}
+
+/// A GET of `path` without a body, for an HTTP/2 connection of its own.
+fn h2_get(proxy: &Proxy, path: &str) -> Request<http_body_util::Empty<Bytes>> {
+    Request::get(proxy.url(path))
+        .body(http_body_util::Empty::new())
+        .expect("request")
+}
+
+/// Waits for the proxy to close an idle HTTP/2 connection (its idle timeout
+/// is seconds; 15 s is far past it).
+async fn closed_when_idle(connection: tokio::task::JoinHandle<hyper::Result<()>>) {
+    let closed = tokio::time::timeout(Duration::from_secs(15), connection).await;
+    assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
 }
 
 /// One JSON line per request with the identity and the timing, written while
