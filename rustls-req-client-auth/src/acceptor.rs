@@ -91,7 +91,7 @@ impl Acceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        self.accept_until(io, self.deadline()).await
+        self.accept_until(io, self.deadline(), |_| {}).await
     }
 
     /// When a handshake that starts now must be done.
@@ -106,11 +106,15 @@ impl Acceptor {
 
     /// As [`Acceptor::accept`], with the handshake to be done by `deadline`:
     /// a server that read a PROXY protocol header first gives the handshake
-    /// what is left of one timeout, not a second one.
+    /// what is left of one timeout, not a second one. `failed` is told of a
+    /// failure as soon as it is known, before the connection lingers for
+    /// the client to read the alert, so that a log line it writes carries
+    /// the refusal's time, not a second later.
     pub(crate) async fn accept_until<IO>(
         &self,
         io: IO,
         deadline: Instant,
+        failed: impl FnOnce(&AcceptError),
     ) -> Result<(TlsStream<IO>, PeerIdentity), AcceptError>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
@@ -125,6 +129,7 @@ impl Acceptor {
                     None => AcceptError::Handshake(error),
                 };
                 debug!("tls_flags: handshake failed: {error}");
+                failed(&error);
                 close_after_alert(io, deadline).await;
                 return Err(error);
             }
@@ -133,7 +138,9 @@ impl Acceptor {
                     "tls_flags: handshake did not complete in {:?}",
                     self.handshake_timeout
                 );
-                return Err(AcceptError::TimedOut(self.handshake_timeout));
+                let error = AcceptError::TimedOut(self.handshake_timeout);
+                failed(&error);
+                return Err(error);
             }
         };
         let identity = PeerIdentity::of(stream.get_ref().1);

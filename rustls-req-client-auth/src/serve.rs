@@ -644,23 +644,18 @@ fn budgeted_info(budget: &LogBudget, remote: SocketAddr, what: &dyn std::fmt::Di
     }
 }
 
-/// The handshake's outcome, logged: the stream and the client, or nothing
-/// (the connection is over).
-fn handshake_done(
-    accepted: Result<(ClientStream, PeerIdentity), AcceptError>,
-    remote: SocketAddr,
-) -> Option<(ClientStream, PeerIdentity)> {
-    let (stream, identity) = match accepted {
-        Ok(accepted) => accepted,
-        Err(error) if error.is_certificate_refused() => {
-            not_authenticated(remote, &error);
-            return None;
-        }
-        Err(error) => {
-            debug!("{remote}: {error}");
-            return None;
-        }
-    };
+/// A failed handshake, logged: at info when a certificate was refused
+/// ([`not_authenticated`]), else at debug.
+fn handshake_failed(error: &AcceptError, remote: SocketAddr) {
+    if error.is_certificate_refused() {
+        not_authenticated(remote, error);
+    } else {
+        debug!("{remote}: {error}");
+    }
+}
+
+/// A handshake that succeeded, logged.
+fn handshake_done(identity: &PeerIdentity, remote: SocketAddr) {
     if identity.path() == AuthPath::None
         && identity.certificate_request() == Some(CertificateRequestCause::Flag)
     {
@@ -672,7 +667,6 @@ fn handshake_done(
     } else {
         debug!("{remote}: {identity}");
     }
-    Some((stream, identity))
 }
 
 /// What the accept loop got.
@@ -763,22 +757,32 @@ where
         // The handshake's and hyper's states are boxed, each while it runs:
         // inline, the largest of them (about 13 KB) would stay allocated for
         // every connection, idle ones too.
+        // A failure is observed and logged as soon as it is known (see
+        // `accept_until`); a success once the handshake returns.
+        let failed = |error: &AcceptError| {
+            if let Some(observer) = &observer {
+                observer(Err(error));
+            }
+            handshake_failed(error, remote);
+        };
         let accepted = Box::pin(async {
             let accepted = acceptor
                 .accept_until(
                     SendTimeout::new(tcp, limits.send_timeout),
                     handshake_deadline,
+                    failed,
                 )
                 .await;
             accepted.map(|(stream, identity)| (Box::new(stream), identity))
         })
         .await;
-        if let Some(observer) = &observer {
-            observer(accepted.as_ref().map(|(_, identity)| identity));
-        }
-        let Some((stream, identity)) = handshake_done(accepted, remote) else {
+        let Ok((stream, identity)) = accepted else {
             return;
         };
+        if let Some(observer) = &observer {
+            observer(Ok(&identity));
+        }
+        handshake_done(&identity, remote);
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let front = http1_front.filter(|_| !h2);
         let (stream, read) = match &front {

@@ -520,6 +520,60 @@ fn a_refused_client_that_keeps_writing_still_reads_the_alert() {
     });
 }
 
+/// A refused handshake is reported (the handshake observer, and the log
+/// line `serve` writes with it) when the alert goes out, not after the
+/// connection has lingered for the client to read it (up to a second while
+/// the client keeps its socket open): a log line a second late was stamped
+/// after a reload that had let the bot in again (found by an outside trial).
+#[test]
+fn a_refusal_is_reported_when_the_alert_goes_out() {
+    use tokio::io::AsyncReadExt as _;
+    each_provider_async(|provider| async move {
+        let pki = TestPki::shared();
+        let (server, _bot_ca, listener, address) = one_port(pki, provider).await;
+        let (refused, mut refusals) = tokio::sync::mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(
+            rustls_req_client_auth::serve(listener, Arc::new(server), app())
+                .on_handshake(move |outcome| {
+                    if let Err(error) = outcome {
+                        if error.is_certificate_refused() {
+                            let _ = refused.send(std::time::Instant::now());
+                        }
+                    }
+                })
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                }),
+        );
+        // A certificate of a CA the flag path does not trust.
+        let bot = bot_client(pki, provider, &pki.normal_client);
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let mut client = connector
+            .connect(SERVER_NAME.try_into().expect("name"), tcp)
+            .await
+            .expect("the client's side of the handshake");
+        let mut buf = [0; 16];
+        client.read(&mut buf).await.expect_err("refused");
+        let alert_read = std::time::Instant::now();
+        // The client keeps its socket open, so the server lingers a second.
+        let reported = tokio::time::timeout(Duration::from_secs(5), refusals.recv())
+            .await
+            .expect("reported")
+            .expect("a refusal");
+        assert!(
+            reported < alert_read + Duration::from_millis(700),
+            "reported {:?} after the client read the alert",
+            reported.duration_since(alert_read)
+        );
+        drop(client);
+        let _ = stop.send(());
+        done.await.expect("task").expect("served");
+    });
+}
+
 /// An `Http1Front` that answers `GET /front` itself (with the client's
 /// path) and hands anything else to hyper with what it read.
 struct Front;
