@@ -14,7 +14,7 @@ use rca_tools::proxy::cli::{Args, Subcommand};
 use rca_tools::proxy::config::{
     AccessLogTarget, Config, Headers, Limits, Log, Policy, Tls, Upstream,
 };
-use rca_tools::proxy::metrics::{Expiry, Metrics};
+use rca_tools::proxy::metrics::Metrics;
 use rca_tools::proxy::service::Proxy;
 use rca_tools::proxy::tls::file_changes::{changes_said, TlsFiles};
 use rca_tools::proxy::tls::Front;
@@ -377,15 +377,22 @@ async fn reload_on_hangup(
         let reloaded = front.reload(&tls);
         metrics.reload(reloaded.is_ok());
         match reloaded {
-            Ok(()) => {
+            Ok(lifted) => {
                 metrics.set_expiries(front.expiries());
                 let changed = read.changed_since(&files);
                 files = read;
                 log::info!(
                     "{}{}",
-                    reloaded_line(&tls, &front.expiries()),
+                    reloaded_line(&tls, &front),
                     changes_said(&changed)
                 );
+                for lifted in lifted {
+                    if lifted.warning {
+                        log::warn!("reload: {}", lifted.line);
+                    } else {
+                        log::info!("reload: {}", lifted.line);
+                    }
+                }
                 for lapsed in front.lapses(now_seconds(), true) {
                     log::warn!("{lapsed}");
                 }
@@ -446,22 +453,34 @@ fn reopen_access_log(target: &AccessLogTarget) {
 /// The line a reload that took logs: what it read, of what is configured,
 /// and which server certificate is now served (its subject and `notAfter`,
 /// which an operator would otherwise look up with `openssl s_client`).
-fn reloaded_line(tls: &rca_tools::proxy::config::Tls, expiries: &[Expiry]) -> String {
-    let mut read = vec!["the certificate and key", "the bot CA"];
+fn reloaded_line(tls: &rca_tools::proxy::config::Tls, front: &Front) -> String {
+    let (revoked, denied) = front.in_force();
+    let plural = |count: usize| if count == 1 { "" } else { "s" };
+    let mut read = vec![
+        "the certificate and key".to_owned(),
+        "the bot CA".to_owned(),
+    ];
     if !tls.bot_crl.is_empty() {
-        read.push("the bot CRLs");
+        read.push(format!(
+            "the bot CRLs ({revoked} revoked certificate{})",
+            plural(revoked)
+        ));
     }
     if tls.bot_deny_list.is_some() {
-        read.push("the bot deny list");
+        read.push(format!(
+            "the bot deny list ({denied} thumbprint{})",
+            plural(denied)
+        ));
     }
     if tls.partner_ca.is_some() {
-        read.push("the partner CA");
+        read.push("the partner CA".to_owned());
     }
     if tls.ticket_keys.is_some() {
-        read.push("the ticket keys");
+        read.push("the ticket keys".to_owned());
     }
-    let served = expiries
-        .iter()
+    let served = front
+        .expiries()
+        .into_iter()
         .find(|expiry| expiry.file == "tls.cert")
         .map(|leaf| {
             let until = jiff::Timestamp::from_second(leaf.at)

@@ -176,18 +176,7 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
         }
     }
     proxy.signal("HUP");
-    let diagnostics = wait_for_line(&log, "reloaded [tls]");
-    // The line names the file that changed, and no other.
-    let changed = match how {
-        Revoke::Crl => "changed since the last load: tls.bot_crl (",
-        Revoke::DenyList => "changed since the last load: tls.bot_deny_list (",
-    };
-    let reloaded = diagnostics
-        .lines()
-        .find(|line| line.contains("reloaded [tls]"))
-        .unwrap_or_default();
-    assert!(reloaded.contains(changed), "{how:?}: {reloaded}");
-    assert!(!reloaded.contains("tls.bot_ca"), "{how:?}: {reloaded}");
+    reload_line_names_the_revocation(&wait_for_line(&log, "reloaded [tls]"), how);
     // The tunnel is closed at the reload.
     assert_closed(&mut tunnel, &format!("{how:?}")).await;
     wait_for_line(&log, "closed a WebSocket tunnel");
@@ -220,6 +209,68 @@ async fn revoke_under_a_running_proxy(how: Revoke, sessions: Sessions) {
     // The operator's lines say which bot, and why.
     lines_name_the_revoked_bot(&log, how);
     assert_served_as_bot(pki, &pki.bot, &proxy.url("/")).await;
+
+    // Lifted again: said, and the bot is back.
+    lift_and_see_it_said(pki, &files, (&proxy, &log), how, sessions);
+    assert_served_as_bot(pki, &leaked, &proxy.url("/")).await;
+}
+
+/// The reload line after `how` revoked one bot: it names the file that
+/// changed, and no other, and says how much is in force.
+fn reload_line_names_the_revocation(diagnostics: &str, how: Revoke) {
+    let changed = match how {
+        Revoke::Crl => "changed since the last load: tls.bot_crl (",
+        Revoke::DenyList => "changed since the last load: tls.bot_deny_list (",
+    };
+    let reloaded = diagnostics
+        .lines()
+        .find(|line| line.contains("reloaded [tls]"))
+        .unwrap_or_default();
+    assert!(reloaded.contains(changed), "{how:?}: {reloaded}");
+    assert!(!reloaded.contains("tls.bot_ca"), "{how:?}: {reloaded}");
+    let in_force = match how {
+        Revoke::Crl => "the bot CRLs (1 revoked certificate), the bot deny list (0 thumbprints)",
+        Revoke::DenyList => {
+            "the bot CRLs (0 revoked certificates), the bot deny list (1 thumbprint)"
+        }
+    };
+    assert!(reloaded.contains(in_force), "{how:?}: {reloaded}");
+}
+
+/// Lifts what `how` revoked and reloads: the reload says whom it lets in
+/// (a warning for the deny list, which a half-written file empties).
+fn lift_and_see_it_said(
+    pki: &TestPki,
+    files: &Files,
+    (proxy, log): (&Proxy, &Path),
+    how: Revoke,
+    sessions: Sessions,
+) {
+    let (said, level) = match how {
+        Revoke::Crl => {
+            write_bot_crl(pki, files, &[], sessions);
+            (
+                "reload: tls.bot_crl: the CRL of \"CN=test bot CA (flag path)\" (CRL number 1 \
+                 -> 1) no longer lists 1 certificate (serial ",
+                "INFO",
+            )
+        }
+        Revoke::DenyList => {
+            files.write("denied.txt", "# leaked bot keys\n");
+            ("reload: tls.bot_deny_list: 1 thumbprint (x5t#S256 ", "WARN")
+        }
+    };
+    proxy.signal("HUP");
+    let diagnostics = wait_for_line(log, said);
+    let lifted = diagnostics
+        .lines()
+        .find(|line| line.contains(said))
+        .unwrap_or_default();
+    assert!(lifted.contains(level), "{how:?}: {lifted}");
+    assert!(
+        lifted.contains("is let in again") || lifted.contains("is no longer denied"),
+        "{how:?}: {lifted}"
+    );
 }
 
 /// The operator's lines after `how` revoked the leaked bot: the handshake's

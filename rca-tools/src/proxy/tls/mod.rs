@@ -5,6 +5,7 @@
 mod crl_checks;
 pub mod ecdsa_twins;
 pub mod file_changes;
+pub mod in_force;
 mod revocation;
 pub mod sessions;
 pub mod tickets;
@@ -27,6 +28,7 @@ use rustls_req_client_auth::{
 use crate::proxy::config::Tls;
 use crate::proxy::judge::revoked::{Generation, StillTrusted};
 use crate::proxy::metrics::Expiry;
+use crate::proxy::tls::in_force::{InForce, Lifted};
 use crate::proxy::tls::revocation::{DeniedLeaves, Revocation};
 use crate::proxy::tls::sessions::TrustBoundSessions;
 use crate::proxy::tls::tickets::{FleetTicketer, TicketKeys};
@@ -47,6 +49,8 @@ pub struct Front {
     handshake_timeout: Duration,
     /// When what the files hold expires, as last loaded.
     expiries: Arc<RwLock<Vec<Expiry>>>,
+    /// What the CRLs and deny list revoke, as last loaded.
+    in_force: Arc<RwLock<InForce>>,
     /// Up to when (seconds since the epoch) lapses were said, for
     /// [`Front::lapses`].
     warned_until: Arc<AtomicI64>,
@@ -65,6 +69,7 @@ struct Loaded {
     trust_id: Vec<u8>,
     ticket_keys: Option<TicketKeys>,
     expiries: Vec<Expiry>,
+    in_force: InForce,
 }
 
 fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Result<Loaded> {
@@ -123,6 +128,7 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         &provider.signature_verification_algorithms,
     )?;
     crl_checks::warn_of_narrow_scopes(&revocation.crls);
+    let in_force = InForce::of(&revocation.crls, &revocation.denied);
     validity::of_crls(&revocation.crls, &mut expiries);
     let mut roots = roots;
     crl_checks::drop_revoked_anchors(&mut roots, &bot_file, &revocation.crls, &tls.bot_ca);
@@ -170,6 +176,7 @@ fn load(tls: &Tls, provider: &Arc<rustls::crypto::CryptoProvider>) -> anyhow::Re
         bots,
         trust_id,
         expiries,
+        in_force,
     })
 }
 
@@ -297,6 +304,7 @@ impl Front {
             tickets,
             handshake_timeout,
             expiries: Arc::new(RwLock::new(loaded.expiries)),
+            in_force: Arc::new(RwLock::new(loaded.in_force)),
             warned_until: Arc::new(AtomicI64::new(i64::MIN)),
             generation: Arc::new(Generation::default()),
         })
@@ -323,6 +331,16 @@ impl Front {
             .clone()
     }
 
+    /// How many certificates the CRLs list and how many thumbprints the
+    /// deny list holds, as last loaded.
+    pub fn in_force(&self) -> (usize, usize) {
+        let in_force = self.in_force.read().unwrap_or_else(PoisonError::into_inner);
+        (
+            in_force.revoked_certificates(),
+            in_force.denied_thumbprints(),
+        )
+    }
+
     /// A warning for each certificate or CRL of the files as last loaded
     /// that has lapsed by `now` (seconds since the epoch): every one with
     /// `all` (after a load), else those that lapsed since the last call, so
@@ -337,12 +355,13 @@ impl Front {
 
     /// Loads the files again and, if all of them are usable, swaps in the new
     /// server identity and bot CA set. New handshakes use them; established
-    /// connections are not touched. On error nothing changes.
+    /// connections are not touched. On error nothing changes. Gives the
+    /// revocations the new files no longer hold, to be said.
     ///
     /// # Errors
     ///
     /// As [`Front::new`].
-    pub fn reload(&self, tls: &Tls) -> anyhow::Result<()> {
+    pub fn reload(&self, tls: &Tls) -> anyhow::Result<Vec<Lifted>> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let loaded = load(tls, &provider)?;
         // Every check first: a refused reload changes nothing.
@@ -378,10 +397,19 @@ impl Front {
             .expiries
             .write()
             .unwrap_or_else(PoisonError::into_inner) = loaded.expiries;
+        let lifted = {
+            let mut in_force = self
+                .in_force
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let lifted = loaded.in_force.lifted_since(&in_force);
+            *in_force = loaded.in_force;
+            lifted
+        };
         // After the swap: open connections of bots and partners are
         // verified again.
         self.generation.advance();
-        Ok(())
+        Ok(lifted)
     }
 }
 
