@@ -9,23 +9,41 @@
 //! [`serve`]: crate::serve
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// The requests in flight on one connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConnectionActivity {
     in_flight: AtomicUsize,
     /// Counts requests begun, so an idle period is measured from the last one.
     begun: AtomicUsize,
+    /// When a request last began or the last one in flight ended, in
+    /// milliseconds since `made`: where an idle period starts.
+    last_active: AtomicU64,
+    made: Instant,
     settled: Notify,
     /// Told when the first request begins.
     first: Notify,
+}
+
+impl Default for ConnectionActivity {
+    fn default() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            begun: AtomicUsize::new(0),
+            last_active: AtomicU64::new(0),
+            made: Instant::now(),
+            settled: Notify::new(),
+            first: Notify::new(),
+        }
+    }
 }
 
 /// One request in flight, until dropped.
@@ -36,6 +54,7 @@ impl ConnectionActivity {
     /// Marks a request in flight until the returned guard is dropped.
     pub fn begin(activity: &Arc<Self>) -> InFlight {
         activity.in_flight.fetch_add(1, Ordering::SeqCst);
+        activity.note_active();
         if activity.begun.fetch_add(1, Ordering::SeqCst) == 0 {
             activity.first.notify_waiters();
         }
@@ -64,33 +83,39 @@ impl ConnectionActivity {
         }
     }
 
-    /// Completes once no request has been in flight for `timeout` (the wait
-    /// starts again whenever one begins within it). One waiter at a time.
+    /// Completes once no request has been in flight for `timeout`, counted
+    /// from when the last one ended (or, with none yet, from when the
+    /// connection's activity was made). One waiter at a time.
     pub async fn idle_for(&self, timeout: Duration) {
         loop {
-            loop {
-                // Registered before the check, so a request ending in
-                // between still wakes it.
-                let settled = self.settled.notified();
-                if self.in_flight.load(Ordering::SeqCst) == 0 {
-                    break;
-                }
-                settled.await;
-            }
+            self.quiet().await;
             let begun = self.begun.load(Ordering::SeqCst);
-            tokio::time::sleep(timeout).await;
+            let since = self.last_active.load(Ordering::SeqCst);
+            // From the last activity, not from this turn: a request begun
+            // and ended during the wait before made the next wait a whole
+            // timeout again, so a connection could stay idle for nearly two
+            // (found by an outside trial).
+            tokio::time::sleep_until(self.made + Duration::from_millis(since) + timeout).await;
             if self.in_flight.load(Ordering::SeqCst) == 0
                 && self.begun.load(Ordering::SeqCst) == begun
+                && self.last_active.load(Ordering::SeqCst) == since
             {
                 return;
             }
         }
+    }
+
+    /// Notes now as the last activity.
+    fn note_active(&self) {
+        let since = u64::try_from(self.made.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active.store(since, Ordering::SeqCst);
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.note_active();
             // Every waiter: `idle_for` and `quiet` may both wait. Each
             // registers before it looks, so none misses this.
             self.0.settled.notify_waiters();
@@ -163,6 +188,30 @@ mod tests {
         assert!(!idle.is_finished(), "idle 6 s after a request");
         tokio::time::sleep(Duration::from_secs(15)).await;
         assert!(idle.is_finished(), "not idle 21 s after the last request");
+    }
+
+    /// The idle time counts from the last request's end: a request begun
+    /// and ended while the timeout ran does not make the next wait a whole
+    /// timeout from when the first wait ended.
+    #[tokio::test(start_paused = true)]
+    async fn idle_counts_from_the_last_requests_end() {
+        let activity = Arc::new(ConnectionActivity::default());
+        let timeout = Duration::from_secs(10);
+        let idle = tokio::spawn({
+            let activity = Arc::clone(&activity);
+            async move { activity.idle_for(timeout).await }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let request = ConnectionActivity::begin(&activity);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(request);
+        tokio::time::sleep(Duration::from_millis(9_500)).await;
+        assert!(!idle.is_finished(), "idle 9.5 s after the request ended");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            idle.is_finished(),
+            "not idle 10.5 s after the request ended"
+        );
     }
 
     /// `begun_one` waits for the first request, and does not wait once one
