@@ -40,13 +40,51 @@ pub fn init_logging(default_level: &str) {
                 "<{priority}>{} {}: {}",
                 record.level(),
                 record.target(),
-                record.args()
+                OneLine(record.args())
             )
         });
     } else {
-        builder.format_timestamp_millis();
+        // env_logger's own layout, with milliseconds, one line a record.
+        builder.format(|buf, record| {
+            writeln!(
+                buf,
+                "[{} {:<5} {}] {}",
+                buf.timestamp_millis(),
+                record.level(),
+                record.target(),
+                OneLine(record.args())
+            )
+        });
     }
     builder.init();
+}
+
+/// A message written on one line, each line break as ` / `: a record of
+/// several lines (a TOML parse error's picture of where it is) became
+/// several lines in a log, of which only the first had the time, and in
+/// the journal the rest lost the priority, so `journalctl -p err` showed
+/// an error without its cause (found by an outside trial).
+struct OneLine<'a>(&'a std::fmt::Arguments<'a>);
+
+impl std::fmt::Display for OneLine<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        struct Folding<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
+        impl std::fmt::Write for Folding<'_, '_> {
+            fn write_str(&mut self, text: &str) -> std::fmt::Result {
+                let mut lines = text.split('\n');
+                if let Some(first) = lines.next() {
+                    self.0.write_str(first.trim_end_matches('\r'))?;
+                }
+                for line in lines {
+                    self.0.write_str(" / ")?;
+                    self.0.write_str(line.trim_end_matches('\r'))?;
+                }
+                Ok(())
+            }
+        }
+        write!(Folding(out), "{}", self.0)
+    }
 }
 
 /// The default levels of the libraries whose warnings a peer drives.
@@ -230,5 +268,14 @@ mod tests {
         assert!(!names_rustls(""));
         // A `/regex` after the directives is not a directive.
         assert!(!names_rustls("info/rustls"));
+    }
+
+    #[test]
+    fn a_message_of_several_lines_is_written_on_one() {
+        let line = format!(
+            "{}",
+            OneLine(&format_args!("cause: {}", "line 6\r\n  |\n  ^ here"))
+        );
+        assert_eq!(line, "cause: line 6 /   | /   ^ here");
     }
 }

@@ -188,6 +188,33 @@ fn the_listen_backlog_is_configurable() {
     assert_eq!(backlog(port), Some(777));
 }
 
+/// A configuration file broken at a reload is refused on one log line,
+/// timestamped, with its cause: a TOML error's picture of where it is
+/// (several lines) was written as it was, so under the journal the cause
+/// lost the error's priority, and elsewhere its time.
+#[test]
+fn a_broken_configuration_at_reload_is_refused_on_one_line() {
+    runtime().block_on(async {
+        let (_pki, files, upstream, port) = setup().await;
+        let config = files.config(port, upstream, "");
+        let log = files.path("broken.log");
+        let proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, format!("{text}\nbroken = [\"unclosed\n")).expect("write");
+        proxy.signal("HUP");
+        let diagnostics = wait_for_line(&log, "reload refused");
+        let refused: Vec<&str> = diagnostics
+            .lines()
+            .skip_while(|line| !line.contains("reload refused"))
+            .collect();
+        assert_eq!(refused.len(), 1, "{diagnostics}");
+        assert!(refused[0].starts_with("[20"), "{diagnostics}");
+        assert!(refused[0].contains("ERROR"), "{diagnostics}");
+        assert!(refused[0].contains("TOML parse error"), "{diagnostics}");
+        assert!(refused[0].contains(" / "), "{diagnostics}");
+    });
+}
+
 /// SIGHUP with a changed `upstream.url`: a warning names it and both
 /// values, the running upstream stays, and `[tls]` is reloaded as ever.
 /// SIGTERM then writes the line that says the proxy is draining.

@@ -58,11 +58,12 @@ impl TlsFiles {
             TlsFile::read("tls.key", &tls.key),
             TlsFile::read("tls.bot_ca", &tls.bot_ca),
         ];
-        files.extend(
-            tls.bot_crl
-                .iter()
-                .map(|crl| TlsFile::read("tls.bot_crl", crl)),
-        );
+        for (index, crl) in tls.bot_crl.iter().enumerate() {
+            // A file listed twice is one file.
+            if !tls.bot_crl[..index].contains(crl) {
+                files.push(TlsFile::read("tls.bot_crl", crl));
+            }
+        }
         let optional = [
             ("tls.bot_deny_list", &tls.bot_deny_list),
             ("tls.partner_ca", &tls.partner_ca),
@@ -136,7 +137,7 @@ mod tests {
         for name in ["cert.pem", "key.pem", "ca.pem", "a.crl", "b.crl"] {
             write(name, name);
         }
-        let before = TlsFiles::read(&tls_in(dir.path(), &["a.crl", "b.crl"]));
+        let before = TlsFiles::read(&tls_in(dir.path(), &["a.crl", "b.crl", "b.crl"]));
         assert!(TlsFiles::read(&tls_in(dir.path(), &["a.crl", "b.crl"]))
             .changed_since(&before)
             .is_empty());
