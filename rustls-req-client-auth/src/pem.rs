@@ -162,6 +162,14 @@ impl PemError {
         Self::new(path, PemProblem::Identity(error))
     }
 
+    /// `error`, met reading PEM from `path` (a kind of file this module
+    /// does not load, a CRL say), said as this module says its own: a
+    /// block cut short is named as such, with its label as text.
+    #[must_use]
+    pub fn in_file(path: &Path, error: pem::Error) -> Self {
+        Self::new(path, PemProblem::Pem(error))
+    }
+
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         &self.path

@@ -86,11 +86,19 @@ fn crls_in(
     path: &Path,
     bytes: &[u8],
 ) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
+    if bytes.is_empty() {
+        anyhow::bail!("{field}: {} is empty", path.display());
+    }
     let pem = bytes.windows(11).any(|window| window == b"-----BEGIN ");
     let crls = if pem {
         CertificateRevocationListDer::pem_slice_iter(bytes)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| anyhow::anyhow!("{field}: {}: {error}", path.display()))?
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "{field}: {}",
+                    rustls_req_client_auth::pem::PemError::in_file(path, error)
+                )
+            })?
     } else {
         vec![CertificateRevocationListDer::from(bytes.to_vec())]
     };
@@ -100,8 +108,13 @@ fn crls_in(
     for crl in &crls {
         let (_, parsed) = x509_parser::parse_x509_crl(crl).map_err(|error| {
             anyhow::anyhow!(
-                "{field}: {} is not a certificate revocation list (PEM or DER): {error}",
-                path.display()
+                "{field}: {} is not a certificate revocation list (PEM or DER): {error}{}",
+                path.display(),
+                if cut_short(&error) {
+                    " (it ends early: is the file cut short?)"
+                } else {
+                    ""
+                }
             )
         })?;
         // webpki reads a version 1 CRL (`openssl ca -gencrl` writes one
@@ -124,6 +137,21 @@ fn crls_in(
         })?;
     }
     Ok(crls)
+}
+
+/// Whether x509-parser stopped at the end of the bytes, in the middle of
+/// what it was reading.
+fn cut_short(error: &x509_parser::nom::Err<x509_parser::error::X509Error>) -> bool {
+    use x509_parser::nom::{error::ErrorKind, Err};
+    match error {
+        Err::Incomplete(_) => true,
+        Err::Error(error) | Err::Failure(error) => {
+            matches!(
+                error,
+                x509_parser::error::X509Error::NomError(ErrorKind::Eof)
+            )
+        }
+    }
 }
 
 /// What to do about a CRL webpki will not load, where there is one thing
@@ -573,5 +601,32 @@ mod tests {
         )
         .expect_err("no CRL block");
         assert!(error.to_string().contains("y.pem"), "{error}");
+    }
+
+    /// An empty file, a PEM CRL cut short and a DER CRL cut short each say
+    /// so, where they said what the parsers did (found by an outside trial:
+    /// `missing section end marker: [88, 53, ...]`, `NomError(Eof)`).
+    #[test]
+    fn an_empty_or_cut_crl_says_so() {
+        let (_, der) = crl(&crl_issuer("CN=Cut CA"), 1, None, 1);
+        let encoded = {
+            use base64::Engine as _;
+            let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+            format!("-----BEGIN X509 CRL-----\n{body}\n-----END X509 CRL-----\n")
+        };
+        let said = |bytes: &[u8]| {
+            crls_in("tls.bot_crl", Path::new("c.crl"), bytes)
+                .expect_err("refused")
+                .to_string()
+        };
+        assert_eq!(said(b""), "tls.bot_crl: c.crl is empty");
+        let cut_pem = said(&encoded.as_bytes()[..100]);
+        assert!(
+            cut_pem
+                .contains("a block has no `-----END X509 CRL-----` line (is the file cut short?)"),
+            "{cut_pem}"
+        );
+        let cut_der = said(&der.as_ref()[..60]);
+        assert!(cut_der.contains("is the file cut short?"), "{cut_der}");
     }
 }
