@@ -188,6 +188,32 @@ fn the_listen_backlog_is_configurable() {
     assert_eq!(backlog(port), Some(777));
 }
 
+/// A reload whose certificate file lost the CA certificate that issued
+/// the leaf (a chain read while it was being written holds the leaf alone,
+/// a valid file) takes it, and warns: clients that lack that CA refuse the
+/// server from then on.
+#[test]
+fn a_reload_that_loses_the_leafs_issuer_warns() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let config = files.config(port, upstream, "");
+        let log = files.path("chain.log");
+        let proxy = Proxy::start_with_diagnostics(&config, port, &log);
+        let end = "-----END CERTIFICATE-----\n";
+        let leaf_only =
+            &pki.server.chain_pem[..pki.server.chain_pem.find(end).expect("a block") + end.len()];
+        files.write("server.pem", leaf_only);
+        proxy.signal("HUP");
+        let diagnostics = wait_for_line(&log, "reloaded [tls]");
+        let warned = diagnostics
+            .lines()
+            .find(|line| line.contains("the chain now lacks"))
+            .unwrap_or_default();
+        assert!(warned.contains("WARN"), "{diagnostics}");
+        assert!(warned.contains("tls.cert"), "{diagnostics}");
+    });
+}
+
 /// A configuration file broken at a reload is refused on one log line,
 /// timestamped, with its cause: a TOML error's picture of where it is
 /// (several lines) was written as it was, so under the journal the cause

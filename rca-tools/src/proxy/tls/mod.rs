@@ -2,6 +2,7 @@
 //! configured files, both replaceable while the proxy runs (SIGHUP) without
 //! dropping established connections.
 
+mod chain_change;
 mod crl_checks;
 pub mod ecdsa_twins;
 pub mod file_changes;
@@ -386,11 +387,17 @@ impl Front {
         if let (Some(tickets), Some(keys)) = (&self.tickets, loaded.ticket_keys) {
             tickets.replace(keys);
         }
-        *self
-            .identity
-            .0
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = loaded.identity;
+        {
+            let mut served = self
+                .identity
+                .0
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(lost) = chain_change::lost_issuer(&served.cert, &loaded.identity.cert) {
+                log::warn!("{lost}");
+            }
+            *served = loaded.identity;
+        }
         self.bot_ca
             .replace_with_trust_id(loaded.bots, &loaded.trust_id);
         *self
