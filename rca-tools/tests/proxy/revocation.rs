@@ -6,7 +6,7 @@ use super::support::*;
 use rustls_req_client_auth::AuthPath;
 
 /// How a test revokes the leaked bot.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Revoke {
     Crl,
     DenyList,
@@ -278,6 +278,10 @@ fn lift_and_see_it_said(
 /// connection's refusal (which gave only the thumbprint).
 fn lines_name_the_revoked_bot(log: &Path, how: Revoke) {
     let text = wait_for_line(log, "subject \"CN=leaked.bot.test\"");
+    // The deny list says it refused, which rustls's error (`Revoked`, as
+    // for a CRL) does not.
+    let denial = text.contains("tls.bot_deny_list lists x5t#S256 ");
+    assert_eq!(denial, how == Revoke::DenyList, "{how:?}: {text}");
     let refusal = text
         .lines()
         .find(|line| line.contains("CN=leaked.bot.test"))

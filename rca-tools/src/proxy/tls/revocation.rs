@@ -409,11 +409,33 @@ impl Wrapper for DeniedLeaves {
                     .contains(&thumbprint_sha256(&CertificateDer::from(twin)))
             });
         if denied {
+            // rustls's error (`Revoked`, for the alert `certificate_revoked`)
+            // is the same as a CRL's: this line tells the two apart.
+            if let rustls_req_client_auth::LogVerdict::Log { left_out } =
+                DENIALS_LOGGED.spend(std::time::Instant::now())
+            {
+                log::info!(
+                    "tls.bot_deny_list lists x5t#S256 {} (or its ECDSA twin): refused as                      revoked{}",
+                    thumbprint_sha256(end_entity),
+                    if left_out > 0 {
+                        format!(
+                            " ({left_out} more such lines left out: at most {} a second)",
+                            rustls_req_client_auth::LogBudget::PER_SECOND
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
         Ok(())
     }
 }
+
+/// The lines for certificates the deny list refuses: a denied bot can
+/// cause one per handshake.
+static DENIALS_LOGGED: rustls_req_client_auth::LogBudget = rustls_req_client_auth::LogBudget::new();
 
 #[cfg(test)]
 mod tests {
