@@ -27,6 +27,8 @@ pub struct ConnectionActivity {
     /// When a request last began or the last one in flight ended, in
     /// milliseconds since `made`: where an idle period starts.
     last_active: AtomicU64,
+    /// When this was made (the connection's start): what `last_active`
+    /// counts from, and where the first idle period starts.
     made: Instant,
     settled: Notify,
     /// Told when the first request begins.
@@ -95,7 +97,13 @@ impl ConnectionActivity {
             // and ended during the wait before made the next wait a whole
             // timeout again, so a connection could stay idle for nearly two
             // (found by an outside trial).
-            tokio::time::sleep_until(self.made + Duration::from_millis(since) + timeout).await;
+            // A timeout too long to add (`Duration::MAX` for "never") waits
+            // for ever instead of overflowing.
+            let idle_at = (self.made + Duration::from_millis(since)).checked_add(timeout);
+            match idle_at {
+                Some(idle_at) => tokio::time::sleep_until(idle_at).await,
+                None => std::future::pending().await,
+            }
             if self.in_flight.load(Ordering::SeqCst) == 0
                 && self.begun.load(Ordering::SeqCst) == begun
                 && self.last_active.load(Ordering::SeqCst) == since
@@ -212,6 +220,16 @@ mod tests {
             idle.is_finished(),
             "not idle 10.5 s after the request ended"
         );
+    }
+
+    /// A timeout of `Duration::MAX` (never idle) waits for ever instead of
+    /// overflowing the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn an_endless_timeout_never_ends() {
+        let activity = ConnectionActivity::default();
+        let waited =
+            tokio::time::timeout(Duration::from_secs(3600), activity.idle_for(Duration::MAX)).await;
+        assert!(waited.is_err(), "idle within an hour of an endless timeout");
     }
 
     /// `begun_one` waits for the first request, and does not wait once one

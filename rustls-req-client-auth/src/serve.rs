@@ -752,11 +752,6 @@ where
         let Ok(_client_slot) = client_slot(client_slots.as_ref(), remote, observer.as_ref()) else {
             return;
         };
-        // Under TLS, so every socket write that makes progress ends a wait
-        // (above it, rustls's buffer could hide a slow but steady reader).
-        // The handshake's and hyper's states are boxed, each while it runs:
-        // inline, the largest of them (about 13 KB) would stay allocated for
-        // every connection, idle ones too.
         // A failure is observed and logged as soon as it is known (see
         // `accept_until`); a success once the handshake returns.
         let failed = |error: &AcceptError| {
@@ -765,6 +760,11 @@ where
             }
             handshake_failed(error, remote);
         };
+        // The send timeout under TLS, so every socket write that makes
+        // progress ends a wait (above it, rustls's buffer could hide a slow
+        // but steady reader). The handshake's and hyper's states are boxed,
+        // each while it runs: inline, the largest of them (about 13 KB)
+        // would stay allocated for every connection, idle ones too.
         let accepted = Box::pin(async {
             let accepted = acceptor
                 .accept_until(

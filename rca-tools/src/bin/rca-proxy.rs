@@ -65,6 +65,9 @@ fn main() -> ExitCode {
     let metrics = Arc::new(Metrics::new());
     let counting = Arc::clone(&metrics);
     let on_flags_event = Arc::new(move |event| counting.flags_event(event));
+    // Read before the load, so the first reload compares with no later
+    // version of the files than the one loaded.
+    let files = TlsFiles::read(&config.tls);
     let front = match Front::new(
         &config.tls,
         config.limits.handshake_timeout(),
@@ -112,7 +115,7 @@ fn main() -> ExitCode {
     // wake-up across threads.
     let ran = runtime.block_on(async move {
         let signals = signals.unwrap_or_else(Signals::install);
-        tokio::spawn(run(config, front, args, metrics, signals))
+        tokio::spawn(run(config, (front, files), args, metrics, signals))
             .await
             .unwrap_or_else(|error| Err(anyhow::anyhow!("the proxy's task failed: {error}")))
     });
@@ -229,9 +232,10 @@ async fn start_admin(
     Ok(())
 }
 
+/// Serves with `front`, loaded from `files` (as read just before).
 async fn run(
     config: Config,
-    front: Front,
+    (front, files): (Front, TlsFiles),
     args: Args,
     metrics: Arc<Metrics>,
     signals: Signals,
@@ -250,7 +254,7 @@ async fn run(
     tokio::spawn(warn_of_lapses(front.clone()));
     tokio::spawn(reload_on_hangup(
         hangups,
-        front.clone(),
+        (front.clone(), files),
         config.clone(),
         args,
         Arc::clone(&metrics),
@@ -343,13 +347,12 @@ async fn run(
 /// file is reopened, as on SIGUSR1.
 async fn reload_on_hangup(
     hangups: Option<tokio::signal::unix::Signal>,
-    front: Front,
+    (front, mut files): (Front, TlsFiles),
     running: Config,
     args: Args,
     metrics: Arc<Metrics>,
 ) {
     let mut tls = running.tls.clone();
-    let mut files = TlsFiles::read(&tls);
     rca_tools::common::process::on_each_signal(hangups, || {
         reopen_access_log(&running.log.access);
         if let Some(path) = &args.config {

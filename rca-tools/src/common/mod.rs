@@ -1,6 +1,7 @@
 //! What more than one tool uses.
 
 pub mod admin;
+pub mod bounded_log;
 pub mod client_body;
 pub mod errors;
 pub mod fields;

@@ -44,11 +44,13 @@ pub fn init_logging(default_level: &str) {
             )
         });
     } else {
-        // env_logger's own layout, with milliseconds, one line a record.
+        // env_logger's own layout (the level coloured on a terminal), with
+        // milliseconds, one line a record.
         builder.format(|buf, record| {
+            let style = buf.default_level_style(record.level());
             writeln!(
                 buf,
-                "[{} {:<5} {}] {}",
+                "[{} {style}{:<5}{style:#} {}] {}",
                 buf.timestamp_millis(),
                 record.level(),
                 record.target(),
@@ -59,31 +61,34 @@ pub fn init_logging(default_level: &str) {
     builder.init();
 }
 
-/// A message written on one line, each line break as ` / `: a record of
-/// several lines (a TOML parse error's picture of where it is) became
-/// several lines in a log, of which only the first had the time, and in
-/// the journal the rest lost the priority, so `journalctl -p err` showed
-/// an error without its cause (found by an outside trial).
+/// A message written on one line, each line break (`\n`, `\r\n` or `\r`)
+/// as ` / `, those at its end left out: a record of several lines (a TOML
+/// parse error's picture of where it is) became several lines in a log, of
+/// which only the first had the time, and in the journal the rest lost the
+/// priority, so `journalctl -p err` showed an error without its cause
+/// (found by an outside trial).
 struct OneLine<'a>(&'a std::fmt::Arguments<'a>);
 
 impl std::fmt::Display for OneLine<'_> {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write as _;
-        struct Folding<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
-        impl std::fmt::Write for Folding<'_, '_> {
-            fn write_str(&mut self, text: &str) -> std::fmt::Result {
-                let mut lines = text.split('\n');
-                if let Some(first) = lines.next() {
-                    self.0.write_str(first.trim_end_matches('\r'))?;
+        let text = match self.0.as_str() {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(self.0.to_string()),
+        };
+        let text = text.trim_end_matches(['\n', '\r']);
+        for (index, line) in text.split('\n').enumerate() {
+            if index > 0 {
+                out.write_str(" / ")?;
+            }
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            for (index, part) in line.split('\r').enumerate() {
+                if index > 0 {
+                    out.write_str(" / ")?;
                 }
-                for line in lines {
-                    self.0.write_str(" / ")?;
-                    self.0.write_str(line.trim_end_matches('\r'))?;
-                }
-                Ok(())
+                out.write_str(part)?;
             }
         }
-        write!(Folding(out), "{}", self.0)
+        Ok(())
     }
 }
 
@@ -274,8 +279,11 @@ mod tests {
     fn a_message_of_several_lines_is_written_on_one() {
         let line = format!(
             "{}",
-            OneLine(&format_args!("cause: {}", "line 6\r\n  |\n  ^ here"))
+            OneLine(&format_args!(
+                "cause: {}",
+                "line 6\r\n  |\n  ^ here\rthere\n\n"
+            ))
         );
-        assert_eq!(line, "cause: line 6 /   | /   ^ here");
+        assert_eq!(line, "cause: line 6 /   | /   ^ here / there");
     }
 }

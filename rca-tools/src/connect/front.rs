@@ -20,12 +20,13 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls_req_client_auth::{ConnectionActivity, LogBudget, LogVerdict, SendTimeout, WhileOpen};
+use rustls_req_client_auth::{ConnectionActivity, LogBudget, SendTimeout, WhileOpen};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use crate::common::bounded_log::within;
 use crate::connect::graceful::Watcher;
 use crate::connect::local_ca::LocalCa;
 use crate::connect::proxy_auth::ProxyCredentials;
@@ -105,7 +106,7 @@ fn say_tls_is_not_spoken_here(tcp: &tokio::net::TcpStream, peer: SocketAddr) {
     let local = tcp
         .local_addr()
         .map_or_else(|_| "HOST:PORT".to_owned(), |address| address.to_string());
-    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) {
+    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED, log::Level::Warn) {
         log::warn!(
             "client {peer} began a TLS handshake on {local}, where rca-connect speaks plain HTTP: \
              give the client http://{local}, not https:// (rca-connect speaks TLS to the site \
@@ -177,7 +178,7 @@ impl Front {
         let target = request.uri().authority().map_or("", Authority::as_str);
         // A client can ask for 407s as fast as it likes: at most a few
         // lines a second, and the next says how many were left out.
-        if let Some(left_out) = within(&REFUSALS_LOGGED) {
+        if let Some(left_out) = within(&REFUSALS_LOGGED, log::Level::Info) {
             log::info!(
                 "client {peer}: 407 for {} {target}: {refusal} (--proxy-auth-file {}){left_out}",
                 request.method(),
@@ -503,7 +504,7 @@ impl Front {
             let tls = match tokio::time::timeout(self.limits.handshake_timeout, accept).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
-                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) {
+                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED, log::Level::Info) {
                         log::info!(
                             "CONNECT {authority}: the client's TLS handshake failed ({error}); does it trust the local CA ({})?{left_out}",
                             ca.cert_path().display()
@@ -512,7 +513,7 @@ impl Front {
                     return;
                 }
                 Err(_) => {
-                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) {
+                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED, log::Level::Info) {
                         log::info!(
                             "CONNECT {authority}: no TLS handshake within {:?}{left_out}",
                             self.limits.handshake_timeout
@@ -760,21 +761,11 @@ fn log_cut_off(path: &std::path::Path) {
 /// request, a WebSocket) whose credential a reload removed from `path`,
 /// and what became of it.
 fn log_withdrawn(what: &str, path: &std::path::Path, became: &str) {
-    if let Some(left_out) = within(&CUTS_LOGGED) {
+    if let Some(left_out) = within(&CUTS_LOGGED, log::Level::Info) {
         log::info!(
             "{what}'s proxy credentials are no longer in --proxy-auth-file {}: {became}{left_out}",
             path.display(),
         );
-    }
-}
-
-/// What a line within a log budget adds when lines before it were left
-/// out.
-fn lines_left_out(left_out: u64) -> String {
-    if left_out > 0 {
-        format!("; {left_out} more lines like it before this one were not logged")
-    } else {
-        String::new()
     }
 }
 
@@ -861,7 +852,7 @@ fn log_client_error(who: std::fmt::Arguments<'_>, error: &hyper::Error, hint: &s
         log::debug!("{who}: {error}");
         return;
     }
-    let Some(left_out) = within(&CLIENT_SLIPS_LOGGED) else {
+    let Some(left_out) = within(&CLIENT_SLIPS_LOGGED, log::Level::Info) else {
         return;
     };
     if error.is_parse_too_large() {
@@ -870,15 +861,6 @@ fn log_client_error(who: std::fmt::Arguments<'_>, error: &hyper::Error, hint: &s
         );
     } else {
         log::info!("{who}: 400, the request was not valid HTTP/1.1 ({error}){hint}{left_out}");
-    }
-}
-
-/// Whether a line on `budget` may be logged now, and if so what it adds
-/// for the lines like it left out before ([`lines_left_out`]).
-fn within(budget: &LogBudget) -> Option<String> {
-    match budget.spend(std::time::Instant::now()) {
-        LogVerdict::Log { left_out } => Some(lines_left_out(left_out)),
-        LogVerdict::LeaveOut => None,
     }
 }
 

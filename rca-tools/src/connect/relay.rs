@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::common::bounded_log::within;
 use crate::common::client_body::{discardable, ClientBody, ClientBodyError, ClientBodyFailure};
 use crate::common::errors::{error_chain, find_in_chain};
 use crate::common::fields::{filter_trailers, remove_hop_by_hop};
@@ -382,16 +383,8 @@ impl Relay {
     ) -> Response<RelayBody> {
         // A client can ask for these as fast as it likes (36,618 lines in
         // 3 s to a closed port, found by an outside attack).
-        if let rustls_req_client_auth::LogVerdict::Log { left_out } =
-            FAILURES_LOGGED.spend(std::time::Instant::now())
-        {
-            if left_out > 0 {
-                log::warn!(
-                    "{status}: {why} ({left_out} more such lines before this one were not logged)"
-                );
-            } else {
-                log::warn!("{status}: {why}");
-            }
+        if let Some(left_out) = within(&FAILURES_LOGGED, log::Level::Warn) {
+            log::warn!("{status}: {why}{left_out}");
         }
         let mut response = Response::new(
             Full::new(Bytes::from(format!("rca-connect: {why}\n")))

@@ -3,13 +3,15 @@
 //! intermediate) can hold the leaf alone, a valid file, and then browsers
 //! and curl refuse the server while the reload says it took (found by an
 //! outside trial). A leaf issued by a root the clients hold is served
-//! alone on purpose, so only a chain that had its leaf's issuer before and
-//! not now is warned of.
+//! alone on purpose, so only a chain that had more than its leaf before
+//! and has nothing that issued its leaf now is warned of (the issuer may
+//! have changed: a renewal can come from another intermediate).
 
 use rustls::pki_types::CertificateDer;
 
-/// The warning for `now` (the chain just loaded) when its leaf's issuer
-/// was in `before` (the chain served until now) and is not in `now`.
+/// The warning for `now` (the chain just loaded) when `before` (the chain
+/// served until now) had certificates beyond its leaf and `now` has none
+/// that issued its leaf.
 #[must_use]
 pub(super) fn lost_issuer(
     before: &[CertificateDer<'_>],
@@ -27,13 +29,12 @@ pub(super) fn lost_issuer(
                 .is_ok_and(|(_, certificate)| certificate.subject().as_raw() == issuer.as_raw())
         })
     };
-    let had = before.get(1..).is_some_and(names_issuer);
-    (had && !names_issuer(rest)).then(|| {
+    (before.len() > 1 && !names_issuer(rest)).then(|| {
         format!(
-            "tls.cert: the chain now lacks {issuer}, which issued its leaf and was in the \
-             chain before: clients that do not hold it cannot verify this server (was the \
-             file read while it was being written? write the new one beside it and rename it \
-             over the old, then reload)"
+            "tls.cert: the chain now lacks {issuer}, which issued its leaf, where the chain \
+             before had more than its leaf: clients that do not hold it cannot verify this \
+             server (was the file read while it was being written? write the new one beside \
+             it and rename it over the old, then reload)"
         )
     })
 }
@@ -42,8 +43,8 @@ pub(super) fn lost_issuer(
 mod tests {
     use super::*;
 
-    /// A leaf, its intermediate and the root.
-    fn chain() -> Vec<CertificateDer<'static>> {
+    /// A leaf, its intermediate (named `intermediate`) and the root.
+    fn chain(intermediate: &str) -> Vec<CertificateDer<'static>> {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut root = rcgen::CertificateParams::new(Vec::new()).expect("params");
         root.distinguished_name
@@ -55,7 +56,7 @@ mod tests {
         let mut middle = rcgen::CertificateParams::new(Vec::new()).expect("params");
         middle
             .distinguished_name
-            .push(rcgen::DnType::CommonName, "Chain Intermediate");
+            .push(rcgen::DnType::CommonName, intermediate);
         middle.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let middle_cert = middle
             .signed_by(&middle_key, &root_issuer)
@@ -75,9 +76,14 @@ mod tests {
 
     #[test]
     fn warns_only_of_an_issuer_the_chain_had_and_lost() {
-        let full = chain();
+        let full = chain("Chain Intermediate R10");
         let said = lost_issuer(&full, &full[..1]).expect("lost");
-        assert!(said.contains("CN=Chain Intermediate"), "{said}");
+        assert!(said.contains("CN=Chain Intermediate R10"), "{said}");
+        // A renewal from another intermediate, read half-written.
+        let renewed = chain("Chain Intermediate R11");
+        let said = lost_issuer(&full, &renewed[..1]).expect("lost");
+        assert!(said.contains("CN=Chain Intermediate R11"), "{said}");
+        assert_eq!(lost_issuer(&full, &renewed), None);
         // The same chain, or the root left out: its leaf's issuer is there.
         assert_eq!(lost_issuer(&full, &full), None);
         assert_eq!(lost_issuer(&full, &full[..2]), None);

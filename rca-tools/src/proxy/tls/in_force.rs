@@ -88,12 +88,14 @@ impl InForce {
     #[must_use]
     pub fn lifted_since(&self, before: &Self) -> Vec<Lifted> {
         let mut lifted = Vec::new();
-        if self.crls.is_empty() && !before.crls.is_empty() {
+        let revoked = before.revoked_certificates();
+        if self.crls.is_empty() && revoked > 0 {
             lifted.push(Lifted {
                 line: format!(
-                    "tls.bot_crl: no CRL is read any more, so the {} certificates the CRLs \
-                     listed are let in again",
-                    before.revoked_certificates()
+                    "tls.bot_crl: no CRL is read any more, so the {revoked} certificate{} the \
+                     CRLs listed {} let in again",
+                    if revoked == 1 { "" } else { "s" },
+                    if revoked == 1 { "is" } else { "are" },
                 ),
                 warning: true,
             });
@@ -117,21 +119,32 @@ impl InForce {
                 (Some(then), Some(now)) => format!(" (CRL number {then} -> {now})"),
                 _ => String::new(),
             };
-            let older = if rolled_back {
-                ": an older CRL than the one it replaces; if that was not meant, put the \
-                 current one back and reload"
+            let what = if gone.is_empty() {
+                "is an older CRL than the one it replaces".to_owned()
+            } else {
+                format!(
+                    "no longer lists {}, which {} let in again",
+                    counted(&gone, "certificate", ("serial", "serials")),
+                    if gone.len() == 1 { "is" } else { "are" },
+                )
+            };
+            // CRL numbers only grow (RFC 5280 section 5.2.3): a CA lifts an
+            // entry in a CRL numbered higher. An entry gone from one
+            // numbered the same or lower is an old or made-up file.
+            let unlike_a_ca = !gone.is_empty()
+                && matches!((&now.number, &then.number), (Some(now), Some(then)) if now <= then);
+            let warning = rolled_back || unlike_a_ca;
+            let remedy = if warning {
+                "; if that was not meant, put the current CRL back and reload"
             } else {
                 ""
             };
             lifted.push(Lifted {
                 line: format!(
-                    "tls.bot_crl: the CRL of {:?}{numbers} no longer lists {}, which {} let in \
-                     again{older}",
+                    "tls.bot_crl: the CRL of {:?}{numbers} {what}{remedy}",
                     now.issuer_name,
-                    counted(&gone, "certificate", "serial"),
-                    if gone.len() == 1 { "is" } else { "are" },
                 ),
-                warning: rolled_back,
+                warning,
             });
         }
         let mut gone: Vec<String> = before.denied.difference(&self.denied).cloned().collect();
@@ -142,7 +155,7 @@ impl InForce {
                     "tls.bot_deny_list: {} {} no longer denied; if that was not meant (a \
                      file read while it was being written?), write the whole list to a new \
                      file, rename it over the old one and reload",
-                    counted(&gone, "thumbprint", "x5t#S256"),
+                    counted(&gone, "thumbprint", ("x5t#S256", "x5t#S256")),
                     if gone.len() == 1 { "is" } else { "are" },
                 ),
                 warning: true,
@@ -152,9 +165,14 @@ impl InForce {
     }
 }
 
-/// `3 certificates (serials a, b, c)`, naming at most [`NAMED`].
-fn counted(items: &[String], what: &str, named_as: &str) -> String {
-    let plural = if items.len() == 1 { "" } else { "s" };
+/// `3 certificates (serials a, b, c)`, naming at most [`NAMED`]; the names
+/// are called `named_as` (one, more than one).
+fn counted(items: &[String], what: &str, named_as: (&str, &str)) -> String {
+    let (plural, named_as) = if items.len() == 1 {
+        ("", named_as.0)
+    } else {
+        ("s", named_as.1)
+    };
     let mut named = items
         .iter()
         .take(NAMED)
@@ -200,7 +218,8 @@ mod tests {
     }
 
     /// A newer CRL that adds entries lifts nothing; one that drops an entry
-    /// says so; an older one is a rollback even if it drops nothing; a
+    /// says so; an older one is a rollback even if it drops nothing, and
+    /// entries gone from one numbered the same are warned of too; a
     /// thumbprint gone from the deny list is named; all CRLs gone lifts all.
     #[test]
     fn says_what_a_reload_lets_in_again() {
@@ -226,11 +245,26 @@ mod tests {
         let lifted = older.lifted_since(&before);
         assert_eq!(lifted.len(), 2, "{lifted:?}");
         assert!(lifted[0].warning, "{lifted:?}");
-        assert!(lifted[0].line.contains("an older CRL"), "{lifted:?}");
+        assert_eq!(
+            lifted[0].line,
+            "tls.bot_crl: the CRL of \"CN=Bot CA\" (CRL number 5 -> 4) is an older CRL than \
+             the one it replaces; if that was not meant, put the current CRL back and reload"
+        );
         assert!(
             lifted[1].line.starts_with(
                 "tls.bot_deny_list: 1 thumbprint (x5t#S256 denied-one) is no longer denied"
             ),
+            "{lifted:?}"
+        );
+
+        // Entries gone from a CRL numbered the same: not a CA's doing.
+        let same = in_force(vec![crl(5, &[])], &["denied-one", "denied-two"]);
+        let lifted = same.lifted_since(&before);
+        assert!(lifted[0].warning, "{lifted:?}");
+        assert!(
+            lifted[0]
+                .line
+                .contains("2 certificates (serials 0000000000000001, "),
             "{lifted:?}"
         );
 

@@ -387,17 +387,23 @@ impl Front {
         if let (Some(tickets), Some(keys)) = (&self.tickets, loaded.ticket_keys) {
             tickets.replace(keys);
         }
-        {
-            let mut served = self
+        // Compared outside the lock every handshake reads (only reloads
+        // write it, one at a time).
+        let served = Arc::clone(
+            &self
                 .identity
                 .0
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(lost) = chain_change::lost_issuer(&served.cert, &loaded.identity.cert) {
-                log::warn!("{lost}");
-            }
-            *served = loaded.identity;
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if let Some(lost) = chain_change::lost_issuer(&served.cert, &loaded.identity.cert) {
+            log::warn!("{lost}");
         }
+        *self
+            .identity
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = loaded.identity;
         self.bot_ca
             .replace_with_trust_id(loaded.bots, &loaded.trust_id);
         *self

@@ -18,6 +18,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{CertificateError, DistinguishedName};
 use rustls_req_client_auth::thumbprint_sha256;
 
+use crate::common::bounded_log::within;
 use crate::proxy::tls::ecdsa_twins::ecdsa_twins;
 use crate::proxy::tls::wrapped::Wrapper;
 
@@ -411,20 +412,11 @@ impl Wrapper for DeniedLeaves {
         if denied {
             // rustls's error (`Revoked`, for the alert `certificate_revoked`)
             // is the same as a CRL's: this line tells the two apart.
-            if let rustls_req_client_auth::LogVerdict::Log { left_out } =
-                DENIALS_LOGGED.spend(std::time::Instant::now())
-            {
+            if let Some(left_out) = within(&DENIALS_LOGGED, log::Level::Info) {
                 log::info!(
-                    "tls.bot_deny_list lists x5t#S256 {} (or its ECDSA twin): refused as                      revoked{}",
+                    "tls.bot_deny_list lists x5t#S256 {} (or its ECDSA twin): refused as \
+                     revoked{left_out}",
                     thumbprint_sha256(end_entity),
-                    if left_out > 0 {
-                        format!(
-                            " ({left_out} more such lines left out: at most {} a second)",
-                            rustls_req_client_auth::LogBudget::PER_SECOND
-                        )
-                    } else {
-                        String::new()
-                    }
                 );
             }
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
