@@ -1375,6 +1375,47 @@ fn a_busy_upstream_gives_503() {
     });
 }
 
+/// A WebSocket whose client stops reading for longer than
+/// `upstream.read_timeout_secs` while the upstream goes on sending is not
+/// closed as if the upstream were silent: the tunnel waits for the client
+/// (the send timeout bounds that), and the client reads on afterwards, far
+/// more than the buffers between could have held. Before, the copy stopped
+/// reading the upstream while the client was full, and the read timeout
+/// closed the tunnel.
+#[test]
+fn a_tunnel_whose_client_pauses_outlives_the_read_timeout() {
+    runtime().block_on(async {
+        let (pki, files, upstream, port) = setup().await;
+        let config = files.config_with("flood.toml", port, upstream, "upstream", "read_timeout_secs = 1");
+        let _proxy = Proxy::start(&config, port);
+        // A receive buffer of its own size: the kernel does not grow it, so
+        // what the client leaves unread soon fills it.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+        let tcp = socket
+            .connect((std::net::Ipv4Addr::LOCALHOST, port).into())
+            .await
+            .expect("connect");
+        let mut tls = tls_over(pki, tcp, b"http/1.1").await;
+        tls.write_all(
+            b"GET /flood HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .expect("send");
+        let mut taken = vec![0; 1024 * 1024];
+        tls.read_exact(&mut taken).await.expect("the flood begins");
+        assert!(taken.starts_with(b"HTTP/1.1 101"), "{:?}", &taken[..64]);
+        // Three read timeouts without reading.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut more = vec![0; 16 * 1024 * 1024];
+        tokio::time::timeout(Duration::from_secs(60), tls.read_exact(&mut more))
+            .await
+            .expect("read on in time")
+            .expect("the tunnel was closed while the client paused");
+    });
+}
+
 /// `limits.idle_timeout_secs`: an HTTP/2 connection with no request in
 /// flight is closed (GOAWAY) after that long, although its client keeps it
 /// open and would answer pings.

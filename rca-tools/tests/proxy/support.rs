@@ -66,11 +66,18 @@ pub(crate) async fn start_upstream() -> SocketAddr {
                                 .get("sec-websocket-key")
                                 .map(|key| websocket_accept(key.as_bytes()))
                                 .unwrap_or_default();
+                            let flood = request.uri().path() == "/flood";
                             let upgraded = hyper::upgrade::on(&mut request);
                             tokio::spawn(async move {
                                 if let Ok(upgraded) = upgraded.await {
                                     let mut io = TokioIo::new(upgraded);
                                     let _ = io.write_all(format!("path={path};").as_bytes()).await;
+                                    if flood {
+                                        // `/flood`: bytes for as long as they are taken.
+                                        let chunk = [b'f'; 16 * 1024];
+                                        while io.write_all(&chunk).await.is_ok() {}
+                                        return;
+                                    }
                                     let mut buf = [0; 64];
                                     while let Ok(n @ 1..) = io.read(&mut buf).await {
                                         if io.write_all(&buf[..n]).await.is_err() {
@@ -662,15 +669,24 @@ pub(crate) async fn tls_connect(
     port: u16,
     alpn: &[u8],
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .expect("connect");
+    tls_over(pki, tcp, alpn).await
+}
+
+/// A TLS connection to the proxy over `tcp`, offering `alpn`.
+pub(crate) async fn tls_over(
+    pki: &TestPki,
+    tcp: tokio::net::TcpStream,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut config = integration_tests::config::client(pki, integration_tests::Provider::AwsLcRs);
     config.alpn_protocols = if alpn.is_empty() {
         Vec::new()
     } else {
         vec![alpn.to_vec()]
     };
-    let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-        .await
-        .expect("connect");
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(SERVER_NAME.try_into().expect("name"), tcp)
         .await
