@@ -1449,7 +1449,7 @@ async fn closed_idle_after_one_request(limits: &str) {
 }
 
 /// A response still streaming keeps its HTTP/2 connection busy: a body
-/// longer than `limits.idle_timeout_secs` (`/trickle`, 2 s against 1 s)
+/// longer than `limits.idle_timeout_secs` (`/drip`, 5 s against 2 s)
 /// does not get its connection a GOAWAY halfway, and the next request goes
 /// on the same connection. The idle time counted from the response's head,
 /// not its end, so a download or event stream lost its connection.
@@ -1458,11 +1458,11 @@ fn a_response_still_streaming_keeps_its_http2_connection_busy() {
     runtime().block_on(async {
         let (pki, files, upstream, port) = setup().await;
         let proxy = Proxy::start(
-            &files.config(port, upstream, "idle_timeout_secs = 1\n"),
+            &files.config(port, upstream, "idle_timeout_secs = 2\n"),
             port,
         );
         let (mut sender, connection) = h2_connect(pki, port).await;
-        let response = sender.send_request(h2_get(&proxy, "/trickle")).await;
+        let response = sender.send_request(h2_get(&proxy, "/drip")).await;
         let response = response.expect("response");
         assert_eq!(response.status(), 200);
         let body = response

@@ -136,7 +136,8 @@ pub(crate) async fn start_upstream() -> SocketAddr {
 
 /// The upstream's streamed bodies: `/stream` (in two parts, the second once
 /// [`RELEASE`] is notified), `/endless`, `/stall` (a part, then nothing for a
-/// minute) and `/trickle` (five parts, 400 ms apart).
+/// minute), `/trickle` (five parts, 400 ms apart) and `/drip` (five parts, a
+/// second apart).
 fn streamed_body(path: &str) -> Option<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
     if path == "/response-trailers" {
         // A body, then trailers with fields a trailer section may not carry.
@@ -186,12 +187,16 @@ fn streamed_body(path: &str) -> Option<http_body_util::combinators::BoxBody<Byte
         });
         return Some(body.boxed());
     }
-    if path == "/trickle" {
-        // A body in five parts, 400 ms apart.
+    if let Some(gap) = match path {
+        "/trickle" => Some(Duration::from_millis(400)),
+        "/drip" => Some(Duration::from_secs(1)),
+        _ => None,
+    } {
+        // A body in five parts, `gap` apart.
         let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
         tokio::spawn(async move {
             for part in 0..5 {
-                tokio::time::sleep(Duration::from_millis(400)).await;
+                tokio::time::sleep(gap).await;
                 let _ = sender.send_data(Bytes::from(format!("{part};"))).await;
             }
         });
