@@ -234,6 +234,8 @@ pub use serve::{
     Http1Outcome, Serve, Stopping, Upgraded,
 };
 pub use server::{AuthPath, FlagVerifier, NormalPathTrust, ServerFlags};
+#[cfg(feature = "axum")]
+pub use stalled_streams::{StalledStreams, Watched};
 
 /// The ALPN protocols of HTTPS: HTTP/2, then HTTP/1.1. [`BotClient`],
 /// [`OnePortConfig`] and `serve` (for a config without any) set these.

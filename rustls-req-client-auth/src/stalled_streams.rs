@@ -19,6 +19,11 @@
 //! while the client reads steadily (64 KiB frames, 20 streams, 20 KB/s: a
 //! minute). rca-proxy's frames are what one read from the upstream gives
 //! (about 8 KiB).
+//!
+//! `serve` watches every HTTP/2 connection it serves; a server of its own
+//! HTTP/2 connections (`rca-connect`'s tunnels) watches its response
+//! bodies with [`StalledStreams::watch`] and closes the connection once
+//! [`StalledStreams::found`] completes.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +36,7 @@ use hyper::body::{Body, Frame, SizeHint};
 /// The response bodies of one HTTP/2 connection, each with when hyper got it
 /// or last took a frame from it, while it has not asked for the next.
 #[derive(Debug)]
-pub(crate) struct StalledStreams {
+pub struct StalledStreams {
     started: Instant,
     timeout: Duration,
     bodies: Mutex<Bodies>,
@@ -55,7 +60,10 @@ impl Bodies {
 }
 
 impl StalledStreams {
-    pub(crate) fn new(timeout: Duration) -> Arc<Self> {
+    /// Watches the bodies of one connection, each stalled once not asked
+    /// for a frame for `timeout` (the send timeout).
+    #[must_use]
+    pub fn new(timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             started: Instant::now(),
             timeout,
@@ -65,12 +73,13 @@ impl StalledStreams {
 
     /// How often to look for a stalled body: a quarter of the timeout, so a
     /// stall is found at most a quarter late.
-    pub(crate) fn period(&self) -> Duration {
+    #[must_use]
+    pub fn period(&self) -> Duration {
         (self.timeout / 4).max(Duration::from_millis(100))
     }
 
     /// `body`, watched from now: hyper is to ask for its first frame.
-    pub(crate) fn watch<B>(self: &Arc<Self>, body: B) -> Watched<B> {
+    pub fn watch<B>(self: &Arc<Self>, body: B) -> Watched<B> {
         let handed = Arc::new(AtomicU64::new(millis_since(self.started)));
         let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
         bodies.watched.push(Arc::downgrade(&handed));
@@ -87,9 +96,23 @@ impl StalledStreams {
         }
     }
 
+    /// Completes once a body has waited the timeout for the client to take
+    /// more, looking every [`StalledStreams::period`]: then the connection
+    /// is to be closed.
+    pub async fn found(&self) {
+        let mut looks = tokio::time::interval(self.period());
+        loop {
+            looks.tick().await;
+            if self.any_stalled() {
+                return;
+            }
+        }
+    }
+
     /// Whether a body has waited the timeout for the client to take more;
     /// forgets the bodies that are gone.
-    pub(crate) fn any_stalled(&self) -> bool {
+    #[must_use]
+    pub fn any_stalled(&self) -> bool {
         let now = millis_since(self.started);
         let timeout = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
         let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
@@ -125,7 +148,7 @@ pin_project_lite::pin_project! {
     /// A response body, watched on HTTP/2 ([`StalledStreams::watch`]) or
     /// passed through as it is ([`Watched::unwatched`]).
     #[derive(Debug)]
-    pub(crate) struct Watched<B> {
+    pub struct Watched<B> {
         #[pin]
         body: B,
         watch: Option<Watch>,

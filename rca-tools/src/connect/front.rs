@@ -20,7 +20,9 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls_req_client_auth::{ConnectionActivity, LogBudget, SendTimeout, WhileOpen};
+use rustls_req_client_auth::{
+    ConnectionActivity, LogBudget, SendTimeout, StalledStreams, WhileOpen,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -546,23 +548,30 @@ impl Front {
             // client closed it; a request counts until its response body
             // ends (`WhileOpen`), so a long download never looks idle.
             let activity = Arc::new(ConnectionActivity::default());
+            // A response the client grants no more window (HTTP/2 flow
+            // control) waits for nothing `SendTimeout` sees, and as a
+            // request in flight it kept its tunnel from idling: the whole
+            // tunnel is closed after the send timeout instead (found by an
+            // outside trial: such tunnels held every slot).
+            let stalled = StalledStreams::new(self.limits.send_timeout);
             let service = {
                 let activity = Arc::clone(&activity);
+                let stalled = Arc::clone(&stalled);
                 service_fn(move |request: Request<Incoming>| {
                     let front = Arc::clone(&front);
                     let target = target.clone();
                     let in_flight = ConnectionActivity::begin(&activity);
+                    let stalled = Arc::clone(&stalled);
                     // Boxed: hyper moves each request's future into a task
                     // of its own, and a kilobyte inline is copied each time.
                     Box::pin(async move {
+                        let guarded = |body| stalled.watch(WhileOpen::new(body, in_flight));
                         if let Some(refused) = front.withdrawn(credential) {
-                            return Ok::<_, Infallible>(
-                                refused.map(|body| WhileOpen::new(body, in_flight)),
-                            );
+                            return Ok::<_, Infallible>(refused.map(guarded));
                         }
                         let to = (Scheme::HTTPS, target);
                         let response = front.forward_admitted(request, to, credential).await;
-                        Ok::<_, Infallible>(response.map(|body| WhileOpen::new(body, in_flight)))
+                        Ok::<_, Infallible>(response.map(guarded))
                     })
                 })
             };
@@ -581,9 +590,17 @@ impl Front {
                     self.limits.http2_idle_timeout
                 );
             };
-            watcher
-                .watch_until(http2.serve_connection(io, service), idle)
-                .await
+            tokio::select! {
+                served = watcher.watch_until(http2.serve_connection(io, service), idle) => served,
+                () = stalled.found() => {
+                    log::debug!(
+                        "tunnel to {authority}: a response waited {:?} for the client to take \
+                         more (HTTP/2 flow control); closing",
+                        self.limits.send_timeout
+                    );
+                    Ok(())
+                }
+            }
         } else {
             let tasks = watcher.tasks.clone();
             let service = service_fn(move |request: Request<Incoming>| {

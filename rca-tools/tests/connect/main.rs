@@ -1051,6 +1051,33 @@ fn an_idle_http2_client_connection_is_closed() {
     });
 }
 
+/// A client that grants a response no more window (HTTP/2 flow control)
+/// while it answers pings has its tunnel closed after `--send-timeout-secs`:
+/// the response counts as in flight, so the idle timeout never came, and
+/// such tunnels held their slots for ever (found by an outside trial).
+#[test]
+fn a_tunnel_whose_client_takes_no_more_of_a_response_is_closed() {
+    use std::time::Duration;
+    runtime().block_on(async {
+        let pki = TestPki::shared();
+        let files = Files::new(pki);
+        let server = tls_server(plain_tls(pki, &[b"h2"])).await;
+        let (_connect, port) = files.start_connect(&["--send-timeout-secs", "2"]);
+        let authority = format!("localhost:{}", server.port());
+        let (mut sender, connection) = support::h2_tunnel(&files, port, &authority).await;
+        let request = http::Request::get(format!("https://{authority}/download?n=8000000"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("download");
+        assert_eq!(response.status(), 200);
+        // Held and never read: hyper grants the stream no more window, and
+        // its connection task goes on answering pings.
+        let closed = tokio::time::timeout(Duration::from_secs(20), connection).await;
+        assert!(closed.is_ok(), "the stalled tunnel stayed open");
+        drop(response);
+    });
+}
+
 /// SIGHUP reads each `--ca` again: a server whose CA was not trusted (502)
 /// is reached once its CA is in the file and rca-connect was told.
 #[test]
