@@ -361,8 +361,8 @@ impl Front {
             .authority()
             .is_some_and(|authority| authority.as_str().contains('@'))
         {
-            return own_answer(
-                StatusCode::BAD_REQUEST,
+            return refused_target(
+                &request,
                 "the target has user information (user@host), which rca-connect does not forward",
             );
         }
@@ -442,7 +442,7 @@ impl Front {
         (watcher, slot): (Watcher, &Slot),
     ) -> Response<RelayBody> {
         let Some(authority) = request.uri().authority().cloned() else {
-            return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+            return refused_target(&request, "CONNECT needs host:port");
         };
         // The authority form alone (RFC 9110 section 9.3.6), with a host
         // name or an IP address: `http://host:port`, `:443` and `*.host`
@@ -454,7 +454,7 @@ impl Front {
             || authority.port_u16().is_none_or(|port| port == 0)
             || request.uri().scheme().is_some()
         {
-            return own_answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+            return refused_target(&request, "CONNECT needs host:port");
         }
         // Brackets hold an IPv6 address, nothing else (`[localhost]` was
         // taken as `localhost`).
@@ -465,23 +465,23 @@ impl Front {
         {
             Some(inner) if inner.parse::<std::net::Ipv6Addr>().is_ok() => inner.to_owned(),
             Some(_) => {
-                return own_answer(
-                    StatusCode::BAD_REQUEST,
+                return refused_target(
+                    &request,
                     "CONNECT needs host:port, with brackets only around an IPv6 address",
                 )
             }
             None => written.to_owned(),
         };
         if rustls::pki_types::ServerName::try_from(host.as_str()).is_err() {
-            return own_answer(
-                StatusCode::BAD_REQUEST,
+            return refused_target(
+                &request,
                 "CONNECT needs host:port, with a host name or an IP address",
             );
         }
         let ca = self.local_ca();
         let config = match ca.server_config(&host) {
             Ok(config) => config,
-            Err(error) => return own_answer(StatusCode::BAD_REQUEST, &error.to_string()),
+            Err(error) => return refused_target(&request, &error.to_string()),
         };
         let taken = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some(permit) = taken.or_else(|| Arc::clone(&self.slots).try_acquire_owned().ok())
@@ -506,7 +506,7 @@ impl Front {
             let tls = match tokio::time::timeout(self.limits.handshake_timeout, accept).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
-                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED, log::Level::Info) {
+                    if let Some(left_out) = within(&TUNNEL_HANDSHAKES_LOGGED, log::Level::Info) {
                         log::info!(
                             "CONNECT {authority}: the client's TLS handshake failed ({error}); does it trust the local CA ({})?{left_out}",
                             ca.cert_path().display()
@@ -515,7 +515,7 @@ impl Front {
                     return;
                 }
                 Err(_) => {
-                    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED, log::Level::Info) {
+                    if let Some(left_out) = within(&TUNNEL_HANDSHAKES_LOGGED, log::Level::Info) {
                         log::info!(
                             "CONNECT {authority}: no TLS handshake within {:?}{left_out}",
                             self.limits.handshake_timeout
@@ -799,13 +799,17 @@ static REFUSALS_LOGGED: LogBudget = LogBudget::new();
 /// asking for 407s must not hide them.
 static CUTS_LOGGED: LogBudget = LogBudget::new();
 
-/// The lines about what a client sent that rca-connect cannot serve (TLS
-/// on the plain port, a request that does not parse, a failed or missing
-/// TLS handshake in a tunnel), on a budget of their own: any client, with
-/// or without credentials, can make one a connection (found by an outside
-/// attack: 20,000 lines a second), and journald's rate limit would answer
-/// a flood by dropping the lines that matter.
+/// The lines about what a client sent that rca-connect cannot serve, on
+/// budgets of their own: any client, with or without credentials, can make
+/// one a connection (found by an outside attack: 20,000 lines a second),
+/// and journald's rate limit would answer a flood by dropping the lines
+/// that matter. TLS on the plain port, a request that does not parse, a
+/// CONNECT target refused:
 static CLIENT_SLIPS_LOGGED: LogBudget = LogBudget::new();
+/// A failed or missing TLS handshake in a tunnel (a client that does not
+/// trust the local CA), apart from the slips above, so a flood of those
+/// does not hide it:
+static TUNNEL_HANDSHAKES_LOGGED: LogBudget = LogBudget::new();
 
 /// A client connection's slot under `--max-connections`, until a tunnel
 /// takes it over.
@@ -879,6 +883,20 @@ fn log_client_error(who: std::fmt::Arguments<'_>, error: &hyper::Error, hint: &s
     } else {
         log::info!("{who}: 400, the request was not valid HTTP/1.1 ({error}){hint}{left_out}");
     }
+}
+
+/// rca-connect's own 400 for a request target it does not take, with a
+/// log line that says so (bounded: a client can send such targets as fast
+/// as it likes).
+fn refused_target<B>(request: &Request<B>, why: &str) -> Response<RelayBody> {
+    if let Some(left_out) = within(&CLIENT_SLIPS_LOGGED, log::Level::Info) {
+        log::info!(
+            "400 for {} {:?}: {why}{left_out}",
+            request.method(),
+            request.uri().to_string()
+        );
+    }
+    own_answer(StatusCode::BAD_REQUEST, why)
 }
 
 /// rca-connect's own answer, as text.

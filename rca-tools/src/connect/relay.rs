@@ -383,7 +383,13 @@ impl Relay {
     ) -> Response<RelayBody> {
         // A client can ask for these as fast as it likes (36,618 lines in
         // 3 s to a closed port, found by an outside attack).
-        if let Some(left_out) = within(&FAILURES_LOGGED, log::Level::Warn) {
+        let budget = match status {
+            StatusCode::BAD_GATEWAY => &FAILURES_LOGGED[0],
+            StatusCode::SERVICE_UNAVAILABLE => &FAILURES_LOGGED[1],
+            StatusCode::GATEWAY_TIMEOUT => &FAILURES_LOGGED[2],
+            _ => &FAILURES_LOGGED[3],
+        };
+        if let Some(left_out) = within(budget, log::Level::Warn) {
             log::warn!("{status}: {why}{left_out}");
         }
         let mut response = Response::new(
@@ -441,7 +447,13 @@ pub(crate) fn target(
         .build()
 }
 
-/// The lines about rca-connect's own failure answers (502, 503, 504, 408,
-/// ...), at most ten a second.
-static FAILURES_LOGGED: rustls_req_client_auth::LogBudget =
-    rustls_req_client_auth::LogBudget::new();
+/// The lines about rca-connect's own failure answers, at most ten a second
+/// of each kind: 502, 503, 504, and the others (408, ...). One budget for
+/// all let a flood of one hide the others, and the count of lines left out
+/// that the next line gives named another kind's.
+static FAILURES_LOGGED: [rustls_req_client_auth::LogBudget; 4] = [
+    rustls_req_client_auth::LogBudget::new(),
+    rustls_req_client_auth::LogBudget::new(),
+    rustls_req_client_auth::LogBudget::new(),
+    rustls_req_client_auth::LogBudget::new(),
+];

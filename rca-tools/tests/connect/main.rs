@@ -1693,6 +1693,17 @@ fn requests_rca_connect_cannot_carry_are_refused_at_once() {
         );
         assert_eq!(answer, "HTTP/1.1 400", "{target}");
     }
+    // Each with a line that says so (they had none: found by an outside
+    // trial).
+    let log = std::fs::read_to_string(files.path("connect.err")).unwrap_or_default();
+    assert!(
+        log.contains("400 for CONNECT \"localhost:0\": CONNECT needs host:port"),
+        "{log}"
+    );
+    assert!(
+        log.contains("400 for CONNECT \"[localhost]:443\": CONNECT needs host:port, with brackets"),
+        "{log}"
+    );
     let answer = status_of(
         route_port,
         "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n",
