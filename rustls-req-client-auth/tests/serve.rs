@@ -421,6 +421,24 @@ fn a_client_over_its_connection_limit_is_closed_and_reported() {
     });
 }
 
+/// A bot whose certificate comes from a CA the flag path does not trust,
+/// connected to `address`: its side of the handshake done (TLS 1.3), the
+/// server's refusal still to be read.
+async fn refused_bot(
+    pki: &'static TestPki,
+    provider: Provider,
+    address: SocketAddr,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let bot = bot_client(pki, provider, &pki.normal_client);
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
+    let tcp = TcpStream::connect(address).await.expect("connect");
+    connector
+        .connect(SERVER_NAME.try_into().expect("name"), tcp)
+        .await
+        .expect("the client's side of the handshake")
+}
+
 /// An [`Acceptor`] of a flag-path server on a loopback port, accepting one
 /// connection: the address, and the task that yields what `accept` gave.
 async fn accept_one_bot(
@@ -482,15 +500,7 @@ fn a_refused_client_that_keeps_writing_still_reads_the_alert() {
     each_provider_async(|provider| async move {
         let pki = TestPki::shared();
         let (address, accepted) = accept_one_bot(pki, provider).await;
-        // A certificate of a CA the flag path does not trust.
-        let bot = bot_client(pki, provider, &pki.normal_client);
-        let connector =
-            tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
-        let tcp = TcpStream::connect(address).await.expect("connect");
-        let mut client = connector
-            .connect(SERVER_NAME.try_into().expect("name"), tcp)
-            .await
-            .expect("the client's side of the handshake");
+        let mut client = refused_bot(pki, provider, address).await;
         let request = vec![b'x'; 16 * 1024];
         client.write_all(&request).await.expect("first write");
         // Long enough for the refusal, and for a reset to arrive.
@@ -546,15 +556,7 @@ fn a_refusal_is_reported_when_the_alert_goes_out() {
                     let _ = stopped.await;
                 }),
         );
-        // A certificate of a CA the flag path does not trust.
-        let bot = bot_client(pki, provider, &pki.normal_client);
-        let connector =
-            tokio_rustls::TlsConnector::from(Arc::new(bot.client_config().expect("config")));
-        let tcp = TcpStream::connect(address).await.expect("connect");
-        let mut client = connector
-            .connect(SERVER_NAME.try_into().expect("name"), tcp)
-            .await
-            .expect("the client's side of the handshake");
+        let mut client = refused_bot(pki, provider, address).await;
         let mut buf = [0; 16];
         client.read(&mut buf).await.expect_err("refused");
         let alert_read = std::time::Instant::now();

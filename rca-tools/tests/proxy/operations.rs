@@ -1386,7 +1386,13 @@ fn a_busy_upstream_gives_503() {
 fn a_tunnel_whose_client_pauses_outlives_the_read_timeout() {
     runtime().block_on(async {
         let (pki, files, upstream, port) = setup().await;
-        let config = files.config_with("flood.toml", port, upstream, "upstream", "read_timeout_secs = 1");
+        let config = files.config_with(
+            "flood.toml",
+            port,
+            upstream,
+            "upstream",
+            "read_timeout_secs = 1",
+        );
         let _proxy = Proxy::start(&config, port);
         // A receive buffer of its own size: the kernel does not grow it, so
         // what the client leaves unread soon fills it.
@@ -1397,15 +1403,10 @@ fn a_tunnel_whose_client_pauses_outlives_the_read_timeout() {
             .await
             .expect("connect");
         let mut tls = tls_over(pki, tcp, b"http/1.1").await;
-        tls.write_all(
-            b"GET /flood HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .await
-        .expect("send");
+        let head = upgrade_to_websocket(&mut tls, "/flood").await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
         let mut taken = vec![0; 1024 * 1024];
         tls.read_exact(&mut taken).await.expect("the flood begins");
-        assert!(taken.starts_with(b"HTTP/1.1 101"), "{:?}", &taken[..64]);
         // Three read timeouts without reading.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let mut more = vec![0; 16 * 1024 * 1024];

@@ -560,9 +560,23 @@ pub(crate) async fn open_tunnel(
     String,
 ) {
     let mut tls = tls_connect(pki, port, b"http/1.1").await;
+    let head = upgrade_to_websocket(&mut tls, "/socket").await;
+    (tls, head)
+}
+
+/// Asks for a WebSocket at `path` on `tls` (HTTP/1.1): the answer's head,
+/// in lower case; the tunnel's bytes follow it.
+pub(crate) async fn upgrade_to_websocket(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    path: &str,
+) -> String {
     tls.write_all(
-        b"GET /socket HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: \
+             websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: \
+             13\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await
     .expect("send");
@@ -576,7 +590,7 @@ pub(crate) async fn open_tunnel(
         );
         head.push(byte[0]);
     }
-    (tls, String::from_utf8_lossy(&head).to_lowercase())
+    String::from_utf8_lossy(&head).to_lowercase()
 }
 
 /// `GET /` with `Connection: close` over raw HTTP/1.1 to the proxy on
