@@ -1169,6 +1169,23 @@ fn responses_cut_by_a_client_that_stopped_reading_say_so() {
     });
 }
 
+/// A proxy on `port` in front of `upstream` whose shutdown grace is one
+/// second, logging requests to `log`.
+fn logging_with_a_second_of_grace(
+    files: &Files,
+    (port, upstream): (u16, std::net::SocketAddr),
+    log: &std::path::Path,
+) -> Proxy {
+    let config = files.config_with(
+        "grace.toml",
+        port,
+        upstream,
+        "limits",
+        "shutdown_grace_secs = 1",
+    );
+    Proxy::start_logging(&config, port, log)
+}
+
 /// A response still streaming when shutdown's grace runs out says so in
 /// the access log, over HTTP/2 (hyper's path) as over HTTP/1.1 (the own
 /// path): hyper's path said the client had left (found by a review).
@@ -1176,15 +1193,8 @@ fn responses_cut_by_a_client_that_stopped_reading_say_so() {
 fn a_response_cut_when_shutdowns_grace_runs_out_says_so() {
     runtime().block_on(async {
         let (pki, files, upstream, port) = setup().await;
-        let config = files.config_with(
-            "grace.toml",
-            port,
-            upstream,
-            "limits",
-            "shutdown_grace_secs = 1",
-        );
         let log = files.path("access.log");
-        let mut proxy = Proxy::start_logging(&config, port, &log);
+        let mut proxy = logging_with_a_second_of_grace(&files, (port, upstream), &log);
         let mut readers = Vec::new();
         for http1_only in [false, true] {
             let response = browser(pki, http1_only)
@@ -1681,14 +1691,7 @@ fn unanswered_requests_are_logged_499_on_the_own_path() {
     runtime().block_on(async {
         let (pki, files, upstream, port) = setup().await;
         let log = files.path("access.log");
-        let config = files.config_with(
-            "grace.toml",
-            port,
-            upstream,
-            "limits",
-            "shutdown_grace_secs = 1",
-        );
-        let mut proxy = Proxy::start_logging(&config, port, &log);
+        let mut proxy = logging_with_a_second_of_grace(&files, (port, upstream), &log);
         // `/slow` answers after 1.5 s. This client waits 200 ms and leaves.
         let answer = raw_exchange(
             pki,
